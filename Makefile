@@ -1,0 +1,106 @@
+# tg: tensors and gradients from the shell.
+# `make demo` and `make test` do all the set-up on a fresh Debian 12 machine.
+
+PREFIX   ?= /usr/local
+VERSION  := 0.1.0
+CC       ?= gcc
+CFLAGS   ?= -O2 -g
+B        ?= build
+WARN     := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L
+HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
+HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null) -lhdf5_hl
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+ALL_CFLAGS  := $(WARN) $(CFLAGS) -Iinclude -Ilib $(HDF5_CFLAGS) $(BLAS_CFLAGS) -fPIC
+LIBS        := $(HDF5_LIBS) $(BLAS_LIBS) -lm -lpthread
+
+# Debian packages the project needs: to build, to test, to run the demo.
+PACKAGES := gcc make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
+            bats bats-assert bats-support python3-h5py valgrind
+
+LIB_SRC  := $(wildcard lib/*/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+CMD_COMMON := $(filter-out cmd/tg-%.c,$(wildcard cmd/*.c))
+CMD_OBJ  := $(CMD_COMMON:%.c=$(B)/%.o)
+PROGS    := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/tg-*.c))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+HEADERS  := $(wildcard include/tg/*.h) $(wildcard lib/*/*.h) $(wildcard cmd/*.h)
+
+.PHONY: all deps demo test unit asan asan-run valgrind install uninstall clean bench bench-deps
+all: deps $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$(echo $$missing | sed 's/^/ /')"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  [ -n "$$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] || $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  || { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } \
+	  || { echo "make deps: could not install:$$missing" >&2; exit 1; }; \
+	fi
+
+$(B)/%.o: %.c $(HEADERS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libtg.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libtg.so: $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libtg.so.0 -o $@ $^ $(LIBS)
+
+$(B)/tg.pc: Makefile
+	@mkdir -p build
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: tg' 'Description: tensors and reverse-mode autograd for C' 'Version: $(VERSION)' \
+	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: -lhdf5_hl $(BLAS_LIBS) -lm -lpthread' \
+	  'Cflags: -I$${includedir}' > $@
+
+bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CMD_OBJ) $(B)/libtg.a $(LIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libtg.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(B)/libtg.a $(LIBS)
+
+demo: all
+	./bin/tg-gen line --slope 2 --intercept 3 -n 10 --x-range 0,20 --noise 3 --seed 1
+
+test: all $(UNIT_BIN)
+	@tests/run $(UNIT_BIN) -- tests/bats/*.bats
+
+unit: all $(UNIT_BIN)
+	@tests/run $(UNIT_BIN)
+
+# ASan+UBSan: its own build tree, unit tests only.
+asan: deps
+	$(MAKE) --no-print-directory B=build/asan \
+	  CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+	  LDFLAGS='-fsanitize=address,undefined' asan-run
+
+asan-run: $(UNIT_BIN)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run $(UNIT_BIN)
+
+valgrind: all $(UNIT_BIN)
+	@tests/run --valgrind $(UNIT_BIN)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tg $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(B)/libtg.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libtg.so $(DESTDIR)$(PREFIX)/lib/libtg.so.0
+	ln -sf libtg.so.0 $(DESTDIR)$(PREFIX)/lib/libtg.so
+	install -m 644 include/tg/*.h $(DESTDIR)$(PREFIX)/include/tg/
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(B)/tg.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tg.pc
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+uninstall:
+	rm -f $(PROGS:bin/%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/libtg.* \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/tg.pc $(man/*.1:man/%=$(DESTDIR)$(PREFIX)/share/man/man1/%)
+	rm -rf $(DESTDIR)$(PREFIX)/include/tg
+
+clean:
+	rm -rf build $(PROGS)

@@ -1,0 +1,632 @@
+/* The CPU backend: strided loops over host memory, and OpenBLAS for matmul. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h>
+#include "tensor/backend.h"
+#include "tensor/philox.h"
+
+typedef uint8_t tbool; /* storage of TT_BOOL */
+
+/* ---- memory --------------------------------------------------------------- */
+static void *cpu_alloc(int device_index, size_t nbytes)
+{
+    (void)device_index;
+    void *p = NULL;
+    /* 64-byte alignment keeps vector loads aligned for contiguous tensors. */
+    if (posix_memalign(&p, 64, (nbytes + 63) & ~(size_t)63) != 0) return NULL;
+    return p;
+}
+
+static void cpu_free(int device_index, void *buf)
+{
+    (void)device_index;
+    free(buf);
+}
+
+static tt_status cpu_to_host(void *dst, const void *buf, size_t off, size_t n)
+{
+    memcpy(dst, (const char *)buf + off, n);
+    return TT_OK;
+}
+
+static tt_status cpu_from_host(void *buf, size_t off, const void *src, size_t n)
+{
+    memcpy((char *)buf + off, src, n);
+    return TT_OK;
+}
+
+/* ---- n-d iteration ---------------------------------------------------------- *
+ * Operand 0 is the output; every operand has its shape. Size-1 dims are
+ * dropped and adjacent dims merged where every operand's strides allow, so
+ * contiguous tensors become one long row. Strides here are in bytes. */
+#define MAX_OPS 4
+typedef struct {
+    int nops, ndim;
+    int64_t shape[TT_MAX_DIMS];
+    int64_t strides[MAX_OPS][TT_MAX_DIMS];
+    char *base[MAX_OPS];
+} nd_iter;
+
+typedef void (*row_fn)(const void *ctx, int64_t n, char **p, const int64_t *s);
+
+static char *element_base(const tt_kview *v) { return (char *)v->buf + v->offset * (int64_t)tt_dtype_size(v->dtype); }
+
+static void iter_init(nd_iter *it, int nops, const tt_kview *const *v)
+{
+    it->nops = nops;
+    it->ndim = 0;
+    for (int k = 0; k < nops; k++) it->base[k] = element_base(v[k]);
+    for (int d = 0; d < v[0]->ndim; d++) {
+        if (v[0]->shape[d] == 1) continue;
+        int nd = it->ndim;
+        bool merge = nd > 0;
+        for (int k = 0; k < nops && merge; k++)
+            merge = it->strides[k][nd - 1] == v[0]->shape[d] * v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
+        if (merge) {
+            it->shape[nd - 1] *= v[0]->shape[d];
+            for (int k = 0; k < nops; k++) it->strides[k][nd - 1] = v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
+        } else {
+            it->shape[nd] = v[0]->shape[d];
+            for (int k = 0; k < nops; k++) it->strides[k][nd] = v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
+            it->ndim++;
+        }
+    }
+}
+
+/* Calls fn once per innermost row. */
+static void iter_rows(const nd_iter *it, row_fn fn, const void *ctx)
+{
+    char *p[MAX_OPS];
+    int64_t s[MAX_OPS], idx[TT_MAX_DIMS] = {0};
+    for (int k = 0; k < it->nops; k++) p[k] = it->base[k];
+    if (it->ndim == 0) {
+        for (int k = 0; k < it->nops; k++) s[k] = 0;
+        fn(ctx, 1, p, s);
+        return;
+    }
+    int inner = it->ndim - 1;
+    for (int k = 0; k < it->nops; k++) s[k] = it->strides[k][inner];
+    for (;;) {
+        fn(ctx, it->shape[inner], p, s);
+        int d = inner - 1;
+        for (; d >= 0; d--) {
+            for (int k = 0; k < it->nops; k++) p[k] += it->strides[k][d];
+            if (++idx[d] < it->shape[d]) break;
+            for (int k = 0; k < it->nops; k++) p[k] -= it->strides[k][d] * it->shape[d];
+            idx[d] = 0;
+        }
+        if (d < 0) return;
+    }
+}
+
+static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+{
+    nd_iter it;
+    iter_init(&it, nops, v);
+    iter_rows(&it, fn, ctx);
+}
+
+/* Elementwise loops: a dense fast path the compiler vectorises, else strided. */
+#define LOOP1(TO, T, EXPR) do {                                                                  \
+    if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T)) {                             \
+        TO *restrict o_ = (TO *)p[0]; const T *restrict a_ = (const T *)p[1];                     \
+        for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                          \
+    } else                                                                                        \
+        for (int64_t i = 0; i < n; i++) { T x = *(const T *)(p[1] + i * s[1]);                    \
+            *(TO *)(p[0] + i * s[0]) = (EXPR); }                                                  \
+} while (0)
+
+#define LOOP2(TO, T, EXPR) do {                                                                  \
+    if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == (int64_t)sizeof(T)) { \
+        TO *restrict o_ = (TO *)p[0]; const T *restrict a_ = (const T *)p[1], *restrict b_ = (const T *)p[2]; \
+        for (int64_t i = 0; i < n; i++) { T x = a_[i], y = b_[i]; o_[i] = (EXPR); }              \
+    } else if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == 0) {         \
+        TO *restrict o_ = (TO *)p[0]; const T *restrict a_ = (const T *)p[1]; const T y = *(const T *)p[2]; \
+        for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                          \
+    } else                                                                                        \
+        for (int64_t i = 0; i < n; i++) { T x = *(const T *)(p[1] + i * s[1]);                    \
+            T y = *(const T *)(p[2] + i * s[2]); *(TO *)(p[0] + i * s[0]) = (EXPR); }             \
+} while (0)
+
+/* ---- copy / cast -------------------------------------------------------------- */
+static int64_t f2i(double x) /* C leaves out-of-range conversion undefined; x86 gives INT64_MIN */
+{
+    return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
+}
+
+#define CAST_ROW(NAME, TO, T, EXPR) \
+    static void NAME(const void *c, int64_t n, char **p, const int64_t *s) { (void)c; LOOP1(TO, T, EXPR); }
+CAST_ROW(copy_f32_f32, float, float, x)
+CAST_ROW(copy_f32_f64, float, double, (float)x)
+CAST_ROW(copy_f32_i64, float, int64_t, (float)x)
+CAST_ROW(copy_f32_b, float, tbool, (float)x)
+CAST_ROW(copy_f64_f32, double, float, (double)x)
+CAST_ROW(copy_f64_f64, double, double, x)
+CAST_ROW(copy_f64_i64, double, int64_t, (double)x)
+CAST_ROW(copy_f64_b, double, tbool, (double)x)
+CAST_ROW(copy_i64_f32, int64_t, float, f2i(x))
+CAST_ROW(copy_i64_f64, int64_t, double, f2i(x))
+CAST_ROW(copy_i64_i64, int64_t, int64_t, x)
+CAST_ROW(copy_i64_b, int64_t, tbool, (int64_t)x)
+CAST_ROW(copy_b_f32, tbool, float, x != 0)
+CAST_ROW(copy_b_f64, tbool, double, x != 0)
+CAST_ROW(copy_b_i64, tbool, int64_t, x != 0)
+CAST_ROW(copy_b_b, tbool, tbool, x)
+
+static const row_fn copy_rows[TT_NUM_DTYPES][TT_NUM_DTYPES] = {
+    [TT_F32] = {[TT_F32] = copy_f32_f32, [TT_F64] = copy_f32_f64, [TT_I64] = copy_f32_i64, [TT_BOOL] = copy_f32_b},
+    [TT_F64] = {[TT_F32] = copy_f64_f32, [TT_F64] = copy_f64_f64, [TT_I64] = copy_f64_i64, [TT_BOOL] = copy_f64_b},
+    [TT_I64] = {[TT_F32] = copy_i64_f32, [TT_F64] = copy_i64_f64, [TT_I64] = copy_i64_i64, [TT_BOOL] = copy_i64_b},
+    [TT_BOOL] = {[TT_F32] = copy_b_f32, [TT_F64] = copy_b_f64, [TT_I64] = copy_b_i64, [TT_BOOL] = copy_b_b},
+};
+
+static tt_status cpu_copy(const tt_kview *out, const tt_kview *in)
+{
+    const tt_kview *v[2] = {out, in};
+    run(2, v, copy_rows[out->dtype][in->dtype], NULL);
+    return TT_OK;
+}
+
+/* ---- fill, ranges, random numbers ---------------------------------------------- */
+typedef struct { tt_dtype dt; double value; } fill_ctx;
+
+static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
+{
+    const fill_ctx *k = c;
+    switch (k->dt) {
+    case TT_F32: { float v = (float)k->value; for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v; } break;
+    case TT_F64: for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = k->value; break;
+    case TT_I64: { int64_t v = f2i(k->value); for (int64_t i = 0; i < n; i++) *(int64_t *)(p[0] + i * s[0]) = v; } break;
+    case TT_BOOL: for (int64_t i = 0; i < n; i++) *(tbool *)(p[0] + i * s[0]) = k->value != 0; break;
+    }
+}
+
+static tt_status cpu_fill(const tt_kview *out, double value)
+{
+    fill_ctx ctx = {out->dtype, value};
+    const tt_kview *v[1] = {out};
+    run(1, v, fill_row, &ctx);
+    return TT_OK;
+}
+
+/* Writes f(i) for i in [0, n) into a contiguous tensor, rounded to its dtype. */
+static void store(const tt_kview *out, int64_t i, double x)
+{
+    char *base = element_base(out);
+    switch (out->dtype) {
+    case TT_F32: ((float *)base)[i] = (float)x; break;
+    case TT_F64: ((double *)base)[i] = x; break;
+    case TT_I64: ((int64_t *)base)[i] = f2i(x); break;
+    case TT_BOOL: ((tbool *)base)[i] = x != 0; break;
+    }
+}
+
+static tt_status cpu_arange(const tt_kview *out, double start, double step)
+{
+    for (int64_t i = 0; i < out->shape[0]; i++) store(out, i, start + (double)i * step);
+    return TT_OK;
+}
+
+/* PyTorch's linspace: from the start for the first half, from the end for the rest. */
+static tt_status cpu_linspace(const tt_kview *out, double start, double end)
+{
+    int64_t n = out->shape[0];
+    double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
+    int64_t half = n / 2;
+    for (int64_t i = 0; i < n; i++)
+        store(out, i, i < half ? start + step * (double)i : end - step * (double)(n - 1 - i));
+    return TT_OK;
+}
+
+static tt_status cpu_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
+{
+    int64_t n = 1;
+    for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
+    char *base = element_base(out);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t w[4];
+        tt_philox4x32_10(seed, offset + (uint64_t)i, w);
+        double u = tt_philox_unit(w[0], w[1]);
+        if (dist == TT_RNG_NORMAL) {
+            double z = tt_philox_box_muller(w);
+            if (out->dtype == TT_F32) ((float *)base)[i] = (float)z;
+            else ((double *)base)[i] = z;
+        } else {
+            if (out->dtype == TT_F32) ((float *)base)[i] = tt_philox_unit_f32(u);
+            else ((double *)base)[i] = u;
+        }
+    }
+    return TT_OK;
+}
+
+/* ---- unary ------------------------------------------------------------------- */
+#define UNARY_FLOAT_ROW(NAME, T)                                                         \
+    static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {             \
+        switch (*(const tt_unary_op *)c) {                                               \
+        case TT_NEG: LOOP1(T, T, -x); break;                                             \
+        case TT_EXP: LOOP1(T, T, exp(x)); break;                                         \
+        case TT_LOG: LOOP1(T, T, log(x)); break;                                         \
+        case TT_SQRT: LOOP1(T, T, sqrt(x)); break;                                       \
+        case TT_SIN: LOOP1(T, T, sin(x)); break;                                         \
+        case TT_COS: LOOP1(T, T, cos(x)); break;                                         \
+        case TT_TANH: LOOP1(T, T, tanh(x)); break;                                       \
+        case TT_SIGMOID: LOOP1(T, T, (T)1 / ((T)1 + exp(-x))); break;                    \
+        case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;               \
+        case TT_ABS: LOOP1(T, T, fabs(x)); break;                                        \
+        case TT_SIGN: LOOP1(T, T, x != x ? x : (T)((x > 0) - (x < 0))); break;           \
+        default: break;                                                                  \
+        }                                                                                \
+    }
+UNARY_FLOAT_ROW(unary_f32, float)
+UNARY_FLOAT_ROW(unary_f64, double)
+
+static void unary_i64(const void *c, int64_t n, char **p, const int64_t *s)
+{
+    switch (*(const tt_unary_op *)c) {
+    case TT_NEG: LOOP1(int64_t, int64_t, (int64_t)(0 - (uint64_t)x)); break;
+    case TT_RELU: LOOP1(int64_t, int64_t, x > 0 ? x : 0); break;
+    case TT_ABS: LOOP1(int64_t, int64_t, x < 0 ? (int64_t)(0 - (uint64_t)x) : x); break;
+    case TT_SIGN: LOOP1(int64_t, int64_t, (x > 0) - (x < 0)); break;
+    default: break;
+    }
+}
+
+static tt_status cpu_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
+{
+    static const row_fn rows[TT_NUM_DTYPES] = {[TT_F32] = unary_f32, [TT_F64] = unary_f64, [TT_I64] = unary_i64};
+    if (!rows[in->dtype]) return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
+    const tt_kview *v[2] = {out, in};
+    run(2, v, rows[in->dtype], &op);
+    return TT_OK;
+}
+
+/* ---- binary ------------------------------------------------------------------ */
+#define MAXNAN(x, y) ((x) != (x) ? (x) : (y) != (y) ? (y) : (x) > (y) ? (x) : (y))
+#define MINNAN(x, y) ((x) != (x) ? (x) : (y) != (y) ? (y) : (x) < (y) ? (x) : (y))
+
+static int64_t ipow(int64_t base, int64_t e)
+{
+    uint64_t r = 1, b = (uint64_t)base;
+    if (e < 0) return base == 1 ? 1 : base == -1 ? (e & 1 ? -1 : 1) : 0;
+    for (; e; e >>= 1, b *= b)
+        if (e & 1) r *= b;
+    return (int64_t)r;
+}
+
+#define COMPARE_CASES(T)                                              \
+    case TT_EQ: LOOP2(tbool, T, x == y); break;                       \
+    case TT_NE: LOOP2(tbool, T, x != y); break;                       \
+    case TT_LT: LOOP2(tbool, T, x < y); break;                        \
+    case TT_LE: LOOP2(tbool, T, x <= y); break;                       \
+    case TT_GT: LOOP2(tbool, T, x > y); break;                        \
+    case TT_GE: LOOP2(tbool, T, x >= y); break;
+
+#define BINARY_FLOAT_ROW(NAME, T)                                                 \
+    static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {      \
+        switch (*(const tt_binary_op *)c) {                                       \
+        case TT_ADD: LOOP2(T, T, x + y); break;                                   \
+        case TT_SUB: LOOP2(T, T, x - y); break;                                   \
+        case TT_MUL: LOOP2(T, T, x * y); break;                                   \
+        case TT_DIV: LOOP2(T, T, x / y); break;                                   \
+        case TT_POW: LOOP2(T, T, pow(x, y)); break;                               \
+        case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                        \
+        case TT_MINIMUM: LOOP2(T, T, MINNAN(x, y)); break;                        \
+        COMPARE_CASES(T)                                                          \
+        default: break;                                                           \
+        }                                                                         \
+    }
+BINARY_FLOAT_ROW(binary_f32, float)
+BINARY_FLOAT_ROW(binary_f64, double)
+
+/* Integer arithmetic wraps as in PyTorch (done unsigned to stay defined in C). */
+static void binary_i64(const void *c, int64_t n, char **p, const int64_t *s)
+{
+    switch (*(const tt_binary_op *)c) {
+    case TT_ADD: LOOP2(int64_t, int64_t, (int64_t)((uint64_t)x + (uint64_t)y)); break;
+    case TT_SUB: LOOP2(int64_t, int64_t, (int64_t)((uint64_t)x - (uint64_t)y)); break;
+    case TT_MUL: LOOP2(int64_t, int64_t, (int64_t)((uint64_t)x * (uint64_t)y)); break;
+    case TT_POW: LOOP2(int64_t, int64_t, ipow(x, y)); break;
+    case TT_MAXIMUM: LOOP2(int64_t, int64_t, x > y ? x : y); break;
+    case TT_MINIMUM: LOOP2(int64_t, int64_t, x < y ? x : y); break;
+    COMPARE_CASES(int64_t)
+    default: break;
+    }
+}
+
+static void binary_bool(const void *c, int64_t n, char **p, const int64_t *s)
+{
+    switch (*(const tt_binary_op *)c) {
+    COMPARE_CASES(tbool)
+    default: break;
+    }
+}
+
+static void any_negative_row(const void *c, int64_t n, char **p, const int64_t *s)
+{
+    bool *found = (bool *)c; /* the one context that is written: a flag */
+    for (int64_t i = 0; i < n; i++)
+        if (*(const int64_t *)(p[0] + i * s[0]) < 0) *found = true;
+}
+
+static tt_status cpu_binary(tt_binary_op op, const tt_kview *out, const tt_kview *a, const tt_kview *b)
+{
+    static const row_fn rows[TT_NUM_DTYPES] = {
+        [TT_F32] = binary_f32, [TT_F64] = binary_f64, [TT_I64] = binary_i64, [TT_BOOL] = binary_bool};
+    if (a->dtype == TT_I64 && op == TT_POW) {
+        bool negative = false;
+        const tt_kview *v[1] = {b};
+        run(1, v, any_negative_row, &negative);
+        if (negative) return tt_set_error(TT_EINVAL, "Integers to negative integer powers are not allowed.");
+    }
+    const tt_kview *v[3] = {out, a, b};
+    run(3, v, rows[a->dtype], &op);
+    return TT_OK;
+}
+
+/* ---- where, clamp -------------------------------------------------------------- */
+#define WHERE_LOOP(T) for (int64_t i = 0; i < n; i++) \
+    *(T *)(p[0] + i * s[0]) = *(const tbool *)(p[1] + i * s[1]) ? *(const T *)(p[2] + i * s[2]) : *(const T *)(p[3] + i * s[3])
+
+static void where_row(const void *c, int64_t n, char **p, const int64_t *s)
+{
+    switch (*(const tt_dtype *)c) {
+    case TT_F32: WHERE_LOOP(float); break;
+    case TT_F64: WHERE_LOOP(double); break;
+    case TT_I64: WHERE_LOOP(int64_t); break;
+    case TT_BOOL: WHERE_LOOP(tbool); break;
+    }
+}
+
+static tt_status cpu_where(const tt_kview *out, const tt_kview *cond, const tt_kview *a, const tt_kview *b)
+{
+    const tt_kview *v[4] = {out, cond, a, b};
+    run(4, v, where_row, &out->dtype);
+    return TT_OK;
+}
+
+typedef struct { tt_dtype dt; double lo, hi; } clamp_ctx;
+
+/* NaN stays NaN; a missing bound (NAN) is no bound. */
+#define CLAMP(T, x, c) ((x) != (x) ? (x) : (!isnan((c)->lo) && (x) < (T)(c)->lo) ? (T)(c)->lo \
+                        : (!isnan((c)->hi) && (x) > (T)(c)->hi) ? (T)(c)->hi : (x))
+
+static void clamp_row(const void *c, int64_t n, char **p, const int64_t *s)
+{
+    const clamp_ctx *k = c;
+    switch (k->dt) {
+    case TT_F32: LOOP1(float, float, CLAMP(float, x, k)); break;
+    case TT_F64: LOOP1(double, double, CLAMP(double, x, k)); break;
+    case TT_I64: LOOP1(int64_t, int64_t, CLAMP(int64_t, x, k)); break;
+    case TT_BOOL: break;
+    }
+}
+
+static tt_status cpu_clamp(const tt_kview *out, const tt_kview *in, double lo, double hi)
+{
+    clamp_ctx c = {in->dtype, lo, hi};
+    const tt_kview *v[2] = {out, in};
+    run(2, v, clamp_row, &c);
+    return TT_OK;
+}
+
+/* ---- reductions ----------------------------------------------------------------- *
+ * The kept dims index the output; the reduced dims (out size 1, in size > 1)
+ * are walked for each output element. Floating sums and products accumulate
+ * in double. */
+typedef struct {
+    int nkeep, nred;
+    int64_t kshape[TT_MAX_DIMS], kin[TT_MAX_DIMS], kout[TT_MAX_DIMS], kidx[TT_MAX_DIMS];
+    int64_t rshape[TT_MAX_DIMS], rin[TT_MAX_DIMS]; /* in elements */
+} reduce_plan;
+
+static double read_f(tt_dtype dt, const char *e)
+{
+    switch (dt) {
+    case TT_F32: return *(const float *)e;
+    case TT_F64: return *(const double *)e;
+    case TT_I64: return (double)*(const int64_t *)e;
+    default: return *(const tbool *)e;
+    }
+}
+
+/* Reduces one output element: `base` points at its first input element. */
+static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, const char *base, char *out, int64_t *idx)
+{
+    int64_t es = (int64_t)tt_dtype_size(dt), count = 1, pos[TT_MAX_DIMS] = {0};
+    for (int d = 0; d < pl->nred; d++) count *= pl->rshape[d];
+    double acc = op == TT_PROD ? 1 : 0;
+    int64_t iacc = op == TT_PROD ? 1 : 0, best_i = 0;
+    const char *best = base;
+    const char *e = base;
+    for (int64_t i = 0; i < count; i++) {
+        if (dt == TT_I64 && (op == TT_SUM || op == TT_PROD)) {
+            uint64_t x = (uint64_t)*(const int64_t *)e;
+            iacc = op == TT_SUM ? (int64_t)((uint64_t)iacc + x) : (int64_t)((uint64_t)iacc * x);
+        } else if (op == TT_SUM || op == TT_MEAN) {
+            acc += read_f(dt, e);
+        } else if (op == TT_PROD) {
+            acc *= read_f(dt, e);
+        } else if (i > 0) { /* max / min: NaN wins, ties keep the first */
+            bool better;
+            if (dt == TT_I64) {
+                int64_t x = *(const int64_t *)e, b = *(const int64_t *)best;
+                better = op == TT_MAX ? x > b : x < b;
+            } else {
+                double x = read_f(dt, e), b = read_f(dt, best);
+                better = !(b != b) && (x != x || (op == TT_MAX ? x > b : x < b));
+            }
+            if (better) { best = e; best_i = i; }
+        }
+        /* next input element */
+        for (int d = pl->nred - 1; d >= 0; d--) {
+            e += pl->rin[d] * es;
+            if (++pos[d] < pl->rshape[d]) break;
+            e -= pl->rin[d] * es * pl->rshape[d];
+            pos[d] = 0;
+        }
+    }
+    if (op == TT_MAX || op == TT_MIN) {
+        memcpy(out, best, (size_t)es);
+        if (idx) *idx = best_i;
+        return;
+    }
+    if (op == TT_MEAN) acc /= (double)count;
+    switch (dt) {
+    case TT_F32: *(float *)out = (float)acc; break;
+    case TT_F64: *(double *)out = acc; break;
+    case TT_I64: *(int64_t *)out = iacc; break;
+    case TT_BOOL: *(tbool *)out = acc != 0; break;
+    }
+}
+
+static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
+{
+    reduce_plan pl = {0};
+    for (int d = 0; d < in->ndim; d++) {
+        if (in->shape[d] == 1) continue;
+        if (out->shape[d] == 1) {
+            pl.rshape[pl.nred] = in->shape[d];
+            pl.rin[pl.nred++] = in->strides[d];
+        } else {
+            pl.kshape[pl.nkeep] = in->shape[d];
+            pl.kin[pl.nkeep] = in->strides[d];
+            pl.kout[pl.nkeep] = out->strides[d];
+            pl.kidx[pl.nkeep++] = idx ? idx->strides[d] : 0;
+        }
+    }
+    int64_t es = (int64_t)tt_dtype_size(in->dtype), pos[TT_MAX_DIMS] = {0};
+    const char *ip = element_base(in);
+    char *op_ = element_base(out);
+    int64_t *xp = idx ? (int64_t *)element_base(idx) : NULL;
+    for (;;) {
+        reduce_one(op, &pl, in->dtype, ip, op_, xp);
+        int d = pl.nkeep - 1;
+        for (; d >= 0; d--) {
+            ip += pl.kin[d] * es;
+            op_ += pl.kout[d] * es;
+            if (xp) xp += pl.kidx[d];
+            if (++pos[d] < pl.kshape[d]) break;
+            ip -= pl.kin[d] * es * pl.kshape[d];
+            op_ -= pl.kout[d] * es * pl.kshape[d];
+            if (xp) xp -= pl.kidx[d] * pl.kshape[d];
+            pos[d] = 0;
+        }
+        if (d < 0) return TT_OK;
+    }
+}
+
+/* ---- matmul ----------------------------------------------------------------- */
+/* How BLAS can read a strided matrix: row-major with leading dimension ld,
+ * possibly transposed; false when neither layout fits (then we pack it). */
+static bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, CBLAS_TRANSPOSE *tr, int64_t *ld)
+{
+    if (cols == 1) cs = 1; /* a stride over a single element is irrelevant */
+    if (rows == 1) rs = cols;
+    if (cs == 1 && rs >= (cols > 1 ? cols : 1)) { *tr = CblasNoTrans; *ld = rs; return true; }
+    if (rs == 1 && cs >= (rows > 1 ? rows : 1)) { *tr = CblasTrans; *ld = cs; return true; }
+    return false;
+}
+
+/* A contiguous copy of matrix b of a 3-D view (rows x cols). */
+static void *pack(const tt_kview *v, int64_t b)
+{
+    int64_t r = v->shape[1], c = v->shape[2], es = (int64_t)tt_dtype_size(v->dtype);
+    char *dst = malloc((size_t)(r * c * es));
+    if (!dst) return NULL;
+    const char *src = element_base(v) + b * v->strides[0] * es;
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < c; j++)
+            memcpy(dst + (i * c + j) * es, src + (i * v->strides[1] + j * v->strides[2]) * es, (size_t)es);
+    return dst;
+}
+
+static tt_status cpu_matmul(const tt_kview *out, const tt_kview *a, const tt_kview *b)
+{
+    int64_t B = out->shape[0], M = out->shape[1], N = out->shape[2], K = a->shape[2];
+    int64_t es = (int64_t)tt_dtype_size(out->dtype);
+    for (int64_t i = 0; i < B; i++) {
+        char *o = element_base(out) + i * out->strides[0] * es;
+        if (K == 0) { memset(o, 0, (size_t)(M * N * es)); continue; }
+        CBLAS_TRANSPOSE ta, tb;
+        int64_t lda, ldb;
+        void *pa = NULL, *pb = NULL;
+        const void *ma = element_base(a) + i * a->strides[0] * es, *mb = element_base(b) + i * b->strides[0] * es;
+        if (!blas_layout(M, K, a->strides[1], a->strides[2], &ta, &lda)) {
+            if (!(pa = pack(a, i))) return tt_set_error(TT_ENOMEM, "out of memory in matmul");
+            ma = pa; ta = CblasNoTrans; lda = K;
+        }
+        if (!blas_layout(K, N, b->strides[1], b->strides[2], &tb, &ldb)) {
+            if (!(pb = pack(b, i))) { free(pa); return tt_set_error(TT_ENOMEM, "out of memory in matmul"); }
+            mb = pb; tb = CblasNoTrans; ldb = N;
+        }
+        if (out->dtype == TT_F32)
+            cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, ma, (int)lda, mb, (int)ldb, 0.0f,
+                        (float *)o, (int)N);
+        else
+            cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, ma, (int)lda, mb, (int)ldb, 0.0,
+                        (double *)o, (int)N);
+        free(pa);
+        free(pb);
+    }
+    return TT_OK;
+}
+
+/* ---- softmax ---------------------------------------------------------------- */
+static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
+{
+    /* Walk every position of the other dims; each is one slice along dim. */
+    tt_kview o = *out, i = *in;
+    int64_t len = in->ndim ? in->shape[dim] : 1, so = in->ndim ? out->strides[dim] : 0, si = in->ndim ? in->strides[dim] : 0;
+    if (in->ndim) { o.shape[dim] = 1; i.shape[dim] = 1; }
+    int64_t es = (int64_t)tt_dtype_size(in->dtype);
+    nd_iter it;
+    const tt_kview *v[2] = {&o, &i};
+    iter_init(&it, 2, v);
+    int64_t total = 1;
+    for (int d = 0; d < it.ndim; d++) total *= it.shape[d];
+    int64_t pos[TT_MAX_DIMS] = {0};
+    char *po = it.base[0], *pi = it.base[1];
+    for (int64_t k = 0; k < total; k++) {
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < len; j++) { double x = read_f(in->dtype, pi + j * si * es); if (x > mx || x != x) mx = x; }
+        for (int64_t j = 0; j < len; j++) sum += exp(read_f(in->dtype, pi + j * si * es) - mx);
+        double lse = log(sum);
+        for (int64_t j = 0; j < len; j++) {
+            double x = read_f(in->dtype, pi + j * si * es) - mx;
+            double y = log_ ? x - lse : exp(x) / sum;
+            if (in->dtype == TT_F32) *(float *)(po + j * so * es) = (float)y;
+            else *(double *)(po + j * so * es) = y;
+        }
+        for (int d = it.ndim - 1; d >= 0; d--) {
+            po += it.strides[0][d];
+            pi += it.strides[1][d];
+            if (++pos[d] < it.shape[d]) break;
+            po -= it.strides[0][d] * it.shape[d];
+            pi -= it.strides[1][d] * it.shape[d];
+            pos[d] = 0;
+        }
+    }
+    return TT_OK;
+}
+
+const tt_backend tt_cpu_backend = {
+    .name = "cpu",
+    .type = TT_DEVICE_CPU,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .to_host = cpu_to_host,
+    .from_host = cpu_from_host,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .arange = cpu_arange,
+    .linspace = cpu_linspace,
+    .rng = cpu_rng,
+    .unary = cpu_unary,
+    .binary = cpu_binary,
+    .where = cpu_where,
+    .clamp = cpu_clamp,
+    .reduce = cpu_reduce,
+    .matmul = cpu_matmul,
+    .softmax = cpu_softmax,
+};

@@ -1,0 +1,65 @@
+/* The backend seam: a table of functions per device type. The op layer
+ * (ops.c) checks arguments, works out shapes, dtypes and broadcasting, makes
+ * the output and then calls exactly one kernel entry here. It never touches
+ * a buffer's memory itself: host data crosses only through to_host/from_host.
+ */
+#ifndef TG_BACKEND_H
+#define TG_BACKEND_H
+
+#include "tg/tensor.h"
+
+struct tt_storage {
+    int refcount;
+    const tt_backend *backend;
+    int device_index;
+    void *buf;        /* backend's handle (a host pointer on the CPU) */
+    size_t nbytes;
+    uint64_t version; /* bumped by every in-place op */
+};
+
+/* What a kernel sees of a tensor: a strided view of a buffer. */
+typedef struct {
+    void *buf;
+    tt_dtype dtype;
+    int ndim;
+    int64_t offset;
+    int64_t shape[TT_MAX_DIMS];
+    int64_t strides[TT_MAX_DIMS];
+} tt_kview;
+
+typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
+
+struct tt_backend {
+    const char *name;
+    tt_device_type type;
+    /* memory */
+    void *(*alloc)(int device_index, size_t nbytes);
+    void (*free)(int device_index, void *buf);
+    tt_status (*to_host)(void *dst, const void *buf, size_t byte_offset, size_t nbytes);
+    tt_status (*from_host)(void *buf, size_t byte_offset, const void *src, size_t nbytes);
+    /* kernels: `out` is freshly made or (in-place) a view the op layer checked.
+     * Inputs already have out's shape (broadcast dims have stride 0) and,
+     * unless noted, out's dtype. */
+    tt_status (*copy)(const tt_kview *out, const tt_kview *in); /* casts between any dtypes */
+    tt_status (*fill)(const tt_kview *out, double value);
+    tt_status (*arange)(const tt_kview *out, double start, double step); /* out[i] = start + i*step, contiguous 1-D */
+    tt_status (*linspace)(const tt_kview *out, double start, double end);
+    tt_status (*rng)(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset); /* contiguous */
+    tt_status (*unary)(tt_unary_op op, const tt_kview *out, const tt_kview *in);
+    /* comparisons: out is bool, a and b share a dtype */
+    tt_status (*binary)(tt_binary_op op, const tt_kview *out, const tt_kview *a, const tt_kview *b);
+    tt_status (*where)(const tt_kview *out, const tt_kview *cond, const tt_kview *a, const tt_kview *b);
+    tt_status (*clamp)(const tt_kview *out, const tt_kview *in, double lo, double hi); /* NAN = no bound */
+    /* Reduce `in` over the dims where out's shape is 1 and in's is not
+     * (out has in's rank, keepdim form). For MAX/MIN with idx != NULL, idx
+     * (int64, out's shape) gets the index along the single reduced dim. */
+    tt_status (*reduce)(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx);
+    /* Batched out[b] = a[b] @ b[b]; views are 3-D (batch, rows, cols), floating dtypes. */
+    tt_status (*matmul)(const tt_kview *out, const tt_kview *a, const tt_kview *b);
+    tt_status (*softmax)(const tt_kview *out, const tt_kview *in, int dim, bool log);
+};
+
+const tt_backend *tt_backend_for(tt_device_type type); /* NULL when none is built in */
+extern const tt_backend tt_cpu_backend;
+
+#endif

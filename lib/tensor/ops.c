@@ -1,0 +1,621 @@
+/* The op layer: checks arguments, works out result shapes and dtypes
+ * (PyTorch's broadcasting and type promotion), makes the output and calls
+ * one backend kernel. No element is touched here. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tensor/internal.h"
+
+static const char *const unary_names[TT_NUM_UNARY] = {
+    "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign",
+};
+static const char *const binary_names[TT_NUM_BINARY] = {
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+};
+const char *tt_unary_name(tt_unary_op op) { return unary_names[op]; }
+const char *tt_binary_name(tt_binary_op op) { return binary_names[op]; }
+
+static bool is_comparison(tt_binary_op op) { return op >= TT_EQ; }
+
+/* PyTorch's type promotion: dimensioned tensors outrank 0-d tensors, which
+ * outrank Python-style scalars, unless the lower class is of a higher
+ * category (bool < integer < floating). */
+typedef enum { OPERAND_TENSOR, OPERAND_ZERO_DIM, OPERAND_SCALAR } operand_class;
+#define NO_DTYPE (-1)
+
+static int promote_opt(int a, int b)
+{
+    if (a == NO_DTYPE) return b;
+    if (b == NO_DTYPE) return a;
+    return (int)tt_promote_types((tt_dtype)a, (tt_dtype)b);
+}
+
+static int combine_categories(int higher, int lower)
+{
+    if (higher != NO_DTYPE && tt_dtype_is_floating((tt_dtype)higher)) return higher;
+    if (higher == TT_BOOL || (lower != NO_DTYPE && tt_dtype_is_floating((tt_dtype)lower)))
+        return promote_opt(higher, lower);
+    return higher != NO_DTYPE ? higher : lower;
+}
+
+static tt_dtype result_type(const tt_dtype *dts, const operand_class *cls, int n)
+{
+    int by_class[3] = {NO_DTYPE, NO_DTYPE, NO_DTYPE};
+    for (int i = 0; i < n; i++) by_class[cls[i]] = promote_opt(by_class[cls[i]], dts[i]);
+    return (tt_dtype)combine_categories(by_class[OPERAND_TENSOR],
+                                        combine_categories(by_class[OPERAND_ZERO_DIM], by_class[OPERAND_SCALAR]));
+}
+
+static operand_class class_of(const tt_tensor *t) { return t->ndim ? OPERAND_TENSOR : OPERAND_ZERO_DIM; }
+
+/* t in dtype dt (a new reference). */
+tt_tensor *tt_cast(const tt_tensor *x, tt_dtype dt)
+{
+    if (x->dtype == dt) return tt_retain((tt_tensor *)x);
+    tt_tensor *out = tt_empty(x->ndim, x->shape, dt, tt_device_of(x));
+    if (!out) return NULL;
+    tt_kview o, i;
+    tt__kview(out, &o);
+    tt__kview(x, &i);
+    if (tt_numel(x) && tt__backend(x)->copy(&o, &i) != TT_OK) { tt_release(out); return NULL; }
+    return out;
+}
+
+/* ---- unary -------------------------------------------------------------- */
+static bool unary_keeps_integers(tt_unary_op op)
+{
+    return op == TT_NEG || op == TT_ABS || op == TT_SIGN || op == TT_RELU;
+}
+
+tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
+{
+    tt_dtype dt = x->dtype;
+    if (!tt_dtype_is_floating(dt)) {
+        if (dt == TT_BOOL && op == TT_NEG) {
+            tt_set_error(TT_EDTYPE, "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                                    "trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+            return NULL;
+        }
+        dt = unary_keeps_integers(op) ? (dt == TT_BOOL ? TT_I64 : dt) : TT_F32;
+    }
+    tt_tensor *in = tt_cast(x, dt);
+    if (!in) return NULL;
+    tt_tensor *out = tt_empty(x->ndim, x->shape, dt, tt_device_of(x));
+    if (out && tt_numel(out)) {
+        tt_kview o, i;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (tt__backend(in)->unary(op, &o, &i) != TT_OK) { tt_release(out); out = NULL; }
+    }
+    tt_release(in);
+    return out;
+}
+
+tt_tensor *tt_neg(const tt_tensor *x) { return tt_unary(TT_NEG, x); }
+tt_tensor *tt_exp(const tt_tensor *x) { return tt_unary(TT_EXP, x); }
+tt_tensor *tt_log(const tt_tensor *x) { return tt_unary(TT_LOG, x); }
+tt_tensor *tt_sqrt(const tt_tensor *x) { return tt_unary(TT_SQRT, x); }
+tt_tensor *tt_sin(const tt_tensor *x) { return tt_unary(TT_SIN, x); }
+tt_tensor *tt_cos(const tt_tensor *x) { return tt_unary(TT_COS, x); }
+tt_tensor *tt_tanh(const tt_tensor *x) { return tt_unary(TT_TANH, x); }
+tt_tensor *tt_sigmoid(const tt_tensor *x) { return tt_unary(TT_SIGMOID, x); }
+tt_tensor *tt_relu(const tt_tensor *x) { return tt_unary(TT_RELU, x); }
+tt_tensor *tt_abs(const tt_tensor *x) { return tt_unary(TT_ABS, x); }
+tt_tensor *tt_sign(const tt_tensor *x) { return tt_unary(TT_SIGN, x); }
+
+/* ---- binary ------------------------------------------------------------- */
+/* The dtype the kernel computes in, and the dtype of the result. */
+static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compute, tt_dtype *result)
+{
+    *compute = common;
+    *result = common;
+    if (is_comparison(op)) {
+        *result = TT_BOOL;
+    } else if (op == TT_DIV && !tt_dtype_is_floating(common)) {
+        *compute = *result = TT_F32; /* true division */
+    } else if (common == TT_BOOL) {
+        if (op == TT_SUB)
+            return tt_set_error(TT_EDTYPE, "Subtraction, the `-` operator, with two bool tensors is not supported. "
+                                           "Use the `^` or `logical_xor()` operator instead.");
+        *compute = TT_I64; /* add = or, mul = and, max/min: computed on 0/1 and cast back */
+    }
+    return TT_OK;
+}
+
+static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tensor *b, tt_dtype common)
+{
+    tt_dtype compute, result;
+    if (tt__check_same_device(a, b, binary_names[op]) != TT_OK) return NULL;
+    if (binary_dtypes(op, common, &compute, &result) != TT_OK) return NULL;
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) return NULL;
+    tt_tensor *ca = tt_cast(a, compute), *cb = ca ? tt_cast(b, compute) : NULL;
+    tt_dtype out_dt = (is_comparison(op) || compute == result) ? result : compute;
+    tt_tensor *out = cb ? tt_empty(ndim, shape, out_dt, tt_device_of(a)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, va, vb;
+        tt__kview(out, &o);
+        tt__kview_expanded(ca, ndim, shape, &va);
+        tt__kview_expanded(cb, ndim, shape, &vb);
+        if (tt__backend(a)->binary(op, &o, &va, &vb) != TT_OK) { tt_release(out); out = NULL; }
+    }
+    tt_release(ca);
+    tt_release(cb);
+    if (out && out->dtype != result) { /* bool arithmetic, computed in int64 */
+        tt_tensor *r = tt_cast(out, result);
+        tt_release(out);
+        out = r;
+    }
+    return out;
+}
+
+tt_tensor *tt_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
+{
+    tt_dtype dts[2] = {a->dtype, b->dtype};
+    operand_class cls[2] = {class_of(a), class_of(b)};
+    return binary_into(op, a, b, result_type(dts, cls, 2));
+}
+
+static tt_dtype scalar_dtype(double s) { return s == floor(s) && fabs(s) < 9.2e18 ? TT_I64 : TT_F32; }
+
+/* x OP s (or s OP x when scalar_first): the scalar is a wrapped number. */
+static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double s, bool scalar_first)
+{
+    tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
+    operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
+    tt_dtype common = result_type(dts, cls, 2);
+    tt_tensor *st = tt_scalar(s, common, tt_device_of(x));
+    if (!st) return NULL;
+    tt_tensor *out = scalar_first ? binary_into(op, st, x, common) : binary_into(op, x, st, common);
+    tt_release(st);
+    return out;
+}
+
+tt_tensor *tt_binary_scalar(tt_binary_op op, const tt_tensor *a, double s) { return binary_with_scalar(op, a, s, false); }
+tt_tensor *tt_scalar_binary(tt_binary_op op, double s, const tt_tensor *b) { return binary_with_scalar(op, b, s, true); }
+tt_tensor *tt_add_scalar(const tt_tensor *a, double s) { return tt_binary_scalar(TT_ADD, a, s); }
+tt_tensor *tt_mul_scalar(const tt_tensor *a, double s) { return tt_binary_scalar(TT_MUL, a, s); }
+tt_tensor *tt_pow_scalar(const tt_tensor *a, double e) { return tt_binary_scalar(TT_POW, a, e); }
+
+tt_tensor *tt_add(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_ADD, a, b); }
+tt_tensor *tt_sub(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_SUB, a, b); }
+tt_tensor *tt_mul(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_MUL, a, b); }
+tt_tensor *tt_div(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_DIV, a, b); }
+tt_tensor *tt_pow(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_POW, a, b); }
+tt_tensor *tt_maximum(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_MAXIMUM, a, b); }
+tt_tensor *tt_minimum(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_MINIMUM, a, b); }
+tt_tensor *tt_eq(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_EQ, a, b); }
+tt_tensor *tt_ne(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_NE, a, b); }
+tt_tensor *tt_lt(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_LT, a, b); }
+tt_tensor *tt_le(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_LE, a, b); }
+tt_tensor *tt_gt(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_GT, a, b); }
+tt_tensor *tt_ge(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_GE, a, b); }
+
+tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *b)
+{
+    if (cond->dtype != TT_BOOL) {
+        tt_set_error(TT_EDTYPE, "where expected condition to be a boolean tensor, but got a tensor with dtype %s",
+                     tt_dtype_name(cond->dtype));
+        return NULL;
+    }
+    if (tt__check_same_device(cond, a, "where") || tt__check_same_device(a, b, "where")) return NULL;
+    int n1, n2;
+    int64_t s1[TT_MAX_DIMS], s2[TT_MAX_DIMS];
+    if (tt_broadcast_shapes(cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1) != TT_OK ||
+        tt_broadcast_shapes(n1, s1, b->ndim, b->shape, &n2, s2) != TT_OK)
+        return NULL;
+    tt_dtype dts[2] = {a->dtype, b->dtype};
+    operand_class cls[2] = {class_of(a), class_of(b)};
+    tt_dtype dt = result_type(dts, cls, 2);
+    tt_tensor *ca = tt_cast(a, dt), *cb = ca ? tt_cast(b, dt) : NULL;
+    tt_tensor *out = cb ? tt_empty(n2, s2, dt, tt_device_of(a)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, vc, va, vb;
+        tt__kview(out, &o);
+        tt__kview_expanded(cond, n2, s2, &vc);
+        tt__kview_expanded(ca, n2, s2, &va);
+        tt__kview_expanded(cb, n2, s2, &vb);
+        if (tt__backend(a)->where(&o, &vc, &va, &vb) != TT_OK) { tt_release(out); out = NULL; }
+    }
+    tt_release(ca);
+    tt_release(cb);
+    return out;
+}
+
+tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
+{
+    if (isnan(lo) && isnan(hi)) {
+        tt_set_error(TT_EINVAL, "torch.clamp: At least one of 'min' or 'max' must not be None");
+        return NULL;
+    }
+    tt_dtype dt = x->dtype;
+    if (!tt_dtype_is_floating(dt) && ((!isnan(lo) && lo != floor(lo)) || (!isnan(hi) && hi != floor(hi))))
+        dt = TT_F32; /* a fractional bound promotes an integer tensor, as in PyTorch */
+    if (dt == TT_BOOL) dt = TT_I64;
+    tt_tensor *in = tt_cast(x, dt);
+    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, i;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (tt__backend(x)->clamp(&o, &i, lo, hi) != TT_OK) { tt_release(out); out = NULL; }
+    }
+    tt_release(in);
+    return out;
+}
+
+/* ---- reductions ----------------------------------------------------------- */
+static const char *const reduce_names[TT_NUM_REDUCE] = {"sum", "mean", "prod", "max", "min"};
+
+/* Marks the reduced dims; false (error set) on a bad or repeated dim. */
+static bool reduced_dims(const tt_tensor *x, const int *dims, int ndims, bool *mask)
+{
+    memset(mask, 0, sizeof(bool) * TT_MAX_DIMS);
+    if (!dims || ndims == 0) {
+        for (int i = 0; i < x->ndim; i++) mask[i] = true;
+        return true;
+    }
+    for (int i = 0; i < ndims; i++) {
+        int d = tt__wrap_dim(dims[i], x->ndim);
+        if (d < 0) return false;
+        if (x->ndim == 0) continue;
+        if (mask[d]) {
+            tt_set_error(TT_EINVAL, "dim %d appears multiple times in the list of dims", d);
+            return false;
+        }
+        mask[d] = true;
+    }
+    return true;
+}
+
+/* Runs the kernel with out in keepdim form, then drops the reduced dims unless keepdim. */
+static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *mask, bool keepdim, tt_dtype out_dt,
+                              tt_tensor **indices)
+{
+    int64_t kshape[TT_MAX_DIMS], shape[TT_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        kshape[i] = mask[i] ? 1 : x->shape[i];
+        if (!mask[i] || keepdim) shape[n++] = kshape[i];
+    }
+    tt_tensor *in = tt_cast(x, out_dt);
+    tt_tensor *out = in ? tt_empty(x->ndim, kshape, out_dt, tt_device_of(x)) : NULL;
+    tt_tensor *idx = (out && indices) ? tt_empty(x->ndim, kshape, TT_I64, tt_device_of(x)) : NULL;
+    if (!out || (indices && !idx)) goto fail;
+    if (tt_numel(out)) {
+        tt_kview o, i, ix;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (idx) tt__kview(idx, &ix);
+        if (tt__backend(x)->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
+    }
+    tt_release(in);
+    if (!keepdim) {
+        tt_tensor *v = tt_view(out, n, shape);
+        tt_release(out);
+        out = v;
+        if (idx) {
+            tt_tensor *vi = tt_view(idx, n, shape);
+            tt_release(idx);
+            idx = vi;
+        }
+    }
+    if (indices) *indices = idx;
+    return out;
+fail:
+    tt_release(in);
+    tt_release(out);
+    tt_release(idx);
+    return NULL;
+}
+
+tt_tensor *tt_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int ndims, bool keepdim)
+{
+    bool mask[TT_MAX_DIMS];
+    if (!reduced_dims(x, dims, ndims, mask)) return NULL;
+    tt_dtype dt = x->dtype;
+    if (op == TT_MEAN && !tt_dtype_is_floating(dt)) {
+        tt_set_error(TT_EDTYPE, "mean(): could not infer output dtype. Input dtype must be either a floating point "
+                                "or complex dtype. Got: %s", dt == TT_I64 ? "Long" : "Bool");
+        return NULL;
+    }
+    if ((op == TT_SUM || op == TT_PROD) && !tt_dtype_is_floating(dt)) dt = TT_I64;
+    if ((op == TT_MAX || op == TT_MIN) && tt_numel(x) == 0) {
+        bool all = !dims || ndims == 0;
+        for (int i = 0; i < x->ndim && !all; i++)
+            if (mask[i] && x->shape[i] == 0) all = true;
+        if (all) {
+            tt_set_error(TT_EINVAL, all && (!dims || ndims == 0)
+                         ? "%s(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                           "reduction dim with the 'dim' argument."
+                         : "%s(): Expected reduction dim to be specified for input.numel() == 0.", reduce_names[op]);
+            return NULL;
+        }
+    }
+    return reduce_impl(op, x, mask, keepdim, dt, NULL);
+}
+
+tt_tensor *tt_sum(const tt_tensor *x) { return tt_reduce(TT_SUM, x, NULL, 0, false); }
+tt_tensor *tt_mean(const tt_tensor *x) { return tt_reduce(TT_MEAN, x, NULL, 0, false); }
+tt_tensor *tt_prod(const tt_tensor *x) { return tt_reduce(TT_PROD, x, NULL, 0, false); }
+tt_tensor *tt_max(const tt_tensor *x) { return tt_reduce(TT_MAX, x, NULL, 0, false); }
+tt_tensor *tt_min(const tt_tensor *x) { return tt_reduce(TT_MIN, x, NULL, 0, false); }
+tt_tensor *tt_sum_dims(const tt_tensor *x, const int *d, int n, bool k) { return tt_reduce(TT_SUM, x, d, n, k); }
+tt_tensor *tt_mean_dims(const tt_tensor *x, const int *d, int n, bool k) { return tt_reduce(TT_MEAN, x, d, n, k); }
+
+static tt_tensor *extreme_dim(tt_reduce_op op, const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices)
+{
+    int d = tt__wrap_dim(dim, x->ndim);
+    if (d < 0) return NULL;
+    if (x->ndim && x->shape[d] == 0) {
+        tt_set_error(TT_EINVAL, "%s(): Expected reduction dim %d to have non-zero size.", reduce_names[op], d);
+        return NULL;
+    }
+    bool mask[TT_MAX_DIMS] = {false};
+    if (x->ndim) mask[d] = true;
+    tt_tensor *idx = NULL;
+    tt_tensor *out = reduce_impl(op, x, mask, keepdim, x->dtype, &idx);
+    if (indices) *indices = idx;
+    else tt_release(idx);
+    return out;
+}
+
+tt_tensor *tt_max_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices)
+{
+    return extreme_dim(TT_MAX, x, dim, keepdim, indices);
+}
+
+tt_tensor *tt_min_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices)
+{
+    return extreme_dim(TT_MIN, x, dim, keepdim, indices);
+}
+
+static tt_tensor *arg_extreme(tt_reduce_op op, const tt_tensor *x, int dim, bool keepdim)
+{
+    tt_tensor *idx = NULL, *val;
+    if (dim == TT_ALL_DIMS) { /* flat index: reduce a 1-D view of the elements */
+        if (tt_numel(x) == 0) {
+            tt_set_error(TT_EINVAL, "%s(): Expected reduction dim to be specified for input.numel() == 0.",
+                         op == TT_MAX ? "argmax" : "argmin");
+            return NULL;
+        }
+        int64_t n = tt_numel(x);
+        tt_tensor *flat = tt_reshape(x, 1, &n);
+        if (!flat) return NULL;
+        val = extreme_dim(op, flat, 0, false, &idx);
+        tt_release(flat);
+        if (val && keepdim && x->ndim) { /* PyTorch keeps every dim as 1 */
+            int64_t ones[TT_MAX_DIMS];
+            for (int i = 0; i < x->ndim; i++) ones[i] = 1;
+            tt_tensor *v = tt_view(idx, x->ndim, ones);
+            tt_release(idx);
+            idx = v;
+        }
+    } else {
+        val = extreme_dim(op, x, dim, keepdim, &idx);
+    }
+    tt_release(val);
+    return val ? idx : NULL;
+}
+
+tt_tensor *tt_argmax(const tt_tensor *x, int dim, bool keepdim) { return arg_extreme(TT_MAX, x, dim, keepdim); }
+tt_tensor *tt_argmin(const tt_tensor *x, int dim, bool keepdim) { return arg_extreme(TT_MIN, x, dim, keepdim); }
+
+/* ---- matmul ----------------------------------------------------------------- */
+/* (batch..., r, c) viewed as 3-D (B, r, c); copies only when the batch dims do not collapse. */
+static tt_tensor *as_batched3d(const tt_tensor *t, int nbatch, const int64_t *batch, int64_t r, int64_t c)
+{
+    int64_t shape[TT_MAX_DIMS];
+    for (int i = 0; i < nbatch; i++) shape[i] = batch[i];
+    shape[nbatch] = r;
+    shape[nbatch + 1] = c;
+    tt_tensor *e = tt_expand(t, nbatch + 2, shape);
+    if (!e) return NULL;
+    int64_t b = tt_shape_numel(nbatch, batch), s3[3] = {b, r, c};
+    tt_tensor *v = tt_view(e, 3, s3);
+    if (!v) {
+        tt_clear_error();
+        tt_tensor *c2 = tt_contiguous(e);
+        v = c2 ? tt_view(c2, 3, s3) : NULL;
+        tt_release(c2);
+    }
+    tt_release(e);
+    return v;
+}
+
+static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const char *what)
+{
+    if (tt__check_same_device(a, b, what) != TT_OK) return NULL;
+    if (a->dtype != b->dtype) {
+        tt_set_error(TT_EDTYPE, "expected scalar type %s but found %s",
+                     a->dtype == TT_F32 ? "Float" : a->dtype == TT_F64 ? "Double" : "Long",
+                     b->dtype == TT_F32 ? "Float" : b->dtype == TT_F64 ? "Double" : "Long");
+        return NULL;
+    }
+    if (!tt_dtype_is_floating(a->dtype)) {
+        tt_set_error(TT_EDTYPE, "%s: expected floating point tensors, got %s", what, tt_dtype_name(a->dtype));
+        return NULL;
+    }
+    if (a->ndim == 0 || b->ndim == 0) {
+        tt_set_error(TT_ESHAPE, "both arguments to matmul need to be at least 1D, but they are %dD and %dD",
+                     a->ndim, b->ndim);
+        return NULL;
+    }
+    /* 1-D operands become matrices (prepend / append a dim), removed again at the end. */
+    int64_t ar = a->ndim == 1 ? 1 : a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
+    int64_t br = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2], bc = b->ndim == 1 ? 1 : b->shape[b->ndim - 1];
+    if (ac != br) {
+        if (a->ndim == 1 && b->ndim == 1)
+            tt_set_error(TT_ESHAPE, "inconsistent tensor size, expected tensor [%lld] and src [%lld] to have the "
+                                    "same number of elements, but got %lld and %lld elements respectively",
+                         (long long)ac, (long long)br, (long long)ac, (long long)br);
+        else if (b->ndim == 1 && a->ndim == 2)
+            tt_set_error(TT_ESHAPE, "size mismatch, got input (%lld), mat (%lldx%lld), vec (%lld)", (long long)ar,
+                         (long long)ar, (long long)ac, (long long)br);
+        else
+            tt_set_error(TT_ESHAPE, "mat1 and mat2 shapes cannot be multiplied (%lldx%lld and %lldx%lld)",
+                         (long long)ar, (long long)ac, (long long)br, (long long)bc);
+        return NULL;
+    }
+    int na = a->ndim > 2 ? a->ndim - 2 : 0, nb = b->ndim > 2 ? b->ndim - 2 : 0, nbatch;
+    int64_t batch[TT_MAX_DIMS];
+    if (tt_broadcast_shapes(na, a->shape, nb, b->shape, &nbatch, batch) != TT_OK) return NULL;
+    tt_tensor *a3 = as_batched3d(a, nbatch, batch, ar, ac);
+    tt_tensor *b3 = a3 ? as_batched3d(b, nbatch, batch, br, bc) : NULL;
+    int64_t B = tt_shape_numel(nbatch, batch), s3[3] = {B, ar, bc};
+    tt_tensor *out = b3 ? tt_empty(3, s3, a->dtype, tt_device_of(a)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, va, vb;
+        tt__kview(out, &o);
+        tt__kview(a3, &va);
+        tt__kview(b3, &vb);
+        if (tt__backend(a)->matmul(&o, &va, &vb) != TT_OK) { tt_release(out); out = NULL; }
+    }
+    tt_release(a3);
+    tt_release(b3);
+    if (!out) return NULL;
+    int64_t shape[TT_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < nbatch; i++) shape[n++] = batch[i];
+    if (a->ndim > 1) shape[n++] = ar;
+    if (b->ndim > 1) shape[n++] = bc;
+    tt_tensor *r = tt_view(out, n, shape);
+    tt_release(out);
+    return r;
+}
+
+tt_tensor *tt_matmul(const tt_tensor *a, const tt_tensor *b) { return matmul_checked(a, b, "matmul"); }
+
+tt_tensor *tt_mm(const tt_tensor *a, const tt_tensor *b)
+{
+    if (a->ndim != 2 || b->ndim != 2) {
+        tt_set_error(TT_ESHAPE, "%s must be a matrix", a->ndim != 2 ? "self" : "mat2");
+        return NULL;
+    }
+    return matmul_checked(a, b, "mm");
+}
+
+tt_tensor *tt_mv(const tt_tensor *a, const tt_tensor *v)
+{
+    if (a->ndim != 2 || v->ndim != 1) {
+        tt_set_error(TT_ESHAPE, "vector + matrix @ vector expected, got %d, %d, %d", 1, a->ndim, v->ndim);
+        return NULL;
+    }
+    return matmul_checked(a, v, "mv");
+}
+
+tt_tensor *tt_bmm(const tt_tensor *a, const tt_tensor *b)
+{
+    if (a->ndim != 3 || b->ndim != 3) {
+        tt_set_error(TT_ESHAPE, "batch1 must be a 3D tensor");
+        return NULL;
+    }
+    if (a->shape[0] != b->shape[0]) {
+        tt_set_error(TT_ESHAPE, "Expected size for first two dimensions of batch2 tensor to be: [%lld, %lld] but got: "
+                                "[%lld, %lld].", (long long)a->shape[0], (long long)a->shape[2],
+                     (long long)b->shape[0], (long long)b->shape[1]);
+        return NULL;
+    }
+    return matmul_checked(a, b, "bmm");
+}
+
+static tt_tensor *softmax_impl(const tt_tensor *x, int dim, bool log)
+{
+    int d = tt__wrap_dim(dim, x->ndim);
+    if (d < 0) return NULL;
+    tt_tensor *in = tt_dtype_is_floating(x->dtype) ? tt_retain((tt_tensor *)x) : tt_cast(x, TT_F32);
+    tt_tensor *out = in ? tt_empty_like(in) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, i;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (tt__backend(x)->softmax(&o, &i, x->ndim ? d : 0, log) != TT_OK) { tt_release(out); out = NULL; }
+    }
+    tt_release(in);
+    return out;
+}
+
+tt_tensor *tt_softmax(const tt_tensor *x, int dim) { return softmax_impl(x, dim, false); }
+tt_tensor *tt_log_softmax(const tt_tensor *x, int dim) { return softmax_impl(x, dim, true); }
+
+/* ---- in place --------------------------------------------------------------- */
+static tt_status check_inplace_target(const tt_tensor *x, int ndim, const int64_t *shape, const char *op)
+{
+    int n;
+    int64_t out[TT_MAX_DIMS];
+    char b1[200], b2[200];
+    if (tt_broadcast_shapes(x->ndim, x->shape, ndim, shape, &n, out) != TT_OK) return tt_last_status();
+    bool same = n == x->ndim;
+    for (int i = 0; same && i < n; i++) same = out[i] == x->shape[i];
+    if (!same)
+        return tt_set_error(TT_ESHAPE, "%s: output with shape %s doesn't match the broadcast shape %s", op,
+                            tt__shape_str(x->ndim, x->shape, b1, sizeof b1), tt__shape_str(n, out, b2, sizeof b2));
+    /* Writing into a tensor whose elements overlap (an expanded view) would race and is refused. */
+    for (int i = 0; i < x->ndim; i++)
+        if (x->strides[i] == 0 && x->shape[i] > 1)
+            return tt_set_error(TT_EINVAL, "unsupported operation: more than one element of the written-to tensor "
+                                           "refers to a single memory location. Please clone() the tensor before "
+                                           "performing the operation.");
+    return TT_OK;
+}
+
+tt_status tt_copy_(tt_tensor *dst, const tt_tensor *src)
+{
+    tt_status st = check_inplace_target(dst, src->ndim, src->shape, "copy_");
+    if (st != TT_OK) return st;
+    tt_tensor *s = tt_retain((tt_tensor *)src);
+    tt_device dd = tt_device_of(dst), sd = tt_device_of(src);
+    if (dd.type != sd.type || dd.index != sd.index) {
+        tt_release(s);
+        if (!(s = tt_to_device(src, dd))) return tt_last_status();
+    }
+    if (tt_numel(dst)) {
+        tt_kview o, i;
+        tt__kview(dst, &o);
+        tt__kview_expanded(s, dst->ndim, dst->shape, &i);
+        st = tt__backend(dst)->copy(&o, &i);
+    }
+    tt_release(s);
+    if (st == TT_OK) tt_bump_version(dst);
+    return st;
+}
+
+tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
+{
+    tt_status st = check_inplace_target(x, y->ndim, y->shape, binary_names[op]);
+    if (st != TT_OK) return st;
+    tt_dtype dts[2] = {x->dtype, y->dtype};
+    operand_class cls[2] = {class_of(x), class_of(y)};
+    tt_dtype compute, result;
+    if ((st = binary_dtypes(op, result_type(dts, cls, 2), &compute, &result)) != TT_OK) return st;
+    if (tt_promote_types(result, x->dtype) != x->dtype)
+        return tt_set_error(TT_EDTYPE, "result type %s can't be cast to the desired output type %s",
+                            result == TT_F32 ? "Float" : result == TT_F64 ? "Double" : "Long",
+                            x->dtype == TT_F32 ? "Float" : x->dtype == TT_F64 ? "Double" : x->dtype == TT_I64 ? "Long" : "Bool");
+    tt_tensor *r = tt_binary(op, x, y); /* computed out of place, then written back: x may alias y */
+    if (!r) return tt_last_status();
+    st = tt_copy_(x, r);
+    tt_release(r);
+    return st;
+}
+
+tt_status tt_add_(tt_tensor *x, const tt_tensor *y) { return tt_binary_(TT_ADD, x, y); }
+tt_status tt_sub_(tt_tensor *x, const tt_tensor *y) { return tt_binary_(TT_SUB, x, y); }
+tt_status tt_mul_(tt_tensor *x, const tt_tensor *y) { return tt_binary_(TT_MUL, x, y); }
+tt_status tt_div_(tt_tensor *x, const tt_tensor *y) { return tt_binary_(TT_DIV, x, y); }
+
+tt_status tt_fill_(tt_tensor *x, double value)
+{
+    tt_status st = check_inplace_target(x, 0, NULL, "fill_");
+    if (st != TT_OK) return st;
+    if (tt_numel(x)) {
+        tt_kview o;
+        tt__kview(x, &o);
+        if ((st = tt__backend(x)->fill(&o, value)) != TT_OK) return st;
+    }
+    tt_bump_version(x);
+    return TT_OK;
+}
+
+tt_status tt_zero_(tt_tensor *x) { return tt_fill_(x, 0); }

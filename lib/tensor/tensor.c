@@ -1,0 +1,670 @@
+/* Tensors, storage, dtypes, devices, views and creation. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tensor/internal.h"
+
+/* ---- dtypes ----------------------------------------------------------- */
+static const struct { const char *name; size_t size; } dtype_info[TT_NUM_DTYPES] = {
+    [TT_F32] = {"float32", 4}, [TT_F64] = {"float64", 8}, [TT_I64] = {"int64", 8}, [TT_BOOL] = {"bool", 1},
+};
+
+size_t tt_dtype_size(tt_dtype dt) { return dtype_info[dt].size; }
+const char *tt_dtype_name(tt_dtype dt) { return dtype_info[dt].name; }
+bool tt_dtype_is_floating(tt_dtype dt) { return dt == TT_F32 || dt == TT_F64; }
+
+int tt_dtype_parse(const char *name, tt_dtype *out)
+{
+    static const struct { const char *name; tt_dtype dt; } names[] = {
+        {"f32", TT_F32}, {"float32", TT_F32}, {"float", TT_F32},
+        {"f64", TT_F64}, {"float64", TT_F64}, {"double", TT_F64},
+        {"i64", TT_I64}, {"int64", TT_I64}, {"long", TT_I64}, {"bool", TT_BOOL},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) { *out = names[i].dt; return 0; }
+    tt_set_error(TT_EINVAL, "unknown dtype '%s' (expected f32, f64, i64 or bool)", name);
+    return -1;
+}
+
+/* bool < int64 < float32 < float64: the larger one holds both. */
+tt_dtype tt_promote_types(tt_dtype a, tt_dtype b)
+{
+    static const int rank[TT_NUM_DTYPES] = {[TT_BOOL] = 0, [TT_I64] = 1, [TT_F32] = 2, [TT_F64] = 3};
+    return rank[a] >= rank[b] ? a : b;
+}
+
+/* ---- shapes ----------------------------------------------------------- */
+int64_t tt_shape_numel(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return -1;
+        if (shape[i] == 0) return 0;
+    }
+    for (int i = 0; i < ndim; i++)
+        if (__builtin_mul_overflow(n, shape[i], &n)) return -1;
+    return n;
+}
+
+const char *tt__shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (used < len) snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+tt_status tt_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out)
+{
+    int n = na > nb ? na : nb;
+    for (int i = n - 1; i >= 0; i--) {
+        int ia = i - (n - na), ib = i - (n - nb);
+        int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1)
+            return tt_set_error(TT_ESHAPE,
+                                "The size of tensor a (%lld) must match the size of tensor b (%lld) at "
+                                "non-singleton dimension %d", (long long)sa, (long long)sb, i);
+        out[i] = sa == 1 ? sb : sa;
+    }
+    *nout = n;
+    return TT_OK;
+}
+
+int tt__wrap_dim(int dim, int ndim)
+{
+    int n = ndim > 0 ? ndim : 1; /* a 0-d tensor accepts dims -1 and 0 */
+    if (dim < -n || dim >= n) {
+        tt_set_error(TT_EINVAL, "Dimension out of range (expected to be in range of [%d, %d], but got %d)",
+                     -n, n - 1, dim);
+        return -1;
+    }
+    return dim < 0 ? dim + n : dim;
+}
+
+void tt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
+{
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= shape[i] > 1 ? shape[i] : 1;
+    }
+}
+
+/* ---- storage and tensors ---------------------------------------------- */
+const tt_backend *tt_backend_for(tt_device_type type)
+{
+    switch (type) {
+    case TT_DEVICE_CPU: return &tt_cpu_backend;
+    default: return NULL;
+    }
+}
+
+const tt_backend *tt__backend(const tt_tensor *t) { return t->storage->backend; }
+
+static tt_storage *storage_new(tt_device dev, size_t nbytes)
+{
+    const tt_backend *be = tt_backend_for(dev.type);
+    if (!be) {
+        tt_set_error(TT_EDEVICE, "the %s backend is not built into this tg", dev.type == TT_DEVICE_VULKAN ? "vulkan" : "requested");
+        return NULL;
+    }
+    tt_storage *s = malloc(sizeof *s);
+    if (!s) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
+    if (!s->buf) {
+        free(s);
+        if (!tt_last_status())
+            tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
+        return NULL;
+    }
+    s->refcount = 1;
+    s->backend = be;
+    s->device_index = dev.index;
+    s->nbytes = nbytes;
+    s->version = 0;
+    return s;
+}
+
+static void storage_release(tt_storage *s)
+{
+    if (s && --s->refcount == 0) {
+        s->backend->free(s->device_index, s->buf);
+        free(s);
+    }
+}
+
+tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape,
+                        const int64_t *strides, int64_t offset)
+{
+    tt_tensor *t = malloc(sizeof *t);
+    if (!t) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    memset(t, 0, sizeof *t);
+    t->refcount = 1;
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) { t->shape[i] = shape[i]; t->strides[i] = strides[i]; }
+    t->offset = offset;
+    t->storage = storage;
+    storage->refcount++;
+    return t;
+}
+
+tt_tensor *tt__restride(const tt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset)
+{
+    return tt__new_view(t->storage, t->dtype, ndim, shape, strides, offset);
+}
+
+tt_tensor *tt_retain(tt_tensor *t)
+{
+    if (t) t->refcount++;
+    return t;
+}
+
+void tt_release(tt_tensor *t)
+{
+    if (!t || --t->refcount > 0) return;
+    if (t->ext_free) t->ext_free(t->ext);
+    storage_release(t->storage);
+    free(t);
+}
+
+int64_t tt_numel(const tt_tensor *t) { return tt_shape_numel(t->ndim, t->shape); }
+
+bool tt_is_contiguous(const tt_tensor *t)
+{
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] == 0) return true;
+        if (t->shape[i] != 1 && t->strides[i] != s) return false;
+        s *= t->shape[i];
+    }
+    return true;
+}
+
+tt_device tt_device_of(const tt_tensor *t)
+{
+    return (tt_device){t->storage->backend->type, t->storage->device_index};
+}
+
+uint64_t tt_version(const tt_tensor *t) { return t->storage->version; }
+void tt_bump_version(tt_tensor *t) { t->storage->version++; }
+
+void tt__kview(const tt_tensor *t, tt_kview *v)
+{
+    v->buf = t->storage->buf;
+    v->dtype = t->dtype;
+    v->ndim = t->ndim;
+    v->offset = t->offset;
+    for (int i = 0; i < t->ndim; i++) { v->shape[i] = t->shape[i]; v->strides[i] = t->strides[i]; }
+}
+
+void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
+{
+    v->buf = t->storage->buf;
+    v->dtype = t->dtype;
+    v->ndim = ndim;
+    v->offset = t->offset;
+    for (int i = 0; i < ndim; i++) {
+        int j = i - (ndim - t->ndim);
+        v->shape[i] = shape[i];
+        v->strides[i] = (j < 0 || t->shape[j] == 1) ? 0 : t->strides[j];
+    }
+}
+
+tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const char *op)
+{
+    tt_device da = tt_device_of(a), db = tt_device_of(b);
+    if (da.type != db.type || da.index != db.index) {
+        char na[32], nb[32];
+        snprintf(na, sizeof na, "%s", tt_device_name(da));
+        snprintf(nb, sizeof nb, "%s", tt_device_name(db));
+        return tt_set_error(TT_EDEVICE, "%s: Expected all tensors to be on the same device, but found at least "
+                                        "two devices, %s and %s!", op, na, nb);
+    }
+    return TT_OK;
+}
+
+/* ---- devices ---------------------------------------------------------- */
+tt_status tt_device_parse(const char *s, tt_device *out)
+{
+    if (!strcmp(s, "cpu")) { *out = TT_CPU; return TT_OK; }
+    if (!strncmp(s, "vulkan", 6)) {
+        const char *rest = s + 6;
+        long index = 0;
+        if (*rest == ':') {
+            char *end;
+            index = strtol(rest + 1, &end, 10);
+            if (end == rest + 1 || *end || index < 0 || index > 255)
+                return tt_set_error(TT_EINVAL, "invalid device '%s' (expected vulkan:N with N a device number)", s);
+        } else if (*rest) {
+            goto bad;
+        }
+        *out = (tt_device){TT_DEVICE_VULKAN, (int)index};
+        return TT_OK;
+    }
+bad:
+    return tt_set_error(TT_EINVAL, "unknown device '%s' (expected cpu, vulkan or vulkan:N)", s);
+}
+
+const char *tt_device_name(tt_device d)
+{
+    static _Thread_local char buf[32];
+    if (d.type == TT_DEVICE_CPU) return "cpu";
+    snprintf(buf, sizeof buf, "vulkan:%d", d.index);
+    return buf;
+}
+
+/* ---- creation --------------------------------------------------------- */
+tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
+{
+    if (ndim < 0 || ndim > TT_MAX_DIMS) {
+        tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions, got %d", TT_MAX_DIMS, ndim);
+        return NULL;
+    }
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) {
+            char buf[160];
+            tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s",
+                         (long long)shape[i], tt__shape_str(ndim, shape, buf, sizeof buf));
+            return NULL;
+        }
+    int64_t n = tt_shape_numel(ndim, shape);
+    size_t bytes;
+    if (n < 0 || __builtin_mul_overflow((size_t)n, tt_dtype_size(dt), &bytes)) {
+        char buf[160];
+        tt_set_error(TT_ENOMEM, "a tensor of shape %s has too many elements", tt__shape_str(ndim, shape, buf, sizeof buf));
+        return NULL;
+    }
+    tt_storage *s = storage_new(dev, bytes);
+    if (!s) return NULL;
+    int64_t strides[TT_MAX_DIMS];
+    tt__contiguous_strides(ndim, shape, strides);
+    tt_tensor *t = tt__new_view(s, dt, ndim, shape, strides, 0);
+    storage_release(s); /* the tensor holds it now (or nobody does) */
+    return t;
+}
+
+tt_tensor *tt_full(int ndim, const int64_t *shape, double value, tt_dtype dt, tt_device dev)
+{
+    tt_tensor *t = tt_empty(ndim, shape, dt, dev);
+    if (t && tt_fill_(t, value) != TT_OK) { tt_release(t); return NULL; }
+    if (t) t->storage->version = 0; /* creation is not an in-place modification */
+    return t;
+}
+
+tt_tensor *tt_zeros(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev) { return tt_full(ndim, shape, 0, dt, dev); }
+tt_tensor *tt_ones(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev) { return tt_full(ndim, shape, 1, dt, dev); }
+tt_tensor *tt_scalar(double value, tt_dtype dt, tt_device dev) { return tt_full(0, NULL, value, dt, dev); }
+tt_tensor *tt_empty_like(const tt_tensor *t) { return tt_empty(t->ndim, t->shape, t->dtype, tt_device_of(t)); }
+tt_tensor *tt_zeros_like(const tt_tensor *t) { return tt_zeros(t->ndim, t->shape, t->dtype, tt_device_of(t)); }
+tt_tensor *tt_ones_like(const tt_tensor *t) { return tt_ones(t->ndim, t->shape, t->dtype, tt_device_of(t)); }
+tt_tensor *tt_full_like(const tt_tensor *t, double v) { return tt_full(t->ndim, t->shape, v, t->dtype, tt_device_of(t)); }
+
+tt_tensor *tt_from_data(int ndim, const int64_t *shape, tt_dtype dt, const void *data, tt_device dev)
+{
+    tt_tensor *t = tt_empty(ndim, shape, dt, dev);
+    if (!t) return NULL;
+    size_t bytes = (size_t)tt_numel(t) * tt_dtype_size(dt);
+    if (bytes && t->storage->backend->from_host(t->storage->buf, 0, data, bytes) != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
+    return t;
+}
+
+tt_tensor *tt_arange(double start, double end, double step, tt_dtype dt, tt_device dev)
+{
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step)) {
+        tt_set_error(TT_EINVAL, step == 0 ? "arange: step must be nonzero" : "arange: unsupported range: %g -> %g",
+                     start, end);
+        return NULL;
+    }
+    if ((step > 0 && start > end) || (step < 0 && start < end)) {
+        tt_set_error(TT_EINVAL, "arange: upper bound and larger bound inconsistent with step sign");
+        return NULL;
+    }
+    double len = ceil((end - start) / step);
+    if (len > 9.0e18) { tt_set_error(TT_EINVAL, "arange: too many elements (%g)", len); return NULL; }
+    int64_t n = (int64_t)len;
+    tt_tensor *t = tt_empty(1, &n, dt, dev);
+    if (!t) return NULL;
+    tt_kview v;
+    tt__kview(t, &v);
+    if (n && t->storage->backend->arange(&v, start, step) != TT_OK) { tt_release(t); return NULL; }
+    return t;
+}
+
+tt_tensor *tt_linspace(double start, double end, int64_t steps, tt_dtype dt, tt_device dev)
+{
+    if (steps < 0) { tt_set_error(TT_EINVAL, "linspace: number of steps must be non-negative"); return NULL; }
+    tt_tensor *t = tt_empty(1, &steps, dt, dev);
+    if (!t) return NULL;
+    tt_kview v;
+    tt__kview(t, &v);
+    if (steps && t->storage->backend->linspace(&v, start, end) != TT_OK) { tt_release(t); return NULL; }
+    return t;
+}
+
+tt_tensor *tt_eye(int64_t n, int64_t m, tt_dtype dt, tt_device dev)
+{
+    if (m < 0) m = n;
+    int64_t shape[2] = {n, m};
+    tt_tensor *t = tt_zeros(2, shape, dt, dev);
+    if (!t || n == 0 || m == 0) return t;
+    /* The diagonal is a 1-D view with stride m+1. */
+    int64_t k = n < m ? n : m, stride = m + 1;
+    tt_tensor *diag = tt__restride(t, 1, &k, &stride, 0);
+    tt_status st = diag ? tt_fill_(diag, 1) : TT_ENOMEM;
+    tt_release(diag);
+    if (st != TT_OK) { tt_release(t); return NULL; }
+    t->storage->version = 0;
+    return t;
+}
+
+/* ---- views -------------------------------------------------------------- */
+tt_tensor *tt_alias(const tt_tensor *t) { return tt__restride(t, t->ndim, t->shape, t->strides, t->offset); }
+
+/* Strides for viewing t as `shape` without copying, or false when t's
+ * layout does not allow it (PyTorch's computeStride). */
+static bool view_strides(const tt_tensor *t, int ndim, const int64_t *shape, int64_t *out)
+{
+    int64_t numel = tt_numel(t);
+    if (numel == 0) { tt__contiguous_strides(ndim, shape, out); return true; }
+    int view_d = ndim - 1;
+    int64_t chunk_base_stride = t->ndim ? t->strides[t->ndim - 1] : 1;
+    int64_t tensor_numel = 1, view_numel = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        tensor_numel *= t->shape[d];
+        if (d == 0 || (t->shape[d - 1] != 1 && t->strides[d - 1] != tensor_numel * chunk_base_stride)) {
+            while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+                out[view_d] = view_numel * chunk_base_stride;
+                view_numel *= shape[view_d];
+                view_d--;
+            }
+            if (view_numel != tensor_numel) return false;
+            if (d > 0) {
+                chunk_base_stride = t->strides[d - 1];
+                tensor_numel = 1;
+                view_numel = 1;
+            }
+        }
+    }
+    if (t->ndim == 0) /* a 0-d tensor views as any all-ones shape */
+        for (; view_d >= 0; view_d--) out[view_d] = 1;
+    return view_d == -1;
+}
+
+/* Resolves one -1 in shape and checks the element count. */
+static bool infer_shape(const tt_tensor *t, int ndim, const int64_t *shape, int64_t *out)
+{
+    int infer = -1;
+    int64_t known = 1, numel = tt_numel(t);
+    char buf[200];
+    if (ndim < 0 || ndim > TT_MAX_DIMS) {
+        tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions, got %d", TT_MAX_DIMS, ndim);
+        return false;
+    }
+    for (int i = 0; i < ndim; i++) {
+        out[i] = shape[i];
+        if (shape[i] == -1) {
+            if (infer >= 0) { tt_set_error(TT_EINVAL, "only one dimension can be inferred"); return false; }
+            infer = i;
+        } else if (shape[i] < 0) {
+            tt_set_error(TT_EINVAL, "invalid shape dimension %lld", (long long)shape[i]);
+            return false;
+        } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+            known = -1;
+            break;
+        }
+    }
+    if (infer >= 0 && known > 0 && numel % known == 0) out[infer] = numel / known;
+    else if (infer >= 0 || known != numel) {
+        tt_set_error(TT_ESHAPE, "shape '%s' is invalid for input of size %lld",
+                     tt__shape_str(ndim, shape, buf, sizeof buf), (long long)numel);
+        return false;
+    }
+    return true;
+}
+
+tt_tensor *tt_view(const tt_tensor *t, int ndim, const int64_t *shape)
+{
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    if (!infer_shape(t, ndim, shape, sh)) return NULL;
+    if (!view_strides(t, ndim, sh, st)) {
+        tt_set_error(TT_ESHAPE, "view size is not compatible with input tensor's size and stride (at least one "
+                                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
+        return NULL;
+    }
+    return tt__restride(t, ndim, sh, st, t->offset);
+}
+
+tt_tensor *tt_reshape(const tt_tensor *t, int ndim, const int64_t *shape)
+{
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    if (!infer_shape(t, ndim, shape, sh)) return NULL;
+    if (view_strides(t, ndim, sh, st)) return tt__restride(t, ndim, sh, st, t->offset);
+    tt_tensor *c = tt_contiguous(t);
+    if (!c) return NULL;
+    tt_tensor *v = tt_view(c, ndim, sh);
+    tt_release(c);
+    return v;
+}
+
+tt_tensor *tt_permute(const tt_tensor *t, const int *dims)
+{
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    bool seen[TT_MAX_DIMS] = {false};
+    for (int i = 0; i < t->ndim; i++) {
+        int d = tt__wrap_dim(dims[i], t->ndim);
+        if (d < 0) return NULL;
+        if (seen[d]) { tt_set_error(TT_EINVAL, "permute(): duplicate dims are not allowed."); return NULL; }
+        seen[d] = true;
+        sh[i] = t->shape[d];
+        st[i] = t->strides[d];
+    }
+    return tt__restride(t, t->ndim, sh, st, t->offset);
+}
+
+tt_tensor *tt_transpose(const tt_tensor *t, int dim0, int dim1)
+{
+    if (t->ndim == 0) {
+        if (tt__wrap_dim(dim0, 0) < 0 || tt__wrap_dim(dim1, 0) < 0) return NULL;
+        return tt_alias(t);
+    }
+    int a = tt__wrap_dim(dim0, t->ndim), b = a < 0 ? -1 : tt__wrap_dim(dim1, t->ndim);
+    if (a < 0 || b < 0) return NULL;
+    int perm[TT_MAX_DIMS];
+    for (int i = 0; i < t->ndim; i++) perm[i] = i;
+    perm[a] = b;
+    perm[b] = a;
+    return tt_permute(t, perm);
+}
+
+tt_tensor *tt_t(const tt_tensor *t)
+{
+    if (t->ndim > 2) {
+        tt_set_error(TT_EINVAL, "t() expects a tensor with <= 2 dimensions, but self is %dD", t->ndim);
+        return NULL;
+    }
+    return t->ndim < 2 ? tt_alias(t) : tt_transpose(t, 0, 1);
+}
+
+tt_tensor *tt_slice(const tt_tensor *t, int dim, int64_t start, int64_t end, int64_t step)
+{
+    if (t->ndim == 0) { tt_set_error(TT_EINVAL, "slice() cannot be applied to a 0-dim tensor."); return NULL; }
+    int d = tt__wrap_dim(dim, t->ndim);
+    if (d < 0) return NULL;
+    if (step <= 0) { tt_set_error(TT_EINVAL, "slice step must be positive"); return NULL; }
+    int64_t n = t->shape[d];
+    if (start < 0) start += n;
+    if (end < 0) end += n;
+    start = start < 0 ? 0 : start > n ? n : start;
+    end = end < start ? start : end > n ? n : end;
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    memcpy(sh, t->shape, sizeof sh);
+    memcpy(st, t->strides, sizeof st);
+    sh[d] = (end - start + step - 1) / step;
+    st[d] = t->strides[d] * step;
+    return tt__restride(t, t->ndim, sh, st, t->offset + start * t->strides[d]);
+}
+
+tt_tensor *tt_select(const tt_tensor *t, int dim, int64_t index)
+{
+    if (t->ndim == 0) { tt_set_error(TT_EINVAL, "select() cannot be applied to a 0-dim tensor."); return NULL; }
+    int d = tt__wrap_dim(dim, t->ndim);
+    if (d < 0) return NULL;
+    int64_t n = t->shape[d];
+    if (index < -n || index >= n) {
+        tt_set_error(TT_EINVAL, "select(): index %lld out of range for tensor of size %lld at dimension %d",
+                     (long long)index, (long long)n, d);
+        return NULL;
+    }
+    if (index < 0) index += n;
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    for (int i = 0, j = 0; i < t->ndim; i++)
+        if (i != d) { sh[j] = t->shape[i]; st[j] = t->strides[i]; j++; }
+    return tt__restride(t, t->ndim - 1, sh, st, t->offset + index * t->strides[d]);
+}
+
+tt_tensor *tt_expand(const tt_tensor *t, int ndim, const int64_t *shape)
+{
+    char b1[200], b2[200];
+    if (ndim < t->ndim) {
+        tt_set_error(TT_ESHAPE, "expand: the number of sizes provided (%d) must be greater or equal to the "
+                                "number of dimensions in the tensor (%d)", ndim, t->ndim);
+        return NULL;
+    }
+    if (ndim > TT_MAX_DIMS) { tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions", TT_MAX_DIMS); return NULL; }
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    for (int i = ndim - 1; i >= 0; i--) {
+        int j = i - (ndim - t->ndim);
+        if (j < 0) {
+            if (shape[i] < 0) {
+                tt_set_error(TT_ESHAPE, "The expanded size of the tensor (%lld) isn't allowed in a leading, "
+                                        "non-existing dimension %d", (long long)shape[i], i);
+                return NULL;
+            }
+            sh[i] = shape[i];
+            st[i] = 0;
+        } else if (shape[i] == -1 || shape[i] == t->shape[j]) {
+            sh[i] = t->shape[j];
+            st[i] = t->strides[j];
+        } else if (t->shape[j] == 1 && shape[i] >= 0) {
+            sh[i] = shape[i];
+            st[i] = 0;
+        } else {
+            tt_set_error(TT_ESHAPE, "The expanded size of the tensor (%lld) must match the existing size (%lld) at "
+                                    "non-singleton dimension %d.  Target sizes: %s.  Tensor sizes: %s",
+                         (long long)shape[i], (long long)t->shape[j], i, tt__shape_str(ndim, shape, b1, sizeof b1),
+                         tt__shape_str(t->ndim, t->shape, b2, sizeof b2));
+            return NULL;
+        }
+    }
+    return tt__restride(t, ndim, sh, st, t->offset);
+}
+
+tt_tensor *tt_squeeze(const tt_tensor *t, int dim)
+{
+    int d = -1;
+    if (dim != TT_ALL_DIMS && (d = tt__wrap_dim(dim, t->ndim)) < 0) return NULL;
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        bool drop = t->shape[i] == 1 && (dim == TT_ALL_DIMS || i == d);
+        if (!drop) { sh[n] = t->shape[i]; st[n] = t->strides[i]; n++; }
+    }
+    return tt__restride(t, n, sh, st, t->offset);
+}
+
+tt_tensor *tt_unsqueeze(const tt_tensor *t, int dim)
+{
+    if (t->ndim >= TT_MAX_DIMS) { tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions", TT_MAX_DIMS); return NULL; }
+    int d = tt__wrap_dim(dim, t->ndim + 1);
+    if (d < 0) return NULL;
+    int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
+    for (int i = 0, j = 0; i <= t->ndim; i++) {
+        if (i == d) {
+            sh[i] = 1;
+            st[i] = i < t->ndim ? t->shape[i] * t->strides[i] : 1;
+        } else {
+            sh[i] = t->shape[j];
+            st[i] = t->strides[j];
+            j++;
+        }
+    }
+    return tt__restride(t, t->ndim + 1, sh, st, t->offset);
+}
+
+tt_tensor *tt_clone(const tt_tensor *t)
+{
+    tt_tensor *c = tt_empty_like(t);
+    if (!c) return NULL;
+    tt_kview o, i;
+    tt__kview(c, &o);
+    tt__kview(t, &i);
+    if (tt_numel(t) && tt__backend(t)->copy(&o, &i) != TT_OK) { tt_release(c); return NULL; }
+    return c;
+}
+
+tt_tensor *tt_contiguous(const tt_tensor *t)
+{
+    return tt_is_contiguous(t) ? tt_retain((tt_tensor *)t) : tt_clone(t);
+}
+
+tt_tensor *tt_to_device(const tt_tensor *t, tt_device d)
+{
+    tt_device from = tt_device_of(t);
+    if (from.type == d.type && from.index == d.index) return tt_retain((tt_tensor *)t);
+    tt_tensor *c = tt_contiguous(t);
+    if (!c) return NULL;
+    size_t bytes = (size_t)tt_numel(c) * tt_dtype_size(c->dtype);
+    void *host = malloc(bytes ? bytes : 1);
+    tt_tensor *out = NULL;
+    if (!host) tt_set_error(TT_ENOMEM, "out of memory");
+    else if (tt_to_host(c, c->dtype, host) == TT_OK)
+        out = tt_from_data(c->ndim, c->shape, c->dtype, host, d);
+    free(host);
+    tt_release(c);
+    return out;
+}
+
+/* ---- host access -------------------------------------------------------- */
+tt_status tt_to_host(const tt_tensor *t, tt_dtype dt, void *dst)
+{
+    int64_t n = tt_numel(t);
+    if (n == 0) return TT_OK;
+    tt_tensor *src = tt_cast(t, dt); /* the backend casts and packs on its side */
+    if (!src) return tt_last_status();
+    tt_tensor *c = tt_contiguous(src);
+    tt_release(src);
+    if (!c) return tt_last_status();
+    size_t es = tt_dtype_size(dt);
+    tt_status st = tt__backend(c)->to_host(dst, c->storage->buf, (size_t)c->offset * es, (size_t)n * es);
+    tt_release(c);
+    return st;
+}
+
+tt_status tt_item(const tt_tensor *t, double *out)
+{
+    if (tt_numel(t) != 1)
+        return tt_set_error(TT_EINVAL, "a Tensor with %lld elements cannot be converted to Scalar", (long long)tt_numel(t));
+    return tt_to_host(t, TT_F64, out);
+}
+
+tt_status tt_get(const tt_tensor *t, const int64_t *index, double *out)
+{
+    int64_t off = t->offset;
+    for (int i = 0; i < t->ndim; i++) {
+        if (index[i] < 0 || index[i] >= t->shape[i])
+            return tt_set_error(TT_EINVAL, "index %lld is out of bounds for dimension %d with size %lld",
+                                (long long)index[i], i, (long long)t->shape[i]);
+        off += index[i] * t->strides[i];
+    }
+    int64_t one = 1;
+    tt_tensor *e = tt__restride(t, 0, &one, &one, off);
+    if (!e) return tt_last_status();
+    tt_status st = tt_to_host(e, TT_F64, out);
+    tt_release(e);
+    return st;
+}
