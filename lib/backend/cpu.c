@@ -215,7 +215,7 @@ static tt_status cpu_linspace(const tt_kview *out, double start, double end)
     double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
     int64_t half = n / 2;
     for (int64_t i = 0; i < n; i++)
-        store(out, i, i < half ? start + step * (double)i : end - step * (double)(n - 1 - i));
+        store(out, i, (i < half || n == 1) ? start + step * (double)i : end - step * (double)(n - 1 - i));
     return TT_OK;
 }
 
@@ -388,8 +388,10 @@ static tt_status cpu_where(const tt_kview *out, const tt_kview *cond, const tt_k
 typedef struct { tt_dtype dt; double lo, hi; } clamp_ctx;
 
 /* NaN stays NaN; a missing bound (NAN) is no bound. */
-#define CLAMP(T, x, c) ((x) != (x) ? (x) : (!isnan((c)->lo) && (x) < (T)(c)->lo) ? (T)(c)->lo \
-                        : (!isnan((c)->hi) && (x) > (T)(c)->hi) ? (T)(c)->hi : (x))
+/* min(max(x, lo), hi), so hi wins when lo > hi, as in PyTorch. */
+#define CLAMP_LO(T, x, c) ((!isnan((c)->lo) && (x) < (T)(c)->lo) ? (T)(c)->lo : (x))
+#define CLAMP(T, x, c) ((x) != (x) ? (x) : (!isnan((c)->hi) && CLAMP_LO(T, x, c) > (T)(c)->hi) ? (T)(c)->hi \
+                        : CLAMP_LO(T, x, c))
 
 static void clamp_row(const void *c, int64_t n, char **p, const int64_t *s)
 {

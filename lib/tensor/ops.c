@@ -451,8 +451,8 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
                                     "same number of elements, but got %lld and %lld elements respectively",
                          (long long)ac, (long long)br, (long long)ac, (long long)br);
         else if (b->ndim == 1 && a->ndim == 2)
-            tt_set_error(TT_ESHAPE, "size mismatch, got input (%lld), mat (%lldx%lld), vec (%lld)", (long long)ar,
-                         (long long)ar, (long long)ac, (long long)br);
+            tt_set_error(TT_ESHAPE, "size mismatch, got %lld, %lldx%lld,%lld", (long long)ar, (long long)ar,
+                         (long long)ac, (long long)br);
         else
             tt_set_error(TT_ESHAPE, "mat1 and mat2 shapes cannot be multiplied (%lldx%lld and %lldx%lld)",
                          (long long)ar, (long long)ac, (long long)br, (long long)bc);
@@ -461,8 +461,12 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
     int na = a->ndim > 2 ? a->ndim - 2 : 0, nb = b->ndim > 2 ? b->ndim - 2 : 0, nbatch;
     int64_t batch[TT_MAX_DIMS];
     if (tt_broadcast_shapes(na, a->shape, nb, b->shape, &nbatch, batch) != TT_OK) return NULL;
-    tt_tensor *a3 = as_batched3d(a, nbatch, batch, ar, ac);
-    tt_tensor *b3 = a3 ? as_batched3d(b, nbatch, batch, br, bc) : NULL;
+    tt_tensor *am = a->ndim == 1 ? tt_unsqueeze(a, 0) : tt_retain((tt_tensor *)a);
+    tt_tensor *bm = b->ndim == 1 ? tt_unsqueeze(b, 1) : tt_retain((tt_tensor *)b);
+    tt_tensor *a3 = am && bm ? as_batched3d(am, nbatch, batch, ar, ac) : NULL;
+    tt_tensor *b3 = a3 ? as_batched3d(bm, nbatch, batch, br, bc) : NULL;
+    tt_release(am);
+    tt_release(bm);
     int64_t B = tt_shape_numel(nbatch, batch), s3[3] = {B, ar, bc};
     tt_tensor *out = b3 ? tt_empty(3, s3, a->dtype, tt_device_of(a)) : NULL;
     if (out && tt_numel(out)) {
@@ -511,7 +515,7 @@ tt_tensor *tt_bmm(const tt_tensor *a, const tt_tensor *b)
         tt_set_error(TT_ESHAPE, "batch1 must be a 3D tensor");
         return NULL;
     }
-    if (a->shape[0] != b->shape[0]) {
+    if (a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1]) {
         tt_set_error(TT_ESHAPE, "Expected size for first two dimensions of batch2 tensor to be: [%lld, %lld] but got: "
                                 "[%lld, %lld].", (long long)a->shape[0], (long long)a->shape[2],
                      (long long)b->shape[0], (long long)b->shape[1]);
@@ -589,7 +593,8 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
     operand_class cls[2] = {class_of(x), class_of(y)};
     tt_dtype compute, result;
     if ((st = binary_dtypes(op, result_type(dts, cls, 2), &compute, &result)) != TT_OK) return st;
-    if (tt_promote_types(result, x->dtype) != x->dtype)
+    /* PyTorch's can_cast: no writing floats into integers, or numbers into bools. */
+    if ((tt_dtype_is_floating(result) && !tt_dtype_is_floating(x->dtype)) || (result != TT_BOOL && x->dtype == TT_BOOL))
         return tt_set_error(TT_EDTYPE, "result type %s can't be cast to the desired output type %s",
                             result == TT_F32 ? "Float" : result == TT_F64 ? "Double" : "Long",
                             x->dtype == TT_F32 ? "Float" : x->dtype == TT_F64 ? "Double" : x->dtype == TT_I64 ? "Long" : "Bool");

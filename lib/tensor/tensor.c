@@ -516,8 +516,9 @@ tt_tensor *tt_select(const tt_tensor *t, int dim, int64_t index)
     if (d < 0) return NULL;
     int64_t n = t->shape[d];
     if (index < -n || index >= n) {
-        tt_set_error(TT_EINVAL, "select(): index %lld out of range for tensor of size %lld at dimension %d",
-                     (long long)index, (long long)n, d);
+        char buf[200];
+        tt_set_error(TT_EINVAL, "select(): index %lld out of range for tensor of size %s at dimension %d",
+                     (long long)index, tt__shape_str(t->ndim, t->shape, buf, sizeof buf), d);
         return NULL;
     }
     if (index < 0) index += n;

@@ -13,9 +13,18 @@
 static int check_count, check_failed_total, check_failed_here;
 
 #define TEST(name) static void test_##name(void)
-#define RUN(name) do { check_failed_here = 0; test_##name(); check_count++; \
-    if (check_failed_here) { check_failed_total++; printf("not ok %d - %s\n", check_count, #name); } \
-    else printf("ok %d - %s\n", check_count, #name); fflush(stdout); } while (0)
+#define RUN(name) do {                                                                   \
+        check_failed_here = 0;                                                           \
+        test_##name();                                                                   \
+        check_count++;                                                                   \
+        if (check_failed_here) {                                                         \
+            check_failed_total++;                                                        \
+            printf("not ok %d - %s\n", check_count, #name);                              \
+        } else {                                                                         \
+            printf("ok %d - %s\n", check_count, #name);                                  \
+        }                                                                                \
+        fflush(stdout);                                                                  \
+    } while (0)
 #define DONE() (printf("1..%d\n", check_count), check_failed_total ? 1 : 0)
 
 #define FAILF(...) do { printf("#   %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); \

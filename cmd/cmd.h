@@ -1,0 +1,171 @@
+/* Shared helpers for the tg-* commands: messages and exit codes, strict
+ * parsing of option values, the options every command has, and output.
+ *
+ * Exit status: 0 success, 1 runtime or data error, 2 usage error.
+ * Messages go to stderr as "tg-NAME: what went wrong".
+ *
+ * A command's main() looks like:
+ *
+ *     cmd_init("tg-gen", argc, argv);
+ *     cmd_common co; cmd_common_init(&co);
+ *     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "n:", longopts, NULL)) != -1)
+ *         if (!cmd_common_option(&co, c, optarg)) switch (c) { ... }
+ *     cmd_common_finish(&co);                 // checks -o / terminal early
+ *     ... one call into the library ...
+ *     cmd_provenance(set);                    // "command", "tg_version"
+ *     cmd_write(&co, set);                    // exits 1 on a write error
+ */
+#ifndef TG_CMD_H
+#define TG_CMD_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tg/io.h"
+#include "tg/tensor.h"
+
+#ifndef TG_VERSION
+#define TG_VERSION "0.1.0"
+#endif
+
+#define CMD_EXIT_FAILURE 1
+#define CMD_EXIT_USAGE 2
+
+/* ---- program name, command line, messages ------------------------------ */
+extern const char *cmd_name; /* "tg-gen" */
+
+/* Sets the program name, remembers the command line for cmd_provenance, and
+ * ignores SIGPIPE so that a closed pipe is seen as EPIPE by cmd_write. */
+void cmd_init(const char *name, int argc, char **argv);
+
+/* "tg-gen: MSG\nTry 'tg-gen --help' for more information.", exit 2. */
+_Noreturn void cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "tg-gen: MSG", exit 1. */
+_Noreturn void cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "tg-gen: CONTEXT: <tt_last_error()>" (or without "CONTEXT: " when NULL), exit 1. */
+_Noreturn void cmd_fail_lib(const char *context);
+/* "tg-gen: MSG" and carry on. */
+void cmd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "tg-gen (tg) 0.1.0" on stdout, exit 0. */
+_Noreturn void cmd_version(void);
+/* Prints text to stdout, exit 0 (or 1 if stdout cannot be written). */
+_Noreturn void cmd_help(const char *text);
+
+/* The command line as a shell would read it back: each word quoted as
+ * needed. Owned by cmd; valid after cmd_init. */
+const char *cmd_command_line(void);
+
+/* ---- strict parsing of option values ------------------------------------ *
+ * `opt` is the option as the user wrote it ("--slope", "-n"); it names the
+ * option in messages. Every failure is a usage error (exit 2). The whole
+ * string must be the number: no trailing characters, no empty string. */
+
+/* A finite real number ("abc", "1x", "nan", "inf" are refused). */
+double cmd_parse_double(const char *opt, const char *s);
+/* A real number that is also > 0 / >= 0. */
+double cmd_parse_positive_double(const char *opt, const char *s);
+double cmd_parse_nonneg_double(const char *opt, const char *s);
+/* An integer in [min, max]; integral numbers in exponent form ("1e5") are
+ * accepted. Messages: "-n must be a positive integer, got '0'",
+ * "-n 1e20 is too large (at most ...)". */
+int64_t cmd_parse_int64(const char *opt, const char *s, int64_t min, int64_t max);
+/* A non-negative 64-bit integer (seeds): decimal or 0x hex. */
+uint64_t cmd_parse_uint64(const char *opt, const char *s);
+/* "LO,HI" of two finite numbers. */
+void cmd_parse_pair(const char *opt, const char *s, double *lo, double *hi);
+/* A shape "3,4" (dims >= 0, at most TT_MAX_DIMS of them; "" or "()" is a
+ * 0-d shape). Refuses shapes whose element count (or byte count at 8 bytes
+ * per element) overflows. Returns ndim. */
+int cmd_parse_shape(const char *opt, const char *s, int64_t *shape);
+/* Index of s in the NULL-terminated list `choices`, else a usage error
+ * "invalid value 'x' for --noise-dist: expected normal, uniform or laplace". */
+int cmd_parse_choice(const char *opt, const char *s, const char *const *choices);
+
+/* ---- options every command has ------------------------------------------ */
+enum {
+    CMD_OPT_FORMAT = 0x1000,
+    CMD_OPT_DTYPE,
+    CMD_OPT_DEVICE,
+    CMD_OPT_SEED,
+    CMD_OPT_VERSION,
+    CMD_OPT_FIRST_PRIVATE = 0x1100 /* a command's own long-only options start here */
+};
+
+/* Long options for the table given to getopt_long; the short ones are
+ * CMD_COMMON_SHORTOPTS, which must begin the optstring: its leading ':' makes
+ * getopt_long report a missing argument as ':' and print nothing itself, so
+ * that cmd_common_option can word every usage error the same way. */
+#define CMD_COMMON_SHORTOPTS ":ho:"
+#define CMD_COMMON_LONGOPTS                                 \
+    {"help", no_argument, NULL, 'h'},                       \
+    {"version", no_argument, NULL, CMD_OPT_VERSION},        \
+    {"output", required_argument, NULL, 'o'},               \
+    {"format", required_argument, NULL, CMD_OPT_FORMAT},    \
+    {"dtype", required_argument, NULL, CMD_OPT_DTYPE},      \
+    {"device", required_argument, NULL, CMD_OPT_DEVICE},    \
+    {"seed", required_argument, NULL, CMD_OPT_SEED}
+
+/* Help lines for the common options, to append to a command's usage text. */
+#define CMD_COMMON_HELP                                                                  \
+    "  -o, --output FILE      write to FILE (atomically); the format follows its\n"      \
+    "                         extension: .h5/.hdf5, .csv, .tsv/.txt\n"                    \
+    "      --format FMT       h5, csv, tsv or text (default: text on a terminal,\n"      \
+    "                         else h5)\n"                                                 \
+    "      --dtype TYPE       f32 (default) or f64\n"                                     \
+    "      --device DEV       cpu (default) or vulkan[:N]\n"                              \
+    "      --seed N           seed of the random stream (default: $TG_SEED, else 0)\n"  \
+    "  -h, --help             show this help and exit\n"                                  \
+    "      --version          show the version and exit\n"
+
+typedef struct {
+    const char *output;      /* -o FILE, or NULL for standard output */
+    tt_file_format format;   /* --format, TT_FMT_AUTO when not given */
+    tt_dtype dtype;          /* --dtype, default TT_F32 */
+    tt_device device;        /* --device, default $TG_DEVICE, else cpu */
+    uint64_t seed;           /* --seed, default $TG_SEED, else 0 */
+    bool seed_given;         /* --seed or $TG_SEED */
+    tt_file_format out_fmt;  /* resolved by cmd_common_finish */
+    const struct option *longopts; /* optional: the table, to name ambiguous abbreviations */
+} cmd_common;
+
+void cmd_common_init(cmd_common *co);
+/* Handles a common option (as returned by getopt_long): returns true if it
+ * was one (--help, --version and getopt's '?' / ':' exit here). */
+bool cmd_common_option(cmd_common *co, int opt, const char *arg);
+/* After option parsing: resolves the output format and refuses binary HDF5
+ * on a terminal (exit 2), and checks that -o's directory exists (exit 1),
+ * before any work is done. */
+void cmd_common_finish(cmd_common *co);
+
+/* A generator {seed, 0} for the command's single random stream. */
+tt_generator cmd_generator(const cmd_common *co);
+
+/* ---- output ------------------------------------------------------------- */
+/* Root attributes "command" (the command line) and "tg_version". */
+void cmd_provenance(tt_tensor_set *set);
+/* Root attribute "seed": a number when exactly representable as a double,
+ * else its decimal string. */
+void cmd_attr_seed(tt_tensor_set *set, uint64_t seed);
+/* Puts an attribute or fails (exit 1). */
+void cmd_attr_str(tt_tensor_set *set, const char *name, const char *value);
+void cmd_attr_num(tt_tensor_set *set, const char *name, double value);
+/* Puts a tensor (the set takes its own reference) or fails. */
+void cmd_put(tt_tensor_set *set, const char *name, tt_tensor *t);
+
+/* Writes set per co: to -o FILE atomically, else to stdout. The whole output
+ * is formatted in memory first, so a formatting error writes nothing. A
+ * write error is "tg-gen: standard output: No space left on device", exit 1;
+ * a closed pipe (EPIPE) exits 1 without a message, as the reader has gone. */
+void cmd_write(const cmd_common *co, const tt_tensor_set *set);
+
+/* Reads a tensor source ("FILE", "FILE:DATASET", "-", "-:DATASET") or fails
+ * with the library's message (exit 1). */
+tt_tensor *cmd_read_source(const char *spec);
+
+/* Library result checks: return p / do nothing on success, else
+ * cmd_fail_lib(context). */
+tt_tensor *cmd_check(tt_tensor *t, const char *context);
+void cmd_check_status(tt_status st, const char *context);
+
+#endif

@@ -1,0 +1,330 @@
+/* tg-gen: noisy data and plain tensors from the shell. See man/tg-gen.1. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const char usage[] =
+    "Usage: tg-gen line [--slope A] [--intercept B] [-n N]\n"
+    "                   [--x-range LO,HI | --x-linspace LO,HI] [--noise SIGMA]\n"
+    "                   [--x-noise SIGMA] [--noise-dist normal|uniform|laplace]\n"
+    "  or:  tg-gen randn|rand|zeros|ones --shape D1,D2,... [--name NAME]\n"
+    "  or:  tg-gen arange [--start A] --end B [--step S] [--name NAME]\n"
+    "  or:  tg-gen linspace --start A --end B -n N [--name NAME]\n"
+    "Generate noisy (x, y) data or a tensor and write it as HDF5 or text.\n"
+    "\n"
+    "line: /x and /y, with y = A*x + B + SIGMA*e, x ~ U(LO,HI) or linspace(LO,HI,N).\n"
+    "      --slope A          slope (default 1)\n"
+    "      --intercept B      intercept (default 0)\n"
+    "  -n, --num N            number of points (default 100; linspace: required)\n"
+    "      --x-range LO,HI    draw x uniformly from [LO,HI) (default 0,1)\n"
+    "      --x-linspace LO,HI x evenly spaced from LO to HI inclusive\n"
+    "      --noise SIGMA      standard deviation of the noise added to y (default 0)\n"
+    "      --x-noise SIGMA    standard deviation of the noise added to the written x\n"
+    "      --noise-dist DIST  normal (default), uniform or laplace, scaled so that\n"
+    "                         SIGMA is the standard deviation\n"
+    "tensors: one dataset named NAME (default x).\n"
+    "      --shape D1,D2,...  shape for randn, rand, zeros, ones (() for a scalar)\n"
+    "      --start A, --end B, --step S\n"
+    "                         arange: [A, B) in steps of S (defaults A=0, S=1);\n"
+    "                         linspace: N points from A to B inclusive\n"
+    "      --name NAME        the dataset's name (default x)\n"
+    "common options:\n" CMD_COMMON_HELP
+    "\n"
+    "The same --seed gives the same numbers on every run, device and dtype.\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.  See tg-gen(1).\n";
+
+enum {
+    OPT_SLOPE = CMD_OPT_FIRST_PRIVATE,
+    OPT_INTERCEPT,
+    OPT_N,
+    OPT_X_RANGE,
+    OPT_X_LINSPACE,
+    OPT_NOISE,
+    OPT_X_NOISE,
+    OPT_NOISE_DIST,
+    OPT_SHAPE,
+    OPT_START,
+    OPT_END,
+    OPT_STEP,
+    OPT_NAME,
+    OPT_END_OF_LIST
+};
+#define NPRIV (OPT_END_OF_LIST - CMD_OPT_FIRST_PRIVATE)
+
+static const struct option longopts[] = {
+    CMD_COMMON_LONGOPTS,
+    {"slope", required_argument, NULL, OPT_SLOPE},
+    {"intercept", required_argument, NULL, OPT_INTERCEPT},
+    {"num", required_argument, NULL, OPT_N},
+    {"x-range", required_argument, NULL, OPT_X_RANGE},
+    {"x-linspace", required_argument, NULL, OPT_X_LINSPACE},
+    {"noise", required_argument, NULL, OPT_NOISE},
+    {"x-noise", required_argument, NULL, OPT_X_NOISE},
+    {"noise-dist", required_argument, NULL, OPT_NOISE_DIST},
+    {"shape", required_argument, NULL, OPT_SHAPE},
+    {"start", required_argument, NULL, OPT_START},
+    {"end", required_argument, NULL, OPT_END},
+    {"step", required_argument, NULL, OPT_STEP},
+    {"name", required_argument, NULL, OPT_NAME},
+    {NULL, 0, NULL, 0},
+};
+
+/* How each private option is named in messages. */
+static const char *const opt_names[NPRIV] = {
+    "--slope", "--intercept", "-n", "--x-range", "--x-linspace", "--noise", "--x-noise",
+    "--noise-dist", "--shape", "--start", "--end", "--step", "--name",
+};
+
+typedef enum { G_LINE, G_RANDN, G_RAND, G_ZEROS, G_ONES, G_ARANGE, G_LINSPACE } gen_kind;
+static const char *const gen_names[] = {"line", "randn", "rand", "zeros", "ones", "arange", "linspace", NULL};
+
+/* Which private options each generator takes (bit i = option FIRST_PRIVATE + i). */
+#define BIT(o) (1u << ((o) - CMD_OPT_FIRST_PRIVATE))
+static const unsigned allowed[] = {
+    [G_LINE] = BIT(OPT_SLOPE) | BIT(OPT_INTERCEPT) | BIT(OPT_N) | BIT(OPT_X_RANGE) | BIT(OPT_X_LINSPACE) |
+               BIT(OPT_NOISE) | BIT(OPT_X_NOISE) | BIT(OPT_NOISE_DIST),
+    [G_RANDN] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
+    [G_RAND] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
+    [G_ZEROS] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
+    [G_ONES] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
+    [G_ARANGE] = BIT(OPT_START) | BIT(OPT_END) | BIT(OPT_STEP) | BIT(OPT_NAME),
+    [G_LINSPACE] = BIT(OPT_START) | BIT(OPT_END) | BIT(OPT_N) | BIT(OPT_NAME),
+};
+
+typedef enum { D_NORMAL, D_UNIFORM, D_LAPLACE } noise_dist;
+static const char *const dist_names[] = {"normal", "uniform", "laplace", NULL};
+
+/* Largest -n: far beyond memory, small enough that 3*N offsets and N*8 bytes fit. */
+#define MAX_N (INT64_MAX / 8)
+
+typedef struct {
+    cmd_common co;
+    unsigned given;
+    double slope, intercept, noise, x_noise, lo, hi, start, end, step;
+    int64_t n;
+    noise_dist dist;
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    const char *name;
+} gen_opts;
+
+/* For x = chain(x, tt_op(x, ...)): releases the old x, checks the result. */
+static tt_tensor *chain(tt_tensor *a, tt_tensor *result) {
+    tt_release(a);
+    return cmd_check(result, NULL);
+}
+
+/* N unit-variance noise values: element i is a function of (seed, offset + i). */
+static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset) {
+    tt_generator g = cmd_generator(&o->co);
+    g.offset = offset;
+    int64_t n = o->n;
+    if (dist == D_NORMAL)
+        return cmd_check(tt_randn(1, &n, o->co.dtype, o->co.device, &g), NULL);
+    tt_tensor *u = cmd_check(tt_rand(1, &n, o->co.dtype, o->co.device, &g), NULL);
+    if (dist == D_UNIFORM) { /* (2u - 1) * sqrt(3): U[-sqrt 3, sqrt 3) */
+        u = chain(u, tt_mul_scalar(u, 2 * sqrt(3.0)));
+        return chain(u, tt_add_scalar(u, -sqrt(3.0)));
+    }
+    /* Laplace with scale 1/sqrt(2), by the inverse CDF: v = u - 1/2,
+     * e = -sign(v) * log(1 - 2|v|) / sqrt(2). */
+    tt_tensor *v = chain(u, tt_add_scalar(u, -0.5));
+    tt_tensor *t = cmd_check(tt_abs(v), NULL);
+    t = chain(t, tt_mul_scalar(t, -2));
+    t = chain(t, tt_add_scalar(t, 1));
+    t = chain(t, tt_clamp(t, FLT_MIN, NAN)); /* u = 0 would give log(0) */
+    t = chain(t, tt_log(t));
+    tt_tensor *s = chain(v, tt_sign(v));
+    tt_tensor *e = cmd_check(tt_mul(s, t), NULL);
+    tt_release(s);
+    tt_release(t);
+    return chain(e, tt_mul_scalar(e, -1 / sqrt(2.0)));
+}
+
+static void gen_line(const gen_opts *o, tt_tensor_set *set) {
+    int64_t n = o->n;
+    const cmd_common *co = &o->co;
+    /* The stream: x uniforms at offsets [0, N), y noise at [N, 2N), x noise
+     * at [2N, 3N), whether or not each is drawn. */
+    tt_tensor *x;
+    if (o->given & BIT(OPT_X_LINSPACE)) {
+        x = cmd_check(tt_linspace(o->lo, o->hi, n, co->dtype, co->device), NULL);
+    } else {
+        tt_generator g = cmd_generator(co);
+        x = cmd_check(tt_rand(1, &n, co->dtype, co->device, &g), NULL);
+        x = chain(x, tt_mul_scalar(x, o->hi - o->lo));
+        x = chain(x, tt_add_scalar(x, o->lo));
+    }
+    tt_tensor *y = cmd_check(tt_mul_scalar(x, o->slope), NULL);
+    y = chain(y, tt_add_scalar(y, o->intercept));
+    if (o->noise > 0) {
+        tt_tensor *e = draw_noise(o, o->dist, (uint64_t)n);
+        e = chain(e, tt_mul_scalar(e, o->noise));
+        tt_tensor *y2 = cmd_check(tt_add(y, e), NULL);
+        tt_release(e);
+        tt_release(y);
+        y = y2;
+    }
+    if (o->x_noise > 0) {
+        tt_tensor *d = draw_noise(o, o->dist, 2 * (uint64_t)n);
+        d = chain(d, tt_mul_scalar(d, o->x_noise));
+        tt_tensor *x2 = cmd_check(tt_add(x, d), NULL);
+        tt_release(d);
+        tt_release(x);
+        x = x2;
+    }
+    cmd_put(set, "x", x);
+    cmd_put(set, "y", y);
+    tt_release(x);
+    tt_release(y);
+
+    cmd_attr_str(set, "generator", "line");
+    cmd_attr_num(set, "slope", o->slope);
+    cmd_attr_num(set, "intercept", o->intercept);
+    cmd_attr_num(set, "n", (double)n);
+    cmd_attr_num(set, "noise", o->noise);
+    cmd_attr_num(set, "x_noise", o->x_noise);
+    cmd_attr_str(set, "noise_dist", dist_names[o->dist]);
+    cmd_attr_str(set, "x_spacing", (o->given & BIT(OPT_X_LINSPACE)) ? "linspace" : "uniform");
+    cmd_attr_num(set, "x_lo", o->lo);
+    cmd_attr_num(set, "x_hi", o->hi);
+}
+
+static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set) {
+    const cmd_common *co = &o->co;
+    tt_generator g = cmd_generator(co);
+    tt_tensor *t = NULL;
+    switch (kind) {
+    case G_RANDN: t = tt_randn(o->ndim, o->shape, co->dtype, co->device, &g); break;
+    case G_RAND: t = tt_rand(o->ndim, o->shape, co->dtype, co->device, &g); break;
+    case G_ZEROS: t = tt_zeros(o->ndim, o->shape, co->dtype, co->device); break;
+    case G_ONES: t = tt_ones(o->ndim, o->shape, co->dtype, co->device); break;
+    case G_ARANGE: t = tt_arange(o->start, o->end, o->step, co->dtype, co->device); break;
+    case G_LINSPACE: t = tt_linspace(o->start, o->end, o->n, co->dtype, co->device); break;
+    case G_LINE: break;
+    }
+    cmd_check(t, NULL);
+    cmd_put(set, o->name, t);
+    tt_release(t);
+    cmd_attr_str(set, "generator", gen_names[kind]);
+    if (kind == G_ARANGE || kind == G_LINSPACE) {
+        cmd_attr_num(set, "start", o->start);
+        cmd_attr_num(set, "end", o->end);
+        if (kind == G_ARANGE)
+            cmd_attr_num(set, "step", o->step);
+        else
+            cmd_attr_num(set, "n", (double)o->n);
+    }
+}
+
+static void require(const gen_opts *o, int opt, const char *gen) {
+    if (!(o->given & BIT(opt)))
+        cmd_usage_error("%s needs %s", gen, opt_names[opt - CMD_OPT_FIRST_PRIVATE]);
+}
+
+int main(int argc, char **argv) {
+    cmd_init("tg-gen", argc, argv);
+    gen_opts o = {.slope = 1, .n = 100, .lo = 0, .hi = 1, .step = 1, .name = "x", .dist = D_NORMAL};
+    cmd_common_init(&o.co);
+    o.co.longopts = longopts;
+
+    int c;
+    bool help = false;
+    while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "n:", longopts, NULL)) != -1) {
+        if (cmd_common_option(&o.co, c, optarg))
+            continue;
+        if (c == 'n')
+            c = OPT_N;
+        if (c >= CMD_OPT_FIRST_PRIVATE && c < OPT_END_OF_LIST)
+            o.given |= BIT(c);
+        switch (c) {
+        case 'h': help = true; break;
+        case OPT_SLOPE: o.slope = cmd_parse_double("--slope", optarg); break;
+        case OPT_INTERCEPT: o.intercept = cmd_parse_double("--intercept", optarg); break;
+        case OPT_N: o.n = cmd_parse_int64("-n", optarg, 1, MAX_N); break;
+        case OPT_X_RANGE:
+            cmd_parse_pair("--x-range", optarg, &o.lo, &o.hi);
+            if (o.lo > o.hi)
+                cmd_usage_error("invalid value '%s' for --x-range: LO must not exceed HI", optarg);
+            break;
+        case OPT_X_LINSPACE: cmd_parse_pair("--x-linspace", optarg, &o.lo, &o.hi); break;
+        case OPT_NOISE: o.noise = cmd_parse_nonneg_double("--noise", optarg); break;
+        case OPT_X_NOISE: o.x_noise = cmd_parse_nonneg_double("--x-noise", optarg); break;
+        case OPT_NOISE_DIST: o.dist = (noise_dist)cmd_parse_choice("--noise-dist", optarg, dist_names); break;
+        case OPT_SHAPE: o.ndim = cmd_parse_shape("--shape", optarg, o.shape); break;
+        case OPT_START: o.start = cmd_parse_double("--start", optarg); break;
+        case OPT_END: o.end = cmd_parse_double("--end", optarg); break;
+        case OPT_STEP: o.step = cmd_parse_double("--step", optarg); break;
+        case OPT_NAME:
+            o.name = optarg + (optarg[0] == '/');
+            if (!*o.name)
+                cmd_usage_error("invalid value '%s' for --name: expected a dataset name", optarg);
+            break;
+        default: cmd_usage_error("unexpected option (internal error)");
+        }
+    }
+    if (help)
+        cmd_help(usage);
+    if (optind >= argc)
+        cmd_usage_error("missing generator: line, randn, rand, zeros, ones, arange or linspace");
+    const char *gname = argv[optind];
+    int kind = -1;
+    for (int i = 0; gen_names[i]; i++)
+        if (!strcmp(gname, gen_names[i]))
+            kind = i;
+    if (kind < 0)
+        cmd_usage_error("unknown generator '%s': expected line, randn, rand, zeros, ones, arange or linspace", gname);
+    if (optind + 1 < argc)
+        cmd_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    for (int i = 0; i < NPRIV; i++)
+        if ((o.given & (1u << i)) && !(allowed[kind] & (1u << i)))
+            cmd_usage_error("%s does not apply to '%s'", opt_names[i], gname);
+
+    switch ((gen_kind)kind) {
+    case G_LINE:
+        if ((o.given & BIT(OPT_X_RANGE)) && (o.given & BIT(OPT_X_LINSPACE)))
+            cmd_usage_error("--x-range and --x-linspace cannot be used together");
+        break;
+    case G_RANDN: case G_RAND: case G_ZEROS: case G_ONES:
+        require(&o, OPT_SHAPE, gname);
+        break;
+    case G_ARANGE: {
+        require(&o, OPT_END, gname);
+        if (o.step == 0)
+            cmd_usage_error("--step must not be zero");
+        double count = ceil((o.end - o.start) / o.step);
+        if (!(count >= 0))
+            cmd_usage_error("arange: --end %g cannot be reached from --start %g with --step %g", o.end, o.start,
+                            o.step);
+        if (!(count <= (double)MAX_N))
+            cmd_usage_error("arange: %g elements are too many", count);
+        break;
+    }
+    case G_LINSPACE:
+        require(&o, OPT_START, gname);
+        require(&o, OPT_END, gname);
+        require(&o, OPT_N, gname);
+        break;
+    }
+    cmd_common_finish(&o.co);
+
+    tt_tensor_set *set = tt_set_new();
+    if (!set)
+        cmd_fail_lib(NULL);
+    cmd_provenance(set);
+    if (kind == G_LINE)
+        gen_line(&o, set);
+    else
+        gen_tensor((gen_kind)kind, &o, set);
+    if (kind == G_LINE || kind == G_RANDN || kind == G_RAND)
+        cmd_attr_seed(set, o.co.seed);
+    cmd_attr_str(set, "dtype", tt_dtype_name(o.co.dtype));
+    cmd_attr_str(set, "device", tt_device_name(o.co.device));
+    cmd_write(&o.co, set);
+    tt_set_free(set);
+    return 0;
+}

@@ -1,0 +1,690 @@
+/* HDF5 file images: reading every dataset of an image in memory, and
+ * building an image with the core driver. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "io/io_internal.h"
+
+static const unsigned char h5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+/* ---- HDF5's error stack --------------------------------------------------- */
+
+/* HDF5's automatic error printing is switched off for good, not restored
+ * after each call: with it on, HDF5 1.10 prints "infinite loop closing
+ * library" at exit after a damaged image failed to load (it leaks an object
+ * header then). tg reports HDF5's errors itself. */
+typedef struct { int unused; } h5_quiet;
+
+static void quiet_on(h5_quiet *q) {
+    (void)q;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_off(h5_quiet *q) { (void)q; }
+
+typedef struct { char msg[200]; bool got; } h5_errmsg;
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)n;
+    h5_errmsg *m = data;
+    if (!m->got && e->desc && e->desc[0]) {
+        snprintf(m->msg, sizeof m->msg, "%s", e->desc);
+        m->got = true;
+    }
+    return 0;
+}
+
+/* The most specific message on HDF5's error stack, or "unknown error". */
+static void h5_detail(char *buf, size_t cap) {
+    h5_errmsg m = {.got = false};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &m);
+    snprintf(buf, cap, "%s", m.got ? m.msg : "unknown error");
+    H5Eclear2(H5E_DEFAULT);
+}
+
+/* ---- signature and superblock ------------------------------------------- */
+
+bool tt_h5_signature_at(const void *buf, size_t len, size_t *offset) {
+    const unsigned char *p = buf;
+    for (size_t off = 0; off + sizeof h5_signature <= len; off = off ? off * 2 : 512) {
+        if (!memcmp(p + off, h5_signature, sizeof h5_signature)) {
+            if (offset) *offset = off;
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint64_t read_le(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* Checks the superblock before HDF5 sees it (HDF5 1.10 leaks internal state
+ * when it fails to open some malformed images) and finds the image's end
+ * (base address + end-of-file address).
+ * 0: ok (*end set, or 0 when unknown); -1: the superblock is cut off;
+ * -2: malformed (*why says how). */
+static int superblock_end(const unsigned char *p, size_t avail, uint64_t *end, const char **why) {
+    *end = 0;
+    *why = NULL;
+    if (avail < 9) return -1;
+    int version = p[8];
+    size_t pos;
+    int osize, lsize;
+    if (version <= 1) {
+        if (avail < 16) return -1;
+        osize = p[13];
+        lsize = p[14];
+        if (p[9] != 0 || p[10] != 0 || p[12] != 0) {
+            *why = "bad version numbers in the superblock";
+            return -2;
+        }
+        pos = version == 0 ? 24 : 28;
+    } else if (version <= 3) {
+        if (avail < 12) return -1;
+        osize = p[9];
+        lsize = p[10];
+        pos = 12;
+    } else {
+        *why = "unknown superblock version";
+        return -2;
+    }
+    if ((osize != 2 && osize != 4 && osize != 8) || (lsize != 2 && lsize != 4 && lsize != 8)) {
+        *why = "bad address or length size in the superblock";
+        return -2;
+    }
+    size_t need = pos + 3 * (size_t)osize;
+    if (avail < need) return -1;
+    uint64_t base = read_le(p + pos, osize);
+    /* v0/1: base, free-space, eof; v2/3: base, extension, eof */
+    uint64_t eof = read_le(p + pos + 2 * (size_t)osize, osize);
+    uint64_t undef = osize == 8 ? UINT64_MAX : ((uint64_t)1 << (8 * osize)) - 1;
+    if (eof == undef || base == undef) {
+        *why = "no end-of-file address in the superblock";
+        return -2;
+    }
+    if (eof > UINT64_MAX - base) {
+        *why = "bad end-of-file address in the superblock";
+        return -2;
+    }
+    *end = base + eof;
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+typedef struct {
+    char **names;
+    int n, cap;
+    bool oom;
+} name_list;
+
+static void names_clear(name_list *l) {
+    for (int i = 0; i < l->n; i++) free(l->names[i]);
+    free(l->names);
+    memset(l, 0, sizeof *l);
+}
+
+static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    name_list *l = data;
+    if (info->type != H5L_TYPE_HARD) return 0;
+    hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
+    if (obj < 0) return 0;
+    bool is_dataset = H5Iget_type(obj) == H5I_DATASET;
+    H5Oclose(obj);
+    if (!is_dataset) return 0;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **names = realloc(l->names, (size_t)cap * sizeof *names);
+        if (!names) { l->oom = true; return -1; }
+        l->names = names;
+        l->cap = cap;
+    }
+    size_t k = strlen(name) + 1;
+    char *copy = malloc(k);
+    if (!copy) { l->oom = true; return -1; }
+    memcpy(copy, name, k);
+    l->names[l->n++] = copy;
+    return 0;
+}
+
+/* h5py stores bool as an enum {FALSE, TRUE} of int8. */
+static bool is_bool_enum(hid_t type) {
+    if (H5Tget_nmembers(type) != 2) return false;
+    bool f = false, t = false;
+    for (unsigned i = 0; i < 2; i++) {
+        char *name = H5Tget_member_name(type, i);
+        if (!name) return false;
+        if (!strcmp(name, "FALSE")) f = true;
+        if (!strcmp(name, "TRUE")) t = true;
+        H5free_memory(name);
+    }
+    return f && t;
+}
+
+static hid_t bool_enum_type(hid_t base) {
+    hid_t t = H5Tenum_create(base);
+    if (t < 0) return t;
+    int8_t v = 0;
+    H5Tenum_insert(t, "FALSE", &v);
+    v = 1;
+    H5Tenum_insert(t, "TRUE", &v);
+    return t;
+}
+
+static const char *class_name(H5T_class_t c) {
+    switch (c) {
+    case H5T_INTEGER: return "integer";
+    case H5T_FLOAT: return "float";
+    case H5T_TIME: return "time";
+    case H5T_STRING: return "string";
+    case H5T_BITFIELD: return "bitfield";
+    case H5T_OPAQUE: return "opaque";
+    case H5T_COMPOUND: return "compound";
+    case H5T_REFERENCE: return "reference";
+    case H5T_ENUM: return "enum";
+    case H5T_VLEN: return "variable-length";
+    case H5T_ARRAY: return "array";
+    default: return "unknown";
+    }
+}
+
+static tt_tensor *read_dataset(hid_t file, const char *name, const char *label) {
+    tt_tensor *result = NULL;
+    hid_t ds = -1, ftype = -1, mtype = -1, space = -1;
+    void *buf = NULL;
+    char detail[200];
+
+    ds = H5Dopen2(file, name, H5P_DEFAULT);
+    if (ds < 0) {
+        h5_detail(detail, sizeof detail);
+        tt_set_error(TT_EFORMAT, "%s: cannot open dataset '%s' (%s)", label, name, detail);
+        goto done;
+    }
+    ftype = H5Dget_type(ds);
+    H5T_class_t cls = H5Tget_class(ftype);
+    tt_dtype dt;
+    if (cls == H5T_FLOAT) {
+        bool single = H5Tget_size(ftype) <= 4;
+        dt = single ? TT_F32 : TT_F64;
+        mtype = H5Tcopy(single ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE);
+    } else if (cls == H5T_INTEGER) {
+        dt = TT_I64;
+        mtype = H5Tcopy(H5T_NATIVE_INT64);
+    } else if (cls == H5T_ENUM && is_bool_enum(ftype)) {
+        dt = TT_BOOL;
+        mtype = bool_enum_type(H5T_NATIVE_INT8);
+    } else {
+        tt_set_error(TT_EFORMAT, "%s: dataset '%s' has a type tg cannot read (%s%s)", label, name,
+                     cls == H5T_ENUM ? "an enum other than h5py's bool" : class_name(cls),
+                     cls == H5T_ENUM ? "" : "; tg reads integers, floats and bools");
+        goto done;
+    }
+    if (mtype < 0) {
+        tt_set_error(TT_ENOMEM, "%s: cannot make a memory type for dataset '%s'", label, name);
+        goto done;
+    }
+    space = H5Dget_space(ds);
+    H5S_class_t sclass = H5Sget_simple_extent_type(space);
+    int ndim = 0;
+    int64_t shape[TT_MAX_DIMS];
+    if (sclass == H5S_SIMPLE) {
+        ndim = H5Sget_simple_extent_ndims(space);
+        if (ndim < 0 || ndim > TT_MAX_DIMS) {
+            tt_set_error(TT_EFORMAT, "%s: dataset '%s' has %d dimensions (tg handles at most %d)", label, name,
+                         ndim, TT_MAX_DIMS);
+            goto done;
+        }
+        hsize_t dims[TT_MAX_DIMS];
+        H5Sget_simple_extent_dims(space, dims, NULL);
+        for (int i = 0; i < ndim; i++) {
+            if (dims[i] > INT64_MAX) {
+                tt_set_error(TT_EFORMAT, "%s: dataset '%s' is too large", label, name);
+                goto done;
+            }
+            shape[i] = (int64_t)dims[i];
+        }
+    } else if (sclass != H5S_SCALAR) {
+        tt_set_error(TT_EFORMAT, "%s: dataset '%s' has no dataspace (a null dataset holds no tensor)", label, name);
+        goto done;
+    }
+    int64_t n = tt_shape_numel(ndim, shape);
+    size_t esize = dt == TT_BOOL ? 1 : tt_dtype_size(dt);
+    if (n < 0 || (uint64_t)n > SIZE_MAX / esize) {
+        tt_set_error(TT_EFORMAT, "%s: dataset '%s' is too large", label, name);
+        goto done;
+    }
+    buf = malloc(n ? (size_t)n * esize : 1);
+    if (!buf) {
+        tt_set_error(TT_ENOMEM, "%s: out of memory reading dataset '%s' (%lld elements)", label, name, (long long)n);
+        goto done;
+    }
+    if (n > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        h5_detail(detail, sizeof detail);
+        tt_set_error(TT_EFORMAT, "%s: cannot read dataset '%s' (%s)", label, name, detail);
+        goto done;
+    }
+    if (dt == TT_BOOL) {
+        unsigned char *b = buf;
+        for (int64_t i = 0; i < n; i++) b[i] = b[i] != 0;
+    }
+    result = tt_from_data(ndim, shape, dt, buf, TT_CPU);
+done:
+    free(buf);
+    if (space >= 0) H5Sclose(space);
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) H5Tclose(ftype);
+    if (ds >= 0) H5Dclose(ds);
+    return result;
+}
+
+typedef struct {
+    tt_tensor_set *set;
+    const char *label;
+    bool failed;
+} attr_ctx;
+
+static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, void *data) {
+    (void)ainfo;
+    attr_ctx *c = data;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return 0;
+    hid_t type = H5Aget_type(a), space = H5Aget_space(a), mtype = -1;
+    hssize_t npoints = H5Sget_simple_extent_npoints(space);
+    H5T_class_t cls = H5Tget_class(type);
+    tt_status st = TT_OK;
+    if (npoints == 1 && cls == H5T_STRING) {
+        if (H5Tis_variable_str(type) > 0) {
+            mtype = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mtype, H5T_VARIABLE);
+            H5Tset_cset(mtype, H5Tget_cset(type));
+            char *s = NULL;
+            if (H5Aread(a, mtype, &s) >= 0) {
+                st = tt_set_attr_str(c->set, name, s ? s : "");
+                if (s) H5free_memory(s);
+            }
+        } else {
+            size_t size = H5Tget_size(type);
+            char *s = calloc(1, size + 1);
+            if (!s) {
+                st = tt_set_error(TT_ENOMEM, "out of memory");
+            } else {
+                if (H5Aread(a, type, s) >= 0) {
+                    if (H5Tget_strpad(type) == H5T_STR_SPACEPAD)
+                        while (size > 0 && s[size - 1] == ' ') s[--size] = 0;
+                    st = tt_set_attr_str(c->set, name, s);
+                }
+                free(s);
+            }
+        }
+    } else if (npoints == 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
+        double v;
+        if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) st = tt_set_attr_num(c->set, name, v);
+    }
+    /* Other attributes (arrays, compounds, ...) are not provenance tg knows: skipped. */
+    H5Eclear2(H5E_DEFAULT);
+    if (mtype >= 0) H5Tclose(mtype);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Aclose(a);
+    if (st != TT_OK) {
+        c->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* File-image callbacks that let the core driver read our buffer in place
+ * (read-only, no copy). H5LTopen_file_image's own callbacks leave HDF5 state
+ * behind when a damaged image fails after opening ("infinite loop closing
+ * library" at exit); these do not. */
+typedef struct { void *buf; size_t len; } image_ref;
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op;
+    image_ref *r = udata;
+    return size == r->len ? r->buf : NULL;
+}
+static void *image_memcpy(void *dst, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op;
+    (void)udata;
+    if (dst != src) memcpy(dst, src, size);
+    return dst;
+}
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)ptr, (void)size, (void)op, (void)udata;
+    return NULL; /* read-only */
+}
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+    (void)ptr, (void)op, (void)udata;
+    return 0; /* the buffer is the caller's */
+}
+static void *image_udata_copy(void *udata) { return udata; }
+static herr_t image_udata_free(void *udata) {
+    (void)udata;
+    return 0;
+}
+
+static hid_t open_image(const void *buf, size_t len) {
+    static unsigned long serial;
+    image_ref ref = {(void *)buf, len};
+    H5FD_file_image_callbacks_t cb = {image_malloc, image_memcpy, image_realloc, image_free,
+                                      image_udata_copy, image_udata_free, &ref};
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    hid_t file = -1;
+    if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
+        H5Pset_file_image(fapl, ref.buf, len) >= 0) {
+        char name[64];
+        snprintf(name, sizeof name, "tg-read-%lu-%p", ++serial, (void *)&ref);
+        file = H5Fopen(name, H5F_ACC_RDONLY, fapl);
+    }
+    H5Pclose(fapl);
+    return file;
+}
+
+tt_tensor_set *tt_h5_read_image(const void *buf, size_t len, const char *label) {
+    size_t sig = 0;
+    if (!tt_h5_signature_at(buf, len, &sig))
+        return tt_set_error(TT_EFORMAT, "%s: not an HDF5 file (no signature)", label), NULL;
+    uint64_t end = 0;
+    const char *why = NULL;
+    int sb = superblock_end((const unsigned char *)buf + sig, len - sig, &end, &why);
+    if (sb == -1)
+        return tt_set_error(TT_EFORMAT, "%s: truncated HDF5 file (%zu bytes, the superblock is cut off)", label,
+                            len), NULL;
+    if (sb == -2) return tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file (%s)", label, why), NULL;
+    if (end > len)
+        return tt_set_error(TT_EFORMAT, "%s: truncated HDF5 file (%zu bytes of %llu)", label, len,
+                            (unsigned long long)end), NULL;
+    if (end >= sizeof h5_signature) len = (size_t)end; /* images may be followed by more on a stream */
+
+    h5_quiet q;
+    quiet_on(&q);
+    tt_tensor_set *set = NULL, *result = NULL;
+    name_list names = {0};
+    hid_t root = -1;
+    char detail[200];
+    hid_t file = open_image(buf, len);
+    if (file < 0) {
+        h5_detail(detail, sizeof detail);
+        tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file (%s)", label, detail);
+        goto done;
+    }
+    root = H5Gopen2(file, "/", H5P_DEFAULT);
+    if (root < 0) {
+        h5_detail(detail, sizeof detail);
+        tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file: cannot open the root group (%s)", label, detail);
+        goto done;
+    }
+    /* Creation order where every group tracks it (tg's files), else by name. */
+    if (H5Lvisit(root, H5_INDEX_CRT_ORDER, H5_ITER_INC, visit_cb, &names) < 0) {
+        bool oom = names.oom;
+        names_clear(&names);
+        H5Eclear2(H5E_DEFAULT);
+        if (oom || H5Lvisit(root, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &names) < 0) {
+            if (names.oom || oom) tt_set_error(TT_ENOMEM, "%s: out of memory", label);
+            else {
+                h5_detail(detail, sizeof detail);
+                tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file: cannot list its datasets (%s)", label, detail);
+            }
+            goto done;
+        }
+    }
+    set = tt_set_new();
+    if (!set) goto done;
+    for (int i = 0; i < names.n; i++) {
+        tt_tensor *t = read_dataset(root, names.names[i], label);
+        if (!t) goto done;
+        tt_status st = tt_set_put(set, names.names[i], t);
+        tt_release(t);
+        if (st != TT_OK) goto done;
+    }
+    attr_ctx ctx = {set, label, false};
+    if (H5Aiterate2(root, H5_INDEX_NAME, H5_ITER_INC, NULL, attr_cb, &ctx) < 0) {
+        if (!ctx.failed) {
+            h5_detail(detail, sizeof detail);
+            tt_set_error(TT_EFORMAT, "%s: cannot read the root attributes (%s)", label, detail);
+        }
+        goto done;
+    }
+    result = set;
+    set = NULL;
+done:
+    tt_set_free(set);
+    names_clear(&names);
+    if (root >= 0) H5Gclose(root);
+    if (file >= 0) H5Fclose(file);
+    H5Eclear2(H5E_DEFAULT);
+    quiet_off(&q);
+    return result;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static tt_status h5_fail(tt_status st, const char *fmt, const char *name) {
+    char detail[200];
+    h5_detail(detail, sizeof detail);
+    return tt_set_error(st, fmt, name, detail);
+}
+
+/* Makes the groups above `name` ("a/b/x" -> "a", "a/b"). */
+static tt_status make_parents(hid_t file, hid_t gcpl, const char *name) {
+    size_t n = strlen(name);
+    char *path = malloc(n + 1);
+    if (!path) return tt_set_error(TT_ENOMEM, "out of memory");
+    memcpy(path, name, n + 1);
+    tt_status st = TT_OK;
+    for (char *p = strchr(path, '/'); p && st == TT_OK; p = strchr(p + 1, '/')) {
+        *p = 0;
+        htri_t exists = H5Lexists(file, path, H5P_DEFAULT);
+        if (exists > 0) {
+            hid_t obj = H5Oopen(file, path, H5P_DEFAULT);
+            bool group = obj >= 0 && H5Iget_type(obj) == H5I_GROUP;
+            if (obj >= 0) H5Oclose(obj);
+            if (!group) st = tt_set_error(TT_EINVAL, "cannot write '%s': '%s' is a dataset, not a group", name, path);
+        } else {
+            hid_t g = H5Gcreate2(file, path, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+            if (g < 0) st = h5_fail(TT_EIO, "cannot create the group of '%s' (%s)", name);
+            else H5Gclose(g);
+        }
+        *p = '/';
+    }
+    free(path);
+    return st;
+}
+
+static tt_status check_name(const char *name) {
+    const char *p = name;
+    if (!*p) return tt_set_error(TT_EINVAL, "a tensor needs a non-empty name");
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t k = slash ? (size_t)(slash - p) : strlen(p);
+        if (k == 0 || (k == 1 && p[0] == '.') || (k == 2 && p[0] == '.' && p[1] == '.'))
+            return tt_set_error(TT_EINVAL, "'%s' is not a valid dataset name (empty, '.' or '..' component)", name);
+        p += k;
+        if (*p == '/') {
+            p++;
+            if (!*p) return tt_set_error(TT_EINVAL, "'%s' is not a valid dataset name (it ends in '/')", name);
+        }
+    }
+    return TT_OK;
+}
+
+static tt_status write_dataset(hid_t file, hid_t gcpl, hid_t dcpl, const char *name, const tt_tensor *t) {
+    tt_status st = check_name(name);
+    if (st != TT_OK) return st;
+    st = make_parents(file, gcpl, name);
+    if (st != TT_OK) return st;
+
+    hid_t ftype = -1, mtype = -1, space = -1, ds = -1;
+    void *buf = NULL;
+    size_t esize = tt_dtype_size(t->dtype);
+    int64_t n = tt_numel(t);
+    switch (t->dtype) {
+    case TT_F32: ftype = H5Tcopy(H5T_IEEE_F32LE); mtype = H5Tcopy(H5T_NATIVE_FLOAT); break;
+    case TT_F64: ftype = H5Tcopy(H5T_IEEE_F64LE); mtype = H5Tcopy(H5T_NATIVE_DOUBLE); break;
+    case TT_I64: ftype = H5Tcopy(H5T_STD_I64LE); mtype = H5Tcopy(H5T_NATIVE_INT64); break;
+    case TT_BOOL: ftype = bool_enum_type(H5T_STD_I8LE); mtype = bool_enum_type(H5T_NATIVE_INT8); esize = 1; break;
+    default: return tt_set_error(TT_EDTYPE, "cannot write '%s': unknown dtype", name);
+    }
+    if (ftype < 0 || mtype < 0) {
+        st = h5_fail(TT_EIO, "cannot make the type of '%s' (%s)", name);
+        goto done;
+    }
+    if (t->ndim == 0) {
+        space = H5Screate(H5S_SCALAR);
+    } else {
+        hsize_t dims[TT_MAX_DIMS];
+        for (int i = 0; i < t->ndim; i++) dims[i] = (hsize_t)t->shape[i];
+        space = H5Screate_simple(t->ndim, dims, NULL);
+    }
+    if (space < 0) {
+        st = h5_fail(TT_EIO, "cannot make the dataspace of '%s' (%s)", name);
+        goto done;
+    }
+    buf = malloc(n ? (size_t)n * esize : 1);
+    if (!buf) {
+        st = tt_set_error(TT_ENOMEM, "out of memory writing '%s' (%lld elements)", name, (long long)n);
+        goto done;
+    }
+    if (n > 0 && (st = tt_to_host(t, t->dtype, buf)) != TT_OK) goto done;
+    if (t->dtype == TT_BOOL) {
+        unsigned char *b = buf;
+        for (int64_t i = 0; i < n; i++) b[i] = b[i] != 0;
+    }
+    ds = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (ds < 0) {
+        st = h5_fail(TT_EIO, "cannot create dataset '%s' (%s)", name);
+        goto done;
+    }
+    if (n > 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        st = h5_fail(TT_EIO, "cannot write dataset '%s' (%s)", name);
+        goto done;
+    }
+done:
+    free(buf);
+    if (ds >= 0) H5Dclose(ds);
+    if (space >= 0) H5Sclose(space);
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) H5Tclose(ftype);
+    return st;
+}
+
+static tt_status write_attr(hid_t root, const tt_attr *a) {
+    hid_t type = -1, space = H5Screate(H5S_SCALAR), attr = -1;
+    tt_status st = TT_OK;
+    if (a->is_string) {
+        type = H5Tcopy(H5T_C_S1);
+        H5Tset_size(type, H5T_VARIABLE);
+        H5Tset_cset(type, H5T_CSET_UTF8);
+    } else {
+        type = H5Tcopy(H5T_IEEE_F64LE);
+    }
+    if (H5Aexists(root, a->name) > 0) H5Adelete(root, a->name);
+    attr = H5Acreate2(root, a->name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr < 0) {
+        st = h5_fail(TT_EIO, "cannot create attribute '%s' (%s)", a->name);
+    } else {
+        herr_t r;
+        if (a->is_string) {
+            const char *s = a->str ? a->str : "";
+            r = H5Awrite(attr, type, &s);
+        } else {
+            r = H5Awrite(attr, H5T_NATIVE_DOUBLE, &a->num);
+        }
+        if (r < 0) st = h5_fail(TT_EIO, "cannot write attribute '%s' (%s)", a->name);
+        H5Aclose(attr);
+    }
+    H5Tclose(type);
+    H5Sclose(space);
+    return st;
+}
+
+tt_status tt_h5_image(const tt_tensor_set *set, void **out, size_t *out_len) {
+    static unsigned long serial;
+    if (!set || !out || !out_len) return tt_set_error(TT_EINVAL, "tt_h5_image: NULL argument");
+    *out = NULL;
+    *out_len = 0;
+
+    h5_quiet q;
+    quiet_on(&q);
+    tt_status st = TT_OK;
+    hid_t fapl = -1, fcpl = -1, gcpl = -1, dcpl = -1, file = -1, root = -1;
+    /* One allocation for the whole file where we can guess its size. */
+    size_t estimate = 1 << 16;
+    for (int i = 0; i < set->count; i++) {
+        int64_t n = tt_numel(set->tensors[i]);
+        size_t bytes = n > 0 ? (size_t)n * tt_dtype_size(set->tensors[i]->dtype) : 0;
+        if (estimate + bytes + 4096 > estimate) estimate += bytes + 4096;
+    }
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    fcpl = H5Pcreate(H5P_FILE_CREATE);
+    gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (fapl < 0 || fcpl < 0 || gcpl < 0 || dcpl < 0 || H5Pset_fapl_core(fapl, estimate, 0) < 0) {
+        st = h5_fail(TT_EIO, "cannot set up an HDF5 image%s (%s)", "");
+        goto done;
+    }
+    /* Datasets keep their creation order; no timestamps, so equal sets give equal bytes.
+     * Neither changes the superblock (version 0). */
+    unsigned order = H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED;
+    H5Pset_link_creation_order(fcpl, order);
+    H5Pset_link_creation_order(gcpl, order);
+    H5Pset_obj_track_times(fcpl, 0);
+    H5Pset_obj_track_times(gcpl, 0);
+    H5Pset_obj_track_times(dcpl, 0);
+    char name[64];
+    snprintf(name, sizeof name, "tg-image-%lu-%p", ++serial, (void *)&q);
+    file = H5Fcreate(name, H5F_ACC_EXCL, fcpl, fapl);
+    if (file < 0) {
+        st = h5_fail(TT_EIO, "cannot create an HDF5 image%s (%s)", "");
+        goto done;
+    }
+    root = H5Gopen2(file, "/", H5P_DEFAULT);
+    if (root < 0) {
+        st = h5_fail(TT_EIO, "cannot open the root group of an HDF5 image%s (%s)", "");
+        goto done;
+    }
+    for (int i = 0; i < set->count && st == TT_OK; i++)
+        st = write_dataset(root, gcpl, dcpl, set->names[i], set->tensors[i]);
+    for (int i = 0; i < set->nattrs && st == TT_OK; i++) st = write_attr(root, &set->attrs[i]);
+    if (st != TT_OK) goto done;
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
+        st = h5_fail(TT_EIO, "cannot flush the HDF5 image%s (%s)", "");
+        goto done;
+    }
+    ssize_t size = H5Fget_file_image(file, NULL, 0);
+    if (size <= 0) {
+        st = h5_fail(TT_EIO, "cannot take the HDF5 image%s (%s)", "");
+        goto done;
+    }
+    void *buf = malloc((size_t)size);
+    if (!buf) {
+        st = tt_set_error(TT_ENOMEM, "out of memory for an HDF5 image of %zd bytes", size);
+        goto done;
+    }
+    if (H5Fget_file_image(file, buf, (size_t)size) != size) {
+        free(buf);
+        st = h5_fail(TT_EIO, "cannot take the HDF5 image%s (%s)", "");
+        goto done;
+    }
+    *out = buf;
+    *out_len = (size_t)size;
+done:
+    if (root >= 0) H5Gclose(root);
+    if (file >= 0) H5Fclose(file);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (gcpl >= 0) H5Pclose(gcpl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    H5Eclear2(H5E_DEFAULT);
+    quiet_off(&q);
+    return st;
+}

@@ -1,0 +1,190 @@
+/* Tensor sets: named tensors plus root attributes; formats by name. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "io/io_internal.h"
+
+char *tt_io_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (!p) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(p, s, n);
+    return p;
+}
+
+tt_tensor_set *tt_set_new(void) {
+    tt_tensor_set *set = calloc(1, sizeof *set);
+    if (!set) tt_set_error(TT_ENOMEM, "out of memory");
+    return set;
+}
+
+void tt_set_free(tt_tensor_set *set) {
+    if (!set) return;
+    for (int i = 0; i < set->count; i++) {
+        free(set->names[i]);
+        tt_release(set->tensors[i]);
+    }
+    free(set->names);
+    free(set->tensors);
+    for (int i = 0; i < set->nattrs; i++) {
+        free(set->attrs[i].name);
+        free(set->attrs[i].str);
+    }
+    free(set->attrs);
+    free(set);
+}
+
+static const char *strip_slash(const char *name) {
+    while (name[0] == '/') name++;
+    return name;
+}
+
+static int find_index(const tt_tensor_set *set, const char *name) {
+    name = strip_slash(name);
+    for (int i = 0; i < set->count; i++)
+        if (!strcmp(set->names[i], name)) return i;
+    return -1;
+}
+
+tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t) {
+    if (!set || !name || !t) return tt_set_error(TT_EINVAL, "tt_set_put: NULL argument");
+    name = strip_slash(name);
+    if (!name[0]) return tt_set_error(TT_EINVAL, "a tensor needs a non-empty name");
+    int i = find_index(set, name);
+    if (i >= 0) {
+        tt_retain(t);
+        tt_release(set->tensors[i]);
+        set->tensors[i] = t;
+        return TT_OK;
+    }
+    char *copy = tt_io_strdup(name);
+    if (!copy) return TT_ENOMEM;
+    char **names = realloc(set->names, (size_t)(set->count + 1) * sizeof *names);
+    if (!names) {
+        free(copy);
+        return tt_set_error(TT_ENOMEM, "out of memory");
+    }
+    set->names = names;
+    tt_tensor **tensors = realloc(set->tensors, (size_t)(set->count + 1) * sizeof *tensors);
+    if (!tensors) {
+        free(copy);
+        return tt_set_error(TT_ENOMEM, "out of memory");
+    }
+    set->tensors = tensors;
+    set->names[set->count] = copy;
+    set->tensors[set->count] = tt_retain(t);
+    set->count++;
+    return TT_OK;
+}
+
+tt_tensor *tt_set_get(const tt_tensor_set *set, const char *name) {
+    if (!set || !name) return NULL;
+    int i = find_index(set, name);
+    return i >= 0 ? set->tensors[i] : NULL;
+}
+
+static tt_attr *attr_slot(tt_tensor_set *set, const char *name) {
+    for (int i = 0; i < set->nattrs; i++)
+        if (!strcmp(set->attrs[i].name, name)) {
+            free(set->attrs[i].str);
+            set->attrs[i].str = NULL;
+            return &set->attrs[i];
+        }
+    char *copy = tt_io_strdup(name);
+    if (!copy) return NULL;
+    tt_attr *attrs = realloc(set->attrs, (size_t)(set->nattrs + 1) * sizeof *attrs);
+    if (!attrs) {
+        free(copy);
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    set->attrs = attrs;
+    tt_attr *a = &set->attrs[set->nattrs++];
+    memset(a, 0, sizeof *a);
+    a->name = copy;
+    return a;
+}
+
+tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *value) {
+    if (!set || !name || !value) return tt_set_error(TT_EINVAL, "tt_set_attr_str: NULL argument");
+    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
+    char *copy = tt_io_strdup(value);
+    if (!copy) return TT_ENOMEM;
+    tt_attr *a = attr_slot(set, name);
+    if (!a) {
+        free(copy);
+        return TT_ENOMEM;
+    }
+    a->is_string = true;
+    a->str = copy;
+    a->num = 0;
+    return TT_OK;
+}
+
+tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value) {
+    if (!set || !name) return tt_set_error(TT_EINVAL, "tt_set_attr_num: NULL argument");
+    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
+    tt_attr *a = attr_slot(set, name);
+    if (!a) return TT_ENOMEM;
+    a->is_string = false;
+    a->num = value;
+    return TT_OK;
+}
+
+const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name) {
+    if (!set || !name) return NULL;
+    for (int i = 0; i < set->nattrs; i++)
+        if (!strcmp(set->attrs[i].name, name)) return &set->attrs[i];
+    return NULL;
+}
+
+char *tt_set_names_joined(const tt_tensor_set *set) {
+    size_t n = 1;
+    int count = set ? set->count : 0;
+    for (int i = 0; i < count; i++) n += strlen(set->names[i]) + 2;
+    char *s = malloc(n), *p = s;
+    if (!s) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < count; i++) {
+        if (i) { *p++ = ','; *p++ = ' '; }
+        size_t k = strlen(set->names[i]);
+        memcpy(p, set->names[i], k);
+        p += k;
+    }
+    *p = 0;
+    return s;
+}
+
+int tt_format_parse(const char *s, tt_file_format *out) {
+    static const struct { const char *name; tt_file_format fmt; } table[] = {
+        {"h5", TT_FMT_H5}, {"hdf5", TT_FMT_H5}, {"csv", TT_FMT_CSV}, {"tsv", TT_FMT_TSV},
+        {"text", TT_FMT_TEXT}, {"txt", TT_FMT_TEXT},
+    };
+    if (!s) return -1;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcasecmp(s, table[i].name)) {
+            if (out) *out = table[i].fmt;
+            return 0;
+        }
+    return -1;
+}
+
+tt_file_format tt_format_from_path(const char *path) {
+    if (!path) return TT_FMT_AUTO;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) return TT_FMT_AUTO;
+    dot++;
+    if (!strcasecmp(dot, "h5") || !strcasecmp(dot, "hdf5") || !strcasecmp(dot, "he5")) return TT_FMT_H5;
+    if (!strcasecmp(dot, "csv")) return TT_FMT_CSV;
+    if (!strcasecmp(dot, "tsv")) return TT_FMT_TSV;
+    if (!strcasecmp(dot, "txt") || !strcasecmp(dot, "text") || !strcasecmp(dot, "dat")) return TT_FMT_TEXT;
+    return TT_FMT_AUTO;
+}

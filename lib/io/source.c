@@ -1,0 +1,340 @@
+/* Reading sources (files, standard input, "FILE:DATASET") and writing sets
+ * to streams and, atomically, to paths. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/io_internal.h"
+
+/* ---- checked output -------------------------------------------------------- */
+
+enum { SINK_CAP = 1 << 16 };
+
+void tt_sink_init(tt_io_sink *s, FILE *f, const char *label) {
+    memset(s, 0, sizeof *s);
+    s->f = f;
+    s->label = label;
+}
+
+static void sink_raw(tt_io_sink *s, const void *data, size_t n) {
+    if (s->err || !n) return;
+    errno = 0;
+    if (fwrite(data, 1, n, s->f) != n) s->err = errno ? errno : EIO;
+}
+
+static void sink_flush(tt_io_sink *s) {
+    sink_raw(s, s->buf, s->len);
+    s->len = 0;
+}
+
+void tt_sink_write(tt_io_sink *s, const void *data, size_t n) {
+    if (s->err) return;
+    if (!s->buf && n < SINK_CAP) {
+        s->buf = malloc(SINK_CAP);
+        s->cap = s->buf ? SINK_CAP : 0;
+    }
+    if (s->len + n > s->cap) sink_flush(s);
+    if (n >= s->cap) {
+        sink_raw(s, data, n);
+        return;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+}
+
+void tt_sink_puts(tt_io_sink *s, const char *str) { tt_sink_write(s, str, strlen(str)); }
+void tt_sink_putc(tt_io_sink *s, char c) {
+    if (s->len < s->cap) s->buf[s->len++] = c;
+    else tt_sink_write(s, &c, 1);
+}
+
+tt_status tt_sink_finish(tt_io_sink *s) {
+    sink_flush(s);
+    if (!s->err) {
+        errno = 0;
+        if (fflush(s->f) != 0 || ferror(s->f)) s->err = errno ? errno : EIO;
+    }
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = s->len = 0;
+    if (s->err) return tt_set_error(TT_EIO, "%s: cannot write: %s", s->label, strerror(s->err));
+    return TT_OK;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static tt_tensor_set *read_bytes(const void *buf, size_t len, const char *label, bool *is_text) {
+    if (!label) label = "input";
+    if (is_text) *is_text = false;
+    if (!buf || len == 0) return tt_set_error(TT_EFORMAT, "%s is empty", label), NULL;
+    if (tt_h5_signature_at(buf, len, NULL)) return tt_h5_read_image(buf, len, label);
+    if (is_text) *is_text = true;
+    return tt_text_read(buf, len, label);
+}
+
+tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label) {
+    return read_bytes(buf, len, label, NULL);
+}
+
+/* Reads all of f into a malloc'd buffer. */
+static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len) {
+    size_t cap = 1 << 16, len = 0;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        cap = (size_t)st.st_size + 1; /* one more byte to see the end */
+    char *buf = malloc(cap);
+    if (!buf) return tt_set_error(TT_ENOMEM, "%s: out of memory", label);
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap * 2;
+            char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
+            if (!nb) {
+                free(buf);
+                return tt_set_error(TT_ENOMEM, "%s: out of memory (read %zu bytes)", label, len);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        errno = 0;
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                int e = errno ? errno : EIO;
+                free(buf);
+                clearerr(f);
+                return tt_set_error(TT_EIO, "%s: cannot read: %s", label, strerror(e));
+            }
+            break;
+        }
+    }
+    *out = buf;
+    *out_len = len;
+    return TT_OK;
+}
+
+static tt_tensor_set *read_stream(FILE *f, const char *label, bool *is_text) {
+    if (!label) label = "input";
+    if (!f) return tt_set_error(TT_EINVAL, "%s: no stream", label), NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    if (slurp(f, label, &buf, &len) != TT_OK) return NULL;
+    tt_tensor_set *set = read_bytes(buf, len, label, is_text);
+    free(buf);
+    return set;
+}
+
+tt_tensor_set *tt_read_stream(FILE *f, const char *label) { return read_stream(f, label, NULL); }
+
+static tt_tensor_set *read_path(const char *path, bool *is_text) {
+    if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty file name"), NULL;
+    if (!strcmp(path, "-")) return read_stream(stdin, "standard input", is_text);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        tt_set_error(e == ENOENT ? TT_ENOTFOUND : TT_EIO, "%s: cannot open: %s", path, strerror(e));
+        return NULL;
+    }
+    tt_tensor_set *set = read_stream(f, path, is_text);
+    fclose(f);
+    return set;
+}
+
+tt_tensor_set *tt_read_path(const char *path) { return read_path(path, NULL); }
+
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static char *dup_n(const char *s, size_t n) {
+    char *p = malloc(n + 1);
+    if (!p) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+int tt_split_source(const char *spec, char **path, char **dataset) {
+    if (path) *path = NULL;
+    if (dataset) *dataset = NULL;
+    if (!spec || !spec[0] || !path || !dataset) {
+        tt_set_error(TT_EINVAL, "empty tensor source");
+        return -1;
+    }
+    size_t n = strlen(spec), cut = n;
+    if (strcmp(spec, "-") && !file_exists(spec)) {
+        /* The rightmost ':' whose prefix is "-" or an existing file; else the last ':'. */
+        size_t last = n;
+        char *prefix = dup_n(spec, n);
+        if (!prefix) return -1;
+        for (size_t i = n; i-- > 0;) {
+            if (spec[i] != ':' || i == 0) continue;
+            if (last == n) last = i;
+            prefix[i] = 0;
+            if (!strcmp(prefix, "-") || file_exists(prefix)) {
+                cut = i;
+                break;
+            }
+        }
+        free(prefix);
+        if (cut == n) cut = last;
+    }
+    *path = dup_n(spec, cut);
+    if (!*path) return -1;
+    if (cut + 1 < n) {
+        *dataset = dup_n(spec + cut + 1, n - cut - 1);
+        if (!*dataset) {
+            free(*path);
+            *path = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Text columns of one length as a rows x columns float64 tensor. */
+static tt_tensor *stack_columns(const tt_tensor_set *set) {
+    int64_t rows = tt_numel(set->tensors[0]);
+    int cols = set->count;
+    size_t total = (size_t)rows * (size_t)cols;
+    double *buf = malloc(total ? total * sizeof *buf : 1);
+    double *col = malloc(rows ? (size_t)rows * sizeof *col : 1);
+    tt_tensor *t = NULL;
+    if (!buf || !col) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int j = 0; j < cols; j++) {
+        if (rows && tt_to_host(set->tensors[j], TT_F64, col) != TT_OK) goto done;
+        for (int64_t i = 0; i < rows; i++) buf[i * cols + j] = col[i];
+    }
+    int64_t shape[2] = {rows, cols};
+    t = tt_from_data(2, shape, TT_F64, buf, TT_CPU);
+done:
+    free(buf);
+    free(col);
+    return t;
+}
+
+tt_tensor *tt_read_source(const char *spec) {
+    char *path, *dataset;
+    if (tt_split_source(spec, &path, &dataset) != 0) return NULL;
+    const char *label = strcmp(path, "-") ? path : "standard input";
+    bool is_text = false;
+    tt_tensor *t = NULL;
+    tt_tensor_set *set = read_path(path, &is_text);
+    if (!set) goto done;
+    const char *what = is_text ? "column" : "dataset";
+    if (dataset) {
+        t = tt_set_get(set, dataset);
+        if (t) {
+            tt_retain(t);
+        } else {
+            char *names = tt_set_names_joined(set);
+            if (!names) goto done;
+            tt_set_error(TT_ENOTFOUND, "%s: no %s '%s' (%ss: %s)", label, what, dataset, what,
+                         set->count ? names : "none");
+            free(names);
+        }
+    } else if (set->count == 1) {
+        t = tt_retain(set->tensors[0]);
+    } else if (set->count == 0) {
+        tt_set_error(TT_ENOTFOUND, "%s holds no datasets", label);
+    } else if (is_text) {
+        t = stack_columns(set);
+    } else {
+        char *names = tt_set_names_joined(set);
+        if (!names) goto done;
+        tt_set_error(TT_EINVAL, "%s holds %d datasets (%s): name one, as in %s:%s", label, set->count, names,
+                     path, set->names[0]);
+        free(names);
+    }
+done:
+    tt_set_free(set);
+    free(path);
+    free(dataset);
+    return t;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static tt_status write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f, const char *label) {
+    if (!set || !f) return tt_set_error(TT_EINVAL, "%s: nothing to write", label);
+    if (fmt == TT_FMT_AUTO) fmt = isatty(fileno(f)) ? TT_FMT_TEXT : TT_FMT_H5;
+    if (fmt != TT_FMT_H5) return tt_text_write(set, fmt, f, label);
+    void *img = NULL;
+    size_t len = 0;
+    tt_status st = tt_h5_image(set, &img, &len);
+    if (st != TT_OK) return st;
+    tt_io_sink s;
+    tt_sink_init(&s, f, label);
+    tt_sink_write(&s, img, len);
+    free(img);
+    return tt_sink_finish(&s);
+}
+
+tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f) {
+    const char *label = f == stdout ? "standard output" : f == stderr ? "standard error" : "output stream";
+    return write_stream(set, fmt, f, label);
+}
+
+tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path) {
+    if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
+    if (!strcmp(path, "-")) return write_stream(set, fmt, stdout, "standard output");
+    if (!set) return tt_set_error(TT_EINVAL, "%s: nothing to write", path);
+    if (fmt == TT_FMT_AUTO) fmt = tt_format_from_path(path);
+    if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
+
+    struct stat old;
+    bool exists = stat(path, &old) == 0;
+    if (exists && S_ISDIR(old.st_mode)) return tt_set_error(TT_EIO, "%s: cannot write: Is a directory", path);
+    if (exists && !S_ISREG(old.st_mode)) {
+        /* A device or FIFO (/dev/null, a named pipe): no temporary file there. */
+        FILE *f = fopen(path, "wb");
+        if (!f) return tt_set_error(TT_EIO, "%s: cannot open: %s", path, strerror(errno));
+        tt_status st = write_stream(set, fmt, f, path);
+        if (fclose(f) != 0 && st == TT_OK) st = tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
+        return st;
+    }
+
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 8);
+    if (!tmp) return tt_set_error(TT_ENOMEM, "out of memory");
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".XXXXXX", 8);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return tt_set_error(TT_EIO, "%s: cannot create: %s", path, strerror(e));
+    }
+    mode_t mode;
+    if (exists) {
+        mode = old.st_mode & 07777;
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    fchmod(fd, mode);
+    tt_status st;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        st = tt_set_error(TT_EIO, "%s: cannot create: %s", path, strerror(errno));
+        close(fd);
+    } else {
+        st = write_stream(set, fmt, f, path);
+        if (fclose(f) != 0 && st == TT_OK) st = tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
+    }
+    if (st == TT_OK && rename(tmp, path) != 0)
+        st = tt_set_error(TT_EIO, "%s: cannot replace: %s", path, strerror(errno));
+    if (st != TT_OK) unlink(tmp);
+    free(tmp);
+    return st;
+}

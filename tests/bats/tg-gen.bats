@@ -1,0 +1,631 @@
+#!/usr/bin/env bats
+# tg-gen: usage, bad input, and the numbers it writes.
+
+load helpers
+
+# ---- help, version ----------------------------------------------------------
+
+@test "tg-gen --help prints usage on stdout and exits 0" {
+  run --separate-stderr tg-gen --help
+  assert_success
+  assert_output --partial "Usage: tg-gen line"
+  assert_output --partial "--noise-dist"
+  assert_output --partial "--seed"
+  [ -z "$stderr" ]
+}
+
+@test "tg-gen line --help works after a generator too" {
+  run tg-gen line --help
+  assert_success
+  assert_output --partial "Usage: tg-gen"
+}
+
+@test "tg-gen --version" {
+  run tg-gen --version
+  assert_success
+  assert_output "tg-gen (tg) 0.1.0"
+}
+
+# ---- usage errors: exit 2, a message naming the culprit, no output ----------
+
+@test "unknown option: exit 2 and a hint" {
+  run tg-gen line --bogus -o out.h5
+  assert_failure 2
+  assert_line --index 0 "tg-gen: unrecognized option '--bogus'"
+  assert_line --index 1 "Try 'tg-gen --help' for more information."
+  assert_no_file out.h5
+}
+
+@test "an ambiguous abbreviation lists the possibilities; a unique one works" {
+  run tg-gen line --noi 2 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: option '--noi' is ambiguous; possibilities: '--noise' '--noise-dist'"
+  assert_no_file out.h5
+  run tg-gen line --slo 2 --int 3 -n 2 --x-lin 0,1 --format csv
+  assert_success
+  assert_output "$(printf 'x,y\n0,3\n1,5')"
+}
+
+@test "unknown short option" {
+  run tg-gen line -q -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: invalid option -- 'q'"
+  assert_output --partial "Try 'tg-gen --help'"
+  assert_no_file out.h5
+}
+
+@test "missing option argument" {
+  run tg-gen line -o out.h5 --slope
+  assert_failure 2
+  assert_output --partial "tg-gen: option '--slope' requires an argument"
+  assert_output --partial "Try 'tg-gen --help'"
+  assert_no_file out.h5
+  run tg-gen line -n
+  assert_failure 2
+  assert_output --partial "option requires an argument -- 'n'"
+}
+
+@test "an argument to an option that takes none" {
+  run tg-gen line --help=yes
+  assert_failure 2
+  assert_output --partial "option '--help' doesn't allow an argument"
+}
+
+@test "unknown generator" {
+  run tg-gen circle -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: unknown generator 'circle'"
+  assert_output --partial "Try 'tg-gen --help'"
+  assert_no_file out.h5
+}
+
+@test "missing generator" {
+  run tg-gen -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: missing generator"
+  assert_no_file out.h5
+}
+
+@test "extra argument" {
+  run tg-gen line extra -o out.h5
+  assert_failure 2
+  assert_output --partial "unexpected argument 'extra'"
+  assert_no_file out.h5
+}
+
+@test "-n 0, -n -5, -n 2.5 are refused" {
+  run tg-gen line -n 0 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: -n must be a positive integer, got '0'"
+  run tg-gen line -n -5 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: -n must be a positive integer, got '-5'"
+  run tg-gen line -n 2.5 -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value '2.5' for -n: not an integer"
+  assert_no_file out.h5
+}
+
+@test "-n 1e20 is too large" {
+  run tg-gen line -n 1e20 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: -n 1e20 is too large"
+  run tg-gen line -n 99999999999999999999999 -o out.h5
+  assert_failure 2
+  assert_output --partial "is too large"
+  assert_no_file out.h5
+}
+
+@test "-n accepts an integral exponent form" {
+  run tg-gen line -n 1e1 --format csv
+  assert_success
+  assert_equal "${#lines[@]}" 11
+}
+
+@test "a shape whose element count overflows is refused" {
+  run tg-gen randn --shape 100000,100000,100000,100000,100000 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: --shape 100000,100000,100000,100000,100000 has too many elements"
+  run tg-gen zeros --shape 4000000000,4000000000,4000000000 -o out.h5
+  assert_failure 2
+  assert_output --partial "too many elements"
+  assert_no_file out.h5
+}
+
+@test "bad shapes: negative, non-numeric, empty, too many dimensions" {
+  run tg-gen randn --shape 3,-1 -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value '3,-1' for --shape: dimension -1 is negative"
+  run tg-gen randn --shape 3,a -o out.h5
+  assert_failure 2
+  assert_output --partial "dimension 'a' is not an integer"
+  run tg-gen randn --shape 3,,4 -o out.h5
+  assert_failure 2
+  assert_output --partial "for --shape"
+  run tg-gen randn --shape '' -o out.h5
+  assert_failure 2
+  run tg-gen ones --shape 1,1,1,1,1,1,1,1,1 -o out.h5
+  assert_failure 2
+  assert_output --partial "more than 8 dimensions"
+  assert_no_file out.h5
+}
+
+@test "non-numeric option values are refused, naming the option" {
+  run tg-gen line --slope abc -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: invalid value 'abc' for --slope: not a number"
+  run tg-gen line --intercept 2x -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value '2x' for --intercept: not a number"
+  run tg-gen line --noise '' -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value '' for --noise"
+  run tg-gen line --slope nan -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value 'nan' for --slope: not a finite number"
+  run tg-gen line --slope 1e999 -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value '1e999' for --slope: out of range"
+  run tg-gen line --seed abc -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value 'abc' for --seed: not a number"
+  run tg-gen line --seed -1 -o out.h5
+  assert_failure 2
+  assert_output --partial "--seed must be a non-negative integer, got '-1'"
+  assert_no_file out.h5
+}
+
+@test "negative noise is refused" {
+  run tg-gen line --noise -1 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: --noise must be a non-negative number, got '-1'"
+  assert_no_file out.h5
+}
+
+@test "--x-range 5,1 is refused" {
+  run tg-gen line --x-range 5,1 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: invalid value '5,1' for --x-range: LO must not exceed HI"
+  run tg-gen line --x-range 5 -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value '5' for --x-range: expected LO,HI"
+  run tg-gen line --x-linspace 0,b -o out.h5
+  assert_failure 2
+  assert_output --partial "for --x-linspace"
+  assert_no_file out.h5
+}
+
+@test "--x-range together with --x-linspace is refused" {
+  run tg-gen line --x-range 0,1 --x-linspace 0,1 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: --x-range and --x-linspace cannot be used together"
+  assert_no_file out.h5
+}
+
+@test "unknown dtype, distribution, format, device" {
+  run tg-gen line --dtype f16 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: invalid value 'f16' for --dtype: expected f32 or f64"
+  run tg-gen line --dtype int64 -o out.h5
+  assert_failure 2
+  assert_output --partial "for --dtype"
+  run tg-gen line --noise-dist cauchy -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: invalid value 'cauchy' for --noise-dist: expected normal, uniform or laplace"
+  run tg-gen line --format xml -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value 'xml' for --format"
+  run tg-gen line --device tpu -o out.h5
+  assert_failure 2
+  assert_output --partial "invalid value 'tpu' for --device"
+  TG_DEVICE=tpu run tg-gen line -o out.h5
+  assert_failure 2
+  assert_output --partial "TG_DEVICE"
+  assert_no_file out.h5
+}
+
+@test "an option that does not apply to the generator is refused" {
+  run tg-gen randn --shape 3 --slope 2 -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: --slope does not apply to 'randn'"
+  run tg-gen line --shape 3 -o out.h5
+  assert_failure 2
+  assert_output --partial "--shape does not apply to 'line'"
+  assert_no_file out.h5
+}
+
+@test "required options of randn, arange, linspace" {
+  run tg-gen randn -o out.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: randn needs --shape"
+  run tg-gen arange --start 1 -o out.h5
+  assert_failure 2
+  assert_output --partial "arange needs --end"
+  run tg-gen linspace --start 0 --end 1 -o out.h5
+  assert_failure 2
+  assert_output --partial "linspace needs -n"
+  run tg-gen arange --end 5 --step 0 -o out.h5
+  assert_failure 2
+  assert_output --partial "--step must not be zero"
+  run tg-gen arange --start 5 --end 0 -o out.h5
+  assert_failure 2
+  assert_output --partial "cannot be reached"
+  run tg-gen arange --end 1e30 -o out.h5
+  assert_failure 2
+  assert_output --partial "too many"
+  assert_no_file out.h5
+}
+
+# ---- runtime errors: exit 1, no output --------------------------------------
+
+@test "-o into a missing directory fails with exit 1" {
+  run tg-gen line -o nodir/out.h5
+  assert_failure 1
+  assert_output --partial "tg-gen: cannot write 'nodir/out.h5': No such file or directory"
+  assert_no_file nodir
+}
+
+@test "-o under a file (not a directory) fails with exit 1" {
+  touch plain
+  run tg-gen line -o plain/out.h5
+  assert_failure 1
+  assert_output --partial "tg-gen: cannot write 'plain/out.h5': Not a directory"
+  run tg-gen line -o /etc/passwd/x.h5
+  assert_failure 1
+  assert_output --partial "/etc/passwd/x.h5"
+}
+
+@test "-o onto a directory fails with exit 1" {
+  mkdir d
+  run tg-gen line -o d
+  assert_failure 1
+  assert_output --partial "cannot write 'd': Is a directory"
+}
+
+@test "-o into an unwritable directory fails with exit 1 and leaves nothing" {
+  mkdir ro
+  chmod 555 ro
+  if touch ro/probe 2>/dev/null; then
+    # root writes anywhere on a writable file system: use one where nobody can create files
+    rm -f ro/probe
+    [ -d /proc ] || skip "no unwritable directory available (running as root, no /proc)"
+    run tg-gen line -o /proc/out.h5
+    assert_failure 1
+    assert_output --regexp "tg-gen: .*/proc/out.h5"
+    assert_no_file /proc/out.h5
+  else
+    run tg-gen line -o ro/out.h5
+    assert_failure 1
+    assert_output --partial "tg-gen: cannot write 'ro/out.h5': Permission denied"
+    assert_no_file ro/out.h5
+  fi
+}
+
+@test "a failed write leaves an existing file as it was" {
+  tg-gen line -n 3 -o keep.csv
+  cp keep.csv before.csv
+  run tg-gen randn --shape 2,2,2 -o keep.csv # 3-D cannot be written as CSV
+  assert_failure 1
+  assert_output --partial "tg-gen:"
+  cmp keep.csv before.csv
+  [ -z "$(ls -A | grep -v -e '^keep.csv$' -e '^before.csv$')" ] || fail "left-over files: $(ls -A)"
+}
+
+@test "writing to /dev/full fails with exit 1" {
+  [ -w /dev/full ] || skip "no /dev/full"
+  run bash -c 'tg-gen line -n 100 > /dev/full'
+  assert_failure 1
+  assert_output "tg-gen: standard output: No space left on device"
+  run bash -c 'tg-gen line -n 100 --format csv > /dev/full'
+  assert_failure 1
+  assert_output "tg-gen: standard output: No space left on device"
+}
+
+@test "a closed pipe ends tg-gen quietly with status 1" {
+  run bash -c 'tg-gen line -n 1000000 --format csv 2>err | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"; cat err'
+  assert_success
+  assert_output "1"
+}
+
+@test "binary HDF5 is never written to a terminal" {
+  run on_tty "tg-gen line -n 3 --format h5"
+  assert_failure 2
+  assert_output --partial "tg-gen: refusing to write binary HDF5 to a terminal"
+  assert_output --partial "Try 'tg-gen --help'"
+}
+
+@test "a terminal gets text by default" {
+  run on_tty "tg-gen line --slope 2 --intercept 3 -n 3 --x-linspace 0,2"
+  assert_success
+  out=$(printf '%s' "$output" | tr -d '\r' | grep -v '^# command:')
+  expected=$(tg-gen line --slope 2 --intercept 3 -n 3 --x-linspace 0,2 --format text | grep -v '^# command:')
+  assert_equal "$out" "$expected"
+  assert_output --partial "x  y"
+}
+
+@test "the vulkan device either works or fails with a clear message" {
+  run tg-gen line -n 5 --seed 3 --noise 1 --device vulkan --format csv
+  if [ "$status" -eq 0 ]; then
+    # same seed, same numbers on every device (to float32 rounding of the arithmetic)
+    cpu=$(tg-gen line -n 5 --seed 3 --noise 1 --format csv)
+    py 'a = np.loadtxt(io.StringIO(sys.argv[1]), delimiter=",", skiprows=1)
+b = np.loadtxt(io.StringIO(sys.argv[2]), delimiter=",", skiprows=1)
+assert np.allclose(a, b, rtol=1e-5, atol=1e-6), (a, b)' "$output" "$cpu"
+  else
+    assert_failure 1
+    assert_output --partial "tg-gen:"
+    assert_output --partial "ulkan"
+  fi
+}
+
+# ---- the numbers ------------------------------------------------------------
+
+@test "a noise-free line as CSV is exact" {
+  run tg-gen line --slope 2 --intercept 3 -n 5 --x-linspace 0,4 --format csv
+  assert_success
+  assert_output "$(printf 'x,y\n0,3\n1,5\n2,7\n3,9\n4,11')"
+}
+
+@test "same seed gives identical bytes, in HDF5 and CSV" {
+  tg-gen line -n 1000 --noise 1 --seed 42 -o d.h5
+  mv d.h5 a.h5
+  sleep 1 # HDF5 must not record the time either
+  tg-gen line -n 1000 --noise 1 --seed 42 -o d.h5
+  cmp a.h5 d.h5
+  tg-gen line -n 1000 --noise 1 --seed 42 --format csv > a.csv
+  tg-gen line -n 1000 --noise 1 --seed 42 --format csv > b.csv
+  cmp a.csv b.csv
+  tg-gen randn --shape 50,20 --seed 42 > a.h5
+  tg-gen randn --shape 50,20 --seed 42 > b.h5
+  cmp a.h5 b.h5
+}
+
+@test "different seeds give different numbers" {
+  tg-gen line -n 100 --noise 1 --seed 1 --format csv > a.csv
+  tg-gen line -n 100 --noise 1 --seed 2 --format csv > b.csv
+  ! cmp -s a.csv b.csv
+  tg-gen randn --shape 10 --seed 1 --format csv > a.csv
+  tg-gen randn --shape 10 --seed 2 --format csv > b.csv
+  ! cmp -s a.csv b.csv
+}
+
+@test "TG_SEED is the default seed, --seed overrides it" {
+  tg-gen randn --shape 10 --seed 5 --format csv > a.csv
+  TG_SEED=5 tg-gen randn --shape 10 --format csv > b.csv
+  TG_SEED=6 tg-gen randn --shape 10 --seed 5 --format csv > c.csv
+  cmp a.csv b.csv
+  cmp a.csv c.csv
+}
+
+@test "HDF5 through a pipe equals HDF5 from -o, with provenance attributes" {
+  skip_unless_h5py
+  tg-gen line --slope 2 --intercept 3 -n 50 --noise 1 --seed 9 -o d.h5
+  run bash -c 'tg-gen line --slope 2 --intercept 3 -n 50 --noise 1 --seed 9 | /usr/bin/python3 -c '"'"'
+import sys, io, h5py, numpy as np
+f = h5py.File(io.BytesIO(sys.stdin.buffer.read()), "r")
+g = h5py.File("d.h5", "r")
+assert sorted(f.keys()) == ["x", "y"], list(f.keys())
+for k in "xy":
+    assert f[k].shape == (50,) and f[k].dtype == np.float32, (f[k].shape, f[k].dtype)
+    assert np.array_equal(f[k][()], g[k][()])
+a = dict(f.attrs)
+for k in ("command", "tg_version", "generator", "seed", "slope", "intercept", "n", "noise", "x_noise", "noise_dist", "dtype"):
+    assert k in a, k
+def s(v): return v.decode() if isinstance(v, bytes) else str(v)
+assert s(a["command"]) == "tg-gen line --slope 2 --intercept 3 -n 50 --noise 1 --seed 9", a["command"]
+assert s(a["generator"]) == "line" and s(a["noise_dist"]) == "normal" and s(a["dtype"]) == "float32"
+assert a["seed"] == 9 and a["slope"] == 2 and a["intercept"] == 3 and a["n"] == 50 and a["noise"] == 1
+print("ok")
+'"'"
+  assert_success
+  assert_output "ok"
+}
+
+@test "the command attribute quotes words for the shell" {
+  skip_unless_h5py
+  tg-gen randn --shape 2 --name "my data" -o d.h5
+  run py 'f = h5py.File("d.h5", "r"); c = f.attrs["command"]; print(c.decode() if isinstance(c, bytes) else c); print(list(f.keys()))'
+  assert_success
+  assert_line --index 0 "tg-gen randn --shape 2 --name 'my data' -o d.h5"
+  assert_line --index 1 "['my data']"
+}
+
+@test "least squares on a noisy line recovers slope and intercept within 4 standard errors" {
+  skip_unless_h5py
+  tg-gen line --slope 2 --intercept 3 -n 100000 --x-range 0,20 --noise 3 --seed 11 --dtype f64 -o d.h5
+  run py '
+f = h5py.File("d.h5", "r"); x = f["x"][()]; y = f["y"][()]
+n = len(x); A = np.vstack([x, np.ones(n)]).T
+coef, res, *_ = np.linalg.lstsq(A, y, rcond=None)
+s2 = res[0] / (n - 2); cov = s2 * np.linalg.inv(A.T @ A); se = np.sqrt(np.diag(cov))
+print(coef, se, np.sqrt(s2))
+assert abs(coef[0] - 2) < 4 * se[0], "slope"
+assert abs(coef[1] - 3) < 4 * se[1], "intercept"
+assert abs(np.sqrt(s2) - 3) < 0.05, "residual sd"
+assert x.min() >= 0 and x.max() < 20 and abs(x.mean() - 10) < 0.1
+'
+  assert_success
+}
+
+@test "each noise distribution has standard deviation SIGMA and its own shape" {
+  skip_unless_h5py
+  for d in normal uniform laplace; do
+    tg-gen line --slope 0 --intercept 0 -n 200000 --noise 2 --noise-dist $d --seed 5 --dtype f64 -o $d.h5
+  done
+  run py '
+from math import sqrt
+kurt = {"normal": 3.0, "uniform": 1.8, "laplace": 6.0}
+for d in ("normal", "uniform", "laplace"):
+    e = h5py.File(d + ".h5", "r")["y"][()]
+    m, s = e.mean(), e.std(); k = ((e - m) ** 4).mean() / s ** 4
+    print(d, m, s, k)
+    assert abs(m) < 0.03 and abs(s - 2) < 0.02, d
+    assert abs(k - kurt[d]) < 0.15 * kurt[d], d
+    if d == "uniform":
+        assert e.min() >= -2 * sqrt(3) and e.max() <= 2 * sqrt(3) and e.max() > 2 * sqrt(3) - 0.01
+'
+  assert_success
+}
+
+@test "--x-noise perturbs x only; y and the noise on y do not change" {
+  skip_unless_h5py
+  tg-gen line --slope 2.5 --intercept 1 -n 1000 --x-linspace 0,100 --noise 2 --seed 4 --dtype f64 -o a.h5
+  tg-gen line --slope 2.5 --intercept 1 -n 1000 --x-linspace 0,100 --noise 2 --x-noise 2 --seed 4 --dtype f64 -o b.h5
+  tg-gen line --slope 2.5 --intercept 1 -n 1000 --noise 2 --seed 4 --dtype f64 -o c.h5
+  run py '
+a = h5py.File("a.h5", "r"); b = h5py.File("b.h5", "r"); c = h5py.File("c.h5", "r")
+xa, ya, xb, yb = a["x"][()], a["y"][()], b["x"][()], b["y"][()]
+assert np.array_equal(ya, yb)
+assert np.allclose(xa, np.linspace(0, 100, 1000))
+d = xb - xa; print(d.mean(), d.std())
+assert abs(d.mean()) < 0.2 and abs(d.std() - 2) < 0.15
+# the y noise is the same stream values whatever x is
+assert np.allclose(ya - (2.5 * xa + 1), c["y"][()] - (2.5 * c["x"][()] + 1))
+'
+  assert_success
+}
+
+@test "f32 and f64 uniform draws with the same seed agree to f32 rounding" {
+  skip_unless_h5py
+  tg-gen rand --shape 10000 --seed 123 --dtype f32 -o a.h5
+  tg-gen rand --shape 10000 --seed 123 --dtype f64 -o b.h5
+  tg-gen randn --shape 10000 --seed 123 --dtype f32 -o c.h5
+  tg-gen randn --shape 10000 --seed 123 --dtype f64 -o d.h5
+  run py '
+a = h5py.File("a.h5", "r")["x"]; b = h5py.File("b.h5", "r")["x"]
+c = h5py.File("c.h5", "r")["x"]; d = h5py.File("d.h5", "r")["x"]
+assert a.dtype == np.float32 and b.dtype == np.float64 and c.dtype == np.float32
+assert np.array_equal(a[()], b[()].astype(np.float32))
+assert np.allclose(c[()], d[()].astype(np.float32), rtol=0, atol=1e-6)
+assert a[()].min() >= 0 and a[()].max() < 1
+'
+  assert_success
+}
+
+@test "randn --shape 3,4 has shape (3,4); a large randn and rand have sane moments" {
+  skip_unless_h5py
+  tg-gen randn --shape 3,4 --seed 1 -o s.h5
+  tg-gen randn --shape 400,500 --seed 2 -o n.h5
+  tg-gen rand --shape 200000 --seed 3 --name u -o u.h5
+  run py '
+s = h5py.File("s.h5", "r")["x"]; assert s.shape == (3, 4) and s.dtype == np.float32, s.shape
+n = h5py.File("n.h5", "r")["x"][()]; assert n.shape == (400, 500)
+print(n.mean(), n.std()); assert abs(n.mean()) < 0.01 and abs(n.std() - 1) < 0.01
+u = h5py.File("u.h5", "r")["u"][()]
+print(u.mean(), u.var()); assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
+'
+  assert_success
+}
+
+@test "randn --shape 3,4 as text prints 3 rows of 4" {
+  run tg-gen randn --shape 3,4 --format text
+  assert_success
+  numbers=$(printf '%s\n' "$output" | grep -v '^#' | grep -v '[a-zA-Z]')
+  assert_equal "$(printf '%s\n' "$numbers" | wc -l)" 3
+  assert_equal "$(printf '%s\n' "$numbers" | awk '{ print NF }' | sort -u)" 4
+}
+
+@test "zeros, ones, and 0-d shapes" {
+  run tg-gen zeros --shape 2,3 --format csv
+  assert_success
+  assert_output "$(printf '0,0,0\n0,0,0')"
+  run tg-gen ones --shape 4 --name w --format csv
+  assert_success
+  assert_output "$(printf 'w\n1\n1\n1\n1')"
+  skip_unless_h5py
+  tg-gen ones --shape '()' -o s.h5
+  tg-gen zeros --shape 0,3 -o e.h5
+  run py 'print(h5py.File("s.h5", "r")["x"].shape, h5py.File("e.h5", "r")["x"].shape)'
+  assert_output "() (0, 3)"
+}
+
+@test "arange and linspace values are exact" {
+  run tg-gen arange --start -2 --end 4 --format csv
+  assert_success
+  assert_output "$(printf 'x\n-2\n-1\n0\n1\n2\n3')"
+  run tg-gen arange --end 1 --step 0.25 --name t --format csv
+  assert_success
+  assert_output "$(printf 't\n0\n0.25\n0.5\n0.75')"
+  run tg-gen linspace --start 0 --end 1 -n 5 --dtype f64 --format csv
+  assert_success
+  assert_output "$(printf 'x\n0\n0.25\n0.5\n0.75\n1')"
+  run tg-gen linspace --start 10 --end 0 -n 3 --format csv
+  assert_success
+  assert_output "$(printf 'x\n10\n5\n0')"
+}
+
+@test "-o picks the format by extension, --format overrides it" {
+  tg-gen line --slope 2 --intercept 3 -n 2 --x-linspace 0,1 -o d.csv
+  assert_equal "$(cat d.csv)" "$(printf 'x,y\n0,3\n1,5')"
+  tg-gen line --slope 2 --intercept 3 -n 2 --x-linspace 0,1 -o d.tsv
+  assert_equal "$(cat d.tsv)" "$(printf 'x\ty\n0\t3\n1\t5')"
+  tg-gen line -n 2 -o d.h5
+  tg-gen line -n 2 -o d.data
+  tg-gen line -n 2 --format csv -o d2.h5
+  [ "$(head -c 4 d.h5 | od -An -c | tr -d ' ')" = '211HDF' ]
+  [ "$(head -c 4 d.data | od -An -c | tr -d ' ')" = '211HDF' ]
+  assert_equal "$(head -1 d2.h5)" "x,y"
+}
+
+@test "-o - writes to standard output" {
+  run tg-gen line --slope 2 --intercept 3 -n 2 --x-linspace 0,1 --format csv -o -
+  assert_success
+  assert_output "$(printf 'x,y\n0,3\n1,5')"
+}
+
+@test "f64 output is float64 in HDF5" {
+  skip_unless_h5py
+  tg-gen line -n 3 --dtype f64 -o d.h5
+  run py 'f = h5py.File("d.h5", "r"); print(f["x"].dtype, f["y"].dtype, f.attrs["dtype"])'
+  assert_output --regexp "^float64 float64 (b')?float64'?$"
+}
+
+@test "the man page's examples run" {
+  skip_unless_h5py
+  man=$TG_ROOT/man/tg-gen.1
+  [ -f "$man" ]
+  # every example line in the man page (roff escapes undone, continuations joined)
+  sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$man" \
+    | sed -e 's/\\-/-/g' -e 's/\\e$/\\/' | grep -v '^\.' \
+    | awk '/\\$/ { sub(/\\$/, ""); buf = buf $0; next } { print buf $0; buf = "" }' \
+    | grep '^ *tg-gen ' | grep -v 'tg-fit' > examples.sh
+  [ "$(wc -l < examples.sh)" -ge 9 ]
+  while IFS= read -r cmd; do
+    run bash -c "$cmd > /dev/null"
+    [ "$status" -eq 0 ] || fail "example failed ($status): $cmd: $output"
+  done < examples.sh
+  # the seeds' data sets: check what the examples wrote
+  run py '
+import math
+def load(p): f = h5py.File(p, "r"); return f["x"][()].astype(float), f["y"][()].astype(float)
+x, y = load("sgd.h5"); assert len(x) == 1000 and 0 <= x.min() and x.max() < 20
+r = y - (2 * x + 3); assert abs(r.std() - 3) < 0.3, r.std()
+x, y = load("lin.h5"); assert len(x) == 500 and np.allclose(y, 3 * x + 0.8, atol=1e-5)
+x, y = load("small.h5"); assert len(x) == 20 and x.max() < 5
+r = y - (2 * x + 5); assert 0.3 < r.std() < 2
+x, y = load("tls.h5"); assert len(x) == 100
+assert abs(np.mean(x - np.linspace(0, 100, 100))) < 1 and 1 < np.std(x - np.linspace(0, 100, 100)) < 3
+r = y - (2.5 * np.linspace(0, 100, 100) + 1); assert 1 < r.std() < 3
+a = h5py.File("a.h5", "r")["a"][()]; assert list(a) == [-2, -1, 0, 1, 2, 3]
+print("ok")
+'
+  assert_success
+  assert_output "ok"
+}
+
+@test "the man page renders" {
+  command -v groff >/dev/null || skip "groff is not installed"
+  run bash -c "groff -man -Tutf8 -ww '$TG_ROOT/man/tg-gen.1' 2>&1 >/dev/null"
+  assert_success
+  assert_output ""
+}
+
+@test "no leaks under valgrind" {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  run valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+    "$TG_ROOT/bin/tg-gen" line -n 1000 --noise 1 --x-noise 1 --noise-dist laplace -o d.h5
+  assert_success
+  run valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+    "$TG_ROOT/bin/tg-gen" randn --shape 10,10 --format csv
+  assert_success
+}
