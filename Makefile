@@ -62,7 +62,7 @@ $(B)/tg.pc: Makefile
 bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CMD_OBJ) $(B)/libtg.a $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libtg.a
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(wildcard tests/fixtures/*.h) $(B)/libtg.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(B)/libtg.a $(LIBS)
 

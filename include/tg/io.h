@@ -60,24 +60,36 @@ tt_tensor_set *tt_read_stream(FILE *f, const char *label);
 
 /* A tensor source: "FILE", "FILE:DATASET", "-", "-:DATASET". Without a
  * dataset the source must hold exactly one tensor, or for text several
- * columns, which are returned as one 2-D tensor (rows x columns). A missing
- * dataset is TT_ENOTFOUND and the message lists the datasets that exist. */
+ * columns, which are returned as one 2-D float64 tensor (rows x columns);
+ * an HDF5 file with several datasets is TT_EINVAL listing them. A missing
+ * dataset is TT_ENOTFOUND and the message lists the datasets that exist.
+ * For text the dataset is a column name. */
 tt_tensor *tt_read_source(const char *spec);
-/* Splits "FILE:DATASET" (the last ':' that is followed by no '/'-free path
- * match of an existing file); returns 0 and malloc'd parts. */
+/* Splits "FILE:DATASET": a spec that names an existing file (or is "-") is
+ * all path; else it splits at the rightmost ':' whose prefix is "-" or an
+ * existing file, else at the last ':' (so a missing file is reported by
+ * name). Returns 0 with *path malloc'd and *dataset malloc'd or NULL (no
+ * dataset, or nothing after the ':'); -1 with an error set on an empty spec. */
 int tt_split_source(const char *spec, char **path, char **dataset);
 
 /* ---- writing ---------------------------------------------------------- */
-/* Text forms: 1-D tensors of one length become columns under a header line;
- * a single 0-D/1-D tensor one column; a single 2-D tensor rows. Numbers are
- * the shortest that read back exactly. Other shapes are TT_EINVAL naming the
- * tensor. HDF5 writes the whole file image. */
+/* Text forms: 0-D/1-D tensors of one length become columns under a header
+ * line (no header when every name reads as a number, as "1", "2" do); a
+ * single 2-D tensor rows, no header. Numbers are the shortest %g that reads
+ * back exactly; int64 in full, bool 0/1. CSV: commas; TSV: tabs; TEXT:
+ * right-aligned columns, root attributes as "# name: value" lines first.
+ * Other shapes are TT_EINVAL naming the tensor, before anything is written.
+ * HDF5 writes the whole file image. fmt AUTO: text to a terminal, else HDF5.
+ * Write errors (a closed pipe: EPIPE with SIGPIPE ignored) are TT_EIO naming
+ * the stream ("standard output: cannot write: Broken pipe"). */
 tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f);
 /* Writes to a temporary file in the same directory and renames it over path:
- * on any failure path is left as it was. fmt AUTO picks by extension (H5 when
- * the extension says nothing). */
+ * on any failure path is left as it was and no temporary file remains. An
+ * existing device or FIFO (/dev/null) is written in place; "-" is standard
+ * output. fmt AUTO picks by extension (H5 when the extension says nothing). */
 tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path);
-/* The HDF5 file image in memory (malloc'd). */
+/* The HDF5 file image in memory (malloc'd). Superblock version 0, datasets
+ * in creation order, no timestamps (equal sets give equal bytes). */
 tt_status tt_h5_image(const tt_tensor_set *set, void **buf, size_t *len);
 
 #ifdef __cplusplus

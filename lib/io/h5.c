@@ -617,18 +617,14 @@ tt_status tt_h5_image(const tt_tensor_set *set, void **out, size_t *out_len) {
     quiet_on(&q);
     tt_status st = TT_OK;
     hid_t fapl = -1, fcpl = -1, gcpl = -1, dcpl = -1, file = -1, root = -1;
-    /* One allocation for the whole file where we can guess its size. */
-    size_t estimate = 1 << 16;
-    for (int i = 0; i < set->count; i++) {
-        int64_t n = tt_numel(set->tensors[i]);
-        size_t bytes = n > 0 ? (size_t)n * tt_dtype_size(set->tensors[i]->dtype) : 0;
-        if (estimate + bytes + 4096 > estimate) estimate += bytes + 4096;
-    }
+    /* The core driver grows its buffer by this much (realloc); a 1 MiB step
+     * measured faster than one allocation of the whole expected size. */
+    size_t increment = 1 << 20;
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     fcpl = H5Pcreate(H5P_FILE_CREATE);
     gcpl = H5Pcreate(H5P_GROUP_CREATE);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (fapl < 0 || fcpl < 0 || gcpl < 0 || dcpl < 0 || H5Pset_fapl_core(fapl, estimate, 0) < 0) {
+    if (fapl < 0 || fcpl < 0 || gcpl < 0 || dcpl < 0 || H5Pset_fapl_core(fapl, increment, 0) < 0) {
         st = h5_fail(TT_EIO, "cannot set up an HDF5 image%s (%s)", "");
         goto done;
     }
