@@ -8,7 +8,7 @@ CFLAGS   ?= -O2 -g
 B        ?= build
 WARN     := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
-HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null) -lhdf5_hl
+HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 ALL_CFLAGS  := $(WARN) $(CFLAGS) -Iinclude -Ilib $(HDF5_CFLAGS) $(BLAS_CFLAGS) -fPIC
@@ -56,7 +56,7 @@ $(B)/tg.pc: Makefile
 	@mkdir -p build
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: tg' 'Description: tensors and reverse-mode autograd for C' 'Version: $(VERSION)' \
-	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: -lhdf5_hl $(BLAS_LIBS) -lm -lpthread' \
+	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(BLAS_LIBS) -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
@@ -104,3 +104,7 @@ uninstall:
 
 clean:
 	rm -rf build $(PROGS)
+
+# Benchmarks: timings and ratios, never part of `make test`.
+bench: all
+	bench/gen.sh

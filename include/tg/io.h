@@ -53,7 +53,13 @@ tt_file_format tt_format_from_path(const char *path);
  * is parsed as text. `label` names the source in messages ("d.h5",
  * "standard input"). Text columns become 1-D float64 tensors named by the
  * header (or "1", "2", ... without one). On error: NULL and a message that
- * names the source (and line/column for text). */
+ * names the source (and line/column for text).
+ * HDF5: every dataset, recursively ("grad/x"), in creation order where the
+ * file tracks it (tg's files), else by name; float32 -> TT_F32, other floats
+ * -> TT_F64, any integer -> TT_I64, h5py's bool enum -> TT_BOOL, a scalar
+ * dataspace -> 0-D; a dataset of another type (strings, compounds) fails the
+ * read. Root attributes: strings and one-element numbers (others skipped).
+ * An image may be followed by other bytes (its superblock gives its end). */
 tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label);
 tt_tensor_set *tt_read_path(const char *path);  /* "-" reads standard input */
 tt_tensor_set *tt_read_stream(FILE *f, const char *label);

@@ -748,8 +748,6 @@ static void rm_tree(const char *dir) {
     rmdir(dir);
 }
 
-/* check.h's RUN() trips gcc 12's -Wmisleading-indentation. */
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/tg-test-io.XXXXXX");
     if (!mkdtemp(tmpdir)) {
