@@ -67,7 +67,8 @@ $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(wildcard tests/fixtures/*.h) $
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(B)/libtg.a $(LIBS)
 
 demo: all
-	./bin/tg-gen line --slope 2 --intercept 3 -n 10 --x-range 0,20 --noise 3 --seed 1
+	@echo "# y = 2x + 3 + 3 N(0,1), x ~ U(0,20): 10 points"
+	./bin/tg-gen line --slope 2 --intercept 3 -n 10 --x-range 0,20 --noise 3 --seed 1 --format text
 
 test: all $(UNIT_BIN)
 	@tests/run $(UNIT_BIN) -- tests/bats/*.bats

@@ -629,3 +629,24 @@ print("ok")
     "$TG_ROOT/bin/tg-gen" randn --shape 10,10 --format csv
   assert_success
 }
+
+@test "10^6 points: -o d.h5 and a pipe into h5py hold the same numbers; f32 bytes identical twice" {
+  skip_unless_h5py
+  mkdir again
+  tg-gen line --slope 2 --intercept 3 -n 1000000 --seed 7 -o d.h5
+  (cd again && tg-gen line --slope 2 --intercept 3 -n 1000000 --seed 7 -o d.h5)
+  cmp d.h5 again/d.h5
+  run bash -c 'tg-gen line --slope 2 --intercept 3 -n 1000000 --seed 7 | /usr/bin/python3 -c '"'"'
+import sys, io, h5py, numpy as np
+f = h5py.File(io.BytesIO(sys.stdin.buffer.read()), "r")
+g = h5py.File("d.h5", "r")
+for k in "xy":
+    assert f[k].shape == (1000000,) and f[k].dtype == np.float32
+    assert np.array_equal(f[k][()], g[k][()]), k
+x, y = g["x"][()], g["y"][()]
+assert np.array_equal(y, (2 * x + 3).astype(np.float32)) or np.max(np.abs(y - (2 * x + 3))) < 1e-5
+print("ok", x.min() >= 0, x.max() < 1)
+'"'"
+  assert_success
+  assert_output "ok True True"
+}
