@@ -27,6 +27,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 HEADERS  := $(wildcard include/tg/*.h) $(wildcard lib/*/*.h) $(wildcard cmd/*.h)
 
+.SECONDARY:
 .PHONY: all deps demo test unit asan asan-run valgrind install uninstall clean bench bench-deps
 all: deps $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
 

@@ -58,10 +58,15 @@ typedef struct tt_tensor {
     int64_t strides[TT_MAX_DIMS]; /* in elements */
     int64_t offset;               /* in elements */
     tt_storage *storage;
+    unsigned flags;               /* TT_FLAG_* */
     /* Owned by the layer above (libgrad); released through ext_free. */
     void *ext;
     void (*ext_free)(void *ext);
 } tt_tensor;
+
+/* In-place writes through this header leave the version counter alone (an
+ * untracked alias, like PyTorch's `.data`). */
+#define TT_FLAG_UNTRACKED_VERSION 1u
 
 /* ---- errors ---------------------------------------------------------- */
 tt_status tt_last_status(void);
@@ -146,6 +151,8 @@ tt_tensor *tt_contiguous(const tt_tensor *t); /* new ref to t itself when alread
 tt_tensor *tt_clone(const tt_tensor *t);      /* always a fresh contiguous copy */
 /* A new tensor header sharing t's storage with the same view (an alias). */
 tt_tensor *tt_alias(const tt_tensor *t);
+/* The same, but in-place writes through it do not bump the version counter. */
+tt_tensor *tt_untracked_alias(const tt_tensor *t);
 #define TT_ALL_DIMS 1000
 
 /* ---- elementwise ----------------------------------------------------- */

@@ -152,7 +152,9 @@ tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_
 
 tt_tensor *tt__restride(const tt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset)
 {
-    return tt__new_view(t->storage, t->dtype, ndim, shape, strides, offset);
+    tt_tensor *v = tt__new_view(t->storage, t->dtype, ndim, shape, strides, offset);
+    if (v) v->flags = t->flags; /* a view of an untracked alias is untracked too */
+    return v;
 }
 
 tt_tensor *tt_retain(tt_tensor *t)
@@ -188,7 +190,10 @@ tt_device tt_device_of(const tt_tensor *t)
 }
 
 uint64_t tt_version(const tt_tensor *t) { return t->storage->version; }
-void tt_bump_version(tt_tensor *t) { t->storage->version++; }
+void tt_bump_version(tt_tensor *t)
+{
+    if (!(t->flags & TT_FLAG_UNTRACKED_VERSION)) t->storage->version++;
+}
 
 void tt__kview(const tt_tensor *t, tt_kview *v)
 {
@@ -364,6 +369,13 @@ tt_tensor *tt_eye(int64_t n, int64_t m, tt_dtype dt, tt_device dev)
 
 /* ---- views -------------------------------------------------------------- */
 tt_tensor *tt_alias(const tt_tensor *t) { return tt__restride(t, t->ndim, t->shape, t->strides, t->offset); }
+
+tt_tensor *tt_untracked_alias(const tt_tensor *t)
+{
+    tt_tensor *a = tt_alias(t);
+    if (a) a->flags |= TT_FLAG_UNTRACKED_VERSION;
+    return a;
+}
 
 /* Strides for viewing t as `shape` without copying, or false when t's
  * layout does not allow it (PyTorch's computeStride). */

@@ -1,0 +1,656 @@
+/* Differentiable ops. Each op is defined once, here: its forward is the
+ * libtensor op (one kernel per backend), and its derivative is a formula in
+ * tg_ ops, named as in PyTorch's derivatives.yaml. A node cannot be recorded
+ * without a tg_fn_def, and a tg_fn_def cannot be written without naming its
+ * backward function: a missing derivative does not compile. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "grad/internal.h"
+
+#define DEFINE_FN(NAME, BACKWARD) static const tg_fn_def NAME = {#NAME, BACKWARD}
+#define OK_IF(x) ((x) ? TT_OK : tt_last_status())
+#define SAVED(name) tg__saved_named(n, name)
+
+/* Runs a formula for input i only when that input needs a gradient. */
+#define GRAD(i, expr) do { if (tg__needs_grad(n, i) && !(gi[i] = (expr))) return tt_last_status(); } while (0)
+
+static tt_tensor *zero_like_scalar(const tt_tensor *g) { return g ? tt_scalar(0, g->dtype, tt_device_of(g)) : NULL; }
+
+/* Records out = def(inputs) when needed; on failure releases out. */
+static tt_tensor *record(const tg_fn_def *def, tt_tensor *out, int n, const tt_tensor *const *in, tg_node **node)
+{
+    *node = NULL;
+    if (!out || !tg__should_record(n, in)) return out;
+    if (!(*node = tg__record(def, out, n, in))) { tt_release(out); return NULL; }
+    return out;
+}
+
+static tt_tensor *save_or_fail(tt_tensor *out, tg_node *node, const tt_tensor *t, bool is_output, const char *name)
+{
+    if (out && node && tg__save(node, t, is_output, name) != TT_OK) { tt_release(out); return NULL; }
+    return out;
+}
+
+/* ---- unary ------------------------------------------------------------------ */
+static tt_status neg_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_neg(g)); return TT_OK; }
+static tt_status exp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_mul(g, SAVED("result"))); return TT_OK; }
+static tt_status log_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_div(g, SAVED("self"))); return TT_OK; }
+static tt_status sqrt_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_div(g, T(tg_mul_scalar(SAVED("result"), 2))));
+    return TT_OK;
+}
+static tt_status sin_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_mul(g, T(tg_cos(SAVED("self"))))); return TT_OK; }
+static tt_status cos_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mul(g, T(tg_neg(T(tg_sin(SAVED("self")))))));
+    return TT_OK;
+}
+static tt_status tanh_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *r = SAVED("result");
+    GRAD(0, tg_mul(g, T(tg_scalar_binary(TT_SUB, 1, T(tg_mul(r, r))))));
+    return TT_OK;
+}
+static tt_status sigmoid_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *r = SAVED("result");
+    GRAD(0, tg_mul(g, T(tg_mul(r, T(tg_scalar_binary(TT_SUB, 1, r))))));
+    return TT_OK;
+}
+/* relu'(0) = 0: the gradient passes where the result is positive. */
+static tt_status relu_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *r = SAVED("result"), *zero = T(zero_like_scalar(g));
+    GRAD(0, tg_where(T(r && zero ? tt_gt(r, zero) : NULL), g, zero));
+    return TT_OK;
+}
+/* abs'(0) = sign(0) = 0. */
+static tt_status abs_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_mul(g, T(tg_sign(SAVED("self"))))); return TT_OK; }
+static tt_status sign_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tt_zeros_like(g)); return TT_OK; }
+static tt_status reciprocal_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *r = SAVED("result");
+    GRAD(0, tg_mul(T(tg_neg(g)), T(tg_mul(r, r))));
+    return TT_OK;
+}
+
+DEFINE_FN(NegBackward0, neg_bw);
+DEFINE_FN(ExpBackward0, exp_bw);
+DEFINE_FN(LogBackward0, log_bw);
+DEFINE_FN(SqrtBackward0, sqrt_bw);
+DEFINE_FN(SinBackward0, sin_bw);
+DEFINE_FN(CosBackward0, cos_bw);
+DEFINE_FN(TanhBackward0, tanh_bw);
+DEFINE_FN(SigmoidBackward0, sigmoid_bw);
+DEFINE_FN(ReluBackward0, relu_bw);
+DEFINE_FN(AbsBackward0, abs_bw);
+DEFINE_FN(SignBackward0, sign_bw);
+DEFINE_FN(ReciprocalBackward0, reciprocal_bw);
+
+enum { SAVE_NONE, SAVE_SELF, SAVE_RESULT };
+static const struct { const tg_fn_def *def; int save; } unary_defs[TT_NUM_UNARY] = {
+    [TT_NEG] = {&NegBackward0, SAVE_NONE},      [TT_EXP] = {&ExpBackward0, SAVE_RESULT},
+    [TT_LOG] = {&LogBackward0, SAVE_SELF},      [TT_SQRT] = {&SqrtBackward0, SAVE_RESULT},
+    [TT_SIN] = {&SinBackward0, SAVE_SELF},      [TT_COS] = {&CosBackward0, SAVE_SELF},
+    [TT_TANH] = {&TanhBackward0, SAVE_RESULT},  [TT_SIGMOID] = {&SigmoidBackward0, SAVE_RESULT},
+    [TT_RELU] = {&ReluBackward0, SAVE_RESULT},  [TT_ABS] = {&AbsBackward0, SAVE_SELF},
+    [TT_SIGN] = {&SignBackward0, SAVE_NONE},
+};
+
+tt_tensor *tg_unary(tt_unary_op op, const tt_tensor *x)
+{
+    if (!x) return NULL;
+    tg_node *node;
+    tt_tensor *out = record(unary_defs[op].def, tt_unary(op, x), 1, &x, &node);
+    if (unary_defs[op].save == SAVE_SELF) return save_or_fail(out, node, x, false, "self");
+    if (unary_defs[op].save == SAVE_RESULT) return save_or_fail(out, node, out, true, "result");
+    return out;
+}
+
+tt_tensor *tg_neg(const tt_tensor *x) { return tg_unary(TT_NEG, x); }
+tt_tensor *tg_exp(const tt_tensor *x) { return tg_unary(TT_EXP, x); }
+tt_tensor *tg_log(const tt_tensor *x) { return tg_unary(TT_LOG, x); }
+tt_tensor *tg_sqrt(const tt_tensor *x) { return tg_unary(TT_SQRT, x); }
+tt_tensor *tg_sin(const tt_tensor *x) { return tg_unary(TT_SIN, x); }
+tt_tensor *tg_cos(const tt_tensor *x) { return tg_unary(TT_COS, x); }
+tt_tensor *tg_tanh(const tt_tensor *x) { return tg_unary(TT_TANH, x); }
+tt_tensor *tg_sigmoid(const tt_tensor *x) { return tg_unary(TT_SIGMOID, x); }
+tt_tensor *tg_relu(const tt_tensor *x) { return tg_unary(TT_RELU, x); }
+tt_tensor *tg_abs(const tt_tensor *x) { return tg_unary(TT_ABS, x); }
+tt_tensor *tg_sign(const tt_tensor *x) { return tg_unary(TT_SIGN, x); }
+
+static tt_tensor *tg_reciprocal(const tt_tensor *x)
+{
+    if (!x) return NULL;
+    tg_node *node;
+    tt_tensor *out = record(&ReciprocalBackward0, tt_scalar_binary(TT_DIV, 1, x), 1, &x, &node);
+    return save_or_fail(out, node, out, true, "result");
+}
+
+/* ---- binary ------------------------------------------------------------------ */
+static tt_status add_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tt_retain((tt_tensor *)g));
+    GRAD(1, tt_retain((tt_tensor *)g));
+    return TT_OK;
+}
+static tt_status sub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tt_retain((tt_tensor *)g));
+    GRAD(1, tg_neg(g));
+    return TT_OK;
+}
+static tt_status rsub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_neg(g)); return TT_OK; }
+static tt_status mul_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mul(g, SAVED("other")));
+    GRAD(1, tg_mul(g, SAVED("self")));
+    return TT_OK;
+}
+static tt_status div_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *other = SAVED("other");
+    GRAD(0, tg_div(g, other));
+    GRAD(1, tg_div(T(tg_mul(T(tg_neg(g)), SAVED("self"))), T(tg_mul(other, other))));
+    return TT_OK;
+}
+/* d/dx x^e = e x^(e-1), except 0 where e == 0 (so x^0 has derivative 0 at 0);
+ * d/de x^e = x^e log x, except 0 where x == 0 and e >= 0. */
+static tt_status pow_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *self = SAVED("self"), *e = SAVED("exponent"), *zero = T(zero_like_scalar(g));
+    if (tg__needs_grad(n, 0)) {
+        tt_tensor *d = T(tg_mul(T(tg_mul(g, e)), T(tg_pow(self, T(tg_add_scalar(e, -1))))));
+        GRAD(0, tg_where(T(e && zero ? tt_eq(e, zero) : NULL), zero, d));
+    }
+    if (tg__needs_grad(n, 1)) {
+        tt_tensor *r = SAVED("result");
+        tt_tensor *at_zero = T(self && zero ? tt_eq(self, zero) : NULL), *e_nonneg = T(e && zero ? tt_ge(e, zero) : NULL);
+        tt_tensor *mask = T(at_zero && e_nonneg ? tt_mul(at_zero, e_nonneg) : NULL);
+        GRAD(1, tg_mul(g, T(tg_where(mask, zero, T(tg_mul(r, T(tg_log(self))))))));
+    }
+    return TT_OK;
+}
+static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    double e = n->attrs.s0;
+    if (e == 0) GRAD(0, tt_zeros_like(SAVED("self")));
+    else GRAD(0, tg_mul(g, T(tg_mul_scalar(T(tg_pow_scalar(SAVED("self"), e - 1)), e))));
+    return TT_OK;
+}
+/* Ties split the gradient evenly, as in PyTorch. */
+static tt_status extreme_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi, tt_binary_op loses)
+{
+    tt_tensor *a = SAVED("self"), *b = SAVED("other"), *zero = T(zero_like_scalar(g));
+    tt_tensor *tie = T(a && b ? tt_eq(a, b) : NULL);
+    tt_tensor *shared = T(tg_where(tie, T(tg_binary_scalar(TT_DIV, g, 2)), g));
+    GRAD(0, tg_where(T(a && b ? tt_binary(loses, a, b) : NULL), zero, shared));
+    GRAD(1, tg_where(T(a && b ? tt_binary(loses, b, a) : NULL), zero, shared));
+    return TT_OK;
+}
+static tt_status maximum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { return extreme_bw(n, g, gi, TT_LT); }
+static tt_status minimum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { return extreme_bw(n, g, gi, TT_GT); }
+
+DEFINE_FN(AddBackward0, add_bw);
+DEFINE_FN(SubBackward0, sub_bw);
+DEFINE_FN(RsubBackward1, rsub_bw);
+DEFINE_FN(MulBackward0, mul_bw);
+DEFINE_FN(DivBackward0, div_bw);
+DEFINE_FN(PowBackward1, pow_bw);
+DEFINE_FN(PowBackward0, pow_scalar_bw);
+DEFINE_FN(MaximumBackward0, maximum_bw);
+DEFINE_FN(MinimumBackward0, minimum_bw);
+
+tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
+{
+    if (!a || !b) return NULL;
+    static const tg_fn_def *const defs[TT_NUM_BINARY] = {
+        [TT_ADD] = &AddBackward0, [TT_SUB] = &SubBackward0, [TT_MUL] = &MulBackward0, [TT_DIV] = &DivBackward0,
+        [TT_POW] = &PowBackward1, [TT_MAXIMUM] = &MaximumBackward0, [TT_MINIMUM] = &MinimumBackward0,
+    };
+    if (!defs[op]) return tt_binary(op, a, b); /* comparisons: not differentiable */
+    const tt_tensor *in[2] = {a, b};
+    tg_node *node;
+    tt_tensor *out = record(defs[op], tt_binary(op, a, b), 2, in, &node);
+    if (!node) return out;
+    bool need_a = tg__needs_grad(node, 0), need_b = tg__needs_grad(node, 1);
+    switch (op) {
+    case TT_MUL:
+        if (need_b) out = save_or_fail(out, node, a, false, "self");
+        if (need_a) out = save_or_fail(out, node, b, false, "other");
+        return out;
+    case TT_DIV:
+        if (need_b) out = save_or_fail(out, node, a, false, "self");
+        return save_or_fail(out, node, b, false, "other");
+    case TT_POW:
+        out = save_or_fail(out, node, a, false, "self");
+        out = save_or_fail(out, node, b, false, "exponent");
+        return need_b ? save_or_fail(out, node, out, true, "result") : out;
+    case TT_MAXIMUM:
+    case TT_MINIMUM:
+        out = save_or_fail(out, node, a, false, "self");
+        return save_or_fail(out, node, b, false, "other");
+    default:
+        return out;
+    }
+}
+
+tt_tensor *tg_add(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_ADD, a, b); }
+tt_tensor *tg_sub(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_SUB, a, b); }
+tt_tensor *tg_mul(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MUL, a, b); }
+tt_tensor *tg_div(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_DIV, a, b); }
+tt_tensor *tg_pow(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_POW, a, b); }
+tt_tensor *tg_maximum(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MAXIMUM, a, b); }
+tt_tensor *tg_minimum(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MINIMUM, a, b); }
+
+/* A Python-style number becomes a 0-d tensor of the tensor's dtype when that
+ * is floating (PyTorch wraps numbers the same way, hence the same node names). */
+static tt_dtype wrapped_dtype(const tt_tensor *x, double s)
+{
+    return tt_dtype_is_floating(x->dtype) ? x->dtype : s == floor(s) ? TT_I64 : TT_F32;
+}
+
+tt_tensor *tg_binary_scalar(tt_binary_op op, const tt_tensor *a, double s)
+{
+    if (!a) return NULL;
+    if (op == TT_POW) { /* x ** s is its own op in PyTorch: PowBackward0 */
+        tg_node *node;
+        tt_tensor *out = record(&PowBackward0, tt_binary_scalar(TT_POW, a, s), 1, &a, &node);
+        if (node) node->attrs.s0 = s;
+        return save_or_fail(out, node, a, false, "self");
+    }
+    tt_tensor *st = tt_scalar(s, wrapped_dtype(a, s), tt_device_of(a));
+    tt_tensor *out = st ? tg_binary(op, a, st) : NULL;
+    tt_release(st);
+    return out;
+}
+
+tt_tensor *tg_scalar_binary(tt_binary_op op, double s, const tt_tensor *b)
+{
+    if (!b) return NULL;
+    if (op == TT_SUB) { /* s - x: RsubBackward1 */
+        tg_node *node;
+        return record(&RsubBackward1, tt_scalar_binary(TT_SUB, s, b), 1, &b, &node);
+    }
+    if (op == TT_DIV) { /* s / x = reciprocal(x) * s, as PyTorch computes it */
+        tt_tensor *r = tg_reciprocal(b);
+        tt_tensor *out = r ? tg_binary_scalar(TT_MUL, r, s) : NULL;
+        tt_release(r);
+        return out;
+    }
+    tt_tensor *st = tt_scalar(s, wrapped_dtype(b, s), tt_device_of(b));
+    tt_tensor *out = st ? tg_binary(op, st, b) : NULL;
+    tt_release(st);
+    return out;
+}
+
+tt_tensor *tg_add_scalar(const tt_tensor *a, double s) { return tg_binary_scalar(TT_ADD, a, s); }
+tt_tensor *tg_mul_scalar(const tt_tensor *a, double s) { return tg_binary_scalar(TT_MUL, a, s); }
+tt_tensor *tg_pow_scalar(const tt_tensor *a, double e) { return tg_binary_scalar(TT_POW, a, e); }
+
+/* ---- where, clamp, cast ----------------------------------------------------------- */
+/* The condition is not differentiable. */
+static tt_status where_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *cond = SAVED("condition"), *zero = T(zero_like_scalar(g));
+    GRAD(1, tg_where(cond, g, zero));
+    GRAD(2, tg_where(cond, zero, g));
+    return TT_OK;
+}
+/* The gradient passes at the bounds themselves. */
+static tt_status clamp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *x = SAVED("self");
+    if (!x) return tt_last_status();
+    tt_tensor *inside = T(tt_full_like(x, 1));
+    inside = T(inside ? tt_cast(inside, TT_BOOL) : NULL);
+    if (!isnan(n->attrs.s0)) inside = T(inside ? tt_mul(inside, T(tt_ge(x, T(tt_scalar(n->attrs.s0, x->dtype, tt_device_of(x)))))) : NULL);
+    if (!isnan(n->attrs.s1)) inside = T(inside ? tt_mul(inside, T(tt_le(x, T(tt_scalar(n->attrs.s1, x->dtype, tt_device_of(x)))))) : NULL);
+    GRAD(0, tg_where(inside, g, T(zero_like_scalar(g))));
+    return TT_OK;
+}
+static tt_status to_copy_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_cast(g, n->inputs[0].dtype));
+    return TT_OK;
+}
+DEFINE_FN(WhereBackward0, where_bw);
+DEFINE_FN(ClampBackward1, clamp_bw);
+DEFINE_FN(ToCopyBackward0, to_copy_bw);
+
+tt_tensor *tg_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *b)
+{
+    if (!cond || !a || !b) return NULL;
+    const tt_tensor *in[3] = {cond, a, b};
+    tg_node *node;
+    tt_tensor *out = record(&WhereBackward0, tt_where(cond, a, b), 3, in, &node);
+    return save_or_fail(out, node, cond, false, "condition");
+}
+
+tt_tensor *tg_clamp(const tt_tensor *x, double lo, double hi)
+{
+    if (!x) return NULL;
+    tg_node *node;
+    tt_tensor *out = record(&ClampBackward1, tt_clamp(x, lo, hi), 1, &x, &node);
+    if (node) { node->attrs.s0 = lo; node->attrs.s1 = hi; }
+    return save_or_fail(out, node, x, false, "self");
+}
+
+tt_tensor *tg_cast(const tt_tensor *x, tt_dtype dt)
+{
+    if (!x) return NULL;
+    if (x->dtype == dt) return tt_retain((tt_tensor *)x);
+    tg_node *node;
+    return record(&ToCopyBackward0, tt_cast(x, dt), 1, &x, &node);
+}
+
+/* ---- reductions --------------------------------------------------------------- */
+/* g of a reduction, brought back to the input's rank (keepdim form). */
+static tt_tensor *unsqueeze_reduced(const tg_node *n, const tt_tensor *g)
+{
+    const tg_shape *in = &n->inputs[0];
+    if (n->attrs.keepdim || !g) return g ? tt_retain((tt_tensor *)g) : NULL;
+    bool reduced[TT_MAX_DIMS] = {false};
+    if (n->attrs.ndims == 0)
+        for (int i = 0; i < in->ndim; i++) reduced[i] = true;
+    for (int i = 0; i < n->attrs.ndims; i++) reduced[n->attrs.dims[i]] = true;
+    tt_tensor *r = tt_retain((tt_tensor *)g);
+    for (int d = 0; d < in->ndim && r; d++)
+        if (reduced[d]) {
+            tt_tensor *u = tg_unsqueeze(r, d);
+            tt_release(r);
+            r = u;
+        }
+    return r;
+}
+
+static tt_tensor *expand_back(const tg_node *n, const tt_tensor *g)
+{
+    tt_tensor *k = T(unsqueeze_reduced(n, g));
+    return k ? tg_expand(k, n->inputs[0].ndim, n->inputs[0].shape) : NULL;
+}
+
+static int64_t reduced_count(const tg_node *n)
+{
+    const tg_shape *in = &n->inputs[0];
+    if (n->attrs.ndims == 0) return tt_shape_numel(in->ndim, in->shape);
+    int64_t c = 1;
+    for (int i = 0; i < n->attrs.ndims; i++) c *= in->shape[n->attrs.dims[i]];
+    return c;
+}
+
+static tt_status sum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, expand_back(n, g)); return TT_OK; }
+static tt_status mean_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_binary_scalar(TT_DIV, T(expand_back(n, g)), (double)reduced_count(n)));
+    return TT_OK;
+}
+/* Product of the other elements, also where some are zero: with no zero in
+ * a slice it is result / x; with one, only the zero's position gets the
+ * product of the rest; with more, everything is 0. */
+static tt_status prod_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *x = SAVED("self");
+    if (!x) return tt_last_status();
+    tt_tensor *zero = T(tt_scalar(0, x->dtype, tt_device_of(x))), *one = T(tt_scalar(1, x->dtype, tt_device_of(x)));
+    tt_tensor *is_zero = T(tt_eq(x, zero));
+    tt_tensor *x_safe = T(tg_where(is_zero, one, x));
+    tt_tensor *zeros_in_slice, *prod_nonzero;
+    if (n->attrs.ndims == 0) {
+        zeros_in_slice = T(tt_sum(is_zero));
+        prod_nonzero = T(tg_prod(x_safe));
+    } else {
+        zeros_in_slice = T(tt_sum_dims(is_zero, n->attrs.dims, n->attrs.ndims, true));
+        prod_nonzero = T(tg_reduce(TT_PROD, x_safe, n->attrs.dims, n->attrs.ndims, true));
+    }
+    tt_tensor *g_full = T(expand_back(n, g));
+    tt_tensor *izero = T(tt_scalar(0, TT_I64, tt_device_of(x))), *ione = T(tt_scalar(1, TT_I64, tt_device_of(x)));
+    tt_tensor *no_zero = T(zeros_in_slice ? tt_eq(zeros_in_slice, izero) : NULL);
+    tt_tensor *one_zero = T(zeros_in_slice ? tt_eq(zeros_in_slice, ione) : NULL);
+    tt_tensor *gp = T(tg_mul(g_full, prod_nonzero));
+    tt_tensor *at_nonzero = T(tg_where(no_zero, T(tg_div(gp, x_safe)), zero));
+    tt_tensor *at_zero = T(tg_where(one_zero, gp, zero));
+    GRAD(0, tg_where(is_zero, at_zero, at_nonzero));
+    return TT_OK;
+}
+/* max()/min() over everything: ties share the gradient evenly. */
+static tt_status extreme_all_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *x = SAVED("self"), *r = SAVED("result");
+    tt_tensor *hit = T(x && r ? tt_eq(x, r) : NULL);
+    tt_tensor *count = T(hit ? tt_sum(hit) : NULL);
+    tt_tensor *share = T(tg_div(g, T(count ? tt_cast(count, g->dtype) : NULL)));
+    GRAD(0, tg_where(hit, share, T(zero_like_scalar(g))));
+    return TT_OK;
+}
+/* max/min over a dim: the whole gradient goes to the returned index. */
+static tt_status extreme_dim_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *idx = SAVED("indices");
+    int dim = n->attrs.dims[0];
+    const tg_shape *in = &n->inputs[0];
+    if (!idx) return tt_last_status();
+    tt_tensor *gk = T(unsqueeze_reduced(n, g)), *ik = T(n->attrs.keepdim ? tt_retain(idx) : tt_unsqueeze(idx, dim));
+    int64_t len = in->ndim ? in->shape[dim] : 1, shape[TT_MAX_DIMS];
+    for (int d = 0; d < in->ndim; d++) shape[d] = d == dim ? len : 1;
+    tt_tensor *pos = T(tt_arange(0, (double)len, 1, TT_I64, tt_device_of(idx)));
+    pos = T(pos && in->ndim ? tt_view(pos, in->ndim, shape) : tt_retain(pos));
+    tt_tensor *hit = T(pos && ik ? tt_eq(pos, ik) : NULL);
+    GRAD(0, tg_where(hit, gk, T(zero_like_scalar(g))));
+    return TT_OK;
+}
+DEFINE_FN(SumBackward0, sum_bw);
+DEFINE_FN(SumBackward1, sum_bw);
+DEFINE_FN(MeanBackward0, mean_bw);
+DEFINE_FN(MeanBackward1, mean_bw);
+DEFINE_FN(ProdBackward0, prod_bw);
+DEFINE_FN(ProdBackward1, prod_bw);
+DEFINE_FN(MaxBackward1, extreme_all_bw);
+DEFINE_FN(MinBackward1, extreme_all_bw);
+DEFINE_FN(MaxBackward0, extreme_dim_bw);
+DEFINE_FN(MinBackward0, extreme_dim_bw);
+
+tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int ndims, bool keepdim)
+{
+    if (!x) return NULL;
+    bool all = !dims || ndims == 0;
+    static const tg_fn_def *const all_defs[TT_NUM_REDUCE] = {
+        [TT_SUM] = &SumBackward0, [TT_MEAN] = &MeanBackward0, [TT_PROD] = &ProdBackward0,
+        [TT_MAX] = &MaxBackward1, [TT_MIN] = &MinBackward1};
+    static const tg_fn_def *const dim_defs[TT_NUM_REDUCE] = {
+        [TT_SUM] = &SumBackward1, [TT_MEAN] = &MeanBackward1, [TT_PROD] = &ProdBackward1};
+    if (!all && (op == TT_MAX || op == TT_MIN)) {
+        if (ndims != 1) { tt_set_error(TT_EINVAL, "max/min over dims takes exactly one dim"); return NULL; }
+        return op == TT_MAX ? tg_max_dim(x, dims[0], keepdim, NULL) : tg_min_dim(x, dims[0], keepdim, NULL);
+    }
+    tg_node *node;
+    tt_tensor *out = record(all ? all_defs[op] : dim_defs[op], tt_reduce(op, x, dims, ndims, keepdim), 1, &x, &node);
+    if (!node) return out;
+    node->attrs.keepdim = all ? false : keepdim;
+    node->attrs.ndims = all ? 0 : ndims;
+    for (int i = 0; !all && i < ndims; i++) node->attrs.dims[i] = dims[i] < 0 ? dims[i] + x->ndim : dims[i];
+    if (op == TT_PROD || op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, x, false, "self");
+    if (op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, out, true, "result");
+    return out;
+}
+
+tt_tensor *tg_sum(const tt_tensor *x) { return tg_reduce(TT_SUM, x, NULL, 0, false); }
+tt_tensor *tg_mean(const tt_tensor *x) { return tg_reduce(TT_MEAN, x, NULL, 0, false); }
+tt_tensor *tg_prod(const tt_tensor *x) { return tg_reduce(TT_PROD, x, NULL, 0, false); }
+tt_tensor *tg_max(const tt_tensor *x) { return tg_reduce(TT_MAX, x, NULL, 0, false); }
+tt_tensor *tg_min(const tt_tensor *x) { return tg_reduce(TT_MIN, x, NULL, 0, false); }
+tt_tensor *tg_sum_dims(const tt_tensor *x, const int *d, int n, bool k) { return tg_reduce(TT_SUM, x, d, n, k); }
+tt_tensor *tg_mean_dims(const tt_tensor *x, const int *d, int n, bool k) { return tg_reduce(TT_MEAN, x, d, n, k); }
+
+static tt_tensor *extreme_dim(tt_reduce_op op, const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices)
+{
+    if (indices) *indices = NULL;
+    if (!x) return NULL;
+    tt_tensor *idx = NULL;
+    tt_tensor *v = op == TT_MAX ? tt_max_dim(x, dim, keepdim, &idx) : tt_min_dim(x, dim, keepdim, &idx);
+    tg_node *node;
+    v = record(op == TT_MAX ? &MaxBackward0 : &MinBackward0, v, 1, &x, &node);
+    if (node) {
+        node->attrs.dims[0] = x->ndim ? (dim < 0 ? dim + x->ndim : dim) : 0;
+        node->attrs.ndims = 1;
+        node->attrs.keepdim = keepdim;
+        v = save_or_fail(v, node, idx, false, "indices");
+    }
+    if (v && indices) *indices = idx;
+    else tt_release(idx);
+    return v;
+}
+
+tt_tensor *tg_max_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices)
+{
+    return extreme_dim(TT_MAX, x, dim, keepdim, indices);
+}
+
+tt_tensor *tg_min_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices)
+{
+    return extreme_dim(TT_MIN, x, dim, keepdim, indices);
+}
+
+/* ---- linear algebra ---------------------------------------------------------------- */
+static tt_status mm_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mm(g, T(tg_t(SAVED("mat2")))));
+    GRAD(1, tg_mm(T(tg_t(SAVED("self"))), g));
+    return TT_OK;
+}
+static tt_status mv_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mul(T(tg_unsqueeze(g, 1)), T(tg_unsqueeze(SAVED("vec"), 0))));
+    GRAD(1, tg_mv(T(tg_t(SAVED("self"))), g));
+    return TT_OK;
+}
+static tt_status dot_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mul(g, SAVED("tensor")));
+    GRAD(1, tg_mul(g, SAVED("self")));
+    return TT_OK;
+}
+static tt_status bmm_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_bmm(g, T(tg_transpose(SAVED("mat2"), 1, 2))));
+    GRAD(1, tg_bmm(T(tg_transpose(SAVED("self"), 1, 2)), g));
+    return TT_OK;
+}
+DEFINE_FN(MmBackward0, mm_bw);
+DEFINE_FN(MvBackward0, mv_bw);
+DEFINE_FN(DotBackward0, dot_bw);
+DEFINE_FN(BmmBackward0, bmm_bw);
+
+static tt_tensor *linear2(const tg_fn_def *def, tt_tensor *out, const tt_tensor *a, const tt_tensor *b,
+                          const char *a_name, const char *b_name)
+{
+    const tt_tensor *in[2] = {a, b};
+    tg_node *node;
+    out = record(def, out, 2, in, &node);
+    if (!node) return out;
+    if (tg__needs_grad(node, 1)) out = save_or_fail(out, node, a, false, a_name);
+    if (tg__needs_grad(node, 0)) out = save_or_fail(out, node, b, false, b_name);
+    return out;
+}
+
+tt_tensor *tg_mm(const tt_tensor *a, const tt_tensor *b)
+{
+    return a && b ? linear2(&MmBackward0, tt_mm(a, b), a, b, "self", "mat2") : NULL;
+}
+tt_tensor *tg_mv(const tt_tensor *a, const tt_tensor *v)
+{
+    return a && v ? linear2(&MvBackward0, tt_mv(a, v), a, v, "self", "vec") : NULL;
+}
+tt_tensor *tg_bmm(const tt_tensor *a, const tt_tensor *b)
+{
+    return a && b ? linear2(&BmmBackward0, tt_bmm(a, b), a, b, "self", "mat2") : NULL;
+}
+static tt_tensor *tg_dot(const tt_tensor *a, const tt_tensor *b)
+{
+    return linear2(&DotBackward0, tt_matmul(a, b), a, b, "self", "tensor");
+}
+
+/* torch.matmul, composed of the ops PyTorch uses, so the graph and its
+ * derivatives come from them. */
+tt_tensor *tg_matmul(const tt_tensor *a, const tt_tensor *b)
+{
+    if (!a || !b) return NULL;
+    if (a->ndim == 0 || b->ndim == 0) return tt_matmul(a, b); /* the error */
+    if (a->ndim == 1 && b->ndim == 1) return tg_dot(a, b);
+    if (a->ndim == 2 && b->ndim == 2) return tg_mm(a, b);
+    if (a->ndim == 2 && b->ndim == 1) return tg_mv(a, b);
+    if (a->ndim == 1 && b->ndim == 2) {
+        tt_tensor *row = tg_unsqueeze(a, 0), *r = tg_mm(row, b), *out = r ? tg_squeeze(r, 0) : NULL;
+        tt_release(row);
+        tt_release(r);
+        return out;
+    }
+    /* batched: check shapes with the plain op first for PyTorch's message */
+    tt_tensor *check = tt_matmul(a, b);
+    if (!check) return NULL;
+    int out_ndim = check->ndim;
+    int64_t out_shape[TT_MAX_DIMS];
+    memcpy(out_shape, check->shape, sizeof out_shape);
+    tt_release(check);
+    size_t mark = tg__tmp_mark();
+    tt_tensor *out = NULL;
+    int64_t k = a->shape[a->ndim - 1];
+    if (b->ndim <= 2) { /* fold a's batch into rows: one mm / mv */
+        int64_t rows[2] = {-1, k};
+        tt_tensor *a2 = T(tg_reshape(a, 2, rows));
+        tt_tensor *r = T(b->ndim == 2 ? tg_mm(a2, b) : tg_mv(a2, b));
+        out = r ? tg_reshape(r, out_ndim, out_shape) : NULL;
+    } else { /* broadcast the batch, then bmm */
+        tt_tensor *am = T(a->ndim == 1 ? tg_unsqueeze(a, 0) : tt_retain((tt_tensor *)a));
+        tt_tensor *bm = (tt_tensor *)b;
+        int nb, na_b = am ? am->ndim - 2 : 0;
+        int64_t batch[TT_MAX_DIMS], ea[TT_MAX_DIMS], eb[TT_MAX_DIMS];
+        if (am && bm && tt_broadcast_shapes(na_b, am->shape, bm->ndim - 2, bm->shape, &nb, batch) == TT_OK) {
+            int64_t n_ = am->shape[am->ndim - 2], m_ = bm->shape[bm->ndim - 1], B = tt_shape_numel(nb, batch);
+            memcpy(ea, batch, sizeof(int64_t) * (size_t)nb);
+            memcpy(eb, batch, sizeof(int64_t) * (size_t)nb);
+            ea[nb] = n_; ea[nb + 1] = k;
+            eb[nb] = k; eb[nb + 1] = m_;
+            int64_t a3[3] = {B, n_, k}, b3[3] = {B, k, m_};
+            tt_tensor *A = T(tg_reshape(T(tg_expand(am, nb + 2, ea)), 3, a3));
+            tt_tensor *Bm = T(tg_reshape(T(tg_expand(bm, nb + 2, eb)), 3, b3));
+            tt_tensor *r = T(tg_bmm(A, Bm));
+            out = r ? tg_reshape(r, out_ndim, out_shape) : NULL;
+        }
+    }
+    tg__tmp_release_to(mark);
+    return out;
+}
+
+static tt_status softmax_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *y = SAVED("result");
+    int dim = n->attrs.dims[0];
+    tt_tensor *dot = T(tg_sum_dims(T(tg_mul(g, y)), &dim, 1, true));
+    GRAD(0, tg_mul(T(tg_sub(g, dot)), y));
+    return TT_OK;
+}
+static tt_status log_softmax_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *y = SAVED("result");
+    int dim = n->attrs.dims[0];
+    GRAD(0, tg_sub(g, T(tg_mul(T(tg_exp(y)), T(tg_sum_dims(g, &dim, 1, true))))));
+    return TT_OK;
+}
+DEFINE_FN(SoftmaxBackward0, softmax_bw);
+DEFINE_FN(LogSoftmaxBackward0, log_softmax_bw);
+
+static tt_tensor *softmax_like(const tg_fn_def *def, tt_tensor *out, const tt_tensor *x, int dim)
+{
+    tg_node *node;
+    out = record(def, out, 1, &x, &node);
+    if (node) node->attrs.dims[0] = x->ndim ? (dim < 0 ? dim + x->ndim : dim) : 0;
+    return save_or_fail(out, node, out, true, "result");
+}
+tt_tensor *tg_softmax(const tt_tensor *x, int dim) { return x ? softmax_like(&SoftmaxBackward0, tt_softmax(x, dim), x, dim) : NULL; }
+tt_tensor *tg_log_softmax(const tt_tensor *x, int dim)
+{
+    return x ? softmax_like(&LogSoftmaxBackward0, tt_log_softmax(x, dim), x, dim) : NULL;
+}
