@@ -193,12 +193,19 @@ static tt_tensor *run_hooks(const tg_hook *h, tt_tensor *grad)
 
 /* .grad += g, PyTorch's AccumulateGrad: without create_graph the old grad is
  * updated in place and a fresh grad is stored (copied if shared); with it the
- * sum is a new tracked tensor. */
+ * first grad is a tracked copy (CopyBackwards) and later ones tracked sums. */
 static tt_status accumulate(tt_tensor *variable, tt_tensor *g, bool create_graph)
 {
     tg_meta *m = tg__meta(variable);
+    if (!m->grad && create_graph) {
+        tt_tensor *c = tt_empty_like(g);
+        tt_status st = c ? tg_copy_(c, g) : tt_last_status();
+        if (st != TT_OK) { tt_release(c); return st; }
+        m->grad = c;
+        return TT_OK;
+    }
     if (!m->grad) {
-        if (!create_graph && (g->refcount > 1 || !tt_is_contiguous(g) || g->flags)) {
+        if (g->refcount > 1 || !tt_is_contiguous(g) || g->flags) {
             tt_tensor *c = tt_clone(g);
             if (!c) return tt_last_status();
             m->grad = c;

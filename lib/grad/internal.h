@@ -20,6 +20,8 @@ typedef struct tg_meta {
     tg_node *acc;      /* weak: a leaf's AccumulateGrad while some graph holds it */
     tg_hook *hooks;    /* a leaf's hooks (a non-leaf's live on its grad_fn) */
     int next_hook_id;
+    bool is_view;      /* made by a differentiable view op: in-place writes are refused */
+    bool view_of_leaf; /* ... of a leaf (PyTorch has its own message for that) */
     char *name;
 } tg_meta;
 
@@ -107,6 +109,9 @@ size_t tg__tmp_mark(void);
 void tg__tmp_release_to(size_t mark);
 /* The saved tensor with this PyTorch name (a temporary), or NULL with an error. */
 tt_tensor *tg__saved_named(tg_node *n, const char *name);
+/* Zeros of `shape` with g placed at [start, end) along dim: the backward of a
+ * slice, differentiable (its derivative is the slice again). */
+tt_tensor *tg__slice_scatter(const tt_tensor *g, int ndim, const int64_t *shape, int dim, int64_t start, int64_t end);
 char *tg__shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
 
 #endif

@@ -274,6 +274,8 @@ tt_tensor *tg_scalar_binary(tt_binary_op op, double s, const tt_tensor *b)
         tg_node *node;
         return record(&RsubBackward1, tt_scalar_binary(TT_SUB, s, b), 1, &b, &node);
     }
+    if (op == TT_ADD || op == TT_MUL || op == TT_MAXIMUM || op == TT_MINIMUM) /* __radd__ etc.: tensor first */
+        return tg_binary_scalar(op, b, s);
     if (op == TT_DIV) { /* s / x = reciprocal(x) * s, as PyTorch computes it */
         tt_tensor *r = tg_reciprocal(b);
         tt_tensor *out = r ? tg_binary_scalar(TT_MUL, r, s) : NULL;
@@ -295,8 +297,8 @@ tt_tensor *tg_pow_scalar(const tt_tensor *a, double e) { return tg_binary_scalar
 static tt_status where_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     tt_tensor *cond = SAVED("condition"), *zero = T(zero_like_scalar(g));
-    GRAD(1, tg_where(cond, g, zero));
-    GRAD(2, tg_where(cond, zero, g));
+    GRAD(0, tg_where(cond, g, zero));
+    GRAD(1, tg_where(cond, zero, g));
     return TT_OK;
 }
 /* The gradient passes at the bounds themselves. */
@@ -323,9 +325,9 @@ DEFINE_FN(ToCopyBackward0, to_copy_bw);
 tt_tensor *tg_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *b)
 {
     if (!cond || !a || !b) return NULL;
-    const tt_tensor *in[3] = {cond, a, b};
+    const tt_tensor *in[2] = {a, b}; /* the condition is not an input of the node */
     tg_node *node;
-    tt_tensor *out = record(&WhereBackward0, tt_where(cond, a, b), 3, in, &node);
+    tt_tensor *out = record(&WhereBackward0, tt_where(cond, a, b), 2, in, &node);
     return save_or_fail(out, node, cond, false, "condition");
 }
 
@@ -387,32 +389,55 @@ static tt_status mean_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_binary_scalar(TT_DIV, T(expand_back(n, g)), (double)reduced_count(n)));
     return TT_OK;
 }
-/* Product of the other elements, also where some are zero: with no zero in
- * a slice it is result / x; with one, only the zero's position gets the
- * product of the rest; with more, everything is 0. */
+/* y shifted by s along dim (toward the end, or toward the start), with ones
+ * where nothing arrives: a differentiable slice placed into a constant. */
+static tt_tensor *shift_in_ones(const tt_tensor *y, int dim, int64_t s, bool toward_end)
+{
+    int64_t n = y->shape[dim], len = n > s ? n - s : 0;
+    int64_t from = toward_end ? 0 : n - len, at = toward_end ? n - len : 0;
+    tt_tensor *placed = T(tg__slice_scatter(T(tg_slice(y, dim, from, from + len, 1)), y->ndim, y->shape, dim, at,
+                                            at + len));
+    tt_tensor *fill = T(tt_ones_like(y));
+    tt_tensor *hole = fill ? tt_slice(fill, dim, at, at + len, 1) : NULL;
+    tt_status st = hole ? tt_zero_(hole) : tt_last_status();
+    tt_release(hole);
+    return st == TT_OK ? tg_add(placed, fill) : NULL;
+}
+
+/* The product of all the other elements along dim, exact with zeros and
+ * differentiable to any order: exclusive prefix times exclusive suffix
+ * products, each built in log2(n) doubling steps. */
+static tt_tensor *prod_of_others(const tt_tensor *x, int dim)
+{
+    int64_t n = x->shape[dim];
+    tt_tensor *pre = (tt_tensor *)x, *suf = (tt_tensor *)x;
+    for (int64_t s = 1; s < n && pre && suf; s *= 2) {
+        pre = T(tg_mul(pre, T(shift_in_ones(pre, dim, s, true))));
+        suf = T(tg_mul(suf, T(shift_in_ones(suf, dim, s, false))));
+    }
+    return pre && suf ? tg_mul(T(shift_in_ones(pre, dim, 1, true)), T(shift_in_ones(suf, dim, 1, false))) : NULL;
+}
+
+/* d prod / dx_i = product of the others: result / x when no element is zero
+ * (PyTorch's fast path), else the exact prefix/suffix form. */
 static tt_status prod_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     tt_tensor *x = SAVED("self");
     if (!x) return tt_last_status();
-    tt_tensor *zero = T(tt_scalar(0, x->dtype, tt_device_of(x))), *one = T(tt_scalar(1, x->dtype, tt_device_of(x)));
-    tt_tensor *is_zero = T(tt_eq(x, zero));
-    tt_tensor *x_safe = T(tg_where(is_zero, one, x));
-    tt_tensor *zeros_in_slice, *prod_nonzero;
-    if (n->attrs.ndims == 0) {
-        zeros_in_slice = T(tt_sum(is_zero));
-        prod_nonzero = T(tg_prod(x_safe));
+    tt_tensor *zero = T(tt_scalar(0, x->dtype, tt_device_of(x)));
+    tt_tensor *zeros = T(zero ? tt_sum(T(tt_eq(x, zero))) : NULL);
+    double nzeros = 0;
+    if (!zeros || tt_item(zeros, &nzeros) != TT_OK) return tt_last_status();
+    tt_tensor *others;
+    if (nzeros == 0) {
+        others = T(tg_div(T(expand_back(n, SAVED("result"))), x));
+    } else if (n->attrs.ndims == 0) {
+        int64_t count = tt_numel(x);
+        others = T(tg_reshape(T(prod_of_others(T(tg_reshape(x, 1, &count)), 0)), x->ndim, x->shape));
     } else {
-        zeros_in_slice = T(tt_sum_dims(is_zero, n->attrs.dims, n->attrs.ndims, true));
-        prod_nonzero = T(tg_reduce(TT_PROD, x_safe, n->attrs.dims, n->attrs.ndims, true));
+        others = T(prod_of_others(x, n->attrs.dims[0]));
     }
-    tt_tensor *g_full = T(expand_back(n, g));
-    tt_tensor *izero = T(tt_scalar(0, TT_I64, tt_device_of(x))), *ione = T(tt_scalar(1, TT_I64, tt_device_of(x)));
-    tt_tensor *no_zero = T(zeros_in_slice ? tt_eq(zeros_in_slice, izero) : NULL);
-    tt_tensor *one_zero = T(zeros_in_slice ? tt_eq(zeros_in_slice, ione) : NULL);
-    tt_tensor *gp = T(tg_mul(g_full, prod_nonzero));
-    tt_tensor *at_nonzero = T(tg_where(no_zero, T(tg_div(gp, x_safe)), zero));
-    tt_tensor *at_zero = T(tg_where(one_zero, gp, zero));
-    GRAD(0, tg_where(is_zero, at_zero, at_nonzero));
+    GRAD(0, tg_mul(T(expand_back(n, g)), others));
     return TT_OK;
 }
 /* max()/min() over everything: ties share the gradient evenly. */
@@ -465,6 +490,21 @@ tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
         if (ndims != 1) { tt_set_error(TT_EINVAL, "max/min over dims takes exactly one dim"); return NULL; }
         return op == TT_MAX ? tg_max_dim(x, dims[0], keepdim, NULL) : tg_min_dim(x, dims[0], keepdim, NULL);
     }
+    if (op == TT_PROD && !all && ndims > 1) { /* PyTorch's prod takes one dim: compose, highest dim first */
+        int sorted[TT_MAX_DIMS];
+        for (int i = 0; i < ndims; i++) {
+            int d = dims[i] < 0 ? dims[i] + x->ndim : dims[i], j = i;
+            for (; j > 0 && sorted[j - 1] < d; j--) sorted[j] = sorted[j - 1];
+            sorted[j] = d;
+        }
+        tt_tensor *r = tt_retain((tt_tensor *)x);
+        for (int i = 0; i < ndims && r; i++) {
+            tt_tensor *next = tg_reduce(TT_PROD, r, &sorted[i], 1, keepdim);
+            tt_release(r);
+            r = next;
+        }
+        return r;
+    }
     tg_node *node;
     tt_tensor *out = record(all ? all_defs[op] : dim_defs[op], tt_reduce(op, x, dims, ndims, keepdim), 1, &x, &node);
     if (!node) return out;
@@ -472,7 +512,7 @@ tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
     node->attrs.ndims = all ? 0 : ndims;
     for (int i = 0; !all && i < ndims; i++) node->attrs.dims[i] = dims[i] < 0 ? dims[i] + x->ndim : dims[i];
     if (op == TT_PROD || op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, x, false, "self");
-    if (op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, out, true, "result");
+    if (op == TT_PROD || op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, out, true, "result");
     return out;
 }
 

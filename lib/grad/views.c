@@ -16,7 +16,26 @@ static tt_tensor *record1(const tg_fn_def *def, tt_tensor *out, const tt_tensor 
     return out;
 }
 
+static void mark_view(tt_tensor *out, const tt_tensor *x, const tg_node *node)
+{
+    if (!node) return;
+    tg_meta *m = tg__meta(out), *xm = tg__meta(x);
+    m->is_view = true;
+    m->view_of_leaf = xm->is_view ? xm->view_of_leaf : !xm->grad_fn;
+}
+
+/* A recorded view remembers that it is one, so that an in-place write through
+ * it (which would need PyTorch's CopySlices rebase) is refused, not wrong. */
 static tt_tensor *view1(const tg_fn_def *def, tt_tensor *out, const tt_tensor *x)
+{
+    tg_node *node;
+    out = record1(def, out, x, &node);
+    mark_view(out, x, node);
+    return out;
+}
+
+/* Ops that are not views (their output owns fresh memory). */
+static tt_tensor *copy1(const tg_fn_def *def, tt_tensor *out, const tt_tensor *x)
 {
     tg_node *node;
     return record1(def, out, x, &node);
@@ -116,6 +135,15 @@ static tt_tensor *scatter_into_zeros(const tg_fn_def *def, const tt_tensor *g, c
     return out;
 }
 
+tt_tensor *tg__slice_scatter(const tt_tensor *g, int ndim, const int64_t *shape, int dim, int64_t start, int64_t end)
+{
+    if (!g) return NULL;
+    tg_shape s = {.ndim = ndim, .dtype = g->dtype};
+    memcpy(s.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    tg_attrs a = {.i0 = dim, .i1 = start, .i2 = end, .s0 = 1};
+    return scatter_into_zeros(&SliceBackwardBackward0, g, &s, &a, false);
+}
+
 /* ---- views -------------------------------------------------------------------------- */
 tt_tensor *tg_view(const tt_tensor *t, int ndim, const int64_t *shape)
 {
@@ -132,7 +160,7 @@ tt_tensor *tg_reshape(const tt_tensor *t, int ndim, const int64_t *shape)
     if (tt_last_status() != TT_ESHAPE || tt_numel(t) == 0) return NULL;
     tt_clear_error();
     tt_tensor *c = tg_clone(t);
-    tt_tensor *r = c ? view1(&UnsafeViewBackward0, tt_view(c, ndim, shape), c) : NULL;
+    tt_tensor *r = c ? copy1(&UnsafeViewBackward0, tt_view(c, ndim, shape), c) : NULL;
     tt_release(c);
     return r;
 }
@@ -143,6 +171,7 @@ tt_tensor *tg_permute(const tt_tensor *t, const int *dims)
     tg_node *node;
     tt_tensor *out = record1(&PermuteBackward0, tt_permute(t, dims), t, &node);
     for (int i = 0; node && i < t->ndim; i++) node->attrs.dims[i] = dims[i] < 0 ? dims[i] + t->ndim : dims[i];
+    mark_view(out, t, node);
     return out;
 }
 
@@ -152,6 +181,7 @@ tt_tensor *tg_transpose(const tt_tensor *t, int dim0, int dim1)
     tg_node *node;
     tt_tensor *out = record1(&TransposeBackward0, tt_transpose(t, dim0, dim1), t, &node);
     if (node) { node->attrs.dims[0] = dim0; node->attrs.dims[1] = dim1; }
+    mark_view(out, t, node);
     return out;
 }
 
@@ -163,6 +193,7 @@ tt_tensor *tg_slice(const tt_tensor *t, int dim, int64_t start, int64_t end, int
     tg_node *node;
     tt_tensor *out = record1(&SliceBackward0, tt_slice(t, dim, start, end, step), t, &node);
     if (node) node->attrs = (tg_attrs){.i0 = dim, .i1 = start, .i2 = end, .s0 = (double)step};
+    mark_view(out, t, node);
     return out;
 }
 
@@ -172,6 +203,7 @@ tt_tensor *tg_select(const tt_tensor *t, int dim, int64_t index)
     tg_node *node;
     tt_tensor *out = record1(&SelectBackward0, tt_select(t, dim, index), t, &node);
     if (node) node->attrs = (tg_attrs){.i0 = dim, .i1 = index};
+    mark_view(out, t, node);
     return out;
 }
 
@@ -192,10 +224,11 @@ tt_tensor *tg_unsqueeze(const tt_tensor *t, int dim)
     tg_node *node;
     tt_tensor *out = record1(&UnsqueezeBackward0, tt_unsqueeze(t, dim), t, &node);
     if (node) node->attrs.dims[0] = dim < 0 ? dim + t->ndim + 1 : dim;
+    mark_view(out, t, node);
     return out;
 }
 
-tt_tensor *tg_clone(const tt_tensor *t) { return t ? view1(&CloneBackward0, tt_clone(t), t) : NULL; }
+tt_tensor *tg_clone(const tt_tensor *t) { return t ? copy1(&CloneBackward0, tt_clone(t), t) : NULL; }
 
 tt_tensor *tg_contiguous(const tt_tensor *t)
 {
@@ -219,10 +252,30 @@ tt_tensor *tg_sum_to_shape(const tt_tensor *t, int ndim, const int64_t *shape)
 }
 
 /* ---- in place ------------------------------------------------------------------------ */
+static tt_status zero_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tt_zeros_like(g)); return TT_OK; }
+static tt_status copy_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tt_zeros_like(g));
+    GRAD(1, tt_retain((tt_tensor *)g)); /* the engine sums and casts it to src's shape and dtype */
+    return TT_OK;
+}
+DEFINE_FN(ZeroBackward0, zero_bw);
+DEFINE_FN(FillBackward2, zero_bw);
+DEFINE_FN(CopyBackwards, copy_bw);
+
 static tt_status check_inplace(const tt_tensor *x)
 {
-    if (tg__grad_mode() && tg_requires_grad(x) && tg_is_leaf(x))
+    const tg_meta *m = tg__meta(x);
+    if (!tg__grad_mode() || !m || !m->requires_grad) return TT_OK;
+    if (!m->grad_fn)
         return tt_set_error(TT_ERUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
+    if (m->is_view && m->view_of_leaf)
+        return tt_set_error(TT_ERUNTIME, "a view of a leaf Variable that requires grad is being used in an in-place "
+                                         "operation.");
+    if (m->is_view)
+        return tt_set_error(TT_ERUNTIME, "an in-place operation on a view (made by %s) of a tensor that requires grad "
+                                         "is not supported: PyTorch rebases the base's history (CopySlices), tg does "
+                                         "not yet; use the out-of-place op", m->grad_fn->def->name);
     return TT_OK;
 }
 
@@ -263,49 +316,28 @@ tt_status tg_sub_(tt_tensor *x, const tt_tensor *y) { return tg_binary_(TT_SUB, 
 tt_status tg_mul_(tt_tensor *x, const tt_tensor *y) { return tg_binary_(TT_MUL, x, y); }
 tt_status tg_div_(tt_tensor *x, const tt_tensor *y) { return tg_binary_(TT_DIV, x, y); }
 
+/* Overwriting a tensor in a graph keeps it there, with a zero gradient for
+ * its old value (PyTorch's ZeroBackward0 / FillBackward2). */
 tt_status tg_fill_(tt_tensor *x, double value)
 {
     tt_status st = x ? check_inplace(x) : tt_last_status();
-    if (st != TT_OK) return st;
-    if (tg_grad_fn(x)) { /* the filled values no longer depend on the history */
-        tg_meta *m = tg__meta(x);
-        tg_node_release(m->grad_fn);
-        m->grad_fn = NULL;
-        m->requires_grad = false;
-    }
-    return tt_fill_(x, value);
+    if (st != TT_OK || (st = tt_fill_(x, value)) != TT_OK) return st;
+    const tt_tensor *in[1] = {x};
+    if (tg__should_record(1, in) && !tg__record(value == 0 ? &ZeroBackward0 : &FillBackward2, x, 1, in))
+        return tt_last_status();
+    return TT_OK;
 }
 
 tt_status tg_zero_(tt_tensor *x) { return tg_fill_(x, 0); }
 
+/* dst takes src's values; its old value gets a zero gradient and src the
+ * incoming one (PyTorch's CopyBackwards). */
 tt_status tg_copy_(tt_tensor *dst, const tt_tensor *src)
 {
     if (!dst || !src) return tt_last_status();
     tt_status st = check_inplace(dst);
-    if (st != TT_OK) return st;
-    if (!tg__should_record(1, &src)) {
-        tg_meta *m = tg__meta(dst);
-        if (m && m->grad_fn && tg__grad_mode()) { /* the copied values have no history */
-            tg_node_release(m->grad_fn);
-            m->grad_fn = NULL;
-            m->requires_grad = false;
-        }
-        return tt_copy_(dst, src);
-    }
-    /* dst becomes a copy of src's value and history */
-    tt_tensor *c = tg_cast(src, dst->dtype);
-    tt_tensor *e = c ? tg_expand(c, dst->ndim, dst->shape) : NULL;
-    tt_tensor *r = e ? tg_clone(e) : NULL;
-    tt_release(c);
-    tt_release(e);
-    if (!r) return tt_last_status();
-    st = tt_copy_(dst, r);
-    tg_meta *m = st == TT_OK ? tg__meta_get(dst) : NULL;
-    if (m) {
-        m->requires_grad = true;
-        tg_node_release(m->grad_fn);
-        m->grad_fn = tg_node_retain(tg__meta(r)->grad_fn);
-    }
-    tt_release(r);
-    return st == TT_OK && !m ? tt_last_status() : st;
+    if (st != TT_OK || (st = tt_copy_(dst, src)) != TT_OK) return st;
+    const tt_tensor *in[2] = {dst, src};
+    if (tg__should_record(2, in) && !tg__record(&CopyBackwards, dst, 2, in)) return tt_last_status();
+    return TT_OK;
 }

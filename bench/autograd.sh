@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Seed 000's linear-regression loop (8000 steps of batch 8, lr 0.001) with
+# libgrad and with PyTorch pinned to one thread, timed in the same run (median
+# of RUNS runs after a warm-up each), then a 10^6-step run of the C loop that
+# must keep a flat RSS. PyTorch is used only if /usr/bin/python3 imports torch.
+set -eu
+cd "$(dirname "$0")/.."
+B=${B:-build}
+steps=${STEPS:-8000} runs=${RUNS:-5} long=${LONG_STEPS:-1000000}
+bin=$B/bench/seed000_loop
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 # one thread on both sides
+
+# Normally built by `make bench`; otherwise build it here against the library.
+if [ ! -x "$bin" ] || [ bench/seed000_loop.c -nt "$bin" ] || [ "$B/libtg.a" -nt "$bin" ]; then
+  make -s --no-print-directory "$B/libtg.a"
+  mkdir -p "$B/bench"
+  ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -O2 -Iinclude -o "$bin" bench/seed000_loop.c \
+    "$B/libtg.a" $(pkg-config --libs hdf5 2>/dev/null) $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm -lpthread
+fi
+
+tg_out=$("$bin" --steps "$steps" --runs "$runs")
+printf '%s\n' "$tg_out" | grep -v '^median_ms='
+tg_ms=$(printf '%s\n' "$tg_out" | sed -n 's/^median_ms=//p')
+
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  py_out=$(/usr/bin/python3 bench/seed000_loop.py --steps "$steps" --runs "$runs")
+  printf '%s\n' "$py_out" | grep -v '^median_ms='
+  py_ms=$(printf '%s\n' "$py_out" | sed -n 's/^median_ms=//p')
+  awk -v s="$steps" -v a="$tg_ms" -v b="$py_ms" 'BEGIN {
+    printf "seed000 loop %d steps: tg %.1f ms, PyTorch %.1f ms, ratio %.2f\n", s, a, b, b / a
+    printf "per step: tg %.2f us, PyTorch %.2f us\n", a * 1e3 / s, b * 1e3 / s }'
+else
+  echo "PyTorch is absent (/usr/bin/python3 cannot import torch): tg only"
+  awk -v s="$steps" -v a="$tg_ms" 'BEGIN {
+    printf "seed000 loop %d steps: tg %.1f ms (%.2f us/step)\n", s, a, a * 1e3 / s }'
+fi
+
+"$bin" --steps "$long" --rss
