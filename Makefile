@@ -108,5 +108,10 @@ clean:
 	rm -rf build $(PROGS)
 
 # Benchmarks: timings and ratios, never part of `make test`.
-bench: all
+$(B)/bench/%: bench/%.c $(B)/libtg.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtg.a $(LIBS)
+
+bench: all $(B)/bench/seed000_loop
 	bench/gen.sh
+	B=$(B) bench/autograd.sh

@@ -348,6 +348,11 @@ static tt_tensor *root_gradient(int index, tt_tensor *out, const tt_tensor *grad
 
 tt_status tg_backward(tt_tensor *root, const tt_tensor *grad_output, bool retain_graph, bool create_graph)
 {
+    if (create_graph)
+        tg_warn("Using backward() with create_graph=True will create a reference cycle between the parameter and its "
+                "gradient which can cause a memory leak. We recommend using autograd.grad when creating the graph to "
+                "avoid this. If you have to use this function, make sure to reset the .grad fields of your parameters "
+                "to None after use to break the cycle and avoid the leak.");
     tt_tensor *g = root_gradient(0, root, grad_output);
     if (!g) return tt_last_status();
     tg_node *n = gradient_edge(root);

@@ -219,7 +219,8 @@ tt_tensor *tg_get_grad(const tt_tensor *t)
         tg_warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
                 "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
                 "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf "
-                "Tensor by mistake, make sure you access the leaf Tensor instead.");
+                "Tensor by mistake, make sure you access the leaf Tensor instead. See "
+                "github.com/pytorch/pytorch/pull/30531 for more informations.");
     return m ? m->grad : NULL;
 }
 
@@ -283,6 +284,10 @@ const char *tg_name(const tt_tensor *t)
 
 char *tg_format(const tt_tensor *t)
 {
+    if (!t) {
+        if (!tt_last_status()) tt_set_error(TT_EINVAL, "tg_format: no tensor");
+        return NULL;
+    }
     const tg_meta *m = tg__meta(t);
     char suffix[160] = "";
     if (m && m->grad_fn) snprintf(suffix, sizeof suffix, "grad_fn=<%s>", m->grad_fn->def->name);

@@ -68,7 +68,7 @@ static const char NONLEAF_GRAD_WARNING[] =
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't be "
     "populated during autograd.backward(). If you indeed want the .grad field to be populated for a non-leaf "
     "Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure "
-    "you access the leaf Tensor instead.";
+    "you access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more informations.";
 static const char SECOND_TIME[] =
     "Trying to backward through the graph a second time (or directly access saved tensors after they have "
     "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
