@@ -12,13 +12,20 @@
  *   - AccumulateGrad nodes: their leaf tensor (tg_node_variable) as a
  *     lightblue box "NAME\n (2, 3)" with an edge leaf -> AccumulateGrad;
  *   - with show_saved, each node's saved tensors (in torchviz's order, by
- *     attribute name) as orange boxes "self\n (3)" joined by dir=none edges.
+ *     attribute name) as orange boxes "self\n (3)" joined by dir=none edges;
+ *     a custom function's (tg/function.h) saved tensors are drawn always,
+ *     unnamed, after its inputs, as torchviz draws saved_tensors.
  * Shapes are written as torchviz writes them: "(3, 4)", "(3)", "()" for 0-d.
  * A leaf's NAME is the params name given for it, else tg_name(), else empty
  * (torchviz leaves it empty); an output's is its output name when given,
- * else the same. A tensor met twice is drawn once (torchviz's `seen` set,
- * by identity: the same tt_tensor). Labels are quoted and escaped for DOT
- * (quotes, backslashes, '&', invalid UTF-8), so any name renders literally.
+ * else the same. Every object (node or tt_tensor, by identity) has one id,
+ * and torchviz's statements are kept as they are: a graph node reached
+ * twice is walked once (edges are drawn per use), an output already drawn
+ * is skipped, and a leaf that is also a saved tensor gets both node
+ * statements under its one id (Graphviz keeps the last). Labels are quoted
+ * and escaped for DOT (quotes, backslashes, '&', invalid UTF-8), so any
+ * name renders literally. The "\n" of a label is a newline character
+ * inside the quoted string, as in torchviz's text.
  *
  * Not drawn, as libgrad does not record them: the base of an output that is
  * a view (torchviz's darkolivegreen3 node) and the non-tensor attributes of
@@ -26,8 +33,9 @@
  *
  * The graph is walked without recursion and each node is visited once, so
  * graphs of millions of nodes are fine. A saved tensor that was freed by a
- * backward without retain_graph, or modified in place, makes show_saved fail
- * with PyTorch's message, as torchviz does.
+ * backward without retain_graph, or modified in place, makes the export
+ * fail with PyTorch's message, as torchviz does: with show_saved, or for a
+ * custom function's saved tensors (always drawn).
  */
 #ifndef TG_DOT_H
 #define TG_DOT_H

@@ -57,8 +57,9 @@ static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
 static void sb_putu(sbuf *b, uint64_t v)
 {
     char digits[24];
-    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
-    sb_putn(b, digits, (size_t)n);
+    int n = (int)sizeof digits;
+    do digits[--n] = (char)('0' + v % 10); while (v /= 10);
+    sb_putn(b, digits + n, sizeof digits - (size_t)n);
 }
 
 /* ---- a map from addresses to values ------------------------------------------ */
@@ -92,10 +93,12 @@ static slot *map_find(const ptrmap *m, const void *key)
     }
 }
 
-/* The slot of key, added with value `fresh` when absent; NULL when out of memory. */
-static slot *map_get(ptrmap *m, const void *key, uint64_t fresh)
+/* The slot of key, added with value `fresh` (and *added set) when absent;
+ * NULL when out of memory. */
+static slot *map_get(ptrmap *m, const void *key, uint64_t fresh, bool *added)
 {
     slot *s = map_find(m, key);
+    *added = !s;
     if (s) return s;
     if (2 * (m->count + 1) > m->cap) { /* keep the load under 1/2 */
         size_t cap = m->cap ? 2 * m->cap : 64;
@@ -151,11 +154,13 @@ static bool oom(exporter *e)
     return fail(e, tt_set_error(TT_ENOMEM, "out of memory writing the graph"));
 }
 
+/* p's slot in the id map; p gets the next id when first mentioned. */
 static slot *obj(exporter *e, const void *p)
 {
-    slot *s = map_get(&e->objs, p, e->next_id);
+    bool added;
+    slot *s = map_get(&e->objs, p, e->next_id, &added);
     if (!s) { oom(e); return NULL; }
-    if (s->value == e->next_id) e->next_id++; /* just added */
+    if (added) e->next_id++; /* ids in order of first mention */
     return s;
 }
 
@@ -421,7 +426,9 @@ static void put_py_float(sbuf *b, double x)
     else sb_putn(b, digits + point, (size_t)(nd - point));
 }
 
-static tt_status export(int noutputs, tt_tensor *const *outputs, const tg_dot_options *opts, sbuf *out)
+/* Builds the text: the head (which needs the statement count) in head, the
+ * statements and the closing brace in body. */
+static tt_status export(int noutputs, tt_tensor *const *outputs, const tg_dot_options *opts, sbuf *head, sbuf *body)
 {
     static const tg_dot_options none = {0};
     if (!opts) opts = &none;
@@ -436,54 +443,62 @@ static tt_status export(int noutputs, tt_tensor *const *outputs, const tg_dot_op
 
     exporter e = {.opts = opts};
     for (int i = 0; i < opts->nparams && !e.status; i++) {
-        slot *s = map_get(&e.names, opts->params[i], (uint64_t)i);
+        bool added;
+        slot *s = map_get(&e.names, opts->params[i], (uint64_t)i, &added);
         if (!s) oom(&e);
         else s->value = (uint64_t)i; /* the last name wins, as in a dict */
     }
     for (int i = 0; i < noutputs && !e.status; i++)
         add_output(&e, outputs[i], opts->output_names ? opts->output_names[i] : NULL);
-    if (!e.status && e.body.nomem) oom(&e);
+    sb_puts(&e.body, "}\n");
 
-    if (!e.status) {
-        sb_puts(out, "digraph {\n\tgraph [size=\"");
-        double content = (double)e.rows * 0.15; /* resize_graph: max(12, rows * 0.15) */
-        for (int k = 0; k < 2; k++) {
-            if (k) sb_putn(out, ",", 1);
-            if (content > 12) put_py_float(out, content);
-            else sb_puts(out, "12");
-        }
-        sb_puts(out, "\"]\n\tnode [align=left fontname=monospace fontsize=10 height=0.2 ranksep=0.1 shape=box "
-                     "style=filled]\n");
-        if (e.body.len) sb_putn(out, e.body.s, e.body.len);
-        sb_puts(out, "}\n");
-        if (out->nomem) oom(&e);
+    sb_puts(head, "digraph {\n\tgraph [size=\"");
+    double content = (double)e.rows * 0.15; /* resize_graph: max(12, rows * 0.15) */
+    for (int k = 0; k < 2; k++) {
+        if (k) sb_putn(head, ",", 1);
+        if (content > 12) put_py_float(head, content);
+        else sb_puts(head, "12");
     }
+    sb_puts(head, "\"]\n\tnode [align=left fontname=monospace fontsize=10 height=0.2 ranksep=0.1 shape=box "
+                  "style=filled]\n");
+    if (!e.status && (e.body.nomem || head->nomem)) oom(&e);
+
     for (size_t i = 0; i < e.nheld; i++) tt_release(e.held[i]);
     free(e.held);
     free(e.stack);
     free(e.objs.slots);
     free(e.names.slots);
-    free(e.body.s);
+    *body = e.body;
     return e.status;
 }
 
 char *tg_dot_string(int noutputs, tt_tensor *const *outputs, const tg_dot_options *opts)
 {
-    sbuf out = {0};
-    if (export(noutputs, outputs, opts, &out) != TT_OK) {
-        free(out.s);
+    sbuf head = {0}, body = {0};
+    tt_status st = export(noutputs, outputs, opts, &head, &body);
+    if (!st) { /* the head goes in front of the body, in the body's buffer */
+        sb_grow(&body, head.len);
+        if (body.nomem) st = tt_set_error(TT_ENOMEM, "out of memory writing the graph");
+    }
+    if (st) {
+        free(head.s);
+        free(body.s);
         return NULL;
     }
-    return out.s;
+    memmove(body.s + head.len, body.s, body.len + 1);
+    memcpy(body.s, head.s, head.len);
+    free(head.s);
+    return body.s;
 }
 
 tt_status tg_dot_write(FILE *f, int noutputs, tt_tensor *const *outputs, const tg_dot_options *opts)
 {
     if (!f) return tt_set_error(TT_EINVAL, "graph export: no file to write to");
-    char *text = tg_dot_string(noutputs, outputs, opts);
-    if (!text) return tt_last_status();
-    size_t len = strlen(text);
-    bool ok = fwrite(text, 1, len, f) == len && fflush(f) == 0;
-    free(text);
-    return ok ? TT_OK : tt_set_error(TT_EIO, "cannot write the graph");
+    sbuf head = {0}, body = {0};
+    tt_status st = export(noutputs, outputs, opts, &head, &body);
+    if (!st && (fwrite(head.s, 1, head.len, f) != head.len || fwrite(body.s, 1, body.len, f) != body.len || fflush(f)))
+        st = tt_set_error(TT_EIO, "cannot write the graph");
+    free(head.s);
+    free(body.s);
+    return st;
 }

@@ -112,6 +112,9 @@ tt_tensor *tg__saved_named(tg_node *n, const char *name);
 /* Zeros of `shape` with g placed at [start, end) along dim: the backward of a
  * slice, differentiable (its derivative is the slice again). */
 tt_tensor *tg__slice_scatter(const tt_tensor *g, int ndim, const int64_t *shape, int dim, int64_t start, int64_t end);
+/* A view of a fresh result that nothing else sees (PyTorch's _unsafe_view,
+ * which matmul ends with): not marked as a view. */
+tt_tensor *tg__unsafe_view(const tt_tensor *t, int ndim, const int64_t *shape);
 char *tg__shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
 
 #endif

@@ -641,7 +641,7 @@ tt_tensor *tg_matmul(const tt_tensor *a, const tt_tensor *b)
         int64_t rows[2] = {-1, k};
         tt_tensor *a2 = T(tg_reshape(a, 2, rows));
         tt_tensor *r = T(b->ndim == 2 ? tg_mm(a2, b) : tg_mv(a2, b));
-        out = r ? tg_reshape(r, out_ndim, out_shape) : NULL;
+        out = tg__unsafe_view(r, out_ndim, out_shape);
     } else { /* broadcast the batch, then bmm */
         tt_tensor *am = T(a->ndim == 1 ? tg_unsqueeze(a, 0) : tt_retain((tt_tensor *)a));
         tt_tensor *bm = (tt_tensor *)b;
@@ -656,8 +656,7 @@ tt_tensor *tg_matmul(const tt_tensor *a, const tt_tensor *b)
             int64_t a3[3] = {B, n_, k}, b3[3] = {B, k, m_};
             tt_tensor *A = T(tg_reshape(T(tg_expand(am, nb + 2, ea)), 3, a3));
             tt_tensor *Bm = T(tg_reshape(T(tg_expand(bm, nb + 2, eb)), 3, b3));
-            tt_tensor *r = T(tg_bmm(A, Bm));
-            out = r ? tg_reshape(r, out_ndim, out_shape) : NULL;
+            out = tg__unsafe_view(T(tg_bmm(A, Bm)), out_ndim, out_shape);
         }
     }
     tg__tmp_release_to(mark);

@@ -165,6 +165,11 @@ tt_tensor *tg_reshape(const tt_tensor *t, int ndim, const int64_t *shape)
     return r;
 }
 
+tt_tensor *tg__unsafe_view(const tt_tensor *t, int ndim, const int64_t *shape)
+{
+    return t ? copy1(&UnsafeViewBackward0, tt_view(t, ndim, shape), t) : NULL;
+}
+
 tt_tensor *tg_permute(const tt_tensor *t, const int *dims)
 {
     if (!t) return NULL;

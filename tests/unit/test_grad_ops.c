@@ -17,6 +17,13 @@
  * per case. A derivative PyTorch leaves unused (None), or a sum that does not
  * require grad, counts as zeros on both sides.
  *
+ * One case departs from PyTorch on purpose: prod() over all elements with two
+ * or more zeros. PyTorch 1.13 returns zeros_like(input) there (a constant, so
+ * its second derivative is 0); tg's derivatives are exact, and the generator
+ * takes the higher derivatives of that case from prod over dim 1 of
+ * x.view(1, -1), which PyTorch differentiates exactly. Its first derivative is
+ * checked against prod() itself.
+ *
  * Tolerance: |got - want| <= 1e-10 * (1 + |want|) for every value (forward and
  * derivatives; float32 results of casts are exact). NaN must match NaN and an
  * infinity the same infinity.
@@ -42,42 +49,16 @@ static const struct { const char *case_name, *torch_graph, *tg_graph, *reason; }
      "SqueezeBackward3(MmBackward0(UnsqueezeBackward0(AccumulateGrad), AccumulateGrad))",
      "SqueezeBackward1(MmBackward0(UnsqueezeBackward0(AccumulateGrad), AccumulateGrad))",
      "PyTorch squeezes the (1,m) mm result in place (squeeze_(0): SqueezeBackward3); tg uses squeeze(0)"},
-    {"matmul((2, 3, 4),(2, 4, 5))",
-     "UnsafeViewBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad)), "
-     "ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad))))",
-     "ReshapeAliasBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad)), "
-     "ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad))))",
-     "PyTorch views the bmm result as the output with _unsafe_view; tg with reshape (a view: ReshapeAlias)"},
-    {"matmul(sliced leaf, transposed leaf) 3-D",
-     "UnsafeViewBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad)), "
-     "ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad))))",
-     "ReshapeAliasBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad)), "
-     "ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad))))",
-     "the same _unsafe_view of the bmm result"},
-    {"matmul((2, 3, 4),(4, 5))",
-     "UnsafeViewBackward0(MmBackward0(ReshapeAliasBackward0(AccumulateGrad), AccumulateGrad))",
-     "ReshapeAliasBackward0(MmBackward0(ReshapeAliasBackward0(AccumulateGrad), AccumulateGrad))",
-     "PyTorch views the mm result as the output with _unsafe_view; tg with reshape"},
-    {"matmul((2, 3, 4),(4,))",
-     "UnsafeViewBackward0(MvBackward0(ReshapeAliasBackward0(AccumulateGrad), AccumulateGrad))",
-     "ReshapeAliasBackward0(MvBackward0(ReshapeAliasBackward0(AccumulateGrad), AccumulateGrad))",
-     "PyTorch views the mv result as the output with _unsafe_view; tg with reshape"},
-    {"matmul((2, 1, 3, 4),(5, 4, 2))",
-     "UnsafeViewBackward0(BmmBackward0(UnsafeViewBackward0(CloneBackward0(ExpandBackward0(AccumulateGrad))), "
-     "UnsafeViewBackward0(CloneBackward0(ExpandBackward0(AccumulateGrad)))))",
-     "ReshapeAliasBackward0(BmmBackward0(UnsafeViewBackward0(CloneBackward0(ExpandBackward0(AccumulateGrad))), "
-     "UnsafeViewBackward0(CloneBackward0(ExpandBackward0(AccumulateGrad)))))",
-     "PyTorch views the bmm result as the output with _unsafe_view; tg with reshape"},
     {"matmul((4,),(2, 4, 5))",
      "UnsafeViewBackward0(MvBackward0(UnsafeViewBackward0(CloneBackward0(TransposeBackward0(AccumulateGrad))), "
      "AccumulateGrad))",
-     "ReshapeAliasBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(UnsqueezeBackward0(AccumulateGrad))), "
+     "UnsafeViewBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(UnsqueezeBackward0(AccumulateGrad))), "
      "ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad))))",
      "PyTorch folds b's batch into one mv of b transposed (b.mT.reshape(-1,k).mv(a)); tg unsqueezes a and uses bmm"},
     {"matmul((3, 4),(2, 4, 5))",
      "CloneBackward0(TransposeBackward0(UnsafeViewBackward0(MmBackward0(UnsafeViewBackward0(CloneBackward0("
      "TransposeBackward0(AccumulateGrad))), TBackward0(AccumulateGrad)))))",
-     "ReshapeAliasBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad)), "
+     "UnsafeViewBackward0(BmmBackward0(ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad)), "
      "ReshapeAliasBackward0(ExpandBackward0(AccumulateGrad))))",
      "PyTorch computes (b.mT @ a.T).mT.contiguous() with one mm; tg expands a over the batch and uses bmm"},
     {NULL, NULL, NULL, NULL},
