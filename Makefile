@@ -16,7 +16,7 @@ LIBS        := $(HDF5_LIBS) $(BLAS_LIBS) -lm -lpthread
 
 # Debian packages the project needs: to build, to test, to run the demo.
 PACKAGES := gcc make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
-            bats bats-assert bats-support python3-h5py valgrind
+            bats bats-assert bats-support python3-h5py valgrind graphviz
 
 LIB_SRC  := $(wildcard lib/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
