@@ -20,6 +20,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tg/io.h"
@@ -158,6 +159,12 @@ void cmd_put(tt_tensor_set *set, const char *name, tt_tensor *t);
  * write error is "tg-gen: standard output: No space left on device", exit 1;
  * a closed pipe (EPIPE) exits 1 without a message, as the reader has gone. */
 void cmd_write(const cmd_common *co, const tt_tensor_set *set);
+
+/* Writes len bytes (DOT, SVG, PNG: output that is not a tensor set) to path
+ * atomically (temporary file + rename, keeping an existing file's mode; a
+ * device or FIFO is written directly), or to stdout when path is NULL. Fails
+ * (exit 1) naming the file; a closed pipe exits 1 without a message. */
+void cmd_write_bytes(const char *path, const void *buf, size_t len);
 
 /* Reads a tensor source ("FILE", "FILE:DATASET", "-", "-:DATASET") or fails
  * with the library's message (exit 1). */

@@ -80,45 +80,43 @@ static int capture_index(const run *r, const tg_node *n)
     return -1;
 }
 
+/* First visit of a node: reset its scratch and push it on the DFS stack. */
+static tt_status enter(run *r, tg_node *n)
+{
+    init_node(r, n);
+    if (!push(&r->visited, n) || !push(&r->stack, n)) return tt_last_status();
+    if (r->stack.n > r->edge_cap) {
+        size_t cap = 2 * r->stack.n + 64;
+        int *grown = realloc(r->edge_pos, cap * sizeof *grown);
+        if (!grown) return tt_set_error(TT_ENOMEM, "out of memory in backward");
+        r->edge_pos = grown;
+        r->edge_cap = cap;
+    }
+    r->edge_pos[r->stack.n - 1] = 0;
+    return TT_OK;
+}
+
 /* One iterative depth-first pass: counts each node's incoming edges and, when
  * capturing, marks the nodes that lead to a captured one (post-order). */
 static tt_status discover(run *r, int nroots, tg_node *const *roots)
 {
     for (int i = 0; i < nroots; i++) {
         if (roots[i]->epoch == r->epoch) continue;
-        init_node(r, roots[i]);
-        if (!push(&r->visited, roots[i]) || !push(&r->stack, roots[i])) return tt_last_status();
-        if (r->stack.n > r->edge_cap) {
-            r->edge_cap = 2 * r->stack.n + 64;
-            int *grown = realloc(r->edge_pos, r->edge_cap * sizeof *grown);
-            if (!grown) return tt_set_error(TT_ENOMEM, "out of memory in backward");
-            r->edge_pos = grown;
-        }
-        r->edge_pos[r->stack.n - 1] = 0;
+        if (enter(r, roots[i]) != TT_OK) return tt_last_status();
         while (r->stack.n) {
             tg_node *n = r->stack.v[r->stack.n - 1];
             int *pos = &r->edge_pos[r->stack.n - 1];
             if (*pos < n->nnext) {
                 tg_node *c = n->next[(*pos)++].fn;
                 if (!c) continue;
-                if (c->epoch != r->epoch) {
-                    init_node(r, c);
-                    if (!push(&r->visited, c) || !push(&r->stack, c)) return tt_last_status();
-                    if (r->stack.n > r->edge_cap) {
-                        r->edge_cap = 2 * r->stack.n + 64;
-                        int *grown = realloc(r->edge_pos, r->edge_cap * sizeof *grown);
-                        if (!grown) return tt_set_error(TT_ENOMEM, "out of memory in backward");
-                        r->edge_pos = grown;
-                    }
-                    r->edge_pos[r->stack.n - 1] = 0;
-                }
+                if (c->epoch != r->epoch && enter(r, c) != TT_OK) return tt_last_status();
                 c->deps++;
                 continue;
             }
             if (!r->accumulate) { /* post-order: every child is done */
                 n->needed = capture_index(r, n) >= 0;
-                for (int i = 0; i < n->nnext && !n->needed; i++)
-                    n->needed = n->next[i].fn && n->next[i].fn->needed;
+                for (int j = 0; j < n->nnext && !n->needed; j++)
+                    n->needed = n->next[j].fn && n->next[j].fn->needed;
             }
             r->stack.n--;
         }

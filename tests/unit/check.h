@@ -10,6 +10,16 @@
 #include <string.h>
 #include "tg/tensor.h"
 
+/* Long-running cases shrink under valgrind (valgrind.h comes with Debian's valgrind). */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 static int check_count, check_failed_total, check_failed_here;
 
 #define TEST(name) static void test_##name(void)

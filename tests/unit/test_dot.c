@@ -29,14 +29,6 @@
 #include "tg/function.h"
 #include "tg/grad.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 /* ---- helpers ------------------------------------------------------------- */
 static tt_tensor *mk(int ndim, const int64_t *shape, double start)
