@@ -44,14 +44,16 @@ static const char usage[] =
     "                         dot on PATH; png is never written to a terminal\n"
     "      --dtype TYPE       f32 (default) or f64, for bindings and constants\n"
     "      --device DEV       cpu (default) or vulkan[:N]\n"
-    "      --seed N           seed of rand/randn in bindings (default: $TG_SEED, else 0)\n"
+    "      --seed N           seed of rand/randn (default: $TG_SEED, else 0)\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"
     "\n"
     "The output node is named after the last statement when that binds the result\n"
     "(z = w*x + b), else \"out\". Example:\n"
-    "  tg-graph -e 'w*x + b' --wrt w,b w='rand(1)' b='rand(1)' x='ones(1)' | dot -Tsvg > g.svg\n"
-    "Exit status: 0 ok, 1 runtime error, 2 usage error.  See tg-graph(1).\n";
+    "  tg-graph -e 'w*x + b' --wrt w,b w='rand(1)' b='rand(1)' x='ones(1)' \\\n"
+    "      | dot -Tsvg > g.svg\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error (options, syntax of -e or a\n"
+    "binding).  See tg-graph(1).\n";
 
 enum { OPT_WRT = CMD_OPT_FIRST_PRIVATE, OPT_SHOW_SAVED, OPT_BACKWARD };
 
@@ -101,10 +103,34 @@ static size_t binding_name_len(const char *arg) {
     return eq ? (size_t)(eq - arg) : 0;
 }
 
-/* The library's last error, naming `context` first unless it already does. */
-static _Noreturn void fail_naming(const char *context) {
+static bool is_identifier(const char *s, size_t n) {
+    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* Fails on an error from the expression layer, naming `context` first unless
+ * the message already does. A syntax error is a usage error (exit 2: the
+ * command line cannot be read), as in tg-grad; anything found while
+ * evaluating is a runtime error (exit 1), and so is a binding that reads as
+ * neither a file nor an expression ("no file 'd.h5', and as an expression:
+ * syntax error ..."): a missing file. */
+static _Noreturn void expr_fail(const char *context) {
     const char *err = tt_last_error();
-    cmd_fail_lib(err && context && strstr(err, context) ? NULL : context);
+    if (!err || !*err)
+        err = "unknown error";
+    if (context && strstr(err, context))
+        context = NULL;
+    bool syntax = strstr(err, "syntax error at column") && !strstr(err, "no file '");
+    if (syntax && context)
+        cmd_usage_error("%s: %s", context, err);
+    if (syntax)
+        cmd_usage_error("%s", err);
+    cmd_fail_lib(context);
 }
 
 /* An executable file named `prog` on $PATH (malloc'd), or NULL. */
@@ -198,7 +224,8 @@ static char *render(const char *dot_path, const char *text, const char *fmt, siz
             cmd_fail("waiting for dot: %s", strerror(errno));
 
     size_t elen;
-    char *msgs = slurp(err, &elen);
+    static char *msgs;
+    msgs = slurp(err, &elen);
     for (char *line = msgs, *nl; *line; line = nl) {
         nl = strchr(line, '\n');
         nl = nl ? (*nl = 0, nl + 1) : line + strlen(line);
@@ -267,7 +294,9 @@ static void wrt_add(name_list *w, const char *arg) {
     for (;;) {
         size_t n = strcspn(p, ",");
         if (n == 0)
-            cmd_usage_error("invalid value '%s' for --wrt: expected names like w,b", arg);
+            cmd_usage_error("invalid value '%s' for --wrt: empty name", arg);
+        if (!is_identifier(p, n))
+            cmd_usage_error("invalid value '%s' for --wrt: '%.*s' is not a name", arg, (int)n, p);
         char *name = xmalloc(n + 1);
         memcpy(name, p, n);
         name[n] = 0;
@@ -292,7 +321,8 @@ int main(int argc, char **argv) {
     co.longopts = longopts;
 
     const char *expr = NULL;
-    name_list wrt = {0};
+    /* static: what an error exit leaves is still reachable, not lost (valgrind) */
+    static name_list wrt;
     bool help = false, show_saved = false, backward = false;
     int format = -1;
     int c;
@@ -324,9 +354,13 @@ int main(int argc, char **argv) {
         cmd_usage_error("invalid value '' for -e: expected an expression");
     if (wrt.n == 0)
         cmd_usage_error("missing --wrt NAMES: the bound names that require grad, e.g. --wrt w,b");
-    for (int i = optind; i < argc; i++)
-        if (binding_name_len(argv[i]) == 0)
+    for (int i = optind; i < argc; i++) {
+        size_t n = binding_name_len(argv[i]);
+        if (!strchr(argv[i], '='))
             cmd_usage_error("unexpected argument '%s': expected NAME=VALUE", argv[i]);
+        if (!is_identifier(argv[i], n))
+            cmd_usage_error("%s: '%.*s' is not a name", argv[i], (int)n, argv[i]);
+    }
     for (int k = 0; k < wrt.n; k++) {
         bool bound = false;
         for (int i = optind; i < argc && !bound; i++)
@@ -343,14 +377,15 @@ int main(int argc, char **argv) {
                                                              : F_DOT;
     if (format == F_PNG && !co.output && isatty(STDOUT_FILENO))
         cmd_usage_error("refusing to write binary PNG to a terminal; use -o FILE or a pipe");
-    char *dot_path = NULL;
+    static char *dot_path;
     if (format != F_DOT && !(dot_path = find_in_path("dot")))
         cmd_fail("--format %s needs Graphviz's dot (apt-get install graphviz)", format_names[format]);
     co.format = TT_FMT_AUTO; /* cmd_common_finish: only the -o directory check matters here */
     cmd_common_finish(&co);
 
     /* The bindings, then requires_grad on the --wrt names, then -e. */
-    tg_env *env = tg_env_new();
+    static tg_env *env;
+    env = tg_env_new();
     if (!env)
         cmd_fail_lib(NULL);
     tg_env_set_dtype(env, co.dtype);
@@ -358,15 +393,16 @@ int main(int argc, char **argv) {
     tg_env_set_seed(env, co.seed);
     for (int i = optind; i < argc; i++)
         if (tg_env_bind(env, argv[i]) != TT_OK)
-            fail_naming(argv[i]);
+            expr_fail(argv[i]);
 
     /* Every bound tensor is a named param, kept even if -e rebinds its name. */
-    param_list params = {0};
+    static param_list params;
     int nbound = tg_env_count(env);
     for (int i = 0; i < nbound; i++)
         param_add(&params, tg_env_get(env, tg_env_name(env, i)), tg_env_name(env, i));
 
-    tt_tensor **wrt_t = xmalloc((size_t)wrt.n * sizeof *wrt_t);
+    static tt_tensor **wrt_t;
+    wrt_t = xmalloc((size_t)wrt.n * sizeof *wrt_t);
     for (int k = 0; k < wrt.n; k++) {
         wrt_t[k] = tg_env_get(env, wrt.names[k]);
         if (tg_set_requires_grad(wrt_t[k], true) != TT_OK)
@@ -374,34 +410,33 @@ int main(int argc, char **argv) {
         tt_retain(wrt_t[k]);
     }
 
-    tt_tensor *out = tg_eval(env, expr);
-    if (!out) {
-        const char *err = tt_last_error();
-        if (err && !strncmp(err, "syntax error", 12))
-            cmd_usage_error("-e: %s", err);
-        cmd_fail("-e: %s", err && *err ? err : "cannot evaluate the expression");
-    }
+    static tt_tensor *out;
+    out = tg_eval(env, expr);
+    if (!out)
+        expr_fail("-e");
 
     /* The output's name: the last name the program bound to it, else "out".
      * The program's names label its tensors too (a leaf it made, a saved one). */
-    const char *out_name = "out";
+    static const char *out_name;
+    out_name = "out";
     int nenv = tg_env_count(env);
     for (int i = 0; i < nenv; i++) {
         const char *name = tg_env_name(env, i);
         tt_tensor *t = tg_env_get(env, name);
-        if (i < nbound && t == params.t[i])
-            continue; /* an unchanged binding: already a param */
         if (t == out)
             out_name = name;
+        if (i < nbound && t == params.t[i])
+            continue; /* an unchanged binding: already a param */
         param_add(&params, t, name);
     }
     out_name = xstrdup(out_name);
 
     int noutputs = 1;
     tt_tensor **outputs = &out;
-    char **output_names = xmalloc((size_t)wrt.n * sizeof *output_names);
+    static char **output_names;
+    output_names = xmalloc((size_t)wrt.n * sizeof *output_names);
     output_names[0] = (char *)out_name;
-    tt_tensor **grads = NULL;
+    static tt_tensor **grads;
     if (backward) {
         if (tt_numel(out) != 1) {
             char shape[128] = "(";
@@ -411,12 +446,21 @@ int main(int argc, char **argv) {
             }
             strncat(shape, ")", sizeof shape - strlen(shape) - 1);
             cmd_warn("--backward: grad can be implicitly created only for scalar outputs");
+            if (strpbrk(expr, ";=<>'"))
+                cmd_fail("hint: the output %s has shape %s; end the expression with sum(...) or mean(...)",
+                         out_name, shape);
             cmd_fail("hint: the output %s has shape %s; reduce it to one element, e.g. -e 'sum(%s)'", out_name,
                      shape, expr);
         }
         grads = xmalloc((size_t)wrt.n * sizeof *grads);
-        if (tg_autograd_grad(1, &out, NULL, wrt.n, wrt_t, true, true, false, grads) != TT_OK)
+        if (tg_autograd_grad(1, &out, NULL, wrt.n, wrt_t, true, true, true, grads) != TT_OK)
             cmd_fail("--backward: %s", tt_last_error());
+        for (int k = 0; k < wrt.n; k++)
+            if (!grads[k])
+                cmd_fail("--backward: --wrt %s: One of the differentiated Tensors appears to not have been used in "
+                         "the graph. Set allow_unused=True if this is the desired behavior. (the output does not "
+                         "depend on '%s': it has no gradient to draw)",
+                         wrt.names[k], wrt.names[k]);
         noutputs = wrt.n;
         outputs = grads;
         for (int k = 0; k < wrt.n; k++)
@@ -433,7 +477,8 @@ int main(int argc, char **argv) {
         .output_names = (const char *const *)output_names,
         .show_saved = show_saved,
     };
-    char *text = tg_dot_string(noutputs, outputs, &opts);
+    static char *text;
+    text = tg_dot_string(noutputs, outputs, &opts);
     if (!text)
         cmd_fail_lib("graph");
 
@@ -441,7 +486,8 @@ int main(int argc, char **argv) {
         cmd_write_bytes(co.output, text, strlen(text));
     } else {
         size_t len;
-        char *img = render(dot_path, text, format_names[format], &len);
+        static char *img;
+        img = render(dot_path, text, format_names[format], &len);
         cmd_write_bytes(co.output, img, len);
         free(img);
     }

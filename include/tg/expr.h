@@ -2,8 +2,9 @@
  * graph it builds is the one a C program would build (SPEC §5).
  *
  *   program    := statement (';' statement)* [';']
- *   statement  := NAME '=' expr | expr           the last expression is the result
- *   expr       := comparisons of sums: < <= > >= == != give bool tensors
+ *   statement  := NAME '=' expr | expr           the last statement's value is the result
+ *   expr       := sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?
+ *                                               bool tensors; loosest; a < b < c is refused
  *   sum        := term (('+' | '-') term)*
  *   term       := unary (('*' | '/' | '@') unary)*
  *   unary      := ('-' | '+') unary | power
@@ -12,12 +13,40 @@
  *   primary    := NUMBER | NAME | NAME '(' args ')' | '(' expr ')' | '[' items ']'
  *   args       := arg (',' arg)*,  arg := expr | NAME '=' expr  (dim=, keepdim=, min=, max=)
  *
- * Numbers are Python-style scalars (2*x records MulBackward0 with a None
- * edge, as in PyTorch); array literals [1,2,3], [[1,2],[3,4]] are tensors of
- * the environment's dtype. Functions: exp log sqrt sin cos tanh sigmoid relu
- * abs sign pow sum mean max min prod matmul transpose reshape expand where
- * clamp softmax log_softmax, and the constructors ones zeros rand randn
- * arange linspace (random ones draw from the environment's generator).
+ * Numbers: 1, 2.5, 1e-3, .5; true and false are 1 and 0. They are
+ * Python-style scalars: number OP number folds, and x*2 is tg_binary_scalar
+ * (MulBackward0 with a None edge, as in PyTorch; 2-x is RsubBackward1, x^2
+ * PowBackward0, x^y PowBackward1, -x NegBackward0). Array literals [1,2,3],
+ * [[1,2],[3,4]] are tensors of the environment's dtype (elements may be
+ * expressions giving one element). Nesting deeper than 200 levels is an error.
+ *
+ * Functions (arguments in brackets optional; dims may be negative):
+ *   exp log sqrt sin cos tanh sigmoid relu abs sign (x)
+ *   pow(x, y)  matmul(a, b)  where(cond, a, b)      a number a/b takes the other's dtype
+ *   sum/mean(x[, dim[, keepdim]])                   dim an integer or a list [0, 1]
+ *   prod(x[, dim[, keepdim]])
+ *   max/min(x)                                      over all elements
+ *   max/min(x, dim[, keepdim]), max/min(x, dim=D)   values along a dim: dim an integer literal
+ *   max/min(a, b)                                   elementwise (b a tensor or another number)
+ *   transpose(x) (2-D), transpose(x, d0, d1)
+ *   reshape(x, 3, 4) / reshape(x, [3, -1]), expand(x, 3, 4) / expand(x, [3, -1])
+ *   clamp(x, lo, hi), clamp(x, min=lo), clamp(x, max=hi)
+ *   softmax(x[, dim]), log_softmax(x[, dim])         dim defaults to the last
+ *   ones zeros rand randn (3, 4) or ([3, 4])         the env's dtype, device, generator
+ *   arange(end), arange(start, end[, step]), linspace(start, end, steps)
+ * A number where a tensor is needed becomes a 0-d tensor of the env's dtype.
+ *
+ * Errors (NULL or a status, never an exit; the text in tt_last_error()):
+ *   syntax error at column 7: expected an expression, found '*'
+ *     x + ( * 2)
+ *           ^                          (1-based byte columns; the program on one line)
+ *   unknown function 'sine' at column 1 (did you mean sin, sign?)
+ *   unknown name 'y' at column 5 (known: x, w)
+ *   sum() takes 1 to 3 arguments, got 4 (at column 1)
+ *   sum(): dim must be an integer, got 1.5 (at column 8)
+ *   in matmul at column 3: mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)
+ *   in '*' at column 5: The size of tensor a (3) must match the size of tensor b (2) ...
+ * The language's own errors are TT_EINVAL; a failing op keeps the op's status.
  */
 #ifndef TG_EXPR_H
 #define TG_EXPR_H
@@ -38,6 +67,7 @@ void tg_env_set_dtype(tg_env *env, tt_dtype dt);
 void tg_env_set_device(tg_env *env, tt_device dev);
 void tg_env_set_seed(tg_env *env, uint64_t seed); /* generator {seed, 0} */
 tt_dtype tg_env_dtype(const tg_env *env);
+tt_device tg_env_device(const tg_env *env);
 /* Binds name to t (the env takes a new reference; an old binding is replaced). */
 tt_status tg_env_set(tg_env *env, const char *name, tt_tensor *t);
 tt_tensor *tg_env_get(const tg_env *env, const char *name); /* borrowed, NULL if unbound */
@@ -45,19 +75,30 @@ int tg_env_count(const tg_env *env);
 const char *tg_env_name(const tg_env *env, int i); /* in binding order */
 
 /* A command-line binding "NAME=VALUE": a VALUE that names an existing file
- * (or FILE:DATASET, or "-" / "-:DATASET") is read as a tensor source and cast
- * to the env's dtype when floating; anything else is evaluated as an
- * expression in env (x=5, x='[1,2,3]', x='randn(3,4)'). Errors name the
- * binding. */
+ * (or FILE:DATASET with FILE existing, or "-" / "-:DATASET") is read with
+ * tt_read_source, floating data cast to the env's dtype; anything else is
+ * evaluated as an expression in env, so later bindings can use earlier ones
+ * (x=5, x='[1,2,3]', x='randn(3,4)', y='2*x'). A number binds as a 0-d
+ * tensor. Errors start with the binding ("x=[1,2: syntax error at ..."); an
+ * invalid name is "invalid binding 'x y=3': 'x y' is not a name ..."; a value
+ * that looks like a path but names no file says so ("no file 'd.h5', and as
+ * an expression: ..."). */
 tt_status tg_env_bind(tg_env *env, const char *assignment);
+/* Reads a tensor source as a binding would (cast to the env's dtype when
+ * floating, moved to its device). Standard input is read once per
+ * environment: several "-:DATASET" sources select from the same read. */
+tt_tensor *tg_env_read_source(tg_env *env, const char *source);
+/* The value half of a binding: a source when it names one, else an
+ * expression evaluated in env. Messages start with `context` (the value
+ * itself when NULL). A new reference, or NULL. */
+tt_tensor *tg_env_value(tg_env *env, const char *value, const char *context);
 
-/* Evaluates a program; NAME = EXPR statements bind into env. Returns the
- * value of the last expression (a new reference; a number becomes a 0-d
- * tensor of the env's dtype), or NULL with the error in tt_last_error(): a
- * syntax error is "syntax error at column C: expected X, found Y" followed by
- * the program and a caret line; an unknown function or name lists the
- * nearest known ones; a wrong argument count or a failing op names the call
- * and its column. */
+/* Evaluates a program; NAME = EXPR statements bind into env (as they run:
+ * the whole program is parsed first, so a syntax error binds nothing). Returns
+ * the value of the last statement (a new reference, possibly to a tensor the
+ * env holds, e.g. for "x"; a number becomes a 0-d tensor of the env's dtype),
+ * or NULL with the error in tt_last_error() (see the list above). Runs under
+ * the caller's grad mode. */
 tt_tensor *tg_eval(tg_env *env, const char *program);
 
 /* Names the language knows (functions and constructors), NULL-terminated. */

@@ -28,6 +28,7 @@ typedef struct tt_tensor_set {
     tt_tensor **tensors; /* owned references */
     int nattrs;
     tt_attr *attrs;
+    bool from_text; /* read from text: its tensors are columns */
 } tt_tensor_set;
 
 tt_tensor_set *tt_set_new(void);
@@ -71,6 +72,10 @@ tt_tensor_set *tt_read_stream(FILE *f, const char *label);
  * dataset is TT_ENOTFOUND and the message lists the datasets that exist.
  * For text the dataset is a column name. */
 tt_tensor *tt_read_source(const char *spec);
+/* One tensor of a set read from `label` (the rules of tt_read_source):
+ * the named dataset (column), else the only one, else for text all columns
+ * as one 2-D tensor. A new reference, or NULL with a message naming label. */
+tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label);
 /* Splits "FILE:DATASET": a spec that names an existing file (or is "-") is
  * all path; else it splits at the rightmost ':' whose prefix is "-" or an
  * existing file, else at the last ':' (so a missing file is reported by

@@ -38,7 +38,8 @@ typedef enum {
     TT_EIO,     /* file or stream error */
     TT_EFORMAT, /* malformed input data (bad HDF5, bad text) */
     TT_ENOTFOUND, /* missing file or dataset */
-    TT_ERUNTIME /* anything else at run time (autograd errors use this) */
+    TT_ERUNTIME, /* anything else at run time (autograd errors use this) */
+    TT_ESYNTAX   /* text that cannot be read: an expression, a binding (a usage error for commands) */
 } tt_status;
 
 typedef enum { TT_DEVICE_CPU = 0, TT_DEVICE_VULKAN = 1 } tt_device_type;
@@ -84,6 +85,8 @@ bool tt_dtype_is_floating(tt_dtype dt);
 tt_dtype tt_promote_types(tt_dtype a, tt_dtype b);
 /* Product of dims; -1 if it overflows int64. */
 int64_t tt_shape_numel(int ndim, const int64_t *shape);
+/* "[2, 3]" into buf (truncated to len); returns buf. */
+const char *tt_shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
 /* Broadcast two shapes by NumPy's rules; TT_ESHAPE with PyTorch's message. */
 tt_status tt_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b,
                               int *nout, int64_t *out);

@@ -150,8 +150,8 @@ static tt_tensor *fit_gradient(const tg_node *n, int i, tt_tensor *g)
             char a[160], b[160];
             tt_set_error(TT_ERUNTIME, "Function %s returned an invalid gradient at index %d - got %s but expected "
                                       "shape compatible with %s", n->def->name, i,
-                         tg__shape_str(g->ndim, g->shape, a, sizeof a),
-                         tg__shape_str(want->ndim, want->shape, b, sizeof b));
+                         tt_shape_str(g->ndim, g->shape, a, sizeof a),
+                         tt_shape_str(want->ndim, want->shape, b, sizeof b));
             tt_release(g);
             return NULL;
         }
@@ -337,8 +337,8 @@ static tt_tensor *root_gradient(int index, tt_tensor *out, const tt_tensor *grad
         char a[160], b[160];
         tt_set_error(TT_ERUNTIME, "Mismatch in shape: grad_output[%d] has a shape of torch.Size(%s) and output[%d] "
                                   "has a shape of torch.Size(%s).", index,
-                     tg__shape_str(grad_output->ndim, grad_output->shape, a, sizeof a), index,
-                     tg__shape_str(out->ndim, out->shape, b, sizeof b));
+                     tt_shape_str(grad_output->ndim, grad_output->shape, a, sizeof a), index,
+                     tt_shape_str(out->ndim, out->shape, b, sizeof b));
         return NULL;
     }
     return tt_retain((tt_tensor *)grad_output);

@@ -229,8 +229,8 @@ tt_status tg_set_grad(tt_tensor *t, tt_tensor *grad)
     if (grad && (grad->ndim != t->ndim || memcmp(grad->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim))) {
         char a[160], b[160];
         return tt_set_error(TT_ESHAPE, "assigned grad has data of a different size: %s vs %s",
-                            tg__shape_str(grad->ndim, grad->shape, a, sizeof a),
-                            tg__shape_str(t->ndim, t->shape, b, sizeof b));
+                            tt_shape_str(grad->ndim, grad->shape, a, sizeof a),
+                            tt_shape_str(t->ndim, t->shape, b, sizeof b));
     }
     tg_meta *m = grad ? tg__meta_get(t) : tg__meta(t);
     if (!m) return grad ? tt_last_status() : TT_OK;
@@ -302,15 +302,6 @@ tt_status tg_print(const tt_tensor *t, FILE *f)
     int ok = fprintf(f, "%s\n", s) >= 0;
     free(s);
     return ok ? TT_OK : tt_set_error(TT_EIO, "cannot write the tensor");
-}
-
-char *tg__shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
-{
-    size_t used = (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < ndim && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (used < len) snprintf(buf + used, len - used, "]");
-    return buf;
 }
 
 /* ---- hooks -------------------------------------------------------------------- */
@@ -422,7 +413,7 @@ tt_tensor *tg__saved(tg_node *n, int i)
                                   "inplace operation: [%s %s]%s is at version %llu; expected version %llu instead. "
                                   "Hint: enable anomaly detection to find the operation that failed to compute its "
                                   "gradient, with torch.autograd.set_detect_anomaly(True).",
-                     type, tg__shape_str(s->tensor->ndim, s->tensor->shape, shape, sizeof shape), where,
+                     type, tt_shape_str(s->tensor->ndim, s->tensor->shape, shape, sizeof shape), where,
                      (unsigned long long)tt_version(s->tensor), (unsigned long long)s->version);
         return NULL;
     }

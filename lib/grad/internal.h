@@ -115,6 +115,5 @@ tt_tensor *tg__slice_scatter(const tt_tensor *g, int ndim, const int64_t *shape,
 /* A view of a fresh result that nothing else sees (PyTorch's _unsafe_view,
  * which matmul ends with): not marked as a view. */
 tt_tensor *tg__unsafe_view(const tt_tensor *t, int ndim, const int64_t *shape);
-char *tg__shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
 
 #endif

@@ -65,17 +65,13 @@ tt_status tt_sink_finish(tt_io_sink *s) {
 
 /* ---- reading ------------------------------------------------------------ */
 
-static tt_tensor_set *read_bytes(const void *buf, size_t len, const char *label, bool *is_text) {
+tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label) {
     if (!label) label = "input";
-    if (is_text) *is_text = false;
     if (!buf || len == 0) return tt_set_error(TT_EFORMAT, "%s is empty", label), NULL;
     if (tt_h5_signature_at(buf, len, NULL)) return tt_h5_read_image(buf, len, label);
-    if (is_text) *is_text = true;
-    return tt_text_read(buf, len, label);
-}
-
-tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label) {
-    return read_bytes(buf, len, label, NULL);
+    tt_tensor_set *set = tt_text_read(buf, len, label);
+    if (set) set->from_text = true;
+    return set;
 }
 
 /* Reads all of f into a malloc'd buffer. */
@@ -115,34 +111,30 @@ static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len) 
     return TT_OK;
 }
 
-static tt_tensor_set *read_stream(FILE *f, const char *label, bool *is_text) {
+tt_tensor_set *tt_read_stream(FILE *f, const char *label) {
     if (!label) label = "input";
     if (!f) return tt_set_error(TT_EINVAL, "%s: no stream", label), NULL;
     char *buf = NULL;
     size_t len = 0;
     if (slurp(f, label, &buf, &len) != TT_OK) return NULL;
-    tt_tensor_set *set = read_bytes(buf, len, label, is_text);
+    tt_tensor_set *set = tt_read_bytes(buf, len, label);
     free(buf);
     return set;
 }
 
-tt_tensor_set *tt_read_stream(FILE *f, const char *label) { return read_stream(f, label, NULL); }
-
-static tt_tensor_set *read_path(const char *path, bool *is_text) {
+tt_tensor_set *tt_read_path(const char *path) {
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty file name"), NULL;
-    if (!strcmp(path, "-")) return read_stream(stdin, "standard input", is_text);
+    if (!strcmp(path, "-")) return tt_read_stream(stdin, "standard input");
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
         tt_set_error(e == ENOENT ? TT_ENOTFOUND : TT_EIO, "%s: cannot open: %s", path, strerror(e));
         return NULL;
     }
-    tt_tensor_set *set = read_stream(f, path, is_text);
+    tt_tensor_set *set = tt_read_stream(f, path);
     fclose(f);
     return set;
 }
-
-tt_tensor_set *tt_read_path(const char *path) { return read_path(path, NULL); }
 
 static bool file_exists(const char *path) {
     struct stat st;
@@ -222,40 +214,34 @@ done:
     return t;
 }
 
+tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label) {
+    const char *what = set->from_text ? "column" : "dataset";
+    if (dataset) {
+        tt_tensor *t = tt_set_get(set, dataset);
+        if (t) return tt_retain(t);
+        char *names = tt_set_names_joined(set);
+        if (names)
+            tt_set_error(TT_ENOTFOUND, "%s: no %s '%s' (%ss: %s)", label, what, dataset, what,
+                         set->count ? names : "none");
+        free(names);
+        return NULL;
+    }
+    if (set->count == 1) return tt_retain(set->tensors[0]);
+    if (set->count == 0) return tt_set_error(TT_ENOTFOUND, "%s holds no datasets", label), NULL;
+    if (set->from_text) return stack_columns(set);
+    char *names = tt_set_names_joined(set);
+    if (names)
+        tt_set_error(TT_EINVAL, "%s holds %d datasets (%s): name one, as in %s:%s", label, set->count, names,
+                     strcmp(label, "standard input") ? label : "-", set->names[0]);
+    free(names);
+    return NULL;
+}
+
 tt_tensor *tt_read_source(const char *spec) {
     char *path, *dataset;
     if (tt_split_source(spec, &path, &dataset) != 0) return NULL;
-    const char *label = strcmp(path, "-") ? path : "standard input";
-    bool is_text = false;
-    tt_tensor *t = NULL;
-    tt_tensor_set *set = read_path(path, &is_text);
-    if (!set) goto done;
-    const char *what = is_text ? "column" : "dataset";
-    if (dataset) {
-        t = tt_set_get(set, dataset);
-        if (t) {
-            tt_retain(t);
-        } else {
-            char *names = tt_set_names_joined(set);
-            if (!names) goto done;
-            tt_set_error(TT_ENOTFOUND, "%s: no %s '%s' (%ss: %s)", label, what, dataset, what,
-                         set->count ? names : "none");
-            free(names);
-        }
-    } else if (set->count == 1) {
-        t = tt_retain(set->tensors[0]);
-    } else if (set->count == 0) {
-        tt_set_error(TT_ENOTFOUND, "%s holds no datasets", label);
-    } else if (is_text) {
-        t = stack_columns(set);
-    } else {
-        char *names = tt_set_names_joined(set);
-        if (!names) goto done;
-        tt_set_error(TT_EINVAL, "%s holds %d datasets (%s): name one, as in %s:%s", label, set->count, names,
-                     path, set->names[0]);
-        free(names);
-    }
-done:
+    tt_tensor_set *set = tt_read_path(path);
+    tt_tensor *t = set ? tt_set_select(set, dataset, strcmp(path, "-") ? path : "standard input") : NULL;
     tt_set_free(set);
     free(path);
     free(dataset);

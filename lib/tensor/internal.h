@@ -19,7 +19,5 @@ const tt_backend *tt__backend(const tt_tensor *t);
 int tt__wrap_dim(int dim, int ndim);
 /* Both tensors on one device, else TT_EDEVICE naming the op. */
 tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const char *op);
-/* Formats a shape as "[2, 3]" into buf. */
-const char *tt__shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
 
 #endif

@@ -554,7 +554,7 @@ static tt_status check_inplace_target(const tt_tensor *x, int ndim, const int64_
     for (int i = 0; same && i < n; i++) same = out[i] == x->shape[i];
     if (!same)
         return tt_set_error(TT_ESHAPE, "%s: output with shape %s doesn't match the broadcast shape %s", op,
-                            tt__shape_str(x->ndim, x->shape, b1, sizeof b1), tt__shape_str(n, out, b2, sizeof b2));
+                            tt_shape_str(x->ndim, x->shape, b1, sizeof b1), tt_shape_str(n, out, b2, sizeof b2));
     /* Writing into a tensor whose elements overlap (an expanded view) would race and is refused. */
     for (int i = 0; i < x->ndim; i++)
         if (x->strides[i] == 0 && x->shape[i] > 1)

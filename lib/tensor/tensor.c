@@ -46,7 +46,7 @@ int64_t tt_shape_numel(int ndim, const int64_t *shape)
     return n;
 }
 
-const char *tt__shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
+const char *tt_shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
 {
     size_t used = (size_t)snprintf(buf, len, "[");
     for (int i = 0; i < ndim && used < len; i++)
@@ -271,14 +271,14 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
         if (shape[i] < 0) {
             char buf[160];
             tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s",
-                         (long long)shape[i], tt__shape_str(ndim, shape, buf, sizeof buf));
+                         (long long)shape[i], tt_shape_str(ndim, shape, buf, sizeof buf));
             return NULL;
         }
     int64_t n = tt_shape_numel(ndim, shape);
     size_t bytes;
     if (n < 0 || __builtin_mul_overflow((size_t)n, tt_dtype_size(dt), &bytes)) {
         char buf[160];
-        tt_set_error(TT_ENOMEM, "a tensor of shape %s has too many elements", tt__shape_str(ndim, shape, buf, sizeof buf));
+        tt_set_error(TT_ENOMEM, "a tensor of shape %s has too many elements", tt_shape_str(ndim, shape, buf, sizeof buf));
         return NULL;
     }
     tt_storage *s = storage_new(dev, bytes);
@@ -433,7 +433,7 @@ static bool infer_shape(const tt_tensor *t, int ndim, const int64_t *shape, int6
     if (infer >= 0 && known > 0 && numel % known == 0) out[infer] = numel / known;
     else if (infer >= 0 || known != numel) {
         tt_set_error(TT_ESHAPE, "shape '%s' is invalid for input of size %lld",
-                     tt__shape_str(ndim, shape, buf, sizeof buf), (long long)numel);
+                     tt_shape_str(ndim, shape, buf, sizeof buf), (long long)numel);
         return false;
     }
     return true;
@@ -530,7 +530,7 @@ tt_tensor *tt_select(const tt_tensor *t, int dim, int64_t index)
     if (index < -n || index >= n) {
         char buf[200];
         tt_set_error(TT_EINVAL, "select(): index %lld out of range for tensor of size %s at dimension %d",
-                     (long long)index, tt__shape_str(t->ndim, t->shape, buf, sizeof buf), d);
+                     (long long)index, tt_shape_str(t->ndim, t->shape, buf, sizeof buf), d);
         return NULL;
     }
     if (index < 0) index += n;
@@ -569,8 +569,8 @@ tt_tensor *tt_expand(const tt_tensor *t, int ndim, const int64_t *shape)
         } else {
             tt_set_error(TT_ESHAPE, "The expanded size of the tensor (%lld) must match the existing size (%lld) at "
                                     "non-singleton dimension %d.  Target sizes: %s.  Tensor sizes: %s",
-                         (long long)shape[i], (long long)t->shape[j], i, tt__shape_str(ndim, shape, b1, sizeof b1),
-                         tt__shape_str(t->ndim, t->shape, b2, sizeof b2));
+                         (long long)shape[i], (long long)t->shape[j], i, tt_shape_str(ndim, shape, b1, sizeof b1),
+                         tt_shape_str(t->ndim, t->shape, b2, sizeof b2));
             return NULL;
         }
     }

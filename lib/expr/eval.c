@@ -1,0 +1,233 @@
+/* Eager evaluation of a parsed program: every node calls its tg_ op at once,
+ * so the graph is the one a C program writing the same calls would build.
+ * Values are tensors or Python-style numbers; a number meets a tensor through
+ * tg_binary_scalar / tg_scalar_binary (x*2 is MulBackward0 with a None edge,
+ * 2-x is RsubBackward1, x^2 is PowBackward0), and number OP number folds.
+ * Intermediates are released as soon as they are consumed. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expr_internal.h"
+
+tt_tensor *ex_number_tensor(const tg_env *env, double v) { return tt_scalar(v, env->dtype, env->device); }
+
+void ex_op_error(const char *label, int col)
+{
+    tt_status st = tt_last_status() ? tt_last_status() : TT_ERUNTIME;
+    char *msg = strdup(tt_last_error());
+    tt_set_error(st, "in %s at column %d: %s", label, col, msg ? msg : "failed");
+    free(msg);
+}
+
+static double fold(int op, double a, double b)
+{
+    switch (op) {
+    case TT_ADD: return a + b;
+    case TT_SUB: return a - b;
+    case TT_MUL: return a * b;
+    case TT_DIV: return a / b;
+    case TT_POW: return pow(a, b);
+    case TT_MAXIMUM: return isnan(a) || isnan(b) ? NAN : a > b ? a : b; /* NaN wins, as torch.maximum */
+    case TT_MINIMUM: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
+    case TT_EQ: return a == b;
+    case TT_NE: return a != b;
+    case TT_LT: return a < b;
+    case TT_LE: return a <= b;
+    case TT_GT: return a > b;
+    default: return a >= b; /* TT_GE */
+    }
+}
+
+int ex_binop(int op, const char *label, int col, ex_val a, ex_val b, ex_val *out)
+{
+    *out = (ex_val){0};
+    if (!a.t && !b.t && op != EX_MATMUL) {
+        out->num = fold(op, a.num, b.num);
+        return 0;
+    }
+    tt_tensor *r;
+    if (op == EX_MATMUL) {
+        if (!a.t || !b.t) tt_set_error(TT_EINVAL, "matmul needs two tensors, got a number");
+        r = a.t && b.t ? tg_matmul(a.t, b.t) : NULL;
+    } else if (a.t && b.t) {
+        r = tg_binary(op, a.t, b.t);
+    } else if (a.t) {
+        r = tg_binary_scalar(op, a.t, b.num);
+    } else {
+        r = tg_scalar_binary(op, a.num, b.t);
+    }
+    tt_release(a.t);
+    tt_release(b.t);
+    if (!r) return ex_op_error(label, col), -1;
+    out->t = r;
+    return 0;
+}
+
+/* ---- array literals ---------------------------------------------------------- */
+/* The shape is read from the first element at each depth; every list must
+ * then agree with it, or the error names the column that does not. */
+static int list_shape(const ex_node *n, int *ndim, int64_t *shape)
+{
+    *ndim = 0;
+    for (const ex_node *l = n; l->kind == N_LIST; l = l->items[0].node) {
+        if (*ndim == TT_MAX_DIMS)
+            return tt_set_error(TT_EINVAL, "array literal at column %d has more than %d dimensions", n->col,
+                                TT_MAX_DIMS), -1;
+        shape[(*ndim)++] = l->nitems;
+        if (!l->nitems) break;
+    }
+    return 0;
+}
+
+static int list_fill(ex_eval *E, const ex_node *n, const ex_node *first, int d, int ndim, const int64_t *shape,
+                     double **dst)
+{
+    if (d == ndim) {
+        if (n->kind == N_LIST)
+            return tt_set_error(TT_EINVAL, "ragged array literal at column %d: expected a number at column %d, "
+                                "found a list", first->col, n->col), -1;
+        ex_val v;
+        if (ex_eval_node(E, n, &v)) return -1;
+        double x = v.num;
+        if (v.t && (tt_numel(v.t) != 1 || tt_item(v.t, &x))) {
+            tt_release(v.t);
+            return tt_set_error(TT_EINVAL, "array literal at column %d: the element at column %d is a tensor "
+                                "of more than one element", first->col, n->col), -1;
+        }
+        tt_release(v.t);
+        *(*dst)++ = x;
+        return 0;
+    }
+    if (n->kind != N_LIST)
+        return tt_set_error(TT_EINVAL, "ragged array literal at column %d: expected a list at column %d, "
+                            "found a number", first->col, n->col), -1;
+    if (n->nitems != shape[d])
+        return tt_set_error(TT_EINVAL, "ragged array literal at column %d: the list at column %d has %d "
+                            "element%s, expected %lld", first->col, n->col, n->nitems, n->nitems == 1 ? "" : "s",
+                            (long long)shape[d]), -1;
+    for (int i = 0; i < n->nitems; i++)
+        if (list_fill(E, n->items[i].node, first, d + 1, ndim, shape, dst)) return -1;
+    return 0;
+}
+
+static int eval_list(ex_eval *E, const ex_node *n, ex_val *out)
+{
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    if (list_shape(n, &ndim, shape)) return -1;
+    int64_t numel = tt_shape_numel(ndim, shape);
+    double *data = malloc((size_t)(numel ? numel : 1) * sizeof *data), *p = data;
+    if (!data) return tt_set_error(TT_ENOMEM, "out of memory for an array literal"), -1;
+    tt_tensor *t = NULL;
+    if (!list_fill(E, n, n, 0, ndim, shape, &p)) {
+        tt_tensor *f64 = tt_from_data(ndim, shape, TT_F64, data, E->env->device);
+        t = f64 ? tt_cast(f64, E->env->dtype) : NULL;
+        tt_release(f64);
+    }
+    free(data);
+    out->t = t;
+    return t ? 0 : -1;
+}
+
+/* ---- nodes --------------------------------------------------------------------- */
+static int binop_of(ex_tok t)
+{
+    switch (t) {
+    case T_PLUS: return TT_ADD;
+    case T_MINUS: return TT_SUB;
+    case T_STAR: return TT_MUL;
+    case T_SLASH: return TT_DIV;
+    case T_CARET: case T_POW: return TT_POW;
+    case T_AT: return EX_MATMUL;
+    case T_EQ: return TT_EQ;
+    case T_NE: return TT_NE;
+    case T_LT: return TT_LT;
+    case T_LE: return TT_LE;
+    case T_GT: return TT_GT;
+    default: return TT_GE;
+    }
+}
+
+int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
+{
+    *out = (ex_val){0};
+    switch (n->kind) {
+    case N_NUM:
+        out->num = n->num;
+        return 0;
+    case N_NAME: {
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", n->namelen, n->name);
+        tt_tensor *t = tg_env_get(E->env, name);
+        if (!t) return ex_unknown_name(E->env, n, false), -1;
+        out->t = tt_retain(t);
+        return 0;
+    }
+    case N_CALL:
+        return ex_call(E, n, out);
+    case N_LIST:
+        return eval_list(E, n, out);
+    case N_NEG: {
+        ex_val v;
+        if (ex_eval_node(E, n->items[0].node, &v)) return -1;
+        if (!v.t) {
+            out->num = -v.num;
+            return 0;
+        }
+        out->t = tg_neg(v.t);
+        tt_release(v.t);
+        if (!out->t) return ex_op_error("'-'", n->col), -1;
+        return 0;
+    }
+    case N_CHAIN: {
+        ex_val acc, rhs;
+        if (ex_eval_node(E, n->items[0].node, &acc)) return -1;
+        for (int i = 1; i < n->nitems; i++) {
+            const ex_item *it = &n->items[i];
+            if (ex_eval_node(E, it->node, &rhs)) {
+                tt_release(acc.t);
+                return -1;
+            }
+            char label[8];
+            snprintf(label, sizeof label, "'%s'", ex_tok_text(it->op));
+            if (ex_binop(binop_of(it->op), label, it->col, acc, rhs, &acc)) return -1;
+        }
+        *out = acc;
+        return 0;
+    }
+    case N_PROGRAM:
+        break;
+    }
+    return tt_set_error(TT_EINVAL, "internal error: cannot evaluate this node"), -1;
+}
+
+tt_tensor *tg_eval(tg_env *env, const char *program)
+{
+    if (!env || !program) return tt_set_error(TT_EINVAL, "tg_eval: NULL environment or program"), NULL;
+    ex_program prog;
+    if (ex_parse(program, &prog)) {
+        ex_free(&prog);
+        return NULL;
+    }
+    ex_eval E = {.env = env};
+    ex_val v = {0};
+    tt_tensor *result = NULL;
+    for (int i = 0; i < prog.root->nitems; i++) {
+        const ex_item *st = &prog.root->items[i];
+        tt_release(v.t);
+        if (ex_eval_node(&E, st->node, &v)) goto done;
+        if (!v.t && !(v.t = ex_number_tensor(env, v.num))) goto done;
+        if (st->name) {
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", st->namelen, st->name);
+            if (tg_env_set(env, name, v.t)) goto done;
+        }
+    }
+    result = v.t;
+    v.t = NULL;
+done:
+    tt_release(v.t);
+    ex_free(&prog);
+    return result;
+}
