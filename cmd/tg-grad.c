@@ -272,66 +272,25 @@ static void higher_derivatives(const grad_opts *o, wrt_var *v) {
     }
 }
 
-/* --hessian: H[i][j][a][b] = d g_i[a] / d x_j[b], g_i the first derivative
- * w.r.t. name i (made with create_graph): one gradient call per element of
- * each x_i, as torch.autograd.functional.hessian does. */
+/* --hessian: the blocks d g_i / d x_j of the first derivatives g_i (made
+ * with create_graph), as torch.autograd.functional.hessian returns them. */
 static void hessian(const grad_opts *o, wrt_var *v) {
     int n = o->nwrt;
-    double **buf = xcalloc((size_t)n, sizeof *buf);
-    tt_tensor **xs = xcalloc((size_t)n, sizeof *xs);
-    tt_tensor **rows = xcalloc((size_t)n, sizeof *rows);
-    for (int j = 0; j < n; j++)
-        xs[j] = v[j].x;
+    tt_tensor **grads = xcalloc((size_t)n, sizeof *grads), **xs = xcalloc((size_t)n, sizeof *xs);
+    tt_tensor **blocks = xcalloc((size_t)n * (size_t)n, sizeof *blocks);
     for (int i = 0; i < n; i++) {
-        int64_t mi = tt_numel(v[i].x);
-        v[i].hess = xcalloc((size_t)n, sizeof *v[i].hess);
-        for (int j = 0; j < n; j++) {
-            if (v[i].x->ndim + v[j].x->ndim > TT_MAX_DIMS)
-                cmd_fail("--hessian: the block for %s and %s would have %d dimensions (at most %d)", v[i].name,
-                         v[j].name, v[i].x->ndim + v[j].x->ndim, TT_MAX_DIMS);
-            int64_t mj = tt_numel(v[j].x);
-            if (mi && mj > INT64_MAX / 8 / mi)
-                cmd_fail("--hessian: the block for %s and %s is too large", v[i].name, v[j].name);
-            buf[j] = xcalloc((size_t)(mi * mj), sizeof **buf);
-        }
-        if (tg_requires_grad(v[i].grad)) {
-            int64_t all = -1;
-            tt_tensor *flat = cmd_check(tg_reshape(v[i].grad, 1, &all), NULL);
-            for (int64_t a = 0; a < mi; a++) {
-                tt_tensor *e = cmd_check(tg_select(flat, 0, a), NULL);
-                if (tg_requires_grad(e)) {
-                    if (tg_autograd_grad(1, &e, NULL, n, xs, true, false, true, rows) != TT_OK)
-                        cmd_fail_lib("--hessian");
-                    for (int j = 0; j < n; j++) {
-                        if (rows[j])
-                            cmd_check_status(tt_to_host(rows[j], TT_F64, buf[j] + a * tt_numel(v[j].x)), NULL);
-                        tt_release(rows[j]);
-                        rows[j] = NULL;
-                    }
-                }
-                tt_release(e);
-            }
-            tt_release(flat);
-        }
-        for (int j = 0; j < n; j++) {
-            int64_t shape[TT_MAX_DIMS];
-            int nd = 0;
-            for (int d = 0; d < v[i].x->ndim; d++)
-                shape[nd++] = v[i].x->shape[d];
-            for (int d = 0; d < v[j].x->ndim; d++)
-                shape[nd++] = v[j].x->shape[d];
-            tt_tensor *h64 = cmd_check(tt_from_data(nd, shape, TT_F64, buf[j], TT_CPU), NULL);
-            tt_tensor *h = cmd_check(tt_cast(h64, v[i].x->dtype), NULL);
-            v[i].hess[j] = cmd_check(tt_to_device(h, tt_device_of(v[i].x)), NULL);
-            tt_release(h64);
-            tt_release(h);
-            free(buf[j]);
-            buf[j] = NULL;
-        }
+        grads[i] = v[i].grad;
+        xs[i] = v[i].x;
     }
-    free(buf);
+    if (tg_hessian_from_grads(n, grads, xs, blocks) != TT_OK)
+        cmd_fail_lib("--hessian");
+    for (int i = 0; i < n; i++) {
+        v[i].hess = xcalloc((size_t)n, sizeof *v[i].hess);
+        memcpy(v[i].hess, blocks + i * n, (size_t)n * sizeof *blocks);
+    }
+    free(blocks);
+    free(grads);
     free(xs);
-    free(rows);
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -436,51 +395,6 @@ static void print_named(FILE *f, const char *label, const tt_tensor *t) {
     free(s);
 }
 
-/* Writes len bytes to path atomically (temporary file + rename), or to stdout. */
-static void write_text(const grad_opts *o, const char *buf, size_t len) {
-    if (!o->co.output) {
-        fflush(stdout);
-        size_t done = 0;
-        while (done < len) {
-            ssize_t w = write(STDOUT_FILENO, buf + done, len - done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0 && errno == EPIPE)
-                exit(CMD_EXIT_FAILURE);
-            if (w < 0)
-                cmd_fail("standard output: %s", strerror(errno));
-            done += (size_t)w;
-        }
-        return;
-    }
-    const char *path = o->co.output;
-    char *tmp = xprintf("%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        cmd_fail("cannot write '%s': %s", path, strerror(errno));
-    FILE *f = fdopen(fd, "w");
-    bool ok = f && fwrite(buf, 1, len, f) == len;
-    int err = errno;
-    if (f) {
-        if (fclose(f) != 0 && ok) {
-            ok = false;
-            err = errno;
-        }
-    } else {
-        close(fd);
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        cmd_fail("cannot write '%s': %s", path, strerror(err));
-    }
-    free(tmp);
-}
-
 /* The form a terminal gets (or --format torch): PyTorch's printing. */
 static void print_torch(const grad_opts *o, const tt_tensor *out, const wrt_var *v) {
     char *buf = NULL;
@@ -503,7 +417,7 @@ static void print_torch(const grad_opts *o, const tt_tensor *out, const wrt_var 
             }
     if (fclose(f) != 0)
         cmd_fail("out of memory");
-    write_text(o, buf, len);
+    cmd_write_bytes(o->co.output, buf, len);
     free(buf);
 }
 

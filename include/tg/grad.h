@@ -96,6 +96,14 @@ tt_status tg_autograd_grad(int noutputs, tt_tensor *const *outputs, tt_tensor *c
                            int ninputs, tt_tensor *const *inputs, bool retain_graph, bool create_graph,
                            bool allow_unused, tt_tensor **grads_out);
 
+/* Hessian of a one-element output: blocks[i*n + j] = d^2 out / d x_i d x_j,
+ * shaped x_i.shape + x_j.shape in x_i's dtype (zeros where out does not
+ * depend on them), as torch.autograd.functional.hessian returns them. */
+tt_status tg_hessian(tt_tensor *out, int n, tt_tensor *const *inputs, tt_tensor **blocks);
+/* The same from first derivatives grads[i] = d f / d x_i already made with
+ * create_graph (a NULL or constant one gives zero blocks). */
+tt_status tg_hessian_from_grads(int n, tt_tensor *const *grads, tt_tensor *const *inputs, tt_tensor **blocks);
+
 /* ---- hooks ----------------------------------------------------------------- *
  * Called with the gradient of t (summed over its uses) before it is used;
  * return NULL to keep it or a new reference to replace it. Returns a handle
