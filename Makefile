@@ -112,6 +112,7 @@ $(B)/bench/%: bench/%.c $(B)/libtg.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtg.a $(LIBS)
 
-bench: all $(B)/bench/seed000_loop
+bench: all $(B)/bench/seed000_loop $(B)/bench/sigmoid
 	bench/gen.sh
 	B=$(B) bench/autograd.sh
+	B=$(B) bench/sigmoid.sh
