@@ -1,6 +1,7 @@
 /* Shared helpers for the tg-* commands; see cmd.h. */
 #include "cmd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -626,4 +627,103 @@ void cmd_write_bytes(const char *path, const void *buf, size_t len) {
         cmd_fail("cannot %s '%s': %s", what, path, strerror(err));
     }
     free(tmp);
+}
+
+/* ---- memory ---------------------------------------------------------------- */
+void *cmd_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) cmd_fail("out of memory");
+    return p;
+}
+
+char *cmd_xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) cmd_fail("out of memory");
+    return d;
+}
+
+char *cmd_xprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (!s) cmd_fail("out of memory");
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* ---- expressions and bindings ------------------------------------------------ */
+bool cmd_is_identifier(const char *s, size_t n)
+{
+    if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_')) return false;
+    return true;
+}
+
+void cmd_names_add(cmd_names *list, const char *opt, const char *arg)
+{
+    for (const char *p = arg;; p++) {
+        size_t n = strcspn(p, ",");
+        if (n == 0) cmd_usage_error("invalid value '%s' for %s: empty name", arg, opt);
+        if (!cmd_is_identifier(p, n))
+            cmd_usage_error("invalid value '%s' for %s: '%.*s' is not a name", arg, opt, (int)n, p);
+        for (int i = 0; i < list->n; i++)
+            if (strlen(list->names[i]) == n && !strncmp(list->names[i], p, n))
+                cmd_usage_error("%s names '%.*s' twice", opt, (int)n, p);
+        char **grown = realloc(list->names, (size_t)(list->n + 1) * sizeof *grown);
+        if (!grown || !(grown[list->n] = strndup(p, n))) cmd_fail("out of memory");
+        list->names = grown;
+        list->n++;
+        p += n;
+        if (!*p) break;
+    }
+}
+
+void cmd_names_free(cmd_names *list)
+{
+    for (int i = 0; i < list->n; i++) free(list->names[i]);
+    free(list->names);
+    list->names = NULL;
+    list->n = 0;
+}
+
+char *cmd_env_names(const tg_env *env)
+{
+    size_t len = 5;
+    for (int i = 0; i < tg_env_count(env); i++) len += strlen(tg_env_name(env, i)) + 2;
+    char *s = cmd_xcalloc(len, 1);
+    if (tg_env_count(env) == 0) strcpy(s, "none");
+    for (int i = 0; i < tg_env_count(env); i++) {
+        if (i) strcat(s, ", ");
+        strcat(s, tg_env_name(env, i));
+    }
+    return s;
+}
+
+_Noreturn void cmd_expr_fail(const char *context)
+{
+    const char *err = tt_last_error();
+    if (!err || !*err) err = "unknown error";
+    if (context && strstr(err, context)) context = NULL;
+    if (tt_last_status() == TT_ESYNTAX) {
+        if (context) cmd_usage_error("%s: %s", context, err);
+        cmd_usage_error("%s", err);
+    }
+    cmd_fail_lib(context);
+}
+
+void cmd_bind_all(tg_env *env, int n, char *const *words)
+{
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(words[i], '=');
+        if (!eq) cmd_usage_error("unexpected argument '%s': bindings are NAME=VALUE", words[i]);
+        if (tg_env_bind(env, words[i]) != TT_OK) cmd_expr_fail(words[i]);
+    }
 }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tg/expr.h"
 #include "tg/io.h"
 #include "tg/tensor.h"
 
@@ -174,5 +175,36 @@ tt_tensor *cmd_read_source(const char *spec);
  * cmd_fail_lib(context). */
 tt_tensor *cmd_check(tt_tensor *t, const char *context);
 void cmd_check_status(tt_status st, const char *context);
+
+/* ---- memory, for commands: out of memory is fatal (exit 1) ------------------ */
+void *cmd_xcalloc(size_t n, size_t size);
+char *cmd_xstrdup(const char *s);
+char *cmd_xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- expressions and bindings (tg-grad, tg-graph, tg-check, tg-fit) ---------- */
+/* A C identifier: letters, digits and '_', not starting with a digit. */
+bool cmd_is_identifier(const char *s, size_t n);
+
+/* A list of names from repeatable, comma-separated options ("--wrt x,w"). */
+typedef struct {
+    char **names;
+    int n;
+} cmd_names;
+/* Appends the names in arg; an empty, invalid or repeated name is a usage
+ * error naming opt. */
+void cmd_names_add(cmd_names *list, const char *opt, const char *arg);
+void cmd_names_free(cmd_names *list);
+/* The names bound in env, "x, w" (malloc'd; "none" when empty). */
+char *cmd_env_names(const tg_env *env);
+
+/* Fails on an error from the expression layer: text that cannot be read
+ * (TT_ESYNTAX: a syntax error in -e or a binding) is a usage error, exit 2;
+ * anything found while reading or evaluating is exit 1. `context` ("-e",
+ * "--grad-output") is put first unless NULL or already in the message. */
+_Noreturn void cmd_expr_fail(const char *context);
+/* Binds the NAME=VALUE words in order (standard input is read once by the
+ * environment, however many "-:DATASET" sources use it); a word that is not
+ * NAME=VALUE is a usage error. */
+void cmd_bind_all(tg_env *env, int n, char *const *words);
 
 #endif

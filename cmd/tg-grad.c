@@ -81,8 +81,7 @@ static const struct option longopts[] = {
 typedef struct {
     cmd_common co;
     const char *expr;
-    char **wrt; /* malloc'd names */
-    int nwrt;
+    cmd_names wrt;
     const char *grad_output;
     int order;
     bool hessian, retain, allow_unused;
@@ -101,88 +100,6 @@ typedef struct {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static void *xcalloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        cmd_fail("out of memory");
-    return p;
-}
-
-static bool is_identifier(const char *s, size_t n) {
-    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
-
-/* "--wrt x,w" (repeatable): appends the names, refusing empty, odd or repeated ones. */
-static void add_wrt(grad_opts *o, const char *arg) {
-    const char *p = arg;
-    for (;;) {
-        size_t n = strcspn(p, ",");
-        if (n == 0)
-            cmd_usage_error("invalid value '%s' for --wrt: empty name", arg);
-        if (!is_identifier(p, n))
-            cmd_usage_error("invalid value '%s' for --wrt: '%.*s' is not a name", arg, (int)n, p);
-        for (int i = 0; i < o->nwrt; i++)
-            if (strlen(o->wrt[i]) == n && !strncmp(o->wrt[i], p, n))
-                cmd_usage_error("--wrt names '%.*s' twice", (int)n, p);
-        char **w = realloc(o->wrt, (size_t)(o->nwrt + 1) * sizeof *w);
-        if (!w || !(w[o->nwrt] = strndup(p, n)))
-            cmd_fail("out of memory");
-        o->wrt = w;
-        o->nwrt++;
-        if (!p[n])
-            break;
-        p += n + 1;
-    }
-}
-
-/* The names bound in env, "x, w" (malloc'd). */
-static char *bound_names(const tg_env *env) {
-    size_t len = 1;
-    for (int i = 0; i < tg_env_count(env); i++)
-        len += strlen(tg_env_name(env, i)) + 2;
-    char *s = xcalloc(len, 1);
-    for (int i = 0; i < tg_env_count(env); i++) {
-        if (i)
-            strcat(s, ", ");
-        strcat(s, tg_env_name(env, i));
-    }
-    return s;
-}
-
-/* Fails on a library error from the expression layer: text that cannot be
- * read (TT_ESYNTAX) is a usage error (exit 2), anything found while
- * evaluating is a runtime error (exit 1), and so is a binding that reads as
- * neither a file nor an expression (TT_ENOTFOUND: a missing file). `context`
- * ("-e", "--grad-output") is prefixed unless NULL. */
-static _Noreturn void expr_fail(const char *context) {
-    const char *err = tt_last_error();
-    if (!err || !*err)
-        err = "unknown error";
-    bool syntax = tt_last_status() == TT_ESYNTAX;
-    if (syntax && context)
-        cmd_usage_error("%s: %s", context, err);
-    if (syntax)
-        cmd_usage_error("%s", err);
-    cmd_fail_lib(context);
-}
-
-/* Binds the NAME=VALUE words in order (standard input is read once by the
- * environment, however many "-:DATASET" sources there are). */
-static void bind_all(tg_env *env, const grad_opts *o) {
-    for (int i = 0; i < o->nbind; i++)
-        if (tg_env_bind(env, o->bindings[i]) != TT_OK) {
-            const char *err = tt_last_error();
-            /* The library names the binding; add it where it does not. */
-            expr_fail(err && strstr(err, o->bindings[i]) ? NULL : o->bindings[i]);
-        }
-}
-
 /* --grad-output SRC for an output: "ones", a tensor source, or an expression
  * evaluated (without recording) in env. Returns a new reference shaped,
  * typed and placed like out. */
@@ -195,28 +112,12 @@ static tt_tensor *grad_output_tensor(tg_env *env, const grad_opts *o, const tt_t
     tt_tensor *g = tg_env_value(env, src, who);
     tg_set_grad_enabled(prev);
     if (!g)
-        expr_fail(NULL);
+        cmd_expr_fail(NULL);
     tt_tensor *c = cmd_check(tt_cast(g, out->dtype), who);
     tt_release(g);
     tt_tensor *d = cmd_check(tt_to_device(c, tt_device_of(out)), who);
     tt_release(c);
     return d;
-}
-
-/* printf into a malloc'd string. */
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = n < 0 ? NULL : malloc((size_t)n + 1);
-    if (!s)
-        cmd_fail("out of memory");
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
 }
 
 /* A zero gradient for x: zeros of its shape, dtype and device. */
@@ -228,9 +129,9 @@ static tt_tensor *zeros_for(const tt_tensor *x) { return cmd_check(tt_zeros_like
  * error unless --allow-unused, which gives zeros. create_graph when more
  * derivatives follow. */
 static void first_derivatives(const grad_opts *o, tt_tensor *out, tt_tensor *gout, wrt_var *v, bool create) {
-    int n = o->nwrt;
-    tt_tensor **xs = xcalloc((size_t)n, sizeof *xs);
-    tt_tensor **gs = xcalloc((size_t)n, sizeof *gs);
+    int n = o->wrt.n;
+    tt_tensor **xs = cmd_xcalloc((size_t)n, sizeof *xs);
+    tt_tensor **gs = cmd_xcalloc((size_t)n, sizeof *gs);
     for (int i = 0; i < n; i++)
         xs[i] = v[i].x;
     tt_status st = tg_autograd_grad(1, &out, gout ? &gout : NULL, n, xs, o->retain || create, create, true, gs);
@@ -252,7 +153,7 @@ static void first_derivatives(const grad_opts *o, tt_tensor *out, tt_tensor *gou
  * derivative that no longer depends on x (the third of x^2) is zero from
  * there on: zeros, not an error. */
 static void higher_derivatives(const grad_opts *o, wrt_var *v) {
-    int n = o->nwrt;
+    int n = o->wrt.n;
     for (int i = 0; i < n; i++) {
         for (int k = 2; k <= o->order; k++) {
             bool last = k == o->order;
@@ -275,9 +176,9 @@ static void higher_derivatives(const grad_opts *o, wrt_var *v) {
 /* --hessian: the blocks d g_i / d x_j of the first derivatives g_i (made
  * with create_graph), as torch.autograd.functional.hessian returns them. */
 static void hessian(const grad_opts *o, wrt_var *v) {
-    int n = o->nwrt;
-    tt_tensor **grads = xcalloc((size_t)n, sizeof *grads), **xs = xcalloc((size_t)n, sizeof *xs);
-    tt_tensor **blocks = xcalloc((size_t)n * (size_t)n, sizeof *blocks);
+    int n = o->wrt.n;
+    tt_tensor **grads = cmd_xcalloc((size_t)n, sizeof *grads), **xs = cmd_xcalloc((size_t)n, sizeof *xs);
+    tt_tensor **blocks = cmd_xcalloc((size_t)n * (size_t)n, sizeof *blocks);
     for (int i = 0; i < n; i++) {
         grads[i] = v[i].grad;
         xs[i] = v[i].x;
@@ -285,7 +186,7 @@ static void hessian(const grad_opts *o, wrt_var *v) {
     if (tg_hessian_from_grads(n, grads, xs, blocks) != TT_OK)
         cmd_fail_lib("--hessian");
     for (int i = 0; i < n; i++) {
-        v[i].hess = xcalloc((size_t)n, sizeof *v[i].hess);
+        v[i].hess = cmd_xcalloc((size_t)n, sizeof *v[i].hess);
         memcpy(v[i].hess, blocks + i * n, (size_t)n * sizeof *blocks);
     }
     free(blocks);
@@ -303,11 +204,11 @@ static void put_value(tt_tensor_set *set, const char *name, const tt_tensor *t) 
 }
 
 static char *hessian_name(const grad_opts *o, const wrt_var *v, int i, int j) {
-    return o->nwrt == 1 ? xprintf("hessian/%s", v[i].name) : xprintf("hessian/%s/%s", v[i].name, v[j].name);
+    return o->wrt.n == 1 ? cmd_xprintf("hessian/%s", v[i].name) : cmd_xprintf("hessian/%s/%s", v[i].name, v[j].name);
 }
 
 static char *grad_name(const wrt_var *v) {
-    return xprintf("grad/%s", v->name);
+    return cmd_xprintf("grad/%s", v->name);
 }
 
 /* Can these tensors be text columns (1-D or 0-D, all of one length)? */
@@ -322,13 +223,13 @@ static void provenance(tt_tensor_set *set, const grad_opts *o) {
     cmd_provenance(set);
     cmd_attr_str(set, "expression", o->expr);
     size_t len = 1;
-    for (int i = 0; i < o->nwrt; i++)
-        len += strlen(o->wrt[i]) + 1;
-    char *wrt = xcalloc(len, 1);
-    for (int i = 0; i < o->nwrt; i++) {
+    for (int i = 0; i < o->wrt.n; i++)
+        len += strlen(o->wrt.names[i]) + 1;
+    char *wrt = cmd_xcalloc(len, 1);
+    for (int i = 0; i < o->wrt.n; i++) {
         if (i)
             strcat(wrt, ",");
-        strcat(wrt, o->wrt[i]);
+        strcat(wrt, o->wrt.names[i]);
     }
     cmd_attr_str(set, "wrt", wrt);
     free(wrt);
@@ -347,7 +248,7 @@ static tt_tensor_set *make_set(const grad_opts *o, const tt_tensor *out, const w
     if (!set)
         cmd_fail_lib(NULL);
     provenance(set, o);
-    int n = o->nwrt;
+    int n = o->wrt.n;
     if (columns && o->hessian) {
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) {
@@ -357,7 +258,7 @@ static tt_tensor_set *make_set(const grad_opts *o, const tt_tensor *out, const w
             }
         return set;
     }
-    tt_tensor **ts = xcalloc((size_t)n + 1, sizeof *ts);
+    tt_tensor **ts = cmd_xcalloc((size_t)n + 1, sizeof *ts);
     ts[0] = (tt_tensor *)out;
     for (int i = 0; i < n; i++)
         ts[i + 1] = v[i].grad;
@@ -403,14 +304,14 @@ static void print_torch(const grad_opts *o, const tt_tensor *out, const wrt_var 
     if (!f)
         cmd_fail("out of memory");
     print_named(f, "out", out);
-    for (int i = 0; i < o->nwrt; i++) {
+    for (int i = 0; i < o->wrt.n; i++) {
         char *name = grad_name(&v[i]);
         print_named(f, name, v[i].grad);
         free(name);
     }
     if (o->hessian)
-        for (int i = 0; i < o->nwrt; i++)
-            for (int j = 0; j < o->nwrt; j++) {
+        for (int i = 0; i < o->wrt.n; i++)
+            for (int j = 0; j < o->wrt.n; j++) {
                 char *name = hessian_name(o, v, i, j);
                 print_named(f, name, v[i].hess[j]);
                 free(name);
@@ -445,7 +346,7 @@ static void parse(grad_opts *o, int argc, char **argv) {
                 cmd_usage_error("invalid value '' for -e: expected an expression");
             o->expr = optarg;
             break;
-        case OPT_WRT: add_wrt(o, optarg); break;
+        case OPT_WRT: cmd_names_add(&o->wrt, "--wrt", optarg); break;
         case OPT_GRAD_OUTPUT:
             if (!*optarg)
                 cmd_usage_error("invalid value '' for --grad-output: expected 'ones', a tensor source or an expression");
@@ -462,7 +363,7 @@ static void parse(grad_opts *o, int argc, char **argv) {
         cmd_help(usage);
     if (!o->expr)
         cmd_usage_error("missing -e EXPR: the expression to differentiate");
-    if (o->nwrt == 0)
+    if (o->wrt.n == 0)
         cmd_usage_error("missing --wrt NAMES: what to differentiate with respect to");
     if (o->hessian && o->order > 1)
         cmd_usage_error("--hessian and --order %d cannot be used together", o->order);
@@ -493,22 +394,22 @@ int main(int argc, char **argv) {
     tg_env_set_dtype(env, o.co.dtype);
     tg_env_set_device(env, o.co.device);
     tg_env_set_seed(env, o.co.seed);
-    bind_all(env, &o);
+    cmd_bind_all(env, o.nbind, o.bindings);
 
     /* Bound names become leaves that require grad; a name bound by -e is an
      * intermediate, looked up after evaluation (so every floating binding
      * then requires grad, for it to have a history). */
-    wrt_var *v = xcalloc((size_t)o.nwrt, sizeof *v);
+    wrt_var *v = cmd_xcalloc((size_t)o.wrt.n, sizeof *v);
     bool intermediates = false;
-    for (int i = 0; i < o.nwrt; i++) {
-        v[i].name = o.wrt[i];
-        tt_tensor *x = tg_env_get(env, o.wrt[i]);
+    for (int i = 0; i < o.wrt.n; i++) {
+        v[i].name = o.wrt.names[i];
+        tt_tensor *x = tg_env_get(env, o.wrt.names[i]);
         if (!x) {
             intermediates = true;
             continue;
         }
         if (tg_set_requires_grad(x, true) != TT_OK)
-            cmd_fail("--wrt %s: %s (%s holds %s)", o.wrt[i], tt_last_error(), o.wrt[i], tt_dtype_name(x->dtype));
+            cmd_fail("--wrt %s: %s (%s holds %s)", o.wrt.names[i], tt_last_error(), o.wrt.names[i], tt_dtype_name(x->dtype));
         v[i].x = tt_retain(x);
     }
     if (intermediates)
@@ -520,19 +421,19 @@ int main(int argc, char **argv) {
 
     tt_tensor *out = tg_eval(env, o.expr);
     if (!out)
-        expr_fail("-e");
-    for (int i = 0; i < o.nwrt; i++) {
+        cmd_expr_fail("-e");
+    for (int i = 0; i < o.wrt.n; i++) {
         if (v[i].x)
             continue;
-        tt_tensor *x = tg_env_get(env, o.wrt[i]);
+        tt_tensor *x = tg_env_get(env, o.wrt.names[i]);
         if (!x) {
-            char *names = bound_names(env);
+            char *names = cmd_env_names(env);
             cmd_usage_error("--wrt: '%s' is not bound (bound: %s); bind it as %s=VALUE or assign it in -e",
-                            o.wrt[i], *names ? names : "nothing", o.wrt[i]);
+                            o.wrt.names[i], names, o.wrt.names[i]);
         }
         if (!tg_requires_grad(x))
-            cmd_fail("--wrt %s: %s does not require grad: -e computes it from no floating binding", o.wrt[i],
-                     o.wrt[i]);
+            cmd_fail("--wrt %s: %s does not require grad: -e computes it from no floating binding", o.wrt.names[i],
+                     o.wrt.names[i]);
         v[i].x = tt_retain(x);
     }
 
@@ -553,7 +454,7 @@ int main(int argc, char **argv) {
     }
 
     if (!tg_requires_grad(out)) { /* --allow-unused: nothing depends on anything */
-        for (int i = 0; i < o.nwrt; i++)
+        for (int i = 0; i < o.wrt.n; i++)
             v[i].grad = zeros_for(v[i].x);
         if (o.hessian)
             hessian(&o, v);
@@ -574,17 +475,16 @@ int main(int argc, char **argv) {
         tt_set_free(set);
     }
 
-    for (int i = 0; i < o.nwrt; i++) {
+    for (int i = 0; i < o.wrt.n; i++) {
         tt_release(v[i].x);
         tt_release(v[i].grad);
         if (v[i].hess)
-            for (int j = 0; j < o.nwrt; j++)
+            for (int j = 0; j < o.wrt.n; j++)
                 tt_release(v[i].hess[j]);
         free(v[i].hess);
-        free(o.wrt[i]);
     }
     free(v);
-    free(o.wrt);
+    cmd_names_free(&o.wrt);
     tt_release(gout);
     tt_release(out);
     tg_env_free(env);

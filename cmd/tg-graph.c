@@ -71,27 +71,6 @@ static const char *const format_names[] = {"dot", "svg", "png", NULL};
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        cmd_fail("out of memory");
-    return p;
-}
-
-static char *xstrdup(const char *s) {
-    char *p = strdup(s);
-    if (!p)
-        cmd_fail("out of memory");
-    return p;
-}
-
-static char *xasprintf2(const char *a, const char *b) {
-    size_t n = strlen(a) + strlen(b) + 1;
-    char *p = xmalloc(n);
-    snprintf(p, n, "%s%s", a, b);
-    return p;
-}
-
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && !strcmp(s + n - m, suffix);
@@ -103,36 +82,6 @@ static size_t binding_name_len(const char *arg) {
     return eq ? (size_t)(eq - arg) : 0;
 }
 
-static bool is_identifier(const char *s, size_t n) {
-    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
-
-/* Fails on an error from the expression layer, naming `context` first unless
- * the message already does. A syntax error is a usage error (exit 2: the
- * command line cannot be read), as in tg-grad; anything found while
- * evaluating is a runtime error (exit 1), and so is a binding that reads as
- * neither a file nor an expression ("no file 'd.h5', and as an expression:
- * syntax error ..."): a missing file. */
-static _Noreturn void expr_fail(const char *context) {
-    const char *err = tt_last_error();
-    if (!err || !*err)
-        err = "unknown error";
-    if (context && strstr(err, context))
-        context = NULL;
-    bool syntax = strstr(err, "syntax error at column") && !strstr(err, "no file '");
-    if (syntax && context)
-        cmd_usage_error("%s: %s", context, err);
-    if (syntax)
-        cmd_usage_error("%s", err);
-    cmd_fail_lib(context);
-}
-
 /* An executable file named `prog` on $PATH (malloc'd), or NULL. */
 static char *find_in_path(const char *prog) {
     const char *path = getenv("PATH");
@@ -142,7 +91,7 @@ static char *find_in_path(const char *prog) {
         size_t n = strcspn(p, ":");
         const char *dir = n ? p : ".";
         size_t dn = n ? n : 1;
-        char *file = xmalloc(dn + strlen(prog) + 2);
+        char *file = cmd_xcalloc(1, dn + strlen(prog) + 2);
         memcpy(file, dir, dn);
         file[dn] = '/';
         strcpy(file + dn + 1, prog);
@@ -165,7 +114,7 @@ static char *slurp(FILE *f, size_t *len) {
     long size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
         cmd_fail("reading dot's output: %s", strerror(errno));
-    char *buf = xmalloc((size_t)size + 1);
+    char *buf = cmd_xcalloc(1, (size_t)size + 1);
     size_t got = fread(buf, 1, (size_t)size, f);
     if (got != (size_t)size)
         cmd_fail("reading dot's output: %s", ferror(f) ? strerror(errno) : "short read");
@@ -272,7 +221,7 @@ static void param_add(param_list *p, tt_tensor *t, const char *name) {
         p->cap = cap;
     }
     p->t[p->n] = tt_retain(t);
-    p->names[p->n++] = xstrdup(name);
+    p->names[p->n++] = cmd_xstrdup(name);
 }
 
 static void param_free(param_list *p) {
@@ -284,35 +233,6 @@ static void param_free(param_list *p) {
     free(p->names);
 }
 
-typedef struct {
-    char **names;
-    int n;
-} name_list;
-
-static void wrt_add(name_list *w, const char *arg) {
-    const char *p = arg;
-    for (;;) {
-        size_t n = strcspn(p, ",");
-        if (n == 0)
-            cmd_usage_error("invalid value '%s' for --wrt: empty name", arg);
-        if (!is_identifier(p, n))
-            cmd_usage_error("invalid value '%s' for --wrt: '%.*s' is not a name", arg, (int)n, p);
-        char *name = xmalloc(n + 1);
-        memcpy(name, p, n);
-        name[n] = 0;
-        for (int i = 0; i < w->n; i++)
-            if (!strcmp(w->names[i], name))
-                cmd_usage_error("--wrt names '%s' twice", name);
-        char **names = realloc(w->names, (size_t)(w->n + 1) * sizeof *names);
-        if (!names)
-            cmd_fail("out of memory");
-        w->names = names;
-        w->names[w->n++] = name;
-        if (!p[n])
-            break;
-        p += n + 1;
-    }
-}
 
 int main(int argc, char **argv) {
     cmd_init("tg-graph", argc, argv);
@@ -322,7 +242,7 @@ int main(int argc, char **argv) {
 
     const char *expr = NULL;
     /* static: what an error exit leaves is still reachable, not lost (valgrind) */
-    static name_list wrt;
+    static cmd_names wrt;
     bool help = false, show_saved = false, backward = false;
     int format = -1;
     int c;
@@ -340,7 +260,7 @@ int main(int argc, char **argv) {
                 cmd_usage_error("-e given twice: join the statements with ';'");
             expr = optarg;
             break;
-        case OPT_WRT: wrt_add(&wrt, optarg); break;
+        case OPT_WRT: cmd_names_add(&wrt, "--wrt", optarg); break;
         case OPT_SHOW_SAVED: show_saved = true; break;
         case OPT_BACKWARD: backward = true; break;
         default: cmd_usage_error("unexpected option (internal error)");
@@ -358,7 +278,7 @@ int main(int argc, char **argv) {
         size_t n = binding_name_len(argv[i]);
         if (!strchr(argv[i], '='))
             cmd_usage_error("unexpected argument '%s': expected NAME=VALUE", argv[i]);
-        if (!is_identifier(argv[i], n))
+        if (!cmd_is_identifier(argv[i], n))
             cmd_usage_error("%s: '%.*s' is not a name", argv[i], (int)n, argv[i]);
     }
     for (int k = 0; k < wrt.n; k++) {
@@ -393,7 +313,7 @@ int main(int argc, char **argv) {
     tg_env_set_seed(env, co.seed);
     for (int i = optind; i < argc; i++)
         if (tg_env_bind(env, argv[i]) != TT_OK)
-            expr_fail(argv[i]);
+            cmd_expr_fail(argv[i]);
 
     /* Every bound tensor is a named param, kept even if -e rebinds its name. */
     static param_list params;
@@ -402,7 +322,7 @@ int main(int argc, char **argv) {
         param_add(&params, tg_env_get(env, tg_env_name(env, i)), tg_env_name(env, i));
 
     static tt_tensor **wrt_t;
-    wrt_t = xmalloc((size_t)wrt.n * sizeof *wrt_t);
+    wrt_t = cmd_xcalloc(1, (size_t)wrt.n * sizeof *wrt_t);
     for (int k = 0; k < wrt.n; k++) {
         wrt_t[k] = tg_env_get(env, wrt.names[k]);
         if (tg_set_requires_grad(wrt_t[k], true) != TT_OK)
@@ -413,7 +333,7 @@ int main(int argc, char **argv) {
     static tt_tensor *out;
     out = tg_eval(env, expr);
     if (!out)
-        expr_fail("-e");
+        cmd_expr_fail("-e");
 
     /* The output's name: the last name the program bound to it, else "out".
      * The program's names label its tensors too (a leaf it made, a saved one). */
@@ -429,12 +349,12 @@ int main(int argc, char **argv) {
             continue; /* an unchanged binding: already a param */
         param_add(&params, t, name);
     }
-    out_name = xstrdup(out_name);
+    out_name = cmd_xstrdup(out_name);
 
     int noutputs = 1;
     tt_tensor **outputs = &out;
     static char **output_names;
-    output_names = xmalloc((size_t)wrt.n * sizeof *output_names);
+    output_names = cmd_xcalloc(1, (size_t)wrt.n * sizeof *output_names);
     output_names[0] = (char *)out_name;
     static tt_tensor **grads;
     if (backward) {
@@ -452,7 +372,7 @@ int main(int argc, char **argv) {
             cmd_fail("hint: the output %s has shape %s; reduce it to one element, e.g. -e 'sum(%s)'", out_name,
                      shape, expr);
         }
-        grads = xmalloc((size_t)wrt.n * sizeof *grads);
+        grads = cmd_xcalloc(1, (size_t)wrt.n * sizeof *grads);
         if (tg_autograd_grad(1, &out, NULL, wrt.n, wrt_t, true, true, true, grads) != TT_OK)
             cmd_fail("--backward: %s", tt_last_error());
         for (int k = 0; k < wrt.n; k++)
@@ -464,7 +384,7 @@ int main(int argc, char **argv) {
         noutputs = wrt.n;
         outputs = grads;
         for (int k = 0; k < wrt.n; k++)
-            output_names[k] = xasprintf2("grad/", wrt.names[k]);
+            output_names[k] = cmd_xprintf("grad/%s", wrt.names[k]);
         /* The forward output can appear in the gradient graph (a saved
          * result, as exp's): it keeps its name. */
         param_add(&params, out, out_name);
@@ -504,12 +424,9 @@ int main(int argc, char **argv) {
     free(output_names);
     param_free(&params);
     tt_release(out);
-    for (int k = 0; k < wrt.n; k++) {
-        tt_release(wrt_t[k]);
-        free(wrt.names[k]);
-    }
+    for (int k = 0; k < wrt.n; k++) tt_release(wrt_t[k]);
     free(wrt_t);
-    free(wrt.names);
+    cmd_names_free(&wrt);
     free(dot_path);
     tg_env_free(env);
     return 0;
