@@ -116,3 +116,10 @@ bench: all $(B)/bench/seed000_loop $(B)/bench/sigmoid
 	bench/gen.sh
 	B=$(B) bench/autograd.sh
 	B=$(B) bench/sigmoid.sh
+
+# tg-check loads plugins (dlopen) that must run on this program's libtg, not on
+# a second copy with its own grad mode and error state: export all of libtg's
+# symbols to them (-rdynamic, the whole archive).
+bin/tg-check: $(B)/cmd/tg-check.o $(CMD_OBJ) $(B)/libtg.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< $(CMD_OBJ) \
+	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(LIBS) -ldl

@@ -712,7 +712,7 @@ _Noreturn void cmd_expr_fail(const char *context)
     const char *err = tt_last_error();
     if (!err || !*err) err = "unknown error";
     if (context && strstr(err, context)) context = NULL;
-    if (tt_last_status() == TT_ESYNTAX) {
+    if (tt_last_status() == TT_ESYNTAX || tt_last_status() == TT_EUSAGE) {
         if (context) cmd_usage_error("%s: %s", context, err);
         cmd_usage_error("%s", err);
     }

@@ -86,6 +86,8 @@ typedef struct {
     double rms;         /* sqrt(sse / n) */
     int64_t n, dof;     /* points, n - nparams */
     int64_t steps;
+    int64_t max_steps;  /* the step limit that applied (0 for the exact method) */
+    double lr;          /* the learning rate that ran (0 for the default method and the exact one) */
     tg_stop_reason stop;
     int64_t nhistory;   /* loss after each step */
     double *history;

@@ -39,7 +39,8 @@ typedef enum {
     TT_EFORMAT, /* malformed input data (bad HDF5, bad text) */
     TT_ENOTFOUND, /* missing file or dataset */
     TT_ERUNTIME, /* anything else at run time (autograd errors use this) */
-    TT_ESYNTAX   /* text that cannot be read: an expression, a binding (a usage error for commands) */
+    TT_ESYNTAX,  /* text that cannot be read: an expression, a binding (a usage error for commands) */
+    TT_EUSAGE    /* a request that is invalid as asked: an unknown model, a bad option value (a usage error too) */
 } tt_status;
 
 typedef enum { TT_DEVICE_CPU = 0, TT_DEVICE_VULKAN = 1 } tt_device_type;

@@ -197,7 +197,7 @@ static void param_list(const fctx *c, char *buf, size_t len)
 
 static tt_status add_param(fctx *c, const char *name)
 {
-    if (c->np >= MAX_PARAMS) return tt_set_error(TT_EINVAL, "the model '%s' has more than %d parameters", c->model, MAX_PARAMS);
+    if (c->np >= MAX_PARAMS) return tt_set_error(TT_EUSAGE, "the model '%s' has more than %d parameters", c->model, MAX_PARAMS);
     c->names[c->np] = strdup(name);
     if (!c->names[c->np]) return tt_set_error(TT_ENOMEM, "out of memory");
     c->np++;
@@ -232,7 +232,7 @@ static tt_status parse_model(fctx *c, const char *model)
     if (!strncmp(model, "poly:", 5) || !strcmp(model, "poly")) {
         long K;
         if (!model[4] || !whole_number(model + 5, 0, MAX_POLY, &K))
-            return tt_set_error(TT_EINVAL, "the model 'poly:K' needs a whole degree K from 0 to %d, got '%s'", MAX_POLY,
+            return tt_set_error(TT_EUSAGE, "the model 'poly:K' needs a whole degree K from 0 to %d, got '%s'", MAX_POLY,
                                 model);
         c->mk = M_POLY, c->K = (int)K;
         for (int k = 0; k <= K; k++) {
@@ -243,7 +243,7 @@ static tt_status parse_model(fctx *c, const char *model)
         return TT_OK;
     }
     if (is_plain_name(model) && strcmp(model, "x"))
-        return tt_set_error(TT_EINVAL, "unknown model '%s' (known: line, poly:K, or an expression over x and named "
+        return tt_set_error(TT_EUSAGE, "unknown model '%s' (known: line, poly:K, or an expression over x and named "
                             "parameters such as 'a*exp(k*x)')", model);
     c->mk = M_EXPR;
     static const char *const skip[] = {"x", NULL};
@@ -251,7 +251,7 @@ static tt_status parse_model(fctx *c, const char *model)
     int n = free_names(model, skip, names, MAX_PARAMS);
     for (int i = 0; i < n; i++) {
         if (!strcmp(names[i], "y") || !strcmp(names[i], "pred"))
-            return tt_set_error(TT_EINVAL, "the model '%s' uses '%s', which names the data (the model is a function of x "
+            return tt_set_error(TT_EUSAGE, "the model '%s' uses '%s', which names the data (the model is a function of x "
                                 "and its parameters)", model, names[i]);
         if (add_param(c, names[i])) return tt_last_status();
     }
@@ -274,15 +274,15 @@ static tt_status parse_loss(fctx *c, const char *loss)
         char *end;
         double d = strtod(loss + 6, &end);
         if (!loss[6] || *end || !(d > 0) || !isfinite(d))
-            return tt_set_error(TT_EINVAL, "huber:DELTA needs a positive number DELTA, got '%s'", loss);
+            return tt_set_error(TT_EUSAGE, "huber:DELTA needs a positive number DELTA, got '%s'", loss);
         c->lk = L_HUBER, c->delta = d;
     } else if (is_plain_name(loss) && strcmp(loss, "pred") && strcmp(loss, "y") && strcmp(loss, "x")) {
-        return tt_set_error(TT_EINVAL, "unknown loss '%s' (%s)", loss, known_losses);
+        return tt_set_error(TT_EUSAGE, "unknown loss '%s' (%s)", loss, known_losses);
     } else {
         c->lk = L_EXPR, c->loss_expr = loss;
     }
     if (c->lk == L_ORTH && c->mk != M_LINE)
-        return tt_set_error(TT_EINVAL, "the orthogonal loss needs the model 'line' (its parameters w and b), not '%s'",
+        return tt_set_error(TT_EUSAGE, "the orthogonal loss needs the model 'line' (its parameters w and b), not '%s'",
                             c->model);
     return TT_OK;
 }
@@ -1029,7 +1029,7 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
 
     if ((st = parse_model(&c, model)) || (st = parse_loss(&c, loss))) goto fail;
     if (c.mk == M_EXPR && c.np == 0) {
-        st = tt_set_error(TT_EINVAL, "the model '%s' has no parameters to fit (name them in the expression, e.g. "
+        st = tt_set_error(TT_EUSAGE, "the model '%s' has no parameters to fit (name them in the expression, e.g. "
                           "'a*exp(k*x)')", model);
         goto fail;
     }
@@ -1041,12 +1041,12 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
         if (k < 0) {
             char list[512];
             param_list(&c, list, sizeof list);
-            st = tt_set_error(TT_EINVAL, "parameter '%s' is not in the model '%s' (its parameters: %s)", nm ? nm : "(null)",
+            st = tt_set_error(TT_EUSAGE, "parameter '%s' is not in the model '%s' (its parameters: %s)", nm ? nm : "(null)",
                               model, list);
             goto fail;
         }
         if (!isfinite(sp->init_values[i])) {
-            st = tt_set_error(TT_EINVAL, "the initial value of '%s' is %g; it must be a finite number", nm,
+            st = tt_set_error(TT_EUSAGE, "the initial value of '%s' is %g; it must be a finite number", nm,
                               sp->init_values[i]);
             goto fail;
         }
@@ -1058,30 +1058,30 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
             if (!given[i]) {
                 char list[512];
                 param_list(&c, list, sizeof list);
-                st = tt_set_error(TT_EINVAL, "parameter '%s' of the model '%s' has no initial value (an expression "
+                st = tt_set_error(TT_EUSAGE, "parameter '%s' of the model '%s' has no initial value (an expression "
                                   "model needs one for each of its parameters: %s)", c.names[i], model, list);
                 goto fail;
             }
     /* options */
     if (isnan(sp->lr) || sp->lr < 0 || isinf(sp->lr)) {
-        st = tt_set_error(TT_EINVAL, "the learning rate must be a positive number, got %g", sp->lr);
+        st = tt_set_error(TT_EUSAGE, "the learning rate must be a positive number, got %g", sp->lr);
         goto fail;
     }
     if (!(sp->lr_decay >= 0) || !isfinite(sp->lr_decay)) {
-        st = tt_set_error(TT_EINVAL, "the learning-rate decay must be zero or positive, got %g", sp->lr_decay);
+        st = tt_set_error(TT_EUSAGE, "the learning-rate decay must be zero or positive, got %g", sp->lr_decay);
         goto fail;
     }
     if (sp->optimizer == TG_OPT_MOMENTUM && !(sp->momentum >= 0 && sp->momentum < 1)) {
-        st = tt_set_error(TT_EINVAL, "the momentum must be in [0, 1), got %g", sp->momentum);
+        st = tt_set_error(TT_EUSAGE, "the momentum must be in [0, 1), got %g", sp->momentum);
         goto fail;
     }
     if (sp->steps < 0 || sp->epochs < 0 || sp->batch < 0) {
-        st = tt_set_error(TT_EINVAL, "%s must not be negative, got %lld",
+        st = tt_set_error(TT_EUSAGE, "%s must not be negative, got %lld",
                           sp->steps < 0 ? "steps" : sp->epochs < 0 ? "epochs" : "the batch size",
                           (long long)(sp->steps < 0 ? sp->steps : sp->epochs < 0 ? sp->epochs : sp->batch));
         goto fail;
     }
-    if (isnan(sp->tol)) { st = tt_set_error(TT_EINVAL, "the tolerance is NaN"); goto fail; }
+    if (isnan(sp->tol)) { st = tt_set_error(TT_EUSAGE, "the tolerance is NaN"); goto fail; }
     if (sp->dtype != TT_F32 && sp->dtype != TT_F64) {
         st = tt_set_error(TT_EDTYPE, "fits run in float32 or float64, not %s", tt_dtype_name(sp->dtype));
         goto fail;
@@ -1089,7 +1089,7 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     if (sp->method == TG_METHOD_EXACT &&
         !((c.mk == M_LINE || c.mk == M_POLY) && (c.lk == L_MSE || c.lk == L_HALF || c.lk == L_SSE)) &&
         !(c.mk == M_LINE && c.lk == L_ORTH)) {
-        st = tt_set_error(TT_EINVAL, "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
+        st = tt_set_error(TT_EUSAGE, "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
                           "and orthogonal for line; not the model '%s' with the loss '%s'", model, loss);
         goto fail;
     }
@@ -1137,13 +1137,15 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     }
 
     R.c = &c, R.sp = sp, R.x = x, R.y = y, R.s = s, R.n = n;
-    int64_t dof = n - c.np;
+    int64_t dof = n - c.np, max_steps = 0;
+    double used_lr = 0;
     if (sp->method == TG_METHOD_EXACT) {
         if ((st = exact_fit(&c, x, y, s, n, &tr, theta))) goto fail;
         R.stop = TG_STOP_EXACT;
     } else if (sp->optimizer == TG_OPT_AUTO) {
         int64_t maxsteps = sp->steps > 0 ? sp->steps : sp->epochs > 0 ? sp->epochs : AUTO_STEPS;
         double tol = sp->tol == 0 ? AUTO_TOL : sp->tol;
+        max_steps = maxsteps;
         if (line_poly && c.lk != L_EXPR) {
             double th[MAX_PARAMS];
             to_std(&c, &tr, theta, th);
@@ -1164,6 +1166,8 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
         int64_t maxsteps = sp->steps > 0 ? sp->steps
                            : sp->epochs > 0 ? sp->epochs * ((n + batch - 1) / batch) : DEFAULT_STEPS;
         double tol = sp->tol > 0 ? sp->tol : 0;
+        max_steps = maxsteps;
+        used_lr = lr;
         if (c.menv) {
             tg_env_set_dtype(c.menv, sp->dtype);
             tg_env_set_dtype(c.lenv, sp->dtype);
@@ -1180,6 +1184,7 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     if (sp->keep_best && R.have_best && R.stop != TG_STOP_EXACT) memcpy(theta, R.best, sizeof(double) * (size_t)c.np);
     memcpy(r->values, theta, sizeof(double) * (size_t)c.np);
     r->n = n, r->dof = dof, r->steps = R.steps, r->stop = R.stop;
+    r->max_steps = max_steps, r->lr = used_lr;
     r->nhistory = R.hist.n, r->history = R.hist.v;
     R.hist.v = NULL;
     if (R.stop == TG_STOP_DIVERGED) {

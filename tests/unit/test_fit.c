@@ -472,19 +472,19 @@ TEST(validation_errors)
     sp.model = "poly:5";
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "5 points cannot determine the 6 parameters of the model 'poly:5'");
     sp.model = "poly:x";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "the model 'poly:K' needs a whole degree K");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "the model 'poly:K' needs a whole degree K");
     sp.model = "quadratic";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "unknown model 'quadratic' (known: line, poly:K");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "unknown model 'quadratic' (known: line, poly:K");
     sp.model = NULL;
     sp.loss = "mae";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "unknown loss 'mae' (known: mse, half-mse, sse, l1, huber[:DELTA], orthogonal");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "unknown loss 'mae' (known: mse, half-mse, sse, l1, huber[:DELTA], orthogonal");
     sp.loss = "huber:-1";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "huber:DELTA needs a positive number DELTA, got 'huber:-1'");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "huber:DELTA needs a positive number DELTA, got 'huber:-1'");
     sp.loss = "mean((pred-y)^";
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_ESYNTAX, "loss: syntax error at column");
     sp.loss = "orthogonal";
     sp.model = "poly:2";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "the orthogonal loss needs the model 'line'");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "the orthogonal loss needs the model 'line'");
     tg_fit_spec_defaults(&sp);
     sp.model = "a*exp(k*x";
     const char *nak[] = {"a", "k"};
@@ -494,23 +494,23 @@ TEST(validation_errors)
     sp.model = "a*exp(k*x)";
     const char *naq[] = {"a", "q"};
     sp.init_names = naq;
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "parameter 'q' is not in the model 'a*exp(k*x)' (its parameters: a, k)");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'q' is not in the model 'a*exp(k*x)' (its parameters: a, k)");
     sp.ninit = 1;
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "parameter 'k' of the model 'a*exp(k*x)' has no initial value");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'k' of the model 'a*exp(k*x)' has no initial value");
     sp.model = NULL;
     sp.init_names = naq;
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "parameter 'a' is not in the model 'line' (its parameters: w, b)");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'a' is not in the model 'line' (its parameters: w, b)");
     sp.ninit = 0;
     sp.model = "x^2";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "the model 'x^2' has no parameters to fit");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "the model 'x^2' has no parameters to fit");
     tg_fit_spec_defaults(&sp);
     sp.optimizer = TG_OPT_GD;
     sp.lr = -1;
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL, "the learning rate must be a positive number, got -1");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "the learning rate must be a positive number, got -1");
     tg_fit_spec_defaults(&sp);
     sp.method = TG_METHOD_EXACT;
     sp.loss = "l1";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EINVAL,
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE,
             "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, and orthogonal for line");
     /* shapes: (N, 1) is accepted, (N, 2) is not */
     tg_fit_spec_defaults(&sp);

@@ -1,0 +1,1204 @@
+/* tg-fit: fit a model to (x, y) by gradient descent through libgrad. See
+ * man/tg-fit.1.
+ *
+ * Reads x, y (and weights) from one HDF5 file or text table (a file or
+ * standard input, read once), checks them (lengths, NaN/Inf rows, which
+ * --drop-nan removes), hands them to tg_fit (lib/fit) with the options as a
+ * tg_fit_spec, and reports the parameters with their standard errors as text
+ * (a terminal), name=value lines (--format kv) or HDF5 (a pipe, -o FILE.h5).
+ * Side outputs: --history (the loss curve), --plot (an SVG drawn by plot.c),
+ * --log-every and --progress on standard error.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "plot.h"
+#include "tg/expr.h"
+#include "tg/fit.h"
+
+static const char usage[] =
+    "Usage: tg-fit [FILE] [-x NAME] [-y NAME] [-w NAME] [--model MODEL] [--loss LOSS]\n"
+    "              [--init NAME=V,...] [--method descent|exact] [--optimizer OPT]\n"
+    "              [--lr LR] [--steps N | --epochs N] [--plot FILE.svg] [options]\n"
+    "Fit a model to (x, y) by gradient descent through libgrad, as the seeds'\n"
+    "PyTorch loops do, and report each parameter with its standard error.\n"
+    "\n"
+    "Input: FILE (HDF5 or text; '-' or nothing: standard input), so that\n"
+    "`tg-gen line ... | tg-fit` works.\n"
+    "  -x, --x NAME           the x dataset or column (default x; for text without\n"
+    "                         such a column, the first one; columns without a\n"
+    "                         header are named 1, 2, ...)\n"
+    "  -y, --y NAME           the y dataset or column (default y, else the next one)\n"
+    "  -w, --weights NAME     per-point weights 1/sigma^2 (each loss term times w)\n"
+    "      --drop-nan         drop rows holding NaN or Inf (with a note) instead of\n"
+    "                         failing\n"
+    "Model and loss:\n"
+    "  -m, --model MODEL      line (default: y = w*x + b), poly:K (c0 + c1 x + ...\n"
+    "                         + cK x^K) or an expression in x whose other names are\n"
+    "                         parameters, all given by --init: 'a*exp(k*x)'\n"
+    "  -l, --loss LOSS        mse (default), half-mse, sse, l1, huber[:DELTA],\n"
+    "                         orthogonal (total least squares, line only), or an\n"
+    "                         expression over pred, y, x: 'sum((pred-y)^2)/2'\n"
+    "      --init NAME=V,...  initial parameter values (repeatable)\n"
+    "      --method M         descent (default) or exact (closed-form least\n"
+    "                         squares or total least squares, to compare with)\n"
+    "Descent (the default with none of these converges on any line in few steps,\n"
+    "on internally standardized data; any of them runs the seeds' raw loop):\n"
+    "      --optimizer OPT    gd, sgd, momentum or adam (default gd; sgd with\n"
+    "                         --batch, momentum with --momentum)\n"
+    "      --lr LR            learning rate (> 0)\n"
+    "      --lr-decay D       lr / (1 + D*step)\n"
+    "      --momentum B       momentum coefficient (default 0.9)\n"
+    "      --batch N          sgd: a fresh random batch of N points each step\n"
+    "      --steps N          at most N steps\n"
+    "      --epochs N         or N passes over the data\n"
+    "      --tol T            stop when the relative loss change or the gradient\n"
+    "                         norm falls below T (0: never)\n"
+    "      --loss-below L     stop once the loss is <= L\n"
+    "      --keep-best        report the parameters of the lowest loss seen\n"
+    "Reporting:\n"
+    "      --format FMT       text (default on a terminal), kv (name=value lines\n"
+    "                         for eval), h5 (default otherwise)\n"
+    "      --progress         a progress bar on standard error when it is a\n"
+    "                         terminal (steps, loss, rate, ETA); silent otherwise\n"
+    "      --log-every N      print 'step K loss L' every N steps on standard error\n"
+    "      --history FILE     write the loss after each step (.h5, .csv, .tsv, .txt)\n"
+    "      --plot FILE.svg    draw the data, the fitted curve and the loss curve\n"
+    "common options:\n"
+    "  -o, --output FILE      write the report to FILE (atomically): .h5/.hdf5 HDF5,\n"
+    "                         .txt text, .kv/.sh name=value lines\n"
+    "      --dtype TYPE       f32 or f64 (default: the data's, f64 for text)\n"
+    "      --device DEV       cpu (default) or vulkan[:N]\n"
+    "      --seed N           seed of the batch order (default: $TG_SEED, else 0)\n"
+    "  -h, --help             show this help and exit\n"
+    "      --version          show the version and exit\n"
+    "\n"
+    "Examples:\n"
+    "  tg-gen line --slope 3 --intercept 0.8 -n 500 | tg-fit\n"
+    "  tg-fit data.csv --format kv      # eval \"$(tg-fit data.csv --format kv)\"\n"
+    "  tg-fit data.h5 --optimizer sgd --batch 8 --lr 0.001 --steps 8000 \\\n"
+    "      --loss 'sum((pred-y)^2)/2' --plot fit.svg\n"
+    "Exit status: 0 ok, 1 runtime or data error (also divergence), 2 usage error.\n"
+    "See tg-fit(1).\n";
+
+enum {
+    OPT_DROP_NAN = CMD_OPT_FIRST_PRIVATE,
+    OPT_INIT,
+    OPT_METHOD,
+    OPT_OPTIMIZER,
+    OPT_LR,
+    OPT_LR_DECAY,
+    OPT_MOMENTUM,
+    OPT_BATCH,
+    OPT_STEPS,
+    OPT_EPOCHS,
+    OPT_TOL,
+    OPT_LOSS_BELOW,
+    OPT_KEEP_BEST,
+    OPT_PROGRESS,
+    OPT_LOG_EVERY,
+    OPT_HISTORY,
+    OPT_PLOT,
+};
+
+static const struct option longopts[] = {
+    CMD_COMMON_LONGOPTS,
+    {"x", required_argument, NULL, 'x'},
+    {"y", required_argument, NULL, 'y'},
+    {"weights", required_argument, NULL, 'w'},
+    {"drop-nan", no_argument, NULL, OPT_DROP_NAN},
+    {"model", required_argument, NULL, 'm'},
+    {"loss", required_argument, NULL, 'l'},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"method", required_argument, NULL, OPT_METHOD},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"lr-decay", required_argument, NULL, OPT_LR_DECAY},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"tol", required_argument, NULL, OPT_TOL},
+    {"loss-below", required_argument, NULL, OPT_LOSS_BELOW},
+    {"keep-best", no_argument, NULL, OPT_KEEP_BEST},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"log-every", required_argument, NULL, OPT_LOG_EVERY},
+    {"history", required_argument, NULL, OPT_HISTORY},
+    {"plot", required_argument, NULL, OPT_PLOT},
+    {NULL, 0, NULL, 0},
+};
+
+typedef enum { OUT_TEXT, OUT_KV, OUT_H5 } out_kind;
+
+#define MAX_POLY 20
+
+typedef struct {
+    cmd_common co;
+    bool dtype_given;
+    const char *input; /* FILE, "-" */
+    const char *xname, *yname, *wname;
+    bool drop_nan;
+    const char *model, *loss;
+    char **init_names;
+    double *init_values;
+    int ninit;
+    tg_fit_method method;
+    bool optimizer_given;
+    tg_optimizer optimizer;
+    const char *optimizer_name;
+    double lr, lr_decay, momentum;
+    bool lr_given, lr_decay_given, momentum_given;
+    int64_t batch, steps, epochs;
+    bool tol_given;
+    double tol;
+    bool has_loss_below;
+    double loss_below;
+    bool keep_best, progress;
+    int64_t log_every;
+    const char *history, *plot;
+    out_kind out;
+} fit_opts;
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        cmd_fail("out of memory");
+    return p;
+}
+
+static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (!s)
+        cmd_fail("out of memory");
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static bool is_identifier(const char *s, size_t n) {
+    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* Looks like a name ("msee", "half-mse", "huber:2"), not an expression. */
+static bool looks_like_name(const char *s) {
+    size_t n = strcspn(s, ":");
+    if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || s[i] == '-' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* The shortest %g that reads back as v exactly. */
+static void fmt_num(char *buf, size_t n, double v) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v || isnan(v))
+            return;
+    }
+}
+
+/* Levenshtein distance, small strings only (for "did you mean"). */
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 30 || lb > 30)
+        return 99;
+    int d[32][32];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = c < del ? (c < ins ? c : ins) : (del < ins ? del : ins);
+        }
+    return d[la][lb];
+}
+
+/* ---- option parsing ------------------------------------------------------- */
+
+/* "--init a=1,k=0.1" (repeatable). */
+static void add_init(fit_opts *o, const char *arg) {
+    const char *p = arg;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        const char *eq = memchr(p, '=', n);
+        if (!eq)
+            cmd_usage_error("invalid value '%s' for --init: expected NAME=VALUE[,NAME=VALUE...]", arg);
+        size_t nl = (size_t)(eq - p);
+        if (!is_identifier(p, nl))
+            cmd_usage_error("invalid value '%s' for --init: '%.*s' is not a name", arg, (int)nl, p);
+        for (int i = 0; i < o->ninit; i++)
+            if (strlen(o->init_names[i]) == nl && !strncmp(o->init_names[i], p, nl))
+                cmd_usage_error("--init names '%.*s' twice", (int)nl, p);
+        char *name = strndup(p, nl), *val = strndup(eq + 1, n - nl - 1);
+        char **names = realloc(o->init_names, (size_t)(o->ninit + 1) * sizeof *names);
+        if (!name || !val || !names)
+            cmd_fail("out of memory");
+        o->init_names = names;
+        double *vals = realloc(o->init_values, (size_t)(o->ninit + 1) * sizeof *vals);
+        if (!vals)
+            cmd_fail("out of memory");
+        o->init_values = vals;
+        char *opt = xprintf("--init %s", name);
+        vals[o->ninit] = cmd_parse_double(opt, val);
+        free(opt);
+        free(val);
+        names[o->ninit++] = name;
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+}
+
+static const char *const loss_names[] = {"mse", "half-mse", "sse", "l1", "huber", "orthogonal", NULL};
+
+/* Refuses an unknown loss name, a bad huber delta; expressions pass. */
+static void check_loss(const char *loss) {
+    if (!looks_like_name(loss))
+        return;
+    const char *colon = strchr(loss, ':');
+    if (colon) {
+        if (!strncmp(loss, "huber:", 6)) {
+            cmd_parse_positive_double("--loss huber:DELTA", colon + 1);
+            return;
+        }
+    } else {
+        for (int i = 0; loss_names[i]; i++)
+            if (!strcmp(loss, loss_names[i]))
+                return;
+        /* A lone name could still be an expression ("mean(...)" is not a name). */
+    }
+    const char *best = NULL;
+    int bestd = 3;
+    for (int i = 0; loss_names[i]; i++) {
+        int d = edit_distance(loss, loss_names[i]);
+        if (d < bestd)
+            bestd = d, best = loss_names[i];
+    }
+    if (best)
+        cmd_usage_error("unknown loss '%s' (did you mean %s?): expected mse, half-mse, sse, l1, huber[:DELTA], "
+                        "orthogonal or an expression over pred, y, x",
+                        loss, best);
+    cmd_usage_error("unknown loss '%s': expected mse, half-mse, sse, l1, huber[:DELTA], orthogonal or an "
+                    "expression over pred, y, x such as 'mean((pred-y)^2)'",
+                    loss);
+}
+
+/* The parameters of the built-in models (NULL for an expression model). */
+static int builtin_params(const char *model, char ***names) {
+    if (!model || !strcmp(model, "line")) {
+        *names = xcalloc(2, sizeof **names);
+        (*names)[0] = xprintf("w");
+        (*names)[1] = xprintf("b");
+        return 2;
+    }
+    if (!strncmp(model, "poly:", 5)) {
+        int k = (int)cmd_parse_int64("--model poly:K", model + 5, 0, MAX_POLY);
+        *names = xcalloc((size_t)k + 1, sizeof **names);
+        for (int i = 0; i <= k; i++)
+            (*names)[i] = xprintf("c%d", i);
+        return k + 1;
+    }
+    *names = NULL;
+    return -1;
+}
+
+static bool init_has(const fit_opts *o, const char *name) {
+    for (int i = 0; i < o->ninit; i++)
+        if (!strcmp(o->init_names[i], name))
+            return true;
+    return false;
+}
+
+/* Usage checks of the model, loss and method, before any data is read. */
+static void check_model(const fit_opts *o) {
+    const char *m = o->model;
+    if (m && (!strcmp(m, "poly") || !strcmp(m, "poly:")))
+        cmd_usage_error("--model poly needs a degree: poly:K, as in poly:2");
+    if (m && strcmp(m, "line") && strncmp(m, "poly:", 5) && looks_like_name(m) && !init_has(o, m)) {
+        if (edit_distance(m, "line") <= 2)
+            cmd_usage_error("unknown model '%s' (did you mean line?)", m);
+        cmd_usage_error("unknown model '%s': expected line, poly:K or an expression in x with parameters from "
+                        "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1",
+                        m);
+    }
+    char **names;
+    int np = builtin_params(m, &names);
+    if (np > 0) {
+        for (int i = 0; i < o->ninit; i++) {
+            bool found = false;
+            for (int j = 0; j < np; j++)
+                found |= !strcmp(o->init_names[i], names[j]);
+            if (!found) {
+                char list[256] = "";
+                for (int j = 0; j < np && strlen(list) < 200; j++)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", names[j]);
+                cmd_usage_error("--init %s: the model %s has no parameter '%s' (its parameters: %s)",
+                                o->init_names[i], m ? m : "line", o->init_names[i], list);
+            }
+        }
+        for (int j = 0; j < np; j++)
+            free(names[j]);
+        free(names);
+    }
+    const char *loss = o->loss ? o->loss : "mse";
+    check_loss(loss);
+    bool line = !m || !strcmp(m, "line");
+    if (!strcmp(loss, "orthogonal") && !line)
+        cmd_usage_error("--loss orthogonal fits a line only (total least squares); drop --model %s", m);
+    if (o->method == TG_METHOD_EXACT) {
+        if (np < 0)
+            cmd_usage_error("--method exact needs --model line or poly:K (an expression model has no closed form)");
+        if (strcmp(loss, "mse") && strcmp(loss, "half-mse") && strcmp(loss, "sse") && strcmp(loss, "orthogonal"))
+            cmd_usage_error("--method exact solves mse, half-mse, sse or orthogonal, not --loss %s", loss);
+        if (o->optimizer_given || o->lr_given || o->lr_decay_given || o->momentum_given || o->batch ||
+            o->steps || o->epochs || o->tol_given || o->has_loss_below || o->keep_best)
+            cmd_usage_error("--method exact takes no descent options (--optimizer, --lr, --steps, ...)");
+    }
+}
+
+static void parse(fit_opts *o, int argc, char **argv) {
+    static const char *const methods[] = {"descent", "exact", NULL};
+    static const char *const optimizers[] = {"gd", "sgd", "momentum", "adam", NULL};
+    static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
+    bool help = false, kv = false, text = false;
+    int c;
+    while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:m:l:", longopts, NULL)) != -1) {
+        if (c == CMD_OPT_FORMAT) {
+            kv = !strcmp(optarg, "kv");
+            text = !strcmp(optarg, "text") || !strcmp(optarg, "txt");
+            if (kv || text) {
+                o->co.format = TT_FMT_TEXT; /* never refused on a terminal */
+                continue;
+            }
+            if (!strcmp(optarg, "csv") || !strcmp(optarg, "tsv"))
+                cmd_usage_error("invalid value '%s' for --format: expected text, kv or h5 (--history FILE.%s "
+                                "writes the loss curve as %s)",
+                                optarg, optarg, optarg);
+        }
+        if (c == CMD_OPT_DTYPE)
+            o->dtype_given = true;
+        if (cmd_common_option(&o->co, c, optarg))
+            continue;
+        switch (c) {
+        case 'h': help = true; break;
+        case 'x': o->xname = optarg; break;
+        case 'y': o->yname = optarg; break;
+        case 'w': o->wname = optarg; break;
+        case OPT_DROP_NAN: o->drop_nan = true; break;
+        case 'm':
+            if (!*optarg)
+                cmd_usage_error("invalid value '' for --model: expected line, poly:K or an expression");
+            o->model = optarg;
+            break;
+        case 'l':
+            if (!*optarg)
+                cmd_usage_error("invalid value '' for --loss: expected mse, half-mse, sse, l1, huber[:DELTA], "
+                                "orthogonal or an expression");
+            o->loss = optarg;
+            break;
+        case OPT_INIT: add_init(o, optarg); break;
+        case OPT_METHOD:
+            o->method = cmd_parse_choice("--method", optarg, methods) ? TG_METHOD_EXACT : TG_METHOD_DESCENT;
+            break;
+        case OPT_OPTIMIZER: {
+            int i = cmd_parse_choice("--optimizer", optarg, optimizers);
+            o->optimizer = opt_values[i];
+            o->optimizer_name = optimizers[i];
+            o->optimizer_given = true;
+            break;
+        }
+        case OPT_LR:
+            o->lr = cmd_parse_double("--lr", optarg);
+            if (!(o->lr > 0))
+                cmd_usage_error("--lr must be a positive number, got '%s'", optarg);
+            o->lr_given = true;
+            break;
+        case OPT_LR_DECAY:
+            o->lr_decay = cmd_parse_nonneg_double("--lr-decay", optarg);
+            o->lr_decay_given = true;
+            break;
+        case OPT_MOMENTUM:
+            o->momentum = cmd_parse_nonneg_double("--momentum", optarg);
+            if (o->momentum >= 1)
+                cmd_usage_error("--momentum must be below 1, got '%s'", optarg);
+            o->momentum_given = true;
+            break;
+        case OPT_BATCH: o->batch = cmd_parse_int64("--batch", optarg, 1, INT64_MAX); break;
+        case OPT_STEPS: o->steps = cmd_parse_int64("--steps", optarg, 1, INT64_MAX / 2); break;
+        case OPT_EPOCHS: o->epochs = cmd_parse_int64("--epochs", optarg, 1, INT64_MAX / 2); break;
+        case OPT_TOL:
+            o->tol = cmd_parse_nonneg_double("--tol", optarg);
+            o->tol_given = true;
+            break;
+        case OPT_LOSS_BELOW:
+            o->loss_below = cmd_parse_double("--loss-below", optarg);
+            o->has_loss_below = true;
+            break;
+        case OPT_KEEP_BEST: o->keep_best = true; break;
+        case OPT_PROGRESS: o->progress = true; break;
+        case OPT_LOG_EVERY: o->log_every = cmd_parse_int64("--log-every", optarg, 1, INT64_MAX); break;
+        case OPT_HISTORY:
+            if (!*optarg)
+                cmd_usage_error("invalid value '' for --history: expected a file name");
+            o->history = optarg;
+            break;
+        case OPT_PLOT:
+            if (!*optarg)
+                cmd_usage_error("invalid value '' for --plot: expected a file name");
+            o->plot = optarg;
+            break;
+        default: cmd_usage_error("unexpected option (internal error)");
+        }
+    }
+    if (help)
+        cmd_help(usage);
+    if (optind < argc)
+        o->input = argv[optind++];
+    if (optind < argc)
+        cmd_usage_error("unexpected argument '%s': tg-fit reads one FILE (x and y are named with -x, -y)",
+                        argv[optind]);
+    if (o->steps && o->epochs)
+        cmd_usage_error("--steps and --epochs cannot be used together");
+
+    /* The optimizer: named, else implied by its options (the seeds' raw loop). */
+    if (!o->optimizer_given) {
+        if (o->batch) {
+            o->optimizer = TG_OPT_SGD, o->optimizer_name = "sgd";
+        } else if (o->momentum_given) {
+            o->optimizer = TG_OPT_MOMENTUM, o->optimizer_name = "momentum";
+        } else if (o->lr_given || o->lr_decay_given) {
+            o->optimizer = TG_OPT_GD, o->optimizer_name = "gd";
+        } else {
+            o->optimizer = TG_OPT_AUTO, o->optimizer_name = "auto";
+        }
+    }
+    if (o->batch && o->optimizer != TG_OPT_SGD)
+        cmd_usage_error("--batch needs --optimizer sgd (%s uses every point at each step)", o->optimizer_name);
+    if (o->momentum_given && o->optimizer != TG_OPT_MOMENTUM)
+        cmd_usage_error("--momentum needs --optimizer momentum (not %s)", o->optimizer_name);
+    check_model(o);
+
+    /* The report's form: --format, else -o's extension, else the terminal. */
+    if (kv)
+        o->out = OUT_KV;
+    else if (text)
+        o->out = OUT_TEXT;
+    else if (o->co.format == TT_FMT_H5)
+        o->out = OUT_H5;
+    else if (o->co.output) {
+        const char *dot = strrchr(o->co.output, '.');
+        if (dot && (!strcmp(dot, ".txt") || !strcmp(dot, ".text")))
+            o->out = OUT_TEXT, o->co.format = TT_FMT_TEXT;
+        else if (dot && (!strcmp(dot, ".kv") || !strcmp(dot, ".sh") || !strcmp(dot, ".env")))
+            o->out = OUT_KV, o->co.format = TT_FMT_TEXT;
+        else if (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv")))
+            cmd_usage_error("-o %s: the report is text (.txt), name=value lines (.kv) or HDF5 (.h5); "
+                            "--history FILE%s writes the loss curve",
+                            o->co.output, dot);
+        else
+            o->out = OUT_H5, o->co.format = TT_FMT_H5;
+    } else {
+        o->out = isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
+    }
+}
+
+/* ---- reading the data ----------------------------------------------------- */
+
+typedef struct {
+    const char *label; /* "data.csv", "standard input" */
+    bool text;
+    const char *xname, *yname, *wname; /* as found */
+    double *x, *y, *w;
+    int64_t n;
+    tt_dtype dtype; /* the data's floating type */
+} fit_data;
+
+/* The column after `skip` (text without x/y names). */
+static const char *column_after(const tt_tensor_set *set, const char *skip) {
+    for (int i = 0; i < set->count; i++)
+        if (!skip || strcmp(set->names[i], skip))
+            return set->names[i];
+    return NULL;
+}
+
+/* One vector of the set as doubles; *n its length. */
+static double *read_vector(const tt_tensor_set *set, const char *name, const char *opt, const char *label,
+                           int64_t *n, tt_dtype *dtype) {
+    tt_tensor *t = tt_set_select(set, name, label);
+    if (!t) {
+        if (tt_last_status() == TT_ENOTFOUND && strcmp(opt, "-w"))
+            cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
+        cmd_fail_lib(NULL);
+    }
+    const char *what = set->from_text ? "column" : "dataset";
+    int64_t numel = tt_numel(t);
+    bool vector = t->ndim <= 1 || (t->ndim == 2 && (t->shape[0] == 1 || t->shape[1] == 1));
+    if (!vector) {
+        char s[128];
+        cmd_fail("%s: %s '%s' has shape %s: expected a vector of points", label, what, name,
+                 tt_shape_str(t->ndim, t->shape, s, sizeof s));
+    }
+    if (t->dtype == TT_BOOL)
+        cmd_fail("%s: %s '%s' holds booleans: expected numbers", label, what, name);
+    if (numel == 0)
+        cmd_fail("%s: %s '%s' is empty: there is nothing to fit", label, what, name);
+    double *v = malloc((size_t)numel * sizeof *v);
+    if (!v)
+        cmd_fail("out of memory reading %s '%s'", what, name);
+    cmd_check_status(tt_to_host(t, TT_F64, v), name);
+    if (dtype)
+        *dtype = tt_dtype_is_floating(t->dtype) ? t->dtype : TT_F64;
+    tt_release(t);
+    *n = numel;
+    return v;
+}
+
+static void read_data(const fit_opts *o, fit_data *d) {
+    const char *path = o->input ? o->input : "-";
+    if (!strcmp(path, "-") && isatty(STDIN_FILENO))
+        cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
+    d->label = strcmp(path, "-") ? path : "standard input";
+    tt_tensor_set *set = tt_read_path(path);
+    if (!set)
+        cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
+    d->text = set->from_text;
+
+    /* Names: as given, else x and y, else (text) the first two columns. */
+    d->xname = o->xname;
+    if (!d->xname)
+        d->xname = tt_set_get(set, "x") || !set->from_text ? "x" : column_after(set, NULL);
+    d->yname = o->yname;
+    if (!d->yname)
+        d->yname = tt_set_get(set, "y") || !set->from_text ? "y" : column_after(set, d->xname);
+    if (!d->xname || !d->yname || (!o->xname && !o->yname && set->from_text && set->count < 2))
+        cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, set->count,
+                 set->count == 1 ? "" : "s");
+    d->wname = o->wname;
+    /* The names live in the set: copy them before freeing it. */
+    d->xname = strdup(d->xname);
+    d->yname = strdup(d->yname);
+    if (d->wname)
+        d->wname = strdup(d->wname);
+    if (!d->xname || !d->yname || (o->wname && !d->wname))
+        cmd_fail("out of memory");
+
+    int64_t ny = 0, nw = 0;
+    d->x = read_vector(set, d->xname, "-x", d->label, &d->n, &d->dtype);
+    d->y = read_vector(set, d->yname, "-y", d->label, &ny, NULL);
+    if (d->wname)
+        d->w = read_vector(set, d->wname, "-w", d->label, &nw, NULL);
+    tt_set_free(set);
+    const char *what = d->text ? "column" : "dataset";
+    if (ny != d->n)
+        cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what,
+                 d->xname, (long long)d->n, what, d->yname, (long long)ny);
+    if (d->w && nw != d->n)
+        cmd_fail("%s: the weights '%s' have %lld values for %lld points", d->label, d->wname, (long long)nw,
+                 (long long)d->n);
+
+    /* Rows with NaN or Inf: an error naming the first, or dropped. */
+    int64_t kept = 0, dropped = 0, first_bad = -1;
+    for (int64_t i = 0; i < d->n; i++) {
+        bool bad = !isfinite(d->x[i]) || !isfinite(d->y[i]) || (d->w && !isfinite(d->w[i]));
+        if (bad && !o->drop_nan) {
+            const char *col = !isfinite(d->x[i]) ? d->xname : !isfinite(d->y[i]) ? d->yname : d->wname;
+            double v = !isfinite(d->x[i]) ? d->x[i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
+            const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
+            if (d->text)
+                cmd_fail("%s: row %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)i + 1, col,
+                         val);
+            cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
+        }
+        if (bad) {
+            if (first_bad < 0)
+                first_bad = i;
+            dropped++;
+            continue;
+        }
+        if (d->w && d->w[i] < 0) {
+            if (d->text)
+                cmd_fail("%s: row %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)i + 1,
+                         d->wname, d->w[i]);
+            cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
+        }
+        d->x[kept] = d->x[i];
+        d->y[kept] = d->y[i];
+        if (d->w)
+            d->w[kept] = d->w[i];
+        kept++;
+    }
+    if (dropped) {
+        if (d->text)
+            cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: row %lld); %lld left", d->label,
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad + 1, (long long)kept);
+        else
+            cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
+        if (kept == 0)
+            cmd_fail("%s: no points left after dropping NaN and Inf", d->label);
+    }
+    d->n = kept;
+}
+
+static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device dev) {
+    tt_tensor *h = cmd_check(tt_from_data(1, &n, TT_F64, v, TT_CPU), NULL);
+    tt_tensor *c = cmd_check(tt_cast(h, dt), NULL);
+    tt_release(h);
+    tt_tensor *t = cmd_check(tt_to_device(c, dev), NULL);
+    tt_release(c);
+    return t;
+}
+
+/* ---- progress, log lines, Ctrl-C ------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program */
+}
+
+typedef struct {
+    bool bar;           /* --progress and standard error is a terminal */
+    int64_t log_every;
+    int64_t total;      /* expected steps, 0 when unknown */
+    struct timespec start, last;
+    bool bar_shown;
+} step_ctx;
+
+static double seconds_between(const struct timespec *a, const struct timespec *b) {
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
+}
+
+static void clear_bar(step_ctx *s) {
+    if (s->bar_shown) {
+        fputs("\r\033[K", stderr);
+        s->bar_shown = false;
+    }
+}
+
+static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now) {
+    double el = seconds_between(&s->start, now);
+    double rate = el > 0 ? (double)step / el : 0;
+    char line[200];
+    int len = 0;
+    if (s->total > 0) {
+        int width = 30;
+        double frac = fmin(1.0, (double)step / (double)s->total);
+        int fill = (int)(frac * width);
+        len += snprintf(line + len, sizeof line - len, "[");
+        for (int i = 0; i < width; i++)
+            line[len++] = i < fill ? '=' : i == fill ? '>' : ' ';
+        len += snprintf(line + len, sizeof line - len, "] %lld/%lld", (long long)step, (long long)s->total);
+    } else {
+        len += snprintf(line + len, sizeof line - len, "step %lld", (long long)step);
+    }
+    len += snprintf(line + len, sizeof line - len, "  loss %.6g  %.0f steps/s", loss, rate);
+    if (s->total > 0 && rate > 0) {
+        double eta = (double)(s->total - step) / rate;
+        snprintf(line + len, sizeof line - len, "  ETA %d:%02d", (int)(eta / 60), (int)fmod(eta, 60));
+    }
+    fprintf(stderr, "\r\033[K%s", line);
+    fflush(stderr);
+    s->bar_shown = true;
+}
+
+static bool on_step(int64_t step, double loss, void *ctx) {
+    step_ctx *s = ctx;
+    if (s->log_every && (step == 1 || step % s->log_every == 0)) {
+        clear_bar(s);
+        fprintf(stderr, "step %lld loss %.9g\n", (long long)step, loss);
+    }
+    if (s->bar) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (seconds_between(&s->last, &now) >= 0.1 || step == s->total) {
+            s->last = now;
+            draw_bar(s, step, loss, &now);
+        }
+    }
+    return !interrupted;
+}
+
+/* ---- the report ------------------------------------------------------------ */
+
+static const char *model_formula(const char *model, char *buf, size_t n) {
+    if (!model || !strcmp(model, "line"))
+        return "y = w*x + b";
+    if (!strncmp(model, "poly:", 5)) {
+        int k = atoi(model + 5);
+        int len = snprintf(buf, n, "y = c0");
+        for (int i = 1; i <= k && (size_t)len < n; i++)
+            len += snprintf(buf + len, n - (size_t)len, i == 1 ? " + c1*x" : " + c%d*x^%d", i, i);
+        return buf;
+    }
+    snprintf(buf, n, "y = %s", model);
+    return buf;
+}
+
+static const char *stop_text(tg_stop_reason r) {
+    switch (r) {
+    case TG_STOP_STEPS: return "ran the requested steps";
+    case TG_STOP_TOL: return "converged: the change fell below the tolerance";
+    case TG_STOP_LOSS_BELOW: return "the loss reached --loss-below";
+    case TG_STOP_CALLBACK: return "interrupted";
+    case TG_STOP_EXACT: return "closed form, no descent steps";
+    case TG_STOP_DIVERGED: return "diverged";
+    }
+    return "";
+}
+
+static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+    char fb[512];
+    int p = r->nparams;
+    fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", model_formula(o->model, fb, sizeof fb),
+            (long long)r->n, d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
+    fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
+    if (o->method == TG_METHOD_EXACT)
+        fprintf(f, "method exact\n\n");
+    else if (o->optimizer == TG_OPT_AUTO)
+        fprintf(f, "default descent%s\n\n", !o->model || !strcmp(o->model, "line") || !strncmp(o->model, "poly:", 5)
+                                                 ? " (on standardized data)" : "");
+    else
+        fprintf(f, "optimizer %s%s%s\n\n", o->optimizer_name, o->lr_given ? ", lr " : "",
+                o->lr_given ? (snprintf(fb, sizeof fb, "%g", o->lr), fb) : "");
+
+    int nw = 9;
+    for (int i = 0; i < p; i++)
+        if ((int)strlen(r->names[i]) > nw)
+            nw = (int)strlen(r->names[i]);
+    fprintf(f, "%-*s   %-16s   %-14s\n", nw, "parameter", "value", "standard error");
+    for (int i = 0; i < p; i++) {
+        fprintf(f, "%-*s = %-16.10g +/- %-12.6g", nw, r->names[i], r->values[i], r->stderrs[i]);
+        if (r->values[i] != 0 && isfinite(r->stderrs[i]))
+            fprintf(f, " (%.3g%%)", fabs(r->stderrs[i] / r->values[i]) * 100);
+        fputc('\n', f);
+    }
+    if (p > 1) {
+        fprintf(f, "\ncorrelation matrix of the parameters:\n%*s", nw, "");
+        for (int j = 0; j < p; j++)
+            fprintf(f, " %8.8s", r->names[j]);
+        fputc('\n', f);
+        for (int i = 0; i < p; i++) {
+            fprintf(f, "%-*s", nw, r->names[i]);
+            for (int j = 0; j <= i; j++) {
+                double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
+                fprintf(f, " %8.3f", den > 0 ? r->cov[i * p + j] / den : NAN);
+            }
+            fputc('\n', f);
+        }
+        fprintf(f, "\ncovariance matrix:\n%*s", nw, "");
+        for (int j = 0; j < p; j++)
+            fprintf(f, " %12.12s", r->names[j]);
+        fputc('\n', f);
+        for (int i = 0; i < p; i++) {
+            fprintf(f, "%-*s", nw, r->names[i]);
+            for (int j = 0; j <= i; j++)
+                fprintf(f, " %12.5g", r->cov[i * p + j]);
+            fputc('\n', f);
+        }
+    }
+    fputc('\n', f);
+    fprintf(f, "final loss                  %.10g\n", r->loss);
+    fprintf(f, "sum of squares of residuals %.10g%s\n", r->sse, d->w ? " (weighted)" : "");
+    fprintf(f, "degrees of freedom          %lld\n", (long long)r->dof);
+    fprintf(f, "rms of residuals            %.10g\n", r->rms);
+    if (r->dof > 0)
+        fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
+    fprintf(f, "steps                       %lld\n", (long long)r->steps);
+    fprintf(f, "stop                        %s (%s)\n", tg_stop_reason_name(r->stop), stop_text(r->stop));
+}
+
+static void print_kv(FILE *f, const fit_data *d, const tg_fit_result *r) {
+    char a[40];
+    int p = r->nparams;
+    for (int i = 0; i < p; i++) {
+        fmt_num(a, sizeof a, r->values[i]);
+        fprintf(f, "%s=%s\n", r->names[i], a);
+        fmt_num(a, sizeof a, r->stderrs[i]);
+        fprintf(f, "%s_stderr=%s\n", r->names[i], a);
+    }
+    fmt_num(a, sizeof a, r->loss);
+    fprintf(f, "loss=%s\n", a);
+    fprintf(f, "steps=%lld\n", (long long)r->steps);
+    fprintf(f, "stop=%s\n", tg_stop_reason_name(r->stop));
+    fmt_num(a, sizeof a, r->sse);
+    fprintf(f, "sse=%s\n", a);
+    fmt_num(a, sizeof a, r->rms);
+    fprintf(f, "rms=%s\n", a);
+    fprintf(f, "n=%lld\n", (long long)r->n);
+    fprintf(f, "dof=%lld\n", (long long)r->dof);
+    for (int i = 0; i < p; i++)
+        for (int j = i; j < p; j++) {
+            fmt_num(a, sizeof a, r->cov[i * p + j]);
+            fprintf(f, "cov_%s_%s=%s\n", r->names[i], r->names[j], a);
+        }
+    for (int i = 0; i < p; i++)
+        for (int j = i + 1; j < p; j++) {
+            double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
+            fmt_num(a, sizeof a, den > 0 ? r->cov[i * p + j] / den : NAN);
+            fprintf(f, "corr_%s_%s=%s\n", r->names[i], r->names[j], a);
+        }
+    (void)d;
+}
+
+static tt_tensor *f64_tensor(int ndim, const int64_t *shape, const double *v) {
+    return cmd_check(tt_from_data(ndim, shape, TT_F64, v, TT_CPU), NULL);
+}
+
+static void put_f64(tt_tensor_set *set, const char *name, int ndim, const int64_t *shape, const double *v) {
+    tt_tensor *t = f64_tensor(ndim, shape, v);
+    cmd_put(set, name, t);
+    tt_release(t);
+}
+
+static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+    tt_tensor_set *set = tt_set_new();
+    if (!set)
+        cmd_fail("out of memory");
+    cmd_provenance(set);
+    int p = r->nparams;
+    for (int i = 0; i < p; i++) {
+        char *name = xprintf("params/%s", r->names[i]);
+        put_f64(set, name, 0, NULL, &r->values[i]);
+        free(name);
+    }
+    for (int i = 0; i < p; i++) {
+        char *name = xprintf("stderr/%s", r->names[i]);
+        put_f64(set, name, 0, NULL, &r->stderrs[i]);
+        free(name);
+    }
+    int64_t shape[2] = {p, p};
+    put_f64(set, "cov", 2, shape, r->cov);
+    double *corr = xcalloc((size_t)p * (size_t)p, sizeof *corr);
+    for (int i = 0; i < p; i++)
+        for (int j = 0; j < p; j++) {
+            double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
+            corr[i * p + j] = den > 0 ? r->cov[i * p + j] / den : NAN;
+        }
+    put_f64(set, "corr", 2, shape, corr);
+    free(corr);
+    int64_t nh = r->nhistory;
+    put_f64(set, "history", 1, &nh, r->history);
+
+    size_t len = 1;
+    for (int i = 0; i < p; i++)
+        len += strlen(r->names[i]) + 1;
+    char *names = xcalloc(len, 1);
+    for (int i = 0; i < p; i++) {
+        if (i)
+            strcat(names, ",");
+        strcat(names, r->names[i]);
+    }
+    cmd_attr_str(set, "parameters", names);
+    free(names);
+    cmd_attr_str(set, "model", o->model ? o->model : "line");
+    cmd_attr_str(set, "loss_function", o->loss ? o->loss : "mse");
+    cmd_attr_str(set, "method", o->method == TG_METHOD_EXACT ? "exact" : "descent");
+    if (o->method != TG_METHOD_EXACT)
+        cmd_attr_str(set, "optimizer", o->optimizer_name);
+    if (o->lr_given)
+        cmd_attr_num(set, "lr", o->lr);
+    cmd_attr_num(set, "loss", r->loss);
+    cmd_attr_num(set, "sse", r->sse);
+    cmd_attr_num(set, "rms", r->rms);
+    cmd_attr_num(set, "n", (double)r->n);
+    cmd_attr_num(set, "dof", (double)r->dof);
+    cmd_attr_num(set, "steps", (double)r->steps);
+    cmd_attr_str(set, "stop", tg_stop_reason_name(r->stop));
+    cmd_attr_str(set, "input", d->label);
+    cmd_attr_str(set, "x", d->xname);
+    cmd_attr_str(set, "y", d->yname);
+    if (d->wname)
+        cmd_attr_str(set, "weights", d->wname);
+    cmd_attr_seed(set, o->co.seed);
+    cmd_attr_str(set, "dtype", tt_dtype_name(o->co.dtype));
+    cmd_attr_str(set, "device", tt_device_name(o->co.device));
+    return set;
+}
+
+/* Text (the report or kv lines) to -o FILE atomically, or to stdout. */
+static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+    if (o->out == OUT_H5) {
+        tt_tensor_set *set = result_set(o, d, r);
+        cmd_write(&o->co, set);
+        tt_set_free(set);
+        return;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        cmd_fail("out of memory");
+    if (o->out == OUT_KV)
+        print_kv(f, d, r);
+    else
+        print_text(f, o, d, r);
+    if (fclose(f) != 0)
+        cmd_fail("out of memory");
+    cmd_write_bytes(o->co.output, buf, len);
+    free(buf);
+}
+
+static void write_history(const fit_opts *o, const tg_fit_result *r) {
+    tt_tensor_set *set = tt_set_new();
+    if (!set)
+        cmd_fail("out of memory");
+    int64_t n = r->nhistory;
+    double *steps = xcalloc((size_t)n, sizeof *steps);
+    for (int64_t i = 0; i < n; i++)
+        steps[i] = (double)(i + 1);
+    tt_file_format fmt = tt_format_from_path(o->history);
+    if (fmt == TT_FMT_AUTO || fmt == TT_FMT_H5)
+        cmd_provenance(set);
+    put_f64(set, "step", 1, &n, steps);
+    put_f64(set, "loss", 1, &n, r->history);
+    free(steps);
+    if (tt_write_path(set, fmt, o->history) != TT_OK) {
+        const char *err = tt_last_error();
+        cmd_fail("--history: %s", err && *err ? err : o->history);
+    }
+    tt_set_free(set);
+}
+
+/* ---- the plot --------------------------------------------------------------- */
+
+/* y of the fitted model at xs (NULL when it cannot be evaluated). */
+static double *model_values(const fit_opts *o, const tg_fit_result *r, const double *xs, int64_t n) {
+    double *ys = xcalloc((size_t)n, sizeof *ys);
+    const char *m = o->model;
+    if (!m || !strcmp(m, "line")) {
+        for (int64_t i = 0; i < n; i++)
+            ys[i] = r->values[0] * xs[i] + r->values[1];
+        return ys;
+    }
+    if (!strncmp(m, "poly:", 5)) {
+        for (int64_t i = 0; i < n; i++) {
+            double acc = 0;
+            for (int k = r->nparams - 1; k >= 0; k--)
+                acc = acc * xs[i] + r->values[k];
+            ys[i] = acc;
+        }
+        return ys;
+    }
+    /* An expression: evaluated in f64 with the fitted parameters bound. */
+    tg_env *env = tg_env_new();
+    bool ok = env != NULL;
+    tt_tensor *x = NULL, *y = NULL;
+    if (ok) {
+        tg_env_set_dtype(env, TT_F64);
+        x = tt_from_data(1, &n, TT_F64, xs, TT_CPU);
+        ok = x && tg_env_set(env, "x", x) == TT_OK;
+        for (int i = 0; ok && i < r->nparams; i++) {
+            tt_tensor *v = tt_scalar(r->values[i], TT_F64, TT_CPU);
+            ok = v && tg_env_set(env, r->names[i], v) == TT_OK;
+            tt_release(v);
+        }
+    }
+    if (ok) {
+        bool prev = tg_set_grad_enabled(false);
+        y = tg_eval(env, m);
+        tg_set_grad_enabled(prev);
+        ok = y != NULL;
+    }
+    tt_tensor *yb = NULL;
+    if (ok) {
+        yb = tt_expand(y, 1, &n); /* a constant model gives a 0-d value */
+        ok = yb && tt_to_host(yb, TT_F64, ys) == TT_OK;
+    }
+    tt_release(yb);
+    tt_release(y);
+    tt_release(x);
+    tg_env_free(env);
+    if (!ok) {
+        free(ys);
+        return NULL;
+    }
+    return ys;
+}
+
+static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < d->n; i++)
+        lo = fmin(lo, d->x[i]), hi = fmax(hi, d->x[i]);
+    int64_t nc = 400;
+    double *cx = xcalloc((size_t)nc, sizeof *cx);
+    for (int64_t i = 0; i < nc; i++)
+        cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
+    double *cy = model_values(o, r, cx, nc);
+    if (!cy)
+        cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
+
+    char title[256], curve[160], data[96], losst[160], pb[64];
+    const char *m = o->model ? o->model : "line";
+    if (!strcmp(m, "line")) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%.5g", r->values[0]);
+        snprintf(b, sizeof b, "%.5g", fabs(r->values[1]));
+        snprintf(title, sizeof title, "y = %s x %s %s", a, r->values[1] < 0 ? "-" : "+", b);
+    } else {
+        int len = snprintf(title, sizeof title, "%s:", strlen(m) > 40 ? "model" : m);
+        for (int i = 0; i < r->nparams && len < (int)sizeof title - 40; i++)
+            len += snprintf(title + len, sizeof title - (size_t)len, " %s=%.4g", r->names[i], r->values[i]);
+    }
+    snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
+    snprintf(curve, sizeof curve, "fit (%s)", o->method == TG_METHOD_EXACT ? "exact" : "descent");
+    const char *lossname = o->loss ? o->loss : "mse";
+    if (strlen(lossname) > 40)
+        lossname = "expression";
+    if (o->method == TG_METHOD_EXACT)
+        snprintf(losst, sizeof losst, "loss (%s)", lossname);
+    else
+        snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps,
+                 tg_stop_reason_name(r->stop));
+    snprintf(pb, sizeof pb, "closed form: no descent steps");
+    plot_fit pf = {
+        .x = d->x, .y = d->y, .n = d->n,
+        .cx = cx, .cy = cy, .ncurve = cy ? nc : 0,
+        .title = title, .xlabel = d->xname, .ylabel = d->yname,
+        .data_label = data, .curve_label = curve,
+        .loss = r->history, .nloss = r->nhistory,
+        .loss_title = losst, .loss_note = pb,
+    };
+    size_t len = 0;
+    char *svg = plot_fit_svg(&pf, &len);
+    if (!svg)
+        cmd_fail("out of memory drawing --plot");
+    cmd_write_bytes(o->plot, svg, len);
+    free(svg);
+    free(cx);
+    free(cy);
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    cmd_init("tg-fit", argc, argv);
+    fit_opts o = {0};
+    cmd_common_init(&o.co);
+    o.co.longopts = longopts;
+    parse(&o, argc, argv);
+    cmd_common_finish(&o.co);
+
+    fit_data d = {0};
+    read_data(&o, &d);
+    tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
+    o.co.dtype = dt;
+    tt_tensor *x = to_tensor(d.x, d.n, dt, o.co.device);
+    tt_tensor *y = to_tensor(d.y, d.n, dt, o.co.device);
+    tt_tensor *w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
+
+    tg_fit_spec spec;
+    tg_fit_spec_defaults(&spec);
+    spec.model = o.model;
+    spec.loss = o.loss;
+    spec.ninit = o.ninit;
+    spec.init_names = (const char *const *)o.init_names;
+    spec.init_values = o.init_values;
+    spec.method = o.method;
+    spec.optimizer = o.optimizer;
+    if (o.lr_given)
+        spec.lr = o.lr;
+    if (o.lr_decay_given)
+        spec.lr_decay = o.lr_decay;
+    if (o.momentum_given)
+        spec.momentum = o.momentum;
+    spec.batch = o.batch;
+    spec.steps = o.steps;
+    spec.epochs = o.epochs;
+    if (o.tol_given)
+        spec.tol = o.tol > 0 ? o.tol : -1;
+    spec.has_loss_below = o.has_loss_below;
+    spec.loss_below = o.loss_below;
+    spec.keep_best = o.keep_best;
+    spec.seed = o.co.seed;
+    spec.dtype = dt;
+    spec.device = o.co.device;
+
+    step_ctx sc = {0};
+    sc.bar = o.progress && isatty(STDERR_FILENO);
+    sc.log_every = o.log_every;
+    if (o.steps)
+        sc.total = o.steps;
+    else if (o.epochs)
+        sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
+    clock_gettime(CLOCK_MONOTONIC, &sc.start);
+    sc.last = sc.start;
+    sc.last.tv_sec -= 1;
+    if (o.method != TG_METHOD_EXACT) { /* log lines, the bar, and Ctrl-C stopping the descent */
+        spec.on_step = on_step;
+        spec.ctx = &sc;
+    }
+    signal(SIGINT, on_sigint);
+
+    tg_fit_result *r = NULL;
+    tt_status st = tg_fit(x, y, w, &spec, &r);
+    signal(SIGINT, SIG_DFL);
+    clear_bar(&sc);
+    if (st != TT_OK) {
+        if (r && r->stop == TG_STOP_DIVERGED) {
+            const char *err = tt_last_error();
+            char lr[64];
+            if (o.lr_given)
+                snprintf(lr, sizeof lr, "now %g", r->lr);
+            else
+                snprintf(lr, sizeof lr, "now the %s default, %g", o.optimizer_name, r->lr);
+            cmd_fail("%s; try a smaller --lr (%s)", err && *err ? err : "the loss became NaN", lr);
+        }
+        cmd_expr_fail(NULL);
+    }
+    if (interrupted)
+        cmd_warn("interrupted at step %lld: reporting the parameters reached", (long long)r->steps);
+
+    /* Side outputs first, the report last (a failure leaves no report). */
+    if (o.history)
+        write_history(&o, r);
+    if (o.plot)
+        write_plot(&o, &d, r);
+    write_report(&o, &d, r);
+
+    tg_fit_result_free(r);
+    tt_release(x);
+    tt_release(y);
+    tt_release(w);
+    free(d.x);
+    free(d.y);
+    free(d.w);
+    free((char *)d.xname);
+    free((char *)d.yname);
+    free((char *)d.wname);
+    for (int i = 0; i < o.ninit; i++)
+        free(o.init_names[i]);
+    free(o.init_names);
+    free(o.init_values);
+    return 0;
+}
