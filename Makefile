@@ -27,6 +27,10 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 HEADERS  := $(wildcard include/tg/*.h) $(wildcard lib/*/*.h) $(wildcard cmd/*.h)
 
+include vulkan.mk
+LIBS     += $(VULKAN_LIBS)
+PACKAGES += $(VULKAN_PACKAGES)
+
 .SECONDARY:
 .PHONY: all deps demo test unit asan asan-run valgrind install uninstall clean bench bench-deps
 all: deps $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
@@ -57,7 +61,7 @@ $(B)/tg.pc: Makefile
 	@mkdir -p build
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: tg' 'Description: tensors and reverse-mode autograd for C' 'Version: $(VERSION)' \
-	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(BLAS_LIBS) -lm -lpthread' \
+	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(BLAS_LIBS) $(VULKAN_LIBS) -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
@@ -116,6 +120,7 @@ bench: all $(B)/bench/seed000_loop $(B)/bench/sigmoid
 	bench/gen.sh
 	B=$(B) bench/autograd.sh
 	B=$(B) bench/sigmoid.sh
+	B=$(B) bench/fit.sh
 
 # tg-check loads plugins (dlopen) that must run on this program's libtg, not on
 # a second copy with its own grad mode and error state: export all of libtg's

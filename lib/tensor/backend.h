@@ -61,5 +61,6 @@ struct tt_backend {
 
 const tt_backend *tt_backend_for(tt_device_type type); /* NULL when none is built in */
 extern const tt_backend tt_cpu_backend;
+extern const tt_backend tt_vulkan_backend; /* lib/backend/vulkan.c */
 
 #endif

@@ -96,6 +96,7 @@ const tt_backend *tt_backend_for(tt_device_type type)
 {
     switch (type) {
     case TT_DEVICE_CPU: return &tt_cpu_backend;
+    case TT_DEVICE_VULKAN: return &tt_vulkan_backend;
     default: return NULL;
     }
 }

@@ -1,0 +1,909 @@
+/* The Vulkan backend: plain C against the Vulkan API. Tensors live in device
+ * buffers; kernels are the GLSL compute shaders of shaders/, compiled to
+ * SPIR-V at build time and embedded here. Dispatches are recorded into one
+ * command buffer (a memory barrier before each: the simplest correct ordering
+ * of dependent dispatches) and submitted when the host needs a result, when
+ * the recorder is full, or before a buffer in use is freed.
+ *
+ * Device selection (the index of vulkan:N): devices are ranked discrete >
+ * integrated > virtual > other > CPU. vulkan:0 (plain "vulkan") is the first
+ * of them, but a CPU-type device (lavapipe) only when asked for, with
+ * TG_VULKAN_DEVICE=lavapipe (or cpu, or a number: vulkan:0 is then that
+ * device of the ranking). vulkan:N with N > 0 is the N-th device, any type.
+ * TG_VULKAN_VALIDATION=1 turns on the Khronos validation layer with
+ * synchronization validation and counts its messages. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vulkan/vulkan.h>
+#include "backend/vulkan.h"
+#include "tensor/philox.h"
+
+/* ---- embedded shaders ----------------------------------------------------- */
+static const uint32_t spv_copy32[] =
+#include "shaders/copy32.spv.h"
+    ;
+static const uint32_t spv_copy64[] =
+#include "shaders/copy64.spv.h"
+    ;
+static const uint32_t spv_unary_f32[] =
+#include "shaders/unary_f32.spv.h"
+    ;
+static const uint32_t spv_unary_f64[] =
+#include "shaders/unary_f64.spv.h"
+    ;
+static const uint32_t spv_binary_f32[] =
+#include "shaders/binary_f32.spv.h"
+    ;
+static const uint32_t spv_binary_f64[] =
+#include "shaders/binary_f64.spv.h"
+    ;
+static const uint32_t spv_rng[] =
+#include "shaders/rng.spv.h"
+    ;
+
+enum { K_COPY32, K_COPY64, K_UNARY_F32, K_UNARY_F64, K_BINARY_F32, K_BINARY_F64, K_RNG, K_COUNT };
+static const struct { const uint32_t *code; size_t size; const char *name; } kernels[K_COUNT] = {
+    [K_COPY32] = {spv_copy32, sizeof spv_copy32, "copy32"},
+    [K_COPY64] = {spv_copy64, sizeof spv_copy64, "copy64"},
+    [K_UNARY_F32] = {spv_unary_f32, sizeof spv_unary_f32, "unary_f32"},
+    [K_UNARY_F64] = {spv_unary_f64, sizeof spv_unary_f64, "unary_f64"},
+    [K_BINARY_F32] = {spv_binary_f32, sizeof spv_binary_f32, "binary_f32"},
+    [K_BINARY_F64] = {spv_binary_f64, sizeof spv_binary_f64, "binary_f64"},
+    [K_RNG] = {spv_rng, sizeof spv_rng, "rng"},
+};
+
+/* The parameter block of one dispatch: the layout of Params in shaders/common.glsl. */
+#define NVIEWS 4
+typedef struct {
+    uint32_t n, op, ndim, base;
+    uint32_t dt[NVIEWS];
+    uint32_t u[4];
+    float f, f_pad;
+    uint32_t dbits[2];
+    uint32_t shape[TT_MAX_DIMS];
+    int32_t offset[NVIEWS];
+    int32_t strides[TT_MAX_DIMS * NVIEWS];
+} vk_params;
+
+#define LOCAL_SIZE 256
+#define MAX_DISPATCHES 512          /* per command buffer, then a flush */
+#define MAX_DEVICES 16
+
+/* ---- state ------------------------------------------------------------------ */
+typedef struct vk_dev vk_dev;
+typedef struct {
+    vk_dev *dev;
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    VkDeviceSize size;
+    void *map; /* persistently mapped when the memory is host-visible and coherent */
+} vk_buf;
+
+struct vk_dev {
+    VkPhysicalDevice pd;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties mem;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t qfam;
+    bool f64, i64;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkPipeline pipes[K_COUNT];
+    VkCommandPool pool;
+    VkCommandBuffer cb;
+    VkFence fence;
+    VkDescriptorPool dpool;
+    vk_buf *params;      /* host-visible arena of vk_params, one slot per dispatch */
+    VkDeviceSize pstride;
+    int ndispatch;       /* recorded since the last flush */
+    bool recording;
+    vk_buf **garbage;    /* freed while work was recorded: destroyed after the flush */
+    int ngarbage, capgarbage;
+};
+
+static struct {
+    bool tried;
+    tt_status status;
+    char error[400];
+    VkInstance inst;
+    VkDebugUtilsMessengerEXT messenger;
+    bool validation;
+    long messages;
+    long dispatches, submits;
+    vk_dev *devs[MAX_DEVICES];
+    bool dev_tried[MAX_DEVICES];
+    char dev_error[MAX_DEVICES][400];
+} g;
+
+long tt_vulkan_validation_messages(void) { return g.messages; }
+
+void tt_vulkan_counters(long *dispatches, long *submits)
+{
+    if (dispatches) *dispatches = g.dispatches;
+    if (submits) *submits = g.submits;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                 VkDebugUtilsMessageTypeFlagsEXT types,
+                                                 const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
+{
+    (void)types;
+    (void)user;
+    if (severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
+        g.messages++;
+        fprintf(stderr, "tg: vulkan validation: %s\n", data && data->pMessage ? data->pMessage : "(no message)");
+    }
+    return VK_FALSE;
+}
+
+static const char *vk_result_name(VkResult r)
+{
+    switch (r) {
+#define R(x) case x: return #x;
+    R(VK_SUCCESS) R(VK_NOT_READY) R(VK_TIMEOUT) R(VK_INCOMPLETE) R(VK_ERROR_OUT_OF_HOST_MEMORY)
+    R(VK_ERROR_OUT_OF_DEVICE_MEMORY) R(VK_ERROR_INITIALIZATION_FAILED) R(VK_ERROR_DEVICE_LOST)
+    R(VK_ERROR_MEMORY_MAP_FAILED) R(VK_ERROR_LAYER_NOT_PRESENT) R(VK_ERROR_EXTENSION_NOT_PRESENT)
+    R(VK_ERROR_FEATURE_NOT_PRESENT) R(VK_ERROR_INCOMPATIBLE_DRIVER) R(VK_ERROR_TOO_MANY_OBJECTS)
+    R(VK_ERROR_FORMAT_NOT_SUPPORTED) R(VK_ERROR_FRAGMENTED_POOL) R(VK_ERROR_OUT_OF_POOL_MEMORY)
+#undef R
+    default: return "VkResult error";
+    }
+}
+
+static tt_status vk_fail(const char *what, VkResult r)
+{
+    return tt_set_error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? TT_ENOMEM : TT_EDEVICE,
+                        "vulkan: %s failed (%s)", what, vk_result_name(r));
+}
+
+/* ---- instance ---------------------------------------------------------------- */
+static bool has_layer(const char *name)
+{
+    uint32_t n = 0;
+    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) return false;
+    VkLayerProperties *p = calloc(n, sizeof *p);
+    bool found = false;
+    if (p && vkEnumerateInstanceLayerProperties(&n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(p[i].layerName, name);
+    free(p);
+    return found;
+}
+
+static tt_status instance_init(void)
+{
+    if (g.tried) {
+        if (g.status) tt_set_error(g.status, "%s", g.error);
+        return g.status;
+    }
+    g.tried = true;
+    const char *val = getenv("TG_VULKAN_VALIDATION");
+    g.validation = val && *val && strcmp(val, "0") != 0;
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "tg",
+                             .pEngineName = "tg", .apiVersion = VK_API_VERSION_1_1};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
+    const char *layers[] = {"VK_LAYER_KHRONOS_validation"};
+    const char *exts[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
+    VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+    VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                        .enabledValidationFeatureCount = 1, .pEnabledValidationFeatures = enables};
+    VkDebugUtilsMessengerCreateInfoEXT mci = {
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+        .pfnUserCallback = on_message};
+    if (g.validation) {
+        if (!has_layer(layers[0])) {
+            g.status = TT_EDEVICE;
+            snprintf(g.error, sizeof g.error, "TG_VULKAN_VALIDATION is set but VK_LAYER_KHRONOS_validation is not "
+                     "installed (Debian: vulkan-validationlayers)");
+            return tt_set_error(g.status, "%s", g.error);
+        }
+        features.pNext = &mci; /* also reports instance creation and destruction */
+        ci.pNext = &features;
+        ci.enabledLayerCount = 1;
+        ci.ppEnabledLayerNames = layers;
+        ci.enabledExtensionCount = 1;
+        ci.ppEnabledExtensionNames = exts;
+    }
+    VkResult r = vkCreateInstance(&ci, NULL, &g.inst);
+    if (r != VK_SUCCESS) {
+        g.inst = VK_NULL_HANDLE;
+        g.status = TT_EDEVICE;
+        if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+            snprintf(g.error, sizeof g.error, "no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER); "
+                     "install mesa-vulkan-drivers or a GPU driver, or use --device cpu");
+        else
+            snprintf(g.error, sizeof g.error, "vulkan: vkCreateInstance failed (%s)", vk_result_name(r));
+        return tt_set_error(g.status, "%s", g.error);
+    }
+    if (g.validation) {
+        PFN_vkCreateDebugUtilsMessengerEXT create =
+            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(g.inst, "vkCreateDebugUtilsMessengerEXT");
+        if (create) create(g.inst, &mci, NULL, &g.messenger);
+    }
+    static bool registered;
+    if (!registered) atexit(tt_vulkan_shutdown);
+    registered = true;
+    return TT_OK;
+}
+
+/* ---- device ------------------------------------------------------------------- */
+static int type_rank(VkPhysicalDeviceType t)
+{
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 4;
+    default: return 3;
+    }
+}
+
+/* The physical device behind vulkan:index, or a message saying why none. */
+static VkPhysicalDevice pick_device(int index, char *err, size_t errlen)
+{
+    uint32_t n = 0;
+    VkResult r = vkEnumeratePhysicalDevices(g.inst, &n, NULL);
+    if (r != VK_SUCCESS || n == 0) {
+        snprintf(err, errlen, "no Vulkan device found (the driver lists none); use --device cpu");
+        return VK_NULL_HANDLE;
+    }
+    VkPhysicalDevice *pd = calloc(n, sizeof *pd);
+    int *rank = calloc(n, sizeof *rank);
+    VkPhysicalDevice chosen = VK_NULL_HANDLE;
+    if (!pd || !rank || vkEnumeratePhysicalDevices(g.inst, &n, pd) < 0) {
+        snprintf(err, errlen, "vulkan: cannot list the devices");
+        goto done;
+    }
+    /* stable sort by rank */
+    for (uint32_t i = 0; i < n; i++) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pd[i], &p);
+        rank[i] = type_rank(p.deviceType);
+    }
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && rank[j - 1] > rank[j]; j--) {
+            int t = rank[j]; rank[j] = rank[j - 1]; rank[j - 1] = t;
+            VkPhysicalDevice d = pd[j]; pd[j] = pd[j - 1]; pd[j - 1] = d;
+        }
+    const char *env = getenv("TG_VULKAN_DEVICE");
+    bool allow_cpu = index > 0;
+    int want = index;
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (!*end && v >= 0) {
+            if (index == 0) want = (int)v;
+            allow_cpu = true;
+        } else if (!strcmp(env, "lavapipe") || !strcmp(env, "llvmpipe") || !strcmp(env, "cpu")) {
+            allow_cpu = true;
+        } else {
+            snprintf(err, errlen, "TG_VULKAN_DEVICE='%s' is not a device number, lavapipe or cpu", env);
+            goto done;
+        }
+    }
+    if (want >= (int)n) {
+        snprintf(err, errlen, "there is no vulkan:%d: this machine has %u Vulkan device%s", want, n, n == 1 ? "" : "s");
+        goto done;
+    }
+    if (rank[want] == 4 && !allow_cpu) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pd[want], &p);
+        snprintf(err, errlen, "the only Vulkan device is the CPU-type '%s', used only when asked for: "
+                 "set TG_VULKAN_DEVICE=lavapipe, or use --device cpu", p.deviceName);
+        goto done;
+    }
+    chosen = pd[want];
+done:
+    free(pd);
+    free(rank);
+    return chosen;
+}
+
+static int find_memory(const vk_dev *d, uint32_t bits, VkMemoryPropertyFlags want)
+{
+    for (uint32_t i = 0; i < d->mem.memoryTypeCount; i++)
+        if ((bits & (1u << i)) && (d->mem.memoryTypes[i].propertyFlags & want) == want) return (int)i;
+    return -1;
+}
+
+/* A buffer: device-local memory, mapped too when it is also host-visible and
+ * coherent (lavapipe, integrated GPUs); `host` asks for host-visible memory. */
+static vk_buf *buf_create(vk_dev *d, VkDeviceSize size, bool host)
+{
+    vk_buf *b = calloc(1, sizeof *b);
+    if (!b) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    b->dev = d;
+    b->size = (size + 15) & ~(VkDeviceSize)15;
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = b->size,
+                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VkResult r = vkCreateBuffer(d->dev, &bi, NULL, &b->buf);
+    if (r != VK_SUCCESS) { vk_fail("vkCreateBuffer", r); free(b); return NULL; }
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
+    const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    int t = -1;
+    if (!host) t = find_memory(d, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | hv);
+    if (t < 0 && !host) t = find_memory(d, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    if (t < 0) t = find_memory(d, req.memoryTypeBits, hv);
+    if (t < 0) {
+        vkDestroyBuffer(d->dev, b->buf, NULL);
+        free(b);
+        tt_set_error(TT_EDEVICE, "vulkan: no suitable memory type");
+        return NULL;
+    }
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                               .memoryTypeIndex = (uint32_t)t};
+    r = vkAllocateMemory(d->dev, &ai, NULL, &b->mem);
+    if (r == VK_SUCCESS) r = vkBindBufferMemory(d->dev, b->buf, b->mem, 0);
+    if (r == VK_SUCCESS && (d->mem.memoryTypes[t].propertyFlags & hv) == hv)
+        r = vkMapMemory(d->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map);
+    if (r != VK_SUCCESS) {
+        vk_fail("allocating device memory", r);
+        if (b->mem) vkFreeMemory(d->dev, b->mem, NULL);
+        vkDestroyBuffer(d->dev, b->buf, NULL);
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void buf_destroy(vk_buf *b)
+{
+    if (!b) return;
+    if (b->map) vkUnmapMemory(b->dev->dev, b->mem);
+    vkDestroyBuffer(b->dev->dev, b->buf, NULL);
+    vkFreeMemory(b->dev->dev, b->mem, NULL);
+    free(b);
+}
+
+static void dev_destroy(vk_dev *d)
+{
+    if (!d) return;
+    if (d->dev) {
+        vkDeviceWaitIdle(d->dev);
+        for (int i = 0; i < d->ngarbage; i++) buf_destroy(d->garbage[i]);
+        buf_destroy(d->params);
+        for (int k = 0; k < K_COUNT; k++)
+            if (d->pipes[k]) vkDestroyPipeline(d->dev, d->pipes[k], NULL);
+        if (d->layout) vkDestroyPipelineLayout(d->dev, d->layout, NULL);
+        if (d->dsl) vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);
+        if (d->dpool) vkDestroyDescriptorPool(d->dev, d->dpool, NULL);
+        if (d->fence) vkDestroyFence(d->dev, d->fence, NULL);
+        if (d->pool) vkDestroyCommandPool(d->dev, d->pool, NULL);
+        vkDestroyDevice(d->dev, NULL);
+    }
+    free(d->garbage);
+    free(d);
+}
+
+static tt_status dev_setup(vk_dev *d)
+{
+    vkGetPhysicalDeviceProperties(d->pd, &d->props);
+    vkGetPhysicalDeviceMemoryProperties(d->pd, &d->mem);
+    VkPhysicalDeviceFeatures have;
+    vkGetPhysicalDeviceFeatures(d->pd, &have);
+    d->f64 = have.shaderFloat64;
+    d->i64 = have.shaderInt64;
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d->pd, &nq, NULL);
+    VkQueueFamilyProperties qp[16];
+    if (nq > 16) nq = 16;
+    vkGetPhysicalDeviceQueueFamilyProperties(d->pd, &nq, qp);
+    uint32_t fam = UINT32_MAX;
+    for (uint32_t i = 0; i < nq && fam == UINT32_MAX; i++)
+        if (qp[i].queueFlags & VK_QUEUE_COMPUTE_BIT) fam = i;
+    if (fam == UINT32_MAX) return tt_set_error(TT_EDEVICE, "vulkan: '%s' has no compute queue", d->props.deviceName);
+    d->qfam = fam;
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = fam,
+                                   .queueCount = 1, .pQueuePriorities = &prio};
+    VkPhysicalDeviceFeatures want = {.shaderFloat64 = d->f64, .shaderInt64 = d->i64};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
+                              .pQueueCreateInfos = &qci, .pEnabledFeatures = &want};
+    VkResult r = vkCreateDevice(d->pd, &dci, NULL, &d->dev);
+    if (r != VK_SUCCESS) { d->dev = VK_NULL_HANDLE; return vk_fail("vkCreateDevice", r); }
+    vkGetDeviceQueue(d->dev, fam, 0, &d->queue);
+
+    VkDescriptorSetLayoutBinding bind[1 + NVIEWS];
+    for (int i = 0; i < 1 + NVIEWS; i++)
+        bind[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                 .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo lci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                           .bindingCount = 1 + NVIEWS, .pBindings = bind};
+    if ((r = vkCreateDescriptorSetLayout(d->dev, &lci, NULL, &d->dsl)) != VK_SUCCESS) return vk_fail("vkCreateDescriptorSetLayout", r);
+    VkPipelineLayoutCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                      .pSetLayouts = &d->dsl};
+    if ((r = vkCreatePipelineLayout(d->dev, &pci, NULL, &d->layout)) != VK_SUCCESS) return vk_fail("vkCreatePipelineLayout", r);
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, MAX_DISPATCHES * (1 + NVIEWS)};
+    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = MAX_DISPATCHES,
+                                      .poolSizeCount = 1, .pPoolSizes = &ps};
+    if ((r = vkCreateDescriptorPool(d->dev, &dpi, NULL, &d->dpool)) != VK_SUCCESS) return vk_fail("vkCreateDescriptorPool", r);
+    VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = fam};
+    if ((r = vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail("vkCreateCommandPool", r);
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+    if ((r = vkAllocateCommandBuffers(d->dev, &cai, &d->cb)) != VK_SUCCESS) return vk_fail("vkAllocateCommandBuffers", r);
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if ((r = vkCreateFence(d->dev, &fci, NULL, &d->fence)) != VK_SUCCESS) return vk_fail("vkCreateFence", r);
+    VkDeviceSize align = d->props.limits.minStorageBufferOffsetAlignment;
+    if (align < 16) align = 16;
+    d->pstride = (sizeof(vk_params) + align - 1) / align * align;
+    if (!(d->params = buf_create(d, d->pstride * MAX_DISPATCHES, true))) return tt_last_status();
+    if (!d->params->map) return tt_set_error(TT_EDEVICE, "vulkan: cannot map the parameter buffer");
+    return TT_OK;
+}
+
+static vk_dev *get_dev(int index)
+{
+    if (index < 0 || index >= MAX_DEVICES) {
+        tt_set_error(TT_EDEVICE, "there is no vulkan:%d", index);
+        return NULL;
+    }
+    if (g.devs[index]) return g.devs[index];
+    if (instance_init() != TT_OK) return NULL;
+    if (g.dev_tried[index]) {
+        tt_set_error(TT_EDEVICE, "%s", g.dev_error[index]);
+        return NULL;
+    }
+    g.dev_tried[index] = true;
+    vk_dev *d = calloc(1, sizeof *d);
+    if (!d) { tt_set_error(TT_ENOMEM, "out of memory"); g.dev_tried[index] = false; return NULL; }
+    d->pd = pick_device(index, g.dev_error[index], sizeof g.dev_error[index]);
+    if (!d->pd) {
+        free(d);
+        tt_set_error(TT_EDEVICE, "%s", g.dev_error[index]);
+        return NULL;
+    }
+    if (dev_setup(d) != TT_OK) {
+        snprintf(g.dev_error[index], sizeof g.dev_error[index], "%s", tt_last_error());
+        dev_destroy(d);
+        tt_set_error(TT_EDEVICE, "%s", g.dev_error[index]);
+        return NULL;
+    }
+    return g.devs[index] = d;
+}
+
+bool tt_vulkan_available(int device_index) { return get_dev(device_index) != NULL; }
+
+/* ---- recording and submission --------------------------------------------------- */
+static tt_status begin(vk_dev *d)
+{
+    if (d->recording) return TT_OK;
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    VkResult r = vkBeginCommandBuffer(d->cb, &bi);
+    if (r != VK_SUCCESS) return vk_fail("vkBeginCommandBuffer", r);
+    d->recording = true;
+    return TT_OK;
+}
+
+/* Every earlier shader or transfer write is visible to what follows. */
+static void barrier(vk_dev *d, VkPipelineStageFlags dst_stage, VkAccessFlags dst_access)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = dst_access};
+    vkCmdPipelineBarrier(d->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, dst_stage, 0,
+                         1, &mb, 0, NULL, 0, NULL);
+}
+
+/* Submits what was recorded and waits for it. */
+static tt_status flush(vk_dev *d)
+{
+    if (!d->recording) return TT_OK;
+    barrier(d, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT);
+    d->recording = false;
+    VkResult r = vkEndCommandBuffer(d->cb);
+    if (r != VK_SUCCESS) return vk_fail("vkEndCommandBuffer", r);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &d->cb};
+    r = vkQueueSubmit(d->queue, 1, &si, d->fence);
+    if (r == VK_SUCCESS) r = vkWaitForFences(d->dev, 1, &d->fence, VK_TRUE, UINT64_MAX);
+    g.submits++;
+    vkResetFences(d->dev, 1, &d->fence);
+    vkResetCommandBuffer(d->cb, 0);
+    vkResetDescriptorPool(d->dev, d->dpool, 0);
+    d->ndispatch = 0;
+    for (int i = 0; i < d->ngarbage; i++) buf_destroy(d->garbage[i]);
+    d->ngarbage = 0;
+    if (r != VK_SUCCESS) return vk_fail("running the recorded kernels", r);
+    return TT_OK;
+}
+
+tt_status tt_vulkan_sync(int device_index)
+{
+    if (device_index < 0 || device_index >= MAX_DEVICES || !g.devs[device_index]) return TT_OK;
+    return flush(g.devs[device_index]);
+}
+
+static VkPipeline pipeline(vk_dev *d, int k)
+{
+    if (d->pipes[k]) return d->pipes[k];
+    VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = kernels[k].size,
+                                   .pCode = kernels[k].code};
+    VkShaderModule mod;
+    VkResult r = vkCreateShaderModule(d->dev, &mi, NULL, &mod);
+    if (r != VK_SUCCESS) { vk_fail("vkCreateShaderModule", r); return VK_NULL_HANDLE; }
+    VkComputePipelineCreateInfo pi = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .module = mod, .pName = "main"},
+        .layout = d->layout};
+    r = vkCreateComputePipelines(d->dev, VK_NULL_HANDLE, 1, &pi, NULL, &d->pipes[k]);
+    vkDestroyShaderModule(d->dev, mod, NULL);
+    if (r != VK_SUCCESS) { d->pipes[k] = VK_NULL_HANDLE; vk_fail("creating the pipeline", r); }
+    return d->pipes[k];
+}
+
+/* Fills the shape and strides of p from views v[0..nv) (all of v[0]'s shape),
+ * dropping size-1 dims and merging contiguous ones; TT_OK or an error when a
+ * view does not fit in one binding or in 32-bit indices. */
+static tt_status describe(vk_params *p, int nv, const tt_kview *const *v, vk_buf **bufs)
+{
+    int64_t n = 1, shape[TT_MAX_DIMS], strides[NVIEWS][TT_MAX_DIMS];
+    int nd = 0;
+    for (int dd = 0; dd < v[0]->ndim; dd++) {
+        n *= v[0]->shape[dd];
+        if (v[0]->shape[dd] == 1) continue;
+        bool merge = nd > 0;
+        for (int k = 0; k < nv && merge; k++) merge = strides[k][nd - 1] == v[0]->shape[dd] * v[k]->strides[dd];
+        if (merge) {
+            shape[nd - 1] *= v[0]->shape[dd];
+            for (int k = 0; k < nv; k++) strides[k][nd - 1] = v[k]->strides[dd];
+        } else {
+            shape[nd] = v[0]->shape[dd];
+            for (int k = 0; k < nv; k++) strides[k][nd] = v[k]->strides[dd];
+            nd++;
+        }
+    }
+    if (n > INT32_MAX) return tt_set_error(TT_EDEVICE, "vulkan: tensors over 2^31 elements are not supported yet");
+    memset(p, 0, sizeof *p);
+    p->n = (uint32_t)n;
+    p->ndim = (uint32_t)nd;
+    for (int dd = 0; dd < nd; dd++) p->shape[dd] = (uint32_t)shape[dd];
+    for (int k = 0; k < nv; k++) {
+        vk_buf *b = bufs[k] = v[k]->buf;
+        p->dt[k] = (uint32_t)v[k]->dtype;
+        /* the extent of the view, in bytes, must lie in the bound range */
+        int64_t es = (int64_t)tt_dtype_size(v[k]->dtype), lo = v[k]->offset, hi = v[k]->offset;
+        for (int dd = 0; dd < nd; dd++) {
+            int64_t s = strides[k][dd] * (shape[dd] - 1);
+            if (s < 0) lo += s; else hi += s;
+            p->strides[NVIEWS * dd + k] = (int32_t)strides[k][dd];
+        }
+        VkDeviceSize range = b->size < b->dev->props.limits.maxStorageBufferRange ? b->size
+                                                                                  : b->dev->props.limits.maxStorageBufferRange;
+        if (lo < 0 || (uint64_t)((hi + 1) * es) > range)
+            return tt_set_error(TT_EDEVICE, "vulkan: a tensor of %lld bytes is over maxStorageBufferRange (%u); "
+                                "splitting it is not implemented yet", (long long)((hi + 1) * es),
+                                b->dev->props.limits.maxStorageBufferRange);
+        p->offset[k] = (int32_t)v[k]->offset;
+    }
+    return TT_OK;
+}
+
+/* Records one dispatch of kernel k over p->n elements with operand buffers bufs[0..nv). */
+static tt_status dispatch(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs)
+{
+    if (p->n == 0) return TT_OK;
+    if (d->ndispatch >= MAX_DISPATCHES) {
+        tt_status st = flush(d);
+        if (st) return st;
+    }
+    VkPipeline pipe = pipeline(d, k);
+    if (!pipe) return tt_last_status();
+    tt_status st = begin(d);
+    if (st) return st;
+    VkDeviceSize poff = (VkDeviceSize)d->ndispatch * d->pstride;
+    memcpy((char *)d->params->map + poff, p, sizeof *p);
+    VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                      .descriptorPool = d->dpool, .descriptorSetCount = 1, .pSetLayouts = &d->dsl};
+    VkDescriptorSet set;
+    VkResult r = vkAllocateDescriptorSets(d->dev, &ai, &set);
+    if (r != VK_SUCCESS) return vk_fail("vkAllocateDescriptorSets", r);
+    VkDescriptorBufferInfo info[1 + NVIEWS];
+    VkWriteDescriptorSet w[1 + NVIEWS];
+    info[0] = (VkDescriptorBufferInfo){d->params->buf, poff, sizeof *p};
+    for (int i = 0; i < NVIEWS; i++) {
+        vk_buf *b = bufs[i < nv ? i : 0];
+        VkDeviceSize range = b->size < d->props.limits.maxStorageBufferRange ? b->size : d->props.limits.maxStorageBufferRange;
+        info[1 + i] = (VkDescriptorBufferInfo){b->buf, 0, range & ~(VkDeviceSize)3};
+    }
+    for (int i = 0; i < 1 + NVIEWS; i++)
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
+                                      .dstBinding = (uint32_t)i, .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &info[i]};
+    vkUpdateDescriptorSets(d->dev, 1 + NVIEWS, w, 0, NULL);
+    barrier(d, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+    vkCmdBindPipeline(d->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    vkCmdBindDescriptorSets(d->cb, VK_PIPELINE_BIND_POINT_COMPUTE, d->layout, 0, 1, &set, 0, NULL);
+    /* over 65535 workgroups: a 2-D grid (the shader folds y into the index) */
+    uint32_t groups = (p->n + LOCAL_SIZE - 1) / LOCAL_SIZE, maxg = d->props.limits.maxComputeWorkGroupCount[0];
+    if (maxg > 65535) maxg = 65535;
+    uint32_t gx = groups < maxg ? groups : maxg, gy = (groups + gx - 1) / gx;
+    vkCmdDispatch(d->cb, gx, gy, 1);
+    d->ndispatch++;
+    g.dispatches++;
+    return TT_OK;
+}
+
+/* ---- memory entry points ----------------------------------------------------------- */
+static void *vk_alloc(int device_index, size_t nbytes)
+{
+    vk_dev *d = get_dev(device_index);
+    return d ? buf_create(d, nbytes, false) : NULL;
+}
+
+static void vk_free(int device_index, void *buf)
+{
+    (void)device_index;
+    vk_buf *b = buf;
+    if (!b) return;
+    vk_dev *d = b->dev;
+    if (d->recording) { /* recorded work may use it: destroy it after the next flush */
+        if (d->ngarbage == d->capgarbage) {
+            int cap = d->capgarbage ? 2 * d->capgarbage : 64;
+            vk_buf **g2 = realloc(d->garbage, sizeof *g2 * (size_t)cap);
+            if (!g2) { flush(d); buf_destroy(b); return; }
+            d->garbage = g2;
+            d->capgarbage = cap;
+        }
+        d->garbage[d->ngarbage++] = b;
+        if (d->ngarbage >= 4 * MAX_DISPATCHES) flush(d);
+        return;
+    }
+    buf_destroy(b);
+}
+
+/* Host copies through a host-visible staging buffer when b is not mapped. */
+static tt_status staged_copy(vk_buf *b, size_t off, void *host, size_t n, bool to_device)
+{
+    vk_dev *d = b->dev;
+    vk_buf *s = buf_create(d, n, true);
+    if (!s) return tt_last_status();
+    if (!s->map) { buf_destroy(s); return tt_set_error(TT_EDEVICE, "vulkan: no host-visible memory"); }
+    if (to_device) memcpy(s->map, host, n);
+    tt_status st = begin(d);
+    if (st == TT_OK) {
+        barrier(d, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
+        VkBufferCopy c = {to_device ? 0 : off, to_device ? off : 0, n};
+        vkCmdCopyBuffer(d->cb, to_device ? s->buf : b->buf, to_device ? b->buf : s->buf, 1, &c);
+        st = flush(d);
+    }
+    if (st == TT_OK && !to_device) memcpy(host, s->map, n);
+    buf_destroy(s);
+    return st;
+}
+
+static tt_status vk_to_host(void *dst, const void *buf, size_t off, size_t n)
+{
+    vk_buf *b = (vk_buf *)buf;
+    tt_status st = flush(b->dev);
+    if (st || n == 0) return st;
+    if (b->map) { memcpy(dst, (char *)b->map + off, n); return TT_OK; }
+    return staged_copy(b, off, dst, n, false);
+}
+
+static tt_status vk_from_host(void *buf, size_t off, const void *src, size_t n)
+{
+    vk_buf *b = buf;
+    tt_status st = flush(b->dev); /* recorded work may still use the old contents */
+    if (st || n == 0) return st;
+    if (b->map) { memcpy((char *)b->map + off, src, n); return TT_OK; }
+    return staged_copy(b, off, (void *)src, n, true);
+}
+
+/* ---- kernels -------------------------------------------------------------------- */
+static vk_dev *dev_of(const tt_kview *v) { return ((vk_buf *)v->buf)->dev; }
+
+static tt_status need_dtype(vk_dev *d, tt_dtype dt, const char *what)
+{
+    if (dt == TT_F64 && !d->f64)
+        return tt_set_error(TT_EDTYPE, "%s: float64 needs shaderFloat64, which the Vulkan device '%s' lacks",
+                            what, d->props.deviceName);
+    if (dt == TT_I64 && !d->i64)
+        return tt_set_error(TT_EDTYPE, "%s: int64 needs shaderInt64, which the Vulkan device '%s' lacks",
+                            what, d->props.deviceName);
+    return TT_OK;
+}
+
+static void set_scalar(vk_params *p, double value)
+{
+    p->f = (float)value;
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    p->dbits[0] = (uint32_t)bits;
+    p->dbits[1] = (uint32_t)(bits >> 32);
+}
+
+static tt_status vk_copy(const tt_kview *out, const tt_kview *in)
+{
+    vk_dev *d = dev_of(out);
+    tt_status st;
+    if ((st = need_dtype(d, out->dtype, "copy")) || (st = need_dtype(d, in->dtype, "copy"))) return st;
+    if (dev_of(in) != d) return tt_set_error(TT_EDEVICE, "vulkan: copy between two devices");
+    vk_params p;
+    vk_buf *bufs[2];
+    const tt_kview *v[2] = {out, in};
+    if ((st = describe(&p, 2, v, bufs))) return st;
+    p.op = 0;
+    bool wide = out->dtype == TT_F64 || out->dtype == TT_I64 || in->dtype == TT_F64 || in->dtype == TT_I64;
+    return dispatch(d, wide ? K_COPY64 : K_COPY32, &p, 2, bufs);
+}
+
+static tt_status vk_fill(const tt_kview *out, double value)
+{
+    vk_dev *d = dev_of(out);
+    tt_status st;
+    if ((st = need_dtype(d, out->dtype, "fill"))) return st;
+    vk_params p;
+    vk_buf *bufs[1];
+    const tt_kview *v[1] = {out};
+    if ((st = describe(&p, 1, v, bufs))) return st;
+    p.op = 1;
+    set_scalar(&p, value);
+    bool wide = out->dtype == TT_F64 || out->dtype == TT_I64;
+    if (wide && !d->f64) return tt_set_error(TT_EDTYPE, "fill: int64 on Vulkan needs shaderFloat64");
+    return dispatch(d, wide ? K_COPY64 : K_COPY32, &p, 1, bufs);
+}
+
+/* arange and linspace: computed on the host (as the CPU does) and uploaded. */
+static tt_status host_range(const tt_kview *out, double a, double b, bool lin)
+{
+    size_t es = tt_dtype_size(out->dtype), n = (size_t)out->shape[0];
+    void *host = malloc(n * es + 1);
+    if (!host) return tt_set_error(TT_ENOMEM, "out of memory");
+    tt_kview h = *out;
+    h.buf = host;
+    h.offset = 0;
+    h.strides[0] = 1;
+    tt_status st = lin ? tt_cpu_backend.linspace(&h, a, b) : tt_cpu_backend.arange(&h, a, b);
+    if (st == TT_OK && out->strides[0] != 1 && n > 1)
+        st = tt_set_error(TT_EDEVICE, "vulkan: arange/linspace need a contiguous output");
+    if (st == TT_OK) st = vk_from_host(out->buf, (size_t)out->offset * es, host, n * es);
+    free(host);
+    return st;
+}
+
+static tt_status vk_arange(const tt_kview *out, double start, double step) { return host_range(out, start, step, false); }
+static tt_status vk_linspace(const tt_kview *out, double start, double end) { return host_range(out, start, end, true); }
+
+static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
+{
+    vk_dev *d = dev_of(out);
+    if (!d->f64) return tt_set_error(TT_EDTYPE, "random numbers on Vulkan need shaderFloat64, which '%s' lacks", d->props.deviceName);
+    if (out->dtype != TT_F32 && out->dtype != TT_F64)
+        return tt_set_error(TT_EDTYPE, "random numbers are not implemented for %s", tt_dtype_name(out->dtype));
+    /* contiguous: described as a 1-D view from its offset */
+    tt_kview flat = *out;
+    int64_t n = 1;
+    for (int i = 0; i < out->ndim; i++) n *= out->shape[i];
+    flat.ndim = 1;
+    flat.shape[0] = n;
+    flat.strides[0] = 1;
+    vk_params p;
+    vk_buf *bufs[1];
+    const tt_kview *v[1] = {&flat};
+    tt_status st = describe(&p, 1, v, bufs);
+    if (st) return st;
+    p.op = dist == TT_RNG_NORMAL ? 1 : 0;
+    p.u[0] = (uint32_t)seed;
+    p.u[1] = (uint32_t)(seed >> 32);
+    p.u[2] = (uint32_t)offset;
+    p.u[3] = (uint32_t)(offset >> 32);
+    return dispatch(d, K_RNG, &p, 1, bufs);
+}
+
+static tt_status vk_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
+{
+    vk_dev *d = dev_of(out);
+    if (in->dtype != TT_F32 && in->dtype != TT_F64)
+        return tt_set_error(TT_EDTYPE, "%s is not implemented for %s on vulkan yet", tt_unary_name(op), tt_dtype_name(in->dtype));
+    tt_status st;
+    if ((st = need_dtype(d, in->dtype, tt_unary_name(op)))) return st;
+    vk_params p;
+    vk_buf *bufs[2];
+    const tt_kview *v[2] = {out, in};
+    if ((st = describe(&p, 2, v, bufs))) return st;
+    p.op = (uint32_t)op;
+    return dispatch(d, in->dtype == TT_F64 ? K_UNARY_F64 : K_UNARY_F32, &p, 2, bufs);
+}
+
+static tt_status vk_binary(tt_binary_op op, const tt_kview *out, const tt_kview *a, const tt_kview *b)
+{
+    vk_dev *d = dev_of(out);
+    if (a->dtype != TT_F32 && a->dtype != TT_F64)
+        return tt_set_error(TT_EDTYPE, "%s is not implemented for %s on vulkan yet", tt_binary_name(op), tt_dtype_name(a->dtype));
+    tt_status st;
+    if ((st = need_dtype(d, a->dtype, tt_binary_name(op)))) return st;
+    vk_params p;
+    vk_buf *bufs[3];
+    const tt_kview *v[3] = {out, a, b};
+    if ((st = describe(&p, 3, v, bufs))) return st;
+    p.op = (uint32_t)op;
+    return dispatch(d, a->dtype == TT_F64 ? K_BINARY_F64 : K_BINARY_F32, &p, 3, bufs);
+}
+
+static tt_status missing(const char *what)
+{
+    return tt_set_error(TT_EDEVICE, "the vulkan backend has no kernel for %s yet", what);
+}
+
+static tt_status vk_where(const tt_kview *o, const tt_kview *c, const tt_kview *a, const tt_kview *b)
+{
+    (void)o; (void)c; (void)a; (void)b;
+    return missing("where");
+}
+
+static tt_status vk_clamp(const tt_kview *o, const tt_kview *i, double lo, double hi)
+{
+    (void)o; (void)i; (void)lo; (void)hi;
+    return missing("clamp");
+}
+
+static tt_status vk_reduce(tt_reduce_op op, const tt_kview *o, const tt_kview *i, const tt_kview *idx)
+{
+    (void)op; (void)o; (void)i; (void)idx;
+    return missing("reductions");
+}
+
+static tt_status vk_matmul(const tt_kview *o, const tt_kview *a, const tt_kview *b)
+{
+    (void)o; (void)a; (void)b;
+    return missing("matmul");
+}
+
+static tt_status vk_softmax(const tt_kview *o, const tt_kview *i, int dim, bool log_)
+{
+    (void)o; (void)i; (void)dim; (void)log_;
+    return missing("softmax");
+}
+
+void tt_vulkan_shutdown(void)
+{
+    for (int i = 0; i < MAX_DEVICES; i++) {
+        if (g.devs[i]) flush(g.devs[i]);
+        dev_destroy(g.devs[i]);
+        g.devs[i] = NULL;
+        g.dev_tried[i] = false;
+    }
+    if (g.inst) {
+        if (g.messenger) {
+            PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+                (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(g.inst, "vkDestroyDebugUtilsMessengerEXT");
+            if (destroy) destroy(g.inst, g.messenger, NULL);
+            g.messenger = VK_NULL_HANDLE;
+        }
+        vkDestroyInstance(g.inst, NULL);
+        g.inst = VK_NULL_HANDLE;
+    }
+    g.tried = false;
+    g.status = TT_OK;
+}
+
+const tt_backend tt_vulkan_backend = {
+    .name = "vulkan",
+    .type = TT_DEVICE_VULKAN,
+    .alloc = vk_alloc,
+    .free = vk_free,
+    .to_host = vk_to_host,
+    .from_host = vk_from_host,
+    .copy = vk_copy,
+    .fill = vk_fill,
+    .arange = vk_arange,
+    .linspace = vk_linspace,
+    .rng = vk_rng,
+    .unary = vk_unary,
+    .binary = vk_binary,
+    .where = vk_where,
+    .clamp = vk_clamp,
+    .reduce = vk_reduce,
+    .matmul = vk_matmul,
+    .softmax = vk_softmax,
+};

@@ -1,0 +1,21 @@
+/* Internals of the Vulkan backend that tests (and the library) may call. */
+#ifndef TG_VULKAN_H
+#define TG_VULKAN_H
+
+#include "tensor/backend.h"
+
+extern const tt_backend tt_vulkan_backend;
+
+/* Warnings and errors the validation layer reported so far (each is also
+ * printed on stderr). Counted only with TG_VULKAN_VALIDATION=1. */
+long tt_vulkan_validation_messages(void);
+/* Submits recorded work and waits; TT_OK when nothing was pending. */
+tt_status tt_vulkan_sync(int device_index);
+/* Dispatches recorded since the start, and submits (for tests of batching). */
+void tt_vulkan_counters(long *dispatches, long *submits);
+/* Whether vulkan:N can be used; on false, tt_last_error() says why. */
+bool tt_vulkan_available(int device_index);
+/* Destroys every Vulkan object (registered with atexit on first use). */
+void tt_vulkan_shutdown(void);
+
+#endif
