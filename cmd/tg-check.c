@@ -165,34 +165,8 @@ typedef struct {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static void *xcalloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        cmd_fail("out of memory");
-    return p;
-}
 
-static char *xstrdup(const char *s) {
-    char *d = strdup(s);
-    if (!d)
-        cmd_fail("out of memory");
-    return d;
-}
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = n < 0 ? NULL : malloc((size_t)n + 1);
-    if (!s)
-        cmd_fail("out of memory");
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 /* "tg-check: MSG", exit 2: the check could not be carried out (cmp's trouble). */
 static _Noreturn void trouble(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -214,20 +188,11 @@ static const char *last_error(void) {
 /* Re-sets the library error with a prefix (the old text is copied first). */
 static void prefix_error(const char *prefix) {
     tt_status st = tt_last_status();
-    char *old = xstrdup(last_error());
+    char *old = cmd_xstrdup(last_error());
     tt_set_error(st == TT_OK ? TT_ERUNTIME : st, "%s: %s", prefix, old);
     free(old);
 }
 
-static bool is_identifier(const char *s, size_t n) {
-    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
 
 static void list_add(name_list *l, const char *s, size_t n) {
     char **v = realloc(l->v, (size_t)(l->n + 1) * sizeof *v);
@@ -259,7 +224,7 @@ static void add_names(name_list *l, const char *opt, const char *arg) {
         size_t n = strcspn(p, ",");
         if (n == 0)
             cmd_usage_error("invalid value '%s' for %s: empty name", arg, opt);
-        if (!is_identifier(p, n))
+        if (!cmd_is_identifier(p, n))
             cmd_usage_error("invalid value '%s' for %s: '%.*s' is not a name", arg, opt, (int)n, p);
         for (int i = 0; i < l->n; i++)
             if (strlen(l->v[i]) == n && !strncmp(l->v[i], p, n))
@@ -353,7 +318,7 @@ static double next_uniform(stream *s, double lo, double hi) {
 static tt_tensor *random_tensor(stream *s, int ndim, const int64_t *shape, value_range r, double lo, double hi,
                                 const double *ref, int64_t nref) {
     int64_t n = tt_shape_numel(ndim, shape);
-    double *v = xcalloc((size_t)n, sizeof *v);
+    double *v = cmd_xcalloc((size_t)n, sizeof *v);
     for (int64_t i = 0; i < n; i++) {
         double x = 0;
         for (int tries = 0; tries < 10000; tries++) {
@@ -573,7 +538,7 @@ static int shell_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor **gi, in
         if (!strcmp(o->backward.v[i], "none"))
             continue;
         if (!(gi[i] = tg_eval(env, o->backward.v[i]))) {
-            char *ctx_text = xprintf("--backward expression %d ('%s')", i + 1, o->backward.v[i]);
+            char *ctx_text = cmd_xprintf("--backward expression %d ('%s')", i + 1, o->backward.v[i]);
             prefix_error(ctx_text);
             free(ctx_text);
             tg_env_free(env);
@@ -762,7 +727,7 @@ static tt_tensor *eval_builtin(int n, tt_tensor *const *in, void *ctx) {
 /* Builds the inputs of a built-in from its spec. */
 static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c, bool *constant) {
     stream s = {o->co.seed ^ fnv1a(b->name), 0};
-    char *spec = xstrdup(b->inputs), *save = NULL;
+    char *spec = cmd_xstrdup(b->inputs), *save = NULL;
     double *ref = NULL;
     int64_t nref = 0;
     for (char *tok = strtok_r(spec, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
@@ -786,12 +751,12 @@ static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c,
         tt_tensor *t = random_tensor(&s, nd, dims, r, 0, 0, ref, nref);
         if (!ref) {
             nref = tt_numel(t);
-            ref = xcalloc((size_t)nref, sizeof *ref);
+            ref = cmd_xcalloc((size_t)nref, sizeof *ref);
             if (tt_to_host(t, TT_F64, ref) != TT_OK)
                 trouble("%s: %s", b->name, last_error());
         }
         int i = c->ninputs++;
-        c->names[i] = xstrdup(name);
+        c->names[i] = cmd_xstrdup(name);
         constant[i] = is_const;
         c->inputs[i] = make_input(o, t, !is_const, name);
     }
@@ -856,13 +821,13 @@ static void error_row(results *res, const check_case *c, int order, const char *
     row *w = new_row(res);
     w->op = c->op;
     w->what = c->what;
-    w->input = xstrdup("-");
+    w->input = cmd_xstrdup("-");
     w->input_index = -1;
     w->order = order;
     w->error = true;
     w->max_abs = w->max_rel = NAN;
-    w->element = xstrdup("-");
-    w->detail = xstrdup(msg);
+    w->element = cmd_xstrdup("-");
+    w->detail = cmd_xstrdup(msg);
     res->errors++;
     fprintf(stderr, "%s: %s: %s\n", cmd_name, c->op, msg);
 }
@@ -898,20 +863,20 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
         int in = worst ? worst->input : -1;
         bool is_grad_out = in >= c->ninputs;
         if (!worst)
-            w->input = xstrdup("-");
+            w->input = cmd_xstrdup("-");
         else if (is_grad_out)
-            w->input = r->ngrad_outputs > 1 ? xprintf("grad_out%d", in - c->ninputs) : xstrdup("grad_out");
+            w->input = r->ngrad_outputs > 1 ? cmd_xprintf("grad_out%d", in - c->ninputs) : cmd_xstrdup("grad_out");
         else
-            w->input = xstrdup(c->names[in]);
+            w->input = cmd_xstrdup(c->names[in]);
         if (!worst || worst->worst_row < 0) {
-            w->element = xstrdup("-");
+            w->element = cmd_xstrdup("-");
         } else {
             char a[160], b[160];
             const tt_tensor *xin = is_grad_out ? r->grad_outputs[in - c->ninputs] : c->inputs[in];
             index_str(worst->worst_row, xin->ndim, xin->shape, a, sizeof a);
             if (order == 1) {
                 index_str(worst->worst_col, out_ndim, out_shape, b, sizeof b);
-                w->element = xprintf("%s%s -> out%s", w->input, a, b);
+                w->element = cmd_xprintf("%s%s -> out%s", w->input, a, b);
             } else {
                 /* gradgradcheck's outputs are the gradients of the inputs that require grad */
                 int o = worst->output, seen = 0, which = -1;
@@ -920,7 +885,7 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
                         which = i;
                 const tt_tensor *g = which >= 0 ? c->inputs[which] : xin;
                 index_str(worst->worst_col, g->ndim, g->shape, b, sizeof b);
-                w->element = xprintf("%s%s -> grad_%s%s", w->input, a, which >= 0 ? c->names[which] : "?", b);
+                w->element = cmd_xprintf("%s%s -> grad_%s%s", w->input, a, which >= 0 ? c->names[which] : "?", b);
             }
             w->numerical = worst->worst_numerical;
             w->analytical = worst->worst_analytical;
@@ -940,10 +905,10 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
                      r->options.atol + r->options.rtol * fabs(p->worst_numerical));
             const char *msg = p->message ? p->message : "";
             if (p->rows * p->cols <= SMALL_JACOBIAN) {
-                w->detail = xprintf("%s%s", head, msg);
+                w->detail = cmd_xprintf("%s%s", head, msg);
             } else {
                 size_t first_line = strcspn(msg, "\n");
-                w->detail = xprintf("%s%.*s\n(the Jacobians are %lldx%lld: not shown)\n", head, (int)first_line, msg,
+                w->detail = cmd_xprintf("%s%.*s\n(the Jacobians are %lldx%lld: not shown)\n", head, (int)first_line, msg,
                                     (long long)p->rows, (long long)p->cols);
             }
         }
@@ -958,7 +923,7 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
             row *w = &res->v[first];
             w->passed = false;
             res->failed++;
-            w->detail = xprintf("%s\n", r->message ? r->message : "gradcheck failed");
+            w->detail = cmd_xprintf("%s\n", r->message ? r->message : "gradcheck failed");
         }
     }
 }
@@ -1127,7 +1092,7 @@ static void write_out(const char *path, const char *buf, size_t len) {
         }
         return;
     }
-    char *tmp = xprintf("%s.tmpXXXXXX", path);
+    char *tmp = cmd_xprintf("%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0)
         trouble("cannot write '%s': %s", path, strerror(errno));
@@ -1159,7 +1124,7 @@ static plugin_lib load_plugin(const char *path) {
         trouble("--plugin %s: %s", path, strerror(EISDIR));
     /* dlopen searches the library path for a name without '/': a file given
      * on the command line is meant, so make it a path. */
-    char *p = strchr(path, '/') ? xstrdup(path) : xprintf("./%s", path);
+    char *p = strchr(path, '/') ? cmd_xstrdup(path) : cmd_xprintf("./%s", path);
     dlerror();
     pl.handle = dlopen(p, RTLD_NOW | RTLD_LOCAL);
     free(p);
@@ -1253,7 +1218,7 @@ static void parse(check_opts *o, int argc, char **argv) {
         case OPT_BACKWARD: add_exprs(&o->backward, optarg); break;
         case OPT_INPUTS: add_names(&o->inputs, "--inputs", optarg); break;
         case OPT_NAME:
-            if (!is_identifier(optarg, strlen(optarg)))
+            if (!cmd_is_identifier(optarg, strlen(optarg)))
                 cmd_usage_error("invalid value '%s' for --name: expected a name like MultiplyAdd", optarg);
             o->name = optarg;
             break;
@@ -1363,7 +1328,7 @@ static void named_inputs(const check_opts *o, tg_env *env, const name_list *name
         }
         /* a custom op's input whose backward is 'none' has no gradient: a constant */
         bool grad = !(o->mode == MODE_SHELL && i < o->backward.n && !strcmp(o->backward.v[i], "none"));
-        c->names[i] = xstrdup(name);
+        c->names[i] = cmd_xstrdup(name);
         c->inputs[i] = make_input(o, t, grad, name);
         if (v && tg_env_set(env, name, c->inputs[i]) != TT_OK)
             trouble("input %s: %s", name, last_error());
@@ -1386,13 +1351,13 @@ static tg_env *constants_of(const check_opts *o, tg_env *env, const name_list *n
 
 /* --graph: the op applied to its inputs, as DOT with the inputs named. */
 static void print_graph(const check_opts *o, int ncases, check_case *cases) {
-    tt_tensor **outs = xcalloc((size_t)ncases, sizeof *outs);
-    const char **out_names = xcalloc((size_t)ncases, sizeof *out_names);
+    tt_tensor **outs = cmd_xcalloc((size_t)ncases, sizeof *outs);
+    const char **out_names = cmd_xcalloc((size_t)ncases, sizeof *out_names);
     int np = 0;
     for (int i = 0; i < ncases; i++)
         np += cases[i].ninputs;
-    tt_tensor **params = xcalloc((size_t)np, sizeof *params);
-    const char **pnames = xcalloc((size_t)np, sizeof *pnames);
+    tt_tensor **params = cmd_xcalloc((size_t)np, sizeof *params);
+    const char **pnames = cmd_xcalloc((size_t)np, sizeof *pnames);
     np = 0;
     for (int i = 0; i < ncases; i++) {
         outs[i] = cases[i].fn(cases[i].ninputs, cases[i].inputs, cases[i].ctx);
@@ -1429,7 +1394,7 @@ static void check_op_names(const check_opts *o, int n, const char *(*name_of)(in
         size_t len = 1;
         for (int i = 0; i < n; i++)
             len += strlen(name_of(i, arg)) + 2;
-        char *known = xcalloc(len, 1);
+        char *known = cmd_xcalloc(len, 1);
         for (int i = 0; i < n; i++) {
             if (i)
                 strcat(known, ", ");
@@ -1500,16 +1465,16 @@ int main(int argc, char **argv) {
             free(buf);
             return 0;
         }
-        cases = xcalloc(NBUILTINS, sizeof *cases);
-        bctx = xcalloc(NBUILTINS, sizeof *bctx);
+        cases = cmd_xcalloc(NBUILTINS, sizeof *cases);
+        bctx = cmd_xcalloc(NBUILTINS, sizeof *bctx);
         for (int i = 0; i < NBUILTINS; i++) {
             const builtin *b = &builtins[i];
             if (!selected(&o, b->name))
                 continue;
             check_case *c = &cases[ncases];
             bool constant[MAX_INPUTS] = {0};
-            c->op = xstrdup(b->name);
-            c->what = xstrdup(b->expr ? b->expr : b->label);
+            c->op = cmd_xstrdup(b->name);
+            c->what = cmd_xstrdup(b->expr ? b->expr : b->label);
             builtin_inputs(&o, b, c, constant);
             bctx[ncases] = (builtin_ctx){b, {&o, b->expr, NULL, NULL, c->ninputs, c->names}};
             c->fn = eval_builtin;
@@ -1525,21 +1490,21 @@ int main(int argc, char **argv) {
             trouble("%s", last_error());
         bind_all(env, &o);
         const name_list *names = o.mode == MODE_EXPR ? &o.wrt : &o.inputs;
-        cases = xcalloc(1, sizeof *cases);
+        cases = cmd_xcalloc(1, sizeof *cases);
         check_case *c = &cases[ncases++];
         named_inputs(&o, env, names, c, &s);
         constants = constants_of(&o, env, names);
         if (o.mode == MODE_EXPR) {
-            c->op = xstrdup(o.expr);
+            c->op = cmd_xstrdup(o.expr);
             efn = (expr_fn){&o, o.expr, "-e", constants, c->ninputs, c->names};
             c->fn = eval_expr_fn;
             c->ctx = &efn;
         } else {
-            c->op = xstrdup(o.name);
+            c->op = cmd_xstrdup(o.name);
             size_t len = strlen(o.forward) + 32;
             for (int i = 0; i < o.backward.n; i++)
                 len += strlen(o.backward.v[i]) + 2;
-            c->what = xcalloc(len, 1);
+            c->what = cmd_xcalloc(len, 1);
             strcat(c->what, o.forward);
             strcat(c->what, " ; backward ");
             for (int i = 0; i < o.backward.n; i++) {
@@ -1588,20 +1553,20 @@ int main(int argc, char **argv) {
         if (!env)
             trouble("%s", last_error());
         bind_all(env, &o);
-        cases = xcalloc((size_t)(p->nops ? p->nops : 1), sizeof *cases);
+        cases = cmd_xcalloc((size_t)(p->nops ? p->nops : 1), sizeof *cases);
         name_list used = {0};
         for (int i = 0; i < p->nops; i++) {
             const tg_plugin_op *op = &p->ops[i];
             if (!selected(&o, op->function->name))
                 continue;
             check_case *c = &cases[ncases++];
-            c->op = xstrdup(op->function->name);
+            c->op = cmd_xstrdup(op->function->name);
             if (op->description)
-                c->what = xstrdup(op->description);
+                c->what = cmd_xstrdup(op->description);
             stream ps = {o.co.seed ^ fnv1a(op->function->name), 0};
             for (int j = 0; j < op->ninputs; j++) {
                 const tg_plugin_input *in = &op->inputs[j];
-                char *name = in->name ? xstrdup(in->name) : xprintf("input%d", j);
+                char *name = in->name ? cmd_xstrdup(in->name) : cmd_xprintf("input%d", j);
                 if (list_find(&used, name) < 0)
                     list_add(&used, name, strlen(name));
                 tt_tensor *v = tg_env_get(env, name), *t;

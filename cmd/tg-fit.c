@@ -169,37 +169,8 @@ typedef struct {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static void *xcalloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        cmd_fail("out of memory");
-    return p;
-}
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = n < 0 ? NULL : malloc((size_t)n + 1);
-    if (!s)
-        cmd_fail("out of memory");
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
-static bool is_identifier(const char *s, size_t n) {
-    if (n == 0 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
 
 /* Looks like a name ("msee", "half-mse", "huber:2"), not an expression. */
 static bool looks_like_name(const char *s) {
@@ -252,7 +223,7 @@ static void add_init(fit_opts *o, const char *arg) {
         if (!eq)
             cmd_usage_error("invalid value '%s' for --init: expected NAME=VALUE[,NAME=VALUE...]", arg);
         size_t nl = (size_t)(eq - p);
-        if (!is_identifier(p, nl))
+        if (!cmd_is_identifier(p, nl))
             cmd_usage_error("invalid value '%s' for --init: '%.*s' is not a name", arg, (int)nl, p);
         for (int i = 0; i < o->ninit; i++)
             if (strlen(o->init_names[i]) == nl && !strncmp(o->init_names[i], p, nl))
@@ -266,7 +237,7 @@ static void add_init(fit_opts *o, const char *arg) {
         if (!vals)
             cmd_fail("out of memory");
         o->init_values = vals;
-        char *opt = xprintf("--init %s", name);
+        char *opt = cmd_xprintf("--init %s", name);
         vals[o->ninit] = cmd_parse_double(opt, val);
         free(opt);
         free(val);
@@ -314,16 +285,16 @@ static void check_loss(const char *loss) {
 /* The parameters of the built-in models (NULL for an expression model). */
 static int builtin_params(const char *model, char ***names) {
     if (!model || !strcmp(model, "line")) {
-        *names = xcalloc(2, sizeof **names);
-        (*names)[0] = xprintf("w");
-        (*names)[1] = xprintf("b");
+        *names = cmd_xcalloc(2, sizeof **names);
+        (*names)[0] = cmd_xprintf("w");
+        (*names)[1] = cmd_xprintf("b");
         return 2;
     }
     if (!strncmp(model, "poly:", 5)) {
         int k = (int)cmd_parse_int64("--model poly:K", model + 5, 0, MAX_POLY);
-        *names = xcalloc((size_t)k + 1, sizeof **names);
+        *names = cmd_xcalloc((size_t)k + 1, sizeof **names);
         for (int i = 0; i <= k; i++)
-            (*names)[i] = xprintf("c%d", i);
+            (*names)[i] = cmd_xprintf("c%d", i);
         return k + 1;
     }
     *names = NULL;
@@ -888,18 +859,18 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_provenance(set);
     int p = r->nparams;
     for (int i = 0; i < p; i++) {
-        char *name = xprintf("params/%s", r->names[i]);
+        char *name = cmd_xprintf("params/%s", r->names[i]);
         put_f64(set, name, 0, NULL, &r->values[i]);
         free(name);
     }
     for (int i = 0; i < p; i++) {
-        char *name = xprintf("stderr/%s", r->names[i]);
+        char *name = cmd_xprintf("stderr/%s", r->names[i]);
         put_f64(set, name, 0, NULL, &r->stderrs[i]);
         free(name);
     }
     int64_t shape[2] = {p, p};
     put_f64(set, "cov", 2, shape, r->cov);
-    double *corr = xcalloc((size_t)p * (size_t)p, sizeof *corr);
+    double *corr = cmd_xcalloc((size_t)p * (size_t)p, sizeof *corr);
     for (int i = 0; i < p; i++)
         for (int j = 0; j < p; j++) {
             double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
@@ -913,7 +884,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     size_t len = 1;
     for (int i = 0; i < p; i++)
         len += strlen(r->names[i]) + 1;
-    char *names = xcalloc(len, 1);
+    char *names = cmd_xcalloc(len, 1);
     for (int i = 0; i < p; i++) {
         if (i)
             strcat(names, ",");
@@ -974,7 +945,7 @@ static void write_history(const fit_opts *o, const tg_fit_result *r) {
     if (!set)
         cmd_fail("out of memory");
     int64_t n = r->nhistory;
-    double *steps = xcalloc((size_t)n, sizeof *steps);
+    double *steps = cmd_xcalloc((size_t)n, sizeof *steps);
     for (int64_t i = 0; i < n; i++)
         steps[i] = (double)(i + 1);
     tt_file_format fmt = tt_format_from_path(o->history);
@@ -994,7 +965,7 @@ static void write_history(const fit_opts *o, const tg_fit_result *r) {
 
 /* y of the fitted model at xs (NULL when it cannot be evaluated). */
 static double *model_values(const fit_opts *o, const tg_fit_result *r, const double *xs, int64_t n) {
-    double *ys = xcalloc((size_t)n, sizeof *ys);
+    double *ys = cmd_xcalloc((size_t)n, sizeof *ys);
     const char *m = o->model;
     if (!m || !strcmp(m, "line")) {
         for (int64_t i = 0; i < n; i++)
@@ -1051,7 +1022,7 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     for (int64_t i = 0; i < d->n; i++)
         lo = fmin(lo, d->x[i]), hi = fmax(hi, d->x[i]);
     int64_t nc = 400;
-    double *cx = xcalloc((size_t)nc, sizeof *cx);
+    double *cx = cmd_xcalloc((size_t)nc, sizeof *cx);
     for (int64_t i = 0; i < nc; i++)
         cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
     double *cy = model_values(o, r, cx, nc);
