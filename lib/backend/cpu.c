@@ -309,7 +309,11 @@ static int64_t ipow(int64_t base, int64_t e)
         case TT_SUB: LOOP2(T, T, x - y); break;                                   \
         case TT_MUL: LOOP2(T, T, x * y); break;                                   \
         case TT_DIV: LOOP2(T, T, x / y); break;                                   \
-        case TT_POW: LOOP2(T, T, pow(x, y)); break;                               \
+        case TT_POW: /* x^2 and x^1 exactly as pow gives them, without libm */     \
+            if (s[2] == 0 && *(const T *)p[2] == 2) LOOP1(T, T, x * x);           \
+            else if (s[2] == 0 && *(const T *)p[2] == 1) LOOP1(T, T, x);          \
+            else LOOP2(T, T, pow(x, y));                                          \
+            break;                                                                \
         case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                        \
         case TT_MINIMUM: LOOP2(T, T, MINNAN(x, y)); break;                        \
         COMPARE_CASES(T)                                                          \
