@@ -1,5 +1,5 @@
 #version 450
-// out = a op b, float; comparisons write bool. Opcodes follow tt_binary_op.
+// out = a op b, float; comparisons write bool (of float or bool operands). Opcodes follow tt_binary_op.
 #include "common.glsl"
 
 float f_pow(float x, float y)
@@ -7,6 +7,11 @@ float f_pow(float x, float y)
     if (y == 0.0 || x == 1.0) return 1.0;
     if (isnan(x) || isnan(y)) return uintBitsToFloat(0x7FC00000u);
     if (x == -1.0 && isinf(y)) return 1.0;
+    if (x == 0.0) { // log2(0) is undefined in GLSL: IEEE's pow(+-0, y) directly
+        bool odd0 = floor(y) == y && !isinf(y) && mod(y, 2.0) != 0.0;
+        float mag = y < 0.0 ? uintBitsToFloat(0x7F800000u) : 0.0;
+        return (odd0 && (floatBitsToUint(x) & 0x80000000u) != 0u) ? -mag : mag;
+    }
     float r = exp2(y * log2(abs(x)));
     bool yint = floor(y) == y && !isinf(y), odd = yint && mod(y, 2.0) != 0.0;
     if (x < 0.0 || (x == 0.0 && (floatBitsToUint(x) & 0x80000000u) != 0u)) {
@@ -22,7 +27,14 @@ void main()
     uint i;
     if (!linear_index(i)) return;
     ivec4 e = element_offsets(i);
-    float x = load_f32(1, e.y), y = load_f32(2, e.z);
+    float x, y;
+    if (P.dt[1] == 3u) { // bool comparisons
+        x = load_bool(1, e.y) ? 1.0 : 0.0;
+        y = load_bool(2, e.z) ? 1.0 : 0.0;
+    } else {
+        x = load_f32(1, e.y);
+        y = load_f32(2, e.z);
+    }
     if (P.op >= 7u) {
         bool c;
         switch (P.op) {

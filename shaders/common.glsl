@@ -91,3 +91,41 @@ void store_f64(int k, int e, double v)
 }
 double param_double() { return packDouble2x32(uvec2(P.dbits[0], P.dbits[1])); }
 #endif
+
+#ifdef TG_I64
+int64_t load_i64(int k, int e) { return packInt2x32(ivec2(int(load_word(k, 2 * e)), int(load_word(k, 2 * e + 1)))); }
+void store_i64(int k, int e, int64_t v)
+{
+    ivec2 w = unpackInt2x32(v);
+    store_word(k, 2 * e, uint(w.x));
+    store_word(k, 2 * e + 1, uint(w.y));
+}
+#endif
+
+// The flat index of this workgroup (2-D grids for over 65535 groups).
+uint group_index() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
+
+// Views described as kept dims (shape[0..u[0])) and one more set of dims
+// (shape[u[0]..ndim)): reduce and softmax. Offset of kept position o in view k.
+int kept_offset(uint o, int k)
+{
+    int off = P.offset[k];
+    for (int d = int(P.u[0]) - 1; d >= 0; d--) {
+        uint s = P.shape[d];
+        off += int(o % s) * P.strides[4 * d + k];
+        o /= s;
+    }
+    return off;
+}
+
+// Offset in view k of position r over the inner dims shape[u[0]..ndim).
+int inner_offset(uint r, int k)
+{
+    int off = 0;
+    for (int d = int(P.ndim) - 1; d >= int(P.u[0]); d--) {
+        uint s = P.shape[d];
+        off += int(r % s) * P.strides[4 * d + k];
+        r /= s;
+    }
+    return off;
+}

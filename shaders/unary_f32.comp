@@ -1,5 +1,5 @@
 #version 450
-// out = op(in), float32. Opcodes follow tt_unary_op.
+// out = op(in), float32. Opcodes follow tt_unary_op; 16 + flags is clamp.
 #include "common.glsl"
 
 void main()
@@ -8,6 +8,15 @@ void main()
     if (!linear_index(i)) return;
     ivec4 e = element_offsets(i);
     float x = load_f32(1, e.y), y;
+    if (P.op >= 16u) { // clamp: bit 0 lo (P.f), bit 1 hi (P.f_pad); NaN stays, hi wins
+        y = x;
+        if (!isnan(x)) {
+            if ((P.op & 1u) != 0u && y < P.f) y = P.f;
+            if ((P.op & 2u) != 0u && y > P.f_pad) y = P.f_pad;
+        }
+        store_f32(0, e.x, y);
+        return;
+    }
     switch (P.op) {
     case 0u: y = -x; break;
     case 1u: y = exp(x); break;

@@ -1,5 +1,5 @@
 #version 450
-// out = op(in), float64. Opcodes follow tt_unary_op.
+// out = op(in), float64. Opcodes follow tt_unary_op; 16 + flags is clamp.
 #extension GL_ARB_gpu_shader_fp64 : enable
 #extension GL_EXT_control_flow_attributes : enable
 #define TG_F64
@@ -12,6 +12,16 @@ void main()
     if (!linear_index(i)) return;
     ivec4 e = element_offsets(i);
     double x = load_f64(1, e.y), y;
+    if (P.op >= 16u) { // clamp: bit 0 lo (dbits), bit 1 hi (u[0..1]); NaN stays, hi wins
+        double lo = param_double(), hi = packDouble2x32(uvec2(P.u[0], P.u[1]));
+        y = x;
+        if (!isnan(x)) {
+            if ((P.op & 1u) != 0u && y < lo) y = lo;
+            if ((P.op & 2u) != 0u && y > hi) y = hi;
+        }
+        store_f64(0, e.x, y);
+        return;
+    }
     switch (P.op) {
     case 0u: y = -x; break;
     case 1u: y = d_exp(x); break;

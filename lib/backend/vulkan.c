@@ -11,10 +11,15 @@
  * TG_VULKAN_DEVICE=lavapipe (or cpu, or a number: vulkan:0 is then that
  * device of the ranking). vulkan:N with N > 0 is the N-th device, any type.
  * TG_VULKAN_VALIDATION=1 turns on the Khronos validation layer with
- * synchronization validation and counts its messages. */
+ * synchronization validation and counts its messages. Compiled pipelines are
+ * kept in a VkPipelineCache saved at shutdown under $XDG_CACHE_HOME/tg (or
+ * ~/.cache/tg); TG_VULKAN_PIPELINE_CACHE=0 turns that file off. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <vulkan/vulkan.h>
 #include "backend/vulkan.h"
 #include "tensor/philox.h"
@@ -41,8 +46,36 @@ static const uint32_t spv_binary_f64[] =
 static const uint32_t spv_rng[] =
 #include "shaders/rng.spv.h"
     ;
+static const uint32_t spv_where[] =
+#include "shaders/where.spv.h"
+    ;
+static const uint32_t spv_unary_i64[] =
+#include "shaders/unary_i64.spv.h"
+    ;
+static const uint32_t spv_binary_i64[] =
+#include "shaders/binary_i64.spv.h"
+    ;
+static const uint32_t spv_reduce_f32[] =
+#include "shaders/reduce_f32.spv.h"
+    ;
+static const uint32_t spv_reduce_wide[] =
+#include "shaders/reduce_wide.spv.h"
+    ;
+static const uint32_t spv_softmax_f32[] =
+#include "shaders/softmax_f32.spv.h"
+    ;
+static const uint32_t spv_softmax_wide[] =
+#include "shaders/softmax_wide.spv.h"
+    ;
+static const uint32_t spv_matmul_f32[] =
+#include "shaders/matmul_f32.spv.h"
+    ;
+static const uint32_t spv_matmul_f64[] =
+#include "shaders/matmul_f64.spv.h"
+    ;
 
-enum { K_COPY32, K_COPY64, K_UNARY_F32, K_UNARY_F64, K_BINARY_F32, K_BINARY_F64, K_RNG, K_COUNT };
+enum { K_COPY32, K_COPY64, K_UNARY_F32, K_UNARY_F64, K_BINARY_F32, K_BINARY_F64, K_RNG, K_WHERE, K_UNARY_I64,
+       K_BINARY_I64, K_REDUCE_F32, K_REDUCE_WIDE, K_SOFTMAX_F32, K_SOFTMAX_WIDE, K_MATMUL_F32, K_MATMUL_F64, K_COUNT };
 static const struct { const uint32_t *code; size_t size; const char *name; } kernels[K_COUNT] = {
     [K_COPY32] = {spv_copy32, sizeof spv_copy32, "copy32"},
     [K_COPY64] = {spv_copy64, sizeof spv_copy64, "copy64"},
@@ -51,6 +84,15 @@ static const struct { const uint32_t *code; size_t size; const char *name; } ker
     [K_BINARY_F32] = {spv_binary_f32, sizeof spv_binary_f32, "binary_f32"},
     [K_BINARY_F64] = {spv_binary_f64, sizeof spv_binary_f64, "binary_f64"},
     [K_RNG] = {spv_rng, sizeof spv_rng, "rng"},
+    [K_WHERE] = {spv_where, sizeof spv_where, "where"},
+    [K_UNARY_I64] = {spv_unary_i64, sizeof spv_unary_i64, "unary_i64"},
+    [K_BINARY_I64] = {spv_binary_i64, sizeof spv_binary_i64, "binary_i64"},
+    [K_REDUCE_F32] = {spv_reduce_f32, sizeof spv_reduce_f32, "reduce_f32"},
+    [K_REDUCE_WIDE] = {spv_reduce_wide, sizeof spv_reduce_wide, "reduce_wide"},
+    [K_SOFTMAX_F32] = {spv_softmax_f32, sizeof spv_softmax_f32, "softmax_f32"},
+    [K_SOFTMAX_WIDE] = {spv_softmax_wide, sizeof spv_softmax_wide, "softmax_wide"},
+    [K_MATMUL_F32] = {spv_matmul_f32, sizeof spv_matmul_f32, "matmul_f32"},
+    [K_MATMUL_F64] = {spv_matmul_f64, sizeof spv_matmul_f64, "matmul_f64"},
 };
 
 /* The parameter block of one dispatch: the layout of Params in shaders/common.glsl. */
@@ -91,6 +133,8 @@ struct vk_dev {
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipes[K_COUNT];
+    VkPipelineCache pcache;
+    bool pcache_dirty; /* a pipeline was made since it was loaded */
     VkCommandPool pool;
     VkCommandBuffer cb;
     VkFence fence;
@@ -362,6 +406,68 @@ static void buf_destroy(vk_buf *b)
     free(b);
 }
 
+/* The pipeline cache file, $XDG_CACHE_HOME/tg (or ~/.cache/tg), one per
+ * device; false when none (or TG_VULKAN_PIPELINE_CACHE=0). Creates the
+ * directory when `make_dir`. */
+static bool pcache_path(const vk_dev *d, char *path, size_t len, bool make_dir)
+{
+    const char *off = getenv("TG_VULKAN_PIPELINE_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[512];
+    if (off && !strcmp(off, "0")) return false;
+    if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/tg", xdg);
+    else if (home && *home) snprintf(dir, sizeof dir, "%s/.cache/tg", home);
+    else return false;
+    if (make_dir) {
+        char parent[512];
+        snprintf(parent, sizeof parent, "%s", dir);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) { *slash = 0; mkdir(parent, 0700); }
+        mkdir(dir, 0700);
+    }
+    return snprintf(path, len, "%s/vulkan-pipelines-%08x-%08x.bin", dir, d->props.vendorID, d->props.deviceID) < (int)len;
+}
+
+/* Initial data for the cache when the file's header names this very device and driver. */
+static void *pcache_load(const vk_dev *d, size_t *n)
+{
+    char path[600];
+    *n = 0;
+    if (!pcache_path(d, path, sizeof path, false)) return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *data = NULL;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size >= 32 && size < (64l << 20) && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)size)) &&
+        fread(data, 1, (size_t)size, f) == (size_t)size) {
+        uint32_t h[4];
+        memcpy(h, data, sizeof h); /* header size, version, vendor, device; then the cache UUID */
+        if (h[0] >= 32 && h[1] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE && h[2] == d->props.vendorID &&
+            h[3] == d->props.deviceID && !memcmp(data + 16, d->props.pipelineCacheUUID, VK_UUID_SIZE))
+            *n = (size_t)size;
+    }
+    fclose(f);
+    if (!*n) { free(data); data = NULL; }
+    return data;
+}
+
+/* Writes the cache back (through a temporary file and a rename) when it grew. */
+static void pcache_save(vk_dev *d)
+{
+    char path[600], tmp[700];
+    size_t n = 0;
+    if (!d->pcache || !d->pcache_dirty || !pcache_path(d, path, sizeof path, true)) return;
+    if (vkGetPipelineCacheData(d->dev, d->pcache, &n, NULL) != VK_SUCCESS || n == 0) return;
+    void *data = malloc(n);
+    if (data && vkGetPipelineCacheData(d->dev, d->pcache, &n, data) == VK_SUCCESS) {
+        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        bool ok = f && fwrite(data, 1, n, f) == n;
+        if (f && fclose(f) != 0) ok = false;
+        if (!ok || rename(tmp, path) != 0) remove(tmp);
+    }
+    free(data);
+}
+
 static void dev_destroy(vk_dev *d)
 {
     if (!d) return;
@@ -371,6 +477,8 @@ static void dev_destroy(vk_dev *d)
         buf_destroy(d->params);
         for (int k = 0; k < K_COUNT; k++)
             if (d->pipes[k]) vkDestroyPipeline(d->dev, d->pipes[k], NULL);
+        pcache_save(d);
+        if (d->pcache) vkDestroyPipelineCache(d->dev, d->pcache, NULL);
         if (d->layout) vkDestroyPipelineLayout(d->dev, d->layout, NULL);
         if (d->dsl) vkDestroyDescriptorSetLayout(d->dev, d->dsl, NULL);
         if (d->dpool) vkDestroyDescriptorPool(d->dev, d->dpool, NULL);
@@ -427,6 +535,16 @@ static tt_status dev_setup(vk_dev *d)
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = fam};
     if ((r = vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail("vkCreateCommandPool", r);
+    size_t ncache;
+    void *cache = pcache_load(d, &ncache);
+    VkPipelineCacheCreateInfo pcci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO, .initialDataSize = ncache,
+                                      .pInitialData = cache};
+    if (vkCreatePipelineCache(d->dev, &pcci, NULL, &d->pcache) != VK_SUCCESS) {
+        pcci.initialDataSize = 0; /* a stale file: start empty */
+        pcci.pInitialData = NULL;
+        if (vkCreatePipelineCache(d->dev, &pcci, NULL, &d->pcache) != VK_SUCCESS) d->pcache = VK_NULL_HANDLE;
+    }
+    free(cache);
     VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
     if ((r = vkAllocateCommandBuffers(d->dev, &cai, &d->cb)) != VK_SUCCESS) return vk_fail("vkAllocateCommandBuffers", r);
@@ -535,7 +653,8 @@ static VkPipeline pipeline(vk_dev *d, int k)
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                   .module = mod, .pName = "main"},
         .layout = d->layout};
-    r = vkCreateComputePipelines(d->dev, VK_NULL_HANDLE, 1, &pi, NULL, &d->pipes[k]);
+    r = vkCreateComputePipelines(d->dev, d->pcache, 1, &pi, NULL, &d->pipes[k]);
+    d->pcache_dirty = true;
     vkDestroyShaderModule(d->dev, mod, NULL);
     if (r != VK_SUCCESS) { d->pipes[k] = VK_NULL_HANDLE; vk_fail("creating the pipeline", r); }
     return d->pipes[k];
@@ -588,10 +707,12 @@ static tt_status describe(vk_params *p, int nv, const tt_kview *const *v, vk_buf
     return TT_OK;
 }
 
-/* Records one dispatch of kernel k over p->n elements with operand buffers bufs[0..nv). */
-static tt_status dispatch(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs)
+/* Records one dispatch of kernel k on a gx x gy x gz grid of workgroups with
+ * operand buffers bufs[0..nv). */
+static tt_status dispatch_grid(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, uint32_t gx, uint32_t gy,
+                               uint32_t gz)
 {
-    if (p->n == 0) return TT_OK;
+    if (gx == 0 || gy == 0 || gz == 0) return TT_OK;
     if (d->ndispatch >= MAX_DISPATCHES) {
         tt_status st = flush(d);
         if (st) return st;
@@ -623,14 +744,25 @@ static tt_status dispatch(vk_dev *d, int k, const vk_params *p, int nv, vk_buf *
     barrier(d, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
     vkCmdBindPipeline(d->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vkCmdBindDescriptorSets(d->cb, VK_PIPELINE_BIND_POINT_COMPUTE, d->layout, 0, 1, &set, 0, NULL);
-    /* over 65535 workgroups: a 2-D grid (the shader folds y into the index) */
-    uint32_t groups = (p->n + LOCAL_SIZE - 1) / LOCAL_SIZE, maxg = d->props.limits.maxComputeWorkGroupCount[0];
-    if (maxg > 65535) maxg = 65535;
-    uint32_t gx = groups < maxg ? groups : maxg, gy = (groups + gx - 1) / gx;
-    vkCmdDispatch(d->cb, gx, gy, 1);
+    vkCmdDispatch(d->cb, gx, gy, gz);
     d->ndispatch++;
     g.dispatches++;
     return TT_OK;
+}
+
+/* `groups` workgroups as a 1-D grid, or over 65535 a 2-D one (the shader folds y into the index). */
+static tt_status dispatch_groups(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, uint32_t groups)
+{
+    uint32_t maxg = d->props.limits.maxComputeWorkGroupCount[0];
+    if (maxg > 65535) maxg = 65535;
+    uint32_t gx = groups < maxg ? groups : maxg, gy = gx ? (groups + gx - 1) / gx : 0;
+    return dispatch_grid(d, k, p, nv, bufs, gx, gy, 1);
+}
+
+/* Records one dispatch of kernel k over p->n elements, an invocation each. */
+static tt_status dispatch(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs)
+{
+    return dispatch_groups(d, k, p, nv, bufs, (p->n + LOCAL_SIZE - 1) / LOCAL_SIZE);
 }
 
 /* ---- memory entry points ----------------------------------------------------------- */
@@ -803,8 +935,9 @@ static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, ui
 static tt_status vk_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
 {
     vk_dev *d = dev_of(out);
-    if (in->dtype != TT_F32 && in->dtype != TT_F64)
-        return tt_set_error(TT_EDTYPE, "%s is not implemented for %s on vulkan yet", tt_unary_name(op), tt_dtype_name(in->dtype));
+    bool i64_op = op == TT_NEG || op == TT_RELU || op == TT_ABS || op == TT_SIGN;
+    if (in->dtype != TT_F32 && in->dtype != TT_F64 && !(in->dtype == TT_I64 && i64_op))
+        return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
     tt_status st;
     if ((st = need_dtype(d, in->dtype, tt_unary_name(op)))) return st;
     vk_params p;
@@ -812,57 +945,226 @@ static tt_status vk_unary(tt_unary_op op, const tt_kview *out, const tt_kview *i
     const tt_kview *v[2] = {out, in};
     if ((st = describe(&p, 2, v, bufs))) return st;
     p.op = (uint32_t)op;
-    return dispatch(d, in->dtype == TT_F64 ? K_UNARY_F64 : K_UNARY_F32, &p, 2, bufs);
+    return dispatch(d, in->dtype == TT_F64 ? K_UNARY_F64 : in->dtype == TT_I64 ? K_UNARY_I64 : K_UNARY_F32, &p, 2, bufs);
+}
+
+static tt_status vk_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx);
+
+/* Integer pow: any negative exponent is an error, as on the CPU (checked with
+ * a min-reduction read back to the host). */
+static tt_status check_exponents(vk_dev *d, const tt_kview *b)
+{
+    vk_buf *tmp = buf_create(d, 8, false);
+    if (!tmp) return tt_last_status();
+    tt_kview o = {.buf = tmp, .dtype = TT_I64, .ndim = b->ndim, .offset = 0};
+    for (int i = 0; i < b->ndim; i++) o.shape[i] = 1;
+    int64_t lowest = 0;
+    tt_status st = vk_reduce(TT_MIN, &o, b, NULL);
+    if (st == TT_OK) st = vk_to_host(&lowest, tmp, 0, sizeof lowest);
+    vk_free(0, tmp);
+    if (st == TT_OK && lowest < 0) st = tt_set_error(TT_EINVAL, "Integers to negative integer powers are not allowed.");
+    return st;
 }
 
 static tt_status vk_binary(tt_binary_op op, const tt_kview *out, const tt_kview *a, const tt_kview *b)
 {
     vk_dev *d = dev_of(out);
-    if (a->dtype != TT_F32 && a->dtype != TT_F64)
-        return tt_set_error(TT_EDTYPE, "%s is not implemented for %s on vulkan yet", tt_binary_name(op), tt_dtype_name(a->dtype));
+    bool compare = op >= TT_EQ;
+    if (!(a->dtype == TT_F32 || a->dtype == TT_F64 || (a->dtype == TT_I64 && op != TT_DIV) ||
+          (a->dtype == TT_BOOL && compare)))
+        return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_binary_name(op), tt_dtype_name(a->dtype));
     tt_status st;
     if ((st = need_dtype(d, a->dtype, tt_binary_name(op)))) return st;
+    if (a->dtype == TT_I64 && op == TT_POW && (st = check_exponents(d, b))) return st;
     vk_params p;
     vk_buf *bufs[3];
     const tt_kview *v[3] = {out, a, b};
     if ((st = describe(&p, 3, v, bufs))) return st;
     p.op = (uint32_t)op;
-    return dispatch(d, a->dtype == TT_F64 ? K_BINARY_F64 : K_BINARY_F32, &p, 3, bufs);
+    int k = a->dtype == TT_F64 ? K_BINARY_F64 : a->dtype == TT_I64 ? K_BINARY_I64 : K_BINARY_F32;
+    return dispatch(d, k, &p, 3, bufs);
 }
 
-static tt_status missing(const char *what)
+static tt_status vk_where(const tt_kview *out, const tt_kview *cond, const tt_kview *a, const tt_kview *b)
 {
-    return tt_set_error(TT_EDEVICE, "the vulkan backend has no kernel for %s yet", what);
+    vk_dev *d = dev_of(out);
+    vk_params p;
+    vk_buf *bufs[4];
+    const tt_kview *v[4] = {out, cond, a, b};
+    tt_status st = describe(&p, 4, v, bufs);
+    if (st) return st;
+    return dispatch(d, K_WHERE, &p, 4, bufs);
 }
 
-static tt_status vk_where(const tt_kview *o, const tt_kview *c, const tt_kview *a, const tt_kview *b)
+static int64_t f2i(double x)
 {
-    (void)o; (void)c; (void)a; (void)b;
-    return missing("where");
+    return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
 }
 
-static tt_status vk_clamp(const tt_kview *o, const tt_kview *i, double lo, double hi)
+/* min(max(x, lo), hi) with NAN meaning no bound; NaN inputs stay NaN. */
+static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, double hi)
 {
-    (void)o; (void)i; (void)lo; (void)hi;
-    return missing("clamp");
+    vk_dev *d = dev_of(out);
+    if (in->dtype == TT_BOOL) return tt_set_error(TT_EDTYPE, "clamp is not implemented for bool");
+    tt_status st;
+    if ((st = need_dtype(d, in->dtype, "clamp"))) return st;
+    vk_params p;
+    vk_buf *bufs[2];
+    const tt_kview *v[2] = {out, in};
+    if ((st = describe(&p, 2, v, bufs))) return st;
+    p.op = 16u | (isnan(lo) ? 0u : 1u) | (isnan(hi) ? 0u : 2u);
+    int k;
+    if (in->dtype == TT_F32) {
+        p.f = (float)lo;
+        p.f_pad = (float)hi;
+        k = K_UNARY_F32;
+    } else if (in->dtype == TT_F64) {
+        set_scalar(&p, lo);
+        uint64_t bits;
+        memcpy(&bits, &hi, sizeof bits);
+        p.u[0] = (uint32_t)bits;
+        p.u[1] = (uint32_t)(bits >> 32);
+        k = K_UNARY_F64;
+    } else {
+        uint64_t l = (uint64_t)(isnan(lo) ? 0 : f2i(lo)), h = (uint64_t)(isnan(hi) ? 0 : f2i(hi));
+        p.u[0] = (uint32_t)l;
+        p.u[1] = (uint32_t)(l >> 32);
+        p.u[2] = (uint32_t)h;
+        p.u[3] = (uint32_t)(h >> 32);
+        k = K_UNARY_I64;
+    }
+    return dispatch(d, k, &p, 2, bufs);
 }
 
-static tt_status vk_reduce(tt_reduce_op op, const tt_kview *o, const tt_kview *i, const tt_kview *idx)
+/* Binds view v as operand k: its dtype, offset and buffer, after checking that
+ * its extent lies in one binding and its strides fit 32-bit indices. */
+static tt_status bind_view(vk_params *p, int k, const tt_kview *v, vk_buf **bufs)
 {
-    (void)op; (void)o; (void)i; (void)idx;
-    return missing("reductions");
+    vk_buf *b = bufs[k] = v->buf;
+    p->dt[k] = (uint32_t)v->dtype;
+    int64_t es = (int64_t)tt_dtype_size(v->dtype), lo = v->offset, hi = v->offset;
+    for (int dd = 0; dd < v->ndim; dd++) {
+        if (v->shape[dd] == 0) return TT_OK;
+        if (v->strides[dd] > INT32_MAX || v->strides[dd] < -INT32_MAX)
+            return tt_set_error(TT_EDEVICE, "vulkan: a stride over 2^31 elements is not supported");
+        int64_t s = v->strides[dd] * (v->shape[dd] - 1);
+        if (s < 0) lo += s; else hi += s;
+    }
+    VkDeviceSize range = b->size < b->dev->props.limits.maxStorageBufferRange ? b->size
+                                                                              : b->dev->props.limits.maxStorageBufferRange;
+    if (lo < 0 || (uint64_t)((hi + 1) * es) > range)
+        return tt_set_error(TT_EDEVICE, "vulkan: a tensor of %lld bytes is over maxStorageBufferRange (%u); "
+                            "splitting it is not implemented yet", (long long)((hi + 1) * es),
+                            b->dev->props.limits.maxStorageBufferRange);
+    p->offset[k] = (int32_t)v->offset;
+    return TT_OK;
 }
 
-static tt_status vk_matmul(const tt_kview *o, const tt_kview *a, const tt_kview *b)
+/* The layout of reduce.glsl and softmax.glsl: the dims of `in` that are not
+ * inner (and not of size 1) first, u[0] of them, then the inner dims; strides
+ * of the views v[0..nv) (all of in's rank). *nout and *ninner: their sizes. */
+static tt_status plan_inner(vk_params *p, const tt_kview *in, const bool *inner, bool keep_ones, int nv,
+                            const tt_kview *const *v, vk_buf **bufs, int64_t *nout, int64_t *ninner)
 {
-    (void)o; (void)a; (void)b;
-    return missing("matmul");
+    memset(p, 0, sizeof *p);
+    int nd = 0;
+    int64_t n[2] = {1, 1};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) p->u[0] = (uint32_t)nd;
+        for (int dd = 0; dd < in->ndim; dd++) {
+            if (inner[dd] != (pass == 1) || (in->shape[dd] == 1 && !(pass == 1 && keep_ones))) continue;
+            p->shape[nd] = (uint32_t)in->shape[dd];
+            n[pass] *= in->shape[dd];
+            for (int k = 0; k < nv; k++) p->strides[NVIEWS * nd + k] = (int32_t)v[k]->strides[dd];
+            nd++;
+        }
+    }
+    if (keep_ones && nd == (int)p->u[0]) p->shape[nd++] = 1; /* a 0-d softmax: one element */
+    p->ndim = (uint32_t)nd;
+    if (n[0] > INT32_MAX || n[1] > INT32_MAX)
+        return tt_set_error(TT_EDEVICE, "vulkan: tensors over 2^31 elements are not supported yet");
+    *nout = n[0];
+    *ninner = n[1];
+    tt_status st = TT_OK;
+    for (int k = 0; k < nv && !st; k++) st = bind_view(p, k, v[k], bufs);
+    return st;
 }
 
-static tt_status vk_softmax(const tt_kview *o, const tt_kview *i, int dim, bool log_)
+static tt_status vk_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
 {
-    (void)o; (void)i; (void)dim; (void)log_;
-    return missing("softmax");
+    vk_dev *d = dev_of(out);
+    tt_status st;
+    if ((st = need_dtype(d, in->dtype, "reductions"))) return st;
+    bool wide = d->f64 && d->i64;
+    if (!wide && (in->dtype == TT_F64 || in->dtype == TT_I64))
+        return tt_set_error(TT_EDTYPE, "reductions of %s on Vulkan need shaderFloat64 and shaderInt64, which '%s' lacks",
+                            tt_dtype_name(in->dtype), d->props.deviceName);
+    bool inner[TT_MAX_DIMS];
+    for (int i = 0; i < in->ndim; i++) inner[i] = out->shape[i] == 1 && in->shape[i] != 1;
+    vk_params p;
+    vk_buf *bufs[3];
+    const tt_kview *v[3] = {out, in, idx};
+    int64_t nout, R;
+    if ((st = plan_inner(&p, in, inner, false, idx ? 3 : 2, v, bufs, &nout, &R))) return st;
+    p.n = (uint32_t)nout;
+    p.op = (uint32_t)op;
+    p.u[1] = (uint32_t)R;
+    p.u[2] = R > 64; /* a workgroup per output, else an invocation per output */
+    p.u[3] = idx != NULL;
+    uint32_t groups = p.u[2] ? (uint32_t)nout : (uint32_t)((nout + LOCAL_SIZE - 1) / LOCAL_SIZE);
+    return dispatch_groups(d, wide ? K_REDUCE_WIDE : K_REDUCE_F32, &p, idx ? 3 : 2, bufs, groups);
+}
+
+static tt_status vk_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
+{
+    vk_dev *d = dev_of(out);
+    tt_status st;
+    if ((st = need_dtype(d, in->dtype, log_ ? "log_softmax" : "softmax"))) return st;
+    bool inner[TT_MAX_DIMS];
+    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
+    vk_params p;
+    vk_buf *bufs[2];
+    const tt_kview *v[2] = {out, in};
+    int64_t nout, len;
+    if ((st = plan_inner(&p, in, inner, true, 2, v, bufs, &nout, &len))) return st;
+    p.n = (uint32_t)nout;
+    p.op = log_;
+    p.u[1] = (uint32_t)len;
+    return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &p, 2, bufs, (uint32_t)nout);
+}
+
+static tt_status vk_matmul(const tt_kview *out, const tt_kview *a, const tt_kview *b)
+{
+    vk_dev *d = dev_of(out);
+    tt_status st;
+    if (out->dtype != TT_F32 && out->dtype != TT_F64)
+        return tt_set_error(TT_EDTYPE, "matmul is not implemented for %s", tt_dtype_name(out->dtype));
+    if ((st = need_dtype(d, out->dtype, "matmul"))) return st;
+    int64_t B = out->shape[0], M = out->shape[1], N = out->shape[2], K = a->shape[2];
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (M + 63) / 64 > 65535 || (N + 63) / 64 > 65535)
+        return tt_set_error(TT_EDEVICE, "vulkan: matmul of %lldx%lld @ %lldx%lld is too large", (long long)M,
+                            (long long)K, (long long)K, (long long)N);
+    vk_params p;
+    memset(&p, 0, sizeof p);
+    vk_buf *bufs[3];
+    const tt_kview *v[3] = {out, a, b};
+    for (int k = 0; k < 3; k++) {
+        if ((st = bind_view(&p, k, v[k], bufs))) return st;
+        for (int dd = 0; dd < 3; dd++) p.strides[NVIEWS * dd + k] = (int32_t)v[k]->strides[dd];
+    }
+    p.ndim = 3;
+    p.n = (uint32_t)(M * N);
+    p.u[0] = (uint32_t)M;
+    p.u[1] = (uint32_t)N;
+    p.u[2] = (uint32_t)K;
+    for (int64_t b0 = 0; b0 < B; b0 += 65535) {
+        p.u[3] = (uint32_t)b0;
+        int64_t nb = B - b0 < 65535 ? B - b0 : 65535;
+        st = dispatch_grid(d, out->dtype == TT_F64 ? K_MATMUL_F64 : K_MATMUL_F32, &p, 3, bufs, (uint32_t)((N + 63) / 64),
+                           (uint32_t)((M + 63) / 64), (uint32_t)nb);
+        if (st) return st;
+    }
+    return TT_OK;
 }
 
 void tt_vulkan_shutdown(void)

@@ -16,10 +16,21 @@
  *   float32 cases use 1e-6 throughout, sums over 1000 elements and matmul
  *   included (PyTorch's float32 reference rounds in its own order; 1e-6 leaves
  *   about 8 ulp of room, which these sizes stay within).
+ *
+ * Every case then runs a second time on vulkan:0 (a TAP line "vulkan: NAME"):
+ * the inputs are moved there with tt_to_device (views made on the device
+ * tensor, so kernels see the same strides), the op runs there, and each result
+ * is compared with the CPU result of the same case, the oracle (see vk_tol for
+ * the tolerances per op). Error cases must fail with the same status and the
+ * same message on both backends. A case whose kernel is missing (TT_EDEVICE
+ * "the vulkan backend has no kernel for X yet") is skipped with that reason.
+ * The last line fails on any validation-layer message (TG_VULKAN_VALIDATION=1,
+ * set by tests/run). No Vulkan device: the Vulkan lines are skipped.
  */
 #include <stdlib.h>
 
 #include "check.h"
+#include "backend/vulkan.h"
 #include "../fixtures/op_cases.h"
 
 typedef tt_tensor *(*unary_fn)(const tt_tensor *);
@@ -38,6 +49,20 @@ static const char *const binary_names[TT_NUM_BINARY] = {
 };
 
 static const op_case *cur; /* the case being run, for messages */
+
+/* The pass being run: the CPU against the fixture (recording every result), or
+ * Vulkan against the recorded CPU results. */
+static tt_device dev = {TT_DEVICE_CPU, 0};
+static bool vk_pass;
+typedef struct {
+    tt_tensor *t;    /* the CPU result, or NULL when the call failed */
+    tt_status st;    /* then its status and message */
+    char msg[512];
+} oc_rec;
+enum { MAX_RECS = 16 };
+static oc_rec recs[MAX_RECS];
+static int nrecs, irec;
+static char vk_skip[300]; /* why this Vulkan case was skipped ("" when it was not) */
 
 #define CFAIL(...) do { printf("#   case \"%s\": ", cur->name); printf(__VA_ARGS__); printf("\n"); \
     check_failed_here = 1; } while (0)
@@ -60,6 +85,15 @@ static tt_tensor *make_input(const oc_input *in) {
     if (!base) {
         CFAIL("tt_from_data failed: %s", tt_last_error());
         return NULL;
+    }
+    if (dev.type != TT_DEVICE_CPU) {
+        tt_tensor *d = tt_to_device(base, dev);
+        tt_release(base);
+        if (!d) {
+            CFAIL("tt_to_device failed: %s", tt_last_error());
+            return NULL;
+        }
+        base = d;
     }
     if (in->xform == OC_PLAIN) return base;
     tt_tensor *v = in->xform == OC_TRANSPOSE ? tt_transpose(base, in->d0, in->d1)
@@ -134,10 +168,102 @@ static void check_error(const void *r, tt_status st, int returns_status) {
 
 static bool is_error_case(void) { return cur->status != TT_OK; }
 
-/* Checks an op that makes a tensor: either the result or the error. */
+/* ---- the Vulkan pass ---------------------------------------------------- */
+
+/* A kernel the Vulkan backend does not have yet: TT_EDEVICE "the vulkan
+ * backend has no kernel for X yet". The backend's first unary and binary
+ * kernels say "X is not implemented for int64 on vulkan yet" with TT_EDTYPE
+ * instead; taken as missing too (the skip reason names the status). */
+static bool vk_missing(tt_status st, const char *msg) {
+    return (st == TT_EDEVICE && strstr(msg, "has no kernel")) || strstr(msg, "on vulkan yet");
+}
+
+static bool exact_binary(int op) { return op >= TT_MAXIMUM; } /* maximum, minimum, comparisons */
+
+/* The tolerance of a Vulkan result against the CPU's, relative as
+ * |vk - cpu| <= tol * (1 + |cpu|): exact for copies, casts, views, fills,
+ * arange, eye, where, clamp, selections (max, min, argmax, relu, abs, sign,
+ * maximum, ...) and comparisons, and for every int64 or bool result; else
+ * float32 1e-6 for arithmetic (+ - * /, linspace) and 1e-5 for transcendental
+ * functions, pow, reductions, matmul and softmax; float64 1e-12 and 1e-10;
+ * never tighter than the case's own tolerance against PyTorch. */
+static double vk_tol(const op_case *c, tt_dtype dt) {
+    if (dt == TT_I64 || dt == TT_BOOL) return 0;
+    int arith = 0; /* 0 exact, 1 arithmetic, 2 transcendental */
+    switch (c->kind) {
+    case OC_UNARY: arith = c->op == TT_NEG || c->op >= TT_RELU ? 0 : 2; break;
+    case OC_BINARY: case OC_BSCALAR: case OC_SBINARY: case OC_INPLACE:
+        arith = exact_binary(c->op) ? 0 : c->op == TT_POW ? 2 : 1;
+        break;
+    case OC_ADD_SCALAR: case OC_MUL_SCALAR: case OC_LINSPACE: arith = 1; break;
+    case OC_POW_SCALAR: case OC_MATMUL: case OC_MM: case OC_MV: case OC_BMM: case OC_SOFTMAX:
+    case OC_LOG_SOFTMAX: arith = 2; break;
+    case OC_REDUCE: arith = c->op == TT_MAX || c->op == TT_MIN ? 0 : 2; break;
+    default: arith = 0; /* arange, eye, full, where, clamp, cast, max/min over a dim, copy_, views */
+    }
+    if (!arith) return 0;
+    double t = dt == TT_F32 ? (arith == 1 ? 1e-6 : 1e-5) : (arith == 1 ? 1e-12 : 1e-10);
+    return cur->tol > t ? cur->tol : t;
+}
+
+/* Compares a Vulkan result (r, or the failed call's status) with the CPU's. */
+static void vk_compare(const tt_tensor *r, const char *what) {
+    if (irec >= nrecs) {
+        CFAIL("%s: more results on vulkan than on the CPU", what);
+        return;
+    }
+    const oc_rec *w = &recs[irec++];
+    if (!r) {
+        tt_status st = tt_last_status();
+        const char *m = tt_last_error();
+        if (vk_missing(st, m)) {
+            if (!vk_skip[0]) snprintf(vk_skip, sizeof vk_skip, "%s%s", st == TT_EDEVICE ? "" : "(status TT_EDTYPE) ", m);
+        } else if (w->t) {
+            CFAIL("%s failed on vulkan (status %d \"%s\") but not on the CPU", what, st, m);
+        } else if (st != w->st || strcmp(m, w->msg)) {
+            CFAIL("%s: vulkan failed with status %d \"%s\", the CPU with status %d \"%s\"", what, st, m, w->st, w->msg);
+        }
+        return;
+    }
+    if (!w->t) {
+        CFAIL("%s succeeded on vulkan, the CPU failed with status %d \"%s\"", what, w->st, w->msg);
+        return;
+    }
+    if (tt_device_of(r).type != TT_DEVICE_VULKAN) CFAIL("%s is on %s, expected vulkan", what, tt_device_name(tt_device_of(r)));
+    const tt_tensor *c = w->t;
+    int64_t n = tt_numel(c);
+    double *want = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    if (tt_to_host(c, TT_F64, want) != TT_OK) CFAIL("%s: reading the CPU result: %s", what, tt_last_error());
+    else check_result(r, what, c->dtype, c->ndim, c->shape, want, vk_tol(cur, c->dtype));
+    free(want);
+}
+
+/* The CPU pass: keeps r (or the failed call's status) for the Vulkan pass. */
+static void record(const tt_tensor *r) {
+    if (nrecs >= MAX_RECS) {
+        CFAIL("more than %d results in one case", MAX_RECS);
+        return;
+    }
+    oc_rec *w = &recs[nrecs++];
+    w->t = r ? tt_retain((tt_tensor *)r) : NULL;
+    w->st = r ? TT_OK : tt_last_status();
+    snprintf(w->msg, sizeof w->msg, "%s", r ? "" : tt_last_error());
+}
+
+static void clear_records(void) {
+    for (int i = 0; i < nrecs; i++) tt_release(recs[i].t);
+    nrecs = irec = 0;
+}
+
+/* Checks an op result: on the CPU against the fixture, on Vulkan against the CPU. */
 static void expect(tt_tensor *r, const char *what) {
-    if (is_error_case()) check_error(r, TT_OK, 0);
-    else check_out(r, what);
+    if (vk_pass) {
+        vk_compare(r, what);
+    } else {
+        if (is_error_case()) check_error(r, TT_OK, 0);
+        else check_out(r, what);
+        record(r);
+    }
     tt_release(r);
 }
 
@@ -147,10 +273,10 @@ static void run_case(const op_case *c) {
         if (!(in[i] = make_input(&c->in[i]))) goto out;
     tt_clear_error();
     switch (c->kind) {
-    case OC_ARANGE: expect(tt_arange(c->s[0], c->s[1], c->s[2], c->dt, TT_CPU), "arange"); break;
-    case OC_LINSPACE: expect(tt_linspace(c->s[0], c->s[1], c->n[0], c->dt, TT_CPU), "linspace"); break;
-    case OC_EYE: expect(tt_eye(c->n[0], c->n[1], c->dt, TT_CPU), "eye"); break;
-    case OC_FULL: expect(tt_full(c->sndim, c->shape, c->s[0], c->dt, TT_CPU), "full"); break;
+    case OC_ARANGE: expect(tt_arange(c->s[0], c->s[1], c->s[2], c->dt, dev), "arange"); break;
+    case OC_LINSPACE: expect(tt_linspace(c->s[0], c->s[1], c->n[0], c->dt, dev), "linspace"); break;
+    case OC_EYE: expect(tt_eye(c->n[0], c->n[1], c->dt, dev), "eye"); break;
+    case OC_FULL: expect(tt_full(c->sndim, c->shape, c->s[0], c->dt, dev), "full"); break;
     case OC_UNARY:
         expect(tt_unary((tt_unary_op)c->op, in[0]), "tt_unary");
         expect(unary_fns[c->op](in[0]), unary_names[c->op]);
@@ -189,12 +315,18 @@ static void run_case(const op_case *c) {
         tt_tensor *(*f)(const tt_tensor *, int, bool, tt_tensor **) = c->kind == OC_MAX_DIM ? tt_max_dim : tt_min_dim;
         tt_tensor *idx = NULL;
         tt_tensor *v = f(in[0], c->dims[0], c->keepdim, &idx);
-        if (is_error_case()) {
+        if (vk_pass) {
+            vk_compare(v, "values");
+            if (v) vk_compare(idx, "indices");
+        } else if (is_error_case()) {
             check_error(v, TT_OK, 0);
+            record(v);
         } else {
             check_out(v, "values");
             if (!idx) CFAIL("indices are NULL");
             else check_result(idx, "indices", TT_I64, c->out_ndim, c->out_shape, c->idx, 0);
+            record(v);
+            if (v) record(idx);
         }
         tt_release(v);
         tt_release(idx);
@@ -222,15 +354,23 @@ static void run_case(const op_case *c) {
             tt_status st = c->kind == OC_COPY_ ? tt_copy_(x, in[1])
                          : r == 0 ? tt_binary_((tt_binary_op)c->op, x, in[1]) : named[c->op](x, in[1]);
             const char *what = c->kind == OC_COPY_ ? "copy_ destination" : r == 0 ? "tt_binary_ result" : "named op_ result";
-            if (is_error_case()) {
-                check_error(NULL, st, 1);
-            } else if (st != TT_OK) {
-                CFAIL("%s: status %d \"%s\"", what, st, tt_last_error());
+            if (vk_pass) {
+                vk_compare(st == TT_OK ? x : NULL, what);
             } else {
-                check_out(x, what);
-                if (tt_version(x) <= v0) CFAIL("%s: version %llu did not grow from %llu", what,
-                                               (unsigned long long)tt_version(x), (unsigned long long)v0);
+                if (is_error_case()) {
+                    check_error(NULL, st, 1);
+                } else if (st != TT_OK) {
+                    CFAIL("%s: status %d \"%s\"", what, st, tt_last_error());
+                } else {
+                    check_out(x, what);
+                }
+                /* a copy of x: it is released (round 1) or kept as an input */
+                record(st == TT_OK ? tt_clone(x) : NULL);
+                if (st == TT_OK) tt_release(recs[nrecs - 1].t); /* record retained it */
             }
+            if (st == TT_OK && !is_error_case() && tt_version(x) <= v0)
+                CFAIL("%s: version %llu did not grow from %llu", what,
+                      (unsigned long long)tt_version(x), (unsigned long long)v0);
             if (r == 1) tt_release(x);
         }
         break;
@@ -434,19 +574,55 @@ TEST(item_and_get) {
     tt_release(one); tt_release(m); tt_release(x);
 }
 
+/* Prints a TAP line for the case just run (prefix "" or "vulkan: "). */
+static void report(const char *prefix, const char *skip) {
+    check_count++;
+    if (check_failed_here) {
+        check_failed_total++;
+        printf("not ok %d - %s%s\n", check_count, prefix, cur->name);
+    } else if (skip && *skip) {
+        printf("ok %d - %s%s # SKIP %s\n", check_count, prefix, cur->name, skip);
+    } else {
+        printf("ok %d - %s%s\n", check_count, prefix, cur->name);
+    }
+    fflush(stdout);
+}
+
 int main(void) {
+    setenv("TG_VULKAN_DEVICE", "lavapipe", 0); /* meant for lavapipe, as test_vulkan; a set value wins */
+    const tt_device vk = {TT_DEVICE_VULKAN, 0};
+    char no_vk[300] = "";
+    if (!tt_vulkan_available(0)) snprintf(no_vk, sizeof no_vk, "no Vulkan device: %s", tt_last_error());
+    tt_clear_error();
+    int vk_skipped = 0;
     for (int i = 0; i < OP_NUM_CASES; i++) {
         cur = &op_cases[i];
         check_failed_here = 0;
+        dev = TT_CPU;
+        vk_pass = false;
         run_case(cur);
-        check_count++;
-        if (check_failed_here) {
-            check_failed_total++;
-            printf("not ok %d - %s\n", check_count, cur->name);
-        } else {
-            printf("ok %d - %s\n", check_count, cur->name);
+        report("", NULL);
+        if (!no_vk[0]) {
+            check_failed_here = 0;
+            vk_skip[0] = 0;
+            dev = vk;
+            vk_pass = true;
+            run_case(cur);
+            if (!check_failed_here && irec != nrecs && !vk_skip[0])
+                CFAIL("%d results on vulkan, %d on the CPU", irec, nrecs);
+            vk_skipped += vk_skip[0] && !check_failed_here;
+            report("vulkan: ", vk_skip);
         }
-        fflush(stdout);
+        clear_records();
+    }
+    dev = TT_CPU;
+    vk_pass = false;
+    check_failed_here = 0;
+    if (no_vk[0]) {
+        cur = &(op_case){.name = "every case"};
+        report("vulkan: ", no_vk);
+    } else {
+        printf("# vulkan: %d of %d cases skipped (missing kernels or known bugs)\n", vk_skipped, OP_NUM_CASES);
     }
     cur = &(op_case){.name = "hand-written"};
     RUN(names);
@@ -457,5 +633,15 @@ int main(void) {
     RUN(fill_zero_version);
     RUN(errors_are_per_call);
     RUN(item_and_get);
+    cur = &(op_case){.name = "no validation-layer messages"};
+    check_failed_here = 0;
+    if (!no_vk[0]) {
+        if (tt_vulkan_sync(0) != TT_OK) CFAIL("tt_vulkan_sync: %s", tt_last_error());
+        tt_vulkan_shutdown(); /* reports leaked objects through the layer */
+        long n = tt_vulkan_validation_messages();
+        if (n) CFAIL("%ld validation messages (see stderr)", n);
+        if (!getenv("TG_VULKAN_VALIDATION")) printf("# validation layer not enabled (TG_VULKAN_VALIDATION unset)\n");
+    }
+    report("vulkan: ", no_vk);
     return DONE();
 }

@@ -210,12 +210,220 @@ TEST(many_ops_one_submit)
     tt_release(c); tt_release(v);
 }
 
-TEST(missing_kernel_is_an_error)
+/* cpu tensor c and its copy on the device */
+#define PAIR(c, v, expr) tt_tensor *c = (expr), *v = tt_to_device(c, VK)
+#define REL2(a, b) do { tt_release(a); tt_release(b); } while (0)
+
+TEST(where_all_dtypes_broadcast)
 {
-    tt_tensor *v = tt_ones(1, (int64_t[]){4}, TT_F32, VK);
-    CHECK_ERR(tt_sum(v), TT_EDEVICE, "no kernel");
-    tt_release(v);
+    const tt_dtype dts[] = {TT_F32, TT_F64, TT_I64, TT_BOOL};
+    int64_t sc[] = {4, 1, 6}, sa[] = {5, 6}, sb[] = {4, 5, 1};
+    PAIR(cc0, vc0, cpu_random(3, sc, TT_F32, -1, 1, 200));
+    tt_tensor *cc = tt_binary_scalar(TT_GT, cc0, 0), *vc = tt_binary_scalar(TT_GT, vc0, 0);
+    for (int k = 0; k < 4; k++) {
+        PAIR(ca, va, cpu_random(2, sa, dts[k], -9, 9, 210 + (uint64_t)k));
+        PAIR(cb, vb, cpu_random(3, sb, dts[k], -9, 9, 220 + (uint64_t)k));
+        tt_tensor *w = tt_where(cc, ca, cb), *g = tt_where(vc, va, vb);
+        CLOSE(g, w, 0, 0, tt_dtype_name(dts[k]));
+        tt_tensor *cat = tt_transpose(ca, 0, 1), *vat = tt_transpose(va, 0, 1), *cct = tt_transpose(cc, 1, 2),
+                  *vct = tt_transpose(vc, 1, 2);
+        tt_tensor *w2 = tt_where(cct, cat, cat), *g2 = tt_where(vct, vat, vat);
+        CLOSE(g2, w2, 0, 0, "where strided");
+        REL2(cat, vat); REL2(cct, vct); REL2(w2, g2);
+        REL2(ca, va); REL2(cb, vb); REL2(w, g);
+    }
+    REL2(cc0, vc0); REL2(cc, vc);
+}
+
+TEST(clamp_bounds_and_nan)
+{
+    const tt_dtype dts[] = {TT_F32, TT_F64, TT_I64};
+    const double bounds[][2] = {{-2, 3}, {NAN, 1.5}, {-0.5, NAN}, {4, -4}, {-1, -1}, {2, NAN}};
+    int64_t shape[] = {7, 9};
+    for (int k = 0; k < 3; k++) {
+        PAIR(c0, v0, cpu_random(2, shape, dts[k], -6, 6, 230 + (uint64_t)k));
+        tt_tensor *c = tt_transpose(c0, 0, 1), *v = tt_transpose(v0, 0, 1);
+        if (dts[k] != TT_I64) { /* a NaN inside stays NaN */
+            tt_tensor *cn = tt_slice(c0, 1, 2, 3, 1), *vn = tt_slice(v0, 1, 2, 3, 1);
+            CHECK(tt_fill_(cn, NAN) == TT_OK && tt_fill_(vn, NAN) == TT_OK);
+            REL2(cn, vn);
+        }
+        for (int b = 0; b < 6; b++) {
+            tt_tensor *w = tt_clamp(c, bounds[b][0], bounds[b][1]), *g = tt_clamp(v, bounds[b][0], bounds[b][1]);
+            char what[64];
+            snprintf(what, sizeof what, "clamp %s [%g, %g]", tt_dtype_name(dts[k]), bounds[b][0], bounds[b][1]);
+            CLOSE(g, w, 0, 0, what);
+            REL2(w, g);
+        }
+        REL2(c0, v0); REL2(c, v);
+    }
+}
+
+TEST(int64_and_bool_ops)
+{
+    int64_t sa[] = {3, 1, 5}, sb[] = {4, 5};
+    PAIR(ca, va, cpu_random(3, sa, TT_I64, -40, 40, 240));
+    PAIR(cb, vb, cpu_random(2, sb, TT_I64, -40, 40, 241));
+    PAIR(ce, ve, cpu_random(2, sb, TT_I64, 0, 12, 242));
+    const tt_unary_op uops[] = {TT_NEG, TT_ABS, TT_SIGN, TT_RELU};
+    for (int i = 0; i < 4; i++) {
+        tt_tensor *at = tt_transpose(ca, 0, 2), *avt = tt_transpose(va, 0, 2);
+        tt_tensor *w = tt_unary(uops[i], at), *g = tt_unary(uops[i], avt);
+        CLOSE(g, w, 0, 0, tt_unary_name(uops[i]));
+        REL2(w, g); REL2(at, avt);
+    }
+    const tt_binary_op bops[] = {TT_ADD, TT_SUB, TT_MUL, TT_MAXIMUM, TT_MINIMUM, TT_EQ, TT_NE, TT_LT, TT_LE, TT_GT, TT_GE};
+    for (int i = 0; i < 11; i++) {
+        tt_tensor *w = tt_binary(bops[i], ca, cb), *g = tt_binary(bops[i], va, vb);
+        CLOSE(g, w, 0, 0, tt_binary_name(bops[i]));
+        REL2(w, g);
+    }
+    tt_tensor *w = tt_binary(TT_POW, ca, ce), *g = tt_binary(TT_POW, va, ve);
+    CLOSE(g, w, 0, 0, "pow int64");
+    REL2(w, g);
+    CHECK_ERR(tt_binary(TT_POW, va, vb), TT_EINVAL, "Integers to negative integer powers are not allowed.");
     tt_clear_error();
+    /* bool comparisons */
+    tt_tensor *cx = tt_binary_scalar(TT_GT, ca, 0), *vx = tt_binary_scalar(TT_GT, va, 0);
+    tt_tensor *cy = tt_binary_scalar(TT_LT, cb, 5), *vy = tt_binary_scalar(TT_LT, vb, 5);
+    for (int op = TT_EQ; op <= TT_GE; op++) {
+        tt_tensor *w2 = tt_binary((tt_binary_op)op, cx, cy), *g2 = tt_binary((tt_binary_op)op, vx, vy);
+        CLOSE(g2, w2, 0, 0, "bool compare");
+        REL2(w2, g2);
+    }
+    REL2(cx, vx); REL2(cy, vy); REL2(ca, va); REL2(cb, vb); REL2(ce, ve);
+}
+
+/* every subset of dims of several shapes, every op, f32 f64 i64 (and bool max/min) */
+TEST(reductions_match_cpu)
+{
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {2, 300, 3}, {1, 1000, 1}, {65, 1, 129}, {4, 0, 3}};
+    const tt_dtype dts[] = {TT_F32, TT_F64, TT_I64, TT_BOOL};
+    for (int si = 0; si < 6; si++)
+        for (int k = 0; k < 4; k++) {
+            tt_tensor *c0 = cpu_random(3, shapes[si], dts[k] == TT_BOOL ? TT_F32 : dts[k], k == 2 ? -5 : 0.5,
+                                       k == 2 ? 5 : 1.5, 250 + (uint64_t)si);
+            if (dts[k] == TT_BOOL) { tt_tensor *b = tt_binary_scalar(TT_GT, c0, 1.3); tt_release(c0); c0 = b; }
+            tt_tensor *v0 = tt_to_device(c0, VK);
+            tt_tensor *c = tt_transpose(c0, 0, 2), *v = tt_transpose(v0, 0, 2); /* strided */
+            double tol = dts[k] == TT_F32 ? 1e-5 : dts[k] == TT_F64 ? 1e-12 : 0;
+            for (int op = 0; op < TT_NUM_REDUCE; op++) {
+                if (dts[k] >= TT_I64 && op == TT_MEAN) continue;
+                if (dts[k] == TT_BOOL && op != TT_MAX && op != TT_MIN) continue;
+                for (int mask = 0; mask < 8; mask++) {
+                    int dims[3], nd = 0;
+                    for (int dd = 0; dd < 3; dd++) if (mask & (1 << dd)) dims[nd++] = dd;
+                    if ((op == TT_MAX || op == TT_MIN) && tt_numel(c) == 0) continue;
+                    tt_tensor *w = tt_reduce((tt_reduce_op)op, c, dims, nd, mask & 1),
+                              *g = tt_reduce((tt_reduce_op)op, v, dims, nd, mask & 1);
+                    char what[96];
+                    snprintf(what, sizeof what, "reduce %d %s shape %d mask %d", op, tt_dtype_name(dts[k]), si, mask);
+                    /* prod in f32 of 1000 values in [0.5, 1.5) needs a looser bound */
+                    CLOSE(g, w, tol * 10, op == TT_PROD ? tol * 100 : tol, what);
+                    REL2(w, g);
+                }
+            }
+            REL2(c0, v0); REL2(c, v);
+        }
+}
+
+TEST(max_min_dim_indices)
+{
+    /* ties keep the first index, NaN wins */
+    float data[] = {1, 3, 3, 2, NAN, 5, 5, NAN, 0, 0, 0, 0, -1, -7, -7, 2};
+    int64_t shape[] = {4, 4};
+    PAIR(c, v, tt_from_data(2, shape, TT_F32, data, TT_CPU));
+    for (int dim = 0; dim < 2; dim++)
+        for (int op = TT_MAX; op <= TT_MIN; op++) {
+            tt_tensor *wi = NULL, *gi = NULL;
+            tt_tensor *w = op == TT_MAX ? tt_max_dim(c, dim, false, &wi) : tt_min_dim(c, dim, false, &wi);
+            tt_tensor *g = op == TT_MAX ? tt_max_dim(v, dim, false, &gi) : tt_min_dim(v, dim, false, &gi);
+            CLOSE(g, w, 0, 0, "values");
+            CLOSE(gi, wi, 0, 0, "indices");
+            REL2(w, g); REL2(wi, gi);
+        }
+    /* random, long rows (the workgroup tree), strided, every dtype */
+    const tt_dtype dts[] = {TT_F32, TT_F64, TT_I64};
+    int64_t s2[] = {700, 6};
+    for (int k = 0; k < 3; k++) {
+        PAIR(c2, v2, cpu_random(2, s2, dts[k], -20, 20, 260 + (uint64_t)k));
+        for (int dim = 0; dim < 2; dim++) {
+            tt_tensor *wi = NULL, *gi = NULL, *w = tt_max_dim(c2, dim, true, &wi), *g = tt_max_dim(v2, dim, true, &gi);
+            CLOSE(g, w, 0, 0, "max values");
+            CLOSE(gi, wi, 0, 0, "max indices");
+            REL2(w, g); REL2(wi, gi);
+            tt_tensor *wa = tt_argmin(c2, dim, false), *ga = tt_argmin(v2, dim, false);
+            CLOSE(ga, wa, 0, 0, "argmin");
+            REL2(wa, ga);
+        }
+        REL2(c2, v2);
+    }
+    REL2(c, v);
+}
+
+TEST(softmax_match_cpu)
+{
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {2, 1000, 3}, {1, 1, 257}};
+    const tt_dtype dts[] = {TT_F32, TT_F64};
+    for (int si = 0; si < 4; si++)
+        for (int k = 0; k < 2; k++) {
+            PAIR(c0, v0, cpu_random(3, shapes[si], dts[k], -30, 30, 270 + (uint64_t)si));
+            tt_tensor *c = tt_transpose(c0, 0, 1), *v = tt_transpose(v0, 0, 1);
+            double tol = dts[k] == TT_F32 ? 1e-5 : 1e-12;
+            for (int dim = 0; dim < 3; dim++)
+                for (int lg = 0; lg < 2; lg++) {
+                    tt_tensor *w = lg ? tt_log_softmax(c, dim) : tt_softmax(c, dim);
+                    tt_tensor *g = lg ? tt_log_softmax(v, dim) : tt_softmax(v, dim);
+                    char what[64];
+                    snprintf(what, sizeof what, "%ssoftmax %s shape %d dim %d", lg ? "log_" : "", tt_dtype_name(dts[k]), si, dim);
+                    CLOSE(g, w, tol, tol, what);
+                    REL2(w, g);
+                }
+            REL2(c0, v0); REL2(c, v);
+        }
+    float data[] = {1, NAN, 2, -INFINITY, 0, 3};
+    PAIR(c, v, tt_from_data(2, (int64_t[]){2, 3}, TT_F32, data, TT_CPU));
+    tt_tensor *w = tt_softmax(c, 1), *g = tt_softmax(v, 1);
+    CLOSE(g, w, 1e-6, 1e-6, "softmax nan/inf");
+    REL2(w, g); REL2(c, v);
+}
+
+TEST(matmul_match_cpu)
+{
+    const int64_t sizes[][4] = {{1, 1, 1, 1}, {1, 3, 5, 7}, {1, 65, 33, 17}, {1, 128, 128, 128}, {3, 20, 70, 9}, {2, 1, 100, 1}};
+    const tt_dtype dts[] = {TT_F32, TT_F64};
+    for (int si = 0; si < 6; si++)
+        for (int k = 0; k < 2; k++) {
+            int64_t B = sizes[si][0], M = sizes[si][1], K = sizes[si][2], N = sizes[si][3];
+            int64_t sa[] = {B, M, K}, sb[] = {B, K, N}, sat[] = {B, K, M}, sbt[] = {B, N, K};
+            PAIR(ca, va, cpu_random(3, sa, dts[k], -1, 1, 280 + (uint64_t)si));
+            PAIR(cb, vb, cpu_random(3, sb, dts[k], -1, 1, 290 + (uint64_t)si));
+            double tol = dts[k] == TT_F32 ? 1e-5 : 1e-12;
+            tt_tensor *w = tt_matmul(ca, cb), *g = tt_matmul(va, vb);
+            char what[64];
+            snprintf(what, sizeof what, "matmul %s %lldx%lldx%lldx%lld", tt_dtype_name(dts[k]), (long long)B,
+                     (long long)M, (long long)K, (long long)N);
+            CLOSE(g, w, tol * 10, tol, what);
+            REL2(w, g);
+            /* transposed operands */
+            PAIR(cat0, vat0, cpu_random(3, sat, dts[k], -1, 1, 300 + (uint64_t)si));
+            PAIR(cbt0, vbt0, cpu_random(3, sbt, dts[k], -1, 1, 310 + (uint64_t)si));
+            tt_tensor *cat = tt_transpose(cat0, 1, 2), *vat = tt_transpose(vat0, 1, 2);
+            tt_tensor *cbt = tt_transpose(cbt0, 1, 2), *vbt = tt_transpose(vbt0, 1, 2);
+            w = tt_matmul(cat, cbt);
+            g = tt_matmul(vat, vbt);
+            CLOSE(g, w, tol * 10, tol, what);
+            REL2(w, g);
+            /* a broadcast batch: b shared by every batch (stride 0) */
+            tt_tensor *cb1 = tt_slice(cb, 0, 0, 1, 1), *vb1 = tt_slice(vb, 0, 0, 1, 1);
+            tt_tensor *cb2 = tt_view(cb1, 2, (int64_t[]){K, N}), *vb2 = tt_view(vb1, 2, (int64_t[]){K, N});
+            w = tt_matmul(cat, cb2);
+            g = tt_matmul(vat, vb2);
+            CLOSE(g, w, tol * 10, tol, what);
+            REL2(w, g);
+            REL2(cb1, vb1); REL2(cb2, vb2);
+            REL2(ca, va); REL2(cb, vb); REL2(cat0, vat0); REL2(cbt0, vbt0); REL2(cat, vat); REL2(cbt, vbt);
+        }
 }
 
 TEST(no_validation_messages)
@@ -241,7 +449,13 @@ int main(void)
     RUN(rng_matches_cpu);
     RUN(ranges);
     RUN(many_ops_one_submit);
-    RUN(missing_kernel_is_an_error);
+    RUN(where_all_dtypes_broadcast);
+    RUN(clamp_bounds_and_nan);
+    RUN(int64_and_bool_ops);
+    RUN(reductions_match_cpu);
+    RUN(max_min_dim_indices);
+    RUN(softmax_match_cpu);
+    RUN(matmul_match_cpu);
     tt_vulkan_shutdown(); /* reports leaked objects through the layer */
     RUN(no_validation_messages);
     return DONE();

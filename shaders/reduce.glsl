@@ -1,0 +1,101 @@
+// Reductions (op: tt_reduce_op) over the inner dims of the views out (0), in (1)
+// and idx (2, int64, only when u[3] != 0): P.n outputs, u[0] kept dims, u[1]
+// = R elements reduced per output. u[2] != 0: one workgroup per output (a
+// shared-memory tree), else one invocation per output (small R).
+// TG_WIDE: double / int64 accumulators (f32, f64, i64, bool inputs); else
+// float accumulators (f32 and bool inputs only).
+#ifdef TG_WIDE
+#define ACC double
+#define IACC int64_t
+ACC load_acc(int e)
+{
+    uint t = P.dt[1];
+    return t == 0u ? double(load_f32(1, e)) : t == 1u ? load_f64(1, e) : (load_bool(1, e) ? 1.0lf : 0.0lf);
+}
+IACC load_iacc(int e) { return load_i64(1, e); }
+#else
+#define ACC float
+#define IACC int
+ACC load_acc(int e) { return P.dt[1] == 0u ? load_f32(1, e) : (load_bool(1, e) ? 1.0 : 0.0); }
+IACC load_iacc(int e) { return 0; }
+#endif
+
+#define NONE 0xFFFFFFFFu
+shared ACC s_v[256];
+shared IACC s_l[256];
+shared uint s_i[256];
+
+bool is_int() { return P.dt[1] == 2u; }
+
+// a = a (+) b, where b covers later or earlier elements (idx says which).
+void combine(inout ACC av, inout IACC al, inout uint ai, ACC bv, IACC bl, uint bi)
+{
+    uint op = P.op;
+    if (op <= 1u) { av += bv; al += bl; return; }
+    if (op == 2u) { av *= bv; al *= bl; return; }
+    if (bi == NONE) return;
+    bool take;
+    if (ai == NONE) take = true;
+    else if (is_int()) take = (op == 3u ? bl > al : bl < al) || (bl == al && bi < ai);
+    else if (isnan(bv)) take = !isnan(av) || bi < ai; // NaN wins, the first one
+    else take = !isnan(av) && ((op == 3u ? bv > av : bv < av) || (bv == av && bi < ai));
+    if (take) { av = bv; al = bl; ai = bi; }
+}
+
+void main()
+{
+    bool group = P.u[2] != 0u;
+    uint lid = gl_LocalInvocationIndex;
+    uint o = group ? group_index() : group_index() * gl_WorkGroupSize.x + lid;
+    if (o >= P.n) return; // uniform across the workgroup in group mode
+    int oo = kept_offset(o, 0), io = kept_offset(o, 1);
+    uint R = P.u[1], op = P.op;
+    ACC v = op == 2u ? ACC(1) : ACC(0);
+    IACC l = op == 2u ? IACC(1) : IACC(0);
+    uint ix = NONE;
+    bool isi = is_int();
+    uint step = group ? gl_WorkGroupSize.x : 1u;
+    for (uint r = group ? lid : 0u; r < R; r += step) {
+        int e = io + inner_offset(r, 1);
+        ACC bv = ACC(0);
+        IACC bl = IACC(0);
+        if (isi) bl = load_iacc(e); else bv = load_acc(e);
+        combine(v, l, ix, bv, bl, r);
+    }
+    if (group) {
+        s_v[lid] = v;
+        s_l[lid] = l;
+        s_i[lid] = ix;
+        barrier();
+        for (uint w = gl_WorkGroupSize.x / 2u; w > 0u; w >>= 1) {
+            if (lid < w) {
+                ACC av = s_v[lid];
+                IACC al = s_l[lid];
+                uint ai = s_i[lid];
+                combine(av, al, ai, s_v[lid + w], s_l[lid + w], s_i[lid + w]);
+                s_v[lid] = av;
+                s_l[lid] = al;
+                s_i[lid] = ai;
+            }
+            barrier();
+        }
+        if (lid != 0u) return;
+        v = s_v[0];
+        l = s_l[0];
+        ix = s_i[0];
+    }
+    if (op == 1u) v = R == 0u ? ACC(0) / ACC(0) : v / ACC(R);
+    switch (P.dt[0]) {
+    case 0u: store_f32(0, oo, float(v)); break;
+#ifdef TG_WIDE
+    case 1u: store_f64(0, oo, v); break;
+    case 2u: store_i64(0, oo, l); break;
+#endif
+    default: store_bool(oo, v != ACC(0)); break;
+    }
+    if (P.u[3] != 0u) {
+        int xo = kept_offset(o, 2);
+        store_word(2, 2 * xo, ix);
+        store_word(2, 2 * xo + 1, 0u);
+    }
+}
