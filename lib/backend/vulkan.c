@@ -660,57 +660,62 @@ static VkPipeline pipeline(vk_dev *d, int k)
     return d->pipes[k];
 }
 
-/* Fills the shape and strides of p from views v[0..nv) (all of v[0]'s shape),
- * dropping size-1 dims and merging contiguous ones; TT_OK or an error when a
- * view does not fit in one binding or in 32-bit indices. */
-static tt_status describe(vk_params *p, int nv, const tt_kview *const *v, vk_buf **bufs)
+/* An elementwise dispatch's views in 64-bit terms, for splitting it into
+ * chunks whose bound ranges fit maxStorageBufferRange. */
+typedef struct {
+    int nv, nd;
+    int64_t n, shape[TT_MAX_DIMS], strides[NVIEWS][TT_MAX_DIMS], offset[NVIEWS], es[NVIEWS];
+} vk_plan;
+
+/* Fills the shape and strides of p (and *pl) from views v[0..nv) (all of
+ * v[0]'s shape), dropping size-1 dims and merging contiguous ones; TT_OK or an
+ * error when the tensor is over 2^31 elements or a stride over 2^31. Views
+ * larger than one binding are split later, by dispatch_split(). */
+static tt_status describe(vk_params *p, int nv, const tt_kview *const *v, vk_buf **bufs, vk_plan *pl)
 {
-    int64_t n = 1, shape[TT_MAX_DIMS], strides[NVIEWS][TT_MAX_DIMS];
+    int64_t n = 1, *shape = pl->shape;
     int nd = 0;
     for (int dd = 0; dd < v[0]->ndim; dd++) {
         n *= v[0]->shape[dd];
         if (v[0]->shape[dd] == 1) continue;
         bool merge = nd > 0;
-        for (int k = 0; k < nv && merge; k++) merge = strides[k][nd - 1] == v[0]->shape[dd] * v[k]->strides[dd];
+        for (int k = 0; k < nv && merge; k++) merge = pl->strides[k][nd - 1] == v[0]->shape[dd] * v[k]->strides[dd];
         if (merge) {
             shape[nd - 1] *= v[0]->shape[dd];
-            for (int k = 0; k < nv; k++) strides[k][nd - 1] = v[k]->strides[dd];
+            for (int k = 0; k < nv; k++) pl->strides[k][nd - 1] = v[k]->strides[dd];
         } else {
             shape[nd] = v[0]->shape[dd];
-            for (int k = 0; k < nv; k++) strides[k][nd] = v[k]->strides[dd];
+            for (int k = 0; k < nv; k++) pl->strides[k][nd] = v[k]->strides[dd];
             nd++;
         }
     }
     if (n > INT32_MAX) return tt_set_error(TT_EDEVICE, "vulkan: tensors over 2^31 elements are not supported yet");
+    pl->nv = nv;
+    pl->nd = nd;
+    pl->n = n;
     memset(p, 0, sizeof *p);
     p->n = (uint32_t)n;
     p->ndim = (uint32_t)nd;
     for (int dd = 0; dd < nd; dd++) p->shape[dd] = (uint32_t)shape[dd];
     for (int k = 0; k < nv; k++) {
-        vk_buf *b = bufs[k] = v[k]->buf;
+        bufs[k] = v[k]->buf;
         p->dt[k] = (uint32_t)v[k]->dtype;
-        /* the extent of the view, in bytes, must lie in the bound range */
-        int64_t es = (int64_t)tt_dtype_size(v[k]->dtype), lo = v[k]->offset, hi = v[k]->offset;
-        for (int dd = 0; dd < nd; dd++) {
-            int64_t s = strides[k][dd] * (shape[dd] - 1);
-            if (s < 0) lo += s; else hi += s;
-            p->strides[NVIEWS * dd + k] = (int32_t)strides[k][dd];
-        }
-        VkDeviceSize range = b->size < b->dev->props.limits.maxStorageBufferRange ? b->size
-                                                                                  : b->dev->props.limits.maxStorageBufferRange;
-        if (lo < 0 || (uint64_t)((hi + 1) * es) > range)
-            return tt_set_error(TT_EDEVICE, "vulkan: a tensor of %lld bytes is over maxStorageBufferRange (%u); "
-                                "splitting it is not implemented yet", (long long)((hi + 1) * es),
-                                b->dev->props.limits.maxStorageBufferRange);
+        pl->es[k] = (int64_t)tt_dtype_size(v[k]->dtype);
+        pl->offset[k] = v[k]->offset;
         p->offset[k] = (int32_t)v[k]->offset;
+        for (int dd = 0; dd < nd; dd++) {
+            if (pl->strides[k][dd] > INT32_MAX || pl->strides[k][dd] < -INT32_MAX)
+                return tt_set_error(TT_EDEVICE, "vulkan: a stride over 2^31 elements is not supported");
+            p->strides[NVIEWS * dd + k] = (int32_t)pl->strides[k][dd];
+        }
     }
     return TT_OK;
 }
 
 /* Records one dispatch of kernel k on a gx x gy x gz grid of workgroups with
  * operand buffers bufs[0..nv). */
-static tt_status dispatch_grid(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, uint32_t gx, uint32_t gy,
-                               uint32_t gz)
+static tt_status dispatch_grid_at(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, const VkDeviceSize *boff,
+                                  const VkDeviceSize *brange, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     if (gx == 0 || gy == 0 || gz == 0) return TT_OK;
     if (d->ndispatch >= MAX_DISPATCHES) {
@@ -732,9 +737,15 @@ static tt_status dispatch_grid(vk_dev *d, int k, const vk_params *p, int nv, vk_
     VkWriteDescriptorSet w[1 + NVIEWS];
     info[0] = (VkDescriptorBufferInfo){d->params->buf, poff, sizeof *p};
     for (int i = 0; i < NVIEWS; i++) {
-        vk_buf *b = bufs[i < nv ? i : 0];
-        VkDeviceSize range = b->size < d->props.limits.maxStorageBufferRange ? b->size : d->props.limits.maxStorageBufferRange;
-        info[1 + i] = (VkDescriptorBufferInfo){b->buf, 0, range & ~(VkDeviceSize)3};
+        int j = i < nv ? i : 0;
+        vk_buf *b = bufs[j];
+        if (boff) {
+            info[1 + i] = (VkDescriptorBufferInfo){b->buf, boff[j], brange[j]};
+        } else {
+            VkDeviceSize range = b->size < d->props.limits.maxStorageBufferRange ? b->size
+                                                                                 : d->props.limits.maxStorageBufferRange;
+            info[1 + i] = (VkDescriptorBufferInfo){b->buf, 0, range & ~(VkDeviceSize)3};
+        }
     }
     for (int i = 0; i < 1 + NVIEWS; i++)
         w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
@@ -750,6 +761,12 @@ static tt_status dispatch_grid(vk_dev *d, int k, const vk_params *p, int nv, vk_
     return TT_OK;
 }
 
+static tt_status dispatch_grid(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, uint32_t gx, uint32_t gy,
+                               uint32_t gz)
+{
+    return dispatch_grid_at(d, k, p, nv, bufs, NULL, NULL, gx, gy, gz);
+}
+
 /* `groups` workgroups as a 1-D grid, or over 65535 a 2-D one (the shader folds y into the index). */
 static tt_status dispatch_groups(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, uint32_t groups)
 {
@@ -763,6 +780,104 @@ static tt_status dispatch_groups(vk_dev *d, int k, const vk_params *p, int nv, v
 static tt_status dispatch(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs)
 {
     return dispatch_groups(d, k, p, nv, bufs, (p->n + LOCAL_SIZE - 1) / LOCAL_SIZE);
+}
+
+/* The elements of view k that linear indices [a, b] (b >= a) may touch, as
+ * [*lo, *hi]: dims outside the outermost one where a and b differ are fixed,
+ * that dim runs between their coordinates and the dims inside it run fully. */
+static void chunk_extent(const vk_plan *pl, int k, int64_t a, int64_t b, int64_t *lo, int64_t *hi)
+{
+    int64_t ca[TT_MAX_DIMS], cb[TT_MAX_DIMS];
+    for (int dd = pl->nd - 1; dd >= 0; dd--) {
+        ca[dd] = a % pl->shape[dd];
+        a /= pl->shape[dd];
+        cb[dd] = b % pl->shape[dd];
+        b /= pl->shape[dd];
+    }
+    int64_t l = pl->offset[k], h = pl->offset[k];
+    bool varying = false;
+    for (int dd = 0; dd < pl->nd; dd++) {
+        int64_t s = pl->strides[k][dd], x, y;
+        if (varying) {
+            x = 0;
+            y = (pl->shape[dd] - 1) * s;
+        } else if (ca[dd] == cb[dd]) {
+            x = y = ca[dd] * s;
+        } else {
+            varying = true;
+            x = ca[dd] * s;
+            y = cb[dd] * s;
+        }
+        l += x < y ? x : y;
+        h += x < y ? y : x;
+    }
+    *lo = l;
+    *hi = h;
+}
+
+/* Records kernel k over the elementwise plan pl: one dispatch binding whole
+ * buffers when every view's extent fits one binding (maxStorageBufferRange),
+ * else chunks of the linear index range (P.base) with each operand bound from
+ * an aligned offset that is folded out of its element offset. A chunk that
+ * cannot be made to fit (a strided view whose inner dims alone span over the
+ * limit) is an error. */
+static tt_status dispatch_split(vk_dev *d, int k, vk_params *p, vk_buf **bufs, const vk_plan *pl)
+{
+    VkDeviceSize maxr = d->props.limits.maxStorageBufferRange;
+    if (pl->n == 0) return TT_OK;
+    bool fits = true;
+    for (int v = 0; v < pl->nv && fits; v++) {
+        int64_t lo, hi;
+        chunk_extent(pl, v, 0, pl->n - 1, &lo, &hi);
+        VkDeviceSize range = bufs[v]->size < maxr ? bufs[v]->size : maxr;
+        fits = lo >= 0 && (uint64_t)((hi + 1) * pl->es[v]) <= range;
+    }
+    if (fits) return dispatch(d, k, p, pl->nv, bufs);
+    VkDeviceSize align = d->props.limits.minStorageBufferOffsetAlignment;
+    if (align < 8) align = 8; /* whole f64/i64 elements and 32-bit words */
+    int64_t esmax = 1;
+    for (int v = 0; v < pl->nv; v++) esmax = pl->es[v] > esmax ? pl->es[v] : esmax;
+    /* elements per chunk: a multiple of the workgroup size, halved while a view overflows */
+    int64_t chunk = (int64_t)((maxr - align) / 2 / (VkDeviceSize)esmax) / LOCAL_SIZE * LOCAL_SIZE;
+    if (chunk < LOCAL_SIZE) chunk = LOCAL_SIZE;
+    for (int64_t base = 0; base < pl->n;) {
+        int64_t c = pl->n - base < chunk ? pl->n - base : chunk;
+        vk_params q = *p;
+        VkDeviceSize boff[NVIEWS], brange[NVIEWS];
+        bool ok = true;
+        for (int v = 0; v < pl->nv && ok; v++) {
+            int64_t lo, hi;
+            chunk_extent(pl, v, base, base + c - 1, &lo, &hi);
+            if (lo < 0 || (uint64_t)((hi + 1) * pl->es[v]) > bufs[v]->size)
+                return tt_set_error(TT_EDEVICE, "vulkan: a view reaches outside its buffer");
+            VkDeviceSize off = (VkDeviceSize)(lo * pl->es[v]) / align * align;
+            VkDeviceSize end = ((VkDeviceSize)((hi + 1) * pl->es[v]) + 3) & ~(VkDeviceSize)3;
+            if (end > bufs[v]->size) end = bufs[v]->size;
+            if (end - off > maxr) { ok = false; break; }
+            boff[v] = off;
+            brange[v] = end - off;
+            q.offset[v] = (int32_t)(pl->offset[v] - (int64_t)off / pl->es[v]);
+        }
+        if (!ok) {
+            if (c <= LOCAL_SIZE)
+                return tt_set_error(TT_EDEVICE, "vulkan: a strided view spans over maxStorageBufferRange (%llu bytes) "
+                                    "within a chunk of %lld elements; make it contiguous first",
+                                    (unsigned long long)maxr, (long long)c);
+            chunk = c / 2 / LOCAL_SIZE * LOCAL_SIZE;
+            if (chunk < LOCAL_SIZE) chunk = LOCAL_SIZE;
+            continue;
+        }
+        q.base = (uint32_t)base;
+        q.n = (uint32_t)c;
+        uint32_t groups = (uint32_t)((c + LOCAL_SIZE - 1) / LOCAL_SIZE);
+        uint32_t maxg = d->props.limits.maxComputeWorkGroupCount[0];
+        if (maxg > 65535) maxg = 65535;
+        uint32_t gx = groups < maxg ? groups : maxg, gy = (groups + gx - 1) / gx;
+        tt_status st = dispatch_grid_at(d, k, &q, pl->nv, bufs, boff, brange, gx, gy, 1);
+        if (st) return st;
+        base += c;
+    }
+    return TT_OK;
 }
 
 /* ---- memory entry points ----------------------------------------------------------- */
@@ -861,12 +976,13 @@ static tt_status vk_copy(const tt_kview *out, const tt_kview *in)
     if ((st = need_dtype(d, out->dtype, "copy")) || (st = need_dtype(d, in->dtype, "copy"))) return st;
     if (dev_of(in) != d) return tt_set_error(TT_EDEVICE, "vulkan: copy between two devices");
     vk_params p;
+    vk_plan pl;
     vk_buf *bufs[2];
     const tt_kview *v[2] = {out, in};
-    if ((st = describe(&p, 2, v, bufs))) return st;
+    if ((st = describe(&p, 2, v, bufs, &pl))) return st;
     p.op = 0;
     bool wide = out->dtype == TT_F64 || out->dtype == TT_I64 || in->dtype == TT_F64 || in->dtype == TT_I64;
-    return dispatch(d, wide ? K_COPY64 : K_COPY32, &p, 2, bufs);
+    return dispatch_split(d, wide ? K_COPY64 : K_COPY32, &p, bufs, &pl);
 }
 
 static tt_status vk_fill(const tt_kview *out, double value)
@@ -875,14 +991,15 @@ static tt_status vk_fill(const tt_kview *out, double value)
     tt_status st;
     if ((st = need_dtype(d, out->dtype, "fill"))) return st;
     vk_params p;
+    vk_plan pl;
     vk_buf *bufs[1];
     const tt_kview *v[1] = {out};
-    if ((st = describe(&p, 1, v, bufs))) return st;
+    if ((st = describe(&p, 1, v, bufs, &pl))) return st;
     p.op = 1;
     set_scalar(&p, value);
     bool wide = out->dtype == TT_F64 || out->dtype == TT_I64;
     if (wide && !d->f64) return tt_set_error(TT_EDTYPE, "fill: int64 on Vulkan needs shaderFloat64");
-    return dispatch(d, wide ? K_COPY64 : K_COPY32, &p, 1, bufs);
+    return dispatch_split(d, wide ? K_COPY64 : K_COPY32, &p, bufs, &pl);
 }
 
 /* arange and linspace: computed on the host (as the CPU does) and uploaded. */
@@ -920,16 +1037,17 @@ static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, ui
     flat.shape[0] = n;
     flat.strides[0] = 1;
     vk_params p;
+    vk_plan pl;
     vk_buf *bufs[1];
     const tt_kview *v[1] = {&flat};
-    tt_status st = describe(&p, 1, v, bufs);
+    tt_status st = describe(&p, 1, v, bufs, &pl);
     if (st) return st;
     p.op = dist == TT_RNG_NORMAL ? 1 : 0;
     p.u[0] = (uint32_t)seed;
     p.u[1] = (uint32_t)(seed >> 32);
     p.u[2] = (uint32_t)offset;
     p.u[3] = (uint32_t)(offset >> 32);
-    return dispatch(d, K_RNG, &p, 1, bufs);
+    return dispatch_split(d, K_RNG, &p, bufs, &pl);
 }
 
 static tt_status vk_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
@@ -941,11 +1059,13 @@ static tt_status vk_unary(tt_unary_op op, const tt_kview *out, const tt_kview *i
     tt_status st;
     if ((st = need_dtype(d, in->dtype, tt_unary_name(op)))) return st;
     vk_params p;
+    vk_plan pl;
     vk_buf *bufs[2];
     const tt_kview *v[2] = {out, in};
-    if ((st = describe(&p, 2, v, bufs))) return st;
+    if ((st = describe(&p, 2, v, bufs, &pl))) return st;
     p.op = (uint32_t)op;
-    return dispatch(d, in->dtype == TT_F64 ? K_UNARY_F64 : in->dtype == TT_I64 ? K_UNARY_I64 : K_UNARY_F32, &p, 2, bufs);
+    int k = in->dtype == TT_F64 ? K_UNARY_F64 : in->dtype == TT_I64 ? K_UNARY_I64 : K_UNARY_F32;
+    return dispatch_split(d, k, &p, bufs, &pl);
 }
 
 static tt_status vk_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx);
@@ -977,23 +1097,25 @@ static tt_status vk_binary(tt_binary_op op, const tt_kview *out, const tt_kview 
     if ((st = need_dtype(d, a->dtype, tt_binary_name(op)))) return st;
     if (a->dtype == TT_I64 && op == TT_POW && (st = check_exponents(d, b))) return st;
     vk_params p;
+    vk_plan pl;
     vk_buf *bufs[3];
     const tt_kview *v[3] = {out, a, b};
-    if ((st = describe(&p, 3, v, bufs))) return st;
+    if ((st = describe(&p, 3, v, bufs, &pl))) return st;
     p.op = (uint32_t)op;
     int k = a->dtype == TT_F64 ? K_BINARY_F64 : a->dtype == TT_I64 ? K_BINARY_I64 : K_BINARY_F32;
-    return dispatch(d, k, &p, 3, bufs);
+    return dispatch_split(d, k, &p, bufs, &pl);
 }
 
 static tt_status vk_where(const tt_kview *out, const tt_kview *cond, const tt_kview *a, const tt_kview *b)
 {
     vk_dev *d = dev_of(out);
     vk_params p;
+    vk_plan pl;
     vk_buf *bufs[4];
     const tt_kview *v[4] = {out, cond, a, b};
-    tt_status st = describe(&p, 4, v, bufs);
+    tt_status st = describe(&p, 4, v, bufs, &pl);
     if (st) return st;
-    return dispatch(d, K_WHERE, &p, 4, bufs);
+    return dispatch_split(d, K_WHERE, &p, bufs, &pl);
 }
 
 static int64_t f2i(double x)
@@ -1009,9 +1131,10 @@ static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, do
     tt_status st;
     if ((st = need_dtype(d, in->dtype, "clamp"))) return st;
     vk_params p;
+    vk_plan pl;
     vk_buf *bufs[2];
     const tt_kview *v[2] = {out, in};
-    if ((st = describe(&p, 2, v, bufs))) return st;
+    if ((st = describe(&p, 2, v, bufs, &pl))) return st;
     p.op = 16u | (isnan(lo) ? 0u : 1u) | (isnan(hi) ? 0u : 2u);
     int k;
     if (in->dtype == TT_F32) {
@@ -1033,7 +1156,7 @@ static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, do
         p.u[3] = (uint32_t)(h >> 32);
         k = K_UNARY_I64;
     }
-    return dispatch(d, k, &p, 2, bufs);
+    return dispatch_split(d, k, &p, bufs, &pl);
 }
 
 /* Binds view v as operand k: its dtype, offset and buffer, after checking that
@@ -1054,7 +1177,7 @@ static tt_status bind_view(vk_params *p, int k, const tt_kview *v, vk_buf **bufs
                                                                               : b->dev->props.limits.maxStorageBufferRange;
     if (lo < 0 || (uint64_t)((hi + 1) * es) > range)
         return tt_set_error(TT_EDEVICE, "vulkan: a tensor of %lld bytes is over maxStorageBufferRange (%u); "
-                            "splitting it is not implemented yet", (long long)((hi + 1) * es),
+                            "reductions, softmax and matmul do not split it yet", (long long)((hi + 1) * es),
                             b->dev->props.limits.maxStorageBufferRange);
     p->offset[k] = (int32_t)v->offset;
     return TT_OK;

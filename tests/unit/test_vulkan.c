@@ -426,6 +426,69 @@ TEST(matmul_match_cpu)
         }
 }
 
+/* v (float32, n elements) against c elementwise and in sum, read back whole. */
+static int big_close(const tt_tensor *v, const tt_tensor *c, double tol, const char *what, int line)
+{
+    int64_t n = tt_numel(c);
+    float *x = malloc(sizeof *x * (size_t)n), *y = malloc(sizeof *y * (size_t)n);
+    int ok = v && x && y && tt_numel(v) == n && tt_to_host(v, TT_F32, x) == TT_OK && tt_to_host(c, TT_F32, y) == TT_OK;
+    if (!ok) printf("#   line %d: %s: %s\n", line, what, tt_last_error());
+    double sx = 0, sy = 0;
+    for (int64_t i = 0; ok && i < n; i++) {
+        sx += x[i];
+        sy += y[i];
+        if (!(fabs((double)x[i] - y[i]) <= tol * (1 + fabs((double)y[i])))) {
+            printf("#   line %d: %s[%lld] = %.9g, cpu %.9g\n", line, what, (long long)i, x[i], y[i]);
+            ok = 0;
+        }
+    }
+    if (ok && !(fabs(sx - sy) <= 1e-6 * (1 + fabs(sy)))) {
+        printf("#   line %d: %s: sum %.17g, cpu %.17g\n", line, what, sx, sy);
+        ok = 0;
+    }
+    free(x);
+    free(y);
+    return ok;
+}
+#define BIG_CLOSE(v, c, tol, what) do { if (!big_close((v), (c), (tol), (what), __LINE__)) check_failed_here = 1; } while (0)
+
+/* A float32 tensor of 40M elements (160 MiB) is over lavapipe's 128 MiB
+ * maxStorageBufferRange: elementwise kernels split it into bound chunks. */
+TEST(large_tensor_split)
+{
+    int64_t n = 40000000, shape[] = {n};
+    tt_tensor *vf = tt_full(1, shape, 1.25, TT_F32, VK);
+    CHECK(vf != NULL);
+    if (!vf) { printf("#   %s\n", tt_last_error()); return; }
+    tt_tensor *cf = tt_full(1, shape, 1.25, TT_F32, TT_CPU);
+    BIG_CLOSE(vf, cf, 0, "full");
+    tt_generator gc = {987654321ull, 5}, gv = gc;
+    tt_tensor *cr = tt_rand(1, shape, TT_F32, TT_CPU, &gc), *vr = tt_rand(1, shape, TT_F32, VK, &gv);
+    BIG_CLOSE(vr, cr, 0, "rand");
+    tt_tensor *ce = tt_unary(TT_EXP, cr), *ve = tt_unary(TT_EXP, vr);
+    BIG_CLOSE(ve, ce, 1e-6, "exp");
+    tt_tensor *ca = tt_binary(TT_ADD, ce, cr), *va = tt_binary(TT_ADD, ve, vr);
+    BIG_CLOSE(va, ca, 1e-6, "add");
+    tt_release(ca); tt_release(va);
+    /* broadcast: a one-element operand of stride 0 */
+    tt_tensor *c1 = tt_full(1, (int64_t[]){1}, -0.5, TT_F32, TT_CPU), *v1 = tt_to_device(c1, VK);
+    ca = tt_binary(TT_MUL, cr, c1);
+    va = tt_binary(TT_MUL, vr, v1);
+    BIG_CLOSE(va, ca, 0, "broadcast mul");
+    tt_release(ca); tt_release(va); tt_release(c1); tt_release(v1);
+    /* strided: the transpose of a (n/2, 2) view made contiguous */
+    tt_tensor *cm = tt_reshape(cr, 2, (int64_t[]){n / 2, 2}), *vm = tt_reshape(vr, 2, (int64_t[]){n / 2, 2});
+    tt_tensor *ct = tt_transpose(cm, 0, 1), *vt = tt_transpose(vm, 0, 1);
+    tt_tensor *cc = tt_contiguous(ct), *vc = tt_contiguous(vt);
+    BIG_CLOSE(vc, cc, 0, "transposed copy");
+    tt_release(cm); tt_release(vm); tt_release(ct); tt_release(vt); tt_release(cc); tt_release(vc);
+    /* clamp, and a copy to the CPU */
+    tt_tensor *cl = tt_clamp(cr, 0.25, 0.75), *vl = tt_clamp(vr, 0.25, 0.75), *back = vl ? tt_to_device(vl, TT_CPU) : NULL;
+    BIG_CLOSE(back, cl, 0, "clamp, copied to the cpu");
+    tt_release(cl); tt_release(vl); tt_release(back);
+    tt_release(ce); tt_release(ve); tt_release(cr); tt_release(vr); tt_release(cf); tt_release(vf);
+}
+
 TEST(no_validation_messages)
 {
     CHECK(tt_vulkan_sync(0) == TT_OK);
@@ -456,6 +519,7 @@ int main(void)
     RUN(max_min_dim_indices);
     RUN(softmax_match_cpu);
     RUN(matmul_match_cpu);
+    RUN(large_tensor_split);
     tt_vulkan_shutdown(); /* reports leaked objects through the layer */
     RUN(no_validation_messages);
     return DONE();
