@@ -88,7 +88,7 @@ asan: deps
 	  LDFLAGS='-fsanitize=address,undefined' asan-run
 
 asan-run: $(UNIT_BIN)
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run $(UNIT_BIN)
+	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 tests/run $(UNIT_BIN)
 
 valgrind: all $(UNIT_BIN)
 	@tests/run --valgrind $(UNIT_BIN)
