@@ -72,8 +72,10 @@ $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(wildcard tests/fixtures/*.h) $
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(B)/libtg.a $(LIBS)
 
 demo: all
-	@echo "# y = 2x + 3 + 3 N(0,1), x ~ U(0,20): 10 points"
-	./bin/tg-gen line --slope 2 --intercept 3 -n 10 --x-range 0,20 --noise 3 --seed 1 --format text
+	@echo "# y = 2x + 3 + 3 N(0,1), x ~ U(0,20): the first 5 of 200 points"
+	./bin/tg-gen line --slope 2 --intercept 3 -n 200 --x-range 0,20 --noise 3 --seed 1 --format csv | head -n 6
+	@echo "# the same points through a pipe into a fit"
+	./bin/tg-gen line --slope 2 --intercept 3 -n 200 --x-range 0,20 --noise 3 --seed 1 | ./bin/tg-fit --format text
 
 test: all $(UNIT_BIN)
 	@tests/run $(UNIT_BIN) -- tests/bats/*.bats
