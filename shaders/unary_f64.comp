@@ -22,7 +22,11 @@ void main()
         store_f64(0, e.x, y);
         return;
     }
-    switch (P.op) {
+    // Every unary op maps NaN to NaN; GLSL leaves NaN in built-ins (tanh, exp,
+    // min/max) undefined, so it is handled here, not left to the driver.
+    if (isnan(x)) {
+        y = x;
+    } else switch (P.op) {
     case 0u: y = -x; break;
     case 1u: y = d_exp(x); break;
     case 2u: y = d_log(x); break;
