@@ -567,66 +567,8 @@ void cmd_write_bytes(const char *path, const void *buf, size_t len) {
         write_all_stdout(buf, len);
         return;
     }
-    struct stat old;
-    bool exists = stat(path, &old) == 0;
-    if (exists && S_ISDIR(old.st_mode))
-        cmd_fail("cannot write '%s': %s", path, strerror(EISDIR));
-    if (exists && !S_ISREG(old.st_mode)) { /* /dev/null, a FIFO: no temporary file there */
-        FILE *f = fopen(path, "wb");
-        if (!f)
-            cmd_fail("cannot open '%s': %s", path, strerror(errno));
-        bool ok = fwrite(buf, 1, len, f) == len;
-        int err = errno;
-        if (fclose(f) != 0 && ok)
-            ok = false, err = errno;
-        if (!ok)
-            cmd_fail("cannot write '%s': %s", path, strerror(err));
-        return;
-    }
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp)
-        cmd_fail("out of memory");
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        cmd_fail("cannot create '%s': %s", path, strerror(e));
-    }
-    mode_t mode;
-    if (exists) {
-        mode = old.st_mode & 07777;
-    } else {
-        mode_t mask = umask(0);
-        umask(mask);
-        mode = 0666 & ~mask;
-    }
-    (void)fchmod(fd, mode);
-    const char *p = buf;
-    size_t left = len;
-    int err = 0;
-    while (left > 0 && !err) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            err = errno;
-        else
-            p += w, left -= (size_t)w;
-    }
-    if (close(fd) != 0 && !err)
-        err = errno;
-    const char *what = "write";
-    if (!err && rename(tmp, path) != 0)
-        err = errno, what = "replace";
-    if (err) {
-        unlink(tmp);
-        free(tmp);
-        cmd_fail("cannot %s '%s': %s", what, path, strerror(err));
-    }
-    free(tmp);
+    if (tt_write_bytes(path, buf, len) != TT_OK)
+        cmd_fail_lib(NULL);
 }
 
 /* ---- memory ---------------------------------------------------------------- */

@@ -1092,20 +1092,8 @@ static void write_out(const char *path, const char *buf, size_t len) {
         }
         return;
     }
-    char *tmp = cmd_xprintf("%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        trouble("cannot write '%s': %s", path, strerror(errno));
-    FILE *f = fdopen(fd, "w");
-    bool ok = f && fwrite(buf, 1, len, f) == len;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        trouble("cannot write '%s': %s", path, strerror(e));
-    }
-    free(tmp);
+    if (tt_write_bytes(path, buf, len) != TT_OK)
+        trouble("%s", tt_last_error());
 }
 
 /* ---- plugins -------------------------------------------------------------------------- */

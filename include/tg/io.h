@@ -99,6 +99,9 @@ tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f)
  * existing device or FIFO (/dev/null) is written in place; "-" is standard
  * output. fmt AUTO picks by extension (H5 when the extension says nothing). */
 tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path);
+/* Raw bytes (DOT, SVG, PNG, report text) written to path the same atomic way
+ * (a device or FIFO directly). */
+tt_status tt_write_bytes(const char *path, const void *buf, size_t len);
 /* The HDF5 file image in memory (malloc'd). Superblock version 0, datasets
  * in creation order, no timestamps (equal sets give equal bytes). */
 tt_status tt_h5_image(const tt_tensor_set *set, void **buf, size_t *len);

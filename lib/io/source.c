@@ -270,13 +270,12 @@ tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f)
     return write_stream(set, fmt, f, label);
 }
 
-tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path) {
-    if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
-    if (!strcmp(path, "-")) return write_stream(set, fmt, stdout, "standard output");
-    if (!set) return tt_set_error(TT_EINVAL, "%s: nothing to write", path);
-    if (fmt == TT_FMT_AUTO) fmt = tt_format_from_path(path);
-    if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
+/* Writes what emit() produces to path atomically: a temporary file in the
+ * same directory renamed over path (keeping an old file's mode), so a failed
+ * write leaves path as it was; a device or FIFO is written directly. */
+typedef tt_status (*emit_fn)(FILE *f, const char *path, const void *ctx);
 
+static tt_status write_atomically(const char *path, emit_fn emit, const void *ctx) {
     struct stat old;
     bool exists = stat(path, &old) == 0;
     if (exists && S_ISDIR(old.st_mode)) return tt_set_error(TT_EIO, "%s: cannot write: Is a directory", path);
@@ -284,7 +283,7 @@ tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char
         /* A device or FIFO (/dev/null, a named pipe): no temporary file there. */
         FILE *f = fopen(path, "wb");
         if (!f) return tt_set_error(TT_EIO, "%s: cannot open: %s", path, strerror(errno));
-        tt_status st = write_stream(set, fmt, f, path);
+        tt_status st = emit(f, path, ctx);
         if (fclose(f) != 0 && st == TT_OK) st = tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
         return st;
     }
@@ -315,7 +314,7 @@ tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char
         st = tt_set_error(TT_EIO, "%s: cannot create: %s", path, strerror(errno));
         close(fd);
     } else {
-        st = write_stream(set, fmt, f, path);
+        st = emit(f, path, ctx);
         if (fclose(f) != 0 && st == TT_OK) st = tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
     }
     if (st == TT_OK && rename(tmp, path) != 0)
@@ -323,4 +322,36 @@ tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char
     if (st != TT_OK) unlink(tmp);
     free(tmp);
     return st;
+}
+
+typedef struct { const tt_tensor_set *set; tt_file_format fmt; } set_job;
+
+static tt_status emit_set(FILE *f, const char *path, const void *ctx) {
+    const set_job *j = ctx;
+    return write_stream(j->set, j->fmt, f, path);
+}
+
+tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path) {
+    if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
+    if (!strcmp(path, "-")) return write_stream(set, fmt, stdout, "standard output");
+    if (!set) return tt_set_error(TT_EINVAL, "%s: nothing to write", path);
+    if (fmt == TT_FMT_AUTO) fmt = tt_format_from_path(path);
+    if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
+    set_job j = {set, fmt};
+    return write_atomically(path, emit_set, &j);
+}
+
+typedef struct { const void *buf; size_t len; } bytes_job;
+
+static tt_status emit_bytes(FILE *f, const char *path, const void *ctx) {
+    const bytes_job *j = ctx;
+    if (j->len && fwrite(j->buf, 1, j->len, f) != j->len)
+        return tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
+    return TT_OK;
+}
+
+tt_status tt_write_bytes(const char *path, const void *buf, size_t len) {
+    if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
+    bytes_job j = {buf, len};
+    return write_atomically(path, emit_bytes, &j);
 }
