@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "grad/internal.h"
+#include "tensor/internal.h"
 #include "tensor/print.h"
 
 /* ---- grad mode and warnings ---------------------------------------------- */
@@ -53,11 +54,16 @@ void tg_warn(const char *fmt, ...)
 /* ---- nodes ------------------------------------------------------------------ */
 static _Thread_local uint64_t next_sequence_nr;
 
+static size_t node_size(int nnext)
+{
+    return sizeof(tg_node) + (size_t)nnext * (sizeof(tg_edge) + sizeof(tg_shape));
+}
+
 tg_node *tg__node_new(const tg_fn_def *def, int nnext)
 {
-    size_t size = sizeof(tg_node) + (size_t)nnext * (sizeof(tg_edge) + sizeof(tg_shape));
-    tg_node *n = calloc(1, size);
+    tg_node *n = tt__pool_alloc(node_size(nnext));
     if (!n) { tt_set_error(TT_ENOMEM, "out of memory recording %s", def->name); return NULL; }
+    memset(n, 0, node_size(nnext));
     n->refcount = 1;
     n->def = def;
     n->seq = def == &tg_accumulate_grad_def ? UINT64_MAX : next_sequence_nr++;
@@ -111,7 +117,7 @@ static void destroy(tg_node *n)
     free_hooks(n->hooks);
     if (n->payload_free) n->payload_free(n->payload);
     tt_release(n->buffer);
-    free(n);
+    tt__pool_free(n, node_size(n->nnext));
 }
 
 void tg_node_release(tg_node *n)
@@ -162,7 +168,7 @@ static void meta_free(void *p)
     tg_node_release(m->grad_fn);
     free_hooks(m->hooks);
     free(m->name);
-    free(m);
+    tt__pool_free(m, sizeof *m);
 }
 
 tg_meta *tg__meta(const tt_tensor *t) { return t->ext_free == meta_free ? t->ext : NULL; }
@@ -171,8 +177,9 @@ tg_meta *tg__meta_get(tt_tensor *t)
 {
     tg_meta *m = tg__meta(t);
     if (m) return m;
-    m = calloc(1, sizeof *m);
+    m = tt__pool_alloc(sizeof *m);
     if (!m) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    memset(m, 0, sizeof *m);
     m->next_hook_id = 1;
     t->ext = m;
     t->ext_free = meta_free;

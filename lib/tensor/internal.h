@@ -20,4 +20,11 @@ int tt__wrap_dim(int dim, int ndim);
 /* Both tensors on one device, else TT_EDEVICE naming the op. */
 tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const char *op);
 
+/* Blocks from per-thread free lists by size class (lib/tensor/pool.c); a
+ * block must be freed with the size it was asked for. Blocks of 64 bytes or
+ * more are 64-byte aligned. */
+void *tt__pool_alloc(size_t n);
+void tt__pool_free(void *p, size_t n);
+void *tt__aligned_alloc(size_t n); /* posix_memalign(64); free() releases it */
+
 #endif

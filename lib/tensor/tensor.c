@@ -110,11 +110,11 @@ static tt_storage *storage_new(tt_device dev, size_t nbytes)
         tt_set_error(TT_EDEVICE, "the %s backend is not built into this tg", dev.type == TT_DEVICE_VULKAN ? "vulkan" : "requested");
         return NULL;
     }
-    tt_storage *s = malloc(sizeof *s);
+    tt_storage *s = tt__pool_alloc(sizeof *s);
     if (!s) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
     s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
     if (!s->buf) {
-        free(s);
+        tt__pool_free(s, sizeof *s);
         if (!tt_last_status())
             tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
         return NULL;
@@ -131,14 +131,14 @@ static void storage_release(tt_storage *s)
 {
     if (s && --s->refcount == 0) {
         s->backend->free(s->device_index, s->buf);
-        free(s);
+        tt__pool_free(s, sizeof *s);
     }
 }
 
 tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape,
                         const int64_t *strides, int64_t offset)
 {
-    tt_tensor *t = malloc(sizeof *t);
+    tt_tensor *t = tt__pool_alloc(sizeof *t);
     if (!t) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
     memset(t, 0, sizeof *t);
     t->refcount = 1;
@@ -169,7 +169,7 @@ void tt_release(tt_tensor *t)
     if (!t || --t->refcount > 0) return;
     if (t->ext_free) t->ext_free(t->ext);
     storage_release(t->storage);
-    free(t);
+    tt__pool_free(t, sizeof *t);
 }
 
 int64_t tt_numel(const tt_tensor *t) { return tt_shape_numel(t->ndim, t->shape); }
