@@ -1,0 +1,45 @@
+/* Helpers shared by the C benchmarks: a monotonic clock, medians, dying on a
+ * library error. Header-only so that each benchmark stays one file. */
+#ifndef TG_BENCH_H
+#define TG_BENCH_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "tg/tensor.h"
+
+static inline double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n), sorting v. */
+static inline double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static inline void die(const char *prog, const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, what, tt_last_error());
+    exit(1);
+}
+
+/* t, or death naming `what` when t is NULL (a failed library call). */
+static inline tt_tensor *must(tt_tensor *t, const char *prog, const char *what)
+{
+    if (!t) die(prog, what);
+    return t;
+}
+
+#endif

@@ -1,0 +1,61 @@
+/* P4: one full-batch gradient-descent step of a line on N points (default
+ * 10^7, f32) through libgrad, as a PyTorch user writes it:
+ *   pred = x * w + b; loss = ((pred - y) ** 2).mean(); loss.backward()
+ *   w.data -= lr * w.grad; b.data -= lr * b.grad; zero the grads
+ * x ~ U(0,1), y = 3x + 0.8 + 0.5 N(0,1) are made once, untimed. Prints the
+ * median of R timed steps after two warm-up steps; last line "median_ms=X".
+ *
+ *   step [-n N] [--runs R] */
+#include <math.h>
+#include <string.h>
+
+#include "bench.h"
+#include "tg/grad.h"
+
+#define NN(x) must((x), "step", #x)
+
+int main(int argc, char **argv)
+{
+    int64_t n = 10000000;
+    int runs = 7;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-n") && i + 1 < argc) n = strtoll(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+        else { fprintf(stderr, "usage: %s [-n N] [--runs R]\n", argv[0]); return 2; }
+    }
+    if (n < 1 || runs < 1) { fprintf(stderr, "step: -n and --runs must be positive\n"); return 2; }
+    tt_manual_seed(7);
+    int64_t shape[1] = {n};
+    tt_tensor *x = NN(tt_rand(1, shape, TT_F32, TT_CPU, NULL)), *e = NN(tt_randn(1, shape, TT_F32, TT_CPU, NULL));
+    tt_tensor *x3 = NN(tt_mul_scalar(x, 3)), *e5 = NN(tt_mul_scalar(e, 0.5)), *x38 = NN(tt_add_scalar(x3, 0.8));
+    tt_tensor *y = NN(tt_add(x38, e5));
+    tt_release(e); tt_release(x3); tt_release(e5); tt_release(x38);
+    tt_tensor *w = NN(tt_scalar(0.5, TT_F32, TT_CPU)), *b = NN(tt_scalar(0, TT_F32, TT_CPU));
+    if (tg_set_requires_grad(w, true) || tg_set_requires_grad(b, true)) die("step", "requires_grad");
+    tt_tensor *wd = NN(tg_data(w)), *bd = NN(tg_data(b));
+    const double lr = 0.5;
+    double *ms = malloc(sizeof *ms * (size_t)(runs + 2)), loss_v = 0;
+    if (!ms) return 1;
+    for (int r = 0; r < runs + 2; r++) {
+        double t0 = now_ms();
+        tt_tensor *xw = NN(tg_mul(x, w)), *pred = NN(tg_add(xw, b)), *d = NN(tg_sub(pred, y));
+        tt_tensor *d2 = NN(tg_pow_scalar(d, 2)), *loss = NN(tg_mean(d2));
+        if (tg_backward(loss, NULL, false, false)) die("step", "backward");
+        tt_tensor *gw = NN(tt_mul_scalar(tg_get_grad(w), lr)), *gb = NN(tt_mul_scalar(tg_get_grad(b), lr));
+        if (tt_sub_(wd, gw) || tt_sub_(bd, gb) || tg_zero_grad(w) || tg_zero_grad(b)) die("step", "update");
+        if (r >= 2) ms[r - 2] = now_ms() - t0;
+        if (tt_item(loss, &loss_v)) die("step", "item");
+        tt_tensor *all[] = {xw, pred, d, d2, loss, gw, gb};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_release(all[i]);
+    }
+    double wv, bv;
+    if (tt_item(w, &wv) || tt_item(b, &bv)) die("step", "item");
+    double med = median(ms, runs);
+    printf("tg: gd step on %lld points, median of %d steps %.2f ms; after %d steps w = %.4f, b = %.4f, loss %.4f\n",
+           (long long)n, runs, med, runs + 2, wv, bv, loss_v);
+    printf("median_ms=%.3f\n", med);
+    free(ms);
+    tt_tensor *all[] = {x, y, w, b, wd, bd};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_release(all[i]);
+    return 0;
+}
