@@ -29,10 +29,10 @@ typedef struct {
     size_t bytes;
 } pool;
 
-/* initial-exec: a direct %fs access instead of a __tls_get_addr call per
- * operation in the shared library (glibc keeps static TLS room for it). */
-static _Thread_local pool mine __attribute__((tls_model("initial-exec")));
-static _Thread_local signed char state __attribute__((tls_model("initial-exec"))); /* 0 new, 1 on, -1 off */
+/* (Not initial-exec TLS: libtg.so must stay loadable by dlopen, as in
+ * tg-check plugins; programs linked with libtg.a get direct access anyway.) */
+static _Thread_local pool mine;
+static _Thread_local signed char state; /* 0 new, 1 on, -1 off */
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
