@@ -126,11 +126,14 @@ $(B)/bench/%: bench/%.c bench/bench.h $(B)/libtg.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtg.a $(LIBS)
 
-bench: all $(B)/bench/seed000_loop $(B)/bench/sigmoid
-	bench/gen.sh
-	B=$(B) bench/autograd.sh
-	B=$(B) bench/sigmoid.sh
-	B=$(B) bench/fit.sh
+BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+bench: all $(BENCH_BIN)
+	B=$(B) bench/gen.sh
+	B=$(B) bench/run
+
+# PyTorch for the reference column of `make bench` (never needed by `make test`).
+bench-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES='python3-torch python3-h5py python3-numpy'
 
 # tg-check loads plugins (dlopen) that must run on this program's libtg, not on
 # a second copy with its own grad mode and error state: export all of libtg's

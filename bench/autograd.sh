@@ -21,6 +21,7 @@ fi
 tg_out=$("$bin" --steps "$steps" --runs "$runs")
 printf '%s\n' "$tg_out" | grep -v '^median_ms='
 tg_ms=$(printf '%s\n' "$tg_out" | sed -n 's/^median_ms=//p')
+py_ms=
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   py_out=$(/usr/bin/python3 bench/seed000_loop.py --steps "$steps" --runs "$runs")
@@ -35,4 +36,12 @@ else
     printf "seed000 loop %d steps: tg %.1f ms (%.2f us/step)\n", s, a, a * 1e3 / s }'
 fi
 
-"$bin" --steps "$long" --rss
+rss_out=$("$bin" --steps "$long" --rss) && rss_ok=1 || rss_ok=0
+printf '%s\n' "$rss_out"
+# rows for bench/run's table: ID;workload;tg;PyTorch (ms, or KiB for P7)
+if [ -n "${BENCH_ROWS:-}" ]; then
+  echo "P1;seed 000 loop: $steps steps of batch 8;$tg_ms;${py_ms:-}" >> "$BENCH_ROWS"
+  growth=$(printf '%s\n' "$rss_out" | sed -n 's/.*(\([-+0-9]*\) KiB)$/\1/p')
+  echo "P7;VmRSS growth over $long steps (KiB);${growth#+};" >> "$BENCH_ROWS"
+fi
+[ "$rss_ok" = 1 ]

@@ -97,6 +97,7 @@ if [ $have_torch = 1 ]; then
   agree "seed001 final parameters" "$tg_w" "$tg_b" "$py_w" "$py_b" 1e-4
 fi
 row "seed001 gd 500 pts x 2000 steps" "$tg_ms" "$loop_ms" "$py_ms" "$tg_rss"
+[ -n "${BENCH_ROWS:-}" ] && echo "P2;seed 001 loop: 500 points x $steps steps (tg-fit);$loop_ms;$py_ms" >> "$BENCH_ROWS"
 
 # ---- 2. 10^7 points, 10 gd steps (float32 sums over 10^7 terms: agreement
 # to 1e-3, and both are shown beside the same loop in float64) ---------------------------------------------

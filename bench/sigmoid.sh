@@ -44,4 +44,10 @@ awk -v n="$iters" -v r="$runs" '
       else printf "%-10s %12.3f %12.3f %16.2f\n", name, a, b, b / a
     }
   }' "${TMPDIR:-/tmp}/sigmoid.$$"
+if [ -n "${BENCH_ROWS:-}" ]; then
+  awk -v n="$iters" '{ t[$1, $2] = $3; if (!(($2) in seen)) { seen[$2] = 1; order[++k] = $2 } }
+    END { for (i = 1; i <= k; i++) printf "P3%s;sigmoid %s: %d x (forward + backward), 100x100;%s;%s\n",
+      substr("abc", i, 1), order[i], n, t["tg", order[i]], t["py", order[i]] }' \
+    "${TMPDIR:-/tmp}/sigmoid.$$" >> "$BENCH_ROWS"
+fi
 rm -f "${TMPDIR:-/tmp}/sigmoid.$$"
