@@ -12,12 +12,13 @@ HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 ALL_CFLAGS  := $(WARN) $(CFLAGS) -Iinclude -Ilib $(HDF5_CFLAGS) $(BLAS_CFLAGS) -fPIC
-LIBS        := $(HDF5_LIBS) $(BLAS_LIBS) -lm -lpthread
+# OpenBLAS is opened at run time, on the first matmul (lib/backend/blas.c).
+LIBS        := $(HDF5_LIBS) -ldl -lm -lpthread
 # The programs link HDF5 statically when Debian's static library is there:
 # the shared one loads libcurl and some 35 libraries more, whose relocation
 # was most of a command's start-up (tg-gen --version: 16 ms, 7 ms without).
 HDF5_STATIC := $(wildcard $(patsubst -L%,%/libhdf5.a,$(filter -L%,$(HDF5_LIBS))))
-PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz -ldl,$(HDF5_LIBS)) $(BLAS_LIBS) -lm -lpthread
+PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) -ldl -lm -lpthread
 
 # Debian packages the project needs: to build, to test, to run the demo.
 PACKAGES := gcc make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
@@ -69,7 +70,7 @@ $(B)/tg.pc: Makefile
 	@mkdir -p build
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: tg' 'Description: tensors and reverse-mode autograd for C' 'Version: $(VERSION)' \
-	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(BLAS_LIBS) $(VULKAN_LIBS) -lm -lpthread' \
+	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(VULKAN_LIBS) -ldl -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
@@ -124,7 +125,7 @@ clean:
 # Benchmarks: timings and ratios, never part of `make test`.
 $(B)/bench/%: bench/%.c bench/bench.h $(B)/libtg.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtg.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtg.a $(LIBS) $(BLAS_LIBS)
 
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 bench: all $(BENCH_BIN)

@@ -68,6 +68,11 @@ typedef struct {
     uint64_t seed;                  /* batch order and random initial values */
     tt_dtype dtype;
     tt_device device;
+    /* Descent of a line with mse, half-mse or sse on the CPU computes each
+     * step's loss and gradient in one fused pass over the data (the same
+     * per-point arithmetic, sums in double); true runs it through libgrad
+     * like every other model, e.g. to check one against the other. */
+    bool autograd_only;
     /* Called after every step with the loss; return false to stop. */
     bool (*on_step)(int64_t step, double loss, void *ctx);
     void *ctx;

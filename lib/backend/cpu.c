@@ -1,8 +1,8 @@
 /* The CPU backend: strided loops over host memory, and OpenBLAS for matmul. */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
+#include "backend/blas.h"
 #include "tensor/backend.h"
 #include "tensor/internal.h"
 #include "tensor/philox.h"
@@ -576,12 +576,8 @@ static tt_status cpu_matmul(const tt_kview *out, const tt_kview *a, const tt_kvi
             if (!(pb = pack(b, i))) { free(pa); return tt_set_error(TT_ENOMEM, "out of memory in matmul"); }
             mb = pb; tb = CblasNoTrans; ldb = N;
         }
-        if (out->dtype == TT_F32)
-            cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0f, ma, (int)lda, mb, (int)ldb, 0.0f,
-                        (float *)o, (int)N);
-        else
-            cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1.0, ma, (int)lda, mb, (int)ldb, 0.0,
-                        (double *)o, (int)N);
+        tt_status st = tt__gemm(out->dtype, ta, tb, (int)M, (int)N, (int)K, ma, (int)lda, mb, (int)ldb, o, (int)N);
+        if (st) { free(pa); free(pb); return st; }
         free(pa);
         free(pb);
     }

@@ -788,11 +788,140 @@ static tt_status newton(run *R, fdata *d, double delta, double *theta, int64_t m
     return TT_OK;
 }
 
+/* ---- the line with a squared loss, fused ------------------------------- *
+ * For y = w*x + b with mse, half-mse or sse the loss and its gradient need
+ * only three sums over the points, so one pass over x and y does a whole
+ * step: no graph, no intermediate tensor. Per point the residual and its
+ * products are computed in the working dtype exactly as the tg_ ops would
+ * (w*x, + b, - y, squared, times the weight); the sums are accumulated in
+ * double. Everything else (other models, losses, devices) runs through
+ * libgrad, and spec->autograd_only forces that path for this case too. */
+
+/* sums[0] = sum s r^2, sums[1] = sum s r x, sums[2] = sum s r over the points
+ * idx[0..m) (idx NULL: 0..m), r = w*x + b - y. */
+#define LINE_SUMS(T, NAME)                                                                          \
+    static void NAME(const T *x, const T *y, const T *s, const int64_t *idx, int64_t m, T w, T b,   \
+                     double sums[3])                                                                 \
+    {                                                                                               \
+        double q = 0, rx = 0, r1 = 0;                                                               \
+        for (int64_t k = 0; k < m; k++) {                                                           \
+            int64_t i = idx ? idx[k] : k;                                                           \
+            T wx = w * x[i], pred = wx + b, r = pred - y[i], sr = s ? s[i] * r : r;                \
+            q += (double)(T)(r * r) * (s ? (double)s[i] : 1.0);                                     \
+            rx += (double)sr * (double)x[i];                                                        \
+            r1 += (double)sr;                                                                       \
+        }                                                                                           \
+        sums[0] = q, sums[1] = rx, sums[2] = r1;                                                    \
+    }
+LINE_SUMS(float, line_sums_f32)
+LINE_SUMS(double, line_sums_f64)
+
+static bool fusable(const fctx *c, const tg_fit_spec *sp)
+{
+    return c->mk == M_LINE && (c->lk == L_MSE || c->lk == L_HALF || c->lk == L_SSE) &&
+           sp->device.type == TT_DEVICE_CPU && !sp->autograd_only;
+}
+
+/* v rounded to dt (float32 or float64). */
+static double in_dtype(tt_dtype dt, double v) { return dt == TT_F32 ? (double)(float)v : v; }
+
+/* The new value of a parameter after momentum or adam (state in vel, m1, m2),
+ * in double, as both descents compute it. */
+static double adaptive_step(const tg_fit_spec *sp, double before, double g, double lr_t, int64_t step, double *vel,
+                            double *m1, double *m2)
+{
+    if (sp->optimizer == TG_OPT_MOMENTUM) {
+        *vel = sp->momentum * *vel + g;
+        return before - lr_t * *vel;
+    }
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    *m1 = b1 * *m1 + (1 - b1) * g;
+    *m2 = b2 * *m2 + (1 - b2) * g * g;
+    double mh = *m1 / (1 - pow(b1, (double)step)), vh = *m2 / (1 - pow(b2, (double)step));
+    return before - lr_t * mh / (sqrt(vh) + eps);
+}
+
+/* The random batch of step `step`: a partial Fisher-Yates shuffle of perm. */
+static void draw_batch(const tg_fit_spec *sp, int64_t *perm, int64_t n, int64_t batch, uint64_t *draws)
+{
+    for (int64_t j = 0; j < batch; j++) {
+        double u = tt_philox_uniform(sp->seed, (*draws)++);
+        int64_t r = j + (int64_t)(u * (double)(n - j));
+        if (r >= n) r = n - 1;
+        int64_t t = perm[j]; perm[j] = perm[r]; perm[r] = t;
+    }
+}
+
+/* descend() for the fused case: theta (w, b) initial, then final. */
+static tt_status descend_fused(run *R, double *theta, double lr, int64_t maxsteps, double tol)
+{
+    const tg_fit_spec *sp = R->sp;
+    tt_dtype dt = sp->dtype;
+    int64_t n = R->n;
+    int64_t batch = sp->optimizer == TG_OPT_SGD && sp->batch > 0 && sp->batch < n ? sp->batch : n;
+    float *fx = NULL, *fy = NULL, *fs = NULL;
+    int64_t *perm = NULL;
+    tt_status st = TT_OK;
+    if (dt == TT_F32) { /* the points in float32 (as fdata_make would cast them) */
+        fx = malloc(sizeof *fx * (size_t)n);
+        fy = malloc(sizeof *fy * (size_t)n);
+        fs = R->s ? malloc(sizeof *fs * (size_t)n) : NULL;
+        if (!fx || !fy || (R->s && !fs)) { st = tt_set_error(TT_ENOMEM, "out of memory"); goto out; }
+        for (int64_t i = 0; i < n; i++) {
+            fx[i] = (float)R->x[i];
+            fy[i] = (float)R->y[i];
+            if (fs) fs[i] = (float)R->s[i];
+        }
+    }
+    if (batch < n) {
+        if (!(perm = malloc(sizeof *perm * (size_t)n))) { st = tt_set_error(TT_ENOMEM, "out of memory"); goto out; }
+        for (int64_t i = 0; i < n; i++) perm[i] = i;
+    }
+    double p[2] = {in_dtype(dt, theta[0]), in_dtype(dt, theta[1])};
+    double vel[2] = {0}, m1[2] = {0}, m2[2] = {0}, Lprev = NAN;
+    uint64_t draws = 0;
+    /* d loss / d sum: mse and sse average or add, half-mse halves */
+    double per = R->c->lk == L_SSE ? 1 : 1 / (double)batch, half = R->c->lk == L_HALF ? 0.5 : 1;
+    R->stop = TG_STOP_STEPS;
+    for (int64_t step = 1; step <= maxsteps; step++) {
+        double lr_t = lr / (1 + sp->lr_decay * (double)(step - 1)), sums[3];
+        if (perm) draw_batch(sp, perm, n, batch, &draws);
+        if (dt == TT_F32)
+            line_sums_f32(fx, fy, fs, perm, batch, (float)p[0], (float)p[1], sums);
+        else
+            line_sums_f64(R->x, R->y, R->s, perm, batch, p[0], p[1], sums);
+        double L = in_dtype(dt, sums[0] * per * half);
+        double g[2] = {in_dtype(dt, 2 * half * per * sums[1]), in_dtype(dt, 2 * half * per * sums[2])};
+        double before[2] = {p[0], p[1]};
+        if (!isfinite(L)) {
+            R->diverged_at = step, R->diverged_loss = L, R->steps = step;
+            dvec_push(&R->hist, L);
+            R->stop = TG_STOP_DIVERGED;
+            break;
+        }
+        for (int i = 0; i < 2; i++)
+            p[i] = sp->optimizer == TG_OPT_MOMENTUM || sp->optimizer == TG_OPT_ADAM
+                       ? in_dtype(dt, adaptive_step(sp, before[i], g[i], lr_t, step, &vel[i], &m1[i], &m2[i]))
+                       : in_dtype(dt, before[i] - in_dtype(dt, g[i] * in_dtype(dt, lr_t))); /* p.data -= lr * p.grad */
+        bool stop = after_step(R, step, L, before, Lprev, norm2(2, g), tol, true);
+        Lprev = L;
+        if (stop) break;
+    }
+    theta[0] = p[0], theta[1] = p[1];
+out:
+    free(fx);
+    free(fy);
+    free(fs);
+    free(perm);
+    return st;
+}
+
 /* The seeds' loop on raw data in spec->dtype. theta: initial, then final. */
 static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, double tol)
 {
     fctx *c = R->c;
     const tg_fit_spec *sp = R->sp;
+    if (fusable(c, sp)) return descend_fused(R, theta, lr, maxsteps, tol);
     int np = c->np;
     int64_t n = R->n;
     tt_dtype dt = sp->dtype;
@@ -821,12 +950,7 @@ static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, dou
         double lr_t = lr / (1 + sp->lr_decay * (double)(step - 1));
         fdata bd = {0}, *d = &full;
         if (batch < n) {
-            for (int64_t j = 0; j < batch; j++) { /* a fresh random batch: partial Fisher-Yates */
-                double u = tt_philox_uniform(sp->seed, draws++);
-                int64_t r = j + (int64_t)(u * (double)(n - j));
-                if (r >= n) r = n - 1;
-                int64_t t = perm[j]; perm[j] = perm[r]; perm[r] = t;
-            }
+            draw_batch(sp, perm, n, batch, &draws); /* a fresh random batch */
             if ((st = fdata_make(&bd, c, R->x, R->y, R->s, perm, batch, NULL, dt, sp->device))) break;
             d = &bd;
         }
@@ -859,17 +983,9 @@ static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, dou
             if (st) break;
             switch (sp->optimizer) {
             case TG_OPT_MOMENTUM:
-                vel[i] = sp->momentum * vel[i] + g[i];
-                st = tt_fill_(Pd[i], before[i] - lr_t * vel[i]);
+            case TG_OPT_ADAM:
+                st = tt_fill_(Pd[i], adaptive_step(sp, before[i], g[i], lr_t, step, &vel[i], &m1[i], &m2[i]));
                 break;
-            case TG_OPT_ADAM: {
-                double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-                m1[i] = b1 * m1[i] + (1 - b1) * g[i];
-                m2[i] = b2 * m2[i] + (1 - b2) * g[i] * g[i];
-                double mh = m1[i] / (1 - pow(b1, (double)step)), vh = m2[i] / (1 - pow(b2, (double)step));
-                st = tt_fill_(Pd[i], before[i] - lr_t * mh / (sqrt(vh) + eps));
-                break;
-            }
             default: /* gd, sgd: p.data -= lr * p.grad */
                 if (gr) {
                     tt_tensor *step_t = tt_mul_scalar(gr, lr_t);

@@ -563,6 +563,50 @@ TEST(exact_poly_and_sse_default_line)
     tt_release(xt), tt_release(yt);
 }
 
+/* The fused line descent (one pass per step) against the same descent through
+ * libgrad, for every optimizer, squared loss, dtype, with and without
+ * weights: the same parameters, losses, step counts and stop reasons. */
+static void test_fused_line_matches_autograd(void)
+{
+    enum { N = 300 };
+    double x[N], y[N], w[N];
+    gen(11, N, 0, 4, 1.5, -0.7, 0.4, x, y);
+    for (int i = 0; i < N; i++) w[i] = 0.5 + tt_philox_uniform(12, (uint64_t)i);
+    const tg_optimizer opts[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
+    const char *losses[] = {"mse", "half-mse", "sse"};
+    const tt_dtype dts[] = {TT_F32, TT_F64};
+    for (int o = 0; o < 4; o++)
+        for (int l = 0; l < 3; l++)
+            for (int d = 0; d < 2; d++)
+                for (int weighted = 0; weighted < 2; weighted++) {
+                    tg_fit_spec sp;
+                    tg_fit_spec_defaults(&sp);
+                    sp.optimizer = opts[o];
+                    sp.loss = losses[l];
+                    sp.dtype = dts[d];
+                    sp.lr = l == 2 ? 1e-4 : opts[o] == TG_OPT_ADAM ? 0.05 : 0.02;
+                    sp.lr_decay = 0.01;
+                    sp.batch = opts[o] == TG_OPT_SGD ? 16 : 0;
+                    sp.steps = 150;
+                    sp.seed = 5;
+                    const char *names[] = {"w", "b"};
+                    const double init[] = {0.2, 0.1};
+                    sp.ninit = 2, sp.init_names = names, sp.init_values = init;
+                    tg_fit_result *fused = fit(x, y, N, weighted ? w : NULL, &sp);
+                    sp.autograd_only = true;
+                    tg_fit_result *graph = fit(x, y, N, weighted ? w : NULL, &sp);
+                    if (!fused || !graph) { tg_fit_result_free(fused); tg_fit_result_free(graph); return; }
+                    double tol = dts[d] == TT_F32 ? 2e-5 : 1e-11;
+                    CHECK(fused->steps == graph->steps && fused->stop == graph->stop);
+                    CHECK(fused->nhistory == graph->nhistory);
+                    for (int k = 0; k < 2; k++) REL(fused->values[k], graph->values[k], tol);
+                    for (int64_t k = 0; k < fused->nhistory && k < graph->nhistory; k++)
+                        REL(fused->history[k], graph->history[k], tol);
+                    tg_fit_result_free(fused);
+                    tg_fit_result_free(graph);
+                }
+}
+
 int main(void)
 {
     tg_set_warning_handler(NULL, NULL);
@@ -582,5 +626,6 @@ int main(void)
     RUN(singular_hessian_nan_stderrs);
     RUN(validation_errors);
     RUN(exact_poly_and_sse_default_line);
+    RUN(fused_line_matches_autograd);
     return DONE();
 }

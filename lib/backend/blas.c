@@ -1,0 +1,51 @@
+/* OpenBLAS is opened on the first matrix product instead of being linked:
+ * its 14 000 symbol relocations (a DYNAMIC_ARCH build) and its thread pool
+ * cost every process some 4 ms at start-up, most of what a small command
+ * like `tg-gen line -n 500` takes, whether or not it multiplies matrices.
+ * The first library in `candidates` that loads and has cblas_sgemm and
+ * cblas_dgemm is used. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "backend/blas.h"
+
+typedef __typeof__(cblas_sgemm) sgemm_fn;
+typedef __typeof__(cblas_dgemm) dgemm_fn;
+
+static const char *const candidates[] = {"libopenblas.so.0", "libopenblas.so", "libblas.so.3"};
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static sgemm_fn *sgemm;
+static dgemm_fn *dgemm;
+static char load_error[512];
+
+static void load(void)
+{
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
+        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            if (i == 0) snprintf(load_error, sizeof load_error, "%s", dlerror());
+            continue;
+        }
+        /* POSIX's way to turn a dlsym result into a function pointer */
+        *(void **)&sgemm = dlsym(h, "cblas_sgemm");
+        *(void **)&dgemm = dlsym(h, "cblas_dgemm");
+        if (sgemm && dgemm) return; /* kept open for the life of the process */
+        sgemm = NULL, dgemm = NULL;
+        dlclose(h);
+    }
+}
+
+tt_status tt__gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const void *a, int lda,
+                   const void *b, int ldb, void *c, int ldc)
+{
+    pthread_once(&once, load);
+    if (!sgemm)
+        return tt_set_error(TT_ERUNTIME, "matmul needs OpenBLAS and could not load it (%s; Debian package "
+                                         "libopenblas0)", load_error[0] ? load_error : "no cblas_sgemm in it");
+    if (dt == TT_F32)
+        sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    else
+        dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+    return TT_OK;
+}
