@@ -36,9 +36,42 @@ static void load(void)
     }
 }
 
+/* Products this small cost less as a plain loop than as a BLAS call (whose
+ * entry checks and dispatch take ~3000 instructions: an 8x1 @ 1x1 step of
+ * the seeds' regression). Sums in double, rounded once. */
+#define SMALL_GEMM 4096
+
+#define SMALL_LOOP(T)                                                                                     \
+    for (int i = 0; i < m; i++)                                                                           \
+        for (int j = 0; j < n; j++) {                                                                     \
+            double acc = 0;                                                                               \
+            for (int p = 0; p < k; p++)                                                                   \
+                acc += (double)A[ta == CblasNoTrans ? (int64_t)i * lda + p : (int64_t)p * lda + i] *     \
+                       (double)B[tb == CblasNoTrans ? (int64_t)p * ldb + j : (int64_t)j * ldb + p];       \
+            C[(int64_t)i * ldc + j] = (T)acc;                                                             \
+        }
+
+static void small_gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const void *a, int lda,
+                       const void *b, int ldb, void *c, int ldc)
+{
+    if (dt == TT_F32) {
+        const float *A = a, *B = b;
+        float *C = c;
+        SMALL_LOOP(float)
+    } else {
+        const double *A = a, *B = b;
+        double *C = c;
+        SMALL_LOOP(double)
+    }
+}
+
 tt_status tt__gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const void *a, int lda,
                    const void *b, int ldb, void *c, int ldc)
 {
+    if ((int64_t)m * n * k <= SMALL_GEMM) {
+        small_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+        return TT_OK;
+    }
     pthread_once(&once, load);
     if (!sgemm)
         return tt_set_error(TT_ERUNTIME, "matmul needs OpenBLAS and could not load it (%s; Debian package "

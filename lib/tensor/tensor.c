@@ -294,8 +294,11 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
 tt_tensor *tt_full(int ndim, const int64_t *shape, double value, tt_dtype dt, tt_device dev)
 {
     tt_tensor *t = tt_empty(ndim, shape, dt, dev);
-    if (t && tt_fill_(t, value) != TT_OK) { tt_release(t); return NULL; }
-    if (t) t->storage->version = 0; /* creation is not an in-place modification */
+    if (t && tt_numel(t)) { /* the kernel directly: creation is not an in-place modification */
+        tt_kview v;
+        tt__kview(t, &v);
+        if (t->storage->backend->fill(&v, value) != TT_OK) { tt_release(t); return NULL; }
+    }
     return t;
 }
 
