@@ -5,19 +5,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include "grad/internal.h"
+#include "tensor/internal.h"
 
 const tg_fn_def tg_accumulate_grad_def = {"AccumulateGrad", NULL}; /* the engine accumulates itself */
 
 typedef struct { tg_node **v; size_t n, cap; } node_list;
 
+/* The engine's work arrays come from the size-class pool, so a training
+ * loop's backward calls no allocator once warm. */
+static void *grow(void *old, size_t used, size_t *cap, size_t want, size_t size)
+{
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < want) ncap *= 2;
+    void *p = tt__pool_alloc(ncap * size);
+    if (!p) return NULL;
+    if (old) {
+        memcpy(p, old, used * size);
+        tt__pool_free(old, *cap * size);
+    }
+    *cap = ncap;
+    return p;
+}
+
+static void list_free(node_list *l) { tt__pool_free(l->v, l->cap * sizeof *l->v); }
+
 static bool push(node_list *l, tg_node *n)
 {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        tg_node **grown = realloc(l->v, cap * sizeof *grown);
+        tg_node **grown = grow(l->v, l->n, &l->cap, l->n + 1, sizeof *grown);
         if (!grown) { tt_set_error(TT_ENOMEM, "out of memory in backward"); return false; }
         l->v = grown;
-        l->cap = cap;
     }
     l->v[l->n++] = n;
     return true;
@@ -86,11 +103,9 @@ static tt_status enter(run *r, tg_node *n)
     init_node(r, n);
     if (!push(&r->visited, n) || !push(&r->stack, n)) return tt_last_status();
     if (r->stack.n > r->edge_cap) {
-        size_t cap = 2 * r->stack.n + 64;
-        int *grown = realloc(r->edge_pos, cap * sizeof *grown);
+        int *grown = grow(r->edge_pos, r->edge_cap, &r->edge_cap, r->stack.n, sizeof *grown);
         if (!grown) return tt_set_error(TT_ENOMEM, "out of memory in backward");
         r->edge_pos = grown;
-        r->edge_cap = cap;
     }
     r->edge_pos[r->stack.n - 1] = 0;
     return TT_OK;
@@ -305,10 +320,10 @@ static tt_status run_engine(int nroots, tg_node *const *roots, tt_tensor *const 
         r.visited.v[i]->buffer = NULL;
     }
     tg_set_grad_enabled(prev_mode);
-    free(r.visited.v);
-    free(r.stack.v);
-    free(r.ready.v);
-    free(r.edge_pos);
+    list_free(&r.visited);
+    list_free(&r.stack);
+    list_free(&r.ready);
+    tt__pool_free(r.edge_pos, r.edge_cap * sizeof *r.edge_pos);
     return st;
 }
 

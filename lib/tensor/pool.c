@@ -51,10 +51,9 @@ static void pool_drain(void *unused)
 
 static void make_key(void) { pthread_key_create(&exit_key, pool_drain); }
 
-/* The thread's pool, or NULL when pooling is off. */
-static pool *my_pool(void)
+/* First use on this thread: reads TG_POOL, arranges the drain at exit. */
+static __attribute__((noinline)) pool *pool_start(void)
 {
-    if (__builtin_expect(state > 0, 1)) return &mine;
     if (state < 0) return NULL;
 #if defined(__SANITIZE_ADDRESS__)
     bool on = false;
@@ -68,6 +67,9 @@ static pool *my_pool(void)
     state = on ? 1 : -1;
     return on ? &mine : NULL;
 }
+
+/* The thread's pool, or NULL when pooling is off. */
+static inline pool *my_pool(void) { return __builtin_expect(state > 0, 1) ? &mine : pool_start(); }
 
 /* The class of an n-byte request and its rounded size, or -1 when too big. */
 static inline int size_class(size_t n, size_t *rounded)
