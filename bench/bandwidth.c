@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define BENCH_PROG "bandwidth"
 #include "bench.h"
 
 /* 16 bytes: SSE2 registers, which every x86-64 has (the build has no -mavx) */

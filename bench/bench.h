@@ -1,5 +1,6 @@
 /* Helpers shared by the C benchmarks: a monotonic clock, medians, dying on a
- * library error. Header-only so that each benchmark stays one file. */
+ * library error. Header-only so that each benchmark stays one file; define
+ * BENCH_PROG (the program's name, for messages) before including it. */
 #ifndef TG_BENCH_H
 #define TG_BENCH_H
 
@@ -29,17 +30,18 @@ static inline double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static inline void die(const char *prog, const char *what)
+static inline void die(const char *what)
 {
-    fprintf(stderr, "%s: %s: %s\n", prog, what, tt_last_error());
+    fprintf(stderr, "%s: %s: %s\n", BENCH_PROG, what, tt_last_error());
     exit(1);
 }
 
 /* t, or death naming `what` when t is NULL (a failed library call). */
-static inline tt_tensor *must(tt_tensor *t, const char *prog, const char *what)
+static inline tt_tensor *must(tt_tensor *t, const char *what)
 {
-    if (!t) die(prog, what);
+    if (!t) die(what);
     return t;
 }
+#define NN(x) must((x), #x)
 
 #endif

@@ -9,9 +9,9 @@
 #include <math.h>
 #include <string.h>
 
+#define BENCH_PROG "matmul"
 #include "bench.h"
 
-#define NN(x) must((x), "matmul", #x)
 
 int main(int argc, char **argv)
 {
@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     size_t count = (size_t)(n * n), bytes = count * sizeof(float);
     float *ha = malloc(bytes), *hb = malloc(bytes), *hc = malloc(bytes), *ht = malloc(bytes);
     if (!ha || !hb || !hc || !ht) { fprintf(stderr, "matmul: out of memory\n"); return 1; }
-    if (tt_to_host(a, TT_F32, ha) || tt_to_host(b, TT_F32, hb)) die("matmul", "to_host");
+    if (tt_to_host(a, TT_F32, ha) || tt_to_host(b, TT_F32, hb)) die("to_host");
     double *tg_ms = malloc(sizeof *tg_ms * (size_t)runs), *blas_ms = malloc(sizeof *blas_ms * (size_t)runs);
     if (!tg_ms || !blas_ms) return 1;
     tt_tensor *c = NULL;
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
                     0.0f, hc, (int)n);
         if (r >= 0) blas_ms[r] = now_ms() - t0;
     }
-    if (tt_to_host(c, TT_F32, ht)) die("matmul", "to_host");
+    if (tt_to_host(c, TT_F32, ht)) die("to_host");
     double maxdiff = 0;
     for (size_t i = 0; i < count; i++) maxdiff = fmax(maxdiff, fabs((double)ht[i] - (double)hc[i]));
     double tm = median(tg_ms, runs), bm = median(blas_ms, runs), flop = 2.0 * (double)n * (double)n * (double)n;

@@ -12,16 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tg/grad.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#define BENCH_PROG "seed000_loop"
+#include "bench.h"
 
 /* VmRSS from /proc/self/status, in KiB (-1 if unreadable). */
 static long rss_kib(void)
@@ -35,17 +29,6 @@ static long rss_kib(void)
     return kib;
 }
 
-static void die(const char *what)
-{
-    fprintf(stderr, "seed000_loop: %s: %s\n", what, tt_last_error());
-    exit(1);
-}
-static tt_tensor *nn(tt_tensor *t, const char *what)
-{
-    if (!t) die(what);
-    return t;
-}
-#define NN(x) nn((x), #x)
 
 /* One training run; returns the final w and b. rss_at[0] gets VmRSS after step
  * 10^4 and rss_at[1] at the end when rss_at is not NULL. */
@@ -78,12 +61,6 @@ static void train(long steps, uint64_t seed, double *w_out, double *b_out, long 
     if (rss_at) rss_at[1] = rss_kib();
     if (tt_item(w, w_out) || tt_item(b, b_out)) die("item");
     tt_release(wd); tt_release(bd); tt_release(w); tt_release(b);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -122,12 +99,11 @@ int main(int argc, char **argv)
         train(steps, seed, &w, &b, NULL);
         ms[r] = now_ms() - t0;
     }
-    qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-    double median = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+    double med = median(ms, runs);
     free(ms);
     int ok = fabs(w - 2) < 0.2 && fabs(b - 3) < 0.6;
     printf("tg: %ld steps, median of %d runs %.1f ms (%.2f us/step); w = %.4f, b = %.4f (%s 2 and 3)\n", steps, runs,
-           median, median * 1e3 / (double)steps, w, b, ok ? "near" : "NOT near");
-    printf("median_ms=%.3f\n", median);
+           med, med * 1e3 / (double)steps, w, b, ok ? "near" : "NOT near");
+    printf("median_ms=%.3f\n", med);
     return ok ? 0 : 1;
 }

@@ -19,29 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tg/function.h"
 #include "tg/grad.h"
+#define BENCH_PROG "sigmoid"
+#include "bench.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "sigmoid: %s: %s\n", what, tt_last_error());
-    exit(1);
-}
-static tt_tensor *nn(tt_tensor *t, const char *what)
-{
-    if (!t) die(what);
-    return t;
-}
-#define NN(x) nn((x), #x)
 
 /* ---- the custom Function ------------------------------------------------- */
 /* forward: output = 1 / (1 + exp(-x)); ctx.save_for_backward(output) */
@@ -145,12 +128,6 @@ static float *grad_of(const struct variant *v, tt_tensor *x)
     return h;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
     long iters = 100;
@@ -211,8 +188,7 @@ int main(int argc, char **argv)
             v->loop(x, iters);
             ms[r] = now_ms() - t0;
         }
-        qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-        med[k] = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+        med[k] = median(ms, runs); /* sorts ms */
         printf("tg %-36s %ld calls: median of %d runs %8.3f ms (%.2f us/call; min %.3f, max %.3f)\n", v->what,
                iters, runs, med[k], med[k] * 1e3 / (double)iters, ms[0], ms[runs - 1]);
     }
