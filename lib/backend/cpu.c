@@ -426,7 +426,7 @@ static tt_status cpu_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, u
  * (Cephes' expf): x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7
  * polynomial, times 2^n built in the exponent bits in two halves, so that
  * results that overflow give inf and those below FLT_MIN round once into
- * the subnormals as expf's do. Within 2 ulp of e^x (tests/unit/test_cpu_kernels.c). */
+ * the subnormals as expf's do. Within 1 ulp of e^x (tests/unit/test_cpu_kernels.c). */
 static inline float exp_f32(float x)
 {
     /* Clamped (as min / max instructions; NaN becomes 89 and is put back at
@@ -450,8 +450,13 @@ static inline float exp_f32(float x)
     return x != x ? x : y;
 }
 
-/* 1 / (1 + e^-x): e^-x is inf or 0 at the extremes, giving exactly 0 or 1. */
-static inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+/* With e = e^-|x| (no overflow): 1 / (1 + e) for x >= 0, e / (1 + e) below,
+ * so that sigmoid(-100) is e^-100 and not 1 / (1 + inf) = 0. */
+static inline float sigmoid_f32(float x)
+{
+    float e = exp_f32(x < 0 ? x : -x), d = 1.0f + e;
+    return x < 0 ? e / d : 1.0f / d; /* NaN: e is NaN */
+}
 
 /* Small |x|: Cephes' tanhf odd polynomial (no cancellation); otherwise
  * 1 - 2 / (e^2|x| + 1), which is 1 once e^2|x| overflows. Both are computed
@@ -674,11 +679,102 @@ static double read_f(tt_dtype dt, const char *e)
     }
 }
 
+/* Floating sums: fixed blocks of RBLOCK elements, each summed in double in
+ * 8 interleaved accumulators (vectorisable, in an order fixed by this code,
+ * not by the vector width), the block sums then added in order. Threads sum
+ * whole blocks, so the result depends on neither the thread count nor the
+ * machine, and a strided row sums in the same order as a contiguous one. */
+#define RBLOCK ((int64_t)8192)
+
+VECTOR_CLONES static double block_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
+{
+    double acc[8] = {0};
+    int64_t i = 0, m = n - n % 8;
+    if (dt == TT_F32) {
+        const float *x = (const float *)p;
+        if (stride == 1)
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[i + j];
+        else
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];
+        for (; i < n; i++) acc[i % 8] += x[i * stride];
+    } else {
+        const double *x = (const double *)p;
+        if (stride == 1)
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[i + j];
+        else
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];
+        for (; i < n; i++) acc[i % 8] += x[i * stride];
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Sum of n elements `stride` elements apart, block by block. */
+static double row_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
+{
+    double acc = 0;
+    int64_t es = (int64_t)tt_dtype_size(dt);
+    for (int64_t b = 0; b < n; b += RBLOCK)
+        acc += block_sum(dt, p + b * stride * es, n - b < RBLOCK ? n - b : RBLOCK, stride);
+    return acc;
+}
+
+typedef struct { tt_dtype dt; const char *p; int64_t n, stride; double *partial; } blocks_job;
+
+static void blocks_part(void *c, int64_t lo, int64_t hi)
+{
+    const blocks_job *j = c;
+    int64_t es = (int64_t)tt_dtype_size(j->dt);
+    for (int64_t b = lo; b < hi; b++) {
+        int64_t start = b * RBLOCK, len = j->n - start < RBLOCK ? j->n - start : RBLOCK;
+        j->partial[b] = block_sum(j->dt, j->p + start * j->stride * es, len, j->stride);
+    }
+}
+
+/* row_sum, with the blocks spread over the threads; false when out of memory. */
+static bool row_sum_parallel(tt_dtype dt, const char *p, int64_t n, int64_t stride, double *sum)
+{
+    int64_t nblocks = (n + RBLOCK - 1) / RBLOCK;
+    if (n < PAR_MIN) { *sum = row_sum(dt, p, n, stride); return true; }
+    double *partial = malloc((size_t)nblocks * sizeof *partial);
+    if (!partial) return false;
+    blocks_job j = {dt, p, n, stride, partial};
+    parallel_for(nblocks, n, 1, blocks_part, &j);
+    double acc = 0;
+    for (int64_t b = 0; b < nblocks; b++) acc += partial[b];
+    free(partial);
+    *sum = acc;
+    return true;
+}
+
 /* Reduces one output element: `base` points at its first input element. */
 static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, const char *base, char *out, int64_t *idx)
 {
     int64_t es = (int64_t)tt_dtype_size(dt), count = 1, pos[TT_MAX_DIMS] = {0};
     for (int d = 0; d < pl->nred; d++) count *= pl->rshape[d];
+    if ((op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64) && pl->nred > 0) {
+        /* innermost reduced dim as rows, the others walked */
+        int inner = pl->nred - 1;
+        int64_t rows = pl->rshape[inner] ? count / pl->rshape[inner] : 0;
+        double sum = 0;
+        const char *e = base;
+        for (int64_t r = 0; r < rows; r++) {
+            sum += row_sum(dt, e, pl->rshape[inner], pl->rin[inner]);
+            for (int d = inner - 1; d >= 0; d--) {
+                e += pl->rin[d] * es;
+                if (++pos[d] < pl->rshape[d]) break;
+                e -= pl->rin[d] * es * pl->rshape[d];
+                pos[d] = 0;
+            }
+        }
+        if (op == TT_MEAN) sum /= (double)count;
+        if (dt == TT_F32) *(float *)out = (float)sum;
+        else *(double *)out = sum;
+        return;
+    }
     double acc = op == TT_PROD ? 1 : 0;
     int64_t iacc = op == TT_PROD ? 1 : 0, best_i = 0;
     const char *best = base;
@@ -724,12 +820,59 @@ static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, cons
     }
 }
 
+typedef struct {
+    tt_reduce_op op;
+    const reduce_plan *pl;
+    tt_dtype dt;
+    const char *in;
+    char *out;
+    int64_t *idx;
+} reduce_job;
+
+/* Output elements [lo, hi), in the order of the kept dims. */
+static void reduce_part(void *c, int64_t lo, int64_t hi)
+{
+    const reduce_job *j = c;
+    const reduce_plan *pl = j->pl;
+    int64_t es = (int64_t)tt_dtype_size(j->dt), pos[TT_MAX_DIMS] = {0};
+    const char *ip = j->in;
+    char *op_ = j->out;
+    int64_t *xp = j->idx;
+    int64_t q = lo; /* the kept position of output lo */
+    for (int d = pl->nkeep - 1; d >= 0; d--) {
+        pos[d] = q % pl->kshape[d];
+        q /= pl->kshape[d];
+        ip += pos[d] * pl->kin[d] * es;
+        op_ += pos[d] * pl->kout[d] * es;
+        if (xp) xp += pos[d] * pl->kidx[d];
+    }
+    for (int64_t k = lo; k < hi; k++) {
+        reduce_one(j->op, pl, j->dt, ip, op_, xp);
+        for (int d = pl->nkeep - 1; d >= 0; d--) {
+            ip += pl->kin[d] * es;
+            op_ += pl->kout[d] * es;
+            if (xp) xp += pl->kidx[d];
+            if (++pos[d] < pl->kshape[d]) break;
+            ip -= pl->kin[d] * es * pl->kshape[d];
+            op_ -= pl->kout[d] * es * pl->kshape[d];
+            if (xp) xp -= pl->kidx[d] * pl->kshape[d];
+            pos[d] = 0;
+        }
+    }
+}
+
 static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
 {
     reduce_plan pl = {0};
     for (int d = 0; d < in->ndim; d++) {
         if (in->shape[d] == 1) continue;
         if (out->shape[d] == 1) {
+            /* a reduced dim that continues the previous one merges with it (same elements, same order) */
+            if (pl.nred > 0 && pl.rin[pl.nred - 1] == in->strides[d] * in->shape[d]) {
+                pl.rshape[pl.nred - 1] *= in->shape[d];
+                pl.rin[pl.nred - 1] = in->strides[d];
+                continue;
+            }
             pl.rshape[pl.nred] = in->shape[d];
             pl.rin[pl.nred++] = in->strides[d];
         } else {
@@ -739,25 +882,24 @@ static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview
             pl.kidx[pl.nkeep++] = idx ? idx->strides[d] : 0;
         }
     }
-    int64_t es = (int64_t)tt_dtype_size(in->dtype), pos[TT_MAX_DIMS] = {0};
-    const char *ip = element_base(in);
-    char *op_ = element_base(out);
-    int64_t *xp = idx ? (int64_t *)element_base(idx) : NULL;
-    for (;;) {
-        reduce_one(op, &pl, in->dtype, ip, op_, xp);
-        int d = pl.nkeep - 1;
-        for (; d >= 0; d--) {
-            ip += pl.kin[d] * es;
-            op_ += pl.kout[d] * es;
-            if (xp) xp += pl.kidx[d];
-            if (++pos[d] < pl.kshape[d]) break;
-            ip -= pl.kin[d] * es * pl.kshape[d];
-            op_ -= pl.kout[d] * es * pl.kshape[d];
-            if (xp) xp -= pl.kidx[d] * pl.kshape[d];
-            pos[d] = 0;
-        }
-        if (d < 0) return TT_OK;
+    int64_t nout = 1, count = 1;
+    for (int d = 0; d < pl.nkeep; d++) nout *= pl.kshape[d];
+    for (int d = 0; d < pl.nred; d++) count *= pl.rshape[d];
+    tt_dtype dt = in->dtype;
+    /* One long floating sum: its blocks go to the threads. */
+    if (nout == 1 && pl.nred == 1 && (op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64)) {
+        double sum;
+        if (!row_sum_parallel(dt, element_base(in), count, pl.rin[0], &sum))
+            return tt_set_error(TT_ENOMEM, "out of memory in %s", op == TT_SUM ? "sum" : "mean");
+        if (op == TT_MEAN) sum /= (double)count;
+        if (dt == TT_F32) *(float *)element_base(out) = (float)sum;
+        else *(double *)element_base(out) = sum;
+        return TT_OK;
     }
+    /* Otherwise the output elements go to the threads: each is reduced alone. */
+    reduce_job j = {op, &pl, dt, element_base(in), element_base(out), idx ? (int64_t *)element_base(idx) : NULL};
+    parallel_for(nout, nout * count, 1, reduce_part, &j);
+    return TT_OK;
 }
 
 /* ---- matmul ----------------------------------------------------------------- */
