@@ -454,8 +454,8 @@ static inline float exp_f32(float x)
  * so that sigmoid(-100) is e^-100 and not 1 / (1 + inf) = 0. */
 static inline float sigmoid_f32(float x)
 {
-    float e = exp_f32(x < 0 ? x : -x), d = 1.0f + e;
-    return x < 0 ? e / d : 1.0f / d; /* NaN: e is NaN */
+    float e = exp_f32(x < 0 ? x : -x);
+    return (x < 0 ? e : 1.0f) / (1.0f + e); /* one division; NaN: e is NaN */
 }
 
 /* Small |x|: Cephes' tanhf odd polynomial (no cancellation); otherwise
