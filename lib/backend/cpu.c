@@ -1,7 +1,12 @@
-/* The CPU backend: strided loops over host memory, and OpenBLAS for matmul. */
+/* The CPU backend: strided loops over host memory, and OpenBLAS for matmul.
+ * Contiguous inner loops are `omp simd` (built with -fopenmp-simd: no OpenMP
+ * runtime); large ops are split over a small pthread pool. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
+#include <unistd.h>
 #include "backend/blas.h"
 #include "tensor/backend.h"
 #include "tensor/internal.h"
@@ -44,6 +49,129 @@ static tt_status cpu_from_host(void *buf, size_t off, const void *src, size_t n)
 {
     memcpy((char *)buf + off, src, n);
     return TT_OK;
+}
+
+/* ---- threads --------------------------------------------------------------- *
+ * Work of at least PAR_MIN elements is split into one contiguous part per
+ * thread; smaller work runs on the calling thread and pays nothing. The
+ * thread count is OMP_NUM_THREADS when set, else the online CPUs. Workers
+ * start on first use and then wait on a condition variable. Results never
+ * depend on the split: elementwise parts are disjoint, and reductions sum
+ * fixed-size blocks whatever thread does them. */
+#define PAR_MIN ((int64_t)1 << 16)
+#define MAX_THREADS 64
+
+typedef void (*part_fn)(void *ctx, int64_t lo, int64_t hi);
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t go, done;
+    int nworkers, pending;
+    uint64_t generation;
+    part_fn fn;
+    void *ctx;
+    int64_t n, align;
+    int nparts;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, 0, 1, 0};
+
+/* One caller at a time uses the workers; a concurrent caller runs alone. */
+static pthread_mutex_t dispatch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
+static int nthreads = 1;
+
+/* Part k of n, its start rounded down to a multiple of align. */
+static int64_t part_start(int64_t n, int nparts, int k, int64_t align)
+{
+    if (k >= nparts) return n;
+    int64_t lo = (int64_t)((double)n * k / nparts);
+    return lo - lo % align;
+}
+
+static void *worker(void *arg)
+{
+    int id = (int)(intptr_t)arg; /* 1 .. nworkers; the caller is part 0 */
+    uint64_t seen = 0;
+    pthread_mutex_lock(&pool.lock);
+    for (;;) {
+        while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.lock);
+        seen = pool.generation;
+        if (id < pool.nparts) {
+            part_fn fn = pool.fn;
+            void *ctx = pool.ctx;
+            int64_t lo = part_start(pool.n, pool.nparts, id, pool.align);
+            int64_t hi = part_start(pool.n, pool.nparts, id + 1, pool.align);
+            pthread_mutex_unlock(&pool.lock);
+            if (hi > lo) fn(ctx, lo, hi);
+            pthread_mutex_lock(&pool.lock);
+            if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        }
+    }
+    return NULL;
+}
+
+/* A forked child has none of its parent's workers: it starts its own. */
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.go, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pthread_mutex_init(&dispatch_lock, NULL);
+    pool.nworkers = 0;
+}
+
+static void init_threads(void)
+{
+    const char *env = getenv("OMP_NUM_THREADS");
+    long n = 0;
+    if (env && *env) n = strtol(env, NULL, 10); /* "4,2" (nested levels): the first */
+    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
+    nthreads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+/* Workers block every signal: signals stay with the program's own threads. */
+static void start_workers(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    while (pool.nworkers < nthreads - 1) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, worker, (void *)(intptr_t)(pool.nworkers + 1)) != 0) break; /* run with fewer */
+        pthread_detach(t);
+        pool.nworkers++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* fn(ctx, lo, hi) over a partition of [0, n), parts aligned to `align`. */
+static void parallel_for(int64_t n, int64_t work, int64_t align, part_fn fn, void *ctx)
+{
+    pthread_once(&threads_once, init_threads);
+    int nparts = nthreads;
+    if (work < PAR_MIN || nparts < 2 || n < 2 || pthread_mutex_trylock(&dispatch_lock) != 0) {
+        fn(ctx, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&pool.lock);
+    if (pool.nworkers < nthreads - 1) start_workers();
+    nparts = pool.nworkers + 1;
+    if (nparts > n) nparts = (int)n;
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n = n;
+    pool.align = align;
+    pool.nparts = nparts;
+    pool.pending = nparts - 1;
+    pool.generation++;
+    pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.lock);
+    int64_t hi = part_start(n, nparts, 1, align);
+    if (hi > 0) fn(ctx, 0, hi);
+    pthread_mutex_lock(&pool.lock);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&dispatch_lock);
 }
 
 /* ---- n-d iteration ---------------------------------------------------------- *
@@ -110,18 +238,49 @@ static void iter_rows(const nd_iter *it, row_fn fn, const void *ctx)
     }
 }
 
+typedef struct { const nd_iter *it; row_fn fn; const void *ctx; } run_job;
+
+/* Indices [lo, hi) of the outermost merged dim: elements when it is 1-D. */
+static void run_part(void *c, int64_t lo, int64_t hi)
+{
+    const run_job *j = c;
+    nd_iter sub = *j->it;
+    for (int k = 0; k < sub.nops; k++) sub.base[k] += lo * sub.strides[k][0];
+    sub.shape[0] = hi - lo;
+    iter_rows(&sub, j->fn, j->ctx);
+}
+
+/* Elementwise: every output element is written once from the inputs at its
+ * own index, so disjoint parts can run on different threads. */
 static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+{
+    nd_iter it;
+    iter_init(&it, nops, v);
+    int64_t total = 1;
+    for (int d = 0; d < it.ndim; d++) total *= it.shape[d];
+    if (it.ndim == 0 || total < PAR_MIN) {
+        iter_rows(&it, fn, ctx);
+        return;
+    }
+    run_job j = {&it, fn, ctx};
+    parallel_for(it.shape[0], total, it.ndim == 1 ? 16 : 1, run_part, &j);
+}
+
+static void run_serial(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
 {
     nd_iter it;
     iter_init(&it, nops, v);
     iter_rows(&it, fn, ctx);
 }
 
-/* Elementwise loops: a dense fast path the compiler vectorises, else strided. */
+/* Elementwise loops: dense fast paths the compiler vectorises, else strided.
+ * In place, out is exactly an input (same element per index): `omp simd`
+ * only promises no dependence between iterations, which still holds. */
+#define SIMD _Pragma("omp simd")
 #define LOOP1(TO, T, EXPR) do {                                                                  \
     if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T)) {                             \
-        TO *restrict o_ = (TO *)p[0]; const T *restrict a_ = (const T *)p[1];                     \
-        for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                          \
+        TO *o_ = (TO *)p[0]; const T *a_ = (const T *)p[1];                                       \
+        SIMD for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                     \
     } else                                                                                        \
         for (int64_t i = 0; i < n; i++) { T x = *(const T *)(p[1] + i * s[1]);                    \
             *(TO *)(p[0] + i * s[0]) = (EXPR); }                                                  \
@@ -129,11 +288,14 @@ static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
 
 #define LOOP2(TO, T, EXPR) do {                                                                  \
     if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == (int64_t)sizeof(T)) { \
-        TO *restrict o_ = (TO *)p[0]; const T *restrict a_ = (const T *)p[1], *restrict b_ = (const T *)p[2]; \
-        for (int64_t i = 0; i < n; i++) { T x = a_[i], y = b_[i]; o_[i] = (EXPR); }              \
+        TO *o_ = (TO *)p[0]; const T *a_ = (const T *)p[1], *b_ = (const T *)p[2];                \
+        SIMD for (int64_t i = 0; i < n; i++) { T x = a_[i], y = b_[i]; o_[i] = (EXPR); }         \
     } else if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == 0) {         \
-        TO *restrict o_ = (TO *)p[0]; const T *restrict a_ = (const T *)p[1]; const T y = *(const T *)p[2]; \
-        for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                          \
+        TO *o_ = (TO *)p[0]; const T *a_ = (const T *)p[1]; const T y = *(const T *)p[2];         \
+        SIMD for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                     \
+    } else if (s[0] == (int64_t)sizeof(TO) && s[1] == 0 && s[2] == (int64_t)sizeof(T)) {         \
+        TO *o_ = (TO *)p[0]; const T x = *(const T *)p[1]; const T *b_ = (const T *)p[2];         \
+        SIMD for (int64_t i = 0; i < n; i++) { T y = b_[i]; o_[i] = (EXPR); }                     \
     } else                                                                                        \
         for (int64_t i = 0; i < n; i++) { T x = *(const T *)(p[1] + i * s[1]);                    \
             T y = *(const T *)(p[2] + i * s[2]); *(TO *)(p[0] + i * s[0]) = (EXPR); }             \
@@ -184,6 +346,15 @@ typedef struct { tt_dtype dt; double value; } fill_ctx;
 static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
 {
     const fill_ctx *k = c;
+    if (s[0] == (int64_t)tt_dtype_size(k->dt)) { /* dense */
+        switch (k->dt) {
+        case TT_F32: { float v = (float)k->value, *o = (float *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = v; } break;
+        case TT_F64: { double *o = (double *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = k->value; } break;
+        case TT_I64: { int64_t v = f2i(k->value), *o = (int64_t *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = v; } break;
+        case TT_BOOL: memset(p[0], k->value != 0, (size_t)n); break;
+        }
+        return;
+    }
     switch (k->dt) {
     case TT_F32: { float v = (float)k->value; for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v; } break;
     case TT_F64: for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = k->value; break;
@@ -251,25 +422,87 @@ static tt_status cpu_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, u
 }
 
 /* ---- unary ------------------------------------------------------------------- */
-#define UNARY_FLOAT_ROW(NAME, T)                                                         \
-    static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {             \
+/* expf without libm and without branches, so that loops over it vectorise
+ * (Cephes' expf): x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7
+ * polynomial, times 2^n built in the exponent bits in two halves, so that
+ * results that overflow give inf and those below FLT_MIN round once into
+ * the subnormals as expf's do. Within 1 ulp of e^x (tests/unit/test_cpu_kernels.c). */
+static inline float exp_f32(float x)
+{
+    /* Clamped (as min / max instructions; NaN becomes 89 and is put back at
+     * the end): e^-104 < FLT_TRUE_MIN / 2 gives 0, e^89 > FLT_MAX gives inf. */
+    float c = x < 89.0f ? x : 89.0f;
+    c = c > -104.0f ? c : -104.0f;
+    /* n = round(c / ln2) by the 1.5 * 2^23 trick (round to nearest even) */
+    float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* ln2 in two parts: n * 0.693359375 is exact for |n| <= 151 */
+    float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t k = (int32_t)n, k1 = k >> 1, k2 = k - k1; /* -150 <= k <= 128: each half is a normal power of two */
+    union { uint32_t u; float f; } s1 = {(uint32_t)(k1 + 127) << 23}, s2 = {(uint32_t)(k2 + 127) << 23};
+    float y = p * s1.f * s2.f;
+    return x != x ? x : y;
+}
+
+/* With e = e^-|x| (no overflow): 1 / (1 + e) for x >= 0, e / (1 + e) below,
+ * so that sigmoid(-100) is e^-100 and not 1 / (1 + inf) = 0. */
+static inline float sigmoid_f32(float x)
+{
+    float e = exp_f32(x < 0 ? x : -x);
+    return (x < 0 ? e : 1.0f) / (1.0f + e); /* one division; NaN: e is NaN */
+}
+
+/* Small |x|: Cephes' tanhf odd polynomial (no cancellation); otherwise
+ * 1 - 2 / (e^2|x| + 1), which is 1 once e^2|x| overflows. Both are computed
+ * and one selected, to keep the loop branch-free. */
+static inline float tanh_f32(float x)
+{
+    float a = x < 0 ? -x : x, z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = p * z * x + x;
+    float big = 1.0f - 2.0f / (exp_f32(a + a) + 1.0f);
+    big = x < 0 ? -big : big;
+    return a < 0.625f ? (x == 0 ? x : small) : x != x ? x : big; /* x == 0: keeps -0 */
+}
+
+/* The f32 rows also come in an AVX2 build, picked at load time: twice the
+ * lanes. No FMA: without contraction both builds round identically. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+#define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                     \
+    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {             \
         switch (*(const tt_unary_op *)c) {                                               \
         case TT_NEG: LOOP1(T, T, -x); break;                                             \
-        case TT_EXP: LOOP1(T, T, exp(x)); break;                                         \
+        case TT_EXP: LOOP1(T, T, EXP(x)); break;                                         \
         case TT_LOG: LOOP1(T, T, log(x)); break;                                         \
         case TT_SQRT: LOOP1(T, T, sqrt(x)); break;                                       \
         case TT_SIN: LOOP1(T, T, sin(x)); break;                                         \
         case TT_COS: LOOP1(T, T, cos(x)); break;                                         \
-        case TT_TANH: LOOP1(T, T, tanh(x)); break;                                       \
-        case TT_SIGMOID: LOOP1(T, T, (T)1 / ((T)1 + exp(-x))); break;                    \
+        case TT_TANH: LOOP1(T, T, TANH(x)); break;                                       \
+        case TT_SIGMOID: LOOP1(T, T, SIGMOID(x)); break;                                 \
         case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;               \
         case TT_ABS: LOOP1(T, T, fabs(x)); break;                                        \
         case TT_SIGN: LOOP1(T, T, x != x ? x : (T)((x > 0) - (x < 0))); break;           \
         default: break;                                                                  \
         }                                                                                \
     }
-UNARY_FLOAT_ROW(unary_f32, float)
-UNARY_FLOAT_ROW(unary_f64, double)
+#define SIGMOID_F64(x) (1 / (1 + exp(-(x))))
+UNARY_FLOAT_ROW(unary_f32, float, exp_f32, sigmoid_f32, tanh_f32)
+UNARY_FLOAT_ROW(unary_f64, double, exp, SIGMOID_F64, tanh) /* f64 stays on libm */
 
 static void unary_i64(const void *c, int64_t n, char **p, const int64_t *s)
 {
@@ -313,7 +546,7 @@ static int64_t ipow(int64_t base, int64_t e)
     case TT_GE: LOOP2(tbool, T, x >= y); break;
 
 #define BINARY_FLOAT_ROW(NAME, T)                                                 \
-    static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {      \
+    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {      \
         switch (*(const tt_binary_op *)c) {                                       \
         case TT_ADD: LOOP2(T, T, x + y); break;                                   \
         case TT_SUB: LOOP2(T, T, x - y); break;                                   \
@@ -370,7 +603,7 @@ static tt_status cpu_binary(tt_binary_op op, const tt_kview *out, const tt_kview
     if (a->dtype == TT_I64 && op == TT_POW) {
         bool negative = false;
         const tt_kview *v[1] = {b};
-        run(1, v, any_negative_row, &negative);
+        run_serial(1, v, any_negative_row, &negative); /* writes its context */
         if (negative) return tt_set_error(TT_EINVAL, "Integers to negative integer powers are not allowed.");
     }
     const tt_kview *v[3] = {out, a, b};
@@ -446,11 +679,102 @@ static double read_f(tt_dtype dt, const char *e)
     }
 }
 
+/* Floating sums: fixed blocks of RBLOCK elements, each summed in double in
+ * 8 interleaved accumulators (vectorisable, in an order fixed by this code,
+ * not by the vector width), the block sums then added in order. Threads sum
+ * whole blocks, so the result depends on neither the thread count nor the
+ * machine, and a strided row sums in the same order as a contiguous one. */
+#define RBLOCK ((int64_t)8192)
+
+VECTOR_CLONES static double block_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
+{
+    double acc[8] = {0};
+    int64_t i = 0, m = n - n % 8;
+    if (dt == TT_F32) {
+        const float *x = (const float *)p;
+        if (stride == 1)
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[i + j];
+        else
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];
+        for (; i < n; i++) acc[i % 8] += x[i * stride];
+    } else {
+        const double *x = (const double *)p;
+        if (stride == 1)
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[i + j];
+        else
+            for (; i < m; i += 8)
+                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];
+        for (; i < n; i++) acc[i % 8] += x[i * stride];
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Sum of n elements `stride` elements apart, block by block. */
+static double row_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
+{
+    double acc = 0;
+    int64_t es = (int64_t)tt_dtype_size(dt);
+    for (int64_t b = 0; b < n; b += RBLOCK)
+        acc += block_sum(dt, p + b * stride * es, n - b < RBLOCK ? n - b : RBLOCK, stride);
+    return acc;
+}
+
+typedef struct { tt_dtype dt; const char *p; int64_t n, stride; double *partial; } blocks_job;
+
+static void blocks_part(void *c, int64_t lo, int64_t hi)
+{
+    const blocks_job *j = c;
+    int64_t es = (int64_t)tt_dtype_size(j->dt);
+    for (int64_t b = lo; b < hi; b++) {
+        int64_t start = b * RBLOCK, len = j->n - start < RBLOCK ? j->n - start : RBLOCK;
+        j->partial[b] = block_sum(j->dt, j->p + start * j->stride * es, len, j->stride);
+    }
+}
+
+/* row_sum, with the blocks spread over the threads; false when out of memory. */
+static bool row_sum_parallel(tt_dtype dt, const char *p, int64_t n, int64_t stride, double *sum)
+{
+    int64_t nblocks = (n + RBLOCK - 1) / RBLOCK;
+    if (n < PAR_MIN) { *sum = row_sum(dt, p, n, stride); return true; }
+    double *partial = malloc((size_t)nblocks * sizeof *partial);
+    if (!partial) return false;
+    blocks_job j = {dt, p, n, stride, partial};
+    parallel_for(nblocks, n, 1, blocks_part, &j);
+    double acc = 0;
+    for (int64_t b = 0; b < nblocks; b++) acc += partial[b];
+    free(partial);
+    *sum = acc;
+    return true;
+}
+
 /* Reduces one output element: `base` points at its first input element. */
 static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, const char *base, char *out, int64_t *idx)
 {
     int64_t es = (int64_t)tt_dtype_size(dt), count = 1, pos[TT_MAX_DIMS] = {0};
     for (int d = 0; d < pl->nred; d++) count *= pl->rshape[d];
+    if ((op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64) && pl->nred > 0) {
+        /* innermost reduced dim as rows, the others walked */
+        int inner = pl->nred - 1;
+        int64_t rows = pl->rshape[inner] ? count / pl->rshape[inner] : 0;
+        double sum = 0;
+        const char *e = base;
+        for (int64_t r = 0; r < rows; r++) {
+            sum += row_sum(dt, e, pl->rshape[inner], pl->rin[inner]);
+            for (int d = inner - 1; d >= 0; d--) {
+                e += pl->rin[d] * es;
+                if (++pos[d] < pl->rshape[d]) break;
+                e -= pl->rin[d] * es * pl->rshape[d];
+                pos[d] = 0;
+            }
+        }
+        if (op == TT_MEAN) sum /= (double)count;
+        if (dt == TT_F32) *(float *)out = (float)sum;
+        else *(double *)out = sum;
+        return;
+    }
     double acc = op == TT_PROD ? 1 : 0;
     int64_t iacc = op == TT_PROD ? 1 : 0, best_i = 0;
     const char *best = base;
@@ -496,12 +820,59 @@ static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, cons
     }
 }
 
+typedef struct {
+    tt_reduce_op op;
+    const reduce_plan *pl;
+    tt_dtype dt;
+    const char *in;
+    char *out;
+    int64_t *idx;
+} reduce_job;
+
+/* Output elements [lo, hi), in the order of the kept dims. */
+static void reduce_part(void *c, int64_t lo, int64_t hi)
+{
+    const reduce_job *j = c;
+    const reduce_plan *pl = j->pl;
+    int64_t es = (int64_t)tt_dtype_size(j->dt), pos[TT_MAX_DIMS] = {0};
+    const char *ip = j->in;
+    char *op_ = j->out;
+    int64_t *xp = j->idx;
+    int64_t q = lo; /* the kept position of output lo */
+    for (int d = pl->nkeep - 1; d >= 0; d--) {
+        pos[d] = q % pl->kshape[d];
+        q /= pl->kshape[d];
+        ip += pos[d] * pl->kin[d] * es;
+        op_ += pos[d] * pl->kout[d] * es;
+        if (xp) xp += pos[d] * pl->kidx[d];
+    }
+    for (int64_t k = lo; k < hi; k++) {
+        reduce_one(j->op, pl, j->dt, ip, op_, xp);
+        for (int d = pl->nkeep - 1; d >= 0; d--) {
+            ip += pl->kin[d] * es;
+            op_ += pl->kout[d] * es;
+            if (xp) xp += pl->kidx[d];
+            if (++pos[d] < pl->kshape[d]) break;
+            ip -= pl->kin[d] * es * pl->kshape[d];
+            op_ -= pl->kout[d] * es * pl->kshape[d];
+            if (xp) xp -= pl->kidx[d] * pl->kshape[d];
+            pos[d] = 0;
+        }
+    }
+}
+
 static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
 {
     reduce_plan pl = {0};
     for (int d = 0; d < in->ndim; d++) {
         if (in->shape[d] == 1) continue;
         if (out->shape[d] == 1) {
+            /* a reduced dim that continues the previous one merges with it (same elements, same order) */
+            if (pl.nred > 0 && pl.rin[pl.nred - 1] == in->strides[d] * in->shape[d]) {
+                pl.rshape[pl.nred - 1] *= in->shape[d];
+                pl.rin[pl.nred - 1] = in->strides[d];
+                continue;
+            }
             pl.rshape[pl.nred] = in->shape[d];
             pl.rin[pl.nred++] = in->strides[d];
         } else {
@@ -511,25 +882,24 @@ static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview
             pl.kidx[pl.nkeep++] = idx ? idx->strides[d] : 0;
         }
     }
-    int64_t es = (int64_t)tt_dtype_size(in->dtype), pos[TT_MAX_DIMS] = {0};
-    const char *ip = element_base(in);
-    char *op_ = element_base(out);
-    int64_t *xp = idx ? (int64_t *)element_base(idx) : NULL;
-    for (;;) {
-        reduce_one(op, &pl, in->dtype, ip, op_, xp);
-        int d = pl.nkeep - 1;
-        for (; d >= 0; d--) {
-            ip += pl.kin[d] * es;
-            op_ += pl.kout[d] * es;
-            if (xp) xp += pl.kidx[d];
-            if (++pos[d] < pl.kshape[d]) break;
-            ip -= pl.kin[d] * es * pl.kshape[d];
-            op_ -= pl.kout[d] * es * pl.kshape[d];
-            if (xp) xp -= pl.kidx[d] * pl.kshape[d];
-            pos[d] = 0;
-        }
-        if (d < 0) return TT_OK;
+    int64_t nout = 1, count = 1;
+    for (int d = 0; d < pl.nkeep; d++) nout *= pl.kshape[d];
+    for (int d = 0; d < pl.nred; d++) count *= pl.rshape[d];
+    tt_dtype dt = in->dtype;
+    /* One long floating sum: its blocks go to the threads. */
+    if (nout == 1 && pl.nred == 1 && (op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64)) {
+        double sum;
+        if (!row_sum_parallel(dt, element_base(in), count, pl.rin[0], &sum))
+            return tt_set_error(TT_ENOMEM, "out of memory in %s", op == TT_SUM ? "sum" : "mean");
+        if (op == TT_MEAN) sum /= (double)count;
+        if (dt == TT_F32) *(float *)element_base(out) = (float)sum;
+        else *(double *)element_base(out) = sum;
+        return TT_OK;
     }
+    /* Otherwise the output elements go to the threads: each is reduced alone. */
+    reduce_job j = {op, &pl, dt, element_base(in), element_base(out), idx ? (int64_t *)element_base(idx) : NULL};
+    parallel_for(nout, nout * count, 1, reduce_part, &j);
+    return TT_OK;
 }
 
 /* ---- matmul ----------------------------------------------------------------- */

@@ -598,6 +598,24 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
         return tt_set_error(TT_EDTYPE, "result type %s can't be cast to the desired output type %s",
                             result == TT_F32 ? "Float" : result == TT_F64 ? "Double" : "Long",
                             x->dtype == TT_F32 ? "Float" : x->dtype == TT_F64 ? "Double" : x->dtype == TT_I64 ? "Long" : "Bool");
+    /* Straight into x on the CPU when no cast is needed and y has its own
+     * storage: each output element is then read only as the same element of
+     * x, before it is written. Otherwise y may alias x (or the backend may not
+     * allow out = a), so it is computed out of place and written back. */
+    if (compute == x->dtype && result == x->dtype && tt__backend(x) == &tt_cpu_backend &&
+        tt__backend(y) == &tt_cpu_backend && y->storage != x->storage) {
+        tt_tensor *cy = tt_cast(y, compute);
+        if (!cy) return tt_last_status();
+        if (tt_numel(x)) {
+            tt_kview o, vb;
+            tt__kview(x, &o);
+            tt__kview_expanded(cy, x->ndim, x->shape, &vb);
+            st = tt__backend(x)->binary(op, &o, &o, &vb);
+        }
+        tt_release(cy);
+        if (st == TT_OK) tt_bump_version(x);
+        return st;
+    }
     tt_tensor *r = tt_binary(op, x, y); /* computed out of place, then written back: x may alias y */
     if (!r) return tt_last_status();
     st = tt_copy_(x, r);
