@@ -177,7 +177,6 @@ static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     double e = n->attrs.s0;
     if (e == 0) GRAD(0, tt_zeros_like(SAVED("self")));
-    else if (e == 2) GRAD(0, tg_mul(g, T(tg_mul_scalar(SAVED("self"), 2)))); /* x^1 is x: one op fewer */
     else GRAD(0, tg_mul(g, T(tg_mul_scalar(T(tg_pow_scalar(SAVED("self"), e - 1)), e))));
     return TT_OK;
 }
