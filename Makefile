@@ -27,6 +27,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 HEADERS  := $(wildcard include/tg/*.h) $(wildcard lib/*/*.h) $(wildcard cmd/*.h)
 
+.DEFAULT_GOAL := all # vulkan.mk's rules come first
 include vulkan.mk
 LIBS     += $(VULKAN_LIBS)
 PACKAGES += $(VULKAN_PACKAGES)
