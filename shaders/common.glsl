@@ -121,6 +121,7 @@ int kept_offset(uint o, int k)
 // Offset in view k of position r over the inner dims shape[u[0]..ndim).
 int inner_offset(uint r, int k)
 {
+    if (P.ndim == P.u[0] + 1u) return int(r) * P.strides[4 * int(P.u[0]) + k]; // one dim: no division
     int off = 0;
     for (int d = int(P.ndim) - 1; d >= int(P.u[0]); d--) {
         uint s = P.shape[d];

@@ -1,22 +1,27 @@
 // Reductions (op: tt_reduce_op) over the inner dims of the views out (0), in (1)
 // and idx (2, int64, only when u[3] != 0): P.n outputs, u[0] kept dims, u[1]
 // = R elements reduced per output. u[2] != 0: one workgroup per output (a
-// shared-memory tree), else one invocation per output (small R).
+// shared-memory tree), else one invocation per output (small R). Split
+// reductions (vulkan.c's reduce_rec): P.base is added to stored indices (a
+// chunk's start), or for a mean is its divisor (in holds partial sums); u[3]
+// == 2: in holds partial maxima/minima and view 3 (int64, in's layout) their
+// indices, combined in place of positions. u[3] == 3: a sum of products of
+// views 1 and 2 (same layout; matmul of thin matrices).
 // TG_WIDE: double / int64 accumulators (f32, f64, i64, bool inputs); else
 // float accumulators (f32 and bool inputs only).
 #ifdef TG_WIDE
 #define ACC double
 #define IACC int64_t
-ACC load_acc(int e)
+ACC load_acc(int k, int e)
 {
-    uint t = P.dt[1];
-    return t == 0u ? double(load_f32(1, e)) : t == 1u ? load_f64(1, e) : (load_bool(1, e) ? 1.0lf : 0.0lf);
+    uint t = P.dt[k];
+    return t == 0u ? double(load_f32(k, e)) : t == 1u ? load_f64(k, e) : (load_bool(k, e) ? 1.0lf : 0.0lf);
 }
 IACC load_iacc(int e) { return load_i64(1, e); }
 #else
 #define ACC float
 #define IACC int
-ACC load_acc(int e) { return P.dt[1] == 0u ? load_f32(1, e) : (load_bool(1, e) ? 1.0 : 0.0); }
+ACC load_acc(int k, int e) { return P.dt[k] == 0u ? load_f32(k, e) : (load_bool(k, e) ? 1.0 : 0.0); }
 IACC load_iacc(int e) { return 0; }
 #endif
 
@@ -53,14 +58,16 @@ void main()
     ACC v = op == 2u ? ACC(1) : ACC(0);
     IACC l = op == 2u ? IACC(1) : IACC(0);
     uint ix = NONE;
-    bool isi = is_int();
+    bool isi = is_int(), pairs = P.u[3] == 2u, dot = P.u[3] == 3u;
+    int po = pairs ? kept_offset(o, 3) : dot ? kept_offset(o, 2) : 0;
     uint step = group ? gl_WorkGroupSize.x : 1u;
     for (uint r = group ? lid : 0u; r < R; r += step) {
         int e = io + inner_offset(r, 1);
         ACC bv = ACC(0);
         IACC bl = IACC(0);
-        if (isi) bl = load_iacc(e); else bv = load_acc(e);
-        combine(v, l, ix, bv, bl, r);
+        if (isi) bl = load_iacc(e); else bv = load_acc(1, e);
+        if (dot) bv *= load_acc(2, po + inner_offset(r, 2));
+        combine(v, l, ix, bv, bl, pairs ? load_word(3, 2 * (po + inner_offset(r, 3))) : r);
     }
     if (group) {
         s_v[lid] = v;
@@ -84,7 +91,8 @@ void main()
         l = s_l[0];
         ix = s_i[0];
     }
-    if (op == 1u) v = R == 0u ? ACC(0) / ACC(0) : v / ACC(R);
+    uint count = op == 1u && P.base != 0u ? P.base : R;
+    if (op == 1u) v = count == 0u ? ACC(0) / ACC(0) : v / ACC(count);
     switch (P.dt[0]) {
     case 0u: store_f32(0, oo, float(v)); break;
 #ifdef TG_WIDE
@@ -93,9 +101,9 @@ void main()
 #endif
     default: store_bool(oo, v != ACC(0)); break;
     }
-    if (P.u[3] != 0u) {
+    if (P.u[3] == 1u || pairs) {
         int xo = kept_offset(o, 2);
-        store_word(2, 2 * xo, ix);
+        store_word(2, 2 * xo, ix + P.base);
         store_word(2, 2 * xo + 1, 0u);
     }
 }

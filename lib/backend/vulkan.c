@@ -761,25 +761,35 @@ static tt_status dispatch_grid_at(vk_dev *d, int k, const vk_params *p, int nv, 
     return TT_OK;
 }
 
-static tt_status dispatch_grid(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, uint32_t gx, uint32_t gy,
-                               uint32_t gz)
-{
-    return dispatch_grid_at(d, k, p, nv, bufs, NULL, NULL, gx, gy, gz);
-}
-
-/* `groups` workgroups as a 1-D grid, or over 65535 a 2-D one (the shader folds y into the index). */
-static tt_status dispatch_groups(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, uint32_t groups)
+/* `groups` workgroups as a 1-D grid, or over 65535 a 2-D one (the shader folds
+ * y into the index); boff/brange as for dispatch_grid_at. */
+static tt_status dispatch_groups(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs, const VkDeviceSize *boff,
+                                 const VkDeviceSize *brange, uint32_t groups)
 {
     uint32_t maxg = d->props.limits.maxComputeWorkGroupCount[0];
     if (maxg > 65535) maxg = 65535;
     uint32_t gx = groups < maxg ? groups : maxg, gy = gx ? (groups + gx - 1) / gx : 0;
-    return dispatch_grid(d, k, p, nv, bufs, gx, gy, 1);
+    return dispatch_grid_at(d, k, p, nv, bufs, boff, brange, gx, gy, 1);
 }
 
-/* Records one dispatch of kernel k over p->n elements, an invocation each. */
-static tt_status dispatch(vk_dev *d, int k, const vk_params *p, int nv, vk_buf **bufs)
+/* The elements [lo, hi] (es bytes each) of b as a binding from an aligned
+ * offset: *off and *range in bytes. 1 when that fits maxStorageBufferRange,
+ * 0 when not, -1 (with the error set) when it reaches outside the buffer. */
+static int bind_extent(const vk_buf *b, int64_t lo, int64_t hi, int64_t es, VkDeviceSize *off, VkDeviceSize *range)
 {
-    return dispatch_groups(d, k, p, nv, bufs, (p->n + LOCAL_SIZE - 1) / LOCAL_SIZE);
+    const VkPhysicalDeviceLimits *lim = &b->dev->props.limits;
+    if (lo < 0 || (uint64_t)((hi + 1) * es) > b->size) {
+        tt_set_error(TT_EDEVICE, "vulkan: a view reaches outside its buffer");
+        return -1;
+    }
+    VkDeviceSize align = lim->minStorageBufferOffsetAlignment;
+    if (align < 8) align = 8; /* whole f64/i64 elements and 32-bit words */
+    VkDeviceSize o = (VkDeviceSize)(lo * es) / align * align;
+    VkDeviceSize end = ((VkDeviceSize)((hi + 1) * es) + 3) & ~(VkDeviceSize)3;
+    if (end > b->size) end = b->size;
+    *off = o;
+    *range = end - o;
+    return end - o <= lim->maxStorageBufferRange;
 }
 
 /* The elements of view k that linear indices [a, b] (b >= a) may touch, as
@@ -832,13 +842,12 @@ static tt_status dispatch_split(vk_dev *d, int k, vk_params *p, vk_buf **bufs, c
         VkDeviceSize range = bufs[v]->size < maxr ? bufs[v]->size : maxr;
         fits = lo >= 0 && (uint64_t)((hi + 1) * pl->es[v]) <= range;
     }
-    if (fits) return dispatch(d, k, p, pl->nv, bufs);
-    VkDeviceSize align = d->props.limits.minStorageBufferOffsetAlignment;
-    if (align < 8) align = 8; /* whole f64/i64 elements and 32-bit words */
+    if (fits) return dispatch_groups(d, k, p, pl->nv, bufs, NULL, NULL, (p->n + LOCAL_SIZE - 1) / LOCAL_SIZE);
     int64_t esmax = 1;
     for (int v = 0; v < pl->nv; v++) esmax = pl->es[v] > esmax ? pl->es[v] : esmax;
-    /* elements per chunk: a multiple of the workgroup size, halved while a view overflows */
-    int64_t chunk = (int64_t)((maxr - align) / 2 / (VkDeviceSize)esmax) / LOCAL_SIZE * LOCAL_SIZE;
+    /* elements per chunk (half a binding leaves room for alignment): a multiple
+     * of the workgroup size, halved while a view overflows */
+    int64_t chunk = (int64_t)(maxr / 2 / (VkDeviceSize)esmax) / LOCAL_SIZE * LOCAL_SIZE;
     if (chunk < LOCAL_SIZE) chunk = LOCAL_SIZE;
     for (int64_t base = 0; base < pl->n;) {
         int64_t c = pl->n - base < chunk ? pl->n - base : chunk;
@@ -848,15 +857,10 @@ static tt_status dispatch_split(vk_dev *d, int k, vk_params *p, vk_buf **bufs, c
         for (int v = 0; v < pl->nv && ok; v++) {
             int64_t lo, hi;
             chunk_extent(pl, v, base, base + c - 1, &lo, &hi);
-            if (lo < 0 || (uint64_t)((hi + 1) * pl->es[v]) > bufs[v]->size)
-                return tt_set_error(TT_EDEVICE, "vulkan: a view reaches outside its buffer");
-            VkDeviceSize off = (VkDeviceSize)(lo * pl->es[v]) / align * align;
-            VkDeviceSize end = ((VkDeviceSize)((hi + 1) * pl->es[v]) + 3) & ~(VkDeviceSize)3;
-            if (end > bufs[v]->size) end = bufs[v]->size;
-            if (end - off > maxr) { ok = false; break; }
-            boff[v] = off;
-            brange[v] = end - off;
-            q.offset[v] = (int32_t)(pl->offset[v] - (int64_t)off / pl->es[v]);
+            int r = bind_extent(bufs[v], lo, hi, pl->es[v], &boff[v], &brange[v]);
+            if (r < 0) return tt_last_status();
+            ok = r == 1;
+            q.offset[v] = (int32_t)(pl->offset[v] - (int64_t)boff[v] / pl->es[v]);
         }
         if (!ok) {
             if (c <= LOCAL_SIZE)
@@ -869,11 +873,7 @@ static tt_status dispatch_split(vk_dev *d, int k, vk_params *p, vk_buf **bufs, c
         }
         q.base = (uint32_t)base;
         q.n = (uint32_t)c;
-        uint32_t groups = (uint32_t)((c + LOCAL_SIZE - 1) / LOCAL_SIZE);
-        uint32_t maxg = d->props.limits.maxComputeWorkGroupCount[0];
-        if (maxg > 65535) maxg = 65535;
-        uint32_t gx = groups < maxg ? groups : maxg, gy = (groups + gx - 1) / gx;
-        tt_status st = dispatch_grid_at(d, k, &q, pl->nv, bufs, boff, brange, gx, gy, 1);
+        tt_status st = dispatch_groups(d, k, &q, pl->nv, bufs, boff, brange, (uint32_t)((c + LOCAL_SIZE - 1) / LOCAL_SIZE));
         if (st) return st;
         base += c;
     }
@@ -1159,35 +1159,102 @@ static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, do
     return dispatch_split(d, k, &p, bufs, &pl);
 }
 
-/* Binds view v as operand k: its dtype, offset and buffer, after checking that
- * its extent lies in one binding and its strides fit 32-bit indices. */
-static tt_status bind_view(vk_params *p, int k, const tt_kview *v, vk_buf **bufs)
+/* The elements view v may touch, [*lo, *hi]; [0, 0] when it is empty. */
+static void view_extent(const tt_kview *v, int64_t *lo, int64_t *hi)
 {
-    vk_buf *b = bufs[k] = v->buf;
-    p->dt[k] = (uint32_t)v->dtype;
-    int64_t es = (int64_t)tt_dtype_size(v->dtype), lo = v->offset, hi = v->offset;
+    int64_t l = v->offset, h = v->offset;
     for (int dd = 0; dd < v->ndim; dd++) {
-        if (v->shape[dd] == 0) return TT_OK;
-        if (v->strides[dd] > INT32_MAX || v->strides[dd] < -INT32_MAX)
-            return tt_set_error(TT_EDEVICE, "vulkan: a stride over 2^31 elements is not supported");
+        if (v->shape[dd] == 0) { l = h = 0; break; }
         int64_t s = v->strides[dd] * (v->shape[dd] - 1);
-        if (s < 0) lo += s; else hi += s;
+        if (s < 0) l += s; else h += s;
     }
-    VkDeviceSize range = b->size < b->dev->props.limits.maxStorageBufferRange ? b->size
-                                                                              : b->dev->props.limits.maxStorageBufferRange;
-    if (lo < 0 || (uint64_t)((hi + 1) * es) > range)
-        return tt_set_error(TT_EDEVICE, "vulkan: a tensor of %lld bytes is over maxStorageBufferRange (%u); "
-                            "reductions, softmax and matmul do not split it yet", (long long)((hi + 1) * es),
-                            b->dev->props.limits.maxStorageBufferRange);
-    p->offset[k] = (int32_t)v->offset;
+    *lo = l;
+    *hi = h;
+}
+
+/* bind_extent() of view v's extent. */
+static int view_binding(const tt_kview *v, VkDeviceSize *off, VkDeviceSize *range)
+{
+    int64_t lo, hi;
+    view_extent(v, &lo, &hi);
+    return bind_extent(v->buf, lo, hi, (int64_t)tt_dtype_size(v->dtype), off, range);
+}
+
+/* Binds views v[0..nv) as operands 0..nv-1 of p, each from an aligned offset
+ * over just its extent, that offset folded out of p->offset. *fits is false
+ * (and nothing usable bound) when an extent is over one binding: the caller
+ * splits the problem. */
+static tt_status bind_views(vk_params *p, int nv, const tt_kview *const *v, vk_buf **bufs, VkDeviceSize *boff,
+                            VkDeviceSize *brange, bool *fits)
+{
+    *fits = true;
+    for (int k = 0; k < nv; k++) {
+        int r = view_binding(v[k], &boff[k], &brange[k]);
+        if (r < 0) return tt_last_status();
+        if (r == 0) *fits = false;
+        bufs[k] = v[k]->buf;
+        p->dt[k] = (uint32_t)v[k]->dtype;
+        p->offset[k] = (int32_t)(v[k]->offset - (int64_t)boff[k] / (int64_t)tt_dtype_size(v[k]->dtype));
+        for (int dd = 0; dd < v[k]->ndim && *fits; dd++)
+            if (v[k]->shape[dd] > 1 && (v[k]->strides[dd] > INT32_MAX || v[k]->strides[dd] < -INT32_MAX))
+                return tt_set_error(TT_EDEVICE, "vulkan: a stride over 2^31 elements is not supported");
+    }
     return TT_OK;
+}
+
+/* How much dim dd of the views v[0..nv) that do not fit one binding adds to
+ * their extents, in bytes: the split that helps most. */
+static int64_t overflow_share(int nv, const tt_kview *const *v, const bool *over, const int *dims)
+{
+    int64_t c = 0;
+    for (int k = 0; k < nv; k++) {
+        int dd = dims[k];
+        if (over[k] && dd >= 0 && v[k]->shape[dd] > 1)
+            c += llabs(v[k]->strides[dd]) * (v[k]->shape[dd] - 1) * (int64_t)tt_dtype_size(v[k]->dtype);
+    }
+    return c;
+}
+
+/* Which of the views v[0..nv) do not fit one binding; false when none. */
+static bool oversized(int nv, const tt_kview *const *v, bool *over)
+{
+    bool any = false;
+    for (int k = 0; k < nv; k++) {
+        VkDeviceSize off, range;
+        any |= over[k] = view_binding(v[k], &off, &range) == 0;
+    }
+    return any;
+}
+
+/* dst = src restricted to [start, start + len) along dim dd. */
+static void sub_view(tt_kview *dst, const tt_kview *src, int dd, int64_t start, int64_t len)
+{
+    *dst = *src;
+    dst->shape[dd] = len;
+    dst->offset += start * src->strides[dd];
+}
+
+/* A temporary contiguous device tensor (free it with vk_free). */
+static tt_status temp_view(vk_dev *d, tt_kview *t, tt_dtype dt, int ndim, const int64_t *shape)
+{
+    memset(t, 0, sizeof *t);
+    t->dtype = dt;
+    t->ndim = ndim;
+    int64_t n = 1;
+    for (int dd = ndim - 1; dd >= 0; dd--) {
+        t->shape[dd] = shape[dd];
+        t->strides[dd] = n;
+        n *= shape[dd];
+    }
+    t->buf = buf_create(d, (VkDeviceSize)n * tt_dtype_size(dt), false);
+    return t->buf ? TT_OK : tt_last_status();
 }
 
 /* The layout of reduce.glsl and softmax.glsl: the dims of `in` that are not
  * inner (and not of size 1) first, u[0] of them, then the inner dims; strides
  * of the views v[0..nv) (all of in's rank). *nout and *ninner: their sizes. */
 static tt_status plan_inner(vk_params *p, const tt_kview *in, const bool *inner, bool keep_ones, int nv,
-                            const tt_kview *const *v, vk_buf **bufs, int64_t *nout, int64_t *ninner)
+                            const tt_kview *const *v, int64_t *nout, int64_t *ninner)
 {
     memset(p, 0, sizeof *p);
     int nd = 0;
@@ -1208,8 +1275,127 @@ static tt_status plan_inner(vk_params *p, const tt_kview *in, const bool *inner,
         return tt_set_error(TT_EDEVICE, "vulkan: tensors over 2^31 elements are not supported yet");
     *nout = n[0];
     *ninner = n[1];
-    tt_status st = TT_OK;
-    for (int k = 0; k < nv && !st; k++) st = bind_view(p, k, v[k], bufs);
+    return TT_OK;
+}
+
+#define MAX_SPLIT_DEPTH 64 /* splits halve or chunk a dim: far deeper than any real tensor needs */
+
+static tt_status too_deep(void)
+{
+    return tt_set_error(TT_EDEVICE, "vulkan: cannot split this view into bindings of maxStorageBufferRange");
+}
+
+/* What reduce.glsl's views 2 and 3 are (its u[3]): none; idx, the index of
+ * each max/min; partial maxima/minima (in) with their indices (view 3, in's
+ * shape) to combine into idx; or a second factor (in's shape) whose products
+ * with in are summed. */
+enum { RED_PLAIN, RED_IDX, RED_PAIRS, RED_DOT };
+static const int red_views[] = {2, 3, 4, 3};
+
+/* Views of reduce mode `mode` shaped as in (the others as out). */
+static bool in_like(int mode, int k) { return k == 1 || k == 3 || (k == 2 && mode == RED_DOT); }
+
+/* Reduces v[1] (in) into v[0] (out), with v[2], v[3] as `mode` says. `base`:
+ * added to the stored indices (a chunk's start), or for TT_MEAN the divisor
+ * when in holds partial sums (0: the count reduced here). Views over one
+ * binding are split: halving a kept dim, or, when the reduced dims are what
+ * overflows, reducing chunks of the largest one into a temporary with a chunk
+ * dim that is then reduced again. */
+static tt_status reduce_rec(vk_dev *d, tt_reduce_op op, int mode, const tt_kview *const *v, uint32_t base, int depth)
+{
+    const tt_kview *out = v[0], *in = v[1];
+    int nv = red_views[mode];
+    bool inner[TT_MAX_DIMS], over[NVIEWS];
+    for (int i = 0; i < in->ndim; i++) inner[i] = out->shape[i] == 1 && in->shape[i] != 1;
+    vk_params p;
+    vk_buf *bufs[NVIEWS];
+    VkDeviceSize boff[NVIEWS], brange[NVIEWS];
+    int64_t nout, R;
+    bool fits;
+    tt_status st;
+    if ((st = plan_inner(&p, in, inner, false, nv, v, &nout, &R)) || (st = bind_views(&p, nv, v, bufs, boff, brange, &fits)))
+        return st;
+    if (fits) {
+        p.n = (uint32_t)nout;
+        p.op = (uint32_t)op;
+        p.base = base;
+        p.u[1] = (uint32_t)R;
+        p.u[2] = R > 64; /* a workgroup per output, else an invocation per output */
+        p.u[3] = (uint32_t)mode;
+        uint32_t groups = p.u[2] ? (uint32_t)nout : (uint32_t)((nout + LOCAL_SIZE - 1) / LOCAL_SIZE);
+        return dispatch_groups(d, d->f64 && d->i64 ? K_REDUCE_WIDE : K_REDUCE_F32, &p, nv, bufs, boff, brange, groups);
+    }
+    if (depth > MAX_SPLIT_DEPTH) return too_deep();
+    oversized(nv, v, over);
+    int kd = -1, rd = -1;
+    int64_t kc = 0, kept = 0, rc = 0;
+    bool out_over = false;
+    for (int k = 0; k < nv; k++) out_over |= over[k] && !in_like(mode, k);
+    for (int dd = 0; dd < in->ndim; dd++) {
+        int dims[NVIEWS] = {dd, dd, dd, dd};
+        int64_t c = overflow_share(nv, v, over, dims);
+        if (!inner[dd]) kept += c;
+        if (!inner[dd] && c > kc) { kc = c; kd = dd; }
+        if (inner[dd] && c > rc) { rc = c; rd = dd; }
+    }
+    VkDeviceSize maxr = d->props.limits.maxStorageBufferRange;
+    if (kd >= 0 && (rd < 0 || out_over || (uint64_t)kept > maxr / 4)) {
+        /* halve the kept dim that adds most */
+        int64_t n0 = in->shape[kd] / 2;
+        for (int s = 0; s < 2 && !st; s++) {
+            tt_kview h[NVIEWS];
+            const tt_kview *hv[NVIEWS] = {&h[0], &h[1], &h[2], &h[3]};
+            for (int k = 0; k < nv; k++) sub_view(&h[k], v[k], kd, s ? n0 : 0, s ? in->shape[kd] - n0 : n0);
+            st = reduce_rec(d, op, mode, hv, base, depth + 1);
+        }
+        return st;
+    }
+    if (rd < 0) return too_deep();
+    /* chunks of reduced dim rd that fit half a binding, and at most 2^20
+     * long: several workgroups share the work of a long reduction */
+    int64_t ext = 0, L = in->shape[rd], count = 1;
+    for (int k = 1; k < nv; k++) {
+        int64_t lo, hi, es = (int64_t)tt_dtype_size(v[k]->dtype);
+        view_extent(v[k], &lo, &hi);
+        if (over[k] && (hi - lo + 1) * es > ext) ext = (hi - lo + 1) * es;
+    }
+    for (int i = 0; i < in->ndim; i++) count *= inner[i] ? in->shape[i] : 1;
+    int64_t C = ext / (int64_t)(maxr / 2) + 1, cs;
+    if (C < 2) C = 2;
+    cs = (L + C - 1) / C;
+    if (cs > (1 << 20)) cs = 1 << 20;
+    C = (L + cs - 1) / cs;
+    /* partials: out's shape with C along rd; sums and products in double where the device has it */
+    tt_dtype pdt = out->dtype;
+    if (op != TT_MAX && op != TT_MIN && out->dtype != TT_I64) pdt = d->f64 && d->i64 ? TT_F64 : TT_F32;
+    int64_t pshape[TT_MAX_DIMS];
+    memcpy(pshape, out->shape, sizeof pshape);
+    pshape[rd] = C;
+    bool idx = mode == RED_IDX || mode == RED_PAIRS;
+    tt_kview part[2];
+    if ((st = temp_view(d, &part[0], pdt, in->ndim, pshape))) return st;
+    if (idx && (st = temp_view(d, &part[1], TT_I64, in->ndim, pshape))) {
+        vk_free(0, part[0].buf);
+        return st;
+    }
+    tt_reduce_op cop = op == TT_MEAN ? TT_SUM : op;
+    for (int64_t c = 0; c < C && !st; c++) {
+        tt_kview cv[NVIEWS];
+        const tt_kview *cvp[NVIEWS] = {&cv[0], &cv[1], &cv[2], &cv[3]};
+        int64_t len = L - c * cs < cs ? L - c * cs : cs;
+        for (int k = 0; k < nv; k++) {
+            if (in_like(mode, k)) sub_view(&cv[k], v[k], rd, c * cs, len);
+            else sub_view(&cv[k], &part[k == 0 ? 0 : 1], rd, c, 1);
+        }
+        st = reduce_rec(d, cop, mode, cvp, mode == RED_IDX ? base + (uint32_t)(c * cs) : 0, depth + 1);
+    }
+    if (!st) {
+        const tt_kview *fv[NVIEWS] = {out, &part[0], idx ? v[2] : NULL, &part[1]};
+        st = reduce_rec(d, op, idx ? RED_PAIRS : RED_PLAIN, fv, op == TT_MEAN ? (base ? base : (uint32_t)count) : 0,
+                        depth + 1);
+    }
+    vk_free(0, part[0].buf); /* after the recorded work that uses it: see vk_free */
+    if (idx) vk_free(0, part[1].buf);
     return st;
 }
 
@@ -1222,20 +1408,76 @@ static tt_status vk_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview 
     if (!wide && (in->dtype == TT_F64 || in->dtype == TT_I64))
         return tt_set_error(TT_EDTYPE, "reductions of %s on Vulkan need shaderFloat64 and shaderInt64, which '%s' lacks",
                             tt_dtype_name(in->dtype), d->props.deviceName);
-    bool inner[TT_MAX_DIMS];
-    for (int i = 0; i < in->ndim; i++) inner[i] = out->shape[i] == 1 && in->shape[i] != 1;
-    vk_params p;
-    vk_buf *bufs[3];
     const tt_kview *v[3] = {out, in, idx};
-    int64_t nout, R;
-    if ((st = plan_inner(&p, in, inner, false, idx ? 3 : 2, v, bufs, &nout, &R))) return st;
-    p.n = (uint32_t)nout;
-    p.op = (uint32_t)op;
-    p.u[1] = (uint32_t)R;
-    p.u[2] = R > 64; /* a workgroup per output, else an invocation per output */
-    p.u[3] = idx != NULL;
-    uint32_t groups = p.u[2] ? (uint32_t)nout : (uint32_t)((nout + LOCAL_SIZE - 1) / LOCAL_SIZE);
-    return dispatch_groups(d, wide ? K_REDUCE_WIDE : K_REDUCE_F32, &p, idx ? 3 : 2, bufs, groups);
+    return reduce_rec(d, op, idx ? RED_IDX : RED_PLAIN, v, 0, 0);
+}
+
+/* softmax of a slice along dim too long for one binding, from the backend's
+ * own kernels: m = max, out = exp(in - m), s = sum(out), then out / s; or
+ * for log_softmax out = in - m - log(s). Temporaries are one per slice. */
+static tt_status softmax_long(vk_dev *d, const tt_kview *out, const tt_kview *in, int dim, bool log_)
+{
+    int64_t shape[TT_MAX_DIMS];
+    memcpy(shape, in->shape, sizeof shape);
+    shape[dim] = 1;
+    tt_kview m, s;
+    tt_status st = temp_view(d, &m, in->dtype, in->ndim, shape);
+    if (st) return st;
+    if ((st = temp_view(d, &s, out->dtype, in->ndim, shape))) { vk_free(0, m.buf); return st; }
+    tt_kview mb = m, sb = s; /* broadcast along dim */
+    mb.shape[dim] = sb.shape[dim] = in->shape[dim];
+    mb.strides[dim] = sb.strides[dim] = 0;
+    const tt_kview *mv[2] = {&m, in}, *sv[2] = {&s, out};
+    if (!(st = reduce_rec(d, TT_MAX, RED_PLAIN, mv, 0, 0)) && !(st = vk_binary(TT_SUB, out, in, &mb)) &&
+        !(st = vk_unary(TT_EXP, out, out)) && !(st = reduce_rec(d, TT_SUM, RED_PLAIN, sv, 0, 0))) {
+        if (!log_) st = vk_binary(TT_DIV, out, out, &sb);
+        else if (!(st = vk_binary(TT_SUB, out, in, &mb)) && !(st = vk_unary(TT_LOG, &s, &s)))
+            st = vk_binary(TT_SUB, out, out, &sb);
+    }
+    vk_free(0, m.buf);
+    vk_free(0, s.buf);
+    return st;
+}
+
+/* Views over one binding are split: halving the other dim that adds most, or
+ * composing a slice along dim too long for one (softmax_long). */
+static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in, int dim, bool log_, int depth)
+{
+    bool inner[TT_MAX_DIMS], over[2];
+    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
+    vk_params p;
+    vk_buf *bufs[2];
+    VkDeviceSize boff[2], brange[2];
+    const tt_kview *v[2] = {out, in};
+    int64_t nout, len;
+    bool fits;
+    tt_status st;
+    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) || (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
+        return st;
+    if (fits) {
+        p.n = (uint32_t)nout;
+        p.op = log_;
+        p.u[1] = (uint32_t)len;
+        return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &p, 2, bufs, boff, brange, (uint32_t)nout);
+    }
+    if (depth > MAX_SPLIT_DEPTH) return too_deep();
+    oversized(2, v, over);
+    int kd = -1, dd2[2] = {dim, dim};
+    int64_t kc = 0, rc = overflow_share(2, v, over, dd2);
+    for (int dd = 0; dd < in->ndim; dd++) {
+        int dd1[2] = {dd, dd};
+        int64_t c = dd == dim ? 0 : overflow_share(2, v, over, dd1);
+        if (c > kc) { kc = c; kd = dd; }
+    }
+    if (kd < 0 || kc < rc) return softmax_long(d, out, in, dim, log_);
+    int64_t n0 = in->shape[kd] / 2;
+    for (int s = 0; s < 2; s++) {
+        tt_kview ho, hi;
+        sub_view(&ho, out, kd, s ? n0 : 0, s ? in->shape[kd] - n0 : n0);
+        sub_view(&hi, in, kd, s ? n0 : 0, s ? in->shape[kd] - n0 : n0);
+        if ((st = softmax_rec(d, &ho, &hi, dim, log_, depth + 1))) return st;
+    }
+    return TT_OK;
 }
 
 static tt_status vk_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
@@ -1243,17 +1485,90 @@ static tt_status vk_softmax(const tt_kview *out, const tt_kview *in, int dim, bo
     vk_dev *d = dev_of(out);
     tt_status st;
     if ((st = need_dtype(d, in->dtype, log_ ? "log_softmax" : "softmax"))) return st;
-    bool inner[TT_MAX_DIMS];
-    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
+    return softmax_rec(d, out, in, dim, log_, 0);
+}
+
+/* Batched matmul; views over one binding, or a grid over 65535 workgroups, are
+ * split by halving the dim that adds most to the overflow (batch, rows, cols
+ * or K; K: the second half goes to a temporary added to out). */
+static tt_status matmul_rec(vk_dev *d, const tt_kview *out, const tt_kview *a, const tt_kview *b, int depth)
+{
+    int64_t B = out->shape[0], M = out->shape[1], N = out->shape[2], K = a->shape[2];
     vk_params p;
-    vk_buf *bufs[2];
-    const tt_kview *v[2] = {out, in};
-    int64_t nout, len;
-    if ((st = plan_inner(&p, in, inner, true, 2, v, bufs, &nout, &len))) return st;
-    p.n = (uint32_t)nout;
-    p.op = log_;
-    p.u[1] = (uint32_t)len;
-    return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &p, 2, bufs, (uint32_t)nout);
+    memset(&p, 0, sizeof p);
+    vk_buf *bufs[3];
+    VkDeviceSize boff[3], brange[3];
+    const tt_kview *v[3] = {out, a, b};
+    bool fits, over[3];
+    tt_status st = bind_views(&p, 3, v, bufs, boff, brange, &fits);
+    if (st) return st;
+    bool grid = (M + 63) / 64 <= 65535 && (N + 63) / 64 <= 65535;
+    if (fits && grid) {
+        for (int k = 0; k < 3; k++)
+            for (int dd = 0; dd < 3; dd++) p.strides[NVIEWS * dd + k] = (int32_t)v[k]->strides[dd];
+        p.ndim = 3;
+        p.n = (uint32_t)(M * N);
+        p.u[0] = (uint32_t)M;
+        p.u[1] = (uint32_t)N;
+        p.u[2] = (uint32_t)K;
+        for (int64_t b0 = 0; b0 < B; b0 += 65535) {
+            p.u[3] = (uint32_t)b0;
+            int64_t nb = B - b0 < 65535 ? B - b0 : 65535;
+            st = dispatch_grid_at(d, out->dtype == TT_F64 ? K_MATMUL_F64 : K_MATMUL_F32, &p, 3, bufs, boff, brange,
+                                  (uint32_t)((N + 63) / 64), (uint32_t)((M + 63) / 64), (uint32_t)nb);
+            if (st) return st;
+        }
+        return TT_OK;
+    }
+    if (depth > MAX_SPLIT_DEPTH) return too_deep();
+    oversized(3, v, over);
+    /* per split: the dim of out, a and b it halves (-1: not theirs) */
+    static const int split_dims[4][3] = {{0, 0, 0}, {1, 1, -1}, {2, -1, 2}, {-1, 2, 1}};
+    int best = -1;
+    int64_t bc = 0;
+    for (int s = 0; s < 4; s++) {
+        int64_t c = overflow_share(3, v, over, split_dims[s]);
+        if (c > bc) { bc = c; best = s; }
+    }
+    if (!grid) best = (M + 63) / 64 > 65535 ? 1 : 2;
+    if (best < 0) return too_deep();
+    const int *sd = split_dims[best];
+    int64_t size = best == 0 ? B : best == 1 ? M : best == 2 ? N : K, n0 = size / 2;
+    tt_kview h[2][3];
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 3; k++) {
+            if (sd[k] < 0) h[s][k] = *v[k];
+            else sub_view(&h[s][k], v[k], sd[k], s ? n0 : 0, s ? size - n0 : n0);
+        }
+    if ((st = matmul_rec(d, &h[0][0], &h[0][1], &h[0][2], depth + 1))) return st;
+    if (best != 3) return matmul_rec(d, &h[1][0], &h[1][1], &h[1][2], depth + 1);
+    tt_kview t;
+    if ((st = temp_view(d, &t, out->dtype, 3, out->shape))) return st;
+    if (!(st = matmul_rec(d, &t, &h[1][1], &h[1][2], depth + 1))) st = vk_binary(TT_ADD, out, out, &t);
+    vk_free(0, t.buf);
+    return st;
+}
+
+/* out = a @ b for thin matrices (few rows or columns), where matmul.glsl's
+ * 64x64 tiles would be mostly idle: a sum over K of products of a and b
+ * viewed as (batch, M, N, K), by reduce_rec, which also splits it. */
+static tt_status matmul_thin(vk_dev *d, const tt_kview *out, const tt_kview *a, const tt_kview *b)
+{
+    tt_kview o = *out, x = *a, y = *b;
+    int64_t N = out->shape[2], K = a->shape[2];
+    o.ndim = x.ndim = y.ndim = 4;
+    o.shape[3] = 1;
+    o.strides[3] = 0;
+    x.shape[2] = y.shape[2] = N;
+    x.shape[3] = y.shape[3] = K;
+    x.strides[2] = 0;
+    x.strides[3] = a->strides[2];
+    y.shape[1] = out->shape[1];
+    y.strides[1] = 0;
+    y.strides[2] = b->strides[2];
+    y.strides[3] = b->strides[1];
+    const tt_kview *v[3] = {&o, &x, &y};
+    return reduce_rec(d, TT_SUM, RED_DOT, v, 0, 0);
 }
 
 static tt_status vk_matmul(const tt_kview *out, const tt_kview *a, const tt_kview *b)
@@ -1263,31 +1578,12 @@ static tt_status vk_matmul(const tt_kview *out, const tt_kview *a, const tt_kvie
     if (out->dtype != TT_F32 && out->dtype != TT_F64)
         return tt_set_error(TT_EDTYPE, "matmul is not implemented for %s", tt_dtype_name(out->dtype));
     if ((st = need_dtype(d, out->dtype, "matmul"))) return st;
-    int64_t B = out->shape[0], M = out->shape[1], N = out->shape[2], K = a->shape[2];
-    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (M + 63) / 64 > 65535 || (N + 63) / 64 > 65535)
+    int64_t M = out->shape[1], N = out->shape[2], K = a->shape[2];
+    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
         return tt_set_error(TT_EDEVICE, "vulkan: matmul of %lldx%lld @ %lldx%lld is too large", (long long)M,
                             (long long)K, (long long)K, (long long)N);
-    vk_params p;
-    memset(&p, 0, sizeof p);
-    vk_buf *bufs[3];
-    const tt_kview *v[3] = {out, a, b};
-    for (int k = 0; k < 3; k++) {
-        if ((st = bind_view(&p, k, v[k], bufs))) return st;
-        for (int dd = 0; dd < 3; dd++) p.strides[NVIEWS * dd + k] = (int32_t)v[k]->strides[dd];
-    }
-    p.ndim = 3;
-    p.n = (uint32_t)(M * N);
-    p.u[0] = (uint32_t)M;
-    p.u[1] = (uint32_t)N;
-    p.u[2] = (uint32_t)K;
-    for (int64_t b0 = 0; b0 < B; b0 += 65535) {
-        p.u[3] = (uint32_t)b0;
-        int64_t nb = B - b0 < 65535 ? B - b0 : 65535;
-        st = dispatch_grid(d, out->dtype == TT_F64 ? K_MATMUL_F64 : K_MATMUL_F32, &p, 3, bufs, (uint32_t)((N + 63) / 64),
-                           (uint32_t)((M + 63) / 64), (uint32_t)nb);
-        if (st) return st;
-    }
-    return TT_OK;
+    if ((M <= 4 || N <= 4) && (out->dtype == TT_F32 || d->i64)) return matmul_thin(d, out, a, b);
+    return matmul_rec(d, out, a, b, 0);
 }
 
 void tt_vulkan_shutdown(void)

@@ -426,8 +426,9 @@ TEST(matmul_match_cpu)
         }
 }
 
-/* v (float32, n elements) against c elementwise and in sum, read back whole. */
-static int big_close(const tt_tensor *v, const tt_tensor *c, double tol, const char *what, int line)
+/* v (float32, n elements) against c elementwise (|v - c| <= atol + rtol |c|,
+ * NaN equal to NaN) and in sum, read back whole. */
+static int big_close(const tt_tensor *v, const tt_tensor *c, double atol, double rtol, const char *what, int line)
 {
     int64_t n = tt_numel(c);
     float *x = malloc(sizeof *x * (size_t)n), *y = malloc(sizeof *y * (size_t)n);
@@ -435,9 +436,10 @@ static int big_close(const tt_tensor *v, const tt_tensor *c, double tol, const c
     if (!ok) printf("#   line %d: %s: %s\n", line, what, tt_last_error());
     double sx = 0, sy = 0;
     for (int64_t i = 0; ok && i < n; i++) {
+        if (isnan(x[i]) && isnan(y[i])) continue;
         sx += x[i];
         sy += y[i];
-        if (!(fabs((double)x[i] - y[i]) <= tol * (1 + fabs((double)y[i])))) {
+        if (!(fabs((double)x[i] - y[i]) <= atol + rtol * fabs((double)y[i]))) {
             printf("#   line %d: %s[%lld] = %.9g, cpu %.9g\n", line, what, (long long)i, x[i], y[i]);
             ok = 0;
         }
@@ -450,7 +452,9 @@ static int big_close(const tt_tensor *v, const tt_tensor *c, double tol, const c
     free(y);
     return ok;
 }
-#define BIG_CLOSE(v, c, tol, what) do { if (!big_close((v), (c), (tol), (what), __LINE__)) check_failed_here = 1; } while (0)
+#define BIG_CLOSE(v, c, tol, what) BIG_CLOSE2(v, c, tol, tol, what)
+#define BIG_CLOSE2(v, c, atol, rtol, what) do { if (!big_close((v), (c), (atol), (rtol), (what), __LINE__)) \
+    check_failed_here = 1; } while (0)
 
 /* A float32 tensor of 40M elements (160 MiB) is over lavapipe's 128 MiB
  * maxStorageBufferRange: elementwise kernels split it into bound chunks. */
@@ -489,6 +493,125 @@ TEST(large_tensor_split)
     tt_release(ce); tt_release(ve); tt_release(cr); tt_release(vr); tt_release(cf); tt_release(vf);
 }
 
+/* Over lavapipe's 128 MiB maxStorageBufferRange, reductions split: a kept dim
+ * halved (sum over rows of 4000 x 10000), or the reduced dim chunked into a
+ * temporary that is reduced again (over 40M elements; for sums also over
+ * 4000 rows, plain and transposed). Values near 1 keep the products finite. */
+TEST(large_reductions)
+{
+    int64_t n = 40000000, s2[] = {4000, 10000};
+    tt_tensor *c1 = cpu_random(1, &n, TT_F32, 0.9999, 1.0001, 400), *v1 = tt_to_device(c1, VK);
+    CHECK(v1 != NULL);
+    if (!v1) { tt_release(c1); return; }
+    tt_tensor *c2 = tt_reshape(c1, 2, s2), *v2 = tt_reshape(v1, 2, s2);
+    tt_tensor *c2t = tt_transpose(c2, 0, 1), *v2t = tt_transpose(v2, 0, 1);
+    for (int op = 0; op < TT_NUM_REDUCE; op++) {
+        char what[64];
+        int all = 0, d0 = 0, d1 = 1;
+        tt_tensor *w = tt_reduce((tt_reduce_op)op, c1, &all, 1, false), *g = tt_reduce((tt_reduce_op)op, v1, &all, 1, false);
+        snprintf(what, sizeof what, "reduce %d of 40M", op);
+        CLOSE(g, w, 0, 1e-6, what);
+        REL2(w, g);
+        const tt_tensor *cs[] = {c2, c2, c2t}, *vs[] = {v2, v2, v2t};
+        const int *dims[] = {&d1, &d0, &d1};
+        for (int k = 0; k < (op == TT_SUM ? 3 : 1); k++) { /* lavapipe is slow: every op on one case */
+            w = tt_reduce((tt_reduce_op)op, cs[k], dims[k], 1, true);
+            g = tt_reduce((tt_reduce_op)op, vs[k], dims[k], 1, true);
+            snprintf(what, sizeof what, "reduce %d of 4000x10000, case %d", op, k);
+            CLOSE(g, w, 0, 1e-6, what);
+            REL2(w, g);
+        }
+    }
+    REL2(c2t, v2t); REL2(c2, v2); REL2(c1, v1);
+}
+
+/* max/min with indices over 40M elements: planted maxima and minima on both
+ * sides of chunk boundaries (the first one wins), then NaNs (the first NaN
+ * wins over everything). Known positions, and the CPU's answer. */
+TEST(large_max_min_indices)
+{
+    int64_t n = 40000000;
+    float *x = malloc(sizeof *x * (size_t)n);
+    CHECK(x != NULL);
+    if (!x) return;
+    for (int64_t i = 0; i < n; i++) x[i] = (float)((uint64_t)i * 2654435761u % 1000003) / 1000003.0f;
+    const int64_t hi[] = {39999999, 13333334, 13333333, 30000000}, lo[] = {39999998, 26666668, 26666667 + 2};
+    for (int k = 0; k < 4; k++) x[hi[k]] = 5;
+    for (int k = 0; k < 3; k++) x[lo[k]] = -5;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) { x[26666670] = NAN; x[20000000] = NAN; x[20000001] = NAN; }
+        tt_tensor *c = tt_from_data(1, &n, TT_F32, x, TT_CPU), *v = c ? tt_to_device(c, VK) : NULL;
+        CHECK(v != NULL);
+        for (int op = TT_MAX; op <= TT_MIN && v; op++) {
+            tt_tensor *wi = NULL, *gi = NULL;
+            tt_tensor *w = op == TT_MAX ? tt_max_dim(c, 0, false, &wi) : tt_min_dim(c, 0, false, &wi);
+            tt_tensor *g = op == TT_MAX ? tt_max_dim(v, 0, false, &gi) : tt_min_dim(v, 0, false, &gi);
+            double want_v = pass ? NAN : op == TT_MAX ? 5 : -5, want_i = pass ? 20000000 : op == TT_MAX ? 13333333 : 26666668;
+            double got_v = NAN, got_i = -1;
+            CHECK(g && gi && tt_to_host(g, TT_F64, &got_v) == TT_OK && tt_to_host(gi, TT_F64, &got_i) == TT_OK);
+            if (!(got_i == want_i && (got_v == want_v || (isnan(got_v) && isnan(want_v)))))
+                FAILF("pass %d op %d: value %g index %.0f, expected %g at %.0f", pass, op, got_v, got_i, want_v, want_i);
+            CLOSE(g, w, 0, 0, "value, cpu");
+            CLOSE(gi, wi, 0, 0, "index, cpu");
+            REL2(w, g); REL2(wi, gi);
+        }
+        REL2(c, v);
+    }
+    free(x);
+}
+
+/* softmax and log_softmax over 160 MB: rows of 10000 (the rows split), and
+ * one row of 40M (composed from max, exp, sum and div / log). */
+TEST(large_softmax)
+{
+    int64_t n = 40000000, s2[] = {4000, 10000}, s1[] = {1, n};
+    tt_tensor *c1 = cpu_random(2, s1, TT_F32, -10, 10, 410), *v1 = tt_to_device(c1, VK);
+    CHECK(v1 != NULL);
+    if (!v1) { tt_release(c1); return; }
+    tt_tensor *c2 = tt_reshape(c1, 2, s2), *v2 = tt_reshape(v1, 2, s2);
+    for (int lg = 0; lg < 2; lg++) {
+        tt_tensor *w = lg ? tt_log_softmax(c2, 1) : tt_softmax(c2, 1), *g = lg ? tt_log_softmax(v2, 1) : tt_softmax(v2, 1);
+        BIG_CLOSE2(g, w, 0, 1e-5, lg ? "log_softmax, rows split" : "softmax, rows split");
+        REL2(w, g);
+        w = lg ? tt_log_softmax(c1, 1) : tt_softmax(c1, 1);
+        g = lg ? tt_log_softmax(v1, 1) : tt_softmax(v1, 1);
+        BIG_CLOSE2(g, w, 0, 1e-5, lg ? "log_softmax, one long row" : "softmax, one long row");
+        REL2(w, g);
+    }
+    REL2(c2, v2); REL2(c1, v1);
+}
+
+/* a @ b of random float32 operands (ndim-dim shapes sa, sb) against the CPU. */
+static int random_matmul(int ndim, const int64_t *sa, const int64_t *sb, uint64_t seed, const char *what, int line)
+{
+    PAIR(ca, va, cpu_random(ndim, sa, TT_F32, -1, 1, seed));
+    PAIR(cb, vb, cpu_random(ndim, sb, TT_F32, -1, 1, seed + 1));
+    tt_tensor *w = tt_matmul(ca, cb), *g = tt_matmul(va, vb);
+    int ok = big_close(g, w, 1e-5, 1e-5, what, line);
+    REL2(w, g); REL2(ca, va); REL2(cb, vb);
+    return ok;
+}
+#define RANDOM_MATMUL(ndim, sa, sb, seed, what) do { if (!random_matmul((ndim), (sa), (sb), (seed), (what), __LINE__)) \
+    check_failed_here = 1; } while (0)
+
+/* matmul with an operand over 128 MiB: a of 8M x 5 (rows split), b of
+ * 20M x 2 (K chunked; 0/1 values: exact sums in float), a batched a of
+ * 4 x 2M x 5, and an output of 5000 x 7000 (the 64x64-tile kernel, split). */
+TEST(large_matmul)
+{
+    RANDOM_MATMUL(2, ((int64_t[]){8000000, 5}), ((int64_t[]){5, 3}), 420, "8M x 5 @ 5 x 3");
+    RANDOM_MATMUL(3, ((int64_t[]){4, 2000000, 5}), ((int64_t[]){4, 5, 3}), 422, "batched 4 x 2M x 5 @ 4 x 5 x 3");
+    RANDOM_MATMUL(2, ((int64_t[]){5000, 2}), ((int64_t[]){2, 7000}), 424, "5000 x 2 @ 2 x 7000");
+    int64_t sk[] = {2, 20000000}, sk2[] = {20000000, 2};
+    tt_tensor *u = cpu_random(2, sk, TT_F32, 0, 1, 426), *u2 = cpu_random(2, sk2, TT_F32, 0, 1, 427);
+    tt_tensor *ub = tt_binary_scalar(TT_GT, u, 0.5), *ub2 = tt_binary_scalar(TT_GT, u2, 0.5);
+    PAIR(ck, vk, tt_cast(ub, TT_F32));
+    PAIR(ck2, vk2, tt_cast(ub2, TT_F32));
+    tt_tensor *w = tt_matmul(ck, ck2), *g = tt_matmul(vk, vk2);
+    CLOSE(g, w, 0, 0, "2 x 20M @ 20M x 2");
+    REL2(w, g); REL2(ck, vk); REL2(ck2, vk2); REL2(u, u2); REL2(ub, ub2);
+}
+
 TEST(no_validation_messages)
 {
     CHECK(tt_vulkan_sync(0) == TT_OK);
@@ -520,6 +643,12 @@ int main(void)
     RUN(softmax_match_cpu);
     RUN(matmul_match_cpu);
     RUN(large_tensor_split);
+    if (!RUNNING_ON_VALGRIND) { /* minutes each under valgrind's emulation of lavapipe's JIT code */
+        RUN(large_reductions);
+        RUN(large_max_min_indices);
+        RUN(large_softmax);
+        RUN(large_matmul);
+    }
     tt_vulkan_shutdown(); /* reports leaked objects through the layer */
     RUN(no_validation_messages);
     return DONE();
