@@ -58,19 +58,16 @@ static double read_ms(const float *a, const float *b, size_t n, int threads, flo
 
 int main(int argc, char **argv)
 {
-    size_t n = 10000000;
+    int64_t count = 10000000;
     int runs = 9;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-n") && i + 1 < argc) n = (size_t)strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: %s [-n N] [--runs R]\n", argv[0]); return 2; }
-    }
+    size_and_runs(argc, argv, &count, &runs);
+    size_t n = (size_t)count;
     n = (n + 31) / 32 * 32;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
-    double *ms = malloc(sizeof *ms * (size_t)(runs > 0 ? runs : 1));
-    if (!a || !b || !ms || runs < 1) { fprintf(stderr, "bandwidth: out of memory or bad --runs\n"); return 1; }
+    double *ms = malloc(sizeof *ms * (size_t)runs);
+    if (!a || !b || !ms) { fprintf(stderr, "bandwidth: out of memory\n"); return 1; }
     for (size_t i = 0; i < n; i++) a[i] = b[i] = (float)(i & 1023); /* touch every page first */
     double gbs[2], one_ms = 0;
     float sum = 0;

@@ -12,17 +12,11 @@
 #define BENCH_PROG "matmul"
 #include "bench.h"
 
-
 int main(int argc, char **argv)
 {
     int64_t n = 1024;
     int runs = 9;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-n") && i + 1 < argc) n = strtoll(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: %s [-n N] [--runs R]\n", argv[0]); return 2; }
-    }
-    if (n < 1 || runs < 1) { fprintf(stderr, "matmul: -n and --runs must be positive\n"); return 2; }
+    size_and_runs(argc, argv, &n, &runs);
     tt_manual_seed(3);
     int64_t shape[2] = {n, n};
     tt_tensor *a = NN(tt_randn(2, shape, TT_F32, TT_CPU, NULL)), *b = NN(tt_randn(2, shape, TT_F32, TT_CPU, NULL));

@@ -60,12 +60,7 @@ int main(int argc, char **argv)
 {
     int64_t n = 10000000;
     int runs = 7;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-n") && i + 1 < argc) n = strtoll(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: %s [-n N] [--runs R]\n", argv[0]); return 2; }
-    }
-    if (n < 1 || runs < 1) { fprintf(stderr, "step: -n and --runs must be positive\n"); return 2; }
+    size_and_runs(argc, argv, &n, &runs);
     tt_manual_seed(7);
     int64_t shape[1] = {n};
     tt_tensor *x = NN(tt_rand(1, shape, TT_F32, TT_CPU, NULL)), *e = NN(tt_randn(1, shape, TT_F32, TT_CPU, NULL));

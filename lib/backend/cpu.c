@@ -686,29 +686,26 @@ static double read_f(tt_dtype dt, const char *e)
  * machine, and a strided row sums in the same order as a contiguous one. */
 #define RBLOCK ((int64_t)8192)
 
+/* Eight interleaved double accumulators over x[0..n) `stride` apart (the
+ * dense case as its own loop, so that it vectorises). */
+#define BLOCK_SUM_LOOPS(T)                                                                  \
+    do {                                                                                    \
+        const T *x = (const T *)p;                                                          \
+        if (stride == 1)                                                                    \
+            for (; i < m; i += 8)                                                           \
+                for (int j = 0; j < 8; j++) acc[j] += x[i + j];                             \
+        else                                                                                \
+            for (; i < m; i += 8)                                                           \
+                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];                  \
+        for (; i < n; i++) acc[i % 8] += x[i * stride];                                     \
+    } while (0)
+
 VECTOR_CLONES static double block_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
 {
     double acc[8] = {0};
     int64_t i = 0, m = n - n % 8;
-    if (dt == TT_F32) {
-        const float *x = (const float *)p;
-        if (stride == 1)
-            for (; i < m; i += 8)
-                for (int j = 0; j < 8; j++) acc[j] += x[i + j];
-        else
-            for (; i < m; i += 8)
-                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];
-        for (; i < n; i++) acc[i % 8] += x[i * stride];
-    } else {
-        const double *x = (const double *)p;
-        if (stride == 1)
-            for (; i < m; i += 8)
-                for (int j = 0; j < 8; j++) acc[j] += x[i + j];
-        else
-            for (; i < m; i += 8)
-                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];
-        for (; i < n; i++) acc[i % 8] += x[i * stride];
-    }
+    if (dt == TT_F32) BLOCK_SUM_LOOPS(float);
+    else BLOCK_SUM_LOOPS(double);
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
