@@ -2,6 +2,8 @@
 #ifndef TG_TENSOR_INTERNAL_H
 #define TG_TENSOR_INTERNAL_H
 
+#include <stddef.h>
+
 #include "tensor/backend.h"
 
 /* A new tensor header over `storage` (retained). */
@@ -22,9 +24,73 @@ tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const ch
 
 /* Blocks from per-thread free lists by size class (lib/tensor/pool.c); a
  * block must be freed with the size it was asked for. Blocks of 64 bytes or
- * more are 64-byte aligned. */
-void *tt__pool_alloc(size_t n);
-void tt__pool_free(void *p, size_t n);
+ * more are 64-byte aligned. Sizes round up to a class: multiples of 16 up to
+ * 64 bytes, then four classes per power of two (at most 25% slack). The fast
+ * paths are inline: constant sizes (headers, nodes) fold their class. */
+#define TT__POOL_CLASSES 192
+#define TT__POOL_MAX_BLOCKS 256                 /* per class */
+#define TT__POOL_MAX_BYTES ((size_t)1 << 30)    /* per thread */
+
+typedef struct tt__pool_block { struct tt__pool_block *next; } tt__pool_block;
+typedef struct {
+    tt__pool_block *head[TT__POOL_CLASSES];
+    int count[TT__POOL_CLASSES];
+    size_t bytes;
+    signed char state; /* 0: not yet used on this thread, 1: on, -1: off */
+} tt__pool;
+extern _Thread_local tt__pool tt__pool_mine __attribute__((visibility("hidden")));
+
+void *tt__pool_alloc_slow(size_t n);
+void tt__pool_free_slow(void *p, size_t n);
 void *tt__aligned_alloc(size_t n); /* posix_memalign(64); free() releases it */
+
+/* The class of an n-byte request and its rounded size, or -1 when too big. */
+static inline int tt__size_class(size_t n, size_t *rounded)
+{
+    if (n <= 64) {
+        size_t r = n < 16 ? 16 : (n + 15) & ~(size_t)15;
+        *rounded = r;
+        return (int)(r / 16) - 1;
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^k <= n-1 < 2^(k+1), k >= 6 */
+    size_t step = (size_t)1 << (k - 2), q = (n - 1) / step;           /* 4 <= q <= 7 */
+    int c = 4 + (k - 6) * 4 + (int)(q - 4);
+    if (c >= TT__POOL_CLASSES) return -1;
+    *rounded = (q + 1) * step;
+    return c;
+}
+
+static inline void *tt__pool_alloc(size_t n)
+{
+    tt__pool *pl = &tt__pool_mine;
+    size_t rounded;
+    int c;
+    if (__builtin_expect(pl->state > 0, 1) && (c = tt__size_class(n, &rounded)) >= 0 && pl->head[c]) {
+        tt__pool_block *b = pl->head[c];
+        pl->head[c] = b->next;
+        pl->count[c]--;
+        pl->bytes -= rounded;
+        return b;
+    }
+    return tt__pool_alloc_slow(n);
+}
+
+static inline void tt__pool_free(void *p, size_t n)
+{
+    if (!p) return;
+    tt__pool *pl = &tt__pool_mine;
+    size_t rounded;
+    int c;
+    if (__builtin_expect(pl->state > 0, 1) && (c = tt__size_class(n, &rounded)) >= 0 &&
+        pl->count[c] < TT__POOL_MAX_BLOCKS && pl->bytes + rounded <= TT__POOL_MAX_BYTES) {
+        tt__pool_block *b = p;
+        b->next = pl->head[c];
+        pl->head[c] = b;
+        pl->count[c]++;
+        pl->bytes += rounded;
+        return;
+    }
+    tt__pool_free_slow(p, n);
+}
 
 #endif
