@@ -10,13 +10,8 @@ steps=${STEPS:-8000} runs=${RUNS:-5} long=${LONG_STEPS:-1000000}
 bin=$B/bench/seed000_loop
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 # one thread on both sides
 
-# Normally built by `make bench`; otherwise build it here against the library.
-if [ ! -x "$bin" ] || [ bench/seed000_loop.c -nt "$bin" ] || [ "$B/libtg.a" -nt "$bin" ]; then
-  make -s --no-print-directory "$B/libtg.a"
-  mkdir -p "$B/bench"
-  ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -O2 -Iinclude -o "$bin" bench/seed000_loop.c \
-    "$B/libtg.a" $(pkg-config --libs hdf5 2>/dev/null) $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm -lpthread
-fi
+# Normally built by `make bench`; the Makefile's rule otherwise.
+make -s --no-print-directory B="$B" "$bin"
 
 tg_out=$("$bin" --steps "$steps" --runs "$runs")
 printf '%s\n' "$tg_out" | grep -v '^median_ms='

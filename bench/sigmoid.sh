@@ -12,13 +12,8 @@ iters=${ITERS:-100} runs=${RUNS:-5}
 bin=$B/bench/sigmoid
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 # one thread on both sides
 
-# Normally built by `make bench`; otherwise build it here against the library.
-if [ ! -x "$bin" ] || [ bench/sigmoid.c -nt "$bin" ] || [ "$B/libtg.a" -nt "$bin" ]; then
-  make -s --no-print-directory "$B/libtg.a"
-  mkdir -p "$B/bench"
-  ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -O2 -g -Iinclude -o "$bin" bench/sigmoid.c \
-    "$B/libtg.a" $(pkg-config --libs hdf5 2>/dev/null) $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm -lpthread
-fi
+# Normally built by `make bench`; the Makefile's rule otherwise.
+make -s --no-print-directory B="$B" "$bin"
 
 tg_out=$("$bin" --iters "$iters" --runs "$runs") || { printf '%s\n' "$tg_out"; echo "sigmoid: tg run failed" >&2; exit 1; }
 printf '%s\n' "$tg_out" | grep -v '^median_ms\.'
