@@ -9,6 +9,12 @@
 // views 1 and 2 (same layout; matmul of thin matrices).
 // TG_WIDE: double / int64 accumulators (f32, f64, i64, bool inputs); else
 // float accumulators (f32 and bool inputs only).
+// TG_SUBGROUP (reduce_*_sg.comp, used when the device has basic and
+// relative-shuffle subgroup operations in compute and a subgroup size that
+// divides 256): group mode combines within subgroups by shuffles, then across
+// the subgroups' partials in shared memory: one barrier instead of eight. Any
+// power-of-two subgroup size works (lavapipe's is 8); 64-bit values are
+// shuffled as two 32-bit words (no shaderSubgroupExtendedTypes needed).
 #ifdef TG_WIDE
 #define ACC double
 #define IACC int64_t
@@ -47,6 +53,40 @@ void combine(inout ACC av, inout IACC al, inout uint ai, ACC bv, IACC bl, uint b
     if (take) { av = bv; al = bl; ai = bi; }
 }
 
+#ifdef TG_SUBGROUP
+// What lane gl_SubgroupInvocationID + d holds (every lane must call these;
+// the caller ignores lanes whose source is past the subgroup).
+ACC down_acc(ACC v, uint d)
+{
+#ifdef TG_WIDE
+    return packDouble2x32(subgroupShuffleDown(unpackDouble2x32(v), d));
+#else
+    return subgroupShuffleDown(v, d);
+#endif
+}
+IACC down_iacc(IACC v, uint d)
+{
+#ifdef TG_WIDE
+    return packInt2x32(subgroupShuffleDown(unpackInt2x32(v), d));
+#else
+    return subgroupShuffleDown(v, d);
+#endif
+}
+
+// Lane 0 of the subgroup gets the combination of all its lanes (a tree:
+// combine() orders ties by index, so max/min/indices are exact).
+void subgroup_combine(inout ACC v, inout IACC l, inout uint ix)
+{
+    uint lane = gl_SubgroupInvocationID;
+    for (uint d = gl_SubgroupSize / 2u; d > 0u; d >>= 1) {
+        ACC bv = down_acc(v, d);
+        IACC bl = down_iacc(l, d);
+        uint bi = subgroupShuffleDown(ix, d);
+        if (lane + d < gl_SubgroupSize) combine(v, l, ix, bv, bl, bi);
+    }
+}
+#endif
+
 void main()
 {
     bool group = P.u[2] != 0u;
@@ -69,6 +109,27 @@ void main()
         if (dot) bv *= load_acc(2, po + inner_offset(r, 2));
         combine(v, l, ix, bv, bl, pairs ? load_word(3, 2 * (po + inner_offset(r, 3))) : r);
     }
+#ifdef TG_SUBGROUP
+    if (group) { // reached by the whole workgroup: the early return above is uniform
+        subgroup_combine(v, l, ix);
+        if (gl_SubgroupInvocationID == 0u) { // the lane holding the subgroup's result
+            s_v[gl_SubgroupID] = v;
+            s_l[gl_SubgroupID] = l;
+            s_i[gl_SubgroupID] = ix;
+        }
+        barrier();
+        if (gl_SubgroupID != 0u) return;
+        // The first subgroup combines the partials (lane by lane, then by
+        // shuffles: there may be more subgroups than lanes).
+        v = op == 2u ? ACC(1) : ACC(0);
+        l = op == 2u ? IACC(1) : IACC(0);
+        ix = NONE;
+        for (uint k = gl_SubgroupInvocationID; k < gl_NumSubgroups; k += gl_SubgroupSize)
+            combine(v, l, ix, s_v[k], s_l[k], s_i[k]);
+        subgroup_combine(v, l, ix);
+        if (gl_SubgroupInvocationID != 0u) return;
+    }
+#else
     if (group) {
         s_v[lid] = v;
         s_l[lid] = l;
@@ -91,6 +152,7 @@ void main()
         l = s_l[0];
         ix = s_i[0];
     }
+#endif
     uint count = op == 1u && P.base != 0u ? P.base : R;
     if (op == 1u) v = count == 0u ? ACC(0) / ACC(0) : v / ACC(count);
     switch (P.dt[0]) {

@@ -61,6 +61,12 @@ static const uint32_t spv_reduce_f32[] =
 static const uint32_t spv_reduce_wide[] =
 #include "shaders/reduce_wide.spv.h"
     ;
+static const uint32_t spv_reduce_f32_sg[] =
+#include "shaders/reduce_f32_sg.spv.h"
+    ;
+static const uint32_t spv_reduce_wide_sg[] =
+#include "shaders/reduce_wide_sg.spv.h"
+    ;
 static const uint32_t spv_softmax_f32[] =
 #include "shaders/softmax_f32.spv.h"
     ;
@@ -75,7 +81,8 @@ static const uint32_t spv_matmul_f64[] =
     ;
 
 enum { K_COPY32, K_COPY64, K_UNARY_F32, K_UNARY_F64, K_BINARY_F32, K_BINARY_F64, K_RNG, K_WHERE, K_UNARY_I64,
-       K_BINARY_I64, K_REDUCE_F32, K_REDUCE_WIDE, K_SOFTMAX_F32, K_SOFTMAX_WIDE, K_MATMUL_F32, K_MATMUL_F64, K_COUNT };
+       K_BINARY_I64, K_REDUCE_F32, K_REDUCE_WIDE, K_REDUCE_F32_SG, K_REDUCE_WIDE_SG, K_SOFTMAX_F32, K_SOFTMAX_WIDE,
+       K_MATMUL_F32, K_MATMUL_F64, K_COUNT };
 static const struct { const uint32_t *code; size_t size; const char *name; } kernels[K_COUNT] = {
     [K_COPY32] = {spv_copy32, sizeof spv_copy32, "copy32"},
     [K_COPY64] = {spv_copy64, sizeof spv_copy64, "copy64"},
@@ -89,6 +96,8 @@ static const struct { const uint32_t *code; size_t size; const char *name; } ker
     [K_BINARY_I64] = {spv_binary_i64, sizeof spv_binary_i64, "binary_i64"},
     [K_REDUCE_F32] = {spv_reduce_f32, sizeof spv_reduce_f32, "reduce_f32"},
     [K_REDUCE_WIDE] = {spv_reduce_wide, sizeof spv_reduce_wide, "reduce_wide"},
+    [K_REDUCE_F32_SG] = {spv_reduce_f32_sg, sizeof spv_reduce_f32_sg, "reduce_f32_sg"},
+    [K_REDUCE_WIDE_SG] = {spv_reduce_wide_sg, sizeof spv_reduce_wide_sg, "reduce_wide_sg"},
     [K_SOFTMAX_F32] = {spv_softmax_f32, sizeof spv_softmax_f32, "softmax_f32"},
     [K_SOFTMAX_WIDE] = {spv_softmax_wide, sizeof spv_softmax_wide, "softmax_wide"},
     [K_MATMUL_F32] = {spv_matmul_f32, sizeof spv_matmul_f32, "matmul_f32"},
@@ -130,6 +139,8 @@ struct vk_dev {
     VkQueue queue;
     uint32_t qfam;
     bool f64, i64;
+    bool subgroups; /* reductions use the *_sg kernels (see subgroups_usable) */
+    uint32_t subgroup_size;
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipes[K_COUNT];
@@ -490,6 +501,23 @@ static void dev_destroy(vk_dev *d)
     free(d);
 }
 
+/* Whether reduce.glsl's subgroup variant can run: basic and relative-shuffle
+ * operations in compute shaders, and a subgroup size dividing the 256-wide
+ * workgroup (so every subgroup is full). TG_VULKAN_SUBGROUPS=0 says no. */
+static bool subgroups_usable(vk_dev *d)
+{
+    const char *env = getenv("TG_VULKAN_SUBGROUPS");
+    if (env && !strcmp(env, "0")) return false;
+    if (d->props.apiVersion < VK_API_VERSION_1_1) return false;
+    VkPhysicalDeviceSubgroupProperties sp = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sp};
+    vkGetPhysicalDeviceProperties2(d->pd, &p2);
+    VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_RELATIVE_BIT;
+    d->subgroup_size = sp.subgroupSize;
+    return (sp.supportedOperations & need) == need && (sp.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+           sp.subgroupSize > 0 && LOCAL_SIZE % sp.subgroupSize == 0;
+}
+
 static tt_status dev_setup(vk_dev *d)
 {
     vkGetPhysicalDeviceProperties(d->pd, &d->props);
@@ -498,6 +526,7 @@ static tt_status dev_setup(vk_dev *d)
     vkGetPhysicalDeviceFeatures(d->pd, &have);
     d->f64 = have.shaderFloat64;
     d->i64 = have.shaderInt64;
+    d->subgroups = subgroups_usable(d);
     uint32_t nq = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(d->pd, &nq, NULL);
     VkQueueFamilyProperties qp[16];
@@ -589,6 +618,12 @@ static vk_dev *get_dev(int index)
 }
 
 bool tt_vulkan_available(int device_index) { return get_dev(device_index) != NULL; }
+
+int tt_vulkan_subgroup_size(int device_index)
+{
+    vk_dev *d = get_dev(device_index);
+    return d && d->subgroups ? (int)d->subgroup_size : 0;
+}
 
 /* ---- recording and submission --------------------------------------------------- */
 static tt_status begin(vk_dev *d)
@@ -1323,7 +1358,10 @@ static tt_status reduce_rec(vk_dev *d, tt_reduce_op op, int mode, const tt_kview
         p.u[2] = R > 64; /* a workgroup per output, else an invocation per output */
         p.u[3] = (uint32_t)mode;
         uint32_t groups = p.u[2] ? (uint32_t)nout : (uint32_t)((nout + LOCAL_SIZE - 1) / LOCAL_SIZE);
-        return dispatch_groups(d, d->f64 && d->i64 ? K_REDUCE_WIDE : K_REDUCE_F32, &p, nv, bufs, boff, brange, groups);
+        /* the _sg kernels differ only in group mode: one pipeline serves both modes */
+        int k = d->f64 && d->i64 ? (d->subgroups ? K_REDUCE_WIDE_SG : K_REDUCE_WIDE)
+                                 : (d->subgroups ? K_REDUCE_F32_SG : K_REDUCE_F32);
+        return dispatch_groups(d, k, &p, nv, bufs, boff, brange, groups);
     }
     if (depth > MAX_SPLIT_DEPTH) return too_deep();
     oversized(nv, v, over);

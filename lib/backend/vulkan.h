@@ -15,6 +15,9 @@ tt_status tt_vulkan_sync(int device_index);
 void tt_vulkan_counters(long *dispatches, long *submits);
 /* Whether vulkan:N can be used; on false, tt_last_error() says why. */
 bool tt_vulkan_available(int device_index);
+/* The subgroup size reductions on vulkan:N combine by (0: the shared-memory
+ * path, for want of subgroup support or with TG_VULKAN_SUBGROUPS=0). */
+int tt_vulkan_subgroup_size(int device_index);
 /* Destroys every Vulkan object (registered with atexit on first use). */
 void tt_vulkan_shutdown(void);
 

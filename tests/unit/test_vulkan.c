@@ -612,6 +612,91 @@ TEST(large_matmul)
     REL2(w, g); REL2(ck, vk); REL2(ck2, vk2); REL2(u, u2); REL2(ub, ub2);
 }
 
+/* Reductions in group mode (R > 64: a workgroup per output) on both paths of
+ * reduce.glsl: subgroup shuffles (when the device has them) and the
+ * shared-memory tree (TG_VULKAN_SUBGROUPS=0), each against the CPU. The
+ * variable is read when the device is made: shut down, set, run again. Ties
+ * (small integers) and NaNs land in many lanes and subgroups; the first wins. */
+static void reductions_both_paths_case(void)
+{
+    const tt_dtype dts[] = {TT_F32, TT_F64, TT_I64};
+    const int64_t shapes[][2] = {{3, 1000}, {1, 100000}, {2, 257}};
+    for (int k = 0; k < 3; k++)
+        for (int si = 0; si < 3; si++) {
+            /* integers -2..3 (truncated): many ties; then values near 1 (0 or 1 as int64) */
+            tt_tensor *u = cpu_random(2, shapes[si], TT_F64, -3, 4, 430 + (uint64_t)(3 * k + si));
+            tt_tensor *fl = tt_cast(u, TT_I64);
+            tt_tensor *r = cpu_random(2, shapes[si], dts[k], 0.999, 1.001, 440 + (uint64_t)(3 * k + si));
+            tt_tensor *cs[2] = {tt_cast(fl, dts[k]), r}, *vs[2] = {NULL, NULL};
+            for (int j = 0; j < 2; j++) vs[j] = tt_to_device(cs[j], VK);
+            double tol = dts[k] == TT_F32 ? 1e-5 : dts[k] == TT_F64 ? 1e-12 : 0;
+            for (int j = 0; j < 2; j++)
+                for (int op = 0; op < TT_NUM_REDUCE; op++) {
+                    /* a product of integers overflows (to inf, then NaN at a 0) in an order-dependent way */
+                    if ((dts[k] == TT_I64 && op == TT_MEAN) || (op == TT_PROD && j == 0)) continue;
+                    int dim = 1;
+                    char what[96];
+                    tt_tensor *w = tt_reduce((tt_reduce_op)op, cs[j], &dim, 1, false),
+                              *g = tt_reduce((tt_reduce_op)op, vs[j], &dim, 1, false);
+                    snprintf(what, sizeof what, "reduce %d %s shape %d data %d", op, tt_dtype_name(dts[k]), si, j);
+                    CLOSE(g, w, op == TT_MAX || op == TT_MIN ? 0 : tol * 10, op == TT_MAX || op == TT_MIN ? 0 : tol, what);
+                    REL2(w, g);
+                }
+            for (int j = 0; j < 2; j++) {
+                tt_tensor *wi = NULL, *gi = NULL, *w = tt_max_dim(cs[j], 1, false, &wi), *g = tt_max_dim(vs[j], 1, false, &gi);
+                CLOSE(g, w, 0, 0, "max values");
+                CLOSE(gi, wi, 0, 0, "max indices");
+                REL2(w, g); REL2(wi, gi);
+                tt_tensor *wa = tt_argmin(cs[j], 1, false), *ga = tt_argmin(vs[j], 1, false);
+                CLOSE(ga, wa, 0, 0, "argmin");
+                REL2(wa, ga);
+            }
+            REL2(u, fl); REL2(r, cs[0]); REL2(vs[0], vs[1]);
+        }
+    /* NaNs at lanes 3 and 200 of row 0, 77 of row 1, none in row 2: argmax
+     * and argmin give the first NaN; row 2 has ties of its maximum */
+    int64_t s[] = {3, 300};
+    float x[900];
+    for (int i = 0; i < 900; i++) x[i] = (float)(i * 37 % 11);
+    x[200] = NAN; x[3] = NAN; x[300 + 77] = NAN;
+    PAIR(c, v, tt_from_data(2, s, TT_F32, x, TT_CPU));
+    for (int op = TT_MAX; op <= TT_MIN; op++) {
+        tt_tensor *wi = NULL, *gi = NULL;
+        tt_tensor *w = op == TT_MAX ? tt_max_dim(c, 1, false, &wi) : tt_min_dim(c, 1, false, &wi);
+        tt_tensor *g = op == TT_MAX ? tt_max_dim(v, 1, false, &gi) : tt_min_dim(v, 1, false, &gi);
+        double want_i[] = {3, 77, op == TT_MAX ? 2 : 5}; /* 602 * 37 % 11 = 10, 605 * 37 % 11 = 0 */
+        CHECK_VALUES(gi, want_i, 3, 0);
+        CLOSE(g, w, 0, 0, "NaN values");
+        CLOSE(gi, wi, 0, 0, "NaN indices");
+        REL2(w, g); REL2(wi, gi);
+    }
+    REL2(c, v);
+}
+
+TEST(reductions_subgroups_on_and_off)
+{
+    const char *was = getenv("TG_VULKAN_SUBGROUPS");
+    char saved[32] = "";
+    if (was) snprintf(saved, sizeof saved, "%s", was);
+    int size_default = tt_vulkan_subgroup_size(0);
+    for (int pass = 0; pass < 2; pass++) {
+        CHECK(tt_vulkan_sync(0) == TT_OK);
+        tt_vulkan_shutdown(); /* no Vulkan tensor is alive here */
+        setenv("TG_VULKAN_SUBGROUPS", pass ? "1" : "0", 1);
+        CHECK(tt_vulkan_available(0));
+        int size = tt_vulkan_subgroup_size(0);
+        printf("# TG_VULKAN_SUBGROUPS=%d: %s (subgroup size %d)\n", pass,
+               size ? "subgroup reductions" : "shared-memory reductions", size);
+        if (pass == 0 && size != 0) FAILF("TG_VULKAN_SUBGROUPS=0 left subgroup size %d", size);
+        if (pass == 1 && size != size_default && !(was && !strcmp(saved, "0")))
+            FAILF("subgroup size %d, by default %d", size, size_default);
+        reductions_both_paths_case();
+    }
+    CHECK(tt_vulkan_sync(0) == TT_OK);
+    tt_vulkan_shutdown(); /* the later tests get the device as the environment set it */
+    if (was) setenv("TG_VULKAN_SUBGROUPS", saved, 1); else unsetenv("TG_VULKAN_SUBGROUPS");
+}
+
 TEST(no_validation_messages)
 {
     CHECK(tt_vulkan_sync(0) == TT_OK);
@@ -627,6 +712,9 @@ int main(void)
         printf("1..0 # SKIP no Vulkan device: %s\n", tt_last_error());
         return 0;
     }
+    int sg = tt_vulkan_subgroup_size(0);
+    if (sg) printf("# reductions use subgroup operations (subgroup size %d)\n", sg);
+    else printf("# reductions use the shared-memory path (no usable subgroups, or TG_VULKAN_SUBGROUPS=0)\n");
     RUN(round_trip);
     RUN(fill);
     RUN(copy_casts_strided);
@@ -640,6 +728,7 @@ int main(void)
     RUN(int64_and_bool_ops);
     RUN(reductions_match_cpu);
     RUN(max_min_dim_indices);
+    RUN(reductions_subgroups_on_and_off);
     RUN(softmax_match_cpu);
     RUN(matmul_match_cpu);
     RUN(large_tensor_split);
