@@ -2,6 +2,7 @@
 #ifndef TG_TENSOR_INTERNAL_H
 #define TG_TENSOR_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tensor/backend.h"
@@ -75,20 +76,26 @@ static inline void *tt__pool_alloc(size_t n)
     return tt__pool_alloc_slow(n);
 }
 
+/* Keeps block p (rounded bytes, class c) in pl's list when under the caps. */
+static inline bool tt__pool_keep(tt__pool *pl, int c, size_t rounded, void *p)
+{
+    if (c < 0 || pl->count[c] >= TT__POOL_MAX_BLOCKS || pl->bytes + rounded > TT__POOL_MAX_BYTES) return false;
+    tt__pool_block *b = p;
+    b->next = pl->head[c];
+    pl->head[c] = b;
+    pl->count[c]++;
+    pl->bytes += rounded;
+    return true;
+}
+
 static inline void tt__pool_free(void *p, size_t n)
 {
     if (!p) return;
     tt__pool *pl = &tt__pool_mine;
-    size_t rounded;
-    int c;
-    if (__builtin_expect(pl->state > 0, 1) && (c = tt__size_class(n, &rounded)) >= 0 &&
-        pl->count[c] < TT__POOL_MAX_BLOCKS && pl->bytes + rounded <= TT__POOL_MAX_BYTES) {
-        tt__pool_block *b = p;
-        b->next = pl->head[c];
-        pl->head[c] = b;
-        pl->count[c]++;
-        pl->bytes += rounded;
-        return;
+    if (__builtin_expect(pl->state > 0, 1)) {
+        size_t rounded = 0;
+        int c = tt__size_class(n, &rounded);
+        if (tt__pool_keep(pl, c, rounded, p)) return;
     }
     tt__pool_free_slow(p, n);
 }

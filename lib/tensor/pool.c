@@ -73,17 +73,9 @@ void *tt__pool_alloc_slow(size_t n)
 void tt__pool_free_slow(void *p, size_t n)
 {
     tt__pool *pl = pool_start();
-    size_t rounded;
+    size_t rounded = 0;
     int c = pl ? tt__size_class(n, &rounded) : -1;
-    if (c >= 0 && pl->count[c] < TT__POOL_MAX_BLOCKS && pl->bytes + rounded <= TT__POOL_MAX_BYTES) {
-        tt__pool_block *b = p;
-        b->next = pl->head[c];
-        pl->head[c] = b;
-        pl->count[c]++;
-        pl->bytes += rounded;
-        return;
-    }
-    free(p);
+    if (!pl || !tt__pool_keep(pl, c, rounded, p)) free(p);
 }
 
 void *tt__aligned_alloc(size_t n)
