@@ -7,8 +7,8 @@
 #     10^7 points, for information (tg alone).
 # The data are written once with tg-gen (not timed) and PyTorch reads the same
 # file with h5py. tg is timed as the whole command (process start, reading the
-# file, the loop, the standard errors, the report) and, for the loop alone, as
-# the difference between --steps N and --steps 1 (scaled by N/(N-1)); PyTorch
+# file, the loop, the standard errors, the report) and, for the loop alone,
+# from inside tg_fit by its per-step callback (bench/fitloop.c); PyTorch
 # (bench/fit_loop.py, one thread) times the loop alone. Medians of RUNS runs
 # after a warm-up (RUNS_BIG for the 10^7-point commands, which take seconds;
 # the default descent there runs once). Peak RSS of tg-fit by /usr/bin/time.
@@ -17,7 +17,8 @@ set -eu
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5} runs_big=${RUNS_BIG:-3} big=${N:-10000000}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 # one thread on both sides
-[ -x bin/tg-fit ] && [ -x bin/tg-gen ] || make -s --no-print-directory bin/tg-fit bin/tg-gen
+B=${B:-build}
+make -s --no-print-directory B="$B" bin/tg-fit bin/tg-gen "$B/bench/fitloop"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -84,13 +85,11 @@ py_run() {
 steps=2000
 bin/tg-gen line --slope 3 --intercept 0.8 -n 500 --x-range 0,1 --seed 1 --dtype f32 -o "$out/s001.h5"
 fit=(bin/tg-fit "$out/s001.h5" --loss mse --optimizer gd --lr 0.01 --init w=0.5,b=0 --format kv)
-tg_time "$runs" 1 "${fit[@]}" --steps 1
-one_ms=$tg_ms
 tg_time "$runs" 1 "${fit[@]}" --steps "$steps"
-loop_ms=$(awk -v a="$tg_ms" -v b="$one_ms" -v s="$steps" 'BEGIN { print (a - b) * s / (s - 1) }')
 tg_w=$(kv w) tg_b=$(kv b)
-echo "tg-fit seed001: 500 points, $steps steps, median of $runs: command $tg_ms ms (--steps 1: $one_ms ms)," \
-  "loop ~$loop_ms ms; w = $tg_w, b = $tg_b, loss = $(kv loss)"
+loop_ms=$("$B/bench/fitloop" "$out/s001.h5" --steps "$steps" --lr 0.01 --w0 0.5 --b0 0 --runs "$runs" | sed -n 's/^loop_ms=//p')
+echo "tg-fit seed001: 500 points, $steps steps, median of $runs: command $tg_ms ms, loop $loop_ms ms;" \
+  "w = $tg_w, b = $tg_b, loss = $(kv loss)"
 py_ms=
 if [ $have_torch = 1 ]; then
   py_run "$out/s001.h5" --lr 0.01 --steps "$steps" --w0 0.5 --b0 0 --runs "$runs"
@@ -107,13 +106,11 @@ bin/tg-gen line --slope 3 --intercept 0.8 --noise 0.5 -n "$big" --x-range 0,1 --
 awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$big" -v f="$(stat -c %s "$out/big.h5")" 'BEGIN {
   printf "tg-gen: %d points, %.0f MiB written in %.2f s (not timed below)\n", n, f / 1048576, b - a }'
 fit=(bin/tg-fit "$out/big.h5" --loss mse --optimizer gd --lr 0.5 --init w=0.5,b=0 --format kv)
-tg_time "$runs_big" 0 "${fit[@]}" --steps 1
-one_ms=$tg_ms one_rss=$tg_rss
 tg_time "$runs_big" 1 "${fit[@]}" --steps "$steps"
-loop_ms=$(awk -v a="$tg_ms" -v b="$one_ms" -v s="$steps" 'BEGIN { print (a - b) * s / (s - 1) }')
 tg_w=$(kv w) tg_b=$(kv b)
-echo "tg-fit gd: $big points, $steps steps, median of $runs_big: command $tg_ms ms (--steps 1: $one_ms ms," \
-  "peak RSS $((one_rss / 1024)) MiB), loop ~$loop_ms ms; w = $tg_w, b = $tg_b, loss = $(kv loss)"
+loop_ms=$("$B/bench/fitloop" "$out/big.h5" --steps "$steps" --lr 0.5 --w0 0.5 --b0 0 --runs "$runs_big" | sed -n 's/^loop_ms=//p')
+echo "tg-fit gd: $big points, $steps steps, median of $runs_big: command $tg_ms ms (peak RSS $((tg_rss / 1024)) MiB)," \
+  "loop $loop_ms ms; w = $tg_w, b = $tg_b, loss = $(kv loss)"
 py_ms=
 if [ $have_torch = 1 ]; then
   py_run "$out/big.h5" --lr 0.5 --steps "$steps" --w0 0.5 --b0 0 --runs "$runs"
@@ -132,6 +129,6 @@ echo
 printf '%-40s %11s %11s %11s %7s %9s\n' workload "tg cmd ms" "tg loop ms" "torch loop" "ratio" "RSS MiB"
 printf '%s\n' "${rows[@]}"
 echo "tg cmd: the whole tg-fit command (start, read, loop, standard errors, report);" \
-  "tg loop: (--steps N minus --steps 1) * N/(N-1);"
+  "tg loop: the loop alone, timed inside tg_fit (bench/fitloop.c);"
 echo "torch loop: PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent)," \
   "one thread, the loop alone on tensors in memory; ratio: torch loop / tg loop; RSS: tg-fit's peak."
