@@ -68,7 +68,7 @@ $(B)/libtg.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/libtg.so: $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libtg.so.0 -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libtg.so.0 -Wl,-z,nodelete -o $@ $^ $(LIBS)
 
 $(B)/tg.pc: Makefile
 	@mkdir -p build
@@ -145,4 +145,4 @@ bench-deps:
 # symbols to them (-rdynamic, the whole archive).
 bin/tg-check: $(B)/cmd/tg-check.o $(CMD_OBJ) $(B)/libtg.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< $(CMD_OBJ) \
-	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(PROG_LIBS) -ldl
+	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(PROG_LIBS)

@@ -81,20 +81,28 @@ py_run() {
   py_b64=$(sed -n 's/^b64=//p' "$out/py")
 }
 
+# gd_case FILE LR STEPS RUNS TOL NAME: tg-fit's whole command (median time,
+# peak RSS, final w and b), tg_fit's loop alone (bench/fitloop.c) and, with
+# PyTorch, its loop and the agreement of the parameters to TOL; sets loop_ms
+# and py_ms.
+gd_case() {
+  local file=$1 lr=$2 steps=$3 n=$4 tol=$5 name=$6
+  tg_time "$n" 1 bin/tg-fit "$file" --loss mse --optimizer gd --lr "$lr" --init w=0.5,b=0 --format kv --steps "$steps"
+  tg_w=$(kv w) tg_b=$(kv b)
+  loop_ms=$("$B/bench/fitloop" "$file" --steps "$steps" --lr "$lr" --w0 0.5 --b0 0 --runs "$n" | sed -n 's/^loop_ms=//p')
+  echo "tg-fit $name, $steps steps, median of $n: command $tg_ms ms (peak RSS $((tg_rss / 1024)) MiB)," \
+    "loop $loop_ms ms; w = $tg_w, b = $tg_b, loss = $(kv loss)"
+  py_ms=
+  if [ $have_torch = 1 ]; then
+    py_run "$file" --lr "$lr" --steps "$steps" --w0 0.5 --b0 0 --runs "$runs"
+    agree "$name final parameters" "$tg_w" "$tg_b" "$py_w" "$py_b" "$tol"
+  fi
+}
+
 # ---- 1. seed 001 -------------------------------------------------------------
 steps=2000
 bin/tg-gen line --slope 3 --intercept 0.8 -n 500 --x-range 0,1 --seed 1 --dtype f32 -o "$out/s001.h5"
-fit=(bin/tg-fit "$out/s001.h5" --loss mse --optimizer gd --lr 0.01 --init w=0.5,b=0 --format kv)
-tg_time "$runs" 1 "${fit[@]}" --steps "$steps"
-tg_w=$(kv w) tg_b=$(kv b)
-loop_ms=$("$B/bench/fitloop" "$out/s001.h5" --steps "$steps" --lr 0.01 --w0 0.5 --b0 0 --runs "$runs" | sed -n 's/^loop_ms=//p')
-echo "tg-fit seed001: 500 points, $steps steps, median of $runs: command $tg_ms ms, loop $loop_ms ms;" \
-  "w = $tg_w, b = $tg_b, loss = $(kv loss)"
-py_ms=
-if [ $have_torch = 1 ]; then
-  py_run "$out/s001.h5" --lr 0.01 --steps "$steps" --w0 0.5 --b0 0 --runs "$runs"
-  agree "seed001 final parameters" "$tg_w" "$tg_b" "$py_w" "$py_b" 1e-4
-fi
+gd_case "$out/s001.h5" 0.01 "$steps" "$runs" 1e-4 "seed001 gd on 500 points"
 row "seed001 gd 500 pts x 2000 steps" "$tg_ms" "$loop_ms" "$py_ms" "$tg_rss"
 [ -n "${BENCH_ROWS:-}" ] && echo "P2;seed 001 loop: 500 points x $steps steps (tg-fit);$loop_ms;$py_ms" >> "$BENCH_ROWS"
 
@@ -105,18 +113,8 @@ t0=$EPOCHREALTIME
 bin/tg-gen line --slope 3 --intercept 0.8 --noise 0.5 -n "$big" --x-range 0,1 --seed 7 --dtype f32 -o "$out/big.h5"
 awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$big" -v f="$(stat -c %s "$out/big.h5")" 'BEGIN {
   printf "tg-gen: %d points, %.0f MiB written in %.2f s (not timed below)\n", n, f / 1048576, b - a }'
-fit=(bin/tg-fit "$out/big.h5" --loss mse --optimizer gd --lr 0.5 --init w=0.5,b=0 --format kv)
-tg_time "$runs_big" 1 "${fit[@]}" --steps "$steps"
-tg_w=$(kv w) tg_b=$(kv b)
-loop_ms=$("$B/bench/fitloop" "$out/big.h5" --steps "$steps" --lr 0.5 --w0 0.5 --b0 0 --runs "$runs_big" | sed -n 's/^loop_ms=//p')
-echo "tg-fit gd: $big points, $steps steps, median of $runs_big: command $tg_ms ms (peak RSS $((tg_rss / 1024)) MiB)," \
-  "loop $loop_ms ms; w = $tg_w, b = $tg_b, loss = $(kv loss)"
-py_ms=
-if [ $have_torch = 1 ]; then
-  py_run "$out/big.h5" --lr 0.5 --steps "$steps" --w0 0.5 --b0 0 --runs "$runs"
-  agree "$big-point gd final parameters" "$tg_w" "$tg_b" "$py_w" "$py_b" 1e-3
-  echo "(PyTorch's h5py read of the file: $py_load_ms ms, not in its loop time)"
-fi
+gd_case "$out/big.h5" 0.5 "$steps" "$runs_big" 1e-3 "gd on $big points"
+[ $have_torch = 1 ] && echo "(PyTorch's h5py read of the file: $py_load_ms ms, not in its loop time)"
 row "gd $big pts x $steps steps" "$tg_ms" "$loop_ms" "$py_ms" "$tg_rss"
 
 # ---- 3. 10^7 points, tg-fit's default descent ------------------------------------

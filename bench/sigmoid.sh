@@ -26,8 +26,10 @@ else
   echo "PyTorch is absent (/usr/bin/python3 cannot import torch): tg only"
 fi
 
-printf '%s\n' "$tg_out" | sed -n 's/^median_ms\.\([a-z]*\)=/tg \1 /p' >"${TMPDIR:-/tmp}/sigmoid.$$"
-printf '%s\n' "$py_out" | sed -n 's/^median_ms\.\([a-z]*\)=/py \1 /p' >>"${TMPDIR:-/tmp}/sigmoid.$$"
+times=$(mktemp)
+trap 'rm -f "$times"' EXIT
+printf '%s\n' "$tg_out" | sed -n 's/^median_ms\.\([a-z]*\)=/tg \1 /p' >"$times"
+printf '%s\n' "$py_out" | sed -n 's/^median_ms\.\([a-z]*\)=/py \1 /p' >>"$times"
 awk -v n="$iters" -v r="$runs" '
   { v[$2] = 1; t[$1, $2] = $3; if (!(($2) in seen)) { seen[$2] = 1; order[++k] = $2 } }
   END {
@@ -38,11 +40,10 @@ awk -v n="$iters" -v r="$runs" '
       if (b == "") printf "%-10s %12.3f %12s %16s\n", name, a, "-", "-"
       else printf "%-10s %12.3f %12.3f %16.2f\n", name, a, b, b / a
     }
-  }' "${TMPDIR:-/tmp}/sigmoid.$$"
+  }' "$times"
 if [ -n "${BENCH_ROWS:-}" ]; then
   awk -v n="$iters" '{ t[$1, $2] = $3; if (!(($2) in seen)) { seen[$2] = 1; order[++k] = $2 } }
     END { for (i = 1; i <= k; i++) printf "P3%s;sigmoid %s: %d x (forward + backward), 100x100;%s;%s\n",
       substr("abc", i, 1), order[i], n, t["tg", order[i]], t["py", order[i]] }' \
-    "${TMPDIR:-/tmp}/sigmoid.$$" >> "$BENCH_ROWS"
+    "$times" >> "$BENCH_ROWS"
 fi
-rm -f "${TMPDIR:-/tmp}/sigmoid.$$"

@@ -134,24 +134,18 @@ static const struct option longopts[] = {
 typedef enum { MODE_NONE, MODE_ALL, MODE_EXPR, MODE_SHELL, MODE_PLUGIN } check_mode;
 typedef enum { FMT_TEXT, FMT_TAP, FMT_KV } report_format;
 
-/* A list of names from comma-separated option values. */
-typedef struct {
-    char **v;
-    int n;
-} name_list;
-
 typedef struct {
     cmd_common co;
     check_mode mode;
     const char *mode_opt; /* the option that chose the mode, for messages */
     const char *expr;
-    name_list wrt;
+    cmd_names wrt;
     const char *forward;
-    name_list backward; /* expressions, "none" kept as is */
-    name_list inputs;
+    cmd_names backward; /* expressions, "none" kept as is */
+    cmd_names inputs;
     const char *name;
     const char *plugin;
-    name_list ops;
+    cmd_names ops;
     int order;
     tg_gradcheck_options gc;
     int64_t shape[TT_MAX_DIMS];
@@ -194,51 +188,24 @@ static void prefix_error(const char *prefix) {
 }
 
 
-static void list_add(name_list *l, const char *s, size_t n) {
-    char **v = realloc(l->v, (size_t)(l->n + 1) * sizeof *v);
+static void list_add(cmd_names *l, const char *s, size_t n) {
+    char **v = realloc(l->names, (size_t)(l->n + 1) * sizeof *v);
     if (!v || !(v[l->n] = strndup(s, n)))
         cmd_fail("out of memory");
-    l->v = v;
+    l->names = v;
     l->n++;
 }
 
-static int list_find(const name_list *l, const char *s) {
+static int list_find(const cmd_names *l, const char *s) {
     for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i], s))
+        if (!strcmp(l->names[i], s))
             return i;
     return -1;
 }
 
-static void list_free(name_list *l) {
-    for (int i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-/* "--wrt x,w" (repeatable): names, refusing empty, odd or repeated ones. */
-static void add_names(name_list *l, const char *opt, const char *arg) {
-    const char *p = arg;
-    for (;;) {
-        size_t n = strcspn(p, ",");
-        if (n == 0)
-            cmd_usage_error("invalid value '%s' for %s: empty name", arg, opt);
-        if (!cmd_is_identifier(p, n))
-            cmd_usage_error("invalid value '%s' for %s: '%.*s' is not a name", arg, opt, (int)n, p);
-        for (int i = 0; i < l->n; i++)
-            if (strlen(l->v[i]) == n && !strncmp(l->v[i], p, n))
-                cmd_usage_error("%s names '%.*s' twice", opt, (int)n, p);
-        list_add(l, p, n);
-        if (!p[n])
-            break;
-        p += n + 1;
-    }
-}
-
 /* "--backward 'grad*x,clamp(grad, -1, 1),none'": split at commas outside
  * brackets and parentheses; repeatable (each use appends). */
-static void add_exprs(name_list *l, const char *arg) {
+static void add_exprs(cmd_names *l, const char *arg) {
     const char *start = arg;
     int depth = 0;
     for (const char *p = arg;; p++) {
@@ -277,11 +244,6 @@ static void index_str(int64_t flat, int ndim, const int64_t *shape, char *buf, s
         k += (size_t)snprintf(buf + k, len - k, d ? ",%lld" : "%lld", (long long)idx[d]);
     if (k < len)
         snprintf(buf + k, len - k, "]");
-}
-
-/* A shape as "(3, 4)". */
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t len) {
-    tt_shape_str(ndim, shape, buf, len);
 }
 
 /* ---- random inputs ------------------------------------------------------------- *
@@ -465,7 +427,7 @@ static tt_tensor *shell_forward(tg_ctx *ctx, int n, tt_tensor *const *in) {
     if (!env)
         return NULL;
     for (int i = 0; i < n; i++)
-        if (tg_env_set(env, o->inputs.v[i], in[i]) != TT_OK) {
+        if (tg_env_set(env, o->inputs.names[i], in[i]) != TT_OK) {
             tg_env_free(env);
             return NULL;
         }
@@ -523,7 +485,7 @@ static int shell_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor **gi, in
         if (!x && !k)
             st = tt_last_status();
         else if (x)
-            st = tg_env_set(env, o->inputs.v[i], x);
+            st = tg_env_set(env, o->inputs.names[i], x);
     }
     if (st == TT_OK)
         st = tg_env_set(env, "out", out);
@@ -535,10 +497,10 @@ static int shell_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor **gi, in
     }
     int count = o->backward.n;
     for (int i = 0; i < count && i < max_grads; i++) {
-        if (!strcmp(o->backward.v[i], "none"))
+        if (!strcmp(o->backward.names[i], "none"))
             continue;
-        if (!(gi[i] = tg_eval(env, o->backward.v[i]))) {
-            char *ctx_text = cmd_xprintf("--backward expression %d ('%s')", i + 1, o->backward.v[i]);
+        if (!(gi[i] = tg_eval(env, o->backward.names[i]))) {
+            char *ctx_text = cmd_xprintf("--backward expression %d ('%s')", i + 1, o->backward.names[i]);
             prefix_error(ctx_text);
             free(ctx_text);
             tg_env_free(env);
@@ -1194,7 +1156,7 @@ static void parse(check_opts *o, int argc, char **argv) {
                 cmd_usage_error("invalid value '' for -e: expected an expression");
             o->expr = optarg;
             break;
-        case OPT_WRT: add_names(&o->wrt, "--wrt", optarg); break;
+        case OPT_WRT: cmd_names_add(&o->wrt, "--wrt", optarg); break;
         case OPT_FORWARD:
             set_mode(o, MODE_SHELL, "--forward");
             if (o->forward)
@@ -1204,7 +1166,7 @@ static void parse(check_opts *o, int argc, char **argv) {
             o->forward = optarg;
             break;
         case OPT_BACKWARD: add_exprs(&o->backward, optarg); break;
-        case OPT_INPUTS: add_names(&o->inputs, "--inputs", optarg); break;
+        case OPT_INPUTS: cmd_names_add(&o->inputs, "--inputs", optarg); break;
         case OPT_NAME:
             if (!cmd_is_identifier(optarg, strlen(optarg)))
                 cmd_usage_error("invalid value '%s' for --name: expected a name like MultiplyAdd", optarg);
@@ -1216,7 +1178,7 @@ static void parse(check_opts *o, int argc, char **argv) {
                 cmd_usage_error("invalid value '' for --plugin: expected a shared object (LIB.so)");
             o->plugin = optarg;
             break;
-        case OPT_OP: add_names(&o->ops, "--op", optarg); break;
+        case OPT_OP: cmd_names_add(&o->ops, "--op", optarg); break;
         case OPT_ORDER: o->order = (int)cmd_parse_int64("--order", optarg, 1, 2); break;
         case OPT_EPS: o->gc.eps = cmd_parse_positive_double("--eps", optarg); break;
         case OPT_ATOL: o->gc.atol = cmd_parse_nonneg_double("--atol", optarg); break;
@@ -1246,10 +1208,10 @@ static void parse(check_opts *o, int argc, char **argv) {
         if (o->inputs.n > MAX_INPUTS)
             cmd_usage_error("--inputs: at most %d inputs, got %d", MAX_INPUTS, o->inputs.n);
         for (int i = 0; i < o->inputs.n; i++)
-            if (!strcmp(o->inputs.v[i], "out") || !strcmp(o->inputs.v[i], "grad"))
+            if (!strcmp(o->inputs.names[i], "out") || !strcmp(o->inputs.names[i], "grad"))
                 cmd_usage_error("--inputs: '%s' is taken: the backward expressions use 'out' for the forward's output "
                                 "and 'grad' for the incoming gradient",
-                                o->inputs.v[i]);
+                                o->inputs.names[i]);
     } else {
         if (o->backward.n)
             cmd_usage_error("--backward goes with --forward");
@@ -1300,9 +1262,9 @@ static void bind_all(tg_env *env, const check_opts *o) {
 
 /* The inputs named in `names`: bound values (as fresh leaves), else random
  * normal of --shape; the other bindings stay in env as constants. */
-static void named_inputs(const check_opts *o, tg_env *env, const name_list *names, check_case *c, stream *s) {
+static void named_inputs(const check_opts *o, tg_env *env, const cmd_names *names, check_case *c, stream *s) {
     for (int i = 0; i < names->n; i++) {
-        const char *name = names->v[i];
+        const char *name = names->names[i];
         tt_tensor *v = tg_env_get(env, name);
         tt_tensor *t;
         if (v) {
@@ -1315,7 +1277,7 @@ static void named_inputs(const check_opts *o, tg_env *env, const name_list *name
             t = random_tensor(s, nd, sh, R_NORMAL, 0, 0, NULL, 0);
         }
         /* a custom op's input whose backward is 'none' has no gradient: a constant */
-        bool grad = !(o->mode == MODE_SHELL && i < o->backward.n && !strcmp(o->backward.v[i], "none"));
+        bool grad = !(o->mode == MODE_SHELL && i < o->backward.n && !strcmp(o->backward.names[i], "none"));
         c->names[i] = cmd_xstrdup(name);
         c->inputs[i] = make_input(o, t, grad, name);
         if (v && tg_env_set(env, name, c->inputs[i]) != TT_OK)
@@ -1325,7 +1287,7 @@ static void named_inputs(const check_opts *o, tg_env *env, const name_list *name
 }
 
 /* Removes the inputs from env, leaving only the constants. */
-static tg_env *constants_of(const check_opts *o, tg_env *env, const name_list *names) {
+static tg_env *constants_of(const check_opts *o, tg_env *env, const cmd_names *names) {
     tg_env *k = new_env(o, NULL);
     if (!k)
         trouble("%s", last_error());
@@ -1376,7 +1338,7 @@ static void check_op_names(const check_opts *o, int n, const char *(*name_of)(in
     for (int k = 0; k < o->ops.n; k++) {
         bool found = false;
         for (int i = 0; i < n && !found; i++)
-            found = !strcmp(name_of(i, arg), o->ops.v[k]);
+            found = !strcmp(name_of(i, arg), o->ops.names[k]);
         if (found)
             continue;
         size_t len = 1;
@@ -1388,7 +1350,7 @@ static void check_op_names(const check_opts *o, int n, const char *(*name_of)(in
                 strcat(known, ", ");
             strcat(known, name_of(i, arg));
         }
-        cmd_usage_error("--op %s: no such op in %s (ops: %s)", o->ops.v[k], where, known);
+        cmd_usage_error("--op %s: no such op in %s (ops: %s)", o->ops.names[k], where, known);
     }
 }
 
@@ -1477,7 +1439,7 @@ int main(int argc, char **argv) {
         if (!env)
             trouble("%s", last_error());
         bind_all(env, &o);
-        const name_list *names = o.mode == MODE_EXPR ? &o.wrt : &o.inputs;
+        const cmd_names *names = o.mode == MODE_EXPR ? &o.wrt : &o.inputs;
         cases = cmd_xcalloc(1, sizeof *cases);
         check_case *c = &cases[ncases++];
         named_inputs(&o, env, names, c, &s);
@@ -1491,14 +1453,14 @@ int main(int argc, char **argv) {
             c->op = cmd_xstrdup(o.name);
             size_t len = strlen(o.forward) + 32;
             for (int i = 0; i < o.backward.n; i++)
-                len += strlen(o.backward.v[i]) + 2;
+                len += strlen(o.backward.names[i]) + 2;
             c->what = cmd_xcalloc(len, 1);
             strcat(c->what, o.forward);
             strcat(c->what, " ; backward ");
             for (int i = 0; i < o.backward.n; i++) {
                 if (i)
                     strcat(c->what, ", ");
-                strcat(c->what, o.backward.v[i]);
+                strcat(c->what, o.backward.names[i]);
             }
             sop = (shell_op){&o, constants, {o.name, shell_forward, shell_backward, false}};
             c->fn = apply_fn;
@@ -1523,7 +1485,7 @@ int main(int argc, char **argv) {
                 fprintf(f, "%s(", op->function->name);
                 for (int j = 0; j < op->ninputs; j++) {
                     char sh[128];
-                    shape_text(op->inputs[j].ndim, op->inputs[j].shape, sh, sizeof sh);
+                    tt_shape_str(op->inputs[j].ndim, op->inputs[j].shape, sh, sizeof sh);
                     if (op->inputs[j].name)
                         fprintf(f, "%s%s: %s", j ? ", " : "", op->inputs[j].name, sh);
                     else
@@ -1542,7 +1504,7 @@ int main(int argc, char **argv) {
             trouble("%s", last_error());
         bind_all(env, &o);
         cases = cmd_xcalloc((size_t)(p->nops ? p->nops : 1), sizeof *cases);
-        name_list used = {0};
+        cmd_names used = {0};
         for (int i = 0; i < p->nops; i++) {
             const tg_plugin_op *op = &p->ops[i];
             if (!selected(&o, op->function->name))
@@ -1580,7 +1542,7 @@ int main(int argc, char **argv) {
                 cmd_usage_error("%s: no selected op of %s has an input named '%s'", o.bindings[i], o.plugin, name);
             free(name);
         }
-        list_free(&used);
+        cmd_names_free(&used);
         break;
     }
     case MODE_NONE: break;
@@ -1619,10 +1581,10 @@ int main(int argc, char **argv) {
     free(bctx);
     tg_env_free(env);
     tg_env_free(constants);
-    list_free(&o.wrt);
-    list_free(&o.backward);
-    list_free(&o.inputs);
-    list_free(&o.ops);
+    cmd_names_free(&o.wrt);
+    cmd_names_free(&o.backward);
+    cmd_names_free(&o.inputs);
+    cmd_names_free(&o.ops);
     if (pl.handle)
         dlclose(pl.handle);
     return status;

@@ -748,6 +748,13 @@ static const char *stop_text(tg_stop_reason r) {
     return "";
 }
 
+/* The correlation of parameters i and j (NaN where a variance is zero). */
+static double correlation(const tg_fit_result *r, int i, int j) {
+    int p = r->nparams;
+    double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
+    return den > 0 ? r->cov[i * p + j] / den : NAN;
+}
+
 static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
     char fb[512];
     int p = r->nparams;
@@ -782,8 +789,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
         for (int i = 0; i < p; i++) {
             fprintf(f, "%-*s", nw, r->names[i]);
             for (int j = 0; j <= i; j++) {
-                double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
-                fprintf(f, " %8.3f", den > 0 ? r->cov[i * p + j] / den : NAN);
+                fprintf(f, " %8.3f", correlation(r, i, j));
             }
             fputc('\n', f);
         }
@@ -809,7 +815,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     fprintf(f, "stop                        %s (%s)\n", tg_stop_reason_name(r->stop), stop_text(r->stop));
 }
 
-static void print_kv(FILE *f, const fit_data *d, const tg_fit_result *r) {
+static void print_kv(FILE *f, const tg_fit_result *r) {
     char a[40];
     int p = r->nparams;
     for (int i = 0; i < p; i++) {
@@ -835,11 +841,9 @@ static void print_kv(FILE *f, const fit_data *d, const tg_fit_result *r) {
         }
     for (int i = 0; i < p; i++)
         for (int j = i + 1; j < p; j++) {
-            double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
-            fmt_num(a, sizeof a, den > 0 ? r->cov[i * p + j] / den : NAN);
+            fmt_num(a, sizeof a, correlation(r, i, j));
             fprintf(f, "corr_%s_%s=%s\n", r->names[i], r->names[j], a);
         }
-    (void)d;
 }
 
 static tt_tensor *f64_tensor(int ndim, const int64_t *shape, const double *v) {
@@ -873,8 +877,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     double *corr = cmd_xcalloc((size_t)p * (size_t)p, sizeof *corr);
     for (int i = 0; i < p; i++)
         for (int j = 0; j < p; j++) {
-            double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
-            corr[i * p + j] = den > 0 ? r->cov[i * p + j] / den : NAN;
+            corr[i * p + j] = correlation(r, i, j);
         }
     put_f64(set, "corr", 2, shape, corr);
     free(corr);
@@ -931,7 +934,7 @@ static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_resu
     if (!f)
         cmd_fail("out of memory");
     if (o->out == OUT_KV)
-        print_kv(f, d, r);
+        print_kv(f, r);
     else
         print_text(f, o, d, r);
     if (fclose(f) != 0)

@@ -241,6 +241,16 @@ static void provenance(tt_tensor_set *set, const grad_opts *o) {
     cmd_attr_str(set, "device", tt_device_name(o->co.device));
 }
 
+/* Every Hessian block into set, as /hessian/... (or its column name). */
+static void put_hessians(tt_tensor_set *set, const grad_opts *o, const wrt_var *v) {
+    for (int i = 0; i < o->wrt.n; i++)
+        for (int j = 0; j < o->wrt.n; j++) {
+            char *name = hessian_name(o, v, i, j);
+            put_value(set, name, v[i].hess[j]);
+            free(name);
+        }
+}
+
 /* The set written as HDF5: /out, /grad/NAME..., /hessian/.... For csv, tsv
  * and text: what fits in columns (see the help). */
 static tt_tensor_set *make_set(const grad_opts *o, const tt_tensor *out, const wrt_var *v, bool columns) {
@@ -249,34 +259,22 @@ static tt_tensor_set *make_set(const grad_opts *o, const tt_tensor *out, const w
         cmd_fail_lib(NULL);
     provenance(set, o);
     int n = o->wrt.n;
-    if (columns && o->hessian) {
+    if (!(columns && o->hessian)) {
+        tt_tensor **ts = cmd_xcalloc((size_t)n + 1, sizeof *ts);
+        ts[0] = (tt_tensor *)out;
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) {
-                char *name = hessian_name(o, v, i, j);
-                put_value(set, name, v[i].hess[j]);
-                free(name);
-            }
-        return set;
-    }
-    tt_tensor **ts = cmd_xcalloc((size_t)n + 1, sizeof *ts);
-    ts[0] = (tt_tensor *)out;
-    for (int i = 0; i < n; i++)
-        ts[i + 1] = v[i].grad;
-    if (!columns || columns_fit(n + 1, ts))
-        put_value(set, "out", out);
-    free(ts);
-    for (int i = 0; i < n; i++) {
-        char *name = grad_name(&v[i]);
-        put_value(set, name, v[i].grad);
-        free(name);
+            ts[i + 1] = v[i].grad;
+        if (!columns || columns_fit(n + 1, ts))
+            put_value(set, "out", out);
+        free(ts);
+        for (int i = 0; i < n; i++) {
+            char *name = grad_name(&v[i]);
+            put_value(set, name, v[i].grad);
+            free(name);
+        }
     }
     if (o->hessian)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) {
-                char *name = hessian_name(o, v, i, j);
-                put_value(set, name, v[i].hess[j]);
-                free(name);
-            }
+        put_hessians(set, o, v);
     return set;
 }
 
@@ -456,15 +454,13 @@ int main(int argc, char **argv) {
     if (!tg_requires_grad(out)) { /* --allow-unused: nothing depends on anything */
         for (int i = 0; i < o.wrt.n; i++)
             v[i].grad = zeros_for(v[i].x);
-        if (o.hessian)
-            hessian(&o, v);
     } else {
         first_derivatives(&o, out, gout, v, o.order > 1 || o.hessian);
         if (o.order > 1)
             higher_derivatives(&o, v);
-        if (o.hessian)
-            hessian(&o, v);
     }
+    if (o.hessian)
+        hessian(&o, v);
 
     if (torch_form) {
         print_torch(&o, out, v);

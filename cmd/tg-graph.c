@@ -311,9 +311,7 @@ int main(int argc, char **argv) {
     tg_env_set_dtype(env, co.dtype);
     tg_env_set_device(env, co.device);
     tg_env_set_seed(env, co.seed);
-    for (int i = optind; i < argc; i++)
-        if (tg_env_bind(env, argv[i]) != TT_OK)
-            cmd_expr_fail(argv[i]);
+    cmd_bind_all(env, argc - optind, argv + optind);
 
     /* Every bound tensor is a named param, kept even if -e rebinds its name. */
     static param_list params;

@@ -31,6 +31,7 @@ static void load(void)
         *(void **)&sgemm = dlsym(h, "cblas_sgemm");
         *(void **)&dgemm = dlsym(h, "cblas_dgemm");
         if (sgemm && dgemm) return; /* kept open for the life of the process */
+        snprintf(load_error, sizeof load_error, "%s has no cblas_sgemm and cblas_dgemm", candidates[i]);
         sgemm = NULL, dgemm = NULL;
         dlclose(h);
     }
@@ -45,15 +46,16 @@ static void load(void)
     for (int i = 0; i < m; i++)                                                                           \
         for (int j = 0; j < n; j++) {                                                                     \
             double acc = 0;                                                                               \
-            for (int p = 0; p < k; p++)                                                                   \
-                acc += (double)A[ta == CblasNoTrans ? (int64_t)i * lda + p : (int64_t)p * lda + i] *     \
-                       (double)B[tb == CblasNoTrans ? (int64_t)p * ldb + j : (int64_t)j * ldb + p];       \
+            for (int p = 0; p < k; p++) acc += (double)A[i * ai + p * ap] * (double)B[p * bp + j * bj];   \
             C[(int64_t)i * ldc + j] = (T)acc;                                                             \
         }
 
 static void small_gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const void *a, int lda,
                        const void *b, int ldb, void *c, int ldc)
 {
+    /* element strides of a(i, p) and b(p, j) for either layout */
+    int64_t ai = ta == CblasNoTrans ? lda : 1, ap = ta == CblasNoTrans ? 1 : lda;
+    int64_t bp = tb == CblasNoTrans ? ldb : 1, bj = tb == CblasNoTrans ? 1 : ldb;
     if (dt == TT_F32) {
         const float *A = a, *B = b;
         float *C = c;
@@ -75,7 +77,7 @@ tt_status tt__gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, i
     pthread_once(&once, load);
     if (!sgemm)
         return tt_set_error(TT_ERUNTIME, "matmul needs OpenBLAS and could not load it (%s; Debian package "
-                                         "libopenblas0)", load_error[0] ? load_error : "no cblas_sgemm in it");
+                                         "libopenblas0)", load_error);
     if (dt == TT_F32)
         sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
     else

@@ -302,10 +302,6 @@ static void run_serial(int nops, const tt_kview *const *v, row_fn fn, const void
 } while (0)
 
 /* ---- copy / cast -------------------------------------------------------------- */
-static int64_t f2i(double x) /* C leaves out-of-range conversion undefined; x86 gives INT64_MIN */
-{
-    return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
-}
 
 #define CAST_ROW(NAME, TO, T, EXPR) \
     static void NAME(const void *c, int64_t n, char **p, const int64_t *s) { (void)c; LOOP1(TO, T, EXPR); }
@@ -317,8 +313,8 @@ CAST_ROW(copy_f64_f32, double, float, (double)x)
 CAST_ROW(copy_f64_f64, double, double, x)
 CAST_ROW(copy_f64_i64, double, int64_t, (double)x)
 CAST_ROW(copy_f64_b, double, tbool, (double)x)
-CAST_ROW(copy_i64_f32, int64_t, float, f2i(x))
-CAST_ROW(copy_i64_f64, int64_t, double, f2i(x))
+CAST_ROW(copy_i64_f32, int64_t, float, tt__f2i(x))
+CAST_ROW(copy_i64_f64, int64_t, double, tt__f2i(x))
 CAST_ROW(copy_i64_i64, int64_t, int64_t, x)
 CAST_ROW(copy_i64_b, int64_t, tbool, (int64_t)x)
 CAST_ROW(copy_b_f32, tbool, float, x != 0)
@@ -350,7 +346,7 @@ static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
         switch (k->dt) {
         case TT_F32: { float v = (float)k->value, *o = (float *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = v; } break;
         case TT_F64: { double *o = (double *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = k->value; } break;
-        case TT_I64: { int64_t v = f2i(k->value), *o = (int64_t *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = v; } break;
+        case TT_I64: { int64_t v = tt__f2i(k->value), *o = (int64_t *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = v; } break;
         case TT_BOOL: memset(p[0], k->value != 0, (size_t)n); break;
         }
         return;
@@ -358,7 +354,7 @@ static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
     switch (k->dt) {
     case TT_F32: { float v = (float)k->value; for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v; } break;
     case TT_F64: for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = k->value; break;
-    case TT_I64: { int64_t v = f2i(k->value); for (int64_t i = 0; i < n; i++) *(int64_t *)(p[0] + i * s[0]) = v; } break;
+    case TT_I64: { int64_t v = tt__f2i(k->value); for (int64_t i = 0; i < n; i++) *(int64_t *)(p[0] + i * s[0]) = v; } break;
     case TT_BOOL: for (int64_t i = 0; i < n; i++) *(tbool *)(p[0] + i * s[0]) = k->value != 0; break;
     }
 }
@@ -378,7 +374,7 @@ static void store(const tt_kview *out, int64_t i, double x)
     switch (out->dtype) {
     case TT_F32: ((float *)base)[i] = (float)x; break;
     case TT_F64: ((double *)base)[i] = x; break;
-    case TT_I64: ((int64_t *)base)[i] = f2i(x); break;
+    case TT_I64: ((int64_t *)base)[i] = tt__f2i(x); break;
     case TT_BOOL: ((tbool *)base)[i] = x != 0; break;
     }
 }
@@ -946,9 +942,9 @@ static tt_status cpu_matmul(const tt_kview *out, const tt_kview *a, const tt_kvi
             mb = pb; tb = CblasNoTrans; ldb = N;
         }
         tt_status st = tt__gemm(out->dtype, ta, tb, (int)M, (int)N, (int)K, ma, (int)lda, mb, (int)ldb, o, (int)N);
-        if (st) { free(pa); free(pb); return st; }
         free(pa);
         free(pb);
+        if (st) return st;
     }
     return TT_OK;
 }

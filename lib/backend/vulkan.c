@@ -1153,10 +1153,6 @@ static tt_status vk_where(const tt_kview *out, const tt_kview *cond, const tt_kv
     return dispatch_split(d, K_WHERE, &p, bufs, &pl);
 }
 
-static int64_t f2i(double x)
-{
-    return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
-}
 
 /* min(max(x, lo), hi) with NAN meaning no bound; NaN inputs stay NaN. */
 static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, double hi)
@@ -1184,7 +1180,7 @@ static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, do
         p.u[1] = (uint32_t)(bits >> 32);
         k = K_UNARY_F64;
     } else {
-        uint64_t l = (uint64_t)(isnan(lo) ? 0 : f2i(lo)), h = (uint64_t)(isnan(hi) ? 0 : f2i(hi));
+        uint64_t l = (uint64_t)(isnan(lo) ? 0 : tt__f2i(lo)), h = (uint64_t)(isnan(hi) ? 0 : tt__f2i(hi));
         p.u[0] = (uint32_t)l;
         p.u[1] = (uint32_t)(l >> 32);
         p.u[2] = (uint32_t)h;

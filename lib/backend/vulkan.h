@@ -4,8 +4,6 @@
 
 #include "tensor/backend.h"
 
-extern const tt_backend tt_vulkan_backend;
-
 /* Warnings and errors the validation layer reported so far (each is also
  * printed on stderr). Counted only with TG_VULKAN_VALIDATION=1. */
 long tt_vulkan_validation_messages(void);

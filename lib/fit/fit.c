@@ -13,6 +13,8 @@
  *       total least squares invariant), mapped back to the user's units;
  *     - explicit optimizers: the seeds' loop on the raw data in spec->dtype:
  *       loss, backward, p.data -= lr * p.grad (or momentum/adam), zero grads;
+ *       a line with a squared loss on the CPU takes one fused pass per step
+ *       instead (descend_fused; spec->autograd_only keeps the libgrad loop);
  *  3. the report: loss, sse and rms in the user's units (float64), and the
  *     covariance (2 L / dof) H^-1 from libgrad's Hessian (float64, in the
  *     standardized coordinates for line and poly, mapped back exactly).
@@ -349,10 +351,7 @@ static tt_status fdata_make(fdata *d, const fctx *c, const double *x, const doub
     bool ok = d->x && d->y && (!s || d->s);
     if (ok && c->mk == M_POLY)
         for (int k = 1; ok && k <= c->K; k++) {
-            for (int64_t i = 0; i < n; i++) {
-                double v = tr ? (x[idx ? idx[i] : i] - tr->c) / tr->h : x[idx ? idx[i] : i];
-                by[i] = pow(v, k);
-            }
+            for (int64_t i = 0; i < n; i++) by[i] = pow(bx[i], k); /* bx: the (standardized) x */
             d->xp[k] = tt_from_data(1, shape, TT_F64, by, TT_CPU);
             ok = d->xp[k] != NULL;
         }
@@ -691,9 +690,17 @@ typedef struct {
     tg_stop_reason stop;
 } run;
 
+/* The loss became L (NaN or Inf) at step: the run stops there. */
+static void diverged(run *R, int64_t step, double L)
+{
+    R->diverged_at = step, R->diverged_loss = L, R->steps = step;
+    dvec_push(&R->hist, L);
+    R->stop = TG_STOP_DIVERGED;
+}
+
 /* Bookkeeping after a step with loss L evaluated at theta_before; true: stop. */
 static bool after_step(run *R, int64_t step, double L, const double *theta_before, double Lprev, double gnorm,
-                       double tol, bool tol_ok)
+                       double tol)
 {
     const tg_fit_spec *sp = R->sp;
     R->steps = step;
@@ -705,7 +712,7 @@ static bool after_step(run *R, int64_t step, double L, const double *theta_befor
     }
     if (sp->on_step && !sp->on_step(step, L, sp->ctx)) { R->stop = TG_STOP_CALLBACK; return true; }
     if (sp->has_loss_below && L <= sp->loss_below) { R->stop = TG_STOP_LOSS_BELOW; return true; }
-    if (tol > 0 && tol_ok && step > 1 && (fabs(Lprev - L) <= tol * fmax(fabs(L), 1e-300) || gnorm < tol)) {
+    if (tol > 0 && step > 1 && (fabs(Lprev - L) <= tol * fmax(fabs(L), 1e-300) || gnorm < tol)) {
         R->stop = TG_STOP_TOL;
         return true;
     }
@@ -731,9 +738,7 @@ static tt_status newton(run *R, fdata *d, double delta, double *theta, int64_t m
     if (st) return st;
     for (int64_t step = 1; step <= maxsteps; step++) {
         if (!isfinite(L)) {
-            R->diverged_at = step, R->diverged_loss = L, R->steps = step;
-            dvec_push(&R->hist, L);
-            R->stop = TG_STOP_DIVERGED;
+            diverged(R, step, L);
             return TT_OK;
         }
         double scale = 0;
@@ -775,7 +780,7 @@ static tt_status newton(run *R, fdata *d, double delta, double *theta, int64_t m
             }
         }
         /* the step's loss is the one at the start of the step (as the seeds print it) */
-        bool stop = after_step(R, step, L, before, L, norm2(np, g), 0, false);
+        bool stop = after_step(R, step, L, before, L, norm2(np, g), 0);
         if (stop) return TT_OK;
         if (converged || !accepted) { R->stop = TG_STOP_TOL; return TT_OK; }
         if (tol > 0 && full && fabs(L - Lnew) <= tol * fmax(fabs(Lnew), 1e-300)) {
@@ -928,16 +933,14 @@ static tt_status descend_fused(run *R, double *theta, double lr, int64_t maxstep
         double g[2] = {in_dtype(dt, 2 * half * per * sums[1]), in_dtype(dt, 2 * half * per * sums[2])};
         double before[2] = {p[0], p[1]};
         if (!isfinite(L)) {
-            R->diverged_at = step, R->diverged_loss = L, R->steps = step;
-            dvec_push(&R->hist, L);
-            R->stop = TG_STOP_DIVERGED;
+            diverged(R, step, L);
             break;
         }
         for (int i = 0; i < 2; i++)
             p[i] = sp->optimizer == TG_OPT_MOMENTUM || sp->optimizer == TG_OPT_ADAM
                        ? in_dtype(dt, adaptive_step(sp, before[i], g[i], lr_t, step, &vel[i], &m1[i], &m2[i]))
                        : in_dtype(dt, before[i] - in_dtype(dt, g[i] * in_dtype(dt, lr_t))); /* p.data -= lr * p.grad */
-        bool stop = after_step(R, step, L, before, Lprev, norm2(2, g), tol, true);
+        bool stop = after_step(R, step, L, before, Lprev, norm2(2, g), tol);
         Lprev = L;
         if (stop) break;
     }
@@ -998,9 +1001,7 @@ static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, dou
         }
         for (int i = 0; i < np; i++) tt_item(P[i], &before[i]);
         if (!isfinite(L)) {
-            R->diverged_at = step, R->diverged_loss = L, R->steps = step;
-            dvec_push(&R->hist, L);
-            R->stop = TG_STOP_DIVERGED;
+            diverged(R, step, L);
             arena_clear(&ar);
             fdata_free(&bd);
             break;
@@ -1033,7 +1034,7 @@ static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, dou
         arena_clear(&ar);
         fdata_free(&bd);
         if (st) break;
-        bool stop = after_step(R, step, L, before, Lprev, norm2(np, g), tol, true);
+        bool stop = after_step(R, step, L, before, Lprev, norm2(np, g), tol);
         Lprev = L;
         if (stop) break;
     }

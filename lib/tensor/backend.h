@@ -59,6 +59,13 @@ struct tt_backend {
     tt_status (*softmax)(const tt_kview *out, const tt_kview *in, int dim, bool log);
 };
 
+/* x as int64 the way every backend casts: C leaves out-of-range conversion
+ * undefined, so those (and NaN) give INT64_MIN, as x86 does. */
+static inline int64_t tt__f2i(double x)
+{
+    return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
+}
+
 const tt_backend *tt_backend_for(tt_device_type type); /* NULL when none is built in */
 extern const tt_backend tt_cpu_backend;
 extern const tt_backend tt_vulkan_backend; /* lib/backend/vulkan.c */

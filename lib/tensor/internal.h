@@ -28,7 +28,7 @@ tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const ch
  * more are 64-byte aligned. Sizes round up to a class: multiples of 16 up to
  * 64 bytes, then four classes per power of two (at most 25% slack). The fast
  * paths are inline: constant sizes (headers, nodes) fold their class. */
-#define TT__POOL_CLASSES 192
+#define TT__POOL_CLASSES 100              /* the last holds TT__POOL_MAX_BYTES */
 #define TT__POOL_MAX_BLOCKS 256                 /* per class */
 #define TT__POOL_MAX_BYTES ((size_t)1 << 30)    /* per thread */
 
@@ -54,10 +54,10 @@ static inline int tt__size_class(size_t n, size_t *rounded)
         return (int)(r / 16) - 1;
     }
     int k = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^k <= n-1 < 2^(k+1), k >= 6 */
-    size_t step = (size_t)1 << (k - 2), q = (n - 1) / step;           /* 4 <= q <= 7 */
+    size_t q = (n - 1) >> (k - 2);                                     /* 4 <= q <= 7 */
     int c = 4 + (k - 6) * 4 + (int)(q - 4);
     if (c >= TT__POOL_CLASSES) return -1;
-    *rounded = (q + 1) * step;
+    *rounded = (q + 1) << (k - 2);
     return c;
 }
 

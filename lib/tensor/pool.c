@@ -65,7 +65,6 @@ void *tt__pool_alloc_slow(size_t n)
     size_t rounded;
     int c = pl ? tt__size_class(n, &rounded) : -1;
     if (c < 0) return n >= 64 ? tt__aligned_alloc(n) : malloc(n);
-    if (pl->head[c]) return tt__pool_alloc(n); /* pooling just started */
     /* the whole class size, so that the block serves any request of its class */
     return rounded >= 64 ? tt__aligned_alloc(rounded) : malloc(rounded);
 }

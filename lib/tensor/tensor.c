@@ -297,7 +297,7 @@ tt_tensor *tt_full(int ndim, const int64_t *shape, double value, tt_dtype dt, tt
     if (t && tt_numel(t)) { /* the kernel directly: creation is not an in-place modification */
         tt_kview v;
         tt__kview(t, &v);
-        if (t->storage->backend->fill(&v, value) != TT_OK) { tt_release(t); return NULL; }
+        if (tt__backend(t)->fill(&v, value) != TT_OK) { tt_release(t); return NULL; }
     }
     return t;
 }
