@@ -22,7 +22,7 @@ PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) -ldl -l
 
 # Debian packages the project needs: to build, to test, to run the demo.
 PACKAGES := gcc make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
-            bats bats-assert bats-support python3-h5py valgrind graphviz
+            bats bats-assert bats-support python3-h5py valgrind graphviz clang-format
 
 LIB_SRC  := $(wildcard lib/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
@@ -41,7 +41,7 @@ PROG_LIBS += $(VULKAN_LIBS)
 PACKAGES += $(VULKAN_PACKAGES)
 
 .SECONDARY:
-.PHONY: all deps demo test unit asan asan-run valgrind install uninstall clean bench bench-deps
+.PHONY: all deps demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-deps
 all: deps $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
 
 deps:
@@ -146,3 +146,11 @@ bench-deps:
 bin/tg-check: $(B)/cmd/tg-check.o $(CMD_OBJ) $(B)/libtg.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< $(CMD_OBJ) \
 	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(PROG_LIBS)
+
+# One code style (.clang-format); .ci/run checks it before the tests.
+FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h bench/*.c bench/*.h examples/*.c examples/*/*.c))
+lint: deps
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "lint: $(words $(FORMAT_SRC)) files in the project style"
+
+format: deps
+	clang-format -i $(FORMAT_SRC)

@@ -15,7 +15,11 @@
 /* 16 bytes: SSE2 registers, which every x86-64 has (the build has no -mavx) */
 typedef float v4f __attribute__((vector_size(16)));
 
-typedef struct { const float *a, *b; size_t n; float sum; } part;
+typedef struct {
+    const float *a, *b;
+    size_t n;
+    float sum;
+} part;
 
 /* Sums a[0..n) + b[0..n) (n a multiple of 32) with independent
  * accumulators, so that loads, not the add latency, set the pace. */
@@ -27,8 +31,14 @@ static void *read_part(void *arg)
         const float *x = k ? p->b : p->a;
         for (size_t i = 0; i < p->n; i += 32) {
             memcpy(v, x + i, sizeof v);
-            s0 += v[0]; s1 += v[1]; s2 += v[2]; s3 += v[3];
-            s4 += v[4]; s5 += v[5]; s6 += v[6]; s7 += v[7];
+            s0 += v[0];
+            s1 += v[1];
+            s2 += v[2];
+            s3 += v[3];
+            s4 += v[4];
+            s5 += v[5];
+            s6 += v[6];
+            s7 += v[7];
         }
     }
     v4f t = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
@@ -67,7 +77,10 @@ int main(int argc, char **argv)
     int threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
     double *ms = malloc(sizeof *ms * (size_t)runs);
-    if (!a || !b || !ms) { fprintf(stderr, "bandwidth: out of memory\n"); return 1; }
+    if (!a || !b || !ms) {
+        fprintf(stderr, "bandwidth: out of memory\n");
+        return 1;
+    }
     for (size_t i = 0; i < n; i++) a[i] = b[i] = (float)(i & 1023); /* touch every page first */
     double gbs[2], one_ms = 0;
     float sum = 0;
@@ -79,9 +92,13 @@ int main(int argc, char **argv)
         if (!k) one_ms = m;
         gbs[k] = 2.0 * (double)n * sizeof(float) / m / 1e6;
     }
-    printf("memory read bandwidth (2 x %zu f32, median of %d): one thread %.1f GB/s, %d threads %.1f GB/s "
-           "(checksum %g)\n", n, runs, gbs[0], threads, gbs[1], (double)sum);
+    printf(
+        "memory read bandwidth (2 x %zu f32, median of %d): one thread %.1f GB/s, %d threads %.1f GB/s "
+        "(checksum %g)\n",
+        n, runs, gbs[0], threads, gbs[1], (double)sum);
     printf("read_gbs_1=%.2f\nread_gbs_all=%.2f\nread_ms_1=%.3f\n", gbs[0], gbs[1], one_ms);
-    free(a); free(b); free(ms);
+    free(a);
+    free(b);
+    free(ms);
     return 0;
 }

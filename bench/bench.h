@@ -51,9 +51,15 @@ static inline void size_and_runs(int argc, char **argv, int64_t *n, int *runs)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc) *n = strtoll(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) *runs = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: %s [-n N] [--runs R]\n", argv[0]); exit(2); }
+        else {
+            fprintf(stderr, "usage: %s [-n N] [--runs R]\n", argv[0]);
+            exit(2);
+        }
     }
-    if (*n < 1 || *runs < 1) { fprintf(stderr, "%s: -n and --runs must be positive\n", BENCH_PROG); exit(2); }
+    if (*n < 1 || *runs < 1) {
+        fprintf(stderr, "%s: -n and --runs must be positive\n", BENCH_PROG);
+        exit(2);
+    }
 }
 
 #endif

@@ -56,7 +56,8 @@ int main(int argc, char **argv)
         tt_tensor *e = nn(tt_exp(a));
         double t4 = now_s();
         double dt[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
-        for (int k = 0; k < 4; k++) if (dt[k] < best[k]) best[k] = dt[k];
+        for (int k = 0; k < 4; k++)
+            if (dt[k] < best[k]) best[k] = dt[k];
         tt_release(c);
         tt_release(d);
         tt_release(s);
@@ -79,7 +80,8 @@ int main(int argc, char **argv)
         tt_tensor *xw = nn(tg_mul(x, w)), *pred = nn(tg_add(xw, bias)), *diff = nn(tg_sub(pred, y));
         tt_tensor *sq = nn(tg_mul(diff, diff)), *loss = nn(tg_mean(sq));
         if (tg_backward(loss, NULL, false, false) != TT_OK) nn(NULL);
-        TG_NO_GRAD {
+        TG_NO_GRAD
+        {
             tt_tensor *gw = tg_get_grad(w), *gb = tg_get_grad(bias);
             tt_tensor *uw = nn(tt_mul_scalar(gw, 0.01)), *ub = nn(tt_mul_scalar(gb, 0.01));
             if (tt_sub_(w, uw) != TT_OK || tt_sub_(bias, ub) != TT_OK) nn(NULL);

@@ -13,7 +13,9 @@
 #include "tg/fit.h"
 #include "tg/io.h"
 
-typedef struct { double first, last; } span;
+typedef struct {
+    double first, last;
+} span;
 
 static bool on_step(int64_t step, double loss, void *ctx)
 {
@@ -38,9 +40,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--w0") && i + 1 < argc) w0 = atof(argv[++i]);
         else if (!strcmp(argv[i], "--b0") && i + 1 < argc) b0 = atof(argv[++i]);
         else if (argv[i][0] != '-' && !file) file = argv[i];
-        else { fprintf(stderr, "usage: %s FILE [--steps N] [--lr LR] [--w0 W] [--b0 B] [--runs R]\n", argv[0]); return 2; }
+        else {
+            fprintf(stderr, "usage: %s FILE [--steps N] [--lr LR] [--w0 W] [--b0 B] [--runs R]\n", argv[0]);
+            return 2;
+        }
     }
-    if (!file || steps < 2 || runs < 1) { fprintf(stderr, "fitloop: a FILE, --steps >= 2 and --runs >= 1\n"); return 2; }
+    if (!file || steps < 2 || runs < 1) {
+        fprintf(stderr, "fitloop: a FILE, --steps >= 2 and --runs >= 1\n");
+        return 2;
+    }
     tt_tensor_set *set = tt_read_path(file);
     if (!set) die("read");
     tt_tensor *x = must(tt_set_select(set, "x", file), "x"), *y = must(tt_set_select(set, "y", file), "y");

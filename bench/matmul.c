@@ -22,7 +22,10 @@ int main(int argc, char **argv)
     tt_tensor *a = NN(tt_randn(2, shape, TT_F32, TT_CPU, NULL)), *b = NN(tt_randn(2, shape, TT_F32, TT_CPU, NULL));
     size_t count = (size_t)(n * n), bytes = count * sizeof(float);
     float *ha = malloc(bytes), *hb = malloc(bytes), *hc = malloc(bytes), *ht = malloc(bytes);
-    if (!ha || !hb || !hc || !ht) { fprintf(stderr, "matmul: out of memory\n"); return 1; }
+    if (!ha || !hb || !hc || !ht) {
+        fprintf(stderr, "matmul: out of memory\n");
+        return 1;
+    }
     if (tt_to_host(a, TT_F32, ha) || tt_to_host(b, TT_F32, hb)) die("to_host");
     double *tg_ms = malloc(sizeof *tg_ms * (size_t)runs), *blas_ms = malloc(sizeof *blas_ms * (size_t)runs);
     if (!tg_ms || !blas_ms) return 1;
@@ -45,11 +48,19 @@ int main(int argc, char **argv)
     double maxdiff = 0;
     for (size_t i = 0; i < count; i++) maxdiff = fmax(maxdiff, fabs((double)ht[i] - (double)hc[i]));
     double tm = median(tg_ms, runs), bm = median(blas_ms, runs), flop = 2.0 * (double)n * (double)n * (double)n;
-    printf("matmul %lldx%lld f32, median of %d: tg_matmul %.2f ms (%.1f GFLOP/s), cblas_sgemm %.2f ms (%.1f GFLOP/s); "
-           "tg reaches %.0f%% of sgemm; max |difference| %g\n",
-           (long long)n, (long long)n, runs, tm, flop / tm / 1e6, bm, flop / bm / 1e6, 100 * bm / tm, maxdiff);
+    printf(
+        "matmul %lldx%lld f32, median of %d: tg_matmul %.2f ms (%.1f GFLOP/s), cblas_sgemm %.2f ms (%.1f GFLOP/s); "
+        "tg reaches %.0f%% of sgemm; max |difference| %g\n",
+        (long long)n, (long long)n, runs, tm, flop / tm / 1e6, bm, flop / bm / 1e6, 100 * bm / tm, maxdiff);
     printf("median_ms=%.3f\nsgemm_ms=%.3f\n", tm, bm);
-    tt_release(a); tt_release(b); tt_release(c);
-    free(ha); free(hb); free(hc); free(ht); free(tg_ms); free(blas_ms);
+    tt_release(a);
+    tt_release(b);
+    tt_release(c);
+    free(ha);
+    free(hb);
+    free(hc);
+    free(ht);
+    free(tg_ms);
+    free(blas_ms);
     return maxdiff == 0 ? 0 : 1;
 }

@@ -24,11 +24,13 @@ static long rss_kib(void)
     char line[256];
     long kib = -1;
     while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) { kib = strtol(line + 6, NULL, 10); break; }
+        if (!strncmp(line, "VmRSS:", 6)) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
     if (f) fclose(f);
     return kib;
 }
-
 
 /* One training run; returns the final w and b. rss_at[0] gets VmRSS after step
  * 10^4 and rss_at[1] at the end when rss_at is not NULL. */
@@ -60,7 +62,10 @@ static void train(long steps, uint64_t seed, double *w_out, double *b_out, long 
     }
     if (rss_at) rss_at[1] = rss_kib();
     if (tt_item(w, w_out) || tt_item(b, b_out)) die("item");
-    tt_release(wd); tt_release(bd); tt_release(w); tt_release(b);
+    tt_release(wd);
+    tt_release(bd);
+    tt_release(w);
+    tt_release(b);
 }
 
 int main(int argc, char **argv)
@@ -78,7 +83,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (steps < 1 || runs < 1) { fprintf(stderr, "seed000_loop: --steps and --runs must be positive\n"); return 2; }
+    if (steps < 1 || runs < 1) {
+        fprintf(stderr, "seed000_loop: --steps and --runs must be positive\n");
+        return 2;
+    }
     double w, b;
     if (rss) {
         long at[2] = {-1, -1};

@@ -25,7 +25,6 @@
 #define BENCH_PROG "sigmoid"
 #include "bench.h"
 
-
 /* ---- the custom Function ------------------------------------------------- */
 /* forward: output = 1 / (1 + exp(-x)); ctx.save_for_backward(output) */
 static tt_tensor *sig_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
@@ -140,15 +139,20 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--iters N] [--runs R] [--seed S] [--only custom|composed|builtin]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--iters N] [--runs R] [--seed S] [--only custom|composed|builtin]\n", argv[0]);
             return 2;
         }
     }
-    if (iters < 1 || runs < 1) { fprintf(stderr, "sigmoid: --iters and --runs must be positive\n"); return 2; }
+    if (iters < 1 || runs < 1) {
+        fprintf(stderr, "sigmoid: --iters and --runs must be positive\n");
+        return 2;
+    }
     int found = !only;
     for (int k = 0; k < NVARIANTS; k++) found |= only && !strcmp(only, variants[k].name);
-    if (!found) { fprintf(stderr, "sigmoid: unknown variant '%s'\n", only); return 2; }
+    if (!found) {
+        fprintf(stderr, "sigmoid: unknown variant '%s'\n", only);
+        return 2;
+    }
 
     int64_t shape[2] = {100, 100};
     tt_manual_seed(seed);
@@ -171,8 +175,8 @@ int main(int argc, char **argv)
         }
     }
     int ok = worst <= 1e-6;
-    printf("gradients: max |difference| between variants %.3g (%s 1e-6), max |grad - s(1-s) in double| %.3g\n",
-           worst, ok ? "within" : "NOT within", worst_ref);
+    printf("gradients: max |difference| between variants %.3g (%s 1e-6), max |grad - s(1-s) in double| %.3g\n", worst,
+           ok ? "within" : "NOT within", worst_ref);
     for (int k = 0; k < NVARIANTS; k++) free(g[k]);
     free(xs);
     if (tg_set_grad(x, NULL) != TT_OK) die("clear grad");
@@ -189,8 +193,8 @@ int main(int argc, char **argv)
             ms[r] = now_ms() - t0;
         }
         med[k] = median(ms, runs); /* sorts ms */
-        printf("tg %-36s %ld calls: median of %d runs %8.3f ms (%.2f us/call; min %.3f, max %.3f)\n", v->what,
-               iters, runs, med[k], med[k] * 1e3 / (double)iters, ms[0], ms[runs - 1]);
+        printf("tg %-36s %ld calls: median of %d runs %8.3f ms (%.2f us/call; min %.3f, max %.3f)\n", v->what, iters,
+               runs, med[k], med[k] * 1e3 / (double)iters, ms[0], ms[runs - 1]);
     }
     for (int k = 0; k < NVARIANTS; k++)
         if (!only || !strcmp(only, variants[k].name)) printf("median_ms.%s=%.4f\n", variants[k].name, med[k]);

@@ -18,8 +18,10 @@
 #include "tg/fit.h"
 #include "tg/grad.h"
 
-
-typedef struct { double *at; int n, cap; } clock_log;
+typedef struct {
+    double *at;
+    int n, cap;
+} clock_log;
 
 static bool on_step(int64_t step, double loss, void *ctx)
 {
@@ -66,7 +68,10 @@ int main(int argc, char **argv)
     tt_tensor *x = NN(tt_rand(1, shape, TT_F32, TT_CPU, NULL)), *e = NN(tt_randn(1, shape, TT_F32, TT_CPU, NULL));
     tt_tensor *x3 = NN(tt_mul_scalar(x, 3)), *e5 = NN(tt_mul_scalar(e, 0.5)), *x38 = NN(tt_add_scalar(x3, 0.8));
     tt_tensor *y = NN(tt_add(x38, e5));
-    tt_release(e); tt_release(x3); tt_release(e5); tt_release(x38);
+    tt_release(e);
+    tt_release(x3);
+    tt_release(e5);
+    tt_release(x38);
     tt_tensor *w = NN(tt_scalar(0.5, TT_F32, TT_CPU)), *b = NN(tt_scalar(0, TT_F32, TT_CPU));
     if (tg_set_requires_grad(w, true) || tg_set_requires_grad(b, true)) die("requires_grad");
     tt_tensor *wd = NN(tg_data(w)), *bd = NN(tg_data(b));
@@ -88,9 +93,10 @@ int main(int argc, char **argv)
     double wv, bv;
     if (tt_item(w, &wv) || tt_item(b, &bv)) die("item");
     double med = median(ms, runs), fw, fb, fit_ms = fit_step_ms(x, y, runs, &fw, &fb);
-    printf("tg: gd step on %lld points, median of %d steps: tg_fit %.2f ms (w = %.4f, b = %.4f after %d steps); "
-           "with libgrad ops %.2f ms (w = %.4f, b = %.4f after %d steps, loss %.4f)\n",
-           (long long)n, runs, fit_ms, fw, fb, runs + 3, med, wv, bv, runs + 2, loss_v);
+    printf(
+        "tg: gd step on %lld points, median of %d steps: tg_fit %.2f ms (w = %.4f, b = %.4f after %d steps); "
+        "with libgrad ops %.2f ms (w = %.4f, b = %.4f after %d steps, loss %.4f)\n",
+        (long long)n, runs, fit_ms, fw, fb, runs + 3, med, wv, bv, runs + 2, loss_v);
     printf("median_ms=%.3f\ngraph_ms=%.3f\n", fit_ms, med);
     free(ms);
     tt_tensor *all[] = {x, y, w, b, wd, bd};

@@ -99,35 +99,34 @@ enum {
  * getopt_long report a missing argument as ':' and print nothing itself, so
  * that cmd_common_option can word every usage error the same way. */
 #define CMD_COMMON_SHORTOPTS ":ho:"
-#define CMD_COMMON_LONGOPTS                                 \
-    {"help", no_argument, NULL, 'h'},                       \
-    {"version", no_argument, NULL, CMD_OPT_VERSION},        \
-    {"output", required_argument, NULL, 'o'},               \
-    {"format", required_argument, NULL, CMD_OPT_FORMAT},    \
-    {"dtype", required_argument, NULL, CMD_OPT_DTYPE},      \
-    {"device", required_argument, NULL, CMD_OPT_DEVICE},    \
-    {"seed", required_argument, NULL, CMD_OPT_SEED}
+#define CMD_COMMON_LONGOPTS                                                                                     \
+    {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, CMD_OPT_VERSION},                          \
+        {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, CMD_OPT_FORMAT},          \
+        {"dtype", required_argument, NULL, CMD_OPT_DTYPE}, {"device", required_argument, NULL, CMD_OPT_DEVICE}, \
+    {                                                                                                           \
+        "seed", required_argument, NULL, CMD_OPT_SEED                                                           \
+    }
 
 /* Help lines for the common options, to append to a command's usage text. */
-#define CMD_COMMON_HELP                                                                  \
-    "  -o, --output FILE      write to FILE (atomically); the format follows its\n"      \
-    "                         extension: .h5/.hdf5, .csv, .tsv/.txt\n"                    \
-    "      --format FMT       h5, csv, tsv or text (default: text on a terminal,\n"      \
-    "                         else h5)\n"                                                 \
-    "      --dtype TYPE       f32 (default) or f64\n"                                     \
-    "      --device DEV       cpu (default) or vulkan[:N]\n"                              \
-    "      --seed N           seed of the random stream (default: $TG_SEED, else 0)\n"  \
-    "  -h, --help             show this help and exit\n"                                  \
+#define CMD_COMMON_HELP                                                                \
+    "  -o, --output FILE      write to FILE (atomically); the format follows its\n"    \
+    "                         extension: .h5/.hdf5, .csv, .tsv/.txt\n"                 \
+    "      --format FMT       h5, csv, tsv or text (default: text on a terminal,\n"    \
+    "                         else h5)\n"                                              \
+    "      --dtype TYPE       f32 (default) or f64\n"                                  \
+    "      --device DEV       cpu (default) or vulkan[:N]\n"                           \
+    "      --seed N           seed of the random stream (default: $TG_SEED, else 0)\n" \
+    "  -h, --help             show this help and exit\n"                               \
     "      --version          show the version and exit\n"
 
 typedef struct {
-    const char *output;      /* -o FILE, or NULL for standard output */
-    tt_file_format format;   /* --format, TT_FMT_AUTO when not given */
-    tt_dtype dtype;          /* --dtype, default TT_F32 */
-    tt_device device;        /* --device, default $TG_DEVICE, else cpu */
-    uint64_t seed;           /* --seed, default $TG_SEED, else 0 */
-    bool seed_given;         /* --seed or $TG_SEED */
-    tt_file_format out_fmt;  /* resolved by cmd_common_finish */
+    const char *output;            /* -o FILE, or NULL for standard output */
+    tt_file_format format;         /* --format, TT_FMT_AUTO when not given */
+    tt_dtype dtype;                /* --dtype, default TT_F32 */
+    tt_device device;              /* --device, default $TG_DEVICE, else cpu */
+    uint64_t seed;                 /* --seed, default $TG_SEED, else 0 */
+    bool seed_given;               /* --seed or $TG_SEED */
+    tt_file_format out_fmt;        /* resolved by cmd_common_finish */
     const struct option *longopts; /* optional: the table, to name ambiguous abbreviations */
 } cmd_common;
 

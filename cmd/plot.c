@@ -16,20 +16,22 @@
 #define MAX_DOTS 20000
 
 typedef struct {
-    double px, py, pw, ph;   /* the plotting area, in SVG units */
+    double px, py, pw, ph;     /* the plotting area, in SVG units */
     double xlo, xhi, ylo, yhi; /* ylo/yhi are log10 values when ylog */
     bool ylog;
 } panel;
 
 static double map_x(const panel *p, double x) { return p->px + (x - p->xlo) / (p->xhi - p->xlo) * p->pw; }
 
-static double map_y(const panel *p, double y) {
+static double map_y(const panel *p, double y)
+{
     double v = p->ylog ? log10(y) : y;
     return p->py + p->ph - (v - p->ylo) / (p->yhi - p->ylo) * p->ph;
 }
 
 /* Text with &, <, >, " escaped. */
-static void put_text(FILE *f, const char *s) {
+static void put_text(FILE *f, const char *s)
+{
     for (; s && *s; s++) {
         switch (*s) {
         case '&': fputs("&amp;", f); break;
@@ -42,7 +44,8 @@ static void put_text(FILE *f, const char *s) {
 }
 
 /* A tick step of 1, 2 or 5 times a power of ten giving about `target` ticks. */
-static double nice_step(double span, int target) {
+static double nice_step(double span, int target)
+{
     double raw = span / target;
     double mag = pow(10, floor(log10(raw)));
     double frac = raw / mag;
@@ -51,26 +54,24 @@ static double nice_step(double span, int target) {
 
 /* A tick label: fixed decimals that show the step, %g for very large or
  * small numbers. */
-static void tick_label(char *buf, size_t n, double v, double step, double maxabs) {
-    if (fabs(v) < step * 1e-9)
-        v = 0;
+static void tick_label(char *buf, size_t n, double v, double step, double maxabs)
+{
+    if (fabs(v) < step * 1e-9) v = 0;
     if (maxabs >= 1e6 || step < 1e-4) {
         int prec = (int)ceil(log10(maxabs / step)) + 1;
-        if (prec < 1)
-            prec = 1;
-        if (prec > 10)
-            prec = 10;
+        if (prec < 1) prec = 1;
+        if (prec > 10) prec = 10;
         snprintf(buf, n, "%.*g", prec, v);
         return;
     }
     int dec = (int)(-floor(log10(step) + 1e-9));
-    if (dec < 0)
-        dec = 0;
+    if (dec < 0) dec = 0;
     snprintf(buf, n, "%.*f", dec, v);
 }
 
 /* The range [lo, hi] padded by 5% (or widened when empty). */
-static void pad_range(double *lo, double *hi) {
+static void pad_range(double *lo, double *hi)
+{
     if (!(*lo <= *hi)) { /* no finite values */
         *lo = 0;
         *hi = 1;
@@ -87,7 +88,8 @@ static void pad_range(double *lo, double *hi) {
     *hi += span * 0.05;
 }
 
-static void frame(FILE *f, const panel *p, int id) {
+static void frame(FILE *f, const panel *p, int id)
+{
     fprintf(f, "<clipPath id=\"clip%d\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n", id,
             p->px, p->py, p->pw, p->ph);
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" stroke=\"#444\"/>\n", p->px,
@@ -95,10 +97,10 @@ static void frame(FILE *f, const panel *p, int id) {
 }
 
 /* Linear ticks, grid lines and labels on the x axis. */
-static void x_axis(FILE *f, const panel *p, const char *label, bool integers) {
+static void x_axis(FILE *f, const panel *p, const char *label, bool integers)
+{
     double step = nice_step(p->xhi - p->xlo, 6);
-    if (integers && step < 1)
-        step = 1;
+    if (integers && step < 1) step = 1;
     double maxabs = fmax(fabs(p->xlo), fabs(p->xhi));
     for (double t = ceil(p->xlo / step) * step; t <= p->xhi + step * 1e-9; t += step) {
         double sx = map_x(p, t);
@@ -115,7 +117,8 @@ static void x_axis(FILE *f, const panel *p, const char *label, bool integers) {
     fputs("</text>\n", f);
 }
 
-static void y_label(FILE *f, const panel *p, const char *label) {
+static void y_label(FILE *f, const panel *p, const char *label)
+{
     double cx = p->px - 52, cy = p->py + p->ph / 2;
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 %.1f %.1f)\">", cx, cy, cx,
             cy);
@@ -123,14 +126,16 @@ static void y_label(FILE *f, const panel *p, const char *label) {
     fputs("</text>\n", f);
 }
 
-static void y_tick(FILE *f, const panel *p, double sy, bool major) {
+static void y_tick(FILE *f, const panel *p, double sy, bool major)
+{
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", p->px, sy, p->px + p->pw, sy,
             major ? "#e4e4e4" : "#f3f3f3");
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444\"/>\n", p->px - (major ? 5 : 3), sy,
             p->px, sy);
 }
 
-static void y_axis(FILE *f, const panel *p, const char *label) {
+static void y_axis(FILE *f, const panel *p, const char *label)
+{
     if (!p->ylog) {
         double step = nice_step(p->yhi - p->ylo, 6);
         double maxabs = fmax(fabs(p->ylo), fabs(p->yhi));
@@ -144,14 +149,11 @@ static void y_axis(FILE *f, const panel *p, const char *label) {
     } else {
         int d0 = (int)lround(p->ylo), d1 = (int)lround(p->yhi);
         int every = (d1 - d0 + 7) / 8; /* at most about 8 labelled decades */
-        if (every < 1)
-            every = 1;
+        if (every < 1) every = 1;
         for (int d = d0; d <= d1; d++) {
             if (every == 1 && d < d1 && d1 - d0 <= 6)
-                for (int m = 2; m <= 9; m++)
-                    y_tick(f, p, map_y(p, m * pow(10, d)), false);
-            if ((d - d0) % every)
-                continue;
+                for (int m = 2; m <= 9; m++) y_tick(f, p, map_y(p, m * pow(10, d)), false);
+            if ((d - d0) % every) continue;
             double sy = map_y(p, pow(10, d));
             y_tick(f, p, sy, true);
             if (d >= -2 && d <= 3) {
@@ -169,7 +171,8 @@ static void y_axis(FILE *f, const panel *p, const char *label) {
     y_label(f, p, label);
 }
 
-static void title(FILE *f, const panel *p, const char *text) {
+static void title(FILE *f, const panel *p, const char *text)
+{
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">",
             p->px + p->pw / 2, p->py - 14.0);
     put_text(f, text);
@@ -178,7 +181,8 @@ static void title(FILE *f, const panel *p, const char *text) {
 
 /* ---- the left panel: data and fitted curve ------------------------------ */
 
-static void data_panel(FILE *f, const plot_fit *d) {
+static void data_panel(FILE *f, const plot_fit *d)
+{
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (int64_t i = 0; i < d->n; i++)
         if (isfinite(d->x[i]) && isfinite(d->y[i])) {
@@ -189,10 +193,8 @@ static void data_panel(FILE *f, const plot_fit *d) {
     double span = yhi - ylo;
     for (int64_t i = 0; i < d->ncurve; i++)
         if (isfinite(d->cy[i]) && span >= 0) {
-            if (d->cy[i] < ylo && d->cy[i] > ylo - span / 2)
-                ylo = d->cy[i];
-            if (d->cy[i] > yhi && d->cy[i] < yhi + span / 2)
-                yhi = d->cy[i];
+            if (d->cy[i] < ylo && d->cy[i] > ylo - span / 2) ylo = d->cy[i];
+            if (d->cy[i] > yhi && d->cy[i] < yhi + span / 2) yhi = d->cy[i];
         }
     pad_range(&xlo, &xhi);
     pad_range(&ylo, &yhi);
@@ -200,8 +202,7 @@ static void data_panel(FILE *f, const plot_fit *d) {
     frame(f, &p, 1);
     x_axis(f, &p, d->xlabel ? d->xlabel : "x", false);
     y_axis(f, &p, d->ylabel ? d->ylabel : "y");
-    if (d->title)
-        title(f, &p, d->title);
+    if (d->title) title(f, &p, d->title);
 
     /* Dots: every point up to MAX_DOTS, else an even subsample. */
     int64_t stride = d->n > MAX_DOTS ? (d->n + MAX_DOTS - 1) / MAX_DOTS : 1;
@@ -214,9 +215,10 @@ static void data_panel(FILE *f, const plot_fit *d) {
     fputs("</g>\n", f);
 
     if (d->ncurve > 1) {
-        fputs("<polyline clip-path=\"url(#clip1)\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2.5\" "
-              "stroke-linejoin=\"round\" points=\"",
-              f);
+        fputs(
+            "<polyline clip-path=\"url(#clip1)\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2.5\" "
+            "stroke-linejoin=\"round\" points=\"",
+            f);
         for (int64_t i = 0; i < d->ncurve; i++)
             if (isfinite(d->cx[i]) && isfinite(d->cy[i])) {
                 double sy = map_y(&p, d->cy[i]);
@@ -232,10 +234,8 @@ static void data_panel(FILE *f, const plot_fit *d) {
     for (int64_t i = 0; i < d->n; i += stride) {
         double sx = map_x(&p, d->x[i]), sy = map_y(&p, d->y[i]);
         if (sy < p.py + lh + 12) {
-            if (sx < p.px + lw + 12)
-                in_left++;
-            if (sx > p.px + p.pw - lw - 12)
-                in_right++;
+            if (sx < p.px + lw + 12) in_left++;
+            if (sx > p.px + p.pw - lw - 12) in_right++;
         }
     }
     double lx = in_left <= in_right ? p.px + 8 : p.px + p.pw - lw - 8, ly = p.py + 8;
@@ -256,14 +256,14 @@ static void data_panel(FILE *f, const plot_fit *d) {
 
 /* ---- the right panel: loss by step -------------------------------------- */
 
-static void loss_panel(FILE *f, const plot_fit *d) {
+static void loss_panel(FILE *f, const plot_fit *d)
+{
     double lo = INFINITY, hi = -INFINITY;
     bool positive = true;
     for (int64_t i = 0; i < d->nloss; i++)
         if (isfinite(d->loss[i])) {
             lo = fmin(lo, d->loss[i]), hi = fmax(hi, d->loss[i]);
-            if (!(d->loss[i] > 0))
-                positive = false;
+            if (!(d->loss[i] > 0)) positive = false;
         }
     bool any = lo <= hi;
     panel p = {RIGHT_X, PANEL_TOP, PANEL_W, PANEL_H, 0, 1, 0, 1, false};
@@ -271,8 +271,7 @@ static void loss_panel(FILE *f, const plot_fit *d) {
         p.ylog = true;
         p.ylo = floor(log10(lo));
         p.yhi = ceil(log10(hi));
-        if (p.yhi - p.ylo < 1)
-            p.yhi = p.ylo + 1;
+        if (p.yhi - p.ylo < 1) p.yhi = p.ylo + 1;
     } else if (any) {
         p.ylo = lo, p.yhi = hi;
         pad_range(&p.ylo, &p.yhi);
@@ -293,8 +292,7 @@ static void loss_panel(FILE *f, const plot_fit *d) {
     /* A noisy curve (SGD's per-batch losses: many steps go up) is drawn
      * faint, with its moving average (geometric on a log scale) over it. */
     int64_t ups = 0;
-    for (int64_t i = 1; i < d->nloss; i++)
-        ups += d->loss[i] > d->loss[i - 1] * 1.05;
+    for (int64_t i = 1; i < d->nloss; i++) ups += d->loss[i] > d->loss[i - 1] * 1.05;
     bool noisy = d->nloss >= 50 && ups * 5 > d->nloss;
     /* Each pixel column draws the first, lowest and highest value of its
      * steps: a noisy SGD curve keeps its envelope, a long one stays small. */
@@ -315,17 +313,13 @@ static void loss_panel(FILE *f, const plot_fit *d) {
             int64_t imn = a, imx = a;
             for (int64_t i = a; i < b; i++)
                 if (isfinite(d->loss[i])) {
-                    if (d->loss[i] < mn)
-                        mn = d->loss[i], imn = i;
-                    if (d->loss[i] > mx)
-                        mx = d->loss[i], imx = i;
+                    if (d->loss[i] < mn) mn = d->loss[i], imn = i;
+                    if (d->loss[i] > mx) mx = d->loss[i], imx = i;
                 }
-            if (!(mn <= mx))
-                continue;
+            if (!(mn <= mx)) continue;
             int64_t first = imn < imx ? imn : imx, second = imn < imx ? imx : imn;
             fprintf(f, "%.2f,%.2f ", map_x(&p, (double)(first + 1)), map_y(&p, d->loss[first]));
-            if (second != first)
-                fprintf(f, "%.2f,%.2f ", map_x(&p, (double)(second + 1)), map_y(&p, d->loss[second]));
+            if (second != first) fprintf(f, "%.2f,%.2f ", map_x(&p, (double)(second + 1)), map_y(&p, d->loss[second]));
         }
     }
     fputs("\"/>\n", f);
@@ -334,9 +328,10 @@ static void loss_panel(FILE *f, const plot_fit *d) {
         int64_t every = d->nloss / cols + 1;
         double acc = 0;
         int64_t cnt = 0;
-        fputs("<polyline clip-path=\"url(#clip2)\" fill=\"none\" stroke=\"#0b4f0b\" stroke-width=\"2.2\" "
-              "stroke-linejoin=\"round\" points=\"",
-              f);
+        fputs(
+            "<polyline clip-path=\"url(#clip2)\" fill=\"none\" stroke=\"#0b4f0b\" stroke-width=\"2.2\" "
+            "stroke-linejoin=\"round\" points=\"",
+            f);
         for (int64_t i = 0; i < d->nloss; i++) {
             double v = isfinite(d->loss[i]) ? (p.ylog ? log(d->loss[i]) : d->loss[i]) : 0;
             acc += v, cnt++;
@@ -367,16 +362,16 @@ static void loss_panel(FILE *f, const plot_fit *d) {
     else if (d->nloss <= 30) /* few steps (the default's): mark each */
         for (int64_t i = 0; i < d->nloss; i++)
             if (isfinite(d->loss[i]))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#2ca02c\"/>\n",
-                        map_x(&p, (double)(i + 1)), map_y(&p, d->loss[i]));
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#2ca02c\"/>\n", map_x(&p, (double)(i + 1)),
+                        map_y(&p, d->loss[i]));
 }
 
-char *plot_fit_svg(const plot_fit *d, size_t *len) {
+char *plot_fit_svg(const plot_fit *d, size_t *len)
+{
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
@@ -390,7 +385,6 @@ char *plot_fit_svg(const plot_fit *d, size_t *len) {
         free(buf);
         return NULL;
     }
-    if (len)
-        *len = n;
+    if (len) *len = n;
     return buf;
 }

@@ -19,13 +19,13 @@ typedef struct {
     int64_t n;
     const double *cx, *cy;
     int64_t ncurve;
-    const char *title;       /* over the left panel, e.g. "y = 2.01*x + 2.98" */
+    const char *title; /* over the left panel, e.g. "y = 2.01*x + 2.98" */
     const char *xlabel, *ylabel;
     const char *data_label;  /* legend, e.g. "data (500 points)" */
     const char *curve_label; /* legend, e.g. "fit (line, mse)" */
     const double *loss;
     int64_t nloss;
-    const char *loss_title;  /* over the right panel */
+    const char *loss_title; /* over the right panel */
     const char *loss_note;
 } plot_fit;
 

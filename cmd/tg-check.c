@@ -159,12 +159,10 @@ typedef struct {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-
-
-
 /* "tg-check: MSG", exit 2: the check could not be carried out (cmp's trouble). */
 static _Noreturn void trouble(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void trouble(const char *fmt, ...) {
+static _Noreturn void trouble(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", cmd_name);
@@ -174,65 +172,64 @@ static _Noreturn void trouble(const char *fmt, ...) {
     exit(EXIT_TROUBLE);
 }
 
-static const char *last_error(void) {
+static const char *last_error(void)
+{
     const char *e = tt_last_error();
     return e && *e ? e : "unknown error";
 }
 
 /* Re-sets the library error with a prefix (the old text is copied first). */
-static void prefix_error(const char *prefix) {
+static void prefix_error(const char *prefix)
+{
     tt_status st = tt_last_status();
     char *old = cmd_xstrdup(last_error());
     tt_set_error(st == TT_OK ? TT_ERUNTIME : st, "%s: %s", prefix, old);
     free(old);
 }
 
-
-static void list_add(cmd_names *l, const char *s, size_t n) {
+static void list_add(cmd_names *l, const char *s, size_t n)
+{
     char **v = realloc(l->names, (size_t)(l->n + 1) * sizeof *v);
-    if (!v || !(v[l->n] = strndup(s, n)))
-        cmd_fail("out of memory");
+    if (!v || !(v[l->n] = strndup(s, n))) cmd_fail("out of memory");
     l->names = v;
     l->n++;
 }
 
-static int list_find(const cmd_names *l, const char *s) {
+static int list_find(const cmd_names *l, const char *s)
+{
     for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->names[i], s))
-            return i;
+        if (!strcmp(l->names[i], s)) return i;
     return -1;
 }
 
 /* "--backward 'grad*x,clamp(grad, -1, 1),none'": split at commas outside
  * brackets and parentheses; repeatable (each use appends). */
-static void add_exprs(cmd_names *l, const char *arg) {
+static void add_exprs(cmd_names *l, const char *arg)
+{
     const char *start = arg;
     int depth = 0;
     for (const char *p = arg;; p++) {
-        if (*p == '(' || *p == '[')
-            depth++;
-        else if ((*p == ')' || *p == ']') && depth > 0)
-            depth--;
+        if (*p == '(' || *p == '[') depth++;
+        else if ((*p == ')' || *p == ']') && depth > 0) depth--;
         if (*p == '\0' || (*p == ',' && depth == 0)) {
             const char *a = start, *b = p;
-            while (a < b && (*a == ' ' || *a == '\t'))
-                a++;
-            while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-                b--;
+            while (a < b && (*a == ' ' || *a == '\t')) a++;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
             if (a == b)
-                cmd_usage_error("invalid value '%s' for --backward: empty expression (write 'none' for an input "
-                                "without gradient)",
-                                arg);
+                cmd_usage_error(
+                    "invalid value '%s' for --backward: empty expression (write 'none' for an input "
+                    "without gradient)",
+                    arg);
             list_add(l, a, (size_t)(b - a));
-            if (!*p)
-                break;
+            if (!*p) break;
             start = p + 1;
         }
     }
 }
 
 /* Flat index -> "[1,2]" for a shape ("[]" for 0-d). */
-static void index_str(int64_t flat, int ndim, const int64_t *shape, char *buf, size_t len) {
+static void index_str(int64_t flat, int ndim, const int64_t *shape, char *buf, size_t len)
+{
     int64_t idx[TT_MAX_DIMS];
     for (int d = ndim - 1; d >= 0; d--) {
         int64_t s = shape[d] > 0 ? shape[d] : 1;
@@ -242,8 +239,7 @@ static void index_str(int64_t flat, int ndim, const int64_t *shape, char *buf, s
     size_t k = (size_t)snprintf(buf, len, "[");
     for (int d = 0; d < ndim && k < len; d++)
         k += (size_t)snprintf(buf + k, len - k, d ? ",%lld" : "%lld", (long long)idx[d]);
-    if (k < len)
-        snprintf(buf + k, len - k, "]");
+    if (k < len) snprintf(buf + k, len - k, "]");
 }
 
 /* ---- random inputs ------------------------------------------------------------- *
@@ -265,20 +261,22 @@ typedef struct {
     uint64_t seed, counter;
 } stream;
 
-static uint64_t fnv1a(const char *s) {
+static uint64_t fnv1a(const char *s)
+{
     uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
 }
 
-static double next_uniform(stream *s, double lo, double hi) {
+static double next_uniform(stream *s, double lo, double hi)
+{
     return lo + (hi - lo) * tt_philox_uniform(s->seed, s->counter++);
 }
 
 /* A new f64 CPU tensor of shape, values per range. ref: input 0's values for R_APART. */
 static tt_tensor *random_tensor(stream *s, int ndim, const int64_t *shape, value_range r, double lo, double hi,
-                                const double *ref, int64_t nref) {
+                                const double *ref, int64_t nref)
+{
     int64_t n = tt_shape_numel(ndim, shape);
     double *v = cmd_xcalloc((size_t)n, sizeof *v);
     for (int64_t i = 0; i < n; i++) {
@@ -291,40 +289,33 @@ static tt_tensor *random_tensor(stream *s, int ndim, const int64_t *shape, value
             case R_POS: x = next_uniform(s, 0.5, 2); break;
             default: x = next_uniform(s, -2, 2); break;
             }
-            if (r == R_AWAY)
-                ok = fabs(x) >= 0.1;
-            else if (r == R_CLAMP)
-                ok = fabs(x - 0.5) >= 0.1 && fabs(x + 0.5) >= 0.1;
+            if (r == R_AWAY) ok = fabs(x) >= 0.1;
+            else if (r == R_CLAMP) ok = fabs(x - 0.5) >= 0.1 && fabs(x + 0.5) >= 0.1;
             else if (r == R_DISTINCT)
-                for (int64_t j = 0; j < i && ok; j++)
-                    ok = fabs(x - v[j]) >= 0.1;
-            else if (r == R_APART && ref && nref > 0)
-                ok = fabs(x - ref[i % nref]) >= 0.1;
-            if (ok)
-                break;
+                for (int64_t j = 0; j < i && ok; j++) ok = fabs(x - v[j]) >= 0.1;
+            else if (r == R_APART && ref && nref > 0) ok = fabs(x - ref[i % nref]) >= 0.1;
+            if (ok) break;
         }
         v[i] = x;
     }
     tt_tensor *t = tt_from_data(ndim, shape, TT_F64, v, TT_CPU);
     free(v);
-    if (!t)
-        trouble("cannot make a random input: %s", last_error());
+    if (!t) trouble("cannot make a random input: %s", last_error());
     return t;
 }
 
 /* Makes t (a new reference, consumed) an input: a fresh contiguous leaf of
  * the dtype and device asked for, requiring grad unless constant. */
-static tt_tensor *make_input(const check_opts *o, tt_tensor *t, bool requires_grad, const char *name) {
+static tt_tensor *make_input(const check_opts *o, tt_tensor *t, bool requires_grad, const char *name)
+{
     tt_tensor *c = tt_cast(t, o->co.dtype);
     tt_release(t);
     tt_tensor *d = c ? tt_to_device(c, o->co.device) : NULL;
     tt_release(c);
     tt_tensor *x = d ? tt_clone(d) : NULL;
     tt_release(d);
-    if (!x)
-        trouble("input %s: %s", name, last_error());
-    if (requires_grad && tg_set_requires_grad(x, true) != TT_OK)
-        trouble("input %s: %s", name, last_error());
+    if (!x) trouble("input %s: %s", name, last_error());
+    if (requires_grad && tg_set_requires_grad(x, true) != TT_OK) trouble("input %s: %s", name, last_error());
     return x;
 }
 
@@ -333,8 +324,8 @@ static tt_tensor *make_input(const check_opts *o, tt_tensor *t, bool requires_gr
 /* One function under check: its inputs (those requiring grad are checked)
  * and how to compute it. */
 typedef struct check_case {
-    char *op;            /* the name shown */
-    char *what;          /* the expression or description (kv's expr=), may be NULL */
+    char *op;   /* the name shown */
+    char *what; /* the expression or description (kv's expr=), may be NULL */
     int ninputs;
     char *names[MAX_INPUTS];
     tt_tensor *inputs[MAX_INPUTS];
@@ -342,7 +333,8 @@ typedef struct check_case {
     void *ctx;
 } check_case;
 
-static void case_free(check_case *c) {
+static void case_free(check_case *c)
+{
     free(c->op);
     free(c->what);
     for (int i = 0; i < c->ninputs; i++) {
@@ -362,10 +354,10 @@ typedef struct {
     char *const *names;
 } expr_fn;
 
-static tg_env *new_env(const check_opts *o, const tg_env *constants) {
+static tg_env *new_env(const check_opts *o, const tg_env *constants)
+{
     tg_env *env = tg_env_new();
-    if (!env)
-        return NULL;
+    if (!env) return NULL;
     tg_env_set_dtype(env, o->co.dtype);
     tg_env_set_device(env, o->co.device);
     tg_env_set_seed(env, o->co.seed);
@@ -380,11 +372,11 @@ static tg_env *new_env(const check_opts *o, const tg_env *constants) {
     return env;
 }
 
-static tt_tensor *eval_expr_fn(int n, tt_tensor *const *in, void *ctx) {
+static tt_tensor *eval_expr_fn(int n, tt_tensor *const *in, void *ctx)
+{
     const expr_fn *e = ctx;
     tg_env *env = new_env(e->o, e->constants);
-    if (!env)
-        return NULL;
+    if (!env) return NULL;
     for (int i = 0; i < n; i++)
         if (tg_env_set(env, e->names[i], in[i]) != TT_OK) {
             tg_env_free(env);
@@ -392,8 +384,7 @@ static tt_tensor *eval_expr_fn(int n, tt_tensor *const *in, void *ctx) {
         }
     tt_tensor *out = tg_eval(env, e->expr);
     tg_env_free(env);
-    if (!out && e->context)
-        prefix_error(e->context);
+    if (!out && e->context) prefix_error(e->context);
     return out;
 }
 
@@ -413,19 +404,19 @@ typedef struct {
     tt_tensor *t[MAX_INPUTS];
 } kept_inputs;
 
-static void kept_free(void *p) {
+static void kept_free(void *p)
+{
     kept_inputs *k = p;
-    for (int i = 0; i < k->n; i++)
-        tt_release(k->t[i]);
+    for (int i = 0; i < k->n; i++) tt_release(k->t[i]);
     free(k);
 }
 
-static tt_tensor *shell_forward(tg_ctx *ctx, int n, tt_tensor *const *in) {
+static tt_tensor *shell_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
+{
     const shell_op *s = tg_ctx_user_data(ctx);
     const check_opts *o = s->o;
     tg_env *env = new_env(o, s->constants);
-    if (!env)
-        return NULL;
+    if (!env) return NULL;
     for (int i = 0; i < n; i++)
         if (tg_env_set(env, o->inputs.names[i], in[i]) != TT_OK) {
             tg_env_free(env);
@@ -447,8 +438,7 @@ static tt_tensor *shell_forward(tg_ctx *ctx, int n, tt_tensor *const *in) {
     save[nsave++] = out;
     bool all = n + 1 <= TG_FUNCTION_MAX_SAVED;
     if (all)
-        for (int i = 0; i < n; i++)
-            save[nsave++] = in[i];
+        for (int i = 0; i < n; i++) save[nsave++] = in[i];
     else {
         kept_inputs *k = calloc(1, sizeof *k);
         if (!k) {
@@ -457,8 +447,7 @@ static tt_tensor *shell_forward(tg_ctx *ctx, int n, tt_tensor *const *in) {
             return NULL;
         }
         k->n = n;
-        for (int i = 0; i < n; i++)
-            k->t[i] = in[i] ? tt_retain(in[i]) : NULL;
+        for (int i = 0; i < n; i++) k->t[i] = in[i] ? tt_retain(in[i]) : NULL;
         tg_ctx_set_data(ctx, k, kept_free);
     }
     if (tg_ctx_save_for_backward(ctx, nsave, save) != TT_OK) {
@@ -468,37 +457,31 @@ static tt_tensor *shell_forward(tg_ctx *ctx, int n, tt_tensor *const *in) {
     return out;
 }
 
-static int shell_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor **gi, int max_grads) {
+static int shell_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor **gi, int max_grads)
+{
     const shell_op *s = tg_ctx_user_data(ctx);
     const check_opts *o = s->o;
     int n = tg_ctx_num_inputs(ctx);
     tg_env *env = new_env(o, s->constants);
-    if (!env)
-        return -1;
+    if (!env) return -1;
     tt_status st = TT_OK;
     tt_tensor *out = tg_ctx_saved(ctx, 0);
-    if (!out)
-        st = tt_last_status();
+    if (!out) st = tt_last_status();
     const kept_inputs *k = tg_ctx_data(ctx);
     for (int i = 0; st == TT_OK && i < n; i++) {
         tt_tensor *x = k ? k->t[i] : tg_ctx_saved(ctx, 1 + i);
-        if (!x && !k)
-            st = tt_last_status();
-        else if (x)
-            st = tg_env_set(env, o->inputs.names[i], x);
+        if (!x && !k) st = tt_last_status();
+        else if (x) st = tg_env_set(env, o->inputs.names[i], x);
     }
-    if (st == TT_OK)
-        st = tg_env_set(env, "out", out);
-    if (st == TT_OK)
-        st = tg_env_set(env, "grad", (tt_tensor *)grad);
+    if (st == TT_OK) st = tg_env_set(env, "out", out);
+    if (st == TT_OK) st = tg_env_set(env, "grad", (tt_tensor *)grad);
     if (st != TT_OK) {
         tg_env_free(env);
         return -1;
     }
     int count = o->backward.n;
     for (int i = 0; i < count && i < max_grads; i++) {
-        if (!strcmp(o->backward.names[i], "none"))
-            continue;
+        if (!strcmp(o->backward.names[i], "none")) continue;
         if (!(gi[i] = tg_eval(env, o->backward.names[i]))) {
             char *ctx_text = cmd_xprintf("--backward expression %d ('%s')", i + 1, o->backward.names[i]);
             prefix_error(ctx_text);
@@ -511,14 +494,16 @@ static int shell_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor **gi, in
     return count;
 }
 
-static tt_tensor *apply_fn(int n, tt_tensor *const *in, void *ctx) {
+static tt_tensor *apply_fn(int n, tt_tensor *const *in, void *ctx)
+{
     const shell_op *s = ctx;
     return tg_function_apply(&s->fn, n, in, ctx);
 }
 
 /* --- a plugin op --- */
 
-static tt_tensor *apply_plugin_op(int n, tt_tensor *const *in, void *ctx) {
+static tt_tensor *apply_plugin_op(int n, tt_tensor *const *in, void *ctx)
+{
     const tg_plugin_op *op = ctx;
     return tg_function_apply(op->function, n, in, op->user_data);
 }
@@ -551,7 +536,8 @@ static tt_tensor *c_mv(tt_tensor *const *in) { return tg_mv(in[0], in[1]); }
 static tt_tensor *c_bmm(tt_tensor *const *in) { return tg_bmm(in[0], in[1]); }
 static tt_tensor *c_clone(tt_tensor *const *in) { return tg_clone(in[0]); }
 static tt_tensor *c_sum_to(tt_tensor *const *in) { return tg_sum_to_shape(in[0], 1, (const int64_t[]){3}); }
-static tt_tensor *c_contiguous(tt_tensor *const *in) {
+static tt_tensor *c_contiguous(tt_tensor *const *in)
+{
     tt_tensor *t = tg_t(in[0]);
     tt_tensor *c = t ? tg_contiguous(t) : NULL;
     tt_release(t);
@@ -559,7 +545,8 @@ static tt_tensor *c_contiguous(tt_tensor *const *in) {
 }
 static tt_tensor *c_cast(tt_tensor *const *in) { return tg_cast(in[0], in[0]->dtype); }
 /* In place on a non-leaf: y = a.clone(); y.OP_(b). */
-static tt_tensor *c_inplace(tt_tensor *const *in, tt_status (*op)(tt_tensor *, const tt_tensor *)) {
+static tt_tensor *c_inplace(tt_tensor *const *in, tt_status (*op)(tt_tensor *, const tt_tensor *))
+{
     tt_tensor *y = tg_clone(in[0]);
     if (y && op(y, in[1]) != TT_OK) {
         tt_release(y);
@@ -678,16 +665,17 @@ typedef struct {
     expr_fn e;
 } builtin_ctx;
 
-static tt_tensor *eval_builtin(int n, tt_tensor *const *in, void *ctx) {
+static tt_tensor *eval_builtin(int n, tt_tensor *const *in, void *ctx)
+{
     builtin_ctx *bc = ctx;
     (void)n;
-    if (bc->b->cfn)
-        return bc->b->cfn(in);
+    if (bc->b->cfn) return bc->b->cfn(in);
     return eval_expr_fn(n, in, &bc->e);
 }
 
 /* Builds the inputs of a built-in from its spec. */
-static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c, bool *constant) {
+static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c, bool *constant)
+{
     stream s = {o->co.seed ^ fnv1a(b->name), 0};
     char *spec = cmd_xstrdup(b->inputs), *save = NULL;
     double *ref = NULL;
@@ -696,8 +684,7 @@ static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c,
         char *name = tok, *shape = strchr(tok, ':');
         *shape++ = '\0';
         char *range = strchr(shape, ':');
-        if (range)
-            *range++ = '\0';
+        if (range) *range++ = '\0';
         int64_t dims[TT_MAX_DIMS];
         int nd = cmd_parse_shape("--all", shape, dims);
         value_range r = R_ANY;
@@ -714,8 +701,7 @@ static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c,
         if (!ref) {
             nref = tt_numel(t);
             ref = cmd_xcalloc((size_t)nref, sizeof *ref);
-            if (tt_to_host(t, TT_F64, ref) != TT_OK)
-                trouble("%s: %s", b->name, last_error());
+            if (tt_to_host(t, TT_F64, ref) != TT_OK) trouble("%s: %s", b->name, last_error());
         }
         int i = c->ninputs++;
         c->names[i] = cmd_xstrdup(name);
@@ -729,10 +715,10 @@ static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c,
 /* ---- results ---------------------------------------------------------------------- */
 
 typedef struct {
-    const char *op;    /* borrowed from the case */
-    const char *what;  /* borrowed */
-    char *input;       /* the input's name, or "grad_out" for gradgradcheck's grad_outputs */
-    int input_index;   /* PyTorch's "input j" (among those requiring grad) */
+    const char *op;   /* borrowed from the case */
+    const char *what; /* borrowed */
+    char *input;      /* the input's name, or "grad_out" for gradgradcheck's grad_outputs */
+    int input_index;  /* PyTorch's "input j" (among those requiring grad) */
     int order;
     bool passed, error;
     double max_abs, max_rel;
@@ -747,12 +733,12 @@ typedef struct {
     int failed, errors;
 } results;
 
-static row *new_row(results *r) {
+static row *new_row(results *r)
+{
     if (r->n == r->cap) {
         r->cap = r->cap ? 2 * r->cap : 64;
         row *v = realloc(r->v, (size_t)r->cap * sizeof *v);
-        if (!v)
-            cmd_fail("out of memory");
+        if (!v) cmd_fail("out of memory");
         r->v = v;
     }
     row *w = &r->v[r->n++];
@@ -760,7 +746,8 @@ static row *new_row(results *r) {
     return w;
 }
 
-static void results_free(results *r) {
+static void results_free(results *r)
+{
     for (int i = 0; i < r->n; i++) {
         free(r->v[i].input);
         free(r->v[i].element);
@@ -770,16 +757,16 @@ static void results_free(results *r) {
 }
 
 /* The pair's badness: |a - n| / (atol + rtol |n|) at its worst element. */
-static double badness(const tg_gradcheck_pair *p, const tg_gradcheck_options *g) {
-    if (p->worst_row < 0)
-        return -1;
-    if (isnan(p->worst_abs_err))
-        return INFINITY;
+static double badness(const tg_gradcheck_pair *p, const tg_gradcheck_options *g)
+{
+    if (p->worst_row < 0) return -1;
+    if (isnan(p->worst_abs_err)) return INFINITY;
     return p->worst_abs_err / (g->atol + g->rtol * fabs(p->worst_numerical));
 }
 
 /* An error row: the check could not run. */
-static void error_row(results *res, const check_case *c, int order, const char *msg) {
+static void error_row(results *res, const check_case *c, int order, const char *msg)
+{
     row *w = new_row(res);
     w->op = c->op;
     w->what = c->what;
@@ -796,8 +783,9 @@ static void error_row(results *res, const check_case *c, int order, const char *
 
 /* Rows of one report: per input that requires grad (and, for gradgradcheck,
  * per grad_output), the worst over the outputs. */
-static void report_rows(results *res, const check_case *c, int order, const tg_gradcheck_report *r,
-                        int out_ndim, const int64_t *out_shape) {
+static void report_rows(results *res, const check_case *c, int order, const tg_gradcheck_report *r, int out_ndim,
+                        const int64_t *out_shape)
+{
     int first = res->n;
     for (int j = 0; j < r->ndiff_inputs; j++) {
         const tg_gradcheck_pair *worst = NULL;
@@ -806,10 +794,8 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
         for (int k = 0; k < r->noutputs; k++) {
             const tg_gradcheck_pair *p = &r->pairs[k * r->ndiff_inputs + j];
             passed &= p->passed;
-            if (p->max_abs_err > max_abs || isnan(p->max_abs_err))
-                max_abs = p->max_abs_err;
-            if (p->max_rel_err > max_rel || isnan(p->max_rel_err))
-                max_rel = p->max_rel_err;
+            if (p->max_abs_err > max_abs || isnan(p->max_abs_err)) max_abs = p->max_abs_err;
+            if (p->max_rel_err > max_rel || isnan(p->max_rel_err)) max_rel = p->max_rel_err;
             if (!worst || badness(p, &r->options) > badness(worst, &r->options) ||
                 (p->passed == false && worst->passed))
                 worst = p;
@@ -824,12 +810,10 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
         w->max_rel = max_rel;
         int in = worst ? worst->input : -1;
         bool is_grad_out = in >= c->ninputs;
-        if (!worst)
-            w->input = cmd_xstrdup("-");
+        if (!worst) w->input = cmd_xstrdup("-");
         else if (is_grad_out)
             w->input = r->ngrad_outputs > 1 ? cmd_xprintf("grad_out%d", in - c->ninputs) : cmd_xstrdup("grad_out");
-        else
-            w->input = cmd_xstrdup(c->names[in]);
+        else w->input = cmd_xstrdup(c->names[in]);
         if (!worst || worst->worst_row < 0) {
             w->element = cmd_xstrdup("-");
         } else {
@@ -843,8 +827,7 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
                 /* gradgradcheck's outputs are the gradients of the inputs that require grad */
                 int o = worst->output, seen = 0, which = -1;
                 for (int i = 0; i < c->ninputs && which < 0; i++)
-                    if (tg_requires_grad(c->inputs[i]) && seen++ == o)
-                        which = i;
+                    if (tg_requires_grad(c->inputs[i]) && seen++ == o) which = i;
                 const tt_tensor *g = which >= 0 ? c->inputs[which] : xin;
                 index_str(worst->worst_col, g->ndim, g->shape, b, sizeof b);
                 w->element = cmd_xprintf("%s%s -> grad_%s%s", w->input, a, which >= 0 ? c->names[which] : "?", b);
@@ -857,8 +840,7 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
             /* the message of the failing pair (PyTorch's), Jacobians when small */
             const tg_gradcheck_pair *p = worst && !worst->passed ? worst : NULL;
             for (int k = 0; !p && k < r->noutputs; k++)
-                if (!r->pairs[k * r->ndiff_inputs + j].passed)
-                    p = &r->pairs[k * r->ndiff_inputs + j];
+                if (!r->pairs[k * r->ndiff_inputs + j].passed) p = &r->pairs[k * r->ndiff_inputs + j];
             char head[512];
             snprintf(head, sizeof head,
                      "worst element %s: numerical %.17g, analytical %.17g (abs err %.3g, rel err %.3g; "
@@ -870,8 +852,8 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
                 w->detail = cmd_xprintf("%s%s", head, msg);
             } else {
                 size_t first_line = strcspn(msg, "\n");
-                w->detail = cmd_xprintf("%s%.*s\n(the Jacobians are %lldx%lld: not shown)\n", head, (int)first_line, msg,
-                                    (long long)p->rows, (long long)p->cols);
+                w->detail = cmd_xprintf("%s%.*s\n(the Jacobians are %lldx%lld: not shown)\n", head, (int)first_line,
+                                        msg, (long long)p->rows, (long long)p->cols);
             }
         }
     }
@@ -879,8 +861,7 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
      * not giving zero gradients): its message goes with the first row. */
     if (!r->passed && res->n > first) {
         bool pairs_ok = true;
-        for (int i = first; i < res->n; i++)
-            pairs_ok &= res->v[i].passed;
+        for (int i = first; i < res->n; i++) pairs_ok &= res->v[i].passed;
         if (pairs_ok) {
             row *w = &res->v[first];
             w->passed = false;
@@ -891,7 +872,8 @@ static void report_rows(results *res, const check_case *c, int order, const tg_g
 }
 
 /* Runs the checks of one case: gradcheck, and gradgradcheck for order 2. */
-static void run_case(const check_opts *o, results *res, check_case *c) {
+static void run_case(const check_opts *o, results *res, check_case *c)
+{
     /* One plain call first: the output's shape for element indices, and a
      * clear error when the function cannot run at all. */
     tt_tensor *out = NULL;
@@ -923,57 +905,52 @@ static void run_case(const check_opts *o, results *res, check_case *c) {
 
 /* ---- output ------------------------------------------------------------------------ */
 
-static const char *fmt_err(double v, char *buf, size_t len) {
-    if (isnan(v))
-        snprintf(buf, len, "-");
-    else
-        snprintf(buf, len, "%.2e", v);
+static const char *fmt_err(double v, char *buf, size_t len)
+{
+    if (isnan(v)) snprintf(buf, len, "-");
+    else snprintf(buf, len, "%.2e", v);
     return buf;
 }
 
 static const char *result_word(const row *w) { return w->error ? "ERROR" : w->passed ? "PASS" : "FAIL"; }
 
 /* Shell-quotes a value for kv when needed ('...', with ' as '\''). */
-static void put_kv(FILE *f, const char *key, const char *value, bool last) {
+static void put_kv(FILE *f, const char *key, const char *value, bool last)
+{
     bool plain = *value != '\0';
     for (const char *p = value; *p && plain; p++)
         plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:+-/@%[]>", *p) != NULL;
     fprintf(f, "%s=", key);
-    if (plain)
-        fputs(value, f);
+    if (plain) fputs(value, f);
     else {
         fputc('\'', f);
         for (const char *p = value; *p; p++)
-            if (*p == '\'')
-                fputs("'\\''", f);
-            else
-                fputc(*p, f);
+            if (*p == '\'') fputs("'\\''", f);
+            else fputc(*p, f);
         fputc('\'', f);
     }
     fputc(last ? '\n' : ' ', f);
 }
 
 /* Writes each line of text with a prefix. */
-static void put_indented(FILE *f, const char *prefix, const char *text) {
+static void put_indented(FILE *f, const char *prefix, const char *text)
+{
     while (*text) {
         size_t n = strcspn(text, "\n");
         fprintf(f, "%s%.*s\n", prefix, (int)n, text);
         text += n;
-        if (*text == '\n')
-            text++;
+        if (*text == '\n') text++;
     }
 }
 
-static void print_text(FILE *f, const results *res) {
+static void print_text(FILE *f, const results *res)
+{
     int wop = 2, win = 5, wel = 13;
     for (int i = 0; i < res->n; i++) {
         const row *w = &res->v[i];
-        if ((int)strlen(w->op) > wop)
-            wop = (int)strlen(w->op);
-        if ((int)strlen(w->input) > win)
-            win = (int)strlen(w->input);
-        if ((int)strlen(w->element) > wel)
-            wel = (int)strlen(w->element);
+        if ((int)strlen(w->op) > wop) wop = (int)strlen(w->op);
+        if ((int)strlen(w->input) > win) win = (int)strlen(w->input);
+        if ((int)strlen(w->element) > wel) wel = (int)strlen(w->element);
     }
     fprintf(f, "%-*s  %-*s  order  max abs err  max rel err  %-*s  result\n", wop, "op", win, "input", wel,
             "worst element");
@@ -985,25 +962,19 @@ static void print_text(FILE *f, const results *res) {
     }
     for (int i = 0; i < res->n; i++) {
         const row *w = &res->v[i];
-        if (w->passed)
-            continue;
-        if (w->error)
-            fprintf(f, "\nERROR %s (order %d): could not run the check:\n", w->op, w->order);
-        else
-            fprintf(f, "\nFAIL %s, input %s (input %d), order %d:\n", w->op, w->input, w->input_index, w->order);
-        if (w->detail)
-            put_indented(f, "  ", w->detail);
+        if (w->passed) continue;
+        if (w->error) fprintf(f, "\nERROR %s (order %d): could not run the check:\n", w->op, w->order);
+        else fprintf(f, "\nFAIL %s, input %s (input %d), order %d:\n", w->op, w->input, w->input_index, w->order);
+        if (w->detail) put_indented(f, "  ", w->detail);
     }
     int total = res->n, bad = res->failed + res->errors;
-    if (!bad)
-        fprintf(f, "\nall %d checks passed\n", total);
-    else if (res->errors)
-        fprintf(f, "\n%d of %d checks failed, %d could not run\n", res->failed, total, res->errors);
-    else
-        fprintf(f, "\n%d of %d checks failed\n", res->failed, total);
+    if (!bad) fprintf(f, "\nall %d checks passed\n", total);
+    else if (res->errors) fprintf(f, "\n%d of %d checks failed, %d could not run\n", res->failed, total, res->errors);
+    else fprintf(f, "\n%d of %d checks failed\n", res->failed, total);
 }
 
-static void print_tap(FILE *f, const results *res) {
+static void print_tap(FILE *f, const results *res)
+{
     fprintf(f, "TAP version 13\n1..%d\n", res->n);
     for (int i = 0; i < res->n; i++) {
         const row *w = &res->v[i];
@@ -1011,18 +982,17 @@ static void print_tap(FILE *f, const results *res) {
         fprintf(f, "%s %d - %s input %s order %d: max abs err %s, max rel err %s, worst %s\n",
                 w->passed ? "ok" : "not ok", i + 1, w->op, w->input, w->order, fmt_err(w->max_abs, a, sizeof a),
                 fmt_err(w->max_rel, b, sizeof b), w->element);
-        if (!w->passed && w->detail)
-            put_indented(f, "# ", w->detail);
+        if (!w->passed && w->detail) put_indented(f, "# ", w->detail);
     }
 }
 
-static void print_kv(FILE *f, const results *res) {
+static void print_kv(FILE *f, const results *res)
+{
     for (int i = 0; i < res->n; i++) {
         const row *w = &res->v[i];
         char buf[64];
         put_kv(f, "op", w->op, false);
-        if (w->what)
-            put_kv(f, "expr", w->what, false);
+        if (w->what) put_kv(f, "expr", w->what, false);
         put_kv(f, "input", w->input, false);
         snprintf(buf, sizeof buf, "%d", w->order);
         put_kv(f, "order", buf, false);
@@ -1045,17 +1015,16 @@ static void print_kv(FILE *f, const results *res) {
 
 /* Writes buf to -o FILE atomically (temporary file + rename) or to stdout;
  * any failure is trouble (exit 2). */
-static void write_out(const char *path, const char *buf, size_t len) {
+static void write_out(const char *path, const char *buf, size_t len)
+{
     if (!path) {
         if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0) {
-            if (errno == EPIPE)
-                exit(EXIT_TROUBLE);
+            if (errno == EPIPE) exit(EXIT_TROUBLE);
             trouble("standard output: %s", strerror(errno));
         }
         return;
     }
-    if (tt_write_bytes(path, buf, len) != TT_OK)
-        trouble("%s", tt_last_error());
+    if (tt_write_bytes(path, buf, len) != TT_OK) trouble("%s", tt_last_error());
 }
 
 /* ---- plugins -------------------------------------------------------------------------- */
@@ -1065,13 +1034,12 @@ typedef struct {
     const tg_plugin *p;
 } plugin_lib;
 
-static plugin_lib load_plugin(const char *path) {
+static plugin_lib load_plugin(const char *path)
+{
     plugin_lib pl = {0};
     struct stat st;
-    if (stat(path, &st) != 0)
-        trouble("--plugin %s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        trouble("--plugin %s: %s", path, strerror(EISDIR));
+    if (stat(path, &st) != 0) trouble("--plugin %s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) trouble("--plugin %s: %s", path, strerror(EISDIR));
     /* dlopen searches the library path for a name without '/': a file given
      * on the command line is meant, so make it a path. */
     char *p = strchr(path, '/') ? cmd_xstrdup(path) : cmd_xprintf("./%s", path);
@@ -1094,20 +1062,21 @@ static plugin_lib load_plugin(const char *path) {
     void *self = dlopen(NULL, RTLD_NOW);
     void *mine = self ? dlsym(self, "tg_set_grad_enabled") : NULL;
     bool exported = mine && mine == (void *)(uintptr_t)tg_set_grad_enabled;
-    if (self)
-        dlclose(self);
+    if (self) dlclose(self);
     if (!exported)
-        trouble("--plugin %s: this tg-check does not export libtg to plugins (it must be linked with -rdynamic "
-                "and --whole-archive libtg.a; see the Makefile)", path);
+        trouble(
+            "--plugin %s: this tg-check does not export libtg to plugins (it must be linked with -rdynamic "
+            "and --whole-archive libtg.a; see the Makefile)",
+            path);
     tg_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry); /* object pointer -> function pointer, as POSIX allows */
     pl.p = entry();
-    if (!pl.p)
-        trouble("--plugin %s: %s() returned NULL", path, TG_PLUGIN_ENTRY_NAME);
+    if (!pl.p) trouble("--plugin %s: %s() returned NULL", path, TG_PLUGIN_ENTRY_NAME);
     if (pl.p->version != TG_PLUGIN_VERSION)
-        trouble("--plugin %s: plugin API version %d, but this tg-check speaks version %d: rebuild the plugin against "
-                "this tg's <tg/plugin.h>",
-                path, pl.p->version, TG_PLUGIN_VERSION);
+        trouble(
+            "--plugin %s: plugin API version %d, but this tg-check speaks version %d: rebuild the plugin against "
+            "this tg's <tg/plugin.h>",
+            path, pl.p->version, TG_PLUGIN_VERSION);
     if (pl.p->nops < 0 || (pl.p->nops > 0 && !pl.p->ops))
         trouble("--plugin %s: invalid op table (nops %d)", path, pl.p->nops);
     for (int i = 0; i < pl.p->nops; i++) {
@@ -1127,14 +1096,16 @@ static plugin_lib load_plugin(const char *path) {
 
 /* ---- option parsing --------------------------------------------------------------------- */
 
-static void set_mode(check_opts *o, check_mode m, const char *opt) {
+static void set_mode(check_opts *o, check_mode m, const char *opt)
+{
     if (o->mode != MODE_NONE && o->mode != m)
         cmd_usage_error("%s and %s cannot be used together: check one kind of thing at a time", o->mode_opt, opt);
     o->mode = m;
     o->mode_opt = opt;
 }
 
-static void parse(check_opts *o, int argc, char **argv) {
+static void parse(check_opts *o, int argc, char **argv)
+{
     int c;
     bool help = false;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "e:", longopts, NULL)) != -1) {
@@ -1143,26 +1114,21 @@ static void parse(check_opts *o, int argc, char **argv) {
             o->fmt = (report_format)cmd_parse_choice("--format", optarg, fmts);
             continue;
         }
-        if (cmd_common_option(&o->co, c, optarg))
-            continue;
+        if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
         case OPT_ALL: set_mode(o, MODE_ALL, "--all"); break;
         case 'e':
             set_mode(o, MODE_EXPR, "-e");
-            if (o->expr)
-                cmd_usage_error("-e given twice; join statements with ';' in one expression");
-            if (!*optarg)
-                cmd_usage_error("invalid value '' for -e: expected an expression");
+            if (o->expr) cmd_usage_error("-e given twice; join statements with ';' in one expression");
+            if (!*optarg) cmd_usage_error("invalid value '' for -e: expected an expression");
             o->expr = optarg;
             break;
         case OPT_WRT: cmd_names_add(&o->wrt, "--wrt", optarg); break;
         case OPT_FORWARD:
             set_mode(o, MODE_SHELL, "--forward");
-            if (o->forward)
-                cmd_usage_error("--forward given twice");
-            if (!*optarg)
-                cmd_usage_error("invalid value '' for --forward: expected an expression");
+            if (o->forward) cmd_usage_error("--forward given twice");
+            if (!*optarg) cmd_usage_error("invalid value '' for --forward: expected an expression");
             o->forward = optarg;
             break;
         case OPT_BACKWARD: add_exprs(&o->backward, optarg); break;
@@ -1174,8 +1140,7 @@ static void parse(check_opts *o, int argc, char **argv) {
             break;
         case OPT_PLUGIN:
             set_mode(o, MODE_PLUGIN, "--plugin");
-            if (!*optarg)
-                cmd_usage_error("invalid value '' for --plugin: expected a shared object (LIB.so)");
+            if (!*optarg) cmd_usage_error("invalid value '' for --plugin: expected a shared object (LIB.so)");
             o->plugin = optarg;
             break;
         case OPT_OP: cmd_names_add(&o->ops, "--op", optarg); break;
@@ -1192,8 +1157,7 @@ static void parse(check_opts *o, int argc, char **argv) {
         default: cmd_usage_error("unexpected option (internal error)");
         }
     }
-    if (help)
-        cmd_help(usage);
+    if (help) cmd_help(usage);
     if (o->mode == MODE_NONE)
         cmd_usage_error("nothing to check: give --all, -e EXPR, --forward EXPR or --plugin LIB.so");
     if (o->mode == MODE_EXPR && o->wrt.n == 0)
@@ -1201,29 +1165,23 @@ static void parse(check_opts *o, int argc, char **argv) {
     if (o->mode != MODE_EXPR && o->wrt.n)
         cmd_usage_error("--wrt goes with -e (--forward names its inputs with --inputs)");
     if (o->mode == MODE_SHELL) {
-        if (!o->backward.n)
-            cmd_usage_error("missing --backward EXPR[,EXPR...]: one gradient expression per input");
+        if (!o->backward.n) cmd_usage_error("missing --backward EXPR[,EXPR...]: one gradient expression per input");
         if (!o->inputs.n)
             cmd_usage_error("missing --inputs NAMES: the names the forward expression uses for its inputs");
-        if (o->inputs.n > MAX_INPUTS)
-            cmd_usage_error("--inputs: at most %d inputs, got %d", MAX_INPUTS, o->inputs.n);
+        if (o->inputs.n > MAX_INPUTS) cmd_usage_error("--inputs: at most %d inputs, got %d", MAX_INPUTS, o->inputs.n);
         for (int i = 0; i < o->inputs.n; i++)
             if (!strcmp(o->inputs.names[i], "out") || !strcmp(o->inputs.names[i], "grad"))
-                cmd_usage_error("--inputs: '%s' is taken: the backward expressions use 'out' for the forward's output "
-                                "and 'grad' for the incoming gradient",
-                                o->inputs.names[i]);
+                cmd_usage_error(
+                    "--inputs: '%s' is taken: the backward expressions use 'out' for the forward's output "
+                    "and 'grad' for the incoming gradient",
+                    o->inputs.names[i]);
     } else {
-        if (o->backward.n)
-            cmd_usage_error("--backward goes with --forward");
-        if (o->inputs.n)
-            cmd_usage_error("--inputs goes with --forward");
-        if (o->name)
-            cmd_usage_error("--name goes with --forward");
+        if (o->backward.n) cmd_usage_error("--backward goes with --forward");
+        if (o->inputs.n) cmd_usage_error("--inputs goes with --forward");
+        if (o->name) cmd_usage_error("--name goes with --forward");
     }
-    if (o->ops.n && o->mode != MODE_ALL && o->mode != MODE_PLUGIN)
-        cmd_usage_error("--op goes with --all or --plugin");
-    if (o->list && o->mode != MODE_ALL && o->mode != MODE_PLUGIN)
-        cmd_usage_error("--list goes with --all or --plugin");
+    if (o->ops.n && o->mode != MODE_ALL && o->mode != MODE_PLUGIN) cmd_usage_error("--op goes with --all or --plugin");
+    if (o->list && o->mode != MODE_ALL && o->mode != MODE_PLUGIN) cmd_usage_error("--list goes with --all or --plugin");
     if (o->graph && o->mode != MODE_SHELL && o->mode != MODE_PLUGIN)
         cmd_usage_error("--graph goes with --forward or --plugin");
     if (o->mode == MODE_ALL && o->shape_given)
@@ -1234,35 +1192,33 @@ static void parse(check_opts *o, int argc, char **argv) {
         cmd_usage_error("unexpected argument '%s': --all makes its own inputs", o->bindings[0]);
     for (int i = 0; i < o->nbind; i++) {
         const char *eq = strchr(o->bindings[i], '=');
-        if (!eq)
-            cmd_usage_error("unexpected argument '%s': bindings are NAME=VALUE", o->bindings[i]);
-        if (!eq[1])
-            cmd_usage_error("%s: missing value after '='", o->bindings[i]);
+        if (!eq) cmd_usage_error("unexpected argument '%s': bindings are NAME=VALUE", o->bindings[i]);
+        if (!eq[1]) cmd_usage_error("%s: missing value after '='", o->bindings[i]);
     }
 }
 
 /* ---- the modes ------------------------------------------------------------------------------ */
 
 /* Binds NAME=VALUE words in env (syntax errors are usage errors, others trouble). */
-static void bind_all(tg_env *env, const check_opts *o) {
+static void bind_all(tg_env *env, const check_opts *o)
+{
     for (int i = 0; i < o->nbind; i++)
         if (tg_env_bind(env, o->bindings[i]) != TT_OK) {
             const char *err = last_error();
             bool named = strstr(err, o->bindings[i]) != NULL;
             if (tt_last_status() == TT_ESYNTAX) {
-                if (named)
-                    cmd_usage_error("%s", err);
+                if (named) cmd_usage_error("%s", err);
                 cmd_usage_error("%s: %s", o->bindings[i], err);
             }
-            if (named)
-                trouble("%s", err);
+            if (named) trouble("%s", err);
             trouble("%s: %s", o->bindings[i], err);
         }
 }
 
 /* The inputs named in `names`: bound values (as fresh leaves), else random
  * normal of --shape; the other bindings stay in env as constants. */
-static void named_inputs(const check_opts *o, tg_env *env, const cmd_names *names, check_case *c, stream *s) {
+static void named_inputs(const check_opts *o, tg_env *env, const cmd_names *names, check_case *c, stream *s)
+{
     for (int i = 0; i < names->n; i++) {
         const char *name = names->names[i];
         tt_tensor *v = tg_env_get(env, name);
@@ -1280,39 +1236,36 @@ static void named_inputs(const check_opts *o, tg_env *env, const cmd_names *name
         bool grad = !(o->mode == MODE_SHELL && i < o->backward.n && !strcmp(o->backward.names[i], "none"));
         c->names[i] = cmd_xstrdup(name);
         c->inputs[i] = make_input(o, t, grad, name);
-        if (v && tg_env_set(env, name, c->inputs[i]) != TT_OK)
-            trouble("input %s: %s", name, last_error());
+        if (v && tg_env_set(env, name, c->inputs[i]) != TT_OK) trouble("input %s: %s", name, last_error());
         c->ninputs++;
     }
 }
 
 /* Removes the inputs from env, leaving only the constants. */
-static tg_env *constants_of(const check_opts *o, tg_env *env, const cmd_names *names) {
+static tg_env *constants_of(const check_opts *o, tg_env *env, const cmd_names *names)
+{
     tg_env *k = new_env(o, NULL);
-    if (!k)
-        trouble("%s", last_error());
+    if (!k) trouble("%s", last_error());
     for (int i = 0; i < tg_env_count(env); i++) {
         const char *n = tg_env_name(env, i);
-        if (list_find(names, n) < 0 && tg_env_set(k, n, tg_env_get(env, n)) != TT_OK)
-            trouble("%s", last_error());
+        if (list_find(names, n) < 0 && tg_env_set(k, n, tg_env_get(env, n)) != TT_OK) trouble("%s", last_error());
     }
     return k;
 }
 
 /* --graph: the op applied to its inputs, as DOT with the inputs named. */
-static void print_graph(const check_opts *o, int ncases, check_case *cases) {
+static void print_graph(const check_opts *o, int ncases, check_case *cases)
+{
     tt_tensor **outs = cmd_xcalloc((size_t)ncases, sizeof *outs);
     const char **out_names = cmd_xcalloc((size_t)ncases, sizeof *out_names);
     int np = 0;
-    for (int i = 0; i < ncases; i++)
-        np += cases[i].ninputs;
+    for (int i = 0; i < ncases; i++) np += cases[i].ninputs;
     tt_tensor **params = cmd_xcalloc((size_t)np, sizeof *params);
     const char **pnames = cmd_xcalloc((size_t)np, sizeof *pnames);
     np = 0;
     for (int i = 0; i < ncases; i++) {
         outs[i] = cases[i].fn(cases[i].ninputs, cases[i].inputs, cases[i].ctx);
-        if (!outs[i])
-            trouble("%s: %s", cases[i].op, last_error());
+        if (!outs[i]) trouble("%s: %s", cases[i].op, last_error());
         out_names[i] = ncases > 1 ? cases[i].op : "out";
         for (int j = 0; j < cases[i].ninputs; j++) {
             params[np] = cases[i].inputs[j];
@@ -1321,12 +1274,10 @@ static void print_graph(const check_opts *o, int ncases, check_case *cases) {
     }
     tg_dot_options d = {.nparams = np, .params = params, .param_names = pnames, .output_names = out_names};
     char *dot = tg_dot_string(ncases, outs, &d);
-    if (!dot)
-        trouble("--graph: %s", last_error());
+    if (!dot) trouble("--graph: %s", last_error());
     write_out(o->co.output, dot, strlen(dot));
     free(dot);
-    for (int i = 0; i < ncases; i++)
-        tt_release(outs[i]);
+    for (int i = 0; i < ncases; i++) tt_release(outs[i]);
     free(outs);
     free(out_names);
     free(params);
@@ -1334,39 +1285,39 @@ static void print_graph(const check_opts *o, int ncases, check_case *cases) {
 }
 
 static void check_op_names(const check_opts *o, int n, const char *(*name_of)(int, const void *), const void *arg,
-                           const char *where) {
+                           const char *where)
+{
     for (int k = 0; k < o->ops.n; k++) {
         bool found = false;
-        for (int i = 0; i < n && !found; i++)
-            found = !strcmp(name_of(i, arg), o->ops.names[k]);
-        if (found)
-            continue;
+        for (int i = 0; i < n && !found; i++) found = !strcmp(name_of(i, arg), o->ops.names[k]);
+        if (found) continue;
         size_t len = 1;
-        for (int i = 0; i < n; i++)
-            len += strlen(name_of(i, arg)) + 2;
+        for (int i = 0; i < n; i++) len += strlen(name_of(i, arg)) + 2;
         char *known = cmd_xcalloc(len, 1);
         for (int i = 0; i < n; i++) {
-            if (i)
-                strcat(known, ", ");
+            if (i) strcat(known, ", ");
             strcat(known, name_of(i, arg));
         }
         cmd_usage_error("--op %s: no such op in %s (ops: %s)", o->ops.names[k], where, known);
     }
 }
 
-static const char *builtin_name(int i, const void *arg) {
+static const char *builtin_name(int i, const void *arg)
+{
     (void)arg;
     return builtins[i].name;
 }
 
-static const char *plugin_op_name(int i, const void *arg) {
+static const char *plugin_op_name(int i, const void *arg)
+{
     const tg_plugin *p = arg;
     return p->ops[i].function->name;
 }
 
 static bool selected(const check_opts *o, const char *name) { return !o->ops.n || list_find(&o->ops, name) >= 0; }
 
-static void warning_note(const check_opts *o) {
+static void warning_note(const check_opts *o)
+{
     if (o->co.dtype != TT_F64)
         fprintf(stderr,
                 "%s: note: checking in %s: central differences lose precision, so the default tolerances are "
@@ -1374,7 +1325,8 @@ static void warning_note(const check_opts *o) {
                 cmd_name, tt_dtype_name(o->co.dtype));
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     cmd_init("tg-check", argc, argv);
     check_opts o = {.order = 1, .name = NULL};
     cmd_common_init(&o.co);
@@ -1383,8 +1335,7 @@ int main(int argc, char **argv) {
     tg_gradcheck_defaults(&o.gc);
     parse(&o, argc, argv);
     o.gc.seed = o.co.seed;
-    if (!o.name)
-        o.name = "Custom";
+    if (!o.name) o.name = "Custom";
     if (!tt_dtype_is_floating(o.co.dtype))
         cmd_usage_error("--dtype %s: gradients need a floating dtype (f64 or f32)", tt_dtype_name(o.co.dtype));
 
@@ -1404,8 +1355,7 @@ int main(int argc, char **argv) {
             char *buf = NULL;
             size_t len = 0;
             FILE *f = open_memstream(&buf, &len);
-            if (!f)
-                cmd_fail("out of memory");
+            if (!f) cmd_fail("out of memory");
             for (int i = 0; i < NBUILTINS; i++)
                 if (selected(&o, builtins[i].name))
                     fprintf(f, "%-18s %-28s %s\n", builtins[i].name,
@@ -1419,8 +1369,7 @@ int main(int argc, char **argv) {
         bctx = cmd_xcalloc(NBUILTINS, sizeof *bctx);
         for (int i = 0; i < NBUILTINS; i++) {
             const builtin *b = &builtins[i];
-            if (!selected(&o, b->name))
-                continue;
+            if (!selected(&o, b->name)) continue;
             check_case *c = &cases[ncases];
             bool constant[MAX_INPUTS] = {0};
             c->op = cmd_xstrdup(b->name);
@@ -1436,8 +1385,7 @@ int main(int argc, char **argv) {
     case MODE_EXPR:
     case MODE_SHELL: {
         env = new_env(&o, NULL);
-        if (!env)
-            trouble("%s", last_error());
+        if (!env) trouble("%s", last_error());
         bind_all(env, &o);
         const cmd_names *names = o.mode == MODE_EXPR ? &o.wrt : &o.inputs;
         cases = cmd_xcalloc(1, sizeof *cases);
@@ -1452,14 +1400,12 @@ int main(int argc, char **argv) {
         } else {
             c->op = cmd_xstrdup(o.name);
             size_t len = strlen(o.forward) + 32;
-            for (int i = 0; i < o.backward.n; i++)
-                len += strlen(o.backward.names[i]) + 2;
+            for (int i = 0; i < o.backward.n; i++) len += strlen(o.backward.names[i]) + 2;
             c->what = cmd_xcalloc(len, 1);
             strcat(c->what, o.forward);
             strcat(c->what, " ; backward ");
             for (int i = 0; i < o.backward.n; i++) {
-                if (i)
-                    strcat(c->what, ", ");
+                if (i) strcat(c->what, ", ");
                 strcat(c->what, o.backward.names[i]);
             }
             sop = (shell_op){&o, constants, {o.name, shell_forward, shell_backward, false}};
@@ -1476,20 +1422,16 @@ int main(int argc, char **argv) {
             char *buf = NULL;
             size_t len = 0;
             FILE *f = open_memstream(&buf, &len);
-            if (!f)
-                cmd_fail("out of memory");
+            if (!f) cmd_fail("out of memory");
             for (int i = 0; i < p->nops; i++) {
                 const tg_plugin_op *op = &p->ops[i];
-                if (!selected(&o, op->function->name))
-                    continue;
+                if (!selected(&o, op->function->name)) continue;
                 fprintf(f, "%s(", op->function->name);
                 for (int j = 0; j < op->ninputs; j++) {
                     char sh[128];
                     tt_shape_str(op->inputs[j].ndim, op->inputs[j].shape, sh, sizeof sh);
-                    if (op->inputs[j].name)
-                        fprintf(f, "%s%s: %s", j ? ", " : "", op->inputs[j].name, sh);
-                    else
-                        fprintf(f, "%sinput%d: %s", j ? ", " : "", j, sh);
+                    if (op->inputs[j].name) fprintf(f, "%s%s: %s", j ? ", " : "", op->inputs[j].name, sh);
+                    else fprintf(f, "%sinput%d: %s", j ? ", " : "", j, sh);
                 }
                 fprintf(f, ")%s%s\n", op->description ? "  " : "", op->description ? op->description : "");
             }
@@ -1500,28 +1442,23 @@ int main(int argc, char **argv) {
             return 0;
         }
         env = new_env(&o, NULL);
-        if (!env)
-            trouble("%s", last_error());
+        if (!env) trouble("%s", last_error());
         bind_all(env, &o);
         cases = cmd_xcalloc((size_t)(p->nops ? p->nops : 1), sizeof *cases);
         cmd_names used = {0};
         for (int i = 0; i < p->nops; i++) {
             const tg_plugin_op *op = &p->ops[i];
-            if (!selected(&o, op->function->name))
-                continue;
+            if (!selected(&o, op->function->name)) continue;
             check_case *c = &cases[ncases++];
             c->op = cmd_xstrdup(op->function->name);
-            if (op->description)
-                c->what = cmd_xstrdup(op->description);
+            if (op->description) c->what = cmd_xstrdup(op->description);
             stream ps = {o.co.seed ^ fnv1a(op->function->name), 0};
             for (int j = 0; j < op->ninputs; j++) {
                 const tg_plugin_input *in = &op->inputs[j];
                 char *name = in->name ? cmd_xstrdup(in->name) : cmd_xprintf("input%d", j);
-                if (list_find(&used, name) < 0)
-                    list_add(&used, name, strlen(name));
+                if (list_find(&used, name) < 0) list_add(&used, name, strlen(name));
                 tt_tensor *v = tg_env_get(env, name), *t;
-                if (v)
-                    t = tt_retain(v);
+                if (v) t = tt_retain(v);
                 else if (o.shape_given)
                     t = random_tensor(&ps, o.shape_ndim, o.shape, in->low == 0 && in->high == 0 ? R_NORMAL : R_UNIFORM,
                                       in->low, in->high, NULL, 0);
@@ -1553,30 +1490,23 @@ int main(int argc, char **argv) {
         print_graph(&o, ncases, cases);
     } else {
         results res = {0};
-        for (int i = 0; i < ncases; i++)
-            run_case(&o, &res, &cases[i]);
+        for (int i = 0; i < ncases; i++) run_case(&o, &res, &cases[i]);
         warning_note(&o);
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
-        if (!f)
-            cmd_fail("out of memory");
-        if (o.fmt == FMT_TAP)
-            print_tap(f, &res);
-        else if (o.fmt == FMT_KV)
-            print_kv(f, &res);
-        else
-            print_text(f, &res);
-        if (fclose(f) != 0)
-            cmd_fail("out of memory");
+        if (!f) cmd_fail("out of memory");
+        if (o.fmt == FMT_TAP) print_tap(f, &res);
+        else if (o.fmt == FMT_KV) print_kv(f, &res);
+        else print_text(f, &res);
+        if (fclose(f) != 0) cmd_fail("out of memory");
         write_out(o.co.output, buf, len);
         free(buf);
         status = res.errors ? EXIT_TROUBLE : res.failed ? 1 : 0;
         results_free(&res);
     }
 
-    for (int i = 0; i < ncases; i++)
-        case_free(&cases[i]);
+    for (int i = 0; i < ncases; i++) case_free(&cases[i]);
     free(cases);
     free(bctx);
     tg_env_free(env);
@@ -1585,7 +1515,6 @@ int main(int argc, char **argv) {
     cmd_names_free(&o.backward);
     cmd_names_free(&o.inputs);
     cmd_names_free(&o.ops);
-    if (pl.handle)
-        dlclose(pl.handle);
+    if (pl.handle) dlclose(pl.handle);
     return status;
 }

@@ -169,14 +169,11 @@ typedef struct {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-
-
-
 /* Looks like a name ("msee", "half-mse", "huber:2"), not an expression. */
-static bool looks_like_name(const char *s) {
+static bool looks_like_name(const char *s)
+{
     size_t n = strcspn(s, ":");
-    if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
-        return false;
+    if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_')) return false;
     for (size_t i = 1; i < n; i++)
         if (!(s[i] == '_' || s[i] == '-' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
               (s[i] >= '0' && s[i] <= '9')))
@@ -185,24 +182,22 @@ static bool looks_like_name(const char *s) {
 }
 
 /* The shortest %g that reads back as v exactly. */
-static void fmt_num(char *buf, size_t n, double v) {
+static void fmt_num(char *buf, size_t n, double v)
+{
     for (int prec = 6; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v || isnan(v))
-            return;
+        if (strtod(buf, NULL) == v || isnan(v)) return;
     }
 }
 
 /* Levenshtein distance, small strings only (for "did you mean"). */
-static int edit_distance(const char *a, const char *b) {
+static int edit_distance(const char *a, const char *b)
+{
     size_t la = strlen(a), lb = strlen(b);
-    if (la > 30 || lb > 30)
-        return 99;
+    if (la > 30 || lb > 30) return 99;
     int d[32][32];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
             int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
@@ -215,13 +210,13 @@ static int edit_distance(const char *a, const char *b) {
 /* ---- option parsing ------------------------------------------------------- */
 
 /* "--init a=1,k=0.1" (repeatable). */
-static void add_init(fit_opts *o, const char *arg) {
+static void add_init(fit_opts *o, const char *arg)
+{
     const char *p = arg;
     for (;;) {
         size_t n = strcspn(p, ",");
         const char *eq = memchr(p, '=', n);
-        if (!eq)
-            cmd_usage_error("invalid value '%s' for --init: expected NAME=VALUE[,NAME=VALUE...]", arg);
+        if (!eq) cmd_usage_error("invalid value '%s' for --init: expected NAME=VALUE[,NAME=VALUE...]", arg);
         size_t nl = (size_t)(eq - p);
         if (!cmd_is_identifier(p, nl))
             cmd_usage_error("invalid value '%s' for --init: '%.*s' is not a name", arg, (int)nl, p);
@@ -230,20 +225,17 @@ static void add_init(fit_opts *o, const char *arg) {
                 cmd_usage_error("--init names '%.*s' twice", (int)nl, p);
         char *name = strndup(p, nl), *val = strndup(eq + 1, n - nl - 1);
         char **names = realloc(o->init_names, (size_t)(o->ninit + 1) * sizeof *names);
-        if (!name || !val || !names)
-            cmd_fail("out of memory");
+        if (!name || !val || !names) cmd_fail("out of memory");
         o->init_names = names;
         double *vals = realloc(o->init_values, (size_t)(o->ninit + 1) * sizeof *vals);
-        if (!vals)
-            cmd_fail("out of memory");
+        if (!vals) cmd_fail("out of memory");
         o->init_values = vals;
         char *opt = cmd_xprintf("--init %s", name);
         vals[o->ninit] = cmd_parse_double(opt, val);
         free(opt);
         free(val);
         names[o->ninit++] = name;
-        if (!p[n])
-            break;
+        if (!p[n]) break;
         p += n + 1;
     }
 }
@@ -251,9 +243,9 @@ static void add_init(fit_opts *o, const char *arg) {
 static const char *const loss_names[] = {"mse", "half-mse", "sse", "l1", "huber", "orthogonal", NULL};
 
 /* Refuses an unknown loss name, a bad huber delta; expressions pass. */
-static void check_loss(const char *loss) {
-    if (!looks_like_name(loss))
-        return;
+static void check_loss(const char *loss)
+{
+    if (!looks_like_name(loss)) return;
     const char *colon = strchr(loss, ':');
     if (colon) {
         if (!strncmp(loss, "huber:", 6)) {
@@ -262,28 +254,29 @@ static void check_loss(const char *loss) {
         }
     } else {
         for (int i = 0; loss_names[i]; i++)
-            if (!strcmp(loss, loss_names[i]))
-                return;
+            if (!strcmp(loss, loss_names[i])) return;
         /* A lone name could still be an expression ("mean(...)" is not a name). */
     }
     const char *best = NULL;
     int bestd = 3;
     for (int i = 0; loss_names[i]; i++) {
         int d = edit_distance(loss, loss_names[i]);
-        if (d < bestd)
-            bestd = d, best = loss_names[i];
+        if (d < bestd) bestd = d, best = loss_names[i];
     }
     if (best)
-        cmd_usage_error("unknown loss '%s' (did you mean %s?): expected mse, half-mse, sse, l1, huber[:DELTA], "
-                        "orthogonal or an expression over pred, y, x",
-                        loss, best);
-    cmd_usage_error("unknown loss '%s': expected mse, half-mse, sse, l1, huber[:DELTA], orthogonal or an "
-                    "expression over pred, y, x such as 'mean((pred-y)^2)'",
-                    loss);
+        cmd_usage_error(
+            "unknown loss '%s' (did you mean %s?): expected mse, half-mse, sse, l1, huber[:DELTA], "
+            "orthogonal or an expression over pred, y, x",
+            loss, best);
+    cmd_usage_error(
+        "unknown loss '%s': expected mse, half-mse, sse, l1, huber[:DELTA], orthogonal or an "
+        "expression over pred, y, x such as 'mean((pred-y)^2)'",
+        loss);
 }
 
 /* The parameters of the built-in models (NULL for an expression model). */
-static int builtin_params(const char *model, char ***names) {
+static int builtin_params(const char *model, char ***names)
+{
     if (!model || !strcmp(model, "line")) {
         *names = cmd_xcalloc(2, sizeof **names);
         (*names)[0] = cmd_xprintf("w");
@@ -293,50 +286,48 @@ static int builtin_params(const char *model, char ***names) {
     if (!strncmp(model, "poly:", 5)) {
         int k = (int)cmd_parse_int64("--model poly:K", model + 5, 0, MAX_POLY);
         *names = cmd_xcalloc((size_t)k + 1, sizeof **names);
-        for (int i = 0; i <= k; i++)
-            (*names)[i] = cmd_xprintf("c%d", i);
+        for (int i = 0; i <= k; i++) (*names)[i] = cmd_xprintf("c%d", i);
         return k + 1;
     }
     *names = NULL;
     return -1;
 }
 
-static bool init_has(const fit_opts *o, const char *name) {
+static bool init_has(const fit_opts *o, const char *name)
+{
     for (int i = 0; i < o->ninit; i++)
-        if (!strcmp(o->init_names[i], name))
-            return true;
+        if (!strcmp(o->init_names[i], name)) return true;
     return false;
 }
 
 /* Usage checks of the model, loss and method, before any data is read. */
-static void check_model(const fit_opts *o) {
+static void check_model(const fit_opts *o)
+{
     const char *m = o->model;
     if (m && (!strcmp(m, "poly") || !strcmp(m, "poly:")))
         cmd_usage_error("--model poly needs a degree: poly:K, as in poly:2");
     if (m && strcmp(m, "line") && strncmp(m, "poly:", 5) && looks_like_name(m) && !init_has(o, m)) {
-        if (edit_distance(m, "line") <= 2)
-            cmd_usage_error("unknown model '%s' (did you mean line?)", m);
-        cmd_usage_error("unknown model '%s': expected line, poly:K or an expression in x with parameters from "
-                        "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1",
-                        m);
+        if (edit_distance(m, "line") <= 2) cmd_usage_error("unknown model '%s' (did you mean line?)", m);
+        cmd_usage_error(
+            "unknown model '%s': expected line, poly:K or an expression in x with parameters from "
+            "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1",
+            m);
     }
     char **names;
     int np = builtin_params(m, &names);
     if (np > 0) {
         for (int i = 0; i < o->ninit; i++) {
             bool found = false;
-            for (int j = 0; j < np; j++)
-                found |= !strcmp(o->init_names[i], names[j]);
+            for (int j = 0; j < np; j++) found |= !strcmp(o->init_names[i], names[j]);
             if (!found) {
                 char list[256] = "";
                 for (int j = 0; j < np && strlen(list) < 200; j++)
                     snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", names[j]);
-                cmd_usage_error("--init %s: the model %s has no parameter '%s' (its parameters: %s)",
-                                o->init_names[i], m ? m : "line", o->init_names[i], list);
+                cmd_usage_error("--init %s: the model %s has no parameter '%s' (its parameters: %s)", o->init_names[i],
+                                m ? m : "line", o->init_names[i], list);
             }
         }
-        for (int j = 0; j < np; j++)
-            free(names[j]);
+        for (int j = 0; j < np; j++) free(names[j]);
         free(names);
     }
     const char *loss = o->loss ? o->loss : "mse";
@@ -349,13 +340,14 @@ static void check_model(const fit_opts *o) {
             cmd_usage_error("--method exact needs --model line or poly:K (an expression model has no closed form)");
         if (strcmp(loss, "mse") && strcmp(loss, "half-mse") && strcmp(loss, "sse") && strcmp(loss, "orthogonal"))
             cmd_usage_error("--method exact solves mse, half-mse, sse or orthogonal, not --loss %s", loss);
-        if (o->optimizer_given || o->lr_given || o->lr_decay_given || o->momentum_given || o->batch ||
-            o->steps || o->epochs || o->tol_given || o->has_loss_below || o->keep_best)
+        if (o->optimizer_given || o->lr_given || o->lr_decay_given || o->momentum_given || o->batch || o->steps ||
+            o->epochs || o->tol_given || o->has_loss_below || o->keep_best)
             cmd_usage_error("--method exact takes no descent options (--optimizer, --lr, --steps, ...)");
     }
 }
 
-static void parse(fit_opts *o, int argc, char **argv) {
+static void parse(fit_opts *o, int argc, char **argv)
+{
     static const char *const methods[] = {"descent", "exact", NULL};
     static const char *const optimizers[] = {"gd", "sgd", "momentum", "adam", NULL};
     static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
@@ -370,14 +362,13 @@ static void parse(fit_opts *o, int argc, char **argv) {
                 continue;
             }
             if (!strcmp(optarg, "csv") || !strcmp(optarg, "tsv"))
-                cmd_usage_error("invalid value '%s' for --format: expected text, kv or h5 (--history FILE.%s "
-                                "writes the loss curve as %s)",
-                                optarg, optarg, optarg);
+                cmd_usage_error(
+                    "invalid value '%s' for --format: expected text, kv or h5 (--history FILE.%s "
+                    "writes the loss curve as %s)",
+                    optarg, optarg, optarg);
         }
-        if (c == CMD_OPT_DTYPE)
-            o->dtype_given = true;
-        if (cmd_common_option(&o->co, c, optarg))
-            continue;
+        if (c == CMD_OPT_DTYPE) o->dtype_given = true;
+        if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
         case 'x': o->xname = optarg; break;
@@ -385,14 +376,14 @@ static void parse(fit_opts *o, int argc, char **argv) {
         case 'w': o->wname = optarg; break;
         case OPT_DROP_NAN: o->drop_nan = true; break;
         case 'm':
-            if (!*optarg)
-                cmd_usage_error("invalid value '' for --model: expected line, poly:K or an expression");
+            if (!*optarg) cmd_usage_error("invalid value '' for --model: expected line, poly:K or an expression");
             o->model = optarg;
             break;
         case 'l':
             if (!*optarg)
-                cmd_usage_error("invalid value '' for --loss: expected mse, half-mse, sse, l1, huber[:DELTA], "
-                                "orthogonal or an expression");
+                cmd_usage_error(
+                    "invalid value '' for --loss: expected mse, half-mse, sse, l1, huber[:DELTA], "
+                    "orthogonal or an expression");
             o->loss = optarg;
             break;
         case OPT_INIT: add_init(o, optarg); break;
@@ -408,8 +399,7 @@ static void parse(fit_opts *o, int argc, char **argv) {
         }
         case OPT_LR:
             o->lr = cmd_parse_double("--lr", optarg);
-            if (!(o->lr > 0))
-                cmd_usage_error("--lr must be a positive number, got '%s'", optarg);
+            if (!(o->lr > 0)) cmd_usage_error("--lr must be a positive number, got '%s'", optarg);
             o->lr_given = true;
             break;
         case OPT_LR_DECAY:
@@ -418,8 +408,7 @@ static void parse(fit_opts *o, int argc, char **argv) {
             break;
         case OPT_MOMENTUM:
             o->momentum = cmd_parse_nonneg_double("--momentum", optarg);
-            if (o->momentum >= 1)
-                cmd_usage_error("--momentum must be below 1, got '%s'", optarg);
+            if (o->momentum >= 1) cmd_usage_error("--momentum must be below 1, got '%s'", optarg);
             o->momentum_given = true;
             break;
         case OPT_BATCH: o->batch = cmd_parse_int64("--batch", optarg, 1, INT64_MAX); break;
@@ -437,27 +426,22 @@ static void parse(fit_opts *o, int argc, char **argv) {
         case OPT_PROGRESS: o->progress = true; break;
         case OPT_LOG_EVERY: o->log_every = cmd_parse_int64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_HISTORY:
-            if (!*optarg)
-                cmd_usage_error("invalid value '' for --history: expected a file name");
+            if (!*optarg) cmd_usage_error("invalid value '' for --history: expected a file name");
             o->history = optarg;
             break;
         case OPT_PLOT:
-            if (!*optarg)
-                cmd_usage_error("invalid value '' for --plot: expected a file name");
+            if (!*optarg) cmd_usage_error("invalid value '' for --plot: expected a file name");
             o->plot = optarg;
             break;
         default: cmd_usage_error("unexpected option (internal error)");
         }
     }
-    if (help)
-        cmd_help(usage);
-    if (optind < argc)
-        o->input = argv[optind++];
+    if (help) cmd_help(usage);
+    if (optind < argc) o->input = argv[optind++];
     if (optind < argc)
         cmd_usage_error("unexpected argument '%s': tg-fit reads one FILE (x and y are named with -x, -y)",
                         argv[optind]);
-    if (o->steps && o->epochs)
-        cmd_usage_error("--steps and --epochs cannot be used together");
+    if (o->steps && o->epochs) cmd_usage_error("--steps and --epochs cannot be used together");
 
     /* The optimizer: named, else implied by its options (the seeds' raw loop). */
     if (!o->optimizer_given) {
@@ -478,24 +462,20 @@ static void parse(fit_opts *o, int argc, char **argv) {
     check_model(o);
 
     /* The report's form: --format, else -o's extension, else the terminal. */
-    if (kv)
-        o->out = OUT_KV;
-    else if (text)
-        o->out = OUT_TEXT;
-    else if (o->co.format == TT_FMT_H5)
-        o->out = OUT_H5;
+    if (kv) o->out = OUT_KV;
+    else if (text) o->out = OUT_TEXT;
+    else if (o->co.format == TT_FMT_H5) o->out = OUT_H5;
     else if (o->co.output) {
         const char *dot = strrchr(o->co.output, '.');
-        if (dot && (!strcmp(dot, ".txt") || !strcmp(dot, ".text")))
-            o->out = OUT_TEXT, o->co.format = TT_FMT_TEXT;
+        if (dot && (!strcmp(dot, ".txt") || !strcmp(dot, ".text"))) o->out = OUT_TEXT, o->co.format = TT_FMT_TEXT;
         else if (dot && (!strcmp(dot, ".kv") || !strcmp(dot, ".sh") || !strcmp(dot, ".env")))
             o->out = OUT_KV, o->co.format = TT_FMT_TEXT;
         else if (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv")))
-            cmd_usage_error("-o %s: the report is text (.txt), name=value lines (.kv) or HDF5 (.h5); "
-                            "--history FILE%s writes the loss curve",
-                            o->co.output, dot);
-        else
-            o->out = OUT_H5, o->co.format = TT_FMT_H5;
+            cmd_usage_error(
+                "-o %s: the report is text (.txt), name=value lines (.kv) or HDF5 (.h5); "
+                "--history FILE%s writes the loss curve",
+                o->co.output, dot);
+        else o->out = OUT_H5, o->co.format = TT_FMT_H5;
     } else {
         o->out = isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
     }
@@ -513,16 +493,17 @@ typedef struct {
 } fit_data;
 
 /* The column after `skip` (text without x/y names). */
-static const char *column_after(const tt_tensor_set *set, const char *skip) {
+static const char *column_after(const tt_tensor_set *set, const char *skip)
+{
     for (int i = 0; i < set->count; i++)
-        if (!skip || strcmp(set->names[i], skip))
-            return set->names[i];
+        if (!skip || strcmp(set->names[i], skip)) return set->names[i];
     return NULL;
 }
 
 /* One vector of the set as doubles; *n its length. */
-static double *read_vector(const tt_tensor_set *set, const char *name, const char *opt, const char *label,
-                           int64_t *n, tt_dtype *dtype) {
+static double *read_vector(const tt_tensor_set *set, const char *name, const char *opt, const char *label, int64_t *n,
+                           tt_dtype *dtype)
+{
     tt_tensor *t = tt_set_select(set, name, label);
     if (!t) {
         if (tt_last_status() == TT_ENOTFOUND && strcmp(opt, "-w"))
@@ -537,38 +518,32 @@ static double *read_vector(const tt_tensor_set *set, const char *name, const cha
         cmd_fail("%s: %s '%s' has shape %s: expected a vector of points", label, what, name,
                  tt_shape_str(t->ndim, t->shape, s, sizeof s));
     }
-    if (t->dtype == TT_BOOL)
-        cmd_fail("%s: %s '%s' holds booleans: expected numbers", label, what, name);
-    if (numel == 0)
-        cmd_fail("%s: %s '%s' is empty: there is nothing to fit", label, what, name);
+    if (t->dtype == TT_BOOL) cmd_fail("%s: %s '%s' holds booleans: expected numbers", label, what, name);
+    if (numel == 0) cmd_fail("%s: %s '%s' is empty: there is nothing to fit", label, what, name);
     double *v = malloc((size_t)numel * sizeof *v);
-    if (!v)
-        cmd_fail("out of memory reading %s '%s'", what, name);
+    if (!v) cmd_fail("out of memory reading %s '%s'", what, name);
     cmd_check_status(tt_to_host(t, TT_F64, v), name);
-    if (dtype)
-        *dtype = tt_dtype_is_floating(t->dtype) ? t->dtype : TT_F64;
+    if (dtype) *dtype = tt_dtype_is_floating(t->dtype) ? t->dtype : TT_F64;
     tt_release(t);
     *n = numel;
     return v;
 }
 
-static void read_data(const fit_opts *o, fit_data *d) {
+static void read_data(const fit_opts *o, fit_data *d)
+{
     const char *path = o->input ? o->input : "-";
     if (!strcmp(path, "-") && isatty(STDIN_FILENO))
         cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
     d->label = strcmp(path, "-") ? path : "standard input";
     tt_tensor_set *set = tt_read_path(path);
-    if (!set)
-        cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
+    if (!set) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
     d->text = set->from_text;
 
     /* Names: as given, else x and y, else (text) the first two columns. */
     d->xname = o->xname;
-    if (!d->xname)
-        d->xname = tt_set_get(set, "x") || !set->from_text ? "x" : column_after(set, NULL);
+    if (!d->xname) d->xname = tt_set_get(set, "x") || !set->from_text ? "x" : column_after(set, NULL);
     d->yname = o->yname;
-    if (!d->yname)
-        d->yname = tt_set_get(set, "y") || !set->from_text ? "y" : column_after(set, d->xname);
+    if (!d->yname) d->yname = tt_set_get(set, "y") || !set->from_text ? "y" : column_after(set, d->xname);
     if (!d->xname || !d->yname || (!o->xname && !o->yname && set->from_text && set->count < 2))
         cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, set->count,
                  set->count == 1 ? "" : "s");
@@ -576,21 +551,18 @@ static void read_data(const fit_opts *o, fit_data *d) {
     /* The names live in the set: copy them before freeing it. */
     d->xname = strdup(d->xname);
     d->yname = strdup(d->yname);
-    if (d->wname)
-        d->wname = strdup(d->wname);
-    if (!d->xname || !d->yname || (o->wname && !d->wname))
-        cmd_fail("out of memory");
+    if (d->wname) d->wname = strdup(d->wname);
+    if (!d->xname || !d->yname || (o->wname && !d->wname)) cmd_fail("out of memory");
 
     int64_t ny = 0, nw = 0;
     d->x = read_vector(set, d->xname, "-x", d->label, &d->n, &d->dtype);
     d->y = read_vector(set, d->yname, "-y", d->label, &ny, NULL);
-    if (d->wname)
-        d->w = read_vector(set, d->wname, "-w", d->label, &nw, NULL);
+    if (d->wname) d->w = read_vector(set, d->wname, "-w", d->label, &nw, NULL);
     tt_set_free(set);
     const char *what = d->text ? "column" : "dataset";
     if (ny != d->n)
-        cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what,
-                 d->xname, (long long)d->n, what, d->yname, (long long)ny);
+        cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what, d->xname,
+                 (long long)d->n, what, d->yname, (long long)ny);
     if (d->w && nw != d->n)
         cmd_fail("%s: the weights '%s' have %lld values for %lld points", d->label, d->wname, (long long)nw,
                  (long long)d->n);
@@ -604,13 +576,11 @@ static void read_data(const fit_opts *o, fit_data *d) {
             double v = !isfinite(d->x[i]) ? d->x[i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
             const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
             if (d->text)
-                cmd_fail("%s: row %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)i + 1, col,
-                         val);
+                cmd_fail("%s: row %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)i + 1, col, val);
             cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
         }
         if (bad) {
-            if (first_bad < 0)
-                first_bad = i;
+            if (first_bad < 0) first_bad = i;
             dropped++;
             continue;
         }
@@ -622,8 +592,7 @@ static void read_data(const fit_opts *o, fit_data *d) {
         }
         d->x[kept] = d->x[i];
         d->y[kept] = d->y[i];
-        if (d->w)
-            d->w[kept] = d->w[i];
+        if (d->w) d->w[kept] = d->w[i];
         kept++;
     }
     if (dropped) {
@@ -633,13 +602,13 @@ static void read_data(const fit_opts *o, fit_data *d) {
         else
             cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
                      (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
-        if (kept == 0)
-            cmd_fail("%s: no points left after dropping NaN and Inf", d->label);
+        if (kept == 0) cmd_fail("%s: no points left after dropping NaN and Inf", d->label);
     }
     d->n = kept;
 }
 
-static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device dev) {
+static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device dev)
+{
     tt_tensor *h = cmd_check(tt_from_data(1, &n, TT_F64, v, TT_CPU), NULL);
     tt_tensor *c = cmd_check(tt_cast(h, dt), NULL);
     tt_release(h);
@@ -652,32 +621,36 @@ static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device d
 
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig) {
+static void on_sigint(int sig)
+{
     (void)sig;
     interrupted = 1;
     signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program */
 }
 
 typedef struct {
-    bool bar;           /* --progress and standard error is a terminal */
+    bool bar; /* --progress and standard error is a terminal */
     int64_t log_every;
-    int64_t total;      /* expected steps, 0 when unknown */
+    int64_t total; /* expected steps, 0 when unknown */
     struct timespec start, last;
     bool bar_shown;
 } step_ctx;
 
-static double seconds_between(const struct timespec *a, const struct timespec *b) {
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
 }
 
-static void clear_bar(step_ctx *s) {
+static void clear_bar(step_ctx *s)
+{
     if (s->bar_shown) {
         fputs("\r\033[K", stderr);
         s->bar_shown = false;
     }
 }
 
-static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now) {
+static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now)
+{
     double el = seconds_between(&s->start, now);
     double rate = el > 0 ? (double)step / el : 0;
     char line[200];
@@ -687,8 +660,7 @@ static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timesp
         double frac = fmin(1.0, (double)step / (double)s->total);
         int fill = (int)(frac * width);
         len += snprintf(line + len, sizeof line - len, "[");
-        for (int i = 0; i < width; i++)
-            line[len++] = i < fill ? '=' : i == fill ? '>' : ' ';
+        for (int i = 0; i < width; i++) line[len++] = i < fill ? '=' : i == fill ? '>' : ' ';
         len += snprintf(line + len, sizeof line - len, "] %lld/%lld", (long long)step, (long long)s->total);
     } else {
         len += snprintf(line + len, sizeof line - len, "step %lld", (long long)step);
@@ -703,7 +675,8 @@ static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timesp
     s->bar_shown = true;
 }
 
-static bool on_step(int64_t step, double loss, void *ctx) {
+static bool on_step(int64_t step, double loss, void *ctx)
+{
     step_ctx *s = ctx;
     if (s->log_every && (step == 1 || step % s->log_every == 0)) {
         clear_bar(s);
@@ -722,9 +695,9 @@ static bool on_step(int64_t step, double loss, void *ctx) {
 
 /* ---- the report ------------------------------------------------------------ */
 
-static const char *model_formula(const char *model, char *buf, size_t n) {
-    if (!model || !strcmp(model, "line"))
-        return "y = w*x + b";
+static const char *model_formula(const char *model, char *buf, size_t n)
+{
+    if (!model || !strcmp(model, "line")) return "y = w*x + b";
     if (!strncmp(model, "poly:", 5)) {
         int k = atoi(model + 5);
         int len = snprintf(buf, n, "y = c0");
@@ -736,7 +709,8 @@ static const char *model_formula(const char *model, char *buf, size_t n) {
     return buf;
 }
 
-static const char *stop_text(tg_stop_reason r) {
+static const char *stop_text(tg_stop_reason r)
+{
     switch (r) {
     case TG_STOP_STEPS: return "ran the requested steps";
     case TG_STOP_TOL: return "converged: the change fell below the tolerance";
@@ -749,31 +723,32 @@ static const char *stop_text(tg_stop_reason r) {
 }
 
 /* The correlation of parameters i and j (NaN where a variance is zero). */
-static double correlation(const tg_fit_result *r, int i, int j) {
+static double correlation(const tg_fit_result *r, int i, int j)
+{
     int p = r->nparams;
     double den = sqrt(r->cov[i * p + i] * r->cov[j * p + j]);
     return den > 0 ? r->cov[i * p + j] / den : NAN;
 }
 
-static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
     char fb[512];
     int p = r->nparams;
-    fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", model_formula(o->model, fb, sizeof fb),
-            (long long)r->n, d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
+    fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", model_formula(o->model, fb, sizeof fb), (long long)r->n,
+            d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
     fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
-    if (o->method == TG_METHOD_EXACT)
-        fprintf(f, "method exact\n\n");
+    if (o->method == TG_METHOD_EXACT) fprintf(f, "method exact\n\n");
     else if (o->optimizer == TG_OPT_AUTO)
-        fprintf(f, "default descent%s\n\n", !o->model || !strcmp(o->model, "line") || !strncmp(o->model, "poly:", 5)
-                                                 ? " (on standardized data)" : "");
+        fprintf(f, "default descent%s\n\n",
+                !o->model || !strcmp(o->model, "line") || !strncmp(o->model, "poly:", 5) ? " (on standardized data)"
+                                                                                         : "");
     else
         fprintf(f, "optimizer %s%s%s\n\n", o->optimizer_name, o->lr_given ? ", lr " : "",
                 o->lr_given ? (snprintf(fb, sizeof fb, "%g", o->lr), fb) : "");
 
     int nw = 9;
     for (int i = 0; i < p; i++)
-        if ((int)strlen(r->names[i]) > nw)
-            nw = (int)strlen(r->names[i]);
+        if ((int)strlen(r->names[i]) > nw) nw = (int)strlen(r->names[i]);
     fprintf(f, "%-*s   %-16s   %-14s\n", nw, "parameter", "value", "standard error");
     for (int i = 0; i < p; i++) {
         fprintf(f, "%-*s = %-16.10g +/- %-12.6g", nw, r->names[i], r->values[i], r->stderrs[i]);
@@ -783,24 +758,19 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     }
     if (p > 1) {
         fprintf(f, "\ncorrelation matrix of the parameters:\n%*s", nw, "");
-        for (int j = 0; j < p; j++)
-            fprintf(f, " %8.8s", r->names[j]);
+        for (int j = 0; j < p; j++) fprintf(f, " %8.8s", r->names[j]);
         fputc('\n', f);
         for (int i = 0; i < p; i++) {
             fprintf(f, "%-*s", nw, r->names[i]);
-            for (int j = 0; j <= i; j++) {
-                fprintf(f, " %8.3f", correlation(r, i, j));
-            }
+            for (int j = 0; j <= i; j++) { fprintf(f, " %8.3f", correlation(r, i, j)); }
             fputc('\n', f);
         }
         fprintf(f, "\ncovariance matrix:\n%*s", nw, "");
-        for (int j = 0; j < p; j++)
-            fprintf(f, " %12.12s", r->names[j]);
+        for (int j = 0; j < p; j++) fprintf(f, " %12.12s", r->names[j]);
         fputc('\n', f);
         for (int i = 0; i < p; i++) {
             fprintf(f, "%-*s", nw, r->names[i]);
-            for (int j = 0; j <= i; j++)
-                fprintf(f, " %12.5g", r->cov[i * p + j]);
+            for (int j = 0; j <= i; j++) fprintf(f, " %12.5g", r->cov[i * p + j]);
             fputc('\n', f);
         }
     }
@@ -809,13 +779,13 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     fprintf(f, "sum of squares of residuals %.10g%s\n", r->sse, d->w ? " (weighted)" : "");
     fprintf(f, "degrees of freedom          %lld\n", (long long)r->dof);
     fprintf(f, "rms of residuals            %.10g\n", r->rms);
-    if (r->dof > 0)
-        fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
+    if (r->dof > 0) fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
     fprintf(f, "steps                       %lld\n", (long long)r->steps);
     fprintf(f, "stop                        %s (%s)\n", tg_stop_reason_name(r->stop), stop_text(r->stop));
 }
 
-static void print_kv(FILE *f, const tg_fit_result *r) {
+static void print_kv(FILE *f, const tg_fit_result *r)
+{
     char a[40];
     int p = r->nparams;
     for (int i = 0; i < p; i++) {
@@ -846,20 +816,22 @@ static void print_kv(FILE *f, const tg_fit_result *r) {
         }
 }
 
-static tt_tensor *f64_tensor(int ndim, const int64_t *shape, const double *v) {
+static tt_tensor *f64_tensor(int ndim, const int64_t *shape, const double *v)
+{
     return cmd_check(tt_from_data(ndim, shape, TT_F64, v, TT_CPU), NULL);
 }
 
-static void put_f64(tt_tensor_set *set, const char *name, int ndim, const int64_t *shape, const double *v) {
+static void put_f64(tt_tensor_set *set, const char *name, int ndim, const int64_t *shape, const double *v)
+{
     tt_tensor *t = f64_tensor(ndim, shape, v);
     cmd_put(set, name, t);
     tt_release(t);
 }
 
-static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
     tt_tensor_set *set = tt_set_new();
-    if (!set)
-        cmd_fail("out of memory");
+    if (!set) cmd_fail("out of memory");
     cmd_provenance(set);
     int p = r->nparams;
     for (int i = 0; i < p; i++) {
@@ -876,21 +848,17 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     put_f64(set, "cov", 2, shape, r->cov);
     double *corr = cmd_xcalloc((size_t)p * (size_t)p, sizeof *corr);
     for (int i = 0; i < p; i++)
-        for (int j = 0; j < p; j++) {
-            corr[i * p + j] = correlation(r, i, j);
-        }
+        for (int j = 0; j < p; j++) { corr[i * p + j] = correlation(r, i, j); }
     put_f64(set, "corr", 2, shape, corr);
     free(corr);
     int64_t nh = r->nhistory;
     put_f64(set, "history", 1, &nh, r->history);
 
     size_t len = 1;
-    for (int i = 0; i < p; i++)
-        len += strlen(r->names[i]) + 1;
+    for (int i = 0; i < p; i++) len += strlen(r->names[i]) + 1;
     char *names = cmd_xcalloc(len, 1);
     for (int i = 0; i < p; i++) {
-        if (i)
-            strcat(names, ",");
+        if (i) strcat(names, ",");
         strcat(names, r->names[i]);
     }
     cmd_attr_str(set, "parameters", names);
@@ -898,10 +866,8 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_str(set, "model", o->model ? o->model : "line");
     cmd_attr_str(set, "loss_function", o->loss ? o->loss : "mse");
     cmd_attr_str(set, "method", o->method == TG_METHOD_EXACT ? "exact" : "descent");
-    if (o->method != TG_METHOD_EXACT)
-        cmd_attr_str(set, "optimizer", o->optimizer_name);
-    if (o->lr_given)
-        cmd_attr_num(set, "lr", o->lr);
+    if (o->method != TG_METHOD_EXACT) cmd_attr_str(set, "optimizer", o->optimizer_name);
+    if (o->lr_given) cmd_attr_num(set, "lr", o->lr);
     cmd_attr_num(set, "loss", r->loss);
     cmd_attr_num(set, "sse", r->sse);
     cmd_attr_num(set, "rms", r->rms);
@@ -912,8 +878,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_str(set, "input", d->label);
     cmd_attr_str(set, "x", d->xname);
     cmd_attr_str(set, "y", d->yname);
-    if (d->wname)
-        cmd_attr_str(set, "weights", d->wname);
+    if (d->wname) cmd_attr_str(set, "weights", d->wname);
     cmd_attr_seed(set, o->co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o->co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o->co.device));
@@ -921,7 +886,8 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
 }
 
 /* Text (the report or kv lines) to -o FILE atomically, or to stdout. */
-static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
     if (o->out == OUT_H5) {
         tt_tensor_set *set = result_set(o, d, r);
         cmd_write(&o->co, set);
@@ -931,29 +897,23 @@ static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_resu
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        cmd_fail("out of memory");
-    if (o->out == OUT_KV)
-        print_kv(f, r);
-    else
-        print_text(f, o, d, r);
-    if (fclose(f) != 0)
-        cmd_fail("out of memory");
+    if (!f) cmd_fail("out of memory");
+    if (o->out == OUT_KV) print_kv(f, r);
+    else print_text(f, o, d, r);
+    if (fclose(f) != 0) cmd_fail("out of memory");
     cmd_write_bytes(o->co.output, buf, len);
     free(buf);
 }
 
-static void write_history(const fit_opts *o, const tg_fit_result *r) {
+static void write_history(const fit_opts *o, const tg_fit_result *r)
+{
     tt_tensor_set *set = tt_set_new();
-    if (!set)
-        cmd_fail("out of memory");
+    if (!set) cmd_fail("out of memory");
     int64_t n = r->nhistory;
     double *steps = cmd_xcalloc((size_t)n, sizeof *steps);
-    for (int64_t i = 0; i < n; i++)
-        steps[i] = (double)(i + 1);
+    for (int64_t i = 0; i < n; i++) steps[i] = (double)(i + 1);
     tt_file_format fmt = tt_format_from_path(o->history);
-    if (fmt == TT_FMT_AUTO || fmt == TT_FMT_H5)
-        cmd_provenance(set);
+    if (fmt == TT_FMT_AUTO || fmt == TT_FMT_H5) cmd_provenance(set);
     put_f64(set, "step", 1, &n, steps);
     put_f64(set, "loss", 1, &n, r->history);
     free(steps);
@@ -967,19 +927,18 @@ static void write_history(const fit_opts *o, const tg_fit_result *r) {
 /* ---- the plot --------------------------------------------------------------- */
 
 /* y of the fitted model at xs (NULL when it cannot be evaluated). */
-static double *model_values(const fit_opts *o, const tg_fit_result *r, const double *xs, int64_t n) {
+static double *model_values(const fit_opts *o, const tg_fit_result *r, const double *xs, int64_t n)
+{
     double *ys = cmd_xcalloc((size_t)n, sizeof *ys);
     const char *m = o->model;
     if (!m || !strcmp(m, "line")) {
-        for (int64_t i = 0; i < n; i++)
-            ys[i] = r->values[0] * xs[i] + r->values[1];
+        for (int64_t i = 0; i < n; i++) ys[i] = r->values[0] * xs[i] + r->values[1];
         return ys;
     }
     if (!strncmp(m, "poly:", 5)) {
         for (int64_t i = 0; i < n; i++) {
             double acc = 0;
-            for (int k = r->nparams - 1; k >= 0; k--)
-                acc = acc * xs[i] + r->values[k];
+            for (int k = r->nparams - 1; k >= 0; k--) acc = acc * xs[i] + r->values[k];
             ys[i] = acc;
         }
         return ys;
@@ -1020,17 +979,15 @@ static double *model_values(const fit_opts *o, const tg_fit_result *r, const dou
     return ys;
 }
 
-static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result *r) {
+static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
     double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < d->n; i++)
-        lo = fmin(lo, d->x[i]), hi = fmax(hi, d->x[i]);
+    for (int64_t i = 0; i < d->n; i++) lo = fmin(lo, d->x[i]), hi = fmax(hi, d->x[i]);
     int64_t nc = 400;
     double *cx = cmd_xcalloc((size_t)nc, sizeof *cx);
-    for (int64_t i = 0; i < nc; i++)
-        cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
+    for (int64_t i = 0; i < nc; i++) cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
     double *cy = model_values(o, r, cx, nc);
-    if (!cy)
-        cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
+    if (!cy) cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
 
     char title[256], curve[160], data[96], losst[160], pb[64];
     const char *m = o->model ? o->model : "line";
@@ -1047,26 +1004,32 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
     snprintf(curve, sizeof curve, "fit (%s)", o->method == TG_METHOD_EXACT ? "exact" : "descent");
     const char *lossname = o->loss ? o->loss : "mse";
-    if (strlen(lossname) > 40)
-        lossname = "expression";
-    if (o->method == TG_METHOD_EXACT)
-        snprintf(losst, sizeof losst, "loss (%s)", lossname);
+    if (strlen(lossname) > 40) lossname = "expression";
+    if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
     else
         snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps,
                  tg_stop_reason_name(r->stop));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
     plot_fit pf = {
-        .x = d->x, .y = d->y, .n = d->n,
-        .cx = cx, .cy = cy, .ncurve = cy ? nc : 0,
-        .title = title, .xlabel = d->xname, .ylabel = d->yname,
-        .data_label = data, .curve_label = curve,
-        .loss = r->history, .nloss = r->nhistory,
-        .loss_title = losst, .loss_note = pb,
+        .x = d->x,
+        .y = d->y,
+        .n = d->n,
+        .cx = cx,
+        .cy = cy,
+        .ncurve = cy ? nc : 0,
+        .title = title,
+        .xlabel = d->xname,
+        .ylabel = d->yname,
+        .data_label = data,
+        .curve_label = curve,
+        .loss = r->history,
+        .nloss = r->nhistory,
+        .loss_title = losst,
+        .loss_note = pb,
     };
     size_t len = 0;
     char *svg = plot_fit_svg(&pf, &len);
-    if (!svg)
-        cmd_fail("out of memory drawing --plot");
+    if (!svg) cmd_fail("out of memory drawing --plot");
     cmd_write_bytes(o->plot, svg, len);
     free(svg);
     free(cx);
@@ -1075,7 +1038,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
 
 /* ---- main ------------------------------------------------------------------- */
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     cmd_init("tg-fit", argc, argv);
     fit_opts o = {0};
     cmd_common_init(&o.co);
@@ -1100,17 +1064,13 @@ int main(int argc, char **argv) {
     spec.init_values = o.init_values;
     spec.method = o.method;
     spec.optimizer = o.optimizer;
-    if (o.lr_given)
-        spec.lr = o.lr;
-    if (o.lr_decay_given)
-        spec.lr_decay = o.lr_decay;
-    if (o.momentum_given)
-        spec.momentum = o.momentum;
+    if (o.lr_given) spec.lr = o.lr;
+    if (o.lr_decay_given) spec.lr_decay = o.lr_decay;
+    if (o.momentum_given) spec.momentum = o.momentum;
     spec.batch = o.batch;
     spec.steps = o.steps;
     spec.epochs = o.epochs;
-    if (o.tol_given)
-        spec.tol = o.tol > 0 ? o.tol : -1;
+    if (o.tol_given) spec.tol = o.tol > 0 ? o.tol : -1;
     spec.has_loss_below = o.has_loss_below;
     spec.loss_below = o.loss_below;
     spec.keep_best = o.keep_best;
@@ -1121,10 +1081,8 @@ int main(int argc, char **argv) {
     step_ctx sc = {0};
     sc.bar = o.progress && isatty(STDERR_FILENO);
     sc.log_every = o.log_every;
-    if (o.steps)
-        sc.total = o.steps;
-    else if (o.epochs)
-        sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
+    if (o.steps) sc.total = o.steps;
+    else if (o.epochs) sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
     clock_gettime(CLOCK_MONOTONIC, &sc.start);
     sc.last = sc.start;
     sc.last.tv_sec -= 1;
@@ -1142,22 +1100,17 @@ int main(int argc, char **argv) {
         if (r && r->stop == TG_STOP_DIVERGED) {
             const char *err = tt_last_error();
             char lr[64];
-            if (o.lr_given)
-                snprintf(lr, sizeof lr, "now %g", r->lr);
-            else
-                snprintf(lr, sizeof lr, "now the %s default, %g", o.optimizer_name, r->lr);
+            if (o.lr_given) snprintf(lr, sizeof lr, "now %g", r->lr);
+            else snprintf(lr, sizeof lr, "now the %s default, %g", o.optimizer_name, r->lr);
             cmd_fail("%s; try a smaller --lr (%s)", err && *err ? err : "the loss became NaN", lr);
         }
         cmd_expr_fail(NULL);
     }
-    if (interrupted)
-        cmd_warn("interrupted at step %lld: reporting the parameters reached", (long long)r->steps);
+    if (interrupted) cmd_warn("interrupted at step %lld: reporting the parameters reached", (long long)r->steps);
 
     /* Side outputs first, the report last (a failure leaves no report). */
-    if (o.history)
-        write_history(&o, r);
-    if (o.plot)
-        write_plot(&o, &d, r);
+    if (o.history) write_history(&o, r);
+    if (o.plot) write_plot(&o, &d, r);
     write_report(&o, &d, r);
 
     tg_fit_result_free(r);
@@ -1170,8 +1123,7 @@ int main(int argc, char **argv) {
     free((char *)d.xname);
     free((char *)d.yname);
     free((char *)d.wname);
-    for (int i = 0; i < o.ninit; i++)
-        free(o.init_names[i]);
+    for (int i = 0; i < o.ninit; i++) free(o.init_names[i]);
     free(o.init_names);
     free(o.init_values);
     return 0;

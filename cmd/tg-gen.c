@@ -75,15 +75,15 @@ static const struct option longopts[] = {
 
 /* How each private option is named in messages. */
 static const char *const opt_names[NPRIV] = {
-    "--slope", "--intercept", "-n", "--x-range", "--x-linspace", "--noise", "--x-noise",
-    "--noise-dist", "--shape", "--start", "--end", "--step", "--name",
+    "--slope",      "--intercept", "-n",      "--x-range", "--x-linspace", "--noise", "--x-noise",
+    "--noise-dist", "--shape",     "--start", "--end",     "--step",       "--name",
 };
 
 typedef enum { G_LINE, G_RANDN, G_RAND, G_ZEROS, G_ONES, G_ARANGE, G_LINSPACE } gen_kind;
 static const char *const gen_names[] = {"line", "randn", "rand", "zeros", "ones", "arange", "linspace", NULL};
 
 /* Which private options each generator takes (bit i = option FIRST_PRIVATE + i). */
-#define BIT(o) (1u << ((o) - CMD_OPT_FIRST_PRIVATE))
+#define BIT(o) (1u << ((o)-CMD_OPT_FIRST_PRIVATE))
 static const unsigned allowed[] = {
     [G_LINE] = BIT(OPT_SLOPE) | BIT(OPT_INTERCEPT) | BIT(OPT_N) | BIT(OPT_X_RANGE) | BIT(OPT_X_LINSPACE) |
                BIT(OPT_NOISE) | BIT(OPT_X_NOISE) | BIT(OPT_NOISE_DIST),
@@ -113,18 +113,19 @@ typedef struct {
 } gen_opts;
 
 /* For x = chain(x, tt_op(x, ...)): releases the old x, checks the result. */
-static tt_tensor *chain(tt_tensor *a, tt_tensor *result) {
+static tt_tensor *chain(tt_tensor *a, tt_tensor *result)
+{
     tt_release(a);
     return cmd_check(result, NULL);
 }
 
 /* N unit-variance noise values: element i is a function of (seed, offset + i). */
-static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset) {
+static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset)
+{
     tt_generator g = cmd_generator(&o->co);
     g.offset = offset;
     int64_t n = o->n;
-    if (dist == D_NORMAL)
-        return cmd_check(tt_randn(1, &n, o->co.dtype, o->co.device, &g), NULL);
+    if (dist == D_NORMAL) return cmd_check(tt_randn(1, &n, o->co.dtype, o->co.device, &g), NULL);
     tt_tensor *u = cmd_check(tt_rand(1, &n, o->co.dtype, o->co.device, &g), NULL);
     if (dist == D_UNIFORM) { /* (2u - 1) * sqrt(3): U[-sqrt 3, sqrt 3) */
         u = chain(u, tt_mul_scalar(u, 2 * sqrt(3.0)));
@@ -145,7 +146,8 @@ static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset
     return chain(e, tt_mul_scalar(e, -1 / sqrt(2.0)));
 }
 
-static void gen_line(const gen_opts *o, tt_tensor_set *set) {
+static void gen_line(const gen_opts *o, tt_tensor_set *set)
+{
     int64_t n = o->n;
     const cmd_common *co = &o->co;
     /* The stream: x uniforms at offsets [0, N), y noise at [N, 2N), x noise
@@ -194,7 +196,8 @@ static void gen_line(const gen_opts *o, tt_tensor_set *set) {
     cmd_attr_num(set, "x_hi", o->hi);
 }
 
-static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set) {
+static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set)
+{
     const cmd_common *co = &o->co;
     tt_generator g = cmd_generator(co);
     tt_tensor *t = NULL;
@@ -214,19 +217,18 @@ static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set) {
     if (kind == G_ARANGE || kind == G_LINSPACE) {
         cmd_attr_num(set, "start", o->start);
         cmd_attr_num(set, "end", o->end);
-        if (kind == G_ARANGE)
-            cmd_attr_num(set, "step", o->step);
-        else
-            cmd_attr_num(set, "n", (double)o->n);
+        if (kind == G_ARANGE) cmd_attr_num(set, "step", o->step);
+        else cmd_attr_num(set, "n", (double)o->n);
     }
 }
 
-static void require(const gen_opts *o, int opt, const char *gen) {
-    if (!(o->given & BIT(opt)))
-        cmd_usage_error("%s needs %s", gen, opt_names[opt - CMD_OPT_FIRST_PRIVATE]);
+static void require(const gen_opts *o, int opt, const char *gen)
+{
+    if (!(o->given & BIT(opt))) cmd_usage_error("%s needs %s", gen, opt_names[opt - CMD_OPT_FIRST_PRIVATE]);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     cmd_init("tg-gen", argc, argv);
     gen_opts o = {.slope = 1, .n = 100, .lo = 0, .hi = 1, .step = 1, .name = "x", .dist = D_NORMAL};
     cmd_common_init(&o.co);
@@ -235,12 +237,9 @@ int main(int argc, char **argv) {
     int c;
     bool help = false;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "n:", longopts, NULL)) != -1) {
-        if (cmd_common_option(&o.co, c, optarg))
-            continue;
-        if (c == 'n')
-            c = OPT_N;
-        if (c >= CMD_OPT_FIRST_PRIVATE && c < OPT_END_OF_LIST)
-            o.given |= BIT(c);
+        if (cmd_common_option(&o.co, c, optarg)) continue;
+        if (c == 'n') c = OPT_N;
+        if (c >= CMD_OPT_FIRST_PRIVATE && c < OPT_END_OF_LIST) o.given |= BIT(c);
         switch (c) {
         case 'h': help = true; break;
         case OPT_SLOPE: o.slope = cmd_parse_double("--slope", optarg); break;
@@ -248,8 +247,7 @@ int main(int argc, char **argv) {
         case OPT_N: o.n = cmd_parse_int64("-n", optarg, 1, MAX_N); break;
         case OPT_X_RANGE:
             cmd_parse_pair("--x-range", optarg, &o.lo, &o.hi);
-            if (o.lo > o.hi)
-                cmd_usage_error("invalid value '%s' for --x-range: LO must not exceed HI", optarg);
+            if (o.lo > o.hi) cmd_usage_error("invalid value '%s' for --x-range: LO must not exceed HI", optarg);
             break;
         case OPT_X_LINSPACE: cmd_parse_pair("--x-linspace", optarg, &o.lo, &o.hi); break;
         case OPT_NOISE: o.noise = cmd_parse_nonneg_double("--noise", optarg); break;
@@ -261,25 +259,20 @@ int main(int argc, char **argv) {
         case OPT_STEP: o.step = cmd_parse_double("--step", optarg); break;
         case OPT_NAME:
             o.name = optarg + (optarg[0] == '/');
-            if (!*o.name)
-                cmd_usage_error("invalid value '%s' for --name: expected a dataset name", optarg);
+            if (!*o.name) cmd_usage_error("invalid value '%s' for --name: expected a dataset name", optarg);
             break;
         default: cmd_usage_error("unexpected option (internal error)");
         }
     }
-    if (help)
-        cmd_help(usage);
-    if (optind >= argc)
-        cmd_usage_error("missing generator: line, randn, rand, zeros, ones, arange or linspace");
+    if (help) cmd_help(usage);
+    if (optind >= argc) cmd_usage_error("missing generator: line, randn, rand, zeros, ones, arange or linspace");
     const char *gname = argv[optind];
     int kind = -1;
     for (int i = 0; gen_names[i]; i++)
-        if (!strcmp(gname, gen_names[i]))
-            kind = i;
+        if (!strcmp(gname, gen_names[i])) kind = i;
     if (kind < 0)
         cmd_usage_error("unknown generator '%s': expected line, randn, rand, zeros, ones, arange or linspace", gname);
-    if (optind + 1 < argc)
-        cmd_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    if (optind + 1 < argc) cmd_usage_error("unexpected argument '%s'", argv[optind + 1]);
     for (int i = 0; i < NPRIV; i++)
         if ((o.given & (1u << i)) && !(allowed[kind] & (1u << i)))
             cmd_usage_error("%s does not apply to '%s'", opt_names[i], gname);
@@ -289,19 +282,18 @@ int main(int argc, char **argv) {
         if ((o.given & BIT(OPT_X_RANGE)) && (o.given & BIT(OPT_X_LINSPACE)))
             cmd_usage_error("--x-range and --x-linspace cannot be used together");
         break;
-    case G_RANDN: case G_RAND: case G_ZEROS: case G_ONES:
-        require(&o, OPT_SHAPE, gname);
-        break;
+    case G_RANDN:
+    case G_RAND:
+    case G_ZEROS:
+    case G_ONES: require(&o, OPT_SHAPE, gname); break;
     case G_ARANGE: {
         require(&o, OPT_END, gname);
-        if (o.step == 0)
-            cmd_usage_error("--step must not be zero");
+        if (o.step == 0) cmd_usage_error("--step must not be zero");
         double count = ceil((o.end - o.start) / o.step);
         if (!(count >= 0))
             cmd_usage_error("arange: --end %g cannot be reached from --start %g with --step %g", o.end, o.start,
                             o.step);
-        if (!(count <= (double)MAX_N))
-            cmd_usage_error("arange: %g elements are too many", count);
+        if (!(count <= (double)MAX_N)) cmd_usage_error("arange: %g elements are too many", count);
         break;
     }
     case G_LINSPACE:
@@ -313,15 +305,11 @@ int main(int argc, char **argv) {
     cmd_common_finish(&o.co);
 
     tt_tensor_set *set = tt_set_new();
-    if (!set)
-        cmd_fail_lib(NULL);
+    if (!set) cmd_fail_lib(NULL);
     cmd_provenance(set);
-    if (kind == G_LINE)
-        gen_line(&o, set);
-    else
-        gen_tensor((gen_kind)kind, &o, set);
-    if (kind == G_LINE || kind == G_RANDN || kind == G_RAND)
-        cmd_attr_seed(set, o.co.seed);
+    if (kind == G_LINE) gen_line(&o, set);
+    else gen_tensor((gen_kind)kind, &o, set);
+    if (kind == G_LINE || kind == G_RANDN || kind == G_RAND) cmd_attr_seed(set, o.co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o.co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o.co.device));
     cmd_write(&o.co, set);

@@ -103,16 +103,15 @@ typedef struct {
 /* --grad-output SRC for an output: "ones", a tensor source, or an expression
  * evaluated (without recording) in env. Returns a new reference shaped,
  * typed and placed like out. */
-static tt_tensor *grad_output_tensor(tg_env *env, const grad_opts *o, const tt_tensor *out) {
+static tt_tensor *grad_output_tensor(tg_env *env, const grad_opts *o, const tt_tensor *out)
+{
     const char *src = o->grad_output;
     const char *who = "--grad-output";
-    if (!strcmp(src, "ones"))
-        return cmd_check(tt_ones_like(out), who);
+    if (!strcmp(src, "ones")) return cmd_check(tt_ones_like(out), who);
     bool prev = tg_set_grad_enabled(false);
     tt_tensor *g = tg_env_value(env, src, who);
     tg_set_grad_enabled(prev);
-    if (!g)
-        cmd_expr_fail(NULL);
+    if (!g) cmd_expr_fail(NULL);
     tt_tensor *c = cmd_check(tt_cast(g, out->dtype), who);
     tt_release(g);
     tt_tensor *d = cmd_check(tt_to_device(c, tt_device_of(out)), who);
@@ -128,21 +127,21 @@ static tt_tensor *zeros_for(const tt_tensor *x) { return cmd_check(tt_zeros_like
 /* First derivatives of out (with gout) for every name; unused names are an
  * error unless --allow-unused, which gives zeros. create_graph when more
  * derivatives follow. */
-static void first_derivatives(const grad_opts *o, tt_tensor *out, tt_tensor *gout, wrt_var *v, bool create) {
+static void first_derivatives(const grad_opts *o, tt_tensor *out, tt_tensor *gout, wrt_var *v, bool create)
+{
     int n = o->wrt.n;
     tt_tensor **xs = cmd_xcalloc((size_t)n, sizeof *xs);
     tt_tensor **gs = cmd_xcalloc((size_t)n, sizeof *gs);
-    for (int i = 0; i < n; i++)
-        xs[i] = v[i].x;
+    for (int i = 0; i < n; i++) xs[i] = v[i].x;
     tt_status st = tg_autograd_grad(1, &out, gout ? &gout : NULL, n, xs, o->retain || create, create, true, gs);
-    if (st != TT_OK)
-        cmd_fail_lib(NULL);
+    if (st != TT_OK) cmd_fail_lib(NULL);
     for (int i = 0; i < n; i++) {
         if (!gs[i] && !o->allow_unused)
-            cmd_fail("--wrt %s: One of the differentiated Tensors appears to not have been used in the graph. "
-                     "Set allow_unused=True if this is the desired behavior. (the output does not depend on '%s'; "
-                     "--allow-unused gives it a zero gradient)",
-                     v[i].name, v[i].name);
+            cmd_fail(
+                "--wrt %s: One of the differentiated Tensors appears to not have been used in the graph. "
+                "Set allow_unused=True if this is the desired behavior. (the output does not depend on '%s'; "
+                "--allow-unused gives it a zero gradient)",
+                v[i].name, v[i].name);
         v[i].grad = gs[i] ? gs[i] : zeros_for(v[i].x);
     }
     free(xs);
@@ -152,7 +151,8 @@ static void first_derivatives(const grad_opts *o, tt_tensor *out, tt_tensor *gou
 /* --order K: for each name on its own, g <- d sum(g) / dx, K-1 times. A
  * derivative that no longer depends on x (the third of x^2) is zero from
  * there on: zeros, not an error. */
-static void higher_derivatives(const grad_opts *o, wrt_var *v) {
+static void higher_derivatives(const grad_opts *o, wrt_var *v)
+{
     int n = o->wrt.n;
     for (int i = 0; i < n; i++) {
         for (int k = 2; k <= o->order; k++) {
@@ -164,8 +164,7 @@ static void higher_derivatives(const grad_opts *o, wrt_var *v) {
                 bool retain = o->retain || !last || i < n - 1;
                 tt_status st = tg_autograd_grad(1, &s, NULL, 1, &v[i].x, retain, !last, true, &h);
                 tt_release(s);
-                if (st != TT_OK)
-                    cmd_fail_lib(NULL);
+                if (st != TT_OK) cmd_fail_lib(NULL);
             }
             v[i].grad = h ? h : zeros_for(v[i].x);
             tt_release(g);
@@ -175,7 +174,8 @@ static void higher_derivatives(const grad_opts *o, wrt_var *v) {
 
 /* --hessian: the blocks d g_i / d x_j of the first derivatives g_i (made
  * with create_graph), as torch.autograd.functional.hessian returns them. */
-static void hessian(const grad_opts *o, wrt_var *v) {
+static void hessian(const grad_opts *o, wrt_var *v)
+{
     int n = o->wrt.n;
     tt_tensor **grads = cmd_xcalloc((size_t)n, sizeof *grads), **xs = cmd_xcalloc((size_t)n, sizeof *xs);
     tt_tensor **blocks = cmd_xcalloc((size_t)n * (size_t)n, sizeof *blocks);
@@ -183,8 +183,7 @@ static void hessian(const grad_opts *o, wrt_var *v) {
         grads[i] = v[i].grad;
         xs[i] = v[i].x;
     }
-    if (tg_hessian_from_grads(n, grads, xs, blocks) != TT_OK)
-        cmd_fail_lib("--hessian");
+    if (tg_hessian_from_grads(n, grads, xs, blocks) != TT_OK) cmd_fail_lib("--hessian");
     for (int i = 0; i < n; i++) {
         v[i].hess = cmd_xcalloc((size_t)n, sizeof *v[i].hess);
         memcpy(v[i].hess, blocks + i * n, (size_t)n * sizeof *blocks);
@@ -197,52 +196,51 @@ static void hessian(const grad_opts *o, wrt_var *v) {
 /* ---- output --------------------------------------------------------------- */
 
 /* Puts a detached copy of t (the file holds values, not graphs). */
-static void put_value(tt_tensor_set *set, const char *name, const tt_tensor *t) {
+static void put_value(tt_tensor_set *set, const char *name, const tt_tensor *t)
+{
     tt_tensor *d = cmd_check(tg_detach(t), name);
     cmd_put(set, name, d);
     tt_release(d);
 }
 
-static char *hessian_name(const grad_opts *o, const wrt_var *v, int i, int j) {
+static char *hessian_name(const grad_opts *o, const wrt_var *v, int i, int j)
+{
     return o->wrt.n == 1 ? cmd_xprintf("hessian/%s", v[i].name) : cmd_xprintf("hessian/%s/%s", v[i].name, v[j].name);
 }
 
-static char *grad_name(const wrt_var *v) {
-    return cmd_xprintf("grad/%s", v->name);
-}
+static char *grad_name(const wrt_var *v) { return cmd_xprintf("grad/%s", v->name); }
 
 /* Can these tensors be text columns (1-D or 0-D, all of one length)? */
-static bool columns_fit(int n, tt_tensor *const *ts) {
+static bool columns_fit(int n, tt_tensor *const *ts)
+{
     for (int i = 0; i < n; i++)
-        if (ts[i]->ndim > 1 || tt_numel(ts[i]) != tt_numel(ts[0]))
-            return false;
+        if (ts[i]->ndim > 1 || tt_numel(ts[i]) != tt_numel(ts[0])) return false;
     return true;
 }
 
-static void provenance(tt_tensor_set *set, const grad_opts *o) {
+static void provenance(tt_tensor_set *set, const grad_opts *o)
+{
     cmd_provenance(set);
     cmd_attr_str(set, "expression", o->expr);
     size_t len = 1;
-    for (int i = 0; i < o->wrt.n; i++)
-        len += strlen(o->wrt.names[i]) + 1;
+    for (int i = 0; i < o->wrt.n; i++) len += strlen(o->wrt.names[i]) + 1;
     char *wrt = cmd_xcalloc(len, 1);
     for (int i = 0; i < o->wrt.n; i++) {
-        if (i)
-            strcat(wrt, ",");
+        if (i) strcat(wrt, ",");
         strcat(wrt, o->wrt.names[i]);
     }
     cmd_attr_str(set, "wrt", wrt);
     free(wrt);
     cmd_attr_num(set, "order", o->order);
-    if (o->grad_output)
-        cmd_attr_str(set, "grad_output", o->grad_output);
+    if (o->grad_output) cmd_attr_str(set, "grad_output", o->grad_output);
     cmd_attr_seed(set, o->co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o->co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o->co.device));
 }
 
 /* Every Hessian block into set, as /hessian/... (or its column name). */
-static void put_hessians(tt_tensor_set *set, const grad_opts *o, const wrt_var *v) {
+static void put_hessians(tt_tensor_set *set, const grad_opts *o, const wrt_var *v)
+{
     for (int i = 0; i < o->wrt.n; i++)
         for (int j = 0; j < o->wrt.n; j++) {
             char *name = hessian_name(o, v, i, j);
@@ -253,19 +251,17 @@ static void put_hessians(tt_tensor_set *set, const grad_opts *o, const wrt_var *
 
 /* The set written as HDF5: /out, /grad/NAME..., /hessian/.... For csv, tsv
  * and text: what fits in columns (see the help). */
-static tt_tensor_set *make_set(const grad_opts *o, const tt_tensor *out, const wrt_var *v, bool columns) {
+static tt_tensor_set *make_set(const grad_opts *o, const tt_tensor *out, const wrt_var *v, bool columns)
+{
     tt_tensor_set *set = tt_set_new();
-    if (!set)
-        cmd_fail_lib(NULL);
+    if (!set) cmd_fail_lib(NULL);
     provenance(set, o);
     int n = o->wrt.n;
     if (!(columns && o->hessian)) {
         tt_tensor **ts = cmd_xcalloc((size_t)n + 1, sizeof *ts);
         ts[0] = (tt_tensor *)out;
-        for (int i = 0; i < n; i++)
-            ts[i + 1] = v[i].grad;
-        if (!columns || columns_fit(n + 1, ts))
-            put_value(set, "out", out);
+        for (int i = 0; i < n; i++) ts[i + 1] = v[i].grad;
+        if (!columns || columns_fit(n + 1, ts)) put_value(set, "out", out);
         free(ts);
         for (int i = 0; i < n; i++) {
             char *name = grad_name(&v[i]);
@@ -273,34 +269,32 @@ static tt_tensor_set *make_set(const grad_opts *o, const tt_tensor *out, const w
             free(name);
         }
     }
-    if (o->hessian)
-        put_hessians(set, o, v);
+    if (o->hessian) put_hessians(set, o, v);
     return set;
 }
 
 /* "LABEL = tensor(...)", continuation lines indented under "tensor(". */
-static void print_named(FILE *f, const char *label, const tt_tensor *t) {
+static void print_named(FILE *f, const char *label, const tt_tensor *t)
+{
     char *s = tg_format(t);
-    if (!s)
-        cmd_fail_lib(label);
+    if (!s) cmd_fail_lib(label);
     int indent = (int)strlen(label) + 3;
     fprintf(f, "%s = ", label);
     for (const char *p = s; *p; p++) {
         fputc(*p, f);
-        if (*p == '\n' && p[1])
-            fprintf(f, "%*s", indent, "");
+        if (*p == '\n' && p[1]) fprintf(f, "%*s", indent, "");
     }
     fputc('\n', f);
     free(s);
 }
 
 /* The form a terminal gets (or --format torch): PyTorch's printing. */
-static void print_torch(const grad_opts *o, const tt_tensor *out, const wrt_var *v) {
+static void print_torch(const grad_opts *o, const tt_tensor *out, const wrt_var *v)
+{
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        cmd_fail("out of memory");
+    if (!f) cmd_fail("out of memory");
     print_named(f, "out", out);
     for (int i = 0; i < o->wrt.n; i++) {
         char *name = grad_name(&v[i]);
@@ -314,15 +308,15 @@ static void print_torch(const grad_opts *o, const tt_tensor *out, const wrt_var 
                 print_named(f, name, v[i].hess[j]);
                 free(name);
             }
-    if (fclose(f) != 0)
-        cmd_fail("out of memory");
+    if (fclose(f) != 0) cmd_fail("out of memory");
     cmd_write_bytes(o->co.output, buf, len);
     free(buf);
 }
 
 /* ---- main ----------------------------------------------------------------- */
 
-static void parse(grad_opts *o, int argc, char **argv) {
+static void parse(grad_opts *o, int argc, char **argv)
+{
     int c;
     bool help = false;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "e:", longopts, NULL)) != -1) {
@@ -331,23 +325,20 @@ static void parse(grad_opts *o, int argc, char **argv) {
             o->co.format = TT_FMT_TEXT; /* never refused on a terminal */
             continue;
         }
-        if (c == CMD_OPT_FORMAT)
-            o->torch_format = false;
-        if (cmd_common_option(&o->co, c, optarg))
-            continue;
+        if (c == CMD_OPT_FORMAT) o->torch_format = false;
+        if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
         case 'e':
-            if (o->expr)
-                cmd_usage_error("-e given twice; join statements with ';' in one expression");
-            if (!*optarg)
-                cmd_usage_error("invalid value '' for -e: expected an expression");
+            if (o->expr) cmd_usage_error("-e given twice; join statements with ';' in one expression");
+            if (!*optarg) cmd_usage_error("invalid value '' for -e: expected an expression");
             o->expr = optarg;
             break;
         case OPT_WRT: cmd_names_add(&o->wrt, "--wrt", optarg); break;
         case OPT_GRAD_OUTPUT:
             if (!*optarg)
-                cmd_usage_error("invalid value '' for --grad-output: expected 'ones', a tensor source or an expression");
+                cmd_usage_error(
+                    "invalid value '' for --grad-output: expected 'ones', a tensor source or an expression");
             o->grad_output = optarg;
             break;
         case OPT_ORDER: o->order = (int)cmd_parse_int64("--order", optarg, 1, MAX_ORDER); break;
@@ -357,38 +348,31 @@ static void parse(grad_opts *o, int argc, char **argv) {
         default: cmd_usage_error("unexpected option (internal error)");
         }
     }
-    if (help)
-        cmd_help(usage);
-    if (!o->expr)
-        cmd_usage_error("missing -e EXPR: the expression to differentiate");
-    if (o->wrt.n == 0)
-        cmd_usage_error("missing --wrt NAMES: what to differentiate with respect to");
-    if (o->hessian && o->order > 1)
-        cmd_usage_error("--hessian and --order %d cannot be used together", o->order);
+    if (help) cmd_help(usage);
+    if (!o->expr) cmd_usage_error("missing -e EXPR: the expression to differentiate");
+    if (o->wrt.n == 0) cmd_usage_error("missing --wrt NAMES: what to differentiate with respect to");
+    if (o->hessian && o->order > 1) cmd_usage_error("--hessian and --order %d cannot be used together", o->order);
     o->bindings = argv + optind;
     o->nbind = argc - optind;
     for (int i = 0; i < o->nbind; i++) {
         const char *eq = strchr(o->bindings[i], '=');
-        if (!eq)
-            cmd_usage_error("unexpected argument '%s': bindings are NAME=VALUE", o->bindings[i]);
-        if (!eq[1])
-            cmd_usage_error("%s: missing value after '='", o->bindings[i]);
+        if (!eq) cmd_usage_error("unexpected argument '%s': bindings are NAME=VALUE", o->bindings[i]);
+        if (!eq[1]) cmd_usage_error("%s: missing value after '='", o->bindings[i]);
     }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     cmd_init("tg-grad", argc, argv);
     grad_opts o = {.order = 1};
     cmd_common_init(&o.co);
     o.co.longopts = longopts;
     parse(&o, argc, argv);
-    bool torch_form = o.torch_format ||
-                      (!o.co.output && o.co.format == TT_FMT_AUTO && isatty(STDOUT_FILENO));
+    bool torch_form = o.torch_format || (!o.co.output && o.co.format == TT_FMT_AUTO && isatty(STDOUT_FILENO));
     cmd_common_finish(&o.co);
 
     tg_env *env = tg_env_new();
-    if (!env)
-        cmd_fail_lib(NULL);
+    if (!env) cmd_fail_lib(NULL);
     tg_env_set_dtype(env, o.co.dtype);
     tg_env_set_device(env, o.co.device);
     tg_env_set_seed(env, o.co.seed);
@@ -407,7 +391,8 @@ int main(int argc, char **argv) {
             continue;
         }
         if (tg_set_requires_grad(x, true) != TT_OK)
-            cmd_fail("--wrt %s: %s (%s holds %s)", o.wrt.names[i], tt_last_error(), o.wrt.names[i], tt_dtype_name(x->dtype));
+            cmd_fail("--wrt %s: %s (%s holds %s)", o.wrt.names[i], tt_last_error(), o.wrt.names[i],
+                     tt_dtype_name(x->dtype));
         v[i].x = tt_retain(x);
     }
     if (intermediates)
@@ -418,11 +403,9 @@ int main(int argc, char **argv) {
         }
 
     tt_tensor *out = tg_eval(env, o.expr);
-    if (!out)
-        cmd_expr_fail("-e");
+    if (!out) cmd_expr_fail("-e");
     for (int i = 0; i < o.wrt.n; i++) {
-        if (v[i].x)
-            continue;
+        if (v[i].x) continue;
         tt_tensor *x = tg_env_get(env, o.wrt.names[i]);
         if (!x) {
             char *names = cmd_env_names(env);
@@ -437,30 +420,30 @@ int main(int argc, char **argv) {
 
     /* The output must have a history; PyTorch's checks, with tg-grad's hints. */
     if (!tg_requires_grad(out) && !o.allow_unused)
-        cmd_fail("-e: element 0 of tensors does not require grad and does not have a grad_fn "
-                 "(the output depends on no --wrt name%s; --allow-unused gives zero gradients)",
-                 tt_dtype_is_floating(out->dtype) ? "" : ", or is not floating");
+        cmd_fail(
+            "-e: element 0 of tensors does not require grad and does not have a grad_fn "
+            "(the output depends on no --wrt name%s; --allow-unused gives zero gradients)",
+            tt_dtype_is_floating(out->dtype) ? "" : ", or is not floating");
     if (!o.grad_output && tt_numel(out) != 1)
-        cmd_fail("grad can be implicitly created only for scalar outputs "
-                 "(use --grad-output ones, or reduce the output, e.g. sum(...))");
+        cmd_fail(
+            "grad can be implicitly created only for scalar outputs "
+            "(use --grad-output ones, or reduce the output, e.g. sum(...))");
     tt_tensor *gout = o.grad_output ? grad_output_tensor(env, &o, out) : NULL;
     if (gout && (gout->ndim != out->ndim || memcmp(gout->shape, out->shape, (size_t)out->ndim * sizeof *out->shape))) {
         char a[160], b[160];
-        cmd_fail("--grad-output: Mismatch in shape: grad_output[0] has a shape of torch.Size(%s) and output[0] has a "
-                 "shape of torch.Size(%s).", tt_shape_str(gout->ndim, gout->shape, a, sizeof a),
-                 tt_shape_str(out->ndim, out->shape, b, sizeof b));
+        cmd_fail(
+            "--grad-output: Mismatch in shape: grad_output[0] has a shape of torch.Size(%s) and output[0] has a "
+            "shape of torch.Size(%s).",
+            tt_shape_str(gout->ndim, gout->shape, a, sizeof a), tt_shape_str(out->ndim, out->shape, b, sizeof b));
     }
 
     if (!tg_requires_grad(out)) { /* --allow-unused: nothing depends on anything */
-        for (int i = 0; i < o.wrt.n; i++)
-            v[i].grad = zeros_for(v[i].x);
+        for (int i = 0; i < o.wrt.n; i++) v[i].grad = zeros_for(v[i].x);
     } else {
         first_derivatives(&o, out, gout, v, o.order > 1 || o.hessian);
-        if (o.order > 1)
-            higher_derivatives(&o, v);
+        if (o.order > 1) higher_derivatives(&o, v);
     }
-    if (o.hessian)
-        hessian(&o, v);
+    if (o.hessian) hessian(&o, v);
 
     if (torch_form) {
         print_torch(&o, out, v);
@@ -475,8 +458,7 @@ int main(int argc, char **argv) {
         tt_release(v[i].x);
         tt_release(v[i].grad);
         if (v[i].hess)
-            for (int j = 0; j < o.wrt.n; j++)
-                tt_release(v[i].hess[j]);
+            for (int j = 0; j < o.wrt.n; j++) tt_release(v[i].hess[j]);
         free(v[i].hess);
     }
     free(v);

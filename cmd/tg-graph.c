@@ -71,23 +71,25 @@ static const char *const format_names[] = {"dot", "svg", "png", NULL};
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static bool ends_with(const char *s, const char *suffix) {
+static bool ends_with(const char *s, const char *suffix)
+{
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
 /* Length of the NAME in "NAME=VALUE", or 0 when it is not one. */
-static size_t binding_name_len(const char *arg) {
+static size_t binding_name_len(const char *arg)
+{
     const char *eq = strchr(arg, '=');
     return eq ? (size_t)(eq - arg) : 0;
 }
 
 /* An executable file named `prog` on $PATH (malloc'd), or NULL. */
-static char *find_in_path(const char *prog) {
+static char *find_in_path(const char *prog)
+{
     const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    for (const char *p = path;; ) {
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;;) {
         size_t n = strcspn(p, ":");
         const char *dir = n ? p : ".";
         size_t dn = n ? n : 1;
@@ -96,11 +98,9 @@ static char *find_in_path(const char *prog) {
         file[dn] = '/';
         strcpy(file + dn + 1, prog);
         struct stat st;
-        if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, X_OK) == 0)
-            return file;
+        if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && access(file, X_OK) == 0) return file;
         free(file);
-        if (!p[n])
-            return NULL;
+        if (!p[n]) return NULL;
         p += n + 1;
     }
 }
@@ -108,16 +108,14 @@ static char *find_in_path(const char *prog) {
 /* ---- rendering through Graphviz's dot ------------------------------------- */
 
 /* Reads a whole (temporary) file from its start into a malloc'd buffer. */
-static char *slurp(FILE *f, size_t *len) {
-    if (fseek(f, 0, SEEK_END) != 0)
-        cmd_fail("reading dot's output: %s", strerror(errno));
+static char *slurp(FILE *f, size_t *len)
+{
+    if (fseek(f, 0, SEEK_END) != 0) cmd_fail("reading dot's output: %s", strerror(errno));
     long size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
-        cmd_fail("reading dot's output: %s", strerror(errno));
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) cmd_fail("reading dot's output: %s", strerror(errno));
     char *buf = cmd_xcalloc(1, (size_t)size + 1);
     size_t got = fread(buf, 1, (size_t)size, f);
-    if (got != (size_t)size)
-        cmd_fail("reading dot's output: %s", ferror(f) ? strerror(errno) : "short read");
+    if (got != (size_t)size) cmd_fail("reading dot's output: %s", ferror(f) ? strerror(errno) : "short read");
     buf[got] = 0;
     *len = got;
     return buf;
@@ -128,23 +126,20 @@ static char *slurp(FILE *f, size_t *len) {
  * anonymous temporary files, read once it has exited. Its messages are passed
  * on as "tg-graph: dot: ..."; a non-zero exit fails with nothing written.
  * Returns dot's output (malloc'd). */
-static char *render(const char *dot_path, const char *text, const char *fmt, size_t *len) {
+static char *render(const char *dot_path, const char *text, const char *fmt, size_t *len)
+{
     char targ[16];
     snprintf(targ, sizeof targ, "-T%s", fmt);
     FILE *out = tmpfile(), *err = tmpfile();
-    if (!out || !err)
-        cmd_fail("cannot create a temporary file for dot: %s", strerror(errno));
+    if (!out || !err) cmd_fail("cannot create a temporary file for dot: %s", strerror(errno));
     int in[2];
-    if (pipe(in) != 0)
-        cmd_fail("cannot run dot: %s", strerror(errno));
+    if (pipe(in) != 0) cmd_fail("cannot run dot: %s", strerror(errno));
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
-    if (pid < 0)
-        cmd_fail("cannot run dot: %s", strerror(errno));
+    if (pid < 0) cmd_fail("cannot run dot: %s", strerror(errno));
     if (pid == 0) {
-        if (dup2(in[0], 0) < 0 || dup2(fileno(out), 1) < 0 || dup2(fileno(err), 2) < 0)
-            _exit(126);
+        if (dup2(in[0], 0) < 0 || dup2(fileno(out), 1) < 0 || dup2(fileno(err), 2) < 0) _exit(126);
         close(in[0]);
         close(in[1]);
         char *const argv[] = {"dot", targ, NULL};
@@ -159,18 +154,15 @@ static char *render(const char *dot_path, const char *text, const char *fmt, siz
     size_t left = strlen(text);
     while (left > 0) {
         ssize_t w = write(in[1], p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            break;
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) break;
         p += w;
         left -= (size_t)w;
     }
     close(in[1]);
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            cmd_fail("waiting for dot: %s", strerror(errno));
+        if (errno != EINTR) cmd_fail("waiting for dot: %s", strerror(errno));
 
     size_t elen;
     static char *msgs;
@@ -178,15 +170,12 @@ static char *render(const char *dot_path, const char *text, const char *fmt, siz
     for (char *line = msgs, *nl; *line; line = nl) {
         nl = strchr(line, '\n');
         nl = nl ? (*nl = 0, nl + 1) : line + strlen(line);
-        if (*line)
-            cmd_warn("dot: %s", line);
+        if (*line) cmd_warn("dot: %s", line);
     }
     free(msgs);
     fclose(err);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        cmd_fail("cannot run %s", dot_path);
-    if (WIFSIGNALED(status))
-        cmd_fail("dot %s was killed by signal %d; nothing written", targ, WTERMSIG(status));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) cmd_fail("cannot run %s", dot_path);
+    if (WIFSIGNALED(status)) cmd_fail("dot %s was killed by signal %d; nothing written", targ, WTERMSIG(status));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         cmd_fail("dot %s failed (exit status %d); nothing written", targ, WEXITSTATUS(status));
     char *result = slurp(out, len);
@@ -208,15 +197,14 @@ typedef struct {
     int n, cap;
 } param_list;
 
-static void param_add(param_list *p, tt_tensor *t, const char *name) {
+static void param_add(param_list *p, tt_tensor *t, const char *name)
+{
     if (p->n == p->cap) {
         int cap = p->cap ? 2 * p->cap : 16;
         tt_tensor **nt = realloc(p->t, (size_t)cap * sizeof *nt);
-        if (nt)
-            p->t = nt;
+        if (nt) p->t = nt;
         const char **nn = nt ? realloc(p->names, (size_t)cap * sizeof *nn) : NULL;
-        if (!nn)
-            cmd_fail("out of memory");
+        if (!nn) cmd_fail("out of memory");
         p->names = nn;
         p->cap = cap;
     }
@@ -224,7 +212,8 @@ static void param_add(param_list *p, tt_tensor *t, const char *name) {
     p->names[p->n++] = cmd_xstrdup(name);
 }
 
-static void param_free(param_list *p) {
+static void param_free(param_list *p)
+{
     for (int i = 0; i < p->n; i++) {
         tt_release(p->t[i]);
         free((char *)p->names[i]);
@@ -233,8 +222,8 @@ static void param_free(param_list *p) {
     free(p->names);
 }
 
-
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     cmd_init("tg-graph", argc, argv);
     cmd_common co;
     cmd_common_init(&co);
@@ -251,13 +240,11 @@ int main(int argc, char **argv) {
             format = cmd_parse_choice("--format", optarg, format_names);
             continue;
         }
-        if (cmd_common_option(&co, c, optarg))
-            continue;
+        if (cmd_common_option(&co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
         case 'e':
-            if (expr)
-                cmd_usage_error("-e given twice: join the statements with ';'");
+            if (expr) cmd_usage_error("-e given twice: join the statements with ';'");
             expr = optarg;
             break;
         case OPT_WRT: cmd_names_add(&wrt, "--wrt", optarg); break;
@@ -266,20 +253,14 @@ int main(int argc, char **argv) {
         default: cmd_usage_error("unexpected option (internal error)");
         }
     }
-    if (help)
-        cmd_help(usage);
-    if (!expr)
-        cmd_usage_error("missing -e EXPR: the expression to draw");
-    if (!*expr)
-        cmd_usage_error("invalid value '' for -e: expected an expression");
-    if (wrt.n == 0)
-        cmd_usage_error("missing --wrt NAMES: the bound names that require grad, e.g. --wrt w,b");
+    if (help) cmd_help(usage);
+    if (!expr) cmd_usage_error("missing -e EXPR: the expression to draw");
+    if (!*expr) cmd_usage_error("invalid value '' for -e: expected an expression");
+    if (wrt.n == 0) cmd_usage_error("missing --wrt NAMES: the bound names that require grad, e.g. --wrt w,b");
     for (int i = optind; i < argc; i++) {
         size_t n = binding_name_len(argv[i]);
-        if (!strchr(argv[i], '='))
-            cmd_usage_error("unexpected argument '%s': expected NAME=VALUE", argv[i]);
-        if (!cmd_is_identifier(argv[i], n))
-            cmd_usage_error("%s: '%.*s' is not a name", argv[i], (int)n, argv[i]);
+        if (!strchr(argv[i], '=')) cmd_usage_error("unexpected argument '%s': expected NAME=VALUE", argv[i]);
+        if (!cmd_is_identifier(argv[i], n)) cmd_usage_error("%s: '%.*s' is not a name", argv[i], (int)n, argv[i]);
     }
     for (int k = 0; k < wrt.n; k++) {
         bool bound = false;
@@ -287,8 +268,8 @@ int main(int argc, char **argv) {
             bound = binding_name_len(argv[i]) == strlen(wrt.names[k]) &&
                     !strncmp(argv[i], wrt.names[k], strlen(wrt.names[k]));
         if (!bound)
-            cmd_usage_error("--wrt %s: '%s' is not bound; give it a value, e.g. %s=1.5", wrt.names[k],
-                            wrt.names[k], wrt.names[k]);
+            cmd_usage_error("--wrt %s: '%s' is not bound; give it a value, e.g. %s=1.5", wrt.names[k], wrt.names[k],
+                            wrt.names[k]);
     }
 
     if (format < 0)
@@ -306,8 +287,7 @@ int main(int argc, char **argv) {
     /* The bindings, then requires_grad on the --wrt names, then -e. */
     static tg_env *env;
     env = tg_env_new();
-    if (!env)
-        cmd_fail_lib(NULL);
+    if (!env) cmd_fail_lib(NULL);
     tg_env_set_dtype(env, co.dtype);
     tg_env_set_device(env, co.device);
     tg_env_set_seed(env, co.seed);
@@ -316,22 +296,19 @@ int main(int argc, char **argv) {
     /* Every bound tensor is a named param, kept even if -e rebinds its name. */
     static param_list params;
     int nbound = tg_env_count(env);
-    for (int i = 0; i < nbound; i++)
-        param_add(&params, tg_env_get(env, tg_env_name(env, i)), tg_env_name(env, i));
+    for (int i = 0; i < nbound; i++) param_add(&params, tg_env_get(env, tg_env_name(env, i)), tg_env_name(env, i));
 
     static tt_tensor **wrt_t;
     wrt_t = cmd_xcalloc(1, (size_t)wrt.n * sizeof *wrt_t);
     for (int k = 0; k < wrt.n; k++) {
         wrt_t[k] = tg_env_get(env, wrt.names[k]);
-        if (tg_set_requires_grad(wrt_t[k], true) != TT_OK)
-            cmd_fail("--wrt %s: %s", wrt.names[k], tt_last_error());
+        if (tg_set_requires_grad(wrt_t[k], true) != TT_OK) cmd_fail("--wrt %s: %s", wrt.names[k], tt_last_error());
         tt_retain(wrt_t[k]);
     }
 
     static tt_tensor *out;
     out = tg_eval(env, expr);
-    if (!out)
-        cmd_expr_fail("-e");
+    if (!out) cmd_expr_fail("-e");
 
     /* The output's name: the last name the program bound to it, else "out".
      * The program's names label its tensors too (a leaf it made, a saved one). */
@@ -341,10 +318,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nenv; i++) {
         const char *name = tg_env_name(env, i);
         tt_tensor *t = tg_env_get(env, name);
-        if (t == out)
-            out_name = name;
-        if (i < nbound && t == params.t[i])
-            continue; /* an unchanged binding: already a param */
+        if (t == out) out_name = name;
+        if (i < nbound && t == params.t[i]) continue; /* an unchanged binding: already a param */
         param_add(&params, t, name);
     }
     out_name = cmd_xstrdup(out_name);
@@ -365,24 +340,24 @@ int main(int argc, char **argv) {
             strncat(shape, ")", sizeof shape - strlen(shape) - 1);
             cmd_warn("--backward: grad can be implicitly created only for scalar outputs");
             if (strpbrk(expr, ";=<>'"))
-                cmd_fail("hint: the output %s has shape %s; end the expression with sum(...) or mean(...)",
-                         out_name, shape);
-            cmd_fail("hint: the output %s has shape %s; reduce it to one element, e.g. -e 'sum(%s)'", out_name,
-                     shape, expr);
+                cmd_fail("hint: the output %s has shape %s; end the expression with sum(...) or mean(...)", out_name,
+                         shape);
+            cmd_fail("hint: the output %s has shape %s; reduce it to one element, e.g. -e 'sum(%s)'", out_name, shape,
+                     expr);
         }
         grads = cmd_xcalloc(1, (size_t)wrt.n * sizeof *grads);
         if (tg_autograd_grad(1, &out, NULL, wrt.n, wrt_t, true, true, true, grads) != TT_OK)
             cmd_fail("--backward: %s", tt_last_error());
         for (int k = 0; k < wrt.n; k++)
             if (!grads[k])
-                cmd_fail("--backward: --wrt %s: One of the differentiated Tensors appears to not have been used in "
-                         "the graph. Set allow_unused=True if this is the desired behavior. (the output does not "
-                         "depend on '%s': it has no gradient to draw)",
-                         wrt.names[k], wrt.names[k]);
+                cmd_fail(
+                    "--backward: --wrt %s: One of the differentiated Tensors appears to not have been used in "
+                    "the graph. Set allow_unused=True if this is the desired behavior. (the output does not "
+                    "depend on '%s': it has no gradient to draw)",
+                    wrt.names[k], wrt.names[k]);
         noutputs = wrt.n;
         outputs = grads;
-        for (int k = 0; k < wrt.n; k++)
-            output_names[k] = cmd_xprintf("grad/%s", wrt.names[k]);
+        for (int k = 0; k < wrt.n; k++) output_names[k] = cmd_xprintf("grad/%s", wrt.names[k]);
         /* The forward output can appear in the gradient graph (a saved
          * result, as exp's): it keeps its name. */
         param_add(&params, out, out_name);
@@ -397,8 +372,7 @@ int main(int argc, char **argv) {
     };
     static char *text;
     text = tg_dot_string(noutputs, outputs, &opts);
-    if (!text)
-        cmd_fail_lib("graph");
+    if (!text) cmd_fail_lib("graph");
 
     if (format == F_DOT) {
         cmd_write_bytes(co.output, text, strlen(text));

@@ -36,8 +36,7 @@ static int multiply_add_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor *
 {
     (void)max_grads;
     tt_tensor *w = tg_ctx_saved(ctx, 0), *x = tg_ctx_saved(ctx, 1);
-    if (!w || !x)
-        return -1;
+    if (!w || !x) return -1;
     if (tg_ctx_needs_input_grad(ctx, 0) && !(gi[0] = tg_mul(grad, x))) /* grad_w = grad * x */
         return -1;
     if (tg_ctx_needs_input_grad(ctx, 1) && !(gi[1] = tg_mul(grad, w))) /* grad_x = grad * w */
@@ -72,10 +71,9 @@ static int sigmoid_backward(tg_ctx *ctx, const tt_tensor *grad, tt_tensor **gi, 
 {
     (void)max_grads;
     tt_tensor *out = tg_ctx_saved(ctx, 0);
-    if (!out)
-        return -1;
+    if (!out) return -1;
     tt_tensor *one_minus = tg_scalar_binary(TT_SUB, 1.0, out); /* 1 - output */
-    tt_tensor *d = one_minus ? tg_mul(out, one_minus) : NULL;   /* output * (1 - output) */
+    tt_tensor *d = one_minus ? tg_mul(out, one_minus) : NULL;  /* output * (1 - output) */
     gi[0] = d ? tg_mul(d, grad) : NULL;                        /* ... * grad_output */
     tt_release(one_minus);
     tt_release(d);

@@ -48,24 +48,24 @@ typedef enum {
 const char *tg_stop_reason_name(tg_stop_reason r); /* "steps", "tol", "loss-below", ... */
 
 typedef struct {
-    const char *model;              /* "line" (default when NULL), "poly:K", or an expression */
-    const char *loss;               /* "mse" (default when NULL), "half-mse", ..., or an expression */
-    int ninit;                      /* initial values by name (expression models need all of theirs) */
+    const char *model; /* "line" (default when NULL), "poly:K", or an expression */
+    const char *loss;  /* "mse" (default when NULL), "half-mse", ..., or an expression */
+    int ninit;         /* initial values by name (expression models need all of theirs) */
     const char *const *init_names;
     const double *init_values;
     tg_fit_method method;
     tg_optimizer optimizer;
-    double lr;                      /* <= 0: the optimizer's default */
-    double lr_decay;                /* lr_t = lr / (1 + lr_decay * t) */
-    double momentum;                /* momentum: default 0.9 */
-    int64_t batch;                  /* sgd: batch size (0: full batch); a fresh random batch each step */
-    int64_t steps;                  /* maximum steps (0: default) */
-    int64_t epochs;                 /* or passes over the data (0: unused) */
-    double tol;                     /* < 0: off; 0: default */
+    double lr;       /* <= 0: the optimizer's default */
+    double lr_decay; /* lr_t = lr / (1 + lr_decay * t) */
+    double momentum; /* momentum: default 0.9 */
+    int64_t batch;   /* sgd: batch size (0: full batch); a fresh random batch each step */
+    int64_t steps;   /* maximum steps (0: default) */
+    int64_t epochs;  /* or passes over the data (0: unused) */
+    double tol;      /* < 0: off; 0: default */
     bool has_loss_below;
     double loss_below;
-    bool keep_best;                 /* report the parameters of the lowest loss seen */
-    uint64_t seed;                  /* batch order and random initial values */
+    bool keep_best; /* report the parameters of the lowest loss seen */
+    uint64_t seed;  /* batch order and random initial values */
     tt_dtype dtype;
     tt_device device;
     /* Descent of a line with mse, half-mse or sse on the CPU computes each
@@ -83,18 +83,18 @@ void tg_fit_spec_defaults(tg_fit_spec *spec);
 typedef struct {
     int nparams;
     char **names;
-    double *values;     /* in the user's units */
+    double *values; /* in the user's units */
     double *stderrs;
-    double *cov;        /* nparams x nparams, row-major */
-    double loss;        /* the final (or best) loss */
-    double sse;         /* sum of (weighted) squared residuals */
-    double rms;         /* sqrt(sse / n) */
-    int64_t n, dof;     /* points, n - nparams */
+    double *cov;    /* nparams x nparams, row-major */
+    double loss;    /* the final (or best) loss */
+    double sse;     /* sum of (weighted) squared residuals */
+    double rms;     /* sqrt(sse / n) */
+    int64_t n, dof; /* points, n - nparams */
     int64_t steps;
-    int64_t max_steps;  /* the step limit that applied (0 for the exact method) */
-    double lr;          /* the learning rate that ran (0 for the default method and the exact one) */
+    int64_t max_steps; /* the step limit that applied (0 for the exact method) */
+    double lr;         /* the learning rate that ran (0 for the default method and the exact one) */
     tg_stop_reason stop;
-    int64_t nhistory;   /* loss after each step */
+    int64_t nhistory; /* loss after each step */
     double *history;
 } tg_fit_result;
 

@@ -25,7 +25,7 @@ typedef struct tg_node tg_node;
 /* Only floating tensors may require grad; a non-leaf cannot be set to false. */
 tt_status tg_set_requires_grad(tt_tensor *t, bool requires_grad);
 bool tg_requires_grad(const tt_tensor *t);
-bool tg_is_leaf(const tt_tensor *t);   /* no grad_fn: made by the user, or does not require grad */
+bool tg_is_leaf(const tt_tensor *t);     /* no grad_fn: made by the user, or does not require grad */
 tg_node *tg_grad_fn(const tt_tensor *t); /* borrowed; NULL for leaves */
 /* The accumulated gradient (borrowed; NULL when none). For a non-leaf that
  * does not retain its grad this warns, as PyTorch does. */
@@ -53,8 +53,8 @@ bool tg_is_grad_enabled(void);
 bool tg_set_grad_enabled(bool enabled); /* returns the previous mode (per thread) */
 /* Scoped forms:  TG_NO_GRAD { ... }   TG_ENABLE_GRAD { ... }   (no `return` or
  * `break` out of the block, or the mode is not restored). */
-#define TG__GRAD_SCOPE(mode, v)                                                             \
-    for (bool v##_prev = tg_set_grad_enabled(mode), v##_once = true; v##_once;            \
+#define TG__GRAD_SCOPE(mode, v)                                                \
+    for (bool v##_prev = tg_set_grad_enabled(mode), v##_once = true; v##_once; \
          v##_once = false, tg_set_grad_enabled(v##_prev))
 #define TG_NO_GRAD TG__GRAD_SCOPE(false, tg__no_grad)
 #define TG_ENABLE_GRAD TG__GRAD_SCOPE(true, tg__enable_grad)
@@ -68,7 +68,7 @@ void tg_set_warning_handler(tg_warning_handler handler, void *ctx);
 void tg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- graph nodes --------------------------------------------------------- */
-const char *tg_node_name(const tg_node *n);    /* "MulBackward0", "AccumulateGrad" */
+const char *tg_node_name(const tg_node *n); /* "MulBackward0", "AccumulateGrad" */
 int tg_node_num_next(const tg_node *n);
 /* next_functions[i]: the node (NULL for an input that needs no grad) and the
  * output index of it the edge feeds. */
@@ -92,9 +92,9 @@ tt_status tg_backward(tt_tensor *root, const tt_tensor *grad_output, bool retain
  * unused input when allow_unused). .grad is not touched. grad_outputs may be
  * NULL (all implicit) or hold NULLs. retain_graph defaults to create_graph in
  * PyTorch; here the caller says. */
-tt_status tg_autograd_grad(int noutputs, tt_tensor *const *outputs, tt_tensor *const *grad_outputs,
-                           int ninputs, tt_tensor *const *inputs, bool retain_graph, bool create_graph,
-                           bool allow_unused, tt_tensor **grads_out);
+tt_status tg_autograd_grad(int noutputs, tt_tensor *const *outputs, tt_tensor *const *grad_outputs, int ninputs,
+                           tt_tensor *const *inputs, bool retain_graph, bool create_graph, bool allow_unused,
+                           tt_tensor **grads_out);
 
 /* Hessian of a one-element output: blocks[i*n + j] = d^2 out / d x_i d x_j,
  * shaped x_i.shape + x_j.shape in x_i's dtype (zeros where out does not

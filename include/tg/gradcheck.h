@@ -56,13 +56,13 @@ void tg_gradcheck_defaults(tg_gradcheck_options *opts);
 
 /* One (output, input) pair. */
 typedef struct {
-    int output;        /* index among the outputs that require grad (PyTorch's "output i") */
-    int input;         /* position in the inputs[] passed in */
-    int diff_input;    /* index among the inputs that require grad (PyTorch's "input j") */
-    bool passed;       /* allclose(analytical, numerical, rtol, atol) */
-    int64_t rows, cols;          /* input numel, output numel */
-    double max_abs_err;          /* max |a - n| over the Jacobian */
-    double max_rel_err;          /* max |a - n| / |n| (0 where a == n, inf where n == 0 != a) */
+    int output;         /* index among the outputs that require grad (PyTorch's "output i") */
+    int input;          /* position in the inputs[] passed in */
+    int diff_input;     /* index among the inputs that require grad (PyTorch's "input j") */
+    bool passed;        /* allclose(analytical, numerical, rtol, atol) */
+    int64_t rows, cols; /* input numel, output numel */
+    double max_abs_err; /* max |a - n| over the Jacobian */
+    double max_rel_err; /* max |a - n| / |n| (0 where a == n, inf where n == 0 != a) */
     /* The worst element: the one with the largest |a - n| / (atol + rtol |n|)
      * (NaN counts as worst); -1 when the Jacobian is empty. */
     int64_t worst_row, worst_col; /* input element, output element */
@@ -76,17 +76,17 @@ typedef struct {
 } tg_gradcheck_pair;
 
 typedef struct tg_gradcheck_report {
-    bool passed;          /* the verdict: gradcheck would have returned True */
-    char *message;        /* NULL when passed, else the message PyTorch would have raised */
+    bool passed;   /* the verdict: gradcheck would have returned True */
+    char *message; /* NULL when passed, else the message PyTorch would have raised */
     tg_gradcheck_options options;
-    int ninputs;          /* inputs of the checked function (for gradgradcheck: inputs then grad_outputs) */
-    int ngrad_outputs;    /* gradgradcheck: the last ngrad_outputs inputs are the grad_outputs; else 0 */
-    int ndiff_inputs;     /* inputs that require grad */
-    int noutputs;         /* outputs that require grad */
-    bool reentrant;       /* both analytical runs agreed within nondet_tol */
-    double nondet_max;    /* the largest |J1 - J2| seen */
-    bool zero_grad_ok;    /* a zero grad_output gave zero gradients of the right size */
-    int npairs;           /* noutputs * ndiff_inputs, output-major: pairs[o * ndiff_inputs + j] */
+    int ninputs;       /* inputs of the checked function (for gradgradcheck: inputs then grad_outputs) */
+    int ngrad_outputs; /* gradgradcheck: the last ngrad_outputs inputs are the grad_outputs; else 0 */
+    int ndiff_inputs;  /* inputs that require grad */
+    int noutputs;      /* outputs that require grad */
+    bool reentrant;    /* both analytical runs agreed within nondet_tol */
+    double nondet_max; /* the largest |J1 - J2| seen */
+    bool zero_grad_ok; /* a zero grad_output gave zero gradients of the right size */
+    int npairs;        /* noutputs * ndiff_inputs, output-major: pairs[o * ndiff_inputs + j] */
     tg_gradcheck_pair *pairs;
     tt_tensor **grad_outputs; /* gradgradcheck: the ngrad_outputs grad_outputs used (owned) */
 } tg_gradcheck_report;

@@ -18,8 +18,8 @@ extern "C" {
 typedef struct {
     char *name;
     bool is_string;
-    char *str;    /* is_string */
-    double num;   /* !is_string */
+    char *str;  /* is_string */
+    double num; /* !is_string */
 } tt_attr;
 
 typedef struct tt_tensor_set {
@@ -62,7 +62,7 @@ tt_file_format tt_format_from_path(const char *path);
  * read. Root attributes: strings and one-element numbers (others skipped).
  * An image may be followed by other bytes (its superblock gives its end). */
 tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label);
-tt_tensor_set *tt_read_path(const char *path);  /* "-" reads standard input */
+tt_tensor_set *tt_read_path(const char *path); /* "-" reads standard input */
 tt_tensor_set *tt_read_stream(FILE *f, const char *label);
 
 /* A tensor source: "FILE", "FILE:DATASET", "-", "-:DATASET". Without a

@@ -58,28 +58,28 @@ typedef const struct tg_plugin *(*tg_plugin_entry_fn)(void);
 #define TG_PLUGIN_MAX_INPUTS 16
 
 typedef struct tg_plugin_input {
-    const char *name;                /* "w" (NULL: "input0", "input1", ...) */
-    int ndim;                        /* default shape: ndim dims (0: a 0-d tensor) */
+    const char *name; /* "w" (NULL: "input0", "input1", ...) */
+    int ndim;         /* default shape: ndim dims (0: a 0-d tensor) */
     int64_t shape[TT_MAX_DIMS];
-    bool no_grad;                    /* true: the input does not require grad (a constant) */
+    bool no_grad; /* true: the input does not require grad (a constant) */
     /* Random test values: uniform in [low, high); both 0 means standard
      * normal (randn), as PyTorch's gradcheck examples use. */
     double low, high;
 } tg_plugin_input;
 
 typedef struct tg_plugin_op {
-    const tg_function *function;     /* name ("Sigmoid"), forward, backward */
-    int ninputs;                     /* 1 .. TG_PLUGIN_MAX_INPUTS */
-    const tg_plugin_input *inputs;   /* ninputs entries */
-    const char *description;         /* one line for listings (may be NULL) */
-    void *user_data;                 /* passed to tg_function_apply (may be NULL) */
+    const tg_function *function;   /* name ("Sigmoid"), forward, backward */
+    int ninputs;                   /* 1 .. TG_PLUGIN_MAX_INPUTS */
+    const tg_plugin_input *inputs; /* ninputs entries */
+    const char *description;       /* one line for listings (may be NULL) */
+    void *user_data;               /* passed to tg_function_apply (may be NULL) */
 } tg_plugin_op;
 
 typedef struct tg_plugin {
-    int version;                     /* TG_PLUGIN_VERSION */
-    const char *name;                /* the plugin's name, for messages */
+    int version;      /* TG_PLUGIN_VERSION */
+    const char *name; /* the plugin's name, for messages */
     int nops;
-    const tg_plugin_op *ops;         /* nops entries, names distinct */
+    const tg_plugin_op *ops; /* nops entries, names distinct */
 } tg_plugin;
 
 /* What the plugin defines (declared here so the compiler checks its type). */

@@ -30,21 +30,24 @@ typedef enum { TT_F32, TT_F64, TT_I64, TT_BOOL } tt_dtype;
 
 typedef enum {
     TT_OK = 0,
-    TT_EINVAL,  /* bad argument: dim out of range, bad option value, ... */
-    TT_ESHAPE,  /* shapes do not broadcast / do not match */
-    TT_EDTYPE,  /* dtype not supported by the op */
-    TT_ENOMEM,  /* allocation failed (host or device) */
-    TT_EDEVICE, /* device mismatch or device failure */
-    TT_EIO,     /* file or stream error */
-    TT_EFORMAT, /* malformed input data (bad HDF5, bad text) */
+    TT_EINVAL,    /* bad argument: dim out of range, bad option value, ... */
+    TT_ESHAPE,    /* shapes do not broadcast / do not match */
+    TT_EDTYPE,    /* dtype not supported by the op */
+    TT_ENOMEM,    /* allocation failed (host or device) */
+    TT_EDEVICE,   /* device mismatch or device failure */
+    TT_EIO,       /* file or stream error */
+    TT_EFORMAT,   /* malformed input data (bad HDF5, bad text) */
     TT_ENOTFOUND, /* missing file or dataset */
-    TT_ERUNTIME, /* anything else at run time (autograd errors use this) */
-    TT_ESYNTAX,  /* text that cannot be read: an expression, a binding (a usage error for commands) */
-    TT_EUSAGE    /* a request that is invalid as asked: an unknown model, a bad option value (a usage error too) */
+    TT_ERUNTIME,  /* anything else at run time (autograd errors use this) */
+    TT_ESYNTAX,   /* text that cannot be read: an expression, a binding (a usage error for commands) */
+    TT_EUSAGE     /* a request that is invalid as asked: an unknown model, a bad option value (a usage error too) */
 } tt_status;
 
 typedef enum { TT_DEVICE_CPU = 0, TT_DEVICE_VULKAN = 1 } tt_device_type;
-typedef struct { tt_device_type type; int index; } tt_device;
+typedef struct {
+    tt_device_type type;
+    int index;
+} tt_device;
 #define TT_CPU ((tt_device){TT_DEVICE_CPU, 0})
 
 typedef struct tt_storage tt_storage;
@@ -60,7 +63,7 @@ typedef struct tt_tensor {
     int64_t strides[TT_MAX_DIMS]; /* in elements */
     int64_t offset;               /* in elements */
     tt_storage *storage;
-    unsigned flags;               /* TT_FLAG_* */
+    unsigned flags; /* TT_FLAG_* */
     /* Owned by the layer above (libgrad); released through ext_free. */
     void *ext;
     void (*ext_free)(void *ext);
@@ -74,14 +77,14 @@ typedef struct tt_tensor {
 tt_status tt_last_status(void);
 const char *tt_last_error(void);
 /* Sets the thread's error (printf-style) and returns status; for layers above. */
-tt_status tt_set_error(tt_status status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+tt_status tt_set_error(tt_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tt_clear_error(void);
 
 /* ---- dtypes and shapes ----------------------------------------------- */
 size_t tt_dtype_size(tt_dtype dt);
-const char *tt_dtype_name(tt_dtype dt);          /* "float32", "float64", "int64", "bool" */
-int tt_dtype_parse(const char *name, tt_dtype *out); /* accepts f32/float32/f64/float64/double/float/i64/int64/bool; 0 ok */
+const char *tt_dtype_name(tt_dtype dt); /* "float32", "float64", "int64", "bool" */
+int tt_dtype_parse(const char *name,
+                   tt_dtype *out); /* accepts f32/float32/f64/float64/double/float/i64/int64/bool; 0 ok */
 bool tt_dtype_is_floating(tt_dtype dt);
 tt_dtype tt_promote_types(tt_dtype a, tt_dtype b);
 /* Product of dims; -1 if it overflows int64. */
@@ -89,8 +92,7 @@ int64_t tt_shape_numel(int ndim, const int64_t *shape);
 /* "[2, 3]" into buf (truncated to len); returns buf. */
 const char *tt_shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
 /* Broadcast two shapes by NumPy's rules; TT_ESHAPE with PyTorch's message. */
-tt_status tt_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b,
-                              int *nout, int64_t *out);
+tt_status tt_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out);
 
 /* ---- tensor basics --------------------------------------------------- */
 int64_t tt_numel(const tt_tensor *t);
@@ -129,7 +131,10 @@ tt_tensor *tt_full_like(const tt_tensor *t, double value);
  * identical on every backend. Uniforms are made in double precision and
  * rounded to the tensor's dtype, so f32 and f64 draws round the same stream.
  * Normals are Box-Muller (cosine branch) of the element's two uniforms. */
-typedef struct { uint64_t seed; uint64_t offset; } tt_generator;
+typedef struct {
+    uint64_t seed;
+    uint64_t offset;
+} tt_generator;
 tt_generator *tt_default_generator(void); /* per thread; seed 0 until set */
 void tt_manual_seed(uint64_t seed);       /* seeds the default generator, offset 0 */
 /* NULL gen = default generator. Each draw advances the offset by numel. */
@@ -140,16 +145,17 @@ double tt_philox_uniform(uint64_t seed, uint64_t index);
 double tt_philox_normal(uint64_t seed, uint64_t index);
 
 /* ---- views (share storage) ------------------------------------------- */
-tt_tensor *tt_view(const tt_tensor *t, int ndim, const int64_t *shape); /* -1 infers one dim; needs compatible strides */
+tt_tensor *tt_view(const tt_tensor *t, int ndim,
+                   const int64_t *shape); /* -1 infers one dim; needs compatible strides */
 tt_tensor *tt_reshape(const tt_tensor *t, int ndim, const int64_t *shape); /* view if possible, else copy */
 tt_tensor *tt_permute(const tt_tensor *t, const int *dims);
 tt_tensor *tt_transpose(const tt_tensor *t, int dim0, int dim1);
 tt_tensor *tt_t(const tt_tensor *t); /* 2-D transpose (0-D/1-D returned as is) */
 /* Python-style slice t[..., start:end:step, ...] on dim; negative start/end count from the end. */
 tt_tensor *tt_slice(const tt_tensor *t, int dim, int64_t start, int64_t end, int64_t step);
-tt_tensor *tt_select(const tt_tensor *t, int dim, int64_t index); /* removes dim */
+tt_tensor *tt_select(const tt_tensor *t, int dim, int64_t index);         /* removes dim */
 tt_tensor *tt_expand(const tt_tensor *t, int ndim, const int64_t *shape); /* -1 keeps a dim */
-tt_tensor *tt_squeeze(const tt_tensor *t, int dim);  /* dim = TT_ALL_DIMS: every size-1 dim */
+tt_tensor *tt_squeeze(const tt_tensor *t, int dim);                       /* dim = TT_ALL_DIMS: every size-1 dim */
 tt_tensor *tt_unsqueeze(const tt_tensor *t, int dim);
 tt_tensor *tt_contiguous(const tt_tensor *t); /* new ref to t itself when already contiguous */
 tt_tensor *tt_clone(const tt_tensor *t);      /* always a fresh contiguous copy */
@@ -161,13 +167,33 @@ tt_tensor *tt_untracked_alias(const tt_tensor *t);
 
 /* ---- elementwise ----------------------------------------------------- */
 typedef enum {
-    TT_NEG, TT_EXP, TT_LOG, TT_SQRT, TT_SIN, TT_COS, TT_TANH, TT_SIGMOID,
-    TT_RELU, TT_ABS, TT_SIGN,
+    TT_NEG,
+    TT_EXP,
+    TT_LOG,
+    TT_SQRT,
+    TT_SIN,
+    TT_COS,
+    TT_TANH,
+    TT_SIGMOID,
+    TT_RELU,
+    TT_ABS,
+    TT_SIGN,
     TT_NUM_UNARY
 } tt_unary_op;
 typedef enum {
-    TT_ADD, TT_SUB, TT_MUL, TT_DIV, TT_POW, TT_MAXIMUM, TT_MINIMUM,
-    TT_EQ, TT_NE, TT_LT, TT_LE, TT_GT, TT_GE, /* comparisons give bool */
+    TT_ADD,
+    TT_SUB,
+    TT_MUL,
+    TT_DIV,
+    TT_POW,
+    TT_MAXIMUM,
+    TT_MINIMUM,
+    TT_EQ,
+    TT_NE,
+    TT_LT,
+    TT_LE,
+    TT_GT,
+    TT_GE, /* comparisons give bool */
     TT_NUM_BINARY
 } tt_binary_op;
 const char *tt_unary_name(tt_unary_op op);   /* "exp" */

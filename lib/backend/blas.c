@@ -42,12 +42,12 @@ static void load(void)
  * the seeds' regression). Sums in double, rounded once. */
 #define SMALL_GEMM 4096
 
-#define SMALL_LOOP(T)                                                                                     \
-    for (int i = 0; i < m; i++)                                                                           \
-        for (int j = 0; j < n; j++) {                                                                     \
-            double acc = 0;                                                                               \
-            for (int p = 0; p < k; p++) acc += (double)A[i * ai + p * ap] * (double)B[p * bp + j * bj];   \
-            C[(int64_t)i * ldc + j] = (T)acc;                                                             \
+#define SMALL_LOOP(T)                                                                                   \
+    for (int i = 0; i < m; i++)                                                                         \
+        for (int j = 0; j < n; j++) {                                                                   \
+            double acc = 0;                                                                             \
+            for (int p = 0; p < k; p++) acc += (double)A[i * ai + p * ap] * (double)B[p * bp + j * bj]; \
+            C[(int64_t)i * ldc + j] = (T)acc;                                                           \
         }
 
 static void small_gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const void *a, int lda,
@@ -76,11 +76,11 @@ tt_status tt__gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, i
     }
     pthread_once(&once, load);
     if (!sgemm)
-        return tt_set_error(TT_ERUNTIME, "matmul needs OpenBLAS and could not load it (%s; Debian package "
-                                         "libopenblas0)", load_error);
-    if (dt == TT_F32)
-        sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-    else
-        dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+        return tt_set_error(TT_ERUNTIME,
+                            "matmul needs OpenBLAS and could not load it (%s; Debian package "
+                            "libopenblas0)",
+                            load_error);
+    if (dt == TT_F32) sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    else dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
     return TT_OK;
 }

@@ -203,7 +203,8 @@ static void iter_init(nd_iter *it, int nops, const tt_kview *const *v)
             merge = it->strides[k][nd - 1] == v[0]->shape[d] * v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
         if (merge) {
             it->shape[nd - 1] *= v[0]->shape[d];
-            for (int k = 0; k < nops; k++) it->strides[k][nd - 1] = v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
+            for (int k = 0; k < nops; k++)
+                it->strides[k][nd - 1] = v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
         } else {
             it->shape[nd] = v[0]->shape[d];
             for (int k = 0; k < nops; k++) it->strides[k][nd] = v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
@@ -238,7 +239,11 @@ static void iter_rows(const nd_iter *it, row_fn fn, const void *ctx)
     }
 }
 
-typedef struct { const nd_iter *it; row_fn fn; const void *ctx; } run_job;
+typedef struct {
+    const nd_iter *it;
+    row_fn fn;
+    const void *ctx;
+} run_job;
 
 /* Indices [lo, hi) of the outermost merged dim: elements when it is 1-D. */
 static void run_part(void *c, int64_t lo, int64_t hi)
@@ -277,34 +282,67 @@ static void run_serial(int nops, const tt_kview *const *v, row_fn fn, const void
  * In place, out is exactly an input (same element per index): `omp simd`
  * only promises no dependence between iterations, which still holds. */
 #define SIMD _Pragma("omp simd")
-#define LOOP1(TO, T, EXPR) do {                                                                  \
-    if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T)) {                             \
-        TO *o_ = (TO *)p[0]; const T *a_ = (const T *)p[1];                                       \
-        SIMD for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                     \
-    } else                                                                                        \
-        for (int64_t i = 0; i < n; i++) { T x = *(const T *)(p[1] + i * s[1]);                    \
-            *(TO *)(p[0] + i * s[0]) = (EXPR); }                                                  \
-} while (0)
+#define LOOP1(TO, T, EXPR)                                               \
+    do {                                                                 \
+        if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T)) { \
+            TO *o_ = (TO *)p[0];                                         \
+            const T *a_ = (const T *)p[1];                               \
+            SIMD for (int64_t i = 0; i < n; i++)                         \
+            {                                                            \
+                T x = a_[i];                                             \
+                o_[i] = (EXPR);                                          \
+            }                                                            \
+        } else                                                           \
+            for (int64_t i = 0; i < n; i++) {                            \
+                T x = *(const T *)(p[1] + i * s[1]);                     \
+                *(TO *)(p[0] + i * s[0]) = (EXPR);                       \
+            }                                                            \
+    } while (0)
 
-#define LOOP2(TO, T, EXPR) do {                                                                  \
-    if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == (int64_t)sizeof(T)) { \
-        TO *o_ = (TO *)p[0]; const T *a_ = (const T *)p[1], *b_ = (const T *)p[2];                \
-        SIMD for (int64_t i = 0; i < n; i++) { T x = a_[i], y = b_[i]; o_[i] = (EXPR); }         \
-    } else if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == 0) {         \
-        TO *o_ = (TO *)p[0]; const T *a_ = (const T *)p[1]; const T y = *(const T *)p[2];         \
-        SIMD for (int64_t i = 0; i < n; i++) { T x = a_[i]; o_[i] = (EXPR); }                     \
-    } else if (s[0] == (int64_t)sizeof(TO) && s[1] == 0 && s[2] == (int64_t)sizeof(T)) {         \
-        TO *o_ = (TO *)p[0]; const T x = *(const T *)p[1]; const T *b_ = (const T *)p[2];         \
-        SIMD for (int64_t i = 0; i < n; i++) { T y = b_[i]; o_[i] = (EXPR); }                     \
-    } else                                                                                        \
-        for (int64_t i = 0; i < n; i++) { T x = *(const T *)(p[1] + i * s[1]);                    \
-            T y = *(const T *)(p[2] + i * s[2]); *(TO *)(p[0] + i * s[0]) = (EXPR); }             \
-} while (0)
+#define LOOP2(TO, T, EXPR)                                                                             \
+    do {                                                                                               \
+        if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == (int64_t)sizeof(T)) { \
+            TO *o_ = (TO *)p[0];                                                                       \
+            const T *a_ = (const T *)p[1], *b_ = (const T *)p[2];                                      \
+            SIMD for (int64_t i = 0; i < n; i++)                                                       \
+            {                                                                                          \
+                T x = a_[i], y = b_[i];                                                                \
+                o_[i] = (EXPR);                                                                        \
+            }                                                                                          \
+        } else if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(T) && s[2] == 0) {           \
+            TO *o_ = (TO *)p[0];                                                                       \
+            const T *a_ = (const T *)p[1];                                                             \
+            const T y = *(const T *)p[2];                                                              \
+            SIMD for (int64_t i = 0; i < n; i++)                                                       \
+            {                                                                                          \
+                T x = a_[i];                                                                           \
+                o_[i] = (EXPR);                                                                        \
+            }                                                                                          \
+        } else if (s[0] == (int64_t)sizeof(TO) && s[1] == 0 && s[2] == (int64_t)sizeof(T)) {           \
+            TO *o_ = (TO *)p[0];                                                                       \
+            const T x = *(const T *)p[1];                                                              \
+            const T *b_ = (const T *)p[2];                                                             \
+            SIMD for (int64_t i = 0; i < n; i++)                                                       \
+            {                                                                                          \
+                T y = b_[i];                                                                           \
+                o_[i] = (EXPR);                                                                        \
+            }                                                                                          \
+        } else                                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                          \
+                T x = *(const T *)(p[1] + i * s[1]);                                                   \
+                T y = *(const T *)(p[2] + i * s[2]);                                                   \
+                *(TO *)(p[0] + i * s[0]) = (EXPR);                                                     \
+            }                                                                                          \
+    } while (0)
 
 /* ---- copy / cast -------------------------------------------------------------- */
 
-#define CAST_ROW(NAME, TO, T, EXPR) \
-    static void NAME(const void *c, int64_t n, char **p, const int64_t *s) { (void)c; LOOP1(TO, T, EXPR); }
+#define CAST_ROW(NAME, TO, T, EXPR)                                        \
+    static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
+    {                                                                      \
+        (void)c;                                                           \
+        LOOP1(TO, T, EXPR);                                                \
+    }
 CAST_ROW(copy_f32_f32, float, float, x)
 CAST_ROW(copy_f32_f64, float, double, (float)x)
 CAST_ROW(copy_f32_i64, float, int64_t, (float)x)
@@ -337,25 +375,47 @@ static tt_status cpu_copy(const tt_kview *out, const tt_kview *in)
 }
 
 /* ---- fill, ranges, random numbers ---------------------------------------------- */
-typedef struct { tt_dtype dt; double value; } fill_ctx;
+typedef struct {
+    tt_dtype dt;
+    double value;
+} fill_ctx;
 
 static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
 {
     const fill_ctx *k = c;
     if (s[0] == (int64_t)tt_dtype_size(k->dt)) { /* dense */
         switch (k->dt) {
-        case TT_F32: { float v = (float)k->value, *o = (float *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = v; } break;
-        case TT_F64: { double *o = (double *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = k->value; } break;
-        case TT_I64: { int64_t v = tt__f2i(k->value), *o = (int64_t *)p[0]; SIMD for (int64_t i = 0; i < n; i++) o[i] = v; } break;
+        case TT_F32: {
+            float v = (float)k->value, *o = (float *)p[0];
+            SIMD for (int64_t i = 0; i < n; i++) o[i] = v;
+        } break;
+        case TT_F64: {
+            double *o = (double *)p[0];
+            SIMD for (int64_t i = 0; i < n; i++) o[i] = k->value;
+        } break;
+        case TT_I64: {
+            int64_t v = tt__f2i(k->value), *o = (int64_t *)p[0];
+            SIMD for (int64_t i = 0; i < n; i++) o[i] = v;
+        } break;
         case TT_BOOL: memset(p[0], k->value != 0, (size_t)n); break;
         }
         return;
     }
     switch (k->dt) {
-    case TT_F32: { float v = (float)k->value; for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v; } break;
-    case TT_F64: for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = k->value; break;
-    case TT_I64: { int64_t v = tt__f2i(k->value); for (int64_t i = 0; i < n; i++) *(int64_t *)(p[0] + i * s[0]) = v; } break;
-    case TT_BOOL: for (int64_t i = 0; i < n; i++) *(tbool *)(p[0] + i * s[0]) = k->value != 0; break;
+    case TT_F32: {
+        float v = (float)k->value;
+        for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v;
+    } break;
+    case TT_F64:
+        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = k->value;
+        break;
+    case TT_I64: {
+        int64_t v = tt__f2i(k->value);
+        for (int64_t i = 0; i < n; i++) *(int64_t *)(p[0] + i * s[0]) = v;
+    } break;
+    case TT_BOOL:
+        for (int64_t i = 0; i < n; i++) *(tbool *)(p[0] + i * s[0]) = k->value != 0;
+        break;
     }
 }
 
@@ -441,7 +501,10 @@ static inline float exp_f32(float x)
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     int32_t k = (int32_t)n, k1 = k >> 1, k2 = k - k1; /* -150 <= k <= 128: each half is a normal power of two */
-    union { uint32_t u; float f; } s1 = {(uint32_t)(k1 + 127) << 23}, s2 = {(uint32_t)(k2 + 127) << 23};
+    union {
+        uint32_t u;
+        float f;
+    } s1 = {(uint32_t)(k1 + 127) << 23}, s2 = {(uint32_t)(k2 + 127) << 23};
     float y = p * s1.f * s2.f;
     return x != x ? x : y;
 }
@@ -482,7 +545,8 @@ static inline float tanh_f32(float x)
 #endif
 
 #define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                     \
-    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {             \
+    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
+    {                                                                                    \
         switch (*(const tt_unary_op *)c) {                                               \
         case TT_NEG: LOOP1(T, T, -x); break;                                             \
         case TT_EXP: LOOP1(T, T, EXP(x)); break;                                         \
@@ -516,7 +580,8 @@ static void unary_i64(const void *c, int64_t n, char **p, const int64_t *s)
 static tt_status cpu_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
 {
     static const row_fn rows[TT_NUM_DTYPES] = {[TT_F32] = unary_f32, [TT_F64] = unary_f64, [TT_I64] = unary_i64};
-    if (!rows[in->dtype]) return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
+    if (!rows[in->dtype])
+        return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
     const tt_kview *v[2] = {out, in};
     run(2, v, rows[in->dtype], &op);
     return TT_OK;
@@ -535,31 +600,36 @@ static int64_t ipow(int64_t base, int64_t e)
     return (int64_t)r;
 }
 
-#define COMPARE_CASES(T)                                              \
-    case TT_EQ: LOOP2(tbool, T, x == y); break;                       \
-    case TT_NE: LOOP2(tbool, T, x != y); break;                       \
-    case TT_LT: LOOP2(tbool, T, x < y); break;                        \
-    case TT_LE: LOOP2(tbool, T, x <= y); break;                       \
-    case TT_GT: LOOP2(tbool, T, x > y); break;                        \
-    case TT_GE: LOOP2(tbool, T, x >= y); break;
+#define COMPARE_CASES(T)                        \
+    case TT_EQ: LOOP2(tbool, T, x == y); break; \
+    case TT_NE: LOOP2(tbool, T, x != y); break; \
+    case TT_LT: LOOP2(tbool, T, x < y); break;  \
+    case TT_LE: LOOP2(tbool, T, x <= y); break; \
+    case TT_GT: LOOP2(tbool, T, x > y); break;  \
+    case TT_GE:                                 \
+        LOOP2(tbool, T, x >= y);                \
+        break;
 
-#define BINARY_FLOAT_ROW(NAME, T)                                                 \
-    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) {      \
-        switch (*(const tt_binary_op *)c) {                                       \
-        case TT_ADD: LOOP2(T, T, x + y); break;                                   \
-        case TT_SUB: LOOP2(T, T, x - y); break;                                   \
-        case TT_MUL: LOOP2(T, T, x * y); break;                                   \
-        case TT_DIV: LOOP2(T, T, x / y); break;                                   \
-        case TT_POW: /* x^2 and x^1 exactly as pow gives them, without libm */     \
-            if (s[2] == 0 && *(const T *)p[2] == 2) LOOP1(T, T, x * x);           \
-            else if (s[2] == 0 && *(const T *)p[2] == 1) LOOP1(T, T, x);          \
-            else LOOP2(T, T, pow(x, y));                                          \
-            break;                                                                \
-        case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                        \
-        case TT_MINIMUM: LOOP2(T, T, MINNAN(x, y)); break;                        \
-        COMPARE_CASES(T)                                                          \
-        default: break;                                                           \
-        }                                                                         \
+#define BINARY_FLOAT_ROW(NAME, T)                                                        \
+    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
+    {                                                                                    \
+        switch (*(const tt_binary_op *)c) {                                              \
+        case TT_ADD: LOOP2(T, T, x + y); break;                                          \
+        case TT_SUB: LOOP2(T, T, x - y); break;                                          \
+        case TT_MUL: LOOP2(T, T, x *y); break;                                           \
+        case TT_DIV: LOOP2(T, T, x / y); break;                                          \
+        case TT_POW: /* x^2 and x^1 exactly as pow gives them, without libm */           \
+            if (s[2] == 0 && *(const T *)p[2] == 2) LOOP1(T, T, x *x);                   \
+            else if (s[2] == 0 && *(const T *)p[2] == 1) LOOP1(T, T, x);                 \
+            else LOOP2(T, T, pow(x, y));                                                 \
+            break;                                                                       \
+        case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                               \
+        case TT_MINIMUM:                                                                 \
+            LOOP2(T, T, MINNAN(x, y));                                                   \
+            break;                                                                       \
+            COMPARE_CASES(T)                                                             \
+        default: break;                                                                  \
+        }                                                                                \
     }
 BINARY_FLOAT_ROW(binary_f32, float)
 BINARY_FLOAT_ROW(binary_f64, double)
@@ -573,8 +643,10 @@ static void binary_i64(const void *c, int64_t n, char **p, const int64_t *s)
     case TT_MUL: LOOP2(int64_t, int64_t, (int64_t)((uint64_t)x * (uint64_t)y)); break;
     case TT_POW: LOOP2(int64_t, int64_t, ipow(x, y)); break;
     case TT_MAXIMUM: LOOP2(int64_t, int64_t, x > y ? x : y); break;
-    case TT_MINIMUM: LOOP2(int64_t, int64_t, x < y ? x : y); break;
-    COMPARE_CASES(int64_t)
+    case TT_MINIMUM:
+        LOOP2(int64_t, int64_t, x < y ? x : y);
+        break;
+        COMPARE_CASES(int64_t)
     default: break;
     }
 }
@@ -582,7 +654,7 @@ static void binary_i64(const void *c, int64_t n, char **p, const int64_t *s)
 static void binary_bool(const void *c, int64_t n, char **p, const int64_t *s)
 {
     switch (*(const tt_binary_op *)c) {
-    COMPARE_CASES(tbool)
+        COMPARE_CASES(tbool)
     default: break;
     }
 }
@@ -610,8 +682,10 @@ static tt_status cpu_binary(tt_binary_op op, const tt_kview *out, const tt_kview
 }
 
 /* ---- where, clamp -------------------------------------------------------------- */
-#define WHERE_LOOP(T) for (int64_t i = 0; i < n; i++) \
-    *(T *)(p[0] + i * s[0]) = *(const tbool *)(p[1] + i * s[1]) ? *(const T *)(p[2] + i * s[2]) : *(const T *)(p[3] + i * s[3])
+#define WHERE_LOOP(T)               \
+    for (int64_t i = 0; i < n; i++) \
+    *(T *)(p[0] + i * s[0]) =       \
+        *(const tbool *)(p[1] + i * s[1]) ? *(const T *)(p[2] + i * s[2]) : *(const T *)(p[3] + i * s[3])
 
 static void where_row(const void *c, int64_t n, char **p, const int64_t *s)
 {
@@ -630,13 +704,16 @@ static tt_status cpu_where(const tt_kview *out, const tt_kview *cond, const tt_k
     return TT_OK;
 }
 
-typedef struct { tt_dtype dt; double lo, hi; } clamp_ctx;
+typedef struct {
+    tt_dtype dt;
+    double lo, hi;
+} clamp_ctx;
 
 /* NaN stays NaN; a missing bound (NAN) is no bound. */
 /* min(max(x, lo), hi), so hi wins when lo > hi, as in PyTorch. */
 #define CLAMP_LO(T, x, c) ((!isnan((c)->lo) && (x) < (T)(c)->lo) ? (T)(c)->lo : (x))
-#define CLAMP(T, x, c) ((x) != (x) ? (x) : (!isnan((c)->hi) && CLAMP_LO(T, x, c) > (T)(c)->hi) ? (T)(c)->hi \
-                        : CLAMP_LO(T, x, c))
+#define CLAMP(T, x, c) \
+    ((x) != (x) ? (x) : (!isnan((c)->hi) && CLAMP_LO(T, x, c) > (T)(c)->hi) ? (T)(c)->hi : CLAMP_LO(T, x, c))
 
 static void clamp_row(const void *c, int64_t n, char **p, const int64_t *s)
 {
@@ -686,16 +763,16 @@ static double read_f(tt_dtype dt, const char *e)
 
 /* Eight interleaved double accumulators over x[0..n) `stride` apart (the
  * dense case as its own loop, so that it vectorises). */
-#define BLOCK_SUM_LOOPS(T)                                                                  \
-    do {                                                                                    \
-        const T *x = (const T *)p;                                                          \
-        if (stride == 1)                                                                    \
-            for (; i < m; i += 8)                                                           \
-                for (int j = 0; j < 8; j++) acc[j] += x[i + j];                             \
-        else                                                                                \
-            for (; i < m; i += 8)                                                           \
-                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];                  \
-        for (; i < n; i++) acc[i % 8] += x[i * stride];                                     \
+#define BLOCK_SUM_LOOPS(T)                                                 \
+    do {                                                                   \
+        const T *x = (const T *)p;                                         \
+        if (stride == 1)                                                   \
+            for (; i < m; i += 8)                                          \
+                for (int j = 0; j < 8; j++) acc[j] += x[i + j];            \
+        else                                                               \
+            for (; i < m; i += 8)                                          \
+                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride]; \
+        for (; i < n; i++) acc[i % 8] += x[i * stride];                    \
     } while (0)
 
 VECTOR_CLONES static double block_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
@@ -717,7 +794,12 @@ static double row_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
     return acc;
 }
 
-typedef struct { tt_dtype dt; const char *p; int64_t n, stride; double *partial; } blocks_job;
+typedef struct {
+    tt_dtype dt;
+    const char *p;
+    int64_t n, stride;
+    double *partial;
+} blocks_job;
 
 static void blocks_part(void *c, int64_t lo, int64_t hi)
 {
@@ -733,7 +815,10 @@ static void blocks_part(void *c, int64_t lo, int64_t hi)
 static bool row_sum_parallel(tt_dtype dt, const char *p, int64_t n, int64_t stride, double *sum)
 {
     int64_t nblocks = (n + RBLOCK - 1) / RBLOCK;
-    if (n < PAR_MIN) { *sum = row_sum(dt, p, n, stride); return true; }
+    if (n < PAR_MIN) {
+        *sum = row_sum(dt, p, n, stride);
+        return true;
+    }
     double *partial = malloc((size_t)nblocks * sizeof *partial);
     if (!partial) return false;
     blocks_job j = {dt, p, n, stride, partial};
@@ -776,7 +861,7 @@ static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, cons
     const char *e = base;
     for (int64_t i = 0; i < count; i++) {
         if (dt == TT_I64 && (op == TT_SUM || op == TT_PROD)) {
-            uint64_t x = (uint64_t)*(const int64_t *)e;
+            uint64_t x = (uint64_t) * (const int64_t *)e;
             iacc = op == TT_SUM ? (int64_t)((uint64_t)iacc + x) : (int64_t)((uint64_t)iacc * x);
         } else if (op == TT_SUM || op == TT_MEAN) {
             acc += read_f(dt, e);
@@ -791,7 +876,10 @@ static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, cons
                 double x = read_f(dt, e), b = read_f(dt, best);
                 better = !(b != b) && (x != x || (op == TT_MAX ? x > b : x < b));
             }
-            if (better) { best = e; best_i = i; }
+            if (better) {
+                best = e;
+                best_i = i;
+            }
         }
         /* next input element */
         for (int d = pl->nred - 1; d >= 0; d--) {
@@ -904,8 +992,16 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, CBLA
 {
     if (cols == 1) cs = 1; /* a stride over a single element is irrelevant */
     if (rows == 1) rs = cols;
-    if (cs == 1 && rs >= (cols > 1 ? cols : 1)) { *tr = CblasNoTrans; *ld = rs; return true; }
-    if (rs == 1 && cs >= (rows > 1 ? rows : 1)) { *tr = CblasTrans; *ld = cs; return true; }
+    if (cs == 1 && rs >= (cols > 1 ? cols : 1)) {
+        *tr = CblasNoTrans;
+        *ld = rs;
+        return true;
+    }
+    if (rs == 1 && cs >= (rows > 1 ? rows : 1)) {
+        *tr = CblasTrans;
+        *ld = cs;
+        return true;
+    }
     return false;
 }
 
@@ -928,18 +1024,28 @@ static tt_status cpu_matmul(const tt_kview *out, const tt_kview *a, const tt_kvi
     int64_t es = (int64_t)tt_dtype_size(out->dtype);
     for (int64_t i = 0; i < B; i++) {
         char *o = element_base(out) + i * out->strides[0] * es;
-        if (K == 0) { memset(o, 0, (size_t)(M * N * es)); continue; }
+        if (K == 0) {
+            memset(o, 0, (size_t)(M * N * es));
+            continue;
+        }
         CBLAS_TRANSPOSE ta, tb;
         int64_t lda, ldb;
         void *pa = NULL, *pb = NULL;
         const void *ma = element_base(a) + i * a->strides[0] * es, *mb = element_base(b) + i * b->strides[0] * es;
         if (!blas_layout(M, K, a->strides[1], a->strides[2], &ta, &lda)) {
             if (!(pa = pack(a, i))) return tt_set_error(TT_ENOMEM, "out of memory in matmul");
-            ma = pa; ta = CblasNoTrans; lda = K;
+            ma = pa;
+            ta = CblasNoTrans;
+            lda = K;
         }
         if (!blas_layout(K, N, b->strides[1], b->strides[2], &tb, &ldb)) {
-            if (!(pb = pack(b, i))) { free(pa); return tt_set_error(TT_ENOMEM, "out of memory in matmul"); }
-            mb = pb; tb = CblasNoTrans; ldb = N;
+            if (!(pb = pack(b, i))) {
+                free(pa);
+                return tt_set_error(TT_ENOMEM, "out of memory in matmul");
+            }
+            mb = pb;
+            tb = CblasNoTrans;
+            ldb = N;
         }
         tt_status st = tt__gemm(out->dtype, ta, tb, (int)M, (int)N, (int)K, ma, (int)lda, mb, (int)ldb, o, (int)N);
         free(pa);
@@ -954,8 +1060,12 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
 {
     /* Walk every position of the other dims; each is one slice along dim. */
     tt_kview o = *out, i = *in;
-    int64_t len = in->ndim ? in->shape[dim] : 1, so = in->ndim ? out->strides[dim] : 0, si = in->ndim ? in->strides[dim] : 0;
-    if (in->ndim) { o.shape[dim] = 1; i.shape[dim] = 1; }
+    int64_t len = in->ndim ? in->shape[dim] : 1, so = in->ndim ? out->strides[dim] : 0,
+            si = in->ndim ? in->strides[dim] : 0;
+    if (in->ndim) {
+        o.shape[dim] = 1;
+        i.shape[dim] = 1;
+    }
     int64_t es = (int64_t)tt_dtype_size(in->dtype);
     nd_iter it;
     const tt_kview *v[2] = {&o, &i};
@@ -966,7 +1076,10 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
     char *po = it.base[0], *pi = it.base[1];
     for (int64_t k = 0; k < total; k++) {
         double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < len; j++) { double x = read_f(in->dtype, pi + j * si * es); if (x > mx || x != x) mx = x; }
+        for (int64_t j = 0; j < len; j++) {
+            double x = read_f(in->dtype, pi + j * si * es);
+            if (x > mx || x != x) mx = x;
+        }
         for (int64_t j = 0; j < len; j++) sum += exp(read_f(in->dtype, pi + j * si * es) - mx);
         double lse = log(sum);
         for (int64_t j = 0; j < len; j++) {

@@ -80,10 +80,32 @@ static const uint32_t spv_matmul_f64[] =
 #include "shaders/matmul_f64.spv.h"
     ;
 
-enum { K_COPY32, K_COPY64, K_UNARY_F32, K_UNARY_F64, K_BINARY_F32, K_BINARY_F64, K_RNG, K_WHERE, K_UNARY_I64,
-       K_BINARY_I64, K_REDUCE_F32, K_REDUCE_WIDE, K_REDUCE_F32_SG, K_REDUCE_WIDE_SG, K_SOFTMAX_F32, K_SOFTMAX_WIDE,
-       K_MATMUL_F32, K_MATMUL_F64, K_COUNT };
-static const struct { const uint32_t *code; size_t size; const char *name; } kernels[K_COUNT] = {
+enum {
+    K_COPY32,
+    K_COPY64,
+    K_UNARY_F32,
+    K_UNARY_F64,
+    K_BINARY_F32,
+    K_BINARY_F64,
+    K_RNG,
+    K_WHERE,
+    K_UNARY_I64,
+    K_BINARY_I64,
+    K_REDUCE_F32,
+    K_REDUCE_WIDE,
+    K_REDUCE_F32_SG,
+    K_REDUCE_WIDE_SG,
+    K_SOFTMAX_F32,
+    K_SOFTMAX_WIDE,
+    K_MATMUL_F32,
+    K_MATMUL_F64,
+    K_COUNT
+};
+static const struct {
+    const uint32_t *code;
+    size_t size;
+    const char *name;
+} kernels[K_COUNT] = {
     [K_COPY32] = {spv_copy32, sizeof spv_copy32, "copy32"},
     [K_COPY64] = {spv_copy64, sizeof spv_copy64, "copy64"},
     [K_UNARY_F32] = {spv_unary_f32, sizeof spv_unary_f32, "unary_f32"},
@@ -118,7 +140,7 @@ typedef struct {
 } vk_params;
 
 #define LOCAL_SIZE 256
-#define MAX_DISPATCHES 512          /* per command buffer, then a flush */
+#define MAX_DISPATCHES 512 /* per command buffer, then a flush */
 #define MAX_DEVICES 16
 
 /* ---- state ------------------------------------------------------------------ */
@@ -150,11 +172,11 @@ struct vk_dev {
     VkCommandBuffer cb;
     VkFence fence;
     VkDescriptorPool dpool;
-    vk_buf *params;      /* host-visible arena of vk_params, one slot per dispatch */
+    vk_buf *params; /* host-visible arena of vk_params, one slot per dispatch */
     VkDeviceSize pstride;
-    int ndispatch;       /* recorded since the last flush */
+    int ndispatch; /* recorded since the last flush */
     bool recording;
-    vk_buf **garbage;    /* freed while work was recorded: destroyed after the flush */
+    vk_buf **garbage; /* freed while work was recorded: destroyed after the flush */
     int ngarbage, capgarbage;
 };
 
@@ -195,16 +217,35 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
 
 static const char *vk_result_name(VkResult r)
 {
-    switch (r) {
-#define R(x) case x: return #x;
-    R(VK_SUCCESS) R(VK_NOT_READY) R(VK_TIMEOUT) R(VK_INCOMPLETE) R(VK_ERROR_OUT_OF_HOST_MEMORY)
-    R(VK_ERROR_OUT_OF_DEVICE_MEMORY) R(VK_ERROR_INITIALIZATION_FAILED) R(VK_ERROR_DEVICE_LOST)
-    R(VK_ERROR_MEMORY_MAP_FAILED) R(VK_ERROR_LAYER_NOT_PRESENT) R(VK_ERROR_EXTENSION_NOT_PRESENT)
-    R(VK_ERROR_FEATURE_NOT_PRESENT) R(VK_ERROR_INCOMPATIBLE_DRIVER) R(VK_ERROR_TOO_MANY_OBJECTS)
-    R(VK_ERROR_FORMAT_NOT_SUPPORTED) R(VK_ERROR_FRAGMENTED_POOL) R(VK_ERROR_OUT_OF_POOL_MEMORY)
+    // clang-format off
+#define R(x) {x, #x}
+    // clang-format on
+    static const struct {
+        VkResult code;
+        const char *name;
+    } names[] = {
+        R(VK_SUCCESS),
+        R(VK_NOT_READY),
+        R(VK_TIMEOUT),
+        R(VK_INCOMPLETE),
+        R(VK_ERROR_OUT_OF_HOST_MEMORY),
+        R(VK_ERROR_OUT_OF_DEVICE_MEMORY),
+        R(VK_ERROR_INITIALIZATION_FAILED),
+        R(VK_ERROR_DEVICE_LOST),
+        R(VK_ERROR_MEMORY_MAP_FAILED),
+        R(VK_ERROR_LAYER_NOT_PRESENT),
+        R(VK_ERROR_EXTENSION_NOT_PRESENT),
+        R(VK_ERROR_FEATURE_NOT_PRESENT),
+        R(VK_ERROR_INCOMPATIBLE_DRIVER),
+        R(VK_ERROR_TOO_MANY_OBJECTS),
+        R(VK_ERROR_FORMAT_NOT_SUPPORTED),
+        R(VK_ERROR_FRAGMENTED_POOL),
+        R(VK_ERROR_OUT_OF_POOL_MEMORY),
+    };
 #undef R
-    default: return "VkResult error";
-    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].code == r) return names[i].name;
+    return "VkResult error";
 }
 
 static tt_status vk_fail(const char *what, VkResult r)
@@ -235,24 +276,29 @@ static tt_status instance_init(void)
     g.tried = true;
     const char *val = getenv("TG_VULKAN_VALIDATION");
     g.validation = val && *val && strcmp(val, "0") != 0;
-    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "tg",
-                             .pEngineName = "tg", .apiVersion = VK_API_VERSION_1_1};
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+                             .pApplicationName = "tg",
+                             .pEngineName = "tg",
+                             .apiVersion = VK_API_VERSION_1_1};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
     const char *layers[] = {"VK_LAYER_KHRONOS_validation"};
     const char *exts[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
     VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
     VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
-                                        .enabledValidationFeatureCount = 1, .pEnabledValidationFeatures = enables};
-    VkDebugUtilsMessengerCreateInfoEXT mci = {
-        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-        .pfnUserCallback = on_message};
+                                        .enabledValidationFeatureCount = 1,
+                                        .pEnabledValidationFeatures = enables};
+    VkDebugUtilsMessengerCreateInfoEXT mci = {.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+                                              .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                                                                 VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+                                              .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                                                             VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                                                             VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+                                              .pfnUserCallback = on_message};
     if (g.validation) {
         if (!has_layer(layers[0])) {
             g.status = TT_EDEVICE;
-            snprintf(g.error, sizeof g.error, "TG_VULKAN_VALIDATION is set but VK_LAYER_KHRONOS_validation is not "
+            snprintf(g.error, sizeof g.error,
+                     "TG_VULKAN_VALIDATION is set but VK_LAYER_KHRONOS_validation is not "
                      "installed (Debian: vulkan-validationlayers)");
             return tt_set_error(g.status, "%s", g.error);
         }
@@ -268,10 +314,10 @@ static tt_status instance_init(void)
         g.inst = VK_NULL_HANDLE;
         g.status = TT_EDEVICE;
         if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
-            snprintf(g.error, sizeof g.error, "no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER); "
+            snprintf(g.error, sizeof g.error,
+                     "no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER); "
                      "install mesa-vulkan-drivers or a GPU driver, or use --device cpu");
-        else
-            snprintf(g.error, sizeof g.error, "vulkan: vkCreateInstance failed (%s)", vk_result_name(r));
+        else snprintf(g.error, sizeof g.error, "vulkan: vkCreateInstance failed (%s)", vk_result_name(r));
         return tt_set_error(g.status, "%s", g.error);
     }
     if (g.validation) {
@@ -321,8 +367,12 @@ static VkPhysicalDevice pick_device(int index, char *err, size_t errlen)
     }
     for (uint32_t i = 1; i < n; i++)
         for (uint32_t j = i; j > 0 && rank[j - 1] > rank[j]; j--) {
-            int t = rank[j]; rank[j] = rank[j - 1]; rank[j - 1] = t;
-            VkPhysicalDevice d = pd[j]; pd[j] = pd[j - 1]; pd[j - 1] = d;
+            int t = rank[j];
+            rank[j] = rank[j - 1];
+            rank[j - 1] = t;
+            VkPhysicalDevice d = pd[j];
+            pd[j] = pd[j - 1];
+            pd[j - 1] = d;
         }
     const char *env = getenv("TG_VULKAN_DEVICE");
     bool allow_cpu = index > 0;
@@ -347,8 +397,10 @@ static VkPhysicalDevice pick_device(int index, char *err, size_t errlen)
     if (rank[want] == 4 && !allow_cpu) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(pd[want], &p);
-        snprintf(err, errlen, "the only Vulkan device is the CPU-type '%s', used only when asked for: "
-                 "set TG_VULKAN_DEVICE=lavapipe, or use --device cpu", p.deviceName);
+        snprintf(err, errlen,
+                 "the only Vulkan device is the CPU-type '%s', used only when asked for: "
+                 "set TG_VULKAN_DEVICE=lavapipe, or use --device cpu",
+                 p.deviceName);
         goto done;
     }
     chosen = pd[want];
@@ -370,15 +422,23 @@ static int find_memory(const vk_dev *d, uint32_t bits, VkMemoryPropertyFlags wan
 static vk_buf *buf_create(vk_dev *d, VkDeviceSize size, bool host)
 {
     vk_buf *b = calloc(1, sizeof *b);
-    if (!b) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    if (!b) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
     b->dev = d;
     b->size = (size + 15) & ~(VkDeviceSize)15;
-    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = b->size,
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                             .size = b->size,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     VkResult r = vkCreateBuffer(d->dev, &bi, NULL, &b->buf);
-    if (r != VK_SUCCESS) { vk_fail("vkCreateBuffer", r); free(b); return NULL; }
+    if (r != VK_SUCCESS) {
+        vk_fail("vkCreateBuffer", r);
+        free(b);
+        return NULL;
+    }
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
@@ -392,8 +452,8 @@ static vk_buf *buf_create(vk_dev *d, VkDeviceSize size, bool host)
         tt_set_error(TT_EDEVICE, "vulkan: no suitable memory type");
         return NULL;
     }
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
-                               .memoryTypeIndex = (uint32_t)t};
+    VkMemoryAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t)t};
     r = vkAllocateMemory(d->dev, &ai, NULL, &b->mem);
     if (r == VK_SUCCESS) r = vkBindBufferMemory(d->dev, b->buf, b->mem, 0);
     if (r == VK_SUCCESS && (d->mem.memoryTypes[t].propertyFlags & hv) == hv)
@@ -432,10 +492,14 @@ static bool pcache_path(const vk_dev *d, char *path, size_t len, bool make_dir)
         char parent[512];
         snprintf(parent, sizeof parent, "%s", dir);
         char *slash = strrchr(parent, '/');
-        if (slash && slash != parent) { *slash = 0; mkdir(parent, 0700); }
+        if (slash && slash != parent) {
+            *slash = 0;
+            mkdir(parent, 0700);
+        }
         mkdir(dir, 0700);
     }
-    return snprintf(path, len, "%s/vulkan-pipelines-%08x-%08x.bin", dir, d->props.vendorID, d->props.deviceID) < (int)len;
+    return snprintf(path, len, "%s/vulkan-pipelines-%08x-%08x.bin", dir, d->props.vendorID, d->props.deviceID) <
+           (int)len;
 }
 
 /* Initial data for the cache when the file's header names this very device and driver. */
@@ -457,7 +521,10 @@ static void *pcache_load(const vk_dev *d, size_t *n)
             *n = (size_t)size;
     }
     fclose(f);
-    if (!*n) { free(data); data = NULL; }
+    if (!*n) {
+        free(data);
+        data = NULL;
+    }
     return data;
 }
 
@@ -538,45 +605,63 @@ static tt_status dev_setup(vk_dev *d)
     if (fam == UINT32_MAX) return tt_set_error(TT_EDEVICE, "vulkan: '%s' has no compute queue", d->props.deviceName);
     d->qfam = fam;
     float prio = 1.0f;
-    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = fam,
-                                   .queueCount = 1, .pQueuePriorities = &prio};
+    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                   .queueFamilyIndex = fam,
+                                   .queueCount = 1,
+                                   .pQueuePriorities = &prio};
     VkPhysicalDeviceFeatures want = {.shaderFloat64 = d->f64, .shaderInt64 = d->i64};
-    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &qci, .pEnabledFeatures = &want};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                              .queueCreateInfoCount = 1,
+                              .pQueueCreateInfos = &qci,
+                              .pEnabledFeatures = &want};
     VkResult r = vkCreateDevice(d->pd, &dci, NULL, &d->dev);
-    if (r != VK_SUCCESS) { d->dev = VK_NULL_HANDLE; return vk_fail("vkCreateDevice", r); }
+    if (r != VK_SUCCESS) {
+        d->dev = VK_NULL_HANDLE;
+        return vk_fail("vkCreateDevice", r);
+    }
     vkGetDeviceQueue(d->dev, fam, 0, &d->queue);
 
     VkDescriptorSetLayoutBinding bind[1 + NVIEWS];
     for (int i = 0; i < 1 + NVIEWS; i++)
-        bind[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                                 .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
-    VkDescriptorSetLayoutCreateInfo lci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                           .bindingCount = 1 + NVIEWS, .pBindings = bind};
-    if ((r = vkCreateDescriptorSetLayout(d->dev, &lci, NULL, &d->dsl)) != VK_SUCCESS) return vk_fail("vkCreateDescriptorSetLayout", r);
-    VkPipelineLayoutCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
-                                      .pSetLayouts = &d->dsl};
-    if ((r = vkCreatePipelineLayout(d->dev, &pci, NULL, &d->layout)) != VK_SUCCESS) return vk_fail("vkCreatePipelineLayout", r);
+        bind[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i,
+                                                 .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                 .descriptorCount = 1,
+                                                 .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo lci = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = 1 + NVIEWS, .pBindings = bind};
+    if ((r = vkCreateDescriptorSetLayout(d->dev, &lci, NULL, &d->dsl)) != VK_SUCCESS)
+        return vk_fail("vkCreateDescriptorSetLayout", r);
+    VkPipelineLayoutCreateInfo pci = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &d->dsl};
+    if ((r = vkCreatePipelineLayout(d->dev, &pci, NULL, &d->layout)) != VK_SUCCESS)
+        return vk_fail("vkCreatePipelineLayout", r);
     VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, MAX_DISPATCHES * (1 + NVIEWS)};
-    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = MAX_DISPATCHES,
-                                      .poolSizeCount = 1, .pPoolSizes = &ps};
-    if ((r = vkCreateDescriptorPool(d->dev, &dpi, NULL, &d->dpool)) != VK_SUCCESS) return vk_fail("vkCreateDescriptorPool", r);
+    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                      .maxSets = MAX_DISPATCHES,
+                                      .poolSizeCount = 1,
+                                      .pPoolSizes = &ps};
+    if ((r = vkCreateDescriptorPool(d->dev, &dpi, NULL, &d->dpool)) != VK_SUCCESS)
+        return vk_fail("vkCreateDescriptorPool", r);
     VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = fam};
+                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                   .queueFamilyIndex = fam};
     if ((r = vkCreateCommandPool(d->dev, &cpi, NULL, &d->pool)) != VK_SUCCESS) return vk_fail("vkCreateCommandPool", r);
     size_t ncache;
     void *cache = pcache_load(d, &ncache);
-    VkPipelineCacheCreateInfo pcci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO, .initialDataSize = ncache,
-                                      .pInitialData = cache};
+    VkPipelineCacheCreateInfo pcci = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO, .initialDataSize = ncache, .pInitialData = cache};
     if (vkCreatePipelineCache(d->dev, &pcci, NULL, &d->pcache) != VK_SUCCESS) {
         pcci.initialDataSize = 0; /* a stale file: start empty */
         pcci.pInitialData = NULL;
         if (vkCreatePipelineCache(d->dev, &pcci, NULL, &d->pcache) != VK_SUCCESS) d->pcache = VK_NULL_HANDLE;
     }
     free(cache);
-    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = d->pool,
-                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
-    if ((r = vkAllocateCommandBuffers(d->dev, &cai, &d->cb)) != VK_SUCCESS) return vk_fail("vkAllocateCommandBuffers", r);
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                       .commandPool = d->pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                       .commandBufferCount = 1};
+    if ((r = vkAllocateCommandBuffers(d->dev, &cai, &d->cb)) != VK_SUCCESS)
+        return vk_fail("vkAllocateCommandBuffers", r);
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if ((r = vkCreateFence(d->dev, &fci, NULL, &d->fence)) != VK_SUCCESS) return vk_fail("vkCreateFence", r);
     VkDeviceSize align = d->props.limits.minStorageBufferOffsetAlignment;
@@ -601,7 +686,11 @@ static vk_dev *get_dev(int index)
     }
     g.dev_tried[index] = true;
     vk_dev *d = calloc(1, sizeof *d);
-    if (!d) { tt_set_error(TT_ENOMEM, "out of memory"); g.dev_tried[index] = false; return NULL; }
+    if (!d) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        g.dev_tried[index] = false;
+        return NULL;
+    }
     d->pd = pick_device(index, g.dev_error[index], sizeof g.dev_error[index]);
     if (!d->pd) {
         free(d);
@@ -643,8 +732,8 @@ static void barrier(vk_dev *d, VkPipelineStageFlags dst_stage, VkAccessFlags dst
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = dst_access};
-    vkCmdPipelineBarrier(d->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, dst_stage, 0,
-                         1, &mb, 0, NULL, 0, NULL);
+    vkCmdPipelineBarrier(d->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, dst_stage, 0, 1,
+                         &mb, 0, NULL, 0, NULL);
 }
 
 /* Submits what was recorded and waits for it. */
@@ -678,20 +767,27 @@ tt_status tt_vulkan_sync(int device_index)
 static VkPipeline pipeline(vk_dev *d, int k)
 {
     if (d->pipes[k]) return d->pipes[k];
-    VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = kernels[k].size,
-                                   .pCode = kernels[k].code};
+    VkShaderModuleCreateInfo mi = {
+        .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = kernels[k].size, .pCode = kernels[k].code};
     VkShaderModule mod;
     VkResult r = vkCreateShaderModule(d->dev, &mi, NULL, &mod);
-    if (r != VK_SUCCESS) { vk_fail("vkCreateShaderModule", r); return VK_NULL_HANDLE; }
-    VkComputePipelineCreateInfo pi = {
-        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-                  .module = mod, .pName = "main"},
-        .layout = d->layout};
+    if (r != VK_SUCCESS) {
+        vk_fail("vkCreateShaderModule", r);
+        return VK_NULL_HANDLE;
+    }
+    VkComputePipelineCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+                                      .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                                                .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                                                .module = mod,
+                                                .pName = "main"},
+                                      .layout = d->layout};
     r = vkCreateComputePipelines(d->dev, d->pcache, 1, &pi, NULL, &d->pipes[k]);
     d->pcache_dirty = true;
     vkDestroyShaderModule(d->dev, mod, NULL);
-    if (r != VK_SUCCESS) { d->pipes[k] = VK_NULL_HANDLE; vk_fail("creating the pipeline", r); }
+    if (r != VK_SUCCESS) {
+        d->pipes[k] = VK_NULL_HANDLE;
+        vk_fail("creating the pipeline", r);
+    }
     return d->pipes[k];
 }
 
@@ -764,7 +860,9 @@ static tt_status dispatch_grid_at(vk_dev *d, int k, const vk_params *p, int nv, 
     VkDeviceSize poff = (VkDeviceSize)d->ndispatch * d->pstride;
     memcpy((char *)d->params->map + poff, p, sizeof *p);
     VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                      .descriptorPool = d->dpool, .descriptorSetCount = 1, .pSetLayouts = &d->dsl};
+                                      .descriptorPool = d->dpool,
+                                      .descriptorSetCount = 1,
+                                      .pSetLayouts = &d->dsl};
     VkDescriptorSet set;
     VkResult r = vkAllocateDescriptorSets(d->dev, &ai, &set);
     if (r != VK_SUCCESS) return vk_fail("vkAllocateDescriptorSets", r);
@@ -777,15 +875,18 @@ static tt_status dispatch_grid_at(vk_dev *d, int k, const vk_params *p, int nv, 
         if (boff) {
             info[1 + i] = (VkDescriptorBufferInfo){b->buf, boff[j], brange[j]};
         } else {
-            VkDeviceSize range = b->size < d->props.limits.maxStorageBufferRange ? b->size
-                                                                                 : d->props.limits.maxStorageBufferRange;
+            VkDeviceSize range =
+                b->size < d->props.limits.maxStorageBufferRange ? b->size : d->props.limits.maxStorageBufferRange;
             info[1 + i] = (VkDescriptorBufferInfo){b->buf, 0, range & ~(VkDeviceSize)3};
         }
     }
     for (int i = 0; i < 1 + NVIEWS; i++)
-        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
-                                      .dstBinding = (uint32_t)i, .descriptorCount = 1,
-                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &info[i]};
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = set,
+                                      .dstBinding = (uint32_t)i,
+                                      .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &info[i]};
     vkUpdateDescriptorSets(d->dev, 1 + NVIEWS, w, 0, NULL);
     barrier(d, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
     vkCmdBindPipeline(d->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
@@ -899,7 +1000,8 @@ static tt_status dispatch_split(vk_dev *d, int k, vk_params *p, vk_buf **bufs, c
         }
         if (!ok) {
             if (c <= LOCAL_SIZE)
-                return tt_set_error(TT_EDEVICE, "vulkan: a strided view spans over maxStorageBufferRange (%llu bytes) "
+                return tt_set_error(TT_EDEVICE,
+                                    "vulkan: a strided view spans over maxStorageBufferRange (%llu bytes) "
                                     "within a chunk of %lld elements; make it contiguous first",
                                     (unsigned long long)maxr, (long long)c);
             chunk = c / 2 / LOCAL_SIZE * LOCAL_SIZE;
@@ -908,7 +1010,8 @@ static tt_status dispatch_split(vk_dev *d, int k, vk_params *p, vk_buf **bufs, c
         }
         q.base = (uint32_t)base;
         q.n = (uint32_t)c;
-        tt_status st = dispatch_groups(d, k, &q, pl->nv, bufs, boff, brange, (uint32_t)((c + LOCAL_SIZE - 1) / LOCAL_SIZE));
+        tt_status st =
+            dispatch_groups(d, k, &q, pl->nv, bufs, boff, brange, (uint32_t)((c + LOCAL_SIZE - 1) / LOCAL_SIZE));
         if (st) return st;
         base += c;
     }
@@ -932,7 +1035,11 @@ static void vk_free(int device_index, void *buf)
         if (d->ngarbage == d->capgarbage) {
             int cap = d->capgarbage ? 2 * d->capgarbage : 64;
             vk_buf **g2 = realloc(d->garbage, sizeof *g2 * (size_t)cap);
-            if (!g2) { flush(d); buf_destroy(b); return; }
+            if (!g2) {
+                flush(d);
+                buf_destroy(b);
+                return;
+            }
             d->garbage = g2;
             d->capgarbage = cap;
         }
@@ -949,7 +1056,10 @@ static tt_status staged_copy(vk_buf *b, size_t off, void *host, size_t n, bool t
     vk_dev *d = b->dev;
     vk_buf *s = buf_create(d, n, true);
     if (!s) return tt_last_status();
-    if (!s->map) { buf_destroy(s); return tt_set_error(TT_EDEVICE, "vulkan: no host-visible memory"); }
+    if (!s->map) {
+        buf_destroy(s);
+        return tt_set_error(TT_EDEVICE, "vulkan: no host-visible memory");
+    }
     if (to_device) memcpy(s->map, host, n);
     tt_status st = begin(d);
     if (st == TT_OK) {
@@ -968,7 +1078,10 @@ static tt_status vk_to_host(void *dst, const void *buf, size_t off, size_t n)
     vk_buf *b = (vk_buf *)buf;
     tt_status st = flush(b->dev);
     if (st || n == 0) return st;
-    if (b->map) { memcpy(dst, (char *)b->map + off, n); return TT_OK; }
+    if (b->map) {
+        memcpy(dst, (char *)b->map + off, n);
+        return TT_OK;
+    }
     return staged_copy(b, off, dst, n, false);
 }
 
@@ -977,7 +1090,10 @@ static tt_status vk_from_host(void *buf, size_t off, const void *src, size_t n)
     vk_buf *b = buf;
     tt_status st = flush(b->dev); /* recorded work may still use the old contents */
     if (st || n == 0) return st;
-    if (b->map) { memcpy((char *)b->map + off, src, n); return TT_OK; }
+    if (b->map) {
+        memcpy((char *)b->map + off, src, n);
+        return TT_OK;
+    }
     return staged_copy(b, off, (void *)src, n, true);
 }
 
@@ -987,11 +1103,11 @@ static vk_dev *dev_of(const tt_kview *v) { return ((vk_buf *)v->buf)->dev; }
 static tt_status need_dtype(vk_dev *d, tt_dtype dt, const char *what)
 {
     if (dt == TT_F64 && !d->f64)
-        return tt_set_error(TT_EDTYPE, "%s: float64 needs shaderFloat64, which the Vulkan device '%s' lacks",
-                            what, d->props.deviceName);
+        return tt_set_error(TT_EDTYPE, "%s: float64 needs shaderFloat64, which the Vulkan device '%s' lacks", what,
+                            d->props.deviceName);
     if (dt == TT_I64 && !d->i64)
-        return tt_set_error(TT_EDTYPE, "%s: int64 needs shaderInt64, which the Vulkan device '%s' lacks",
-                            what, d->props.deviceName);
+        return tt_set_error(TT_EDTYPE, "%s: int64 needs shaderInt64, which the Vulkan device '%s' lacks", what,
+                            d->props.deviceName);
     return TT_OK;
 }
 
@@ -1055,13 +1171,21 @@ static tt_status host_range(const tt_kview *out, double a, double b, bool lin)
     return st;
 }
 
-static tt_status vk_arange(const tt_kview *out, double start, double step) { return host_range(out, start, step, false); }
-static tt_status vk_linspace(const tt_kview *out, double start, double end) { return host_range(out, start, end, true); }
+static tt_status vk_arange(const tt_kview *out, double start, double step)
+{
+    return host_range(out, start, step, false);
+}
+static tt_status vk_linspace(const tt_kview *out, double start, double end)
+{
+    return host_range(out, start, end, true);
+}
 
 static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
 {
     vk_dev *d = dev_of(out);
-    if (!d->f64) return tt_set_error(TT_EDTYPE, "random numbers on Vulkan need shaderFloat64, which '%s' lacks", d->props.deviceName);
+    if (!d->f64)
+        return tt_set_error(TT_EDTYPE, "random numbers on Vulkan need shaderFloat64, which '%s' lacks",
+                            d->props.deviceName);
     if (out->dtype != TT_F32 && out->dtype != TT_F64)
         return tt_set_error(TT_EDTYPE, "random numbers are not implemented for %s", tt_dtype_name(out->dtype));
     /* contiguous: described as a 1-D view from its offset */
@@ -1153,7 +1277,6 @@ static tt_status vk_where(const tt_kview *out, const tt_kview *cond, const tt_kv
     return dispatch_split(d, K_WHERE, &p, bufs, &pl);
 }
 
-
 /* min(max(x, lo), hi) with NAN meaning no bound; NaN inputs stay NaN. */
 static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, double hi)
 {
@@ -1195,9 +1318,13 @@ static void view_extent(const tt_kview *v, int64_t *lo, int64_t *hi)
 {
     int64_t l = v->offset, h = v->offset;
     for (int dd = 0; dd < v->ndim; dd++) {
-        if (v->shape[dd] == 0) { l = h = 0; break; }
+        if (v->shape[dd] == 0) {
+            l = h = 0;
+            break;
+        }
         int64_t s = v->strides[dd] * (v->shape[dd] - 1);
-        if (s < 0) l += s; else h += s;
+        if (s < 0) l += s;
+        else h += s;
     }
     *lo = l;
     *hi = h;
@@ -1344,7 +1471,8 @@ static tt_status reduce_rec(vk_dev *d, tt_reduce_op op, int mode, const tt_kview
     int64_t nout, R;
     bool fits;
     tt_status st;
-    if ((st = plan_inner(&p, in, inner, false, nv, v, &nout, &R)) || (st = bind_views(&p, nv, v, bufs, boff, brange, &fits)))
+    if ((st = plan_inner(&p, in, inner, false, nv, v, &nout, &R)) ||
+        (st = bind_views(&p, nv, v, bufs, boff, brange, &fits)))
         return st;
     if (fits) {
         p.n = (uint32_t)nout;
@@ -1369,8 +1497,14 @@ static tt_status reduce_rec(vk_dev *d, tt_reduce_op op, int mode, const tt_kview
         int dims[NVIEWS] = {dd, dd, dd, dd};
         int64_t c = overflow_share(nv, v, over, dims);
         if (!inner[dd]) kept += c;
-        if (!inner[dd] && c > kc) { kc = c; kd = dd; }
-        if (inner[dd] && c > rc) { rc = c; rd = dd; }
+        if (!inner[dd] && c > kc) {
+            kc = c;
+            kd = dd;
+        }
+        if (inner[dd] && c > rc) {
+            rc = c;
+            rd = dd;
+        }
     }
     VkDeviceSize maxr = d->props.limits.maxStorageBufferRange;
     if (kd >= 0 && (rd < 0 || out_over || (uint64_t)kept > maxr / 4)) {
@@ -1440,7 +1574,8 @@ static tt_status vk_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview 
     if ((st = need_dtype(d, in->dtype, "reductions"))) return st;
     bool wide = d->f64 && d->i64;
     if (!wide && (in->dtype == TT_F64 || in->dtype == TT_I64))
-        return tt_set_error(TT_EDTYPE, "reductions of %s on Vulkan need shaderFloat64 and shaderInt64, which '%s' lacks",
+        return tt_set_error(TT_EDTYPE,
+                            "reductions of %s on Vulkan need shaderFloat64 and shaderInt64, which '%s' lacks",
                             tt_dtype_name(in->dtype), d->props.deviceName);
     const tt_kview *v[3] = {out, in, idx};
     return reduce_rec(d, op, idx ? RED_IDX : RED_PLAIN, v, 0, 0);
@@ -1457,7 +1592,10 @@ static tt_status softmax_long(vk_dev *d, const tt_kview *out, const tt_kview *in
     tt_kview m, s;
     tt_status st = temp_view(d, &m, in->dtype, in->ndim, shape);
     if (st) return st;
-    if ((st = temp_view(d, &s, out->dtype, in->ndim, shape))) { vk_free(0, m.buf); return st; }
+    if ((st = temp_view(d, &s, out->dtype, in->ndim, shape))) {
+        vk_free(0, m.buf);
+        return st;
+    }
     tt_kview mb = m, sb = s; /* broadcast along dim */
     mb.shape[dim] = sb.shape[dim] = in->shape[dim];
     mb.strides[dim] = sb.strides[dim] = 0;
@@ -1486,7 +1624,8 @@ static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in,
     int64_t nout, len;
     bool fits;
     tt_status st;
-    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) || (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
+    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) ||
+        (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
         return st;
     if (fits) {
         p.n = (uint32_t)nout;
@@ -1501,7 +1640,10 @@ static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in,
     for (int dd = 0; dd < in->ndim; dd++) {
         int dd1[2] = {dd, dd};
         int64_t c = dd == dim ? 0 : overflow_share(2, v, over, dd1);
-        if (c > kc) { kc = c; kd = dd; }
+        if (c > kc) {
+            kc = c;
+            kd = dd;
+        }
     }
     if (kd < 0 || kc < rc) return softmax_long(d, out, in, dim, log_);
     int64_t n0 = in->shape[kd] / 2;
@@ -1562,7 +1704,10 @@ static tt_status matmul_rec(vk_dev *d, const tt_kview *out, const tt_kview *a, c
     int64_t bc = 0;
     for (int s = 0; s < 4; s++) {
         int64_t c = overflow_share(3, v, over, split_dims[s]);
-        if (c > bc) { bc = c; best = s; }
+        if (c > bc) {
+            bc = c;
+            best = s;
+        }
     }
     if (!grid) best = (M + 63) / 64 > 65535 ? 1 : 2;
     if (best < 0) return too_deep();

@@ -167,8 +167,10 @@ tt_status tg_env_bind(tg_env *env, const char *assignment)
     if (!eq) return tt_set_error(TT_ESYNTAX, "invalid binding '%s': expected NAME=VALUE", assignment);
     size_t len = (size_t)(eq - assignment);
     if (!is_identifier(assignment, len))
-        return tt_set_error(TT_ESYNTAX, "invalid binding '%s': '%.*s' is not a name (letters, digits and '_', "
-                            "not starting with a digit)", assignment, (int)len, assignment);
+        return tt_set_error(TT_ESYNTAX,
+                            "invalid binding '%s': '%.*s' is not a name (letters, digits and '_', "
+                            "not starting with a digit)",
+                            assignment, (int)len, assignment);
     char name[256];
     if (len >= sizeof name) return tt_set_error(TT_ESYNTAX, "invalid binding '%s': the name is too long", assignment);
     memcpy(name, assignment, len);

@@ -73,7 +73,8 @@ static int list_shape(const ex_node *n, int *ndim, int64_t *shape)
     for (const ex_node *l = n; l->kind == N_LIST; l = l->items[0].node) {
         if (*ndim == TT_MAX_DIMS)
             return tt_set_error(TT_EINVAL, "array literal at column %d has more than %d dimensions", n->col,
-                                TT_MAX_DIMS), -1;
+                                TT_MAX_DIMS),
+                   -1;
         shape[(*ndim)++] = l->nitems;
         if (!l->nitems) break;
     }
@@ -85,27 +86,38 @@ static int list_fill(ex_eval *E, const ex_node *n, const ex_node *first, int d, 
 {
     if (d == ndim) {
         if (n->kind == N_LIST)
-            return tt_set_error(TT_EINVAL, "ragged array literal at column %d: expected a number at column %d, "
-                                "found a list", first->col, n->col), -1;
+            return tt_set_error(TT_EINVAL,
+                                "ragged array literal at column %d: expected a number at column %d, "
+                                "found a list",
+                                first->col, n->col),
+                   -1;
         ex_val v;
         if (ex_eval_node(E, n, &v)) return -1;
         double x = v.num;
         if (v.t && (tt_numel(v.t) != 1 || tt_item(v.t, &x))) {
             tt_release(v.t);
-            return tt_set_error(TT_EINVAL, "array literal at column %d: the element at column %d is a tensor "
-                                "of more than one element", first->col, n->col), -1;
+            return tt_set_error(TT_EINVAL,
+                                "array literal at column %d: the element at column %d is a tensor "
+                                "of more than one element",
+                                first->col, n->col),
+                   -1;
         }
         tt_release(v.t);
         *(*dst)++ = x;
         return 0;
     }
     if (n->kind != N_LIST)
-        return tt_set_error(TT_EINVAL, "ragged array literal at column %d: expected a list at column %d, "
-                            "found a number", first->col, n->col), -1;
+        return tt_set_error(TT_EINVAL,
+                            "ragged array literal at column %d: expected a list at column %d, "
+                            "found a number",
+                            first->col, n->col),
+               -1;
     if (n->nitems != shape[d])
-        return tt_set_error(TT_EINVAL, "ragged array literal at column %d: the list at column %d has %d "
-                            "element%s, expected %lld", first->col, n->col, n->nitems, n->nitems == 1 ? "" : "s",
-                            (long long)shape[d]), -1;
+        return tt_set_error(TT_EINVAL,
+                            "ragged array literal at column %d: the list at column %d has %d "
+                            "element%s, expected %lld",
+                            first->col, n->col, n->nitems, n->nitems == 1 ? "" : "s", (long long)shape[d]),
+               -1;
     for (int i = 0; i < n->nitems; i++)
         if (list_fill(E, n->items[i].node, first, d + 1, ndim, shape, dst)) return -1;
     return 0;
@@ -138,7 +150,8 @@ static int binop_of(ex_tok t)
     case T_MINUS: return TT_SUB;
     case T_STAR: return TT_MUL;
     case T_SLASH: return TT_DIV;
-    case T_CARET: case T_POW: return TT_POW;
+    case T_CARET:
+    case T_POW: return TT_POW;
     case T_AT: return EX_MATMUL;
     case T_EQ: return TT_EQ;
     case T_NE: return TT_NE;
@@ -153,9 +166,7 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
 {
     *out = (ex_val){0};
     switch (n->kind) {
-    case N_NUM:
-        out->num = n->num;
-        return 0;
+    case N_NUM: out->num = n->num; return 0;
     case N_NAME: {
         char name[256];
         snprintf(name, sizeof name, "%.*s", n->namelen, n->name);
@@ -164,10 +175,8 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
         out->t = tt_retain(t);
         return 0;
     }
-    case N_CALL:
-        return ex_call(E, n, out);
-    case N_LIST:
-        return eval_list(E, n, out);
+    case N_CALL: return ex_call(E, n, out);
+    case N_LIST: return eval_list(E, n, out);
     case N_NEG: {
         ex_val v;
         if (ex_eval_node(E, n->items[0].node, &v)) return -1;
@@ -196,8 +205,7 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
         *out = acc;
         return 0;
     }
-    case N_PROGRAM:
-        break;
+    case N_PROGRAM: break;
     }
     return tt_set_error(TT_EINVAL, "internal error: cannot evaluate this node"), -1;
 }

@@ -25,19 +25,39 @@ struct tg_env {
 };
 
 typedef enum {
-    T_END, T_NUM, T_NAME, T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_POW, T_AT,
-    T_LPAREN, T_RPAREN, T_LBRACKET, T_RBRACKET, T_COMMA, T_SEMI, T_ASSIGN,
-    T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE
+    T_END,
+    T_NUM,
+    T_NAME,
+    T_PLUS,
+    T_MINUS,
+    T_STAR,
+    T_SLASH,
+    T_CARET,
+    T_POW,
+    T_AT,
+    T_LPAREN,
+    T_RPAREN,
+    T_LBRACKET,
+    T_RBRACKET,
+    T_COMMA,
+    T_SEMI,
+    T_ASSIGN,
+    T_EQ,
+    T_NE,
+    T_LT,
+    T_LE,
+    T_GT,
+    T_GE
 } ex_tok;
 
 typedef enum {
-    N_NUM,     /* num (is_int: written with digits only, e.g. the dim of max(x, 1)) */
-    N_NAME,    /* name */
-    N_CALL,    /* name(items): items carry keyword names */
-    N_LIST,    /* [items] */
-    N_NEG,     /* -items[0] */
-    N_CHAIN,   /* items[0] op1 items[1] op2 ...: left to right (one op for ^ and comparisons) */
-    N_PROGRAM  /* statements: items carry the bound name, if any */
+    N_NUM,    /* num (is_int: written with digits only, e.g. the dim of max(x, 1)) */
+    N_NAME,   /* name */
+    N_CALL,   /* name(items): items carry keyword names */
+    N_LIST,   /* [items] */
+    N_NEG,    /* -items[0] */
+    N_CHAIN,  /* items[0] op1 items[1] op2 ...: left to right (one op for ^ and comparisons) */
+    N_PROGRAM /* statements: items carry the bound name, if any */
 } ex_kind;
 
 typedef struct ex_node ex_node;

@@ -20,10 +20,10 @@ typedef struct {
 typedef int (*handler)(ex_eval *E, const call *c, ex_val *out);
 struct ex_func {
     const char *name;
-    int min, max;           /* argument counts */
-    const char *params[3];  /* names usable as keywords, by position */
+    int min, max;          /* argument counts */
+    const char *params[3]; /* names usable as keywords, by position */
     handler fn;
-    int op;                 /* tt_unary_op, tt_reduce_op, ... for handlers shared by several names */
+    int op; /* tt_unary_op, tt_reduce_op, ... for handlers shared by several names */
 };
 
 /* ---- argument helpers (0 ok, -1 with the error set) ------------------------- */
@@ -58,7 +58,8 @@ static int arg_number(ex_eval *E, const call *c, int i, const char *what, double
     if (v.t) {
         tt_release(v.t);
         return tt_set_error(TT_EINVAL, "%s(): %s must be a number, got a tensor (at column %d)", c->f->name, what,
-                            c->arg[i]->col), -1;
+                            c->arg[i]->col),
+               -1;
     }
     *x = v.num;
     return 0;
@@ -84,8 +85,9 @@ static int arg_int(ex_eval *E, const call *c, int i, const char *what, int *out)
     int64_t v;
     if (node_int(E, c, c->arg[i], what, &v)) return -1;
     if (v < -1000000 || v > 1000000)
-        return tt_set_error(TT_EINVAL, "%s(): %s %lld is out of range (at column %d)", c->f->name, what,
-                            (long long)v, c->arg[i]->col), -1;
+        return tt_set_error(TT_EINVAL, "%s(): %s %lld is out of range (at column %d)", c->f->name, what, (long long)v,
+                            c->arg[i]->col),
+               -1;
     *out = (int)v;
     return 0;
 }
@@ -97,7 +99,8 @@ static int arg_bool(ex_eval *E, const call *c, int i, const char *what, bool *ou
     char buf[32];
     if (v.num != 0 && v.num != 1)
         return tt_set_error(TT_EINVAL, "%s(): %s must be true or false, got %s (at column %d)", c->f->name, what,
-                            describe(&v, buf), c->arg[i]->col), -1;
+                            describe(&v, buf), c->arg[i]->col),
+               -1;
     *out = v.num != 0;
     return 0;
 }
@@ -112,7 +115,8 @@ static int arg_ints(ex_eval *E, const call *c, int first, const char *what, int6
     if (list) count = list->nitems;
     if (count > TT_MAX_DIMS)
         return tt_set_error(TT_EINVAL, "%s(): at most %d %s, got %d (at column %d)", c->f->name, TT_MAX_DIMS, what,
-                            count, c->node->col), -1;
+                            count, c->node->col),
+               -1;
     for (int k = 0; k < count; k++)
         if (node_int(E, c, list ? list->items[k].node : src[k], what, &out[k])) return -1;
     *n = count;
@@ -209,8 +213,9 @@ static int f_extreme(ex_eval *E, const call *c, ex_val *out)
     if ((second && arg_int(E, c, 1, "dim", &dim)) || (given(c, 2) && arg_bool(E, c, 2, "keepdim", &keepdim)) ||
         (!x.t && !(x.t = ex_number_tensor(E->env, x.num))))
         return tt_release(x.t), -1;
-    tt_tensor *r = !second ? tg_reduce(c->f->op, x.t, NULL, 0, keepdim)
-                  : c->f->op == TT_MAX ? tg_max_dim(x.t, dim, keepdim, NULL) : tg_min_dim(x.t, dim, keepdim, NULL);
+    tt_tensor *r = !second              ? tg_reduce(c->f->op, x.t, NULL, 0, keepdim)
+                   : c->f->op == TT_MAX ? tg_max_dim(x.t, dim, keepdim, NULL)
+                                        : tg_min_dim(x.t, dim, keepdim, NULL);
     tt_release(x.t);
     return done(out, r, c);
 }
@@ -330,11 +335,21 @@ static int f_linspace(ex_eval *E, const call *c, ex_val *out)
     return done(out, tt_linspace(lo, hi, steps, E->env->dtype, E->env->device), c);
 }
 
-#define UNARY(name, op) {name, 1, 1, {"x"}, f_unary, op}
+#define UNARY(name, op)                \
+    {                                  \
+        name, 1, 1, {"x"}, f_unary, op \
+    }
 static const ex_func funcs[] = {
-    UNARY("exp", TT_EXP), UNARY("log", TT_LOG), UNARY("sqrt", TT_SQRT), UNARY("sin", TT_SIN),
-    UNARY("cos", TT_COS), UNARY("tanh", TT_TANH), UNARY("sigmoid", TT_SIGMOID), UNARY("relu", TT_RELU),
-    UNARY("abs", TT_ABS), UNARY("sign", TT_SIGN),
+    UNARY("exp", TT_EXP),
+    UNARY("log", TT_LOG),
+    UNARY("sqrt", TT_SQRT),
+    UNARY("sin", TT_SIN),
+    UNARY("cos", TT_COS),
+    UNARY("tanh", TT_TANH),
+    UNARY("sigmoid", TT_SIGMOID),
+    UNARY("relu", TT_RELU),
+    UNARY("abs", TT_ABS),
+    UNARY("sign", TT_SIGN),
     {"pow", 2, 2, {"x", "exponent"}, f_binary, TT_POW},
     {"sum", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_SUM},
     {"mean", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_MEAN},
@@ -392,23 +407,28 @@ static int bind_args(const ex_func *f, const ex_node *n, call *c)
         if (it->name) {
             keywords = true;
             for (p = 0; p < 3 && !(f->params[p] && (int)strlen(f->params[p]) == it->namelen &&
-                                   !strncmp(f->params[p], it->name, (size_t)it->namelen)); p++) {}
+                                   !strncmp(f->params[p], it->name, (size_t)it->namelen));
+                 p++) {}
             if (p == 3)
-                return tt_set_error(TT_EINVAL, "%s() got an unexpected keyword argument '%.*s' (at column %d)",
-                                    f->name, it->namelen, it->name, it->col), -1;
+                return tt_set_error(TT_EINVAL, "%s() got an unexpected keyword argument '%.*s' (at column %d)", f->name,
+                                    it->namelen, it->name, it->col),
+                       -1;
             if (c->arg[p])
                 return tt_set_error(TT_EINVAL, "%s() got multiple values for argument '%s' (at column %d)", f->name,
-                                    f->params[p], it->node->col), -1;
+                                    f->params[p], it->node->col),
+                       -1;
         } else if (keywords) {
-            return tt_set_error(TT_EINVAL, "%s(): positional argument after a keyword argument (at column %d)",
-                                f->name, it->node->col), -1;
+            return tt_set_error(TT_EINVAL, "%s(): positional argument after a keyword argument (at column %d)", f->name,
+                                it->node->col),
+                   -1;
         }
         c->arg[p] = it->node;
         c->keyword[p] = it->name != NULL;
     }
     if (!c->arg[0])
-        return tt_set_error(TT_EINVAL, "%s() is missing its first argument '%s' (at column %d)", f->name,
-                            f->params[0], n->col), -1;
+        return tt_set_error(TT_EINVAL, "%s() is missing its first argument '%s' (at column %d)", f->name, f->params[0],
+                            n->col),
+               -1;
     return 0;
 }
 
@@ -433,7 +453,9 @@ static double similarity(const char *a, int la, const char *b, int lb)
     int m[64][64] = {{0}};
     for (int i = 1; i <= la; i++)
         for (int j = 1; j <= lb; j++)
-            m[i][j] = a[i - 1] == b[j - 1] ? m[i - 1][j - 1] + 1 : m[i - 1][j] > m[i][j - 1] ? m[i - 1][j] : m[i][j - 1];
+            m[i][j] = a[i - 1] == b[j - 1]        ? m[i - 1][j - 1] + 1
+                      : m[i - 1][j] > m[i][j - 1] ? m[i - 1][j]
+                                                  : m[i][j - 1];
     return 2.0 * m[la][lb] / (la + lb);
 }
 

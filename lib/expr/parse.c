@@ -26,18 +26,36 @@ typedef struct {
 } parser;
 
 static const char *const tok_text[] = {
-    [T_END] = "end of input", [T_NUM] = "number", [T_NAME] = "name", [T_PLUS] = "+", [T_MINUS] = "-",
-    [T_STAR] = "*", [T_SLASH] = "/", [T_CARET] = "^", [T_POW] = "**", [T_AT] = "@", [T_LPAREN] = "(",
-    [T_RPAREN] = ")", [T_LBRACKET] = "[", [T_RBRACKET] = "]", [T_COMMA] = ",", [T_SEMI] = ";",
-    [T_ASSIGN] = "=", [T_EQ] = "==", [T_NE] = "!=", [T_LT] = "<", [T_LE] = "<=", [T_GT] = ">", [T_GE] = ">=",
+    [T_END] = "end of input",
+    [T_NUM] = "number",
+    [T_NAME] = "name",
+    [T_PLUS] = "+",
+    [T_MINUS] = "-",
+    [T_STAR] = "*",
+    [T_SLASH] = "/",
+    [T_CARET] = "^",
+    [T_POW] = "**",
+    [T_AT] = "@",
+    [T_LPAREN] = "(",
+    [T_RPAREN] = ")",
+    [T_LBRACKET] = "[",
+    [T_RBRACKET] = "]",
+    [T_COMMA] = ",",
+    [T_SEMI] = ";",
+    [T_ASSIGN] = "=",
+    [T_EQ] = "==",
+    [T_NE] = "!=",
+    [T_LT] = "<",
+    [T_LE] = "<=",
+    [T_GT] = ">",
+    [T_GE] = ">=",
 };
 
 const char *ex_tok_text(ex_tok t) { return tok_text[t]; }
 
 /* "syntax error at column C: MESSAGE", then the program on one line and a
  * caret under column C (a window around it when the program is long). */
-static tt_status syntax_error(const char *src, int col, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static tt_status syntax_error(const char *src, int col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static tt_status syntax_error(const char *src, int col, const char *fmt, ...)
 {
     char msg[256], shown[256];
@@ -85,8 +103,8 @@ static int lex_number(const char *s, int i, token *t)
         int k = j + 1;
         if (s[k] == '+' || s[k] == '-') k++;
         if (!isdigit((unsigned char)s[k]))
-            return syntax_error(s, k + 1, "malformed number '%.*s': expected digits after the exponent", k - i,
-                                s + i), -1;
+            return syntax_error(s, k + 1, "malformed number '%.*s': expected digits after the exponent", k - i, s + i),
+                   -1;
         while (isdigit((unsigned char)s[k])) k++;
         t->is_int = false;
         j = k;
@@ -101,11 +119,14 @@ static int lex_number(const char *s, int i, token *t)
 static int lex(parser *P)
 {
     const char *s = P->src;
-    static const struct { const char *text; ex_tok kind; } ops[] = {
-        {"**", T_POW}, {"==", T_EQ}, {"!=", T_NE}, {"<=", T_LE}, {">=", T_GE}, {"+", T_PLUS}, {"-", T_MINUS},
-        {"*", T_STAR}, {"/", T_SLASH}, {"^", T_CARET}, {"@", T_AT}, {"(", T_LPAREN}, {")", T_RPAREN},
-        {"[", T_LBRACKET}, {"]", T_RBRACKET}, {",", T_COMMA}, {";", T_SEMI}, {"=", T_ASSIGN}, {"<", T_LT},
-        {">", T_GT},
+    static const struct {
+        const char *text;
+        ex_tok kind;
+    } ops[] = {
+        {"**", T_POW},  {"==", T_EQ},    {"!=", T_NE},    {"<=", T_LE},      {">=", T_GE},
+        {"+", T_PLUS},  {"-", T_MINUS},  {"*", T_STAR},   {"/", T_SLASH},    {"^", T_CARET},
+        {"@", T_AT},    {"(", T_LPAREN}, {")", T_RPAREN}, {"[", T_LBRACKET}, {"]", T_RBRACKET},
+        {",", T_COMMA}, {";", T_SEMI},   {"=", T_ASSIGN}, {"<", T_LT},       {">", T_GT},
     };
     for (int i = 0;;) {
         while (isspace((unsigned char)s[i])) i++;
@@ -175,10 +196,7 @@ void ex_free(ex_program *prog)
 static const token *peek(const parser *P) { return &P->toks[P->i]; }
 static int col_of(const token *t) { return t->pos + 1; }
 static bool at(const parser *P, ex_tok k) { return peek(P)->kind == k; }
-static bool at_assign(const parser *P) /* NAME '=' */
-{
-    return at(P, T_NAME) && P->toks[P->i + 1].kind == T_ASSIGN;
-}
+static bool at_assign(const parser *P) /* NAME '=' */ { return at(P, T_NAME) && P->toks[P->i + 1].kind == T_ASSIGN; }
 
 /* "found '*'" / "found end of input" */
 static ex_node *expected(parser *P, const char *what)
@@ -253,11 +271,8 @@ static ex_node *parse_primary(parser *P)
         P->i++;
         n = parse_expr(P);
         return n && !expect_close(P, T_RPAREN, t, false) ? n : NULL;
-    case T_LBRACKET:
-        P->i++;
-        return parse_items(P, new_node(P, N_LIST, col_of(t)), t, T_RBRACKET, false);
-    default:
-        return expected(P, "an expression");
+    case T_LBRACKET: P->i++; return parse_items(P, new_node(P, N_LIST, col_of(t)), t, T_RBRACKET, false);
+    default: return expected(P, "an expression");
     }
 }
 
@@ -291,8 +306,7 @@ static ex_node *parse_unary(parser *P)
         ex_node *operand = parse_unary(P);
         n = NULL;
         if (operand && t->kind == T_PLUS) n = operand;
-        else if (operand && (n = new_node(P, N_NEG, col_of(t))) && add_item(n, (ex_item){.node = operand}))
-            n = NULL;
+        else if (operand && (n = new_node(P, N_NEG, col_of(t))) && add_item(n, (ex_item){.node = operand})) n = NULL;
     } else {
         n = parse_power(P);
     }

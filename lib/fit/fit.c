@@ -39,14 +39,14 @@ typedef enum { L_MSE, L_HALF, L_SSE, L_L1, L_HUBER, L_ORTH, L_EXPR } loss_kind;
 
 typedef struct {
     model_kind mk;
-    int K;                /* poly degree (1 for the line) */
+    int K; /* poly degree (1 for the line) */
     int np;
     char *names[MAX_PARAMS];
-    const char *model;    /* as given, for messages */
+    const char *model; /* as given, for messages */
     loss_kind lk;
-    double delta;         /* huber */
+    double delta; /* huber */
     const char *loss_expr;
-    tg_env *menv, *lenv;  /* expression model / loss environments */
+    tg_env *menv, *lenv; /* expression model / loss environments */
 } fctx;
 
 /* A data set as tensors: x, y, optional weights s, and x^k for poly. */
@@ -57,17 +57,31 @@ typedef struct {
 } fdata;
 
 /* The standardization x -> (x - c)/h, y -> (y - my)/sy. */
-typedef struct { double c, h, my, sy; } ftrans;
+typedef struct {
+    double c, h, my, sy;
+} ftrans;
 
-typedef struct { tt_tensor **t; int n, cap; bool fail; } arena;
+typedef struct {
+    tt_tensor **t;
+    int n, cap;
+    bool fail;
+} arena;
 
 static tt_tensor *keep(arena *a, tt_tensor *t)
 {
-    if (!t) { a->fail = true; return NULL; }
+    if (!t) {
+        a->fail = true;
+        return NULL;
+    }
     if (a->n == a->cap) {
         int cap = a->cap ? 2 * a->cap : 32;
         tt_tensor **p = realloc(a->t, sizeof *p * (size_t)cap);
-        if (!p) { tt_release(t); a->fail = true; tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+        if (!p) {
+            tt_release(t);
+            a->fail = true;
+            tt_set_error(TT_ENOMEM, "out of memory");
+            return NULL;
+        }
         a->t = p, a->cap = cap;
     }
     a->t[a->n++] = t;
@@ -151,11 +165,17 @@ static int free_names(const char *prog, const char *const *skip, char out[][64],
                 if (*p == 'e' || *p == 'E') {
                     const char *q = p + 1;
                     if (*q == '+' || *q == '-') q++;
-                    if (isdigit((unsigned char)*q)) { p = q; while (isdigit((unsigned char)*p)) p++; }
+                    if (isdigit((unsigned char)*q)) {
+                        p = q;
+                        while (isdigit((unsigned char)*p)) p++;
+                    }
                 }
                 continue;
             }
-            if (!is_name_start(*p)) { p++; continue; }
+            if (!is_name_start(*p)) {
+                p++;
+                continue;
+            }
             const char *s = p;
             while (is_name_char(*p)) p++;
             size_t len = (size_t)(p - s);
@@ -199,7 +219,8 @@ static void param_list(const fctx *c, char *buf, size_t len)
 
 static tt_status add_param(fctx *c, const char *name)
 {
-    if (c->np >= MAX_PARAMS) return tt_set_error(TT_EUSAGE, "the model '%s' has more than %d parameters", c->model, MAX_PARAMS);
+    if (c->np >= MAX_PARAMS)
+        return tt_set_error(TT_EUSAGE, "the model '%s' has more than %d parameters", c->model, MAX_PARAMS);
     c->names[c->np] = strdup(name);
     if (!c->names[c->np]) return tt_set_error(TT_ENOMEM, "out of memory");
     c->np++;
@@ -245,16 +266,20 @@ static tt_status parse_model(fctx *c, const char *model)
         return TT_OK;
     }
     if (is_plain_name(model) && strcmp(model, "x"))
-        return tt_set_error(TT_EUSAGE, "unknown model '%s' (known: line, poly:K, or an expression over x and named "
-                            "parameters such as 'a*exp(k*x)')", model);
+        return tt_set_error(TT_EUSAGE,
+                            "unknown model '%s' (known: line, poly:K, or an expression over x and named "
+                            "parameters such as 'a*exp(k*x)')",
+                            model);
     c->mk = M_EXPR;
     static const char *const skip[] = {"x", NULL};
     char names[MAX_PARAMS][64];
     int n = free_names(model, skip, names, MAX_PARAMS);
     for (int i = 0; i < n; i++) {
         if (!strcmp(names[i], "y") || !strcmp(names[i], "pred"))
-            return tt_set_error(TT_EUSAGE, "the model '%s' uses '%s', which names the data (the model is a function of x "
-                                "and its parameters)", model, names[i]);
+            return tt_set_error(TT_EUSAGE,
+                                "the model '%s' uses '%s', which names the data (the model is a function of x "
+                                "and its parameters)",
+                                model, names[i]);
         if (add_param(c, names[i])) return tt_last_status();
     }
     return TT_OK;
@@ -307,7 +332,10 @@ static tt_status host_vector(const tt_tensor *t, const char *what, double **out,
     *out = malloc(sizeof **out * (size_t)(*n > 0 ? *n : 1));
     if (!*out) return tt_set_error(TT_ENOMEM, "out of memory reading %s", what);
     tt_status st = tt_to_host(t, TT_F64, *out);
-    if (st) { free(*out); *out = NULL; }
+    if (st) {
+        free(*out);
+        *out = NULL;
+    }
     return st;
 }
 
@@ -316,7 +344,10 @@ static tt_status check_finite(const double *v, int64_t n, const char *what)
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(v[i]))
             return tt_set_error(TT_EINVAL, "%s[%lld] is %s (row %lld)", what, (long long)i,
-                                isnan(v[i]) ? "NaN" : v[i] > 0 ? "Inf" : "-Inf", (long long)i + 1);
+                                isnan(v[i]) ? "NaN"
+                                : v[i] > 0  ? "Inf"
+                                            : "-Inf",
+                                (long long)i + 1);
     return TT_OK;
 }
 
@@ -366,13 +397,19 @@ static tt_status fdata_make(fdata *d, const fctx *c, const double *x, const doub
             tt_tensor *t = tt_cast(*all[i], dt);
             tt_release(*all[i]);
             *all[i] = t;
-            if (!t) { ok = false; break; }
+            if (!t) {
+                ok = false;
+                break;
+            }
         }
         if (dev.type != TT_DEVICE_CPU) {
             tt_tensor *t = tt_to_device(*all[i], dev);
             tt_release(*all[i]);
             *all[i] = t;
-            if (!t) { ok = false; break; }
+            if (!t) {
+                ok = false;
+                break;
+            }
         }
     }
     if (!ok) {
@@ -416,7 +453,10 @@ static tt_tensor *build_pred(fctx *c, fdata *d, tt_tensor *const *P, arena *ar)
         for (int i = 0; i < c->np; i++)
             if (tg_env_set(c->menv, c->names[i], P[i])) return NULL;
         tt_tensor *pred = tg_eval(c->menv, c->model);
-        if (!pred) { prefix_error("model: "); return NULL; }
+        if (!pred) {
+            prefix_error("model: ");
+            return NULL;
+        }
         keep(ar, pred);
         int64_t m = tt_numel(pred);
         if (m != d->n && m != 1) {
@@ -452,7 +492,10 @@ static tt_tensor *build_loss(fctx *c, fdata *d, tt_tensor *const *P, loss_kind l
             for (int i = 0; i < c->np; i++)
                 if (tg_env_set(e, c->names[i], P[i])) return NULL;
             tt_tensor *L = tg_eval(e, c->loss_expr);
-            if (!L) { prefix_error("loss: "); return NULL; }
+            if (!L) {
+                prefix_error("loss: ");
+                return NULL;
+            }
             keep(ar, L);
             if (tt_numel(L) != 1) {
                 char buf[64];
@@ -537,12 +580,16 @@ static tt_status eval_lgh(fctx *c, fdata *d, const double *theta, loss_kind lk, 
     arena ar = {0};
     bool prev = tg_set_grad_enabled(true);
     tt_tensor *loss = build_loss(c, d, P, lk, delta, &ar);
-    if (!loss) { st = tt_last_status() ? tt_last_status() : TT_ERUNTIME; goto done; }
+    if (!loss) {
+        st = tt_last_status() ? tt_last_status() : TT_ERUNTIME;
+        goto done;
+    }
     if ((st = tt_item(loss, L))) goto done;
     if (!isfinite(*L)) goto done;
     if (!tg_requires_grad(loss)) {
         for (int i = 0; i < np; i++) g[i] = 0;
-        if (H) for (int i = 0; i < np * np; i++) H[i] = 0;
+        if (H)
+            for (int i = 0; i < np * np; i++) H[i] = 0;
         goto done;
     }
     if ((st = tg_autograd_grad(1, &loss, NULL, np, P, true, H != NULL, true, G))) goto done;
@@ -671,7 +718,10 @@ static tg_fit_result *result_new(const fctx *c)
     r->cov = calloc((size_t)(np * np), sizeof *r->cov);
     bool ok = r->names && r->values && r->stderrs && r->cov;
     for (int i = 0; ok && i < np; i++) ok = (r->names[i] = strdup(c->names[i])) != NULL;
-    if (!ok) { tg_fit_result_free(r); return NULL; }
+    if (!ok) {
+        tg_fit_result_free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -710,8 +760,14 @@ static bool after_step(run *R, int64_t step, double L, const double *theta_befor
         R->best_loss = L;
         memcpy(R->best, theta_before, sizeof(double) * (size_t)R->c->np);
     }
-    if (sp->on_step && !sp->on_step(step, L, sp->ctx)) { R->stop = TG_STOP_CALLBACK; return true; }
-    if (sp->has_loss_below && L <= sp->loss_below) { R->stop = TG_STOP_LOSS_BELOW; return true; }
+    if (sp->on_step && !sp->on_step(step, L, sp->ctx)) {
+        R->stop = TG_STOP_CALLBACK;
+        return true;
+    }
+    if (sp->has_loss_below && L <= sp->loss_below) {
+        R->stop = TG_STOP_LOSS_BELOW;
+        return true;
+    }
     if (tol > 0 && step > 1 && (fabs(Lprev - L) <= tol * fmax(fabs(L), 1e-300) || gnorm < tol)) {
         R->stop = TG_STOP_TOL;
         return true;
@@ -782,7 +838,10 @@ static tt_status newton(run *R, fdata *d, double delta, double *theta, int64_t m
         /* the step's loss is the one at the start of the step (as the seeds print it) */
         bool stop = after_step(R, step, L, before, L, norm2(np, g), 0);
         if (stop) return TT_OK;
-        if (converged || !accepted) { R->stop = TG_STOP_TOL; return TT_OK; }
+        if (converged || !accepted) {
+            R->stop = TG_STOP_TOL;
+            return TT_OK;
+        }
         if (tol > 0 && full && fabs(L - Lnew) <= tol * fmax(fabs(Lnew), 1e-300)) {
             R->stop = TG_STOP_TOL;
             return TT_OK;
@@ -804,19 +863,18 @@ static tt_status newton(run *R, fdata *d, double delta, double *theta, int64_t m
 
 /* sums[0] = sum s r^2, sums[1] = sum s r x, sums[2] = sum s r over the points
  * idx[0..m) (idx NULL: 0..m), r = w*x + b - y. */
-#define LINE_SUMS(T, NAME)                                                                          \
-    static void NAME(const T *x, const T *y, const T *s, const int64_t *idx, int64_t m, T w, T b,   \
-                     double sums[3])                                                                 \
-    {                                                                                               \
-        double q = 0, rx = 0, r1 = 0;                                                               \
-        for (int64_t k = 0; k < m; k++) {                                                           \
-            int64_t i = idx ? idx[k] : k;                                                           \
-            T wx = w * x[i], pred = wx + b, r = pred - y[i], sr = s ? s[i] * r : r;                \
-            q += (double)(T)(r * r) * (s ? (double)s[i] : 1.0);                                     \
-            rx += (double)sr * (double)x[i];                                                        \
-            r1 += (double)sr;                                                                       \
-        }                                                                                           \
-        sums[0] = q, sums[1] = rx, sums[2] = r1;                                                    \
+#define LINE_SUMS(T, NAME)                                                                                        \
+    static void NAME(const T *x, const T *y, const T *s, const int64_t *idx, int64_t m, T w, T b, double sums[3]) \
+    {                                                                                                             \
+        double q = 0, rx = 0, r1 = 0;                                                                             \
+        for (int64_t k = 0; k < m; k++) {                                                                         \
+            int64_t i = idx ? idx[k] : k;                                                                         \
+            T wx = w * x[i], pred = wx + b, r = pred - y[i], sr = s ? s[i] * r : r;                               \
+            q += (double)(T)(r * r) * (s ? (double)s[i] : 1.0);                                                   \
+            rx += (double)sr * (double)x[i];                                                                      \
+            r1 += (double)sr;                                                                                     \
+        }                                                                                                         \
+        sums[0] = q, sums[1] = rx, sums[2] = r1;                                                                  \
     }
 LINE_SUMS(float, line_sums_any_f32)
 LINE_SUMS(double, line_sums_f64)
@@ -832,7 +890,10 @@ static double lanes(v4f v) { return (double)v[0] + (double)v[1] + (double)v[2] +
 static void line_sums_f32(const float *x, const float *y, const float *s, const int64_t *idx, int64_t m, float w,
                           float b, double sums[3])
 {
-    if (s || idx) { line_sums_any_f32(x, y, s, idx, m, w, b, sums); return; }
+    if (s || idx) {
+        line_sums_any_f32(x, y, s, idx, m, w, b, sums);
+        return;
+    }
     const v4f vw = {w, w, w, w}, vb = {b, b, b, b};
     double q = 0, rx = 0, r1 = 0;
     int64_t k = 0;
@@ -887,7 +948,9 @@ static void draw_batch(const tg_fit_spec *sp, int64_t *perm, int64_t n, int64_t 
         double u = tt_philox_uniform(sp->seed, (*draws)++);
         int64_t r = j + (int64_t)(u * (double)(n - j));
         if (r >= n) r = n - 1;
-        int64_t t = perm[j]; perm[j] = perm[r]; perm[r] = t;
+        int64_t t = perm[j];
+        perm[j] = perm[r];
+        perm[r] = t;
     }
 }
 
@@ -905,7 +968,10 @@ static tt_status descend_fused(run *R, double *theta, double lr, int64_t maxstep
         fx = malloc(sizeof *fx * (size_t)n);
         fy = malloc(sizeof *fy * (size_t)n);
         fs = R->s ? malloc(sizeof *fs * (size_t)n) : NULL;
-        if (!fx || !fy || (R->s && !fs)) { st = tt_set_error(TT_ENOMEM, "out of memory"); goto out; }
+        if (!fx || !fy || (R->s && !fs)) {
+            st = tt_set_error(TT_ENOMEM, "out of memory");
+            goto out;
+        }
         for (int64_t i = 0; i < n; i++) {
             fx[i] = (float)R->x[i];
             fy[i] = (float)R->y[i];
@@ -913,7 +979,10 @@ static tt_status descend_fused(run *R, double *theta, double lr, int64_t maxstep
         }
     }
     if (batch < n) {
-        if (!(perm = malloc(sizeof *perm * (size_t)n))) { st = tt_set_error(TT_ENOMEM, "out of memory"); goto out; }
+        if (!(perm = malloc(sizeof *perm * (size_t)n))) {
+            st = tt_set_error(TT_ENOMEM, "out of memory");
+            goto out;
+        }
         for (int64_t i = 0; i < n; i++) perm[i] = i;
     }
     double p[2] = {in_dtype(dt, theta[0]), in_dtype(dt, theta[1])};
@@ -925,10 +994,8 @@ static tt_status descend_fused(run *R, double *theta, double lr, int64_t maxstep
     for (int64_t step = 1; step <= maxsteps; step++) {
         double lr_t = lr / (1 + sp->lr_decay * (double)(step - 1)), sums[3];
         if (perm) draw_batch(sp, perm, n, batch, &draws);
-        if (dt == TT_F32)
-            line_sums_f32(fx, fy, fs, perm, batch, (float)p[0], (float)p[1], sums);
-        else
-            line_sums_f64(R->x, R->y, R->s, perm, batch, p[0], p[1], sums);
+        if (dt == TT_F32) line_sums_f32(fx, fy, fs, perm, batch, (float)p[0], (float)p[1], sums);
+        else line_sums_f64(R->x, R->y, R->s, perm, batch, p[0], p[1], sums);
         double L = in_dtype(dt, sums[0] * per * half);
         double g[2] = {in_dtype(dt, 2 * half * per * sums[1]), in_dtype(dt, 2 * half * per * sums[2])};
         double before[2] = {p[0], p[1]};
@@ -967,7 +1034,10 @@ static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, dou
     if (st) return st;
     for (int i = 0; i < np; i++) Pd[i] = NULL;
     for (int i = 0; i < np; i++)
-        if (!(Pd[i] = tg_data(P[i]))) { st = tt_last_status(); goto out; }
+        if (!(Pd[i] = tg_data(P[i]))) {
+            st = tt_last_status();
+            goto out;
+        }
     int64_t batch = sp->optimizer == TG_OPT_SGD && sp->batch > 0 && sp->batch < n ? sp->batch : n;
     fdata full = {0};
     int64_t *perm = NULL;
@@ -976,7 +1046,10 @@ static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, dou
         if ((st = fdata_make(&full, c, R->x, R->y, R->s, NULL, n, NULL, dt, sp->device))) goto out;
     } else {
         perm = malloc(sizeof *perm * (size_t)n);
-        if (!perm) { st = tt_set_error(TT_ENOMEM, "out of memory"); goto out; }
+        if (!perm) {
+            st = tt_set_error(TT_ENOMEM, "out of memory");
+            goto out;
+        }
         for (int64_t i = 0; i < n; i++) perm[i] = i;
     }
     double vel[MAX_PARAMS] = {0}, m1[MAX_PARAMS] = {0}, m2[MAX_PARAMS] = {0};
@@ -1043,7 +1116,10 @@ static tt_status descend(run *R, double *theta, double lr, int64_t maxsteps, dou
     fdata_free(&full);
     free(perm);
 out:
-    for (int i = 0; i < np; i++) { tt_release(Pd[i]); tt_release(P[i]); }
+    for (int i = 0; i < np; i++) {
+        tt_release(Pd[i]);
+        tt_release(P[i]);
+    }
     return st;
 }
 
@@ -1069,7 +1145,8 @@ static tt_status exact_fit(fctx *c, const double *x, const double *y, const doub
         if (c->lk == L_ORTH) {
             if (Sxy == 0) {
                 if (Syy > Sxx)
-                    return tt_set_error(TT_ERUNTIME, "the total-least-squares line is vertical (x and y uncorrelated, "
+                    return tt_set_error(TT_ERUNTIME,
+                                        "the total-least-squares line is vertical (x and y uncorrelated, "
                                         "y spread wider than x)");
                 a = 0;
             } else {
@@ -1098,8 +1175,10 @@ static tt_status exact_fit(fctx *c, const double *x, const double *y, const doub
     bool ok = tgf_qr_lstsq((int)n, p, M, r, cs);
     free(M);
     if (!ok)
-        return tt_set_error(TT_EINVAL, "the points do not determine a degree-%d polynomial (fewer than %d distinct x "
-                            "values with nonzero weight)", c->K, p);
+        return tt_set_error(TT_EINVAL,
+                            "the points do not determine a degree-%d polynomial (fewer than %d distinct x "
+                            "values with nonzero weight)",
+                            c->K, p);
     to_user(c, t, cs, theta);
     return TT_OK;
 }
@@ -1123,14 +1202,16 @@ static tt_status stats(fctx *c, fdata *std, fdata *raw, const ftrans *t, const d
     for (int i = 0; i < np; i++)
         for (int j = 0; j < np; j++) {
             double v = 0;
-            if (std) for (int k = 0; k < np; k++) v += A[i * np + k] * Hi[k * np + j];
+            if (std)
+                for (int k = 0; k < np; k++) v += A[i * np + k] * Hi[k * np + j];
             else v = Hi[i * np + j];
             T[i * np + j] = v;
         }
     for (int i = 0; i < np; i++)
         for (int j = 0; j < np; j++) {
             double v = 0;
-            if (std) for (int k = 0; k < np; k++) v += T[i * np + k] * A[j * np + k];
+            if (std)
+                for (int k = 0; k < np; k++) v += T[i * np + k] * A[j * np + k];
             else v = T[i * np + j];
             r->cov[i * np + j] = ok ? 2 * L / (double)dof * v : NAN;
         }
@@ -1155,8 +1236,10 @@ static tt_status report_loss(fctx *c, fdata *raw, const double *s, const double 
     tg_set_grad_enabled(prev);
     double *pv = malloc(sizeof *pv * (size_t)n);
     if (!pred || !pv) st = tt_last_status() ? tt_last_status() : tt_set_error(TT_ENOMEM, "out of memory");
-    else if (tt_numel(pred) == 1) { st = tt_item(pred, &pv[0]); for (int64_t i = 1; i < n; i++) pv[i] = pv[0]; }
-    else st = tt_to_host(pred, TT_F64, pv);
+    else if (tt_numel(pred) == 1) {
+        st = tt_item(pred, &pv[0]);
+        for (int64_t i = 1; i < n; i++) pv[i] = pv[0];
+    } else st = tt_to_host(pred, TT_F64, pv);
     if (!st) {
         double sse = 0;
         for (int64_t i = 0; i < n; i++) sse += (s ? s[i] : 1) * (pv[i] - y[i]) * (pv[i] - y[i]);
@@ -1190,8 +1273,10 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
 
     if ((st = parse_model(&c, model)) || (st = parse_loss(&c, loss))) goto fail;
     if (c.mk == M_EXPR && c.np == 0) {
-        st = tt_set_error(TT_EUSAGE, "the model '%s' has no parameters to fit (name them in the expression, e.g. "
-                          "'a*exp(k*x)')", model);
+        st = tt_set_error(TT_EUSAGE,
+                          "the model '%s' has no parameters to fit (name them in the expression, e.g. "
+                          "'a*exp(k*x)')",
+                          model);
         goto fail;
     }
     /* initial values */
@@ -1202,8 +1287,8 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
         if (k < 0) {
             char list[512];
             param_list(&c, list, sizeof list);
-            st = tt_set_error(TT_EUSAGE, "parameter '%s' is not in the model '%s' (its parameters: %s)", nm ? nm : "(null)",
-                              model, list);
+            st = tt_set_error(TT_EUSAGE, "parameter '%s' is not in the model '%s' (its parameters: %s)",
+                              nm ? nm : "(null)", model, list);
             goto fail;
         }
         if (!isfinite(sp->init_values[i])) {
@@ -1219,8 +1304,10 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
             if (!given[i]) {
                 char list[512];
                 param_list(&c, list, sizeof list);
-                st = tt_set_error(TT_EUSAGE, "parameter '%s' of the model '%s' has no initial value (an expression "
-                                  "model needs one for each of its parameters: %s)", c.names[i], model, list);
+                st = tt_set_error(TT_EUSAGE,
+                                  "parameter '%s' of the model '%s' has no initial value (an expression "
+                                  "model needs one for each of its parameters: %s)",
+                                  c.names[i], model, list);
                 goto fail;
             }
     /* options */
@@ -1238,11 +1325,18 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     }
     if (sp->steps < 0 || sp->epochs < 0 || sp->batch < 0) {
         st = tt_set_error(TT_EUSAGE, "%s must not be negative, got %lld",
-                          sp->steps < 0 ? "steps" : sp->epochs < 0 ? "epochs" : "the batch size",
-                          (long long)(sp->steps < 0 ? sp->steps : sp->epochs < 0 ? sp->epochs : sp->batch));
+                          sp->steps < 0    ? "steps"
+                          : sp->epochs < 0 ? "epochs"
+                                           : "the batch size",
+                          (long long)(sp->steps < 0    ? sp->steps
+                                      : sp->epochs < 0 ? sp->epochs
+                                                       : sp->batch));
         goto fail;
     }
-    if (isnan(sp->tol)) { st = tt_set_error(TT_EUSAGE, "the tolerance is NaN"); goto fail; }
+    if (isnan(sp->tol)) {
+        st = tt_set_error(TT_EUSAGE, "the tolerance is NaN");
+        goto fail;
+    }
     if (sp->dtype != TT_F32 && sp->dtype != TT_F64) {
         st = tt_set_error(TT_EDTYPE, "fits run in float32 or float64, not %s", tt_dtype_name(sp->dtype));
         goto fail;
@@ -1250,17 +1344,23 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     if (sp->method == TG_METHOD_EXACT &&
         !((c.mk == M_LINE || c.mk == M_POLY) && (c.lk == L_MSE || c.lk == L_HALF || c.lk == L_SSE)) &&
         !(c.mk == M_LINE && c.lk == L_ORTH)) {
-        st = tt_set_error(TT_EUSAGE, "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
-                          "and orthogonal for line; not the model '%s' with the loss '%s'", model, loss);
+        st = tt_set_error(TT_EUSAGE,
+                          "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
+                          "and orthogonal for line; not the model '%s' with the loss '%s'",
+                          model, loss);
         goto fail;
     }
     /* data */
     if ((st = host_vector(xt, "x", &x, &n)) || (st = host_vector(yt, "y", &y, &ny))) goto fail;
     if (n != ny) {
-        st = tt_set_error(TT_ESHAPE, "x has %lld value%s and y has %lld", (long long)n, n == 1 ? "" : "s", (long long)ny);
+        st = tt_set_error(TT_ESHAPE, "x has %lld value%s and y has %lld", (long long)n, n == 1 ? "" : "s",
+                          (long long)ny);
         goto fail;
     }
-    if (n == 0) { st = tt_set_error(TT_EINVAL, "the dataset is empty (x and y have no values)"); goto fail; }
+    if (n == 0) {
+        st = tt_set_error(TT_EINVAL, "the dataset is empty (x and y have no values)");
+        goto fail;
+    }
     if ((st = check_finite(x, n, "x")) || (st = check_finite(y, n, "y"))) goto fail;
     if (wt) {
         if ((st = host_vector(wt, "weights", &s, &ns))) goto fail;
@@ -1282,7 +1382,10 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
         goto fail;
     }
     if (c.mk == M_EXPR || c.lk == L_EXPR) {
-        if (!(c.menv = tg_env_new()) || !(c.lenv = tg_env_new())) { st = tt_set_error(TT_ENOMEM, "out of memory"); goto fail; }
+        if (!(c.menv = tg_env_new()) || !(c.lenv = tg_env_new())) {
+            st = tt_set_error(TT_ENOMEM, "out of memory");
+            goto fail;
+        }
         tg_env_set_seed(c.menv, sp->seed);
         tg_env_set_seed(c.lenv, sp->seed);
     }
@@ -1324,8 +1427,9 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     } else {
         double lr = sp->lr > 0 ? sp->lr : sp->optimizer == TG_OPT_ADAM ? 1e-3 : 0.01;
         int64_t batch = sp->optimizer == TG_OPT_SGD && sp->batch > 0 && sp->batch < n ? sp->batch : n;
-        int64_t maxsteps = sp->steps > 0 ? sp->steps
-                           : sp->epochs > 0 ? sp->epochs * ((n + batch - 1) / batch) : DEFAULT_STEPS;
+        int64_t maxsteps = sp->steps > 0    ? sp->steps
+                           : sp->epochs > 0 ? sp->epochs * ((n + batch - 1) / batch)
+                                            : DEFAULT_STEPS;
         double tol = sp->tol > 0 ? sp->tol : 0;
         max_steps = maxsteps;
         used_lr = lr;
@@ -1341,7 +1445,10 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
         if (st) goto fail;
     }
 
-    if (!(r = result_new(&c))) { st = tt_set_error(TT_ENOMEM, "out of memory"); goto fail; }
+    if (!(r = result_new(&c))) {
+        st = tt_set_error(TT_ENOMEM, "out of memory");
+        goto fail;
+    }
     if (sp->keep_best && R.have_best && R.stop != TG_STOP_EXACT) memcpy(theta, R.best, sizeof(double) * (size_t)c.np);
     memcpy(r->values, theta, sizeof(double) * (size_t)c.np);
     r->n = n, r->dof = dof, r->steps = R.steps, r->stop = R.stop;

@@ -56,9 +56,16 @@ bool tgf_sym_inverse(int p, const double *A, double *inv)
         int piv = c;
         for (int r = c + 1; r < p; r++)
             if (fabs(M[r * w + c]) > fabs(M[piv * w + c])) piv = r;
-        if (!(fabs(M[piv * w + c]) > 1e-12 * big)) { ok = false; break; }
+        if (!(fabs(M[piv * w + c]) > 1e-12 * big)) {
+            ok = false;
+            break;
+        }
         if (piv != c)
-            for (int j = 0; j < w; j++) { double t = M[c * w + j]; M[c * w + j] = M[piv * w + j]; M[piv * w + j] = t; }
+            for (int j = 0; j < w; j++) {
+                double t = M[c * w + j];
+                M[c * w + j] = M[piv * w + j];
+                M[piv * w + j] = t;
+            }
         double d = M[c * w + c];
         for (int j = 0; j < w; j++) M[c * w + j] /= d;
         for (int r = 0; r < p; r++) {

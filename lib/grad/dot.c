@@ -38,7 +38,10 @@ static void sb_grow(sbuf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra + 1) cap *= 2;
     char *s = realloc(b->s, cap);
-    if (!s) { b->nomem = true; return; }
+    if (!s) {
+        b->nomem = true;
+        return;
+    }
     b->s = s;
     b->cap = cap;
 }
@@ -58,7 +61,8 @@ static void sb_putu(sbuf *b, uint64_t v)
 {
     char digits[24];
     int n = (int)sizeof digits;
-    do digits[--n] = (char)('0' + v % 10); while (v /= 10);
+    do digits[--n] = (char)('0' + v % 10);
+    while (v /= 10);
     sb_putn(b, digits + n, sizeof digits - (size_t)n);
 }
 
@@ -131,14 +135,14 @@ typedef struct {
 
 typedef struct {
     sbuf body;
-    uint64_t rows;     /* statements in the body: len(dot.body) */
-    ptrmap objs;       /* node or tensor -> id | SEEN */
+    uint64_t rows; /* statements in the body: len(dot.body) */
+    ptrmap objs;   /* node or tensor -> id | SEEN */
     uint64_t next_id;
-    ptrmap names;      /* param tensor -> index into param_names */
+    ptrmap names; /* param tensor -> index into param_names */
     const tg_dot_options *opts;
     frame *stack;
     size_t depth, stack_cap;
-    tt_tensor **held;  /* saved tensors fetched (new references), kept so no address is reused */
+    tt_tensor **held; /* saved tensors fetched (new references), kept so no address is reused */
     size_t nheld, held_cap;
     tt_status status;
 } exporter;
@@ -149,17 +153,17 @@ static bool fail(exporter *e, tt_status status)
     return false;
 }
 
-static bool oom(exporter *e)
-{
-    return fail(e, tt_set_error(TT_ENOMEM, "out of memory writing the graph"));
-}
+static bool oom(exporter *e) { return fail(e, tt_set_error(TT_ENOMEM, "out of memory writing the graph")); }
 
 /* p's slot in the id map; p gets the next id when first mentioned. */
 static slot *obj(exporter *e, const void *p)
 {
     bool added;
     slot *s = map_get(&e->objs, p, e->next_id, &added);
-    if (!s) { oom(e); return NULL; }
+    if (!s) {
+        oom(e);
+        return NULL;
+    }
     if (added) e->next_id++; /* ids in order of first mention */
     return s;
 }
@@ -228,7 +232,10 @@ static bool is_dot_id(const char *s)
  * reads entities in labels) and bytes that are not UTF-8 as U+FFFD. */
 static void put_value(sbuf *b, const char *s)
 {
-    if (is_dot_id(s)) { sb_puts(b, s); return; }
+    if (is_dot_id(s)) {
+        sb_puts(b, s);
+        return;
+    }
     sb_putn(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         int n = utf8_len(p);
@@ -300,7 +307,10 @@ static bool hold(exporter *e, tt_tensor *t)
     if (e->nheld == e->held_cap) {
         size_t cap = e->held_cap ? 2 * e->held_cap : 16;
         tt_tensor **held = realloc(e->held, cap * sizeof *held);
-        if (!held) { tt_release(t); return oom(e); }
+        if (!held) {
+            tt_release(t);
+            return oom(e);
+        }
         e->held = held;
         e->held_cap = cap;
     }
@@ -362,7 +372,10 @@ static void custom_saved(exporter *e, tg_node *fn)
 {
     for (int i = 0; i < tg_node_num_saved(fn) && !e->status; i++) {
         tt_tensor *t = tg_node_saved(fn, i, NULL); /* PyTorch's error when freed */
-        if (!t) { fail(e, tt_last_status()); return; }
+        if (!t) {
+            fail(e, tt_last_status());
+            return;
+        }
         if (!hold(e, t)) return;
         mark_seen(e, t);
         edge(e, t, fn, true);
@@ -459,8 +472,9 @@ static tt_status export(int noutputs, tt_tensor *const *outputs, const tg_dot_op
         if (content > 12) put_py_float(head, content);
         else sb_puts(head, "12");
     }
-    sb_puts(head, "\"]\n\tnode [align=left fontname=monospace fontsize=10 height=0.2 ranksep=0.1 shape=box "
-                  "style=filled]\n");
+    sb_puts(head,
+            "\"]\n\tnode [align=left fontname=monospace fontsize=10 height=0.2 ranksep=0.1 shape=box "
+            "style=filled]\n");
     if (!e.status && (e.body.nomem || head->nomem)) oom(&e);
 
     for (size_t i = 0; i < e.nheld; i++) tt_release(e.held[i]);

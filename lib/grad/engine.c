@@ -9,7 +9,10 @@
 
 const tg_fn_def tg_accumulate_grad_def = {"AccumulateGrad", NULL}; /* the engine accumulates itself */
 
-typedef struct { tg_node **v; size_t n, cap; } node_list;
+typedef struct {
+    tg_node **v;
+    size_t n, cap;
+} node_list;
 
 /* The engine's work arrays come from the size-class pool, so a training
  * loop's backward calls no allocator once warm. */
@@ -33,7 +36,10 @@ static bool push(node_list *l, tg_node *n)
 {
     if (l->n == l->cap) {
         tg_node **grown = grow(l->v, l->n, &l->cap, l->n + 1, sizeof *grown);
-        if (!grown) { tt_set_error(TT_ENOMEM, "out of memory in backward"); return false; }
+        if (!grown) {
+            tt_set_error(TT_ENOMEM, "out of memory in backward");
+            return false;
+        }
         l->v = grown;
     }
     l->v[l->n++] = n;
@@ -47,7 +53,9 @@ static bool heap_push(node_list *h, tg_node *n)
     for (size_t i = h->n - 1; i > 0;) {
         size_t parent = (i - 1) / 2;
         if (h->v[parent]->seq >= h->v[i]->seq) break;
-        tg_node *t = h->v[parent]; h->v[parent] = h->v[i]; h->v[i] = t;
+        tg_node *t = h->v[parent];
+        h->v[parent] = h->v[i];
+        h->v[i] = t;
         i = parent;
     }
     return true;
@@ -62,7 +70,9 @@ static tg_node *heap_pop(node_list *h)
         if (l < h->n && h->v[l]->seq > h->v[m]->seq) m = l;
         if (r < h->n && h->v[r]->seq > h->v[m]->seq) m = r;
         if (m == i) break;
-        tg_node *t = h->v[m]; h->v[m] = h->v[i]; h->v[i] = t;
+        tg_node *t = h->v[m];
+        h->v[m] = h->v[i];
+        h->v[i] = t;
         i = m;
     }
     return top;
@@ -130,8 +140,7 @@ static tt_status discover(run *r, int nroots, tg_node *const *roots)
             }
             if (!r->accumulate) { /* post-order: every child is done */
                 n->needed = capture_index(r, n) >= 0;
-                for (int j = 0; j < n->nnext && !n->needed; j++)
-                    n->needed = n->next[j].fn && n->next[j].fn->needed;
+                for (int j = 0; j < n->nnext && !n->needed; j++) n->needed = n->next[j].fn && n->next[j].fn->needed;
             }
             r->stack.n--;
         }
@@ -163,9 +172,10 @@ static tt_tensor *fit_gradient(const tg_node *n, int i, tt_tensor *g)
     if (!same_shape(g->ndim, g->shape, want->ndim, want->shape)) {
         if (!expandable(want->ndim, want->shape, g->ndim, g->shape)) {
             char a[160], b[160];
-            tt_set_error(TT_ERUNTIME, "Function %s returned an invalid gradient at index %d - got %s but expected "
-                                      "shape compatible with %s", n->def->name, i,
-                         tt_shape_str(g->ndim, g->shape, a, sizeof a),
+            tt_set_error(TT_ERUNTIME,
+                         "Function %s returned an invalid gradient at index %d - got %s but expected "
+                         "shape compatible with %s",
+                         n->def->name, i, tt_shape_str(g->ndim, g->shape, a, sizeof a),
                          tt_shape_str(want->ndim, want->shape, b, sizeof b));
             tt_release(g);
             return NULL;
@@ -185,7 +195,10 @@ static tt_tensor *fit_gradient(const tg_node *n, int i, tt_tensor *g)
 /* Adds g (a reference this takes) into a node's input buffer. */
 static tt_status add_to_buffer(tg_node *n, tt_tensor *g)
 {
-    if (!n->buffer) { n->buffer = g; return TT_OK; }
+    if (!n->buffer) {
+        n->buffer = g;
+        return TT_OK;
+    }
     tt_tensor *sum = tg_add(n->buffer, g);
     tt_release(g);
     if (!sum) return tt_last_status();
@@ -199,7 +212,10 @@ static tt_tensor *run_hooks(const tg_hook *h, tt_tensor *grad)
 {
     for (; h && grad; h = h->next) {
         tt_tensor *replaced = h->fn(grad, h->ctx);
-        if (replaced) { tt_release(grad); grad = replaced; }
+        if (replaced) {
+            tt_release(grad);
+            grad = replaced;
+        }
     }
     return grad;
 }
@@ -213,7 +229,10 @@ static tt_status accumulate(tt_tensor *variable, tt_tensor *g, bool create_graph
     if (!m->grad && create_graph) {
         tt_tensor *c = tt_empty_like(g);
         tt_status st = c ? tg_copy_(c, g) : tt_last_status();
-        if (st != TT_OK) { tt_release(c); return st; }
+        if (st != TT_OK) {
+            tt_release(c);
+            return st;
+        }
         m->grad = c;
         return TT_OK;
     }
@@ -255,7 +274,10 @@ static tt_status execute(run *r, tg_node *n)
         if (n->retain_grad_target) {
             tg_meta *m = n->retain_grad_target;
             tt_tensor *kept = r->create_graph ? tt_retain(grad) : tt_clone(grad);
-            if (!kept) { tt_release(grad); return tt_last_status(); }
+            if (!kept) {
+                tt_release(grad);
+                return tt_last_status();
+            }
             if (m->grad) {
                 tt_tensor *sum = tg_add(m->grad, kept);
                 tt_release(kept);
@@ -275,14 +297,18 @@ static tt_status execute(run *r, tg_node *n)
             tg__saved(n, 0); /* sets PyTorch's message */
         } else {
             tt_tensor *stack_grads[4] = {NULL}, **gi = stack_grads;
-            if (n->nnext > 4 && !(gi = calloc((size_t)n->nnext, sizeof *gi))) st = tt_set_error(TT_ENOMEM, "out of memory");
+            if (n->nnext > 4 && !(gi = calloc((size_t)n->nnext, sizeof *gi)))
+                st = tt_set_error(TT_ENOMEM, "out of memory");
             size_t mark = tg__tmp_mark();
             if (st == TT_OK) st = n->def->backward(n, grad, gi);
             tg__tmp_release_to(mark);
             for (int i = 0; i < n->nnext; i++) {
                 tt_tensor *g = gi[i];
                 if (!g) continue;
-                if (st != TT_OK || !n->next[i].fn || !n->next[i].fn->needed) { tt_release(g); continue; }
+                if (st != TT_OK || !n->next[i].fn || !n->next[i].fn->needed) {
+                    tt_release(g);
+                    continue;
+                }
                 if (!(g = fit_gradient(n, i, g)) || (st = add_to_buffer(n->next[i].fn, g)) != TT_OK)
                     st = tt_last_status();
             }
@@ -302,12 +328,16 @@ static tt_status execute(run *r, tg_node *n)
 static tt_status run_engine(int nroots, tg_node *const *roots, tt_tensor *const *root_grads, bool keep_graph,
                             bool create_graph, int ncap, tg_node *const *cap_nodes, tt_tensor **captured)
 {
-    run r = {.epoch = ++engine_epoch, .create_graph = create_graph, .keep_graph = keep_graph,
-             .accumulate = ncap == 0, .ncap = ncap, .cap_nodes = cap_nodes, .captured = captured};
+    run r = {.epoch = ++engine_epoch,
+             .create_graph = create_graph,
+             .keep_graph = keep_graph,
+             .accumulate = ncap == 0,
+             .ncap = ncap,
+             .cap_nodes = cap_nodes,
+             .captured = captured};
     bool prev_mode = tg_set_grad_enabled(create_graph);
     tt_status st = discover(&r, nroots, roots);
-    for (int i = 0; st == TT_OK && i < nroots; i++)
-        st = add_to_buffer(roots[i], tt_retain(root_grads[i]));
+    for (int i = 0; st == TT_OK && i < nroots; i++) st = add_to_buffer(roots[i], tt_retain(root_grads[i]));
     for (int i = 0; st == TT_OK && i < nroots; i++)
         if (roots[i]->deps == 0) { /* several outputs may share a node */
             bool queued = false;
@@ -350,9 +380,10 @@ static tt_tensor *root_gradient(int index, tt_tensor *out, const tt_tensor *grad
     }
     if (!same_shape(grad_output->ndim, grad_output->shape, out->ndim, out->shape)) {
         char a[160], b[160];
-        tt_set_error(TT_ERUNTIME, "Mismatch in shape: grad_output[%d] has a shape of torch.Size(%s) and output[%d] "
-                                  "has a shape of torch.Size(%s).", index,
-                     tt_shape_str(grad_output->ndim, grad_output->shape, a, sizeof a), index,
+        tt_set_error(TT_ERUNTIME,
+                     "Mismatch in shape: grad_output[%d] has a shape of torch.Size(%s) and output[%d] "
+                     "has a shape of torch.Size(%s).",
+                     index, tt_shape_str(grad_output->ndim, grad_output->shape, a, sizeof a), index,
                      tt_shape_str(out->ndim, out->shape, b, sizeof b));
         return NULL;
     }
@@ -362,22 +393,24 @@ static tt_tensor *root_gradient(int index, tt_tensor *out, const tt_tensor *grad
 tt_status tg_backward(tt_tensor *root, const tt_tensor *grad_output, bool retain_graph, bool create_graph)
 {
     if (create_graph)
-        tg_warn("Using backward() with create_graph=True will create a reference cycle between the parameter and its "
-                "gradient which can cause a memory leak. We recommend using autograd.grad when creating the graph to "
-                "avoid this. If you have to use this function, make sure to reset the .grad fields of your parameters "
-                "to None after use to break the cycle and avoid the leak.");
+        tg_warn(
+            "Using backward() with create_graph=True will create a reference cycle between the parameter and its "
+            "gradient which can cause a memory leak. We recommend using autograd.grad when creating the graph to "
+            "avoid this. If you have to use this function, make sure to reset the .grad fields of your parameters "
+            "to None after use to break the cycle and avoid the leak.");
     tt_tensor *g = root_gradient(0, root, grad_output);
     if (!g) return tt_last_status();
     tg_node *n = gradient_edge(root);
-    tt_status st = n ? run_engine(1, &n, &g, retain_graph || create_graph, create_graph, 0, NULL, NULL) : tt_last_status();
+    tt_status st =
+        n ? run_engine(1, &n, &g, retain_graph || create_graph, create_graph, 0, NULL, NULL) : tt_last_status();
     tg_node_release(n);
     tt_release(g);
     return st;
 }
 
-tt_status tg_autograd_grad(int noutputs, tt_tensor *const *outputs, tt_tensor *const *grad_outputs,
-                           int ninputs, tt_tensor *const *inputs, bool retain_graph, bool create_graph,
-                           bool allow_unused, tt_tensor **grads_out)
+tt_status tg_autograd_grad(int noutputs, tt_tensor *const *outputs, tt_tensor *const *grad_outputs, int ninputs,
+                           tt_tensor *const *inputs, bool retain_graph, bool create_graph, bool allow_unused,
+                           tt_tensor **grads_out)
 {
     tt_status st = TT_OK;
     tg_node **roots = calloc((size_t)noutputs + 1, sizeof *roots);
@@ -393,20 +426,24 @@ tt_status tg_autograd_grad(int noutputs, tt_tensor *const *outputs, tt_tensor *c
         tg_meta *m = tg__meta(inputs[i]);
         if (!m || !m->requires_grad)
             st = tt_set_error(TT_ERUNTIME, "One of the differentiated Tensors does not require grad");
-        else
-            cap[i] = m->grad_fn ? m->grad_fn : m->acc; /* a leaf never used has no AccumulateGrad */
+        else cap[i] = m->grad_fn ? m->grad_fn : m->acc; /* a leaf never used has no AccumulateGrad */
     }
     if (st == TT_OK)
-        st = run_engine(noutputs, roots, root_grads, retain_graph || create_graph, create_graph, ninputs, cap, grads_out);
+        st = run_engine(noutputs, roots, root_grads, retain_graph || create_graph, create_graph, ninputs, cap,
+                        grads_out);
     for (int i = 0; st == TT_OK && i < ninputs; i++) {
         for (int j = 0; j < i && !grads_out[i]; j++) /* the same tensor twice */
             if (cap[j] && cap[j] == cap[i] && grads_out[j]) grads_out[i] = tt_retain(grads_out[j]);
         if (!grads_out[i] && !allow_unused)
-            st = tt_set_error(TT_ERUNTIME, "One of the differentiated Tensors appears to not have been used in the "
-                                           "graph. Set allow_unused=True if this is the desired behavior.");
+            st = tt_set_error(TT_ERUNTIME,
+                              "One of the differentiated Tensors appears to not have been used in the "
+                              "graph. Set allow_unused=True if this is the desired behavior.");
     }
     if (st != TT_OK)
-        for (int i = 0; i < ninputs; i++) { tt_release(grads_out[i]); grads_out[i] = NULL; }
+        for (int i = 0; i < ninputs; i++) {
+            tt_release(grads_out[i]);
+            grads_out[i] = NULL;
+        }
     for (int i = 0; roots && root_grads && i < noutputs; i++) {
         tg_node_release(roots[i]);
         tt_release(root_grads[i]);

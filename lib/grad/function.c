@@ -15,23 +15,23 @@ _Static_assert(TG_FUNCTION_MAX_SAVED <= TG_MAX_SAVED, "custom functions save int
 #define EXTRA_GRADS 8
 
 struct tg_ctx {
-    tg_node *node;               /* weak (the node owns the ctx); NULL until recorded */
+    tg_node *node; /* weak (the node owns the ctx); NULL until recorded */
     int ninputs;
-    bool *needs;                 /* needs_input_grad */
-    bool *defined;               /* input i was a tensor, not NULL */
+    bool *needs;   /* needs_input_grad */
+    bool *defined; /* input i was a tensor, not NULL */
     void *user_data;
     void *data;
     void (*data_free)(void *);
-    int npending;                /* save_for_backward during forward (strong) */
+    int npending; /* save_for_backward during forward (strong) */
     tt_tensor *pending[TG_FUNCTION_MAX_SAVED];
     bool in_forward, in_backward;
 };
 
 typedef struct {
-    tg_fn_def def;               /* def.name points at name[] */
+    tg_fn_def def; /* def.name points at name[] */
     tg_function fn;
     tg_ctx ctx;
-    char name[];                 /* then the two bool arrays */
+    char name[]; /* then the two bool arrays */
 } custom;
 
 static void clear_pending(tg_ctx *ctx)
@@ -55,7 +55,10 @@ static custom *custom_new(const tg_function *fn, int ninputs, void *user_data)
 {
     size_t namelen = strlen(fn->name) + sizeof "Backward";
     custom *c = calloc(1, sizeof *c + namelen + 2 * (size_t)ninputs);
-    if (!c) { tt_set_error(TT_ENOMEM, "out of memory applying %s", fn->name); return NULL; }
+    if (!c) {
+        tt_set_error(TT_ENOMEM, "out of memory applying %s", fn->name);
+        return NULL;
+    }
     snprintf(c->name, namelen, "%sBackward", fn->name);
     c->def = (tg_fn_def){c->name, custom_backward};
     c->fn = *fn;
@@ -71,8 +74,9 @@ static custom *custom_new(const tg_function *fn, int ninputs, void *user_data)
 static tt_status delayed_error_bw(tg_node *n, const tt_tensor *grad, tt_tensor **grad_inputs)
 {
     (void)n, (void)grad, (void)grad_inputs;
-    return tt_set_error(TT_ERUNTIME, "trying to differentiate twice a function that was marked with "
-                                     "@once_differentiable");
+    return tt_set_error(TT_ERUNTIME,
+                        "trying to differentiate twice a function that was marked with "
+                        "@once_differentiable");
 }
 static const tg_fn_def delayed_error_def = {"Error", delayed_error_bw};
 
@@ -120,13 +124,17 @@ static tt_status custom_backward(tg_node *n, const tt_tensor *grad, tt_tensor **
             if (all_null) got = nin;
         }
         if (got != nin)
-            st = tt_set_error(TT_ERUNTIME, "function %s returned an incorrect number of gradients (expected %d, "
-                                           "got %d)", name, nin, k);
+            st = tt_set_error(TT_ERUNTIME,
+                              "function %s returned an incorrect number of gradients (expected %d, "
+                              "got %d)",
+                              name, nin, k);
     }
     for (int i = 0; st == TT_OK && i < nin; i++)
         if (g[i] && !c->ctx.defined[i])
-            st = tt_set_error(TT_ERUNTIME, "function %s returned a gradient different than None at position %d, "
-                                           "but the corresponding forward input was not a Variable", name, i + 1);
+            st = tt_set_error(TT_ERUNTIME,
+                              "function %s returned a gradient different than None at position %d, "
+                              "but the corresponding forward input was not a Variable",
+                              name, i + 1);
     /* @once_differentiable: only when the gradients would be differentiated */
     if (st == TT_OK && c->fn.once_differentiable && graph && tg_requires_grad(grad))
         for (int i = 0; st == TT_OK && i < nin; i++)
@@ -182,7 +190,10 @@ tt_tensor *tg_function_apply(const tg_function *fn, int ninputs, tt_tensor *cons
     if (is_input(out, ninputs, inputs) || tg_requires_grad(out) || tg_grad_fn(out)) {
         tt_tensor *alias = tt_alias(out);
         tt_release(out);
-        if (!(out = alias)) { custom_free(c); return NULL; }
+        if (!(out = alias)) {
+            custom_free(c);
+            return NULL;
+        }
     }
     if (!record || !tt_dtype_is_floating(out->dtype)) { /* nothing to record: the ctx goes */
         custom_free(c);
@@ -214,14 +225,12 @@ tt_tensor *tg_function_apply(const tg_function *fn, int ninputs, tt_tensor *cons
 /* ---- ctx ------------------------------------------------------------------------- */
 tt_status tg_ctx_save_for_backward(tg_ctx *ctx, int n, tt_tensor *const *tensors)
 {
-    if (!ctx || !ctx->in_forward)
-        return tt_set_error(TT_ERUNTIME, "save_for_backward can only be called from forward");
+    if (!ctx || !ctx->in_forward) return tt_set_error(TT_ERUNTIME, "save_for_backward can only be called from forward");
     if (n < 0 || n > TG_FUNCTION_MAX_SAVED)
         return tt_set_error(TT_EINVAL, "save_for_backward: a custom function saves at most %d tensors, not %d",
                             TG_FUNCTION_MAX_SAVED, n);
     for (int i = 0; i < n; i++)
-        if (!tensors[i])
-            return tt_set_error(TT_EINVAL, "save_for_backward: tensor %d is NULL", i);
+        if (!tensors[i]) return tt_set_error(TT_EINVAL, "save_for_backward: tensor %d is NULL", i);
     clear_pending(ctx);
     for (int i = 0; i < n; i++) ctx->pending[i] = tt_retain(tensors[i]);
     ctx->npending = n;

@@ -11,8 +11,8 @@
 
 void tg_gradcheck_defaults(tg_gradcheck_options *o)
 {
-    *o = (tg_gradcheck_options){.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .nondet_tol = 0.0,
-                                .check_grad_dtypes = false, .seed = 0};
+    *o = (tg_gradcheck_options){
+        .eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .nondet_tol = 0.0, .check_grad_dtypes = false, .seed = 0};
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -28,8 +28,14 @@ static char *dup_str(const char *s)
  * exponents in [-4, 16), else "1e-06"), as PyTorch's f"{nondet_tol}" writes it. */
 static void py_float_repr(double v, char *out, size_t len)
 {
-    if (isnan(v)) { snprintf(out, len, "nan"); return; }
-    if (isinf(v)) { snprintf(out, len, v < 0 ? "-inf" : "inf"); return; }
+    if (isnan(v)) {
+        snprintf(out, len, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(out, len, v < 0 ? "-inf" : "inf");
+        return;
+    }
     char e[64];
     for (int p = 0; p < 17; p++) {
         snprintf(e, sizeof e, "%.*e", p, v);
@@ -83,7 +89,10 @@ typedef struct {
 
 static void release_all(int n, tt_tensor **t)
 {
-    for (int i = 0; i < n; i++) { tt_release(t[i]); t[i] = NULL; }
+    for (int i = 0; i < n; i++) {
+        tt_release(t[i]);
+        t[i] = NULL;
+    }
 }
 
 static int call(const checked *c, tt_tensor **outs)
@@ -94,8 +103,9 @@ static int call(const checked *c, tt_tensor **outs)
     if (k < 0 || k > TG_GRADCHECK_MAX_OUTPUTS) {
         release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
         if (k >= 0 || tt_last_status() == TT_OK)
-            tt_set_error(TT_EINVAL, k < 0 ? "gradcheck: the function failed"
-                                          : "gradcheck: the function returned more than %d outputs",
+            tt_set_error(TT_EINVAL,
+                         k < 0 ? "gradcheck: the function failed"
+                               : "gradcheck: the function returned more than %d outputs",
                          TG_GRADCHECK_MAX_OUTPUTS);
         return -1;
     }
@@ -108,7 +118,10 @@ static int call(const checked *c, tt_tensor **outs)
     return k;
 }
 
-typedef struct { tg_checked_fn f; void *ctx; } single;
+typedef struct {
+    tg_checked_fn f;
+    void *ctx;
+} single;
 
 static int call_single(int n, tt_tensor *const *in, tt_tensor **outs, void *ctx)
 {
@@ -146,7 +159,10 @@ static tt_status read_host(const tt_tensor *t, double **out)
     *out = malloc((size_t)(n > 0 ? n : 1) * sizeof **out);
     if (!*out) return tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
     tt_status st = tt_to_host(t, TT_F64, *out);
-    if (st != TT_OK) { free(*out); *out = NULL; }
+    if (st != TT_OK) {
+        free(*out);
+        *out = NULL;
+    }
     return st;
 }
 
@@ -154,10 +170,10 @@ static tt_status read_host(const tt_tensor *t, double **out)
 
 /* Host Jacobians, one per (diff input, output), [rows = input numel][cols = output numel]. */
 typedef struct {
-    int nout;                 /* all outputs of the function */
+    int nout; /* all outputs of the function */
     int64_t numel_out[TG_GRADCHECK_MAX_OUTPUTS];
     tt_dtype dtype_out[TG_GRADCHECK_MAX_OUTPUTS];
-    double **num;             /* num[j * nout + o] */
+    double **num; /* num[j * nout + o] */
 } numerical;
 
 /* Runs f and copies its outputs' values at once: an output may be a view
@@ -184,7 +200,10 @@ static tt_status perturb_row(const checked *c, tt_tensor *in, int64_t k, double 
     if (!elem) return tt_last_status();
     double orig;
     tt_status st = tt_item(elem, &orig);
-    if (st != TT_OK) { tt_release(elem); return st; }
+    if (st != TT_OK) {
+        tt_release(elem);
+        return st;
+    }
     double lo = in->dtype == TT_F32 ? (double)((float)orig - (float)eps) : orig - eps;
     double hi = in->dtype == TT_F32 ? (double)((float)orig + (float)eps) : orig + eps;
     tt_tensor *outa[TG_GRADCHECK_MAX_OUTPUTS] = {0}, *outb[TG_GRADCHECK_MAX_OUTPUTS] = {0};
@@ -202,18 +221,23 @@ static tt_status perturb_row(const checked *c, tt_tensor *in, int64_t k, double 
     int nout = 0;
     while (nout < TG_GRADCHECK_MAX_OUTPUTS && ref[nout]) nout++;
     if (st == TT_OK && (na != nout || nb != nout))
-        st = tt_set_error(TT_EINVAL, "Expected `func` to return the same number of outputs when inputs are "
-                                     "perturbed by %g, but got %d and %d.", eps, na, nb);
+        st = tt_set_error(TT_EINVAL,
+                          "Expected `func` to return the same number of outputs when inputs are "
+                          "perturbed by %g, but got %d and %d.",
+                          eps, na, nb);
     for (int o = 0; st == TT_OK && o < nout; o++) {
         const tt_tensor *a = outa[o], *b = outb[o];
         if (!same_shape(a, b) || !same_shape(a, ref[o])) {
-            st = tt_set_error(TT_EINVAL, "Expected `func` to return outputs with the same shape when inputs are "
-                                         "perturbed on index %lld by %g.", (long long)k, eps);
+            st = tt_set_error(TT_EINVAL,
+                              "Expected `func` to return outputs with the same shape when inputs are "
+                              "perturbed on index %lld by %g.",
+                              (long long)k, eps);
             break;
         }
         if (a->dtype != b->dtype || a->dtype != ref[o]->dtype) {
-            st = tt_set_error(TT_EINVAL, "Expected `func` to return outputs with the same dtype when inputs are "
-                                         "perturbed on index %lld by %g, but got: dtypes torch.%s and torch.%s.",
+            st = tt_set_error(TT_EINVAL,
+                              "Expected `func` to return outputs with the same dtype when inputs are "
+                              "perturbed on index %lld by %g, but got: dtypes torch.%s and torch.%s.",
                               (long long)k, eps, tt_dtype_name(a->dtype), tt_dtype_name(b->dtype));
             break;
         }
@@ -229,7 +253,10 @@ static tt_status perturb_row(const checked *c, tt_tensor *in, int64_t k, double 
             jac[o][k * cols + i] = d;
         }
     }
-    for (int o = 0; o < TG_GRADCHECK_MAX_OUTPUTS; o++) { free(va[o]); free(vb[o]); }
+    for (int o = 0; o < TG_GRADCHECK_MAX_OUTPUTS; o++) {
+        free(va[o]);
+        free(vb[o]);
+    }
     release_all(TG_GRADCHECK_MAX_OUTPUTS, outa);
     release_all(TG_GRADCHECK_MAX_OUTPUTS, outb);
     return st;
@@ -279,8 +306,7 @@ typedef struct {
 /* One backward per output element with a one-hot grad_output (PyTorch's
  * _compute_analytical_jacobian_rows): column c of jac[j] is d out[c] / d
  * diff[j], in the input's dtype; an unused input gives a zero column. */
-static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const *diff, double **jac,
-                                     grad_attrs *attrs)
+static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const *diff, double **jac, grad_attrs *attrs)
 {
     int64_t cols = tt_numel(out);
     tt_tensor **grads = calloc((size_t)ndiff + 1, sizeof *grads);
@@ -296,7 +322,10 @@ static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const
             int64_t rows = tt_numel(diff[j]);
             tt_tensor *g = grads[j];
             if (!g) continue; /* calloc'd: a zero column */
-            if (!same_shape(g, diff[j])) { attrs->sizes_ok = false; continue; }
+            if (!same_shape(g, diff[j])) {
+                attrs->sizes_ok = false;
+                continue;
+            }
             if (g->dtype != diff[j]->dtype) attrs->types_ok = false;
             double *v = NULL;
             if ((st = read_host(g, &v)) != TT_OK) break;
@@ -422,19 +451,24 @@ static tt_status check_inputs(int n, tt_tensor *const *in, int *ndiff)
         if (!in[i]) return tt_set_error(TT_EINVAL, "gradcheck: input %d is NULL", i);
         if (!tg_requires_grad(in[i])) continue;
         if (in[i]->dtype != TT_F64)
-            tg_warn("Input #%d requires gradient and is not a double precision floating point. This check will "
-                    "likely fail if all the inputs are not of double precision floating point.", i);
+            tg_warn(
+                "Input #%d requires gradient and is not a double precision floating point. This check will "
+                "likely fail if all the inputs are not of double precision floating point.",
+                i);
         for (int d = 0; d < in[i]->ndim; d++)
             if (in[i]->strides[d] <= 0 && in[i]->shape[d] > 1)
-                return tt_set_error(TT_EINVAL, "The %dth input has a dimension with stride 0. gradcheck only "
-                                               "supports inputs that are non-overlapping to be able to compute the "
-                                               "numerical gradients correctly. You should call .contiguous on the "
-                                               "input before passing it to gradcheck.", i);
+                return tt_set_error(TT_EINVAL,
+                                    "The %dth input has a dimension with stride 0. gradcheck only "
+                                    "supports inputs that are non-overlapping to be able to compute the "
+                                    "numerical gradients correctly. You should call .contiguous on the "
+                                    "input before passing it to gradcheck.",
+                                    i);
         (*ndiff)++;
     }
     if (!*ndiff)
-        return tt_set_error(TT_EINVAL, "gradcheck expects at least one input tensor to require gradient, but none "
-                                       "of the them have requires_grad=True.");
+        return tt_set_error(TT_EINVAL,
+                            "gradcheck expects at least one input tensor to require gradient, but none "
+                            "of the them have requires_grad=True.");
     return TT_OK;
 }
 
@@ -487,19 +521,31 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
     numerical nm = {0};
     double **ana1 = NULL, **ana2 = NULL;
     int nall = 0, nd = 0;
-    if (!r || !diff || !diff_pos) { st = tt_set_error(TT_ENOMEM, "out of memory in gradcheck"); goto done; }
+    if (!r || !diff || !diff_pos) {
+        st = tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
+        goto done;
+    }
     r->passed = true;
     r->options = o;
     r->ninputs = c->n;
     r->ndiff_inputs = ndiff;
     r->reentrant = true;
     for (int i = 0, j = 0; i < c->n; i++)
-        if (tg_requires_grad(c->in[i])) { diff[j] = c->in[i]; diff_pos[j++] = i; }
+        if (tg_requires_grad(c->in[i])) {
+            diff[j] = c->in[i];
+            diff_pos[j++] = i;
+        }
 
-    if ((nall = call(c, outs)) < 0) { st = tt_last_status(); goto done; }
+    if ((nall = call(c, outs)) < 0) {
+        st = tt_last_status();
+        goto done;
+    }
     int dout_pos[TG_GRADCHECK_MAX_OUTPUTS];
     for (int k = 0; k < nall; k++)
-        if (tg_requires_grad(outs[k])) { dout_pos[nd] = k; douts[nd++] = outs[k]; }
+        if (tg_requires_grad(outs[k])) {
+            dout_pos[nd] = k;
+            douts[nd++] = outs[k];
+        }
     r->noutputs = nd;
 
     if ((st = numerical_jacobians(c, ndiff, diff, outs, nall, o.eps, &nm)) != TT_OK) goto done;
@@ -507,9 +553,9 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
     if (nd == 0) {
         /* _check_no_differentiable_outputs: then the function must be constant. */
         for (int j = 0; j < ndiff; j++)
-            for (int k = 0; k < nall; k++)
-                /* integer outputs get no Jacobian in PyTorch */
-                for (int64_t i = 0; tt_dtype_is_floating(nm.dtype_out[k]) && i < tt_numel(diff[j]) * nm.numel_out[k]; i++)
+            for (int k = 0; k < nall; k++) /* integer outputs get no Jacobian in PyTorch */
+                for (int64_t i = 0; tt_dtype_is_floating(nm.dtype_out[k]) && i < tt_numel(diff[j]) * nm.numel_out[k];
+                     i++)
                     if (nm.num[j * nall + k][i] != 0) {
                         st = fail(r, "Numerical gradient for function expected to be zero");
                         goto done;
@@ -534,7 +580,10 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
             size_t n = (size_t)(tt_numel(diff[j]) * cols) + 1;
             ana1[j] = calloc(n, sizeof(double));
             ana2[j] = calloc(n, sizeof(double));
-            if (!ana1[j] || !ana2[j]) { st = tt_set_error(TT_ENOMEM, "out of memory in gradcheck"); goto done; }
+            if (!ana1[j] || !ana2[j]) {
+                st = tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
+                goto done;
+            }
         }
         /* Everything twice, to catch nondeterminism ("reentrancy"). */
         grad_attrs attrs = {true, true};
@@ -553,17 +602,17 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
             if (m > r->nondet_max) r->nondet_max = m;
             if (!has_nan && tt_numel(diff[j]) * cols != 0 && m > o.nondet_tol) reentrant = false;
         }
-        if (!attrs.types_ok && o.check_grad_dtypes && (st = fail(r, "Gradient has dtype mismatch")) != TT_OK)
-            goto done;
+        if (!attrs.types_ok && o.check_grad_dtypes && (st = fail(r, "Gradient has dtype mismatch")) != TT_OK) goto done;
         if (!attrs.sizes_ok && (st = fail(r, "Analytical gradient has incorrect size")) != TT_OK) goto done;
         if (!reentrant) {
             r->reentrant = false;
             char tol[64], msg[512];
             py_float_repr(o.nondet_tol, tol, sizeof tol);
             /* PyTorch 1.13's words, its missing space after "gradient." included. */
-            snprintf(msg, sizeof msg, "Backward is not reentrant, i.e., running backward with same input and "
-                                      "grad_output multiple times gives different values, although analytical "
-                                      "gradient matches numerical gradient.The tolerance for nondeterminism was %s.",
+            snprintf(msg, sizeof msg,
+                     "Backward is not reentrant, i.e., running backward with same input and "
+                     "grad_output multiple times gives different values, although analytical "
+                     "gradient matches numerical gradient.The tolerance for nondeterminism was %s.",
                      tol);
             if ((st = fail(r, msg)) != TT_OK) goto done;
         }
@@ -583,8 +632,10 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
     st = check_zero_grad(r, nd, douts, ndiff, diff);
 
 done:
-    if (ana1) for (int j = 0; j < ndiff; j++) free(ana1[j]);
-    if (ana2) for (int j = 0; j < ndiff; j++) free(ana2[j]);
+    if (ana1)
+        for (int j = 0; j < ndiff; j++) free(ana1[j]);
+    if (ana2)
+        for (int j = 0; j < ndiff; j++) free(ana2[j]);
     free(ana1);
     free(ana2);
     numerical_free(&nm, ndiff);
@@ -651,12 +702,17 @@ static int gradgrad_fn(int n, tt_tensor *const *args, tt_tensor **grads_out, voi
         if (tg_requires_grad(outs[i])) douts[nd++] = outs[i];
     for (int i = 0; i < g->ninputs; i++)
         if (tg_requires_grad(args[i])) {
-            if (ndiff == TG_GRADCHECK_MAX_OUTPUTS) { ndiff++; break; }
+            if (ndiff == TG_GRADCHECK_MAX_OUTPUTS) {
+                ndiff++;
+                break;
+            }
             diff[ndiff++] = args[i];
         }
     if (nd != g->ngrad)
-        tt_set_error(TT_EINVAL, "gradgradcheck: the function has %d outputs that require grad but %d grad_outputs "
-                                "were given", nd, g->ngrad);
+        tt_set_error(TT_EINVAL,
+                     "gradgradcheck: the function has %d outputs that require grad but %d grad_outputs "
+                     "were given",
+                     nd, g->ngrad);
     else if (ndiff > TG_GRADCHECK_MAX_OUTPUTS)
         tt_set_error(TT_EINVAL, "gradgradcheck: more than %d inputs require grad", TG_GRADCHECK_MAX_OUTPUTS);
     else if (nd == 0 || tg_autograd_grad(nd, douts, args + g->ninputs, ndiff, diff, true, true, true, grads) == TT_OK) {
@@ -692,8 +748,12 @@ tt_status tg_gradgradcheck_n(tg_checked_fn_n f, void *ctx, int ninputs, tt_tenso
     for (int i = 0; st == TT_OK && i < nall; i++) {
         if (!tg_requires_grad(outs[i])) continue;
         if (grad_outputs) {
-            if (!grad_outputs[g.ngrad]) st = tt_set_error(TT_EINVAL, "gradgradcheck: grad_outputs[%d] is NULL", g.ngrad);
-            else { gos[g.ngrad] = tt_retain(grad_outputs[g.ngrad]); g.ngrad++; }
+            if (!grad_outputs[g.ngrad])
+                st = tt_set_error(TT_EINVAL, "gradgradcheck: grad_outputs[%d] is NULL", g.ngrad);
+            else {
+                gos[g.ngrad] = tt_retain(grad_outputs[g.ngrad]);
+                g.ngrad++;
+            }
             continue;
         }
         /* make_tensor(low=-1, high=1): high * r + low * (1 - r), r ~ U[0, 1). */

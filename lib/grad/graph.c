@@ -54,15 +54,15 @@ void tg_warn(const char *fmt, ...)
 /* ---- nodes ------------------------------------------------------------------ */
 static _Thread_local uint64_t next_sequence_nr;
 
-static size_t node_size(int nnext)
-{
-    return sizeof(tg_node) + (size_t)nnext * (sizeof(tg_edge) + sizeof(tg_shape));
-}
+static size_t node_size(int nnext) { return sizeof(tg_node) + (size_t)nnext * (sizeof(tg_edge) + sizeof(tg_shape)); }
 
 tg_node *tg__node_new(const tg_fn_def *def, int nnext)
 {
     tg_node *n = tt__pool_alloc(node_size(nnext));
-    if (!n) { tt_set_error(TT_ENOMEM, "out of memory recording %s", def->name); return NULL; }
+    if (!n) {
+        tt_set_error(TT_ENOMEM, "out of memory recording %s", def->name);
+        return NULL;
+    }
     memset(n, 0, node_size(nnext));
     n->refcount = 1;
     n->def = def;
@@ -127,7 +127,10 @@ void tg_node_release(tg_node *n)
         if (ndoomed == doomed_cap) {
             size_t cap = doomed_cap ? 2 * doomed_cap : 256;
             tg_node **grown = realloc(doomed, cap * sizeof *grown);
-            if (!grown) { destroy(n); return; } /* no memory for the list: recurse instead */
+            if (!grown) {
+                destroy(n);
+                return;
+            } /* no memory for the list: recurse instead */
             doomed = grown;
             doomed_cap = cap;
         }
@@ -178,7 +181,10 @@ tg_meta *tg__meta_get(tt_tensor *t)
     tg_meta *m = tg__meta(t);
     if (m) return m;
     m = tt__pool_alloc(sizeof *m);
-    if (!m) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    if (!m) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
     memset(m, 0, sizeof *m);
     m->next_hook_id = 1;
     t->ext = m;
@@ -207,9 +213,10 @@ tg_node *tg_grad_fn(const tt_tensor *t)
 tt_status tg_set_requires_grad(tt_tensor *t, bool requires_grad)
 {
     if (!tg_is_leaf(t) && !requires_grad)
-        return tt_set_error(TT_ERUNTIME, "you can only change requires_grad flags of leaf variables. If you want to "
-                                         "use a computed variable in a subgraph that doesn't require "
-                                         "differentiation use var_no_grad = var.detach().");
+        return tt_set_error(TT_ERUNTIME,
+                            "you can only change requires_grad flags of leaf variables. If you want to "
+                            "use a computed variable in a subgraph that doesn't require "
+                            "differentiation use var_no_grad = var.detach().");
     if (requires_grad && !tt_dtype_is_floating(t->dtype))
         return tt_set_error(TT_ERUNTIME, "Only Tensors of floating point dtype can require gradients");
     if (!requires_grad && !tg__meta(t)) return TT_OK;
@@ -223,11 +230,12 @@ tt_tensor *tg_get_grad(const tt_tensor *t)
 {
     const tg_meta *m = tg__meta(t);
     if (m && m->grad_fn && !m->retains_grad && !m->grad)
-        tg_warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
-                "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
-                "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf "
-                "Tensor by mistake, make sure you access the leaf Tensor instead. See "
-                "github.com/pytorch/pytorch/pull/30531 for more informations.");
+        tg_warn(
+            "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
+            "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
+            "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf "
+            "Tensor by mistake, make sure you access the leaf Tensor instead. See "
+            "github.com/pytorch/pytorch/pull/30531 for more informations.");
     return m ? m->grad : NULL;
 }
 
@@ -277,7 +285,10 @@ tt_status tg_set_name(tt_tensor *t, const char *name)
 {
     tg_meta *m = tg__meta_get(t);
     char *copy = name ? strdup(name) : NULL;
-    if (!m || (name && !copy)) { free(copy); return tt_set_error(TT_ENOMEM, "out of memory"); }
+    if (!m || (name && !copy)) {
+        free(copy);
+        return tt_set_error(TT_ENOMEM, "out of memory");
+    }
     free(m->name);
     m->name = copy;
     return TT_OK;
@@ -320,7 +331,10 @@ int tg_register_hook(tt_tensor *t, tg_hook_fn fn, void *ctx)
         return -1;
     }
     tg_hook *h = malloc(sizeof *h);
-    if (!h) { tt_set_error(TT_ENOMEM, "out of memory"); return -1; }
+    if (!h) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return -1;
+    }
     h->id = m->next_hook_id++;
     h->fn = fn;
     h->ctx = ctx;
@@ -378,10 +392,16 @@ tg_node *tg__record(const tg_fn_def *def, tt_tensor *out, int n, const tt_tensor
         if (!tg_requires_grad(in)) continue;
         tg_meta *m = tg__meta(in);
         node->next[i].fn = m->grad_fn ? tg_node_retain(m->grad_fn) : tg__accumulator((tt_tensor *)in);
-        if (!node->next[i].fn) { tg_node_release(node); return NULL; }
+        if (!node->next[i].fn) {
+            tg_node_release(node);
+            return NULL;
+        }
     }
     tg_meta *om = tg__meta_get(out);
-    if (!om) { tg_node_release(node); return NULL; }
+    if (!om) {
+        tg_node_release(node);
+        return NULL;
+    }
     om->requires_grad = true;
     tg_node_release(om->grad_fn);
     om->grad_fn = node;
@@ -402,11 +422,12 @@ tt_status tg__save(tg_node *n, const tt_tensor *t, bool is_output, const char *n
 tt_tensor *tg__saved(tg_node *n, int i)
 {
     if (n->saved_freed) {
-        tt_set_error(TT_ERUNTIME, "Trying to backward through the graph a second time (or directly access saved "
-                                  "tensors after they have already been freed). Saved intermediate values of the "
-                                  "graph are freed when you call .backward() or autograd.grad(). Specify "
-                                  "retain_graph=True if you need to backward through the graph a second time or if "
-                                  "you need to access saved tensors after calling backward.");
+        tt_set_error(TT_ERUNTIME,
+                     "Trying to backward through the graph a second time (or directly access saved "
+                     "tensors after they have already been freed). Saved intermediate values of the "
+                     "graph are freed when you call .backward() or autograd.grad(). Specify "
+                     "retain_graph=True if you need to backward through the graph a second time or if "
+                     "you need to access saved tensors after calling backward.");
         return NULL;
     }
     tg_saved *s = &n->saved[i];
@@ -416,10 +437,11 @@ tt_tensor *tg__saved(tg_node *n, int i)
         if (s->is_output) snprintf(where, sizeof where, ", which is output 0 of %s,", n->def->name);
         else if (tg_grad_fn(s->tensor))
             snprintf(where, sizeof where, ", which is output 0 of %s,", tg_grad_fn(s->tensor)->def->name);
-        tt_set_error(TT_ERUNTIME, "one of the variables needed for gradient computation has been modified by an "
-                                  "inplace operation: [%s %s]%s is at version %llu; expected version %llu instead. "
-                                  "Hint: enable anomaly detection to find the operation that failed to compute its "
-                                  "gradient, with torch.autograd.set_detect_anomaly(True).",
+        tt_set_error(TT_ERUNTIME,
+                     "one of the variables needed for gradient computation has been modified by an "
+                     "inplace operation: [%s %s]%s is at version %llu; expected version %llu instead. "
+                     "Hint: enable anomaly detection to find the operation that failed to compute its "
+                     "gradient, with torch.autograd.set_detect_anomaly(True).",
                      type, tt_shape_str(s->tensor->ndim, s->tensor->shape, shape, sizeof shape), where,
                      (unsigned long long)tt_version(s->tensor), (unsigned long long)s->version);
         return NULL;
@@ -429,7 +451,10 @@ tt_tensor *tg__saved(tg_node *n, int i)
      * create_graph backward can differentiate through it. */
     tt_tensor *t = tt_alias(s->tensor);
     tg_meta *m = t ? tg__meta_get(t) : NULL;
-    if (!m) { tt_release(t); return NULL; }
+    if (!m) {
+        tt_release(t);
+        return NULL;
+    }
     m->requires_grad = true;
     m->grad_fn = tg_node_retain(n);
     return t;

@@ -28,8 +28,9 @@ tt_status tg_hessian_from_grads(int n, tt_tensor *const *grads, tt_tensor *const
             int64_t mj = tt_numel(inputs[j]);
             free(rows[j]);
             rows[j] = (mi && mj > INT64_MAX / 8 / mi) ? NULL : calloc((size_t)(mi * mj) + 1, sizeof **rows);
-            if (!rows[j]) st = tt_set_error(TT_ENOMEM, "a Hessian block of %lld x %lld is too large", (long long)mi,
-                                            (long long)mj);
+            if (!rows[j])
+                st = tt_set_error(TT_ENOMEM, "a Hessian block of %lld x %lld is too large", (long long)mi,
+                                  (long long)mj);
         }
         /* a first derivative that does not depend on the inputs leaves zeros */
         if (st == TT_OK && grads[i] && tg_requires_grad(grads[i])) {
@@ -37,9 +38,11 @@ tt_status tg_hessian_from_grads(int n, tt_tensor *const *grads, tt_tensor *const
             tt_tensor *flat = tg_reshape(grads[i], 1, &all);
             for (int64_t a = 0; flat && st == TT_OK && a < mi; a++) {
                 tt_tensor *e = tg_select(flat, 0, a);
-                if (!e) { st = tt_last_status(); break; }
-                if (tg_requires_grad(e))
-                    st = tg_autograd_grad(1, &e, NULL, n, inputs, true, false, true, g);
+                if (!e) {
+                    st = tt_last_status();
+                    break;
+                }
+                if (tg_requires_grad(e)) st = tg_autograd_grad(1, &e, NULL, n, inputs, true, false, true, g);
                 for (int j = 0; j < n; j++) {
                     if (st == TT_OK && g[j]) st = tt_to_host(g[j], TT_F64, rows[j] + a * tt_numel(inputs[j]));
                     tt_release(g[j]);
@@ -66,7 +69,10 @@ tt_status tg_hessian_from_grads(int n, tt_tensor *const *grads, tt_tensor *const
     free(rows);
     free(g);
     if (st != TT_OK)
-        for (int k = 0; k < n * n; k++) { tt_release(blocks[k]); blocks[k] = NULL; }
+        for (int k = 0; k < n * n; k++) {
+            tt_release(blocks[k]);
+            blocks[k] = NULL;
+        }
     return st;
 }
 

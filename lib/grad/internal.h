@@ -16,9 +16,9 @@ typedef struct tg_meta {
     bool requires_grad;
     bool retains_grad;
     tt_tensor *grad;
-    tg_node *grad_fn;  /* strong; NULL for leaves */
-    tg_node *acc;      /* weak: a leaf's AccumulateGrad while some graph holds it */
-    tg_hook *hooks;    /* a leaf's hooks (a non-leaf's live on its grad_fn) */
+    tg_node *grad_fn; /* strong; NULL for leaves */
+    tg_node *acc;     /* weak: a leaf's AccumulateGrad while some graph holds it */
+    tg_hook *hooks;   /* a leaf's hooks (a non-leaf's live on its grad_fn) */
     int next_hook_id;
     bool is_view;      /* made by a differentiable view op: in-place writes are refused */
     bool view_of_leaf; /* ... of a leaf (PyTorch has its own message for that) */
@@ -36,8 +36,15 @@ struct tg_fn_def {
     tg_backward_fn backward;
 };
 
-typedef struct { tg_node *fn; int input_nr; } tg_edge;
-typedef struct { int ndim; int64_t shape[TT_MAX_DIMS]; tt_dtype dtype; } tg_shape;
+typedef struct {
+    tg_node *fn;
+    int input_nr;
+} tg_edge;
+typedef struct {
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    tt_dtype dtype;
+} tg_shape;
 
 typedef struct {
     tt_tensor *tensor; /* an input (strong), or for an output an alias without autograd state */
@@ -62,8 +69,8 @@ struct tg_node {
     const tg_fn_def *def;
     uint64_t seq;
     int nnext;
-    tg_edge *next;     /* nnext edges, in the same allocation */
-    tg_shape *inputs;  /* shape/dtype of each input, for checking and reducing gradients */
+    tg_edge *next;    /* nnext edges, in the same allocation */
+    tg_shape *inputs; /* shape/dtype of each input, for checking and reducing gradients */
     int nsaved;
     bool saved_freed;
     tg_saved saved[TG_MAX_SAVED];
@@ -77,14 +84,14 @@ struct tg_node {
     uint64_t epoch;
     int deps;
     bool needed;
-    int capture;                 /* index + 1 into the captured inputs, 0 if none */
+    int capture; /* index + 1 into the captured inputs, 0 if none */
     tt_tensor *buffer;
 };
 
 extern const tg_fn_def tg_accumulate_grad_def;
 
-tg_meta *tg__meta(const tt_tensor *t);           /* NULL when t has no autograd state */
-tg_meta *tg__meta_get(tt_tensor *t);             /* creates it; NULL on out of memory */
+tg_meta *tg__meta(const tt_tensor *t); /* NULL when t has no autograd state */
+tg_meta *tg__meta_get(tt_tensor *t);   /* creates it; NULL on out of memory */
 bool tg__grad_mode(void);
 /* True when grad mode is on and some input requires grad. */
 bool tg__should_record(int n, const tt_tensor *const *inputs);

@@ -13,7 +13,10 @@
 #define SAVED(name) tg__saved_named(n, name)
 
 /* Runs a formula for input i only when that input needs a gradient. */
-#define GRAD(i, expr) do { if (tg__needs_grad(n, i) && !(gi[i] = (expr))) return tt_last_status(); } while (0)
+#define GRAD(i, expr)                                                           \
+    do {                                                                        \
+        if (tg__needs_grad(n, i) && !(gi[i] = (expr))) return tt_last_status(); \
+    } while (0)
 
 static tt_tensor *zero_like_scalar(const tt_tensor *g) { return g ? tt_scalar(0, g->dtype, tt_device_of(g)) : NULL; }
 
@@ -22,26 +25,48 @@ static tt_tensor *record(const tg_fn_def *def, tt_tensor *out, int n, const tt_t
 {
     *node = NULL;
     if (!out || !tg__should_record(n, in)) return out;
-    if (!(*node = tg__record(def, out, n, in))) { tt_release(out); return NULL; }
+    if (!(*node = tg__record(def, out, n, in))) {
+        tt_release(out);
+        return NULL;
+    }
     return out;
 }
 
 static tt_tensor *save_or_fail(tt_tensor *out, tg_node *node, const tt_tensor *t, bool is_output, const char *name)
 {
-    if (out && node && tg__save(node, t, is_output, name) != TT_OK) { tt_release(out); return NULL; }
+    if (out && node && tg__save(node, t, is_output, name) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
     return out;
 }
 
 /* ---- unary ------------------------------------------------------------------ */
-static tt_status neg_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_neg(g)); return TT_OK; }
-static tt_status exp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_mul(g, SAVED("result"))); return TT_OK; }
-static tt_status log_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_div(g, SAVED("self"))); return TT_OK; }
+static tt_status neg_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_neg(g));
+    return TT_OK;
+}
+static tt_status exp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mul(g, SAVED("result")));
+    return TT_OK;
+}
+static tt_status log_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_div(g, SAVED("self")));
+    return TT_OK;
+}
 static tt_status sqrt_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tg_div(g, T(tg_mul_scalar(SAVED("result"), 2))));
     return TT_OK;
 }
-static tt_status sin_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_mul(g, T(tg_cos(SAVED("self"))))); return TT_OK; }
+static tt_status sin_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mul(g, T(tg_cos(SAVED("self")))));
+    return TT_OK;
+}
 static tt_status cos_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tg_mul(g, T(tg_neg(T(tg_sin(SAVED("self")))))));
@@ -67,8 +92,16 @@ static tt_status relu_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     return TT_OK;
 }
 /* abs'(0) = sign(0) = 0. */
-static tt_status abs_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_mul(g, T(tg_sign(SAVED("self"))))); return TT_OK; }
-static tt_status sign_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tt_zeros_like(g)); return TT_OK; }
+static tt_status abs_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_mul(g, T(tg_sign(SAVED("self")))));
+    return TT_OK;
+}
+static tt_status sign_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tt_zeros_like(g));
+    return TT_OK;
+}
 static tt_status reciprocal_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     tt_tensor *r = SAVED("result");
@@ -90,12 +123,15 @@ DEFINE_FN(SignBackward0, sign_bw);
 DEFINE_FN(ReciprocalBackward0, reciprocal_bw);
 
 enum { SAVE_NONE, SAVE_SELF, SAVE_RESULT };
-static const struct { const tg_fn_def *def; int save; } unary_defs[TT_NUM_UNARY] = {
-    [TT_NEG] = {&NegBackward0, SAVE_NONE},      [TT_EXP] = {&ExpBackward0, SAVE_RESULT},
-    [TT_LOG] = {&LogBackward0, SAVE_SELF},      [TT_SQRT] = {&SqrtBackward0, SAVE_RESULT},
-    [TT_SIN] = {&SinBackward0, SAVE_SELF},      [TT_COS] = {&CosBackward0, SAVE_SELF},
-    [TT_TANH] = {&TanhBackward0, SAVE_RESULT},  [TT_SIGMOID] = {&SigmoidBackward0, SAVE_RESULT},
-    [TT_RELU] = {&ReluBackward0, SAVE_RESULT},  [TT_ABS] = {&AbsBackward0, SAVE_SELF},
+static const struct {
+    const tg_fn_def *def;
+    int save;
+} unary_defs[TT_NUM_UNARY] = {
+    [TT_NEG] = {&NegBackward0, SAVE_NONE},     [TT_EXP] = {&ExpBackward0, SAVE_RESULT},
+    [TT_LOG] = {&LogBackward0, SAVE_SELF},     [TT_SQRT] = {&SqrtBackward0, SAVE_RESULT},
+    [TT_SIN] = {&SinBackward0, SAVE_SELF},     [TT_COS] = {&CosBackward0, SAVE_SELF},
+    [TT_TANH] = {&TanhBackward0, SAVE_RESULT}, [TT_SIGMOID] = {&SigmoidBackward0, SAVE_RESULT},
+    [TT_RELU] = {&ReluBackward0, SAVE_RESULT}, [TT_ABS] = {&AbsBackward0, SAVE_SELF},
     [TT_SIGN] = {&SignBackward0, SAVE_NONE},
 };
 
@@ -142,7 +178,11 @@ static tt_status sub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(1, tg_neg(g));
     return TT_OK;
 }
-static tt_status rsub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_neg(g)); return TT_OK; }
+static tt_status rsub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_neg(g));
+    return TT_OK;
+}
 static tt_status mul_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tg_mul(g, SAVED("other")));
@@ -167,7 +207,8 @@ static tt_status pow_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     }
     if (tg__needs_grad(n, 1)) {
         tt_tensor *r = SAVED("result");
-        tt_tensor *at_zero = T(self && zero ? tt_eq(self, zero) : NULL), *e_nonneg = T(e && zero ? tt_ge(e, zero) : NULL);
+        tt_tensor *at_zero = T(self && zero ? tt_eq(self, zero) : NULL),
+                  *e_nonneg = T(e && zero ? tt_ge(e, zero) : NULL);
         tt_tensor *mask = T(at_zero && e_nonneg ? tt_mul(at_zero, e_nonneg) : NULL);
         GRAD(1, tg_mul(g, T(tg_where(mask, zero, T(tg_mul(r, T(tg_log(self))))))));
     }
@@ -207,8 +248,9 @@ tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
 {
     if (!a || !b) return NULL;
     static const tg_fn_def *const defs[TT_NUM_BINARY] = {
-        [TT_ADD] = &AddBackward0, [TT_SUB] = &SubBackward0, [TT_MUL] = &MulBackward0, [TT_DIV] = &DivBackward0,
-        [TT_POW] = &PowBackward1, [TT_MAXIMUM] = &MaximumBackward0, [TT_MINIMUM] = &MinimumBackward0,
+        [TT_ADD] = &AddBackward0,         [TT_SUB] = &SubBackward0, [TT_MUL] = &MulBackward0,
+        [TT_DIV] = &DivBackward0,         [TT_POW] = &PowBackward1, [TT_MAXIMUM] = &MaximumBackward0,
+        [TT_MINIMUM] = &MinimumBackward0,
     };
     if (!defs[op]) return tt_binary(op, a, b); /* comparisons: not differentiable */
     const tt_tensor *in[2] = {a, b};
@@ -229,11 +271,8 @@ tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
         out = save_or_fail(out, node, b, false, "exponent");
         return need_b ? save_or_fail(out, node, out, true, "result") : out;
     case TT_MAXIMUM:
-    case TT_MINIMUM:
-        out = save_or_fail(out, node, a, false, "self");
-        return save_or_fail(out, node, b, false, "other");
-    default:
-        return out;
+    case TT_MINIMUM: out = save_or_fail(out, node, a, false, "self"); return save_or_fail(out, node, b, false, "other");
+    default: return out;
     }
 }
 
@@ -308,8 +347,10 @@ static tt_status clamp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     if (!x) return tt_last_status();
     tt_tensor *inside = T(tt_full_like(x, 1));
     inside = T(inside ? tt_cast(inside, TT_BOOL) : NULL);
-    if (!isnan(n->attrs.s0)) inside = T(inside ? tt_mul(inside, T(tt_ge(x, T(tt_scalar(n->attrs.s0, x->dtype, tt_device_of(x)))))) : NULL);
-    if (!isnan(n->attrs.s1)) inside = T(inside ? tt_mul(inside, T(tt_le(x, T(tt_scalar(n->attrs.s1, x->dtype, tt_device_of(x)))))) : NULL);
+    if (!isnan(n->attrs.s0))
+        inside = T(inside ? tt_mul(inside, T(tt_ge(x, T(tt_scalar(n->attrs.s0, x->dtype, tt_device_of(x)))))) : NULL);
+    if (!isnan(n->attrs.s1))
+        inside = T(inside ? tt_mul(inside, T(tt_le(x, T(tt_scalar(n->attrs.s1, x->dtype, tt_device_of(x)))))) : NULL);
     GRAD(0, tg_where(inside, g, T(zero_like_scalar(g))));
     return TT_OK;
 }
@@ -336,7 +377,10 @@ tt_tensor *tg_clamp(const tt_tensor *x, double lo, double hi)
     if (!x) return NULL;
     tg_node *node;
     tt_tensor *out = record(&ClampBackward1, tt_clamp(x, lo, hi), 1, &x, &node);
-    if (node) { node->attrs.s0 = lo; node->attrs.s1 = hi; }
+    if (node) {
+        node->attrs.s0 = lo;
+        node->attrs.s1 = hi;
+    }
     return save_or_fail(out, node, x, false, "self");
 }
 
@@ -383,7 +427,11 @@ static int64_t reduced_count(const tg_node *n)
     return c;
 }
 
-static tt_status sum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, expand_back(n, g)); return TT_OK; }
+static tt_status sum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, expand_back(n, g));
+    return TT_OK;
+}
 static tt_status mean_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tg_binary_scalar(TT_DIV, T(expand_back(n, g)), (double)reduced_count(n)));
@@ -395,8 +443,8 @@ static tt_tensor *shift_in_ones(const tt_tensor *y, int dim, int64_t s, bool tow
 {
     int64_t n = y->shape[dim], len = n > s ? n - s : 0;
     int64_t from = toward_end ? 0 : n - len, at = toward_end ? n - len : 0;
-    tt_tensor *placed = T(tg__slice_scatter(T(tg_slice(y, dim, from, from + len, 1)), y->ndim, y->shape, dim, at,
-                                            at + len));
+    tt_tensor *placed =
+        T(tg__slice_scatter(T(tg_slice(y, dim, from, from + len, 1)), y->ndim, y->shape, dim, at, at + len));
     tt_tensor *fill = T(tt_ones_like(y));
     tt_tensor *hole = fill ? tt_slice(fill, dim, at, at + len, 1) : NULL;
     tt_status st = hole ? tt_zero_(hole) : tt_last_status();
@@ -481,13 +529,18 @@ tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
 {
     if (!x) return NULL;
     bool all = !dims || ndims == 0;
-    static const tg_fn_def *const all_defs[TT_NUM_REDUCE] = {
-        [TT_SUM] = &SumBackward0, [TT_MEAN] = &MeanBackward0, [TT_PROD] = &ProdBackward0,
-        [TT_MAX] = &MaxBackward1, [TT_MIN] = &MinBackward1};
+    static const tg_fn_def *const all_defs[TT_NUM_REDUCE] = {[TT_SUM] = &SumBackward0,
+                                                             [TT_MEAN] = &MeanBackward0,
+                                                             [TT_PROD] = &ProdBackward0,
+                                                             [TT_MAX] = &MaxBackward1,
+                                                             [TT_MIN] = &MinBackward1};
     static const tg_fn_def *const dim_defs[TT_NUM_REDUCE] = {
         [TT_SUM] = &SumBackward1, [TT_MEAN] = &MeanBackward1, [TT_PROD] = &ProdBackward1};
     if (!all && (op == TT_MAX || op == TT_MIN)) {
-        if (ndims != 1) { tt_set_error(TT_EINVAL, "max/min over dims takes exactly one dim"); return NULL; }
+        if (ndims != 1) {
+            tt_set_error(TT_EINVAL, "max/min over dims takes exactly one dim");
+            return NULL;
+        }
         return op == TT_MAX ? tg_max_dim(x, dims[0], keepdim, NULL) : tg_min_dim(x, dims[0], keepdim, NULL);
     }
     if (op == TT_PROD && !all && ndims > 1) { /* PyTorch's prod takes one dim: compose, highest dim first */
@@ -651,8 +704,10 @@ tt_tensor *tg_matmul(const tt_tensor *a, const tt_tensor *b)
             int64_t n_ = am->shape[am->ndim - 2], m_ = bm->shape[bm->ndim - 1], B = tt_shape_numel(nb, batch);
             memcpy(ea, batch, sizeof(int64_t) * (size_t)nb);
             memcpy(eb, batch, sizeof(int64_t) * (size_t)nb);
-            ea[nb] = n_; ea[nb + 1] = k;
-            eb[nb] = k; eb[nb + 1] = m_;
+            ea[nb] = n_;
+            ea[nb + 1] = k;
+            eb[nb] = k;
+            eb[nb + 1] = m_;
             int64_t a3[3] = {B, n_, k}, b3[3] = {B, k, m_};
             tt_tensor *A = T(tg_reshape(T(tg_expand(am, nb + 2, ea)), 3, a3));
             tt_tensor *Bm = T(tg_reshape(T(tg_expand(bm, nb + 2, eb)), 3, b3));
@@ -688,7 +743,10 @@ static tt_tensor *softmax_like(const tg_fn_def *def, tt_tensor *out, const tt_te
     if (node) node->attrs.dims[0] = x->ndim ? (dim < 0 ? dim + x->ndim : dim) : 0;
     return save_or_fail(out, node, out, true, "result");
 }
-tt_tensor *tg_softmax(const tt_tensor *x, int dim) { return x ? softmax_like(&SoftmaxBackward0, tt_softmax(x, dim), x, dim) : NULL; }
+tt_tensor *tg_softmax(const tt_tensor *x, int dim)
+{
+    return x ? softmax_like(&SoftmaxBackward0, tt_softmax(x, dim), x, dim) : NULL;
+}
 tt_tensor *tg_log_softmax(const tt_tensor *x, int dim)
 {
     return x ? softmax_like(&LogSoftmaxBackward0, tt_log_softmax(x, dim), x, dim) : NULL;

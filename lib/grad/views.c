@@ -4,7 +4,10 @@
 #include "grad/internal.h"
 
 #define DEFINE_FN(NAME, BACKWARD) static const tg_fn_def NAME = {#NAME, BACKWARD}
-#define GRAD(i, expr) do { if (tg__needs_grad(n, i) && !(gi[i] = (expr))) return tt_last_status(); } while (0)
+#define GRAD(i, expr)                                                           \
+    do {                                                                        \
+        if (tg__needs_grad(n, i) && !(gi[i] = (expr))) return tt_last_status(); \
+    } while (0)
 
 static const tg_shape *in0(const tg_node *n) { return &n->inputs[0]; }
 
@@ -12,7 +15,10 @@ static tt_tensor *record1(const tg_fn_def *def, tt_tensor *out, const tt_tensor 
 {
     *node = NULL;
     if (!out || !tg__should_record(1, &x)) return out;
-    if (!(*node = tg__record(def, out, 1, &x))) { tt_release(out); return NULL; }
+    if (!(*node = tg__record(def, out, 1, &x))) {
+        tt_release(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -59,7 +65,11 @@ static tt_status transpose_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_transpose(g, n->attrs.dims[0], n->attrs.dims[1]));
     return TT_OK;
 }
-static tt_status t_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tg_t(g)); return TT_OK; }
+static tt_status t_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_t(g));
+    return TT_OK;
+}
 static tt_status expand_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tg_sum_to_shape(g, in0(n)->ndim, in0(n)->shape));
@@ -124,11 +134,15 @@ static tt_tensor *scatter_into_zeros(const tg_fn_def *def, const tt_tensor *g, c
                                      bool select)
 {
     tt_tensor *out = tt_zeros(shape->ndim, shape->shape, g->dtype, tt_device_of(g));
-    tt_tensor *part = !out ? NULL : select ? tt_select(out, (int)a->i0, a->i1)
-                                           : tt_slice(out, (int)a->i0, a->i1, a->i2, (int64_t)a->s0);
+    tt_tensor *part = !out     ? NULL
+                      : select ? tt_select(out, (int)a->i0, a->i1)
+                               : tt_slice(out, (int)a->i0, a->i1, a->i2, (int64_t)a->s0);
     tt_status st = part ? tt_copy_(part, g) : tt_last_status();
     tt_release(part);
-    if (st != TT_OK) { tt_release(out); return NULL; }
+    if (st != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
     tg_node *node;
     out = record1(def, out, g, &node);
     if (node) node->attrs = *a;
@@ -185,7 +199,10 @@ tt_tensor *tg_transpose(const tt_tensor *t, int dim0, int dim1)
     if (!t) return NULL;
     tg_node *node;
     tt_tensor *out = record1(&TransposeBackward0, tt_transpose(t, dim0, dim1), t, &node);
-    if (node) { node->attrs.dims[0] = dim0; node->attrs.dims[1] = dim1; }
+    if (node) {
+        node->attrs.dims[0] = dim0;
+        node->attrs.dims[1] = dim1;
+    }
     mark_view(out, t, node);
     return out;
 }
@@ -257,7 +274,11 @@ tt_tensor *tg_sum_to_shape(const tt_tensor *t, int ndim, const int64_t *shape)
 }
 
 /* ---- in place ------------------------------------------------------------------------ */
-static tt_status zero_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { GRAD(0, tt_zeros_like(g)); return TT_OK; }
+static tt_status zero_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tt_zeros_like(g));
+    return TT_OK;
+}
 static tt_status copy_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tt_zeros_like(g));
@@ -275,12 +296,15 @@ static tt_status check_inplace(const tt_tensor *x)
     if (!m->grad_fn)
         return tt_set_error(TT_ERUNTIME, "a leaf Variable that requires grad is being used in an in-place operation.");
     if (m->is_view && m->view_of_leaf)
-        return tt_set_error(TT_ERUNTIME, "a view of a leaf Variable that requires grad is being used in an in-place "
-                                         "operation.");
+        return tt_set_error(TT_ERUNTIME,
+                            "a view of a leaf Variable that requires grad is being used in an in-place "
+                            "operation.");
     if (m->is_view)
-        return tt_set_error(TT_ERUNTIME, "an in-place operation on a view (made by %s) of a tensor that requires grad "
-                                         "is not supported: PyTorch rebases the base's history (CopySlices), tg does "
-                                         "not yet; use the out-of-place op", m->grad_fn->def->name);
+        return tt_set_error(TT_ERUNTIME,
+                            "an in-place operation on a view (made by %s) of a tensor that requires grad "
+                            "is not supported: PyTorch rebases the base's history (CopySlices), tg does "
+                            "not yet; use the out-of-place op",
+                            m->grad_fn->def->name);
     return TT_OK;
 }
 
@@ -297,7 +321,10 @@ tt_status tg_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
     tt_tensor *snapshot = tt_clone(x);
     if (!snapshot) return tt_last_status();
     tg_meta *xm = tg__meta(x), *sm = tg__meta_get(snapshot);
-    if (!sm) { tt_release(snapshot); return tt_last_status(); }
+    if (!sm) {
+        tt_release(snapshot);
+        return tt_last_status();
+    }
     if (xm) {
         sm->requires_grad = xm->requires_grad;
         sm->grad_fn = tg_node_retain(xm->grad_fn);

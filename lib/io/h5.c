@@ -17,18 +17,25 @@ static const unsigned char h5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0
  * after each call: with it on, HDF5 1.10 prints "infinite loop closing
  * library" at exit after a damaged image failed to load (it leaks an object
  * header then). tg reports HDF5's errors itself. */
-typedef struct { int unused; } h5_quiet;
+typedef struct {
+    int unused;
+} h5_quiet;
 
-static void quiet_on(h5_quiet *q) {
+static void quiet_on(h5_quiet *q)
+{
     (void)q;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
 static void quiet_off(h5_quiet *q) { (void)q; }
 
-typedef struct { char msg[200]; bool got; } h5_errmsg;
+typedef struct {
+    char msg[200];
+    bool got;
+} h5_errmsg;
 
-static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
     (void)n;
     h5_errmsg *m = data;
     if (!m->got && e->desc && e->desc[0]) {
@@ -39,7 +46,8 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
 }
 
 /* The most specific message on HDF5's error stack, or "unknown error". */
-static void h5_detail(char *buf, size_t cap) {
+static void h5_detail(char *buf, size_t cap)
+{
     h5_errmsg m = {.got = false};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &m);
     snprintf(buf, cap, "%s", m.got ? m.msg : "unknown error");
@@ -48,7 +56,8 @@ static void h5_detail(char *buf, size_t cap) {
 
 /* ---- signature and superblock ------------------------------------------- */
 
-bool tt_h5_signature_at(const void *buf, size_t len, size_t *offset) {
+bool tt_h5_signature_at(const void *buf, size_t len, size_t *offset)
+{
     const unsigned char *p = buf;
     for (size_t off = 0; off + sizeof h5_signature <= len; off = off ? off * 2 : 512) {
         if (!memcmp(p + off, h5_signature, sizeof h5_signature)) {
@@ -59,7 +68,8 @@ bool tt_h5_signature_at(const void *buf, size_t len, size_t *offset) {
     return false;
 }
 
-static uint64_t read_le(const unsigned char *p, int n) {
+static uint64_t read_le(const unsigned char *p, int n)
+{
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
     return v;
@@ -70,7 +80,8 @@ static uint64_t read_le(const unsigned char *p, int n) {
  * (base address + end-of-file address).
  * 0: ok (*end set, or 0 when unknown); -1: the superblock is cut off;
  * -2: malformed (*why says how). */
-static int superblock_end(const unsigned char *p, size_t avail, uint64_t *end, const char **why) {
+static int superblock_end(const unsigned char *p, size_t avail, uint64_t *end, const char **why)
+{
     *end = 0;
     *why = NULL;
     if (avail < 9) return -1;
@@ -125,13 +136,15 @@ typedef struct {
     bool oom;
 } name_list;
 
-static void names_clear(name_list *l) {
+static void names_clear(name_list *l)
+{
     for (int i = 0; i < l->n; i++) free(l->names[i]);
     free(l->names);
     memset(l, 0, sizeof *l);
 }
 
-static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
     name_list *l = data;
     if (info->type != H5L_TYPE_HARD) return 0;
     hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
@@ -142,20 +155,27 @@ static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
         char **names = realloc(l->names, (size_t)cap * sizeof *names);
-        if (!names) { l->oom = true; return -1; }
+        if (!names) {
+            l->oom = true;
+            return -1;
+        }
         l->names = names;
         l->cap = cap;
     }
     size_t k = strlen(name) + 1;
     char *copy = malloc(k);
-    if (!copy) { l->oom = true; return -1; }
+    if (!copy) {
+        l->oom = true;
+        return -1;
+    }
     memcpy(copy, name, k);
     l->names[l->n++] = copy;
     return 0;
 }
 
 /* h5py stores bool as an enum {FALSE, TRUE} of int8. */
-static bool is_bool_enum(hid_t type) {
+static bool is_bool_enum(hid_t type)
+{
     if (H5Tget_nmembers(type) != 2) return false;
     bool f = false, t = false;
     for (unsigned i = 0; i < 2; i++) {
@@ -168,7 +188,8 @@ static bool is_bool_enum(hid_t type) {
     return f && t;
 }
 
-static hid_t bool_enum_type(hid_t base) {
+static hid_t bool_enum_type(hid_t base)
+{
     hid_t t = H5Tenum_create(base);
     if (t < 0) return t;
     int8_t v = 0;
@@ -178,7 +199,8 @@ static hid_t bool_enum_type(hid_t base) {
     return t;
 }
 
-static const char *class_name(H5T_class_t c) {
+static const char *class_name(H5T_class_t c)
+{
     switch (c) {
     case H5T_INTEGER: return "integer";
     case H5T_FLOAT: return "float";
@@ -195,7 +217,8 @@ static const char *class_name(H5T_class_t c) {
     }
 }
 
-static tt_tensor *read_dataset(hid_t file, const char *name, const char *label) {
+static tt_tensor *read_dataset(hid_t file, const char *name, const char *label)
+{
     tt_tensor *result = NULL;
     hid_t ds = -1, ftype = -1, mtype = -1, space = -1;
     void *buf = NULL;
@@ -237,8 +260,8 @@ static tt_tensor *read_dataset(hid_t file, const char *name, const char *label) 
     if (sclass == H5S_SIMPLE) {
         ndim = H5Sget_simple_extent_ndims(space);
         if (ndim < 0 || ndim > TT_MAX_DIMS) {
-            tt_set_error(TT_EFORMAT, "%s: dataset '%s' has %d dimensions (tg handles at most %d)", label, name,
-                         ndim, TT_MAX_DIMS);
+            tt_set_error(TT_EFORMAT, "%s: dataset '%s' has %d dimensions (tg handles at most %d)", label, name, ndim,
+                         TT_MAX_DIMS);
             goto done;
         }
         hsize_t dims[TT_MAX_DIMS];
@@ -290,7 +313,8 @@ typedef struct {
     bool failed;
 } attr_ctx;
 
-static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, void *data) {
+static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, void *data)
+{
     (void)ainfo;
     attr_ctx *c = data;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
@@ -344,37 +368,46 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, void
  * (read-only, no copy). H5LTopen_file_image's own callbacks leave HDF5 state
  * behind when a damaged image fails after opening ("infinite loop closing
  * library" at exit); these do not. */
-typedef struct { void *buf; size_t len; } image_ref;
+typedef struct {
+    void *buf;
+    size_t len;
+} image_ref;
 
-static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
     (void)op;
     image_ref *r = udata;
     return size == r->len ? r->buf : NULL;
 }
-static void *image_memcpy(void *dst, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
+static void *image_memcpy(void *dst, const void *src, size_t size, H5FD_file_image_op_t op, void *udata)
+{
     (void)op;
     (void)udata;
     if (dst != src) memcpy(dst, src, size);
     return dst;
 }
-static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata)
+{
     (void)ptr, (void)size, (void)op, (void)udata;
     return NULL; /* read-only */
 }
-static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
     (void)ptr, (void)op, (void)udata;
     return 0; /* the buffer is the caller's */
 }
 static void *image_udata_copy(void *udata) { return udata; }
-static herr_t image_udata_free(void *udata) {
+static herr_t image_udata_free(void *udata)
+{
     (void)udata;
     return 0;
 }
 
-static hid_t open_image(const void *buf, size_t len) {
+static hid_t open_image(const void *buf, size_t len)
+{
     static unsigned long serial;
     image_ref ref = {(void *)buf, len};
-    H5FD_file_image_callbacks_t cb = {image_malloc, image_memcpy, image_realloc, image_free,
+    H5FD_file_image_callbacks_t cb = {image_malloc,     image_memcpy,     image_realloc, image_free,
                                       image_udata_copy, image_udata_free, &ref};
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return -1;
@@ -389,7 +422,8 @@ static hid_t open_image(const void *buf, size_t len) {
     return file;
 }
 
-tt_tensor_set *tt_h5_read_image(const void *buf, size_t len, const char *label) {
+tt_tensor_set *tt_h5_read_image(const void *buf, size_t len, const char *label)
+{
     size_t sig = 0;
     if (!tt_h5_signature_at(buf, len, &sig))
         return tt_set_error(TT_EFORMAT, "%s: not an HDF5 file (no signature)", label), NULL;
@@ -397,12 +431,13 @@ tt_tensor_set *tt_h5_read_image(const void *buf, size_t len, const char *label) 
     const char *why = NULL;
     int sb = superblock_end((const unsigned char *)buf + sig, len - sig, &end, &why);
     if (sb == -1)
-        return tt_set_error(TT_EFORMAT, "%s: truncated HDF5 file (%zu bytes, the superblock is cut off)", label,
-                            len), NULL;
+        return tt_set_error(TT_EFORMAT, "%s: truncated HDF5 file (%zu bytes, the superblock is cut off)", label, len),
+               NULL;
     if (sb == -2) return tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file (%s)", label, why), NULL;
     if (end > len)
         return tt_set_error(TT_EFORMAT, "%s: truncated HDF5 file (%zu bytes of %llu)", label, len,
-                            (unsigned long long)end), NULL;
+                            (unsigned long long)end),
+               NULL;
     if (end >= sizeof h5_signature) len = (size_t)end; /* images may be followed by more on a stream */
 
     h5_quiet q;
@@ -468,14 +503,16 @@ done:
 
 /* ---- writing ------------------------------------------------------------ */
 
-static tt_status h5_fail(tt_status st, const char *fmt, const char *name) {
+static tt_status h5_fail(tt_status st, const char *fmt, const char *name)
+{
     char detail[200];
     h5_detail(detail, sizeof detail);
     return tt_set_error(st, fmt, name, detail);
 }
 
 /* Makes the groups above `name` ("a/b/x" -> "a", "a/b"). */
-static tt_status make_parents(hid_t file, hid_t gcpl, const char *name) {
+static tt_status make_parents(hid_t file, hid_t gcpl, const char *name)
+{
     size_t n = strlen(name);
     char *path = malloc(n + 1);
     if (!path) return tt_set_error(TT_ENOMEM, "out of memory");
@@ -500,7 +537,8 @@ static tt_status make_parents(hid_t file, hid_t gcpl, const char *name) {
     return st;
 }
 
-static tt_status check_name(const char *name) {
+static tt_status check_name(const char *name)
+{
     const char *p = name;
     if (!*p) return tt_set_error(TT_EINVAL, "a tensor needs a non-empty name");
     while (*p) {
@@ -517,7 +555,8 @@ static tt_status check_name(const char *name) {
     return TT_OK;
 }
 
-static tt_status write_dataset(hid_t file, hid_t gcpl, hid_t dcpl, const char *name, const tt_tensor *t) {
+static tt_status write_dataset(hid_t file, hid_t gcpl, hid_t dcpl, const char *name, const tt_tensor *t)
+{
     tt_status st = check_name(name);
     if (st != TT_OK) return st;
     st = make_parents(file, gcpl, name);
@@ -528,10 +567,23 @@ static tt_status write_dataset(hid_t file, hid_t gcpl, hid_t dcpl, const char *n
     size_t esize = tt_dtype_size(t->dtype);
     int64_t n = tt_numel(t);
     switch (t->dtype) {
-    case TT_F32: ftype = H5Tcopy(H5T_IEEE_F32LE); mtype = H5Tcopy(H5T_NATIVE_FLOAT); break;
-    case TT_F64: ftype = H5Tcopy(H5T_IEEE_F64LE); mtype = H5Tcopy(H5T_NATIVE_DOUBLE); break;
-    case TT_I64: ftype = H5Tcopy(H5T_STD_I64LE); mtype = H5Tcopy(H5T_NATIVE_INT64); break;
-    case TT_BOOL: ftype = bool_enum_type(H5T_STD_I8LE); mtype = bool_enum_type(H5T_NATIVE_INT8); esize = 1; break;
+    case TT_F32:
+        ftype = H5Tcopy(H5T_IEEE_F32LE);
+        mtype = H5Tcopy(H5T_NATIVE_FLOAT);
+        break;
+    case TT_F64:
+        ftype = H5Tcopy(H5T_IEEE_F64LE);
+        mtype = H5Tcopy(H5T_NATIVE_DOUBLE);
+        break;
+    case TT_I64:
+        ftype = H5Tcopy(H5T_STD_I64LE);
+        mtype = H5Tcopy(H5T_NATIVE_INT64);
+        break;
+    case TT_BOOL:
+        ftype = bool_enum_type(H5T_STD_I8LE);
+        mtype = bool_enum_type(H5T_NATIVE_INT8);
+        esize = 1;
+        break;
     default: return tt_set_error(TT_EDTYPE, "cannot write '%s': unknown dtype", name);
     }
     if (ftype < 0 || mtype < 0) {
@@ -577,7 +629,8 @@ done:
     return st;
 }
 
-static tt_status write_attr(hid_t root, const tt_attr *a) {
+static tt_status write_attr(hid_t root, const tt_attr *a)
+{
     hid_t type = -1, space = H5Screate(H5S_SCALAR), attr = -1;
     tt_status st = TT_OK;
     if (a->is_string) {
@@ -607,7 +660,8 @@ static tt_status write_attr(hid_t root, const tt_attr *a) {
     return st;
 }
 
-tt_status tt_h5_image(const tt_tensor_set *set, void **out, size_t *out_len) {
+tt_status tt_h5_image(const tt_tensor_set *set, void **out, size_t *out_len)
+{
     static unsigned long serial;
     if (!set || !out || !out_len) return tt_set_error(TT_EINVAL, "tt_h5_image: NULL argument");
     *out = NULL;

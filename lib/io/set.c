@@ -5,7 +5,8 @@
 
 #include "io/io_internal.h"
 
-char *tt_io_strdup(const char *s) {
+char *tt_io_strdup(const char *s)
+{
     size_t n = strlen(s) + 1;
     char *p = malloc(n);
     if (!p) {
@@ -16,13 +17,15 @@ char *tt_io_strdup(const char *s) {
     return p;
 }
 
-tt_tensor_set *tt_set_new(void) {
+tt_tensor_set *tt_set_new(void)
+{
     tt_tensor_set *set = calloc(1, sizeof *set);
     if (!set) tt_set_error(TT_ENOMEM, "out of memory");
     return set;
 }
 
-void tt_set_free(tt_tensor_set *set) {
+void tt_set_free(tt_tensor_set *set)
+{
     if (!set) return;
     for (int i = 0; i < set->count; i++) {
         free(set->names[i]);
@@ -38,19 +41,22 @@ void tt_set_free(tt_tensor_set *set) {
     free(set);
 }
 
-static const char *strip_slash(const char *name) {
+static const char *strip_slash(const char *name)
+{
     while (name[0] == '/') name++;
     return name;
 }
 
-static int find_index(const tt_tensor_set *set, const char *name) {
+static int find_index(const tt_tensor_set *set, const char *name)
+{
     name = strip_slash(name);
     for (int i = 0; i < set->count; i++)
         if (!strcmp(set->names[i], name)) return i;
     return -1;
 }
 
-tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t) {
+tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t)
+{
     if (!set || !name || !t) return tt_set_error(TT_EINVAL, "tt_set_put: NULL argument");
     name = strip_slash(name);
     if (!name[0]) return tt_set_error(TT_EINVAL, "a tensor needs a non-empty name");
@@ -81,13 +87,15 @@ tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t) {
     return TT_OK;
 }
 
-tt_tensor *tt_set_get(const tt_tensor_set *set, const char *name) {
+tt_tensor *tt_set_get(const tt_tensor_set *set, const char *name)
+{
     if (!set || !name) return NULL;
     int i = find_index(set, name);
     return i >= 0 ? set->tensors[i] : NULL;
 }
 
-static tt_attr *attr_slot(tt_tensor_set *set, const char *name) {
+static tt_attr *attr_slot(tt_tensor_set *set, const char *name)
+{
     for (int i = 0; i < set->nattrs; i++)
         if (!strcmp(set->attrs[i].name, name)) {
             free(set->attrs[i].str);
@@ -109,7 +117,8 @@ static tt_attr *attr_slot(tt_tensor_set *set, const char *name) {
     return a;
 }
 
-tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *value) {
+tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *value)
+{
     if (!set || !name || !value) return tt_set_error(TT_EINVAL, "tt_set_attr_str: NULL argument");
     if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
     char *copy = tt_io_strdup(value);
@@ -125,7 +134,8 @@ tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *valu
     return TT_OK;
 }
 
-tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value) {
+tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value)
+{
     if (!set || !name) return tt_set_error(TT_EINVAL, "tt_set_attr_num: NULL argument");
     if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
     tt_attr *a = attr_slot(set, name);
@@ -135,14 +145,16 @@ tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value) {
     return TT_OK;
 }
 
-const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name) {
+const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name)
+{
     if (!set || !name) return NULL;
     for (int i = 0; i < set->nattrs; i++)
         if (!strcmp(set->attrs[i].name, name)) return &set->attrs[i];
     return NULL;
 }
 
-char *tt_set_names_joined(const tt_tensor_set *set) {
+char *tt_set_names_joined(const tt_tensor_set *set)
+{
     size_t n = 1;
     int count = set ? set->count : 0;
     for (int i = 0; i < count; i++) n += strlen(set->names[i]) + 2;
@@ -152,7 +164,10 @@ char *tt_set_names_joined(const tt_tensor_set *set) {
         return NULL;
     }
     for (int i = 0; i < count; i++) {
-        if (i) { *p++ = ','; *p++ = ' '; }
+        if (i) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
         size_t k = strlen(set->names[i]);
         memcpy(p, set->names[i], k);
         p += k;
@@ -161,10 +176,14 @@ char *tt_set_names_joined(const tt_tensor_set *set) {
     return s;
 }
 
-int tt_format_parse(const char *s, tt_file_format *out) {
-    static const struct { const char *name; tt_file_format fmt; } table[] = {
-        {"h5", TT_FMT_H5}, {"hdf5", TT_FMT_H5}, {"csv", TT_FMT_CSV}, {"tsv", TT_FMT_TSV},
-        {"text", TT_FMT_TEXT}, {"txt", TT_FMT_TEXT},
+int tt_format_parse(const char *s, tt_file_format *out)
+{
+    static const struct {
+        const char *name;
+        tt_file_format fmt;
+    } table[] = {
+        {"h5", TT_FMT_H5},   {"hdf5", TT_FMT_H5},   {"csv", TT_FMT_CSV},
+        {"tsv", TT_FMT_TSV}, {"text", TT_FMT_TEXT}, {"txt", TT_FMT_TEXT},
     };
     if (!s) return -1;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -175,7 +194,8 @@ int tt_format_parse(const char *s, tt_file_format *out) {
     return -1;
 }
 
-tt_file_format tt_format_from_path(const char *path) {
+tt_file_format tt_format_from_path(const char *path)
+{
     if (!path) return TT_FMT_AUTO;
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;

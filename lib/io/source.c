@@ -12,24 +12,28 @@
 
 enum { SINK_CAP = 1 << 16 };
 
-void tt_sink_init(tt_io_sink *s, FILE *f, const char *label) {
+void tt_sink_init(tt_io_sink *s, FILE *f, const char *label)
+{
     memset(s, 0, sizeof *s);
     s->f = f;
     s->label = label;
 }
 
-static void sink_raw(tt_io_sink *s, const void *data, size_t n) {
+static void sink_raw(tt_io_sink *s, const void *data, size_t n)
+{
     if (s->err || !n) return;
     errno = 0;
     if (fwrite(data, 1, n, s->f) != n) s->err = errno ? errno : EIO;
 }
 
-static void sink_flush(tt_io_sink *s) {
+static void sink_flush(tt_io_sink *s)
+{
     sink_raw(s, s->buf, s->len);
     s->len = 0;
 }
 
-void tt_sink_write(tt_io_sink *s, const void *data, size_t n) {
+void tt_sink_write(tt_io_sink *s, const void *data, size_t n)
+{
     if (s->err) return;
     if (!s->buf && n < SINK_CAP) {
         s->buf = malloc(SINK_CAP);
@@ -45,12 +49,14 @@ void tt_sink_write(tt_io_sink *s, const void *data, size_t n) {
 }
 
 void tt_sink_puts(tt_io_sink *s, const char *str) { tt_sink_write(s, str, strlen(str)); }
-void tt_sink_putc(tt_io_sink *s, char c) {
+void tt_sink_putc(tt_io_sink *s, char c)
+{
     if (s->len < s->cap) s->buf[s->len++] = c;
     else tt_sink_write(s, &c, 1);
 }
 
-tt_status tt_sink_finish(tt_io_sink *s) {
+tt_status tt_sink_finish(tt_io_sink *s)
+{
     sink_flush(s);
     if (!s->err) {
         errno = 0;
@@ -65,7 +71,8 @@ tt_status tt_sink_finish(tt_io_sink *s) {
 
 /* ---- reading ------------------------------------------------------------ */
 
-tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label) {
+tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label)
+{
     if (!label) label = "input";
     if (!buf || len == 0) return tt_set_error(TT_EFORMAT, "%s is empty", label), NULL;
     if (tt_h5_signature_at(buf, len, NULL)) return tt_h5_read_image(buf, len, label);
@@ -75,7 +82,8 @@ tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label) {
 }
 
 /* Reads all of f into a malloc'd buffer. */
-static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len) {
+static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len)
+{
     size_t cap = 1 << 16, len = 0;
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
@@ -111,7 +119,8 @@ static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len) 
     return TT_OK;
 }
 
-tt_tensor_set *tt_read_stream(FILE *f, const char *label) {
+tt_tensor_set *tt_read_stream(FILE *f, const char *label)
+{
     if (!label) label = "input";
     if (!f) return tt_set_error(TT_EINVAL, "%s: no stream", label), NULL;
     char *buf = NULL;
@@ -122,7 +131,8 @@ tt_tensor_set *tt_read_stream(FILE *f, const char *label) {
     return set;
 }
 
-tt_tensor_set *tt_read_path(const char *path) {
+tt_tensor_set *tt_read_path(const char *path)
+{
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty file name"), NULL;
     if (!strcmp(path, "-")) return tt_read_stream(stdin, "standard input");
     FILE *f = fopen(path, "rb");
@@ -136,12 +146,14 @@ tt_tensor_set *tt_read_path(const char *path) {
     return set;
 }
 
-static bool file_exists(const char *path) {
+static bool file_exists(const char *path)
+{
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-static char *dup_n(const char *s, size_t n) {
+static char *dup_n(const char *s, size_t n)
+{
     char *p = malloc(n + 1);
     if (!p) {
         tt_set_error(TT_ENOMEM, "out of memory");
@@ -152,7 +164,8 @@ static char *dup_n(const char *s, size_t n) {
     return p;
 }
 
-int tt_split_source(const char *spec, char **path, char **dataset) {
+int tt_split_source(const char *spec, char **path, char **dataset)
+{
     if (path) *path = NULL;
     if (dataset) *dataset = NULL;
     if (!spec || !spec[0] || !path || !dataset) {
@@ -191,7 +204,8 @@ int tt_split_source(const char *spec, char **path, char **dataset) {
 }
 
 /* Text columns of one length as a rows x columns float64 tensor. */
-static tt_tensor *stack_columns(const tt_tensor_set *set) {
+static tt_tensor *stack_columns(const tt_tensor_set *set)
+{
     int64_t rows = tt_numel(set->tensors[0]);
     int cols = set->count;
     size_t total = (size_t)rows * (size_t)cols;
@@ -214,7 +228,8 @@ done:
     return t;
 }
 
-tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label) {
+tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label)
+{
     const char *what = set->from_text ? "column" : "dataset";
     if (dataset) {
         tt_tensor *t = tt_set_get(set, dataset);
@@ -237,7 +252,8 @@ tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const ch
     return NULL;
 }
 
-tt_tensor *tt_read_source(const char *spec) {
+tt_tensor *tt_read_source(const char *spec)
+{
     char *path, *dataset;
     if (tt_split_source(spec, &path, &dataset) != 0) return NULL;
     tt_tensor_set *set = tt_read_path(path);
@@ -250,7 +266,8 @@ tt_tensor *tt_read_source(const char *spec) {
 
 /* ---- writing ------------------------------------------------------------ */
 
-static tt_status write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f, const char *label) {
+static tt_status write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f, const char *label)
+{
     if (!set || !f) return tt_set_error(TT_EINVAL, "%s: nothing to write", label);
     if (fmt == TT_FMT_AUTO) fmt = isatty(fileno(f)) ? TT_FMT_TEXT : TT_FMT_H5;
     if (fmt != TT_FMT_H5) return tt_text_write(set, fmt, f, label);
@@ -265,7 +282,8 @@ static tt_status write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE
     return tt_sink_finish(&s);
 }
 
-tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f) {
+tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f)
+{
     const char *label = f == stdout ? "standard output" : f == stderr ? "standard error" : "output stream";
     return write_stream(set, fmt, f, label);
 }
@@ -275,7 +293,8 @@ tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f)
  * write leaves path as it was; a device or FIFO is written directly. */
 typedef tt_status (*emit_fn)(FILE *f, const char *path, const void *ctx);
 
-static tt_status write_atomically(const char *path, emit_fn emit, const void *ctx) {
+static tt_status write_atomically(const char *path, emit_fn emit, const void *ctx)
+{
     struct stat old;
     bool exists = stat(path, &old) == 0;
     if (exists && S_ISDIR(old.st_mode)) return tt_set_error(TT_EIO, "%s: cannot write: Is a directory", path);
@@ -324,14 +343,19 @@ static tt_status write_atomically(const char *path, emit_fn emit, const void *ct
     return st;
 }
 
-typedef struct { const tt_tensor_set *set; tt_file_format fmt; } set_job;
+typedef struct {
+    const tt_tensor_set *set;
+    tt_file_format fmt;
+} set_job;
 
-static tt_status emit_set(FILE *f, const char *path, const void *ctx) {
+static tt_status emit_set(FILE *f, const char *path, const void *ctx)
+{
     const set_job *j = ctx;
     return write_stream(j->set, j->fmt, f, path);
 }
 
-tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path) {
+tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path)
+{
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
     if (!strcmp(path, "-")) return write_stream(set, fmt, stdout, "standard output");
     if (!set) return tt_set_error(TT_EINVAL, "%s: nothing to write", path);
@@ -341,16 +365,21 @@ tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char
     return write_atomically(path, emit_set, &j);
 }
 
-typedef struct { const void *buf; size_t len; } bytes_job;
+typedef struct {
+    const void *buf;
+    size_t len;
+} bytes_job;
 
-static tt_status emit_bytes(FILE *f, const char *path, const void *ctx) {
+static tt_status emit_bytes(FILE *f, const char *path, const void *ctx)
+{
     const bytes_job *j = ctx;
     if (j->len && fwrite(j->buf, 1, j->len, f) != j->len)
         return tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
     return TT_OK;
 }
 
-tt_status tt_write_bytes(const char *path, const void *buf, size_t len) {
+tt_status tt_write_bytes(const char *path, const void *buf, size_t len)
+{
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
     bytes_job j = {buf, len};
     return write_atomically(path, emit_bytes, &j);

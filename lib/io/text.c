@@ -11,7 +11,10 @@
 
 /* ---- reading ------------------------------------------------------------ */
 
-typedef struct { const char *p; size_t n; } field;
+typedef struct {
+    const char *p;
+    size_t n;
+} field;
 
 typedef struct {
     field *v;
@@ -20,12 +23,14 @@ typedef struct {
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
-static void trim(const char **p, size_t *n) {
+static void trim(const char **p, size_t *n)
+{
     while (*n && is_space((*p)[0])) (*p)++, (*n)--;
     while (*n && is_space((*p)[*n - 1])) (*n)--;
 }
 
-static bool push_field(field_list *l, const char *p, size_t n) {
+static bool push_field(field_list *l, const char *p, size_t n)
+{
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
         field *v = realloc(l->v, (size_t)cap * sizeof *v);
@@ -39,7 +44,8 @@ static bool push_field(field_list *l, const char *p, size_t n) {
 
 /* Splits a trimmed, non-empty line: at commas if it has one, else at tabs
  * if it has one, else at runs of whitespace. */
-static bool split_line(const char *p, size_t n, field_list *out) {
+static bool split_line(const char *p, size_t n, field_list *out)
+{
     out->n = 0;
     char sep = memchr(p, ',', n) ? ',' : memchr(p, '\t', n) ? '\t' : 0;
     if (sep) {
@@ -66,15 +72,22 @@ static bool split_line(const char *p, size_t n, field_list *out) {
     return true;
 }
 
-typedef struct { char *p; size_t cap; } scratch;
+typedef struct {
+    char *p;
+    size_t cap;
+} scratch;
 
 /* Parses a whole field as a number (strtod's syntax: also nan, inf, hex). */
-static bool parse_number(scratch *s, const char *p, size_t n, double *out, bool *oom) {
+static bool parse_number(scratch *s, const char *p, size_t n, double *out, bool *oom)
+{
     if (n == 0) return false;
     if (n + 1 > s->cap) {
         size_t cap = n + 64;
         char *q = realloc(s->p, cap);
-        if (!q) { *oom = true; return false; }
+        if (!q) {
+            *oom = true;
+            return false;
+        }
         s->p = q;
         s->cap = cap;
     }
@@ -90,7 +103,8 @@ static bool parse_number(scratch *s, const char *p, size_t n, double *out, bool 
 
 /* First byte that no text file holds: NUL, other control characters, or
  * invalid UTF-8. Returns its offset, or len. */
-static size_t binary_offset(const unsigned char *p, size_t len) {
+static size_t binary_offset(const unsigned char *p, size_t len)
+{
     size_t i = 0;
     while (i < len) {
         unsigned char c = p[i];
@@ -108,7 +122,8 @@ static size_t binary_offset(const unsigned char *p, size_t len) {
     return len;
 }
 
-tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label) {
+tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
+{
     size_t bad = binary_offset((const unsigned char *)buf, len);
     if (bad < len) {
         tt_set_error(TT_EFORMAT, "%s: not an HDF5 file and not text: byte 0x%02x at offset %zu", label,
@@ -140,7 +155,10 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label) {
         if (hash) ln = (size_t)(hash - lp);
         trim(&lp, &ln);
         if (!ln) continue;
-        if (!split_line(lp, ln, &fields)) { oom = true; goto done; }
+        if (!split_line(lp, ln, &fields)) {
+            oom = true;
+            goto done;
+        }
         if (ncols < 0) {
             ncols = fields.n;
             /* The first line is a header unless every field is a number. */
@@ -152,7 +170,10 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label) {
             if (oom) goto done;
             if (!numeric) {
                 header = calloc((size_t)ncols, sizeof *header);
-                if (!header) { oom = true; goto done; }
+                if (!header) {
+                    oom = true;
+                    goto done;
+                }
                 for (int j = 0; j < ncols; j++) {
                     char num[16];
                     const char *s = fields.v[j].p;
@@ -163,7 +184,10 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label) {
                         n = strlen(num);
                     }
                     header[j] = malloc(n + 1);
-                    if (!header[j]) { oom = true; goto done; }
+                    if (!header[j]) {
+                        oom = true;
+                        goto done;
+                    }
                     memcpy(header[j], s, n);
                     header[j][n] = 0;
                     for (int k = 0; k < j; k++)
@@ -185,7 +209,10 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label) {
             size_t cap = capvals ? 2 * capvals : 1024;
             while (cap < nvals + (size_t)ncols) cap *= 2;
             double *v = realloc(vals, cap * sizeof *v);
-            if (!v) { oom = true; goto done; }
+            if (!v) {
+                oom = true;
+                goto done;
+            }
             vals = v;
             capvals = cap;
         }
@@ -193,8 +220,7 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label) {
             double v;
             if (!parse_number(&sc, fields.v[j].p, fields.v[j].n, &v, &oom)) {
                 if (oom) goto done;
-                if (!fields.v[j].n)
-                    tt_set_error(TT_EFORMAT, "%s: line %ld, column %d is empty", label, line, j + 1);
+                if (!fields.v[j].n) tt_set_error(TT_EFORMAT, "%s: line %ld, column %d is empty", label, line, j + 1);
                 else
                     tt_set_error(TT_EFORMAT, "%s: line %ld, column %d: '%.*s' is not a number", label, line, j + 1,
                                  fields.v[j].n > 40 ? 40 : (int)fields.v[j].n, fields.v[j].p);
@@ -211,7 +237,10 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label) {
     set = tt_set_new();
     if (!set) goto done;
     col = malloc(rows ? (size_t)rows * sizeof *col : 1);
-    if (!col) { oom = true; goto done; }
+    if (!col) {
+        oom = true;
+        goto done;
+    }
     for (int j = 0; j < ncols; j++) {
         for (int64_t i = 0; i < rows; i++) col[i] = vals[(size_t)i * (size_t)ncols + (size_t)j];
         int64_t shape[1] = {rows};
@@ -241,7 +270,8 @@ done:
 /* ---- writing ------------------------------------------------------------ */
 
 /* The shortest of %.Ng that reads back as the same value. */
-static int format_value(char *out, size_t cap, tt_dtype dt, const void *data, int64_t i) {
+static int format_value(char *out, size_t cap, tt_dtype dt, const void *data, int64_t i)
+{
     switch (dt) {
     case TT_F32: {
         float v = ((const float *)data)[i];
@@ -271,29 +301,31 @@ static int format_value(char *out, size_t cap, tt_dtype dt, const void *data, in
     return snprintf(out, cap, "?");
 }
 
-static bool looks_numeric(const char *s) {
+static bool looks_numeric(const char *s)
+{
     char *end;
     if (!*s) return false;
     strtod(s, &end);
     return *end == 0;
 }
 
-static void shape_str(const tt_tensor *t, char *buf, size_t cap) {
+static void shape_str(const tt_tensor *t, char *buf, size_t cap)
+{
     size_t k = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < t->ndim && k < cap; i++)
         k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
     if (k < cap) snprintf(buf + k, cap - k, "]");
 }
 
-static void write_attr_comments(tt_io_sink *s, const tt_tensor_set *set) {
+static void write_attr_comments(tt_io_sink *s, const tt_tensor_set *set)
+{
     for (int i = 0; i < set->nattrs; i++) {
         const tt_attr *a = &set->attrs[i];
         tt_sink_puts(s, "# ");
         tt_sink_puts(s, a->name);
         tt_sink_puts(s, ": ");
         if (a->is_string) {
-            for (const char *c = a->str ? a->str : ""; *c; c++)
-                tt_sink_putc(s, (unsigned char)*c < 0x20 ? ' ' : *c);
+            for (const char *c = a->str ? a->str : ""; *c; c++) tt_sink_putc(s, (unsigned char)*c < 0x20 ? ' ' : *c);
         } else {
             char num[40];
             format_value(num, sizeof num, TT_F64, &a->num, 0);
@@ -303,7 +335,8 @@ static void write_attr_comments(tt_io_sink *s, const tt_tensor_set *set) {
     }
 }
 
-tt_status tt_text_write(const tt_tensor_set *set, tt_file_format fmt, FILE *f, const char *label) {
+tt_status tt_text_write(const tt_tensor_set *set, tt_file_format fmt, FILE *f, const char *label)
+{
     int count = set->count;
     bool matrix = count == 1 && set->tensors[0]->ndim == 2;
     int64_t rows = 0;

@@ -12,7 +12,7 @@ struct tt_storage {
     int refcount;
     const tt_backend *backend;
     int device_index;
-    void *buf;        /* backend's handle (a host pointer on the CPU) */
+    void *buf; /* backend's handle (a host pointer on the CPU) */
     size_t nbytes;
     uint64_t version; /* bumped by every in-place op */
 };

@@ -8,11 +8,10 @@
 #include "tensor/backend.h"
 
 /* A new tensor header over `storage` (retained). */
-tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape,
-                        const int64_t *strides, int64_t offset);
-/* A view of t with another shape/strides/offset (same storage and dtype). */
-tt_tensor *tt__restride(const tt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides,
+tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
                         int64_t offset);
+/* A view of t with another shape/strides/offset (same storage and dtype). */
+tt_tensor *tt__restride(const tt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
 void tt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 void tt__kview(const tt_tensor *t, tt_kview *v);
 /* t's view broadcast to (ndim, shape) with stride 0 on expanded dims; t must broadcast. */
@@ -28,11 +27,13 @@ tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const ch
  * more are 64-byte aligned. Sizes round up to a class: multiples of 16 up to
  * 64 bytes, then four classes per power of two (at most 25% slack). The fast
  * paths are inline: constant sizes (headers, nodes) fold their class. */
-#define TT__POOL_CLASSES 100              /* the last holds TT__POOL_MAX_BYTES */
-#define TT__POOL_MAX_BLOCKS 256                 /* per class */
-#define TT__POOL_MAX_BYTES ((size_t)1 << 30)    /* per thread */
+#define TT__POOL_CLASSES 100                 /* the last holds TT__POOL_MAX_BYTES */
+#define TT__POOL_MAX_BLOCKS 256              /* per class */
+#define TT__POOL_MAX_BYTES ((size_t)1 << 30) /* per thread */
 
-typedef struct tt__pool_block { struct tt__pool_block *next; } tt__pool_block;
+typedef struct tt__pool_block {
+    struct tt__pool_block *next;
+} tt__pool_block;
 typedef struct {
     tt__pool_block *head[TT__POOL_CLASSES];
     int count[TT__POOL_CLASSES];
@@ -54,7 +55,7 @@ static inline int tt__size_class(size_t n, size_t *rounded)
         return (int)(r / 16) - 1;
     }
     int k = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^k <= n-1 < 2^(k+1), k >= 6 */
-    size_t q = (n - 1) >> (k - 2);                                     /* 4 <= q <= 7 */
+    size_t q = (n - 1) >> (k - 2);                             /* 4 <= q <= 7 */
     int c = 4 + (k - 6) * 4 + (int)(q - 4);
     if (c >= TT__POOL_CLASSES) return -1;
     *rounded = (q + 1) << (k - 2);

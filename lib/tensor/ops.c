@@ -57,7 +57,10 @@ tt_tensor *tt_cast(const tt_tensor *x, tt_dtype dt)
     tt_kview o, i;
     tt__kview(out, &o);
     tt__kview(x, &i);
-    if (tt_numel(x) && tt__backend(x)->copy(&o, &i) != TT_OK) { tt_release(out); return NULL; }
+    if (tt_numel(x) && tt__backend(x)->copy(&o, &i) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -72,8 +75,9 @@ tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
     tt_dtype dt = x->dtype;
     if (!tt_dtype_is_floating(dt)) {
         if (dt == TT_BOOL && op == TT_NEG) {
-            tt_set_error(TT_EDTYPE, "Negation, the `-` operator, on a bool tensor is not supported. If you are "
-                                    "trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+            tt_set_error(TT_EDTYPE,
+                         "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+                         "trying to invert a mask, use the `~` or `logical_not()` operator instead.");
             return NULL;
         }
         dt = unary_keeps_integers(op) ? (dt == TT_BOOL ? TT_I64 : dt) : TT_F32;
@@ -85,7 +89,10 @@ tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
         tt_kview o, i;
         tt__kview(out, &o);
         tt__kview(in, &i);
-        if (tt__backend(in)->unary(op, &o, &i) != TT_OK) { tt_release(out); out = NULL; }
+        if (tt__backend(in)->unary(op, &o, &i) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
     }
     tt_release(in);
     return out;
@@ -115,8 +122,9 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
         *compute = *result = TT_F32; /* true division */
     } else if (common == TT_BOOL) {
         if (op == TT_SUB)
-            return tt_set_error(TT_EDTYPE, "Subtraction, the `-` operator, with two bool tensors is not supported. "
-                                           "Use the `^` or `logical_xor()` operator instead.");
+            return tt_set_error(TT_EDTYPE,
+                                "Subtraction, the `-` operator, with two bool tensors is not supported. "
+                                "Use the `^` or `logical_xor()` operator instead.");
         *compute = TT_I64; /* add = or, mul = and, max/min: computed on 0/1 and cast back */
     }
     return TT_OK;
@@ -138,7 +146,10 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
         tt__kview(out, &o);
         tt__kview_expanded(ca, ndim, shape, &va);
         tt__kview_expanded(cb, ndim, shape, &vb);
-        if (tt__backend(a)->binary(op, &o, &va, &vb) != TT_OK) { tt_release(out); out = NULL; }
+        if (tt__backend(a)->binary(op, &o, &va, &vb) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
     }
     tt_release(ca);
     tt_release(cb);
@@ -172,8 +183,14 @@ static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double
     return out;
 }
 
-tt_tensor *tt_binary_scalar(tt_binary_op op, const tt_tensor *a, double s) { return binary_with_scalar(op, a, s, false); }
-tt_tensor *tt_scalar_binary(tt_binary_op op, double s, const tt_tensor *b) { return binary_with_scalar(op, b, s, true); }
+tt_tensor *tt_binary_scalar(tt_binary_op op, const tt_tensor *a, double s)
+{
+    return binary_with_scalar(op, a, s, false);
+}
+tt_tensor *tt_scalar_binary(tt_binary_op op, double s, const tt_tensor *b)
+{
+    return binary_with_scalar(op, b, s, true);
+}
 tt_tensor *tt_add_scalar(const tt_tensor *a, double s) { return tt_binary_scalar(TT_ADD, a, s); }
 tt_tensor *tt_mul_scalar(const tt_tensor *a, double s) { return tt_binary_scalar(TT_MUL, a, s); }
 tt_tensor *tt_pow_scalar(const tt_tensor *a, double e) { return tt_binary_scalar(TT_POW, a, e); }
@@ -216,7 +233,10 @@ tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *
         tt__kview_expanded(cond, n2, s2, &vc);
         tt__kview_expanded(ca, n2, s2, &va);
         tt__kview_expanded(cb, n2, s2, &vb);
-        if (tt__backend(a)->where(&o, &vc, &va, &vb) != TT_OK) { tt_release(out); out = NULL; }
+        if (tt__backend(a)->where(&o, &vc, &va, &vb) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
     }
     tt_release(ca);
     tt_release(cb);
@@ -239,7 +259,10 @@ tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
         tt_kview o, i;
         tt__kview(out, &o);
         tt__kview(in, &i);
-        if (tt__backend(x)->clamp(&o, &i, lo, hi) != TT_OK) { tt_release(out); out = NULL; }
+        if (tt__backend(x)->clamp(&o, &i, lo, hi) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
     }
     tt_release(in);
     return out;
@@ -316,8 +339,10 @@ tt_tensor *tt_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
     if (!reduced_dims(x, dims, ndims, mask)) return NULL;
     tt_dtype dt = x->dtype;
     if (op == TT_MEAN && !tt_dtype_is_floating(dt)) {
-        tt_set_error(TT_EDTYPE, "mean(): could not infer output dtype. Input dtype must be either a floating point "
-                                "or complex dtype. Got: %s", dt == TT_I64 ? "Long" : "Bool");
+        tt_set_error(TT_EDTYPE,
+                     "mean(): could not infer output dtype. Input dtype must be either a floating point "
+                     "or complex dtype. Got: %s",
+                     dt == TT_I64 ? "Long" : "Bool");
         return NULL;
     }
     if ((op == TT_SUM || op == TT_PROD) && !tt_dtype_is_floating(dt)) dt = TT_I64;
@@ -326,10 +351,12 @@ tt_tensor *tt_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
         for (int i = 0; i < x->ndim && !all; i++)
             if (mask[i] && x->shape[i] == 0) all = true;
         if (all) {
-            tt_set_error(TT_EINVAL, all && (!dims || ndims == 0)
-                         ? "%s(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-                           "reduction dim with the 'dim' argument."
-                         : "%s(): Expected reduction dim to be specified for input.numel() == 0.", reduce_names[op]);
+            tt_set_error(TT_EINVAL,
+                         all && (!dims || ndims == 0)
+                             ? "%s(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                               "reduction dim with the 'dim' argument."
+                             : "%s(): Expected reduction dim to be specified for input.numel() == 0.",
+                         reduce_names[op]);
             return NULL;
         }
     }
@@ -429,8 +456,12 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
     if (tt__check_same_device(a, b, what) != TT_OK) return NULL;
     if (a->dtype != b->dtype) {
         tt_set_error(TT_EDTYPE, "expected scalar type %s but found %s",
-                     a->dtype == TT_F32 ? "Float" : a->dtype == TT_F64 ? "Double" : "Long",
-                     b->dtype == TT_F32 ? "Float" : b->dtype == TT_F64 ? "Double" : "Long");
+                     a->dtype == TT_F32   ? "Float"
+                     : a->dtype == TT_F64 ? "Double"
+                                          : "Long",
+                     b->dtype == TT_F32   ? "Float"
+                     : b->dtype == TT_F64 ? "Double"
+                                          : "Long");
         return NULL;
     }
     if (!tt_dtype_is_floating(a->dtype)) {
@@ -438,8 +469,8 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
         return NULL;
     }
     if (a->ndim == 0 || b->ndim == 0) {
-        tt_set_error(TT_ESHAPE, "both arguments to matmul need to be at least 1D, but they are %dD and %dD",
-                     a->ndim, b->ndim);
+        tt_set_error(TT_ESHAPE, "both arguments to matmul need to be at least 1D, but they are %dD and %dD", a->ndim,
+                     b->ndim);
         return NULL;
     }
     /* 1-D operands become matrices (prepend / append a dim), removed again at the end. */
@@ -447,8 +478,9 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
     int64_t br = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2], bc = b->ndim == 1 ? 1 : b->shape[b->ndim - 1];
     if (ac != br) {
         if (a->ndim == 1 && b->ndim == 1)
-            tt_set_error(TT_ESHAPE, "inconsistent tensor size, expected tensor [%lld] and src [%lld] to have the "
-                                    "same number of elements, but got %lld and %lld elements respectively",
+            tt_set_error(TT_ESHAPE,
+                         "inconsistent tensor size, expected tensor [%lld] and src [%lld] to have the "
+                         "same number of elements, but got %lld and %lld elements respectively",
                          (long long)ac, (long long)br, (long long)ac, (long long)br);
         else if (b->ndim == 1 && a->ndim == 2)
             tt_set_error(TT_ESHAPE, "size mismatch, got %lld, %lldx%lld,%lld", (long long)ar, (long long)ar,
@@ -474,7 +506,10 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
         tt__kview(out, &o);
         tt__kview(a3, &va);
         tt__kview(b3, &vb);
-        if (tt__backend(a)->matmul(&o, &va, &vb) != TT_OK) { tt_release(out); out = NULL; }
+        if (tt__backend(a)->matmul(&o, &va, &vb) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
     }
     tt_release(a3);
     tt_release(b3);
@@ -516,9 +551,10 @@ tt_tensor *tt_bmm(const tt_tensor *a, const tt_tensor *b)
         return NULL;
     }
     if (a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1]) {
-        tt_set_error(TT_ESHAPE, "Expected size for first two dimensions of batch2 tensor to be: [%lld, %lld] but got: "
-                                "[%lld, %lld].", (long long)a->shape[0], (long long)a->shape[2],
-                     (long long)b->shape[0], (long long)b->shape[1]);
+        tt_set_error(TT_ESHAPE,
+                     "Expected size for first two dimensions of batch2 tensor to be: [%lld, %lld] but got: "
+                     "[%lld, %lld].",
+                     (long long)a->shape[0], (long long)a->shape[2], (long long)b->shape[0], (long long)b->shape[1]);
         return NULL;
     }
     return matmul_checked(a, b, "bmm");
@@ -534,7 +570,10 @@ static tt_tensor *softmax_impl(const tt_tensor *x, int dim, bool log)
         tt_kview o, i;
         tt__kview(out, &o);
         tt__kview(in, &i);
-        if (tt__backend(x)->softmax(&o, &i, x->ndim ? d : 0, log) != TT_OK) { tt_release(out); out = NULL; }
+        if (tt__backend(x)->softmax(&o, &i, x->ndim ? d : 0, log) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
     }
     tt_release(in);
     return out;
@@ -558,9 +597,10 @@ static tt_status check_inplace_target(const tt_tensor *x, int ndim, const int64_
     /* Writing into a tensor whose elements overlap (an expanded view) would race and is refused. */
     for (int i = 0; i < x->ndim; i++)
         if (x->strides[i] == 0 && x->shape[i] > 1)
-            return tt_set_error(TT_EINVAL, "unsupported operation: more than one element of the written-to tensor "
-                                           "refers to a single memory location. Please clone() the tensor before "
-                                           "performing the operation.");
+            return tt_set_error(TT_EINVAL,
+                                "unsupported operation: more than one element of the written-to tensor "
+                                "refers to a single memory location. Please clone() the tensor before "
+                                "performing the operation.");
     return TT_OK;
 }
 
@@ -596,8 +636,13 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
     /* PyTorch's can_cast: no writing floats into integers, or numbers into bools. */
     if ((tt_dtype_is_floating(result) && !tt_dtype_is_floating(x->dtype)) || (result != TT_BOOL && x->dtype == TT_BOOL))
         return tt_set_error(TT_EDTYPE, "result type %s can't be cast to the desired output type %s",
-                            result == TT_F32 ? "Float" : result == TT_F64 ? "Double" : "Long",
-                            x->dtype == TT_F32 ? "Float" : x->dtype == TT_F64 ? "Double" : x->dtype == TT_I64 ? "Long" : "Bool");
+                            result == TT_F32   ? "Float"
+                            : result == TT_F64 ? "Double"
+                                               : "Long",
+                            x->dtype == TT_F32   ? "Float"
+                            : x->dtype == TT_F64 ? "Double"
+                            : x->dtype == TT_I64 ? "Long"
+                                                 : "Bool");
     /* Straight into x on the CPU when no cast is needed and y has its own
      * storage: each output element is then read only as the same element of
      * x, before it is written. Otherwise y may alias x (or the backend may not

@@ -21,7 +21,10 @@ static inline void tt_philox4x32_10(uint64_t seed, uint64_t index, uint32_t out[
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
 }
 
 /* 53 random bits as a double in [0, 1). */

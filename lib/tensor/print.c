@@ -16,7 +16,11 @@ static const char PREFIX[] = "tensor(";
 #define INDENT ((int)sizeof PREFIX - 1)
 
 /* ---- a growing string; remembers allocation failure ------------------- */
-typedef struct { char *p; size_t len, cap; bool oom; } sbuf;
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
 
 static void sb_putn(sbuf *s, const char *str, size_t n)
 {
@@ -25,7 +29,10 @@ static void sb_putn(sbuf *s, const char *str, size_t n)
         size_t cap = s->cap ? s->cap : 64;
         while (cap < s->len + n + 1) cap *= 2;
         char *p = realloc(s->p, cap);
-        if (!p) { s->oom = true; return; }
+        if (!p) {
+            s->oom = true;
+            return;
+        }
         s->p = p;
         s->cap = cap;
     }
@@ -46,7 +53,7 @@ typedef struct {
     int64_t stride[TT_MAX_DIMS]; /* of the compact buffer */
     bool split[TT_MAX_DIMS];     /* "..." goes between entries EDGE-1 and EDGE */
     bool floating;
-    void *vals;                  /* double (floating) or int64_t (int64, bool) */
+    void *vals; /* double (floating) or int64_t (int64, bool) */
     int64_t n;
 } shown;
 
@@ -114,14 +121,17 @@ static tt_status gather(const tt_tensor *t, bool summarize, shown *g)
     void *tmp = malloc((size_t)(g->n >> nsplit) * 8); /* one block */
     if (!tmp) return tt_set_error(TT_ENOMEM, "tt_format: out of memory");
     tt_status st = TT_OK;
-    for (unsigned mask = 0; st == TT_OK && mask < 1u << nsplit; mask++)
-        st = fetch_block(t, g, mask, tmp);
+    for (unsigned mask = 0; st == TT_OK && mask < 1u << nsplit; mask++) st = fetch_block(t, g, mask, tmp);
     free(tmp);
     return st;
 }
 
 /* ---- PyTorch's _Formatter --------------------------------------------- */
-typedef struct { tt_dtype dtype; bool int_mode, sci_mode; int width; } formatter;
+typedef struct {
+    tt_dtype dtype;
+    bool int_mode, sci_mode;
+    int width;
+} formatter;
 
 /* A value as Python's format() writes it, without padding. */
 static int format_raw(const formatter *f, const shown *g, int64_t k, char *buf, size_t cap)
@@ -275,8 +285,7 @@ char *tt_format_with_suffix(const tt_tensor *t, const char *suffix)
         if (t->ndim != 1) {
             int n = snprintf(size, sizeof size, "size=(");
             for (int d = 0; d < t->ndim; d++)
-                n += snprintf(size + n, sizeof size - (size_t)n, "%s%lld", d ? ", " : "",
-                              (long long)t->shape[d]);
+                n += snprintf(size + n, sizeof size - (size_t)n, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
             snprintf(size + n, sizeof size - (size_t)n, ")");
             suffixes[ns++] = size;
         }

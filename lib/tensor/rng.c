@@ -29,8 +29,7 @@ double tt_philox_normal(uint64_t seed, uint64_t index)
     return tt_philox_box_muller(w);
 }
 
-static tt_tensor *draw(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev, tt_generator *gen,
-                       tt_rng_dist dist)
+static tt_tensor *draw(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev, tt_generator *gen, tt_rng_dist dist)
 {
     if (!tt_dtype_is_floating(dt)) {
         tt_set_error(TT_EDTYPE, "%s is only implemented for floating dtypes, not %s",
@@ -44,7 +43,10 @@ static tt_tensor *draw(int ndim, const int64_t *shape, tt_dtype dt, tt_device de
     if (n) {
         tt_kview v;
         tt__kview(t, &v);
-        if (tt__backend(t)->rng(&v, dist, gen->seed, gen->offset) != TT_OK) { tt_release(t); return NULL; }
+        if (tt__backend(t)->rng(&v, dist, gen->seed, gen->offset) != TT_OK) {
+            tt_release(t);
+            return NULL;
+        }
     }
     gen->offset += (uint64_t)n;
     return t;

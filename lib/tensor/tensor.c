@@ -5,8 +5,14 @@
 #include "tensor/internal.h"
 
 /* ---- dtypes ----------------------------------------------------------- */
-static const struct { const char *name; size_t size; } dtype_info[TT_NUM_DTYPES] = {
-    [TT_F32] = {"float32", 4}, [TT_F64] = {"float64", 8}, [TT_I64] = {"int64", 8}, [TT_BOOL] = {"bool", 1},
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_info[TT_NUM_DTYPES] = {
+    [TT_F32] = {"float32", 4},
+    [TT_F64] = {"float64", 8},
+    [TT_I64] = {"int64", 8},
+    [TT_BOOL] = {"bool", 1},
 };
 
 size_t tt_dtype_size(tt_dtype dt) { return dtype_info[dt].size; }
@@ -15,13 +21,18 @@ bool tt_dtype_is_floating(tt_dtype dt) { return dt == TT_F32 || dt == TT_F64; }
 
 int tt_dtype_parse(const char *name, tt_dtype *out)
 {
-    static const struct { const char *name; tt_dtype dt; } names[] = {
-        {"f32", TT_F32}, {"float32", TT_F32}, {"float", TT_F32},
-        {"f64", TT_F64}, {"float64", TT_F64}, {"double", TT_F64},
-        {"i64", TT_I64}, {"int64", TT_I64}, {"long", TT_I64}, {"bool", TT_BOOL},
+    static const struct {
+        const char *name;
+        tt_dtype dt;
+    } names[] = {
+        {"f32", TT_F32},    {"float32", TT_F32}, {"float", TT_F32}, {"f64", TT_F64},  {"float64", TT_F64},
+        {"double", TT_F64}, {"i64", TT_I64},     {"int64", TT_I64}, {"long", TT_I64}, {"bool", TT_BOOL},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(name, names[i].name)) { *out = names[i].dt; return 0; }
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].dt;
+            return 0;
+        }
     tt_set_error(TT_EINVAL, "unknown dtype '%s' (expected f32, f64, i64 or bool)", name);
     return -1;
 }
@@ -64,7 +75,8 @@ tt_status tt_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b
         if (sa != sb && sa != 1 && sb != 1)
             return tt_set_error(TT_ESHAPE,
                                 "The size of tensor a (%lld) must match the size of tensor b (%lld) at "
-                                "non-singleton dimension %d", (long long)sa, (long long)sb, i);
+                                "non-singleton dimension %d",
+                                (long long)sa, (long long)sb, i);
         out[i] = sa == 1 ? sb : sa;
     }
     *nout = n;
@@ -75,8 +87,8 @@ int tt__wrap_dim(int dim, int ndim)
 {
     int n = ndim > 0 ? ndim : 1; /* a 0-d tensor accepts dims -1 and 0 */
     if (dim < -n || dim >= n) {
-        tt_set_error(TT_EINVAL, "Dimension out of range (expected to be in range of [%d, %d], but got %d)",
-                     -n, n - 1, dim);
+        tt_set_error(TT_EINVAL, "Dimension out of range (expected to be in range of [%d, %d], but got %d)", -n, n - 1,
+                     dim);
         return -1;
     }
     return dim < 0 ? dim + n : dim;
@@ -107,11 +119,15 @@ static tt_storage *storage_new(tt_device dev, size_t nbytes)
 {
     const tt_backend *be = tt_backend_for(dev.type);
     if (!be) {
-        tt_set_error(TT_EDEVICE, "the %s backend is not built into this tg", dev.type == TT_DEVICE_VULKAN ? "vulkan" : "requested");
+        tt_set_error(TT_EDEVICE, "the %s backend is not built into this tg",
+                     dev.type == TT_DEVICE_VULKAN ? "vulkan" : "requested");
         return NULL;
     }
     tt_storage *s = tt__pool_alloc(sizeof *s);
-    if (!s) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    if (!s) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
     s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
     if (!s->buf) {
         tt__pool_free(s, sizeof *s);
@@ -135,16 +151,22 @@ static void storage_release(tt_storage *s)
     }
 }
 
-tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape,
-                        const int64_t *strides, int64_t offset)
+tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
+                        int64_t offset)
 {
     tt_tensor *t = tt__pool_alloc(sizeof *t);
-    if (!t) { tt_set_error(TT_ENOMEM, "out of memory"); return NULL; }
+    if (!t) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
     memset(t, 0, sizeof *t);
     t->refcount = 1;
     t->dtype = dt;
     t->ndim = ndim;
-    for (int i = 0; i < ndim; i++) { t->shape[i] = shape[i]; t->strides[i] = strides[i]; }
+    for (int i = 0; i < ndim; i++) {
+        t->shape[i] = shape[i];
+        t->strides[i] = strides[i];
+    }
     t->offset = offset;
     t->storage = storage;
     storage->refcount++;
@@ -185,10 +207,7 @@ bool tt_is_contiguous(const tt_tensor *t)
     return true;
 }
 
-tt_device tt_device_of(const tt_tensor *t)
-{
-    return (tt_device){t->storage->backend->type, t->storage->device_index};
-}
+tt_device tt_device_of(const tt_tensor *t) { return (tt_device){t->storage->backend->type, t->storage->device_index}; }
 
 uint64_t tt_version(const tt_tensor *t) { return t->storage->version; }
 void tt_bump_version(tt_tensor *t)
@@ -202,7 +221,10 @@ void tt__kview(const tt_tensor *t, tt_kview *v)
     v->dtype = t->dtype;
     v->ndim = t->ndim;
     v->offset = t->offset;
-    for (int i = 0; i < t->ndim; i++) { v->shape[i] = t->shape[i]; v->strides[i] = t->strides[i]; }
+    for (int i = 0; i < t->ndim; i++) {
+        v->shape[i] = t->shape[i];
+        v->strides[i] = t->strides[i];
+    }
 }
 
 void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
@@ -225,8 +247,10 @@ tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const ch
         char na[32], nb[32];
         snprintf(na, sizeof na, "%s", tt_device_name(da));
         snprintf(nb, sizeof nb, "%s", tt_device_name(db));
-        return tt_set_error(TT_EDEVICE, "%s: Expected all tensors to be on the same device, but found at least "
-                                        "two devices, %s and %s!", op, na, nb);
+        return tt_set_error(TT_EDEVICE,
+                            "%s: Expected all tensors to be on the same device, but found at least "
+                            "two devices, %s and %s!",
+                            op, na, nb);
     }
     return TT_OK;
 }
@@ -234,7 +258,10 @@ tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const ch
 /* ---- devices ---------------------------------------------------------- */
 tt_status tt_device_parse(const char *s, tt_device *out)
 {
-    if (!strcmp(s, "cpu")) { *out = TT_CPU; return TT_OK; }
+    if (!strcmp(s, "cpu")) {
+        *out = TT_CPU;
+        return TT_OK;
+    }
     if (!strncmp(s, "vulkan", 6)) {
         const char *rest = s + 6;
         long index = 0;
@@ -271,15 +298,16 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0) {
             char buf[160];
-            tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s",
-                         (long long)shape[i], tt_shape_str(ndim, shape, buf, sizeof buf));
+            tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s", (long long)shape[i],
+                         tt_shape_str(ndim, shape, buf, sizeof buf));
             return NULL;
         }
     int64_t n = tt_shape_numel(ndim, shape);
     size_t bytes;
     if (n < 0 || __builtin_mul_overflow((size_t)n, tt_dtype_size(dt), &bytes)) {
         char buf[160];
-        tt_set_error(TT_ENOMEM, "a tensor of shape %s has too many elements", tt_shape_str(ndim, shape, buf, sizeof buf));
+        tt_set_error(TT_ENOMEM, "a tensor of shape %s has too many elements",
+                     tt_shape_str(ndim, shape, buf, sizeof buf));
         return NULL;
     }
     tt_storage *s = storage_new(dev, bytes);
@@ -297,18 +325,30 @@ tt_tensor *tt_full(int ndim, const int64_t *shape, double value, tt_dtype dt, tt
     if (t && tt_numel(t)) { /* the kernel directly: creation is not an in-place modification */
         tt_kview v;
         tt__kview(t, &v);
-        if (tt__backend(t)->fill(&v, value) != TT_OK) { tt_release(t); return NULL; }
+        if (tt__backend(t)->fill(&v, value) != TT_OK) {
+            tt_release(t);
+            return NULL;
+        }
     }
     return t;
 }
 
-tt_tensor *tt_zeros(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev) { return tt_full(ndim, shape, 0, dt, dev); }
-tt_tensor *tt_ones(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev) { return tt_full(ndim, shape, 1, dt, dev); }
+tt_tensor *tt_zeros(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
+{
+    return tt_full(ndim, shape, 0, dt, dev);
+}
+tt_tensor *tt_ones(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
+{
+    return tt_full(ndim, shape, 1, dt, dev);
+}
 tt_tensor *tt_scalar(double value, tt_dtype dt, tt_device dev) { return tt_full(0, NULL, value, dt, dev); }
 tt_tensor *tt_empty_like(const tt_tensor *t) { return tt_empty(t->ndim, t->shape, t->dtype, tt_device_of(t)); }
 tt_tensor *tt_zeros_like(const tt_tensor *t) { return tt_zeros(t->ndim, t->shape, t->dtype, tt_device_of(t)); }
 tt_tensor *tt_ones_like(const tt_tensor *t) { return tt_ones(t->ndim, t->shape, t->dtype, tt_device_of(t)); }
-tt_tensor *tt_full_like(const tt_tensor *t, double v) { return tt_full(t->ndim, t->shape, v, t->dtype, tt_device_of(t)); }
+tt_tensor *tt_full_like(const tt_tensor *t, double v)
+{
+    return tt_full(t->ndim, t->shape, v, t->dtype, tt_device_of(t));
+}
 
 tt_tensor *tt_from_data(int ndim, const int64_t *shape, tt_dtype dt, const void *data, tt_device dev)
 {
@@ -334,24 +374,36 @@ tt_tensor *tt_arange(double start, double end, double step, tt_dtype dt, tt_devi
         return NULL;
     }
     double len = ceil((end - start) / step);
-    if (len > 9.0e18) { tt_set_error(TT_EINVAL, "arange: too many elements (%g)", len); return NULL; }
+    if (len > 9.0e18) {
+        tt_set_error(TT_EINVAL, "arange: too many elements (%g)", len);
+        return NULL;
+    }
     int64_t n = (int64_t)len;
     tt_tensor *t = tt_empty(1, &n, dt, dev);
     if (!t) return NULL;
     tt_kview v;
     tt__kview(t, &v);
-    if (n && t->storage->backend->arange(&v, start, step) != TT_OK) { tt_release(t); return NULL; }
+    if (n && t->storage->backend->arange(&v, start, step) != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
     return t;
 }
 
 tt_tensor *tt_linspace(double start, double end, int64_t steps, tt_dtype dt, tt_device dev)
 {
-    if (steps < 0) { tt_set_error(TT_EINVAL, "linspace: number of steps must be non-negative"); return NULL; }
+    if (steps < 0) {
+        tt_set_error(TT_EINVAL, "linspace: number of steps must be non-negative");
+        return NULL;
+    }
     tt_tensor *t = tt_empty(1, &steps, dt, dev);
     if (!t) return NULL;
     tt_kview v;
     tt__kview(t, &v);
-    if (steps && t->storage->backend->linspace(&v, start, end) != TT_OK) { tt_release(t); return NULL; }
+    if (steps && t->storage->backend->linspace(&v, start, end) != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -366,7 +418,10 @@ tt_tensor *tt_eye(int64_t n, int64_t m, tt_dtype dt, tt_device dev)
     tt_tensor *diag = tt__restride(t, 1, &k, &stride, 0);
     tt_status st = diag ? tt_fill_(diag, 1) : TT_ENOMEM;
     tt_release(diag);
-    if (st != TT_OK) { tt_release(t); return NULL; }
+    if (st != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
     t->storage->version = 0;
     return t;
 }
@@ -386,7 +441,10 @@ tt_tensor *tt_untracked_alias(const tt_tensor *t)
 static bool view_strides(const tt_tensor *t, int ndim, const int64_t *shape, int64_t *out)
 {
     int64_t numel = tt_numel(t);
-    if (numel == 0) { tt__contiguous_strides(ndim, shape, out); return true; }
+    if (numel == 0) {
+        tt__contiguous_strides(ndim, shape, out);
+        return true;
+    }
     int view_d = ndim - 1;
     int64_t chunk_base_stride = t->ndim ? t->strides[t->ndim - 1] : 1;
     int64_t tensor_numel = 1, view_numel = 1;
@@ -424,7 +482,10 @@ static bool infer_shape(const tt_tensor *t, int ndim, const int64_t *shape, int6
     for (int i = 0; i < ndim; i++) {
         out[i] = shape[i];
         if (shape[i] == -1) {
-            if (infer >= 0) { tt_set_error(TT_EINVAL, "only one dimension can be inferred"); return false; }
+            if (infer >= 0) {
+                tt_set_error(TT_EINVAL, "only one dimension can be inferred");
+                return false;
+            }
             infer = i;
         } else if (shape[i] < 0) {
             tt_set_error(TT_EINVAL, "invalid shape dimension %lld", (long long)shape[i]);
@@ -448,8 +509,9 @@ tt_tensor *tt_view(const tt_tensor *t, int ndim, const int64_t *shape)
     int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
     if (!infer_shape(t, ndim, shape, sh)) return NULL;
     if (!view_strides(t, ndim, sh, st)) {
-        tt_set_error(TT_ESHAPE, "view size is not compatible with input tensor's size and stride (at least one "
-                                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
+        tt_set_error(TT_ESHAPE,
+                     "view size is not compatible with input tensor's size and stride (at least one "
+                     "dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
         return NULL;
     }
     return tt__restride(t, ndim, sh, st, t->offset);
@@ -474,7 +536,10 @@ tt_tensor *tt_permute(const tt_tensor *t, const int *dims)
     for (int i = 0; i < t->ndim; i++) {
         int d = tt__wrap_dim(dims[i], t->ndim);
         if (d < 0) return NULL;
-        if (seen[d]) { tt_set_error(TT_EINVAL, "permute(): duplicate dims are not allowed."); return NULL; }
+        if (seen[d]) {
+            tt_set_error(TT_EINVAL, "permute(): duplicate dims are not allowed.");
+            return NULL;
+        }
         seen[d] = true;
         sh[i] = t->shape[d];
         st[i] = t->strides[d];
@@ -508,10 +573,16 @@ tt_tensor *tt_t(const tt_tensor *t)
 
 tt_tensor *tt_slice(const tt_tensor *t, int dim, int64_t start, int64_t end, int64_t step)
 {
-    if (t->ndim == 0) { tt_set_error(TT_EINVAL, "slice() cannot be applied to a 0-dim tensor."); return NULL; }
+    if (t->ndim == 0) {
+        tt_set_error(TT_EINVAL, "slice() cannot be applied to a 0-dim tensor.");
+        return NULL;
+    }
     int d = tt__wrap_dim(dim, t->ndim);
     if (d < 0) return NULL;
-    if (step <= 0) { tt_set_error(TT_EINVAL, "slice step must be positive"); return NULL; }
+    if (step <= 0) {
+        tt_set_error(TT_EINVAL, "slice step must be positive");
+        return NULL;
+    }
     int64_t n = t->shape[d];
     if (start < 0) start += n;
     if (end < 0) end += n;
@@ -527,7 +598,10 @@ tt_tensor *tt_slice(const tt_tensor *t, int dim, int64_t start, int64_t end, int
 
 tt_tensor *tt_select(const tt_tensor *t, int dim, int64_t index)
 {
-    if (t->ndim == 0) { tt_set_error(TT_EINVAL, "select() cannot be applied to a 0-dim tensor."); return NULL; }
+    if (t->ndim == 0) {
+        tt_set_error(TT_EINVAL, "select() cannot be applied to a 0-dim tensor.");
+        return NULL;
+    }
     int d = tt__wrap_dim(dim, t->ndim);
     if (d < 0) return NULL;
     int64_t n = t->shape[d];
@@ -540,7 +614,11 @@ tt_tensor *tt_select(const tt_tensor *t, int dim, int64_t index)
     if (index < 0) index += n;
     int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
     for (int i = 0, j = 0; i < t->ndim; i++)
-        if (i != d) { sh[j] = t->shape[i]; st[j] = t->strides[i]; j++; }
+        if (i != d) {
+            sh[j] = t->shape[i];
+            st[j] = t->strides[i];
+            j++;
+        }
     return tt__restride(t, t->ndim - 1, sh, st, t->offset + index * t->strides[d]);
 }
 
@@ -548,18 +626,25 @@ tt_tensor *tt_expand(const tt_tensor *t, int ndim, const int64_t *shape)
 {
     char b1[200], b2[200];
     if (ndim < t->ndim) {
-        tt_set_error(TT_ESHAPE, "expand: the number of sizes provided (%d) must be greater or equal to the "
-                                "number of dimensions in the tensor (%d)", ndim, t->ndim);
+        tt_set_error(TT_ESHAPE,
+                     "expand: the number of sizes provided (%d) must be greater or equal to the "
+                     "number of dimensions in the tensor (%d)",
+                     ndim, t->ndim);
         return NULL;
     }
-    if (ndim > TT_MAX_DIMS) { tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions", TT_MAX_DIMS); return NULL; }
+    if (ndim > TT_MAX_DIMS) {
+        tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions", TT_MAX_DIMS);
+        return NULL;
+    }
     int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
     for (int i = ndim - 1; i >= 0; i--) {
         int j = i - (ndim - t->ndim);
         if (j < 0) {
             if (shape[i] < 0) {
-                tt_set_error(TT_ESHAPE, "The expanded size of the tensor (%lld) isn't allowed in a leading, "
-                                        "non-existing dimension %d", (long long)shape[i], i);
+                tt_set_error(TT_ESHAPE,
+                             "The expanded size of the tensor (%lld) isn't allowed in a leading, "
+                             "non-existing dimension %d",
+                             (long long)shape[i], i);
                 return NULL;
             }
             sh[i] = shape[i];
@@ -571,8 +656,9 @@ tt_tensor *tt_expand(const tt_tensor *t, int ndim, const int64_t *shape)
             sh[i] = shape[i];
             st[i] = 0;
         } else {
-            tt_set_error(TT_ESHAPE, "The expanded size of the tensor (%lld) must match the existing size (%lld) at "
-                                    "non-singleton dimension %d.  Target sizes: %s.  Tensor sizes: %s",
+            tt_set_error(TT_ESHAPE,
+                         "The expanded size of the tensor (%lld) must match the existing size (%lld) at "
+                         "non-singleton dimension %d.  Target sizes: %s.  Tensor sizes: %s",
                          (long long)shape[i], (long long)t->shape[j], i, tt_shape_str(ndim, shape, b1, sizeof b1),
                          tt_shape_str(t->ndim, t->shape, b2, sizeof b2));
             return NULL;
@@ -589,14 +675,21 @@ tt_tensor *tt_squeeze(const tt_tensor *t, int dim)
     int n = 0;
     for (int i = 0; i < t->ndim; i++) {
         bool drop = t->shape[i] == 1 && (dim == TT_ALL_DIMS || i == d);
-        if (!drop) { sh[n] = t->shape[i]; st[n] = t->strides[i]; n++; }
+        if (!drop) {
+            sh[n] = t->shape[i];
+            st[n] = t->strides[i];
+            n++;
+        }
     }
     return tt__restride(t, n, sh, st, t->offset);
 }
 
 tt_tensor *tt_unsqueeze(const tt_tensor *t, int dim)
 {
-    if (t->ndim >= TT_MAX_DIMS) { tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions", TT_MAX_DIMS); return NULL; }
+    if (t->ndim >= TT_MAX_DIMS) {
+        tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions", TT_MAX_DIMS);
+        return NULL;
+    }
     int d = tt__wrap_dim(dim, t->ndim + 1);
     if (d < 0) return NULL;
     int64_t sh[TT_MAX_DIMS], st[TT_MAX_DIMS];
@@ -620,14 +713,14 @@ tt_tensor *tt_clone(const tt_tensor *t)
     tt_kview o, i;
     tt__kview(c, &o);
     tt__kview(t, &i);
-    if (tt_numel(t) && tt__backend(t)->copy(&o, &i) != TT_OK) { tt_release(c); return NULL; }
+    if (tt_numel(t) && tt__backend(t)->copy(&o, &i) != TT_OK) {
+        tt_release(c);
+        return NULL;
+    }
     return c;
 }
 
-tt_tensor *tt_contiguous(const tt_tensor *t)
-{
-    return tt_is_contiguous(t) ? tt_retain((tt_tensor *)t) : tt_clone(t);
-}
+tt_tensor *tt_contiguous(const tt_tensor *t) { return tt_is_contiguous(t) ? tt_retain((tt_tensor *)t) : tt_clone(t); }
 
 tt_tensor *tt_to_device(const tt_tensor *t, tt_device d)
 {
@@ -639,8 +732,7 @@ tt_tensor *tt_to_device(const tt_tensor *t, tt_device d)
     void *host = malloc(bytes ? bytes : 1);
     tt_tensor *out = NULL;
     if (!host) tt_set_error(TT_ENOMEM, "out of memory");
-    else if (tt_to_host(c, c->dtype, host) == TT_OK)
-        out = tt_from_data(c->ndim, c->shape, c->dtype, host, d);
+    else if (tt_to_host(c, c->dtype, host) == TT_OK) out = tt_from_data(c->ndim, c->shape, c->dtype, host, d);
     free(host);
     tt_release(c);
     return out;
@@ -665,7 +757,8 @@ tt_status tt_to_host(const tt_tensor *t, tt_dtype dt, void *dst)
 tt_status tt_item(const tt_tensor *t, double *out)
 {
     if (tt_numel(t) != 1)
-        return tt_set_error(TT_EINVAL, "a Tensor with %lld elements cannot be converted to Scalar", (long long)tt_numel(t));
+        return tt_set_error(TT_EINVAL, "a Tensor with %lld elements cannot be converted to Scalar",
+                            (long long)tt_numel(t));
     return tt_to_host(t, TT_F64, out);
 }
 

@@ -9,7 +9,6 @@
 #include "check.h"
 #include "tg/grad.h"
 
-
 /* ---- helpers ------------------------------------------------------------- */
 static tt_tensor *mk(tt_dtype dt, int ndim, const int64_t *shape, const double *v)
 {
@@ -24,7 +23,10 @@ static tt_tensor *mk(tt_dtype dt, int ndim, const int64_t *shape, const double *
 /* A leaf that requires grad. */
 static tt_tensor *param(tt_tensor *t)
 {
-    if (t && tg_set_requires_grad(t, true) != TT_OK) { tt_release(t); return NULL; }
+    if (t && tg_set_requires_grad(t, true) != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -35,16 +37,29 @@ static double item(const tt_tensor *t)
     return v;
 }
 
-#define CHECK_FMT(t, want) do { const tt_tensor *t_ = (t); char *s_ = t_ ? tg_format(t_) : NULL; \
-    CHECK_STR(s_, want); free(s_); } while (0)
+#define CHECK_FMT(t, want)                    \
+    do {                                      \
+        const tt_tensor *t_ = (t);            \
+        char *s_ = t_ ? tg_format(t_) : NULL; \
+        CHECK_STR(s_, want);                  \
+        free(s_);                             \
+    } while (0)
 #define CHECK_NODE(n, name) CHECK_STR((n) ? tg_node_name(n) : "(no node)", name)
 /* The last error must be exactly PyTorch's sentence. */
-#define CHECK_MSG(status_expr, want) do { tt_status st_ = (status_expr); \
-    if (st_ == TT_OK) FAILF("%s succeeded; expected \"%s\"", #status_expr, want); \
-    else CHECK_STR(tt_last_error(), want); } while (0)
-#define CHECK_NULL_MSG(expr, want) do { tt_tensor *r_ = (expr); \
-    if (r_) { FAILF("%s succeeded; expected \"%s\"", #expr, want); tt_release(r_); } \
-    else CHECK_STR(tt_last_error(), want); } while (0)
+#define CHECK_MSG(status_expr, want)                                                  \
+    do {                                                                              \
+        tt_status st_ = (status_expr);                                                \
+        if (st_ == TT_OK) FAILF("%s succeeded; expected \"%s\"", #status_expr, want); \
+        else CHECK_STR(tt_last_error(), want);                                        \
+    } while (0)
+#define CHECK_NULL_MSG(expr, want)                               \
+    do {                                                         \
+        tt_tensor *r_ = (expr);                                  \
+        if (r_) {                                                \
+            FAILF("%s succeeded; expected \"%s\"", #expr, want); \
+            tt_release(r_);                                      \
+        } else CHECK_STR(tt_last_error(), want);                 \
+    } while (0)
 
 /* Warnings are captured, not printed. */
 static int nwarn;
@@ -67,13 +82,14 @@ static const char SECOND_TIME[] =
     "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if "
     "you need to access saved tensors after calling backward.";
 static const char LEAF_INPLACE[] = "a leaf Variable that requires grad is being used in an in-place operation.";
-#define VERSION_MSG(what, where) \
-    "one of the variables needed for gradient computation has been modified by an inplace operation: [" what "]" \
-    where " is at version 1; expected version 0 instead. Hint: enable anomaly detection to find the operation " \
+#define VERSION_MSG(what, where)                                                                                       \
+    "one of the variables needed for gradient computation has been modified by an inplace operation: [" what "]" where \
+    " is at version 1; expected version 0 instead. Hint: enable anomaly detection to find the operation "              \
     "that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True)."
 
 /* ---- §4.1 only floating tensors require grad ----------------------------- */
-TEST(only_floating_requires_grad) {
+TEST(only_floating_requires_grad)
+{
     tt_tensor *i = tt_arange(0, 3, 1, TT_I64, TT_CPU), *b = tt_ones(1, (int64_t[]){2}, TT_BOOL, TT_CPU);
     /* torch.arange(3).requires_grad_() */
     CHECK_MSG(tg_set_requires_grad(i, true), "Only Tensors of floating point dtype can require gradients");
@@ -82,15 +98,19 @@ TEST(only_floating_requires_grad) {
     CHECK(!tg_requires_grad(i) && !tg_requires_grad(b));
     CHECK(tg_set_requires_grad(i, false) == TT_OK); /* requires_grad_(False) is fine */
     tt_tensor *f = tt_ones(1, (int64_t[]){2}, TT_F32, TT_CPU), *d = tt_ones(1, (int64_t[]){2}, TT_F64, TT_CPU);
-    CHECK(!tg_requires_grad(f));                     /* default False */
+    CHECK(!tg_requires_grad(f)); /* default False */
     CHECK(tg_set_requires_grad(f, true) == TT_OK && tg_requires_grad(f));
     CHECK(tg_set_requires_grad(d, true) == TT_OK && tg_requires_grad(d));
     CHECK(tg_set_requires_grad(f, false) == TT_OK && !tg_requires_grad(f)); /* a leaf may be switched off */
-    tt_release(i); tt_release(b); tt_release(f); tt_release(d);
+    tt_release(i);
+    tt_release(b);
+    tt_release(f);
+    tt_release(d);
 }
 
 /* ---- §4.2/4.3 propagation, leaves, no_grad ---------------------------------- */
-TEST(requires_grad_propagation) {
+TEST(requires_grad_propagation)
+{
     tt_tensor *a = param(V32(1, 2)), *b = V32(3, 4);
     tt_tensor *c = tg_add(a, b), *bb = tg_mul(b, b), *cc = tg_mul(c, bb);
     CHECK(tg_requires_grad(c) && !tg_is_leaf(c) && tg_grad_fn(c));
@@ -99,18 +119,26 @@ TEST(requires_grad_propagation) {
     /* comparisons are never recorded: (a > b).requires_grad == False */
     tt_tensor *gt = tg_binary(TT_GT, a, b);
     CHECK(gt && gt->dtype == TT_BOOL && !tg_requires_grad(gt) && !tg_grad_fn(gt));
-    tt_release(a); tt_release(b); tt_release(c); tt_release(bb); tt_release(cc); tt_release(gt);
+    tt_release(a);
+    tt_release(b);
+    tt_release(c);
+    tt_release(bb);
+    tt_release(cc);
+    tt_release(gt);
 }
 
-TEST(no_grad_scopes) {
+TEST(no_grad_scopes)
+{
     tt_tensor *a = param(V32(1, 2)), *y = NULL, *z = NULL, *w = NULL, *u = NULL;
     CHECK(tg_is_grad_enabled());
-    TG_NO_GRAD {
+    TG_NO_GRAD
+    {
         CHECK(!tg_is_grad_enabled());
-        y = tg_mul_scalar(a, 2); /* with torch.no_grad(): y = x * 2 -> y.requires_grad False */
+        y = tg_mul_scalar(a, 2);                     /* with torch.no_grad(): y = x * 2 -> y.requires_grad False */
         TG_NO_GRAD { CHECK(!tg_is_grad_enabled()); } /* nested: still off afterwards */
         CHECK(!tg_is_grad_enabled());
-        TG_ENABLE_GRAD {
+        TG_ENABLE_GRAD
+        {
             CHECK(tg_is_grad_enabled());
             z = tg_mul_scalar(a, 2);
         }
@@ -130,17 +158,24 @@ TEST(no_grad_scopes) {
     CHECK(tg_set_grad_enabled(false) == false);
     CHECK(tg_set_grad_enabled(true) == false);
     CHECK(tg_is_grad_enabled());
-    tt_release(a); tt_release(y); tt_release(z); tt_release(w); tt_release(u);
+    tt_release(a);
+    tt_release(y);
+    tt_release(z);
+    tt_release(w);
+    tt_release(u);
 }
 
 /* ---- §6 seed 000: a = ones(3,4), b = zeros(3,4), c = a + b, d = c.sum() ---------- */
-TEST(seed000_add_sum) {
+TEST(seed000_add_sum)
+{
     int64_t s[2] = {3, 4};
     tt_tensor *a = param(tt_ones(2, s, TT_F32, TT_CPU)), *b = tt_zeros(2, s, TT_F32, TT_CPU);
-    CHECK_FMT(a, "tensor([[1., 1., 1., 1.],\n        [1., 1., 1., 1.],\n        [1., 1., 1., 1.]], requires_grad=True)");
+    CHECK_FMT(a,
+              "tensor([[1., 1., 1., 1.],\n        [1., 1., 1., 1.],\n        [1., 1., 1., 1.]], requires_grad=True)");
     CHECK_FMT(b, "tensor([[0., 0., 0., 0.],\n        [0., 0., 0., 0.],\n        [0., 0., 0., 0.]])");
     tt_tensor *c = tg_add(a, b);
-    CHECK_FMT(c, "tensor([[1., 1., 1., 1.],\n        [1., 1., 1., 1.],\n        [1., 1., 1., 1.]], grad_fn=<AddBackward0>)");
+    CHECK_FMT(
+        c, "tensor([[1., 1., 1., 1.],\n        [1., 1., 1., 1.],\n        [1., 1., 1., 1.]], grad_fn=<AddBackward0>)");
     tt_tensor *d = tg_sum(c);
     /* c.data.sum(), c.sum() -> (tensor(12.), tensor(12., grad_fn=<SumBackward0>)) */
     tt_tensor *cd = tg_data(c), *cds = tg_sum(cd);
@@ -151,7 +186,7 @@ TEST(seed000_add_sum) {
     CHECK_VALUES(tg_get_grad(a), ones, 12, 0);
     CHECK_FMT(tg_get_grad(a), "tensor([[1., 1., 1., 1.],\n        [1., 1., 1., 1.],\n        [1., 1., 1., 1.]])");
     CHECK(tg_requires_grad(a) && !tg_requires_grad(b) && tg_requires_grad(c)); /* (True, False, True) */
-    CHECK(tg_is_leaf(a) && tg_is_leaf(b) && !tg_is_leaf(c));                    /* (True, True, False) */
+    CHECK(tg_is_leaf(a) && tg_is_leaf(b) && !tg_is_leaf(c));                   /* (True, True, False) */
     /* c.grad is None, with PyTorch's UserWarning */
     nwarn = 0;
     CHECK(tg_get_grad(c) == NULL);
@@ -159,9 +194,13 @@ TEST(seed000_add_sum) {
     CHECK_STR(last_warn, NONLEAF_GRAD_WARNING);
     nwarn = 0;
     CHECK(tg_get_grad(b) == NULL && tg_get_grad(a) != NULL && nwarn == 0); /* leaves never warn */
-    tt_release(a); tt_release(b); tt_release(c); tt_release(d); tt_release(cd); tt_release(cds);
+    tt_release(a);
+    tt_release(b);
+    tt_release(c);
+    tt_release(d);
+    tt_release(cd);
+    tt_release(cds);
 }
-
 
 /* Tensors made in a test are kept here and released after it (RUNK). */
 static tt_tensor *kept[1 << 14];
@@ -175,10 +214,15 @@ static void release_kept(void)
 {
     while (nkept) tt_release(kept[--nkept]);
 }
-#define RUNK(name) do { RUN(name); release_kept(); } while (0)
+#define RUNK(name)      \
+    do {                \
+        RUN(name);      \
+        release_kept(); \
+    } while (0)
 
 /* y = x**2 * t.exp(x) on randn(3,4); y.backward(t.ones(y.size())) == 2*x*exp(x) + x**2*exp(x) */
-TEST(seed000_x2_exp) {
+TEST(seed000_x2_exp)
+{
     tt_manual_seed(1000);
     tt_tensor *x = K(param(tt_randn(2, (int64_t[]){3, 4}, TT_F32, TT_CPU, NULL)));
     tt_tensor *y = K(tg_mul(K(tg_pow_scalar(x, 2)), K(tg_exp(x))));
@@ -191,13 +235,15 @@ TEST(seed000_x2_exp) {
     CHECK(want && tt_to_host(want, TT_F64, w) == TT_OK);
     CHECK_VALUES(tg_get_grad(x), w, 12, 1e-6);
     /* gradf(x) on tensors that require grad is itself tracked: grad_fn=<AddBackward0> */
-    tt_tensor *gf = K(tg_add(K(tg_mul(K(tg_mul_scalar(x, 2)), K(tg_exp(x)))), K(tg_mul(K(tg_pow_scalar(x, 2)), K(tg_exp(x))))));
+    tt_tensor *gf =
+        K(tg_add(K(tg_mul(K(tg_mul_scalar(x, 2)), K(tg_exp(x)))), K(tg_mul(K(tg_pow_scalar(x, 2)), K(tg_exp(x))))));
     CHECK_NODE(tg_grad_fn(gf), "AddBackward0");
     CHECK_VALUES(gf, w, 12, 1e-6);
 }
 
 /* x = ones(1); b, w = rand(1) requiring grad; y = w * x; z = y + b */
-TEST(seed000_graph_wx_b) {
+TEST(seed000_graph_wx_b)
+{
     tt_manual_seed(7);
     tt_tensor *x = K(tt_ones(1, (int64_t[]){1}, TT_F32, TT_CPU));
     tt_tensor *b = K(param(tt_rand(1, (int64_t[]){1}, TT_F32, TT_CPU, NULL)));
@@ -246,11 +292,9 @@ TEST(seed000_graph_wx_b) {
 }
 
 /* def abs(x): return x if x.data[0] > 0 else -x: the graph follows C control flow */
-static tt_tensor *dyn_abs(tt_tensor *x)
+static tt_tensor *dyn_abs(tt_tensor *x) { return item(x) > 0 ? tt_retain(x) : tg_neg(x); }
+TEST(seed000_dynamic_abs)
 {
-    return item(x) > 0 ? tt_retain(x) : tg_neg(x);
-}
-TEST(seed000_dynamic_abs) {
     tt_tensor *x = K(param(V32(1)));
     tt_tensor *y = K(dyn_abs(x));
     CHECK(tg_backward(y, NULL, false, false) == TT_OK);
@@ -264,7 +308,8 @@ TEST(seed000_dynamic_abs) {
 
 /* f(x): result = 1; for ii in x: if ii.data > 0: result = ii * result
  * x = arange(-2, 4).float() -> x.grad == [0, 0, 0, 6, 3, 2] */
-TEST(seed000_prod_of_positives) {
+TEST(seed000_prod_of_positives)
+{
     tt_tensor *xi = K(tt_arange(-2, 4, 1, TT_I64, TT_CPU));
     CHECK_MSG(tg_set_requires_grad(xi, true), "Only Tensors of floating point dtype can require gradients");
     tt_tensor *x = K(param(tt_cast(xi, TT_F32)));
@@ -288,7 +333,8 @@ TEST(seed000_prod_of_positives) {
 }
 
 /* x = ones(3), w = rand(3) requiring grad; y = x * w; z = y.sum() */
-TEST(seed000_intermediate_grads) {
+TEST(seed000_intermediate_grads)
+{
     tt_manual_seed(3);
     tt_tensor *x = K(param(tt_ones(1, (int64_t[]){3}, TT_F32, TT_CPU)));
     tt_tensor *w = K(param(tt_rand(1, (int64_t[]){3}, TT_F32, TT_CPU, NULL)));
@@ -334,7 +380,8 @@ static tt_tensor *sevens_hook(const tt_tensor *grad, void *ctx)
     return tt_full_like(grad, 7);
 }
 
-TEST(seed000_hook_on_intermediate) {
+TEST(seed000_hook_on_intermediate)
+{
     tt_manual_seed(3);
     tt_tensor *x = K(param(tt_ones(1, (int64_t[]){3}, TT_F32, TT_CPU)));
     tt_tensor *w = K(param(tt_rand(1, (int64_t[]){3}, TT_F32, TT_CPU, NULL)));
@@ -352,7 +399,8 @@ TEST(seed000_hook_on_intermediate) {
 
 /* x = arange(0,3).float(); y = x**2 + x*2; z = y.sum(); z.backward() -> [2, 4, 6];
  * y.backward(Tensor([1,1,1])) gives the same */
-TEST(seed000_grad_variables) {
+TEST(seed000_grad_variables)
+{
     double want[] = {2, 4, 6};
     tt_tensor *x = K(param(tt_arange(0, 3, 1, TT_F32, TT_CPU)));
     tt_tensor *y = K(tg_add(K(tg_pow_scalar(x, 2)), K(tg_mul_scalar(x, 2))));
@@ -369,7 +417,8 @@ TEST(seed000_grad_variables) {
 /* x = Tensor([5]) requiring grad; y = x**2;
  * grad_x = autograd.grad(y, x, create_graph=True) -> (tensor([10.], grad_fn=<MulBackward0>),)
  * autograd.grad(grad_x[0], x) -> (tensor([2.]),) */
-TEST(seed000_double_grad) {
+TEST(seed000_double_grad)
+{
     tt_tensor *x = K(param(V32(5)));
     tt_tensor *y = K(tg_pow_scalar(x, 2));
     CHECK_NODE(tg_grad_fn(y), "PowBackward0");
@@ -384,7 +433,8 @@ TEST(seed000_double_grad) {
 }
 
 /* seed 001: x = ones(2,2) requiring grad; y = x + 1; z = y*y*2; out = z.mean(); out.backward() */
-TEST(seed001_mean) {
+TEST(seed001_mean)
+{
     tt_tensor *x = K(param(tt_ones(2, (int64_t[]){2, 2}, TT_F32, TT_CPU)));
     CHECK_FMT(x, "tensor([[1., 1.],\n        [1., 1.]], requires_grad=True)");
     tt_tensor *y = K(tg_add_scalar(x, 1));
@@ -399,7 +449,8 @@ TEST(seed001_mean) {
 
 /* seed 001: a = randn(2,2); a = ((a*3)/(a-1)); a.requires_grad = True; b = (a*a).sum();
  * with torch.no_grad(): c = (a*a).sum() -> no grad_fn */
-TEST(seed001_requires_grad_switch) {
+TEST(seed001_requires_grad_switch)
+{
     tt_manual_seed(11);
     tt_tensor *a0 = K(tt_randn(2, (int64_t[]){2, 2}, TT_F32, TT_CPU, NULL));
     tt_tensor *a = K(tg_div(K(tg_mul_scalar(a0, 3)), K(tg_add_scalar(a0, -1))));
@@ -419,7 +470,8 @@ TEST(seed001_requires_grad_switch) {
 /* seed 003: w.data -= lr * w.grad keeps w a leaf (same tensor, same storage),
  * w.grad.zero_() between steps; y = 2x + randn, x = rand(20,1)*5, lr 0.01,
  * stop at loss <= 0.1 or 100 epochs. */
-TEST(seed003_data_update_loop) {
+TEST(seed003_data_update_loop)
+{
     tt_manual_seed(2021);
     tt_tensor *x = K(tt_mul_scalar(K(tt_rand(2, (int64_t[]){20, 1}, TT_F32, TT_CPU, NULL)), 5));
     tt_tensor *y = K(tt_add(K(tt_mul_scalar(x, 2)), K(tt_randn(2, (int64_t[]){20, 1}, TT_F32, TT_CPU, NULL))));
@@ -437,7 +489,10 @@ TEST(seed003_data_update_loop) {
         tt_tensor *wd = tg_data(w), *bd = tg_data(b);
         tt_tensor *uw = tt_mul_scalar(tg_get_grad(w), 0.01), *ub = tt_mul_scalar(tg_get_grad(b), 0.01);
         CHECK(tt_sub_(wd, uw) == TT_OK && tt_sub_(bd, ub) == TT_OK);
-        tt_release(wd); tt_release(bd); tt_release(uw); tt_release(ub);
+        tt_release(wd);
+        tt_release(bd);
+        tt_release(uw);
+        tt_release(ub);
         CHECK(tg_zero_grad(w) == TT_OK && tg_zero_grad(b) == TT_OK);
         while ((size_t)nkept > mark) tt_release(kept[--nkept]);
         if (loss_v <= 0.1) break;
@@ -450,7 +505,8 @@ TEST(seed003_data_update_loop) {
 
 /* seed 003's trap: w = w - lr * w.grad makes w a non-leaf whose .grad stays empty
  * (and reading it warns); w -= lr * w.grad fails on the leaf; under no_grad it works. */
-TEST(seed003_trap) {
+TEST(seed003_trap)
+{
     tt_tensor *x = K(V32(1, 2, 3));
     tt_tensor *w = K(param(V32(1)));
     tt_tensor *loss = K(tg_sum(K(tg_mul(w, x))));
@@ -481,7 +537,8 @@ TEST(seed003_trap) {
 }
 
 /* ---- §4.5 backward ------------------------------------------------------------- */
-TEST(leaf_grads_accumulate) {
+TEST(leaf_grads_accumulate)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     for (int i = 0; i < 3; i++) {
         tt_tensor *y = tg_sum(K(tg_mul(x, x)));
@@ -506,7 +563,8 @@ TEST(leaf_grads_accumulate) {
     CHECK(tg_set_grad(x, K(V32(1, 1))) != TT_OK);
 }
 
-TEST(retain_grad) {
+TEST(retain_grad)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     tt_tensor *y = K(tg_mul_scalar(x, 2));
     CHECK(!tg_retains_grad(y));
@@ -527,7 +585,8 @@ TEST(retain_grad) {
 }
 
 /* backward with a non-scalar root needs a grad_output of the root's shape */
-TEST(backward_errors) {
+TEST(backward_errors)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     tt_tensor *y = K(tg_mul_scalar(x, 2));
     CHECK_MSG(tg_backward(y, NULL, false, false), "grad can be implicitly created only for scalar outputs");
@@ -536,7 +595,8 @@ TEST(backward_errors) {
               "torch.Size([3]).");
     /* torch.ones(3).sum().backward() */
     tt_tensor *s = K(tg_sum(K(V32(1, 1, 1))));
-    CHECK_MSG(tg_backward(s, NULL, false, false), "element 0 of tensors does not require grad and does not have a grad_fn");
+    CHECK_MSG(tg_backward(s, NULL, false, false),
+              "element 0 of tensors does not require grad and does not have a grad_fn");
     CHECK(tg_get_grad(x) == NULL); /* nothing ran */
     /* a one-element non-0-d root is fine: y[0:1].backward() */
     tt_tensor *one = K(tg_slice(y, 0, 0, 1, 1));
@@ -549,7 +609,8 @@ TEST(backward_errors) {
 }
 
 /* only nodes that saved tensors refuse a second backward */
-TEST(second_backward) {
+TEST(second_backward)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     tt_tensor *z = K(tg_sum(K(tg_mul(x, x))));
     CHECK(tg_backward(z, NULL, false, false) == TT_OK);
@@ -574,7 +635,8 @@ TEST(second_backward) {
 }
 
 /* ---- §4.6 autograd.grad --------------------------------------------------------- */
-TEST(autograd_grad) {
+TEST(autograd_grad)
+{
     tt_tensor *x = K(param(V32(1, 2, 3))), *w = K(param(V32(4, 5, 6))), *c = K(V32(1, 1, 1));
     tt_tensor *y = K(tg_sum(K(tg_mul_scalar(x, 2))));
     tt_tensor *in[2] = {x, w}, *g[2] = {NULL, NULL};
@@ -596,7 +658,8 @@ TEST(autograd_grad) {
     tt_tensor *o1 = K(tg_mul(x, w)), *o2 = K(tg_sum(x));
     tt_tensor *outs[2] = {o1, o2}, *gos[2] = {K(V32(2, 2, 2)), NULL};
     CHECK(tg_autograd_grad(2, outs, gos, 2, in, true, false, false, g) == TT_OK);
-    K(g[0]); K(g[1]);
+    K(g[0]);
+    K(g[1]);
     CHECK_FMT(g[0], "tensor([ 9., 11., 13.])"); /* 2w + 1 */
     CHECK_FMT(g[1], "tensor([2., 4., 6.])");    /* 2x */
     /* gradient of an intermediate and of a leaf in one call; the same tensor twice */
@@ -604,9 +667,11 @@ TEST(autograd_grad) {
     tt_tensor *g3[3] = {NULL, NULL, NULL};
     tt_tensor *s = K(tg_sum(K(tg_mul(o1, o1))));
     CHECK(tg_autograd_grad(1, &s, NULL, 3, in2, true, false, false, g3) == TT_OK);
-    K(g3[0]); K(g3[1]); K(g3[2]);
-    CHECK_FMT(g3[0], "tensor([ 8., 20., 36.])");     /* 2 x w */
-    CHECK_FMT(g3[1], "tensor([ 32., 100., 216.])");  /* 2 x w^2 */
+    K(g3[0]);
+    K(g3[1]);
+    K(g3[2]);
+    CHECK_FMT(g3[0], "tensor([ 8., 20., 36.])");    /* 2 x w */
+    CHECK_FMT(g3[1], "tensor([ 32., 100., 216.])"); /* 2 x w^2 */
     CHECK_FMT(g3[2], "tensor([ 32., 100., 216.])");
     CHECK(tg_get_grad(x) == NULL && tg_get_grad(w) == NULL);
     /* the error for a root without grad applies to autograd.grad too */
@@ -618,7 +683,8 @@ TEST(autograd_grad) {
 }
 
 /* ---- §4.7 hooks ------------------------------------------------------------------ */
-TEST(hooks) {
+TEST(hooks)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     /* y = x*2; y.register_hook(record); (y + y*3).sum().backward(): one call with 4s; x.grad = 8 */
     tt_tensor *y = K(tg_mul_scalar(x, 2));
@@ -649,13 +715,15 @@ TEST(hooks) {
     CHECK(tg_set_grad(x, NULL) == TT_OK);
     int hl = tg_register_hook(x, record_hook, NULL);
     hook_calls = 0;
-    CHECK(tg_backward(K(tg_sum(K(tg_add(K(tg_mul_scalar(x, 2)), K(tg_mul_scalar(x, 3)))))), NULL, false, false) == TT_OK);
+    CHECK(tg_backward(K(tg_sum(K(tg_add(K(tg_mul_scalar(x, 2)), K(tg_mul_scalar(x, 3)))))), NULL, false, false) ==
+          TT_OK);
     CHECK(hook_calls == 1 && hook_seen[0] == 5 && hook_seen[2] == 5);
     CHECK_FMT(tg_get_grad(x), "tensor([5., 5., 5.])");
     CHECK(tg_remove_hook(x, hl) == TT_OK);
     CHECK(tg_set_grad(x, NULL) == TT_OK);
     int h7 = tg_register_hook(x, sevens_hook, NULL);
-    CHECK(tg_backward(K(tg_sum(K(tg_add(K(tg_mul_scalar(x, 2)), K(tg_mul_scalar(x, 3)))))), NULL, false, false) == TT_OK);
+    CHECK(tg_backward(K(tg_sum(K(tg_add(K(tg_mul_scalar(x, 2)), K(tg_mul_scalar(x, 3)))))), NULL, false, false) ==
+          TT_OK);
     CHECK_FMT(tg_get_grad(x), "tensor([7., 7., 7.])");
     CHECK(tg_remove_hook(x, h7) == TT_OK);
     /* hooks run in registration order: y.register_hook(g*10); y.retain_grad() -> y.grad = [40, 80, 120] */
@@ -680,7 +748,8 @@ TEST(hooks) {
 }
 
 /* ---- §4.8 detach and .data --------------------------------------------------------- */
-TEST(detach_and_data) {
+TEST(detach_and_data)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     tt_tensor *y = K(tg_mul_scalar(x, 2));
     tt_tensor *d = K(tg_detach(y));
@@ -704,7 +773,8 @@ TEST(detach_and_data) {
 
 /* w.data -= 1 after a graph saved w: backward still runs (no version bump) and
  * uses the new values: y = (w*w).sum(); w.data -= 1; y.backward() -> [0, 2, 4] */
-TEST(data_update_keeps_saved_graph) {
+TEST(data_update_keeps_saved_graph)
+{
     tt_tensor *w = K(param(V32(1, 2, 3)));
     tt_tensor *y = K(tg_sum(K(tg_mul(w, w))));
     tt_tensor *wd = K(tg_data(w));
@@ -715,7 +785,8 @@ TEST(data_update_keeps_saved_graph) {
 }
 
 /* ---- §4.9 in place and version counters ---------------------------------------------- */
-TEST(inplace_on_leaf) {
+TEST(inplace_on_leaf)
+{
     tt_tensor *x = K(param(V32(1, 2, 3))), *one = K(V32(1, 1, 1));
     CHECK_MSG(tg_add_(x, one), LEAF_INPLACE);
     CHECK_MSG(tg_mul_(x, one), LEAF_INPLACE);
@@ -736,7 +807,8 @@ TEST(inplace_on_leaf) {
     CHECK_FMT(c, "tensor([2., 3.])");
 }
 
-TEST(version_counter) {
+TEST(version_counter)
+{
     /* x = tensor([1,2,3], float64) requiring grad; y = x.exp(); with no_grad: y.add_(1) */
     tt_tensor *x = K(param(V64(1, 2, 3))), *one = K(V64(1, 1, 1));
     tt_tensor *y = K(tg_exp(x));
@@ -784,7 +856,8 @@ TEST(version_counter) {
 /* In place on a non-leaf in grad mode keeps it in the graph (PyTorch:
  * y = x*2; y.zero_() -> grad_fn=<ZeroBackward0>; y.fill_(3) -> FillBackward2;
  * y.copy_(ones(3)) -> CopyBackwards); backward through it gives zeros. */
-TEST(inplace_on_nonleaf) {
+TEST(inplace_on_nonleaf)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     tt_tensor *y = K(tg_mul_scalar(x, 2));
     CHECK(tg_mul_(y, K(V32(3, 3, 3))) == TT_OK);
@@ -803,7 +876,8 @@ TEST(inplace_on_nonleaf) {
 }
 
 /* y.requires_grad_(False) on a non-leaf */
-TEST(requires_grad_of_nonleaf) {
+TEST(requires_grad_of_nonleaf)
+{
     tt_tensor *x = K(param(V32(1, 2, 3)));
     tt_tensor *y = K(tg_mul_scalar(x, 2));
     CHECK_MSG(tg_set_requires_grad(y, false),
@@ -815,7 +889,8 @@ TEST(requires_grad_of_nonleaf) {
 
 /* ---- §4.10 create_graph: higher derivatives --------------------------------------------- */
 /* f = x**3 + 2*x**2 at 2: f' = 20, f'' = 16, f''' = 6 (grad_fn=<AddBackward0> for the first two) */
-TEST(higher_order) {
+TEST(higher_order)
+{
     tt_tensor *x = K(param(tt_scalar(2, TT_F32, TT_CPU)));
     tt_tensor *f = K(tg_add(K(tg_pow_scalar(x, 3)), K(tg_mul_scalar(K(tg_pow_scalar(x, 2)), 2))));
     tt_tensor *g1 = NULL, *g2 = NULL, *g3 = NULL, *g4 = NULL;
@@ -836,7 +911,7 @@ TEST(higher_order) {
     CHECK_FMT(gx, "tensor(12., grad_fn=<CopyBackwards>)");
     CHECK(gx && tg_autograd_grad(1, &gx, NULL, 1, &x, false, false, false, &g4) == TT_OK);
     K(g4);
-    CHECK_FMT(g4, "tensor(12.)"); /* d(3x^2)/dx = 6x */
+    CHECK_FMT(g4, "tensor(12.)");         /* d(3x^2)/dx = 6x */
     CHECK(tg_set_grad(x, NULL) == TT_OK); /* breaks the x -> grad -> graph -> x cycle */
     /* second derivative of exp(sin(x)) through a vector: d2/dx2 = e^sin (cos^2 - sin) */
     tt_tensor *v = K(param(V64(0.5, -1.0)));
@@ -856,7 +931,8 @@ TEST(higher_order) {
 }
 
 /* ---- memory: long chains, freeing the graph ----------------------------------------------- */
-TEST(long_chain) {
+TEST(long_chain)
+{
     long n = RUNNING_ON_VALGRIND ? 20000 : 1000000;
     tt_tensor *x = param(V64(1));
     tt_tensor *y = tt_retain(x);
@@ -877,7 +953,8 @@ TEST(long_chain) {
 
 /* A graph holds its leaves through AccumulateGrad; releasing the output frees it all
  * (valgrind checks that nothing else stays behind). */
-TEST(graph_freed_with_output) {
+TEST(graph_freed_with_output)
+{
     tt_tensor *x = param(V32(1, 2, 3)), *w = param(V32(4, 5, 6));
     CHECK(x->refcount == 1 && w->refcount == 1);
     tt_tensor *a = tg_mul(x, w), *b = tg_exp(a), *c = tg_sum(b);
@@ -911,7 +988,8 @@ TEST(graph_freed_with_output) {
 }
 
 /* ---- printing -------------------------------------------------------------------------- */
-TEST(format) {
+TEST(format)
+{
     tt_tensor *a = K(param(tt_ones(2, (int64_t[]){2, 2}, TT_F32, TT_CPU)));
     CHECK_FMT(a, "tensor([[1., 1.],\n        [1., 1.]], requires_grad=True)");
     CHECK_FMT(K(tg_mul_scalar(a, 2)), "tensor([[2., 2.],\n        [2., 2.]], grad_fn=<MulBackward0>)");
@@ -952,7 +1030,8 @@ TEST(format) {
 /* seed 000: get_fake_data(8): x = rand(8,1)*20, y = x*2 + (1 + randn(8,1))*3;
  * w = rand(1,1), b = zeros(1,1); lr 0.001; 8000 steps of
  * loss = (0.5*(x.mm(w) + b.expand_as(y) - y)**2).sum(); w.data.sub_(lr*w.grad.data); ... -> w ~ 2, b ~ 3 */
-TEST(seed000_linear_regression) {
+TEST(seed000_linear_regression)
+{
     tt_manual_seed(1000);
     int64_t s11[2] = {1, 1}, s81[2] = {8, 1};
     tt_tensor *w = K(param(tt_rand(2, s11, TT_F32, TT_CPU, NULL))), *b = K(param(tt_zeros(2, s11, TT_F32, TT_CPU)));
@@ -964,7 +1043,10 @@ TEST(seed000_linear_regression) {
                                 K(tt_mul_scalar(K(tt_add_scalar(K(tt_randn(2, s81, TT_F32, TT_CPU, NULL)), 1)), 3))));
         tt_tensor *yp = K(tg_add(K(tg_mm(x, w)), K(tg_expand(b, 2, y->shape))));
         tt_tensor *loss = K(tg_sum(K(tg_mul_scalar(K(tg_pow_scalar(K(tg_sub(yp, y)), 2)), 0.5))));
-        if (tg_backward(loss, NULL, false, false) != TT_OK) { CHECK(0); break; }
+        if (tg_backward(loss, NULL, false, false) != TT_OK) {
+            CHECK(0);
+            break;
+        }
         tt_sub_(wd, K(tt_mul_scalar(tg_get_grad(w), 0.001)));
         tt_sub_(bd, K(tt_mul_scalar(tg_get_grad(b), 0.001)));
         tg_zero_grad(w);
@@ -978,7 +1060,8 @@ TEST(seed000_linear_regression) {
 
 /* seed 001: x = rand(500,1); y = 3x + 0.8; w = rand(1,1), b = tensor(0., float64); lr 0.01;
  * 2000 steps of loss = (y - (x @ w + b))**2 .mean(), w.data = w.data - lr*w.grad -> ~ (3, 0.8) */
-TEST(seed001_linear_regression) {
+TEST(seed001_linear_regression)
+{
     tt_manual_seed(1);
     int64_t s[2] = {500, 1}, s11[2] = {1, 1};
     tt_tensor *x = K(tt_rand(2, s, TT_F32, TT_CPU, NULL));
@@ -993,7 +1076,10 @@ TEST(seed001_linear_regression) {
         loss_v = item(loss);
         tg_zero_grad(w);
         tg_zero_grad(b);
-        if (tg_backward(loss, NULL, false, false) != TT_OK) { CHECK(0); break; }
+        if (tg_backward(loss, NULL, false, false) != TT_OK) {
+            CHECK(0);
+            break;
+        }
         /* w.data = w.data - lr * w.grad: copy the new values into w's storage */
         tt_tensor *wd = K(tg_data(w)), *bd = K(tg_data(b));
         tt_copy_(wd, K(tt_sub(wd, K(tt_mul_scalar(tg_get_grad(w), 0.01)))));
@@ -1009,7 +1095,8 @@ TEST(seed001_linear_regression) {
 
 /* seed 002: total least squares, loss = mean((a*X - Y + b)**2 / (a**2 + 1)), X = linspace(0,100,100),
  * Y = 2.5X + 1, noise N(0,2) on both; lr 1e-5, 1000 epochs, with torch.no_grad(): a -= lr*a.grad -> a ~ 2.5 */
-TEST(seed002_orthogonal_regression) {
+TEST(seed002_orthogonal_regression)
+{
     tt_manual_seed(2);
     int64_t n = 100;
     tt_tensor *X0 = K(tt_linspace(0, 100, n, TT_F32, TT_CPU));
@@ -1022,8 +1109,12 @@ TEST(seed002_orthogonal_regression) {
         int mark = nkept;
         tt_tensor *r = K(tg_add(K(tg_sub(K(tg_mul(a, X)), Y)), b));
         tt_tensor *loss = K(tg_mean(K(tg_div(K(tg_pow_scalar(r, 2)), K(tg_add_scalar(K(tg_pow_scalar(a, 2)), 1))))));
-        if (tg_backward(loss, NULL, false, false) != TT_OK) { CHECK(0); break; }
-        TG_NO_GRAD {
+        if (tg_backward(loss, NULL, false, false) != TT_OK) {
+            CHECK(0);
+            break;
+        }
+        TG_NO_GRAD
+        {
             tg_sub_(a, K(tt_mul_scalar(tg_get_grad(a), 1e-5)));
             tg_sub_(b, K(tt_mul_scalar(tg_get_grad(b), 1e-5)));
         }
@@ -1031,7 +1122,10 @@ TEST(seed002_orthogonal_regression) {
         tg_zero_grad(b);
         double l = item(loss);
         if (e == 0) first = l;
-        if (l < best) { best = l; best_a = item(a); }
+        if (l < best) {
+            best = l;
+            best_a = item(a);
+        }
         while (nkept > mark) tt_release(kept[--nkept]);
     }
     CHECK(tg_is_leaf(a) && tg_requires_grad(a));

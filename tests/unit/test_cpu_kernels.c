@@ -35,11 +35,17 @@ static double max_ulp(tt_tensor *(*op)(const tt_tensor *), double (*ref)(double)
         if (isnan(rf) || isinf(rf) || isnan(got[i]) || isinf(got[i]) || rf == 0) {
             bool same = (isnan(rf) && isnan(got[i])) || rf == got[i];
             if (rf == 0 && !isnan(got[i]) && fabs(got[i]) <= 0x1p-149) same = true; /* a subnormal ulp off 0 */
-            if (!same) { maxe = -1; *worst = xs[i]; }
+            if (!same) {
+                maxe = -1;
+                *worst = xs[i];
+            }
             continue;
         }
         double e = fabs((double)got[i] - r) / ulp_of(rf);
-        if (e > maxe) { maxe = e; *worst = xs[i]; }
+        if (e > maxe) {
+            maxe = e;
+            *worst = xs[i];
+        }
     }
     free(got);
     tt_release(x);
@@ -50,10 +56,36 @@ static double max_ulp(tt_tensor *(*op)(const tt_tensor *), double (*ref)(double)
 /* Every STEP-th float bit pattern, and the edge cases. */
 static float *sweep(int64_t *n)
 {
-    static const float edges[] = {0.0f, -0.0f, 0x1p-149f, -0x1p-149f, 0x1p-130f, -0x1p-126f, 1e-30f, -1e-8f,
-        88.72283172607421875f, 88.72283935546875f, 88.7228469848632812f, -87.3365478515625f, -88.7228393554687f,
-        -103.27892303466797f, -103.97207641601562f, -103.972084045410156f, -104.5f, 89.5f, 0.625f, -0.625f,
-        0.62499994f, 9.0f, -9.0f, 20.0f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN, -NAN};
+    static const float edges[] = {0.0f,
+                                  -0.0f,
+                                  0x1p-149f,
+                                  -0x1p-149f,
+                                  0x1p-130f,
+                                  -0x1p-126f,
+                                  1e-30f,
+                                  -1e-8f,
+                                  88.72283172607421875f,
+                                  88.72283935546875f,
+                                  88.7228469848632812f,
+                                  -87.3365478515625f,
+                                  -88.7228393554687f,
+                                  -103.27892303466797f,
+                                  -103.97207641601562f,
+                                  -103.972084045410156f,
+                                  -104.5f,
+                                  89.5f,
+                                  0.625f,
+                                  -0.625f,
+                                  0.62499994f,
+                                  9.0f,
+                                  -9.0f,
+                                  20.0f,
+                                  1e30f,
+                                  -1e30f,
+                                  INFINITY,
+                                  -INFINITY,
+                                  NAN,
+                                  -NAN};
     uint32_t step = RUNNING_ON_VALGRIND ? 65521 : 251;
     int64_t cap = (int64_t)(((uint64_t)1 << 32) / step) + 2 + (int64_t)(sizeof edges / sizeof *edges), k = 0;
     float *xs = malloc((size_t)cap * sizeof *xs);
@@ -94,8 +126,8 @@ TEST(exp_sigmoid_tanh_f32_edges)
     CHECK(isinf(ge[5]) && ge[6] == 0 && ge[7] > 0 && ge[7] == (float)exp(-100.0));
     CHECK(gs[0] == 0.5f && gs[1] == 0.5f && gs[2] == 1 && gs[3] == 0 && isnan(gs[4]));
     CHECK(gs[7] > 0 && fabs(gs[7] - 3.7835058e-44) <= 0x1p-149 && gs[8] == 1); /* e^-100, not 0 */
-    CHECK(gh[0] == 0 && !signbit(gh[0]) && gh[1] == 0 && signbit(gh[1]) && gh[2] == 1 && gh[3] == -1 &&
-          isnan(gh[4]) && gh[8] == 1 && gh[7] == -1);
+    CHECK(gh[0] == 0 && !signbit(gh[0]) && gh[1] == 0 && signbit(gh[1]) && gh[2] == 1 && gh[3] == -1 && isnan(gh[4]) &&
+          gh[8] == 1 && gh[7] == -1);
     tt_release(t);
     tt_release(e);
     tt_release(s);

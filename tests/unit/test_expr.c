@@ -52,13 +52,13 @@ static void run_case(const ec_case *c, tt_dtype dt)
     }
     if (out->ndim != c->ndim) FAILF("%s: %d dims, expected %d", c->program, out->ndim, c->ndim);
     for (int d = 0; d < out->ndim && d < c->ndim; d++)
-        if (out->shape[d] != c->shape[d]) FAILF("%s: dim %d is %lld, expected %lld", c->program, d,
-                                                (long long)out->shape[d], (long long)c->shape[d]);
+        if (out->shape[d] != c->shape[d])
+            FAILF("%s: dim %d is %lld, expected %lld", c->program, d, (long long)out->shape[d], (long long)c->shape[d]);
     if (!check_values(out, c->value, c->n, dt == TT_F64 ? 1e-12 : 1e-5, c->program, __FILE__, __LINE__))
         check_failed_here = 1;
     bool is_bool = out->dtype == TT_BOOL;
-    if (!is_bool && out->dtype != dt) FAILF("%s: dtype %s, expected %s", c->program, tt_dtype_name(out->dtype),
-                                            tt_dtype_name(dt));
+    if (!is_bool && out->dtype != dt)
+        FAILF("%s: dtype %s, expected %s", c->program, tt_dtype_name(out->dtype), tt_dtype_name(dt));
     if (dt == TT_F64) {
         if (tg_requires_grad(out) != (c->has_grad != 0))
             FAILF("%s: requires_grad %d, expected %d", c->program, tg_requires_grad(out), c->has_grad);
@@ -93,13 +93,19 @@ static double eval_num(tg_env *env, const char *program)
     return v;
 }
 
-#define CHECK_PREFIX(s, prefix) do { const char *s_ = (s), *p_ = (prefix); \
-        if (strncmp(s_, p_, strlen(p_))) FAILF("\"%s\" does not start with \"%s\"", s_, p_); } while (0)
+#define CHECK_PREFIX(s, prefix)                                                              \
+    do {                                                                                     \
+        const char *s_ = (s), *p_ = (prefix);                                                \
+        if (strncmp(s_, p_, strlen(p_))) FAILF("\"%s\" does not start with \"%s\"", s_, p_); \
+    } while (0)
 
-#define CHECK_EVAL_ERR(env, program, want) do { \
-        tt_tensor *r_ = tg_eval((env), (program)); \
-        if (r_) { FAILF("%s: evaluated, expected the error \"%s\"", (program), (want)); tt_release(r_); } \
-        else CHECK_STR(tt_last_error(), (want)); \
+#define CHECK_EVAL_ERR(env, program, want)                                        \
+    do {                                                                          \
+        tt_tensor *r_ = tg_eval((env), (program));                                \
+        if (r_) {                                                                 \
+            FAILF("%s: evaluated, expected the error \"%s\"", (program), (want)); \
+            tt_release(r_);                                                       \
+        } else CHECK_STR(tt_last_error(), (want));                                \
     } while (0)
 
 static const char *node_next_name(tg_node *n, int i)
@@ -138,7 +144,9 @@ TEST(numbers_meet_tensors_as_pytorch_scalars)
     CHECK(tg_env_bind(env, "x=[1, 2, 3]") == TT_OK);
     tt_tensor *x = tg_env_get(env, "x");
     CHECK(tg_set_requires_grad(x, true) == TT_OK);
-    static const struct { const char *program, *node, *next0, *next1; } cases[] = {
+    static const struct {
+        const char *program, *node, *next0, *next1;
+    } cases[] = {
         {"x * 2", "MulBackward0", "AccumulateGrad", "None"},
         {"2 * x", "MulBackward0", "AccumulateGrad", "None"},
         {"x + 1", "AddBackward0", "AccumulateGrad", "None"},
@@ -298,10 +306,12 @@ TEST(array_literals)
     t = tg_eval(env, "[a, a + 1, sum([1, 2])]");
     CHECK_VALUES(t, ((double[]){7, 8, 3}), 3, 0);
     tt_release(t);
-    CHECK_EVAL_ERR(env, "[[1, 2], [3]]", "ragged array literal at column 1: the list at column 10 has 1 element, expected 2");
+    CHECK_EVAL_ERR(env, "[[1, 2], [3]]",
+                   "ragged array literal at column 1: the list at column 10 has 1 element, expected 2");
     CHECK_EVAL_ERR(env, "[[1, 2], [3, 4, 5]]",
                    "ragged array literal at column 1: the list at column 10 has 3 elements, expected 2");
-    CHECK_EVAL_ERR(env, "[[1, 2], 3]", "ragged array literal at column 1: expected a list at column 10, found a number");
+    CHECK_EVAL_ERR(env, "[[1, 2], 3]",
+                   "ragged array literal at column 1: expected a list at column 10, found a number");
     CHECK_EVAL_ERR(env, "[1, [2]]", "ragged array literal at column 1: expected a number at column 5, found a list");
     CHECK_EVAL_ERR(env, "[1, [1, 2] + 1]",
                    "array literal at column 1: the element at column 5 is a tensor of more than one element");
@@ -346,10 +356,10 @@ TEST(constructors_draw_from_the_env_generator)
 TEST(functions_list)
 {
     const char *const *f = tg_expr_functions();
-    static const char *want[] = {"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign",
-                                 "pow", "sum", "mean", "max", "min", "prod", "matmul", "transpose", "reshape",
-                                 "expand", "where", "clamp", "softmax", "log_softmax", "ones", "zeros", "rand",
-                                 "randn", "arange", "linspace"};
+    static const char *want[] = {
+        "exp",   "log",   "sqrt",    "sin",         "cos",  "tanh",  "sigmoid", "relu",      "abs",     "sign",
+        "pow",   "sum",   "mean",    "max",         "min",  "prod",  "matmul",  "transpose", "reshape", "expand",
+        "where", "clamp", "softmax", "log_softmax", "ones", "zeros", "rand",    "randn",     "arange",  "linspace"};
     int n = 0;
     while (f[n]) n++;
     CHECK(n == (int)(sizeof want / sizeof want[0]));
@@ -367,26 +377,34 @@ TEST(syntax_errors)
     CHECK(tg_env_bind(env, "x=[1, 2, 3]") == TT_OK);
     CHECK_EVAL_ERR(env, "x + ( * 2)",
                    "syntax error at column 7: expected an expression, found '*'\n  x + ( * 2)\n        ^");
-    CHECK_EVAL_ERR(env, "x + 2 *", "syntax error at column 8: expected an expression, found end of input\n"
-                                   "  x + 2 *\n         ^");
-    CHECK_EVAL_ERR(env, "2*(x + 1", "syntax error at column 9: expected ')' to close '(' at column 3, found end of "
-                                    "input\n  2*(x + 1\n          ^");
-    CHECK_EVAL_ERR(env, "sum(x, 1", "syntax error at column 9: expected ',' or ')' to close '(' at column 4, found "
-                                    "end of input\n  sum(x, 1\n          ^");
-    CHECK_EVAL_ERR(env, "[1, 2", "syntax error at column 6: expected ',' or ']' to close '[' at column 1, found end "
-                                 "of input\n  [1, 2\n       ^");
-    CHECK_EVAL_ERR(env, "x y", "syntax error at column 3: expected an operator, ';' or end of input, found 'y'\n"
-                               "  x y\n    ^");
+    CHECK_EVAL_ERR(env, "x + 2 *",
+                   "syntax error at column 8: expected an expression, found end of input\n"
+                   "  x + 2 *\n         ^");
+    CHECK_EVAL_ERR(env, "2*(x + 1",
+                   "syntax error at column 9: expected ')' to close '(' at column 3, found end of "
+                   "input\n  2*(x + 1\n          ^");
+    CHECK_EVAL_ERR(env, "sum(x, 1",
+                   "syntax error at column 9: expected ',' or ')' to close '(' at column 4, found "
+                   "end of input\n  sum(x, 1\n          ^");
+    CHECK_EVAL_ERR(env, "[1, 2",
+                   "syntax error at column 6: expected ',' or ']' to close '[' at column 1, found end "
+                   "of input\n  [1, 2\n       ^");
+    CHECK_EVAL_ERR(env, "x y",
+                   "syntax error at column 3: expected an operator, ';' or end of input, found 'y'\n"
+                   "  x y\n    ^");
     CHECK_EVAL_ERR(env, "", "syntax error at column 1: expected an expression, found end of input\n  \n  ^");
     CHECK_EVAL_ERR(env, "x;;", "syntax error at column 3: expected an expression, found ';'\n  x;;\n    ^");
     CHECK_EVAL_ERR(env, "x $ 2", "syntax error at column 3: unexpected character '$'\n  x $ 2\n    ^");
-    CHECK_EVAL_ERR(env, "1e+", "syntax error at column 4: malformed number '1e+': expected digits after the "
-                               "exponent\n  1e+\n     ^");
-    CHECK_EVAL_ERR(env, "x < 1 < 2", "syntax error at column 7: comparisons do not chain: add parentheses\n"
-                                     "  x < 1 < 2\n        ^");
+    CHECK_EVAL_ERR(env, "1e+",
+                   "syntax error at column 4: malformed number '1e+': expected digits after the "
+                   "exponent\n  1e+\n     ^");
+    CHECK_EVAL_ERR(env, "x < 1 < 2",
+                   "syntax error at column 7: comparisons do not chain: add parentheses\n"
+                   "  x < 1 < 2\n        ^");
     /* a program on several lines is shown on one; columns count bytes from its start */
-    CHECK_EVAL_ERR(env, "y = x;\nz = )", "syntax error at column 12: expected an expression, found ')'\n"
-                                         "  y = x; z = )\n             ^");
+    CHECK_EVAL_ERR(env, "y = x;\nz = )",
+                   "syntax error at column 12: expected an expression, found ')'\n"
+                   "  y = x; z = )\n             ^");
     CHECK(tt_last_status() == TT_ESYNTAX);
     /* Nothing is evaluated or bound before a syntax error is found. */
     CHECK(tg_eval(env, "q = 1; q +") == NULL);
@@ -482,8 +500,9 @@ TEST(failing_ops_name_the_call)
     CHECK(tg_env_bind(env, "w=[1, 2]") == TT_OK);
     CHECK_EVAL_ERR(env, "2*matmul(a, a)",
                    "in matmul at column 3: mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)");
-    CHECK_EVAL_ERR(env, "xyz * w", "in '*' at column 5: The size of tensor a (3) must match the size of tensor b "
-                                   "(2) at non-singleton dimension 0");
+    CHECK_EVAL_ERR(env, "xyz * w",
+                   "in '*' at column 5: The size of tensor a (3) must match the size of tensor b "
+                   "(2) at non-singleton dimension 0");
     CHECK_EVAL_ERR(env, "a @ a", "in '@' at column 3: mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)");
     CHECK_EVAL_ERR(env, "a @ 2", "in '@' at column 3: matmul needs two tensors, got a number");
     tt_tensor *r = tg_eval(env, "sum(a, 5)");
@@ -493,8 +512,9 @@ TEST(failing_ops_name_the_call)
     CHECK(!r);
     CHECK_PREFIX(tt_last_error(), "in reshape at column 1: ");
     r = tg_eval(env, "transpose(reshape(a, 1, 2, 3))");
-    CHECK(!r && !strcmp(tt_last_error(), "in transpose at column 1: a 3-D tensor needs the two dims to swap: "
-                                         "transpose(x, d0, d1)"));
+    CHECK(!r && !strcmp(tt_last_error(),
+                        "in transpose at column 1: a 3-D tensor needs the two dims to swap: "
+                        "transpose(x, d0, d1)"));
     tg_env_free(env);
 }
 
@@ -519,8 +539,9 @@ TEST(bindings)
     CHECK_VALUES(tg_env_get(env, "m"), ((double[]){6, 11, 16}), 3, 0);
     CHECK(tg_env_bind(env, "_x2=-0.5") == TT_OK);
     CHECK(tg_env_bind(env, "x y=3") != TT_OK);
-    CHECK_STR(tt_last_error(), "invalid binding 'x y=3': 'x y' is not a name (letters, digits and '_', not "
-                               "starting with a digit)");
+    CHECK_STR(tt_last_error(),
+              "invalid binding 'x y=3': 'x y' is not a name (letters, digits and '_', not "
+              "starting with a digit)");
     CHECK(tg_env_bind(env, "2x=3") != TT_OK);
     CHECK(tg_env_bind(env, "x") != TT_OK);
     CHECK_STR(tt_last_error(), "invalid binding 'x': expected NAME=VALUE");
@@ -528,8 +549,9 @@ TEST(bindings)
     CHECK_STR(tt_last_error(), "invalid binding 'x=': the value is empty");
     CHECK(tg_env_bind(env, "true=1") != TT_OK);
     CHECK(tg_env_bind(env, "x=[1,2") != TT_OK);
-    CHECK_STR(tt_last_error(), "x=[1,2: syntax error at column 5: expected ',' or ']' to close '[' at column 1, "
-                               "found end of input\n  [1,2\n      ^");
+    CHECK_STR(tt_last_error(),
+              "x=[1,2: syntax error at column 5: expected ',' or ']' to close '[' at column 1, "
+              "found end of input\n  [1,2\n      ^");
     CHECK(tg_env_bind(env, "x=q+1") != TT_OK);
     CHECK_STR(tt_last_error(), "x=q+1: unknown name 'q' at column 1 (known: n, l, m, _x2)");
     CHECK(tg_env_get(env, "x") == NULL);
@@ -570,8 +592,9 @@ TEST(bindings)
     CHECK_PREFIX(tt_last_error(), spec);
     /* a missing file is an expression, and the error says there is no such file */
     CHECK(tg_env_bind(env, "h=missing.h5") != TT_OK);
-    CHECK_STR(tt_last_error(), "h=missing.h5: no file 'missing.h5', and as an expression: syntax error at column 8: "
-                               "unexpected character '.'\n  missing.h5\n         ^");
+    CHECK_STR(tt_last_error(),
+              "h=missing.h5: no file 'missing.h5', and as an expression: syntax error at column 8: "
+              "unexpected character '.'\n  missing.h5\n         ^");
     CHECK(tg_env_bind(env, "h=missing.h5:x") != TT_OK);
     CHECK_PREFIX(tt_last_error(), "h=missing.h5:x: no file 'missing.h5', and as an expression: ");
     CHECK(tg_env_bind(env, "h=/no/such/dir/d.h5") != TT_OK);

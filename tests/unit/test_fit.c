@@ -13,14 +13,14 @@
 
 #define LEN(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
 #define REL(a, b, tol) CHECK_NEAR_REL(a, b, tol)
-#define CHECK_NEAR_REL(a, b, tol) do { double ra_ = (a), rb_ = (b); \
-    if (!(fabs(ra_ - rb_) <= (tol) * fabs(rb_))) FAILF("%s = %.17g, expected %.17g (rel %.3g)", #a, ra_, rb_, \
-                                                       fabs(ra_ - rb_) / fabs(rb_)); } while (0)
+#define CHECK_NEAR_REL(a, b, tol)                                                                      \
+    do {                                                                                               \
+        double ra_ = (a), rb_ = (b);                                                                   \
+        if (!(fabs(ra_ - rb_) <= (tol)*fabs(rb_)))                                                     \
+            FAILF("%s = %.17g, expected %.17g (rel %.3g)", #a, ra_, rb_, fabs(ra_ - rb_) / fabs(rb_)); \
+    } while (0)
 
-static tt_tensor *vec(const double *v, int64_t n)
-{
-    return tt_from_data(1, &n, TT_F64, v, TT_CPU);
-}
+static tt_tensor *vec(const double *v, int64_t n) { return tt_from_data(1, &n, TT_F64, v, TT_CPU); }
 
 static tg_fit_result *fit(const double *x, const double *y, int64_t n, const double *w, const tg_fit_spec *sp)
 {
@@ -477,7 +477,8 @@ TEST(validation_errors)
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "unknown model 'quadratic' (known: line, poly:K");
     sp.model = NULL;
     sp.loss = "mae";
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "unknown loss 'mae' (known: mse, half-mse, sse, l1, huber[:DELTA], orthogonal");
+    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE,
+            "unknown loss 'mae' (known: mse, half-mse, sse, l1, huber[:DELTA], orthogonal");
     sp.loss = "huber:-1";
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "huber:DELTA needs a positive number DELTA, got 'huber:-1'");
     sp.loss = "mean((pred-y)^";
@@ -515,7 +516,8 @@ TEST(validation_errors)
     /* shapes: (N, 1) is accepted, (N, 2) is not */
     tg_fit_spec_defaults(&sp);
     int64_t s51[2] = {5, 1}, s22[2] = {2, 2};
-    tt_tensor *xc = tt_from_data(2, s51, TT_F64, x, TT_CPU), *yt = vec(y, 5), *x22 = tt_from_data(2, s22, TT_F64, x, TT_CPU);
+    tt_tensor *xc = tt_from_data(2, s51, TT_F64, x, TT_CPU), *yt = vec(y, 5),
+              *x22 = tt_from_data(2, s22, TT_F64, x, TT_CPU);
     tg_fit_result *r = NULL;
     CHECK(tg_fit(xc, yt, NULL, &sp, &r) == TT_OK);
     if (r) CHECK_NEAR(r->values[0], 2, 1e-9);
@@ -595,7 +597,11 @@ static void test_fused_line_matches_autograd(void)
                     tg_fit_result *fused = fit(x, y, N, weighted ? w : NULL, &sp);
                     sp.autograd_only = true;
                     tg_fit_result *graph = fit(x, y, N, weighted ? w : NULL, &sp);
-                    if (!fused || !graph) { tg_fit_result_free(fused); tg_fit_result_free(graph); return; }
+                    if (!fused || !graph) {
+                        tg_fit_result_free(fused);
+                        tg_fit_result_free(graph);
+                        return;
+                    }
                     double tol = dts[d] == TT_F32 ? 2e-5 : 1e-11;
                     CHECK(fused->steps == graph->steps && fused->stop == graph->stop);
                     CHECK(fused->nhistory == graph->nhistory);

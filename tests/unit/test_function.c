@@ -20,7 +20,10 @@ static tt_tensor *vec(tt_dtype dt, int n, const double *v)
 
 static tt_tensor *leaf(tt_tensor *t)
 {
-    if (t && tg_set_requires_grad(t, true) != TT_OK) { tt_release(t); return NULL; }
+    if (t && tg_set_requires_grad(t, true) != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -41,10 +44,12 @@ static bool same_values(const tt_tensor *a, const tt_tensor *b, double tol)
     return true;
 }
 
-static const char *MODIFIED = "one of the variables needed for gradient computation has been modified by an inplace "
-                              "operation: ";
-static const char *HINT = "Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
-                          "with torch.autograd.set_detect_anomaly(True).";
+static const char *MODIFIED =
+    "one of the variables needed for gradient computation has been modified by an inplace "
+    "operation: ";
+static const char *HINT =
+    "Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
+    "with torch.autograd.set_detect_anomaly(True).";
 
 /* ---- seed 000's MultiplyAdd: forward w*x + b; backward grad*x, grad*w, grad ---- */
 static bool fwd_grad_mode, fwd_tracked, fwd_needs[3], bwd_needs[3];
@@ -59,7 +64,10 @@ static tt_tensor *ma_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
     fwd_tracked = wx && tg_grad_fn(wx) != NULL;
     tt_tensor *out = tg_add(wx, in[2]);
     tt_release(wx);
-    if (out && tg_ctx_save_for_backward(ctx, 2, in) != TT_OK) { tt_release(out); return NULL; }
+    if (out && tg_ctx_save_for_backward(ctx, 2, in) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
     fwd_saved_seen = tg_ctx_num_saved(ctx);
     return out;
 }
@@ -144,7 +152,11 @@ static tt_tensor *apply3(const tg_function *f, tt_tensor *w, tt_tensor *x, tt_te
 
 /* ---- seed 000's Sigmoid: forward 1/(1+exp(-x)) saving the output; backward grad*out*(1-out) ---- */
 static int data_frees;
-static void count_free(void *p) { (void)p; data_frees++; }
+static void count_free(void *p)
+{
+    (void)p;
+    data_frees++;
+}
 static bool bwd_grad_mode;
 
 static tt_tensor *sig_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
@@ -155,7 +167,10 @@ static tt_tensor *sig_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
     tt_release(nx);
     tt_release(e);
     tt_release(d);
-    if (out && tg_ctx_save_for_backward(ctx, 1, &out) != TT_OK) { tt_release(out); return NULL; }
+    if (out && tg_ctx_save_for_backward(ctx, 1, &out) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
     tg_ctx_set_data(ctx, &data_frees, count_free); /* tells when the node is freed */
     return out;
 }
@@ -177,7 +192,8 @@ static const tg_function Sigmoid = {"Sigmoid", sig_forward, sig_backward, false}
 static const tg_function OnceSigmoid = {"OnceSigmoid", sig_forward, sig_backward, true};
 
 /* ---- the graph -------------------------------------------------------------- */
-TEST(records_node_like_pytorch) {
+TEST(records_node_like_pytorch)
+{
     /* x = ones(2); w, b = rand(2) requiring grad; z = MultiplyAdd.apply(w, x, b)
      * z.grad_fn.name() == 'MultiplyAddBackward'; next_functions ((AccumulateGrad, 0), (None, 0), (AccumulateGrad, 0))
      * needs_input_grad (True, False, True) in forward and backward; forward runs with grad mode off */
@@ -213,10 +229,15 @@ TEST(records_node_like_pytorch) {
     CHECK_VALUES(tg_get_grad(w), ((double[]){1, 1}), 2, 0);
     CHECK_VALUES(tg_get_grad(b), ((double[]){1, 1}), 2, 0);
     CHECK(tg_get_grad(x) == NULL);
-    tt_release(s); tt_release(z); tt_release(w); tt_release(x); tt_release(b);
+    tt_release(s);
+    tt_release(z);
+    tt_release(w);
+    tt_release(x);
+    tt_release(b);
 }
 
-TEST(grad_fn_follows_non_leaf_inputs) {
+TEST(grad_fn_follows_non_leaf_inputs)
+{
     tt_tensor *a = leaf(vec(TT_F64, 2, (double[]){1, 2})), *w = tg_mul_scalar(a, 3);
     tt_tensor *x = vec(TT_F64, 2, (double[]){4, 5}), *b = vec(TT_F64, 2, (double[]){0, 0});
     tt_tensor *z = apply3(&MultiplyAdd, w, x, b);
@@ -226,10 +247,16 @@ TEST(grad_fn_follows_non_leaf_inputs) {
     tt_tensor *s = tg_sum(z);
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
     CHECK_VALUES(tg_get_grad(a), ((double[]){12, 15}), 2, 0); /* 3 * x */
-    tt_release(s); tt_release(z); tt_release(a); tt_release(w); tt_release(x); tt_release(b);
+    tt_release(s);
+    tt_release(z);
+    tt_release(a);
+    tt_release(w);
+    tt_release(x);
+    tt_release(b);
 }
 
-TEST(no_record_without_grad) {
+TEST(no_record_without_grad)
+{
     tt_tensor *w = leaf(vec(TT_F64, 2, (double[]){1, 2})), *x = vec(TT_F64, 2, (double[]){3, 4});
     tt_tensor *b = vec(TT_F64, 2, (double[]){1, 1});
     tt_tensor *z = NULL;
@@ -241,18 +268,26 @@ TEST(no_record_without_grad) {
     z = apply3(&MultiplyAdd, x, x, b); /* no input requires grad */
     CHECK(z && !tg_requires_grad(z) && !tg_grad_fn(z));
     CHECK(tg_is_grad_enabled());
-    tt_release(z); tt_release(w); tt_release(x); tt_release(b);
+    tt_release(z);
+    tt_release(w);
+    tt_release(x);
+    tt_release(b);
 }
 
 /* ---- gradients match the composed ops; a wrong backward does not ----------------- */
-TEST(multiply_add_matches_composed_ops) {
+TEST(multiply_add_matches_composed_ops)
+{
     tt_manual_seed(7);
     tt_tensor *w = leaf(randn(4)), *x = leaf(randn(4)), *b = leaf(randn(4));
     tt_tensor *gw = NULL, *gx = NULL, *gb = NULL;
     tt_tensor *wx = tg_mul(w, x), *z0 = tg_add(wx, b), *s0 = tg_sum(z0);
     CHECK(s0 && tg_backward(s0, NULL, false, false) == TT_OK);
-    gw = tt_clone(tg_get_grad(w)); gx = tt_clone(tg_get_grad(x)); gb = tt_clone(tg_get_grad(b));
-    tg_set_grad(w, NULL); tg_set_grad(x, NULL); tg_set_grad(b, NULL);
+    gw = tt_clone(tg_get_grad(w));
+    gx = tt_clone(tg_get_grad(x));
+    gb = tt_clone(tg_get_grad(b));
+    tg_set_grad(w, NULL);
+    tg_set_grad(x, NULL);
+    tg_set_grad(b, NULL);
 
     tt_tensor *z1 = apply3(&MultiplyAdd, w, x, b), *s1 = tg_sum(z1);
     CHECK(same_values(z1, z0, 1e-15));
@@ -260,7 +295,9 @@ TEST(multiply_add_matches_composed_ops) {
     CHECK(same_values(tg_get_grad(w), gw, 1e-15));
     CHECK(same_values(tg_get_grad(x), gx, 1e-15));
     CHECK(same_values(tg_get_grad(b), gb, 1e-15));
-    tg_set_grad(w, NULL); tg_set_grad(x, NULL); tg_set_grad(b, NULL);
+    tg_set_grad(w, NULL);
+    tg_set_grad(x, NULL);
+    tg_set_grad(b, NULL);
 
     tt_tensor *z2 = apply3(&WrongMultiplyAdd, w, x, b), *s2 = tg_sum(z2);
     CHECK(s2 && tg_backward(s2, NULL, false, false) == TT_OK);
@@ -271,7 +308,8 @@ TEST(multiply_add_matches_composed_ops) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_release(all[i]);
 }
 
-TEST(sigmoid_matches_builtin_and_composed) {
+TEST(sigmoid_matches_builtin_and_composed)
+{
     tt_manual_seed(3);
     tt_tensor *x = leaf(tt_randn(2, (int64_t[]){3, 4}, TT_F64, TT_CPU, NULL));
     tt_tensor *ones = tt_ones(2, (int64_t[]){3, 4}, TT_F64, TT_CPU);
@@ -296,7 +334,8 @@ TEST(sigmoid_matches_builtin_and_composed) {
 }
 
 /* ---- wrong backwards ------------------------------------------------------------- */
-TEST(incorrect_number_of_gradients) {
+TEST(incorrect_number_of_gradients)
+{
     tt_tensor *w = leaf(vec(TT_F32, 2, (double[]){1, 2})), *x = vec(TT_F32, 2, (double[]){1, 1});
     tt_tensor *b = leaf(vec(TT_F32, 2, (double[]){0, 0}));
     const tg_function two = {"MultiplyAdd", ma_forward, ma_two_grads, false};
@@ -306,26 +345,37 @@ TEST(incorrect_number_of_gradients) {
     CHECK(!strcmp(tt_last_error(),
                   "function MultiplyAddBackward returned an incorrect number of gradients (expected 3, got 2)"));
     CHECK(tg_get_grad(w) == NULL);
-    tt_release(s); tt_release(z);
+    tt_release(s);
+    tt_release(z);
     /* backward returning (gw, gx, gb, None) is fine; (gw, gx, gb, g) is not */
     const tg_function four_null = {"MultiplyAdd", ma_forward, ma_four_null, false};
-    z = apply3(&four_null, w, x, b); s = tg_sum(z);
+    z = apply3(&four_null, w, x, b);
+    s = tg_sum(z);
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
     CHECK_VALUES(tg_get_grad(w), ((double[]){1, 1}), 2, 0);
-    tt_release(s); tt_release(z);
+    tt_release(s);
+    tt_release(z);
     const tg_function four = {"MultiplyAdd", ma_forward, ma_four_grads, false};
-    z = apply3(&four, w, x, b); s = tg_sum(z);
+    z = apply3(&four, w, x, b);
+    s = tg_sum(z);
     CHECK_ERR(tg_backward(s, NULL, false, false), TT_ERUNTIME,
               "function MultiplyAddBackward returned an incorrect number of gradients (expected 3, got 4)");
-    tt_release(s); tt_release(z);
+    tt_release(s);
+    tt_release(z);
     /* a backward that fails keeps its own message */
     const tg_function failing = {"MultiplyAdd", ma_forward, ma_failing, false};
-    z = apply3(&failing, w, x, b); s = tg_sum(z);
+    z = apply3(&failing, w, x, b);
+    s = tg_sum(z);
     CHECK_ERR(tg_backward(s, NULL, false, false), TT_ERUNTIME, "custom failure in backward");
-    tt_release(s); tt_release(z); tt_release(w); tt_release(x); tt_release(b);
+    tt_release(s);
+    tt_release(z);
+    tt_release(w);
+    tt_release(x);
+    tt_release(b);
 }
 
-TEST(invalid_gradient_shape_and_broadcast) {
+TEST(invalid_gradient_shape_and_broadcast)
+{
     tt_tensor *w = leaf(vec(TT_F32, 2, (double[]){1, 2})), *x = leaf(vec(TT_F32, 2, (double[]){1, 1}));
     tt_tensor *b = leaf(vec(TT_F32, 2, (double[]){0, 0}));
     const tg_function bad = {"MultiplyAdd", ma_forward, ma_bad_shape, false};
@@ -333,20 +383,29 @@ TEST(invalid_gradient_shape_and_broadcast) {
     CHECK_ERR(tg_backward(s, NULL, false, false), TT_ERUNTIME,
               "Function MultiplyAddBackward returned an invalid gradient at index 1 - got [3] but expected shape "
               "compatible with [2]");
-    tt_release(s); tt_release(z);
+    tt_release(s);
+    tt_release(z);
     /* the same wrong shape for an input that needs no grad is ignored, as in PyTorch */
     tt_tensor *xc = vec(TT_F32, 2, (double[]){1, 1});
-    z = apply3(&bad, w, xc, b); s = tg_sum(z);
+    z = apply3(&bad, w, xc, b);
+    s = tg_sum(z);
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
-    tt_release(s); tt_release(z);
+    tt_release(s);
+    tt_release(z);
     tg_set_grad(b, NULL);
     /* a gradient that broadcasts to the input is summed back: ones(2,2) -> b.grad = [2, 2] */
     const tg_function bc = {"Bc", ma_forward, ma_broadcast, false};
-    z = apply3(&bc, w, x, b); s = tg_sum(z);
+    z = apply3(&bc, w, x, b);
+    s = tg_sum(z);
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
     CHECK_VALUES(tg_get_grad(b), ((double[]){2, 2}), 2, 0);
     CHECK(tg_get_grad(b) && tg_get_grad(b)->ndim == 1 && tg_get_grad(b)->dtype == TT_F32);
-    tt_release(s); tt_release(z); tt_release(w); tt_release(x); tt_release(xc); tt_release(b);
+    tt_release(s);
+    tt_release(z);
+    tt_release(w);
+    tt_release(x);
+    tt_release(xc);
+    tt_release(b);
 }
 
 /* ---- non-tensor inputs: NULL entries get no gradient ------------------------------ */
@@ -368,7 +427,8 @@ static int scale_backward_bad(tg_ctx *ctx, const tt_tensor *g, tt_tensor **gi, i
     return 2;
 }
 
-TEST(null_inputs_and_user_data) {
+TEST(null_inputs_and_user_data)
+{
     double k = 3;
     tt_tensor *x = leaf(vec(TT_F64, 2, (double[]){1, 2}));
     const tg_function scale = {"Scale", scale_forward, scale_backward, false};
@@ -376,7 +436,8 @@ TEST(null_inputs_and_user_data) {
     CHECK(y && tg_node_num_next(tg_grad_fn(y)) == 2 && !tg_node_next(tg_grad_fn(y), 1, NULL));
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
     CHECK_VALUES(tg_get_grad(x), ((double[]){3, 3}), 2, 0);
-    tt_release(s); tt_release(y);
+    tt_release(s);
+    tt_release(y);
     /* F.apply(x, 3.0) whose backward returns (g, g):
      * "function FBackward returned a gradient different than None at position 2, but the corresponding forward
      * input was not a Variable" */
@@ -386,7 +447,9 @@ TEST(null_inputs_and_user_data) {
     CHECK_ERR(tg_backward(s, NULL, false, false), TT_ERUNTIME,
               "function FBackward returned a gradient different than None at position 2, but the corresponding "
               "forward input was not a Variable");
-    tt_release(s); tt_release(y); tt_release(x);
+    tt_release(s);
+    tt_release(y);
+    tt_release(x);
 }
 
 /* ---- outputs: an input returned as is, an integer output -------------------------- */
@@ -407,7 +470,8 @@ static tt_tensor *to_long_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
     return tg_cast(in[0], TT_I64);
 }
 
-TEST(outputs_input_and_integer) {
+TEST(outputs_input_and_integer)
+{
     /* y = Ret.apply(x): y is not x; y.grad_fn RetBackward; x stays a leaf */
     tt_tensor *x = leaf(vec(TT_F64, 2, (double[]){1, 2}));
     const tg_function ret = {"Ret", identity_forward, identity_backward, false};
@@ -418,7 +482,8 @@ TEST(outputs_input_and_integer) {
     tt_tensor *s = tg_sum(y);
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
     CHECK_VALUES(tg_get_grad(x), ((double[]){1, 1}), 2, 0);
-    tt_release(s); tt_release(y);
+    tt_release(s);
+    tt_release(y);
     /* under no_grad the returned input is a detached alias: requires_grad False */
     TG_NO_GRAD { y = tg_function_apply(&ret, 1, &x, NULL); }
     CHECK(y && y != x && !tg_requires_grad(y) && tg_requires_grad(x));
@@ -427,48 +492,66 @@ TEST(outputs_input_and_integer) {
     const tg_function g = {"G", to_long_forward, identity_backward, false};
     y = tg_function_apply(&g, 1, &x, NULL);
     CHECK(y && y->dtype == TT_I64 && !tg_requires_grad(y) && !tg_grad_fn(y));
-    tt_release(y); tt_release(x);
+    tt_release(y);
+    tt_release(x);
 }
 
 /* ---- saved tensors ------------------------------------------------------------------ */
-TEST(saved_input_modified_in_place) {
+TEST(saved_input_modified_in_place)
+{
     tt_tensor *w = leaf(vec(TT_F32, 2, (double[]){0.5, 0.5})), *x = vec(TT_F32, 2, (double[]){1, 1});
     tt_tensor *b = leaf(vec(TT_F32, 2, (double[]){0, 0})), *one = vec(TT_F32, 2, (double[]){1, 1});
     char want[512];
     /* x2 = ones(2); z = MultiplyAdd.apply(w, x2, b); x2.add_(1); z.sum().backward() */
     tt_tensor *z = apply3(&MultiplyAdd, w, x, b), *s = tg_sum(z);
     CHECK(tt_add_(x, one) == TT_OK);
-    snprintf(want, sizeof want, "%s[torch.FloatTensor [2]] is at version 1; expected version 0 instead. %s",
-             MODIFIED, HINT);
+    snprintf(want, sizeof want, "%s[torch.FloatTensor [2]] is at version 1; expected version 0 instead. %s", MODIFIED,
+             HINT);
     CHECK_ERR(tg_backward(s, NULL, false, false), TT_ERUNTIME, want);
     CHECK(!strcmp(tt_last_error(), want));
-    tt_release(s); tt_release(z);
+    tt_release(s);
+    tt_release(z);
     /* a = ones(2, requires_grad); h = a*2; z = MultiplyAdd.apply(w, h, b); h.add_(1) */
     tt_tensor *a = leaf(vec(TT_F32, 2, (double[]){1, 1})), *h = tg_mul_scalar(a, 2);
     z = apply3(&MultiplyAdd, w, h, b);
     s = tg_sum(z);
     CHECK(tg_add_(h, one) == TT_OK);
-    snprintf(want, sizeof want, "%s[torch.FloatTensor [2]], which is output 0 of AddBackward0, is at version 1; "
-             "expected version 0 instead. %s", MODIFIED, HINT);
+    snprintf(want, sizeof want,
+             "%s[torch.FloatTensor [2]], which is output 0 of AddBackward0, is at version 1; "
+             "expected version 0 instead. %s",
+             MODIFIED, HINT);
     CHECK_ERR(tg_backward(s, NULL, false, false), TT_ERUNTIME, want);
-    tt_release(s); tt_release(z); tt_release(a); tt_release(h);
-    tt_release(w); tt_release(x); tt_release(b); tt_release(one);
+    tt_release(s);
+    tt_release(z);
+    tt_release(a);
+    tt_release(h);
+    tt_release(w);
+    tt_release(x);
+    tt_release(b);
+    tt_release(one);
 }
 
-TEST(saved_output_modified_in_place) {
+TEST(saved_output_modified_in_place)
+{
     /* y = Sigmoid.apply(x); y.add_(1); y.sum().backward() */
     tt_tensor *x = leaf(vec(TT_F32, 3, (double[]){-1, 0, 1})), *one = vec(TT_F32, 3, (double[]){1, 1, 1});
     tt_tensor *y = tg_function_apply(&Sigmoid, 1, &x, NULL);
     CHECK(y && tg_add_(y, one) == TT_OK);
     tt_tensor *s = tg_sum(y);
     char want[512];
-    snprintf(want, sizeof want, "%s[torch.FloatTensor [3]], which is output 0 of SigmoidBackward, is at version 1; "
-             "expected version 0 instead. %s", MODIFIED, HINT);
+    snprintf(want, sizeof want,
+             "%s[torch.FloatTensor [3]], which is output 0 of SigmoidBackward, is at version 1; "
+             "expected version 0 instead. %s",
+             MODIFIED, HINT);
     CHECK_ERR(tg_backward(s, NULL, false, false), TT_ERUNTIME, want);
-    tt_release(s); tt_release(y); tt_release(x); tt_release(one);
+    tt_release(s);
+    tt_release(y);
+    tt_release(x);
+    tt_release(one);
 }
 
-TEST(retain_graph) {
+TEST(retain_graph)
+{
     tt_tensor *w = leaf(vec(TT_F64, 2, (double[]){1, 2})), *x = vec(TT_F64, 2, (double[]){3, 4});
     tt_tensor *b = leaf(vec(TT_F64, 2, (double[]){0, 0}));
     tt_tensor *z = apply3(&MultiplyAdd, w, x, b), *s = tg_sum(z);
@@ -482,25 +565,35 @@ TEST(retain_graph) {
               "graph a second time or if you need to access saved tensors after calling backward.");
     tt_tensor *freed = tg_node_saved(tg_grad_fn(z), 0, NULL);
     CHECK(freed == NULL && strstr(tt_last_error(), "Trying to backward through the graph a second time"));
-    tt_release(s); tt_release(z); tt_release(w); tt_release(x); tt_release(b);
+    tt_release(s);
+    tt_release(z);
+    tt_release(w);
+    tt_release(x);
+    tt_release(b);
 }
 
-TEST(saving_output_makes_no_cycle) {
+TEST(saving_output_makes_no_cycle)
+{
     /* the ctx's data is freed with the node: released without backward, after
      * backward, and after a create_graph backward whose graph holds the node */
     tt_tensor *x = leaf(randn(3));
     data_frees = 0;
     tt_tensor *y = tg_function_apply(&Sigmoid, 1, &x, NULL), *s = tg_sum(y);
     CHECK(y && tg_node_num_saved(tg_grad_fn(y)) == 1);
-    tt_release(s); tt_release(y);
+    tt_release(s);
+    tt_release(y);
     CHECK(data_frees == 1);
-    y = tg_function_apply(&Sigmoid, 1, &x, NULL); s = tg_sum(y);
+    y = tg_function_apply(&Sigmoid, 1, &x, NULL);
+    s = tg_sum(y);
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
-    tt_release(s); tt_release(y);
+    tt_release(s);
+    tt_release(y);
     CHECK(data_frees == 2);
-    y = tg_function_apply(&Sigmoid, 1, &x, NULL); s = tg_sum(y);
+    y = tg_function_apply(&Sigmoid, 1, &x, NULL);
+    s = tg_sum(y);
     CHECK(s && tg_backward(s, NULL, false, true) == TT_OK);
-    tt_release(s); tt_release(y);
+    tt_release(s);
+    tt_release(y);
     CHECK(data_frees == 2); /* x.grad's graph still holds the node */
     CHECK(tg_set_grad(x, NULL) == TT_OK);
     CHECK(data_frees == 3);
@@ -536,13 +629,15 @@ static tt_tensor *null_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
     return NULL;
 }
 
-TEST(ctx_misuse) {
+TEST(ctx_misuse)
+{
     tt_tensor *x = leaf(vec(TT_F64, 2, (double[]){1, 2}));
     const tg_function f = {"Misuse", misuse_forward, misuse_backward, false};
     tt_tensor *y = tg_function_apply(&f, 1, &x, NULL), *s = tg_sum(y);
     CHECK(s && tg_backward(s, NULL, false, false) == TT_OK);
     CHECK_VALUES(tg_get_grad(x), ((double[]){2, 2}), 2, 0);
-    tt_release(s); tt_release(y);
+    tt_release(s);
+    tt_release(y);
     const tg_function nf = {"Null", null_forward, misuse_backward, false};
     CHECK_ERR(tg_function_apply(&nf, 1, &x, NULL), TT_ERUNTIME, "Null: forward returned no tensor");
     const tg_function nameless = {NULL, misuse_forward, misuse_backward, false};
@@ -552,7 +647,8 @@ TEST(ctx_misuse) {
 }
 
 /* ---- higher derivatives --------------------------------------------------------------- */
-TEST(create_graph_second_derivative) {
+TEST(create_graph_second_derivative)
+{
     /* d/dx sum(sigmoid(x)) = s(1-s); d/dx sum(s(1-s)) = s(1-s)(1-2s) */
     tt_manual_seed(11);
     tt_tensor *x = leaf(randn(5)), *y = tg_function_apply(&Sigmoid, 1, &x, NULL), *s = tg_sum(y);
@@ -574,7 +670,8 @@ TEST(create_graph_second_derivative) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_release(all[i]);
 }
 
-TEST(once_differentiable) {
+TEST(once_differentiable)
+{
     tt_manual_seed(5);
     tt_tensor *x = leaf(randn(3));
     /* y = OSig.apply(x); gx = grad((y*y).sum(), x, create_graph=True): gx.grad_fn is <Error> over AccumulateGrad */
@@ -604,14 +701,17 @@ TEST(once_differentiable) {
     tt_tensor *ggx = NULL;
     CHECK_ERR(tg_autograd_grad(1, &s2, NULL, 1, &x, false, false, false, &ggx), TT_ERUNTIME,
               "One of the differentiated Tensors appears to not have been used in the graph");
-    tt_release(s2); tt_release(gx);
+    tt_release(s2);
+    tt_release(gx);
     /* when the incoming gradient does not require grad, the result is plain */
     tt_tensor *s3 = tg_sum(y);
     CHECK(s3 && tg_autograd_grad(1, &s3, NULL, 1, &x, false, true, false, &gx) == TT_OK);
     CHECK(gx && !tg_requires_grad(gx));
     /* and a plain backward works */
-    tt_release(gx); tt_release(s3);
-    tt_release(s); tt_release(yy);
+    tt_release(gx);
+    tt_release(s3);
+    tt_release(s);
+    tt_release(yy);
     tt_tensor *s4 = tg_sum(y);
     CHECK(s4 && tg_backward(s4, NULL, false, false) == TT_OK);
     for (int i = 0; i < 3; i++) {
@@ -619,7 +719,9 @@ TEST(once_differentiable) {
         want[i] = v * (1 - v);
     }
     CHECK_VALUES(tg_get_grad(x), want, 3, 1e-12);
-    tt_release(s4); tt_release(y); tt_release(x);
+    tt_release(s4);
+    tt_release(y);
+    tt_release(x);
 }
 
 /* ---- gradcheck (seed 000: MultiplyAdd and Sigmoid pass, a wrong backward fails) ---- */
@@ -635,7 +737,8 @@ static void count_warning(const char *message, void *ctx)
     if (strstr(message, "double precision")) warnings_seen++;
 }
 
-TEST(gradcheck_multiply_add) {
+TEST(gradcheck_multiply_add)
+{
     tt_manual_seed(21);
     tt_tensor *in[3] = {leaf(randn(4)), leaf(randn(4)), leaf(randn(4))};
     tg_gradcheck_report *r = NULL;
@@ -647,7 +750,8 @@ TEST(gradcheck_multiply_add) {
     CHECK(tg_gradcheck(apply_fn, (void *)&WrongMultiplyAdd, 3, in, NULL, &r) == TT_OK);
     CHECK(r && !r->passed && r->message &&
           !strncmp(r->message, "Jacobian mismatch for output 0 with respect to input 0,\nnumerical:", 66));
-    const tg_gradcheck_pair *p0 = r ? tg_gradcheck_pair_at(r, 0, 0) : NULL, *p2 = r ? tg_gradcheck_pair_at(r, 0, 2) : NULL;
+    const tg_gradcheck_pair *p0 = r ? tg_gradcheck_pair_at(r, 0, 0) : NULL,
+                            *p2 = r ? tg_gradcheck_pair_at(r, 0, 2) : NULL;
     CHECK(p0 && !p0->passed && p2 && p2->passed); /* w and x wrong, b right */
     tg_gradcheck_report_free(r);
     /* and gradgradcheck: the backward is written with tg_ ops */
@@ -658,7 +762,8 @@ TEST(gradcheck_multiply_add) {
     for (int i = 0; i < 3; i++) tt_release(in[i]);
 }
 
-TEST(gradcheck_sigmoid) {
+TEST(gradcheck_sigmoid)
+{
     /* seed 000: gradcheck(Sigmoid.apply, (randn(3,4, requires_grad=True),), eps=1e-3) -> True (float32, with
      * PyTorch's double-precision warning) */
     tt_manual_seed(1);

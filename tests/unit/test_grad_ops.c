@@ -44,9 +44,10 @@
  * case, PyTorch's whole graph and tg's (as check_names writes them), and why.
  * A case listed here passes with its name differences printed as comments
  * only while both graphs are exactly these. */
-static const struct { const char *case_name, *torch_graph, *tg_graph, *reason; } known_name_differences[] = {
-    {"matmul((4,),(4, 2))",
-     "SqueezeBackward3(MmBackward0(UnsqueezeBackward0(AccumulateGrad), AccumulateGrad))",
+static const struct {
+    const char *case_name, *torch_graph, *tg_graph, *reason;
+} known_name_differences[] = {
+    {"matmul((4,),(4, 2))", "SqueezeBackward3(MmBackward0(UnsqueezeBackward0(AccumulateGrad), AccumulateGrad))",
      "SqueezeBackward1(MmBackward0(UnsqueezeBackward0(AccumulateGrad), AccumulateGrad))",
      "PyTorch squeezes the (1,m) mm result in place (squeeze_(0): SqueezeBackward3); tg uses squeeze(0)"},
     {"matmul((4,),(2, 4, 5))",
@@ -77,10 +78,16 @@ static const unary_fn reduce_all_fns[TT_NUM_REDUCE] = {tg_sum, tg_mean, tg_prod,
 
 static const grad_case *cur; /* the case being run, for messages */
 
-#define CFAIL(...) do { printf("#   case \"%s\": ", cur->name); printf(__VA_ARGS__); printf("\n"); \
-    check_failed_here = 1; } while (0)
+#define CFAIL(...)                              \
+    do {                                        \
+        printf("#   case \"%s\": ", cur->name); \
+        printf(__VA_ARGS__);                    \
+        printf("\n");                           \
+        check_failed_here = 1;                  \
+    } while (0)
 
-static tt_tensor *from_values(tt_dtype dt, int ndim, const int64_t *shape, const double *v) {
+static tt_tensor *from_values(tt_dtype dt, int ndim, const int64_t *shape, const double *v)
+{
     int64_t n = tt_shape_numel(ndim, shape);
     size_t sz = tt_dtype_size(dt);
     unsigned char *buf = malloc((size_t)(n > 0 ? n : 1) * (sz ? sz : 8));
@@ -99,15 +106,22 @@ static tt_tensor *from_values(tt_dtype dt, int ndim, const int64_t *shape, const
 }
 
 /* An input leaf: the base from the values, the view the case asks for, then requires_grad. */
-static tt_tensor *make_input(const gc_input *in) {
+static tt_tensor *make_input(const gc_input *in)
+{
     tt_tensor *base = from_values(in->dtype, in->ndim, in->shape, in->v);
-    if (!base) { CFAIL("making an input failed: %s", tt_last_error()); return NULL; }
+    if (!base) {
+        CFAIL("making an input failed: %s", tt_last_error());
+        return NULL;
+    }
     tt_tensor *t = base;
     if (in->xform != GC_PLAIN) {
         t = in->xform == GC_TRANSPOSE ? tt_transpose(base, in->d0, in->d1)
                                       : tt_slice(base, in->d0, in->start, in->end, in->step);
         tt_release(base);
-        if (!t) { CFAIL("making the input view failed: %s", tt_last_error()); return NULL; }
+        if (!t) {
+            CFAIL("making the input view failed: %s", tt_last_error());
+            return NULL;
+        }
     }
     if (in->rg && tg_set_requires_grad(t, true) != TT_OK) {
         CFAIL("tg_set_requires_grad failed: %s", tt_last_error());
@@ -118,7 +132,8 @@ static tt_tensor *make_input(const gc_input *in) {
 }
 
 /* The op of the case, in tg. */
-static tt_tensor *build(const grad_case *c, tt_tensor **in) {
+static tt_tensor *build(const grad_case *c, tt_tensor **in)
+{
     const tt_tensor *a = in[0], *b = c->nin > 1 ? in[1] : NULL;
     switch (c->kind) {
     case GK_UNARY: return unary_fns[c->op](a);
@@ -169,14 +184,16 @@ static tt_tensor *build(const grad_case *c, tt_tensor **in) {
     return NULL;
 }
 
-static int close_enough(double got, double want) {
+static int close_enough(double got, double want)
+{
     if (isnan(want)) return isnan(got);
     if (isinf(want)) return got == want;
     return fabs(got - want) <= TOL * (1 + fabs(want));
 }
 
 /* Compares t (NULL: zeros) with want, shaped like `like`. */
-static int compare(const tt_tensor *t, const tt_tensor *like, const double *want, const char *what) {
+static int compare(const tt_tensor *t, const tt_tensor *like, const double *want, const char *what)
+{
     int64_t n = tt_numel(like);
     if (t && (t->ndim != like->ndim || memcmp(t->shape, like->shape, sizeof(int64_t) * (size_t)t->ndim))) {
         CFAIL("%s: shape differs from its input's", what);
@@ -204,14 +221,16 @@ static int compare(const tt_tensor *t, const tt_tensor *like, const double *want
     return ok;
 }
 
-static void check_name(const char *what, const char *got, const char *want) {
+static void check_name(const char *what, const char *got, const char *want)
+{
     if (!got) got = "None";
     if (!want) want = "None";
     if (strcmp(got, want)) CFAIL("%s is %s, PyTorch's is %s", what, got, want);
 }
 
 /* The graph below n as "Name(next, ...)", "None" for a missing edge. */
-static void graph_string(const tg_node *n, char *buf, size_t cap, size_t *len) {
+static void graph_string(const tg_node *n, char *buf, size_t cap, size_t *len)
+{
     const char *name = n ? tg_node_name(n) : "None";
     *len += (size_t)snprintf(buf + (*len < cap ? *len : cap), *len < cap ? cap - *len : 0, "%s", name);
     if (!n || !tg_node_num_next(n)) return;
@@ -223,7 +242,8 @@ static void graph_string(const tg_node *n, char *buf, size_t cap, size_t *len) {
     *len += (size_t)snprintf(buf + (*len < cap ? *len : cap), *len < cap ? cap - *len : 0, ")");
 }
 
-static void check_names(const tt_tensor *out) {
+static void check_names(const tt_tensor *out)
+{
     const grad_case *c = cur;
     if (!c->node) return;
     tg_node *n = tg_grad_fn(out);
@@ -231,12 +251,16 @@ static void check_names(const tt_tensor *out) {
         if (n) CFAIL("grad_fn is %s, PyTorch's output is a leaf", tg_node_name(n));
         return;
     }
-    if (!n) { CFAIL("no grad_fn, PyTorch's is %s", c->node); return; }
+    if (!n) {
+        CFAIL("no grad_fn, PyTorch's is %s", c->node);
+        return;
+    }
     char g[1024];
     size_t len = 0;
     graph_string(n, g, sizeof g, &len);
     for (int i = 0; known_name_differences[i].case_name; i++)
-        if (!strcmp(known_name_differences[i].case_name, c->name) && !strcmp(known_name_differences[i].torch_graph, c->graph) &&
+        if (!strcmp(known_name_differences[i].case_name, c->name) &&
+            !strcmp(known_name_differences[i].torch_graph, c->graph) &&
             !strcmp(known_name_differences[i].tg_graph, g)) {
             known_seen[i] = 1;
             printf("#   known name difference in \"%s\": tg's graph is %s, PyTorch's %s: %s\n", c->name, g, c->graph,
@@ -262,7 +286,8 @@ static void check_names(const tt_tensor *out) {
 
 /* s = sum_k sum(d[k] * vk) over the slots that have a derivative that requires
  * grad; NULL (with *fail clear) when none does. */
-static tt_tensor *dot_sum(int nd, tt_tensor **d, tt_tensor **like, const double *const *vals, int *slot, int *fail) {
+static tt_tensor *dot_sum(int nd, tt_tensor **d, tt_tensor **like, const double *const *vals, int *slot, int *fail)
+{
     tt_tensor *s = NULL;
     for (int k = 0; k < nd; k++) {
         if (!d[k] || !tg_requires_grad(d[k])) continue;
@@ -271,12 +296,19 @@ static tt_tensor *dot_sum(int nd, tt_tensor **d, tt_tensor **like, const double 
         tt_tensor *term = tg_sum(p);
         tt_release(vk);
         tt_release(p);
-        if (!term) { *fail = 1; tt_release(s); return NULL; }
+        if (!term) {
+            *fail = 1;
+            tt_release(s);
+            return NULL;
+        }
         if (s) {
             tt_tensor *t = tg_add(s, term);
             tt_release(s);
             tt_release(term);
-            if (!(s = t)) { *fail = 1; return NULL; }
+            if (!(s = t)) {
+                *fail = 1;
+                return NULL;
+            }
         } else {
             s = term;
         }
@@ -284,17 +316,29 @@ static tt_tensor *dot_sum(int nd, tt_tensor **d, tt_tensor **like, const double 
     return s;
 }
 
-static void release_all(int n, tt_tensor **t) {
-    for (int i = 0; i < n; i++) { tt_release(t[i]); t[i] = NULL; }
+static void release_all(int n, tt_tensor **t)
+{
+    for (int i = 0; i < n; i++) {
+        tt_release(t[i]);
+        t[i] = NULL;
+    }
 }
 
-static void run_case(const grad_case *c) {
+static void run_case(const grad_case *c)
+{
     cur = c;
     tt_tensor *in[3] = {NULL, NULL, NULL};
     for (int i = 0; i < c->nin; i++)
-        if (!(in[i] = make_input(&c->in[i]))) { release_all(3, in); return; }
+        if (!(in[i] = make_input(&c->in[i]))) {
+            release_all(3, in);
+            return;
+        }
     tt_tensor *out = build(c, in);
-    if (!out) { CFAIL("the op failed: %s", tt_last_error()); release_all(3, in); return; }
+    if (!out) {
+        CFAIL("the op failed: %s", tt_last_error());
+        release_all(3, in);
+        return;
+    }
     if (out->dtype != c->out_dtype || out->ndim != c->out_ndim ||
         memcmp(out->shape, c->out_shape, sizeof(int64_t) * (size_t)c->out_ndim)) {
         CFAIL("output has dtype %s and %d dims, expected %s and %d dims (or its shape differs)",
@@ -310,9 +354,15 @@ static void run_case(const grad_case *c) {
     tt_tensor *X[4], *g1[4] = {NULL}, *g2[4] = {NULL}, *g3[4] = {NULL};
     int slot[4], nx = 0;
     for (int i = 0; i < c->nin; i++)
-        if (c->in[i].rg) { X[nx] = in[i]; slot[nx++] = i; }
+        if (c->in[i].rg) {
+            X[nx] = in[i];
+            slot[nx++] = i;
+        }
     tt_tensor *gout = from_values(c->out_dtype, c->out_ndim, c->out_shape, c->gout);
-    if (!gout || tg_set_requires_grad(gout, true) != TT_OK) { CFAIL("gout: %s", tt_last_error()); goto done; }
+    if (!gout || tg_set_requires_grad(gout, true) != TT_OK) {
+        CFAIL("gout: %s", tt_last_error());
+        goto done;
+    }
     X[nx] = gout;
     slot[nx] = 3;
 
@@ -331,7 +381,10 @@ static void run_case(const grad_case *c) {
     /* second: grad of sum_k <g1_k, v_k> w.r.t. the inputs and gout */
     int fail = 0;
     tt_tensor *s2 = dot_sum(nx, g1, X, c->v, slot, &fail);
-    if (fail) { CFAIL("building sum <g, v> failed: %s", tt_last_error()); goto done; }
+    if (fail) {
+        CFAIL("building sum <g, v> failed: %s", tt_last_error());
+        goto done;
+    }
     if (s2 && tg_autograd_grad(1, &s2, NULL, nx + 1, X, true, c->order >= 3, true, g2) != TT_OK) {
         CFAIL("second autograd.grad failed: %s", tt_last_error());
         tt_release(s2);
@@ -347,7 +400,10 @@ static void run_case(const grad_case *c) {
     if (c->order < 3) goto done;
 
     tt_tensor *s3 = dot_sum(nx + 1, g2, X, c->w, slot, &fail);
-    if (fail) { CFAIL("building sum <h, w> failed: %s", tt_last_error()); goto done; }
+    if (fail) {
+        CFAIL("building sum <h, w> failed: %s", tt_last_error());
+        goto done;
+    }
     if (s3 && tg_autograd_grad(1, &s3, NULL, nx + 1, X, false, false, true, g3) != TT_OK) {
         CFAIL("third autograd.grad failed: %s", tt_last_error());
         tt_release(s3);
@@ -369,7 +425,8 @@ done:
     release_all(3, in);
 }
 
-int main(void) {
+int main(void)
+{
     for (int i = 0; i < GRAD_NUM_CASES; i++) {
         check_failed_here = 0;
         run_case(&grad_cases[i]);

@@ -24,14 +24,14 @@ static const tt_device VK = {TT_DEVICE_VULKAN, 0};
 enum { MAX_OUT = 16 };
 typedef struct {
     tt_device dev;
-    tt_tensor *t[MAX_OUT];     /* reported tensors, copied to the CPU */
+    tt_tensor *t[MAX_OUT]; /* reported tensors, copied to the CPU */
     char name[MAX_OUT][48];
     int n;
-    char err[MAX_OUT][600];    /* expected errors: "status: message" */
+    char err[MAX_OUT][600]; /* expected errors: "status: message" */
     int nerr;
-    tt_status st;              /* the first unexpected failure */
+    tt_status st; /* the first unexpected failure */
     char msg[600];
-    char bad[600];             /* the first wrong value or device */
+    char bad[600]; /* the first wrong value or device */
 } outs;
 static outs *O;
 
@@ -78,12 +78,16 @@ static void report(const char *name, const tt_tensor *t)
         return;
     }
     if (tt_device_of(t).type != O->dev.type)
-        if (!O->bad[0]) snprintf(O->bad, sizeof O->bad, "%s is on %s, the run's device is %s", name,
-                                 tt_device_name(tt_device_of(t)), tt_device_name(O->dev));
+        if (!O->bad[0])
+            snprintf(O->bad, sizeof O->bad, "%s is on %s, the run's device is %s", name,
+                     tt_device_name(tt_device_of(t)), tt_device_name(O->dev));
     if (O->n >= MAX_OUT) return;
     /* a copy: a CPU tensor moved to the CPU is the same tensor, and gradients accumulate in place */
     O->t[O->n] = tt_device_of(t).type == TT_DEVICE_CPU ? tt_clone(t) : tt_to_device(t, TT_CPU);
-    if (!O->t[O->n]) { fail_status(); return; }
+    if (!O->t[O->n]) {
+        fail_status();
+        return;
+    }
     snprintf(O->name[O->n], sizeof O->name[0], "%s", name);
     O->n++;
 }
@@ -104,9 +108,15 @@ static void report_error(const char *what, tt_status st)
 static void want(const char *name, const tt_tensor *t, const double *w, int64_t n, double tol)
 {
     if (!t) return;
-    if (tt_numel(t) != n) { bad("%s has %lld elements, expected %lld", name, (long long)tt_numel(t), (long long)n); return; }
+    if (tt_numel(t) != n) {
+        bad("%s has %lld elements, expected %lld", name, (long long)tt_numel(t), (long long)n);
+        return;
+    }
     double g[64];
-    if (n > 64 || tt_to_host(t, TT_F64, g) != TT_OK) { fail_status(); return; }
+    if (n > 64 || tt_to_host(t, TT_F64, g) != TT_OK) {
+        fail_status();
+        return;
+    }
     for (int64_t i = 0; i < n; i++)
         if (!(fabs(g[i] - w[i]) <= tol * (1 + fabs(w[i])))) {
             bad("%s[%lld] = %.17g, expected %.17g", name, (long long)i, g[i], w[i]);
@@ -258,7 +268,10 @@ static tt_tensor *ma_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
     (void)n;
     tt_tensor *wx = tg_mul(in[0], in[1]), *out = wx ? tg_add(wx, in[2]) : NULL;
     tt_release(wx);
-    if (out && tg_ctx_save_for_backward(ctx, 2, in) != TT_OK) { tt_release(out); return NULL; }
+    if (out && tg_ctx_save_for_backward(ctx, 2, in) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
     return out;
 }
 static int ma_backward(tg_ctx *ctx, const tt_tensor *g, tt_tensor **gi, int max_grads)
@@ -280,7 +293,10 @@ static tt_tensor *sig_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
     tt_release(nx);
     tt_release(e);
     tt_release(d);
-    if (out && tg_ctx_save_for_backward(ctx, 1, &out) != TT_OK) { tt_release(out); return NULL; }
+    if (out && tg_ctx_save_for_backward(ctx, 1, &out) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
     return out;
 }
 static int sig_backward(tg_ctx *ctx, const tt_tensor *g, tt_tensor **gi, int max_grads)
@@ -424,11 +440,13 @@ static void run_scenario(const char *name, void (*f)(tt_device), double tol32, d
                     double tol = g->dtype == TT_F32 ? tol32 : g->dtype == TT_F64 ? tol64 : 0;
                     int64_t n = tt_numel(g);
                     double *a = malloc(sizeof *a * (size_t)(n ? n : 1)), *b = malloc(sizeof *b * (size_t)(n ? n : 1));
-                    if (tt_to_host(g, TT_F64, a) || tt_to_host(w, TT_F64, b)) FAILF("%s: %s", c.name[i], tt_last_error());
+                    if (tt_to_host(g, TT_F64, a) || tt_to_host(w, TT_F64, b))
+                        FAILF("%s: %s", c.name[i], tt_last_error());
                     else
                         for (int64_t k = 0; k < n; k++)
                             if (!(isnan(a[k]) && isnan(b[k])) && !(fabs(a[k] - b[k]) <= tol * (1 + fabs(b[k])))) {
-                                FAILF("%s[%lld] = %.17g on vulkan, %.17g on the cpu", c.name[i], (long long)k, a[k], b[k]);
+                                FAILF("%s[%lld] = %.17g on vulkan, %.17g on the cpu", c.name[i], (long long)k, a[k],
+                                      b[k]);
                                 break;
                             }
                     free(a);

@@ -38,27 +38,84 @@ static double item(const tt_tensor *t, int64_t i)
 }
 
 /* ---- the functions ---------------------------------------------------------- */
-static tt_tensor *f_exp(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_exp(x[0]); }
-static tt_tensor *f_relu(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_relu(x[0]); }
-static tt_tensor *f_abs(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_abs(x[0]); }
-static tt_tensor *f_tanh(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_tanh(x[0]); }
-static tt_tensor *f_pow(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_pow(x[0], x[1]); }
-static tt_tensor *f_div(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_div(x[0], x[1]); }
-static tt_tensor *f_matmul(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_matmul(x[0], x[1]); }
-static tt_tensor *f_softmax(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_softmax(x[0], 1); }
-static tt_tensor *f_prod(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_prod(x[0]); }
-static tt_tensor *f_t(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_t(x[0]); }
-static tt_tensor *f_add(int n, tt_tensor *const *x, void *ctx) { (void)n; (void)ctx; return tg_add(x[0], x[1]); }
+static tt_tensor *f_exp(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_exp(x[0]);
+}
+static tt_tensor *f_relu(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_relu(x[0]);
+}
+static tt_tensor *f_abs(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_abs(x[0]);
+}
+static tt_tensor *f_tanh(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_tanh(x[0]);
+}
+static tt_tensor *f_pow(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_pow(x[0], x[1]);
+}
+static tt_tensor *f_div(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_div(x[0], x[1]);
+}
+static tt_tensor *f_matmul(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_matmul(x[0], x[1]);
+}
+static tt_tensor *f_softmax(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_softmax(x[0], 1);
+}
+static tt_tensor *f_prod(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_prod(x[0]);
+}
+static tt_tensor *f_t(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_t(x[0]);
+}
+static tt_tensor *f_add(int n, tt_tensor *const *x, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_add(x[0], x[1]);
+}
 static tt_tensor *f_sum1(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     return tg_sum_dims(x[0], (int[]){1}, 1, false);
 }
 
 /* sin(x) * x */
 static tt_tensor *f_xsinx(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *s = tg_sin(x[0]), *y = s ? tg_mul(s, x[0]) : NULL;
     tt_release(s);
     return y;
@@ -78,7 +135,8 @@ static int f_three(int n, tt_tensor *const *x, tt_tensor **out, void *ctx)
 /* sum(x^2 * w) */
 static tt_tensor *f_sum_x2w(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *sq = tg_pow_scalar(x[0], 2), *p = sq ? tg_mul(sq, x[1]) : NULL, *s = p ? tg_sum(p) : NULL;
     tt_release(sq);
     tt_release(p);
@@ -88,20 +146,29 @@ static tt_tensor *f_sum_x2w(int n, tt_tensor *const *x, void *ctx)
 /* exp(x) + 0.5 x.detach()^2: the value has an x^2/2 term the graph misses. */
 static tt_tensor *f_wrong(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *e = tg_exp(x[0]), *d = tg_detach(x[0]), *dd = tt_mul(d, d), *h = tt_mul_scalar(dd, 0.5);
     tt_tensor *y = e && h ? tg_add(e, h) : NULL;
-    tt_release(e); tt_release(d); tt_release(dd); tt_release(h);
+    tt_release(e);
+    tt_release(d);
+    tt_release(dd);
+    tt_release(h);
     return y;
 }
 
 /* x * w.detach() + (w * w).detach() + 0 * w: right for x, wrong for w. */
 static tt_tensor *f_wrong_w(int n, tt_tensor *const *in, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *wd = tg_detach(in[1]), *a = tg_mul(in[0], wd), *ww = tt_mul(wd, wd);
     tt_tensor *z = tg_mul_scalar(in[1], 0.0), *b = a ? tg_add(a, ww) : NULL, *y = b && z ? tg_add(b, z) : NULL;
-    tt_release(wd); tt_release(a); tt_release(ww); tt_release(z); tt_release(b);
+    tt_release(wd);
+    tt_release(a);
+    tt_release(ww);
+    tt_release(z);
+    tt_release(b);
     return y;
 }
 
@@ -110,25 +177,32 @@ static tt_tensor *f_wrong_w(int n, tt_tensor *const *in, void *ctx)
  * so the second derivative is lost. */
 static tt_tensor *f_detached_grad(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *e = tg_exp(x[0]), *ed = e ? tg_detach(e) : NULL, *xd = tg_detach(x[0]);
     tt_tensor *diff = xd ? tg_sub(x[0], xd) : NULL, *m = diff && ed ? tg_mul(ed, diff) : NULL;
     tt_tensor *y = m ? tg_add(m, ed) : NULL;
-    tt_release(e); tt_release(ed); tt_release(xd); tt_release(diff); tt_release(m);
+    tt_release(e);
+    tt_release(ed);
+    tt_release(xd);
+    tt_release(diff);
+    tt_release(m);
     return y;
 }
 
 /* c.detach() * 2 and x.detach() * 0: no output requires grad. */
 static tt_tensor *f_const2(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *d = tg_detach(x[0]), *y = d ? tt_mul_scalar(d, 2) : NULL;
     tt_release(d);
     return y;
 }
 static tt_tensor *f_const0(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *d = tg_detach(x[0]), *y = d ? tt_mul_scalar(d, 0) : NULL;
     tt_release(d);
     return y;
@@ -137,7 +211,8 @@ static tt_tensor *f_const0(int n, tt_tensor *const *x, void *ctx)
 /* exp(x) * c, c a constant input that does not require grad (inputs: c, x). */
 static tt_tensor *f_exp_times_c(int n, tt_tensor *const *in, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     tt_tensor *e = tg_exp(in[1]), *y = e ? tg_mul(e, in[0]) : NULL;
     tt_release(e);
     return y;
@@ -145,7 +220,10 @@ static tt_tensor *f_exp_times_c(int n, tt_tensor *const *in, void *ctx)
 
 /* exp(x) with a hook that scales the gradient differently on every backward
  * call: a nondeterministic backward. */
-typedef struct { int calls; double step; } drift;
+typedef struct {
+    int calls;
+    double step;
+} drift;
 static tt_tensor *drift_hook(const tt_tensor *grad, void *ctx)
 {
     drift *d = ctx;
@@ -155,13 +233,17 @@ static tt_tensor *f_drift(int n, tt_tensor *const *x, void *ctx)
 {
     (void)n;
     tt_tensor *y = tg_exp(x[0]);
-    if (y && tg_register_hook(y, drift_hook, ctx) < 0) { tt_release(y); return NULL; }
+    if (y && tg_register_hook(y, drift_hook, ctx) < 0) {
+        tt_release(y);
+        return NULL;
+    }
     return y;
 }
 
 static tt_tensor *f_fails(int n, tt_tensor *const *x, void *ctx)
 {
-    (void)n; (void)ctx;
+    (void)n;
+    (void)ctx;
     return tg_matmul(x[0], x[0]); /* 1-D x 1-D of size 3 is fine; 2-D (2,3) x (2,3) is not */
 }
 
@@ -176,7 +258,8 @@ TEST(exp_passes)
     if (r) {
         CHECK(r->ninputs == 1 && r->ndiff_inputs == 1 && r->noutputs == 1 && r->npairs == 1);
         CHECK(r->reentrant && r->zero_grad_ok && r->nondet_max == 0);
-        CHECK(r->options.eps == 1e-6 && r->options.atol == 1e-5 && r->options.rtol == 1e-3 && r->options.nondet_tol == 0);
+        CHECK(r->options.eps == 1e-6 && r->options.atol == 1e-5 && r->options.rtol == 1e-3 &&
+              r->options.nondet_tol == 0);
         const tg_gradcheck_pair *p = tg_gradcheck_pair_at(r, 0, 0);
         CHECK(p && p->passed && !p->message && p->input == 0 && p->rows == 4 && p->cols == 4);
         if (p) {
@@ -200,7 +283,13 @@ TEST(exp_passes)
 
 TEST(ops_pass)
 {
-    struct { const char *name; tg_checked_fn f; int n; int ndim[2]; int64_t shape[2][2]; } cases[] = {
+    struct {
+        const char *name;
+        tg_checked_fn f;
+        int n;
+        int ndim[2];
+        int64_t shape[2][2];
+    } cases[] = {
         {"exp", f_exp, 1, {2}, {{2, 3}}},
         {"sin(x)*x", f_xsinx, 1, {1}, {{5}}},
         {"sum(x^2*w)", f_sum_x2w, 2, {2, 1}, {{2, 3}, {3}}},
@@ -215,7 +304,8 @@ TEST(ops_pass)
         for (int i = 0; i < cases[c].n; i++) in[i] = randn(cases[c].ndim[i], cases[c].shape[i], 10 + 7 * c + i);
         tg_gradcheck_report *r = NULL;
         tt_status st = tg_gradcheck(cases[c].f, NULL, cases[c].n, in, NULL, &r);
-        if (st != TT_OK || !r || !r->passed) FAILF("%s: status %d, %s", cases[c].name, st, r && r->message ? r->message : tt_last_error());
+        if (st != TT_OK || !r || !r->passed)
+            FAILF("%s: status %d, %s", cases[c].name, st, r && r->message ? r->message : tt_last_error());
         if (r) CHECK(r->npairs == cases[c].n && r->pairs[cases[c].n - 1].input == cases[c].n - 1);
         tg_gradcheck_report_free(r);
         for (int i = 0; i < cases[c].n; i++) tt_release(in[i]);
@@ -301,8 +391,8 @@ TEST(wrong_backward_reported)
         CHECK_NEAR(p->worst_analytical, exp(-1.0), 1e-15);
         CHECK_NEAR(p->worst_abs_err, 1.0, 1e-8);
         CHECK_NEAR(p->worst_rel_err, 1.0 / 0.6321205587855871, 1e-8);
-        CHECK_NEAR(p->max_abs_err, 2.0, 1e-8);                       /* element (2, 2) */
-        CHECK_NEAR(p->max_rel_err, 1.0 / 0.6321205587855871, 1e-8);  /* element (1, 1) */
+        CHECK_NEAR(p->max_abs_err, 2.0, 1e-8);                      /* element (2, 2) */
+        CHECK_NEAR(p->max_rel_err, 1.0 / 0.6321205587855871, 1e-8); /* element (1, 1) */
         CHECK_NEAR(at(p->numerical, 0, 0), 2.1487212706894354, 1e-8);
         CHECK_NEAR(at(p->numerical, 2, 2), 9.389056098818571, 1e-8);
         CHECK(at(p->numerical, 0, 1) == 0 && at(p->analytical, 2, 0) == 0);
@@ -459,8 +549,9 @@ TEST(float32_warns)
     CHECK(tg_gradcheck(f_exp, NULL, 1, &x, NULL, &r) == TT_OK && r && !r->passed);
     tg_set_warning_handler(NULL, NULL);
     CHECK(nwarned == 1);
-    CHECK_STR(warned, "Input #0 requires gradient and is not a double precision floating point. This check will "
-                      "likely fail if all the inputs are not of double precision floating point.");
+    CHECK_STR(warned,
+              "Input #0 requires gradient and is not a double precision floating point. This check will "
+              "likely fail if all the inputs are not of double precision floating point.");
     const tg_gradcheck_pair *p = tg_gradcheck_pair_at(r, 0, 0);
     CHECK(p && p->numerical->dtype == TT_F32 && p->analytical->dtype == TT_F32);
     /* the same bits as PyTorch: x -/+ eps and the difference are taken in float32 */
@@ -482,8 +573,9 @@ TEST(errors)
     tt_tensor *c = vec(2, (double[]){1, 2}, false);
     tg_gradcheck_report *r = (tg_gradcheck_report *)1;
     CHECK(tg_gradcheck(f_exp, NULL, 1, &c, NULL, &r) == TT_EINVAL && r == NULL);
-    CHECK_STR(tt_last_error(), "gradcheck expects at least one input tensor to require gradient, but none of the "
-                               "them have requires_grad=True.");
+    CHECK_STR(tt_last_error(),
+              "gradcheck expects at least one input tensor to require gradient, but none of the "
+              "them have requires_grad=True.");
     /* stride 0: torch.ones(1).expand(3) */
     tt_tensor *one = vec(1, (double[]){1}, true), *e = tg_expand(one, 1, (int64_t[]){3});
     tt_tensor *ed = e ? tg_detach(e) : NULL;
@@ -494,18 +586,32 @@ TEST(errors)
     tt_tensor *m = randn(2, (int64_t[]){2, 3}, 9);
     CHECK(tg_gradcheck(f_fails, NULL, 1, &m, NULL, &r) != TT_OK && r == NULL);
     CHECK_STR(tt_last_error(), "mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)");
-    tt_release(m); tt_release(ed); tt_release(e); tt_release(one); tt_release(c);
+    tt_release(m);
+    tt_release(ed);
+    tt_release(e);
+    tt_release(one);
+    tt_release(c);
 }
 
 /* ---- gradgradcheck --------------------------------------------------------------------- */
 
 TEST(gradgradcheck_passes)
 {
-    struct { const char *name; tg_checked_fn f; int n; } cases[] = {
-        {"tanh", f_tanh, 1}, {"pow", f_pow, 2}, {"div", f_div, 2}, {"exp", f_exp, 1}, {"sin(x)*x", f_xsinx, 1},
+    struct {
+        const char *name;
+        tg_checked_fn f;
+        int n;
+    } cases[] = {
+        {"tanh", f_tanh, 1},
+        {"pow", f_pow, 2},
+        {"div", f_div, 2},
+        {"exp", f_exp, 1},
+        {"sin(x)*x", f_xsinx, 1},
         {"sum(x^2*w)", f_sum_x2w, 2},
         /* their gradients are views of grad_output: it must be read before it is perturbed again */
-        {"add", f_add, 2}, {"t", f_t, 1}, {"sum(dim 1)", f_sum1, 1},
+        {"add", f_add, 2},
+        {"t", f_t, 1},
+        {"sum(dim 1)", f_sum1, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         /* positive inputs, away from 0, so pow and div are smooth: 1.5 + U[0,1) */
@@ -524,7 +630,8 @@ TEST(gradgradcheck_passes)
         o.seed = 42 + c;
         tg_gradcheck_report *r = NULL;
         tt_status st = tg_gradgradcheck(cases[c].f, NULL, cases[c].n, in, NULL, &o, &r);
-        if (st != TT_OK || !r || !r->passed) FAILF("%s: status %d, %s", cases[c].name, st, r && r->message ? r->message : tt_last_error());
+        if (st != TT_OK || !r || !r->passed)
+            FAILF("%s: status %d, %s", cases[c].name, st, r && r->message ? r->message : tt_last_error());
         if (r) {
             /* checked function: (inputs..., grad_output) -> one gradient per input */
             CHECK(r->ninputs == cases[c].n + 1 && r->ngrad_outputs == 1 && r->ndiff_inputs == cases[c].n + 1);

@@ -25,8 +25,15 @@ TEST(two_inputs)
     CHECK_VALUES(h[3], hww, 4, 1e-12);
     CHECK(h[1] && h[1]->ndim == 2 && h[1]->shape[0] == 2 && h[1]->shape[1] == 2);
     for (int i = 0; i < 4; i++) tt_release(h[i]);
-    tt_release(x2); tt_release(t); tt_release(s); tt_release(x0); tt_release(w1); tt_release(c); tt_release(f);
-    tt_release(x); tt_release(w);
+    tt_release(x2);
+    tt_release(t);
+    tt_release(s);
+    tt_release(x0);
+    tt_release(w1);
+    tt_release(c);
+    tt_release(f);
+    tt_release(x);
+    tt_release(w);
 }
 
 /* a linear function: the Hessian is zero (first derivatives that do not depend on x) */
@@ -37,7 +44,10 @@ TEST(linear_is_zero)
     CHECK(tg_hessian(f, 1, &x, &h) == TT_OK);
     double zero[9] = {0};
     CHECK_VALUES(h, zero, 9, 0);
-    tt_release(h); tt_release(m); tt_release(f); tt_release(x);
+    tt_release(h);
+    tt_release(m);
+    tt_release(f);
+    tt_release(x);
 }
 
 TEST(needs_one_element)
@@ -47,7 +57,8 @@ TEST(needs_one_element)
     CHECK(tg_hessian(y, 1, &x, &h) == TT_EINVAL);
     CHECK_STR(tt_last_error(), "a Hessian needs an output with one element, got shape [2]");
     CHECK(h == NULL);
-    tt_release(y); tt_release(x);
+    tt_release(y);
+    tt_release(x);
 }
 
 int main(void)

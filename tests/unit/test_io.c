@@ -13,7 +13,8 @@
 
 static char tmpdir[64];
 
-static char *tmp_path(const char *name) {
+static char *tmp_path(const char *name)
+{
     static char buf[4][256];
     static int k;
     char *p = buf[k++ % 4];
@@ -21,7 +22,8 @@ static char *tmp_path(const char *name) {
     return p;
 }
 
-static char *slurp_file(const char *path, size_t *len) {
+static char *slurp_file(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 1 << 16, n = 0, r;
@@ -36,28 +38,30 @@ static char *slurp_file(const char *path, size_t *len) {
     return buf;
 }
 
-static void spit_file(const char *path, const char *text) {
+static void spit_file(const char *path, const char *text)
+{
     FILE *f = fopen(path, "wb");
     fputs(text, f);
     fclose(f);
 }
 
 /* Same dtype, shape and bytes. */
-static int same_tensor(const tt_tensor *a, const tt_tensor *b) {
+static int same_tensor(const tt_tensor *a, const tt_tensor *b)
+{
     if (!a || !b || a->dtype != b->dtype || a->ndim != b->ndim) return 0;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return 0;
     size_t n = (size_t)tt_numel(a) * tt_dtype_size(a->dtype);
     char *x = malloc(n + 1), *y = malloc(n + 1);
-    int ok = n == 0 || (tt_to_host(a, a->dtype, x) == TT_OK && tt_to_host(b, b->dtype, y) == TT_OK &&
-                        !memcmp(x, y, n));
+    int ok = n == 0 || (tt_to_host(a, a->dtype, x) == TT_OK && tt_to_host(b, b->dtype, y) == TT_OK && !memcmp(x, y, n));
     free(x);
     free(y);
     return ok;
 }
 
 /* A tensor of dtype dt and rank r with varied values (shape 2, 3, 4 prefix). */
-static tt_tensor *sample(tt_dtype dt, int rank) {
+static tt_tensor *sample(tt_dtype dt, int rank)
+{
     static const int64_t dims[3] = {2, 3, 4};
     int64_t n = tt_shape_numel(rank, dims);
     void *buf = malloc((size_t)n * 8);
@@ -76,7 +80,8 @@ static tt_tensor *sample(tt_dtype dt, int rank) {
 
 static tt_tensor *vec64(int64_t n, const double *v) { return tt_from_data(1, &n, TT_F64, v, TT_CPU); }
 
-static tt_tensor_set *sample_set(void) {
+static tt_tensor_set *sample_set(void)
+{
     tt_tensor_set *set = tt_set_new();
     static const char *dn[] = {"f32", "f64", "i64", "bool"};
     static const tt_dtype dts[] = {TT_F32, TT_F64, TT_I64, TT_BOOL};
@@ -103,7 +108,8 @@ static tt_tensor_set *sample_set(void) {
     return set;
 }
 
-static void check_same_sets(const tt_tensor_set *a, const tt_tensor_set *b) {
+static void check_same_sets(const tt_tensor_set *a, const tt_tensor_set *b)
+{
     CHECK(a && b);
     if (!a || !b) return;
     CHECK(a->count == b->count);
@@ -123,7 +129,8 @@ static void check_same_sets(const tt_tensor_set *a, const tt_tensor_set *b) {
     }
 }
 
-TEST(set_basics) {
+TEST(set_basics)
+{
     tt_tensor_set *set = tt_set_new();
     tt_tensor *a = tt_scalar(1, TT_F64, TT_CPU), *b = tt_scalar(2, TT_F64, TT_CPU);
     CHECK(tt_set_put(set, "/x", a) == TT_OK);
@@ -164,7 +171,8 @@ TEST(set_basics) {
     CHECK(tt_format_from_path(".csv") == TT_FMT_AUTO);
 }
 
-TEST(h5_image_round_trip) {
+TEST(h5_image_round_trip)
+{
     tt_tensor_set *set = sample_set();
     void *img = NULL;
     size_t len = 0;
@@ -193,7 +201,8 @@ TEST(h5_image_round_trip) {
     tt_set_free(set);
 }
 
-TEST(h5_file_round_trip) {
+TEST(h5_file_round_trip)
+{
     tt_tensor_set *set = sample_set();
     const char *path = tmp_path("d.h5");
     CHECK(tt_write_path(set, TT_FMT_AUTO, path) == TT_OK);
@@ -228,7 +237,8 @@ TEST(h5_file_round_trip) {
     tt_set_free(set);
 }
 
-static const char *fixture(void) {
+static const char *fixture(void)
+{
     static const char *paths[] = {"tests/fixtures/h5py_written.h5", "../../tests/fixtures/h5py_written.h5",
                                   "../tests/fixtures/h5py_written.h5"};
     for (int i = 0; i < 3; i++)
@@ -236,7 +246,8 @@ static const char *fixture(void) {
     return paths[0];
 }
 
-TEST(h5py_fixture) {
+TEST(h5py_fixture)
+{
     tt_tensor_set *set = tt_read_path(fixture());
     CHECK(set != NULL);
     if (!set) return;
@@ -283,7 +294,8 @@ TEST(h5py_fixture) {
 }
 
 /* Writes set in fmt to memory. */
-static char *to_text(const tt_tensor_set *set, tt_file_format fmt, size_t *len) {
+static char *to_text(const tt_tensor_set *set, tt_file_format fmt, size_t *len)
+{
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
@@ -297,7 +309,8 @@ static char *to_text(const tt_tensor_set *set, tt_file_format fmt, size_t *len) 
     return buf;
 }
 
-TEST(text_exact_round_trip) {
+TEST(text_exact_round_trip)
+{
     static const float fv[] = {0.1f, 1.0f / 3, 1e-30f, -2.5e38f, 123456789.f, FLT_MAX, FLT_MIN, 1e-45f, -0.0f, 3.0f};
     static const double dv[] = {0.1, 1.0 / 3, 1e-30, -2.5e38, 123456789, DBL_MAX, DBL_MIN, 5e-324, 0.1 + 0.2, 3.0};
     enum { N = 10 };
@@ -358,7 +371,8 @@ TEST(text_exact_round_trip) {
     tt_set_free(set);
 }
 
-TEST(text_shapes) {
+TEST(text_shapes)
+{
     /* One 2-D tensor: rows, no header; reads back as a 2-D source. */
     tt_tensor_set *set = tt_set_new();
     double m[6] = {1, 2, 3, 4.5, -5, 6e-7};
@@ -412,7 +426,8 @@ TEST(text_shapes) {
     tt_set_free(set);
 }
 
-TEST(text_reading) {
+TEST(text_reading)
+{
     /* header, CSV with spaces, CRLF */
     const char *csv = "x, y\r\n1, 2\r\n3,4\r\n";
     tt_tensor_set *s = tt_read_bytes(csv, strlen(csv), "a.csv");
@@ -464,9 +479,11 @@ TEST(text_reading) {
     tt_set_free(s);
 }
 
-TEST(text_errors) {
+TEST(text_errors)
+{
     const char *ragged = "x,y\n1,2\n3,4\n# c\n5,6,7\n";
-    CHECK_ERR(tt_read_bytes(ragged, strlen(ragged), "data.csv"), TT_EFORMAT, "data.csv: line 5 has 3 columns, expected 2");
+    CHECK_ERR(tt_read_bytes(ragged, strlen(ragged), "data.csv"), TT_EFORMAT,
+              "data.csv: line 5 has 3 columns, expected 2");
     const char *bad = "x y\n1 2\n3 4\n4 abc\n";
     CHECK_ERR(tt_read_bytes(bad, strlen(bad), "data.csv"), TT_EFORMAT,
               "data.csv: line 4, column 2: 'abc' is not a number");
@@ -479,16 +496,20 @@ TEST(text_errors) {
     CHECK_ERR(tt_read_bytes("", 0, "standard input"), TT_EFORMAT, "standard input is empty");
     CHECK(tt_read_bytes("", 0, "standard input") == NULL);
     CHECK_ERR(tt_read_bytes("# nothing\n\n", 11, "n.txt"), TT_EFORMAT, "n.txt holds no numbers");
-    const char garbage[] = "\x7f" "ELF\x02\x01\x01\x00\x00\x00";
+    const char garbage[] =
+        "\x7f"
+        "ELF\x02\x01\x01\x00\x00\x00";
     CHECK_ERR(tt_read_bytes(garbage, sizeof garbage - 1, "t.h5"), TT_EFORMAT,
               "t.h5: not an HDF5 file and not text: byte 0x7f at offset 0");
     const char bin[] = "1 2\n3 \x00\n";
-    CHECK_ERR(tt_read_bytes(bin, sizeof bin - 1, "b"), TT_EFORMAT, "b: not an HDF5 file and not text: byte 0x00 at offset 6");
+    CHECK_ERR(tt_read_bytes(bin, sizeof bin - 1, "b"), TT_EFORMAT,
+              "b: not an HDF5 file and not text: byte 0x00 at offset 6");
     const char latin1[] = "x\xe9 y\n1 2\n"; /* not UTF-8 */
     CHECK_ERR(tt_read_bytes(latin1, sizeof latin1 - 1, "l"), TT_EFORMAT, "not an HDF5 file and not text");
 }
 
-TEST(h5_errors) {
+TEST(h5_errors)
+{
     tt_tensor_set *set = sample_set();
     void *img = NULL;
     size_t len = 0;
@@ -543,7 +564,8 @@ TEST(h5_errors) {
     tt_release(x);
 }
 
-TEST(sources) {
+TEST(sources)
+{
     tt_tensor_set *set = tt_set_new();
     double xv[3] = {1, 2, 3}, yv[3] = {4, 5, 6};
     tt_tensor *x = vec64(3, xv), *y = vec64(3, yv);
@@ -663,7 +685,8 @@ TEST(sources) {
     tt_set_free(set);
 }
 
-static int count_entries(const char *dir) {
+static int count_entries(const char *dir)
+{
     DIR *d = opendir(dir);
     int n = 0;
     struct dirent *e;
@@ -673,7 +696,8 @@ static int count_entries(const char *dir) {
     return n;
 }
 
-TEST(write_errors) {
+TEST(write_errors)
+{
     tt_tensor_set *set = tt_set_new();
     double xv[3] = {1, 2, 3};
     tt_tensor *x = vec64(3, xv);
@@ -732,7 +756,8 @@ TEST(write_errors) {
     tt_set_free(set);
 }
 
-static void rm_tree(const char *dir) {
+static void rm_tree(const char *dir)
+{
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
@@ -748,7 +773,8 @@ static void rm_tree(const char *dir) {
     rmdir(dir);
 }
 
-int main(void) {
+int main(void)
+{
     snprintf(tmpdir, sizeof tmpdir, "/tmp/tg-test-io.XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");

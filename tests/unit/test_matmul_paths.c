@@ -26,7 +26,8 @@ static void check_product(int m, int k, int n, bool ta, bool tb, tt_dtype dt)
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
                 double ref = 0, mag = 0;
-                for (int p = 0; p < k; p++) ref += a[i * k + p] * b[p * n + j], mag += fabs(a[i * k + p] * b[p * n + j]);
+                for (int p = 0; p < k; p++)
+                    ref += a[i * k + p] * b[p * n + j], mag += fabs(a[i * k + p] * b[p * n + j]);
                 double err = fabs(c[i * n + j] - ref) / (mag > 1 ? mag : 1);
                 if (err > worst) worst = err;
             }
@@ -45,7 +46,7 @@ TEST(small_products_loop)
     for (int d = 0; d < 2; d++)
         for (int t = 0; t < 4; t++) {
             check_product(8, 1, 1, t & 1, t & 2, dts[d]);
-            check_product(7, 9, 11, t & 1, t & 2, dts[d]); /* 693 multiply-adds */
+            check_product(7, 9, 11, t & 1, t & 2, dts[d]);   /* 693 multiply-adds */
             check_product(16, 16, 16, t & 1, t & 2, dts[d]); /* 4096: the largest loop */
         }
 }

@@ -55,8 +55,8 @@ static const op_case *cur; /* the case being run, for messages */
 static tt_device dev = {TT_DEVICE_CPU, 0};
 static bool vk_pass;
 typedef struct {
-    tt_tensor *t;    /* the CPU result, or NULL when the call failed */
-    tt_status st;    /* then its status and message */
+    tt_tensor *t; /* the CPU result, or NULL when the call failed */
+    tt_status st; /* then its status and message */
     char msg[512];
 } oc_rec;
 enum { MAX_RECS = 16 };
@@ -64,11 +64,17 @@ static oc_rec recs[MAX_RECS];
 static int nrecs, irec;
 static char vk_skip[300]; /* why this Vulkan case was skipped ("" when it was not) */
 
-#define CFAIL(...) do { printf("#   case \"%s\": ", cur->name); printf(__VA_ARGS__); printf("\n"); \
-    check_failed_here = 1; } while (0)
+#define CFAIL(...)                              \
+    do {                                        \
+        printf("#   case \"%s\": ", cur->name); \
+        printf(__VA_ARGS__);                    \
+        printf("\n");                           \
+        check_failed_here = 1;                  \
+    } while (0)
 
 /* Builds an input: its base from the values, then the view the case asks for. */
-static tt_tensor *make_input(const oc_input *in) {
+static tt_tensor *make_input(const oc_input *in)
+{
     int64_t n = tt_shape_numel(in->ndim, in->shape);
     size_t sz = tt_dtype_size(in->dtype);
     unsigned char *buf = malloc((size_t)(n > 0 ? n : 1) * (sz ? sz : 8));
@@ -103,7 +109,8 @@ static tt_tensor *make_input(const oc_input *in) {
     return v;
 }
 
-static int close_enough(double got, double want, double tol) {
+static int close_enough(double got, double want, double tol)
+{
     if (isnan(want)) return isnan(got);
     if (isinf(want)) return got == want;
     return fabs(got - want) <= tol * (1 + fabs(want));
@@ -111,7 +118,8 @@ static int close_enough(double got, double want, double tol) {
 
 /* Checks t's dtype, shape and values against an expected array. */
 static int check_result(const tt_tensor *t, const char *what, tt_dtype dt, int ndim, const int64_t *shape,
-                        const double *want, double tol) {
+                        const double *want, double tol)
+{
     if (!t) {
         CFAIL("%s is NULL: status %d, \"%s\"", what, tt_last_status(), tt_last_error());
         return 0;
@@ -125,8 +133,10 @@ static int check_result(const tt_tensor *t, const char *what, tt_dtype dt, int n
     for (int d = 0; same_shape && d < ndim; d++) same_shape = t->shape[d] == shape[d];
     if (!same_shape) {
         char g[128] = "", w[128] = "";
-        for (int d = 0; d < t->ndim; d++) snprintf(g + strlen(g), sizeof g - strlen(g), "%s%lld", d ? "," : "", (long long)t->shape[d]);
-        for (int d = 0; d < ndim; d++) snprintf(w + strlen(w), sizeof w - strlen(w), "%s%lld", d ? "," : "", (long long)shape[d]);
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(g + strlen(g), sizeof g - strlen(g), "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        for (int d = 0; d < ndim; d++)
+            snprintf(w + strlen(w), sizeof w - strlen(w), "%s%lld", d ? "," : "", (long long)shape[d]);
         CFAIL("%s shape (%s), expected (%s)", what, g, w);
         return 0;
     }
@@ -148,12 +158,14 @@ static int check_result(const tt_tensor *t, const char *what, tt_dtype dt, int n
     return ok;
 }
 
-static int check_out(const tt_tensor *t, const char *what) {
+static int check_out(const tt_tensor *t, const char *what)
+{
     return check_result(t, what, cur->out_dtype, cur->out_ndim, cur->out_shape, cur->out, cur->tol);
 }
 
 /* An error case: the call returned r (a tensor or NULL) and/or status st. */
-static void check_error(const void *r, tt_status st, int returns_status) {
+static void check_error(const void *r, tt_status st, int returns_status)
+{
     if (returns_status ? st == TT_OK : r != NULL) {
         CFAIL("succeeded, expected status %d with \"%s\"", cur->status, cur->msg);
         return;
@@ -174,7 +186,8 @@ static bool is_error_case(void) { return cur->status != TT_OK; }
  * backend has no kernel for X yet". The backend's first unary and binary
  * kernels say "X is not implemented for int64 on vulkan yet" with TT_EDTYPE
  * instead; taken as missing too (the skip reason names the status). */
-static bool vk_missing(tt_status st, const char *msg) {
+static bool vk_missing(tt_status st, const char *msg)
+{
     return (st == TT_EDEVICE && strstr(msg, "has no kernel")) || strstr(msg, "on vulkan yet");
 }
 
@@ -187,16 +200,25 @@ static bool exact_binary(int op) { return op >= TT_MAXIMUM; } /* maximum, minimu
  * float32 1e-6 for arithmetic (+ - * /, linspace) and 1e-5 for transcendental
  * functions, pow, reductions, matmul and softmax; float64 1e-12 and 1e-10;
  * never tighter than the case's own tolerance against PyTorch. */
-static double vk_tol(const op_case *c, tt_dtype dt) {
+static double vk_tol(const op_case *c, tt_dtype dt)
+{
     if (dt == TT_I64 || dt == TT_BOOL) return 0;
     int arith = 0; /* 0 exact, 1 arithmetic, 2 transcendental */
     switch (c->kind) {
     case OC_UNARY: arith = c->op == TT_NEG || c->op >= TT_RELU ? 0 : 2; break;
-    case OC_BINARY: case OC_BSCALAR: case OC_SBINARY: case OC_INPLACE:
-        arith = exact_binary(c->op) ? 0 : c->op == TT_POW ? 2 : 1;
-        break;
-    case OC_ADD_SCALAR: case OC_MUL_SCALAR: case OC_LINSPACE: arith = 1; break;
-    case OC_POW_SCALAR: case OC_MATMUL: case OC_MM: case OC_MV: case OC_BMM: case OC_SOFTMAX:
+    case OC_BINARY:
+    case OC_BSCALAR:
+    case OC_SBINARY:
+    case OC_INPLACE: arith = exact_binary(c->op) ? 0 : c->op == TT_POW ? 2 : 1; break;
+    case OC_ADD_SCALAR:
+    case OC_MUL_SCALAR:
+    case OC_LINSPACE: arith = 1; break;
+    case OC_POW_SCALAR:
+    case OC_MATMUL:
+    case OC_MM:
+    case OC_MV:
+    case OC_BMM:
+    case OC_SOFTMAX:
     case OC_LOG_SOFTMAX: arith = 2; break;
     case OC_REDUCE: arith = c->op == TT_MAX || c->op == TT_MIN ? 0 : 2; break;
     default: arith = 0; /* arange, eye, full, where, clamp, cast, max/min over a dim, copy_, views */
@@ -207,7 +229,8 @@ static double vk_tol(const op_case *c, tt_dtype dt) {
 }
 
 /* Compares a Vulkan result (r, or the failed call's status) with the CPU's. */
-static void vk_compare(const tt_tensor *r, const char *what) {
+static void vk_compare(const tt_tensor *r, const char *what)
+{
     if (irec >= nrecs) {
         CFAIL("%s: more results on vulkan than on the CPU", what);
         return;
@@ -217,7 +240,8 @@ static void vk_compare(const tt_tensor *r, const char *what) {
         tt_status st = tt_last_status();
         const char *m = tt_last_error();
         if (vk_missing(st, m)) {
-            if (!vk_skip[0]) snprintf(vk_skip, sizeof vk_skip, "%s%s", st == TT_EDEVICE ? "" : "(status TT_EDTYPE) ", m);
+            if (!vk_skip[0])
+                snprintf(vk_skip, sizeof vk_skip, "%s%s", st == TT_EDEVICE ? "" : "(status TT_EDTYPE) ", m);
         } else if (w->t) {
             CFAIL("%s failed on vulkan (status %d \"%s\") but not on the CPU", what, st, m);
         } else if (st != w->st || strcmp(m, w->msg)) {
@@ -229,7 +253,8 @@ static void vk_compare(const tt_tensor *r, const char *what) {
         CFAIL("%s succeeded on vulkan, the CPU failed with status %d \"%s\"", what, w->st, w->msg);
         return;
     }
-    if (tt_device_of(r).type != TT_DEVICE_VULKAN) CFAIL("%s is on %s, expected vulkan", what, tt_device_name(tt_device_of(r)));
+    if (tt_device_of(r).type != TT_DEVICE_VULKAN)
+        CFAIL("%s is on %s, expected vulkan", what, tt_device_name(tt_device_of(r)));
     const tt_tensor *c = w->t;
     int64_t n = tt_numel(c);
     double *want = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
@@ -239,7 +264,8 @@ static void vk_compare(const tt_tensor *r, const char *what) {
 }
 
 /* The CPU pass: keeps r (or the failed call's status) for the Vulkan pass. */
-static void record(const tt_tensor *r) {
+static void record(const tt_tensor *r)
+{
     if (nrecs >= MAX_RECS) {
         CFAIL("more than %d results in one case", MAX_RECS);
         return;
@@ -250,13 +276,15 @@ static void record(const tt_tensor *r) {
     snprintf(w->msg, sizeof w->msg, "%s", r ? "" : tt_last_error());
 }
 
-static void clear_records(void) {
+static void clear_records(void)
+{
     for (int i = 0; i < nrecs; i++) tt_release(recs[i].t);
     nrecs = irec = 0;
 }
 
 /* Checks an op result: on the CPU against the fixture, on Vulkan against the CPU. */
-static void expect(tt_tensor *r, const char *what) {
+static void expect(tt_tensor *r, const char *what)
+{
     if (vk_pass) {
         vk_compare(r, what);
     } else {
@@ -267,7 +295,8 @@ static void expect(tt_tensor *r, const char *what) {
     tt_release(r);
 }
 
-static void run_case(const op_case *c) {
+static void run_case(const op_case *c)
+{
     tt_tensor *in[3] = {NULL, NULL, NULL};
     for (int i = 0; i < c->nin; i++)
         if (!(in[i] = make_input(&c->in[i]))) goto out;
@@ -285,12 +314,8 @@ static void run_case(const op_case *c) {
         expect(tt_binary((tt_binary_op)c->op, in[0], in[1]), "tt_binary");
         expect(binary_fns[c->op](in[0], in[1]), binary_names[c->op]);
         break;
-    case OC_BSCALAR:
-        expect(tt_binary_scalar((tt_binary_op)c->op, in[0], c->s[0]), "tt_binary_scalar");
-        break;
-    case OC_SBINARY:
-        expect(tt_scalar_binary((tt_binary_op)c->op, c->s[0], in[0]), "tt_scalar_binary");
-        break;
+    case OC_BSCALAR: expect(tt_binary_scalar((tt_binary_op)c->op, in[0], c->s[0]), "tt_binary_scalar"); break;
+    case OC_SBINARY: expect(tt_scalar_binary((tt_binary_op)c->op, c->s[0], in[0]), "tt_scalar_binary"); break;
     case OC_ADD_SCALAR: expect(tt_add_scalar(in[0], c->s[0]), "tt_add_scalar"); break;
     case OC_MUL_SCALAR: expect(tt_mul_scalar(in[0], c->s[0]), "tt_mul_scalar"); break;
     case OC_POW_SCALAR: expect(tt_pow_scalar(in[0], c->s[0]), "tt_pow_scalar"); break;
@@ -352,8 +377,11 @@ static void run_case(const op_case *c) {
             uint64_t v0 = tt_version(x);
             tt_clear_error();
             tt_status st = c->kind == OC_COPY_ ? tt_copy_(x, in[1])
-                         : r == 0 ? tt_binary_((tt_binary_op)c->op, x, in[1]) : named[c->op](x, in[1]);
-            const char *what = c->kind == OC_COPY_ ? "copy_ destination" : r == 0 ? "tt_binary_ result" : "named op_ result";
+                           : r == 0            ? tt_binary_((tt_binary_op)c->op, x, in[1])
+                                               : named[c->op](x, in[1]);
+            const char *what = c->kind == OC_COPY_ ? "copy_ destination"
+                               : r == 0            ? "tt_binary_ result"
+                                                   : "named op_ result";
             if (vk_pass) {
                 vk_compare(st == TT_OK ? x : NULL, what);
             } else {
@@ -369,8 +397,8 @@ static void run_case(const op_case *c) {
                 if (st == TT_OK) tt_release(recs[nrecs - 1].t); /* record retained it */
             }
             if (st == TT_OK && !is_error_case() && tt_version(x) <= v0)
-                CFAIL("%s: version %llu did not grow from %llu", what,
-                      (unsigned long long)tt_version(x), (unsigned long long)v0);
+                CFAIL("%s: version %llu did not grow from %llu", what, (unsigned long long)tt_version(x),
+                      (unsigned long long)v0);
             if (r == 1) tt_release(x);
         }
         break;
@@ -391,7 +419,8 @@ out:
 
 /* ---- hand-written tests ------------------------------------------------ */
 
-TEST(names) {
+TEST(names)
+{
     for (int i = 0; i < TT_NUM_UNARY; i++) CHECK_STR(tt_unary_name((tt_unary_op)i), unary_names[i]);
     for (int i = 0; i < TT_NUM_BINARY; i++) CHECK_STR(tt_binary_name((tt_binary_op)i), binary_names[i]);
     CHECK_STR(tt_dtype_name(TT_F32), "float32");
@@ -412,7 +441,8 @@ TEST(names) {
 }
 
 /* torch.promote_types over all pairs. */
-TEST(promote_types) {
+TEST(promote_types)
+{
     const tt_dtype want[4][4] = {
         /*            F32     F64     I64     BOOL */
         /* F32  */ {TT_F32, TT_F64, TT_F32, TT_F32},
@@ -424,7 +454,8 @@ TEST(promote_types) {
         for (int b = 0; b < 4; b++) CHECK(tt_promote_types((tt_dtype)a, (tt_dtype)b) == want[a][b]);
 }
 
-TEST(broadcast_shapes) {
+TEST(broadcast_shapes)
+{
     int64_t a[] = {3, 1}, b[] = {1, 4}, out[TT_MAX_DIMS];
     int n = 0;
     CHECK(tt_broadcast_shapes(2, a, 2, b, &n, out) == TT_OK && n == 2 && out[0] == 3 && out[1] == 4);
@@ -435,7 +466,8 @@ TEST(broadcast_shapes) {
     tt_clear_error();
     CHECK(tt_broadcast_shapes(2, e, 2, f, &n, out) == TT_ESHAPE);
     CHECK(tt_last_status() == TT_ESHAPE);
-    CHECK(strstr(tt_last_error(), "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1"));
+    CHECK(strstr(tt_last_error(),
+                 "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1"));
     int64_t big[] = {INT64_MAX / 2, 3};
     CHECK(tt_shape_numel(2, big) == -1);
     CHECK(tt_shape_numel(0, NULL) == 1);
@@ -443,7 +475,8 @@ TEST(broadcast_shapes) {
     CHECK(tt_shape_numel(3, z) == 0);
 }
 
-TEST(creation) {
+TEST(creation)
+{
     int64_t shp[] = {2, 3};
     tt_tensor *z = tt_zeros(2, shp, TT_F64, TT_CPU), *o = tt_ones(2, shp, TT_I64, TT_CPU);
     tt_tensor *e = tt_empty(2, shp, TT_F32, TT_CPU);
@@ -501,13 +534,26 @@ TEST(creation) {
     tt_tensor *zs = tt_zeros(0, NULL, TT_F64, TT_CPU);
     CHECK(zs && zs->ndim == 0 && tt_numel(zs) == 1);
     tt_release(zs);
-    tt_release(tr); tt_release(trl);
-    tt_release(zl); tt_release(ol); tt_release(fl); tt_release(el);
-    tt_release(z); tt_release(o); tt_release(e); tt_release(b); tt_release(s); tt_release(si);
-    tt_release(fd); tt_release(ff); tt_release(fi); tt_release(fb);
+    tt_release(tr);
+    tt_release(trl);
+    tt_release(zl);
+    tt_release(ol);
+    tt_release(fl);
+    tt_release(el);
+    tt_release(z);
+    tt_release(o);
+    tt_release(e);
+    tt_release(b);
+    tt_release(s);
+    tt_release(si);
+    tt_release(fd);
+    tt_release(ff);
+    tt_release(fi);
+    tt_release(fb);
 }
 
-TEST(cast_same_dtype_is_same_tensor) {
+TEST(cast_same_dtype_is_same_tensor)
+{
     tt_tensor *x = tt_ones(1, (int64_t[]){3}, TT_F64, TT_CPU);
     tt_tensor *y = tt_cast(x, TT_F64);
     CHECK(y == x);
@@ -519,7 +565,8 @@ TEST(cast_same_dtype_is_same_tensor) {
     tt_release(x);
 }
 
-TEST(fill_zero_version) {
+TEST(fill_zero_version)
+{
     int64_t shp[] = {2, 3};
     tt_tensor *x = tt_ones(2, shp, TT_F64, TT_CPU);
     uint64_t v0 = tt_version(x);
@@ -546,20 +593,26 @@ TEST(fill_zero_version) {
     uint64_t v2 = tt_version(x);
     tt_bump_version(x);
     CHECK(tt_version(x) == v2 + 1);
-    tt_release(x); tt_release(i); tt_release(b);
+    tt_release(x);
+    tt_release(i);
+    tt_release(b);
 }
 
-TEST(errors_are_per_call) {
+TEST(errors_are_per_call)
+{
     tt_clear_error();
     CHECK(tt_last_status() == TT_OK);
     tt_tensor *a = tt_ones(1, (int64_t[]){3}, TT_F64, TT_CPU), *b = tt_ones(1, (int64_t[]){2}, TT_F64, TT_CPU);
-    CHECK_ERR(tt_add(a, b), TT_ESHAPE, "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 0");
+    CHECK_ERR(tt_add(a, b), TT_ESHAPE,
+              "The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 0");
     tt_clear_error();
     CHECK(tt_last_status() == TT_OK);
-    tt_release(a); tt_release(b);
+    tt_release(a);
+    tt_release(b);
 }
 
-TEST(item_and_get) {
+TEST(item_and_get)
+{
     tt_tensor *x = tt_arange(0, 6, 1, TT_F64, TT_CPU);
     tt_tensor *m = x ? tt_view(x, 2, (int64_t[]){2, 3}) : NULL;
     double v = -1;
@@ -571,11 +624,14 @@ TEST(item_and_get) {
     CHECK(one && tt_item(one, &v) == TT_OK && v == 4.5);
     float f[6];
     CHECK(m && tt_to_host(m, TT_F32, f) == TT_OK && f[4] == 4.0f);
-    tt_release(one); tt_release(m); tt_release(x);
+    tt_release(one);
+    tt_release(m);
+    tt_release(x);
 }
 
 /* Prints a TAP line for the case just run (prefix "" or "vulkan: "). */
-static void report(const char *prefix, const char *skip) {
+static void report(const char *prefix, const char *skip)
+{
     check_count++;
     if (check_failed_here) {
         check_failed_total++;
@@ -588,7 +644,8 @@ static void report(const char *prefix, const char *skip) {
     fflush(stdout);
 }
 
-int main(void) {
+int main(void)
+{
     setenv("TG_VULKAN_DEVICE", "lavapipe", 0); /* meant for lavapipe, as test_vulkan; a set value wins */
     const tt_device vk = {TT_DEVICE_VULKAN, 0};
     char no_vk[300] = "";

@@ -16,8 +16,7 @@ static tt_tensor *make_case(const print_case *c)
     tt_tensor *t = NULL;
     if (!v || !buf) goto done;
     for (int64_t i = 0; i < n; i++)
-        v[i] = c->gen ? (double)((i * c->a + c->b) % c->m) * c->scale + c->offset
-             : c->values ? c->values[i] : 0;
+        v[i] = c->gen ? (double)((i * c->a + c->b) % c->m) * c->scale + c->offset : c->values ? c->values[i] : 0;
     for (int k = 0; k < c->npatch; k++) v[c->patch_at[k]] = c->patch_val[k];
     for (int64_t i = 0; i < n; i++) {
         switch (c->dtype) {
@@ -46,8 +45,7 @@ TEST(pytorch_fixtures)
         tt_tensor *t = make_case(c);
         char *s = t ? tt_format_with_suffix(t, c->suffix) : NULL;
         if (!s || strcmp(s, c->expect))
-            FAILF("case %s:\ngot:\n%s\nexpected:\n%s\n(%s)", c->name, s ? s : "(null)", c->expect,
-                  tt_last_error());
+            FAILF("case %s:\ngot:\n%s\nexpected:\n%s\n(%s)", c->name, s ? s : "(null)", c->expect, tt_last_error());
         free(s);
         tt_release(t);
     }
@@ -86,13 +84,14 @@ TEST(expanded_summarized)
     tt_tensor *r = tt_view(x, 2, (int64_t[]){1, 50});
     tt_tensor *e = tt_expand(r, 2, shape);
     char *str = tt_format(e);
-    CHECK_STR(str, "tensor([[ 0,  1,  2,  ..., 47, 48, 49],\n"
-                   "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
-                   "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
-                   "        ...,\n"
-                   "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
-                   "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
-                   "        [ 0,  1,  2,  ..., 47, 48, 49]])");
+    CHECK_STR(str,
+              "tensor([[ 0,  1,  2,  ..., 47, 48, 49],\n"
+              "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
+              "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
+              "        ...,\n"
+              "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
+              "        [ 0,  1,  2,  ..., 47, 48, 49],\n"
+              "        [ 0,  1,  2,  ..., 47, 48, 49]])");
     free(str);
     tt_release(e);
     tt_release(r);

@@ -24,7 +24,8 @@
 
 #include "check.h"
 
-static void philox4x32(const uint32_t ctr[4], const uint32_t key[2], int rounds, uint32_t out[4]) {
+static void philox4x32(const uint32_t ctr[4], const uint32_t key[2], int rounds, uint32_t out[4])
+{
     uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = key[0], k1 = key[1];
     for (int r = 0; r < rounds; r++) {
         if (r) { /* key schedule: bump before every round but the first */
@@ -39,32 +40,40 @@ static void philox4x32(const uint32_t ctr[4], const uint32_t key[2], int rounds,
         c2 = n2;
         c3 = (uint32_t)p0;
     }
-    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
 }
 
-static void words(uint64_t seed, uint64_t c, uint32_t w[4]) {
+static void words(uint64_t seed, uint64_t c, uint32_t w[4])
+{
     const uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0};
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     philox4x32(ctr, key, 10, w);
 }
 static double to_unit(uint32_t a, uint32_t b) { return ((a >> 5) * 67108864.0 + (b >> 6)) / 9007199254740992.0; }
-static double ref_uniform(uint64_t seed, uint64_t c) {
+static double ref_uniform(uint64_t seed, uint64_t c)
+{
     uint32_t w[4];
     words(seed, c, w);
     return to_unit(w[0], w[1]);
 }
-static double ref_normal(uint64_t seed, uint64_t c) {
+static double ref_normal(uint64_t seed, uint64_t c)
+{
     uint32_t w[4];
     words(seed, c, w);
     double u = to_unit(w[0], w[1]), v = to_unit(w[2], w[3]);
     return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * 3.14159265358979323846 * v);
 }
-static float ref_uniform_f32(uint64_t seed, uint64_t c) {
+static float ref_uniform_f32(uint64_t seed, uint64_t c)
+{
     float f = (float)ref_uniform(seed, c);
     return f == 1.0f ? 0x1.fffffep-1f : f;
 }
 
-TEST(philox_kat_vectors) {
+TEST(philox_kat_vectors)
+{
     /* Random123 tests/kat_vectors:
      * philox4x32 7  00000000 00000000 00000000 00000000 00000000 00000000   5f6fb709 0d893f64 4f121f81 4f730a48
      * philox4x32 7  ffffffff ffffffff ffffffff ffffffff ffffffff ffffffff   5207ddc2 45165e59 4d8ee751 8c52f662
@@ -72,16 +81,27 @@ TEST(philox_kat_vectors) {
      * philox4x32 10 00000000 00000000 00000000 00000000 00000000 00000000   6627e8d5 e169c58d bc57ac4c 9b00dbd8
      * philox4x32 10 ffffffff ffffffff ffffffff ffffffff ffffffff ffffffff   408f276d 41c83b0e a20bc7c6 6d5451fd
      * philox4x32 10 243f6a88 85a308d3 13198a2e 03707344 a4093822 299f31d0   d16cfe09 94fdcceb 5001e420 24126ea1 */
-    static const struct { int rounds; uint32_t ctr[4], key[2], want[4]; } kat[] = {
+    static const struct {
+        int rounds;
+        uint32_t ctr[4], key[2], want[4];
+    } kat[] = {
         {7, {0, 0, 0, 0}, {0, 0}, {0x5f6fb709, 0x0d893f64, 0x4f121f81, 0x4f730a48}},
-        {7, {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff},
+        {7,
+         {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+         {0xffffffff, 0xffffffff},
          {0x5207ddc2, 0x45165e59, 0x4d8ee751, 0x8c52f662}},
-        {7, {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
+        {7,
+         {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+         {0xa4093822, 0x299f31d0},
          {0x4dfccaba, 0x190a87f0, 0xc47362ba, 0xb6b5242a}},
         {10, {0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
-        {10, {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff},
+        {10,
+         {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+         {0xffffffff, 0xffffffff},
          {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
-        {10, {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
+        {10,
+         {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+         {0xa4093822, 0x299f31d0},
          {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
     };
     for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++) {
@@ -97,7 +117,8 @@ TEST(philox_kat_vectors) {
     CHECK(u > 0.399 && u < 0.400); /* 0x6627e8d5 / 2^32 = 0.39904... */
 }
 
-TEST(philox_uniform_matches_reference) {
+TEST(philox_uniform_matches_reference)
+{
     const uint64_t seeds[] = {0, 1, 42, 0xffffffffull, 0x123456789abcdef0ull, UINT64_MAX};
     const uint64_t idx[] = {0, 1, 2, 3, 1000, 0xffffffffull, 0x100000000ull, 0xfedcba9876543210ull, UINT64_MAX};
     for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++)
@@ -113,11 +134,13 @@ TEST(philox_uniform_matches_reference) {
         }
 }
 
-static tt_tensor *draw(bool normal, int ndim, const int64_t *shape, tt_dtype dt, tt_generator *g) {
+static tt_tensor *draw(bool normal, int ndim, const int64_t *shape, tt_dtype dt, tt_generator *g)
+{
     return normal ? tt_randn(ndim, shape, dt, TT_CPU, g) : tt_rand(ndim, shape, dt, TT_CPU, g);
 }
 
-TEST(rand_randn_match_reference) {
+TEST(rand_randn_match_reference)
+{
     const int64_t shape[] = {3, 5, 7};
     const int64_t n = 105;
     double got[105];
@@ -147,7 +170,8 @@ TEST(rand_randn_match_reference) {
         }
 }
 
-TEST(f32_never_one) {
+TEST(f32_never_one)
+{
     /* seed 0, counter 38471471: u = 0x1.ffffffeed620bp-1, which rounds to 1.0f (found by search with
      * the reference above); a float32 rand must give the largest float below 1 there. */
     CHECK((float)ref_uniform(0, 38471471) == 1.0f);
@@ -165,7 +189,8 @@ TEST(f32_never_one) {
     tt_release(t);
 }
 
-TEST(same_seed_same_values) {
+TEST(same_seed_same_values)
+{
     const int64_t shape[] = {4, 50};
     tt_manual_seed(1234);
     CHECK(tt_default_generator()->seed == 1234 && tt_default_generator()->offset == 0);
@@ -211,10 +236,16 @@ TEST(same_seed_same_values) {
     CHECK(z && z->ndim == 0 && tt_item(z, &v) == TT_OK && v == ref_uniform(0, 0));
     CHECK(tt_default_generator()->offset == 1);
     tt_release(z);
-    tt_release(a); tt_release(a2); tt_release(b); tt_release(c); tt_release(n64); tt_release(n32);
+    tt_release(a);
+    tt_release(a2);
+    tt_release(b);
+    tt_release(c);
+    tt_release(n64);
+    tt_release(n32);
 }
 
-TEST(statistics) {
+TEST(statistics)
+{
     const int64_t n = 100000;
     double *v = malloc((size_t)n * sizeof(double));
     tt_generator g = {777, 0};
@@ -253,7 +284,8 @@ TEST(statistics) {
     free(v);
 }
 
-int main(void) {
+int main(void)
+{
     RUN(philox_kat_vectors);
     RUN(philox_uniform_matches_reference);
     RUN(rand_randn_match_reference);

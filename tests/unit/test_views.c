@@ -8,30 +8,36 @@
 
 static tt_tensor *ar(int64_t n) { return tt_arange(0, (double)n, 1, TT_F64, TT_CPU); }
 
-static tt_tensor *ar2(int64_t r, int64_t c) {
+static tt_tensor *ar2(int64_t r, int64_t c)
+{
     tt_tensor *a = ar(r * c);
     tt_tensor *v = a ? tt_view(a, 2, (int64_t[]){r, c}) : NULL;
     tt_release(a);
     return v;
 }
 
-static int same_shape(const tt_tensor *t, int ndim, const int64_t *shape) {
+static int same_shape(const tt_tensor *t, int ndim, const int64_t *shape)
+{
     if (!t || t->ndim != ndim) return 0;
     for (int d = 0; d < ndim; d++)
         if (t->shape[d] != shape[d]) return 0;
     return 1;
 }
-#define SHAPE(t, ...) same_shape((t), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define SHAPE(t, ...) \
+    same_shape((t), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
 
-static int same_strides(const tt_tensor *t, int ndim, const int64_t *st) {
+static int same_strides(const tt_tensor *t, int ndim, const int64_t *st)
+{
     if (!t || t->ndim != ndim) return 0;
     for (int d = 0; d < ndim; d++)
         if (t->shape[d] != 1 && t->strides[d] != st[d]) return 0; /* size-1 dims: any stride */
     return 1;
 }
-#define STRIDES(t, ...) same_strides((t), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define STRIDES(t, ...) \
+    same_strides((t), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
 
-TEST(view_shares_storage) {
+TEST(view_shares_storage)
+{
     tt_tensor *x = ar(6);
     tt_tensor *v = tt_view(x, 2, (int64_t[]){2, 3});
     CHECK(SHAPE(v, 2, 3) && STRIDES(v, 3, 1));
@@ -51,11 +57,17 @@ TEST(view_shares_storage) {
     /* view to 0-d and back: torch.arange(1.).view(()) */
     tt_tensor *one = ar(1), *s = one ? tt_view(one, 0, NULL) : NULL;
     CHECK(s && s->ndim == 0 && tt_numel(s) == 1);
-    tt_release(s); tt_release(one);
-    tt_release(r); tt_release(row); tt_release(w); tt_release(v); tt_release(x);
+    tt_release(s);
+    tt_release(one);
+    tt_release(r);
+    tt_release(row);
+    tt_release(w);
+    tt_release(v);
+    tt_release(x);
 }
 
-TEST(view_of_noncontiguous) {
+TEST(view_of_noncontiguous)
+{
     /* x = arange(6.).view(2,3); x.t().view(3,2,1) works (strides (1,3,3)) and shares storage */
     tt_tensor *x = ar2(2, 3), *t = tt_t(x);
     tt_tensor *v = tt_view(t, 3, (int64_t[]){3, 2, 1});
@@ -65,7 +77,8 @@ TEST(view_of_noncontiguous) {
     CHECK_VALUES(v, want, 6, 0);
     /* x.t().view(6) fails: torch's message */
     CHECK_ERR(tt_view(t, 1, (int64_t[]){6}), tt_last_status() == TT_EINVAL ? TT_EINVAL : TT_ESHAPE,
-              "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.");
+              "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
+              "two contiguous subspaces). Use .reshape(...) instead.");
     /* reshape copies instead */
     tt_tensor *r = tt_reshape(t, 1, (int64_t[]){6});
     CHECK(r && r->storage != x->storage && tt_is_contiguous(r));
@@ -82,12 +95,20 @@ TEST(view_of_noncontiguous) {
     tt_tensor *zr = tt_reshape(cols, 1, (int64_t[]){12});
     double want3[] = {0, 1, 2, 6, 7, 8, 12, 13, 14, 18, 19, 20};
     CHECK_VALUES(zr, want3, 12, 0);
-    tt_release(zr); tt_release(cols); tt_release(z);
-    tt_release(rv); tt_release(rows); tt_release(y);
-    tt_release(r); tt_release(v); tt_release(t); tt_release(x);
+    tt_release(zr);
+    tt_release(cols);
+    tt_release(z);
+    tt_release(rv);
+    tt_release(rows);
+    tt_release(y);
+    tt_release(r);
+    tt_release(v);
+    tt_release(t);
+    tt_release(x);
 }
 
-TEST(transpose_permute) {
+TEST(transpose_permute)
+{
     tt_tensor *x = ar2(2, 3);
     tt_tensor *t = tt_transpose(x, 0, 1), *tn = tt_transpose(x, -1, -2), *tt2 = tt_t(x);
     CHECK(SHAPE(t, 3, 2) && STRIDES(t, 1, 3) && !tt_is_contiguous(t) && t->storage == x->storage);
@@ -108,13 +129,22 @@ TEST(transpose_permute) {
     tt_tensor *one = ar(3), *o1 = tt_t(one);
     CHECK(SHAPE(o1, 3));
     CHECK_ERR(tt_permute(a3, (int[]){0, 0, 1}), TT_EINVAL, "permute(): duplicate dims are not allowed.");
-    CHECK_ERR(tt_transpose(x, 0, 2), TT_EINVAL, "Dimension out of range (expected to be in range of [-2, 1], but got 2)");
-    tt_release(o1); tt_release(one);
-    tt_release(pn); tt_release(p); tt_release(a3); tt_release(a);
-    tt_release(tt2); tt_release(tn); tt_release(t); tt_release(x);
+    CHECK_ERR(tt_transpose(x, 0, 2), TT_EINVAL,
+              "Dimension out of range (expected to be in range of [-2, 1], but got 2)");
+    tt_release(o1);
+    tt_release(one);
+    tt_release(pn);
+    tt_release(p);
+    tt_release(a3);
+    tt_release(a);
+    tt_release(tt2);
+    tt_release(tn);
+    tt_release(t);
+    tt_release(x);
 }
 
-TEST(slice_select) {
+TEST(slice_select)
+{
     tt_tensor *a = ar(10);
     /* a[1:8:3] == [1,4,7]; a[-3:] == [7,8,9]; a[2:100:4] == [2,6]; a[-100:3] == [0,1,2] */
     tt_tensor *s1 = tt_slice(a, 0, 1, 8, 3), *s2 = tt_slice(a, 0, -3, 10, 1);
@@ -149,11 +179,23 @@ TEST(slice_select) {
     double x = 0;
     CHECK(sc && sc->ndim == 0 && tt_item(sc, &x) == TT_OK && x == 6);
     CHECK_ERR(tt_select(m, 1, 4), TT_EINVAL, "select(): index 4 out of range for tensor of size [3, 4] at dimension 1");
-    tt_release(sc); tt_release(sl); tt_release(sr); tt_release(ccc); tt_release(cc); tt_release(c); tt_release(m);
-    tt_release(s1); tt_release(s2); tt_release(s3); tt_release(s4); tt_release(s5); tt_release(a);
+    tt_release(sc);
+    tt_release(sl);
+    tt_release(sr);
+    tt_release(ccc);
+    tt_release(cc);
+    tt_release(c);
+    tt_release(m);
+    tt_release(s1);
+    tt_release(s2);
+    tt_release(s3);
+    tt_release(s4);
+    tt_release(s5);
+    tt_release(a);
 }
 
-TEST(expand) {
+TEST(expand)
+{
     tt_tensor *c = ar2(3, 1);
     tt_tensor *e = tt_expand(c, 2, (int64_t[]){3, 4});
     CHECK(SHAPE(e, 3, 4) && e->strides[1] == 0 && e->storage == c->storage);
@@ -173,11 +215,19 @@ TEST(expand) {
     CHECK(ec && ec != e && tt_is_contiguous(ec) && ec->storage != c->storage && STRIDES(ec, 4, 1));
     CHECK_VALUES(ec, we, 12, 0);
     CHECK_ERR(tt_expand(r, 2, (int64_t[]){2, 4}), tt_last_status() == TT_EINVAL ? TT_EINVAL : TT_ESHAPE,
-              "The expanded size of the tensor (4) must match the existing size (3) at non-singleton dimension 1.  Target sizes: [2, 4].  Tensor sizes: [3]");
-    tt_release(ec); tt_release(sum); tt_release(er); tt_release(r); tt_release(e2); tt_release(e); tt_release(c);
+              "The expanded size of the tensor (4) must match the existing size (3) at non-singleton dimension 1.  "
+              "Target sizes: [2, 4].  Tensor sizes: [3]");
+    tt_release(ec);
+    tt_release(sum);
+    tt_release(er);
+    tt_release(r);
+    tt_release(e2);
+    tt_release(e);
+    tt_release(c);
 }
 
-TEST(squeeze_unsqueeze) {
+TEST(squeeze_unsqueeze)
+{
     tt_tensor *a = ar(3), *x = tt_view(a, 3, (int64_t[]){1, 3, 1});
     tt_tensor *s_all = tt_squeeze(x, TT_ALL_DIMS), *s0 = tt_squeeze(x, 0), *s1 = tt_squeeze(x, 1);
     tt_tensor *sneg = tt_squeeze(x, -1);
@@ -195,12 +245,22 @@ TEST(squeeze_unsqueeze) {
     CHECK_ERR(tt_unsqueeze(a, 2), TT_EINVAL, "Dimension out of range (expected to be in range of [-2, 1], but got 2)");
     double w[] = {0, 1, 2};
     CHECK_VALUES(u1, w, 3, 0);
-    tt_release(ss); tt_release(us); tt_release(sc);
-    tt_release(u0); tt_release(u1); tt_release(um);
-    tt_release(s_all); tt_release(s0); tt_release(s1); tt_release(sneg); tt_release(x); tt_release(a);
+    tt_release(ss);
+    tt_release(us);
+    tt_release(sc);
+    tt_release(u0);
+    tt_release(u1);
+    tt_release(um);
+    tt_release(s_all);
+    tt_release(s0);
+    tt_release(s1);
+    tt_release(sneg);
+    tt_release(x);
+    tt_release(a);
 }
 
-TEST(contiguous_clone_alias) {
+TEST(contiguous_clone_alias)
+{
     tt_tensor *x = ar2(2, 3);
     int rc = x->refcount;
     tt_tensor *c = tt_contiguous(x);
@@ -222,14 +282,21 @@ TEST(contiguous_clone_alias) {
     CHECK_VALUES(ct, wt, 6, 0);
     /* alias: a new header on the same storage and view */
     tt_tensor *al = tt_alias(t);
-    CHECK(al && al != t && al->storage == t->storage && SHAPE(al, 3, 2) && STRIDES(al, 1, 3) && al->offset == t->offset);
+    CHECK(al && al != t && al->storage == t->storage && SHAPE(al, 3, 2) && STRIDES(al, 1, 3) &&
+          al->offset == t->offset);
     CHECK(tt_fill_(al, 1) == TT_OK);
     double ones[] = {1, 1, 1, 1, 1, 1};
     CHECK_VALUES(x, ones, 6, 0);
-    tt_release(al); tt_release(ct); tt_release(cl); tt_release(tc); tt_release(t); tt_release(x);
+    tt_release(al);
+    tt_release(ct);
+    tt_release(cl);
+    tt_release(tc);
+    tt_release(t);
+    tt_release(x);
 }
 
-TEST(write_through_views) {
+TEST(write_through_views)
+{
     tt_tensor *x = ar2(3, 4);
     /* x[:, 1::2].fill_(-1) */
     tt_tensor *c = tt_slice(x, 1, 1, 4, 2);
@@ -267,11 +334,21 @@ TEST(write_through_views) {
     CHECK_VALUES(x, w5, 12, 0);
     /* in-place into an expanded tensor is rejected by torch: "unsupported operation: more than one
      * element of the written-to tensor refers to a single memory location..." — not required here. */
-    tt_release(two); tt_release(half); tt_release(r2); tt_release(one);
-    tt_release(h); tt_release(col); tt_release(t); tt_release(s); tt_release(row); tt_release(c); tt_release(x);
+    tt_release(two);
+    tt_release(half);
+    tt_release(r2);
+    tt_release(one);
+    tt_release(h);
+    tt_release(col);
+    tt_release(t);
+    tt_release(s);
+    tt_release(row);
+    tt_release(c);
+    tt_release(x);
 }
 
-TEST(refcount_keeps_storage) {
+TEST(refcount_keeps_storage)
+{
     tt_tensor *x = ar2(4, 5);
     tt_tensor *v = tt_slice(x, 0, 1, 4, 2); /* rows 1 and 3 */
     tt_tensor *t = tt_t(v);
@@ -293,7 +370,8 @@ TEST(refcount_keeps_storage) {
     tt_release(NULL);
 }
 
-int main(void) {
+int main(void)
+{
     RUN(view_shares_storage);
     RUN(view_of_noncontiguous);
     RUN(transpose_permute);

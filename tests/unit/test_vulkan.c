@@ -12,14 +12,20 @@ static double *values(const tt_tensor *t)
 {
     int64_t n = tt_numel(t);
     double *v = malloc(sizeof *v * (size_t)(n ? n : 1));
-    if (v && tt_to_host(t, TT_F64, v) != TT_OK) { free(v); return NULL; }
+    if (v && tt_to_host(t, TT_F64, v) != TT_OK) {
+        free(v);
+        return NULL;
+    }
     return v;
 }
 
 /* Elementwise |g - w| <= atol + rtol |w|, NaN equal to NaN, same shape. */
 static int close_to(const tt_tensor *got, const tt_tensor *want, double atol, double rtol, const char *what, int line)
 {
-    if (!got || !want) { printf("#   line %d: %s: NULL: %s\n", line, what, tt_last_error()); return 0; }
+    if (!got || !want) {
+        printf("#   line %d: %s: NULL: %s\n", line, what, tt_last_error());
+        return 0;
+    }
     if (tt_numel(got) != tt_numel(want) || got->dtype != want->dtype) {
         printf("#   line %d: %s: shape or dtype differs\n", line, what);
         return 0;
@@ -39,8 +45,10 @@ static int close_to(const tt_tensor *got, const tt_tensor *want, double atol, do
     free(w);
     return ok;
 }
-#define CLOSE(got, want, atol, rtol, what) do { if (!close_to((got), (want), (atol), (rtol), (what), __LINE__)) \
-    check_failed_here = 1; } while (0)
+#define CLOSE(got, want, atol, rtol, what)                                                     \
+    do {                                                                                       \
+        if (!close_to((got), (want), (atol), (rtol), (what), __LINE__)) check_failed_here = 1; \
+    } while (0)
 
 /* Uniform in [lo, hi) on the CPU, seeded. */
 static tt_tensor *cpu_random(int ndim, const int64_t *shape, tt_dtype dt, double lo, double hi, uint64_t seed)
@@ -92,7 +100,10 @@ TEST(fill)
         tt_tensor *vs = tt_slice(v, 1, 1, 33, 2), *cs = tt_slice(c, 1, 1, 33, 2);
         CHECK(tt_fill_(vs, -1.5) == TT_OK && tt_fill_(cs, -1.5) == TT_OK);
         CLOSE(v, c, 0, 0, "strided fill");
-        tt_release(vs); tt_release(cs); tt_release(v); tt_release(c);
+        tt_release(vs);
+        tt_release(cs);
+        tt_release(v);
+        tt_release(c);
     }
     tt_tensor *z = tt_zeros(1, (int64_t[]){0}, TT_F32, VK);
     CHECK(z && tt_numel(z) == 0);
@@ -112,9 +123,15 @@ TEST(copy_casts_strided)
             char what[64];
             snprintf(what, sizeof what, "%s -> %s", tt_dtype_name(dts[a]), tt_dtype_name(dts[b]));
             CLOSE(vcc, ccc, 0, 0, what);
-            tt_release(cc); tt_release(vc); tt_release(ccc); tt_release(vcc);
+            tt_release(cc);
+            tt_release(vc);
+            tt_release(ccc);
+            tt_release(vcc);
         }
-        tt_release(c); tt_release(v); tt_release(ct); tt_release(vt);
+        tt_release(c);
+        tt_release(v);
+        tt_release(ct);
+        tt_release(vt);
     }
 }
 
@@ -128,15 +145,20 @@ TEST(unary_all_ops)
         double tol = dts[k] == TT_F32 ? 2e-6 : 1e-13;
         for (int op = 0; op < TT_NUM_UNARY; op++) {
             for (int strided = 0; strided < 2; strided++) {
-                tt_tensor *w = tt_unary((tt_unary_op)op, strided ? ct : c), *g = tt_unary((tt_unary_op)op, strided ? vt : v);
+                tt_tensor *w = tt_unary((tt_unary_op)op, strided ? ct : c),
+                          *g = tt_unary((tt_unary_op)op, strided ? vt : v);
                 char what[64];
                 snprintf(what, sizeof what, "%s %s%s", tt_unary_name((tt_unary_op)op), tt_dtype_name(dts[k]),
                          strided ? " strided" : "");
                 CLOSE(g, w, tol, tol, what);
-                tt_release(w); tt_release(g);
+                tt_release(w);
+                tt_release(g);
             }
         }
-        tt_release(c); tt_release(v); tt_release(ct); tt_release(vt);
+        tt_release(c);
+        tt_release(v);
+        tt_release(ct);
+        tt_release(vt);
     }
 }
 
@@ -151,15 +173,24 @@ TEST(binary_all_ops_broadcast)
         for (int op = 0; op < TT_NUM_BINARY; op++) {
             tt_tensor *w = tt_binary((tt_binary_op)op, ca, cb), *g = tt_binary((tt_binary_op)op, va, vb);
             tt_tensor *w2 = tt_binary((tt_binary_op)op, ca, ca), *g2 = tt_binary((tt_binary_op)op, va, va);
-            tt_tensor *w3 = tt_binary_scalar((tt_binary_op)op, ca, 2.0), *g3 = tt_binary_scalar((tt_binary_op)op, va, 2.0);
+            tt_tensor *w3 = tt_binary_scalar((tt_binary_op)op, ca, 2.0),
+                      *g3 = tt_binary_scalar((tt_binary_op)op, va, 2.0);
             char what[64];
             snprintf(what, sizeof what, "%s %s", tt_binary_name((tt_binary_op)op), tt_dtype_name(dts[k]));
             CLOSE(g, w, tol, tol, what);
             CLOSE(g2, w2, tol, tol, what);
             CLOSE(g3, w3, tol, tol, what);
-            tt_release(w); tt_release(g); tt_release(w2); tt_release(g2); tt_release(w3); tt_release(g3);
+            tt_release(w);
+            tt_release(g);
+            tt_release(w2);
+            tt_release(g2);
+            tt_release(w3);
+            tt_release(g3);
         }
-        tt_release(ca); tt_release(cb); tt_release(va); tt_release(vb);
+        tt_release(ca);
+        tt_release(cb);
+        tt_release(va);
+        tt_release(vb);
     }
 }
 
@@ -174,7 +205,10 @@ TEST(rng_matches_cpu)
         CHECK(gc.offset == gv.offset);
         tt_tensor *cn = tt_randn(1, shape, dts[k], TT_CPU, &gc), *vn = tt_randn(1, shape, dts[k], VK, &gv);
         CLOSE(vn, cn, 1e-6, 1e-6, "randn");
-        tt_release(c); tt_release(v); tt_release(cn); tt_release(vn);
+        tt_release(c);
+        tt_release(v);
+        tt_release(cn);
+        tt_release(vn);
     }
 }
 
@@ -184,7 +218,10 @@ TEST(ranges)
     CLOSE(v, c, 0, 0, "arange");
     tt_tensor *cl = tt_linspace(-1, 2, 17, TT_F64, TT_CPU), *vl = tt_linspace(-1, 2, 17, TT_F64, VK);
     CLOSE(vl, cl, 0, 0, "linspace");
-    tt_release(c); tt_release(v); tt_release(cl); tt_release(vl);
+    tt_release(c);
+    tt_release(v);
+    tt_release(cl);
+    tt_release(vl);
 }
 
 /* 300 dependent ops are recorded and submitted together, not one by one. */
@@ -197,22 +234,31 @@ TEST(many_ops_one_submit)
     for (int i = 0; i < 100; i++) {
         tt_tensor *c2 = tt_binary_scalar(TT_MUL, c, 1.001), *v2 = tt_binary_scalar(TT_MUL, v, 1.001);
         tt_tensor *c3 = tt_unary(TT_SIN, c2), *v3 = tt_unary(TT_SIN, v2);
-        tt_release(c); tt_release(v); tt_release(c2); tt_release(v2);
+        tt_release(c);
+        tt_release(v);
+        tt_release(c2);
+        tt_release(v2);
         c = tt_binary_scalar(TT_ADD, c3, 0.25);
         v = tt_binary_scalar(TT_ADD, v3, 0.25);
-        tt_release(c3); tt_release(v3);
+        tt_release(c3);
+        tt_release(v3);
     }
     tt_vulkan_counters(&d1, &s1);
     CHECK(d1 - d0 >= 300);
     /* frees of buffers in use flush too: allow a handful, never one per op */
     if (s1 - s0 > 5) FAILF("%ld submits for %ld dispatches", s1 - s0, d1 - d0);
     CLOSE(v, c, 1e-4, 1e-4, "chain");
-    tt_release(c); tt_release(v);
+    tt_release(c);
+    tt_release(v);
 }
 
 /* cpu tensor c and its copy on the device */
 #define PAIR(c, v, expr) tt_tensor *c = (expr), *v = tt_to_device(c, VK)
-#define REL2(a, b) do { tt_release(a); tt_release(b); } while (0)
+#define REL2(a, b)     \
+    do {               \
+        tt_release(a); \
+        tt_release(b); \
+    } while (0)
 
 TEST(where_all_dtypes_broadcast)
 {
@@ -229,10 +275,15 @@ TEST(where_all_dtypes_broadcast)
                   *vct = tt_transpose(vc, 1, 2);
         tt_tensor *w2 = tt_where(cct, cat, cat), *g2 = tt_where(vct, vat, vat);
         CLOSE(g2, w2, 0, 0, "where strided");
-        REL2(cat, vat); REL2(cct, vct); REL2(w2, g2);
-        REL2(ca, va); REL2(cb, vb); REL2(w, g);
+        REL2(cat, vat);
+        REL2(cct, vct);
+        REL2(w2, g2);
+        REL2(ca, va);
+        REL2(cb, vb);
+        REL2(w, g);
     }
-    REL2(cc0, vc0); REL2(cc, vc);
+    REL2(cc0, vc0);
+    REL2(cc, vc);
 }
 
 TEST(clamp_bounds_and_nan)
@@ -255,7 +306,8 @@ TEST(clamp_bounds_and_nan)
             CLOSE(g, w, 0, 0, what);
             REL2(w, g);
         }
-        REL2(c0, v0); REL2(c, v);
+        REL2(c0, v0);
+        REL2(c, v);
     }
 }
 
@@ -270,9 +322,11 @@ TEST(int64_and_bool_ops)
         tt_tensor *at = tt_transpose(ca, 0, 2), *avt = tt_transpose(va, 0, 2);
         tt_tensor *w = tt_unary(uops[i], at), *g = tt_unary(uops[i], avt);
         CLOSE(g, w, 0, 0, tt_unary_name(uops[i]));
-        REL2(w, g); REL2(at, avt);
+        REL2(w, g);
+        REL2(at, avt);
     }
-    const tt_binary_op bops[] = {TT_ADD, TT_SUB, TT_MUL, TT_MAXIMUM, TT_MINIMUM, TT_EQ, TT_NE, TT_LT, TT_LE, TT_GT, TT_GE};
+    const tt_binary_op bops[] = {TT_ADD, TT_SUB, TT_MUL, TT_MAXIMUM, TT_MINIMUM, TT_EQ,
+                                 TT_NE,  TT_LT,  TT_LE,  TT_GT,      TT_GE};
     for (int i = 0; i < 11; i++) {
         tt_tensor *w = tt_binary(bops[i], ca, cb), *g = tt_binary(bops[i], va, vb);
         CLOSE(g, w, 0, 0, tt_binary_name(bops[i]));
@@ -291,7 +345,11 @@ TEST(int64_and_bool_ops)
         CLOSE(g2, w2, 0, 0, "bool compare");
         REL2(w2, g2);
     }
-    REL2(cx, vx); REL2(cy, vy); REL2(ca, va); REL2(cb, vb); REL2(ce, ve);
+    REL2(cx, vx);
+    REL2(cy, vy);
+    REL2(ca, va);
+    REL2(cb, vb);
+    REL2(ce, ve);
 }
 
 /* every subset of dims of several shapes, every op, f32 f64 i64 (and bool max/min) */
@@ -303,7 +361,11 @@ TEST(reductions_match_cpu)
         for (int k = 0; k < 4; k++) {
             tt_tensor *c0 = cpu_random(3, shapes[si], dts[k] == TT_BOOL ? TT_F32 : dts[k], k == 2 ? -5 : 0.5,
                                        k == 2 ? 5 : 1.5, 250 + (uint64_t)si);
-            if (dts[k] == TT_BOOL) { tt_tensor *b = tt_binary_scalar(TT_GT, c0, 1.3); tt_release(c0); c0 = b; }
+            if (dts[k] == TT_BOOL) {
+                tt_tensor *b = tt_binary_scalar(TT_GT, c0, 1.3);
+                tt_release(c0);
+                c0 = b;
+            }
             tt_tensor *v0 = tt_to_device(c0, VK);
             tt_tensor *c = tt_transpose(c0, 0, 2), *v = tt_transpose(v0, 0, 2); /* strided */
             double tol = dts[k] == TT_F32 ? 1e-5 : dts[k] == TT_F64 ? 1e-12 : 0;
@@ -312,7 +374,8 @@ TEST(reductions_match_cpu)
                 if (dts[k] == TT_BOOL && op != TT_MAX && op != TT_MIN) continue;
                 for (int mask = 0; mask < 8; mask++) {
                     int dims[3], nd = 0;
-                    for (int dd = 0; dd < 3; dd++) if (mask & (1 << dd)) dims[nd++] = dd;
+                    for (int dd = 0; dd < 3; dd++)
+                        if (mask & (1 << dd)) dims[nd++] = dd;
                     if ((op == TT_MAX || op == TT_MIN) && tt_numel(c) == 0) continue;
                     tt_tensor *w = tt_reduce((tt_reduce_op)op, c, dims, nd, mask & 1),
                               *g = tt_reduce((tt_reduce_op)op, v, dims, nd, mask & 1);
@@ -323,7 +386,8 @@ TEST(reductions_match_cpu)
                     REL2(w, g);
                 }
             }
-            REL2(c0, v0); REL2(c, v);
+            REL2(c0, v0);
+            REL2(c, v);
         }
 }
 
@@ -340,7 +404,8 @@ TEST(max_min_dim_indices)
             tt_tensor *g = op == TT_MAX ? tt_max_dim(v, dim, false, &gi) : tt_min_dim(v, dim, false, &gi);
             CLOSE(g, w, 0, 0, "values");
             CLOSE(gi, wi, 0, 0, "indices");
-            REL2(w, g); REL2(wi, gi);
+            REL2(w, g);
+            REL2(wi, gi);
         }
     /* random, long rows (the workgroup tree), strided, every dtype */
     const tt_dtype dts[] = {TT_F32, TT_F64, TT_I64};
@@ -351,7 +416,8 @@ TEST(max_min_dim_indices)
             tt_tensor *wi = NULL, *gi = NULL, *w = tt_max_dim(c2, dim, true, &wi), *g = tt_max_dim(v2, dim, true, &gi);
             CLOSE(g, w, 0, 0, "max values");
             CLOSE(gi, wi, 0, 0, "max indices");
-            REL2(w, g); REL2(wi, gi);
+            REL2(w, g);
+            REL2(wi, gi);
             tt_tensor *wa = tt_argmin(c2, dim, false), *ga = tt_argmin(v2, dim, false);
             CLOSE(ga, wa, 0, 0, "argmin");
             REL2(wa, ga);
@@ -375,22 +441,26 @@ TEST(softmax_match_cpu)
                     tt_tensor *w = lg ? tt_log_softmax(c, dim) : tt_softmax(c, dim);
                     tt_tensor *g = lg ? tt_log_softmax(v, dim) : tt_softmax(v, dim);
                     char what[64];
-                    snprintf(what, sizeof what, "%ssoftmax %s shape %d dim %d", lg ? "log_" : "", tt_dtype_name(dts[k]), si, dim);
+                    snprintf(what, sizeof what, "%ssoftmax %s shape %d dim %d", lg ? "log_" : "", tt_dtype_name(dts[k]),
+                             si, dim);
                     CLOSE(g, w, tol, tol, what);
                     REL2(w, g);
                 }
-            REL2(c0, v0); REL2(c, v);
+            REL2(c0, v0);
+            REL2(c, v);
         }
     float data[] = {1, NAN, 2, -INFINITY, 0, 3};
     PAIR(c, v, tt_from_data(2, (int64_t[]){2, 3}, TT_F32, data, TT_CPU));
     tt_tensor *w = tt_softmax(c, 1), *g = tt_softmax(v, 1);
     CLOSE(g, w, 1e-6, 1e-6, "softmax nan/inf");
-    REL2(w, g); REL2(c, v);
+    REL2(w, g);
+    REL2(c, v);
 }
 
 TEST(matmul_match_cpu)
 {
-    const int64_t sizes[][4] = {{1, 1, 1, 1}, {1, 3, 5, 7}, {1, 65, 33, 17}, {1, 128, 128, 128}, {3, 20, 70, 9}, {2, 1, 100, 1}};
+    const int64_t sizes[][4] = {{1, 1, 1, 1},       {1, 3, 5, 7},   {1, 65, 33, 17},
+                                {1, 128, 128, 128}, {3, 20, 70, 9}, {2, 1, 100, 1}};
     const tt_dtype dts[] = {TT_F32, TT_F64};
     for (int si = 0; si < 6; si++)
         for (int k = 0; k < 2; k++) {
@@ -421,8 +491,14 @@ TEST(matmul_match_cpu)
             g = tt_matmul(vat, vb2);
             CLOSE(g, w, tol * 10, tol, what);
             REL2(w, g);
-            REL2(cb1, vb1); REL2(cb2, vb2);
-            REL2(ca, va); REL2(cb, vb); REL2(cat0, vat0); REL2(cbt0, vbt0); REL2(cat, vat); REL2(cbt, vbt);
+            REL2(cb1, vb1);
+            REL2(cb2, vb2);
+            REL2(ca, va);
+            REL2(cb, vb);
+            REL2(cat0, vat0);
+            REL2(cbt0, vbt0);
+            REL2(cat, vat);
+            REL2(cbt, vbt);
         }
 }
 
@@ -453,8 +529,10 @@ static int big_close(const tt_tensor *v, const tt_tensor *c, double atol, double
     return ok;
 }
 #define BIG_CLOSE(v, c, tol, what) BIG_CLOSE2(v, c, tol, tol, what)
-#define BIG_CLOSE2(v, c, atol, rtol, what) do { if (!big_close((v), (c), (atol), (rtol), (what), __LINE__)) \
-    check_failed_here = 1; } while (0)
+#define BIG_CLOSE2(v, c, atol, rtol, what)                                                 \
+    do {                                                                                   \
+        if (!big_close((v), (c), (atol), (rtol), (what), __LINE__)) check_failed_here = 1; \
+    } while (0)
 
 /* A float32 tensor of 40M elements (160 MiB) is over lavapipe's 128 MiB
  * maxStorageBufferRange: elementwise kernels split it into bound chunks. */
@@ -463,7 +541,10 @@ TEST(large_tensor_split)
     int64_t n = 40000000, shape[] = {n};
     tt_tensor *vf = tt_full(1, shape, 1.25, TT_F32, VK);
     CHECK(vf != NULL);
-    if (!vf) { printf("#   %s\n", tt_last_error()); return; }
+    if (!vf) {
+        printf("#   %s\n", tt_last_error());
+        return;
+    }
     tt_tensor *cf = tt_full(1, shape, 1.25, TT_F32, TT_CPU);
     BIG_CLOSE(vf, cf, 0, "full");
     tt_generator gc = {987654321ull, 5}, gv = gc;
@@ -473,24 +554,41 @@ TEST(large_tensor_split)
     BIG_CLOSE(ve, ce, 1e-6, "exp");
     tt_tensor *ca = tt_binary(TT_ADD, ce, cr), *va = tt_binary(TT_ADD, ve, vr);
     BIG_CLOSE(va, ca, 1e-6, "add");
-    tt_release(ca); tt_release(va);
+    tt_release(ca);
+    tt_release(va);
     /* broadcast: a one-element operand of stride 0 */
     tt_tensor *c1 = tt_full(1, (int64_t[]){1}, -0.5, TT_F32, TT_CPU), *v1 = tt_to_device(c1, VK);
     ca = tt_binary(TT_MUL, cr, c1);
     va = tt_binary(TT_MUL, vr, v1);
     BIG_CLOSE(va, ca, 0, "broadcast mul");
-    tt_release(ca); tt_release(va); tt_release(c1); tt_release(v1);
+    tt_release(ca);
+    tt_release(va);
+    tt_release(c1);
+    tt_release(v1);
     /* strided: the transpose of a (n/2, 2) view made contiguous */
     tt_tensor *cm = tt_reshape(cr, 2, (int64_t[]){n / 2, 2}), *vm = tt_reshape(vr, 2, (int64_t[]){n / 2, 2});
     tt_tensor *ct = tt_transpose(cm, 0, 1), *vt = tt_transpose(vm, 0, 1);
     tt_tensor *cc = tt_contiguous(ct), *vc = tt_contiguous(vt);
     BIG_CLOSE(vc, cc, 0, "transposed copy");
-    tt_release(cm); tt_release(vm); tt_release(ct); tt_release(vt); tt_release(cc); tt_release(vc);
+    tt_release(cm);
+    tt_release(vm);
+    tt_release(ct);
+    tt_release(vt);
+    tt_release(cc);
+    tt_release(vc);
     /* clamp, and a copy to the CPU */
-    tt_tensor *cl = tt_clamp(cr, 0.25, 0.75), *vl = tt_clamp(vr, 0.25, 0.75), *back = vl ? tt_to_device(vl, TT_CPU) : NULL;
+    tt_tensor *cl = tt_clamp(cr, 0.25, 0.75), *vl = tt_clamp(vr, 0.25, 0.75),
+              *back = vl ? tt_to_device(vl, TT_CPU) : NULL;
     BIG_CLOSE(back, cl, 0, "clamp, copied to the cpu");
-    tt_release(cl); tt_release(vl); tt_release(back);
-    tt_release(ce); tt_release(ve); tt_release(cr); tt_release(vr); tt_release(cf); tt_release(vf);
+    tt_release(cl);
+    tt_release(vl);
+    tt_release(back);
+    tt_release(ce);
+    tt_release(ve);
+    tt_release(cr);
+    tt_release(vr);
+    tt_release(cf);
+    tt_release(vf);
 }
 
 /* Over lavapipe's 128 MiB maxStorageBufferRange, reductions split: a kept dim
@@ -502,13 +600,17 @@ TEST(large_reductions)
     int64_t n = 40000000, s2[] = {4000, 10000};
     tt_tensor *c1 = cpu_random(1, &n, TT_F32, 0.9999, 1.0001, 400), *v1 = tt_to_device(c1, VK);
     CHECK(v1 != NULL);
-    if (!v1) { tt_release(c1); return; }
+    if (!v1) {
+        tt_release(c1);
+        return;
+    }
     tt_tensor *c2 = tt_reshape(c1, 2, s2), *v2 = tt_reshape(v1, 2, s2);
     tt_tensor *c2t = tt_transpose(c2, 0, 1), *v2t = tt_transpose(v2, 0, 1);
     for (int op = 0; op < TT_NUM_REDUCE; op++) {
         char what[64];
         int all = 0, d0 = 0, d1 = 1;
-        tt_tensor *w = tt_reduce((tt_reduce_op)op, c1, &all, 1, false), *g = tt_reduce((tt_reduce_op)op, v1, &all, 1, false);
+        tt_tensor *w = tt_reduce((tt_reduce_op)op, c1, &all, 1, false),
+                  *g = tt_reduce((tt_reduce_op)op, v1, &all, 1, false);
         snprintf(what, sizeof what, "reduce %d of 40M", op);
         CLOSE(g, w, 0, 1e-6, what);
         REL2(w, g);
@@ -522,7 +624,9 @@ TEST(large_reductions)
             REL2(w, g);
         }
     }
-    REL2(c2t, v2t); REL2(c2, v2); REL2(c1, v1);
+    REL2(c2t, v2t);
+    REL2(c2, v2);
+    REL2(c1, v1);
 }
 
 /* max/min with indices over 40M elements: planted maxima and minima on both
@@ -539,21 +643,32 @@ TEST(large_max_min_indices)
     for (int k = 0; k < 4; k++) x[hi[k]] = 5;
     for (int k = 0; k < 3; k++) x[lo[k]] = -5;
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) { x[26666670] = NAN; x[20000000] = NAN; x[20000001] = NAN; }
+        if (pass == 1) {
+            x[26666670] = NAN;
+            x[20000000] = NAN;
+            x[20000001] = NAN;
+        }
         tt_tensor *c = tt_from_data(1, &n, TT_F32, x, TT_CPU), *v = c ? tt_to_device(c, VK) : NULL;
         CHECK(v != NULL);
         for (int op = TT_MAX; op <= TT_MIN && v; op++) {
             tt_tensor *wi = NULL, *gi = NULL;
             tt_tensor *w = op == TT_MAX ? tt_max_dim(c, 0, false, &wi) : tt_min_dim(c, 0, false, &wi);
             tt_tensor *g = op == TT_MAX ? tt_max_dim(v, 0, false, &gi) : tt_min_dim(v, 0, false, &gi);
-            double want_v = pass ? NAN : op == TT_MAX ? 5 : -5, want_i = pass ? 20000000 : op == TT_MAX ? 13333333 : 26666668;
+            double want_v = pass           ? NAN
+                            : op == TT_MAX ? 5
+                                           : -5,
+                   want_i = pass           ? 20000000
+                            : op == TT_MAX ? 13333333
+                                           : 26666668;
             double got_v = NAN, got_i = -1;
             CHECK(g && gi && tt_to_host(g, TT_F64, &got_v) == TT_OK && tt_to_host(gi, TT_F64, &got_i) == TT_OK);
             if (!(got_i == want_i && (got_v == want_v || (isnan(got_v) && isnan(want_v)))))
-                FAILF("pass %d op %d: value %g index %.0f, expected %g at %.0f", pass, op, got_v, got_i, want_v, want_i);
+                FAILF("pass %d op %d: value %g index %.0f, expected %g at %.0f", pass, op, got_v, got_i, want_v,
+                      want_i);
             CLOSE(g, w, 0, 0, "value, cpu");
             CLOSE(gi, wi, 0, 0, "index, cpu");
-            REL2(w, g); REL2(wi, gi);
+            REL2(w, g);
+            REL2(wi, gi);
         }
         REL2(c, v);
     }
@@ -567,10 +682,14 @@ TEST(large_softmax)
     int64_t n = 40000000, s2[] = {4000, 10000}, s1[] = {1, n};
     tt_tensor *c1 = cpu_random(2, s1, TT_F32, -10, 10, 410), *v1 = tt_to_device(c1, VK);
     CHECK(v1 != NULL);
-    if (!v1) { tt_release(c1); return; }
+    if (!v1) {
+        tt_release(c1);
+        return;
+    }
     tt_tensor *c2 = tt_reshape(c1, 2, s2), *v2 = tt_reshape(v1, 2, s2);
     for (int lg = 0; lg < 2; lg++) {
-        tt_tensor *w = lg ? tt_log_softmax(c2, 1) : tt_softmax(c2, 1), *g = lg ? tt_log_softmax(v2, 1) : tt_softmax(v2, 1);
+        tt_tensor *w = lg ? tt_log_softmax(c2, 1) : tt_softmax(c2, 1),
+                  *g = lg ? tt_log_softmax(v2, 1) : tt_softmax(v2, 1);
         BIG_CLOSE2(g, w, 0, 1e-5, lg ? "log_softmax, rows split" : "softmax, rows split");
         REL2(w, g);
         w = lg ? tt_log_softmax(c1, 1) : tt_softmax(c1, 1);
@@ -578,7 +697,8 @@ TEST(large_softmax)
         BIG_CLOSE2(g, w, 0, 1e-5, lg ? "log_softmax, one long row" : "softmax, one long row");
         REL2(w, g);
     }
-    REL2(c2, v2); REL2(c1, v1);
+    REL2(c2, v2);
+    REL2(c1, v1);
 }
 
 /* a @ b of random float32 operands (ndim-dim shapes sa, sb) against the CPU. */
@@ -588,11 +708,15 @@ static int random_matmul(int ndim, const int64_t *sa, const int64_t *sb, uint64_
     PAIR(cb, vb, cpu_random(ndim, sb, TT_F32, -1, 1, seed + 1));
     tt_tensor *w = tt_matmul(ca, cb), *g = tt_matmul(va, vb);
     int ok = big_close(g, w, 1e-5, 1e-5, what, line);
-    REL2(w, g); REL2(ca, va); REL2(cb, vb);
+    REL2(w, g);
+    REL2(ca, va);
+    REL2(cb, vb);
     return ok;
 }
-#define RANDOM_MATMUL(ndim, sa, sb, seed, what) do { if (!random_matmul((ndim), (sa), (sb), (seed), (what), __LINE__)) \
-    check_failed_here = 1; } while (0)
+#define RANDOM_MATMUL(ndim, sa, sb, seed, what)                                                  \
+    do {                                                                                         \
+        if (!random_matmul((ndim), (sa), (sb), (seed), (what), __LINE__)) check_failed_here = 1; \
+    } while (0)
 
 /* matmul with an operand over 128 MiB: a of 8M x 5 (rows split), b of
  * 20M x 2 (K chunked; 0/1 values: exact sums in float), a batched a of
@@ -609,7 +733,11 @@ TEST(large_matmul)
     PAIR(ck2, vk2, tt_cast(ub2, TT_F32));
     tt_tensor *w = tt_matmul(ck, ck2), *g = tt_matmul(vk, vk2);
     CLOSE(g, w, 0, 0, "2 x 20M @ 20M x 2");
-    REL2(w, g); REL2(ck, vk); REL2(ck2, vk2); REL2(u, u2); REL2(ub, ub2);
+    REL2(w, g);
+    REL2(ck, vk);
+    REL2(ck2, vk2);
+    REL2(u, u2);
+    REL2(ub, ub2);
 }
 
 /* Reductions in group mode (R > 64: a workgroup per output) on both paths of
@@ -639,26 +767,33 @@ static void reductions_both_paths_case(void)
                     tt_tensor *w = tt_reduce((tt_reduce_op)op, cs[j], &dim, 1, false),
                               *g = tt_reduce((tt_reduce_op)op, vs[j], &dim, 1, false);
                     snprintf(what, sizeof what, "reduce %d %s shape %d data %d", op, tt_dtype_name(dts[k]), si, j);
-                    CLOSE(g, w, op == TT_MAX || op == TT_MIN ? 0 : tol * 10, op == TT_MAX || op == TT_MIN ? 0 : tol, what);
+                    CLOSE(g, w, op == TT_MAX || op == TT_MIN ? 0 : tol * 10, op == TT_MAX || op == TT_MIN ? 0 : tol,
+                          what);
                     REL2(w, g);
                 }
             for (int j = 0; j < 2; j++) {
-                tt_tensor *wi = NULL, *gi = NULL, *w = tt_max_dim(cs[j], 1, false, &wi), *g = tt_max_dim(vs[j], 1, false, &gi);
+                tt_tensor *wi = NULL, *gi = NULL, *w = tt_max_dim(cs[j], 1, false, &wi),
+                          *g = tt_max_dim(vs[j], 1, false, &gi);
                 CLOSE(g, w, 0, 0, "max values");
                 CLOSE(gi, wi, 0, 0, "max indices");
-                REL2(w, g); REL2(wi, gi);
+                REL2(w, g);
+                REL2(wi, gi);
                 tt_tensor *wa = tt_argmin(cs[j], 1, false), *ga = tt_argmin(vs[j], 1, false);
                 CLOSE(ga, wa, 0, 0, "argmin");
                 REL2(wa, ga);
             }
-            REL2(u, fl); REL2(r, cs[0]); REL2(vs[0], vs[1]);
+            REL2(u, fl);
+            REL2(r, cs[0]);
+            REL2(vs[0], vs[1]);
         }
     /* NaNs at lanes 3 and 200 of row 0, 77 of row 1, none in row 2: argmax
      * and argmin give the first NaN; row 2 has ties of its maximum */
     int64_t s[] = {3, 300};
     float x[900];
     for (int i = 0; i < 900; i++) x[i] = (float)(i * 37 % 11);
-    x[200] = NAN; x[3] = NAN; x[300 + 77] = NAN;
+    x[200] = NAN;
+    x[3] = NAN;
+    x[300 + 77] = NAN;
     PAIR(c, v, tt_from_data(2, s, TT_F32, x, TT_CPU));
     for (int op = TT_MAX; op <= TT_MIN; op++) {
         tt_tensor *wi = NULL, *gi = NULL;
@@ -668,7 +803,8 @@ static void reductions_both_paths_case(void)
         CHECK_VALUES(gi, want_i, 3, 0);
         CLOSE(g, w, 0, 0, "NaN values");
         CLOSE(gi, wi, 0, 0, "NaN indices");
-        REL2(w, g); REL2(wi, gi);
+        REL2(w, g);
+        REL2(wi, gi);
     }
     REL2(c, v);
 }
@@ -694,7 +830,8 @@ TEST(reductions_subgroups_on_and_off)
     }
     CHECK(tt_vulkan_sync(0) == TT_OK);
     tt_vulkan_shutdown(); /* the later tests get the device as the environment set it */
-    if (was) setenv("TG_VULKAN_SUBGROUPS", saved, 1); else unsetenv("TG_VULKAN_SUBGROUPS");
+    if (was) setenv("TG_VULKAN_SUBGROUPS", saved, 1);
+    else unsetenv("TG_VULKAN_SUBGROUPS");
 }
 
 TEST(no_validation_messages)
