@@ -1,5 +1,6 @@
 /* Shared helpers for the tg-* commands; see cmd.h. */
 #include "cmd.h"
+#include "guard.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -75,6 +76,8 @@ void cmd_init(const char *name, int argc, char **argv)
     }
     /* A closed pipe becomes EPIPE from write(2), handled in cmd_write. */
     signal(SIGPIPE, SIG_IGN);
+    /* A damaged file ends in an error, not a crash or a hang (guard.h). */
+    cmd_guard_install();
 }
 
 const char *cmd_command_line(void) { return cmd_line ? cmd_line : cmd_name; }
@@ -452,6 +455,11 @@ void cmd_attr_num(tt_tensor_set *set, const char *name, double value)
     cmd_check_status(tt_set_attr_num(set, name, value), name);
 }
 
+void cmd_attr_int(tt_tensor_set *set, const char *name, int64_t value)
+{
+    cmd_check_status(tt_set_attr_int(set, name, value), name);
+}
+
 void cmd_put(tt_tensor_set *set, const char *name, tt_tensor *t) { cmd_check_status(tt_set_put(set, name, t), name); }
 
 void cmd_provenance(tt_tensor_set *set)
@@ -460,16 +468,7 @@ void cmd_provenance(tt_tensor_set *set)
     cmd_attr_str(set, "tg_version", TG_VERSION);
 }
 
-void cmd_attr_seed(tt_tensor_set *set, uint64_t seed)
-{
-    if (seed <= (UINT64_C(1) << 53)) {
-        cmd_attr_num(set, "seed", (double)seed);
-    } else {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
-        cmd_attr_str(set, "seed", buf);
-    }
-}
+void cmd_attr_seed(tt_tensor_set *set, uint64_t seed) { cmd_check_status(tt_set_attr_uint(set, "seed", seed), "seed"); }
 
 static void write_all_stdout(const void *buf, size_t len)
 {

@@ -37,8 +37,10 @@
 /* ---- program name, command line, messages ------------------------------ */
 extern const char *cmd_name; /* "tg-gen" */
 
-/* Sets the program name, remembers the command line for cmd_provenance, and
- * ignores SIGPIPE so that a closed pipe is seen as EPIPE by cmd_write. */
+/* Sets the program name, remembers the command line for cmd_provenance,
+ * ignores SIGPIPE so that a closed pipe is seen as EPIPE by cmd_write, and
+ * installs the guard that turns a crash or a hang inside libhdf5 into an
+ * error naming the damaged file (guard.h). */
 void cmd_init(const char *name, int argc, char **argv);
 
 /* "tg-gen: MSG\nTry 'tg-gen --help' for more information.", exit 2. */
@@ -145,12 +147,12 @@ tt_generator cmd_generator(const cmd_common *co);
 /* ---- output ------------------------------------------------------------- */
 /* Root attributes "command" (the command line) and "tg_version". */
 void cmd_provenance(tt_tensor_set *set);
-/* Root attribute "seed": a number when exactly representable as a double,
- * else its decimal string. */
+/* Root attribute "seed", an unsigned 64-bit integer. */
 void cmd_attr_seed(tt_tensor_set *set, uint64_t seed);
-/* Puts an attribute or fails (exit 1). */
+/* Puts an attribute or fails (exit 1). Counts are integers (HDF5: 64-bit). */
 void cmd_attr_str(tt_tensor_set *set, const char *name, const char *value);
 void cmd_attr_num(tt_tensor_set *set, const char *name, double value);
+void cmd_attr_int(tt_tensor_set *set, const char *name, int64_t value);
 /* Puts a tensor (the set takes its own reference) or fails. */
 void cmd_put(tt_tensor_set *set, const char *name, tt_tensor *t);
 

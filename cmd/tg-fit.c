@@ -492,25 +492,25 @@ typedef struct {
     tt_dtype dtype; /* the data's floating type */
 } fit_data;
 
-/* The column after `skip` (text without x/y names). */
-static const char *column_after(const tt_tensor_set *set, const char *skip)
+/* The first column other than `skip` (text without x/y names). */
+static const char *column_after(char *const *names, int n, const char *skip)
 {
-    for (int i = 0; i < set->count; i++)
-        if (!skip || strcmp(set->names[i], skip)) return set->names[i];
+    for (int i = 0; i < n; i++)
+        if (!skip || strcmp(names[i], skip)) return names[i];
     return NULL;
 }
 
-/* One vector of the set as doubles; *n its length. */
-static double *read_vector(const tt_tensor_set *set, const char *name, const char *opt, const char *label, int64_t *n,
-                           tt_dtype *dtype)
+/* One vector of the source as doubles; *n its length. */
+static double *read_vector(tt_source *src, const char *name, const char *opt, int64_t *n, tt_dtype *dtype)
 {
-    tt_tensor *t = tt_set_select(set, name, label);
+    const char *label = tt_source_label(src);
+    tt_tensor *t = tt_source_read(src, name);
     if (!t) {
         if (tt_last_status() == TT_ENOTFOUND && strcmp(opt, "-w"))
             cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
         cmd_fail_lib(NULL);
     }
-    const char *what = set->from_text ? "column" : "dataset";
+    const char *what = tt_source_is_text(src) ? "column" : "dataset";
     int64_t numel = tt_numel(t);
     bool vector = t->ndim <= 1 || (t->ndim == 2 && (t->shape[0] == 1 || t->shape[1] == 1));
     if (!vector) {
@@ -535,30 +535,39 @@ static void read_data(const fit_opts *o, fit_data *d)
     if (!strcmp(path, "-") && isatty(STDIN_FILENO))
         cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
     d->label = strcmp(path, "-") ? path : "standard input";
-    tt_tensor_set *set = tt_read_path(path);
-    if (!set) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
-    d->text = set->from_text;
+    /* Only the datasets the fit uses are read (x, y and the weights). */
+    tt_source *src = tt_source_open(path);
+    if (!src) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
+    d->text = tt_source_is_text(src);
 
     /* Names: as given, else x and y, else (text) the first two columns. */
+    char *const *cols = NULL;
+    int ncols = 0;
+    if (d->text) cmd_check_status(tt_source_names(src, &cols, &ncols), NULL);
+    bool has_x = false, has_y = false;
+    for (int i = 0; i < ncols; i++) {
+        if (!strcmp(cols[i], "x")) has_x = true;
+        if (!strcmp(cols[i], "y")) has_y = true;
+    }
     d->xname = o->xname;
-    if (!d->xname) d->xname = tt_set_get(set, "x") || !set->from_text ? "x" : column_after(set, NULL);
+    if (!d->xname) d->xname = has_x || !d->text ? "x" : column_after(cols, ncols, NULL);
     d->yname = o->yname;
-    if (!d->yname) d->yname = tt_set_get(set, "y") || !set->from_text ? "y" : column_after(set, d->xname);
-    if (!d->xname || !d->yname || (!o->xname && !o->yname && set->from_text && set->count < 2))
-        cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, set->count,
-                 set->count == 1 ? "" : "s");
+    if (!d->yname) d->yname = has_y || !d->text ? "y" : column_after(cols, ncols, d->xname);
+    if (!d->xname || !d->yname || (!o->xname && !o->yname && d->text && ncols < 2))
+        cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, ncols,
+                 ncols == 1 ? "" : "s");
     d->wname = o->wname;
-    /* The names live in the set: copy them before freeing it. */
+    /* The names may live in the source: copy them before closing it. */
     d->xname = strdup(d->xname);
     d->yname = strdup(d->yname);
     if (d->wname) d->wname = strdup(d->wname);
     if (!d->xname || !d->yname || (o->wname && !d->wname)) cmd_fail("out of memory");
 
     int64_t ny = 0, nw = 0;
-    d->x = read_vector(set, d->xname, "-x", d->label, &d->n, &d->dtype);
-    d->y = read_vector(set, d->yname, "-y", d->label, &ny, NULL);
-    if (d->wname) d->w = read_vector(set, d->wname, "-w", d->label, &nw, NULL);
-    tt_set_free(set);
+    d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
+    d->y = read_vector(src, d->yname, "-y", &ny, NULL);
+    if (d->wname) d->w = read_vector(src, d->wname, "-w", &nw, NULL);
+    tt_source_close(src);
     const char *what = d->text ? "column" : "dataset";
     if (ny != d->n)
         cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what, d->xname,
@@ -871,9 +880,9 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_num(set, "loss", r->loss);
     cmd_attr_num(set, "sse", r->sse);
     cmd_attr_num(set, "rms", r->rms);
-    cmd_attr_num(set, "n", (double)r->n);
-    cmd_attr_num(set, "dof", (double)r->dof);
-    cmd_attr_num(set, "steps", (double)r->steps);
+    cmd_attr_int(set, "n", r->n);
+    cmd_attr_int(set, "dof", r->dof);
+    cmd_attr_int(set, "steps", r->steps);
     cmd_attr_str(set, "stop", tg_stop_reason_name(r->stop));
     cmd_attr_str(set, "input", d->label);
     cmd_attr_str(set, "x", d->xname);

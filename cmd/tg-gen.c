@@ -187,7 +187,7 @@ static void gen_line(const gen_opts *o, tt_tensor_set *set)
     cmd_attr_str(set, "generator", "line");
     cmd_attr_num(set, "slope", o->slope);
     cmd_attr_num(set, "intercept", o->intercept);
-    cmd_attr_num(set, "n", (double)n);
+    cmd_attr_int(set, "n", n);
     cmd_attr_num(set, "noise", o->noise);
     cmd_attr_num(set, "x_noise", o->x_noise);
     cmd_attr_str(set, "noise_dist", dist_names[o->dist]);
@@ -218,7 +218,7 @@ static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set)
         cmd_attr_num(set, "start", o->start);
         cmd_attr_num(set, "end", o->end);
         if (kind == G_ARANGE) cmd_attr_num(set, "step", o->step);
-        else cmd_attr_num(set, "n", (double)o->n);
+        else cmd_attr_int(set, "n", o->n);
     }
 }
 

@@ -231,7 +231,7 @@ static void provenance(tt_tensor_set *set, const grad_opts *o)
     }
     cmd_attr_str(set, "wrt", wrt);
     free(wrt);
-    cmd_attr_num(set, "order", o->order);
+    cmd_attr_int(set, "order", o->order);
     if (o->grad_output) cmd_attr_str(set, "grad_output", o->grad_output);
     cmd_attr_seed(set, o->co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o->co.dtype));

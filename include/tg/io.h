@@ -15,11 +15,16 @@
 extern "C" {
 #endif
 
+/* A root attribute. HDF5: a variable-length UTF-8 string, a 64-bit float, or
+ * a 64-bit integer (signed, or unsigned for seeds), one element each. */
+typedef enum { TT_ATTR_STR, TT_ATTR_F64, TT_ATTR_I64, TT_ATTR_U64 } tt_attr_type;
 typedef struct {
     char *name;
-    bool is_string;
-    char *str;  /* is_string */
-    double num; /* !is_string */
+    tt_attr_type type;
+    char *str;    /* TT_ATTR_STR */
+    double num;   /* TT_ATTR_F64 */
+    int64_t i64;  /* TT_ATTR_I64 */
+    uint64_t u64; /* TT_ATTR_U64 */
 } tt_attr;
 
 typedef struct tt_tensor_set {
@@ -39,6 +44,8 @@ tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t);
 tt_tensor *tt_set_get(const tt_tensor_set *set, const char *name);
 tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *value);
 tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value);
+tt_status tt_set_attr_int(tt_tensor_set *set, const char *name, int64_t value);
+tt_status tt_set_attr_uint(tt_tensor_set *set, const char *name, uint64_t value);
 const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name);
 /* "x, y, grad/x" for error messages; malloc'd. */
 char *tt_set_names_joined(const tt_tensor_set *set);
@@ -50,17 +57,39 @@ int tt_format_parse(const char *s, tt_file_format *out);
 tt_file_format tt_format_from_path(const char *path);
 
 /* ---- reading ---------------------------------------------------------- */
-/* Reads a whole source. HDF5 is recognised by its signature, anything else
- * is parsed as text. `label` names the source in messages ("d.h5",
- * "standard input"). Text columns become 1-D float64 tensors named by the
- * header (or "1", "2", ... without one). On error: NULL and a message that
- * names the source (and line/column for text).
- * HDF5: every dataset, recursively ("grad/x"), in creation order where the
- * file tracks it (tg's files), else by name; float32 -> TT_F32, other floats
- * -> TT_F64, any integer -> TT_I64, h5py's bool enum -> TT_BOOL, a scalar
- * dataspace -> 0-D; a dataset of another type (strings, compounds) fails the
- * read. Root attributes: strings and one-element numbers (others skipped).
- * An image may be followed by other bytes (its superblock gives its end). */
+/* A source: a file or a stream, opened once and read one tensor at a time.
+ * HDF5 is recognised by its signature, anything else is parsed as text.
+ * `label` names the source in messages ("d.h5", "standard input").
+ * HDF5: an image may be followed by other bytes (its superblock gives its
+ * end); datasets are read only when asked for, attributes only by
+ * tt_source_read_attrs, every call into libhdf5 inside the guard
+ * (tg/guard.h). float32 -> TT_F32, other floats -> TT_F64, any integer ->
+ * TT_I64, h5py's bool enum -> TT_BOOL, a scalar dataspace -> 0-D; a dataset
+ * of another type (strings, compounds) fails its read. A file that libhdf5
+ * fails on is "FILE: damaged HDF5 file: ..." (TT_EFORMAT).
+ * Text: parsed whole when opened; columns become 1-D float64 tensors named by
+ * the header (or "1", "2", ... without one); messages give line and column. */
+typedef struct tt_source tt_source;
+/* "-" is standard input. NULL with a message naming the file. */
+tt_source *tt_source_open(const char *path);
+tt_source *tt_source_open_stream(FILE *f, const char *label);
+/* Reads buf in place: it must outlive the source. */
+tt_source *tt_source_open_bytes(const void *buf, size_t len, const char *label);
+void tt_source_close(tt_source *src);
+const char *tt_source_label(const tt_source *src);
+bool tt_source_is_text(const tt_source *src);
+/* The datasets' paths ("x", "grad/x"; HDF5: in creation order where the file
+ * tracks it, as tg's files do, else by name) or the columns' names; owned by
+ * the source. Lists links and object headers, opens no dataset. */
+tt_status tt_source_names(tt_source *src, char *const **names, int *n);
+/* One tensor, by the rules of tt_read_source: the named dataset (column),
+ * else the only one, else for text all columns as one 2-D tensor. */
+tt_tensor *tt_source_read(tt_source *src, const char *dataset);
+/* HDF5: the root attributes (strings, one-element integers and floats;
+ * others skipped) into set; text has none. */
+tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set);
+
+/* A whole source as a set: every dataset, then the root attributes. */
 tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label);
 tt_tensor_set *tt_read_path(const char *path); /* "-" reads standard input */
 tt_tensor_set *tt_read_stream(FILE *f, const char *label);
@@ -70,7 +99,7 @@ tt_tensor_set *tt_read_stream(FILE *f, const char *label);
  * columns, which are returned as one 2-D float64 tensor (rows x columns);
  * an HDF5 file with several datasets is TT_EINVAL listing them. A missing
  * dataset is TT_ENOTFOUND and the message lists the datasets that exist.
- * For text the dataset is a column name. */
+ * For text the dataset is a column name. Reads that dataset alone. */
 tt_tensor *tt_read_source(const char *spec);
 /* One tensor of a set read from `label` (the rules of tt_read_source):
  * the named dataset (column), else the only one, else for text all columns

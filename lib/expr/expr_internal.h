@@ -21,7 +21,7 @@ struct tg_env {
     tt_dtype dtype;
     tt_device device;
     tt_generator gen;
-    tt_tensor_set *stdin_set; /* standard input, read once by the first "-" source */
+    tt_source *stdin_src; /* standard input, read once by the first "-" source */
 };
 
 typedef enum {

@@ -94,13 +94,17 @@ tt_tensor *tt_set_get(const tt_tensor_set *set, const char *name)
     return i >= 0 ? set->tensors[i] : NULL;
 }
 
+/* The attribute of that name, emptied (every value field zero), or a new one. */
 static tt_attr *attr_slot(tt_tensor_set *set, const char *name)
 {
     for (int i = 0; i < set->nattrs; i++)
         if (!strcmp(set->attrs[i].name, name)) {
-            free(set->attrs[i].str);
-            set->attrs[i].str = NULL;
-            return &set->attrs[i];
+            tt_attr *a = &set->attrs[i];
+            free(a->str);
+            char *kept = a->name;
+            memset(a, 0, sizeof *a);
+            a->name = kept;
+            return a;
         }
     char *copy = tt_io_strdup(name);
     if (!copy) return NULL;
@@ -128,20 +132,42 @@ tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *valu
         free(copy);
         return TT_ENOMEM;
     }
-    a->is_string = true;
+    a->type = TT_ATTR_STR;
     a->str = copy;
-    a->num = 0;
     return TT_OK;
+}
+
+/* A number of the given type, its value fields zero. */
+static tt_attr *attr_number(tt_tensor_set *set, const char *name, tt_attr_type type, const char *fn)
+{
+    if (!set || !name) return tt_set_error(TT_EINVAL, "%s: NULL argument", fn), NULL;
+    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name"), NULL;
+    tt_attr *a = attr_slot(set, name);
+    if (a) a->type = type;
+    return a;
 }
 
 tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value)
 {
-    if (!set || !name) return tt_set_error(TT_EINVAL, "tt_set_attr_num: NULL argument");
-    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
-    tt_attr *a = attr_slot(set, name);
-    if (!a) return TT_ENOMEM;
-    a->is_string = false;
+    tt_attr *a = attr_number(set, name, TT_ATTR_F64, "tt_set_attr_num");
+    if (!a) return tt_last_status();
     a->num = value;
+    return TT_OK;
+}
+
+tt_status tt_set_attr_int(tt_tensor_set *set, const char *name, int64_t value)
+{
+    tt_attr *a = attr_number(set, name, TT_ATTR_I64, "tt_set_attr_int");
+    if (!a) return tt_last_status();
+    a->i64 = value;
+    return TT_OK;
+}
+
+tt_status tt_set_attr_uint(tt_tensor_set *set, const char *name, uint64_t value)
+{
+    tt_attr *a = attr_number(set, name, TT_ATTR_U64, "tt_set_attr_uint");
+    if (!a) return tt_last_status();
+    a->u64 = value;
     return TT_OK;
 }
 
@@ -153,11 +179,10 @@ const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name)
     return NULL;
 }
 
-char *tt_set_names_joined(const tt_tensor_set *set)
+char *tt_io_names_joined(char *const *names, int count)
 {
     size_t n = 1;
-    int count = set ? set->count : 0;
-    for (int i = 0; i < count; i++) n += strlen(set->names[i]) + 2;
+    for (int i = 0; i < count; i++) n += strlen(names[i]) + 2;
     char *s = malloc(n), *p = s;
     if (!s) {
         tt_set_error(TT_ENOMEM, "out of memory");
@@ -168,12 +193,17 @@ char *tt_set_names_joined(const tt_tensor_set *set)
             *p++ = ',';
             *p++ = ' ';
         }
-        size_t k = strlen(set->names[i]);
-        memcpy(p, set->names[i], k);
+        size_t k = strlen(names[i]);
+        memcpy(p, names[i], k);
         p += k;
     }
     *p = 0;
     return s;
+}
+
+char *tt_set_names_joined(const tt_tensor_set *set)
+{
+    return set ? tt_io_names_joined(set->names, set->count) : tt_io_names_joined(NULL, 0);
 }
 
 int tt_format_parse(const char *s, tt_file_format *out)

@@ -71,14 +71,55 @@ tt_status tt_sink_finish(tt_io_sink *s)
 
 /* ---- reading ------------------------------------------------------------ */
 
-tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label)
+struct tt_source {
+    char *label;
+    char *owned; /* the bytes, when the source read them itself */
+    tt_h5_file *h5;
+    tt_tensor_set *text; /* a text source, parsed whole */
+};
+
+static tt_source *source_new(const char *label)
 {
-    if (!label) label = "input";
-    if (!buf || len == 0) return tt_set_error(TT_EFORMAT, "%s is empty", label), NULL;
-    if (tt_h5_signature_at(buf, len, NULL)) return tt_h5_read_image(buf, len, label);
-    tt_tensor_set *set = tt_text_read(buf, len, label);
-    if (set) set->from_text = true;
-    return set;
+    tt_source *src = calloc(1, sizeof *src);
+    if (!src || !(src->label = tt_io_strdup(label))) {
+        free(src);
+        return tt_set_error(TT_ENOMEM, "%s: out of memory", label), NULL;
+    }
+    return src;
+}
+
+void tt_source_close(tt_source *src)
+{
+    if (!src) return;
+    tt_h5_close(src->h5);
+    tt_set_free(src->text);
+    free(src->owned);
+    free(src->label);
+    free(src);
+}
+
+static tt_source *open_bytes(const void *buf, size_t len, const char *label, char *owned)
+{
+    tt_source *src = source_new(label);
+    if (!src) {
+        free(owned);
+        return NULL;
+    }
+    src->owned = owned;
+    if (!buf || len == 0) tt_set_error(TT_EFORMAT, "%s is empty", label);
+    else if (tt_h5_signature_at(buf, len, NULL)) src->h5 = tt_h5_open(buf, len, label);
+    else src->text = tt_text_read(buf, len, label);
+    if (!src->h5 && !src->text) {
+        tt_source_close(src);
+        return NULL;
+    }
+    if (src->text) src->text->from_text = true;
+    return src;
+}
+
+tt_source *tt_source_open_bytes(const void *buf, size_t len, const char *label)
+{
+    return open_bytes(buf, len, label ? label : "input", NULL);
 }
 
 /* Reads all of f into a malloc'd buffer. */
@@ -119,32 +160,119 @@ static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len)
     return TT_OK;
 }
 
-tt_tensor_set *tt_read_stream(FILE *f, const char *label)
+tt_source *tt_source_open_stream(FILE *f, const char *label)
 {
     if (!label) label = "input";
     if (!f) return tt_set_error(TT_EINVAL, "%s: no stream", label), NULL;
     char *buf = NULL;
     size_t len = 0;
     if (slurp(f, label, &buf, &len) != TT_OK) return NULL;
-    tt_tensor_set *set = tt_read_bytes(buf, len, label);
-    free(buf);
-    return set;
+    return open_bytes(buf, len, label, buf);
 }
 
-tt_tensor_set *tt_read_path(const char *path)
+tt_source *tt_source_open(const char *path)
 {
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty file name"), NULL;
-    if (!strcmp(path, "-")) return tt_read_stream(stdin, "standard input");
+    if (!strcmp(path, "-")) return tt_source_open_stream(stdin, "standard input");
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
         tt_set_error(e == ENOENT ? TT_ENOTFOUND : TT_EIO, "%s: cannot open: %s", path, strerror(e));
         return NULL;
     }
-    tt_tensor_set *set = tt_read_stream(f, path);
+    tt_source *src = tt_source_open_stream(f, path);
     fclose(f);
+    return src;
+}
+
+const char *tt_source_label(const tt_source *src) { return src->label; }
+bool tt_source_is_text(const tt_source *src) { return src->text != NULL; }
+
+tt_status tt_source_names(tt_source *src, char *const **names, int *n)
+{
+    if (src->text) {
+        *names = src->text->names;
+        *n = src->text->count;
+        return TT_OK;
+    }
+    return tt_h5_names(src->h5, names, n);
+}
+
+tt_status tt_io_select_error(const char *label, bool text, const char *dataset, char *const *names, int n)
+{
+    const char *what = text ? "column" : "dataset";
+    char *joined = tt_io_names_joined(names, n);
+    if (!joined) return TT_ENOMEM;
+    tt_status st;
+    if (dataset)
+        st = tt_set_error(TT_ENOTFOUND, "%s: no %s '%s' (%ss: %s)", label, what, dataset, what, n ? joined : "none");
+    else if (n == 0) st = tt_set_error(TT_ENOTFOUND, "%s holds no datasets", label);
+    else
+        st = tt_set_error(TT_EINVAL, "%s holds %d datasets (%s): name one, as in %s:%s", label, n, joined,
+                          strcmp(label, "standard input") ? label : "-", names[0]);
+    free(joined);
+    return st;
+}
+
+tt_tensor *tt_source_read(tt_source *src, const char *dataset)
+{
+    if (src->text) return tt_set_select(src->text, dataset, src->label);
+    char *const *names;
+    int n;
+    if (dataset) {
+        tt_tensor *t = tt_h5_read(src->h5, dataset);
+        if (t || tt_last_status() != TT_ENOTFOUND) return t;
+        /* The names, for the message; listing may find the file damaged instead. */
+    } else {
+        if (tt_h5_names(src->h5, &names, &n) != TT_OK) return NULL;
+        if (n == 1) return tt_h5_read(src->h5, names[0]);
+    }
+    if (tt_h5_names(src->h5, &names, &n) != TT_OK) return NULL;
+    tt_io_select_error(src->label, false, dataset, names, n);
+    return NULL;
+}
+
+tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set)
+{
+    return src->h5 ? tt_h5_read_attrs(src->h5, set) : TT_OK;
+}
+
+/* Every dataset of an open source, then its root attributes. */
+static tt_tensor_set *read_all(tt_source *src)
+{
+    if (!src) return NULL;
+    if (src->text) {
+        tt_tensor_set *set = src->text;
+        src->text = NULL;
+        tt_source_close(src);
+        return set;
+    }
+    tt_tensor_set *set = tt_set_new();
+    char *const *names;
+    int n;
+    tt_status st = set ? tt_h5_names(src->h5, &names, &n) : TT_ENOMEM;
+    for (int i = 0; st == TT_OK && i < n; i++) {
+        tt_tensor *t = tt_h5_read(src->h5, names[i]);
+        st = t ? tt_set_put(set, names[i], t) : tt_last_status();
+        tt_release(t);
+    }
+    if (st == TT_OK) st = tt_h5_read_attrs(src->h5, set);
+    tt_source_close(src);
+    if (st != TT_OK) {
+        tt_set_free(set);
+        return NULL;
+    }
     return set;
 }
+
+tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label)
+{
+    return read_all(tt_source_open_bytes(buf, len, label));
+}
+
+tt_tensor_set *tt_read_stream(FILE *f, const char *label) { return read_all(tt_source_open_stream(f, label)); }
+
+tt_tensor_set *tt_read_path(const char *path) { return read_all(tt_source_open(path)); }
 
 static bool file_exists(const char *path)
 {
@@ -230,25 +358,15 @@ done:
 
 tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label)
 {
-    const char *what = set->from_text ? "column" : "dataset";
     if (dataset) {
         tt_tensor *t = tt_set_get(set, dataset);
         if (t) return tt_retain(t);
-        char *names = tt_set_names_joined(set);
-        if (names)
-            tt_set_error(TT_ENOTFOUND, "%s: no %s '%s' (%ss: %s)", label, what, dataset, what,
-                         set->count ? names : "none");
-        free(names);
-        return NULL;
+    } else if (set->count == 1) {
+        return tt_retain(set->tensors[0]);
+    } else if (set->count > 1 && set->from_text) {
+        return stack_columns(set);
     }
-    if (set->count == 1) return tt_retain(set->tensors[0]);
-    if (set->count == 0) return tt_set_error(TT_ENOTFOUND, "%s holds no datasets", label), NULL;
-    if (set->from_text) return stack_columns(set);
-    char *names = tt_set_names_joined(set);
-    if (names)
-        tt_set_error(TT_EINVAL, "%s holds %d datasets (%s): name one, as in %s:%s", label, set->count, names,
-                     strcmp(label, "standard input") ? label : "-", set->names[0]);
-    free(names);
+    tt_io_select_error(label, set->from_text, dataset, set->names, set->count);
     return NULL;
 }
 
@@ -256,9 +374,9 @@ tt_tensor *tt_read_source(const char *spec)
 {
     char *path, *dataset;
     if (tt_split_source(spec, &path, &dataset) != 0) return NULL;
-    tt_tensor_set *set = tt_read_path(path);
-    tt_tensor *t = set ? tt_set_select(set, dataset, strcmp(path, "-") ? path : "standard input") : NULL;
-    tt_set_free(set);
+    tt_source *src = tt_source_open(path);
+    tt_tensor *t = src ? tt_source_read(src, dataset) : NULL;
+    tt_source_close(src);
     free(path);
     free(dataset);
     return t;

@@ -324,12 +324,23 @@ static void write_attr_comments(tt_io_sink *s, const tt_tensor_set *set)
         tt_sink_puts(s, "# ");
         tt_sink_puts(s, a->name);
         tt_sink_puts(s, ": ");
-        if (a->is_string) {
+        char num[40];
+        switch (a->type) {
+        case TT_ATTR_STR:
             for (const char *c = a->str ? a->str : ""; *c; c++) tt_sink_putc(s, (unsigned char)*c < 0x20 ? ' ' : *c);
-        } else {
-            char num[40];
+            break;
+        case TT_ATTR_F64:
             format_value(num, sizeof num, TT_F64, &a->num, 0);
             tt_sink_puts(s, num);
+            break;
+        case TT_ATTR_I64:
+            snprintf(num, sizeof num, "%lld", (long long)a->i64);
+            tt_sink_puts(s, num);
+            break;
+        case TT_ATTR_U64:
+            snprintf(num, sizeof num, "%llu", (unsigned long long)a->u64);
+            tt_sink_puts(s, num);
+            break;
         }
         tt_sink_putc(s, '\n');
     }

@@ -301,6 +301,7 @@ fitkv() {
     assert h.ndim == 1 and len(h) == int(f.attrs["steps"]) and len(h) > 0
     assert f.attrs["parameters"] == "w,b" and f.attrs["stop"] in ("tol", "steps")
     assert f.attrs["dof"] == 48 and "tg-fit" in f.attrs["command"]
+    assert f.attrs["dof"].dtype == np.int64 and f.attrs["steps"].dtype == np.int64 and f.attrs["n"].dtype == np.int64
     print("%.17g %.17g %.17g" % (p["w"], s["w"], h[-1]))' fit.h5 fit2.h5
   assert_success
   read -r pw psw _ <<< "${lines[0]}"

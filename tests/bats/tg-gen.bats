@@ -415,6 +415,8 @@ def s(v): return v.decode() if isinstance(v, bytes) else str(v)
 assert s(a["command"]) == "tg-gen line --slope 2 --intercept 3 -n 50 --noise 1 --seed 9", a["command"]
 assert s(a["generator"]) == "line" and s(a["noise_dist"]) == "normal" and s(a["dtype"]) == "float32"
 assert a["seed"] == 9 and a["slope"] == 2 and a["intercept"] == 3 and a["n"] == 50 and a["noise"] == 1
+# counts and seeds are 64-bit integers, the parameters doubles
+assert a["seed"].dtype == np.uint64 and a["n"].dtype == np.int64 and a["slope"].dtype == np.float64
 print("ok")
 '"'"
   assert_success

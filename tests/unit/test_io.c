@@ -103,7 +103,8 @@ static tt_tensor_set *sample_set(void)
     tt_set_put(set, "empty", t);
     tt_release(t);
     tt_set_attr_str(set, "command", "tg-gen line --seed 1 \xc3\xa9t\xc3\xa9");
-    tt_set_attr_num(set, "seed", 1);
+    tt_set_attr_uint(set, "seed", UINT64_MAX);
+    tt_set_attr_int(set, "n", -40);
     tt_set_attr_num(set, "noise", 0.1);
     return set;
 }
@@ -123,9 +124,9 @@ static void check_same_sets(const tt_tensor_set *a, const tt_tensor_set *b)
         const tt_attr *x = &a->attrs[i], *y = tt_set_find_attr(b, x->name);
         CHECK(y != NULL);
         if (!y) continue;
-        CHECK(x->is_string == y->is_string);
-        if (x->is_string) CHECK_STR(y->str, x->str);
-        else CHECK(x->num == y->num);
+        CHECK(x->type == y->type);
+        if (x->type == TT_ATTR_STR) CHECK_STR(y->str, x->str);
+        else CHECK(x->num == y->num && x->i64 == y->i64 && x->u64 == y->u64);
     }
 }
 
@@ -147,7 +148,13 @@ TEST(set_basics)
     free(names);
     CHECK(tt_set_attr_str(set, "cmd", "one") == TT_OK);
     CHECK(tt_set_attr_num(set, "cmd", 3) == TT_OK); /* replaces, changing kind */
-    CHECK(set->nattrs == 1 && !tt_set_find_attr(set, "cmd")->is_string && tt_set_find_attr(set, "cmd")->num == 3);
+    CHECK(set->nattrs == 1 && tt_set_find_attr(set, "cmd")->type == TT_ATTR_F64 &&
+          tt_set_find_attr(set, "cmd")->num == 3);
+    CHECK(tt_set_attr_int(set, "cmd", -3) == TT_OK);
+    const tt_attr *ca = tt_set_find_attr(set, "cmd");
+    CHECK(ca->type == TT_ATTR_I64 && ca->i64 == -3 && ca->num == 0 && !ca->str);
+    CHECK(tt_set_attr_uint(set, "cmd", UINT64_MAX) == TT_OK);
+    CHECK(ca->type == TT_ATTR_U64 && ca->u64 == UINT64_MAX && ca->i64 == 0);
     CHECK(tt_set_find_attr(set, "nope") == NULL);
     tt_set_free(set);
     tt_release(a);
@@ -273,15 +280,21 @@ TEST(h5py_fixture)
     double sv = 0;
     CHECK(s && tt_item(s, &sv) == TT_OK && sv == 2.718281828459045);
     const tt_attr *a = tt_set_find_attr(set, "command");
-    CHECK(a && a->is_string);
+    CHECK(a && a->type == TT_ATTR_STR);
     if (a) CHECK_STR(a->str, "make_h5py_fixture.py --seed 7");
     a = tt_set_find_attr(set, "seed");
-    CHECK(a && !a->is_string && a->num == 7.0);
+    CHECK(a && a->type == TT_ATTR_F64 && a->num == 7.0);
     a = tt_set_find_attr(set, "noise");
-    CHECK(a && !a->is_string && a->num == 0.25);
+    CHECK(a && a->type == TT_ATTR_F64 && a->num == 0.25);
     a = tt_set_find_attr(set, "label");
-    CHECK(a && a->is_string);
+    CHECK(a && a->type == TT_ATTR_STR);
     if (a) CHECK_STR(a->str, "fixed len");
+    a = tt_set_find_attr(set, "n");
+    CHECK(a && a->type == TT_ATTR_I64 && a->i64 == 40);
+    a = tt_set_find_attr(set, "small");
+    CHECK(a && a->type == TT_ATTR_I64 && a->i64 == -5);
+    a = tt_set_find_attr(set, "big_seed");
+    CHECK(a && a->type == TT_ATTR_U64 && a->u64 == UINT64_MAX);
     tt_set_free(set);
 
     /* Through a source spec, and sorted by name where the file keeps no order. */
@@ -514,16 +527,19 @@ TEST(h5_errors)
     void *img = NULL;
     size_t len = 0;
     CHECK(tt_h5_image(set, &img, &len) == TT_OK);
-    CHECK_ERR(tt_read_bytes(img, len / 2, "t.h5"), TT_EFORMAT, "t.h5: truncated HDF5 file");
+    char want[96];
+    snprintf(want, sizeof want, "t.h5: damaged HDF5 file: truncated to %zu bytes of %zu", len / 2, len);
+    CHECK_ERR(tt_read_bytes(img, len / 2, "t.h5"), TT_EFORMAT, want);
     CHECK(tt_read_bytes(img, len / 2, "t.h5") == NULL);
-    CHECK_ERR(tt_read_bytes(img, 20, "t.h5"), TT_EFORMAT, "t.h5: truncated HDF5 file");
-    CHECK_ERR(tt_read_bytes(img, len - 1, "t.h5"), TT_EFORMAT, "truncated HDF5 file");
+    CHECK_ERR(tt_read_bytes(img, 20, "t.h5"), TT_EFORMAT,
+              "t.h5: damaged HDF5 file: truncated to 20 bytes (the superblock is cut off)");
+    CHECK_ERR(tt_read_bytes(img, len - 1, "t.h5"), TT_EFORMAT, "damaged HDF5 file: truncated");
     /* A cut file on disk. */
     const char *cut = tmp_path("cut.h5");
     FILE *f = fopen(cut, "wb");
     fwrite(img, 1, len / 2, f);
     fclose(f);
-    CHECK_ERR(tt_read_path(cut), TT_EFORMAT, "cut.h5: truncated HDF5 file");
+    CHECK_ERR(tt_read_path(cut), TT_EFORMAT, "cut.h5: damaged HDF5 file: truncated");
     /* A signature, then garbage of the full length. */
     char *junk = malloc(len);
     memcpy(junk, img, 8);
