@@ -441,38 +441,63 @@ static int find_dataset(tt_h5_file *h, const char *name)
     return found;
 }
 
-/* The dataset's bytes per chunk (0 when not chunked): a slice of a chunked
- * dataset decodes whole chunks, so a step may touch that much more. */
-static uint64_t chunk_bytes(tt_h5_file *h, hid_t ds, hid_t ftype)
+/* How a dataset is stored: what bounds the work of reading a slice of it. */
+typedef struct {
+    H5D_layout_t layout;
+    size_t fsize;   /* bytes per element in the file */
+    int chunk_ndim; /* chunked: the chunk's shape */
+    hsize_t chunk[H5S_MAX_RANK];
+} storage;
+
+static uint64_t mul_sat(uint64_t a, uint64_t b) { return b && a > UINT64_MAX / b ? UINT64_MAX : a * b; }
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+static tt_status read_storage(tt_h5_file *h, hid_t ds, hid_t ftype, const char *name, storage *st)
 {
+    memset(st, 0, sizeof *st);
     hid_t dcpl;
     GUARDED(h, dcpl, H5Dget_create_plist(ds));
-    if (dcpl < 0) return 0;
-    uint64_t bytes = 0;
-    H5D_layout_t layout;
-    GUARDED(h, layout, H5Pget_layout(dcpl));
-    if (layout == H5D_CHUNKED) {
-        hsize_t dims[H5S_MAX_RANK];
-        int nd;
-        GUARDED(h, nd, H5Pget_chunk(dcpl, H5S_MAX_RANK, dims));
-        size_t esize;
-        GUARDED(h, esize, H5Tget_size(ftype));
-        bytes = nd > 0 ? esize : 0;
-        for (int i = 0; i < nd && bytes; i++) bytes = dims[i] > UINT64_MAX / bytes ? UINT64_MAX : bytes * dims[i];
-    }
+    if (dcpl < 0) return damaged(h, "cannot read the layout of dataset", name);
+    GUARDED(h, st->layout, H5Pget_layout(dcpl));
+    if (st->layout == H5D_CHUNKED) GUARDED(h, st->chunk_ndim, H5Pget_chunk(dcpl, H5S_MAX_RANK, st->chunk));
     GUARDED_DO(h, H5Pclose(dcpl));
-    return bytes;
+    GUARDED(h, st->fsize, H5Tget_size(ftype));
+    if (st->layout < 0 || st->fsize == 0 || (st->layout == H5D_CHUNKED && st->chunk_ndim <= 0))
+        return damaged(h, "cannot read the layout of dataset", name);
+    return TT_OK;
 }
 
-/* Reads all of ds into buf, a slice of whole rows at a time (one step each). */
-static herr_t read_slices(tt_h5_file *h, hid_t ds, hid_t mtype, int ndim, const int64_t *shape, size_t esize,
-                          uint64_t chunk, void *buf)
+/* The bytes that reading rows [0, rows) of a dataset of this shape may touch:
+ * the memory it fills, and the file's bytes it decodes (whole chunks). */
+static uint64_t slice_bytes(const storage *st, int ndim, const int64_t *shape, uint64_t rows, size_t esize)
+{
+    uint64_t inner = 1;
+    for (int i = 1; i < ndim; i++) inner = mul_sat(inner, (uint64_t)shape[i]);
+    uint64_t elems = mul_sat(ndim ? rows : 1, inner), file = mul_sat(elems, st->fsize);
+    if (st->layout == H5D_CHUNKED && st->chunk_ndim == ndim && ndim > 0) {
+        /* The chunks a run of rows meets: one more row of chunks than it spans, all of every other dimension. */
+        uint64_t c0 = st->chunk[0] ? st->chunk[0] : 1;
+        uint64_t covered = mul_sat(rows / c0 + 2, c0);
+        for (int i = 1; i < ndim; i++) {
+            uint64_t c = st->chunk[i] ? st->chunk[i] : 1;
+            covered = mul_sat(covered, mul_sat(((uint64_t)shape[i] + c - 1) / c, c));
+        }
+        file = mul_sat(covered, st->fsize);
+    }
+    return add_sat(mul_sat(elems, esize), file);
+}
+
+/* Reads all of ds into buf, a slice of whole rows at a time: one step each,
+ * bounded by the bytes that slice may touch, however large the dataset. */
+static herr_t read_slices(tt_h5_file *h, hid_t ds, hid_t mtype, const storage *st, int ndim, const int64_t *shape,
+                          size_t esize, void *buf)
 {
     int64_t n = tt_shape_numel(ndim, shape);
     uint64_t bytes = (uint64_t)n * esize;
     herr_t r;
     if (ndim == 0 || bytes <= SLICE_BYTES) {
-        GUARDED_BY(h, h->len + bytes + chunk, r, H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
+        GUARDED_BY(h, slice_bytes(st, ndim, shape, ndim ? (uint64_t)shape[0] : 1, esize), r,
+                   H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
         return r;
     }
     uint64_t row = bytes / (uint64_t)shape[0];
@@ -487,10 +512,13 @@ static herr_t read_slices(tt_h5_file *h, hid_t ds, hid_t mtype, int ndim, const 
         start[0] = at;
         count[0] = (hsize_t)shape[0] - at < rows ? (hsize_t)shape[0] - at : rows;
         mspace = H5Screate_simple(ndim, count, NULL);
-        if (mspace < 0) return -1;
+        if (mspace < 0) {
+            r = -1;
+            break;
+        }
         GUARDED(h, r, H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL));
         if (r >= 0)
-            GUARDED_BY(h, h->len + count[0] * row + chunk, r,
+            GUARDED_BY(h, slice_bytes(st, ndim, shape, count[0], esize), r,
                        H5Dread(ds, mtype, mspace, fspace, H5P_DEFAULT, (char *)buf + at * row));
         H5Sclose(mspace);
     }
@@ -579,12 +607,24 @@ static tt_tensor *read_dataset(tt_h5_file *h, const char *name)
         tt_set_error(TT_EFORMAT, "%s: dataset '%s' is too large", label, name);
         goto done;
     }
+    storage st;
+    if (read_storage(h, ds, ftype, name, &st) != TT_OK) goto done;
+    if (st.layout == H5D_CONTIGUOUS || st.layout == H5D_COMPACT) {
+        /* Stored bytes (0 when never written: fill values) fewer than the shape needs: damage. */
+        hsize_t stored;
+        GUARDED(h, stored, H5Dget_storage_size(ds));
+        if (stored && stored / st.fsize < (uint64_t)n) {
+            tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: dataset '%s' holds %llu bytes for %lld elements", label,
+                         name, (unsigned long long)stored, (long long)n);
+            goto done;
+        }
+    }
     buf = malloc(n ? (size_t)n * esize : 1);
     if (!buf) {
         tt_set_error(TT_ENOMEM, "%s: out of memory reading dataset '%s' (%lld elements)", label, name, (long long)n);
         goto done;
     }
-    if (n > 0 && read_slices(h, ds, mtype, ndim, shape, esize, chunk_bytes(h, ds, ftype), buf) < 0) {
+    if (n > 0 && read_slices(h, ds, mtype, &st, ndim, shape, esize, buf) < 0) {
         damaged(h, "cannot read dataset", name);
         goto done;
     }
