@@ -148,12 +148,18 @@ bin/tg-check: $(B)/cmd/tg-check.o $(CMD_OBJ) $(B)/libtg.a
 	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(PROG_LIBS)
 
 # One code style (.clang-format); .ci/run checks it before the tests.
-FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h bench/*.c bench/*.h examples/*.c examples/*/*.c))
+FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c bench/*.c bench/*.h examples/*.c examples/*/*.c))
 lint: deps
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "lint: $(words $(FORMAT_SRC)) files in the project style"
 
 format: deps
 	clang-format -i $(FORMAT_SRC)
+
+# ---- the guard against damaged files --------------------------------------------
+# test_guard installs the commands' guard (cmd/guard.c) in children that read damaged files.
+$(B)/tests/test_guard: tests/unit/test_guard.c tests/unit/check.h $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icmd -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/libtg.a $(LIBS)
 
 # ---- make fuzz ----------------------------------------------------------------
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c): the expression language, the text

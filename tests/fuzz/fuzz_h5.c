@@ -48,7 +48,10 @@
 #define CHILD_WALL_LIMIT 60.0
 enum { EXIT_ASAN_IN_HDF5 = 3, EXIT_SANITIZER = 86 };
 
-const char *__asan_default_options(void) { return "exitcode=86:detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=1024"; }
+const char *__asan_default_options(void)
+{
+    return "exitcode=86:detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=1024";
+}
 
 enum { NFEATURES = 1 << 12 };
 __attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t features[NFEATURES];
