@@ -467,7 +467,10 @@ static tt_status read_storage(tt_h5_file *h, hid_t ds, hid_t ftype, const char *
     return TT_OK;
 }
 
-/* The bytes that reading rows [0, rows) of a dataset of this shape may touch:
+/* Bytes of work a chunk costs at least, however small: its index look-up and filters. */
+enum { CHUNK_MIN_BYTES = 4096 };
+
+/* The bytes that reading `rows` rows of a dataset of this shape may touch:
  * the memory it fills, and the file's bytes it decodes (whole chunks). */
 static uint64_t slice_bytes(const storage *st, int ndim, const int64_t *shape, uint64_t rows, size_t esize)
 {
@@ -476,13 +479,14 @@ static uint64_t slice_bytes(const storage *st, int ndim, const int64_t *shape, u
     uint64_t elems = mul_sat(ndim ? rows : 1, inner), file = mul_sat(elems, st->fsize);
     if (st->layout == H5D_CHUNKED && st->chunk_ndim == ndim && ndim > 0) {
         /* The chunks a run of rows meets: one more row of chunks than it spans, all of every other dimension. */
-        uint64_t c0 = st->chunk[0] ? st->chunk[0] : 1;
-        uint64_t covered = mul_sat(rows / c0 + 2, c0);
-        for (int i = 1; i < ndim; i++) {
+        uint64_t c0 = st->chunk[0] ? st->chunk[0] : 1, chunk = st->fsize;
+        uint64_t chunks = rows / c0 + 2;
+        for (int i = 0; i < ndim; i++) {
             uint64_t c = st->chunk[i] ? st->chunk[i] : 1;
-            covered = mul_sat(covered, mul_sat(((uint64_t)shape[i] + c - 1) / c, c));
+            chunk = mul_sat(chunk, c);
+            if (i) chunks = mul_sat(chunks, ((uint64_t)shape[i] + c - 1) / c);
         }
-        file = mul_sat(covered, st->fsize);
+        file = mul_sat(chunks, chunk > CHUNK_MIN_BYTES ? chunk : CHUNK_MIN_BYTES);
     }
     return add_sat(mul_sat(elems, esize), file);
 }
