@@ -137,38 +137,31 @@ tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *valu
     return TT_OK;
 }
 
-/* A number of the given type, its value fields zero. */
-static tt_attr *attr_number(tt_tensor_set *set, const char *name, tt_attr_type type, const char *fn)
+/* Puts a number attribute: `value` holds its type and value. */
+static tt_status put_number(tt_tensor_set *set, const char *name, tt_attr value, const char *fn)
 {
-    if (!set || !name) return tt_set_error(TT_EINVAL, "%s: NULL argument", fn), NULL;
-    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name"), NULL;
+    if (!set || !name) return tt_set_error(TT_EINVAL, "%s: NULL argument", fn);
+    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
     tt_attr *a = attr_slot(set, name);
-    if (a) a->type = type;
-    return a;
+    if (!a) return TT_ENOMEM;
+    value.name = a->name;
+    *a = value;
+    return TT_OK;
 }
 
 tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value)
 {
-    tt_attr *a = attr_number(set, name, TT_ATTR_F64, "tt_set_attr_num");
-    if (!a) return tt_last_status();
-    a->num = value;
-    return TT_OK;
+    return put_number(set, name, (tt_attr){.type = TT_ATTR_F64, .num = value}, "tt_set_attr_num");
 }
 
 tt_status tt_set_attr_int(tt_tensor_set *set, const char *name, int64_t value)
 {
-    tt_attr *a = attr_number(set, name, TT_ATTR_I64, "tt_set_attr_int");
-    if (!a) return tt_last_status();
-    a->i64 = value;
-    return TT_OK;
+    return put_number(set, name, (tt_attr){.type = TT_ATTR_I64, .i64 = value}, "tt_set_attr_int");
 }
 
 tt_status tt_set_attr_uint(tt_tensor_set *set, const char *name, uint64_t value)
 {
-    tt_attr *a = attr_number(set, name, TT_ATTR_U64, "tt_set_attr_uint");
-    if (!a) return tt_last_status();
-    a->u64 = value;
-    return TT_OK;
+    return put_number(set, name, (tt_attr){.type = TT_ATTR_U64, .u64 = value}, "tt_set_attr_uint");
 }
 
 const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name)

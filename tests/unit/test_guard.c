@@ -19,16 +19,12 @@
 #include "tg/guard.h"
 #include "tg/io.h"
 
-/* The repository's tests/damaged-h5/NAME, from the root or from build/tests. */
+/* tests/damaged-h5/NAME (a static buffer). */
 static const char *damaged(const char *name)
 {
-    static char path[256];
-    const char *roots[] = {"", "../../", "../"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%stests/damaged-h5/%s", roots[i], name);
-        if (access(path, R_OK) == 0) break;
-    }
-    return path;
+    char rel[128];
+    snprintf(rel, sizeof rel, "tests/damaged-h5/%s", name);
+    return repo_path(rel);
 }
 
 static int hook_fd = -1;

@@ -244,14 +244,7 @@ TEST(h5_file_round_trip)
     tt_set_free(set);
 }
 
-static const char *fixture(void)
-{
-    static const char *paths[] = {"tests/fixtures/h5py_written.h5", "../../tests/fixtures/h5py_written.h5",
-                                  "../tests/fixtures/h5py_written.h5"};
-    for (int i = 0; i < 3; i++)
-        if (access(paths[i], R_OK) == 0) return paths[i];
-    return paths[0];
-}
+static const char *fixture(void) { return repo_path("tests/fixtures/h5py_written.h5"); }
 
 TEST(h5py_fixture)
 {
@@ -580,21 +573,9 @@ TEST(h5_errors)
     tt_release(x);
 }
 
-/* The repository's path to a test file, from the root or from build/tests. */
-static const char *repo_file(const char *rel)
-{
-    static char path[256];
-    const char *roots[] = {"", "../../", "../"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", roots[i], rel);
-        if (access(path, R_OK) == 0) break;
-    }
-    return path;
-}
-
 TEST(source_reads_only_what_is_asked)
 {
-    tt_source *src = tt_source_open(repo_file("tests/fixtures/h5py_written.h5"));
+    tt_source *src = tt_source_open(repo_path("tests/fixtures/h5py_written.h5"));
     CHECK(src && !tt_source_is_text(src));
     if (!src) return;
     char *const *names;
@@ -621,14 +602,14 @@ TEST(source_reads_only_what_is_asked)
      * its global heap): its datasets read, as long as nothing asks for the
      * attributes (this process has no guard: reading them would crash it). */
     char spec[300];
-    snprintf(spec, sizeof spec, "%s:x", repo_file("tests/damaged-h5/d02-rc139.h5"));
+    snprintf(spec, sizeof spec, "%s:x", repo_path("tests/damaged-h5/d02-rc139.h5"));
     t = tt_read_source(spec);
     CHECK(t && t->dtype == TT_F32 && t->ndim == 1 && t->shape[0] == 40);
     float xf[3] = {0}, xw[3] = {0.81665498f, 0.268224031f, 0.768315196f};
     CHECK(t && tt_to_host(t, TT_F32, xf) == TT_OK);
     CHECK(!memcmp(xf, xw, 3 * sizeof(float)));
     tt_release(t);
-    src = tt_source_open(repo_file("tests/damaged-h5/d02-rc139.h5"));
+    src = tt_source_open(repo_path("tests/damaged-h5/d02-rc139.h5"));
     t = src ? tt_source_read(src, "y") : NULL;
     CHECK(t && t->shape[0] == 40);
     tt_release(t);
