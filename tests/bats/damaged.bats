@@ -2,9 +2,7 @@
 # Damaged HDF5 files never end a command in a signal or a hang.
 #
 # tests/damaged-h5 holds files on which Debian's libhdf5 1.10.8 crashes or
-# loops for ever when a program reads all of them (the first 18 from a fuzzing
-# campaign, named dNN-rcNNN.h5 after the status they used to end with: 139
-# SIGSEGV, 136 SIGFPE, 124 killed after hanging; the rest found by make fuzz).
+# loops for ever (its README.md says what each is).
 # Through a file argument, standard input and NAME=FILE:x bindings, each file
 # either reads what the command needs correctly (exit 0 and the numbers h5py
 # reads from the same datasets) or ends with exit 1 and a message that names
@@ -112,6 +110,21 @@ run_grad_stdin() { guarded out err tg-grad -e 'sum(x*y)' --wrt x,y --format csv 
 
 @test "tg-grad x=-:x y=-:y < FILE: the same through bindings on standard input" {
   for_each_file grad_stdin
+}
+
+@test "tg-grad x=FILE: a source without a dataset name lists the file: never a signal or a hang" {
+  local f problems=
+  for f in "$DAMAGED"/*.h5; do
+    guarded out err tg-grad -e 'sum(x)' --wrt x --format csv "x=$f"
+    msg=$(tail -n 1 err)
+    case $guarded_status/$msg in
+      0/*) ;;
+      1/"tg-grad: "*"$f: the file is damaged (the HDF5 library failed reading it)" | 1/"tg-grad: "*"$f: damaged HDF5 file"* | \
+        1/"tg-grad: "*"$f holds "*" datasets ("*) ;;
+      *) problems+="${f##*/}: status $guarded_status: $msg"$'\n' ;;
+    esac
+  done
+  [ -z "$problems" ] || fail "$problems"
 }
 
 @test "the files that used to crash or hang: at least one of each ends through the guard or reads right" {

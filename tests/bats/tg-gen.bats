@@ -423,6 +423,16 @@ print("ok")
   assert_output "ok"
 }
 
+@test "the largest seed is stored exactly, as an unsigned 64-bit integer attribute" {
+  skip_unless_h5py
+  tg-gen randn --shape 2 --seed 18446744073709551615 -o d.h5
+  run py 'a = h5py.File("d.h5", "r").attrs["seed"]; print(a.dtype, int(a))'
+  assert_success
+  assert_output "uint64 18446744073709551615"
+  run h5dump -a /seed d.h5
+  assert_output --partial "H5T_STD_U64LE"
+}
+
 @test "the command attribute quotes words for the shell" {
   skip_unless_h5py
   tg-gen randn --shape 2 --name "my data" -o d.h5

@@ -605,7 +605,7 @@ TEST(source_reads_only_what_is_asked)
     snprintf(spec, sizeof spec, "%s:x", repo_path("tests/damaged-h5/d02-rc139.h5"));
     t = tt_read_source(spec);
     CHECK(t && t->dtype == TT_F32 && t->ndim == 1 && t->shape[0] == 40);
-    float xf[3] = {0}, xw[3] = {0.81665498f, 0.268224031f, 0.768315196f};
+    float xf[40] = {0}, xw[3] = {0.81665498f, 0.268224031f, 0.768315196f};
     CHECK(t && tt_to_host(t, TT_F32, xf) == TT_OK);
     CHECK(!memcmp(xf, xw, 3 * sizeof(float)));
     tt_release(t);
