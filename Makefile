@@ -174,8 +174,8 @@ FUZZ_CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,addres
                  -fno-sanitize-recover=all -Wno-pass-failed
 FUZZ_NAMES    := expr text h5
 FUZZ_SEED     := 1
-FUZZ_ARGS_expr := -runs=200000 -max_len=256
-FUZZ_ARGS_text := -runs=200000 -max_len=4096
+FUZZ_ARGS_expr := -runs=100000 -max_len=256
+FUZZ_ARGS_text := -runs=100000 -max_len=4096
 FUZZ_ARGS_h5   := -runs=600 -max_len=16384 tests/damaged-h5
 .PHONY: fuzz fuzz-run
 fuzz:
