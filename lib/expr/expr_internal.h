@@ -22,6 +22,7 @@ struct tg_env {
     tt_device device;
     tt_generator gen;
     tt_tensor_set *stdin_set; /* standard input, read once by the first "-" source */
+    double mean_divisor;      /* > 0: mean(x) over all elements is sum(x) / mean_divisor */
 };
 
 typedef enum {
@@ -116,6 +117,9 @@ void ex_op_error(const char *label, int col);
 
 /* functions.c */
 int ex_call(ex_eval *E, const ex_node *call, ex_val *out);
+/* Whether a call is elementwise in its tensor arguments (exp, pow, where,
+ * max(a, b), ...; not sum, max(x), matmul, reshape, the constructors). */
+bool ex_call_elementwise(const ex_node *call);
 /* "unknown name 'y' at column 5 (known: x, w)" and friends. */
 void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call);
 

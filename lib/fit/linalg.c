@@ -1,5 +1,6 @@
 /* Small dense linear algebra for lib/fit: Cholesky, a symmetric inverse, and
- * Householder QR least squares (the exact polynomial fit). */
+ * the two halves of a tall-skinny QR (the exact polynomial fit): a block's R
+ * by Householder reflections, and two R factors merged by Givens rotations. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,47 +84,46 @@ bool tgf_sym_inverse(int p, const double *A, double *inv)
     return ok;
 }
 
-bool tgf_qr_lstsq(int n, int p, double *M, double *r, double *c)
+void tgf_qr_block(int64_t m, int q, double *A, double *R)
 {
-    double scale[p > 0 ? p : 1];
-    for (int j = 0; j < p; j++) {
-        double s = 0;
-        for (int i = 0; i < n; i++) s += M[i * p + j] * M[i * p + j];
-        s = sqrt(s);
-        if (!(s > 0)) return false;
-        scale[j] = s;
-        for (int i = 0; i < n; i++) M[i * p + j] /= s;
-    }
-    double diag[p > 0 ? p : 1];
-    for (int k = 0; k < p; k++) {
+    memset(R, 0, sizeof *R * (size_t)(q * q));
+    int kmax = m < q ? (int)m : q;
+    for (int k = 0; k < kmax; k++) {
+        double *a = A + (size_t)k * (size_t)m;
         double norm = 0;
-        for (int i = k; i < n; i++) norm += M[i * p + k] * M[i * p + k];
+        for (int64_t i = k; i < m; i++) norm += a[i] * a[i];
         norm = sqrt(norm);
-        if (!(norm > 1e-13)) return false;
-        double alpha = M[k * p + k] > 0 ? -norm : norm;
-        /* v = x - alpha e1, stored in place */
-        M[k * p + k] -= alpha;
-        double vnorm2 = 0;
-        for (int i = k; i < n; i++) vnorm2 += M[i * p + k] * M[i * p + k];
-        if (vnorm2 > 0) {
-            for (int j = k + 1; j < p; j++) {
-                double s = 0;
-                for (int i = k; i < n; i++) s += M[i * p + k] * M[i * p + j];
+        if (norm > 0) {
+            double alpha = a[k] > 0 ? -norm : norm;
+            a[k] -= alpha; /* v = a - alpha e_k, in place */
+            double vnorm2 = 0;
+            for (int64_t i = k; i < m; i++) vnorm2 += a[i] * a[i];
+            for (int j = k + 1; j < q; j++) {
+                double *c = A + (size_t)j * (size_t)m, s = 0;
+                for (int64_t i = k; i < m; i++) s += a[i] * c[i];
                 s = 2 * s / vnorm2;
-                for (int i = k; i < n; i++) M[i * p + j] -= s * M[i * p + k];
+                for (int64_t i = k; i < m; i++) c[i] -= s * a[i];
             }
-            double s = 0;
-            for (int i = k; i < n; i++) s += M[i * p + k] * r[i];
-            s = 2 * s / vnorm2;
-            for (int i = k; i < n; i++) r[i] -= s * M[i * p + k];
+            a[k] = alpha;
         }
-        diag[k] = alpha;
+        for (int j = k; j < q; j++) R[k * q + j] = A[(size_t)j * (size_t)m + (size_t)k];
     }
-    for (int k = p - 1; k >= 0; k--) {
-        double s = r[k];
-        for (int j = k + 1; j < p; j++) s -= M[k * p + j] * c[j];
-        c[k] = s / diag[k];
-    }
-    for (int j = 0; j < p; j++) c[j] /= scale[j];
-    return true;
+}
+
+void tgf_qr_merge(int q, double *Ra, const double *Rb_in)
+{
+    double Rb[q * q > 0 ? q * q : 1];
+    memcpy(Rb, Rb_in, sizeof Rb);
+    for (int i = 0; i < q; i++)       /* row i of Rb, zeroed column by column */
+        for (int k = i; k < q; k++) { /* against row k of Ra */
+            double b = Rb[i * q + k];
+            if (b == 0) continue;
+            double a = Ra[k * q + k], r = hypot(a, b), c = a / r, s = b / r;
+            for (int j = k; j < q; j++) {
+                double u = Ra[k * q + j], v = Rb[i * q + j];
+                Ra[k * q + j] = c * u + s * v;
+                Rb[i * q + j] = c * v - s * u;
+            }
+            Rb[i * q + k] = 0;
+        }
 }
