@@ -55,9 +55,9 @@ deps:
 	  || { echo "make deps: could not install:$$missing" >&2; exit 1; }; \
 	fi
 
-# The CPU kernels: `omp simd` loops (no OpenMP runtime), and no FP traps, so
+# The CPU kernels (and lib/fit's per-block sums): `omp simd` loops (no OpenMP runtime), and no FP traps, so
 # that float compares and selects in them may be vectorised; no errno, so sqrt may.
-$(B)/lib/backend/cpu.o: ALL_CFLAGS += -fopenmp-simd -fno-trapping-math -fno-math-errno
+$(B)/lib/backend/cpu.o $(B)/lib/fit/kernels.o: ALL_CFLAGS += -fopenmp-simd -fno-trapping-math -fno-math-errno
 
 $(B)/%.o: %.c $(HEADERS) | deps
 	@mkdir -p $(@D)

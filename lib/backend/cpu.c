@@ -534,15 +534,9 @@ static inline float tanh_f32(float x)
     return a < 0.625f ? (x == 0 ? x : small) : x != x ? x : big; /* x == 0: keeps -0 */
 }
 
-/* The f32 rows also come in AVX2 and AVX-512 builds, picked at load time:
- * two and four times the lanes (exp and sigmoid run about twice as fast on
- * AVX-512 as on AVX2). No FMA: without contraction (-std=c11) every build
- * rounds identically. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VECTOR_CLONES
-#endif
+/* The f32 rows also come in AVX2 and AVX-512 builds (VECTOR_CLONES, picked
+ * at load time): two and four times the lanes (exp and sigmoid run about
+ * twice as fast on AVX-512 as on AVX2). */
 
 #define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                     \
     VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \

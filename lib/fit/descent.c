@@ -166,7 +166,7 @@ static tt_status sgd_open(tgf_fit *F, sgd_walk *w, int64_t batch)
     tgf_stream *s = &F->stream;
     memset(w, 0, sizeof *w);
     w->batch = batch;
-    w->whole = F->n <= s->cap;
+    w->whole = F->n <= s->slice;
     w->slice_len = w->whole ? F->n : s->slice;
     w->nslices = (F->n + w->slice_len - 1) / w->slice_len;
     w->perm = malloc(sizeof *w->perm * (size_t)w->slice_len);
@@ -233,7 +233,7 @@ static tt_status sgd_next(tgf_fit *F, sgd_walk *w, uint64_t seed, int64_t *m)
 int64_t tgf_descent_steps(tgf_fit *F, int64_t batch)
 {
     tgf_stream *s = &F->stream;
-    int64_t slice_len = F->n <= s->cap ? F->n : s->slice, total = 0;
+    int64_t slice_len = F->n <= s->slice ? F->n : s->slice, total = 0;
     for (int64_t at = 0; at < F->n; at += slice_len) {
         int64_t len = F->n - at < slice_len ? F->n - at : slice_len;
         total += (len + batch - 1) / batch;

@@ -30,9 +30,6 @@ bool tgf_chol_solve(int p, const double *A, double mu, const double *b, double *
 /* Inverse of a symmetric matrix by Gauss-Jordan with partial pivoting; false
  * (and NaN everywhere) when a pivot is below 1e-12 of the largest entry. */
 bool tgf_sym_inverse(int p, const double *A, double *inv);
-/* R (q x q upper triangular, row-major) of the QR of A (m x q, column-major,
- * overwritten) by Householder reflections; rows of R below m stay zero. */
-void tgf_qr_block(int64_t m, int q, double *A, double *R);
 /* R of the QR of [Ra; Rb] (both q x q upper triangular) into Ra, by Givens
  * rotations: the merge of two R factors of a tall-skinny QR. */
 void tgf_qr_merge(int q, double *Ra, const double *Rb);
@@ -161,7 +158,14 @@ void tgf_trans_matrix(const tg_model *m, const tgf_trans *t, double *A);
 void tgf_to_user(const tg_model *m, const tgf_trans *t, const double *s, double *u);
 void tgf_to_std(const tg_model *m, const tgf_trans *t, const double *u, double *s);
 
-/* ---- kernels.c: line and poly with built-in losses, standardized --------- */
+/* ---- kernels.c: per-block sums ------------------------------------------ */
+/* The first pass's partial of one block: count, means, centred co-moments,
+ * the same weighted by s (NULL: copied), x's min and max (tgf_moments order). */
+void tgf_block_moments(const double *x, const double *y, const double *s, int64_t m, double *p);
+/* R (q x q upper triangular, row-major) of the QR of A (m x q, column-major,
+ * overwritten) by Householder reflections; rows of R below m stay zero. */
+void tgf_qr_block(int64_t m, int q, double *A, double *R);
+/* Line and poly with built-in losses, standardized: */
 /* At theta (standardized), per block: the loss's sum over points, its
  * gradient and Hessian, the sum of squared residuals and sum s J J^T. */
 typedef struct {

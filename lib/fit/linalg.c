@@ -1,6 +1,6 @@
 /* Small dense linear algebra for lib/fit: Cholesky, a symmetric inverse, and
- * the two halves of a tall-skinny QR (the exact polynomial fit): a block's R
- * by Householder reflections, and two R factors merged by Givens rotations. */
+ * the merge of two R factors of a tall-skinny QR (the exact polynomial fit)
+ * by Givens rotations; a block's own R is a kernel (kernels.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,32 +82,6 @@ bool tgf_sym_inverse(int p, const double *A, double *inv)
             for (int j = 0; j < i; j++) inv[i * p + j] = inv[j * p + i] = (inv[i * p + j] + inv[j * p + i]) / 2;
     free(M);
     return ok;
-}
-
-void tgf_qr_block(int64_t m, int q, double *A, double *R)
-{
-    memset(R, 0, sizeof *R * (size_t)(q * q));
-    int kmax = m < q ? (int)m : q;
-    for (int k = 0; k < kmax; k++) {
-        double *a = A + (size_t)k * (size_t)m;
-        double norm = 0;
-        for (int64_t i = k; i < m; i++) norm += a[i] * a[i];
-        norm = sqrt(norm);
-        if (norm > 0) {
-            double alpha = a[k] > 0 ? -norm : norm;
-            a[k] -= alpha; /* v = a - alpha e_k, in place */
-            double vnorm2 = 0;
-            for (int64_t i = k; i < m; i++) vnorm2 += a[i] * a[i];
-            for (int j = k + 1; j < q; j++) {
-                double *c = A + (size_t)j * (size_t)m, s = 0;
-                for (int64_t i = k; i < m; i++) s += a[i] * c[i];
-                s = 2 * s / vnorm2;
-                for (int64_t i = k; i < m; i++) c[i] -= s * a[i];
-            }
-            a[k] = alpha;
-        }
-        for (int j = k; j < q; j++) R[k * q + j] = A[(size_t)j * (size_t)m + (size_t)k];
-    }
 }
 
 void tgf_qr_merge(int q, double *Ra, const double *Rb_in)

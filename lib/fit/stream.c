@@ -20,10 +20,12 @@ tt_status tgf_stream_open(tgf_stream *s, const tg_fit_data *data, int64_t slice)
     if (!data->read) return tt_set_error(TT_EINVAL, "the data have no read function");
     if (slice <= 0) slice = TG_FIT_SLICE;
     /* Slices of a block or more are read in whole blocks; shorter ones are
-     * gathered into one block. */
-    s->slice = slice >= BLOCK ? slice - slice % BLOCK : slice;
-    s->cap = slice >= BLOCK ? s->slice : BLOCK;
-    if (s->cap > s->n) s->cap = s->n > 0 ? s->n : 1;
+     * gathered into one block; a slice as long as the data reads it whole. */
+    if (slice >= s->n) s->slice = s->cap = s->n > 0 ? s->n : 1; /* all the points at once */
+    else {
+        s->slice = slice >= BLOCK ? slice - slice % BLOCK : slice;
+        s->cap = slice >= BLOCK ? s->slice : BLOCK < s->n ? BLOCK : s->n;
+    }
     s->buf = malloc(sizeof *s->buf * (size_t)s->cap * (size_t)s->ncols);
     if (!s->buf) return tt_set_error(TT_ENOMEM, "out of memory for a slice of %lld points", (long long)s->cap);
     for (int c = 0; c < s->ncols; c++) s->cols[c] = s->buf + (size_t)c * (size_t)s->cap;
@@ -206,35 +208,6 @@ static tt_status bad_value(const tgf_stream *s, int64_t start, int64_t m, double
     return TT_OK;
 }
 
-/* Centred moments of one block, in two passes over it (the block is in cache). */
-static void block_moments(const double *x, const double *y, const double *s, int64_t m, double *p)
-{
-    double sx = 0, sy = 0, lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < m; i++) {
-        sx += x[i], sy += y[i];
-        lo = fmin(lo, x[i]), hi = fmax(hi, x[i]);
-    }
-    double mx = sx / (double)m, my = sy / (double)m, cxx = 0, cxy = 0, cyy = 0;
-    for (int64_t i = 0; i < m; i++) {
-        double dx = x[i] - mx, dy = y[i] - my;
-        cxx += dx * dx, cxy += dx * dy, cyy += dy * dy;
-    }
-    p[M_N] = (double)m, p[M_MX] = mx, p[M_MY] = my, p[M_CXX] = cxx, p[M_CXY] = cxy, p[M_CYY] = cyy;
-    p[M_XMIN] = lo, p[M_XMAX] = hi;
-    if (!s) {
-        memcpy(p + M_W, p + M_N, 6 * sizeof *p);
-        return;
-    }
-    double w = 0, wx = 0, wy = 0;
-    for (int64_t i = 0; i < m; i++) w += s[i], wx += s[i] * x[i], wy += s[i] * y[i];
-    double wmx = w > 0 ? wx / w : 0, wmy = w > 0 ? wy / w : 0, wcxx = 0, wcxy = 0, wcyy = 0;
-    for (int64_t i = 0; i < m; i++) {
-        double dx = x[i] - wmx, dy = y[i] - wmy;
-        wcxx += s[i] * dx * dx, wcxy += s[i] * dx * dy, wcyy += s[i] * dy * dy;
-    }
-    p[M_W] = w, p[M_WMX] = wmx, p[M_WMY] = wmy, p[M_WCXX] = wcxx, p[M_WCXY] = wcxy, p[M_WCYY] = wcyy;
-}
-
 static tt_status scan_blocks(void *ctx, int64_t start, int64_t count, double *const *cols, double *partials)
 {
     const tgf_stream *s = ctx;
@@ -242,7 +215,7 @@ static tt_status scan_blocks(void *ctx, int64_t start, int64_t count, double *co
     for (int64_t b = 0; b * BLOCK < count; b++) {
         int64_t off = b * BLOCK, m = count - off < BLOCK ? count - off : BLOCK;
         double *p = partials + b * M_WIDTH;
-        block_moments(x + off, y + off, w ? w + off : NULL, m, p);
+        tgf_block_moments(x + off, y + off, w ? w + off : NULL, m, p);
         bool ok = true;
         for (int k = 0; k < M_WIDTH; k++) ok &= isfinite(p[k]) != 0;
         if (w)

@@ -68,6 +68,14 @@ struct tt_backend {
                            double w, double b, double *out);
 };
 
+/* Host loops built for AVX2 and AVX-512 too, picked at load time. No FMA:
+ * without contraction (-std=c11) every build rounds identically. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
 /* x as int64 the way every backend casts: C leaves out-of-range conversion
  * undefined, so those (and NaN) give INT64_MIN, as x86 does. */
 static inline int64_t tt__f2i(double x)
