@@ -64,6 +64,9 @@ static const char usage[] =
     "                         norm falls below T (0: never)\n"
     "      --loss-below L     stop once the loss is <= L\n"
     "      --keep-best        report the parameters of the lowest loss seen\n"
+    "      --slice N          points read at a time (default 65536): memory is\n"
+    "                         bounded by the slice; the answer does not depend on it\n"
+    "                         (sgd draws its batches within a slice)\n"
     "Reporting:\n"
     "      --format FMT       text (default on a terminal), kv (name=value lines\n"
     "                         for eval), h5 (default otherwise)\n"
@@ -103,6 +106,7 @@ enum {
     OPT_TOL,
     OPT_LOSS_BELOW,
     OPT_KEEP_BEST,
+    OPT_SLICE,
     OPT_PROGRESS,
     OPT_LOG_EVERY,
     OPT_HISTORY,
@@ -129,6 +133,7 @@ static const struct option longopts[] = {
     {"tol", required_argument, NULL, OPT_TOL},
     {"loss-below", required_argument, NULL, OPT_LOSS_BELOW},
     {"keep-best", no_argument, NULL, OPT_KEEP_BEST},
+    {"slice", required_argument, NULL, OPT_SLICE},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"log-every", required_argument, NULL, OPT_LOG_EVERY},
     {"history", required_argument, NULL, OPT_HISTORY},
@@ -138,8 +143,6 @@ static const struct option longopts[] = {
 
 typedef enum { OUT_TEXT, OUT_KV, OUT_H5 } out_kind;
 
-#define MAX_POLY 20
-
 typedef struct {
     cmd_common co;
     bool dtype_given;
@@ -147,6 +150,7 @@ typedef struct {
     const char *xname, *yname, *wname;
     bool drop_nan;
     const char *model, *loss;
+    tg_model *compiled; /* the model, from the library */
     char **init_names;
     double *init_values;
     int ninit;
@@ -162,7 +166,7 @@ typedef struct {
     bool has_loss_below;
     double loss_below;
     bool keep_best, progress;
-    int64_t log_every;
+    int64_t slice, log_every;
     const char *history, *plot;
     out_kind out;
 } fit_opts;
@@ -240,24 +244,17 @@ static void add_init(fit_opts *o, const char *arg)
     }
 }
 
-static const char *const loss_names[] = {"mse", "half-mse", "sse", "l1", "huber", "orthogonal", NULL};
-
-/* Refuses an unknown loss name, a bad huber delta; expressions pass. */
-static void check_loss(const char *loss)
+/* The library's loss for LOSS; an unknown name (with the nearest known one)
+ * or a bad huber delta is a usage error. */
+static tg_loss_kind check_loss(const char *loss)
 {
-    if (!looks_like_name(loss)) return;
+    tg_loss_kind kind;
+    double delta;
+    if (tg_loss_parse(loss, &kind, &delta) == TT_OK) return kind;
     const char *colon = strchr(loss, ':');
-    if (colon) {
-        if (!strncmp(loss, "huber:", 6)) {
-            cmd_parse_positive_double("--loss huber:DELTA", colon + 1);
-            return;
-        }
-    } else {
-        for (int i = 0; loss_names[i]; i++)
-            if (!strcmp(loss, loss_names[i])) return;
-        /* A lone name could still be an expression ("mean(...)" is not a name). */
-    }
-    const char *best = NULL;
+    if (colon && !strncmp(loss, "huber:", 6)) cmd_parse_positive_double("--loss huber:DELTA", colon + 1);
+    if (!looks_like_name(loss)) cmd_expr_fail("--loss");
+    const char *const *loss_names = tg_loss_names(), *best = NULL;
     int bestd = 3;
     for (int i = 0; loss_names[i]; i++) {
         int d = edit_distance(loss, loss_names[i]);
@@ -274,71 +271,50 @@ static void check_loss(const char *loss)
         loss);
 }
 
-/* The parameters of the built-in models (NULL for an expression model). */
-static int builtin_params(const char *model, char ***names)
+/* The model compiled by the library; an unknown name (with the nearest
+ * known one) is a usage error, and so is an expression's syntax error. */
+static tg_model *compile_model(const char *m)
 {
-    if (!model || !strcmp(model, "line")) {
-        *names = cmd_xcalloc(2, sizeof **names);
-        (*names)[0] = cmd_xprintf("w");
-        (*names)[1] = cmd_xprintf("b");
-        return 2;
-    }
-    if (!strncmp(model, "poly:", 5)) {
-        int k = (int)cmd_parse_int64("--model poly:K", model + 5, 0, MAX_POLY);
-        *names = cmd_xcalloc((size_t)k + 1, sizeof **names);
-        for (int i = 0; i <= k; i++) (*names)[i] = cmd_xprintf("c%d", i);
-        return k + 1;
-    }
-    *names = NULL;
-    return -1;
-}
-
-static bool init_has(const fit_opts *o, const char *name)
-{
-    for (int i = 0; i < o->ninit; i++)
-        if (!strcmp(o->init_names[i], name)) return true;
-    return false;
-}
-
-/* Usage checks of the model, loss and method, before any data is read. */
-static void check_model(const fit_opts *o)
-{
-    const char *m = o->model;
     if (m && (!strcmp(m, "poly") || !strcmp(m, "poly:")))
         cmd_usage_error("--model poly needs a degree: poly:K, as in poly:2");
-    if (m && strcmp(m, "line") && strncmp(m, "poly:", 5) && looks_like_name(m) && !init_has(o, m)) {
-        if (edit_distance(m, "line") <= 2) cmd_usage_error("unknown model '%s' (did you mean line?)", m);
+    tg_model *model;
+    if (tg_model_new(m, &model) == TT_OK) return model;
+    if (tt_last_status() == TT_EUSAGE && looks_like_name(m) && !strchr(m, ':')) {
+        const char *const *names = tg_model_names();
+        for (int i = 0; names[i]; i++)
+            if (edit_distance(m, names[i]) <= 2) cmd_usage_error("unknown model '%s' (did you mean %s?)", m, names[i]);
         cmd_usage_error(
             "unknown model '%s': expected line, poly:K or an expression in x with parameters from "
             "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1",
             m);
     }
-    char **names;
-    int np = builtin_params(m, &names);
-    if (np > 0) {
+    cmd_expr_fail("--model");
+}
+
+/* Usage checks of the model, loss and method, before any data is read. */
+static void check_model(fit_opts *o)
+{
+    tg_model *model = o->compiled = compile_model(o->model);
+    int np = tg_model_nparams(model);
+    if (tg_model_get_kind(model) != TG_MODEL_EXPR) {
         for (int i = 0; i < o->ninit; i++) {
-            bool found = false;
-            for (int j = 0; j < np; j++) found |= !strcmp(o->init_names[i], names[j]);
-            if (!found) {
-                char list[256] = "";
-                for (int j = 0; j < np && strlen(list) < 200; j++)
-                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", names[j]);
-                cmd_usage_error("--init %s: the model %s has no parameter '%s' (its parameters: %s)", o->init_names[i],
-                                m ? m : "line", o->init_names[i], list);
-            }
+            if (tg_model_param_index(model, o->init_names[i]) >= 0) continue;
+            char list[256] = "";
+            for (int j = 0; j < np && strlen(list) < 200; j++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "",
+                         tg_model_param(model, j));
+            cmd_usage_error("--init %s: the model %s has no parameter '%s' (its parameters: %s)", o->init_names[i],
+                            tg_model_text(model), o->init_names[i], list);
         }
-        for (int j = 0; j < np; j++) free(names[j]);
-        free(names);
     }
     const char *loss = o->loss ? o->loss : "mse";
-    check_loss(loss);
-    bool line = !m || !strcmp(m, "line");
-    if (!strcmp(loss, "orthogonal") && !line)
-        cmd_usage_error("--loss orthogonal fits a line only (total least squares); drop --model %s", m);
+    tg_loss_kind kind = check_loss(loss);
+    if (tg_loss_check_model(kind, model) != TT_OK)
+        cmd_usage_error("--loss %s fits a line only (total least squares); drop --model %s", loss, o->model);
     if (o->method == TG_METHOD_EXACT) {
-        if (np < 0)
+        if (tg_model_get_kind(model) == TG_MODEL_EXPR)
             cmd_usage_error("--method exact needs --model line or poly:K (an expression model has no closed form)");
-        if (strcmp(loss, "mse") && strcmp(loss, "half-mse") && strcmp(loss, "sse") && strcmp(loss, "orthogonal"))
+        if (!tg_fit_exact_covers(model, kind))
             cmd_usage_error("--method exact solves mse, half-mse, sse or orthogonal, not --loss %s", loss);
         if (o->optimizer_given || o->lr_given || o->lr_decay_given || o->momentum_given || o->batch || o->steps ||
             o->epochs || o->tol_given || o->has_loss_below || o->keep_best)
@@ -423,6 +399,7 @@ static void parse(fit_opts *o, int argc, char **argv)
             o->has_loss_below = true;
             break;
         case OPT_KEEP_BEST: o->keep_best = true; break;
+        case OPT_SLICE: o->slice = cmd_parse_int64("--slice", optarg, 1, INT64_MAX); break;
         case OPT_PROGRESS: o->progress = true; break;
         case OPT_LOG_EVERY: o->log_every = cmd_parse_int64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_HISTORY:
@@ -695,20 +672,6 @@ static bool on_step(int64_t step, double loss, void *ctx)
 
 /* ---- the report ------------------------------------------------------------ */
 
-static const char *model_formula(const char *model, char *buf, size_t n)
-{
-    if (!model || !strcmp(model, "line")) return "y = w*x + b";
-    if (!strncmp(model, "poly:", 5)) {
-        int k = atoi(model + 5);
-        int len = snprintf(buf, n, "y = c0");
-        for (int i = 1; i <= k && (size_t)len < n; i++)
-            len += snprintf(buf + len, n - (size_t)len, i == 1 ? " + c1*x" : " + c%d*x^%d", i, i);
-        return buf;
-    }
-    snprintf(buf, n, "y = %s", model);
-    return buf;
-}
-
 static const char *stop_text(tg_stop_reason r)
 {
     switch (r) {
@@ -734,14 +697,13 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
 {
     char fb[512];
     int p = r->nparams;
-    fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", model_formula(o->model, fb, sizeof fb), (long long)r->n,
-            d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
+    fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", tg_model_formula(o->compiled, fb, sizeof fb),
+            (long long)r->n, d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
     fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
     if (o->method == TG_METHOD_EXACT) fprintf(f, "method exact\n\n");
     else if (o->optimizer == TG_OPT_AUTO)
         fprintf(f, "default descent%s\n\n",
-                !o->model || !strcmp(o->model, "line") || !strncmp(o->model, "poly:", 5) ? " (on standardized data)"
-                                                                                         : "");
+                tg_model_get_kind(o->compiled) != TG_MODEL_EXPR ? " (on standardized data)" : "");
     else
         fprintf(f, "optimizer %s%s%s\n\n", o->optimizer_name, o->lr_given ? ", lr " : "",
                 o->lr_given ? (snprintf(fb, sizeof fb, "%g", o->lr), fb) : "");
@@ -930,49 +892,7 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
 static double *model_values(const fit_opts *o, const tg_fit_result *r, const double *xs, int64_t n)
 {
     double *ys = cmd_xcalloc((size_t)n, sizeof *ys);
-    const char *m = o->model;
-    if (!m || !strcmp(m, "line")) {
-        for (int64_t i = 0; i < n; i++) ys[i] = r->values[0] * xs[i] + r->values[1];
-        return ys;
-    }
-    if (!strncmp(m, "poly:", 5)) {
-        for (int64_t i = 0; i < n; i++) {
-            double acc = 0;
-            for (int k = r->nparams - 1; k >= 0; k--) acc = acc * xs[i] + r->values[k];
-            ys[i] = acc;
-        }
-        return ys;
-    }
-    /* An expression: evaluated in f64 with the fitted parameters bound. */
-    tg_env *env = tg_env_new();
-    bool ok = env != NULL;
-    tt_tensor *x = NULL, *y = NULL;
-    if (ok) {
-        tg_env_set_dtype(env, TT_F64);
-        x = tt_from_data(1, &n, TT_F64, xs, TT_CPU);
-        ok = x && tg_env_set(env, "x", x) == TT_OK;
-        for (int i = 0; ok && i < r->nparams; i++) {
-            tt_tensor *v = tt_scalar(r->values[i], TT_F64, TT_CPU);
-            ok = v && tg_env_set(env, r->names[i], v) == TT_OK;
-            tt_release(v);
-        }
-    }
-    if (ok) {
-        bool prev = tg_set_grad_enabled(false);
-        y = tg_eval(env, m);
-        tg_set_grad_enabled(prev);
-        ok = y != NULL;
-    }
-    tt_tensor *yb = NULL;
-    if (ok) {
-        yb = tt_expand(y, 1, &n); /* a constant model gives a 0-d value */
-        ok = yb && tt_to_host(yb, TT_F64, ys) == TT_OK;
-    }
-    tt_release(yb);
-    tt_release(y);
-    tt_release(x);
-    tg_env_free(env);
-    if (!ok) {
+    if (tg_model_predict(o->compiled, r->values, xs, n, ys) != TT_OK) {
         free(ys);
         return NULL;
     }
@@ -990,8 +910,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     if (!cy) cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
 
     char title[256], curve[160], data[96], losst[160], pb[64];
-    const char *m = o->model ? o->model : "line";
-    if (!strcmp(m, "line")) {
+    const char *m = tg_model_text(o->compiled);
+    if (tg_model_get_kind(o->compiled) == TG_MODEL_LINE) {
         char a[32], b[32];
         snprintf(a, sizeof a, "%.5g", r->values[0]);
         snprintf(b, sizeof b, "%.5g", fabs(r->values[1]));
@@ -1074,6 +994,7 @@ int main(int argc, char **argv)
     spec.has_loss_below = o.has_loss_below;
     spec.loss_below = o.loss_below;
     spec.keep_best = o.keep_best;
+    spec.slice = o.slice;
     spec.seed = o.co.seed;
     spec.dtype = dt;
     spec.device = o.co.device;
@@ -1123,6 +1044,7 @@ int main(int argc, char **argv)
     free((char *)d.xname);
     free((char *)d.yname);
     free((char *)d.wname);
+    tg_model_free(o.compiled);
     for (int i = 0; i < o.ninit; i++) free(o.init_names[i]);
     free(o.init_names);
     free(o.init_values);

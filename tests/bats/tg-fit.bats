@@ -607,3 +607,39 @@ print("%.17g %.17g %.17g" % best)'
   assert_failure 1
   assert_output --regexp "loss became (NaN|Inf) at step [0-9]+; try a smaller --lr \\(now the gd default, 0.01\\)$"
 }
+
+# ---- data as a stream of slices ------------------------------------------------------
+
+@test "--slice: the same report, bit for bit, for slices of 1, 7, 4096 points and the default" {
+  tg-gen line --slope 2 --intercept 3 --x-range 0,20 --noise 3 -n 20000 --seed 13 -o d.h5
+  for args in "" "--method exact" "--model poly:2 --method exact" "--loss huber:2" \
+      "--optimizer gd --lr 1e-3 --steps 20 --dtype f64" "--optimizer adam --lr 0.05 --steps 20"; do
+    # shellcheck disable=SC2086
+    tg-fit d.h5 $args --format kv > ref.kv
+    for s in 1 7 4096; do
+      # shellcheck disable=SC2086
+      tg-fit d.h5 $args --slice "$s" --format kv > s.kv
+      cmp ref.kv s.kv || { echo "tg-fit $args --slice $s differs:"; diff ref.kv s.kv; return 1; }
+    done
+  done
+  run tg-fit --help
+  assert_output --partial "--slice N"
+}
+
+@test "--slice must be a positive number of points" {
+  run tg-fit "$FIX/line.csv" --slice 0 --format kv
+  assert_failure 2
+  assert_output --partial "--slice must be a positive integer, got '0'"
+  run tg-fit "$FIX/line.csv" --slice many --format kv
+  assert_failure 2
+  assert_output --partial "invalid value 'many' for --slice"
+}
+
+@test "data a line fits exactly: the default method stops on tol in a few steps" {
+  tg-gen line --slope 2 --intercept 3 --x-range 0,20 -n 100000 --seed 5 --dtype f64 -o exact.h5
+  fitkv exact.h5 --dtype f64
+  [ "$stop" = tol ]
+  [ "$steps" -le 3 ]
+  close "$w" 2 1e-12
+  close "$b" 3 1e-12
+}
