@@ -104,37 +104,46 @@ void tgf_stream_close(tgf_stream *s);
 tt_status tgf_stream_read(tgf_stream *s, int64_t start, int64_t count);
 
 /* Block partials of `width` doubles, combined in a fixed pairwise tree over
- * block indices: block partials are pushed in order; a level-k entry holds
- * 2^k consecutive blocks, aligned, and two entries of a level merge as soon
- * as both are there (left into right order); the result merges what is left
- * from the last entry back to the first. The tree depends on the number of
- * blocks only: the same bits for any slice. A process owning a range of
- * blocks can send its aligned entries (tgf_tree_push_level) to be combined
- * the same way. */
+ * global block indices: an entry holds the combination of 2^level blocks
+ * from an aligned first block (a multiple of 2^level); entries are pushed in
+ * block order, and two siblings (one size, the left aligned at twice it)
+ * merge into their parent as soon as both are there (left (+) right); the
+ * result folds what is left from the last entry back to the first. The tree
+ * depends on the number of blocks only, so a pass gives the same bits for
+ * any slice; and a process that owns a range of blocks computes its entries
+ * (tgf_pass_range into its own tree), which combine into the same tree when
+ * pushed in order after the ranges before them (a later issue runs fits over
+ * MPI ranks this way). */
 typedef void (*tgf_merge_fn)(void *ctx, double *left, const double *right); /* left = left (+) right */
 typedef struct {
     int width;
     tgf_merge_fn merge;
     void *ctx;
     int depth;
-    int level[64];
-    double *entries; /* 64 x width */
+    int level[130];
+    int64_t first[130];
+    double *entries;
     double *result;
 } tgf_tree;
 
 tt_status tgf_tree_init(tgf_tree *t, int width, tgf_merge_fn merge, void *ctx);
 void tgf_tree_free(tgf_tree *t);
-void tgf_tree_push(tgf_tree *t, const double *partial);                  /* one block */
-void tgf_tree_push_level(tgf_tree *t, const double *partial, int level); /* 2^level aligned blocks */
+/* Combines the partial of 2^level blocks from block `first` (aligned) into the tree. */
+void tgf_tree_push_range(tgf_tree *t, const double *partial, int64_t first, int level);
+/* Pushes src's entries (a range of blocks just after t's) into t. */
+void tgf_tree_push_tree(tgf_tree *t, const tgf_tree *src);
 /* The combination of everything pushed (NULL when nothing was). */
 const double *tgf_tree_result(tgf_tree *t);
 void tgf_merge_add(void *ctx, double *left, const double *right); /* ctx: the width as (int *) */
 
-/* One pass over all the points: blocks(ctx, start, count, cols, partials)
- * gets runs of whole blocks (start a multiple of BLOCK; the last block may be
- * short) and writes one partial of `width` doubles per block; they are
- * combined by `merge` (NULL: added) into out[width]. */
+/* blocks(ctx, start, count, cols, partials) gets runs of whole blocks (start
+ * a multiple of BLOCK; the last block may be short) and writes one partial of
+ * `width` doubles per block. */
 typedef tt_status (*tgf_blocks_fn)(void *ctx, int64_t start, int64_t count, double *const *cols, double *partials);
+/* The partials of the blocks of points start .. end-1 (start a multiple of
+ * BLOCK) pushed into tree. */
+tt_status tgf_pass_range(tgf_stream *s, int64_t start, int64_t end, tgf_tree *tree, tgf_blocks_fn blocks, void *ctx);
+/* One pass over all the points, combined by `merge` (NULL: added) into out[width]. */
 tt_status tgf_pass(tgf_stream *s, int width, tgf_blocks_fn blocks, tgf_merge_fn merge, void *ctx, double *out);
 
 /* The first pass: checks every value (finite, weights >= 0; the error names

@@ -74,13 +74,15 @@ tt_status tgf_stream_read(tgf_stream *s, int64_t start, int64_t count)
 
 /* ---- the pairwise tree --------------------------------------------------- */
 
+#define TREE_ENTRIES 130 /* a prefix of blocks needs 64; a range that starts anywhere, twice that */
+
 tt_status tgf_tree_init(tgf_tree *t, int width, tgf_merge_fn merge, void *ctx)
 {
     memset(t, 0, sizeof *t);
     t->width = width, t->merge = merge, t->ctx = ctx;
-    t->entries = malloc(sizeof *t->entries * (size_t)width * 65);
+    t->entries = malloc(sizeof *t->entries * (size_t)width * (TREE_ENTRIES + 1));
     if (!t->entries) return tt_set_error(TT_ENOMEM, "out of memory");
-    t->result = t->entries + (size_t)width * 64;
+    t->result = t->entries + (size_t)width * TREE_ENTRIES;
     return TT_OK;
 }
 
@@ -90,13 +92,15 @@ void tgf_tree_free(tgf_tree *t)
     memset(t, 0, sizeof *t);
 }
 
-void tgf_tree_push_level(tgf_tree *t, const double *partial, int level)
+void tgf_tree_push_range(tgf_tree *t, const double *partial, int64_t first, int level)
 {
     size_t w = (size_t)t->width;
     memcpy(t->entries + (size_t)t->depth * w, partial, w * sizeof(double));
-    t->level[t->depth++] = level;
-    /* two aligned neighbours of one size make one of the next size */
-    while (t->depth >= 2 && t->level[t->depth - 1] == t->level[t->depth - 2]) {
+    t->first[t->depth] = first, t->level[t->depth++] = level;
+    /* two siblings (one size, the left one aligned at twice that) make their parent */
+    while (t->depth >= 2) {
+        int l = t->level[t->depth - 2];
+        if (t->level[t->depth - 1] != l || t->first[t->depth - 2] % ((int64_t)2 << l)) break;
         double *left = t->entries + (size_t)(t->depth - 2) * w;
         t->merge(t->ctx, left, left + w);
         t->level[t->depth - 2]++;
@@ -104,7 +108,11 @@ void tgf_tree_push_level(tgf_tree *t, const double *partial, int level)
     }
 }
 
-void tgf_tree_push(tgf_tree *t, const double *partial) { tgf_tree_push_level(t, partial, 0); }
+void tgf_tree_push_tree(tgf_tree *t, const tgf_tree *src)
+{
+    for (int i = 0; i < src->depth; i++)
+        tgf_tree_push_range(t, src->entries + (size_t)i * (size_t)src->width, src->first[i], src->level[i]);
+}
 
 const double *tgf_tree_result(tgf_tree *t)
 {
@@ -126,32 +134,40 @@ void tgf_merge_add(void *ctx, double *left, const double *right)
     for (int i = 0; i < w; i++) left[i] += right[i];
 }
 
+tt_status tgf_pass_range(tgf_stream *s, int64_t start, int64_t end, tgf_tree *tree, tgf_blocks_fn blocks, void *ctx)
+{
+    if (start % BLOCK || start < 0 || end > s->n)
+        return tt_set_error(TT_EINVAL, "internal error: a pass over points %lld to %lld", (long long)start,
+                            (long long)end);
+    int width = tree->width;
+    int64_t per = (s->cap + BLOCK - 1) / BLOCK;
+    double *partials = malloc(sizeof *partials * (size_t)per * (size_t)width);
+    if (!partials) return tt_set_error(TT_ENOMEM, "out of memory");
+    int64_t run = s->cap - s->cap % BLOCK; /* whole blocks per call */
+    if (run == 0) run = s->cap;
+    tt_status st = TT_OK;
+    for (int64_t at = start; at < end && !st;) {
+        int64_t count = end - at < run ? end - at : run;
+        if (!(st = read_into(s, at, count, 0)) && !(st = blocks(ctx, at, count, s->cols, partials)))
+            for (int64_t b = 0; b * BLOCK < count; b++)
+                tgf_tree_push_range(tree, partials + b * width, at / BLOCK + b, 0);
+        at += count;
+    }
+    free(partials);
+    return st;
+}
+
 tt_status tgf_pass(tgf_stream *s, int width, tgf_blocks_fn blocks, tgf_merge_fn merge, void *ctx, double *out)
 {
     tgf_tree tree;
     int w = width;
     tt_status st = tgf_tree_init(&tree, width, merge ? merge : tgf_merge_add, merge ? ctx : &w);
-    if (st) return st;
-    int64_t per = (s->cap + BLOCK - 1) / BLOCK;
-    double *partials = malloc(sizeof *partials * (size_t)per * (size_t)width);
-    if (!partials) {
-        tgf_tree_free(&tree);
-        return tt_set_error(TT_ENOMEM, "out of memory");
-    }
-    int64_t run = s->cap - s->cap % BLOCK; /* whole blocks per call */
-    if (run == 0) run = s->cap;
-    for (int64_t start = 0; start < s->n && !st;) {
-        int64_t count = s->n - start < run ? s->n - start : run;
-        if (!(st = read_into(s, start, count, 0)) && !(st = blocks(ctx, start, count, s->cols, partials)))
-            for (int64_t b = 0; b * BLOCK < count; b++) tgf_tree_push(&tree, partials + b * width);
-        start += count;
-    }
+    if (!st) st = tgf_pass_range(s, 0, s->n, &tree, blocks, ctx);
     if (!st) {
         const double *r = tgf_tree_result(&tree);
         if (r) memcpy(out, r, sizeof *out * (size_t)width);
         else memset(out, 0, sizeof *out * (size_t)width);
     }
-    free(partials);
     tgf_tree_free(&tree);
     return st;
 }

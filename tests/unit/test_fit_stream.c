@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "tg/fit.h"
+#include "fit/fit_internal.h"
 #include "../fixtures/filip.h"
 
 #define LEN(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
@@ -480,6 +481,63 @@ TEST(ten_million_points_bounded_memory)
     if (!RUNNING_ON_VALGRIND && grown > 32 * 1024) FAILF("peak RSS grew by %ld kB", grown);
 }
 
+/* ---- ranges of blocks, combined: the same bits as one pass ------------------------ */
+
+/* A block's count, mean and sum of squared deviations of x; merged by Chan's
+ * formula, which is not associative: the tree's shape shows in the bits. */
+static tt_status welford_blocks(void *ctx, int64_t start, int64_t count, double *const *cols, double *partials)
+{
+    (void)ctx, (void)start;
+    for (int64_t b = 0; b * BLOCK < count; b++) {
+        int64_t off = b * BLOCK, m = count - off < BLOCK ? count - off : BLOCK;
+        double mean = 0, m2 = 0;
+        for (int64_t i = 0; i < m; i++) mean += cols[0][off + i];
+        mean /= (double)m;
+        for (int64_t i = 0; i < m; i++) m2 += (cols[0][off + i] - mean) * (cols[0][off + i] - mean);
+        partials[3 * b] = (double)m, partials[3 * b + 1] = mean, partials[3 * b + 2] = m2;
+    }
+    return TT_OK;
+}
+
+static void welford_merge(void *ctx, double *a, const double *b)
+{
+    (void)ctx;
+    double n = a[0] + b[0], d = b[1] - a[1];
+    a[2] += b[2] + d * d * a[0] * b[0] / n;
+    a[1] += d * b[0] / n;
+    a[0] = n;
+}
+
+TEST(ranges_of_blocks_combine_to_one_pass)
+{
+    gen g = line_data(37 * TG_FIT_BLOCK + 11);
+    g.xoff = 1e6;
+    tg_fit_data d = data_of(&g);
+    tgf_stream s;
+    if (tgf_stream_open(&s, &d, 4096)) {
+        FAILF("%s", tt_last_error());
+        return;
+    }
+    double whole[3];
+    CHECK(tgf_pass(&s, 3, welford_blocks, welford_merge, NULL, whole) == TT_OK);
+    /* "ranks" owning blocks [0,3), [3,11), [11,12), [12,30), [30,38) */
+    const int64_t cuts[] = {0, 3, 11, 12, 30, 38};
+    tgf_tree all, part;
+    tgf_tree_init(&all, 3, welford_merge, NULL);
+    for (int k = 0; k + 1 < LEN(cuts); k++) {
+        tgf_tree_init(&part, 3, welford_merge, NULL);
+        int64_t end = cuts[k + 1] * BLOCK < g.n ? cuts[k + 1] * BLOCK : g.n;
+        CHECK(tgf_pass_range(&s, cuts[k] * BLOCK, end, &part, welford_blocks, NULL) == TT_OK);
+        tgf_tree_push_tree(&all, &part);
+        tgf_tree_free(&part);
+    }
+    const double *r = tgf_tree_result(&all);
+    CHECK(r && !memcmp(r, whole, sizeof whole));
+    if (r) CHECK(r[0] == (double)g.n);
+    tgf_tree_free(&all);
+    tgf_stream_close(&s);
+}
+
 /* ---- the pieces ---------------------------------------------------------------------- */
 
 TEST(model_object)
@@ -631,6 +689,7 @@ int main(void)
     RUN(zero_residual_converges_in_few_passes);
     RUN(filip_by_streamed_qr);
     RUN(offset_line_streamed);
+    RUN(ranges_of_blocks_combine_to_one_pass);
     RUN(model_object);
     RUN(loss_vocabulary);
     RUN(compiled_programs);
