@@ -35,6 +35,8 @@ bool tgf_sym_inverse(int p, const double *A, double *inv);
 void tgf_qr_merge(int q, double *Ra, const double *Rb);
 
 /* ---- model.c ------------------------------------------------------------ */
+/* A word, not an expression ("quadratic", "half-mse"): a name to look up. */
+bool tgf_is_plain_name(const char *s);
 struct tg_model {
     tg_model_kind kind;
     int K; /* poly degree (1 for the line) */

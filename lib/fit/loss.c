@@ -3,7 +3,6 @@
  * a block), the norm from a sum over points to the loss, and the loss of a
  * block as a libgrad graph. The per-point derivatives of the built-in losses
  * for line and poly are in kernels.c. */
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +26,6 @@ const char *const *tg_loss_names(void)
     return names;
 }
 
-static bool is_plain_name(const char *s)
-{
-    if (!(isalpha((unsigned char)*s) || *s == '_')) return false;
-    while (*s && (isalnum((unsigned char)*s) || *s == '_' || *s == '-')) s++;
-    return !*s;
-}
-
 static const char known_losses[] =
     "known: mse, half-mse, sse, l1, huber[:DELTA], orthogonal, or an expression over pred, y and x";
 
@@ -54,7 +46,7 @@ tt_status tg_loss_parse(const char *loss, tg_loss_kind *kind, double *delta)
         *kind = TG_LOSS_HUBER, *delta = d;
         return TT_OK;
     }
-    if (is_plain_name(loss) && strcmp(loss, "pred") && strcmp(loss, "y") && strcmp(loss, "x"))
+    if (tgf_is_plain_name(loss) && strcmp(loss, "pred") && strcmp(loss, "y") && strcmp(loss, "x"))
         return tt_set_error(TT_EUSAGE, "unknown loss '%s' (%s)", loss, known_losses);
     *kind = TG_LOSS_EXPR;
     return TT_OK;

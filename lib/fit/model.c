@@ -68,8 +68,7 @@ static bool whole_number(const char *s, long lo, long hi, long *out)
     return true;
 }
 
-/* A word, not an expression: "quadratic", "half-mse". */
-static bool is_plain_name(const char *s)
+bool tgf_is_plain_name(const char *s)
 {
     if (!(isalpha((unsigned char)*s) || *s == '_')) return false;
     while (*s && (isalnum((unsigned char)*s) || *s == '_' || *s == '-')) s++;
@@ -105,7 +104,7 @@ static tt_status parse_model(tg_model *m)
         }
         return TT_OK;
     }
-    if (is_plain_name(model) && strcmp(model, "x"))
+    if (tgf_is_plain_name(model) && strcmp(model, "x"))
         return tt_set_error(TT_EUSAGE,
                             "unknown model '%s' (known: line, poly:K, or an expression over x and named "
                             "parameters such as 'a*exp(k*x)')",

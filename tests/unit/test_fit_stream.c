@@ -440,7 +440,7 @@ TEST(ten_million_points_bounded_memory)
     tg_fit_result *r = fit_stream(&g, &sp);
     double t_exact = now_ms() - t0;
     if (!r) return;
-    CHECK(fabs(r->values[0] - 2) < 1e-3 && fabs(r->values[1] - 3) < 1e-2 && r->n == n);
+    CHECK(fabs(r->values[0] - 2) < 5 * r->stderrs[0] && fabs(r->values[1] - 3) < 5 * r->stderrs[1] && r->n == n);
     CHECK(g.points == n); /* one pass */
     double w_exact = r->values[0];
     tg_fit_result_free(r);
