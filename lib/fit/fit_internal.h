@@ -5,7 +5,10 @@
  *             losses, expression losses, the loss as a libgrad graph;
  *   stream.c  slices read into whole blocks, the pairwise tree that combines
  *             block partials, and the first pass (checks and moments);
- *   kernels.c per-block sums of the line/poly losses (Newton and the report);
+ *   kernels.c per-block sums: the first pass's moments, a block's R factor,
+ *             the line/poly losses' sums (Newton and the report);
+ *   eval.c    one evaluation at theta by one pass (the kernels, or libgrad
+ *             graphs block by block for other models and losses);
  *   exact.c   the closed forms (moments for the line, TSQR for poly:K);
  *   newton.c  the default method (damped Newton, one pass per iteration);
  *   descent.c gd, sgd, momentum, adam (one pass per step);
