@@ -7,7 +7,7 @@
  * It stops (TG_STOP_TOL) before trying a full Newton step when that step
  * would change little: the decrease the quadratic model predicts is below
  * tol relative to the loss, or the step is below tol relative to the
- * parameters. The second test needs no nonzero loss, so data that a model
+ * parameters (both scaled by the curvature). The second test needs no nonzero loss, so data that a model
  * fits exactly converges in two or three passes; line-searching rounding
  * noise would only burn passes. */
 #include <math.h>
@@ -15,9 +15,18 @@
 
 #include "fit/fit_internal.h"
 
-static bool small_step(int np, const double *d, const double *theta, double tol)
+/* |D d| <= tol (|D theta| + tol), D = sqrt(diag H): the step and the
+ * parameters each measured by the loss's curvature (MINPACK's scaling), so
+ * that a parameter much smaller than the others still counts. */
+static bool small_step(int np, const double *d, const double *theta, const double *H, double tol)
 {
-    return tgf_norm2(np, d) <= tol * (tgf_norm2(np, theta) + tol);
+    double dd = 0, tt = 0;
+    for (int i = 0; i < np; i++) {
+        double D = sqrt(fabs(H[i * np + i]));
+        if (!(D > 0)) D = 1;
+        dd += D * d[i] * D * d[i], tt += D * theta[i] * D * theta[i];
+    }
+    return sqrt(dd) <= tol * (sqrt(tt) + tol);
 }
 
 tt_status tgf_newton(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
@@ -53,7 +62,7 @@ tt_status tgf_newton(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
                 }
                 double predicted = 0;
                 for (int i = 0; i < np; i++) predicted -= e.g[i] * dlt[i] / 2;
-                if (mu == 0 && tol > 0 && (predicted <= tol * fabs(L) || small_step(np, dlt, theta, tol))) {
+                if (mu == 0 && tol > 0 && (predicted <= tol * fabs(L) || small_step(np, dlt, theta, e.H, tol))) {
                     converged = true;
                     break;
                 }
