@@ -23,7 +23,7 @@ WARN     := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L
 # The MPI build of HDF5 coexists with the serial one that tg links (hdf5-serial
 # below, never `hdf5`: with both installed, Debian points hdf5.pc at the MPI one).
 PACKAGES := gcc libc6-dev make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
-            bats bats-assert bats-support python3-h5py valgrind graphviz clang-format \
+            bats bats-assert bats-support python3-h5py valgrind graphviz groff-base clang-format \
             libhdf5-openmpi-dev openmpi-bin libopenmpi-dev
 
 # Goals that need no packages and no flags: they do not make build/config.mk.
@@ -111,7 +111,7 @@ $(B)/tg.pc: Makefile $(CONFIG)
 	@mkdir -p $(@D)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: tg' 'Description: tensors and reverse-mode autograd for C' 'Version: $(VERSION)' \
-	  'Requires.private: hdf5-serial' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(VULKAN_LIBS) -ldl -lm -lpthread' \
+	  'Requires.private: hdf5-serial' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(strip $(VULKAN_LIBS)) -ldl -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
