@@ -1,16 +1,16 @@
 # tg: tensors and gradients from the shell.
 # `make demo` and `make test` do all the set-up on a fresh Debian 12 machine.
 #
-# How (issue 12): nothing that depends on an installed package is computed while
-# this file is parsed. The compiler and linker flags that pkg-config gives live
-# in build/config.mk, made by a rule that first runs `deps` (which installs the
-# missing PACKAGES). make includes that file; when it had to make it, make reads
-# this Makefile again from the start, now with the flags. So the first `make
-# demo` on a bare machine installs, configures and builds in one go, and a
-# provisioned machine only pays for one dpkg-query. A new target that needs the
-# flags (ALL_CFLAGS, LIBS, PROG_LIBS, ...) goes anywhere in this file and uses
-# them in its rules as usual; a goal that needs none (and so no packages) is
-# listed in NO_CONFIG_GOALS. tests/setup-check proves it on a bare Debian root.
+# How: nothing that depends on an installed package is computed while this
+# file is parsed. The flags that pkg-config gives live in build/config.mk, made
+# by a rule that first runs `deps` (which installs the missing PACKAGES). make
+# includes that file; when it had to make it, make reads this Makefile again
+# from the start, now with the flags (GNU make does this even under -n). So the
+# first `make demo` on a bare machine installs, configures and builds in one go,
+# and a provisioned machine only pays for one dpkg-query. A new target that
+# needs the flags (ALL_CFLAGS, LIBS, PROG_LIBS, ...) goes anywhere in this file
+# and uses them as usual; a goal that needs none (and so no packages) goes into
+# NO_CONFIG_GOALS. tests/setup-check proves the first run on a bare Debian root.
 
 PREFIX   ?= /usr/local
 VERSION  := 0.1.0
@@ -20,8 +20,9 @@ B        ?= build
 WARN     := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L
 
 # Debian packages the project needs: to build, to test, to run the demo.
-# The MPI build of HDF5 coexists with the serial one that tg links (hdf5-serial
-# below, never `hdf5`: with both installed, Debian points hdf5.pc at the MPI one).
+# libhdf5-openmpi-dev and OpenMPI: HDF5's MPI build, beside the serial one that
+# tg links. So pkg-config hdf5-serial, never hdf5: with both installed, Debian
+# points hdf5.pc at the MPI build.
 PACKAGES := gcc libc6-dev make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
             bats bats-assert bats-support python3-h5py valgrind graphviz groff-base clang-format \
             libhdf5-openmpi-dev openmpi-bin libopenmpi-dev
@@ -93,6 +94,7 @@ $(CONFIG): Makefile vulkan.mk | deps
 	  "VULKAN_CFLAGS := $$vulkan_cflags" "VULKAN_LIBS := $$vulkan_libs" > $@.tmp; \
 	mv $@.tmp $@
 
+# The package list, for tests/setup-check --purge-here.
 packages:
 	@echo $(PACKAGES)
 
