@@ -151,6 +151,16 @@ for v in np.asarray(f[sys.argv[2]][()], dtype=np.float64).reshape(-1): print("%.
   assert_no_file out.h5
 }
 
+@test "an element count beyond int64 is an error, not a silent 0 (expand to 3037000500^2)" {
+  run tg-grad -e 'sum(expand(x,3037000500,3037000500))' --wrt x x=1 -o out.h5
+  assert_failure 1
+  assert_output "tg-grad: -e: in expand at column 5: a tensor of shape [3037000500, 3037000500] would have more than 9223372036854775807 elements"
+  assert_no_file out.h5
+  run tg-grad -e 'sum(expand(x,3037000500,1) * expand(x,1,3037000500))' --wrt x x=1 -o out.h5
+  assert_failure 1
+  assert_output --partial "broadcast: a tensor of shape [3037000500, 3037000500] would have more than"
+}
+
 @test "a non-scalar output needs --grad-output: PyTorch's message and a hint" {
   run tg-grad -e 'x^2' --wrt x 'x=[1,2,3]' -o out.h5
   assert_failure 1
