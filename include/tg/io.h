@@ -29,6 +29,11 @@ typedef struct tt_tensor_set {
     int nattrs;
     tt_attr *attrs;
     bool from_text; /* read from text: its tensors are columns */
+    /* private to lib/io: room in names/tensors, and a hash of the names
+     * (index + 1 per slot, 0 empty) so that lookups take constant time */
+    int capacity;
+    int *name_slots;
+    size_t name_slot_count;
 } tt_tensor_set;
 
 tt_tensor_set *tt_set_new(void);

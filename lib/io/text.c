@@ -136,6 +136,7 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
     field_list fields = {0};
     scratch sc = {0};
     char **header = NULL;
+    tt_name_hash header_names = {0};
     double *vals = NULL, *col = NULL;
     size_t nvals = 0, capvals = 0;
     int ncols = -1;
@@ -190,12 +191,12 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
                     }
                     memcpy(header[j], s, n);
                     header[j][n] = 0;
-                    for (int k = 0; k < j; k++)
-                        if (!strcmp(header[k], header[j])) {
-                            tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", label, line,
-                                         header[j]);
-                            goto done;
-                        }
+                    if (tt_name_hash_find(&header_names, header, header[j], n) >= 0) {
+                        tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", label, line,
+                                     header[j]);
+                        goto done;
+                    }
+                    if (tt_name_hash_add(&header_names, header, j) != TT_OK) goto done;
                 }
                 continue;
             }
@@ -262,6 +263,7 @@ done:
     if (header)
         for (int j = 0; j < ncols; j++) free(header[j]);
     free(header);
+    tt_name_hash_free(&header_names);
     free(vals);
     free(col);
     return result;

@@ -485,6 +485,16 @@ print("ok")'
   assert_output "tg-grad: x=-: standard input holds 2 datasets (x, y): name one, as in -:x"
 }
 
+@test "a wide text table reads in linear time (3 rows x 200000 columns, by column name)" {
+  # Pairwise header checks and linear name lookups took minutes here; linear
+  # time is well under a second, the bound is generous for a loaded machine.
+  awk 'BEGIN { n = 200000; for (r = -1; r < 3; r++) { for (i = 0; i < n; i++)
+    printf "%s%s", (i ? "," : ""), (r < 0 ? "c" i : r + i); print "" } }' > wide.csv
+  run timeout 20 tg-grad -e 'sum(x * x)' --wrt x x=wide.csv:c199999 --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n399998\n400000\n400002')"
+}
+
 @test "--grad-output from a file" {
   printf 'g\n1\n10\n100\n' > g.csv
   run tg-grad -e 'x^2' --wrt x 'x=[1,2,3]' --grad-output g.csv:g --format csv

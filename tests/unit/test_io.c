@@ -171,6 +171,34 @@ TEST(set_basics)
     CHECK(tt_format_from_path(".csv") == TT_FMT_AUTO);
 }
 
+/* Many names: every one found (with or without '/'), replaced in place, the
+ * order kept; the hash grows past its first sizes. */
+TEST(set_many_names)
+{
+    tt_tensor_set *set = tt_set_new();
+    tt_tensor *a = tt_scalar(1, TT_F64, TT_CPU), *b = tt_scalar(2, TT_F64, TT_CPU);
+    char name[32];
+    enum { N = 5000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "%sc%d", i % 2 ? "/" : "", i);
+        CHECK(tt_set_put(set, name, a) == TT_OK);
+    }
+    CHECK(set->count == N);
+    int found = 0, ordered = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "/c%d", i);
+        found += tt_set_get(set, name) == a && tt_set_get(set, name + 1) == a;
+        ordered += !strcmp(set->names[i], name + 1);
+    }
+    CHECK(found == N && ordered == N);
+    CHECK(tt_set_put(set, "c4321", b) == TT_OK && set->count == N && tt_set_get(set, "c4321") == b);
+    CHECK(set->tensors[4321] == b && tt_set_get(set, "c432") == a && tt_set_get(set, "c43210") == NULL);
+    tt_set_free(set);
+    CHECK(a->refcount == 1 && b->refcount == 1);
+    tt_release(a);
+    tt_release(b);
+}
+
 TEST(h5_image_round_trip)
 {
     tt_tensor_set *set = sample_set();
@@ -781,6 +809,7 @@ int main(void)
         return 1;
     }
     RUN(set_basics);
+    RUN(set_many_names);
     RUN(h5_image_round_trip);
     RUN(h5_file_round_trip);
     RUN(h5py_fixture);
