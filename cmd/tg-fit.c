@@ -242,6 +242,10 @@ static void add_init(fit_opts *o, const char *arg)
 
 static const char *const loss_names[] = {"mse", "half-mse", "sse", "l1", "huber", "orthogonal", NULL};
 
+/* The text on its own line with a caret under its first column, as the
+ * expression language shows an error in --model or --loss. */
+#define CARET_AT_START "\n  %s\n  ^"
+
 /* Refuses an unknown loss name, a bad huber delta; expressions pass. */
 static void check_loss(const char *loss)
 {
@@ -266,12 +270,12 @@ static void check_loss(const char *loss)
     if (best)
         cmd_usage_error(
             "unknown loss '%s' (did you mean %s?): expected mse, half-mse, sse, l1, huber[:DELTA], "
-            "orthogonal or an expression over pred, y, x",
-            loss, best);
+            "orthogonal or an expression over pred, y, x" CARET_AT_START,
+            loss, best, loss);
     cmd_usage_error(
         "unknown loss '%s': expected mse, half-mse, sse, l1, huber[:DELTA], orthogonal or an "
-        "expression over pred, y, x such as 'mean((pred-y)^2)'",
-        loss);
+        "expression over pred, y, x such as 'mean((pred-y)^2)'" CARET_AT_START,
+        loss, loss);
 }
 
 /* The parameters of the built-in models (NULL for an expression model). */
@@ -307,11 +311,12 @@ static void check_model(const fit_opts *o)
     if (m && (!strcmp(m, "poly") || !strcmp(m, "poly:")))
         cmd_usage_error("--model poly needs a degree: poly:K, as in poly:2");
     if (m && strcmp(m, "line") && strncmp(m, "poly:", 5) && looks_like_name(m) && !init_has(o, m)) {
-        if (edit_distance(m, "line") <= 2) cmd_usage_error("unknown model '%s' (did you mean line?)", m);
+        if (edit_distance(m, "line") <= 2)
+            cmd_usage_error("unknown model '%s' (did you mean line?)" CARET_AT_START, m, m);
         cmd_usage_error(
             "unknown model '%s': expected line, poly:K or an expression in x with parameters from "
-            "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1",
-            m);
+            "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1" CARET_AT_START,
+            m, m);
     }
     char **names;
     int np = builtin_params(m, &names);
@@ -488,6 +493,7 @@ typedef struct {
     bool text;
     const char *xname, *yname, *wname; /* as found */
     double *x, *y, *w;
+    int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
     int64_t n;
     tt_dtype dtype; /* the data's floating type */
 } fit_data;
@@ -558,6 +564,10 @@ static void read_data(const fit_opts *o, fit_data *d)
     d->x = read_vector(set, d->xname, "-x", d->label, &d->n, &d->dtype);
     d->y = read_vector(set, d->yname, "-y", d->label, &ny, NULL);
     if (d->wname) d->w = read_vector(set, d->wname, "-w", d->label, &nw, NULL);
+    if (set->text_lines) {
+        d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
+        memcpy(d->lines, set->text_lines, (size_t)d->n * sizeof *d->lines);
+    }
     tt_set_free(set);
     const char *what = d->text ? "column" : "dataset";
     if (ny != d->n)
@@ -576,7 +586,8 @@ static void read_data(const fit_opts *o, fit_data *d)
             double v = !isfinite(d->x[i]) ? d->x[i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
             const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
             if (d->text)
-                cmd_fail("%s: row %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)i + 1, col, val);
+                cmd_fail("%s: line %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)d->lines[i], col,
+                         val);
             cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
         }
         if (bad) {
@@ -586,7 +597,7 @@ static void read_data(const fit_opts *o, fit_data *d)
         }
         if (d->w && d->w[i] < 0) {
             if (d->text)
-                cmd_fail("%s: row %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)i + 1,
+                cmd_fail("%s: line %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)d->lines[i],
                          d->wname, d->w[i]);
             cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
         }
@@ -597,8 +608,8 @@ static void read_data(const fit_opts *o, fit_data *d)
     }
     if (dropped) {
         if (d->text)
-            cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: row %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad + 1, (long long)kept);
+            cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: line %lld); %lld left", d->label,
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)d->lines[first_bad], (long long)kept);
         else
             cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
                      (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
@@ -1038,45 +1049,89 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
 
 /* ---- main ------------------------------------------------------------------- */
 
+/* What main holds, released at exit on every path (cmd_fail exits from deep
+ * inside the writers): host data from the start, the tensors once made. */
+static fit_opts opts;
+static fit_data data;
+static tt_tensor *data_x, *data_y, *data_w;
+static tg_fit_result *result;
+
+static void release_host(void)
+{
+    tg_fit_result_free(result);
+    free(data.x);
+    free(data.y);
+    free(data.w);
+    free(data.lines);
+    free((char *)data.xname);
+    free((char *)data.yname);
+    free((char *)data.wname);
+    for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
+    free(opts.init_names);
+    free(opts.init_values);
+}
+
+/* Registered after the tensors are made, so that it runs before the
+ * backend's own exit handler (atexit runs the last registered first). */
+static void release_tensors(void)
+{
+    tt_release(data_x);
+    tt_release(data_y);
+    tt_release(data_w);
+}
+
+static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
+{
+    tg_fit_spec_defaults(spec);
+    spec->model = o->model;
+    spec->loss = o->loss;
+    spec->ninit = o->ninit;
+    spec->init_names = (const char *const *)o->init_names;
+    spec->init_values = o->init_values;
+    spec->method = o->method;
+    spec->optimizer = o->optimizer;
+    if (o->lr_given) spec->lr = o->lr;
+    if (o->lr_decay_given) spec->lr_decay = o->lr_decay;
+    if (o->momentum_given) spec->momentum = o->momentum;
+    spec->batch = o->batch;
+    spec->steps = o->steps;
+    spec->epochs = o->epochs;
+    if (o->tol_given) spec->tol = o->tol > 0 ? o->tol : -1;
+    spec->has_loss_below = o->has_loss_below;
+    spec->loss_below = o->loss_below;
+    spec->keep_best = o->keep_best;
+    spec->seed = o->co.seed;
+    spec->dtype = o->co.dtype;
+    spec->device = o->co.device;
+}
+
 int main(int argc, char **argv)
 {
     cmd_init("tg-fit", argc, argv);
-    fit_opts o = {0};
-    cmd_common_init(&o.co);
-    o.co.longopts = longopts;
-    parse(&o, argc, argv);
-    cmd_common_finish(&o.co);
+    atexit(release_host);
+    fit_opts *const op = &opts;
+    cmd_common_init(&op->co);
+    op->co.longopts = longopts;
+    parse(op, argc, argv);
+    cmd_common_finish(&op->co);
+    fit_opts o = *op; /* read-only from here; `opts` keeps what release_host frees */
 
-    fit_data d = {0};
-    read_data(&o, &d);
+    /* The whole request is checked (expressions' syntax first) before any data is read. */
+    tg_fit_spec spec;
+    spec_from_opts(&o, &spec);
+    if (tg_fit_check(&spec) != TT_OK) cmd_expr_fail(NULL);
+
+    fit_data *const dp = &data;
+    read_data(&o, dp);
+    fit_data d = *dp;
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
-    tt_tensor *x = to_tensor(d.x, d.n, dt, o.co.device);
-    tt_tensor *y = to_tensor(d.y, d.n, dt, o.co.device);
-    tt_tensor *w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
-
-    tg_fit_spec spec;
-    tg_fit_spec_defaults(&spec);
-    spec.model = o.model;
-    spec.loss = o.loss;
-    spec.ninit = o.ninit;
-    spec.init_names = (const char *const *)o.init_names;
-    spec.init_values = o.init_values;
-    spec.method = o.method;
-    spec.optimizer = o.optimizer;
-    if (o.lr_given) spec.lr = o.lr;
-    if (o.lr_decay_given) spec.lr_decay = o.lr_decay;
-    if (o.momentum_given) spec.momentum = o.momentum;
-    spec.batch = o.batch;
-    spec.steps = o.steps;
-    spec.epochs = o.epochs;
-    if (o.tol_given) spec.tol = o.tol > 0 ? o.tol : -1;
-    spec.has_loss_below = o.has_loss_below;
-    spec.loss_below = o.loss_below;
-    spec.keep_best = o.keep_best;
-    spec.seed = o.co.seed;
     spec.dtype = dt;
-    spec.device = o.co.device;
+    data_x = to_tensor(d.x, d.n, dt, o.co.device);
+    data_y = to_tensor(d.y, d.n, dt, o.co.device);
+    data_w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
+    atexit(release_tensors);
+    tt_tensor *x = data_x, *y = data_y, *w = data_w;
 
     step_ctx sc = {0};
     sc.bar = o.progress && isatty(STDERR_FILENO);
@@ -1092,8 +1147,8 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_sigint);
 
-    tg_fit_result *r = NULL;
-    tt_status st = tg_fit(x, y, w, &spec, &r);
+    tt_status st = tg_fit(x, y, w, &spec, &result);
+    tg_fit_result *r = result;
     signal(SIGINT, SIG_DFL);
     clear_bar(&sc);
     if (st != TT_OK) {
@@ -1112,19 +1167,5 @@ int main(int argc, char **argv)
     if (o.history) write_history(&o, r);
     if (o.plot) write_plot(&o, &d, r);
     write_report(&o, &d, r);
-
-    tg_fit_result_free(r);
-    tt_release(x);
-    tt_release(y);
-    tt_release(w);
-    free(d.x);
-    free(d.y);
-    free(d.w);
-    free((char *)d.xname);
-    free((char *)d.yname);
-    free((char *)d.wname);
-    for (int i = 0; i < o.ninit; i++) free(o.init_names[i]);
-    free(o.init_names);
-    free(o.init_values);
     return 0;
 }

@@ -28,7 +28,8 @@ typedef struct tt_tensor_set {
     tt_tensor **tensors; /* owned references */
     int nattrs;
     tt_attr *attrs;
-    bool from_text; /* read from text: its tensors are columns */
+    bool from_text;      /* read from text: its tensors are columns */
+    int64_t *text_lines; /* from text: the file line (from 1) of each row, NULL otherwise */
     /* private to lib/io: room in names/tensors, and a hash of the names
      * (index + 1 per slot, 0 empty) so that lookups take constant time */
     int capacity;

@@ -138,7 +138,8 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
     char **header = NULL;
     tt_name_hash header_names = {0};
     double *vals = NULL, *col = NULL;
-    size_t nvals = 0, capvals = 0;
+    size_t nvals = 0, capvals = 0, caplines = 0;
+    int64_t *lines = NULL; /* the file line of each row */
     int ncols = -1;
     int64_t rows = 0;
     bool oom = false;
@@ -217,6 +218,17 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
             vals = v;
             capvals = cap;
         }
+        if ((size_t)rows == caplines) {
+            size_t cap = caplines ? 2 * caplines : 256;
+            int64_t *l = realloc(lines, cap * sizeof *l);
+            if (!l) {
+                oom = true;
+                goto done;
+            }
+            lines = l;
+            caplines = cap;
+        }
+        lines[rows] = line;
         for (int j = 0; j < ncols; j++) {
             double v;
             if (!parse_number(&sc, fields.v[j].p, fields.v[j].n, &v, &oom)) {
@@ -253,6 +265,8 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
         tt_release(t);
         if (st != TT_OK) goto done;
     }
+    set->text_lines = lines;
+    lines = NULL;
     result = set;
     set = NULL;
 done:
@@ -265,6 +279,7 @@ done:
     free(header);
     tt_name_hash_free(&header_names);
     free(vals);
+    free(lines);
     free(col);
     return result;
 }

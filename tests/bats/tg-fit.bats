@@ -49,6 +49,56 @@ fitkv() {
   assert_output "tg-fit (tg) 0.1.0"
 }
 
+@test "--model and --loss are checked before the data is read: syntax first, usage errors with a caret" {
+  # the input does not exist: the request's own errors come first
+  run tg-fit nothere.h5 --model 'a*x +'
+  assert_failure 2
+  assert_output "$(printf '%s\n' "tg-fit: model: syntax error at column 6: expected an expression, found end of input" \
+    "  a*x +" "       ^" "Try 'tg-fit --help' for more information.")"
+  run tg-fit nothere.h5 --model 'a*foo(x)' --init a=1
+  assert_failure 2
+  assert_line --index 0 --partial "tg-fit: model: unknown function 'foo' at column 3"
+  assert_line --index 1 "  a*foo(x)"
+  assert_line --index 2 "    ^"
+  run tg-fit nothere.h5 --model 'a*x' --loss 'mean((pred-y)^2'
+  assert_failure 2
+  assert_line --index 0 --partial "tg-fit: loss: syntax error at column 16"
+  run tg-fit nothere.h5 --model 'a*sine(x)' --init a=1
+  assert_failure 2
+  assert_line --index 0 --partial "unknown function 'sine' at column 3 (did you mean sin, sign?)"
+  run tg-fit nothere.h5 --loss msee
+  assert_failure 2
+  assert_line --index 0 --partial "tg-fit: unknown loss 'msee' (did you mean mse?)"
+  assert_line --index 1 "  msee"
+  assert_line --index 2 "  ^"
+  run tg-fit nothere.h5 --model 'a*x'
+  assert_failure 2
+  assert_output --partial "parameter 'a' of the model 'a*x' has no initial value"
+  run tg-fit nothere.h5 --model 'a*x' --init a=1
+  assert_failure 1
+  assert_output --partial "tg-fit: nothere.h5"
+}
+
+@test "no leak on the error paths (valgrind)" {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  tg-gen line -n 10 --seed 1 -o v.h5
+  printf 'x,y\n1,2\n2,nan\n' > nan.csv
+  vg() { TG_POOL=0 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 "$@"; }
+  run vg tg-fit v.h5 --model 'a*x +'
+  assert_failure 2
+  run vg tg-fit v.h5 --model 'a*x'
+  assert_failure 2
+  run vg tg-fit nan.csv --format kv
+  assert_failure 1
+  run vg tg-fit v.h5 --lr 1e6 --steps 50 --format kv
+  assert_failure 1
+  assert_output --partial "loss became"
+  run vg tg-fit v.h5 --format kv --plot nodir/p.svg
+  assert_failure 1
+  run vg tg-fit v.h5 --format kv
+  assert_success
+}
+
 @test "unknown loss, model and optimizer are usage errors naming the choices" {
   run tg-fit "$FIX/line.csv" --loss msee --format kv
   assert_failure 2
@@ -155,14 +205,18 @@ fitkv() {
   assert_output --partial "3 points cannot determine the 4 parameters"
 }
 
-@test "NaN or Inf in the data: an error naming the row, or --drop-nan with a note" {
-  printf 'x,y\n1,2\n2,nan\n3,6\n4,8.1\n' > nan.csv
+@test "NaN or Inf in the data: an error naming the file line, or --drop-nan with a note" {
+  # file lines, as the reader's own messages count them (comments, blank lines and the header too)
+  printf '# data\nx,y\n1,2\n\n2,nan\n3,6\n4,8.1\n' > nan.csv
   run tg-fit nan.csv --format kv
   assert_failure 1
-  assert_output "tg-fit: nan.csv: row 2: y is NaN (--drop-nan drops such rows)"
+  assert_output "tg-fit: nan.csv: line 5: y is NaN (--drop-nan drops such rows)"
+  printf '# data\nx,y\n1,2\n\n2,nan,3\n' > ragged.csv
+  run tg-fit ragged.csv --format kv
+  assert_output "tg-fit: ragged.csv: line 5 has 3 columns, expected 2"
   run --separate-stderr tg-fit nan.csv --drop-nan --method exact --format kv
   assert_success
-  [ "$stderr" = "tg-fit: nan.csv: dropped 1 row holding NaN or Inf (the first: row 2); 3 left" ]
+  [ "$stderr" = "tg-fit: nan.csv: dropped 1 row holding NaN or Inf (the first: line 5); 3 left" ]
   eval "$output"
   [ "$n" = 3 ]
   skip_unless_h5py
@@ -214,7 +268,7 @@ fitkv() {
   printf 'x,y,s\n1,2,1\n2,4,-1\n3,6,1\n' > w.csv
   run tg-fit w.csv -w s --format kv
   assert_failure 1
-  assert_output --partial "tg-fit: w.csv: row 2: weight s is -1"
+  assert_output --partial "tg-fit: w.csv: line 3: weight s is -1"
 }
 
 # ---- input forms ---------------------------------------------------------------
