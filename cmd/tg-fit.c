@@ -66,15 +66,19 @@ static const char usage[] =
     "      --keep-best        report the parameters of the lowest loss seen\n"
     "Reporting:\n"
     "      --format FMT       text (default on a terminal), kv (name=value lines\n"
-    "                         for eval), h5 (default otherwise)\n"
+    "                         for eval), h5 (default otherwise), csv or tsv (the\n"
+    "                         parameters as a table: parameter, value, stderr)\n"
     "      --progress         a progress bar on standard error when it is a\n"
     "                         terminal (steps, loss, rate, ETA); silent otherwise\n"
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
-    "      --history FILE     write the loss after each step (.h5, .csv, .tsv, .txt)\n"
+    "      --history FILE     write the loss after each step (.h5/.hdf5, .csv, .tsv\n"
+    "                         or .txt)\n"
     "      --plot FILE.svg    draw the data, the fitted curve and the loss curve\n"
+    "                         (SVG: the name must end in .svg)\n"
     "common options:\n"
-    "  -o, --output FILE      write the report to FILE (atomically): .h5/.hdf5 HDF5,\n"
-    "                         .txt text, .kv/.sh name=value lines\n"
+    "  -o, --output FILE      write the report to FILE (atomically); its extension\n"
+    "                         says what: .h5/.hdf5, .csv, .tsv, .txt or .kv/.sh/.env\n"
+    "                         (others are refused)\n"
     "      --dtype TYPE       f32 or f64 (default: the data's, f64 for text)\n"
     "      --device DEV       cpu (default) or vulkan[:N]\n"
     "      --seed N           seed of the batch order (default: $TG_SEED, else 0)\n"
@@ -136,7 +140,15 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
-typedef enum { OUT_TEXT, OUT_KV, OUT_H5 } out_kind;
+/* The report's forms: --format NAME or -o's extension. */
+typedef enum { OUT_H5, OUT_CSV, OUT_TSV, OUT_TEXT, OUT_KV } out_kind;
+static const cmd_form report_forms[] = {
+    [OUT_H5] = {"h5", ".h5 .hdf5", TT_FMT_H5},      [OUT_CSV] = {"csv", ".csv", TT_FMT_AUTO},
+    [OUT_TSV] = {"tsv", ".tsv", TT_FMT_AUTO},       [OUT_TEXT] = {"text", ".txt", TT_FMT_AUTO},
+    [OUT_KV] = {"kv", ".kv .sh .env", TT_FMT_AUTO}, {NULL, NULL, TT_FMT_AUTO},
+};
+/* --plot draws SVG; --history writes the loss curve as a tensor set. */
+static const cmd_form plot_forms[] = {{"svg", ".svg", TT_FMT_AUTO}, {NULL, NULL, TT_FMT_AUTO}};
 
 #define MAX_POLY 20
 
@@ -164,6 +176,7 @@ typedef struct {
     bool keep_best, progress;
     int64_t log_every;
     const char *history, *plot;
+    tt_file_format history_fmt;
     out_kind out;
 } fit_opts;
 
@@ -356,22 +369,9 @@ static void parse(fit_opts *o, int argc, char **argv)
     static const char *const methods[] = {"descent", "exact", NULL};
     static const char *const optimizers[] = {"gd", "sgd", "momentum", "adam", NULL};
     static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
-    bool help = false, kv = false, text = false;
+    bool help = false;
     int c;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:m:l:", longopts, NULL)) != -1) {
-        if (c == CMD_OPT_FORMAT) {
-            kv = !strcmp(optarg, "kv");
-            text = !strcmp(optarg, "text") || !strcmp(optarg, "txt");
-            if (kv || text) {
-                o->co.format = TT_FMT_TEXT; /* never refused on a terminal */
-                continue;
-            }
-            if (!strcmp(optarg, "csv") || !strcmp(optarg, "tsv"))
-                cmd_usage_error(
-                    "invalid value '%s' for --format: expected text, kv or h5 (--history FILE.%s "
-                    "writes the loss curve as %s)",
-                    optarg, optarg, optarg);
-        }
         if (c == CMD_OPT_DTYPE) o->dtype_given = true;
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
@@ -467,23 +467,14 @@ static void parse(fit_opts *o, int argc, char **argv)
     check_model(o);
 
     /* The report's form: --format, else -o's extension, else the terminal. */
-    if (kv) o->out = OUT_KV;
-    else if (text) o->out = OUT_TEXT;
-    else if (o->co.format == TT_FMT_H5) o->out = OUT_H5;
-    else if (o->co.output) {
-        const char *dot = strrchr(o->co.output, '.');
-        if (dot && (!strcmp(dot, ".txt") || !strcmp(dot, ".text"))) o->out = OUT_TEXT, o->co.format = TT_FMT_TEXT;
-        else if (dot && (!strcmp(dot, ".kv") || !strcmp(dot, ".sh") || !strcmp(dot, ".env")))
-            o->out = OUT_KV, o->co.format = TT_FMT_TEXT;
-        else if (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv")))
-            cmd_usage_error(
-                "-o %s: the report is text (.txt), name=value lines (.kv) or HDF5 (.h5); "
-                "--history FILE%s writes the loss curve",
-                o->co.output, dot);
-        else o->out = OUT_H5, o->co.format = TT_FMT_H5;
-    } else {
-        o->out = isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
+    if (o->co.output && o->co.form < 0) o->co.form = cmd_form_by_path("-o", o->co.output, report_forms, "--format");
+    o->out = o->co.form >= 0 ? (out_kind)o->co.form : isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
+    o->co.format = o->out == OUT_H5 ? TT_FMT_H5 : TT_FMT_TEXT; /* text is never refused on a terminal */
+    if (o->history) {
+        int k = cmd_form_by_path("--history", o->history, cmd_set_forms, NULL);
+        o->history_fmt = k >= 0 ? cmd_set_forms[k].fmt : TT_FMT_H5; /* a device or FIFO: as a pipe */
     }
+    if (o->plot) cmd_form_by_path("--plot", o->plot, plot_forms, NULL);
 }
 
 /* ---- reading the data ----------------------------------------------------- */
@@ -630,13 +621,16 @@ static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device d
 
 /* ---- progress, log lines, Ctrl-C ------------------------------------------- */
 
+/* Ctrl-C during the descent stops it at the next step; the parameters reached
+ * are reported on standard output and the program then dies of SIGINT. */
 static volatile sig_atomic_t interrupted;
+static struct sigaction saved_sigint; /* cmd's handler: removes temporary files, dies */
 
 static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program */
+    sigaction(SIGINT, &saved_sigint, NULL); /* a second Ctrl-C ends the program */
 }
 
 typedef struct {
@@ -720,13 +714,19 @@ static const char *model_formula(const char *model, char *buf, size_t n)
     return buf;
 }
 
+/* The stop reason's name; the descent's callback stops it only on Ctrl-C. */
+static const char *stop_name(const tg_fit_result *r)
+{
+    return r->stop == TG_STOP_CALLBACK ? "interrupted" : tg_stop_reason_name(r->stop);
+}
+
 static const char *stop_text(tg_stop_reason r)
 {
     switch (r) {
     case TG_STOP_STEPS: return "ran the requested steps";
     case TG_STOP_TOL: return "converged: the change fell below the tolerance";
     case TG_STOP_LOSS_BELOW: return "the loss reached --loss-below";
-    case TG_STOP_CALLBACK: return "interrupted";
+    case TG_STOP_CALLBACK: return "Ctrl-C: the parameters reached, not converged";
     case TG_STOP_EXACT: return "closed form, no descent steps";
     case TG_STOP_DIVERGED: return "diverged";
     }
@@ -792,7 +792,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     fprintf(f, "rms of residuals            %.10g\n", r->rms);
     if (r->dof > 0) fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
     fprintf(f, "steps                       %lld\n", (long long)r->steps);
-    fprintf(f, "stop                        %s (%s)\n", tg_stop_reason_name(r->stop), stop_text(r->stop));
+    fprintf(f, "stop                        %s (%s)\n", stop_name(r), stop_text(r->stop));
 }
 
 static void print_kv(FILE *f, const tg_fit_result *r)
@@ -808,7 +808,7 @@ static void print_kv(FILE *f, const tg_fit_result *r)
     fmt_num(a, sizeof a, r->loss);
     fprintf(f, "loss=%s\n", a);
     fprintf(f, "steps=%lld\n", (long long)r->steps);
-    fprintf(f, "stop=%s\n", tg_stop_reason_name(r->stop));
+    fprintf(f, "stop=%s\n", stop_name(r));
     fmt_num(a, sizeof a, r->sse);
     fprintf(f, "sse=%s\n", a);
     fmt_num(a, sizeof a, r->rms);
@@ -825,6 +825,18 @@ static void print_kv(FILE *f, const tg_fit_result *r)
             fmt_num(a, sizeof a, correlation(r, i, j));
             fprintf(f, "corr_%s_%s=%s\n", r->names[i], r->names[j], a);
         }
+}
+
+/* The parameters as a table: a header, then one row per parameter. */
+static void print_table(FILE *f, const tg_fit_result *r, char sep)
+{
+    char v[40], e[40];
+    fprintf(f, "parameter%cvalue%cstderr\n", sep, sep);
+    for (int i = 0; i < r->nparams; i++) {
+        fmt_num(v, sizeof v, r->values[i]);
+        fmt_num(e, sizeof e, r->stderrs[i]);
+        fprintf(f, "%s%c%s%c%s\n", r->names[i], sep, v, sep, e);
+    }
 }
 
 static tt_tensor *f64_tensor(int ndim, const int64_t *shape, const double *v)
@@ -885,7 +897,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_num(set, "n", (double)r->n);
     cmd_attr_num(set, "dof", (double)r->dof);
     cmd_attr_num(set, "steps", (double)r->steps);
-    cmd_attr_str(set, "stop", tg_stop_reason_name(r->stop));
+    cmd_attr_str(set, "stop", stop_name(r));
     cmd_attr_str(set, "input", d->label);
     cmd_attr_str(set, "x", d->xname);
     cmd_attr_str(set, "y", d->yname);
@@ -910,6 +922,7 @@ static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_resu
     FILE *f = open_memstream(&buf, &len);
     if (!f) cmd_fail("out of memory");
     if (o->out == OUT_KV) print_kv(f, r);
+    else if (o->out == OUT_CSV || o->out == OUT_TSV) print_table(f, r, o->out == OUT_CSV ? ',' : '\t');
     else print_text(f, o, d, r);
     if (fclose(f) != 0) cmd_fail("out of memory");
     cmd_write_bytes(o->co.output, buf, len);
@@ -923,15 +936,11 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
     int64_t n = r->nhistory;
     double *steps = cmd_xcalloc((size_t)n, sizeof *steps);
     for (int64_t i = 0; i < n; i++) steps[i] = (double)(i + 1);
-    tt_file_format fmt = tt_format_from_path(o->history);
-    if (fmt == TT_FMT_AUTO || fmt == TT_FMT_H5) cmd_provenance(set);
+    if (o->history_fmt == TT_FMT_H5) cmd_provenance(set);
     put_f64(set, "step", 1, &n, steps);
     put_f64(set, "loss", 1, &n, r->history);
     free(steps);
-    if (tt_write_path(set, fmt, o->history) != TT_OK) {
-        const char *err = tt_last_error();
-        cmd_fail("--history: %s", err && *err ? err : o->history);
-    }
+    cmd_write_set(o->history, o->history_fmt, set);
     tt_set_free(set);
 }
 
@@ -1017,9 +1026,7 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     const char *lossname = o->loss ? o->loss : "mse";
     if (strlen(lossname) > 40) lossname = "expression";
     if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
-    else
-        snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps,
-                 tg_stop_reason_name(r->stop));
+    else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
     plot_fit pf = {
         .x = d->x,
@@ -1112,8 +1119,11 @@ int main(int argc, char **argv)
     fit_opts *const op = &opts;
     cmd_common_init(&op->co);
     op->co.longopts = longopts;
+    op->co.forms = report_forms;
     parse(op, argc, argv);
     cmd_common_finish(&op->co);
+    if (op->history) cmd_check_output_path(op->history);
+    if (op->plot) cmd_check_output_path(op->plot);
     fit_opts o = *op; /* read-only from here; `opts` keeps what release_host frees */
 
     /* The whole request is checked (expressions' syntax first) before any data is read. */
@@ -1145,11 +1155,18 @@ int main(int argc, char **argv)
         spec.on_step = on_step;
         spec.ctx = &sc;
     }
-    signal(SIGINT, on_sigint);
+    bool catch_sigint = spec.on_step && !cmd_signal_ignored(SIGINT);
+    if (catch_sigint) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &saved_sigint);
+    }
 
     tt_status st = tg_fit(x, y, w, &spec, &result);
     tg_fit_result *r = result;
-    signal(SIGINT, SIG_DFL);
+    if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
     clear_bar(&sc);
     if (st != TT_OK) {
         if (r && r->stop == TG_STOP_DIVERGED) {
@@ -1161,7 +1178,16 @@ int main(int argc, char **argv)
         }
         cmd_expr_fail(NULL);
     }
-    if (interrupted) cmd_warn("interrupted at step %lld: reporting the parameters reached", (long long)r->steps);
+    if (interrupted) {
+        /* As gnuplot's fit: the parameters reached on standard output, no file. */
+        cmd_warn("interrupted at step %lld: the parameters reached follow; no file is written", (long long)r->steps);
+        fit_opts shown = o;
+        shown.co.output = NULL;
+        if (shown.out == OUT_H5 && isatty(STDOUT_FILENO)) shown.out = OUT_TEXT;
+        write_report(&shown, &d, r);
+        fflush(stdout);
+        cmd_die_of_signal(SIGINT);
+    }
 
     /* Side outputs first, the report last (a failure leaves no report). */
     if (o.history) write_history(&o, r);

@@ -97,17 +97,46 @@ int tt_split_source(const char *spec, char **path, char **dataset);
  * right-aligned columns, root attributes as "# name: value" lines first.
  * Other shapes are TT_EINVAL naming the tensor, before anything is written.
  * HDF5 writes the whole file image. fmt AUTO: text to a terminal, else HDF5.
- * Write errors (a closed pipe: EPIPE with SIGPIPE ignored) are TT_EIO naming
- * the stream ("standard output: cannot write: Broken pipe"). */
+ * Text is formatted and written in pieces as it goes (a closed pipe stops it
+ * at once). Write errors (a closed pipe: EPIPE with SIGPIPE ignored) are
+ * TT_EIO naming the stream ("standard output: cannot write: Broken pipe"),
+ * with errno left at the cause. */
 tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f);
 /* Writes to a temporary file in the same directory and renames it over path:
  * on any failure path is left as it was and no temporary file remains. An
- * existing device or FIFO (/dev/null) is written in place; "-" is standard
- * output. fmt AUTO picks by extension (H5 when the extension says nothing). */
+ * existing device or FIFO (/dev/null) is written in place; a symbolic link is
+ * followed (see tt_output_open); "-" is standard output. fmt AUTO picks by
+ * extension (H5 when the extension says nothing). */
 tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path);
 /* Raw bytes (DOT, SVG, PNG, report text) written to path the same atomic way
  * (a device or FIFO directly). */
 tt_status tt_write_bytes(const char *path, const void *buf, size_t len);
+
+/* An output file written atomically, step by step (tt_write_path and
+ * tt_write_bytes in one call): tt_output_open creates a temporary file next
+ * to the file that path names, tt_output_commit renames it over that file
+ * (keeping an old file's mode), tt_output_abort removes it. A symbolic link
+ * is followed, as GNU sort -o writes through one: the link stays and the
+ * file it names is replaced (the temporary file sits beside that file, so
+ * the rename is atomic). A device or FIFO is written in place. Messages
+ * name path as given. */
+typedef struct tt_output tt_output;
+tt_output *tt_output_open(const char *path);
+FILE *tt_output_file(const tt_output *o);
+/* The temporary file's path (NULL when written in place), e.g. for a
+ * program that removes it when a signal ends it. */
+const char *tt_output_temp(const tt_output *o);
+tt_status tt_output_write(tt_output *o, const void *buf, size_t len);
+/* The set as fmt (AUTO: by path's extension, else HDF5), text streamed as
+ * it is formatted. */
+tt_status tt_output_write_set(tt_output *o, const tt_tensor_set *set, tt_file_format fmt);
+/* Closes and renames; on failure removes the temporary file. Frees o. */
+tt_status tt_output_commit(tt_output *o);
+void tt_output_abort(tt_output *o); /* NULL is fine */
+/* The file writing path replaces: path with its symbolic links followed
+ * (relative ones from the link's directory), or path when it is none or
+ * names nothing yet (malloc'd; NULL and TT_EIO on a loop of links). */
+char *tt_output_target(const char *path);
 /* The HDF5 file image in memory (malloc'd). Superblock version 0, datasets
  * in creation order, no timestamps (equal sets give equal bytes). */
 tt_status tt_h5_image(const tt_tensor_set *set, void **buf, size_t *len);

@@ -175,12 +175,35 @@ fitkv() {
   run tg-fit "$FIX/poly.csv" --model poly:2 --loss orthogonal --format kv
   assert_failure 2
   assert_output --partial "--loss orthogonal fits a line only"
-  run tg-fit "$FIX/line.csv" --format csv
+  run tg-fit "$FIX/line.csv" --format json
   assert_failure 2
-  assert_output --partial "invalid value 'csv' for --format: expected text, kv or h5"
+  assert_line --index 0 "tg-fit: invalid value 'json' for --format: expected h5, csv, tsv, text or kv"
   run tg-fit "$FIX/line.csv" "$FIX/poly.csv"
   assert_failure 2
   assert_output --partial "unexpected argument"
+}
+
+@test "output names: each extension writes what it names, others are usage errors listing what can be written" {
+  run tg-fit "$FIX/line.csv" --method exact -o fit.csv
+  assert_success
+  eval "$(tg-fit "$FIX/line.csv" --method exact --format kv)"
+  assert_equal "$(cat fit.csv)" "$(printf 'parameter,value,stderr\nw,%s,%s\nb,%s,%s' "$w" "$w_stderr" "$b" "$b_stderr")"
+  tg-fit "$FIX/line.csv" --method exact -o fit.tsv
+  assert_equal "$(cat fit.tsv)" "$(tr , '\t' < fit.csv)"
+  assert_equal "$(tg-fit "$FIX/line.csv" --method exact --format csv)" "$(cat fit.csv)"
+  run tg-fit "$FIX/line.csv" --method exact -o fit.json
+  assert_failure 2
+  assert_line --index 0 "tg-fit: -o fit.json: tg-fit writes .h5/.hdf5, .csv, .tsv, .txt or .kv/.sh/.env files, not .json (or choose with --format h5, csv, tsv, text or kv)"
+  run tg-fit "$FIX/line.csv" --method exact --format kv --plot t.png
+  assert_failure 2
+  assert_line --index 0 "tg-fit: --plot t.png: tg-fit writes .svg files, not .png"
+  run tg-fit "$FIX/line.csv" --method exact --format kv --history h.json
+  assert_failure 2
+  assert_line --index 0 "tg-fit: --history h.json: tg-fit writes .h5/.hdf5, .csv, .tsv or .txt files, not .json"
+  run tg-fit "$FIX/line.csv" --method exact --format kv --plot nodir/t.svg
+  assert_failure 1
+  assert_output "tg-fit: cannot write 'nodir/t.svg': No such file or directory"
+  assert_no_file fit.json t.png h.json
 }
 
 # ---- bad data (exit 1, naming the file, column or row) ---------------------------

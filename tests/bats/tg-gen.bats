@@ -560,11 +560,35 @@ print(u.mean(), u.var()); assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1
   tg-gen line --slope 2 --intercept 3 -n 2 --x-linspace 0,1 -o d.tsv
   assert_equal "$(cat d.tsv)" "$(printf 'x\ty\n0\t3\n1\t5')"
   tg-gen line -n 2 -o d.h5
-  tg-gen line -n 2 -o d.data
+  tg-gen line -n 2 -o d.HDF5
   tg-gen line -n 2 --format csv -o d2.h5
+  tg-gen line -n 2 --format h5 -o d.data
   [ "$(head -c 4 d.h5 | od -An -c | tr -d ' ')" = '211HDF' ]
+  [ "$(head -c 4 d.HDF5 | od -An -c | tr -d ' ')" = '211HDF' ]
   [ "$(head -c 4 d.data | od -An -c | tr -d ' ')" = '211HDF' ]
   assert_equal "$(head -1 d2.h5)" "x,y"
+  tg-gen line -n 2 -o d.txt
+  assert_equal "$(sed -n 's/^ *x *y$/header/p' d.txt)" "header"
+}
+
+@test "-o with an extension tg-gen does not write is a usage error listing what it writes" {
+  for f in out.png out.json out.data out; do
+    run tg-gen line -n 2 -o "$f"
+    assert_failure 2
+    assert_line --index 0 --partial "tg-gen: -o $f: tg-gen writes .h5/.hdf5, .csv, .tsv or .txt files, "
+    assert_line --index 0 --partial "(or choose with --format h5, csv, tsv or text)"
+    assert_no_file "$f"
+  done
+  run tg-gen line -n 2 -o out.png
+  assert_line --index 0 "tg-gen: -o out.png: tg-gen writes .h5/.hdf5, .csv, .tsv or .txt files, not .png (or choose with --format h5, csv, tsv or text)"
+  run tg-gen line -n 2 -o out
+  assert_line --index 0 --partial "and 'out' has no extension"
+  run tg-gen line -n 2 --format json
+  assert_failure 2
+  assert_line --index 0 "tg-gen: invalid value 'json' for --format: expected h5, csv, tsv or text"
+  # a device is written as a pipe would be
+  run tg-gen line -n 2 -o /dev/null
+  assert_success
 }
 
 @test "-o - writes to standard output" {
