@@ -206,6 +206,44 @@ fitkv() {
   assert_no_file fit.json t.png h.json
 }
 
+# interrupt_fit FORMAT ARGS...: a long descent, Ctrl-C (SIGINT) once it runs;
+# stdout in out, stderr in err, the exit status in $status.
+interrupt_fit() {
+  local fmt=$1 pid i
+  shift
+  tg-gen line -n 1000 --slope 2 --intercept 1 --noise 0.1 --seed 1 -o d.h5
+  env --default-signal=INT tg-fit d.h5 --optimizer gd --lr 0.01 --steps 100000000 --log-every 100000000 \
+    --format "$fmt" "$@" > out 2> err &
+  pid=$!
+  for i in $(seq 1 400); do
+    grep -q '^step 1 ' err && break
+    sleep 0.05
+  done
+  sleep 0.2
+  kill -INT "$pid"
+  status=0
+  wait "$pid" || status=$?
+}
+
+@test "Ctrl-C during the descent: the parameters reached on stdout (stop=interrupted), no file, death by SIGINT" {
+  interrupt_fit kv -o fit.h5 --history h.csv --plot p.svg
+  [ "$status" -eq 130 ] || fail "exit status $status, expected 130 (SIGINT); stderr: $(cat err)"
+  grep -q '^tg-fit: interrupted at step [0-9]*: the parameters reached follow; no file is written$' err
+  eval "$(cat out)"
+  [ "$stop" = interrupted ] && [ "$steps" -gt 1 ] && [ "$steps" -lt 100000000 ]
+  # the descent was on its way: w near 2, b near 1
+  awk -v w="$w" -v b="$b" 'BEGIN { exit !(w > 1.9 && w < 2.1 && b > 0.8 && b < 1.2) }'
+  assert_no_file fit.h5 h.csv p.svg
+  [ -z "$(ls -A | grep -v -e '^d.h5$' -e '^out$' -e '^err$')" ] || fail "left-over files: $(ls -A)"
+  interrupt_fit text
+  [ "$status" -eq 130 ]
+  grep -q '^stop  *interrupted (Ctrl-C: the parameters reached, not converged)$' out
+  interrupt_fit h5
+  [ "$status" -eq 130 ]
+  skip_unless_h5py
+  assert_equal "$(py 'print(h5py.File(io.BytesIO(open("out", "rb").read()), "r").attrs["stop"])')" interrupted
+}
+
 # ---- bad data (exit 1, naming the file, column or row) ---------------------------
 
 @test "x and y of different lengths" {

@@ -321,6 +321,63 @@ load helpers
   assert_output "tg-gen: standard output: No space left on device"
 }
 
+# kill_when_writing SIG FILE CMD...: starts CMD in the background with SIG's
+# default action (a non-interactive shell ignores SIGINT in background jobs),
+# waits until FILE's temporary file exists, sends SIG; $status is CMD's.
+kill_when_writing() {
+  local sig=$1 file=$2 pid i
+  shift 2
+  env --default-signal="$sig" "$@" &
+  pid=$!
+  for i in $(seq 1 400); do
+    compgen -G "$file.??????" >/dev/null && break
+    sleep 0.05
+  done
+  compgen -G "$file.??????" >/dev/null || fail "no temporary file for $file appeared"
+  kill -s "$sig" "$pid"
+  status=0
+  wait "$pid" || status=$?
+}
+
+@test "SIGINT, SIGTERM or SIGHUP during a write: no temporary file is left, and tg-gen dies of the signal" {
+  local sig n
+  for sig in INT TERM HUP; do
+    kill_when_writing "$sig" huge.csv tg-gen line -n 3000000 -o huge.csv
+    case $sig in INT) n=2 ;; TERM) n=15 ;; HUP) n=1 ;; esac
+    [ "$status" -eq $((128 + n)) ] || fail "SIG$sig: exit status $status, expected $((128 + n))"
+    assert_no_file huge.csv
+    [ -z "$(ls -A)" ] || fail "left-over files after SIG$sig: $(ls -A)"
+  done
+}
+
+@test "-o through a symbolic link writes the file it names and keeps the link (as sort -o)" {
+  echo old > real.csv
+  chmod 640 real.csv
+  ln -s real.csv link.csv
+  tg-gen line --slope 2 --intercept 3 -n 2 --x-linspace 0,1 -o link.csv
+  [ -L link.csv ] || fail "link.csv is no longer a symbolic link"
+  assert_equal "$(readlink link.csv)" real.csv
+  assert_equal "$(cat real.csv)" "$(printf 'x,y\n0,3\n1,5')"
+  assert_equal "$(stat -c %a real.csv)" 640
+  # a relative link is read from its own directory; a chain of links; a link to no file yet
+  mkdir sub far
+  ln -s ../far/data.csv sub/rel.csv
+  ln -s sub/rel.csv chain.csv
+  tg-gen line -n 2 --x-linspace 0,1 -o chain.csv
+  [ -L chain.csv ] && [ -L sub/rel.csv ] && [ -f far/data.csv ]
+  assert_equal "$(head -1 far/data.csv)" "x,y"
+  ln -s far/new.h5 dangling.h5
+  tg-gen line -n 2 -o dangling.h5
+  [ -L dangling.h5 ] && [ "$(head -c 4 far/new.h5 | od -An -c | tr -d ' ')" = '211HDF' ]
+  [ -z "$(find . -name '*.??????')" ] || fail "left-over files: $(find .)"
+  # a loop of links fails naming the file, before any work
+  ln -s loop2.csv loop1.csv
+  ln -s loop1.csv loop2.csv
+  run tg-gen line -n 2 -o loop1.csv
+  assert_failure 1
+  assert_output "tg-gen: loop1.csv: cannot write: Too many levels of symbolic links"
+}
+
 @test "a closed pipe ends tg-gen quietly with status 1" {
   run bash -c 'tg-gen line -n 1000000 --format csv 2>err | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"; cat err'
   assert_success
