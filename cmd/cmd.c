@@ -715,7 +715,7 @@ static void write_all_stdout(const void *buf, size_t len)
 
 void cmd_write_set(const char *path, tt_file_format fmt, const tt_tensor_set *set)
 {
-    if (path) {
+    if (path && fmt == TT_FMT_H5) {
         cmd_output *o = cmd_output_open(path);
         if (!o) cmd_fail_lib(NULL);
         if (tt_output_write_set(cmd_output_lib(o), set, fmt) != TT_OK) {
@@ -733,13 +733,9 @@ void cmd_write_set(const char *path, tt_file_format fmt, const tt_tensor_set *se
         free(buf);
         return;
     }
-    /* Text is written as it is formatted, and stops at a closed pipe. */
-    fflush(stdout);
-    if (tt_write_stream(set, fmt, stdout) != TT_OK) {
-        if (tt_last_status() != TT_EIO) cmd_fail_lib(NULL);
-        if (errno == EPIPE) exit(CMD_EXIT_FAILURE);       /* the reader has gone: nothing to say */
-        cmd_fail("standard output: %s", strerror(errno)); /* as write_all_stdout says it */
-    }
+    cmd_text *t = cmd_text_open(path, fmt);
+    cmd_text_put(t, set);
+    cmd_text_close(t);
 }
 
 void cmd_write(const cmd_common *co, const tt_tensor_set *set)
@@ -750,7 +746,46 @@ void cmd_write(const cmd_common *co, const tt_tensor_set *set)
               : co->output              ? tt_format_from_path(co->output)
               : isatty(STDOUT_FILENO)   ? TT_FMT_TEXT
                                         : TT_FMT_H5;
+    if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
     cmd_write_set(co->output, fmt, set);
+}
+
+/* ---- text in pieces ------------------------------------------------------------ */
+
+struct cmd_text {
+    cmd_output *out; /* NULL: standard output */
+    tt_text_writer *w;
+};
+
+static _Noreturn void text_failed(const cmd_text *t)
+{
+    if (t->out || tt_last_status() != TT_EIO) cmd_fail_lib(NULL); /* exit removes the temporary file */
+    if (errno == EPIPE) exit(CMD_EXIT_FAILURE);                   /* the reader has gone: nothing to say */
+    cmd_fail("standard output: %s", strerror(errno));             /* as write_all_stdout says it */
+}
+
+cmd_text *cmd_text_open(const char *path, tt_file_format fmt)
+{
+    cmd_text *t = cmd_xcalloc(1, sizeof *t);
+    if (path && !(t->out = cmd_output_open(path))) cmd_fail_lib(NULL);
+    if (!path) fflush(stdout);
+    t->w = tt_text_writer_new(path ? cmd_output_file(t->out) : stdout, fmt, path ? path : "standard output");
+    if (!t->w) cmd_fail_lib(NULL);
+    return t;
+}
+
+void cmd_text_put(cmd_text *t, const tt_tensor_set *piece)
+{
+    if (tt_text_writer_put(t->w, piece) != TT_OK) text_failed(t);
+}
+
+void cmd_text_close(cmd_text *t)
+{
+    tt_status st = tt_text_writer_finish(t->w);
+    t->w = NULL;
+    if (st != TT_OK) text_failed(t);
+    if (t->out && cmd_output_commit(t->out) != TT_OK) cmd_fail_lib(NULL);
+    free(t);
 }
 
 tt_tensor *cmd_read_source(const char *spec)

@@ -198,6 +198,13 @@ void cmd_put(tt_tensor_set *set, const char *name, tt_tensor *t);
 void cmd_write(const cmd_common *co, const tt_tensor_set *set);
 /* The same for a set of its own (--history): to path, or stdout when NULL. */
 void cmd_write_set(const char *path, tt_file_format fmt, const tt_tensor_set *set);
+/* Text (CSV, TSV, TEXT) written piece by piece as the data is made, to path
+ * (atomically) or stdout when NULL; the pieces have the same columns (the
+ * first one's attributes and names head the text). Errors exit as cmd_write's. */
+typedef struct cmd_text cmd_text;
+cmd_text *cmd_text_open(const char *path, tt_file_format fmt);
+void cmd_text_put(cmd_text *t, const tt_tensor_set *piece);
+void cmd_text_close(cmd_text *t);
 
 /* Writes len bytes (DOT, SVG, PNG: output that is not a tensor set) to path
  * atomically (temporary file + rename, keeping an existing file's mode; a

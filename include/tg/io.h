@@ -94,7 +94,9 @@ int tt_split_source(const char *spec, char **path, char **dataset);
  * line (no header when every name reads as a number, as "1", "2" do); a
  * single 2-D tensor rows, no header. Numbers are the shortest %g that reads
  * back exactly; int64 in full, bool 0/1. CSV: commas; TSV: tabs; TEXT:
- * right-aligned columns, root attributes as "# name: value" lines first.
+ * right-aligned columns (padded to the widest number so far: rows go out in
+ * blocks of at most 16384 numbers), root attributes as "# name: value" lines
+ * first.
  * Other shapes are TT_EINVAL naming the tensor, before anything is written.
  * HDF5 writes the whole file image. fmt AUTO: text to a terminal, else HDF5.
  * Text is formatted and written in pieces as it goes (a closed pipe stops it
@@ -102,6 +104,18 @@ int tt_split_source(const char *spec, char **path, char **dataset);
  * TT_EIO naming the stream ("standard output: cannot write: Broken pipe"),
  * with errno left at the cause. */
 tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f);
+/* Text written in pieces, for data made piece by piece (tg-gen streams its
+ * rows): the first piece also writes TEXT's attribute comments and the header,
+ * later pieces must have the same columns. Each piece is formatted and written
+ * in blocks of rows as above (aligned text pads to the widest number seen so
+ * far). A write error makes the rest do nothing and finish report it. */
+typedef struct tt_text_writer tt_text_writer;
+tt_text_writer *tt_text_writer_new(FILE *f, tt_file_format fmt, const char *label); /* CSV, TSV or TEXT */
+tt_status tt_text_writer_put(tt_text_writer *w, const tt_tensor_set *piece);
+/* Flushes and frees w; TT_EIO with errno at the cause on a write error. */
+tt_status tt_text_writer_finish(tt_text_writer *w);
+void tt_text_writer_abort(tt_text_writer *w); /* frees w, flushing nothing more */
+
 /* Writes to a temporary file in the same directory and renames it over path:
  * on any failure path is left as it was and no temporary file remains. An
  * existing device or FIFO (/dev/null) is written in place; a symbolic link is

@@ -378,6 +378,31 @@ kill_when_writing() {
   assert_output "tg-gen: loop1.csv: cannot write: Too many levels of symbolic links"
 }
 
+@test "text is written as the points are made: 10^12 points | head -3 ends at once" {
+  # the whole would be 8 TB: only a stream can give its first lines
+  run timeout 20 bash -c 'tg-gen line -n 1000000000000 --format csv | head -3'
+  assert_success
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 0 "x,y"
+  run timeout 20 bash -c 'tg-gen line -n 1000000000000 --noise 1 --x-noise 1 --noise-dist laplace --format text | head -20'
+  assert_success
+  assert_line --index 15 --regexp '^ +x +y$'
+}
+
+@test "streamed text holds the numbers of the whole (pieces of 32768 points; every option of line)" {
+  skip_unless_h5py
+  local args
+  for args in "--noise 0.5" "--noise 1 --x-noise 0.3 --noise-dist laplace" "--noise 2 --noise-dist uniform --dtype f64" \
+    "--x-linspace -3,5 --x-noise 1 --noise 1" "--x-range 2,7 --noise 1 --dtype f64 --noise-dist laplace"; do
+    # shellcheck disable=SC2086
+    tg-gen line -n 100003 --slope -1.5 --intercept 2 --seed 7 $args -o whole.h5
+    # shellcheck disable=SC2086
+    tg-gen line -n 100003 --slope -1.5 --intercept 2 --seed 7 $args -o streamed.csv
+    py 'f = h5py.File("whole.h5", "r"); t = np.loadtxt("streamed.csv", delimiter=",", skiprows=1, dtype=f["x"].dtype)
+assert (t[:, 0] == f["x"][()]).all() and (t[:, 1] == f["y"][()]).all(), sys.argv[1]' "$args"
+  done
+}
+
 @test "a closed pipe ends tg-gen quietly with status 1" {
   run bash -c 'tg-gen line -n 1000000 --format csv 2>err | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"; cat err'
   assert_success
