@@ -21,10 +21,29 @@ static int cmd_argc;
 static char **cmd_argv;
 static char *cmd_line;
 
+/* libgrad's warnings (PyTorch's UserWarnings), each distinct one once, as
+ * Python's default filter shows them; remembered until exit. */
+enum { REMEMBERED_WARNINGS = 32 };
+static char *warnings_seen[REMEMBERED_WARNINGS];
+
+static void library_warning(const char *message, void *ctx)
+{
+    (void)ctx;
+    int i = 0;
+    for (; i < REMEMBERED_WARNINGS && warnings_seen[i]; i++)
+        if (!strcmp(warnings_seen[i], message)) return;
+    if (i < REMEMBERED_WARNINGS) warnings_seen[i] = strdup(message);
+    cmd_warn("warning: %s", message);
+}
+
 static void free_cmd_line(void)
 {
     free(cmd_line);
     cmd_line = NULL;
+    for (int i = 0; i < REMEMBERED_WARNINGS; i++) {
+        free(warnings_seen[i]);
+        warnings_seen[i] = NULL;
+    }
 }
 
 /* ---- temporary output files and the signals that end a program --------------- *
@@ -220,6 +239,7 @@ void cmd_init(const char *name, int argc, char **argv)
     /* A closed pipe becomes EPIPE from write(2), handled where output is written. */
     signal(SIGPIPE, SIG_IGN);
     install_signal_handlers();
+    tg_set_warning_handler(library_warning, NULL); /* "tg-check: warning: ...", not Python's "UserWarning: ..." */
 }
 
 const char *cmd_command_line(void) { return cmd_line ? cmd_line : cmd_name; }
