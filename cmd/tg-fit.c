@@ -634,30 +634,59 @@ static void on_sigint(int sig)
 }
 
 typedef struct {
-    bool bar; /* --progress and standard error is a terminal */
+    bool bar;    /* --progress and standard error is a terminal */
+    bool plain;  /* TERM=dumb (or unset): no escape codes, only carriage returns and spaces */
+    int bar_len; /* the length of the line drawn last, to blank it out when plain */
     int64_t log_every;
     int64_t total; /* expected steps, 0 when unknown */
     struct timespec start, last;
     bool bar_shown;
+    /* The rate is measured from the first frame on: the first step carries
+     * the start-up (allocations, a first pass over the data), and a rate
+     * taken over it alone made the first ETA absurd. */
+    bool have_ref;
+    int64_t ref_step;
+    struct timespec ref;
 } step_ctx;
+
+/* The least time (a frame) and steps a rate is measured over before an ETA is shown. */
+#define ETA_MIN_SECONDS 0.1
+#define ETA_MIN_STEPS 2
 
 static double seconds_between(const struct timespec *a, const struct timespec *b)
 {
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
 }
 
+static void bar_line(step_ctx *s, const char *line)
+{
+    int len = (int)strlen(line);
+    if (s->plain) /* overwrite the last line with this one, padded to its length */
+        fprintf(stderr, "\r%s%*s", line, s->bar_len > len ? s->bar_len - len : 0, "");
+    else fprintf(stderr, "\r\033[K%s", line);
+    s->bar_len = len;
+}
+
 static void clear_bar(step_ctx *s)
 {
     if (s->bar_shown) {
-        fputs("\r\033[K", stderr);
+        bar_line(s, "");
+        fputc('\r', stderr);
         s->bar_shown = false;
     }
 }
 
 static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now)
 {
-    double el = seconds_between(&s->start, now);
-    double rate = el > 0 ? (double)step / el : 0;
+    if (!s->have_ref) {
+        s->have_ref = true;
+        s->ref_step = step;
+        s->ref = *now;
+    }
+    double el = seconds_between(&s->ref, now);
+    int64_t done = step - s->ref_step;
+    bool measured = el >= ETA_MIN_SECONDS && done >= ETA_MIN_STEPS;
+    double rate = measured ? (double)done / el : 0;
     char line[200];
     int len = 0;
     if (s->total > 0) {
@@ -670,12 +699,17 @@ static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timesp
     } else {
         len += snprintf(line + len, sizeof line - len, "step %lld", (long long)step);
     }
-    len += snprintf(line + len, sizeof line - len, "  loss %.6g  %.0f steps/s", loss, rate);
-    if (s->total > 0 && rate > 0) {
-        double eta = (double)(s->total - step) / rate;
-        snprintf(line + len, sizeof line - len, "  ETA %d:%02d", (int)(eta / 60), (int)fmod(eta, 60));
+    len += snprintf(line + len, sizeof line - len, "  loss %.6g", loss);
+    if (measured) len += snprintf(line + len, sizeof line - len, "  %.0f steps/s", rate);
+    if (s->total > 0 && !measured) {
+        snprintf(line + len, sizeof line - len, "  ETA --:--");
+    } else if (s->total > 0) {
+        long eta = lround((double)(s->total - step) / rate);
+        if (eta >= 3600)
+            snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld:%02ld", eta / 3600, eta / 60 % 60, eta % 60);
+        else snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld", eta / 60, eta % 60);
     }
-    fprintf(stderr, "\r\033[K%s", line);
+    bar_line(s, line);
     fflush(stderr);
     s->bar_shown = true;
 }
@@ -1145,6 +1179,8 @@ int main(int argc, char **argv)
 
     step_ctx sc = {0};
     sc.bar = o.progress && isatty(STDERR_FILENO);
+    const char *term = getenv("TERM");
+    sc.plain = !term || !*term || !strcmp(term, "dumb");
     sc.log_every = o.log_every;
     if (o.steps) sc.total = o.steps;
     else if (o.epochs) sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);

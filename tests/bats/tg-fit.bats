@@ -471,10 +471,22 @@ interrupt_fit() {
 }
 
 @test "--progress draws a bar on a terminal" {
-  run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000 --format kv
+  run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000000 --format kv
   assert_success
-  assert_output --partial "/3000"
+  assert_output --partial "/3000000"
   assert_output --partial "steps/s"
+  assert_output --partial $'\r\033[K['
+  # the first frame has no rate to go by yet: no ETA made of the start-up alone
+  run bash -c "$(declare -f on_tty); TERM=xterm on_tty tg-fit '$FIX/line.csv' --progress --optimizer gd --lr 0.01 --steps 3000 --format kv | tr '\r' '\n' | grep -m1 '1/3000'"
+  assert_output --regexp $'^\033\\[K\\[> +\\] 1/3000  loss [0-9.]+  ETA --:--$'
+}
+
+@test "--progress with TERM=dumb: no escape codes, the line overwritten with spaces" {
+  TERM=dumb run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000 --format kv
+  assert_success
+  assert_output --partial $'\r[>'
+  assert_output --partial "] 3000/3000  loss"
+  [[ "$output" != *$'\033'* ]] || fail "an escape code with TERM=dumb: $(od -c <<< "$output" | head)"
 }
 
 # ---- the numbers on the shipped data ----------------------------------------------
