@@ -52,3 +52,23 @@ forms() {
   [ "$(grep -c 'terminal' <<< "$output")" = 1 ] || fail "$(grep terminal <<< "$output")"
   assert_output --partial "(default: torch on a"
 }
+
+@test "README: the first example's commands run as written (h5dump reads the file tg-gen wrote)" {
+  command -v h5dump >/dev/null || skip "h5dump is not installed"
+  local block
+  block=$(awk '/^```sh$/ { n++; next } /^```$/ { if (n == 1) exit } n == 1' "$TG_ROOT/README.md" | grep -E '^(tg-gen|h5dump) ' | grep -v '|')
+  [ "$(grep -c . <<< "$block")" -ge 3 ] || fail "README's first block changed: $block"
+  run bash -c "$block"
+  assert_success
+  assert_output --partial 'DATASET "x"'
+  assert_output --partial "x,y"
+}
+
+@test "README: the table of output forms is each program's --format list" {
+  local c row listed
+  for c in "${!RUN[@]}"; do
+    row=$(grep -m1 "^| \`$c\` | \`" "$TG_ROOT/README.md") || fail "README has no output row for $c"
+    listed=$(cut -d'|' -f3 <<< "$row" | tr -d '` ' | tr , '\n')
+    assert_equal "$(sort <<< "$listed")" "$(forms "$c" | sort)"
+  done
+}
