@@ -453,30 +453,26 @@ void tt_output_abort(tt_output *o)
     output_free(o);
 }
 
+/* Commits o when what was written went well, else removes it; returns the outcome. */
+static tt_status commit_if(tt_output *o, tt_status written)
+{
+    if (written == TT_OK) return tt_output_commit(o);
+    tt_output_abort(o);
+    return written;
+}
+
 tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path)
 {
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
     if (!strcmp(path, "-")) return write_stream(set, fmt, stdout, "standard output");
     if (!set) return tt_set_error(TT_EINVAL, "%s: nothing to write", path);
     tt_output *o = tt_output_open(path);
-    if (!o) return tt_last_status();
-    tt_status st = tt_output_write_set(o, set, fmt);
-    if (st != TT_OK) {
-        tt_output_abort(o);
-        return st;
-    }
-    return tt_output_commit(o);
+    return o ? commit_if(o, tt_output_write_set(o, set, fmt)) : tt_last_status();
 }
 
 tt_status tt_write_bytes(const char *path, const void *buf, size_t len)
 {
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
     tt_output *o = tt_output_open(path);
-    if (!o) return tt_last_status();
-    tt_status st = tt_output_write(o, buf, len);
-    if (st != TT_OK) {
-        tt_output_abort(o);
-        return st;
-    }
-    return tt_output_commit(o);
+    return o ? commit_if(o, tt_output_write(o, buf, len)) : tt_last_status();
 }

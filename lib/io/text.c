@@ -122,6 +122,18 @@ static size_t binary_offset(const unsigned char *p, size_t len)
     return len;
 }
 
+/* buf with room for need elements of size bytes, doubling; NULL when out of
+ * memory (buf is kept). */
+static void *grown(void *buf, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return buf;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *p = realloc(buf, c * size);
+    if (p) *cap = c;
+    return p;
+}
+
 tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
 {
     size_t bad = binary_offset((const unsigned char *)buf, len);
@@ -207,26 +219,13 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
                          fields.n == 1 ? "" : "s", ncols);
             goto done;
         }
-        if (nvals + (size_t)ncols > capvals) {
-            size_t cap = capvals ? 2 * capvals : 1024;
-            while (cap < nvals + (size_t)ncols) cap *= 2;
-            double *v = realloc(vals, cap * sizeof *v);
-            if (!v) {
-                oom = true;
-                goto done;
-            }
-            vals = v;
-            capvals = cap;
-        }
-        if ((size_t)rows == caplines) {
-            size_t cap = caplines ? 2 * caplines : 256;
-            int64_t *l = realloc(lines, cap * sizeof *l);
-            if (!l) {
-                oom = true;
-                goto done;
-            }
-            lines = l;
-            caplines = cap;
+        double *v = grown(vals, &capvals, nvals + (size_t)ncols, sizeof *vals);
+        int64_t *l = v ? grown(lines, &caplines, (size_t)rows + 1, sizeof *lines) : NULL;
+        if (v) vals = v;
+        if (l) lines = l;
+        if (!v || !l) {
+            oom = true;
+            goto done;
         }
         lines[rows] = line;
         for (int j = 0; j < ncols; j++) {
