@@ -138,11 +138,11 @@ static tt_storage *storage_new(tt_device dev, size_t nbytes)
         tt_set_error(TT_ENOMEM, "out of memory");
         return NULL;
     }
-    tt_clear_error(); /* a backend may set its own message; else the one below */
     s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
     if (!s->buf) {
         tt__pool_free(s, sizeof *s);
-        if (!tt_last_status())
+        /* The CPU backend sets no message of its own (an older error may be pending). */
+        if (dev.type == TT_DEVICE_CPU || !tt_last_status())
             tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
         return NULL;
     }
