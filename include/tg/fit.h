@@ -107,6 +107,11 @@ typedef struct {
 tt_status tg_fit(const tt_tensor *x, const tt_tensor *y, const tt_tensor *weights, const tg_fit_spec *spec,
                  tg_fit_result **out);
 void tg_fit_result_free(tg_fit_result *r);
+/* The checks of tg_fit that need no data (model and loss, their syntax and
+ * functions first, the initial values, the options), so that a program can
+ * refuse a bad request before it reads anything: TT_OK or tg_fit's error.
+ * Errors in the text of an expression are TT_ESYNTAX, with a caret line. */
+tt_status tg_fit_check(const tg_fit_spec *spec);
 
 #ifdef __cplusplus
 }

@@ -244,6 +244,14 @@ static bool is_plain_name(const char *s)
     return !*s;
 }
 
+static tt_status prefix_error(const char *prefix)
+{
+    tt_status st = tt_last_status();
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tt_last_error());
+    return tt_set_error(st ? st : TT_ERUNTIME, "%s%s", prefix, msg);
+}
+
 static tt_status parse_model(fctx *c, const char *model)
 {
     c->model = model;
@@ -271,6 +279,7 @@ static tt_status parse_model(fctx *c, const char *model)
                             "parameters such as 'a*exp(k*x)')",
                             model);
     c->mk = M_EXPR;
+    if (tg_expr_check(model)) return prefix_error("model: ");
     static const char *const skip[] = {"x", NULL};
     char names[MAX_PARAMS][64];
     int n = free_names(model, skip, names, MAX_PARAMS);
@@ -306,6 +315,7 @@ static tt_status parse_loss(fctx *c, const char *loss)
     } else if (is_plain_name(loss) && strcmp(loss, "pred") && strcmp(loss, "y") && strcmp(loss, "x")) {
         return tt_set_error(TT_EUSAGE, "unknown loss '%s' (%s)", loss, known_losses);
     } else {
+        if (tg_expr_check(loss)) return prefix_error("loss: ");
         c->lk = L_EXPR, c->loss_expr = loss;
     }
     if (c->lk == L_ORTH && c->mk != M_LINE)
@@ -421,14 +431,6 @@ static tt_status fdata_make(fdata *d, const fctx *c, const double *x, const doub
 }
 
 /* ---- the model and the loss as libgrad graphs ------------------------- */
-
-static tt_status prefix_error(const char *prefix)
-{
-    tt_status st = tt_last_status();
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", tt_last_error());
-    return tt_set_error(st ? st : TT_ERUNTIME, "%s%s", prefix, msg);
-}
 
 static tt_tensor *build_pred(fctx *c, fdata *d, tt_tensor *const *P, arena *ar)
 {
@@ -1252,6 +1254,93 @@ static tt_status report_loss(fctx *c, fdata *raw, const double *s, const double 
     return st;
 }
 
+/* Everything about the spec that needs no data: the model and loss (their
+ * syntax first), the initial values (into theta) and the options. */
+static tt_status check_spec(const tg_fit_spec *sp, fctx *c, double *theta)
+{
+    tt_status st;
+    const char *model = sp->model ? sp->model : "line", *loss = sp->loss ? sp->loss : "mse";
+    if ((st = parse_model(c, model)) || (st = parse_loss(c, loss))) return st;
+    if (c->mk == M_EXPR && c->np == 0) {
+        return tt_set_error(TT_EUSAGE,
+                            "the model '%s' has no parameters to fit (name them in the expression, e.g. "
+                            "'a*exp(k*x)')",
+                            model);
+    }
+    /* initial values */
+    bool given[MAX_PARAMS] = {false};
+    for (int i = 0; i < sp->ninit; i++) {
+        const char *nm = sp->init_names ? sp->init_names[i] : NULL;
+        int k = nm ? param_index(c, nm) : -1;
+        if (k < 0) {
+            char list[512];
+            param_list(c, list, sizeof list);
+            return tt_set_error(TT_EUSAGE, "parameter '%s' is not in the model '%s' (its parameters: %s)",
+                                nm ? nm : "(null)", model, list);
+        }
+        if (!isfinite(sp->init_values[i])) {
+            return tt_set_error(TT_EUSAGE, "the initial value of '%s' is %g; it must be a finite number", nm,
+                                sp->init_values[i]);
+        }
+        theta[k] = sp->init_values[i];
+        given[k] = true;
+    }
+    if (c->mk == M_EXPR)
+        for (int i = 0; i < c->np; i++)
+            if (!given[i]) {
+                char list[512];
+                param_list(c, list, sizeof list);
+                return tt_set_error(TT_EUSAGE,
+                                    "parameter '%s' of the model '%s' has no initial value (an expression "
+                                    "model needs one for each of its parameters: %s)",
+                                    c->names[i], model, list);
+            }
+    /* options */
+    if (isnan(sp->lr) || sp->lr < 0 || isinf(sp->lr)) {
+        return tt_set_error(TT_EUSAGE, "the learning rate must be a positive number, got %g", sp->lr);
+    }
+    if (!(sp->lr_decay >= 0) || !isfinite(sp->lr_decay)) {
+        return tt_set_error(TT_EUSAGE, "the learning-rate decay must be zero or positive, got %g", sp->lr_decay);
+    }
+    if (sp->optimizer == TG_OPT_MOMENTUM && !(sp->momentum >= 0 && sp->momentum < 1)) {
+        return tt_set_error(TT_EUSAGE, "the momentum must be in [0, 1), got %g", sp->momentum);
+    }
+    if (sp->steps < 0 || sp->epochs < 0 || sp->batch < 0) {
+        return tt_set_error(TT_EUSAGE, "%s must not be negative, got %lld",
+                            sp->steps < 0    ? "steps"
+                            : sp->epochs < 0 ? "epochs"
+                                             : "the batch size",
+                            (long long)(sp->steps < 0    ? sp->steps
+                                        : sp->epochs < 0 ? sp->epochs
+                                                         : sp->batch));
+    }
+    if (isnan(sp->tol)) { return tt_set_error(TT_EUSAGE, "the tolerance is NaN"); }
+    if (sp->dtype != TT_F32 && sp->dtype != TT_F64) {
+        return tt_set_error(TT_EDTYPE, "fits run in float32 or float64, not %s", tt_dtype_name(sp->dtype));
+    }
+    if (sp->method == TG_METHOD_EXACT &&
+        !((c->mk == M_LINE || c->mk == M_POLY) && (c->lk == L_MSE || c->lk == L_HALF || c->lk == L_SSE)) &&
+        !(c->mk == M_LINE && c->lk == L_ORTH)) {
+        return tt_set_error(TT_EUSAGE,
+                            "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
+                            "and orthogonal for line; not the model '%s' with the loss '%s'",
+                            model, loss);
+    }
+    return TT_OK;
+}
+
+tt_status tg_fit_check(const tg_fit_spec *spec)
+{
+    tg_fit_spec defaults;
+    if (!spec) tg_fit_spec_defaults(&defaults);
+    fctx c = {0};
+    double theta[MAX_PARAMS] = {0};
+    tt_clear_error();
+    tt_status st = check_spec(spec ? spec : &defaults, &c, theta);
+    fctx_free(&c);
+    return st;
+}
+
 tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, const tg_fit_spec *spec_in,
                  tg_fit_result **out)
 {
@@ -1268,88 +1357,10 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     tg_fit_result *r = NULL;
     tt_status st;
     double theta[MAX_PARAMS] = {0};
-    const char *model = sp->model ? sp->model : "line", *loss = sp->loss ? sp->loss : "mse";
+    const char *model = sp->model ? sp->model : "line";
     tt_clear_error();
 
-    if ((st = parse_model(&c, model)) || (st = parse_loss(&c, loss))) goto fail;
-    if (c.mk == M_EXPR && c.np == 0) {
-        st = tt_set_error(TT_EUSAGE,
-                          "the model '%s' has no parameters to fit (name them in the expression, e.g. "
-                          "'a*exp(k*x)')",
-                          model);
-        goto fail;
-    }
-    /* initial values */
-    bool given[MAX_PARAMS] = {false};
-    for (int i = 0; i < sp->ninit; i++) {
-        const char *nm = sp->init_names ? sp->init_names[i] : NULL;
-        int k = nm ? param_index(&c, nm) : -1;
-        if (k < 0) {
-            char list[512];
-            param_list(&c, list, sizeof list);
-            st = tt_set_error(TT_EUSAGE, "parameter '%s' is not in the model '%s' (its parameters: %s)",
-                              nm ? nm : "(null)", model, list);
-            goto fail;
-        }
-        if (!isfinite(sp->init_values[i])) {
-            st = tt_set_error(TT_EUSAGE, "the initial value of '%s' is %g; it must be a finite number", nm,
-                              sp->init_values[i]);
-            goto fail;
-        }
-        theta[k] = sp->init_values[i];
-        given[k] = true;
-    }
-    if (c.mk == M_EXPR)
-        for (int i = 0; i < c.np; i++)
-            if (!given[i]) {
-                char list[512];
-                param_list(&c, list, sizeof list);
-                st = tt_set_error(TT_EUSAGE,
-                                  "parameter '%s' of the model '%s' has no initial value (an expression "
-                                  "model needs one for each of its parameters: %s)",
-                                  c.names[i], model, list);
-                goto fail;
-            }
-    /* options */
-    if (isnan(sp->lr) || sp->lr < 0 || isinf(sp->lr)) {
-        st = tt_set_error(TT_EUSAGE, "the learning rate must be a positive number, got %g", sp->lr);
-        goto fail;
-    }
-    if (!(sp->lr_decay >= 0) || !isfinite(sp->lr_decay)) {
-        st = tt_set_error(TT_EUSAGE, "the learning-rate decay must be zero or positive, got %g", sp->lr_decay);
-        goto fail;
-    }
-    if (sp->optimizer == TG_OPT_MOMENTUM && !(sp->momentum >= 0 && sp->momentum < 1)) {
-        st = tt_set_error(TT_EUSAGE, "the momentum must be in [0, 1), got %g", sp->momentum);
-        goto fail;
-    }
-    if (sp->steps < 0 || sp->epochs < 0 || sp->batch < 0) {
-        st = tt_set_error(TT_EUSAGE, "%s must not be negative, got %lld",
-                          sp->steps < 0    ? "steps"
-                          : sp->epochs < 0 ? "epochs"
-                                           : "the batch size",
-                          (long long)(sp->steps < 0    ? sp->steps
-                                      : sp->epochs < 0 ? sp->epochs
-                                                       : sp->batch));
-        goto fail;
-    }
-    if (isnan(sp->tol)) {
-        st = tt_set_error(TT_EUSAGE, "the tolerance is NaN");
-        goto fail;
-    }
-    if (sp->dtype != TT_F32 && sp->dtype != TT_F64) {
-        st = tt_set_error(TT_EDTYPE, "fits run in float32 or float64, not %s", tt_dtype_name(sp->dtype));
-        goto fail;
-    }
-    if (sp->method == TG_METHOD_EXACT &&
-        !((c.mk == M_LINE || c.mk == M_POLY) && (c.lk == L_MSE || c.lk == L_HALF || c.lk == L_SSE)) &&
-        !(c.mk == M_LINE && c.lk == L_ORTH)) {
-        st = tt_set_error(TT_EUSAGE,
-                          "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
-                          "and orthogonal for line; not the model '%s' with the loss '%s'",
-                          model, loss);
-        goto fail;
-    }
+    if ((st = check_spec(sp, &c, theta))) goto fail;
     /* data */
     if ((st = host_vector(xt, "x", &x, &n)) || (st = host_vector(yt, "y", &y, &ny))) goto fail;
     if (n != ny) {
