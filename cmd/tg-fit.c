@@ -69,15 +69,19 @@ static const char usage[] =
     "                         (sgd draws its batches within a slice)\n"
     "Reporting:\n"
     "      --format FMT       text (default on a terminal), kv (name=value lines\n"
-    "                         for eval), h5 (default otherwise)\n"
+    "                         for eval), h5 (default otherwise), csv or tsv (the\n"
+    "                         parameters as a table: parameter, value, stderr)\n"
     "      --progress         a progress bar on standard error when it is a\n"
     "                         terminal (steps, loss, rate, ETA); silent otherwise\n"
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
-    "      --history FILE     write the loss after each step (.h5, .csv, .tsv, .txt)\n"
+    "      --history FILE     write the loss after each step (.h5/.hdf5, .csv, .tsv\n"
+    "                         or .txt)\n"
     "      --plot FILE.svg    draw the data, the fitted curve and the loss curve\n"
+    "                         (SVG: the name must end in .svg)\n"
     "common options:\n"
-    "  -o, --output FILE      write the report to FILE (atomically): .h5/.hdf5 HDF5,\n"
-    "                         .txt text, .kv/.sh name=value lines\n"
+    "  -o, --output FILE      write the report to FILE (atomically); its extension\n"
+    "                         says what: .h5/.hdf5, .csv, .tsv, .txt or .kv/.sh/.env\n"
+    "                         (others are refused)\n"
     "      --dtype TYPE       f32 or f64 (default: the data's, f64 for text)\n"
     "      --device DEV       cpu (default) or vulkan[:N]\n"
     "      --seed N           seed of the batch order (default: $TG_SEED, else 0)\n"
@@ -141,7 +145,15 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
-typedef enum { OUT_TEXT, OUT_KV, OUT_H5 } out_kind;
+/* The report's forms: --format NAME or -o's extension. */
+typedef enum { OUT_H5, OUT_CSV, OUT_TSV, OUT_TEXT, OUT_KV } out_kind;
+static const cmd_form report_forms[] = {
+    [OUT_H5] = {"h5", ".h5 .hdf5", TT_FMT_H5},      [OUT_CSV] = {"csv", ".csv", TT_FMT_AUTO},
+    [OUT_TSV] = {"tsv", ".tsv", TT_FMT_AUTO},       [OUT_TEXT] = {"text", ".txt", TT_FMT_AUTO},
+    [OUT_KV] = {"kv", ".kv .sh .env", TT_FMT_AUTO}, {NULL, NULL, TT_FMT_AUTO},
+};
+/* --plot draws SVG; --history writes the loss curve as a tensor set. */
+static const cmd_form plot_forms[] = {{"svg", ".svg", TT_FMT_AUTO}, {NULL, NULL, TT_FMT_AUTO}};
 
 typedef struct {
     cmd_common co;
@@ -168,6 +180,7 @@ typedef struct {
     bool keep_best, progress;
     int64_t slice, log_every;
     const char *history, *plot;
+    tt_file_format history_fmt;
     out_kind out;
 } fit_opts;
 
@@ -244,6 +257,10 @@ static void add_init(fit_opts *o, const char *arg)
     }
 }
 
+/* The text on its own line with a caret under its first column, as the
+ * expression language shows an error in --model or --loss. */
+#define CARET_AT_START "\n  %s\n  ^"
+
 /* The library's loss for LOSS; an unknown name (with the nearest known one)
  * or a bad huber delta is a usage error. */
 static tg_loss_kind check_loss(const char *loss)
@@ -253,7 +270,7 @@ static tg_loss_kind check_loss(const char *loss)
     if (tg_loss_parse(loss, &kind, &delta) == TT_OK) return kind;
     const char *colon = strchr(loss, ':');
     if (colon && !strncmp(loss, "huber:", 6)) cmd_parse_positive_double("--loss huber:DELTA", colon + 1);
-    if (!looks_like_name(loss)) cmd_expr_fail("--loss");
+    if (!looks_like_name(loss)) cmd_expr_fail(NULL);
     const char *const *loss_names = tg_loss_names(), *best = NULL;
     int bestd = 3;
     for (int i = 0; loss_names[i]; i++) {
@@ -263,12 +280,12 @@ static tg_loss_kind check_loss(const char *loss)
     if (best)
         cmd_usage_error(
             "unknown loss '%s' (did you mean %s?): expected mse, half-mse, sse, l1, huber[:DELTA], "
-            "orthogonal or an expression over pred, y, x",
-            loss, best);
+            "orthogonal or an expression over pred, y, x" CARET_AT_START,
+            loss, best, loss);
     cmd_usage_error(
         "unknown loss '%s': expected mse, half-mse, sse, l1, huber[:DELTA], orthogonal or an "
-        "expression over pred, y, x such as 'mean((pred-y)^2)'",
-        loss);
+        "expression over pred, y, x such as 'mean((pred-y)^2)'" CARET_AT_START,
+        loss, loss);
 }
 
 /* The model compiled by the library; an unknown name (with the nearest
@@ -282,13 +299,14 @@ static tg_model *compile_model(const char *m)
     if (tt_last_status() == TT_EUSAGE && looks_like_name(m) && !strchr(m, ':')) {
         const char *const *names = tg_model_names();
         for (int i = 0; names[i]; i++)
-            if (edit_distance(m, names[i]) <= 2) cmd_usage_error("unknown model '%s' (did you mean %s?)", m, names[i]);
+            if (edit_distance(m, names[i]) <= 2)
+                cmd_usage_error("unknown model '%s' (did you mean %s?)" CARET_AT_START, m, names[i], m);
         cmd_usage_error(
             "unknown model '%s': expected line, poly:K or an expression in x with parameters from "
-            "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1",
-            m);
+            "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1" CARET_AT_START,
+            m, m);
     }
-    cmd_expr_fail("--model");
+    cmd_expr_fail(NULL);
 }
 
 /* Usage checks of the model, loss and method, before any data is read. */
@@ -327,22 +345,9 @@ static void parse(fit_opts *o, int argc, char **argv)
     static const char *const methods[] = {"descent", "exact", NULL};
     static const char *const optimizers[] = {"gd", "sgd", "momentum", "adam", NULL};
     static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
-    bool help = false, kv = false, text = false;
+    bool help = false;
     int c;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:m:l:", longopts, NULL)) != -1) {
-        if (c == CMD_OPT_FORMAT) {
-            kv = !strcmp(optarg, "kv");
-            text = !strcmp(optarg, "text") || !strcmp(optarg, "txt");
-            if (kv || text) {
-                o->co.format = TT_FMT_TEXT; /* never refused on a terminal */
-                continue;
-            }
-            if (!strcmp(optarg, "csv") || !strcmp(optarg, "tsv"))
-                cmd_usage_error(
-                    "invalid value '%s' for --format: expected text, kv or h5 (--history FILE.%s "
-                    "writes the loss curve as %s)",
-                    optarg, optarg, optarg);
-        }
         if (c == CMD_OPT_DTYPE) o->dtype_given = true;
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
@@ -439,23 +444,14 @@ static void parse(fit_opts *o, int argc, char **argv)
     check_model(o);
 
     /* The report's form: --format, else -o's extension, else the terminal. */
-    if (kv) o->out = OUT_KV;
-    else if (text) o->out = OUT_TEXT;
-    else if (o->co.format == TT_FMT_H5) o->out = OUT_H5;
-    else if (o->co.output) {
-        const char *dot = strrchr(o->co.output, '.');
-        if (dot && (!strcmp(dot, ".txt") || !strcmp(dot, ".text"))) o->out = OUT_TEXT, o->co.format = TT_FMT_TEXT;
-        else if (dot && (!strcmp(dot, ".kv") || !strcmp(dot, ".sh") || !strcmp(dot, ".env")))
-            o->out = OUT_KV, o->co.format = TT_FMT_TEXT;
-        else if (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv")))
-            cmd_usage_error(
-                "-o %s: the report is text (.txt), name=value lines (.kv) or HDF5 (.h5); "
-                "--history FILE%s writes the loss curve",
-                o->co.output, dot);
-        else o->out = OUT_H5, o->co.format = TT_FMT_H5;
-    } else {
-        o->out = isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
+    if (o->co.output && o->co.form < 0) o->co.form = cmd_form_by_path("-o", o->co.output, report_forms, "--format");
+    o->out = o->co.form >= 0 ? (out_kind)o->co.form : isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
+    o->co.format = o->out == OUT_H5 ? TT_FMT_H5 : TT_FMT_TEXT; /* text is never refused on a terminal */
+    if (o->history) {
+        int k = cmd_form_by_path("--history", o->history, cmd_set_forms, NULL);
+        o->history_fmt = k >= 0 ? cmd_set_forms[k].fmt : TT_FMT_H5; /* a device or FIFO: as a pipe */
     }
+    if (o->plot) cmd_form_by_path("--plot", o->plot, plot_forms, NULL);
 }
 
 /* ---- reading the data ----------------------------------------------------- */
@@ -465,6 +461,7 @@ typedef struct {
     bool text;
     const char *xname, *yname, *wname; /* as found */
     double *x, *y, *w;
+    int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
     int64_t n;
     tt_dtype dtype; /* the data's floating type */
 } fit_data;
@@ -535,6 +532,10 @@ static void read_data(const fit_opts *o, fit_data *d)
     d->x = read_vector(set, d->xname, "-x", d->label, &d->n, &d->dtype);
     d->y = read_vector(set, d->yname, "-y", d->label, &ny, NULL);
     if (d->wname) d->w = read_vector(set, d->wname, "-w", d->label, &nw, NULL);
+    if (set->text_lines) {
+        d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
+        memcpy(d->lines, set->text_lines, (size_t)d->n * sizeof *d->lines);
+    }
     tt_set_free(set);
     const char *what = d->text ? "column" : "dataset";
     if (ny != d->n)
@@ -553,7 +554,8 @@ static void read_data(const fit_opts *o, fit_data *d)
             double v = !isfinite(d->x[i]) ? d->x[i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
             const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
             if (d->text)
-                cmd_fail("%s: row %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)i + 1, col, val);
+                cmd_fail("%s: line %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)d->lines[i], col,
+                         val);
             cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
         }
         if (bad) {
@@ -563,7 +565,7 @@ static void read_data(const fit_opts *o, fit_data *d)
         }
         if (d->w && d->w[i] < 0) {
             if (d->text)
-                cmd_fail("%s: row %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)i + 1,
+                cmd_fail("%s: line %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)d->lines[i],
                          d->wname, d->w[i]);
             cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
         }
@@ -574,8 +576,8 @@ static void read_data(const fit_opts *o, fit_data *d)
     }
     if (dropped) {
         if (d->text)
-            cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: row %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad + 1, (long long)kept);
+            cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: line %lld); %lld left", d->label,
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)d->lines[first_bad], (long long)kept);
         else
             cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
                      (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
@@ -596,40 +598,72 @@ static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device d
 
 /* ---- progress, log lines, Ctrl-C ------------------------------------------- */
 
+/* Ctrl-C during the descent stops it at the next step; the parameters reached
+ * are reported on standard output and the program then dies of SIGINT. */
 static volatile sig_atomic_t interrupted;
+static struct sigaction saved_sigint; /* cmd's handler: removes temporary files, dies */
 
 static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program */
+    sigaction(SIGINT, &saved_sigint, NULL); /* a second Ctrl-C ends the program */
 }
 
 typedef struct {
-    bool bar; /* --progress and standard error is a terminal */
+    bool bar;    /* --progress and standard error is a terminal */
+    bool plain;  /* TERM=dumb (or unset): no escape codes, only carriage returns and spaces */
+    int bar_len; /* the length of the line drawn last, to blank it out when plain */
     int64_t log_every;
     int64_t total; /* expected steps, 0 when unknown */
     struct timespec start, last;
     bool bar_shown;
+    /* The rate is measured from the first frame on: the first step carries
+     * the start-up (allocations, a first pass over the data), and a rate
+     * taken over it alone made the first ETA absurd. */
+    bool have_ref;
+    int64_t ref_step;
+    struct timespec ref;
 } step_ctx;
+
+/* The least time (a frame) and steps a rate is measured over before an ETA is shown. */
+#define ETA_MIN_SECONDS 0.1
+#define ETA_MIN_STEPS 2
 
 static double seconds_between(const struct timespec *a, const struct timespec *b)
 {
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
 }
 
+static void bar_line(step_ctx *s, const char *line)
+{
+    int len = (int)strlen(line);
+    if (s->plain) /* overwrite the last line with this one, padded to its length */
+        fprintf(stderr, "\r%s%*s", line, s->bar_len > len ? s->bar_len - len : 0, "");
+    else fprintf(stderr, "\r\033[K%s", line);
+    s->bar_len = len;
+}
+
 static void clear_bar(step_ctx *s)
 {
     if (s->bar_shown) {
-        fputs("\r\033[K", stderr);
+        bar_line(s, "");
+        fputc('\r', stderr);
         s->bar_shown = false;
     }
 }
 
 static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now)
 {
-    double el = seconds_between(&s->start, now);
-    double rate = el > 0 ? (double)step / el : 0;
+    if (!s->have_ref) {
+        s->have_ref = true;
+        s->ref_step = step;
+        s->ref = *now;
+    }
+    double el = seconds_between(&s->ref, now);
+    int64_t done = step - s->ref_step;
+    bool measured = el >= ETA_MIN_SECONDS && done >= ETA_MIN_STEPS;
+    double rate = measured ? (double)done / el : 0;
     char line[200];
     int len = 0;
     if (s->total > 0) {
@@ -642,12 +676,17 @@ static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timesp
     } else {
         len += snprintf(line + len, sizeof line - len, "step %lld", (long long)step);
     }
-    len += snprintf(line + len, sizeof line - len, "  loss %.6g  %.0f steps/s", loss, rate);
-    if (s->total > 0 && rate > 0) {
-        double eta = (double)(s->total - step) / rate;
-        snprintf(line + len, sizeof line - len, "  ETA %d:%02d", (int)(eta / 60), (int)fmod(eta, 60));
+    len += snprintf(line + len, sizeof line - len, "  loss %.6g", loss);
+    if (measured) len += snprintf(line + len, sizeof line - len, "  %.0f steps/s", rate);
+    if (s->total > 0 && !measured) {
+        snprintf(line + len, sizeof line - len, "  ETA --:--");
+    } else if (s->total > 0) {
+        long eta = lround((double)(s->total - step) / rate);
+        if (eta >= 3600)
+            snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld:%02ld", eta / 3600, eta / 60 % 60, eta % 60);
+        else snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld", eta / 60, eta % 60);
     }
-    fprintf(stderr, "\r\033[K%s", line);
+    bar_line(s, line);
     fflush(stderr);
     s->bar_shown = true;
 }
@@ -672,13 +711,19 @@ static bool on_step(int64_t step, double loss, void *ctx)
 
 /* ---- the report ------------------------------------------------------------ */
 
+/* The stop reason's name; the descent's callback stops it only on Ctrl-C. */
+static const char *stop_name(const tg_fit_result *r)
+{
+    return r->stop == TG_STOP_CALLBACK ? "interrupted" : tg_stop_reason_name(r->stop);
+}
+
 static const char *stop_text(tg_stop_reason r)
 {
     switch (r) {
     case TG_STOP_STEPS: return "ran the requested steps";
     case TG_STOP_TOL: return "converged: the change fell below the tolerance";
     case TG_STOP_LOSS_BELOW: return "the loss reached --loss-below";
-    case TG_STOP_CALLBACK: return "interrupted";
+    case TG_STOP_CALLBACK: return "Ctrl-C: the parameters reached, not converged";
     case TG_STOP_EXACT: return "closed form, no descent steps";
     case TG_STOP_DIVERGED: return "diverged";
     }
@@ -743,7 +788,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     fprintf(f, "rms of residuals            %.10g\n", r->rms);
     if (r->dof > 0) fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
     fprintf(f, "steps                       %lld\n", (long long)r->steps);
-    fprintf(f, "stop                        %s (%s)\n", tg_stop_reason_name(r->stop), stop_text(r->stop));
+    fprintf(f, "stop                        %s (%s)\n", stop_name(r), stop_text(r->stop));
 }
 
 static void print_kv(FILE *f, const tg_fit_result *r)
@@ -759,7 +804,7 @@ static void print_kv(FILE *f, const tg_fit_result *r)
     fmt_num(a, sizeof a, r->loss);
     fprintf(f, "loss=%s\n", a);
     fprintf(f, "steps=%lld\n", (long long)r->steps);
-    fprintf(f, "stop=%s\n", tg_stop_reason_name(r->stop));
+    fprintf(f, "stop=%s\n", stop_name(r));
     fmt_num(a, sizeof a, r->sse);
     fprintf(f, "sse=%s\n", a);
     fmt_num(a, sizeof a, r->rms);
@@ -776,6 +821,18 @@ static void print_kv(FILE *f, const tg_fit_result *r)
             fmt_num(a, sizeof a, correlation(r, i, j));
             fprintf(f, "corr_%s_%s=%s\n", r->names[i], r->names[j], a);
         }
+}
+
+/* The parameters as a table: a header, then one row per parameter. */
+static void print_table(FILE *f, const tg_fit_result *r, char sep)
+{
+    char v[40], e[40];
+    fprintf(f, "parameter%cvalue%cstderr\n", sep, sep);
+    for (int i = 0; i < r->nparams; i++) {
+        fmt_num(v, sizeof v, r->values[i]);
+        fmt_num(e, sizeof e, r->stderrs[i]);
+        fprintf(f, "%s%c%s%c%s\n", r->names[i], sep, v, sep, e);
+    }
 }
 
 static tt_tensor *f64_tensor(int ndim, const int64_t *shape, const double *v)
@@ -836,7 +893,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_num(set, "n", (double)r->n);
     cmd_attr_num(set, "dof", (double)r->dof);
     cmd_attr_num(set, "steps", (double)r->steps);
-    cmd_attr_str(set, "stop", tg_stop_reason_name(r->stop));
+    cmd_attr_str(set, "stop", stop_name(r));
     cmd_attr_str(set, "input", d->label);
     cmd_attr_str(set, "x", d->xname);
     cmd_attr_str(set, "y", d->yname);
@@ -861,6 +918,7 @@ static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_resu
     FILE *f = open_memstream(&buf, &len);
     if (!f) cmd_fail("out of memory");
     if (o->out == OUT_KV) print_kv(f, r);
+    else if (o->out == OUT_CSV || o->out == OUT_TSV) print_table(f, r, o->out == OUT_CSV ? ',' : '\t');
     else print_text(f, o, d, r);
     if (fclose(f) != 0) cmd_fail("out of memory");
     cmd_write_bytes(o->co.output, buf, len);
@@ -874,15 +932,11 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
     int64_t n = r->nhistory;
     double *steps = cmd_xcalloc((size_t)n, sizeof *steps);
     for (int64_t i = 0; i < n; i++) steps[i] = (double)(i + 1);
-    tt_file_format fmt = tt_format_from_path(o->history);
-    if (fmt == TT_FMT_AUTO || fmt == TT_FMT_H5) cmd_provenance(set);
+    if (o->history_fmt == TT_FMT_H5) cmd_provenance(set);
     put_f64(set, "step", 1, &n, steps);
     put_f64(set, "loss", 1, &n, r->history);
     free(steps);
-    if (tt_write_path(set, fmt, o->history) != TT_OK) {
-        const char *err = tt_last_error();
-        cmd_fail("--history: %s", err && *err ? err : o->history);
-    }
+    cmd_write_set(o->history, o->history_fmt, set);
     tt_set_free(set);
 }
 
@@ -926,9 +980,7 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     const char *lossname = o->loss ? o->loss : "mse";
     if (strlen(lossname) > 40) lossname = "expression";
     if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
-    else
-        snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps,
-                 tg_stop_reason_name(r->stop));
+    else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
     plot_fit pf = {
         .x = d->x,
@@ -958,49 +1010,99 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
 
 /* ---- main ------------------------------------------------------------------- */
 
+/* What main holds, released at exit on every path (cmd_fail exits from deep
+ * inside the writers): host data from the start, the tensors once made. */
+static fit_opts opts;
+static fit_data data;
+static tt_tensor *data_x, *data_y, *data_w;
+static tg_fit_result *result;
+
+static void release_host(void)
+{
+    tg_fit_result_free(result);
+    free(data.x);
+    free(data.y);
+    free(data.w);
+    free(data.lines);
+    free((char *)data.xname);
+    free((char *)data.yname);
+    free((char *)data.wname);
+    tg_model_free(opts.compiled);
+    for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
+    free(opts.init_names);
+    free(opts.init_values);
+}
+
+/* Registered after the tensors are made, so that it runs before the
+ * backend's own exit handler (atexit runs the last registered first). */
+static void release_tensors(void)
+{
+    tt_release(data_x);
+    tt_release(data_y);
+    tt_release(data_w);
+}
+
+static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
+{
+    tg_fit_spec_defaults(spec);
+    spec->model = o->model;
+    spec->loss = o->loss;
+    spec->ninit = o->ninit;
+    spec->init_names = (const char *const *)o->init_names;
+    spec->init_values = o->init_values;
+    spec->method = o->method;
+    spec->optimizer = o->optimizer;
+    if (o->lr_given) spec->lr = o->lr;
+    if (o->lr_decay_given) spec->lr_decay = o->lr_decay;
+    if (o->momentum_given) spec->momentum = o->momentum;
+    spec->batch = o->batch;
+    spec->steps = o->steps;
+    spec->epochs = o->epochs;
+    if (o->tol_given) spec->tol = o->tol > 0 ? o->tol : -1;
+    spec->has_loss_below = o->has_loss_below;
+    spec->loss_below = o->loss_below;
+    spec->keep_best = o->keep_best;
+    spec->slice = o->slice;
+    spec->seed = o->co.seed;
+    spec->dtype = o->co.dtype;
+    spec->device = o->co.device;
+}
+
 int main(int argc, char **argv)
 {
     cmd_init("tg-fit", argc, argv);
-    fit_opts o = {0};
-    cmd_common_init(&o.co);
-    o.co.longopts = longopts;
-    parse(&o, argc, argv);
-    cmd_common_finish(&o.co);
+    atexit(release_host);
+    fit_opts *const op = &opts;
+    cmd_common_init(&op->co);
+    op->co.longopts = longopts;
+    op->co.forms = report_forms;
+    parse(op, argc, argv);
+    cmd_common_finish(&op->co);
+    if (op->history) cmd_check_output_path(op->history);
+    if (op->plot) cmd_check_output_path(op->plot);
+    fit_opts o = *op; /* read-only from here; `opts` keeps what release_host frees */
 
-    fit_data d = {0};
-    read_data(&o, &d);
+    /* The whole request is checked (expressions' syntax first) before any data is read. */
+    tg_fit_spec spec;
+    spec_from_opts(&o, &spec);
+    if (tg_fit_check(&spec) != TT_OK) cmd_expr_fail(NULL);
+
+    fit_data *const dp = &data;
+    read_data(&o, dp);
+    fit_data d = *dp;
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
-    tt_tensor *x = to_tensor(d.x, d.n, dt, o.co.device);
-    tt_tensor *y = to_tensor(d.y, d.n, dt, o.co.device);
-    tt_tensor *w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
-
-    tg_fit_spec spec;
-    tg_fit_spec_defaults(&spec);
-    spec.model = o.model;
-    spec.loss = o.loss;
-    spec.ninit = o.ninit;
-    spec.init_names = (const char *const *)o.init_names;
-    spec.init_values = o.init_values;
-    spec.method = o.method;
-    spec.optimizer = o.optimizer;
-    if (o.lr_given) spec.lr = o.lr;
-    if (o.lr_decay_given) spec.lr_decay = o.lr_decay;
-    if (o.momentum_given) spec.momentum = o.momentum;
-    spec.batch = o.batch;
-    spec.steps = o.steps;
-    spec.epochs = o.epochs;
-    if (o.tol_given) spec.tol = o.tol > 0 ? o.tol : -1;
-    spec.has_loss_below = o.has_loss_below;
-    spec.loss_below = o.loss_below;
-    spec.keep_best = o.keep_best;
-    spec.slice = o.slice;
-    spec.seed = o.co.seed;
     spec.dtype = dt;
-    spec.device = o.co.device;
+    data_x = to_tensor(d.x, d.n, dt, o.co.device);
+    data_y = to_tensor(d.y, d.n, dt, o.co.device);
+    data_w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
+    atexit(release_tensors);
+    tt_tensor *x = data_x, *y = data_y, *w = data_w;
 
     step_ctx sc = {0};
     sc.bar = o.progress && isatty(STDERR_FILENO);
+    const char *term = getenv("TERM");
+    sc.plain = !term || !*term || !strcmp(term, "dumb");
     sc.log_every = o.log_every;
     if (o.steps) sc.total = o.steps;
     else if (o.epochs) sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
@@ -1011,11 +1113,18 @@ int main(int argc, char **argv)
         spec.on_step = on_step;
         spec.ctx = &sc;
     }
-    signal(SIGINT, on_sigint);
+    bool catch_sigint = spec.on_step && !cmd_signal_ignored(SIGINT);
+    if (catch_sigint) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &saved_sigint);
+    }
 
-    tg_fit_result *r = NULL;
-    tt_status st = tg_fit(x, y, w, &spec, &r);
-    signal(SIGINT, SIG_DFL);
+    tt_status st = tg_fit(x, y, w, &spec, &result);
+    tg_fit_result *r = result;
+    if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
     clear_bar(&sc);
     if (st != TT_OK) {
         if (r && r->stop == TG_STOP_DIVERGED) {
@@ -1027,26 +1136,20 @@ int main(int argc, char **argv)
         }
         cmd_expr_fail(NULL);
     }
-    if (interrupted) cmd_warn("interrupted at step %lld: reporting the parameters reached", (long long)r->steps);
+    if (interrupted) {
+        /* As gnuplot's fit: the parameters reached on standard output, no file. */
+        cmd_warn("interrupted at step %lld: the parameters reached follow; no file is written", (long long)r->steps);
+        fit_opts shown = o;
+        shown.co.output = NULL;
+        if (shown.out == OUT_H5 && isatty(STDOUT_FILENO)) shown.out = OUT_TEXT;
+        write_report(&shown, &d, r);
+        fflush(stdout);
+        cmd_die_of_signal(SIGINT);
+    }
 
     /* Side outputs first, the report last (a failure leaves no report). */
     if (o.history) write_history(&o, r);
     if (o.plot) write_plot(&o, &d, r);
     write_report(&o, &d, r);
-
-    tg_fit_result_free(r);
-    tt_release(x);
-    tt_release(y);
-    tt_release(w);
-    free(d.x);
-    free(d.y);
-    free(d.w);
-    free((char *)d.xname);
-    free((char *)d.yname);
-    free((char *)d.wname);
-    tg_model_free(o.compiled);
-    for (int i = 0; i < o.ninit; i++) free(o.init_names[i]);
-    free(o.init_names);
-    free(o.init_values);
     return 0;
 }

@@ -101,6 +101,12 @@ tt_tensor *tg_env_value(tg_env *env, const char *value, const char *context);
  * the caller's grad mode. */
 tt_tensor *tg_eval(tg_env *env, const char *program);
 
+/* Reads a program without evaluating it, for checking user input early: a
+ * syntax error, or a call of a function the language lacks ("unknown function
+ * 'foo' at column 3 (did you mean ...?)"), is TT_ESYNTAX with the program and
+ * a caret under the column. Names are not looked up (they bind later). */
+tt_status tg_expr_check(const char *program);
+
 /* A program parsed once, to be evaluated many times (a fit evaluates its
  * model on every block of points). */
 typedef struct tg_program tg_program;

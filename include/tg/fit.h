@@ -205,6 +205,11 @@ tt_status tg_fit(const tt_tensor *x, const tt_tensor *y, const tt_tensor *weight
  * returned as it is. */
 tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec, tg_fit_result **out);
 void tg_fit_result_free(tg_fit_result *r);
+/* The checks of tg_fit that need no data (model and loss, their syntax and
+ * functions first, the initial values, the options), so that a program can
+ * refuse a bad request before it reads anything: TT_OK or tg_fit's error.
+ * Errors in the text of an expression are TT_ESYNTAX, with a caret line. */
+tt_status tg_fit_check(const tg_fit_spec *spec);
 
 #ifdef __cplusplus
 }

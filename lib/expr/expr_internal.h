@@ -92,6 +92,9 @@ typedef struct {
 /* Parses src; on a syntax error returns an error status with the message
  * (and the caret line) in tt_last_error(). ex_free is safe either way. */
 tt_status ex_parse(const char *src, ex_program *prog);
+/* Sets status with "MSG", then src on one line and a caret under column col
+ * (a window around it when src is long). */
+tt_status ex_caret_error(tt_status status, const char *src, int col, const char *msg);
 void ex_free(ex_program *prog);
 const char *ex_tok_text(ex_tok t); /* "+", "**", ... */
 

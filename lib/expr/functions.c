@@ -498,11 +498,12 @@ static void nearest(char *buf, size_t size, const char *name, int len, const cha
     }
 }
 
-void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
+/* "unknown function 'sine' at column 1 (did you mean sin, sign?)"; env may be NULL. */
+static void unknown_message(char *msg, size_t size, const tg_env *env, const ex_node *n, bool is_call)
 {
     const char *cands[256];
-    int nc = 0;
-    for (int i = 0; !is_call && i < env->count && nc < 200; i++) cands[nc++] = env->names[i];
+    int nc = 0, nbound = env ? env->count : 0;
+    for (int i = 0; !is_call && i < nbound && nc < 200; i++) cands[nc++] = env->names[i];
     for (int i = 0; i < NFUNCS; i++) cands[nc++] = funcs[i].name;
     char near[256] = "", hint[512];
     nearest(near, sizeof near, n->name, n->namelen, cands, nc);
@@ -518,9 +519,9 @@ void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
             snprintf(hint + used, sizeof hint - used, "%s%s", i ? ", " : " ", funcs[i].name);
         }
         strncat(hint, ")", sizeof hint - strlen(hint) - 1);
-    } else if (env->count) {
+    } else if (nbound) {
         snprintf(hint, sizeof hint, " (known:");
-        for (int i = 0; i < env->count && i < 12; i++) {
+        for (int i = 0; i < nbound && i < 12; i++) {
             size_t used = strlen(hint);
             snprintf(hint + used, sizeof hint - used, "%s%s", i ? ", " : " ", i == 11 ? "..." : env->names[i]);
         }
@@ -528,6 +529,32 @@ void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
     } else {
         snprintf(hint, sizeof hint, " (no names are bound)");
     }
-    tt_set_error(TT_EINVAL, "unknown %s '%.*s' at column %d%s", is_call ? "function" : "name", n->namelen, n->name,
-                 n->col, hint);
+    snprintf(msg, size, "unknown %s '%.*s' at column %d%s", is_call ? "function" : "name", n->namelen, n->name, n->col,
+             hint);
+}
+
+void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
+{
+    char msg[1024];
+    unknown_message(msg, sizeof msg, env, n, is_call);
+    tt_set_error(TT_EINVAL, "%s", msg);
+}
+
+tt_status tg_expr_check(const char *program)
+{
+    if (!program) return tt_set_error(TT_EINVAL, "tg_expr_check: NULL program");
+    ex_program prog;
+    tt_status st = ex_parse(program, &prog);
+    const ex_node *first = NULL; /* the leftmost call of an unknown function */
+    for (int i = 0; st == TT_OK && i < prog.nall; i++) {
+        const ex_node *n = prog.all[i];
+        if (n->kind == N_CALL && !find_func(n->name, n->namelen) && (!first || n->col < first->col)) first = n;
+    }
+    if (first) {
+        char msg[1024];
+        unknown_message(msg, sizeof msg, NULL, first, true);
+        st = ex_caret_error(TT_ESYNTAX, program, first->col, msg);
+    }
+    ex_free(&prog);
+    return st;
 }

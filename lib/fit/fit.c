@@ -191,6 +191,42 @@ static tt_status check_options(const tg_fit_spec *sp)
     return TT_OK;
 }
 
+/* Everything about the spec that needs no data: the model and the loss
+ * (compiled; their syntax first), the initial values (into theta) and the
+ * options. *model and loss are the caller's to free, also on an error. */
+static tt_status check_spec(const tg_fit_spec *sp, tg_model **model, tgf_loss *loss, double *theta)
+{
+    tt_status st;
+    if ((st = tg_model_new(sp->model, model)) || (st = tgf_loss_init(loss, sp->loss, *model))) return st;
+    const tg_model *m = *model;
+    if (m->kind == TG_MODEL_EXPR && m->np == 0)
+        return tt_set_error(TT_EUSAGE,
+                            "the model '%s' has no parameters to fit (name them in the expression, e.g. "
+                            "'a*exp(k*x)')",
+                            m->text);
+    if ((st = read_init(sp, m, theta)) || (st = check_options(sp))) return st;
+    if (sp->method == TG_METHOD_EXACT && !tg_fit_exact_covers(m, loss->kind))
+        return tt_set_error(TT_EUSAGE,
+                            "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
+                            "and orthogonal for line; not the model '%s' with the loss '%s'",
+                            m->text, loss->text);
+    return TT_OK;
+}
+
+tt_status tg_fit_check(const tg_fit_spec *spec)
+{
+    tg_fit_spec defaults;
+    if (!spec) tg_fit_spec_defaults(&defaults);
+    tg_model *model = NULL;
+    tgf_loss loss = {0};
+    double theta[MAX_PARAMS] = {0};
+    tt_clear_error();
+    tt_status st = check_spec(spec ? spec : &defaults, &model, &loss, theta);
+    tgf_loss_free(&loss);
+    tg_model_free(model);
+    return st;
+}
+
 /* Expression models and losses are evaluated block by block: on data longer
  * than a block they must be elementwise in x, and sums or means over the
  * points. */
@@ -230,24 +266,8 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
     F.n = data->n;
     F.weighted = data->weighted;
 
-    if ((st = tg_model_new(sp->model, &F.model)) || (st = tgf_loss_init(&F.loss, sp->loss, F.model))) goto fail;
+    if ((st = check_spec(sp, &F.model, &F.loss, theta))) goto fail;
     const tg_model *m = F.model;
-    const char *loss_text = F.loss.text;
-    if (m->kind == TG_MODEL_EXPR && m->np == 0) {
-        st = tt_set_error(TT_EUSAGE,
-                          "the model '%s' has no parameters to fit (name them in the expression, e.g. "
-                          "'a*exp(k*x)')",
-                          m->text);
-        goto fail;
-    }
-    if ((st = read_init(sp, m, theta)) || (st = check_options(sp))) goto fail;
-    if (sp->method == TG_METHOD_EXACT && !tg_fit_exact_covers(m, F.loss.kind)) {
-        st = tt_set_error(TT_EUSAGE,
-                          "the exact method covers least squares (mse, half-mse, sse) for line and poly:K, "
-                          "and orthogonal for line; not the model '%s' with the loss '%s'",
-                          m->text, loss_text);
-        goto fail;
-    }
     if (data->nx != 1) {
         st = tt_set_error(TT_EUSAGE, "the data have %d x columns: the models take one (x)", data->nx);
         goto fail;

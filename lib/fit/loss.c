@@ -73,7 +73,7 @@ tt_status tgf_loss_init(tgf_loss *l, const char *text, const tg_model *m)
     tt_status st = tg_loss_parse(l->text, &l->kind, &l->delta);
     if (!st) st = tg_loss_check_model(l->kind, m);
     if (st || l->kind != TG_LOSS_EXPR) return st;
-    if (!(l->prog = tg_program_parse(l->text))) return tgf_prefix_error("loss: ");
+    if (tg_expr_check(l->text) || !(l->prog = tg_program_parse(l->text))) return tgf_prefix_error("loss: ");
     static const char *const data[] = {"pred", "y", "x"};
     l->additive = tg_program_is_additive(l->prog, 3, data);
     return TT_OK;

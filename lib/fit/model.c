@@ -110,7 +110,7 @@ static tt_status parse_model(tg_model *m)
                             "parameters such as 'a*exp(k*x)')",
                             model);
     m->kind = TG_MODEL_EXPR;
-    if (!(m->prog = tg_program_parse(model))) return tgf_prefix_error("model: ");
+    if (tg_expr_check(model) || !(m->prog = tg_program_parse(model))) return tgf_prefix_error("model: ");
     static const char *const data[] = {"x"};
     m->elementwise = tg_program_is_elementwise(m->prog, 1, data);
     for (int i = 0; i < tg_program_nnames(m->prog); i++) {
