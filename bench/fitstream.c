@@ -23,21 +23,6 @@ static tt_status source_read(void *ctx, int64_t start, int64_t count, double *co
     return TT_OK;
 }
 
-typedef struct {
-    double first, last;
-    int64_t steps;
-} span;
-
-static bool on_step(int64_t step, double loss, void *ctx)
-{
-    (void)loss;
-    span *s = ctx;
-    double t = now_ms();
-    if (step == 1) s->first = t;
-    s->last = t, s->steps = step;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     int64_t n = 10000000;
@@ -72,9 +57,10 @@ int main(int argc, char **argv)
             tg_fit_spec sp;
             tg_fit_spec_defaults(&sp);
             if (getenv("TG_FIT_SLICE")) sp.slice = strtoll(getenv("TG_FIT_SLICE"), NULL, 10);
-            span s = {0, 0, 0};
+            bench_span s = {0, 0, 0};
             if (k == 0) sp.method = TG_METHOD_EXACT;
-            if (k == 2) sp.optimizer = TG_OPT_GD, sp.lr = 1e-3, sp.steps = 11, sp.on_step = on_step, sp.ctx = &s;
+            if (k == 2)
+                sp.optimizer = TG_OPT_GD, sp.lr = 1e-3, sp.steps = 11, sp.on_step = bench_span_step, sp.ctx = &s;
             tg_fit_result *res = NULL;
             src.points = 0;
             double t0 = now_ms();
