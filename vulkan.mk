@@ -1,8 +1,8 @@
 # The Vulkan backend: GLSL compute shaders compiled to SPIR-V at build time,
 # validated, and embedded in lib/backend/vulkan.c as C arrays. Included by
-# the Makefile (after B, HEADERS and ALL_CFLAGS are set).
+# the Makefile (after B, HEADERS and ALL_CFLAGS are set); VULKAN_CFLAGS and
+# VULKAN_LIBS come from pkg-config, in build/config.mk.
 VULKAN_PACKAGES := libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers
-VULKAN_LIBS     := -lvulkan
 GLSLC           ?= glslc
 SPIRV_VAL       ?= spirv-val
 
@@ -11,7 +11,7 @@ SHADER_INC := $(wildcard shaders/*.glsl)
 SHADER_HDR := $(SHADER_SRC:shaders/%.comp=$(B)/shaders/%.spv.h)
 
 # The C form for #include, and a binary form only to run spirv-val on.
-$(B)/shaders/%.spv.h: shaders/%.comp $(SHADER_INC) | deps
+$(B)/shaders/%.spv.h: shaders/%.comp $(SHADER_INC)
 	@mkdir -p $(@D)
 	$(GLSLC) -O --target-env=vulkan1.1 -Ishaders $< -o $(@:.spv.h=.spv)
 	$(SPIRV_VAL) --target-env vulkan1.1 $(@:.spv.h=.spv)

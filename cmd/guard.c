@@ -16,12 +16,14 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 enum { NFATAL = sizeof fatal_signals / sizeof fatal_signals[0] };
 static struct sigaction previous[NFATAL];
 static void (*volatile cleanup_hook)(void);
+static volatile int damaged_status = CMD_EXIT_FAILURE;
 
 /* CPU seconds a step may take: the base, plus this much per byte it may touch. */
 static double stall_base = 2.0;
 static const double stall_per_byte = 1.0 / 20e6;
 
 void cmd_guard_set_cleanup(void (*cleanup)(void)) { cleanup_hook = cleanup; }
+void cmd_guard_set_status(int status) { damaged_status = status; }
 
 /* ---- the way out: async-signal-safe ------------------------------------------- */
 
@@ -50,7 +52,7 @@ static _Noreturn void exit_damaged(const char *label)
     put(": the file is damaged (the HDF5 library failed reading it)\n");
     void (*cleanup)(void) = cleanup_hook;
     if (cleanup) cleanup();
-    _exit(CMD_EXIT_FAILURE);
+    _exit(damaged_status);
 }
 
 /* ---- faults -------------------------------------------------------------------- */

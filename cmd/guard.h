@@ -25,5 +25,8 @@ void cmd_guard_install(void);
 /* What to call before exiting on damage (removing temporary files): it must
  * be async-signal-safe, as it runs in the signal handler or the watchdog. */
 void cmd_guard_set_cleanup(void (*cleanup)(void));
+/* The exit status for a damaged file: 1 (CMD_EXIT_FAILURE) unless a command
+ * says otherwise (tg-check: 2, trouble). */
+void cmd_guard_set_status(int status);
 
 #endif

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "guard.h"
 #include "tg/dot.h"
 #include "tg/expr.h"
 #include "tg/function.h"
@@ -79,7 +80,8 @@ static const char usage[] =
     "      --seed N           seed of the random inputs (default: $TG_SEED, else 0)\n"
     "      --format FMT       text (default), tap (TAP, for prove) or kv (one line of\n"
     "                         name=value fields per row)\n"
-    "  -o, --output FILE      write the report to FILE (atomically)\n"
+    "  -o, --output FILE      write the report to FILE (atomically); its extension\n"
+    "                         says what: .txt, .tap or .kv (others are refused)\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"
     "\n"
@@ -133,6 +135,12 @@ static const struct option longopts[] = {
 
 typedef enum { MODE_NONE, MODE_ALL, MODE_EXPR, MODE_SHELL, MODE_PLUGIN } check_mode;
 typedef enum { FMT_TEXT, FMT_TAP, FMT_KV } report_format;
+static const cmd_form report_forms[] = {
+    [FMT_TEXT] = {"text", ".txt", TT_FMT_AUTO},
+    [FMT_TAP] = {"tap", ".tap", TT_FMT_AUTO},
+    [FMT_KV] = {"kv", ".kv", TT_FMT_AUTO},
+    {NULL, NULL, TT_FMT_AUTO},
+};
 
 typedef struct {
     cmd_common co;
@@ -1024,7 +1032,7 @@ static void write_out(const char *path, const char *buf, size_t len)
         }
         return;
     }
-    if (tt_write_bytes(path, buf, len) != TT_OK) trouble("%s", tt_last_error());
+    if (cmd_write_bytes_to(path, buf, len) != TT_OK) trouble("%s", tt_last_error());
 }
 
 /* ---- plugins -------------------------------------------------------------------------- */
@@ -1109,11 +1117,6 @@ static void parse(check_opts *o, int argc, char **argv)
     int c;
     bool help = false;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "e:", longopts, NULL)) != -1) {
-        if (c == CMD_OPT_FORMAT) {
-            static const char *const fmts[] = {"text", "tap", "kv", NULL};
-            o->fmt = (report_format)cmd_parse_choice("--format", optarg, fmts);
-            continue;
-        }
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
@@ -1158,6 +1161,9 @@ static void parse(check_opts *o, int argc, char **argv)
         }
     }
     if (help) cmd_help(usage);
+    /* --format, else -o's extension, else text */
+    if (o->co.output && o->co.form < 0) o->co.form = cmd_form_by_path("-o", o->co.output, report_forms, "--format");
+    o->fmt = o->co.form >= 0 ? (report_format)o->co.form : FMT_TEXT;
     if (o->mode == MODE_NONE)
         cmd_usage_error("nothing to check: give --all, -e EXPR, --forward EXPR or --plugin LIB.so");
     if (o->mode == MODE_EXPR && o->wrt.n == 0)
@@ -1328,10 +1334,12 @@ static void warning_note(const check_opts *o)
 int main(int argc, char **argv)
 {
     cmd_init("tg-check", argc, argv);
+    cmd_guard_set_status(EXIT_TROUBLE); /* a damaged file is trouble, as every data error here */
     check_opts o = {.order = 1, .name = NULL};
     cmd_common_init(&o.co);
     o.co.dtype = TT_F64; /* gradcheck's precision */
     o.co.longopts = longopts;
+    o.co.forms = report_forms;
     tg_gradcheck_defaults(&o.gc);
     parse(&o, argc, argv);
     o.gc.seed = o.co.seed;

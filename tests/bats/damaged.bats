@@ -138,6 +138,15 @@ run_grad_stdin() { guarded out err tg-grad -e 'sum(x*y)' --wrt x,y --format csv 
   assert_line --regexp '^w=1\.78'
 }
 
+@test "tg-check: a damaged file is trouble (exit 2), as its other data errors" {
+  run tg-check -e 'sum(x)' --wrt x "x=$DAMAGED/d10-rc136.h5:x"
+  assert_failure 2
+  assert_output "tg-check: $DAMAGED/d10-rc136.h5: the file is damaged (the HDF5 library failed reading it)"
+  run tg-check -e 'sum(x)' --wrt x "x=$DAMAGED/d12-rc139.h5:x"
+  assert_failure 2
+  assert_output --partial "d12-rc139.h5: damaged HDF5 file: cannot look up 'x'"
+}
+
 @test "a fault outside the guard stays a crash" {
   # tg-fit waits on an empty pipe (outside libhdf5) when it gets SIGSEGV: it dies of it, saying nothing.
   run bash -c 'timeout --preserve-status -s SEGV 1 tg-fit --format kv < <(sleep 5 2>/dev/null)'

@@ -1,4 +1,5 @@
 /* Tensor I/O: HDF5 images and files, text columns, sources, errors. */
+#define _GNU_SOURCE /* fopencookie: a stream that fails on purpose */
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
@@ -176,6 +177,108 @@ TEST(set_basics)
     CHECK(tt_format_from_path("d.bin") == TT_FMT_AUTO);
     CHECK(tt_format_from_path("dir.csv/data") == TT_FMT_AUTO);
     CHECK(tt_format_from_path(".csv") == TT_FMT_AUTO);
+}
+
+/* Many names: every one found (with or without '/'), replaced in place, the
+ * order kept; the hash grows past its first sizes. */
+TEST(set_many_names)
+{
+    tt_tensor_set *set = tt_set_new();
+    tt_tensor *a = tt_scalar(1, TT_F64, TT_CPU), *b = tt_scalar(2, TT_F64, TT_CPU);
+    char name[32];
+    enum { N = 5000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "%sc%d", i % 2 ? "/" : "", i);
+        CHECK(tt_set_put(set, name, a) == TT_OK);
+    }
+    CHECK(set->count == N);
+    int found = 0, ordered = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "/c%d", i);
+        found += tt_set_get(set, name) == a && tt_set_get(set, name + 1) == a;
+        ordered += !strcmp(set->names[i], name + 1);
+    }
+    CHECK(found == N && ordered == N);
+    CHECK(tt_set_put(set, "c4321", b) == TT_OK && set->count == N && tt_set_get(set, "c4321") == b);
+    CHECK(set->tensors[4321] == b && tt_set_get(set, "c432") == a && tt_set_get(set, "c43210") == NULL);
+    tt_set_free(set);
+    CHECK(a->refcount == 1 && b->refcount == 1);
+    tt_release(a);
+    tt_release(b);
+}
+
+static tt_tensor_set *columns2(const char *a, const double *va, const char *b, const double *vb, int64_t n)
+{
+    tt_tensor_set *set = tt_set_new();
+    tt_tensor *ta = tt_from_data(1, &n, TT_F64, va, TT_CPU), *tb = tt_from_data(1, &n, TT_F64, vb, TT_CPU);
+    tt_set_put(set, a, ta);
+    tt_set_put(set, b, tb);
+    tt_release(ta);
+    tt_release(tb);
+    return set;
+}
+
+/* Text in pieces: the header once, aligned to the widths seen so far. */
+TEST(text_writer_pieces)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tt_text_writer *w = tt_text_writer_new(f, TT_FMT_TEXT, "mem");
+    tt_tensor_set *p1 = columns2("x", (double[]){1, 2}, "y", (double[]){10, 20}, 2);
+    tt_tensor_set *p2 = columns2("x", (double[]){300}, "y", (double[]){4}, 1);
+    tt_tensor_set *bad = columns2("x", (double[]){1}, "z", (double[]){1}, 1);
+    tt_set_attr_num(p1, "seed", 3);
+    CHECK(w && tt_text_writer_put(w, p1) == TT_OK && tt_text_writer_put(w, p2) == TT_OK);
+    CHECK_ERR(tt_text_writer_put(w, bad), TT_EINVAL, "mem: a piece of text output with the column 'z' for 'y'");
+    CHECK(tt_text_writer_finish(w) == TT_OK);
+    fclose(f);
+    CHECK_STR(buf, "# seed: 3\nx   y\n1  10\n2  20\n300   4\n");
+    free(buf);
+    f = open_memstream(&buf, &len);
+    w = tt_text_writer_new(f, TT_FMT_CSV, "mem");
+    CHECK(tt_text_writer_put(w, p1) == TT_OK && tt_text_writer_put(w, p2) == TT_OK &&
+          tt_text_writer_finish(w) == TT_OK);
+    fclose(f);
+    CHECK_STR(buf, "x,y\n1,10\n2,20\n300,4\n");
+    free(buf);
+    CHECK_ERR(tt_text_writer_new(stdout, TT_FMT_H5, "out"), TT_EINVAL, "out: not a text format");
+    tt_set_free(p1);
+    tt_set_free(p2);
+    tt_set_free(bad);
+}
+
+/* A reader that takes 1000 bytes and then is gone (EPIPE). */
+static ssize_t closing_write(void *cookie, const char *buf, size_t n)
+{
+    (void)buf;
+    size_t *offered = cookie;
+    *offered += n;
+    if (*offered > 1000) {
+        errno = EPIPE;
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+/* A write error stops the writer at the next block: it does not format the rest. */
+TEST(text_writer_stops_on_a_closed_pipe)
+{
+    enum { N = 500000 }; /* some 10 MB of text */
+    double *v = malloc(N * sizeof *v);
+    for (int i = 0; i < N; i++) v[i] = 1.0 / (i + 3);
+    tt_tensor_set *set = columns2("x", v, "y", v, N);
+    size_t offered = 0;
+    FILE *f = fopencookie(&offered, "w", (cookie_io_functions_t){.write = closing_write});
+    tt_text_writer *w = tt_text_writer_new(f, TT_FMT_CSV, "pipe");
+    errno = 0;
+    CHECK(tt_text_writer_put(w, set) == TT_EIO && errno == EPIPE);
+    CHECK(strstr(tt_last_error(), "pipe: cannot write: Broken pipe"));
+    CHECK(offered > 1000 && offered <= 2 * 65536);
+    CHECK(tt_text_writer_finish(w) == TT_EIO && errno == EPIPE);
+    fclose(f);
+    tt_set_free(set);
+    free(v);
 }
 
 TEST(h5_image_round_trip)
@@ -851,6 +954,9 @@ int main(void)
         return 1;
     }
     RUN(set_basics);
+    RUN(set_many_names);
+    RUN(text_writer_pieces);
+    RUN(text_writer_stops_on_a_closed_pipe);
     RUN(h5_image_round_trip);
     RUN(h5_file_round_trip);
     RUN(h5py_fixture);
