@@ -87,16 +87,28 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 
 static double seconds(const struct timespec *t) { return (double)t->tv_sec + (double)t->tv_nsec * 1e-9; }
 
+/* The watchdog sleeps on a condition variable, so that exit can wake and join
+ * it at once (a thread left running at exit shows as a leak to valgrind). */
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_wake;
+static bool watch_stop;
+static pthread_t watch_thread;
+
 static void *watchdog(void *arg)
 {
     (void)arg;
-    double tick = stall_base / 4 < 0.1 ? stall_base / 4 : 0.1;
-    struct timespec nap = {(time_t)tick, (long)((tick - (double)(time_t)tick) * 1e9)};
+    long tick_ns = (long)((stall_base / 4 < 0.1 ? stall_base / 4 : 0.1) * 1e9);
     uint64_t watched = 0; /* the step being timed, 0 for none */
     clockid_t clock;
     double start = 0;
-    for (;;) {
-        nanosleep(&nap, NULL);
+    pthread_mutex_lock(&watch_lock);
+    while (!watch_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += tick_ns;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&watch_wake, &watch_lock, &until);
+        if (watch_stop) break;
         tt_guard_state st;
         if (!tt_guard_peek(&st)) {
             watched = 0;
@@ -114,7 +126,17 @@ static void *watchdog(void *arg)
         if (clock_gettime(clock, &now) != 0) continue;
         if (seconds(&now) - start > stall_base + (double)st.bytes * stall_per_byte) exit_damaged(st.label);
     }
+    pthread_mutex_unlock(&watch_lock);
     return NULL;
+}
+
+static void stop_watchdog(void)
+{
+    pthread_mutex_lock(&watch_lock);
+    watch_stop = true;
+    pthread_cond_signal(&watch_wake);
+    pthread_mutex_unlock(&watch_lock);
+    pthread_join(watch_thread, NULL);
 }
 
 /* ---- installing ---------------------------------------------------------------- */
@@ -140,15 +162,18 @@ void cmd_guard_install(void)
     for (int i = 0; i < NFATAL; i++) sigaction(fatal_signals[i], &sa, &previous[i]);
 
     /* The watchdog blocks every signal: those sent to the process go to the program's threads. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&watch_wake, &ca);
+    pthread_condattr_destroy(&ca);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 1 << 16);
-    pthread_create(&t, &attr, watchdog, NULL);
+    if (pthread_create(&watch_thread, &attr, watchdog, NULL) == 0) atexit(stop_watchdog);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
