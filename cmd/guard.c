@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,6 +140,27 @@ static void stop_watchdog(void)
     pthread_join(watch_thread, NULL);
 }
 
+/* Blocks every signal: those sent to the process go to the program's own threads. */
+static void start_watchdog(void)
+{
+    static atomic_bool started;
+    if (atomic_exchange(&started, true)) return;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&watch_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 16);
+    if (pthread_create(&watch_thread, &attr, watchdog, NULL) == 0) atexit(stop_watchdog);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* ---- installing ---------------------------------------------------------------- */
 
 void cmd_guard_install(void)
@@ -161,19 +183,6 @@ void cmd_guard_install(void)
     sigemptyset(&sa.sa_mask);
     for (int i = 0; i < NFATAL; i++) sigaction(fatal_signals[i], &sa, &previous[i]);
 
-    /* The watchdog blocks every signal: those sent to the process go to the program's threads. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&watch_wake, &ca);
-    pthread_condattr_destroy(&ca);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1 << 16);
-    if (pthread_create(&watch_thread, &attr, watchdog, NULL) == 0) atexit(stop_watchdog);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* The watchdog starts with the first read (a program that reads no HDF5 has none). */
+    tt_guard_on_first_entry(start_watchdog);
 }

@@ -18,8 +18,9 @@
 #ifndef TG_CMD_GUARD_H
 #define TG_CMD_GUARD_H
 
-/* Installs the handler and starts the watchdog; once per process (later calls
- * do nothing). Exits 2 on a TG_STALL_SECONDS that is not a positive number. */
+/* Installs the handler, and the watchdog to start with the first read; once
+ * per process (later calls do nothing). Exits 2 on a TG_STALL_SECONDS that is
+ * not a positive number. */
 void cmd_guard_install(void);
 
 /* What to call before exiting on damage (removing temporary files): it must
