@@ -87,16 +87,46 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 
 static double seconds(const struct timespec *t) { return (double)t->tv_sec + (double)t->tv_nsec * 1e-9; }
 
+/* The watchdog sleeps on a condition that the program's exit signals, so
+ * that exit joins it at once (no thread left running: valgrind stays clean). */
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_wake = PTHREAD_COND_INITIALIZER;
+static bool watch_stop;
+static pthread_t watch_thread;
+
+/* Sleeps `tick` seconds; false when the program is exiting. */
+static bool nap(double tick)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long ns = until.tv_nsec + (long)(tick * 1e9);
+    until.tv_sec += ns / 1000000000L;
+    until.tv_nsec = ns % 1000000000L;
+    pthread_mutex_lock(&watch_lock);
+    while (!watch_stop && pthread_cond_timedwait(&watch_wake, &watch_lock, &until) == 0) {}
+    bool go_on = !watch_stop;
+    pthread_mutex_unlock(&watch_lock);
+    return go_on;
+}
+
+static void stop_watchdog(void)
+{
+    pthread_mutex_lock(&watch_lock);
+    watch_stop = true;
+    pthread_cond_signal(&watch_wake);
+    pthread_mutex_unlock(&watch_lock);
+    pthread_join(watch_thread, NULL);
+}
+
 static void *watchdog(void *arg)
 {
     (void)arg;
     double tick = stall_base / 4 < 0.1 ? stall_base / 4 : 0.1;
-    struct timespec nap = {(time_t)tick, (long)((tick - (double)(time_t)tick) * 1e9)};
     uint64_t watched = 0; /* the step being timed, 0 for none */
     clockid_t clock;
     double start = 0;
     for (;;) {
-        nanosleep(&nap, NULL);
+        if (!nap(tick)) return NULL;
         tt_guard_state st;
         if (!tt_guard_peek(&st)) {
             watched = 0;
@@ -115,6 +145,27 @@ static void *watchdog(void *arg)
         if (seconds(&now) - start > stall_base + (double)st.bytes * stall_per_byte) exit_damaged(st.label);
     }
     return NULL;
+}
+
+static void start_watchdog(void)
+{
+    /* It blocks every signal: those sent to the process go to the program's threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 16);
+    if (pthread_create(&watch_thread, &attr, watchdog, NULL) == 0) atexit(stop_watchdog);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Started on the first entry into the guard: a program that reads no HDF5 file runs no extra thread. */
+static void start_watchdog_once(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, start_watchdog);
 }
 
 /* ---- installing ---------------------------------------------------------------- */
@@ -139,16 +190,5 @@ void cmd_guard_install(void)
     sigemptyset(&sa.sa_mask);
     for (int i = 0; i < NFATAL; i++) sigaction(fatal_signals[i], &sa, &previous[i]);
 
-    /* The watchdog blocks every signal: those sent to the process go to the program's threads. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1 << 16);
-    pthread_create(&t, &attr, watchdog, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    tt_guard_set_enter_hook(start_watchdog_once);
 }

@@ -39,6 +39,11 @@ const char *tt_guard_here(void);
  * inside the guard. For a watchdog that checks the step makes progress. */
 bool tt_guard_peek(tt_guard_state *out);
 
+/* A function called on every entry into the guard, on the reading thread
+ * (NULL: none): a program starts its watchdog there the first time, so that
+ * a run that reads no HDF5 never starts one. */
+void tt_guard_set_enter_hook(void (*hook)(void));
+
 #ifdef __cplusplus
 }
 #endif
