@@ -560,58 +560,66 @@ static tt_tensor *c_mul_(tt_tensor *const *in) { return c_inplace(in, tg_mul_); 
 static tt_tensor *c_div_(tt_tensor *const *in) { return c_inplace(in, tg_div_); }
 static tt_tensor *c_copy_(tt_tensor *const *in) { return c_inplace(in, tg_copy_); }
 
+/* The op table's ops (tg/ops.def), each with its table inputs: through its
+ * expression function, else (an operator) through its tg_ function. */
+#define C_UNARY_EXPR(name)
+#define C_UNARY_NOEXPR(name) \
+    static tt_tensor *c_##name(tt_tensor *const *in) { return tg_##name(in[0]); }
+#define C_BINARY_EXPR_OTHER(name)
+#define C_BINARY_EXPR_EXPONENT(name)
+#define C_BINARY_NOEXPR(name) \
+    static tt_tensor *c_##name(tt_tensor *const *in) { return tg_##name(in[0], in[1]); }
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, check) C_UNARY_##expr(name)
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, check) C_BINARY_##expr(name)
+#include "tg/ops.def"
+#define UNARY_EXPR(name, check) {#name, #name "(x)", NULL, NULL, check},
+#define UNARY_NOEXPR(name, check) {#name, NULL, c_##name, "tg_" #name "(x)", check},
+#define BINARY_EXPR_OTHER(name, check) {#name, #name "(a, b)", NULL, NULL, check},
+#define BINARY_EXPR_EXPONENT BINARY_EXPR_OTHER
+#define BINARY_NOEXPR(name, check) {#name, NULL, c_##name, "tg_" #name "(a, b)", check},
+#define REDUCE_REDUCE(name, check) {#name, #name "(x)", NULL, NULL, check},
+#define REDUCE_EXTREME REDUCE_REDUCE
+
 static const builtin builtins[] = {
-    /* unary functions */
-    {"neg", "-x", NULL, NULL, "x:2,3"},
-    {"exp", "exp(x)", NULL, NULL, "x:2,3"},
-    {"log", "log(x)", NULL, NULL, "x:2,3:pos"},
-    {"sqrt", "sqrt(x)", NULL, NULL, "x:2,3:pos"},
-    {"sin", "sin(x)", NULL, NULL, "x:2,3"},
-    {"cos", "cos(x)", NULL, NULL, "x:2,3"},
-    {"tanh", "tanh(x)", NULL, NULL, "x:2,3"},
-    {"sigmoid", "sigmoid(x)", NULL, NULL, "x:2,3"},
-    {"relu", "relu(x)", NULL, NULL, "x:2,3:away"},
-    {"abs", "abs(x)", NULL, NULL, "x:2,3:away"},
-    {"sign", "sign(x)", NULL, NULL, "x:2,3:away"},
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, check) UNARY_##expr(name, check)
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, check) BINARY_##expr(name, check)
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, check) REDUCE_##expr(name, check)
+#include "tg/ops.def"
+    /* operators */
+    {"neg_op", "-x", NULL, NULL, "x:2,3"},
     /* binary operators, with broadcasting and Python-style scalars */
-    {"add", "a + b", NULL, NULL, "a:2,3 b:2,3"},
+    {"add_op", "a + b", NULL, NULL, "a:2,3 b:2,3"},
     {"add_broadcast", "a + b", NULL, NULL, "a:2,3 b:3"},
     {"add_scalar", "x + 2", NULL, NULL, "x:2,3"},
-    {"sub", "a - b", NULL, NULL, "a:2,3 b:2,3"},
+    {"sub_op", "a - b", NULL, NULL, "a:2,3 b:2,3"},
     {"sub_broadcast", "a - b", NULL, NULL, "a:2,1 b:3"},
     {"rsub_scalar", "2 - x", NULL, NULL, "x:2,3"},
-    {"mul", "a * b", NULL, NULL, "a:2,3 b:2,3"},
+    {"mul_op", "a * b", NULL, NULL, "a:2,3 b:2,3"},
     {"mul_broadcast", "a * b", NULL, NULL, "a:2,3 b:2,1"},
     {"mul_0d", "a * b", NULL, NULL, "a:2,3 b:()"},
     {"mul_scalar", "3 * x", NULL, NULL, "x:2,3"},
-    {"div", "a / b", NULL, NULL, "a:2,3 b:2,3:away"},
+    {"div_op", "a / b", NULL, NULL, "a:2,3 b:2,3:away"},
     {"div_broadcast", "a / b", NULL, NULL, "a:2,3 b:3:away"},
     {"div_scalar", "x / 2", NULL, NULL, "x:2,3"},
     {"rdiv_scalar", "2 / x", NULL, NULL, "x:2,3:away"},
-    {"pow", "a ^ b", NULL, NULL, "a:2,3:pos b:2,3"},
-    {"pow_fn", "pow(a, b)", NULL, NULL, "a:2,3:pos b:2,3"},
+    {"pow_op", "a ^ b", NULL, NULL, "a:2,3:pos b:2,3"},
     {"pow_scalar", "x ^ 3", NULL, NULL, "x:2,3"},
     {"pow_scalar_frac", "x ** 0.5", NULL, NULL, "x:2,3:pos"},
     {"rpow_scalar", "2 ^ x", NULL, NULL, "x:2,3"},
-    {"maximum", "max(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
-    {"minimum", "min(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"max_elementwise", "max(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"min_elementwise", "min(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
     {"maximum_scalar", "max(x, 0.0)", NULL, NULL, "x:2,3:away"},
     {"minimum_scalar", "min(x, 0.0)", NULL, NULL, "x:2,3:away"},
-    /* reductions */
-    {"sum", "sum(x)", NULL, NULL, "x:3,4"},
+    /* reductions over dims */
     {"sum_dim", "sum(x, 1)", NULL, NULL, "x:3,4"},
     {"sum_dim_keepdim", "sum(x, 0, true)", NULL, NULL, "x:3,4"},
     {"sum_dims", "sum(x, [0, 2])", NULL, NULL, "x:2,3,2"},
-    {"mean", "mean(x)", NULL, NULL, "x:3,4"},
     {"mean_dim", "mean(x, -1)", NULL, NULL, "x:3,4"},
     {"mean_dim_keepdim", "mean(x, 1, keepdim=true)", NULL, NULL, "x:3,4"},
-    {"prod", "prod(x)", NULL, NULL, "x:2,3:away"},
     {"prod_dim", "prod(x, 1)", NULL, NULL, "x:3,4:away"},
     {"prod_dim_keepdim", "prod(x, 0, true)", NULL, NULL, "x:3,4:away"},
-    {"max", "max(x)", NULL, NULL, "x:3,4:distinct"},
     {"max_dim", "max(x, 1)", NULL, NULL, "x:3,4:distinct"},
     {"max_dim_keepdim", "max(x, 0, true)", NULL, NULL, "x:3,4:distinct"},
-    {"min", "min(x)", NULL, NULL, "x:3,4:distinct"},
     {"min_dim", "min(x, 1)", NULL, NULL, "x:3,4:distinct"},
     {"min_dim_keepdim", "min(x, dim=0, keepdim=true)", NULL, NULL, "x:3,4:distinct"},
     /* linear algebra */

@@ -113,24 +113,11 @@ int tg_register_hook(tt_tensor *t, tg_hook_fn fn, void *ctx);
 tt_status tg_remove_hook(tt_tensor *t, int handle);
 
 /* ---- differentiable ops (same semantics as the tt_ forms) ----------------- */
-tt_tensor *tg_neg(const tt_tensor *x);
-tt_tensor *tg_exp(const tt_tensor *x);
-tt_tensor *tg_log(const tt_tensor *x);
-tt_tensor *tg_sqrt(const tt_tensor *x);
-tt_tensor *tg_sin(const tt_tensor *x);
-tt_tensor *tg_cos(const tt_tensor *x);
-tt_tensor *tg_tanh(const tt_tensor *x);
-tt_tensor *tg_sigmoid(const tt_tensor *x);
-tt_tensor *tg_relu(const tt_tensor *x);
-tt_tensor *tg_abs(const tt_tensor *x);
-tt_tensor *tg_sign(const tt_tensor *x);
-tt_tensor *tg_add(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_sub(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_mul(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_div(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_pow(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_maximum(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_minimum(const tt_tensor *a, const tt_tensor *b);
+/* One per row of tg/ops.def: tg_exp(x), tg_add(a, b), tg_sum(x), ... */
+#define TT_UNARY_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x);
+#define TT_BINARY_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *a, const tt_tensor *b);
+#define TT_REDUCE_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x);
+#include "tg/ops.def"
 /* Comparisons are not differentiable: plain results, never recorded. */
 tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_unary(tt_unary_op op, const tt_tensor *x);
@@ -144,11 +131,6 @@ tt_tensor *tg_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *
 tt_tensor *tg_clamp(const tt_tensor *x, double lo, double hi);
 tt_tensor *tg_cast(const tt_tensor *x, tt_dtype dt);
 tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int ndims, bool keepdim);
-tt_tensor *tg_sum(const tt_tensor *x);
-tt_tensor *tg_mean(const tt_tensor *x);
-tt_tensor *tg_prod(const tt_tensor *x);
-tt_tensor *tg_max(const tt_tensor *x);
-tt_tensor *tg_min(const tt_tensor *x);
 tt_tensor *tg_sum_dims(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
 tt_tensor *tg_mean_dims(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
 tt_tensor *tg_max_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices);

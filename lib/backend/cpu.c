@@ -544,6 +544,14 @@ static inline float tanh_f32(float x)
 #define VECTOR_CLONES
 #endif
 
+/* The ops of the table (tg/ops.def) whose int64 inputs the op layer casts to
+ * float32 (FLOAT) or refuses (NOINT): an int64 kernel never sees them. */
+#define NOT_INT64_KEEP(ENUM)
+#define NOT_INT64_FLOAT(ENUM) case TT_##ENUM:
+#define NOT_INT64_NOINT(ENUM) case TT_##ENUM:
+
+/* Every op of the table, no default: a missing one does not compile
+ * (-Wswitch-enum). */
 #define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                     \
     VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
     {                                                                                    \
@@ -559,7 +567,7 @@ static inline float tanh_f32(float x)
         case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;               \
         case TT_ABS: LOOP1(T, T, fabs(x)); break;                                        \
         case TT_SIGN: LOOP1(T, T, x != x ? x : (T)((x > 0) - (x < 0))); break;           \
-        default: break;                                                                  \
+        case TT_NUM_UNARY: break;                                                        \
         }                                                                                \
     }
 #define SIGMOID_F64(x) (1 / (1 + exp(-(x))))
@@ -573,14 +581,16 @@ static void unary_i64(const void *c, int64_t n, char **p, const int64_t *s)
     case TT_RELU: LOOP1(int64_t, int64_t, x > 0 ? x : 0); break;
     case TT_ABS: LOOP1(int64_t, int64_t, x < 0 ? (int64_t)(0 - (uint64_t)x) : x); break;
     case TT_SIGN: LOOP1(int64_t, int64_t, (x > 0) - (x < 0)); break;
-    default: break;
+#define TT_UNARY_OP(ENUM, name, ints, ...) NOT_INT64_##ints(ENUM)
+#include "tg/ops.def"
+    case TT_NUM_UNARY: break;
     }
 }
 
 static tt_status cpu_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
 {
     static const row_fn rows[TT_NUM_DTYPES] = {[TT_F32] = unary_f32, [TT_F64] = unary_f64, [TT_I64] = unary_i64};
-    if (!rows[in->dtype])
+    if (!rows[in->dtype] || (in->dtype == TT_I64 && !tt__unary_int64_kernel(op)))
         return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
     const tt_kview *v[2] = {out, in};
     run(2, v, rows[in->dtype], &op);
@@ -606,10 +616,9 @@ static int64_t ipow(int64_t base, int64_t e)
     case TT_LT: LOOP2(tbool, T, x < y); break;  \
     case TT_LE: LOOP2(tbool, T, x <= y); break; \
     case TT_GT: LOOP2(tbool, T, x > y); break;  \
-    case TT_GE:                                 \
-        LOOP2(tbool, T, x >= y);                \
-        break;
+    case TT_GE: LOOP2(tbool, T, x >= y); break;
 
+/* Every op of the table, no default (-Wswitch-enum). */
 #define BINARY_FLOAT_ROW(NAME, T)                                                        \
     VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
     {                                                                                    \
@@ -628,11 +637,16 @@ static int64_t ipow(int64_t base, int64_t e)
             LOOP2(T, T, MINNAN(x, y));                                                   \
             break;                                                                       \
             COMPARE_CASES(T)                                                             \
-        default: break;                                                                  \
+        case TT_NUM_BINARY: break;                                                       \
         }                                                                                \
     }
 BINARY_FLOAT_ROW(binary_f32, float)
 BINARY_FLOAT_ROW(binary_f64, double)
+
+/* Ops an integer kernel never sees: true division (computed in float32), and
+ * for bool every arithmetic op (computed in int64). */
+#define NOT_INT64_ARITH(ENUM)
+#define NOT_INT64_TRUEDIV(ENUM) case TT_##ENUM:
 
 /* Integer arithmetic wraps as in PyTorch (done unsigned to stay defined in C). */
 static void binary_i64(const void *c, int64_t n, char **p, const int64_t *s)
@@ -647,7 +661,9 @@ static void binary_i64(const void *c, int64_t n, char **p, const int64_t *s)
         LOOP2(int64_t, int64_t, x < y ? x : y);
         break;
         COMPARE_CASES(int64_t)
-    default: break;
+#define TT_BINARY_OP(ENUM, name, kind, ...) NOT_INT64_##kind(ENUM)
+#include "tg/ops.def"
+    case TT_NUM_BINARY: break;
     }
 }
 
@@ -655,7 +671,9 @@ static void binary_bool(const void *c, int64_t n, char **p, const int64_t *s)
 {
     switch (*(const tt_binary_op *)c) {
         COMPARE_CASES(tbool)
-    default: break;
+#define TT_BINARY_OP(ENUM, ...) case TT_##ENUM:
+#include "tg/ops.def"
+    case TT_NUM_BINARY: break;
     }
 }
 
@@ -750,8 +768,9 @@ static double read_f(tt_dtype dt, const char *e)
     case TT_F32: return *(const float *)e;
     case TT_F64: return *(const double *)e;
     case TT_I64: return (double)*(const int64_t *)e;
-    default: return *(const tbool *)e;
+    case TT_BOOL: return *(const tbool *)e;
     }
+    return 0;
 }
 
 /* Floating sums: fixed blocks of RBLOCK elements, each summed in double in

@@ -339,8 +339,10 @@ static int type_rank(VkPhysicalDeviceType t)
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
     case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
     case VK_PHYSICAL_DEVICE_TYPE_CPU: return 4;
-    default: return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_OTHER:
+    case VK_PHYSICAL_DEVICE_TYPE_MAX_ENUM: return 3;
     }
+    return 3;
 }
 
 /* The physical device behind vulkan:index, or a message saying why none. */
@@ -1212,8 +1214,7 @@ static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, ui
 static tt_status vk_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
 {
     vk_dev *d = dev_of(out);
-    bool i64_op = op == TT_NEG || op == TT_RELU || op == TT_ABS || op == TT_SIGN;
-    if (in->dtype != TT_F32 && in->dtype != TT_F64 && !(in->dtype == TT_I64 && i64_op))
+    if (in->dtype != TT_F32 && in->dtype != TT_F64 && !(in->dtype == TT_I64 && tt__unary_int64_kernel(op)))
         return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
     tt_status st;
     if ((st = need_dtype(d, in->dtype, tt_unary_name(op)))) return st;
@@ -1248,8 +1249,8 @@ static tt_status check_exponents(vk_dev *d, const tt_kview *b)
 static tt_status vk_binary(tt_binary_op op, const tt_kview *out, const tt_kview *a, const tt_kview *b)
 {
     vk_dev *d = dev_of(out);
-    bool compare = op >= TT_EQ;
-    if (!(a->dtype == TT_F32 || a->dtype == TT_F64 || (a->dtype == TT_I64 && op != TT_DIV) ||
+    bool compare = tt_is_comparison(op);
+    if (!(a->dtype == TT_F32 || a->dtype == TT_F64 || (a->dtype == TT_I64 && tt__binary_int64_kernel(op)) ||
           (a->dtype == TT_BOOL && compare)))
         return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_binary_name(op), tt_dtype_name(a->dtype));
     tt_status st;
@@ -1289,7 +1290,7 @@ static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, do
     vk_buf *bufs[2];
     const tt_kview *v[2] = {out, in};
     if ((st = describe(&p, 2, v, bufs, &pl))) return st;
-    p.op = 16u | (isnan(lo) ? 0u : 1u) | (isnan(hi) ? 0u : 2u);
+    p.op = TT_VK_OP_CLAMP | (isnan(lo) ? 0u : 1u) | (isnan(hi) ? 0u : 2u);
     int k;
     if (in->dtype == TT_F32) {
         p.f = (float)lo;

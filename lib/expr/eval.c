@@ -20,32 +20,24 @@ void ex_op_error(const char *label, int col)
     free(msg);
 }
 
-static double fold(int op, double a, double b)
+/* f(a) or a OP b of numbers: computed by the CPU kernel in float64, so that a
+ * number means what the op means on a tensor (one meaning per op). */
+int ex_fold(int op, bool binary, double a, double b, double *out)
 {
-    switch (op) {
-    case TT_ADD: return a + b;
-    case TT_SUB: return a - b;
-    case TT_MUL: return a * b;
-    case TT_DIV: return a / b;
-    case TT_POW: return pow(a, b);
-    case TT_MAXIMUM: return isnan(a) || isnan(b) ? NAN : a > b ? a : b; /* NaN wins, as torch.maximum */
-    case TT_MINIMUM: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
-    case TT_EQ: return a == b;
-    case TT_NE: return a != b;
-    case TT_LT: return a < b;
-    case TT_LE: return a <= b;
-    case TT_GT: return a > b;
-    default: return a >= b; /* TT_GE */
-    }
+    tt_tensor *ta = tt_scalar(a, TT_F64, TT_CPU), *tb = binary && ta ? tt_scalar(b, TT_F64, TT_CPU) : NULL;
+    tt_tensor *r = !ta || (binary && !tb) ? NULL : binary ? tt_binary(op, ta, tb) : tt_unary(op, ta);
+    tt_status st = r ? tt_item(r, out) : tt_last_status();
+    tt_release(ta);
+    tt_release(tb);
+    tt_release(r);
+    return st == TT_OK ? 0 : -1;
 }
 
 int ex_binop(int op, const char *label, int col, ex_val a, ex_val b, ex_val *out)
 {
     *out = (ex_val){0};
-    if (!a.t && !b.t && op != EX_MATMUL) {
-        out->num = fold(op, a.num, b.num);
-        return 0;
-    }
+    if (!a.t && !b.t && op != EX_MATMUL)
+        return ex_fold(op, true, a.num, b.num, &out->num) ? (ex_op_error(label, col), -1) : 0;
     tt_tensor *r;
     if (op == EX_MATMUL) {
         if (!a.t || !b.t) tt_set_error(TT_EINVAL, "matmul needs two tensors, got a number");

@@ -111,6 +111,9 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out); /* 0 ok, -1 error s
 #define EX_MATMUL TT_NUM_BINARY
 int ex_binop(int op, const char *label, int col, ex_val a, ex_val b, ex_val *out);
 tt_tensor *ex_number_tensor(const tg_env *env, double v); /* 0-d, env dtype and device */
+/* f(a) (a tt_unary_op) or a OP b (a tt_binary_op) of numbers, as the op
+ * computes it on a float64 tensor; 0 ok, -1 with the error set. */
+int ex_fold(int op, bool binary, double a, double b, double *out);
 /* Replaces the current error with "in LABEL at column COL: <it>". */
 void ex_op_error(const char *label, int col);
 

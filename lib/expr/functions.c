@@ -130,31 +130,11 @@ static int done(ex_val *out, tt_tensor *r, const call *c)
 }
 
 /* ---- handlers ----------------------------------------------------------------- */
-static double unary_number(int op, double x)
-{
-    switch (op) {
-    case TT_EXP: return exp(x);
-    case TT_LOG: return log(x);
-    case TT_SQRT: return sqrt(x);
-    case TT_SIN: return sin(x);
-    case TT_COS: return cos(x);
-    case TT_TANH: return tanh(x);
-    case TT_SIGMOID: return 1 / (1 + exp(-x));
-    case TT_RELU: return x > 0 ? x : isnan(x) ? x : 0;
-    case TT_ABS: return fabs(x);
-    case TT_SIGN: return x > 0 ? 1 : x < 0 ? -1 : x;
-    default: return -x;
-    }
-}
-
 static int f_unary(ex_eval *E, const call *c, ex_val *out)
 {
     ex_val v;
     if (arg_value(E, c, 0, &v)) return -1;
-    if (!v.t) {
-        out->num = unary_number(c->f->op, v.num);
-        return 0;
-    }
+    if (!v.t) return ex_fold(c->f->op, false, v.num, 0, &out->num) ? (ex_op_error(c->f->name, c->node->col), -1) : 0;
     tt_tensor *r = tg_unary(c->f->op, v.t);
     tt_release(v.t);
     return done(out, r, c);
@@ -335,27 +315,19 @@ static int f_linspace(ex_eval *E, const call *c, ex_val *out)
     return done(out, tt_linspace(lo, hi, steps, E->env->dtype, E->env->device), c);
 }
 
-#define UNARY(name, op)                \
-    {                                  \
-        name, 1, 1, {"x"}, f_unary, op \
-    }
+/* The op table's functions (tg/ops.def) first, then the others. */
+#define UNARY_EXPR(name, ENUM) {#name, 1, 1, {"x"}, f_unary, TT_##ENUM},
+#define UNARY_NOEXPR(name, ENUM)
+#define BINARY_EXPR_OTHER(name, ENUM) {#name, 2, 2, {"x", "other"}, f_binary, TT_##ENUM},
+#define BINARY_EXPR_EXPONENT(name, ENUM) {#name, 2, 2, {"x", "exponent"}, f_binary, TT_##ENUM},
+#define BINARY_NOEXPR(name, ENUM)
+#define REDUCE_REDUCE(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_##ENUM},
+#define REDUCE_EXTREME(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_##ENUM},
 static const ex_func funcs[] = {
-    UNARY("exp", TT_EXP),
-    UNARY("log", TT_LOG),
-    UNARY("sqrt", TT_SQRT),
-    UNARY("sin", TT_SIN),
-    UNARY("cos", TT_COS),
-    UNARY("tanh", TT_TANH),
-    UNARY("sigmoid", TT_SIGMOID),
-    UNARY("relu", TT_RELU),
-    UNARY("abs", TT_ABS),
-    UNARY("sign", TT_SIGN),
-    {"pow", 2, 2, {"x", "exponent"}, f_binary, TT_POW},
-    {"sum", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_SUM},
-    {"mean", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_MEAN},
-    {"max", 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_MAX},
-    {"min", 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_MIN},
-    {"prod", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_PROD},
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, ...) UNARY_##expr(name, ENUM)
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, ...) BINARY_##expr(name, ENUM)
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, ...) REDUCE_##expr(name, ENUM)
+#include "tg/ops.def"
     {"matmul", 2, 2, {"x", "other"}, f_binary, EX_MATMUL},
     {"transpose", 1, 3, {"x", "dim0", "dim1"}, f_transpose, 0},
     {"reshape", 2, EX_MAX_ARGS, {0}, f_shape, 0},

@@ -42,65 +42,11 @@ static tt_tensor *save_or_fail(tt_tensor *out, tg_node *node, const tt_tensor *t
 }
 
 /* ---- unary ------------------------------------------------------------------ */
-static tt_status neg_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_neg(g));
-    return TT_OK;
-}
-static tt_status exp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, SAVED("result")));
-    return TT_OK;
-}
-static tt_status log_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_div(g, SAVED("self")));
-    return TT_OK;
-}
-static tt_status sqrt_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_div(g, T(tg_mul_scalar(SAVED("result"), 2))));
-    return TT_OK;
-}
-static tt_status sin_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, T(tg_cos(SAVED("self")))));
-    return TT_OK;
-}
-static tt_status cos_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, T(tg_neg(T(tg_sin(SAVED("self")))))));
-    return TT_OK;
-}
-static tt_status tanh_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    tt_tensor *r = SAVED("result");
-    GRAD(0, tg_mul(g, T(tg_scalar_binary(TT_SUB, 1, T(tg_mul(r, r))))));
-    return TT_OK;
-}
-static tt_status sigmoid_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    tt_tensor *r = SAVED("result");
-    GRAD(0, tg_mul(g, T(tg_mul(r, T(tg_scalar_binary(TT_SUB, 1, r))))));
-    return TT_OK;
-}
 /* relu'(0) = 0: the gradient passes where the result is positive. */
-static tt_status relu_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+static tt_tensor *relu_grad(const tt_tensor *g, const tt_tensor *r)
 {
-    tt_tensor *r = SAVED("result"), *zero = T(zero_like_scalar(g));
-    GRAD(0, tg_where(T(r && zero ? tt_gt(r, zero) : NULL), g, zero));
-    return TT_OK;
-}
-/* abs'(0) = sign(0) = 0. */
-static tt_status abs_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, T(tg_sign(SAVED("self")))));
-    return TT_OK;
-}
-static tt_status sign_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tt_zeros_like(g));
-    return TT_OK;
+    tt_tensor *zero = T(zero_like_scalar(g));
+    return tg_where(T(r && zero ? tt_gt(r, zero) : NULL), g, zero);
 }
 static tt_status reciprocal_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
@@ -108,32 +54,32 @@ static tt_status reciprocal_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_mul(T(tg_neg(g)), T(tg_mul(r, r))));
     return TT_OK;
 }
-
-DEFINE_FN(NegBackward0, neg_bw);
-DEFINE_FN(ExpBackward0, exp_bw);
-DEFINE_FN(LogBackward0, log_bw);
-DEFINE_FN(SqrtBackward0, sqrt_bw);
-DEFINE_FN(SinBackward0, sin_bw);
-DEFINE_FN(CosBackward0, cos_bw);
-DEFINE_FN(TanhBackward0, tanh_bw);
-DEFINE_FN(SigmoidBackward0, sigmoid_bw);
-DEFINE_FN(ReluBackward0, relu_bw);
-DEFINE_FN(AbsBackward0, abs_bw);
-DEFINE_FN(SignBackward0, sign_bw);
 DEFINE_FN(ReciprocalBackward0, reciprocal_bw);
 
-enum { SAVE_NONE, SAVE_SELF, SAVE_RESULT };
+/* The op table's derivatives (tg/ops.def): X is the saved input, R the saved
+ * result. */
+#define X SAVED("self")
+#define R SAVED("result")
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, ...)            \
+    static tt_status name##_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) \
+    {                                                                          \
+        GRAD(0, derivative);                                                   \
+        return TT_OK;                                                          \
+    }                                                                          \
+    DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+#undef X
+#undef R
+
+enum { SAVE_NOTHING, SAVE_SELF, SAVE_RESULT };
 static const struct {
     const tg_fn_def *def;
     int save;
-} unary_defs[TT_NUM_UNARY] = {
-    [TT_NEG] = {&NegBackward0, SAVE_NONE},     [TT_EXP] = {&ExpBackward0, SAVE_RESULT},
-    [TT_LOG] = {&LogBackward0, SAVE_SELF},     [TT_SQRT] = {&SqrtBackward0, SAVE_RESULT},
-    [TT_SIN] = {&SinBackward0, SAVE_SELF},     [TT_COS] = {&CosBackward0, SAVE_SELF},
-    [TT_TANH] = {&TanhBackward0, SAVE_RESULT}, [TT_SIGMOID] = {&SigmoidBackward0, SAVE_RESULT},
-    [TT_RELU] = {&ReluBackward0, SAVE_RESULT}, [TT_ABS] = {&AbsBackward0, SAVE_SELF},
-    [TT_SIGN] = {&SignBackward0, SAVE_NONE},
+} unary_defs[] = {
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, ...) [TT_##ENUM] = {&Node, SAVE_##saves},
+#include "tg/ops.def"
 };
+_Static_assert(sizeof unary_defs / sizeof unary_defs[0] == TT_NUM_UNARY, "a derivative for every unary op");
 
 tt_tensor *tg_unary(tt_unary_op op, const tt_tensor *x)
 {
@@ -145,17 +91,9 @@ tt_tensor *tg_unary(tt_unary_op op, const tt_tensor *x)
     return out;
 }
 
-tt_tensor *tg_neg(const tt_tensor *x) { return tg_unary(TT_NEG, x); }
-tt_tensor *tg_exp(const tt_tensor *x) { return tg_unary(TT_EXP, x); }
-tt_tensor *tg_log(const tt_tensor *x) { return tg_unary(TT_LOG, x); }
-tt_tensor *tg_sqrt(const tt_tensor *x) { return tg_unary(TT_SQRT, x); }
-tt_tensor *tg_sin(const tt_tensor *x) { return tg_unary(TT_SIN, x); }
-tt_tensor *tg_cos(const tt_tensor *x) { return tg_unary(TT_COS, x); }
-tt_tensor *tg_tanh(const tt_tensor *x) { return tg_unary(TT_TANH, x); }
-tt_tensor *tg_sigmoid(const tt_tensor *x) { return tg_unary(TT_SIGMOID, x); }
-tt_tensor *tg_relu(const tt_tensor *x) { return tg_unary(TT_RELU, x); }
-tt_tensor *tg_abs(const tt_tensor *x) { return tg_unary(TT_ABS, x); }
-tt_tensor *tg_sign(const tt_tensor *x) { return tg_unary(TT_SIGN, x); }
+#define TT_UNARY_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *x) { return tg_unary(TT_##ENUM, x); }
+#include "tg/ops.def"
 
 static tt_tensor *tg_reciprocal(const tt_tensor *x)
 {
@@ -166,53 +104,25 @@ static tt_tensor *tg_reciprocal(const tt_tensor *x)
 }
 
 /* ---- binary ------------------------------------------------------------------ */
-static tt_status add_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tt_retain((tt_tensor *)g));
-    GRAD(1, tt_retain((tt_tensor *)g));
-    return TT_OK;
-}
-static tt_status sub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tt_retain((tt_tensor *)g));
-    GRAD(1, tg_neg(g));
-    return TT_OK;
-}
 static tt_status rsub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tg_neg(g));
     return TT_OK;
 }
-static tt_status mul_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, SAVED("other")));
-    GRAD(1, tg_mul(g, SAVED("self")));
-    return TT_OK;
-}
-static tt_status div_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    tt_tensor *other = SAVED("other");
-    GRAD(0, tg_div(g, other));
-    GRAD(1, tg_div(T(tg_mul(T(tg_neg(g)), SAVED("self"))), T(tg_mul(other, other))));
-    return TT_OK;
-}
-/* d/dx x^e = e x^(e-1), except 0 where e == 0 (so x^0 has derivative 0 at 0);
- * d/de x^e = x^e log x, except 0 where x == 0 and e >= 0. */
-static tt_status pow_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+/* d/dx x^e = e x^(e-1), except 0 where e == 0 (so x^0 has derivative 0 at 0). */
+static tt_tensor *pow_grad_base(tg_node *n, const tt_tensor *g)
 {
     tt_tensor *self = SAVED("self"), *e = SAVED("exponent"), *zero = T(zero_like_scalar(g));
-    if (tg__needs_grad(n, 0)) {
-        tt_tensor *d = T(tg_mul(T(tg_mul(g, e)), T(tg_pow(self, T(tg_add_scalar(e, -1))))));
-        GRAD(0, tg_where(T(e && zero ? tt_eq(e, zero) : NULL), zero, d));
-    }
-    if (tg__needs_grad(n, 1)) {
-        tt_tensor *r = SAVED("result");
-        tt_tensor *at_zero = T(self && zero ? tt_eq(self, zero) : NULL),
-                  *e_nonneg = T(e && zero ? tt_ge(e, zero) : NULL);
-        tt_tensor *mask = T(at_zero && e_nonneg ? tt_mul(at_zero, e_nonneg) : NULL);
-        GRAD(1, tg_mul(g, T(tg_where(mask, zero, T(tg_mul(r, T(tg_log(self))))))));
-    }
-    return TT_OK;
+    tt_tensor *d = T(tg_mul(T(tg_mul(g, e)), T(tg_pow(self, T(tg_add_scalar(e, -1))))));
+    return tg_where(T(e && zero ? tt_eq(e, zero) : NULL), zero, d);
+}
+/* d/de x^e = x^e log x, except 0 where x == 0 and e >= 0. */
+static tt_tensor *pow_grad_exponent(tg_node *n, const tt_tensor *g)
+{
+    tt_tensor *self = SAVED("self"), *e = SAVED("exponent"), *zero = T(zero_like_scalar(g)), *r = SAVED("result");
+    tt_tensor *at_zero = T(self && zero ? tt_eq(self, zero) : NULL), *e_nonneg = T(e && zero ? tt_ge(e, zero) : NULL);
+    tt_tensor *mask = T(at_zero && e_nonneg ? tt_mul(at_zero, e_nonneg) : NULL);
+    return tg_mul(g, T(tg_where(mask, zero, T(tg_mul(r, T(tg_log(self)))))));
 }
 static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
@@ -221,68 +131,76 @@ static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     else GRAD(0, tg_mul(g, T(tg_mul_scalar(T(tg_pow_scalar(SAVED("self"), e - 1)), e))));
     return TT_OK;
 }
-/* Ties split the gradient evenly, as in PyTorch. */
-static tt_status extreme_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi, tt_binary_op loses)
+/* maximum/minimum: input i gets nothing where it loses (a `loses` b), half
+ * where the two tie, as in PyTorch. */
+static tt_tensor *extreme_grad(tg_node *n, const tt_tensor *g, tt_binary_op loses, int i)
 {
     tt_tensor *a = SAVED("self"), *b = SAVED("other"), *zero = T(zero_like_scalar(g));
     tt_tensor *tie = T(a && b ? tt_eq(a, b) : NULL);
     tt_tensor *shared = T(tg_where(tie, T(tg_binary_scalar(TT_DIV, g, 2)), g));
-    GRAD(0, tg_where(T(a && b ? tt_binary(loses, a, b) : NULL), zero, shared));
-    GRAD(1, tg_where(T(a && b ? tt_binary(loses, b, a) : NULL), zero, shared));
-    return TT_OK;
+    const tt_tensor *mine = i ? b : a, *theirs = i ? a : b;
+    return tg_where(T(a && b ? tt_binary(loses, mine, theirs) : NULL), zero, shared);
 }
-static tt_status maximum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { return extreme_bw(n, g, gi, TT_LT); }
-static tt_status minimum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { return extreme_bw(n, g, gi, TT_GT); }
-
-DEFINE_FN(AddBackward0, add_bw);
-DEFINE_FN(SubBackward0, sub_bw);
 DEFINE_FN(RsubBackward1, rsub_bw);
-DEFINE_FN(MulBackward0, mul_bw);
-DEFINE_FN(DivBackward0, div_bw);
-DEFINE_FN(PowBackward1, pow_bw);
 DEFINE_FN(PowBackward0, pow_scalar_bw);
-DEFINE_FN(MaximumBackward0, maximum_bw);
-DEFINE_FN(MinimumBackward0, minimum_bw);
+
+/* The op table's derivatives (tg/ops.def): A and B are the saved inputs ("self",
+ * "other"). */
+#define A SAVED("self")
+#define B SAVED("other")
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, ...)               \
+    static tt_status name##_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) \
+    {                                                                          \
+        GRAD(0, da);                                                           \
+        GRAD(1, db);                                                           \
+        return TT_OK;                                                          \
+    }                                                                          \
+    DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+#undef A
+#undef B
+
+/* What a binary node saves (the saves column of tg/ops.def). */
+enum { SAVE2_NOTHING, SAVE2_CROSS, SAVE2_DIV, SAVE2_POW, SAVE2_BOTH };
+static const struct {
+    const tg_fn_def *def; /* NULL: a comparison, not differentiable */
+    int save;
+} binary_defs[] = {
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, ...) [TT_##ENUM] = {&Node, SAVE2_##saves},
+#define TT_COMPARE_OP(ENUM, name) [TT_##ENUM] = {NULL, SAVE2_NOTHING},
+#include "tg/ops.def"
+};
+_Static_assert(sizeof binary_defs / sizeof binary_defs[0] == TT_NUM_BINARY, "a row for every binary op");
 
 tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
 {
     if (!a || !b) return NULL;
-    static const tg_fn_def *const defs[TT_NUM_BINARY] = {
-        [TT_ADD] = &AddBackward0,         [TT_SUB] = &SubBackward0, [TT_MUL] = &MulBackward0,
-        [TT_DIV] = &DivBackward0,         [TT_POW] = &PowBackward1, [TT_MAXIMUM] = &MaximumBackward0,
-        [TT_MINIMUM] = &MinimumBackward0,
-    };
-    if (!defs[op]) return tt_binary(op, a, b); /* comparisons: not differentiable */
+    if (!binary_defs[op].def) return tt_binary(op, a, b); /* comparisons: not differentiable */
     const tt_tensor *in[2] = {a, b};
     tg_node *node;
-    tt_tensor *out = record(defs[op], tt_binary(op, a, b), 2, in, &node);
+    tt_tensor *out = record(binary_defs[op].def, tt_binary(op, a, b), 2, in, &node);
     if (!node) return out;
     bool need_a = tg__needs_grad(node, 0), need_b = tg__needs_grad(node, 1);
-    switch (op) {
-    case TT_MUL:
+    switch (binary_defs[op].save) {
+    case SAVE2_CROSS:
         if (need_b) out = save_or_fail(out, node, a, false, "self");
         if (need_a) out = save_or_fail(out, node, b, false, "other");
         return out;
-    case TT_DIV:
+    case SAVE2_DIV:
         if (need_b) out = save_or_fail(out, node, a, false, "self");
         return save_or_fail(out, node, b, false, "other");
-    case TT_POW:
+    case SAVE2_POW:
         out = save_or_fail(out, node, a, false, "self");
         out = save_or_fail(out, node, b, false, "exponent");
         return need_b ? save_or_fail(out, node, out, true, "result") : out;
-    case TT_MAXIMUM:
-    case TT_MINIMUM: out = save_or_fail(out, node, a, false, "self"); return save_or_fail(out, node, b, false, "other");
+    case SAVE2_BOTH: out = save_or_fail(out, node, a, false, "self"); return save_or_fail(out, node, b, false, "other");
     default: return out;
     }
 }
 
-tt_tensor *tg_add(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_ADD, a, b); }
-tt_tensor *tg_sub(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_SUB, a, b); }
-tt_tensor *tg_mul(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MUL, a, b); }
-tt_tensor *tg_div(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_DIV, a, b); }
-tt_tensor *tg_pow(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_POW, a, b); }
-tt_tensor *tg_maximum(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MAXIMUM, a, b); }
-tt_tensor *tg_minimum(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MINIMUM, a, b); }
+#define TT_BINARY_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_##ENUM, a, b); }
+#include "tg/ops.def"
 
 /* A Python-style number becomes a 0-d tensor of the tensor's dtype when that
  * is floating (PyTorch wraps numbers the same way, hence the same node names). */
@@ -514,28 +432,25 @@ static tt_status extreme_dim_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_where(hit, gk, T(zero_like_scalar(g))));
     return TT_OK;
 }
-DEFINE_FN(SumBackward0, sum_bw);
-DEFINE_FN(SumBackward1, sum_bw);
-DEFINE_FN(MeanBackward0, mean_bw);
-DEFINE_FN(MeanBackward1, mean_bw);
-DEFINE_FN(ProdBackward0, prod_bw);
-DEFINE_FN(ProdBackward1, prod_bw);
-DEFINE_FN(MaxBackward1, extreme_all_bw);
-DEFINE_FN(MinBackward1, extreme_all_bw);
-DEFINE_FN(MaxBackward0, extreme_dim_bw);
-DEFINE_FN(MinBackward0, extreme_dim_bw);
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, backward, backward_dim, ...) \
+    DEFINE_FN(NodeAll, backward);                                                      \
+    DEFINE_FN(NodeDim, backward_dim);
+#include "tg/ops.def"
+static const struct {
+    const tg_fn_def *all, *dim;
+    bool saves; /* "self" and "result", over every element */
+} reduce_defs[] = {
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, ...) [TT_##ENUM] = {&NodeAll, &NodeDim, SAVES_##saves},
+#define SAVES_NOTHING false
+#define SAVES_SELF_RESULT true
+#include "tg/ops.def"
+};
+_Static_assert(sizeof reduce_defs / sizeof reduce_defs[0] == TT_NUM_REDUCE, "a derivative for every reduction");
 
 tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int ndims, bool keepdim)
 {
     if (!x) return NULL;
     bool all = !dims || ndims == 0;
-    static const tg_fn_def *const all_defs[TT_NUM_REDUCE] = {[TT_SUM] = &SumBackward0,
-                                                             [TT_MEAN] = &MeanBackward0,
-                                                             [TT_PROD] = &ProdBackward0,
-                                                             [TT_MAX] = &MaxBackward1,
-                                                             [TT_MIN] = &MinBackward1};
-    static const tg_fn_def *const dim_defs[TT_NUM_REDUCE] = {
-        [TT_SUM] = &SumBackward1, [TT_MEAN] = &MeanBackward1, [TT_PROD] = &ProdBackward1};
     if (!all && (op == TT_MAX || op == TT_MIN)) {
         if (ndims != 1) {
             tt_set_error(TT_EINVAL, "max/min over dims takes exactly one dim");
@@ -559,21 +474,20 @@ tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
         return r;
     }
     tg_node *node;
-    tt_tensor *out = record(all ? all_defs[op] : dim_defs[op], tt_reduce(op, x, dims, ndims, keepdim), 1, &x, &node);
+    tt_tensor *out =
+        record(all ? reduce_defs[op].all : reduce_defs[op].dim, tt_reduce(op, x, dims, ndims, keepdim), 1, &x, &node);
     if (!node) return out;
     node->attrs.keepdim = all ? false : keepdim;
     node->attrs.ndims = all ? 0 : ndims;
     for (int i = 0; !all && i < ndims; i++) node->attrs.dims[i] = dims[i] < 0 ? dims[i] + x->ndim : dims[i];
-    if (op == TT_PROD || op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, x, false, "self");
-    if (op == TT_PROD || op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, out, true, "result");
+    if (reduce_defs[op].saves) out = save_or_fail(out, node, x, false, "self");
+    if (reduce_defs[op].saves) out = save_or_fail(out, node, out, true, "result");
     return out;
 }
 
-tt_tensor *tg_sum(const tt_tensor *x) { return tg_reduce(TT_SUM, x, NULL, 0, false); }
-tt_tensor *tg_mean(const tt_tensor *x) { return tg_reduce(TT_MEAN, x, NULL, 0, false); }
-tt_tensor *tg_prod(const tt_tensor *x) { return tg_reduce(TT_PROD, x, NULL, 0, false); }
-tt_tensor *tg_max(const tt_tensor *x) { return tg_reduce(TT_MAX, x, NULL, 0, false); }
-tt_tensor *tg_min(const tt_tensor *x) { return tg_reduce(TT_MIN, x, NULL, 0, false); }
+#define TT_REDUCE_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *x) { return tg_reduce(TT_##ENUM, x, NULL, 0, false); }
+#include "tg/ops.def"
 tt_tensor *tg_sum_dims(const tt_tensor *x, const int *d, int n, bool k) { return tg_reduce(TT_SUM, x, d, n, k); }
 tt_tensor *tg_mean_dims(const tt_tensor *x, const int *d, int n, bool k) { return tg_reduce(TT_MEAN, x, d, n, k); }
 
@@ -584,7 +498,7 @@ static tt_tensor *extreme_dim(tt_reduce_op op, const tt_tensor *x, int dim, bool
     tt_tensor *idx = NULL;
     tt_tensor *v = op == TT_MAX ? tt_max_dim(x, dim, keepdim, &idx) : tt_min_dim(x, dim, keepdim, &idx);
     tg_node *node;
-    v = record(op == TT_MAX ? &MaxBackward0 : &MinBackward0, v, 1, &x, &node);
+    v = record(reduce_defs[op].dim, v, 1, &x, &node);
     if (node) {
         node->attrs.dims[0] = x->ndim ? (dim < 0 ? dim + x->ndim : dim) : 0;
         node->attrs.ndims = 1;

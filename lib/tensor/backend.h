@@ -66,6 +66,11 @@ static inline int64_t tt__f2i(double x)
     return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
 }
 
+/* Whether an op of the table (tg/ops.def) has int64 inputs at a kernel (the
+ * op layer casts the others' to float32, or refuses them). */
+bool tt__unary_int64_kernel(tt_unary_op op);
+bool tt__binary_int64_kernel(tt_binary_op op);
+
 const tt_backend *tt_backend_for(tt_device_type type); /* NULL when none is built in */
 extern const tt_backend tt_cpu_backend;
 extern const tt_backend tt_vulkan_backend; /* lib/backend/vulkan.c */

@@ -68,13 +68,19 @@ static int known_seen[sizeof known_name_differences / sizeof known_name_differen
 
 typedef tt_tensor *(*unary_fn)(const tt_tensor *);
 typedef tt_tensor *(*binary_fn)(const tt_tensor *, const tt_tensor *);
-static const unary_fn unary_fns[TT_NUM_UNARY] = {
-    tg_neg, tg_exp, tg_log, tg_sqrt, tg_sin, tg_cos, tg_tanh, tg_sigmoid, tg_relu, tg_abs, tg_sign,
+/* The tg_ wrappers the op table makes (tg/ops.def), by op. */
+static const unary_fn unary_fns[] = {
+#define TT_UNARY_OP(ENUM, name, ...) [TT_##ENUM] = tg_##name,
+#include "tg/ops.def"
 };
-static const binary_fn binary_fns[TT_MINIMUM + 1] = {
-    tg_add, tg_sub, tg_mul, tg_div, tg_pow, tg_maximum, tg_minimum,
+static const binary_fn binary_fns[] = {
+#define TT_BINARY_OP(ENUM, name, ...) [TT_##ENUM] = tg_##name,
+#include "tg/ops.def"
 };
-static const unary_fn reduce_all_fns[TT_NUM_REDUCE] = {tg_sum, tg_mean, tg_prod, tg_max, tg_min};
+static const unary_fn reduce_all_fns[] = {
+#define TT_REDUCE_OP(ENUM, name, ...) [TT_##ENUM] = tg_##name,
+#include "tg/ops.def"
+};
 
 static const grad_case *cur; /* the case being run, for messages */
 

@@ -35,17 +35,24 @@
 
 typedef tt_tensor *(*unary_fn)(const tt_tensor *);
 typedef tt_tensor *(*binary_fn)(const tt_tensor *, const tt_tensor *);
-static const unary_fn unary_fns[TT_NUM_UNARY] = {
-    tt_neg, tt_exp, tt_log, tt_sqrt, tt_sin, tt_cos, tt_tanh, tt_sigmoid, tt_relu, tt_abs, tt_sign,
+/* The wrappers and names the op table makes (tg/ops.def), by op. */
+static const unary_fn unary_fns[] = {
+#define TT_UNARY_OP(ENUM, name, ...) [TT_##ENUM] = tt_##name,
+#include "tg/ops.def"
 };
-static const char *const unary_names[TT_NUM_UNARY] = {
-    "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign",
+static const char *const unary_names[] = {
+#define TT_UNARY_OP(ENUM, name, ...) [TT_##ENUM] = #name,
+#include "tg/ops.def"
 };
-static const binary_fn binary_fns[TT_NUM_BINARY] = {
-    tt_add, tt_sub, tt_mul, tt_div, tt_pow, tt_maximum, tt_minimum, tt_eq, tt_ne, tt_lt, tt_le, tt_gt, tt_ge,
+static const binary_fn binary_fns[] = {
+#define TT_BINARY_OP(ENUM, name, ...) [TT_##ENUM] = tt_##name,
+#define TT_COMPARE_OP(ENUM, name) [TT_##ENUM] = tt_##name,
+#include "tg/ops.def"
 };
-static const char *const binary_names[TT_NUM_BINARY] = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+static const char *const binary_names[] = {
+#define TT_BINARY_OP(ENUM, name, ...) [TT_##ENUM] = #name,
+#define TT_COMPARE_OP(ENUM, name) [TT_##ENUM] = #name,
+#include "tg/ops.def"
 };
 
 static const op_case *cur; /* the case being run, for messages */
@@ -191,7 +198,11 @@ static bool vk_missing(tt_status st, const char *msg)
     return (st == TT_EDEVICE && strstr(msg, "has no kernel")) || strstr(msg, "on vulkan yet");
 }
 
-static bool exact_binary(int op) { return op >= TT_MAXIMUM; } /* maximum, minimum, comparisons */
+static bool exact_binary(int op) /* maximum, minimum, comparisons */
+{
+    return op == TT_MAXIMUM || op == TT_MINIMUM || tt_is_comparison((tt_binary_op)op);
+}
+static bool exact_unary(int op) { return op == TT_NEG || op == TT_RELU || op == TT_ABS || op == TT_SIGN; }
 
 /* The tolerance of a Vulkan result against the CPU's, relative as
  * |vk - cpu| <= tol * (1 + |cpu|): exact for copies, casts, views, fills,
@@ -205,7 +216,7 @@ static double vk_tol(const op_case *c, tt_dtype dt)
     if (dt == TT_I64 || dt == TT_BOOL) return 0;
     int arith = 0; /* 0 exact, 1 arithmetic, 2 transcendental */
     switch (c->kind) {
-    case OC_UNARY: arith = c->op == TT_NEG || c->op >= TT_RELU ? 0 : 2; break;
+    case OC_UNARY: arith = exact_unary(c->op) ? 0 : 2; break;
     case OC_BINARY:
     case OC_BSCALAR:
     case OC_SBINARY:
