@@ -28,6 +28,11 @@
  * derivatives; float32 results of casts are exact). NaN must match NaN and an
  * infinity the same infinity.
  *
+ * Every case runs a second time with its leaves on vulkan:0 (lavapipe; a TAP
+ * line "vulkan: NAME", every derivative computed there, on the same tolerance);
+ * without a Vulkan device those lines are skipped. The last line fails on any
+ * validation-layer message (TG_VULKAN_VALIDATION=1, set by tests/run).
+ *
  * Node names must equal PyTorch's, except for the corner cases listed in
  * known_name_differences below (each with the reason); those are reported as
  * TAP comments, not failures.
@@ -35,6 +40,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "backend/vulkan.h"
 #include "tg/grad.h"
 #include "../fixtures/grad_cases.h"
 
@@ -82,7 +88,8 @@ static const unary_fn reduce_all_fns[] = {
 #include "tg/ops.def"
 };
 
-static const grad_case *cur; /* the case being run, for messages */
+static const grad_case *cur;               /* the case being run, for messages */
+static tt_device dev = {TT_DEVICE_CPU, 0}; /* where the case's tensors live */
 
 #define CFAIL(...)                              \
     do {                                        \
@@ -108,6 +115,11 @@ static tt_tensor *from_values(tt_dtype dt, int ndim, const int64_t *shape, const
     }
     tt_tensor *t = tt_from_data(ndim, shape, dt, buf, TT_CPU);
     free(buf);
+    if (t && dev.type != TT_DEVICE_CPU) {
+        tt_tensor *d = tt_to_device(t, dev);
+        tt_release(t);
+        t = d;
+    }
     return t;
 }
 
@@ -431,23 +443,55 @@ done:
     release_all(3, in);
 }
 
+static void report(const char *prefix, const char *skip)
+{
+    check_count++;
+    if (check_failed_here) {
+        check_failed_total++;
+        printf("not ok %d - %s%s\n", check_count, prefix, cur->name);
+    } else if (skip && *skip) {
+        printf("ok %d - %s%s # SKIP %s\n", check_count, prefix, cur->name, skip);
+    } else {
+        printf("ok %d - %s%s\n", check_count, prefix, cur->name);
+    }
+    fflush(stdout);
+}
+
 int main(void)
 {
+    setenv("TG_VULKAN_DEVICE", "lavapipe", 0); /* meant for lavapipe, as test_vulkan; a set value wins */
+    char no_vk[300] = "";
+    if (!tt_vulkan_available(0)) snprintf(no_vk, sizeof no_vk, "no Vulkan device: %s", tt_last_error());
+    tt_clear_error();
     for (int i = 0; i < GRAD_NUM_CASES; i++) {
+        dev = TT_CPU;
         check_failed_here = 0;
         run_case(&grad_cases[i]);
-        check_count++;
-        if (check_failed_here) {
-            check_failed_total++;
-            printf("not ok %d - %s\n", check_count, grad_cases[i].name);
-        } else {
-            printf("ok %d - %s\n", check_count, grad_cases[i].name);
-        }
-        fflush(stdout);
+        report("", NULL);
+        if (no_vk[0]) continue;
+        dev = (tt_device){TT_DEVICE_VULKAN, 0};
+        check_failed_here = 0;
+        run_case(&grad_cases[i]);
+        report("vulkan: ", NULL);
+    }
+    dev = TT_CPU;
+    check_failed_here = 0;
+    if (no_vk[0]) {
+        cur = &(grad_case){.name = "every case"};
+        report("vulkan: ", no_vk);
     }
     for (int i = 0; known_name_differences[i].case_name; i++)
         if (!known_seen[i])
             printf("# known name difference no longer seen (remove it from the list): \"%s\"\n",
                    known_name_differences[i].case_name);
+    cur = &(grad_case){.name = "no validation-layer messages"};
+    check_failed_here = 0;
+    if (!no_vk[0]) {
+        if (tt_vulkan_sync(0) != TT_OK) CFAIL("tt_vulkan_sync: %s", tt_last_error());
+        tt_vulkan_shutdown(); /* reports leaked objects through the layer */
+        long n = tt_vulkan_validation_messages();
+        if (n) CFAIL("%ld validation messages (see stderr)", n);
+    }
+    report("vulkan: ", no_vk);
     return DONE();
 }
