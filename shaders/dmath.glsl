@@ -1,4 +1,4 @@
-// Double-precision exp, log, sin, cos, tanh, pow: GLSL has none of them for
+// Double-precision exp, log, sin, cos, tanh, pow, erf: GLSL has none of them for
 // double. Range reduction plus Taylor / atanh series, accurate to a few ulp
 // over the ranges tests use (|x| < 1e5 for sin and cos). Needs TG_F64.
 const double LN2_HI = 6.93147180369123816490e-01lf, LN2_LO = 1.90821492927058770002e-10lf;
@@ -115,4 +115,18 @@ double d_pow(double x, double y)
         if (mod(y, 2.0lf) != 0.0lf) r = -r;
     }
     return r;
+}
+
+/* erf(a) = 2/sqrt(pi) e^-a^2 sum_n a (2a^2)^n / (1 3 5 ... (2n+1)): positive
+ * terms, nothing cancels; double's erf is 1 from 6 on. */
+double d_erf(double x)
+{
+    double a = abs(x);
+    if (a >= 6.0lf) return sign(x);
+    double t = a, s = a, a2 = 2.0lf * a * a;
+    for (int n = 1; n < 200 && t > s * 1e-17lf; n++) {
+        t *= a2 / double(2 * n + 1);
+        s += t;
+    }
+    return sign(x) * 1.12837916709551257390lf * d_exp(-a * a) * s;
 }

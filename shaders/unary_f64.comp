@@ -40,6 +40,7 @@ void main()
     case OP_RELU: y = x > 0.0lf ? x : 0.0lf; break;
     case OP_ABS: y = abs(x); break;
     case OP_SIGN: y = sign(x); break;
+    case OP_ERF: y = d_erf(x); break;
     }
     store_f64(0, e.x, y);
 }

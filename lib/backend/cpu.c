@@ -567,6 +567,7 @@ static inline float tanh_f32(float x)
         case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;               \
         case TT_ABS: LOOP1(T, T, fabs(x)); break;                                        \
         case TT_SIGN: LOOP1(T, T, x != x ? x : (T)((x > 0) - (x < 0))); break;           \
+        case TT_ERF: LOOP1(T, T, erf(x)); break;                                         \
         case TT_NUM_UNARY: break;                                                        \
         }                                                                                \
     }
