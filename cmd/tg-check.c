@@ -254,6 +254,7 @@ typedef enum {
     R_DISTINCT, /* [-2, 2), values at least 0.1 apart: max, min */
     R_APART,    /* [-2, 2), each element at least 0.1 from input 0's: max(a, b) */
     R_CLAMP,    /* [-2, 2) at least 0.1 from -0.5 and 0.5: clamp(x, -0.5, 0.5) */
+    R_UNIT,     /* [-0.9, 0.9): asin, acos */
     R_UNIFORM,  /* [lo, hi) from a plugin */
 } value_range;
 
@@ -287,6 +288,7 @@ static tt_tensor *random_tensor(stream *s, int ndim, const int64_t *shape, value
             case R_NORMAL: x = tt_philox_normal(s->seed, s->counter++); break;
             case R_UNIFORM: x = next_uniform(s, lo, hi); break;
             case R_POS: x = next_uniform(s, 0.5, 2); break;
+            case R_UNIT: x = next_uniform(s, -0.9, 0.9); break;
             default: x = next_uniform(s, -2, 2); break;
             }
             if (r == R_AWAY) ok = fabs(x) >= 0.1;
@@ -511,7 +513,7 @@ static tt_tensor *apply_plugin_op(int n, tt_tensor *const *in, void *ctx)
 /* ---- the built-in ops (--all) ---------------------------------------------------- *
  * Each is an expression of the language or, for the tg_ ops the language does
  * not reach, a C function. Inputs: "NAME:SHAPE[:RANGE]" separated by spaces;
- * SHAPE "()" is 0-d; RANGE any (default), pos, away, distinct, apart, clamp,
+ * SHAPE "()" is 0-d; RANGE any (default), pos, away, distinct, apart, clamp, unit,
  * normal, or const (a constant, away from 0: where's condition). */
 
 typedef tt_tensor *(*c_op)(tt_tensor *const *in);
@@ -587,6 +589,7 @@ static const builtin builtins[] = {
 #include "tg/ops.def"
     /* operators */
     {"neg_op", "-x", NULL, NULL, "x:2,3"},
+    {"square", "square(x)", NULL, NULL, "x:2,3"},
     /* binary operators, with broadcasting and Python-style scalars */
     {"add_op", "a + b", NULL, NULL, "a:2,3 b:2,3"},
     {"add_broadcast", "a + b", NULL, NULL, "a:2,3 b:3"},
@@ -698,9 +701,10 @@ static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c,
         value_range r = R_ANY;
         bool is_const = false;
         if (range) {
-            static const char *const names[] = {"normal", "any",   "pos",   "away", "distinct",
-                                                "apart",  "clamp", "const", NULL};
-            static const value_range ranges[] = {R_NORMAL, R_ANY, R_POS, R_AWAY, R_DISTINCT, R_APART, R_CLAMP, R_AWAY};
+            static const char *const names[] = {"normal", "any",   "pos",  "away",  "distinct",
+                                                "apart",  "clamp", "unit", "const", NULL};
+            static const value_range ranges[] = {R_NORMAL, R_ANY,   R_POS,  R_AWAY, R_DISTINCT,
+                                                 R_APART,  R_CLAMP, R_UNIT, R_AWAY};
             int k = cmd_parse_choice("--all", range, names);
             r = ranges[k];
             is_const = !strcmp(range, "const");

@@ -1,6 +1,7 @@
 #version 450
 // out = a op b, float; comparisons write bool (of float or bool operands). A case per op of the op table (tg/ops.def, codes in opcodes.glsl).
 #include "common.glsl"
+#include "fmath.glsl"
 #include "opcodes.glsl"
 
 float f_pow(float x, float y)
@@ -58,6 +59,7 @@ void main()
     case OP_POW: r = f_pow(x, y); break;
     case OP_MAXIMUM: r = isnan(x) ? x : isnan(y) ? y : x > y ? x : y; break;
     case OP_MINIMUM: r = isnan(x) ? x : isnan(y) ? y : x < y ? x : y; break;
+    case OP_ATAN2: r = f_atan2(x, y); break;
     }
     store_f32(0, e.x, r);
 }

@@ -35,6 +35,7 @@ void main()
     case OP_POW: r = d_pow(x, y); break;
     case OP_MAXIMUM: r = isnan(x) ? x : isnan(y) ? y : x > y ? x : y; break;
     case OP_MINIMUM: r = isnan(x) ? x : isnan(y) ? y : x < y ? x : y; break;
+    case OP_ATAN2: r = d_atan2(x, y); break;
     }
     store_f64(0, e.x, r);
 }

@@ -2,21 +2,8 @@
 // out = op(in), float32: a case per op of the op table (tg/ops.def, codes in
 // the generated opcodes.glsl), and clamp (OP_CLAMP + bound flags).
 #include "common.glsl"
+#include "fmath.glsl"
 #include "opcodes.glsl"
-
-// erf(a) = 2/sqrt(pi) e^-a^2 sum_n a (2a^2)^n / (1 3 5 ... (2n+1)): the terms are
-// positive, so nothing cancels; float's erf is 1 from 4 on.
-float f_erf(float x)
-{
-    float a = abs(x);
-    if (a >= 4.0) return sign(x);
-    float t = a, s = a, a2 = 2.0 * a * a;
-    for (int n = 1; n < 80 && t > s * 1e-8; n++) {
-        t *= a2 / float(2 * n + 1);
-        s += t;
-    }
-    return sign(x) * 1.1283791670955126 * exp(-a * a) * s;
-}
 
 void main()
 {
@@ -50,6 +37,14 @@ void main()
     case OP_ABS: y = abs(x); break;
     case OP_SIGN: y = sign(x); break;
     case OP_ERF: y = f_erf(x); break;
+    case OP_LOG1P: y = f_log1p(x); break;
+    case OP_EXPM1: y = f_expm1(x); break;
+    case OP_SOFTPLUS: y = x > 20.0 ? x : f_log1p(exp(x)); break;
+    case OP_ATAN: y = f_atan(x); break;
+    case OP_ASIN: y = f_asin(x); break;
+    case OP_ACOS: y = f_acos(x); break;
+    case OP_SINH: y = f_sinh(x); break;
+    case OP_COSH: y = f_cosh(x); break;
     }
     store_f32(0, e.x, y);
 }

@@ -41,6 +41,14 @@ void main()
     case OP_ABS: y = abs(x); break;
     case OP_SIGN: y = sign(x); break;
     case OP_ERF: y = d_erf(x); break;
+    case OP_LOG1P: y = d_log1p(x); break;
+    case OP_EXPM1: y = d_expm1(x); break;
+    case OP_SOFTPLUS: y = x > 20.0lf ? x : d_log1p(d_exp(x)); break;
+    case OP_ATAN: y = d_atan(x); break;
+    case OP_ASIN: y = d_asin(x); break;
+    case OP_ACOS: y = d_acos(x); break;
+    case OP_SINH: y = d_sinh(x); break;
+    case OP_COSH: y = d_cosh(x); break;
     }
     store_f64(0, e.x, y);
 }

@@ -127,6 +127,7 @@ tt_tensor *tg_scalar_binary(tt_binary_op op, double s, const tt_tensor *b);
 tt_tensor *tg_add_scalar(const tt_tensor *a, double s);
 tt_tensor *tg_mul_scalar(const tt_tensor *a, double s);
 tt_tensor *tg_pow_scalar(const tt_tensor *a, double exponent);
+tt_tensor *tg_square(const tt_tensor *x); /* pow(x, 2), as PyTorch composes it: PowBackward0 */
 tt_tensor *tg_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_clamp(const tt_tensor *x, double lo, double hi);
 tt_tensor *tg_cast(const tt_tensor *x, tt_dtype dt);

@@ -568,6 +568,14 @@ static inline float tanh_f32(float x)
         case TT_ABS: LOOP1(T, T, fabs(x)); break;                                        \
         case TT_SIGN: LOOP1(T, T, x != x ? x : (T)((x > 0) - (x < 0))); break;           \
         case TT_ERF: LOOP1(T, T, erf(x)); break;                                         \
+        case TT_LOG1P: LOOP1(T, T, log1p(x)); break;                                     \
+        case TT_EXPM1: LOOP1(T, T, expm1(x)); break;                                     \
+        case TT_SOFTPLUS: LOOP1(T, T, x > 20 ? x : log1p(exp(x))); break;                \
+        case TT_ATAN: LOOP1(T, T, atan(x)); break;                                       \
+        case TT_ASIN: LOOP1(T, T, asin(x)); break;                                       \
+        case TT_ACOS: LOOP1(T, T, acos(x)); break;                                       \
+        case TT_SINH: LOOP1(T, T, sinh(x)); break;                                       \
+        case TT_COSH: LOOP1(T, T, cosh(x)); break;                                       \
         case TT_NUM_UNARY: break;                                                        \
         }                                                                                \
     }
@@ -634,8 +642,9 @@ static int64_t ipow(int64_t base, int64_t e)
             else LOOP2(T, T, pow(x, y));                                                 \
             break;                                                                       \
         case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                               \
-        case TT_MINIMUM:                                                                 \
-            LOOP2(T, T, MINNAN(x, y));                                                   \
+        case TT_MINIMUM: LOOP2(T, T, MINNAN(x, y)); break;                               \
+        case TT_ATAN2:                                                                   \
+            LOOP2(T, T, atan2(x, y));                                                    \
             break;                                                                       \
             COMPARE_CASES(T)                                                             \
         case TT_NUM_BINARY: break;                                                       \

@@ -140,6 +140,14 @@ static int f_unary(ex_eval *E, const call *c, ex_val *out)
     return done(out, r, c);
 }
 
+/* square(x) is pow(x, 2), as PyTorch composes it (PowBackward0). */
+static int f_square(ex_eval *E, const call *c, ex_val *out)
+{
+    ex_val v;
+    if (arg_value(E, c, 0, &v)) return -1;
+    return ex_binop(TT_POW, c->f->name, c->node->col, v, (ex_val){NULL, 2}, out);
+}
+
 static int f_binary(ex_eval *E, const call *c, ex_val *out) /* pow, matmul */
 {
     ex_val a, b;
@@ -328,6 +336,7 @@ static const ex_func funcs[] = {
 #define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, ...) BINARY_##expr(name, ENUM)
 #define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, ...) REDUCE_##expr(name, ENUM)
 #include "tg/ops.def"
+    {"square", 1, 1, {"x"}, f_square, 0},
     {"matmul", 2, 2, {"x", "other"}, f_binary, EX_MATMUL},
     {"transpose", 1, 3, {"x", "dim0", "dim1"}, f_transpose, 0},
     {"reshape", 2, EX_MAX_ARGS, {0}, f_shape, 0},

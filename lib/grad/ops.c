@@ -48,6 +48,17 @@ static tt_tensor *relu_grad(const tt_tensor *g, const tt_tensor *r)
     tt_tensor *zero = T(zero_like_scalar(g));
     return tg_where(T(r && zero ? tt_gt(r, zero) : NULL), g, zero);
 }
+/* softplus(x) = x above 20 (PyTorch's threshold), so its derivative is 1 there. */
+static tt_tensor *softplus_grad(const tt_tensor *g, const tt_tensor *x)
+{
+    tt_tensor *above = T(x ? tt_binary_scalar(TT_GT, x, 20) : NULL);
+    return tg_where(above, g, T(tg_mul(g, T(tg_sigmoid(x)))));
+}
+/* (1 - x^2)^(-1/2): asin' and -acos'. */
+static tt_tensor *rsqrt_one_minus_square(const tt_tensor *x)
+{
+    return tg_pow_scalar(T(tg_scalar_binary(TT_SUB, 1, T(tg_mul(x, x)))), -0.5);
+}
 static tt_status reciprocal_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     tt_tensor *r = SAVED("result");
@@ -140,6 +151,13 @@ static tt_tensor *extreme_grad(tg_node *n, const tt_tensor *g, tt_binary_op lose
     tt_tensor *shared = T(tg_where(tie, T(tg_binary_scalar(TT_DIV, g, 2)), g));
     const tt_tensor *mine = i ? b : a, *theirs = i ? a : b;
     return tg_where(T(a && b ? tt_binary(loses, mine, theirs) : NULL), zero, shared);
+}
+/* atan2(a, b)' = (b, -a) / (a^2 + b^2). */
+static tt_tensor *atan2_grad(tg_node *n, const tt_tensor *g, int i)
+{
+    tt_tensor *a = SAVED("self"), *b = SAVED("other");
+    tt_tensor *r2 = T(tg_add(T(tg_mul(a, a)), T(tg_mul(b, b))));
+    return tg_div(T(tg_mul(g, i ? T(tg_neg(a)) : b)), r2);
 }
 DEFINE_FN(RsubBackward1, rsub_bw);
 DEFINE_FN(PowBackward0, pow_scalar_bw);
@@ -245,6 +263,7 @@ tt_tensor *tg_scalar_binary(tt_binary_op op, double s, const tt_tensor *b)
     return out;
 }
 
+tt_tensor *tg_square(const tt_tensor *x) { return tg_pow_scalar(x, 2); }
 tt_tensor *tg_add_scalar(const tt_tensor *a, double s) { return tg_binary_scalar(TT_ADD, a, s); }
 tt_tensor *tg_mul_scalar(const tt_tensor *a, double s) { return tg_binary_scalar(TT_MUL, a, s); }
 tt_tensor *tg_pow_scalar(const tt_tensor *a, double e) { return tg_binary_scalar(TT_POW, a, e); }

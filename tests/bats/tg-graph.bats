@@ -322,3 +322,10 @@ renders() {
   assert_output "tg-graph: cannot write 'nodir/g.dot': No such file or directory"
   assert_no_file nodir
 }
+
+@test "square(x) is pow(x, 2), as PyTorch composes it: PowBackward0" {
+  run tg-graph -e 'square(x)' --wrt x 'x=[1,2]'
+  assert_success
+  assert_output --partial 'PowBackward0'
+  refute_output --partial 'Square'
+}

@@ -356,10 +356,12 @@ TEST(constructors_draw_from_the_env_generator)
 TEST(functions_list)
 {
     const char *const *f = tg_expr_functions();
-    static const char *want[] = {
-        "exp",   "log",   "sqrt",    "sin",         "cos",  "tanh",  "sigmoid", "relu",      "abs",     "sign",
-        "pow",   "sum",   "mean",    "max",         "min",  "prod",  "matmul",  "transpose", "reshape", "expand",
-        "where", "clamp", "softmax", "log_softmax", "ones", "zeros", "rand",    "randn",     "arange",  "linspace"};
+    static const char *want[] = {"exp",       "log",     "sqrt",   "sin",   "cos",    "tanh",    "sigmoid",
+                                 "relu",      "abs",     "sign",   "erf",   "log1p",  "expm1",   "softplus",
+                                 "atan",      "asin",    "acos",   "sinh",  "cosh",   "atan2",   "pow",
+                                 "sum",       "mean",    "max",    "min",   "prod",   "square",  "matmul",
+                                 "transpose", "reshape", "expand", "where", "clamp",  "softmax", "log_softmax",
+                                 "ones",      "zeros",   "rand",   "randn", "arange", "linspace"};
     int n = 0;
     while (f[n]) n++;
     CHECK(n == (int)(sizeof want / sizeof want[0]));
@@ -452,7 +454,7 @@ TEST(unknown_names)
     tg_env *env = tg_env_new();
     CHECK(tg_env_bind(env, "x=[1, 2, 3]") == TT_OK);
     CHECK(tg_env_bind(env, "w=2") == TT_OK);
-    CHECK_EVAL_ERR(env, "sine(x)", "unknown function 'sine' at column 1 (did you mean sin, sign?)");
+    CHECK_EVAL_ERR(env, "sine(x)", "unknown function 'sine' at column 1 (did you mean sin, sign, asin, sinh?)");
     CHECK_EVAL_ERR(env, "x + y", "unknown name 'y' at column 5 (known: x, w)");
     CHECK_EVAL_ERR(env, "mena(x)", "unknown function 'mena' at column 1 (did you mean mean?)");
     CHECK_EVAL_ERR(env, "2 * xx", "unknown name 'xx' at column 5 (did you mean x?)");
