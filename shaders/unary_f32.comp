@@ -20,10 +20,11 @@ void main()
         store_f32(0, e.x, y);
         return;
     }
-    // Every unary op maps NaN to NaN; GLSL leaves NaN in built-ins (tanh, exp,
-    // min/max) undefined, so it is handled here, not left to the driver.
+    // Every unary op but sign (0, as PyTorch) maps NaN to NaN; GLSL leaves NaN in
+    // built-ins (tanh, exp, min/max) undefined, so it is handled here, not left
+    // to the driver.
     if (isnan(x)) {
-        y = x;
+        y = P.op == OP_SIGN ? 0.0 : x;
     } else switch (P.op) {
     case OP_NEG: y = -x; break;
     case OP_EXP: y = exp(x); break;

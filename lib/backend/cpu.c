@@ -552,32 +552,32 @@ static inline float tanh_f32(float x)
 
 /* Every op of the table, no default: a missing one does not compile
  * (-Wswitch-enum). */
-#define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                     \
-    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
-    {                                                                                    \
-        switch (*(const tt_unary_op *)c) {                                               \
-        case TT_NEG: LOOP1(T, T, -x); break;                                             \
-        case TT_EXP: LOOP1(T, T, EXP(x)); break;                                         \
-        case TT_LOG: LOOP1(T, T, log(x)); break;                                         \
-        case TT_SQRT: LOOP1(T, T, sqrt(x)); break;                                       \
-        case TT_SIN: LOOP1(T, T, sin(x)); break;                                         \
-        case TT_COS: LOOP1(T, T, cos(x)); break;                                         \
-        case TT_TANH: LOOP1(T, T, TANH(x)); break;                                       \
-        case TT_SIGMOID: LOOP1(T, T, SIGMOID(x)); break;                                 \
-        case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;               \
-        case TT_ABS: LOOP1(T, T, fabs(x)); break;                                        \
-        case TT_SIGN: LOOP1(T, T, x != x ? x : (T)((x > 0) - (x < 0))); break;           \
-        case TT_ERF: LOOP1(T, T, erf(x)); break;                                         \
-        case TT_LOG1P: LOOP1(T, T, log1p(x)); break;                                     \
-        case TT_EXPM1: LOOP1(T, T, expm1(x)); break;                                     \
-        case TT_SOFTPLUS: LOOP1(T, T, x > 20 ? x : log1p(exp(x))); break;                \
-        case TT_ATAN: LOOP1(T, T, atan(x)); break;                                       \
-        case TT_ASIN: LOOP1(T, T, asin(x)); break;                                       \
-        case TT_ACOS: LOOP1(T, T, acos(x)); break;                                       \
-        case TT_SINH: LOOP1(T, T, sinh(x)); break;                                       \
-        case TT_COSH: LOOP1(T, T, cosh(x)); break;                                       \
-        case TT_NUM_UNARY: break;                                                        \
-        }                                                                                \
+#define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                       \
+    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s)   \
+    {                                                                                      \
+        switch (*(const tt_unary_op *)c) {                                                 \
+        case TT_NEG: LOOP1(T, T, -x); break;                                               \
+        case TT_EXP: LOOP1(T, T, EXP(x)); break;                                           \
+        case TT_LOG: LOOP1(T, T, log(x)); break;                                           \
+        case TT_SQRT: LOOP1(T, T, sqrt(x)); break;                                         \
+        case TT_SIN: LOOP1(T, T, sin(x)); break;                                           \
+        case TT_COS: LOOP1(T, T, cos(x)); break;                                           \
+        case TT_TANH: LOOP1(T, T, TANH(x)); break;                                         \
+        case TT_SIGMOID: LOOP1(T, T, SIGMOID(x)); break;                                   \
+        case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;                 \
+        case TT_ABS: LOOP1(T, T, fabs(x)); break;                                          \
+        case TT_SIGN: LOOP1(T, T, (T)((x > 0) - (x < 0))); break; /* NaN: 0, as PyTorch */ \
+        case TT_ERF: LOOP1(T, T, erf(x)); break;                                           \
+        case TT_LOG1P: LOOP1(T, T, log1p(x)); break;                                       \
+        case TT_EXPM1: LOOP1(T, T, expm1(x)); break;                                       \
+        case TT_SOFTPLUS: LOOP1(T, T, x > 20 ? x : log1p(exp(x))); break;                  \
+        case TT_ATAN: LOOP1(T, T, atan(x)); break;                                         \
+        case TT_ASIN: LOOP1(T, T, asin(x)); break;                                         \
+        case TT_ACOS: LOOP1(T, T, acos(x)); break;                                         \
+        case TT_SINH: LOOP1(T, T, sinh(x)); break;                                         \
+        case TT_COSH: LOOP1(T, T, cosh(x)); break;                                         \
+        case TT_NUM_UNARY: break;                                                          \
+        }                                                                                  \
     }
 #define SIGMOID_F64(x) (1 / (1 + exp(-(x))))
 UNARY_FLOAT_ROW(unary_f32, float, exp_f32, sigmoid_f32, tanh_f32)

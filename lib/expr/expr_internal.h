@@ -118,6 +118,8 @@ int ex_fold(int op, bool binary, double a, double b, double *out);
 void ex_op_error(const char *label, int col);
 
 /* functions.c */
+/* pi, e, inf, nan: true with the value. */
+bool ex_constant(const char *name, double *value);
 int ex_call(ex_eval *E, const ex_node *call, ex_val *out);
 /* "unknown name 'y' at column 5 (known: x, w)" and friends. */
 void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call);

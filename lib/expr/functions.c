@@ -423,6 +423,26 @@ int ex_call(ex_eval *E, const ex_node *n, ex_val *out)
     return f->fn(E, &c, out);
 }
 
+/* ---- constants ------------------------------------------------------------------- *
+ * Python numbers, as torch's math.pi ...; a bound name of the same spelling wins. */
+static const struct {
+    const char *name;
+    double value;
+} constants[] = {
+    {"pi", 3.14159265358979323846},
+    {"e", 2.71828182845904523536},
+    {"inf", INFINITY},
+    {"nan", NAN},
+};
+#define NCONSTANTS ((int)(sizeof constants / sizeof constants[0]))
+
+bool ex_constant(const char *name, double *value)
+{
+    for (int i = 0; i < NCONSTANTS; i++)
+        if (!strcmp(constants[i].name, name)) return *value = constants[i].value, true;
+    return false;
+}
+
 /* ---- suggestions ----------------------------------------------------------------- */
 /* Similarity as Python's difflib rates it, 2*M / (len(a) + len(b)), with M
  * the longest common subsequence (so 1 minus the insert/delete edit distance
@@ -463,6 +483,7 @@ void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
     const char *cands[256];
     int nc = 0;
     for (int i = 0; !is_call && i < env->count && nc < 200; i++) cands[nc++] = env->names[i];
+    for (int i = 0; !is_call && i < NCONSTANTS; i++) cands[nc++] = constants[i].name;
     for (int i = 0; i < NFUNCS; i++) cands[nc++] = funcs[i].name;
     char near[256] = "", hint[512];
     nearest(near, sizeof near, n->name, n->namelen, cands, nc);

@@ -42,11 +42,12 @@ static tt_tensor *save_or_fail(tt_tensor *out, tg_node *node, const tt_tensor *t
 }
 
 /* ---- unary ------------------------------------------------------------------ */
-/* relu'(0) = 0: the gradient passes where the result is positive. */
+/* relu'(0) = 0: the gradient stops where the result is <= 0, and passes
+ * elsewhere, NaN included (PyTorch's threshold_backward). */
 static tt_tensor *relu_grad(const tt_tensor *g, const tt_tensor *r)
 {
     tt_tensor *zero = T(zero_like_scalar(g));
-    return tg_where(T(r && zero ? tt_gt(r, zero) : NULL), g, zero);
+    return tg_where(T(r && zero ? tt_le(r, zero) : NULL), zero, g);
 }
 /* softplus(x) = x above 20 (PyTorch's threshold), so its derivative is 1 there. */
 static tt_tensor *softplus_grad(const tt_tensor *g, const tt_tensor *x)
@@ -425,11 +426,14 @@ static tt_status prod_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_mul(T(expand_back(n, g)), others));
     return TT_OK;
 }
-/* max()/min() over everything: ties share the gradient evenly. */
+/* max()/min() over everything: ties share the gradient evenly; a NaN result
+ * came from the NaNs, which share it (PyTorch's evenly_distribute_backward). */
+static tt_tensor *is_nan(const tt_tensor *t) { return t ? tt_ne(t, t) : NULL; }
 static tt_status extreme_all_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     tt_tensor *x = SAVED("self"), *r = SAVED("result");
-    tt_tensor *hit = T(x && r ? tt_eq(x, r) : NULL);
+    tt_tensor *both_nan = T(x && r ? tt_mul(T(is_nan(x)), T(is_nan(r))) : NULL);
+    tt_tensor *hit = T(x && r && both_nan ? tt_add(T(tt_eq(x, r)), both_nan) : NULL);
     tt_tensor *count = T(hit ? tt_sum(hit) : NULL);
     tt_tensor *share = T(tg_div(g, T(count ? tt_cast(count, g->dtype) : NULL)));
     GRAD(0, tg_where(hit, share, T(zero_like_scalar(g))));

@@ -497,3 +497,33 @@ print("ok")'
   assert_success
   assert_output "$(printf 'out,grad/x\n36,36')"
 }
+
+# ---- NaN as PyTorch 1.13, and the constants -----------------------------------
+
+@test "max/min over all elements put the gradient on the NaN; two NaNs split it" {
+  run tg-grad -e 'max(x)' --wrt x 'x=[1,0/0,3]' --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n0\n1\n0')"
+  run tg-grad -e 'min(x)' --wrt x 'x=[1,nan,nan]' --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n0\n0.5\n0.5')"
+}
+
+@test "relu'(NaN) = 1, abs'(NaN) = 0, sign(NaN) = 0, as in PyTorch 1.13" {
+  run tg-grad -e 'relu(x) + abs(x) + sign(x)' --wrt x --grad-output ones 'x=[nan,-1]' --format csv
+  assert_success
+  assert_output "$(printf 'out,grad/x\nnan,1\n0,-1')"
+  run tg-grad -e 'sign(x)' --wrt x --grad-output ones 'x=[nan]' --format csv
+  assert_output "$(printf 'out,grad/x\n0,0')"
+}
+
+@test "the constants pi, e, inf, nan; a binding of the same name wins" {
+  run tg-grad -e 'x * pi + e' --wrt x x=1 --dtype f64 --format csv
+  assert_success
+  assert_output "$(printf 'out,grad/x\n5.859874482048838,3.141592653589793')"
+  run tg-grad -e 'x + e' --wrt x x=1 e=2 --format csv
+  assert_output "$(printf 'out,grad/x\n3,1')"
+  run tg-grad -e 'min(x, inf)' --wrt x 'x=[1,-inf]' --grad-output ones --format csv
+  assert_success
+  assert_output "$(printf 'out,grad/x\n1,1\n-inf,1')"
+}

@@ -449,6 +449,26 @@ TEST(nesting_depth_is_limited)
     tg_env_free(env);
 }
 
+TEST(constants)
+{
+    tg_env *env = tg_env_new();
+    CHECK_NEAR(eval_num(env, "pi"), 3.14159265358979323846, 1e-7);
+    CHECK_NEAR(eval_num(env, "e"), 2.71828182845904523536, 1e-7);
+    CHECK_NEAR(eval_num(env, "2*pi"), 6.28318530717958647692, 1e-6);
+    CHECK(isinf(eval_num(env, "inf")) && eval_num(env, "-inf") < 0);
+    CHECK(isnan(eval_num(env, "nan")));
+    /* in an array literal: x=[1,nan,3] */
+    CHECK(tg_env_bind(env, "x=[1,nan,inf]") == TT_OK);
+    double v[3] = {0};
+    CHECK(tt_to_host(tg_env_get(env, "x"), TT_F64, v) == TT_OK);
+    CHECK(v[0] == 1 && isnan(v[1]) && isinf(v[2]) && v[2] > 0);
+    /* a bound name wins over a constant */
+    CHECK(tg_env_bind(env, "e=5") == TT_OK);
+    CHECK_NEAR(eval_num(env, "e + 1"), 6, 0);
+    CHECK_EVAL_ERR(env, "pie", "unknown name 'pie' at column 1 (did you mean pi?)");
+    tg_env_free(env);
+}
+
 TEST(unknown_names)
 {
     tg_env *env = tg_env_new();
@@ -652,6 +672,7 @@ int main(void)
     RUN(functions_list);
     RUN(syntax_errors);
     RUN(nesting_depth_is_limited);
+    RUN(constants);
     RUN(unknown_names);
     RUN(argument_errors);
     RUN(failing_ops_name_the_call);
