@@ -586,7 +586,15 @@ static const builtin builtins[] = {
 #define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, check) UNARY_##expr(name, check)
 #define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, check) BINARY_##expr(name, check)
 #define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, check) REDUCE_##expr(name, check)
+#define TT_SCAN_OP(ENUM, name, Node, check) {#name, #name "(x, 1)", NULL, NULL, check},
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, loss, dloss, check) {#name, #name "(a, b)", NULL, NULL, check},
 #include "tg/ops.def"
+    /* composed, and other forms */
+    {"l1_loss", "l1_loss(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"mse_loss_sum", "mse_loss(a, b, reduction='sum')", NULL, NULL, "a:2,3 b:2,3"},
+    {"huber_loss_none", "huber_loss(a, b, 'none', delta=0.5)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"logsumexp", "logsumexp(x, 1)", NULL, NULL, "x:3,4"},
+    {"logsumexp_dims", "logsumexp(x, [0, 1], keepdim=true)", NULL, NULL, "x:3,4"},
     /* operators */
     {"neg_op", "-x", NULL, NULL, "x:2,3"},
     {"square", "square(x)", NULL, NULL, "x:2,3"},

@@ -41,6 +41,10 @@ static const op reduce[] = {
 #define TT_REDUCE_OP(ENUM, ...) {#ENUM, TT_##ENUM, true},
 #include "tg/ops.def"
 };
+static const op scan[] = {
+#define TT_SCAN_OP(ENUM, ...) {#ENUM, TT_##ENUM, true},
+#include "tg/ops.def"
+};
 #define COUNT(a) ((int)(sizeof a / sizeof a[0]))
 /* Comparisons follow the arithmetic ops in tt_binary_op. */
 static const int first_compare = 0
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < COUNT(unary); i++) fprintf(f, "#define OP_%s %du\n", unary[i].enum_name, unary[i].code);
     for (int i = 0; i < COUNT(binary); i++) fprintf(f, "#define OP_%s %du\n", binary[i].enum_name, binary[i].code);
     for (int i = 0; i < COUNT(reduce); i++) fprintf(f, "#define OP_%s %du\n", reduce[i].enum_name, reduce[i].code);
+    for (int i = 0; i < COUNT(scan); i++) fprintf(f, "#define OP_%s %du\n", scan[i].enum_name, scan[i].code);
     fprintf(f, "#define OP_FIRST_COMPARE %du\n", first_compare);
     fprintf(f, "#define OP_CLAMP %uu // + 1: a lower bound, + 2: an upper bound\n", (unsigned)TT_VK_OP_CLAMP);
     return fclose(f) == 0 ? 0 : 1;

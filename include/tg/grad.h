@@ -140,8 +140,34 @@ tt_tensor *tg_matmul(const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_mm(const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_mv(const tt_tensor *a, const tt_tensor *v);
 tt_tensor *tg_bmm(const tt_tensor *a, const tt_tensor *b);
+/* log(sum(exp(x))) over dims (NULL / 0: all), PyTorch's LogsumexpBackward0. */
+tt_tensor *tg_logsumexp(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
+/* Cumulative ops (tg/ops.def's scans): tg_cumsum(x, dim). */
+tt_tensor *tg_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse);
+#define TT_SCAN_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x, int dim);
+#include "tg/ops.def"
 tt_tensor *tg_softmax(const tt_tensor *x, int dim);
 tt_tensor *tg_log_softmax(const tt_tensor *x, int dim);
+/* Losses of input - target (tg/ops.def's losses), reduced as PyTorch's
+ * reduction= says: tg_mse_loss(input, target, TG_REDUCTION_MEAN), ...; tg_loss
+ * takes the loss's parameter (beta, delta) too. Shapes that differ broadcast,
+ * with PyTorch's warning. */
+typedef enum { TG_REDUCTION_MEAN, TG_REDUCTION_SUM, TG_REDUCTION_NONE } tg_reduction;
+tt_status tg_reduction_parse(const char *s, tg_reduction *out); /* "mean", "sum", "none" */
+typedef enum {
+#define TT_LOSS_OP(ENUM, ...) TG_##ENUM,
+#include "tg/ops.def"
+    TG_NUM_LOSS
+} tg_loss_op;
+tt_tensor *tg_loss(tg_loss_op op, const tt_tensor *input, const tt_tensor *target, tg_reduction reduction,
+                   double param);
+/* The name of a loss's parameter ("beta"; NULL for none) and its default. */
+const char *tg_loss_param(tg_loss_op op, double *default_value);
+#define TT_LOSS_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction);
+#include "tg/ops.def"
+/* abs(input - target), reduced: composed, as PyTorch 1.13 composes it. */
+tt_tensor *tg_l1_loss(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction);
 /* views */
 tt_tensor *tg_view(const tt_tensor *t, int ndim, const int64_t *shape);
 tt_tensor *tg_reshape(const tt_tensor *t, int ndim, const int64_t *shape);

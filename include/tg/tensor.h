@@ -225,6 +225,17 @@ tt_tensor *tt_mean_dims(const tt_tensor *x, const int *dims, int ndims, bool kee
 /* max/min over one dim: values, and (if indices != NULL) int64 indices of the first extreme. */
 tt_tensor *tt_max_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices);
 tt_tensor *tt_min_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices);
+/* Cumulative ops along one dim (tg/ops.def): tt_cumsum(x, dim). Integers and
+ * bools give int64; floating sums accumulate in double, as PyTorch's CPU does. */
+typedef enum {
+#define TT_SCAN_OP(ENUM, ...) TT_##ENUM,
+#include "tg/ops.def"
+    TT_NUM_SCAN
+} tt_scan_op;
+tt_tensor *tt_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse); /* reverse: from the end */
+const char *tt_scan_name(tt_scan_op op);                                      /* "cumsum" */
+#define TT_SCAN_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *x, int dim);
+#include "tg/ops.def"
 /* argmax over all elements (dim = TT_ALL_DIMS, flat index) or one dim. */
 tt_tensor *tt_argmax(const tt_tensor *x, int dim, bool keepdim);
 tt_tensor *tt_argmin(const tt_tensor *x, int dim, bool keepdim);

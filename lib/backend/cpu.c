@@ -1084,39 +1084,34 @@ static tt_status cpu_matmul(const tt_kview *out, const tt_kview *a, const tt_kvi
     return TT_OK;
 }
 
-/* ---- softmax ---------------------------------------------------------------- */
-static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
+/* ---- slices along one dim: scans, softmax ------------------------------------ */
+/* One slice of out and in along a dim: its first elements, length, and byte
+ * strides. */
+typedef struct {
+    char *o;
+    const char *i;
+    int64_t len, so, si;
+} slice;
+typedef void (*slice_fn)(const void *ctx, tt_dtype dt, const slice *sl);
+
+/* fn on every slice along dim: each position of the other dims. */
+static void for_each_slice(const tt_kview *out, const tt_kview *in, int dim, slice_fn fn, const void *ctx)
 {
-    /* Walk every position of the other dims; each is one slice along dim. */
     tt_kview o = *out, i = *in;
-    int64_t len = in->ndim ? in->shape[dim] : 1, so = in->ndim ? out->strides[dim] : 0,
-            si = in->ndim ? in->strides[dim] : 0;
-    if (in->ndim) {
-        o.shape[dim] = 1;
-        i.shape[dim] = 1;
-    }
     int64_t es = (int64_t)tt_dtype_size(in->dtype);
+    slice sl = {NULL, NULL, in->ndim ? in->shape[dim] : 1, in->ndim ? out->strides[dim] * es : 0,
+                in->ndim ? in->strides[dim] * es : 0};
+    if (in->ndim) o.shape[dim] = i.shape[dim] = 1;
     nd_iter it;
     const tt_kview *v[2] = {&o, &i};
     iter_init(&it, 2, v);
-    int64_t total = 1;
+    int64_t total = 1, pos[TT_MAX_DIMS] = {0};
     for (int d = 0; d < it.ndim; d++) total *= it.shape[d];
-    int64_t pos[TT_MAX_DIMS] = {0};
     char *po = it.base[0], *pi = it.base[1];
     for (int64_t k = 0; k < total; k++) {
-        double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < len; j++) {
-            double x = read_f(in->dtype, pi + j * si * es);
-            if (x > mx || x != x) mx = x;
-        }
-        for (int64_t j = 0; j < len; j++) sum += exp(read_f(in->dtype, pi + j * si * es) - mx);
-        double lse = log(sum);
-        for (int64_t j = 0; j < len; j++) {
-            double x = read_f(in->dtype, pi + j * si * es) - mx;
-            double y = log_ ? x - lse : exp(x) / sum;
-            if (in->dtype == TT_F32) *(float *)(po + j * so * es) = (float)y;
-            else *(double *)(po + j * so * es) = y;
-        }
+        sl.o = po;
+        sl.i = pi;
+        fn(ctx, in->dtype, &sl);
         for (int d = it.ndim - 1; d >= 0; d--) {
             po += it.strides[0][d];
             pi += it.strides[1][d];
@@ -1126,6 +1121,68 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
             pos[d] = 0;
         }
     }
+}
+
+typedef struct {
+    tt_scan_op op;
+    bool reverse;
+} scan_ctx;
+
+/* In order (or from the end); floating sums accumulate in double and round
+ * each output, as PyTorch's CPU cumsum; int64 sums wrap. */
+static void scan_slice(const void *c, tt_dtype dt, const slice *sl)
+{
+    const scan_ctx *k = c;
+    double acc = 0;
+    uint64_t iacc = 0;
+    for (int64_t r = 0; r < sl->len; r++) {
+        int64_t j = k->reverse ? sl->len - 1 - r : r;
+        const char *x = sl->i + j * sl->si;
+        char *y = sl->o + j * sl->so;
+        switch (k->op) {
+        case TT_CUMSUM:
+            if (dt == TT_I64) {
+                iacc += (uint64_t) * (const int64_t *)x;
+                *(int64_t *)y = (int64_t)iacc;
+            } else {
+                acc += read_f(dt, x);
+                if (dt == TT_F32) *(float *)y = (float)acc;
+                else *(double *)y = acc;
+            }
+            break;
+        case TT_NUM_SCAN: break;
+        }
+    }
+}
+
+static tt_status cpu_scan(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse)
+{
+    scan_ctx c = {op, reverse};
+    for_each_slice(out, in, dim, scan_slice, &c);
+    return TT_OK;
+}
+
+static void softmax_slice(const void *c, tt_dtype dt, const slice *sl)
+{
+    bool log_ = *(const bool *)c;
+    double mx = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < sl->len; j++) {
+        double x = read_f(dt, sl->i + j * sl->si);
+        if (x > mx || x != x) mx = x;
+    }
+    for (int64_t j = 0; j < sl->len; j++) sum += exp(read_f(dt, sl->i + j * sl->si) - mx);
+    double lse = log(sum);
+    for (int64_t j = 0; j < sl->len; j++) {
+        double x = read_f(dt, sl->i + j * sl->si) - mx;
+        double y = log_ ? x - lse : exp(x) / sum;
+        if (dt == TT_F32) *(float *)(sl->o + j * sl->so) = (float)y;
+        else *(double *)(sl->o + j * sl->so) = y;
+    }
+}
+
+static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
+{
+    for_each_slice(out, in, dim, softmax_slice, &log_);
     return TT_OK;
 }
 
@@ -1146,6 +1203,7 @@ const tt_backend tt_cpu_backend = {
     .where = cpu_where,
     .clamp = cpu_clamp,
     .reduce = cpu_reduce,
+    .scan = cpu_scan,
     .matmul = cpu_matmul,
     .softmax = cpu_softmax,
 };

@@ -73,6 +73,9 @@ static const uint32_t spv_softmax_f32[] =
 static const uint32_t spv_softmax_wide[] =
 #include "shaders/softmax_wide.spv.h"
     ;
+static const uint32_t spv_scan[] =
+#include "shaders/scan.spv.h"
+    ;
 static const uint32_t spv_matmul_f32[] =
 #include "shaders/matmul_f32.spv.h"
     ;
@@ -97,6 +100,7 @@ enum {
     K_REDUCE_WIDE_SG,
     K_SOFTMAX_F32,
     K_SOFTMAX_WIDE,
+    K_SCAN,
     K_MATMUL_F32,
     K_MATMUL_F64,
     K_COUNT
@@ -122,6 +126,7 @@ static const struct {
     [K_REDUCE_WIDE_SG] = {spv_reduce_wide_sg, sizeof spv_reduce_wide_sg, "reduce_wide_sg"},
     [K_SOFTMAX_F32] = {spv_softmax_f32, sizeof spv_softmax_f32, "softmax_f32"},
     [K_SOFTMAX_WIDE] = {spv_softmax_wide, sizeof spv_softmax_wide, "softmax_wide"},
+    [K_SCAN] = {spv_scan, sizeof spv_scan, "scan"},
     [K_MATMUL_F32] = {spv_matmul_f32, sizeof spv_matmul_f32, "matmul_f32"},
     [K_MATMUL_F64] = {spv_matmul_f64, sizeof spv_matmul_f64, "matmul_f64"},
 };
@@ -1657,6 +1662,37 @@ static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in,
     return TT_OK;
 }
 
+/* One invocation per slice along dim (scan.comp); needs shaderFloat64 and
+ * shaderInt64 (double sums, as the CPU's). */
+static tt_status vk_scan(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse)
+{
+    vk_dev *d = dev_of(out);
+    if (!d->f64 || !d->i64)
+        return tt_set_error(TT_EDTYPE, "%s on Vulkan needs shaderFloat64 and shaderInt64, which '%s' lacks",
+                            tt_scan_name(op), d->props.deviceName);
+    bool inner[TT_MAX_DIMS];
+    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
+    vk_params p;
+    vk_buf *bufs[2];
+    VkDeviceSize boff[2], brange[2];
+    const tt_kview *v[2] = {out, in};
+    int64_t nout, len;
+    bool fits;
+    tt_status st;
+    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) ||
+        (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
+        return st;
+    if (!fits)
+        return tt_set_error(TT_EDEVICE,
+                            "the vulkan backend has no kernel for %s of a view over maxStorageBufferRange yet",
+                            tt_scan_name(op));
+    p.n = (uint32_t)nout;
+    p.op = (uint32_t)op;
+    p.u[1] = (uint32_t)len;
+    p.u[2] = reverse;
+    return dispatch_groups(d, K_SCAN, &p, 2, bufs, boff, brange, (uint32_t)((nout + 255) / 256));
+}
+
 static tt_status vk_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
 {
     vk_dev *d = dev_of(out);
@@ -1804,6 +1840,7 @@ const tt_backend tt_vulkan_backend = {
     .binary = vk_binary,
     .where = vk_where,
     .clamp = vk_clamp,
+    .scan = vk_scan,
     .reduce = vk_reduce,
     .matmul = vk_matmul,
     .softmax = vk_softmax,

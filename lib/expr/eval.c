@@ -168,6 +168,10 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
         out->t = tt_retain(t);
         return 0;
     }
+    case N_STR:
+        return tt_set_error(TT_EINVAL, "a string is a function's argument, as in reduction='sum' (at column %d)",
+                            n->col),
+               -1;
     case N_CALL: return ex_call(E, n, out);
     case N_LIST: return eval_list(E, n, out);
     case N_NEG: {

@@ -28,6 +28,7 @@ typedef enum {
     T_END,
     T_NUM,
     T_NAME,
+    T_STR, /* 'text' or "text": an argument's value (reduction='sum') */
     T_PLUS,
     T_MINUS,
     T_STAR,
@@ -53,6 +54,7 @@ typedef enum {
 typedef enum {
     N_NUM,    /* num (is_int: written with digits only, e.g. the dim of max(x, 1)) */
     N_NAME,   /* name */
+    N_STR,    /* name, namelen: the text between the quotes */
     N_CALL,   /* name(items): items carry keyword names */
     N_LIST,   /* [items] */
     N_NEG,    /* -items[0] */
@@ -74,7 +76,7 @@ struct ex_node {
     int col; /* 1-based byte column of the node's first token */
     double num;
     bool is_int;
-    const char *name; /* N_NAME, N_CALL: points into the program text */
+    const char *name; /* N_NAME, N_CALL, N_STR: points into the program text */
     int namelen;
     ex_item *items;
     int nitems, cap;

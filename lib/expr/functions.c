@@ -9,6 +9,7 @@
 
 #include "expr_internal.h"
 
+#define EX_MAX_PARAMS 4 /* keyword arguments a function can have */
 typedef struct ex_func ex_func;
 typedef struct {
     const ex_func *f;
@@ -20,8 +21,8 @@ typedef struct {
 typedef int (*handler)(ex_eval *E, const call *c, ex_val *out);
 struct ex_func {
     const char *name;
-    int min, max;          /* argument counts */
-    const char *params[3]; /* names usable as keywords, by position */
+    int min, max;                      /* argument counts */
+    const char *params[EX_MAX_PARAMS]; /* names usable as keywords, by position */
     handler fn;
     int op; /* tt_unary_op, tt_reduce_op, ... for handlers shared by several names */
 };
@@ -137,6 +138,72 @@ static int f_unary(ex_eval *E, const call *c, ex_val *out)
     if (!v.t) return ex_fold(c->f->op, false, v.num, 0, &out->num) ? (ex_op_error(c->f->name, c->node->col), -1) : 0;
     tt_tensor *r = tg_unary(c->f->op, v.t);
     tt_release(v.t);
+    return done(out, r, c);
+}
+
+/* reduction='mean' (the default), 'sum' or 'none': a string literal. */
+static int arg_reduction(const call *c, int i, tg_reduction *r)
+{
+    *r = TG_REDUCTION_MEAN;
+    if (!given(c, i)) return 0;
+    const ex_node *n = c->arg[i];
+    if (n->kind != N_STR)
+        return tt_set_error(TT_EINVAL, "%s(): reduction must be 'mean', 'sum' or 'none' (at column %d)", c->f->name,
+                            n->col),
+               -1;
+    char s[64];
+    snprintf(s, sizeof s, "%.*s", n->namelen, n->name);
+    return tg_reduction_parse(s, r) ? (ex_op_error(c->f->name, n->col), -1) : 0;
+}
+
+/* NAME(input, target, reduction='mean'[, param]): the op table's losses, and
+ * l1_loss (op -1), composed. A number becomes a 0-d tensor. */
+static int f_loss(ex_eval *E, const call *c, ex_val *out)
+{
+    tg_reduction r;
+    double param = 0;
+    if (c->f->op >= 0) tg_loss_param((tg_loss_op)c->f->op, &param);
+    if (arg_reduction(c, 2, &r) || (given(c, 3) && arg_number(E, c, 3, c->f->params[3], &param))) return -1;
+    tt_tensor *x, *t;
+    if (arg_tensor(E, c, 0, &x)) return -1;
+    if (arg_tensor(E, c, 1, &t)) return tt_release(x), -1;
+    tt_tensor *res = c->f->op < 0 ? tg_l1_loss(x, t, r) : tg_loss((tg_loss_op)c->f->op, x, t, r, param);
+    tt_release(x);
+    tt_release(t);
+    return done(out, res, c);
+}
+
+/* logsumexp(x, dim[, keepdim]): dim an integer or a list of them. */
+static int f_logsumexp(ex_eval *E, const call *c, ex_val *out)
+{
+    int64_t d64[TT_MAX_DIMS];
+    int dims[TT_MAX_DIMS], ndims = 1;
+    bool keepdim = false;
+    if (c->arg[1]->kind == N_LIST) {
+        call one = *c;
+        one.arg[0] = c->arg[1], one.nargs = 1;
+        if (arg_ints(E, &one, 0, "dim", d64, &ndims)) return -1;
+        for (int i = 0; i < ndims; i++) dims[i] = (int)d64[i];
+    } else if (arg_int(E, c, 1, "dim", &dims[0])) {
+        return -1;
+    }
+    if (given(c, 2) && arg_bool(E, c, 2, "keepdim", &keepdim)) return -1;
+    tt_tensor *x;
+    if (arg_tensor(E, c, 0, &x)) return -1;
+    tt_tensor *r = tg_logsumexp(x, dims, ndims, keepdim);
+    tt_release(x);
+    return done(out, r, c);
+}
+
+/* cumsum(x, dim): the op table's scans. */
+static int f_scan(ex_eval *E, const call *c, ex_val *out)
+{
+    int dim;
+    if (arg_int(E, c, 1, "dim", &dim)) return -1;
+    tt_tensor *x;
+    if (arg_tensor(E, c, 0, &x)) return -1;
+    tt_tensor *r = tg_scan((tt_scan_op)c->f->op, x, dim, false);
+    tt_release(x);
     return done(out, r, c);
 }
 
@@ -335,7 +402,12 @@ static const ex_func funcs[] = {
 #define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, ...) UNARY_##expr(name, ENUM)
 #define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, ...) BINARY_##expr(name, ENUM)
 #define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, ...) REDUCE_##expr(name, ENUM)
+#define TT_SCAN_OP(ENUM, name, ...) {#name, 2, 2, {"x", "dim"}, f_scan, TT_##ENUM},
+#define TT_LOSS_OP(ENUM, name, Node, param, ...) \
+    {#name, 2, (param) ? 4 : 3, {"input", "target", "reduction", param}, f_loss, TG_##ENUM},
 #include "tg/ops.def"
+    {"l1_loss", 2, 3, {"input", "target", "reduction"}, f_loss, -1},
+    {"logsumexp", 2, 3, {"x", "dim", "keepdim"}, f_logsumexp, 0},
     {"square", 1, 1, {"x"}, f_square, 0},
     {"matmul", 2, 2, {"x", "other"}, f_binary, EX_MATMUL},
     {"transpose", 1, 3, {"x", "dim0", "dim1"}, f_transpose, 0},
@@ -387,10 +459,10 @@ static int bind_args(const ex_func *f, const ex_node *n, call *c)
         int p = i;
         if (it->name) {
             keywords = true;
-            for (p = 0; p < 3 && !(f->params[p] && (int)strlen(f->params[p]) == it->namelen &&
-                                   !strncmp(f->params[p], it->name, (size_t)it->namelen));
+            for (p = 0; p < EX_MAX_PARAMS && !(f->params[p] && (int)strlen(f->params[p]) == it->namelen &&
+                                               !strncmp(f->params[p], it->name, (size_t)it->namelen));
                  p++) {}
-            if (p == 3)
+            if (p == EX_MAX_PARAMS)
                 return tt_set_error(TT_EINVAL, "%s() got an unexpected keyword argument '%.*s' (at column %d)", f->name,
                                     it->namelen, it->name, it->col),
                        -1;

@@ -29,6 +29,7 @@ static const char *const tok_text[] = {
     [T_END] = "end of input",
     [T_NUM] = "number",
     [T_NAME] = "name",
+    [T_STR] = "string",
     [T_PLUS] = "+",
     [T_MINUS] = "-",
     [T_STAR] = "*",
@@ -139,6 +140,11 @@ static int lex(parser *P)
         } else if (isalpha(c) || c == '_') {
             t.kind = T_NAME;
             while (isalnum((unsigned char)s[i + t.len]) || s[i + t.len] == '_') t.len++;
+        } else if (c == '\'' || c == '"') { /* a string, to its closing quote; no escapes */
+            t.kind = T_STR;
+            const char *end = strchr(s + i + 1, c);
+            if (!end) return syntax_error(s, i + 1, "unterminated string: no closing %c", c), -1;
+            t.len = (int)(end - (s + i)) + 1;
         } else {
             for (size_t k = 0; k < sizeof ops / sizeof ops[0] && !t.len; k++)
                 if (!strncmp(s + i, ops[k].text, strlen(ops[k].text)))
@@ -243,7 +249,7 @@ static ex_node *parse_items(parser *P, ex_node *n, const token *open, ex_tok clo
     return expect_close(P, close, open, true) ? NULL : n;
 }
 
-/* primary := NUMBER | NAME | NAME '(' args ')' | '(' expr ')' | '[' items ']' */
+/* primary := NUMBER | STRING | NAME | NAME '(' args ')' | '(' expr ')' | '[' items ']' */
 static ex_node *parse_primary(parser *P)
 {
     const token *t = peek(P);
@@ -253,6 +259,11 @@ static ex_node *parse_primary(parser *P)
         P->i++;
         if (!(n = new_node(P, N_NUM, col_of(t)))) return NULL;
         n->num = t->num, n->is_int = t->is_int;
+        return n;
+    case T_STR:
+        P->i++;
+        if (!(n = new_node(P, N_STR, col_of(t)))) return NULL;
+        n->name = P->src + t->pos + 1, n->namelen = t->len - 2;
         return n;
     case T_NAME:
         P->i++;

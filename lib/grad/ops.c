@@ -543,6 +543,266 @@ tt_tensor *tg_min_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **ind
     return extreme_dim(TT_MIN, x, dim, keepdim, indices);
 }
 
+/* ---- logsumexp ------------------------------------------------------------------ */
+/* d/dx log sum exp x = exp(x - result), the softmax. */
+static tt_status logsumexp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *lse = T(unsqueeze_reduced(n, SAVED("result")));
+    GRAD(0, tg_mul(T(unsqueeze_reduced(n, g)), T(tg_exp(T(tg_sub(SAVED("self"), lse))))));
+    return TT_OK;
+}
+DEFINE_FN(LogsumexpBackward0, logsumexp_bw);
+
+/* log(sum(exp(x - m))) + m with m the max over dims (0 where infinite, so
+ * that inf - inf does not make a NaN), as PyTorch computes it. */
+static tt_tensor *logsumexp_value(const tt_tensor *x, const int *dims, int ndims, bool keepdim)
+{
+    tt_tensor *m = T(tt_reduce(TT_MAX, x, dims, ndims, true));
+    tt_tensor *finite = T(m ? tt_eq(T(tt_sub(m, m)), T(tt_scalar(0, m->dtype, tt_device_of(m)))) : NULL);
+    m = T(finite ? tt_where(finite, m, T(tt_scalar(0, m->dtype, tt_device_of(m)))) : NULL);
+    tt_tensor *s = T(m ? tt_reduce(TT_SUM, T(tt_exp(T(tt_sub(x, m)))), dims, ndims, true) : NULL);
+    tt_tensor *r = T(s ? tt_add(T(tt_log(s)), m) : NULL);
+    if (!r || keepdim) return r ? tt_retain(r) : NULL;
+    tt_tensor *v = T(tt_reduce(TT_SUM, r, dims, ndims, false)); /* drops the size-1 dims */
+    return v ? tt_retain(v) : NULL;
+}
+
+tt_tensor *tg_logsumexp(const tt_tensor *x, const int *dims, int ndims, bool keepdim)
+{
+    if (!x) return NULL;
+    if (!tt_dtype_is_floating(x->dtype)) {
+        tt_tensor *f = tt_cast(x, TT_F32), *r = f ? tg_logsumexp(f, dims, ndims, keepdim) : NULL;
+        tt_release(f);
+        return r;
+    }
+    size_t mark = tg__tmp_mark();
+    tt_tensor *out = logsumexp_value(x, dims, ndims, keepdim);
+    tg__tmp_release_to(mark);
+    tg_node *node;
+    out = record(&LogsumexpBackward0, out, 1, &x, &node);
+    if (node) {
+        node->attrs.keepdim = keepdim;
+        node->attrs.ndims = ndims ? ndims : x->ndim;
+        for (int i = 0; i < node->attrs.ndims; i++)
+            node->attrs.dims[i] = !ndims ? i : dims[i] < 0 ? dims[i] + x->ndim : dims[i];
+        if (!x->ndim) node->attrs.ndims = 0;
+    }
+    out = save_or_fail(out, node, x, false, "self");
+    return save_or_fail(out, node, out, true, "result");
+}
+
+/* ---- scans ---------------------------------------------------------------------- */
+/* The gradient of a cumulative sum is the cumulative sum of g from the other end. */
+static tt_status cumsum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_scan(TT_CUMSUM, g, n->attrs.dims[0], !n->attrs.keepdim));
+    return TT_OK;
+}
+#define TT_SCAN_OP(ENUM, name, Node, check) DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+static const tg_fn_def *const scan_defs[] = {
+#define TT_SCAN_OP(ENUM, name, Node, check) [TT_##ENUM] = &Node,
+#include "tg/ops.def"
+};
+_Static_assert(sizeof scan_defs / sizeof scan_defs[0] == TT_NUM_SCAN, "a derivative for every scan");
+
+tt_tensor *tg_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse)
+{
+    if (!x) return NULL;
+    tg_node *node;
+    tt_tensor *out = record(scan_defs[op], tt_scan(op, x, dim, reverse), 1, &x, &node);
+    if (node) {
+        node->attrs.dims[0] = x->ndim ? (dim < 0 ? dim + x->ndim : dim) : 0;
+        node->attrs.keepdim = reverse; /* the direction */
+    }
+    return out;
+}
+#define TT_SCAN_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *x, int dim) { return tg_scan(TT_##ENUM, x, dim, false); }
+#include "tg/ops.def"
+
+/* ---- losses ---------------------------------------------------------------------- */
+tt_status tg_reduction_parse(const char *s, tg_reduction *out)
+{
+    static const char *const names[] = {
+        [TG_REDUCTION_MEAN] = "mean", [TG_REDUCTION_SUM] = "sum", [TG_REDUCTION_NONE] = "none"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) return *out = (tg_reduction)i, TT_OK;
+    return tt_set_error(TT_EINVAL, "%s is not a valid value for reduction", s);
+}
+
+static tt_tensor *reduced(tt_tensor *l, tg_reduction r)
+{
+    if (r == TG_REDUCTION_NONE) return l ? tt_retain(l) : NULL;
+    return r == TG_REDUCTION_SUM ? tg_sum(l) : tg_mean(l);
+}
+
+/* The losses' pieces (tg/ops.def's loss and dloss columns). smooth_l1 and
+ * huber are quadratic inside |d| < beta (delta), linear outside; their
+ * derivatives, as PyTorch's backward kernels, take the linear side's slope at
+ * |d| = beta. */
+static tt_tensor *abs_below(const tt_tensor *d, double bound)
+{
+    tt_tensor *a = T(tg_abs(d));
+    return a ? tt_binary_scalar(TT_LT, a, bound) : NULL;
+}
+static tt_tensor *smooth_l1(const tt_tensor *d, double beta)
+{
+    tt_tensor *square = T(tg_mul_scalar(T(tg_mul(d, d)), 0.5));
+    return tg_where(T(abs_below(d, beta)), T(tg_binary_scalar(TT_DIV, square, beta)),
+                    T(tg_add_scalar(T(tg_abs(d)), -0.5 * beta)));
+}
+static tt_tensor *huber(const tt_tensor *d, double delta)
+{
+    return tg_where(T(abs_below(d, delta)), T(tg_mul_scalar(T(tg_mul(d, d)), 0.5)),
+                    T(tg_mul_scalar(T(tg_add_scalar(T(tg_abs(d)), -0.5 * delta)), delta)));
+}
+/* -slope where d <= -bound, slope where d >= bound, `inside` between. */
+static tt_tensor *clipped(const tt_tensor *d, double bound, double slope, const tt_tensor *inside)
+{
+    if (!d) return NULL;
+    tt_tensor *lo = T(tt_binary_scalar(TT_LE, d, -bound)), *hi = T(tt_binary_scalar(TT_GE, d, bound));
+    tt_tensor *neg = T(tt_scalar(-slope, d->dtype, tt_device_of(d))),
+              *pos = T(tt_scalar(slope, d->dtype, tt_device_of(d)));
+    return tg_where(lo, neg, T(tg_where(hi, pos, inside)));
+}
+static tt_tensor *smooth_l1_grad(const tt_tensor *d, double beta)
+{
+    return clipped(d, beta, 1, T(tg_binary_scalar(TT_DIV, d, beta)));
+}
+static tt_tensor *huber_grad(const tt_tensor *d, double delta) { return clipped(d, delta, delta, d); }
+
+typedef tt_tensor *(*loss_fn)(const tt_tensor *d, double param);
+
+/* d loss / d input = g loss'(d) (/ numel for a mean); the target's is its negative. */
+static tt_status loss_backward(tg_node *n, const tt_tensor *g, tt_tensor **gi, loss_fn dloss)
+{
+    tt_tensor *d = T(tg_sub(SAVED("self"), SAVED("target")));
+    tt_tensor *gx = T(d ? tg_mul(g, T(dloss(d, n->attrs.s0))) : NULL);
+    if (gx && n->attrs.i0 == TG_REDUCTION_MEAN) gx = T(tg_binary_scalar(TT_DIV, gx, (double)tt_numel(d)));
+    GRAD(0, gx ? tt_retain(gx) : NULL);
+    GRAD(1, tg_neg(gx));
+    return TT_OK;
+}
+
+#define D d
+#define P p
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, loss, dloss, check)      \
+    static tt_tensor *name##_value(const tt_tensor *d, double p)               \
+    {                                                                          \
+        (void)p;                                                               \
+        return loss;                                                           \
+    }                                                                          \
+    static tt_tensor *name##_derivative(const tt_tensor *d, double p)          \
+    {                                                                          \
+        (void)p;                                                               \
+        return dloss;                                                          \
+    }                                                                          \
+    static tt_status name##_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) \
+    {                                                                          \
+        return loss_backward(n, g, gi, name##_derivative);                     \
+    }                                                                          \
+    DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+#undef D
+#undef P
+
+static const struct {
+    const tg_fn_def *def;
+    loss_fn value;
+    const char *param;
+    double param_default;
+} losses[] = {
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, ...) [TG_##ENUM] = {&Node, name##_value, param, pdefault},
+#include "tg/ops.def"
+};
+_Static_assert(sizeof losses / sizeof losses[0] == TG_NUM_LOSS, "a derivative for every loss");
+
+const char *tg_loss_param(tg_loss_op op, double *default_value)
+{
+    if (default_value) *default_value = losses[op].param_default;
+    return losses[op].param;
+}
+
+static bool same_shape(const tt_tensor *a, int ndim, const int64_t *shape)
+{
+    bool same = a->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = a->shape[i] == shape[i];
+    return same;
+}
+
+/* Input and target of a loss broadcast to one shape as PyTorch's
+ * broadcast_tensors does (an ExpandBackward0 for the one that grows), with
+ * PyTorch's warning: new references in *x and *t, false on error. */
+static bool broadcast_pair(const tt_tensor *input, const tt_tensor *target, tt_tensor **x, tt_tensor **t)
+{
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    *x = *t = NULL;
+    if (tt_broadcast_shapes(input->ndim, input->shape, target->ndim, target->shape, &ndim, shape) != TT_OK)
+        return false;
+    if (!same_shape(input, target->ndim, target->shape)) {
+        char a[128], b[128];
+        tg_warn(
+            "Using a target size (torch.Size(%s)) that is different to the input size (torch.Size(%s)). This "
+            "will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            tt_shape_str(target->ndim, target->shape, a, sizeof a),
+            tt_shape_str(input->ndim, input->shape, b, sizeof b));
+    }
+    *x = same_shape(input, ndim, shape) ? tt_retain((tt_tensor *)input) : tg_expand(input, ndim, shape);
+    *t = !*x ? NULL : same_shape(target, ndim, shape) ? tt_retain((tt_tensor *)target) : tg_expand(target, ndim, shape);
+    if (*t) return true;
+    tt_release(*x);
+    *x = NULL;
+    return false;
+}
+
+tt_tensor *tg_loss(tg_loss_op op, const tt_tensor *in_, const tt_tensor *tgt_, tg_reduction reduction, double param)
+{
+    tt_tensor *input, *target;
+    if (!in_ || !tgt_ || !broadcast_pair(in_, tgt_, &input, &target)) return NULL;
+    size_t mark = tg__tmp_mark();
+    tt_tensor *out = NULL;
+    TG_NO_GRAD
+    {
+        tt_tensor *d = T(tt_sub(input, target));
+        out = d ? reduced(T(losses[op].value(d, param)), reduction) : NULL;
+    }
+    tg__tmp_release_to(mark);
+    const tt_tensor *in[2] = {input, target};
+    tg_node *node;
+    out = record(losses[op].def, out, 2, in, &node);
+    if (node) {
+        node->attrs.i0 = reduction;
+        node->attrs.s0 = param;
+    }
+    out = save_or_fail(out, node, input, false, "self");
+    out = save_or_fail(out, node, target, false, "target");
+    tt_release(input);
+    tt_release(target);
+    return out;
+}
+
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, ...)                                        \
+    tt_tensor *tg_##name(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction) \
+    {                                                                                             \
+        return tg_loss(TG_##ENUM, input, target, reduction, pdefault);                            \
+    }
+#include "tg/ops.def"
+
+/* l1_loss is composed, as PyTorch 1.13 composes it: abs(input - target), reduced. */
+tt_tensor *tg_l1_loss(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction)
+{
+    tt_tensor *x, *t;
+    if (!input || !target || !broadcast_pair(input, target, &x, &t)) return NULL;
+    tt_tensor *d = tg_sub(x, t), *a = tg_abs(d), *out = reduced(a, reduction);
+    tt_release(x);
+    tt_release(t);
+    tt_release(d);
+    tt_release(a);
+    return out;
+}
+
 /* ---- linear algebra ---------------------------------------------------------------- */
 static tt_status mm_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {

@@ -54,6 +54,9 @@ struct tt_backend {
      * (out has in's rank, keepdim form). For MAX/MIN with idx != NULL, idx
      * (int64, out's shape) gets the index along the single reduced dim. */
     tt_status (*reduce)(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx);
+    /* out[..., i, ...] = in[..., 0..i, ...] combined along dim (from the end
+     * when reverse); out is float or int64, in out's dtype. */
+    tt_status (*scan)(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse);
     /* Batched out[b] = a[b] @ b[b]; views are 3-D (batch, rows, cols), floating dtypes. */
     tt_status (*matmul)(const tt_kview *out, const tt_kview *a, const tt_kview *b);
     tt_status (*softmax)(const tt_kview *out, const tt_kview *in, int dim, bool log);

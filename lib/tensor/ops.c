@@ -433,6 +433,38 @@ static tt_tensor *arg_extreme(tt_reduce_op op, const tt_tensor *x, int dim, bool
 tt_tensor *tt_argmax(const tt_tensor *x, int dim, bool keepdim) { return arg_extreme(TT_MAX, x, dim, keepdim); }
 tt_tensor *tt_argmin(const tt_tensor *x, int dim, bool keepdim) { return arg_extreme(TT_MIN, x, dim, keepdim); }
 
+/* ---- scans ------------------------------------------------------------------ */
+static const char *const scan_names[] = {
+#define TT_SCAN_OP(ENUM, name, ...) [TT_##ENUM] = #name,
+#include "tg/ops.def"
+};
+_Static_assert(sizeof scan_names / sizeof scan_names[0] == TT_NUM_SCAN, "one row per scan");
+
+tt_tensor *tt_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse)
+{
+    int d = tt__wrap_dim(dim, x->ndim);
+    if (d < 0) return NULL;
+    tt_dtype dt = tt_dtype_is_floating(x->dtype) ? x->dtype : TT_I64;
+    tt_tensor *in = tt_cast(x, dt);
+    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, i;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (tt__backend(x)->scan(op, &o, &i, x->ndim ? d : 0, reverse) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
+    }
+    tt_release(in);
+    return out;
+}
+const char *tt_scan_name(tt_scan_op op) { return scan_names[op]; }
+
+#define TT_SCAN_OP(ENUM, name, ...) \
+    tt_tensor *tt_##name(const tt_tensor *x, int dim) { return tt_scan(TT_##ENUM, x, dim, false); }
+#include "tg/ops.def"
+
 /* ---- matmul ----------------------------------------------------------------- */
 /* (batch..., r, c) viewed as 3-D (B, r, c); copies only when the batch dims do not collapse. */
 static tt_tensor *as_batched3d(const tt_tensor *t, int nbatch, const int64_t *batch, int64_t r, int64_t c)

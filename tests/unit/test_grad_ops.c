@@ -197,6 +197,10 @@ static tt_tensor *build(const grad_case *c, tt_tensor **in)
     case GK_CONTIGUOUS: return tg_contiguous(a);
     case GK_CLONE: return tg_clone(a);
     case GK_SUM_TO_SHAPE: return tg_sum_to_shape(a, c->sndim, c->shape);
+    case GK_LOSS: return tg_loss((tg_loss_op)c->op, a, b, (tg_reduction)c->n[0], c->s[0]);
+    case GK_L1_LOSS: return tg_l1_loss(a, b, (tg_reduction)c->n[0]);
+    case GK_LOGSUMEXP: return tg_logsumexp(a, c->dims, c->ndims, c->keepdim);
+    case GK_CUMSUM: return tg_cumsum(a, c->dims[0]);
     }
     tt_set_error(TT_EINVAL, "unknown case kind %d", c->kind);
     return NULL;

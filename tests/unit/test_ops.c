@@ -223,7 +223,8 @@ static double vk_tol(const op_case *c, tt_dtype dt)
     case OC_INPLACE: arith = exact_binary(c->op) ? 0 : c->op == TT_POW ? 2 : 1; break;
     case OC_ADD_SCALAR:
     case OC_MUL_SCALAR:
-    case OC_LINSPACE: arith = 1; break;
+    case OC_LINSPACE:
+    case OC_CUMSUM: arith = 1; break;
     case OC_POW_SCALAR:
     case OC_MATMUL:
     case OC_MM:
@@ -337,7 +338,10 @@ static void run_case(const op_case *c)
         const int *dims = c->ndims ? c->dims : NULL;
         expect(tt_reduce((tt_reduce_op)c->op, in[0], dims, c->ndims, c->keepdim), "tt_reduce");
         if (c->ndims == 0) {
-            tt_tensor *(*const all[])(const tt_tensor *) = {tt_sum, tt_mean, tt_prod, tt_max, tt_min};
+            tt_tensor *(*const all[])(const tt_tensor *) = {
+#define TT_REDUCE_OP(ENUM, name, ...) [TT_##ENUM] = tt_##name,
+#include "tg/ops.def"
+            };
             expect(all[c->op](in[0]), "named full reduction");
         } else if (c->op == TT_SUM) {
             expect(tt_sum_dims(in[0], dims, c->ndims, c->keepdim), "tt_sum_dims");
@@ -377,6 +381,10 @@ static void run_case(const op_case *c)
     case OC_BMM: expect(tt_bmm(in[0], in[1]), "bmm"); break;
     case OC_SOFTMAX: expect(tt_softmax(in[0], c->dims[0]), "softmax"); break;
     case OC_LOG_SOFTMAX: expect(tt_log_softmax(in[0], c->dims[0]), "log_softmax"); break;
+    case OC_CUMSUM:
+        expect(tt_cumsum(in[0], c->dims[0]), "cumsum");
+        expect(tt_scan(TT_CUMSUM, in[0], c->dims[0], false), "tt_scan");
+        break;
     case OC_INPLACE:
     case OC_COPY_: {
         /* Twice for add/sub/mul/div: through tt_binary_ and the named function. */
