@@ -546,6 +546,16 @@ static tt_tensor *c_contiguous(tt_tensor *const *in)
     return c;
 }
 static tt_tensor *c_cast(tt_tensor *const *in) { return tg_cast(in[0], in[0]->dtype); }
+/* index_select / index_add at indices [2, 0, 2] along dim 0 (repeats add up). */
+static tt_tensor *c_indexed(tt_tensor *const *in, bool add)
+{
+    tt_tensor *idx = tt_from_data(1, (const int64_t[]){3}, TT_I64, (const int64_t[]){2, 0, 2}, tt_device_of(in[0]));
+    tt_tensor *r = !idx ? NULL : add ? tg_index_add(in[0], 0, idx, in[1]) : tg_index_select(in[0], 0, idx);
+    tt_release(idx);
+    return r;
+}
+static tt_tensor *c_index_select(tt_tensor *const *in) { return c_indexed(in, false); }
+static tt_tensor *c_index_add(tt_tensor *const *in) { return c_indexed(in, true); }
 /* In place on a non-leaf: y = a.clone(); y.OP_(b). */
 static tt_tensor *c_inplace(tt_tensor *const *in, tt_status (*op)(tt_tensor *, const tt_tensor *))
 {
@@ -590,6 +600,12 @@ static const builtin builtins[] = {
 #define TT_LOSS_OP(ENUM, name, Node, param, pdefault, loss, dloss, check) {#name, #name "(a, b)", NULL, NULL, check},
 #include "tg/ops.def"
     /* composed, and other forms */
+    {"index", "x[[2, 0, 2]]", NULL, NULL, "x:3,4"},
+    {"index_select", NULL, c_index_select, "tg_index_select(x, 0, [2, 0, 2])", "x:3,4"},
+    {"index_add", NULL, c_index_add, "tg_index_add(x, 0, [2, 0, 2], src)", "x:3,4 src:3,4"},
+    {"index_dim1", "x[:, [3, 1]]", NULL, NULL, "x:3,4"},
+    {"select_slice", "x[1, 1:3]", NULL, NULL, "x:3,4"},
+    {"slice_step", "x[::2, -1]", NULL, NULL, "x:3,4"},
     {"l1_loss", "l1_loss(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
     {"mse_loss_sum", "mse_loss(a, b, reduction='sum')", NULL, NULL, "a:2,3 b:2,3"},
     {"huber_loss_none", "huber_loss(a, b, 'none', delta=0.5)", NULL, NULL, "a:2,3 b:2,3:apart"},

@@ -168,6 +168,12 @@ const char *tg_loss_param(tg_loss_op op, double *default_value);
 #include "tg/ops.def"
 /* abs(input - target), reduced: composed, as PyTorch 1.13 composes it. */
 tt_tensor *tg_l1_loss(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction);
+/* Indexing with int64 indices along dim (see tt_index): x[index] records
+ * IndexBackward0, index_select IndexSelectBackward0, index_add
+ * IndexAddBackward0, as PyTorch does. */
+tt_tensor *tg_index(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tg_index_select(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tg_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src);
 /* views */
 tt_tensor *tg_view(const tt_tensor *t, int ndim, const int64_t *shape);
 tt_tensor *tg_reshape(const tt_tensor *t, int ndim, const int64_t *shape);

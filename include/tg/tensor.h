@@ -236,6 +236,14 @@ tt_tensor *tt_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse); /*
 const char *tt_scan_name(tt_scan_op op);                                      /* "cumsum" */
 #define TT_SCAN_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *x, int dim);
 #include "tg/ops.def"
+/* Indexing with a tensor of int64 indices along dim. tt_index is x[index]
+ * along dim: a 0-d or 1-D index, negative indices counting from the end (a 0-d
+ * index removes dim); tt_index_select is torch.index_select (1-D, from 0).
+ * tt_index_add is x.index_add(dim, index, src): a copy of x with the slices
+ * of src added at index along dim (repeats add up). */
+tt_tensor *tt_index(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tt_index_select(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tt_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src);
 /* argmax over all elements (dim = TT_ALL_DIMS, flat index) or one dim. */
 tt_tensor *tt_argmax(const tt_tensor *x, int dim, bool keepdim);
 tt_tensor *tt_argmin(const tt_tensor *x, int dim, bool keepdim);

@@ -1014,6 +1014,33 @@ static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview
     return TT_OK;
 }
 
+/* ---- indexing ----------------------------------------------------------------- */
+/* Walks the elements of `walk` (out to select, in to add) in row-major order,
+ * so that repeated indices add up in order of i. */
+static tt_status cpu_index(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add)
+{
+    const tt_kview *walk = add ? in : out;
+    int64_t es = (int64_t)tt_dtype_size(out->dtype), pos[TT_MAX_DIMS] = {0}, n = 1;
+    for (int d = 0; d < walk->ndim; d++) n *= walk->shape[d];
+    const int64_t *ix = (const int64_t *)element_base(idx);
+    for (int64_t e = 0; e < n; e++) {
+        int64_t oo = 0, io = 0;
+        for (int d = 0; d < walk->ndim; d++) {
+            int64_t p = pos[d], q = d == dim ? ix[pos[d] * idx->strides[0]] : pos[d]; /* q: the indexed side */
+            oo += (add ? q : p) * out->strides[d];
+            io += (add ? p : q) * in->strides[d];
+        }
+        char *o = element_base(out) + oo * es;
+        const char *x = element_base(in) + io * es;
+        if (!add) memcpy(o, x, (size_t)es);
+        else if (out->dtype == TT_F32) *(float *)o += *(const float *)x;
+        else if (out->dtype == TT_F64) *(double *)o += *(const double *)x;
+        else *(int64_t *)o = (int64_t)((uint64_t) * (int64_t *)o + (uint64_t) * (const int64_t *)x);
+        for (int d = walk->ndim - 1; d >= 0 && ++pos[d] == walk->shape[d]; d--) pos[d] = 0;
+    }
+    return TT_OK;
+}
+
 /* ---- matmul ----------------------------------------------------------------- */
 /* How BLAS can read a strided matrix: row-major with leading dimension ld,
  * possibly transposed; false when neither layout fits (then we pack it). */
@@ -1204,6 +1231,7 @@ const tt_backend tt_cpu_backend = {
     .clamp = cpu_clamp,
     .reduce = cpu_reduce,
     .scan = cpu_scan,
+    .index = cpu_index,
     .matmul = cpu_matmul,
     .softmax = cpu_softmax,
 };

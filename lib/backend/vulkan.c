@@ -76,6 +76,9 @@ static const uint32_t spv_softmax_wide[] =
 static const uint32_t spv_scan[] =
 #include "shaders/scan.spv.h"
     ;
+static const uint32_t spv_index[] =
+#include "shaders/index.spv.h"
+    ;
 static const uint32_t spv_matmul_f32[] =
 #include "shaders/matmul_f32.spv.h"
     ;
@@ -101,6 +104,7 @@ enum {
     K_SOFTMAX_F32,
     K_SOFTMAX_WIDE,
     K_SCAN,
+    K_INDEX,
     K_MATMUL_F32,
     K_MATMUL_F64,
     K_COUNT
@@ -127,6 +131,7 @@ static const struct {
     [K_SOFTMAX_F32] = {spv_softmax_f32, sizeof spv_softmax_f32, "softmax_f32"},
     [K_SOFTMAX_WIDE] = {spv_softmax_wide, sizeof spv_softmax_wide, "softmax_wide"},
     [K_SCAN] = {spv_scan, sizeof spv_scan, "scan"},
+    [K_INDEX] = {spv_index, sizeof spv_index, "index"},
     [K_MATMUL_F32] = {spv_matmul_f32, sizeof spv_matmul_f32, "matmul_f32"},
     [K_MATMUL_F64] = {spv_matmul_f64, sizeof spv_matmul_f64, "matmul_f64"},
 };
@@ -1693,6 +1698,43 @@ static tt_status vk_scan(tt_scan_op op, const tt_kview *out, const tt_kview *in,
     return dispatch_groups(d, K_SCAN, &p, 2, bufs, boff, brange, (uint32_t)((nout + 255) / 256));
 }
 
+/* One invocation per element of out (index.comp); needs shaderFloat64 and
+ * shaderInt64 (int64 indices). */
+static tt_status vk_index(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add)
+{
+    vk_dev *d = dev_of(out);
+    if (!d->f64 || !d->i64)
+        return tt_set_error(TT_EDTYPE, "indexing on Vulkan needs shaderFloat64 and shaderInt64, which '%s' lacks",
+                            d->props.deviceName);
+    int64_t n = 1;
+    for (int i = 0; i < out->ndim; i++) n *= out->shape[i];
+    if (n > INT32_MAX) return tt_set_error(TT_EDEVICE, "vulkan: tensors over 2^31 elements are not supported yet");
+    vk_params p;
+    memset(&p, 0, sizeof p);
+    vk_buf *bufs[3];
+    VkDeviceSize boff[3], brange[3];
+    const tt_kview *v[3] = {out, in, idx};
+    bool fits;
+    tt_status st = bind_views(&p, 3, v, bufs, boff, brange, &fits);
+    if (st) return st;
+    if (!fits)
+        return tt_set_error(TT_EDEVICE,
+                            "the vulkan backend has no kernel for indexing views over "
+                            "maxStorageBufferRange yet");
+    p.n = (uint32_t)n;
+    p.op = add;
+    p.ndim = (uint32_t)out->ndim;
+    for (int i = 0; i < out->ndim; i++) {
+        p.shape[i] = (uint32_t)out->shape[i];
+        p.strides[NVIEWS * i] = (int32_t)out->strides[i];
+        p.strides[NVIEWS * i + 1] = (int32_t)in->strides[i];
+    }
+    p.strides[NVIEWS * dim + 2] = (int32_t)idx->strides[0];
+    p.u[0] = (uint32_t)dim;
+    p.u[1] = (uint32_t)idx->shape[0];
+    return dispatch_groups(d, K_INDEX, &p, 3, bufs, boff, brange, (uint32_t)((n + 255) / 256));
+}
+
 static tt_status vk_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
 {
     vk_dev *d = dev_of(out);
@@ -1841,6 +1883,7 @@ const tt_backend tt_vulkan_backend = {
     .where = vk_where,
     .clamp = vk_clamp,
     .scan = vk_scan,
+    .index = vk_index,
     .reduce = vk_reduce,
     .matmul = vk_matmul,
     .softmax = vk_softmax,

@@ -154,6 +154,107 @@ static int binop_of(ex_tok t)
     }
 }
 
+/* ---- indexing -------------------------------------------------------------- */
+/* An integer subscript or slice part; `dflt` where it is left out. */
+static int subscript_int(ex_eval *E, const ex_node *n, int64_t dflt, int64_t *out)
+{
+    if (n->kind == N_EMPTY) return *out = dflt, 0;
+    ex_val v;
+    if (ex_eval_node(E, n, &v)) return -1;
+    if (v.t || v.num != floor(v.num) || fabs(v.num) > 9e15) {
+        tt_release(v.t);
+        return tt_set_error(TT_EINVAL, "a slice takes integers (at column %d)", n->col), -1;
+    }
+    *out = (int64_t)v.num;
+    return 0;
+}
+
+/* A tensor subscript as int64 indices: a list literal or a bound tensor of
+ * integral values (tg's literals are floating) is taken as PyTorch takes a
+ * LongTensor; bool masks are refused by tt_index. */
+static tt_tensor *index_tensor(tt_tensor *t)
+{
+    if (!tt_dtype_is_floating(t->dtype)) return tt_retain(t);
+    tt_tensor *i = tt_cast(t, TT_I64), *back = i ? tt_cast(i, t->dtype) : NULL, *same = back ? tt_eq(back, t) : NULL;
+    tt_tensor *all = same ? tt_prod(same) : NULL;
+    double ok = 0;
+    if (all && tt_item(all, &ok) == TT_OK && !ok)
+        tt_set_error(TT_EDTYPE, "an index must hold integers, got %s values that are not", tt_dtype_name(t->dtype));
+    tt_release(back);
+    tt_release(same);
+    tt_release(all);
+    if (!ok) tt_release(i);
+    return ok ? i : NULL;
+}
+
+/* One subscript s of x at dim *d: a slice, an integer (a 0-d tensor is one),
+ * or the tensor subscript, kept in *idx for its dim. x, or NULL (error set). */
+static tt_tensor *subscript(ex_eval *E, const ex_node *s, const tt_tensor *x, int ndim0, int *d, tt_tensor **idx,
+                            int *idx_dim)
+{
+    if (*d >= x->ndim) return tt_set_error(TT_EINVAL, "too many indices for tensor of dimension %d", ndim0), NULL;
+    int64_t size = x->shape[*d];
+    if (s->kind == N_SLICE) {
+        int64_t a, b, step;
+        if (subscript_int(E, s->items[0].node, 0, &a) || subscript_int(E, s->items[1].node, size, &b) ||
+            subscript_int(E, s->items[2].node, 1, &step))
+            return NULL;
+        if (step <= 0) return tt_set_error(TT_EINVAL, "step must be greater than zero"), NULL;
+        return tg_slice(x, (*d)++, a, b, step);
+    }
+    ex_val v;
+    if (ex_eval_node(E, s, &v)) return NULL;
+    if (v.t && v.t->ndim == 0) { /* a 0-d index selects, as in PyTorch */
+        tt_status st = tt_item(v.t, &v.num);
+        tt_release(v.t);
+        v.t = NULL;
+        if (st) return NULL;
+    }
+    if (v.t) {
+        tt_tensor *i = *idx ? NULL : index_tensor(v.t);
+        if (*idx) tt_set_error(TT_EINVAL, "only one tensor index is supported");
+        tt_release(v.t);
+        if (!i) return NULL;
+        *idx = i;
+        *idx_dim = (*d)++;
+        return tt_retain((tt_tensor *)x);
+    }
+    if (v.num != floor(v.num)) return tt_set_error(TT_EINVAL, "an index must be an integer, got %g", v.num), NULL;
+    if (v.num >= (double)size || v.num < -(double)size)
+        return tt_set_error(TT_EINVAL, "index %.0f is out of bounds for dimension %d with size %lld", v.num, *d,
+                            (long long)size),
+               NULL;
+    return tg_select(x, *d, (int64_t)v.num);
+}
+
+/* x[s0, s1, ...] as PyTorch reads it: integers select (SelectBackward0),
+ * slices slice (SliceBackward0, a bare ':' too), left to right; the one
+ * tensor subscript indexes its dim last (IndexBackward0). */
+static int eval_index(ex_eval *E, const ex_node *n, ex_val *out)
+{
+    ex_val base;
+    if (ex_eval_node(E, n->items[0].node, &base)) return -1;
+    if (!base.t) return tt_set_error(TT_EINVAL, "in indexing at column %d: a number cannot be indexed", n->col), -1;
+    tt_tensor *x = tt_retain(base.t), *idx = NULL;
+    int d = 0, idx_dim = -1, col = n->col;
+    for (int k = 1; k < n->nitems && x; k++) {
+        col = n->items[k].node->col;
+        tt_tensor *r = subscript(E, n->items[k].node, x, base.t->ndim, &d, &idx, &idx_dim);
+        tt_release(x);
+        x = r;
+    }
+    if (x && idx) {
+        tt_tensor *r = tg_index(x, idx_dim, idx);
+        tt_release(x);
+        x = r;
+    }
+    tt_release(idx);
+    tt_release(base.t);
+    if (!x) return ex_op_error("indexing", col), -1;
+    out->t = x;
+    return 0;
+}
+
 int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
 {
     *out = (ex_val){0};
@@ -172,6 +273,9 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
         return tt_set_error(TT_EINVAL, "a string is a function's argument, as in reduction='sum' (at column %d)",
                             n->col),
                -1;
+    case N_INDEX: return eval_index(E, n, out);
+    case N_SLICE:
+    case N_EMPTY: break; /* parts of an N_INDEX */
     case N_CALL: return ex_call(E, n, out);
     case N_LIST: return eval_list(E, n, out);
     case N_NEG: {

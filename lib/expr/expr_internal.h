@@ -41,6 +41,7 @@ typedef enum {
     T_LBRACKET,
     T_RBRACKET,
     T_COMMA,
+    T_COLON,
     T_SEMI,
     T_ASSIGN,
     T_EQ,
@@ -59,6 +60,9 @@ typedef enum {
     N_LIST,   /* [items] */
     N_NEG,    /* -items[0] */
     N_CHAIN,  /* items[0] op1 items[1] op2 ...: left to right (one op for ^ and comparisons) */
+    N_INDEX,  /* items[0][items[1], items[2], ...]: each an expression or an N_SLICE */
+    N_SLICE,  /* start:stop:step, items[0..2], N_EMPTY where left out */
+    N_EMPTY,  /* a part of a slice left out */
     N_PROGRAM /* statements: items carry the bound name, if any */
 } ex_kind;
 

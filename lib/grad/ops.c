@@ -621,6 +621,69 @@ tt_tensor *tg_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse)
     tt_tensor *tg_##name(const tt_tensor *x, int dim) { return tg_scan(TT_##ENUM, x, dim, false); }
 #include "tg/ops.def"
 
+/* ---- indexing ------------------------------------------------------------------ */
+/* index and index_select take slices of x at the indices; their gradient adds
+ * g's slices back at them (index_add into zeros), whose own gradient is the
+ * index_select of the incoming one: any order works. */
+static tt_tensor *scatter_back(tg_node *n, const tt_tensor *g)
+{
+    tt_tensor *idx = SAVED("indices");
+    int dim = n->attrs.dims[0];
+    const tg_shape *in = &n->inputs[0];
+    tt_tensor *zeros = T(g ? tt_zeros(in->ndim, in->shape, g->dtype, tt_device_of(g)) : NULL);
+    tt_tensor *rows = T(n->attrs.keepdim ? tg_unsqueeze(g, dim) : tt_retain((tt_tensor *)g)); /* a 0-d index */
+    /* x[index] counts negative indices from the end; index_add does not */
+    tt_tensor *neg = T(idx ? tt_binary_scalar(TT_LT, idx, 0) : NULL);
+    tt_tensor *pos = T(neg ? tt_where(neg, T(tt_add_scalar(idx, (double)in->shape[dim])), idx) : NULL);
+    return zeros && pos ? tg_index_add(zeros, dim, pos, rows) : NULL;
+}
+static tt_status index_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, scatter_back(n, g));
+    return TT_OK;
+}
+static tt_status index_add_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tt_retain((tt_tensor *)g));
+    GRAD(1, tg_index_select(g, n->attrs.dims[0], SAVED("index")));
+    return TT_OK;
+}
+DEFINE_FN(IndexBackward0, index_bw);
+DEFINE_FN(IndexSelectBackward0, index_bw);
+DEFINE_FN(IndexAddBackward0, index_add_bw);
+
+static tt_tensor *index_like(const tg_fn_def *def, tt_tensor *out, const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    tg_node *node;
+    out = record(def, out, 1, &x, &node);
+    if (!node) return out;
+    node->attrs.dims[0] = dim < 0 ? dim + x->ndim : dim;
+    node->attrs.keepdim = index->ndim == 0;
+    return save_or_fail(out, node, index, false, "indices");
+}
+tt_tensor *tg_index(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    return x && index ? index_like(&IndexBackward0, tt_index(x, dim, index), x, dim, index) : NULL;
+}
+tt_tensor *tg_index_select(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    return x && index ? index_like(&IndexSelectBackward0, tt_index_select(x, dim, index), x, dim, index) : NULL;
+}
+tt_tensor *tg_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src)
+{
+    if (!x || !index || !src) return NULL;
+    const tt_tensor *in[2] = {x, src};
+    tg_node *node;
+    tt_tensor *out = record(&IndexAddBackward0, tt_index_add(x, dim, index, src), 2, in, &node);
+    if (!node) return out;
+    node->attrs.dims[0] = dim < 0 ? dim + x->ndim : dim;
+    int64_t n = tt_numel(index);
+    tt_tensor *flat = tt_reshape(index, 1, &n); /* index_select takes a 1-D index */
+    out = flat ? save_or_fail(out, node, flat, false, "index") : (tt_release(out), NULL);
+    tt_release(flat);
+    return out;
+}
+
 /* ---- losses ---------------------------------------------------------------------- */
 tt_status tg_reduction_parse(const char *s, tg_reduction *out)
 {

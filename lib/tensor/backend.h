@@ -57,6 +57,10 @@ struct tt_backend {
     /* out[..., i, ...] = in[..., 0..i, ...] combined along dim (from the end
      * when reverse); out is float or int64, in out's dtype. */
     tt_status (*scan)(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse);
+    /* Along dim, with idx a 1-D int64 view of indices in range: add false,
+     * out[.., i, ..] = in[.., idx[i], ..]; add true, out[.., idx[i], ..] +=
+     * in[.., i, ..] (in order of i). out and in: one dtype, f32, f64 or i64. */
+    tt_status (*index)(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add);
     /* Batched out[b] = a[b] @ b[b]; views are 3-D (batch, rows, cols), floating dtypes. */
     tt_status (*matmul)(const tt_kview *out, const tt_kview *a, const tt_kview *b);
     tt_status (*softmax)(const tt_kview *out, const tt_kview *in, int dim, bool log);

@@ -465,6 +465,116 @@ const char *tt_scan_name(tt_scan_op op) { return scan_names[op]; }
     tt_tensor *tt_##name(const tt_tensor *x, int dim) { return tt_scan(TT_##ENUM, x, dim, false); }
 #include "tg/ops.def"
 
+/* ---- indexing ------------------------------------------------------------------- */
+/* The index as the kernels take it: 1-D int64 in [0, size). `wrap`: negative
+ * indices count from the end (x[index]); else they are out of range. */
+static tt_tensor *kernel_index(const tt_tensor *index, int64_t size, int dim, bool wrap, const char *what)
+{
+    if (index->dtype != TT_I64) {
+        tt_set_error(TT_EDTYPE, "%s",
+                     index->dtype == TT_BOOL ? "indexing with a bool mask is not supported: index with int64 indices"
+                                             : "tensors used as indices must be long, byte or bool tensors");
+        return NULL;
+    }
+    if (index->ndim > 1) {
+        tt_set_error(TT_ESHAPE, "%s: the index must be 0-d or 1-D, got %d dims", what, index->ndim);
+        return NULL;
+    }
+    int64_t n = tt_numel(index), one = n;
+    double lo = 0, hi = 0;
+    tt_tensor *mn = n ? tt_min(index) : NULL, *mx = n ? tt_max(index) : NULL;
+    tt_status st = !n ? TT_OK : !mn || !mx ? tt_last_status() : tt_item(mn, &lo) ? tt_last_status() : tt_item(mx, &hi);
+    tt_release(mn);
+    tt_release(mx);
+    if (st != TT_OK) return NULL;
+    if (hi >= (double)size || lo < (wrap ? -(double)size : 0)) {
+        if (wrap) /* PyTorch's messages, for x[index] and for index_select / index_add */
+            tt_set_error(TT_EINVAL, "index %lld is out of bounds for dimension %d with size %lld",
+                         (long long)(hi >= (double)size ? hi : lo), dim, (long long)size);
+        else tt_set_error(TT_EINVAL, "index out of range in self");
+        return NULL;
+    }
+    tt_tensor *flat = tt_reshape(index, 1, &one);
+    if (!flat || lo >= 0) return flat;
+    tt_tensor *zero = tt_scalar(0, TT_I64, tt_device_of(index)), *neg = zero ? tt_lt(flat, zero) : NULL;
+    tt_tensor *up = tt_add_scalar(flat, (double)size), *r = neg && up ? tt_where(neg, up, flat) : NULL;
+    tt_release(zero);
+    tt_release(neg);
+    tt_release(up);
+    tt_release(flat);
+    return r;
+}
+
+/* x along dim at index (add: src's slices added into a copy of x). */
+static tt_tensor *index_impl(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src, bool wrap,
+                             const char *what)
+{
+    if (tt__check_same_device(x, index, what) || (src && tt__check_same_device(x, src, what))) return NULL;
+    if (x->ndim == 0) {
+        tt_set_error(TT_EINVAL, "%s: a 0-d tensor has no dim to index", what);
+        return NULL;
+    }
+    int d = tt__wrap_dim(dim, x->ndim);
+    if (d < 0) return NULL;
+    tt_tensor *idx = kernel_index(index, x->shape[d], d, wrap, what);
+    if (!idx) return NULL;
+    int64_t shape[TT_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[d] = idx->shape[0];
+    if (src && (src->ndim != x->ndim || memcmp(src->shape, shape, sizeof(int64_t) * (size_t)x->ndim))) {
+        char a[200], b[200];
+        tt_set_error(TT_ESHAPE, "%s: source of shape %s, expected %s", what,
+                     tt_shape_str(src->ndim, src->shape, a, sizeof a), tt_shape_str(x->ndim, shape, b, sizeof b));
+        tt_release(idx);
+        return NULL;
+    }
+    /* bool is moved as int64; an added source takes x's dtype */
+    tt_dtype dt = x->dtype == TT_BOOL ? TT_I64 : x->dtype;
+    tt_tensor *in = tt_cast(src ? src : x, dt), *xc = src ? tt_cast(x, dt) : NULL;
+    tt_tensor *out = !in || (src && !xc) ? NULL : src ? tt_clone(xc) : tt_empty(x->ndim, shape, dt, tt_device_of(x));
+    if (out && tt_numel(out) && tt_numel(in)) {
+        tt_kview o, i, k;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        tt__kview(idx, &k);
+        if (tt__backend(x)->index(&o, &i, &k, d, src != NULL) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
+    }
+    tt_release(in);
+    tt_release(xc);
+    tt_release(idx);
+    if (out && dt != x->dtype) {
+        tt_tensor *c = tt_cast(out, x->dtype);
+        tt_release(out);
+        out = c;
+    }
+    if (out && !src && index->ndim == 0) { /* x[i] with a 0-d index: dim goes */
+        tt_tensor *s = tt_squeeze(out, d);
+        tt_release(out);
+        out = s;
+    }
+    return out;
+}
+
+tt_tensor *tt_index(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    return index_impl(x, dim, index, NULL, true, "index");
+}
+tt_tensor *tt_index_select(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    if (index->ndim != 1) {
+        tt_set_error(TT_ESHAPE, "index_select(): Index is supposed to be a vector");
+        return NULL;
+    }
+    return index_impl(x, dim, index, NULL, false, "index_select()");
+}
+tt_tensor *tt_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src)
+{
+    return index_impl(x, dim, index, src, false, "index_add()");
+}
+
 /* ---- matmul ----------------------------------------------------------------- */
 /* (batch..., r, c) viewed as 3-D (B, r, c); copies only when the batch dims do not collapse. */
 static tt_tensor *as_batched3d(const tt_tensor *t, int nbatch, const int64_t *batch, int64_t r, int64_t c)

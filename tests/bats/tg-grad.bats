@@ -527,3 +527,15 @@ print("ok")'
   assert_success
   assert_output "$(printf 'out,grad/x\n1,1\n-inf,1')"
 }
+
+@test "indexing: x[0], x[1:3], x[idx] with repeats, x[:, 0]; out of bounds is PyTorch's message" {
+  run tg-grad -e 'sum(x[[2, 0, 2]])' --wrt x 'x=[1,2,3]' --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n1\n0\n2')"
+  run tg-grad -e 'sum(x[:, 0] + x[1, 1:3])' --wrt x 'x=[[1,2,3],[4,5,6]]' --format csv
+  assert_success
+  assert_output "$(printf '1,0,0\n1,1,1')"
+  run tg-grad -e 'x[5]' --wrt x 'x=[1,2,3]'
+  assert_failure 1
+  assert_output "tg-grad: -e: in indexing at column 3: index 5 is out of bounds for dimension 0 with size 3"
+}

@@ -201,6 +201,9 @@ static tt_tensor *build(const grad_case *c, tt_tensor **in)
     case GK_L1_LOSS: return tg_l1_loss(a, b, (tg_reduction)c->n[0]);
     case GK_LOGSUMEXP: return tg_logsumexp(a, c->dims, c->ndims, c->keepdim);
     case GK_CUMSUM: return tg_cumsum(a, c->dims[0]);
+    case GK_INDEX: return tg_index(a, c->dims[0], b);
+    case GK_INDEX_SELECT: return tg_index_select(a, c->dims[0], b);
+    case GK_INDEX_ADD: return tg_index_add(a, c->dims[0], b, in[2]);
     }
     tt_set_error(TT_EINVAL, "unknown case kind %d", c->kind);
     return NULL;

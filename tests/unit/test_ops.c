@@ -381,6 +381,9 @@ static void run_case(const op_case *c)
     case OC_BMM: expect(tt_bmm(in[0], in[1]), "bmm"); break;
     case OC_SOFTMAX: expect(tt_softmax(in[0], c->dims[0]), "softmax"); break;
     case OC_LOG_SOFTMAX: expect(tt_log_softmax(in[0], c->dims[0]), "log_softmax"); break;
+    case OC_INDEX: expect(tt_index(in[0], c->dims[0], in[1]), "index"); break;
+    case OC_INDEX_SELECT: expect(tt_index_select(in[0], c->dims[0], in[1]), "index_select"); break;
+    case OC_INDEX_ADD: expect(tt_index_add(in[0], c->dims[0], in[1], in[2]), "index_add"); break;
     case OC_CUMSUM:
         expect(tt_cumsum(in[0], c->dims[0]), "cumsum");
         expect(tt_scan(TT_CUMSUM, in[0], c->dims[0], false), "tt_scan");
