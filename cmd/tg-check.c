@@ -262,6 +262,7 @@ typedef enum {
     R_DISTINCT, /* [-2, 2), values at least 0.1 apart: max, min */
     R_APART,    /* [-2, 2), each element at least 0.1 from input 0's: max(a, b) */
     R_CLAMP,    /* [-2, 2) at least 0.1 from -0.5 and 0.5: clamp(x, -0.5, 0.5) */
+    R_UNIT,     /* [-0.9, 0.9): asin, acos */
     R_UNIFORM,  /* [lo, hi) from a plugin */
 } value_range;
 
@@ -295,6 +296,7 @@ static tt_tensor *random_tensor(stream *s, int ndim, const int64_t *shape, value
             case R_NORMAL: x = tt_philox_normal(s->seed, s->counter++); break;
             case R_UNIFORM: x = next_uniform(s, lo, hi); break;
             case R_POS: x = next_uniform(s, 0.5, 2); break;
+            case R_UNIT: x = next_uniform(s, -0.9, 0.9); break;
             default: x = next_uniform(s, -2, 2); break;
             }
             if (r == R_AWAY) ok = fabs(x) >= 0.1;
@@ -519,7 +521,7 @@ static tt_tensor *apply_plugin_op(int n, tt_tensor *const *in, void *ctx)
 /* ---- the built-in ops (--all) ---------------------------------------------------- *
  * Each is an expression of the language or, for the tg_ ops the language does
  * not reach, a C function. Inputs: "NAME:SHAPE[:RANGE]" separated by spaces;
- * SHAPE "()" is 0-d; RANGE any (default), pos, away, distinct, apart, clamp,
+ * SHAPE "()" is 0-d; RANGE any (default), pos, away, distinct, apart, clamp, unit,
  * normal, or const (a constant, away from 0: where's condition). */
 
 typedef tt_tensor *(*c_op)(tt_tensor *const *in);
@@ -552,6 +554,16 @@ static tt_tensor *c_contiguous(tt_tensor *const *in)
     return c;
 }
 static tt_tensor *c_cast(tt_tensor *const *in) { return tg_cast(in[0], in[0]->dtype); }
+/* index_select / index_add at indices [2, 0, 2] along dim 0 (repeats add up). */
+static tt_tensor *c_indexed(tt_tensor *const *in, bool add)
+{
+    tt_tensor *idx = tt_from_data(1, (const int64_t[]){3}, TT_I64, (const int64_t[]){2, 0, 2}, tt_device_of(in[0]));
+    tt_tensor *r = !idx ? NULL : add ? tg_index_add(in[0], 0, idx, in[1]) : tg_index_select(in[0], 0, idx);
+    tt_release(idx);
+    return r;
+}
+static tt_tensor *c_index_select(tt_tensor *const *in) { return c_indexed(in, false); }
+static tt_tensor *c_index_add(tt_tensor *const *in) { return c_indexed(in, true); }
 /* In place on a non-leaf: y = a.clone(); y.OP_(b). */
 static tt_tensor *c_inplace(tt_tensor *const *in, tt_status (*op)(tt_tensor *, const tt_tensor *))
 {
@@ -568,58 +580,81 @@ static tt_tensor *c_mul_(tt_tensor *const *in) { return c_inplace(in, tg_mul_); 
 static tt_tensor *c_div_(tt_tensor *const *in) { return c_inplace(in, tg_div_); }
 static tt_tensor *c_copy_(tt_tensor *const *in) { return c_inplace(in, tg_copy_); }
 
+/* The op table's ops (tg/ops.def), each with its table inputs: through its
+ * expression function, else (an operator) through its tg_ function. */
+#define C_UNARY_EXPR(name)
+#define C_UNARY_NOEXPR(name) \
+    static tt_tensor *c_##name(tt_tensor *const *in) { return tg_##name(in[0]); }
+#define C_BINARY_EXPR_OTHER(name)
+#define C_BINARY_EXPR_EXPONENT(name)
+#define C_BINARY_NOEXPR(name) \
+    static tt_tensor *c_##name(tt_tensor *const *in) { return tg_##name(in[0], in[1]); }
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, check) C_UNARY_##expr(name)
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, check) C_BINARY_##expr(name)
+#include "tg/ops.def"
+#define UNARY_EXPR(name, check) {#name, #name "(x)", NULL, NULL, check},
+#define UNARY_NOEXPR(name, check) {#name, NULL, c_##name, "tg_" #name "(x)", check},
+#define BINARY_EXPR_OTHER(name, check) {#name, #name "(a, b)", NULL, NULL, check},
+#define BINARY_EXPR_EXPONENT BINARY_EXPR_OTHER
+#define BINARY_NOEXPR(name, check) {#name, NULL, c_##name, "tg_" #name "(a, b)", check},
+#define REDUCE_REDUCE(name, check) {#name, #name "(x)", NULL, NULL, check},
+#define REDUCE_EXTREME REDUCE_REDUCE
+
 static const builtin builtins[] = {
-    /* unary functions */
-    {"neg", "-x", NULL, NULL, "x:2,3"},
-    {"exp", "exp(x)", NULL, NULL, "x:2,3"},
-    {"log", "log(x)", NULL, NULL, "x:2,3:pos"},
-    {"sqrt", "sqrt(x)", NULL, NULL, "x:2,3:pos"},
-    {"sin", "sin(x)", NULL, NULL, "x:2,3"},
-    {"cos", "cos(x)", NULL, NULL, "x:2,3"},
-    {"tanh", "tanh(x)", NULL, NULL, "x:2,3"},
-    {"sigmoid", "sigmoid(x)", NULL, NULL, "x:2,3"},
-    {"relu", "relu(x)", NULL, NULL, "x:2,3:away"},
-    {"abs", "abs(x)", NULL, NULL, "x:2,3:away"},
-    {"sign", "sign(x)", NULL, NULL, "x:2,3:away"},
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, check) UNARY_##expr(name, check)
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, check) BINARY_##expr(name, check)
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, check) REDUCE_##expr(name, check)
+#define TT_SCAN_OP(ENUM, name, Node, check) {#name, #name "(x, 1)", NULL, NULL, check},
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, loss, dloss, check) {#name, #name "(a, b)", NULL, NULL, check},
+#include "tg/ops.def"
+    /* composed, and other forms */
+    {"index", "x[[2, 0, 2]]", NULL, NULL, "x:3,4"},
+    {"index_select", NULL, c_index_select, "tg_index_select(x, 0, [2, 0, 2])", "x:3,4"},
+    {"index_add", NULL, c_index_add, "tg_index_add(x, 0, [2, 0, 2], src)", "x:3,4 src:3,4"},
+    {"index_dim1", "x[:, [3, 1]]", NULL, NULL, "x:3,4"},
+    {"select_slice", "x[1, 1:3]", NULL, NULL, "x:3,4"},
+    {"slice_step", "x[::2, -1]", NULL, NULL, "x:3,4"},
+    {"l1_loss", "l1_loss(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"mse_loss_sum", "mse_loss(a, b, reduction='sum')", NULL, NULL, "a:2,3 b:2,3"},
+    {"huber_loss_none", "huber_loss(a, b, 'none', delta=0.5)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"logsumexp", "logsumexp(x, 1)", NULL, NULL, "x:3,4"},
+    {"logsumexp_dims", "logsumexp(x, [0, 1], keepdim=true)", NULL, NULL, "x:3,4"},
+    /* operators */
+    {"neg_op", "-x", NULL, NULL, "x:2,3"},
+    {"square", "square(x)", NULL, NULL, "x:2,3"},
     /* binary operators, with broadcasting and Python-style scalars */
-    {"add", "a + b", NULL, NULL, "a:2,3 b:2,3"},
+    {"add_op", "a + b", NULL, NULL, "a:2,3 b:2,3"},
     {"add_broadcast", "a + b", NULL, NULL, "a:2,3 b:3"},
     {"add_scalar", "x + 2", NULL, NULL, "x:2,3"},
-    {"sub", "a - b", NULL, NULL, "a:2,3 b:2,3"},
+    {"sub_op", "a - b", NULL, NULL, "a:2,3 b:2,3"},
     {"sub_broadcast", "a - b", NULL, NULL, "a:2,1 b:3"},
     {"rsub_scalar", "2 - x", NULL, NULL, "x:2,3"},
-    {"mul", "a * b", NULL, NULL, "a:2,3 b:2,3"},
+    {"mul_op", "a * b", NULL, NULL, "a:2,3 b:2,3"},
     {"mul_broadcast", "a * b", NULL, NULL, "a:2,3 b:2,1"},
     {"mul_0d", "a * b", NULL, NULL, "a:2,3 b:()"},
     {"mul_scalar", "3 * x", NULL, NULL, "x:2,3"},
-    {"div", "a / b", NULL, NULL, "a:2,3 b:2,3:away"},
+    {"div_op", "a / b", NULL, NULL, "a:2,3 b:2,3:away"},
     {"div_broadcast", "a / b", NULL, NULL, "a:2,3 b:3:away"},
     {"div_scalar", "x / 2", NULL, NULL, "x:2,3"},
     {"rdiv_scalar", "2 / x", NULL, NULL, "x:2,3:away"},
-    {"pow", "a ^ b", NULL, NULL, "a:2,3:pos b:2,3"},
-    {"pow_fn", "pow(a, b)", NULL, NULL, "a:2,3:pos b:2,3"},
+    {"pow_op", "a ^ b", NULL, NULL, "a:2,3:pos b:2,3"},
     {"pow_scalar", "x ^ 3", NULL, NULL, "x:2,3"},
     {"pow_scalar_frac", "x ** 0.5", NULL, NULL, "x:2,3:pos"},
     {"rpow_scalar", "2 ^ x", NULL, NULL, "x:2,3"},
-    {"maximum", "max(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
-    {"minimum", "min(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"max_elementwise", "max(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
+    {"min_elementwise", "min(a, b)", NULL, NULL, "a:2,3 b:2,3:apart"},
     {"maximum_scalar", "max(x, 0.0)", NULL, NULL, "x:2,3:away"},
     {"minimum_scalar", "min(x, 0.0)", NULL, NULL, "x:2,3:away"},
-    /* reductions */
-    {"sum", "sum(x)", NULL, NULL, "x:3,4"},
+    /* reductions over dims */
     {"sum_dim", "sum(x, 1)", NULL, NULL, "x:3,4"},
     {"sum_dim_keepdim", "sum(x, 0, true)", NULL, NULL, "x:3,4"},
     {"sum_dims", "sum(x, [0, 2])", NULL, NULL, "x:2,3,2"},
-    {"mean", "mean(x)", NULL, NULL, "x:3,4"},
     {"mean_dim", "mean(x, -1)", NULL, NULL, "x:3,4"},
     {"mean_dim_keepdim", "mean(x, 1, keepdim=true)", NULL, NULL, "x:3,4"},
-    {"prod", "prod(x)", NULL, NULL, "x:2,3:away"},
     {"prod_dim", "prod(x, 1)", NULL, NULL, "x:3,4:away"},
     {"prod_dim_keepdim", "prod(x, 0, true)", NULL, NULL, "x:3,4:away"},
-    {"max", "max(x)", NULL, NULL, "x:3,4:distinct"},
     {"max_dim", "max(x, 1)", NULL, NULL, "x:3,4:distinct"},
     {"max_dim_keepdim", "max(x, 0, true)", NULL, NULL, "x:3,4:distinct"},
-    {"min", "min(x)", NULL, NULL, "x:3,4:distinct"},
     {"min_dim", "min(x, 1)", NULL, NULL, "x:3,4:distinct"},
     {"min_dim_keepdim", "min(x, dim=0, keepdim=true)", NULL, NULL, "x:3,4:distinct"},
     /* linear algebra */
@@ -698,9 +733,10 @@ static void builtin_inputs(const check_opts *o, const builtin *b, check_case *c,
         value_range r = R_ANY;
         bool is_const = false;
         if (range) {
-            static const char *const names[] = {"normal", "any",   "pos",   "away", "distinct",
-                                                "apart",  "clamp", "const", NULL};
-            static const value_range ranges[] = {R_NORMAL, R_ANY, R_POS, R_AWAY, R_DISTINCT, R_APART, R_CLAMP, R_AWAY};
+            static const char *const names[] = {"normal", "any",   "pos",  "away",  "distinct",
+                                                "apart",  "clamp", "unit", "const", NULL};
+            static const value_range ranges[] = {R_NORMAL, R_ANY,   R_POS,  R_AWAY, R_DISTINCT,
+                                                 R_APART,  R_CLAMP, R_UNIT, R_AWAY};
             int k = cmd_parse_choice("--all", range, names);
             r = ranges[k];
             is_const = !strcmp(range, "const");

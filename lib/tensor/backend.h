@@ -54,6 +54,13 @@ struct tt_backend {
      * (out has in's rank, keepdim form). For MAX/MIN with idx != NULL, idx
      * (int64, out's shape) gets the index along the single reduced dim. */
     tt_status (*reduce)(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx);
+    /* out[..., i, ...] = in[..., 0..i, ...] combined along dim (from the end
+     * when reverse); out is float or int64, in out's dtype. */
+    tt_status (*scan)(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse);
+    /* Along dim, with idx a 1-D int64 view of indices in range: add false,
+     * out[.., i, ..] = in[.., idx[i], ..]; add true, out[.., idx[i], ..] +=
+     * in[.., i, ..] (in order of i). out and in: one dtype, f32, f64 or i64. */
+    tt_status (*index)(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add);
     /* Batched out[b] = a[b] @ b[b]; views are 3-D (batch, rows, cols), floating dtypes. */
     tt_status (*matmul)(const tt_kview *out, const tt_kview *a, const tt_kview *b);
     tt_status (*softmax)(const tt_kview *out, const tt_kview *in, int dim, bool log);
@@ -82,6 +89,11 @@ static inline int64_t tt__f2i(double x)
 {
     return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
 }
+
+/* Whether an op of the table (tg/ops.def) has int64 inputs at a kernel (the
+ * op layer casts the others' to float32, or refuses them). */
+bool tt__unary_int64_kernel(tt_unary_op op);
+bool tt__binary_int64_kernel(tt_binary_op op);
 
 const tt_backend *tt_backend_for(tt_device_type type); /* NULL when none is built in */
 extern const tt_backend tt_cpu_backend;
