@@ -1622,27 +1622,40 @@ static tt_status softmax_long(vk_dev *d, const tt_kview *out, const tt_kview *in
     return st;
 }
 
+/* out and in as kept dims and one dim (softmax.glsl, scan.comp): p, their
+ * bindings, how many slices (nout), how long (len), whether they fit. */
+typedef struct {
+    vk_params p;
+    vk_buf *bufs[2];
+    VkDeviceSize boff[2], brange[2];
+    int64_t nout, len;
+    bool fits;
+} along_plan;
+
+static tt_status plan_along(along_plan *a, const tt_kview *out, const tt_kview *in, int dim)
+{
+    bool inner[TT_MAX_DIMS];
+    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
+    const tt_kview *v[2] = {out, in};
+    tt_status st = plan_inner(&a->p, in, inner, true, 2, v, &a->nout, &a->len);
+    return st ? st : bind_views(&a->p, 2, v, a->bufs, a->boff, a->brange, &a->fits);
+}
+
 /* Views over one binding are split: halving the other dim that adds most, or
  * composing a slice along dim too long for one (softmax_long). */
 static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in, int dim, bool log_, int depth)
 {
-    bool inner[TT_MAX_DIMS], over[2];
-    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
-    vk_params p;
-    vk_buf *bufs[2];
-    VkDeviceSize boff[2], brange[2];
+    bool over[2];
     const tt_kview *v[2] = {out, in};
-    int64_t nout, len;
-    bool fits;
-    tt_status st;
-    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) ||
-        (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
-        return st;
-    if (fits) {
-        p.n = (uint32_t)nout;
-        p.op = log_;
-        p.u[1] = (uint32_t)len;
-        return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &p, 2, bufs, boff, brange, (uint32_t)nout);
+    along_plan a;
+    tt_status st = plan_along(&a, out, in, dim);
+    if (st) return st;
+    if (a.fits) {
+        a.p.n = (uint32_t)a.nout;
+        a.p.op = log_;
+        a.p.u[1] = (uint32_t)a.len;
+        return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &a.p, 2, a.bufs, a.boff, a.brange,
+                               (uint32_t)a.nout);
     }
     if (depth > MAX_SPLIT_DEPTH) return too_deep();
     oversized(2, v, over);
@@ -1675,27 +1688,18 @@ static tt_status vk_scan(tt_scan_op op, const tt_kview *out, const tt_kview *in,
     if (!d->f64 || !d->i64)
         return tt_set_error(TT_EDTYPE, "%s on Vulkan needs shaderFloat64 and shaderInt64, which '%s' lacks",
                             tt_scan_name(op), d->props.deviceName);
-    bool inner[TT_MAX_DIMS];
-    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
-    vk_params p;
-    vk_buf *bufs[2];
-    VkDeviceSize boff[2], brange[2];
-    const tt_kview *v[2] = {out, in};
-    int64_t nout, len;
-    bool fits;
-    tt_status st;
-    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) ||
-        (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
-        return st;
-    if (!fits)
+    along_plan a;
+    tt_status st = plan_along(&a, out, in, dim);
+    if (st) return st;
+    if (!a.fits)
         return tt_set_error(TT_EDEVICE,
                             "the vulkan backend has no kernel for %s of a view over maxStorageBufferRange yet",
                             tt_scan_name(op));
-    p.n = (uint32_t)nout;
-    p.op = (uint32_t)op;
-    p.u[1] = (uint32_t)len;
-    p.u[2] = reverse;
-    return dispatch_groups(d, K_SCAN, &p, 2, bufs, boff, brange, (uint32_t)((nout + 255) / 256));
+    a.p.n = (uint32_t)a.nout;
+    a.p.op = (uint32_t)op;
+    a.p.u[1] = (uint32_t)a.len;
+    a.p.u[2] = reverse;
+    return dispatch_groups(d, K_SCAN, &a.p, 2, a.bufs, a.boff, a.brange, (uint32_t)((a.nout + 255) / 256));
 }
 
 /* One invocation per element of out (index.comp); needs shaderFloat64 and

@@ -87,7 +87,33 @@ tt_tensor *tt_cast(const tt_tensor *x, tt_dtype dt)
     return out;
 }
 
+/* A kernel from a view of x to one of out, a fresh tensor of x's shape. */
+typedef tt_status (*same_shape_kernel)(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx);
+
+/* out = kernel(x in dtype dt): the elementwise ops' and scans' shared path. */
+static tt_tensor *same_shape(const tt_tensor *x, tt_dtype dt, same_shape_kernel kernel, const void *ctx)
+{
+    tt_tensor *in = tt_cast(x, dt);
+    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, i;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (kernel(tt__backend(x), &o, &i, ctx) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
+    }
+    tt_release(in);
+    return out;
+}
+
 /* ---- unary -------------------------------------------------------------- */
+static tt_status unary_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    return be->unary(*(const tt_unary_op *)ctx, out, in);
+}
+
 tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
 {
     tt_dtype dt = x->dtype;
@@ -105,20 +131,7 @@ tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
         }
         dt = unary_ops[op].ints == INTS_KEEP ? (dt == TT_BOOL ? TT_I64 : dt) : TT_F32;
     }
-    tt_tensor *in = tt_cast(x, dt);
-    if (!in) return NULL;
-    tt_tensor *out = tt_empty(x->ndim, x->shape, dt, tt_device_of(x));
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(in)->unary(op, &o, &i) != TT_OK) {
-            tt_release(out);
-            out = NULL;
-        }
-    }
-    tt_release(in);
-    return out;
+    return same_shape(x, dt, unary_kernel, &op);
 }
 
 #define TT_UNARY_OP(ENUM, name, ...) \
@@ -250,6 +263,12 @@ tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *
     return out;
 }
 
+static tt_status clamp_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    const double *b = ctx;
+    return be->clamp(out, in, b[0], b[1]);
+}
+
 tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
 {
     if (isnan(lo) && isnan(hi)) {
@@ -260,19 +279,8 @@ tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
     if (!tt_dtype_is_floating(dt) && ((!isnan(lo) && lo != floor(lo)) || (!isnan(hi) && hi != floor(hi))))
         dt = TT_F32; /* a fractional bound promotes an integer tensor, as in PyTorch */
     if (dt == TT_BOOL) dt = TT_I64;
-    tt_tensor *in = tt_cast(x, dt);
-    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(x)->clamp(&o, &i, lo, hi) != TT_OK) {
-            tt_release(out);
-            out = NULL;
-        }
-    }
-    tt_release(in);
-    return out;
+    double bounds[2] = {lo, hi};
+    return same_shape(x, dt, clamp_kernel, bounds);
 }
 
 /* ---- reductions ----------------------------------------------------------- */
@@ -440,24 +448,24 @@ static const char *const scan_names[] = {
 };
 _Static_assert(sizeof scan_names / sizeof scan_names[0] == TT_NUM_SCAN, "one row per scan");
 
+typedef struct {
+    tt_scan_op op;
+    int dim;
+    bool reverse;
+} scan_args;
+
+static tt_status scan_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    const scan_args *a = ctx;
+    return be->scan(a->op, out, in, a->dim, a->reverse);
+}
+
 tt_tensor *tt_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse)
 {
     int d = tt__wrap_dim(dim, x->ndim);
     if (d < 0) return NULL;
-    tt_dtype dt = tt_dtype_is_floating(x->dtype) ? x->dtype : TT_I64;
-    tt_tensor *in = tt_cast(x, dt);
-    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(x)->scan(op, &o, &i, x->ndim ? d : 0, reverse) != TT_OK) {
-            tt_release(out);
-            out = NULL;
-        }
-    }
-    tt_release(in);
-    return out;
+    scan_args a = {op, x->ndim ? d : 0, reverse};
+    return same_shape(x, tt_dtype_is_floating(x->dtype) ? x->dtype : TT_I64, scan_kernel, &a);
 }
 const char *tt_scan_name(tt_scan_op op) { return scan_names[op]; }
 
