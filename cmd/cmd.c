@@ -156,7 +156,14 @@ void cmd_version(void)
 
 void cmd_help(const char *text)
 {
-    fputs(text, stdout);
+    for (const char *p = text, *hole; *p; p = hole + strlen(CMD_DEVICES)) {
+        if (!(hole = strstr(p, CMD_DEVICES))) {
+            fputs(p, stdout);
+            break;
+        }
+        fwrite(p, 1, (size_t)(hole - p), stdout);
+        fputs(tt_device_help(), stdout);
+    }
     exit_flushing_stdout();
 }
 
@@ -346,7 +353,7 @@ void cmd_common_init(cmd_common *co)
     co->out_fmt = TT_FMT_AUTO;
     const char *dev = getenv("TG_DEVICE");
     if (dev && *dev && tt_device_parse(dev, &co->device) != TT_OK)
-        cmd_usage_error("invalid value '%s' for TG_DEVICE: expected cpu, vulkan or vulkan:N", dev);
+        cmd_usage_error("invalid value '%s' for TG_DEVICE: expected %s", dev, tt_device_syntax());
     const char *seed = getenv("TG_SEED");
     if (seed && *seed) {
         co->seed = cmd_parse_uint64("TG_SEED", seed);
@@ -388,7 +395,7 @@ bool cmd_common_option(cmd_common *co, int opt, const char *arg)
     }
     case CMD_OPT_DEVICE:
         if (tt_device_parse(arg, &co->device) != TT_OK)
-            cmd_usage_error("invalid value '%s' for --device: expected cpu, vulkan or vulkan:N", arg);
+            cmd_usage_error("invalid value '%s' for --device: expected %s", arg, tt_device_syntax());
         return true;
     case CMD_OPT_SEED:
         co->seed = cmd_parse_uint64("--seed", arg);

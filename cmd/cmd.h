@@ -59,8 +59,11 @@ _Noreturn void cmd_fail_lib(const char *context);
 void cmd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "tg-gen (tg) 0.1.0" on stdout, exit 0. */
 _Noreturn void cmd_version(void);
-/* Prints text to stdout, exit 0 (or 1 if stdout cannot be written). */
+/* Prints text to stdout, exit 0 (or 1 if stdout cannot be written), with
+ * each CMD_DEVICES in it replaced by the devices this build has, from the
+ * backend registry: "cpu (default) or vulkan[:N]". */
 _Noreturn void cmd_help(const char *text);
+#define CMD_DEVICES "{devices}"
 
 /* The command line as a shell would read it back: each word quoted as
  * needed. Owned by cmd; valid after cmd_init. */
@@ -122,7 +125,8 @@ enum {
     "      --format FMT       h5, csv, tsv or text (default: text on a terminal,\n"    \
     "                         else h5)\n"                                              \
     "      --dtype TYPE       f32 (default) or f64\n"                                  \
-    "      --device DEV       cpu (default) or vulkan[:N]\n"                           \
+    "      --device DEV       " CMD_DEVICES                                            \
+    "\n"                                                                               \
     "      --seed N           seed of the random stream (default: $TG_SEED, else 0)\n" \
     "  -h, --help             show this help and exit\n"                               \
     "      --version          show the version and exit\n"

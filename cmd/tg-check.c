@@ -63,7 +63,8 @@ static const char usage[] =
     "      --dtype TYPE       f64 (default) or f32 (warns, as PyTorch does: needs\n"
     "                         looser tolerances, e.g. --eps 1e-3 --atol 1e-2\n"
     "                         --rtol 1e-2)\n"
-    "      --device DEV       cpu (default) or vulkan[:N]\n"
+    "      --device DEV       " CMD_DEVICES
+    "\n"
     "      --seed N           seed of the random inputs (default: $TG_SEED, else 0)\n"
     "      --format FMT       text (default), tap (TAP, for prove) or kv (one line of\n"
     "                         name=value fields per row)\n"

@@ -76,7 +76,8 @@ static const char usage[] =
     "  -o, --output FILE      write the report to FILE (atomically): .h5/.hdf5 HDF5,\n"
     "                         .txt text, .kv/.sh name=value lines\n"
     "      --dtype TYPE       f32 or f64 (default: the data's, f64 for text)\n"
-    "      --device DEV       cpu (default) or vulkan[:N]\n"
+    "      --device DEV       " CMD_DEVICES
+    "\n"
     "      --seed N           seed of the batch order (default: $TG_SEED, else 0)\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"

@@ -1165,33 +1165,6 @@ static tt_status vk_fill(const tt_kview *out, double value)
     return dispatch_split(d, wide ? K_COPY64 : K_COPY32, &p, bufs, &pl);
 }
 
-/* arange and linspace: computed on the host (as the CPU does) and uploaded. */
-static tt_status host_range(const tt_kview *out, double a, double b, bool lin)
-{
-    size_t es = tt_dtype_size(out->dtype), n = (size_t)out->shape[0];
-    void *host = malloc(n * es + 1);
-    if (!host) return tt_set_error(TT_ENOMEM, "out of memory");
-    tt_kview h = *out;
-    h.buf = host;
-    h.offset = 0;
-    h.strides[0] = 1;
-    tt_status st = lin ? tt_cpu_backend.linspace(&h, a, b) : tt_cpu_backend.arange(&h, a, b);
-    if (st == TT_OK && out->strides[0] != 1 && n > 1)
-        st = tt_set_error(TT_EDEVICE, "vulkan: arange/linspace need a contiguous output");
-    if (st == TT_OK) st = vk_from_host(out->buf, (size_t)out->offset * es, host, n * es);
-    free(host);
-    return st;
-}
-
-static tt_status vk_arange(const tt_kview *out, double start, double step)
-{
-    return host_range(out, start, step, false);
-}
-static tt_status vk_linspace(const tt_kview *out, double start, double end)
-{
-    return host_range(out, start, end, true);
-}
-
 static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
 {
     vk_dev *d = dev_of(out);
@@ -1873,14 +1846,13 @@ void tt_vulkan_shutdown(void)
 const tt_backend tt_vulkan_backend = {
     .name = "vulkan",
     .type = TT_DEVICE_VULKAN,
+    .indexed = true,
     .alloc = vk_alloc,
     .free = vk_free,
     .to_host = vk_to_host,
     .from_host = vk_from_host,
     .copy = vk_copy,
     .fill = vk_fill,
-    .arange = vk_arange,
-    .linspace = vk_linspace,
     .rng = vk_rng,
     .unary = vk_unary,
     .binary = vk_binary,
