@@ -1,5 +1,16 @@
 # tg: tensors and gradients from the shell.
 # `make demo` and `make test` do all the set-up on a fresh Debian 12 machine.
+#
+# How: nothing that depends on an installed package is computed while this
+# file is parsed. The flags that pkg-config gives live in build/config.mk, made
+# by a rule that first runs `deps` (which installs the missing PACKAGES). make
+# includes that file; when it had to make it, make reads this Makefile again
+# from the start, now with the flags (GNU make does this even under -n). So the
+# first `make demo` on a bare machine installs, configures and builds in one go,
+# and a provisioned machine only pays for one dpkg-query. A new target that
+# needs the flags (ALL_CFLAGS, LIBS, PROG_LIBS, ...) goes anywhere in this file
+# and uses them as usual; a goal that needs none (and so no packages) goes into
+# NO_CONFIG_GOALS. tests/setup-check proves the first run on a bare Debian root.
 
 PREFIX   ?= /usr/local
 VERSION  := 0.1.0
@@ -7,22 +18,30 @@ CC       ?= gcc
 CFLAGS   ?= -O2 -g
 B        ?= build
 WARN     := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L
-HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
-HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null)
-BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-ALL_CFLAGS  := $(WARN) $(CFLAGS) -Iinclude -Ilib $(HDF5_CFLAGS) $(BLAS_CFLAGS) -fPIC
-# OpenBLAS is opened at run time, on the first matmul (lib/backend/blas.c).
-LIBS        := $(HDF5_LIBS) -ldl -lm -lpthread
-# The programs link HDF5 statically when Debian's static library is there:
-# the shared one loads libcurl and some 35 libraries more, whose relocation
-# was most of a command's start-up (tg-gen --version: 16 ms, 7 ms without).
-HDF5_STATIC := $(wildcard $(patsubst -L%,%/libhdf5.a,$(filter -L%,$(HDF5_LIBS))))
-PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) -ldl -lm -lpthread
 
 # Debian packages the project needs: to build, to test, to run the demo.
-PACKAGES := gcc make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
-            bats bats-assert bats-support python3-h5py valgrind graphviz clang-format
+# libhdf5-openmpi-dev and OpenMPI: HDF5's MPI build, beside the serial one that
+# tg links. So pkg-config hdf5-serial, never hdf5: with both installed, Debian
+# points hdf5.pc at the MPI build.
+PACKAGES := gcc libc6-dev make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
+            bats bats-assert bats-support python3-h5py valgrind graphviz groff-base clang-format \
+            libhdf5-openmpi-dev openmpi-bin libopenmpi-dev
+
+# Goals that need no packages and no flags: they do not make build/config.mk.
+NO_CONFIG_GOALS := deps bench-deps packages clean uninstall lint format
+CONFIG := build/config.mk
+ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(CONFIG)
+endif
+
+ALL_CFLAGS  := $(WARN) $(CFLAGS) -Iinclude -Ilib $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(VULKAN_CFLAGS) -fPIC
+# OpenBLAS is opened at run time, on the first matmul (lib/backend/blas.c).
+LIBS        := $(HDF5_LIBS) $(VULKAN_LIBS) -ldl -lm -lpthread
+# The programs link HDF5 statically when Debian's static library is there
+# (HDF5_STATIC, found by the config rule): the shared one loads libcurl and
+# some 35 libraries more, whose relocation was most of a command's start-up
+# (tg-gen --version: 16 ms, 7 ms without).
+PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) $(VULKAN_LIBS) -ldl -lm -lpthread
 
 LIB_SRC  := $(wildcard lib/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
@@ -38,16 +57,16 @@ CHECK_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard cmd/check/*.c))
 # vulkan.mk has rules of its own: `make` alone still means `make all`
 .DEFAULT_GOAL := all
 include vulkan.mk
-LIBS     += $(VULKAN_LIBS)
-PROG_LIBS += $(VULKAN_LIBS)
 PACKAGES += $(VULKAN_PACKAGES)
 
 .SECONDARY:
-.PHONY: all deps demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-deps
-all: deps $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
+.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-deps
+all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
 
+# Installs the PACKAGES that are missing (one dpkg-query when none is).
 deps:
-	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@installed="$$(dpkg-query -W -f='$${db:Status-Abbrev}$${Package}\n' $(PACKAGES) 2>/dev/null | awk '$$1 == "ii" { printf " %s", $$2 }') "; \
+	missing=$$(for p in $(PACKAGES); do case "$$installed" in *" $$p "*) ;; *) echo $$p ;; esac; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$(echo $$missing | sed 's/^/ /')"; \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
@@ -57,14 +76,34 @@ deps:
 	  || { echo "make deps: could not install:$$missing" >&2; exit 1; }; \
 	fi
 
-# The CPU kernels: `omp simd` loops (no OpenMP runtime), and no FP traps, so
+# The CPU kernels (and lib/fit's per-block sums): `omp simd` loops (no OpenMP runtime), and no FP traps, so
 # that float compares and selects in them may be vectorised; no errno, so sqrt may.
-$(B)/lib/backend/cpu.o: ALL_CFLAGS += -fopenmp-simd -fno-trapping-math -fno-math-errno
+$(B)/lib/backend/cpu.o $(B)/lib/fit/kernels.o: ALL_CFLAGS += -fopenmp-simd -fno-trapping-math -fno-math-errno
 # The kernels switch over the op table's enums with no default: an op without
 # a kernel is a build error.
 $(B)/lib/backend/cpu.o $(B)/lib/backend/vulkan.o: ALL_CFLAGS += -Wswitch-enum
 
-$(B)/%.o: %.c $(HEADERS) | deps
+# The flags of the installed packages, for the include above; written only
+# after `deps`, and only if pkg-config knows every package (no empty flags).
+$(CONFIG): Makefile vulkan.mk | deps
+	@mkdir -p $(@D)
+	@set -e; pc() { pkg-config "$$@" || { echo "make: pkg-config $$* failed: a package of PACKAGES is missing (make deps)" >&2; exit 1; }; }; \
+	hdf5_cflags=$$(pc --cflags hdf5-serial); hdf5_libs=$$(pc --libs hdf5-serial); \
+	blas_cflags=$$(pc --cflags openblas); blas_libs=$$(pc --libs openblas); \
+	vulkan_cflags=$$(pc --cflags vulkan); vulkan_libs=$$(pc --libs vulkan); \
+	hdf5_static=; for f in $$hdf5_libs; do \
+	  case $$f in -L*) if [ -f "$${f#-L}/libhdf5.a" ]; then hdf5_static="$${f#-L}/libhdf5.a"; fi ;; esac; done; \
+	printf '%s\n' "# Made by the Makefile after make deps; make clean removes it." \
+	  "HDF5_CFLAGS := $$hdf5_cflags" "HDF5_LIBS := $$hdf5_libs" "HDF5_STATIC := $$hdf5_static" \
+	  "BLAS_CFLAGS := $$blas_cflags" "BLAS_LIBS := $$blas_libs" \
+	  "VULKAN_CFLAGS := $$vulkan_cflags" "VULKAN_LIBS := $$vulkan_libs" > $@.tmp; \
+	mv $@.tmp $@
+
+# The package list, for tests/setup-check --purge-here.
+packages:
+	@echo $(PACKAGES)
+
+$(B)/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -75,11 +114,11 @@ $(B)/libtg.a: $(LIB_OBJ)
 $(B)/libtg.so: $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libtg.so.0 -Wl,-z,nodelete -o $@ $^ $(LIBS)
 
-$(B)/tg.pc: Makefile
-	@mkdir -p build
+$(B)/tg.pc: Makefile $(CONFIG)
+	@mkdir -p $(@D)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: tg' 'Description: tensors and reverse-mode autograd for C' 'Version: $(VERSION)' \
-	  'Requires.private: hdf5' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(VULKAN_LIBS) -ldl -lm -lpthread' \
+	  'Requires.private: hdf5-serial' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(strip $(VULKAN_LIBS)) -ldl -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
@@ -102,7 +141,7 @@ unit: all $(UNIT_BIN)
 	@tests/run $(UNIT_BIN)
 
 # ASan+UBSan: its own build tree, unit tests only.
-asan: deps
+asan:
 	$(MAKE) --no-print-directory B=build/asan \
 	  CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	  LDFLAGS='-fsanitize=address,undefined' asan-run
@@ -125,7 +164,7 @@ install: all
 
 uninstall:
 	rm -f $(PROGS:bin/%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/libtg.* \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/tg.pc $(man/*.1:man/%=$(DESTDIR)$(PREFIX)/share/man/man1/%)
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/tg.pc $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/man1/%,$(wildcard man/*.1))
 	rm -rf $(DESTDIR)$(PREFIX)/include/tg
 
 clean:
@@ -153,9 +192,42 @@ bin/tg-check: $(B)/cmd/tg-check.o $(CHECK_OBJ) $(CMD_OBJ) $(B)/libtg.a
 	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(PROG_LIBS)
 
 # One code style (.clang-format); .ci/run checks it before the tests.
-FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h shaders/*.c lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h cmd/*/*.c cmd/*/*.h tests/unit/*.c tests/unit/*.h bench/*.c bench/*.h examples/*.c examples/*/*.c))
+FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h cmd/*/*.c cmd/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c shaders/*.c bench/*.c bench/*.h examples/*.c examples/*/*.c))
 lint: deps
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "lint: $(words $(FORMAT_SRC)) files in the project style"
 
 format: deps
 	clang-format -i $(FORMAT_SRC)
+
+# ---- the guard against damaged files --------------------------------------------
+# test_guard installs the commands' guard (cmd/guard.c) in children that read damaged files.
+$(B)/tests/test_guard: tests/unit/test_guard.c tests/unit/check.h $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icmd -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/libtg.a $(LIBS)
+
+# ---- make fuzz ----------------------------------------------------------------
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c): the expression language, the text
+# reader, and HDF5 input through the guard (each input read in a forked child).
+# The library is rebuilt in build/fuzz by Debian's clang with coverage, ASan
+# and UBSan; each harness runs a fixed number of inputs from a fixed seed over
+# its committed corpus (tests/fuzz/corpus/NAME; HDF5 also tests/damaged-h5),
+# so a run is deterministic. A finding is kept in build/fuzz/findings/ and
+# fails the target: make it a regression file under tests/ (tests/fuzz/README).
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                 -fno-sanitize-recover=all -Wno-pass-failed
+FUZZ_NAMES    := expr text h5
+FUZZ_SEED     := 1
+FUZZ_ARGS_expr := -runs=100000 -max_len=256
+FUZZ_ARGS_text := -runs=100000 -max_len=4096
+FUZZ_ARGS_h5   := -runs=600 -max_len=16384 tests/damaged-h5
+.PHONY: fuzz fuzz-run
+fuzz:
+	@$(MAKE) --no-print-directory deps PACKAGES='$(FUZZ_PACKAGES)'
+	@$(MAKE) --no-print-directory B=build/fuzz CC=clang CFLAGS='$(FUZZ_CFLAGS)' fuzz-run
+
+fuzz-run: $(FUZZ_NAMES:%=$(B)/fuzz_%)
+	@$(foreach h,$(FUZZ_NAMES),tests/fuzz/run $(B)/fuzz_$(h) tests/fuzz/corpus/$(h) -seed=$(FUZZ_SEED) $(FUZZ_ARGS_$(h)) &&) true
+
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o
+	$(CC) $(ALL_CFLAGS) -Icmd -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/libtg.a $(PROG_LIBS)

@@ -24,6 +24,23 @@ static int bench_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* A fit's steps timed from inside: bench_span_step as tg_fit_spec.on_step
+ * (ctx a bench_span) notes the time of step 1 and of the last step. */
+typedef struct {
+    double first, last;
+    int64_t steps;
+} bench_span;
+
+static inline bool bench_span_step(int64_t step, double loss, void *ctx)
+{
+    (void)loss;
+    bench_span *s = ctx;
+    double t = now_ms();
+    if (step == 1) s->first = t;
+    s->last = t, s->steps = step;
+    return true;
+}
+
 /* The median of v[0..n), sorting v. */
 static inline double median(double *v, int n)
 {

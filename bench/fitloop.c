@@ -13,20 +13,6 @@
 #include "tg/fit.h"
 #include "tg/io.h"
 
-typedef struct {
-    double first, last;
-} span;
-
-static bool on_step(int64_t step, double loss, void *ctx)
-{
-    (void)loss;
-    span *s = ctx;
-    double t = now_ms();
-    if (step == 1) s->first = t;
-    s->last = t;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     const char *file = NULL;
@@ -63,9 +49,9 @@ int main(int argc, char **argv)
     sp.steps = steps;
     sp.ninit = 2, sp.init_names = names, sp.init_values = init;
     sp.dtype = x->dtype == TT_F64 ? TT_F64 : TT_F32;
-    sp.on_step = on_step;
+    sp.on_step = bench_span_step;
     for (int r = -1; r < runs; r++) { /* r = -1: warm-up */
-        span s = {0, 0};
+        bench_span s = {0, 0, 0};
         sp.ctx = &s;
         tg_fit_result *res = NULL;
         if (tg_fit(x, y, NULL, &sp, &res)) die("tg_fit");

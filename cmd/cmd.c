@@ -1,5 +1,6 @@
 /* Shared helpers for the tg-* commands; see cmd.h. */
 #include "cmd.h"
+#include "guard.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,10 +22,171 @@ static int cmd_argc;
 static char **cmd_argv;
 static char *cmd_line;
 
+/* libgrad's warnings (PyTorch's UserWarnings), each distinct one once, as
+ * Python's default filter shows them; remembered until exit. */
+enum { REMEMBERED_WARNINGS = 32 };
+static char *warnings_seen[REMEMBERED_WARNINGS];
+
+static void library_warning(const char *message, void *ctx)
+{
+    (void)ctx;
+    int i = 0;
+    for (; i < REMEMBERED_WARNINGS && warnings_seen[i]; i++)
+        if (!strcmp(warnings_seen[i], message)) return;
+    if (i < REMEMBERED_WARNINGS) warnings_seen[i] = strdup(message);
+    cmd_warn("warning: %s", message);
+}
+
 static void free_cmd_line(void)
 {
     free(cmd_line);
     cmd_line = NULL;
+    for (int i = 0; i < REMEMBERED_WARNINGS; i++) {
+        free(warnings_seen[i]);
+        warnings_seen[i] = NULL;
+    }
+}
+
+/* ---- temporary output files and the signals that end a program --------------- *
+ * An output is written to a temporary file that is renamed when complete; if
+ * SIGINT, SIGTERM or SIGHUP ends the program first, the handler removes every
+ * registered temporary file and the program dies of that signal. The table
+ * changes only with those signals blocked, so the handler sees it whole. */
+enum { MAX_TEMPORARIES = 8 };
+static char *temporaries[MAX_TEMPORARIES];
+static const int fatal_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+void cmd_remove_temporaries(void)
+{
+    for (int i = 0; i < MAX_TEMPORARIES; i++)
+        if (temporaries[i]) unlink(temporaries[i]); /* async-signal-safe */
+}
+
+void cmd_die_of_signal(int sig)
+{
+    cmd_remove_temporaries();
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig); /* not reached: the default action ends the program */
+}
+
+static void on_fatal_signal(int sig) { cmd_die_of_signal(sig); }
+
+static void remove_temporaries_at_exit(void)
+{
+    sigset_t set, old;
+    sigfillset(&set);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    cmd_remove_temporaries();
+    for (int i = 0; i < MAX_TEMPORARIES; i++) {
+        free(temporaries[i]);
+        temporaries[i] = NULL;
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static void block_fatal_signals(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) sigaddset(&set, fatal_signals[i]);
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
+static void install_signal_handlers(void)
+{
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
+        struct sigaction sa, old;
+        /* A signal ignored from the start (a background job's SIGINT) stays ignored. */
+        if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        for (size_t j = 0; j < sizeof fatal_signals / sizeof *fatal_signals; j++)
+            sigaddset(&sa.sa_mask, fatal_signals[j]);
+        sigaction(fatal_signals[i], &sa, NULL);
+    }
+}
+
+bool cmd_signal_ignored(int sig)
+{
+    struct sigaction old;
+    return sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+}
+
+struct cmd_output {
+    tt_output *out;
+    int slot; /* in temporaries[], -1 when written in place */
+};
+
+cmd_output *cmd_output_open(const char *path)
+{
+    cmd_output *o = calloc(1, sizeof *o);
+    if (!o) return tt_set_error(TT_ENOMEM, "%s: out of memory", path), NULL;
+    o->slot = -1;
+    sigset_t old;
+    block_fatal_signals(&old); /* no moment where the file exists unregistered */
+    o->out = tt_output_open(path);
+    const char *temp = o->out ? tt_output_temp(o->out) : NULL;
+    for (int i = 0; temp && i < MAX_TEMPORARIES; i++)
+        if (!temporaries[i]) {
+            temporaries[i] = strdup(temp);
+            if (temporaries[i]) o->slot = i;
+            break;
+        }
+    bool lost = temp && o->slot < 0;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (!o->out) {
+        free(o);
+        const char *err = tt_last_error();
+        if (!err || !strstr(err, path)) tt_set_error(tt_last_status(), "%s: %s", path, err ? err : "cannot write");
+        return NULL;
+    }
+    if (lost) {
+        cmd_output_abort(o);
+        return tt_set_error(TT_ENOMEM, "%s: out of memory", path), NULL;
+    }
+    return o;
+}
+
+FILE *cmd_output_file(const cmd_output *o) { return tt_output_file(o->out); }
+tt_output *cmd_output_lib(const cmd_output *o) { return o->out; }
+
+static void unregister(cmd_output *o)
+{
+    if (o->slot < 0) return;
+    char *p = temporaries[o->slot];
+    temporaries[o->slot] = NULL;
+    free(p);
+    o->slot = -1;
+}
+
+tt_status cmd_output_commit(cmd_output *o)
+{
+    /* Flush while a signal can still remove the file, then rename with them blocked. */
+    fflush(tt_output_file(o->out));
+    sigset_t old;
+    block_fatal_signals(&old);
+    tt_status st = tt_output_commit(o->out);
+    unregister(o);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    free(o);
+    return st;
+}
+
+void cmd_output_abort(cmd_output *o)
+{
+    if (!o) return;
+    sigset_t old;
+    block_fatal_signals(&old);
+    tt_output_abort(o->out);
+    unregister(o);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    free(o);
 }
 
 /* ---- program name, command line, messages ------------------------------ */
@@ -71,10 +234,17 @@ void cmd_init(const char *name, int argc, char **argv)
     static bool registered;
     if (!registered) {
         atexit(free_cmd_line);
+        atexit(remove_temporaries_at_exit); /* an exit before the rename is a failure */
         registered = true;
     }
-    /* A closed pipe becomes EPIPE from write(2), handled in cmd_write. */
+    /* A closed pipe becomes EPIPE from write(2), handled where output is written. */
     signal(SIGPIPE, SIG_IGN);
+    install_signal_handlers();
+    tg_set_warning_handler(library_warning, NULL); /* "tg-check: warning: ...", not Python's "UserWarning: ..." */
+    /* A damaged file ends in an error, not a crash or a hang (guard.h); the
+     * guard removes the temporary files before it exits. */
+    cmd_guard_install();
+    cmd_guard_set_cleanup(cmd_remove_temporaries);
 }
 
 const char *cmd_command_line(void) { return cmd_line ? cmd_line : cmd_name; }
@@ -342,11 +512,80 @@ int cmd_parse_choice(const char *opt, const char *s, const char *const *choices)
     cmd_usage_error("invalid value '%s' for %s: expected %s", s, opt, list);
 }
 
+/* ---- output forms ------------------------------------------------------------ */
+
+const cmd_form cmd_set_forms[] = {CMD_SET_FORMS, {NULL, NULL, TT_FMT_AUTO}};
+
+/* "a, b or c" of the names, or of the extensions with '/' between a form's own. */
+static void list_forms(char *buf, size_t size, const cmd_form *forms, bool extensions)
+{
+    int n = 0, shown = 0;
+    for (const cmd_form *f = forms; f->name; f++) n += !extensions || *f->extensions;
+    buf[0] = 0;
+    for (const cmd_form *f = forms; f->name; f++) {
+        if (extensions && !*f->extensions) continue;
+        size_t used = strlen(buf);
+        snprintf(buf + used, size - used, "%s", shown == 0 ? "" : shown == n - 1 ? " or " : ", ");
+        shown++;
+        if (!extensions) {
+            used = strlen(buf);
+            snprintf(buf + used, size - used, "%s", f->name);
+            continue;
+        }
+        for (const char *e = f->extensions; *e;) {
+            size_t k = strcspn(e, " ");
+            used = strlen(buf);
+            snprintf(buf + used, size - used, "%s%.*s", e == f->extensions ? "" : "/", (int)k, e);
+            e += k;
+            while (*e == ' ') e++;
+        }
+    }
+}
+
+int cmd_form_by_name(const char *opt, const char *name, const cmd_form *forms)
+{
+    for (int i = 0; forms[i].name; i++)
+        if (!strcmp(name, forms[i].name)) return i;
+    char list[256];
+    list_forms(list, sizeof list, forms, false);
+    cmd_usage_error("invalid value '%s' for %s: expected %s", name, opt, list);
+}
+
+int cmd_form_by_path(const char *opt, const char *path, const cmd_form *forms, const char *format_opt)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    if (dot && dot != base)
+        for (int i = 0; forms[i].name; i++)
+            for (const char *e = forms[i].extensions; *e;) {
+                size_t k = strcspn(e, " ");
+                if (strlen(dot) == k && !strncasecmp(dot, e, k)) return i;
+                e += k;
+                while (*e == ' ') e++;
+            }
+    struct stat st;
+    char *target = tt_output_target(path);
+    bool special = target && stat(target, &st) == 0 && !S_ISREG(st.st_mode);
+    free(target);
+    if (special) return -1; /* a device, FIFO (/dev/null) or directory: the caller's default or error */
+    char exts[256], names[256] = "", what[300];
+    list_forms(exts, sizeof exts, forms, true);
+    if (format_opt) list_forms(names, sizeof names, forms, false);
+    if (dot && dot != base) snprintf(what, sizeof what, "not %s", dot);
+    else snprintf(what, sizeof what, "and '%s' has no extension", base);
+    if (format_opt)
+        cmd_usage_error("%s %s: %s writes %s files, %s (or choose with %s %s)", opt, path, cmd_name, exts, what,
+                        format_opt, names);
+    cmd_usage_error("%s %s: %s writes %s files, %s", opt, path, cmd_name, exts, what);
+}
+
 /* ---- options every command has ------------------------------------------- */
 
 void cmd_common_init(cmd_common *co)
 {
     memset(co, 0, sizeof *co);
+    co->forms = cmd_set_forms;
+    co->form = -1;
     co->format = TT_FMT_AUTO;
     co->dtype = TT_F32;
     co->device = TT_CPU;
@@ -383,8 +622,8 @@ bool cmd_common_option(cmd_common *co, int opt, const char *arg)
         co->output = strcmp(arg, "-") ? arg : NULL;
         return true;
     case CMD_OPT_FORMAT:
-        if (tt_format_parse(arg, &co->format) != 0 || co->format == TT_FMT_AUTO)
-            cmd_usage_error("invalid value '%s' for --format: expected h5, csv, tsv or text", arg);
+        co->form = cmd_form_by_name("--format", arg, co->forms);
+        co->format = co->forms[co->form].fmt != TT_FMT_AUTO ? co->forms[co->form].fmt : TT_FMT_TEXT;
         return true;
     case CMD_OPT_DTYPE: {
         tt_dtype dt;
@@ -440,22 +679,34 @@ void cmd_common_finish(cmd_common *co)
                 "use -o FILE, a pipe, or --format text");
         return;
     }
-    co->out_fmt = co->format != TT_FMT_AUTO ? co->format : tt_format_from_path(co->output);
-    if (co->out_fmt == TT_FMT_AUTO) co->out_fmt = TT_FMT_H5;
+    if (co->form < 0) co->form = cmd_form_by_path("-o", co->output, co->forms, "--format");
+    if (co->format == TT_FMT_AUTO && co->form >= 0)
+        co->format = co->forms[co->form].fmt != TT_FMT_AUTO ? co->forms[co->form].fmt : TT_FMT_TEXT;
+    co->out_fmt = co->format != TT_FMT_AUTO ? co->format : TT_FMT_H5; /* a device or FIFO: as a pipe */
+    cmd_check_output_path(co->output);
+}
 
-    /* Fail before the work if the file cannot be created where asked. */
+void cmd_check_output_path(const char *path)
+{
+    /* Fail before the work if the file cannot be created where asked: in the
+     * directory of the file a symbolic link names, where it will be written. */
+    char *target = tt_output_target(path);
+    if (!target) cmd_fail_lib(NULL);
     struct stat st;
-    if (stat(co->output, &st) == 0 && S_ISDIR(st.st_mode))
-        cmd_fail("cannot write '%s': %s", co->output, strerror(EISDIR));
-    const char *slash = strrchr(co->output, '/');
-    char *dir = slash ? strndup(co->output, slash == co->output ? 1 : (size_t)(slash - co->output)) : strdup(".");
+    if (stat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
+        free(target);
+        cmd_fail("cannot write '%s': %s", path, strerror(EISDIR));
+    }
+    const char *slash = strrchr(target, '/');
+    char *dir = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target)) : strdup(".");
+    free(target);
     if (!dir) cmd_fail("out of memory");
     int err = 0;
     if (stat(dir, &st) != 0) err = errno;
     else if (!S_ISDIR(st.st_mode)) err = ENOTDIR;
     else if (access(dir, W_OK | X_OK) != 0) err = errno;
     free(dir);
-    if (err) cmd_fail("cannot write '%s': %s", co->output, strerror(err));
+    if (err) cmd_fail("cannot write '%s': %s", path, strerror(err));
 }
 
 tt_generator cmd_generator(const cmd_common *co)
@@ -476,6 +727,11 @@ void cmd_attr_num(tt_tensor_set *set, const char *name, double value)
     cmd_check_status(tt_set_attr_num(set, name, value), name);
 }
 
+void cmd_attr_int(tt_tensor_set *set, const char *name, int64_t value)
+{
+    cmd_check_status(tt_set_attr_int(set, name, value), name);
+}
+
 void cmd_put(tt_tensor_set *set, const char *name, tt_tensor *t) { cmd_check_status(tt_set_put(set, name, t), name); }
 
 void cmd_provenance(tt_tensor_set *set)
@@ -484,16 +740,7 @@ void cmd_provenance(tt_tensor_set *set)
     cmd_attr_str(set, "tg_version", TG_VERSION);
 }
 
-void cmd_attr_seed(tt_tensor_set *set, uint64_t seed)
-{
-    if (seed <= (UINT64_C(1) << 53)) {
-        cmd_attr_num(set, "seed", (double)seed);
-    } else {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)seed);
-        cmd_attr_str(set, "seed", buf);
-    }
-}
+void cmd_attr_seed(tt_tensor_set *set, uint64_t seed) { cmd_check_status(tt_set_attr_uint(set, "seed", seed), "seed"); }
 
 static void write_all_stdout(const void *buf, size_t len)
 {
@@ -511,6 +758,31 @@ static void write_all_stdout(const void *buf, size_t len)
     }
 }
 
+void cmd_write_set(const char *path, tt_file_format fmt, const tt_tensor_set *set)
+{
+    if (path && fmt == TT_FMT_H5) {
+        cmd_output *o = cmd_output_open(path);
+        if (!o) cmd_fail_lib(NULL);
+        if (tt_output_write_set(cmd_output_lib(o), set, fmt) != TT_OK) {
+            cmd_output_abort(o);
+            cmd_fail_lib(NULL);
+        }
+        if (cmd_output_commit(o) != TT_OK) cmd_fail_lib(NULL);
+        return;
+    }
+    if (fmt == TT_FMT_H5) {
+        void *buf = NULL;
+        size_t len = 0;
+        if (tt_h5_image(set, &buf, &len) != TT_OK) cmd_fail_lib(NULL);
+        write_all_stdout(buf, len);
+        free(buf);
+        return;
+    }
+    cmd_text *t = cmd_text_open(path, fmt);
+    cmd_text_put(t, set);
+    cmd_text_close(t);
+}
+
 void cmd_write(const cmd_common *co, const tt_tensor_set *set)
 {
     tt_file_format fmt = co->out_fmt;
@@ -519,29 +791,46 @@ void cmd_write(const cmd_common *co, const tt_tensor_set *set)
               : co->output              ? tt_format_from_path(co->output)
               : isatty(STDOUT_FILENO)   ? TT_FMT_TEXT
                                         : TT_FMT_H5;
-    if (co->output) {
-        if (tt_write_path(set, fmt, co->output) != TT_OK) {
-            const char *err = tt_last_error();
-            cmd_fail_lib(err && strstr(err, co->output) ? NULL : co->output);
-        }
-        return;
-    }
-    void *buf = NULL;
-    size_t len = 0;
-    if (fmt == TT_FMT_H5) {
-        if (tt_h5_image(set, &buf, &len) != TT_OK) cmd_fail_lib(NULL);
-    } else {
-        FILE *mem = open_memstream((char **)&buf, &len);
-        if (!mem) cmd_fail("out of memory");
-        tt_status st = tt_write_stream(set, fmt, mem);
-        if (fclose(mem) != 0 && st == TT_OK) cmd_fail("out of memory");
-        if (st != TT_OK) {
-            free(buf);
-            cmd_fail_lib(NULL);
-        }
-    }
-    write_all_stdout(buf, len);
-    free(buf);
+    if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
+    cmd_write_set(co->output, fmt, set);
+}
+
+/* ---- text in pieces ------------------------------------------------------------ */
+
+struct cmd_text {
+    cmd_output *out; /* NULL: standard output */
+    tt_text_writer *w;
+};
+
+static _Noreturn void text_failed(const cmd_text *t)
+{
+    if (t->out || tt_last_status() != TT_EIO) cmd_fail_lib(NULL); /* exit removes the temporary file */
+    if (errno == EPIPE) exit(CMD_EXIT_FAILURE);                   /* the reader has gone: nothing to say */
+    cmd_fail("standard output: %s", strerror(errno));             /* as write_all_stdout says it */
+}
+
+cmd_text *cmd_text_open(const char *path, tt_file_format fmt)
+{
+    cmd_text *t = cmd_xcalloc(1, sizeof *t);
+    if (path && !(t->out = cmd_output_open(path))) cmd_fail_lib(NULL);
+    if (!path) fflush(stdout);
+    t->w = tt_text_writer_new(path ? cmd_output_file(t->out) : stdout, fmt, path ? path : "standard output");
+    if (!t->w) cmd_fail_lib(NULL);
+    return t;
+}
+
+void cmd_text_put(cmd_text *t, const tt_tensor_set *piece)
+{
+    if (tt_text_writer_put(t->w, piece) != TT_OK) text_failed(t);
+}
+
+void cmd_text_close(cmd_text *t)
+{
+    tt_status st = tt_text_writer_finish(t->w);
+    t->w = NULL;
+    if (st != TT_OK) text_failed(t);
+    if (t->out && cmd_output_commit(t->out) != TT_OK) cmd_fail_lib(NULL);
+    free(t);
 }
 
 tt_tensor *cmd_read_source(const char *spec)
@@ -562,7 +851,19 @@ void cmd_write_bytes(const char *path, const void *buf, size_t len)
         write_all_stdout(buf, len);
         return;
     }
-    if (tt_write_bytes(path, buf, len) != TT_OK) cmd_fail_lib(NULL);
+    if (cmd_write_bytes_to(path, buf, len) != TT_OK) cmd_fail_lib(NULL);
+}
+
+tt_status cmd_write_bytes_to(const char *path, const void *buf, size_t len)
+{
+    cmd_output *o = cmd_output_open(path);
+    if (!o) return tt_last_status();
+    tt_status st = tt_output_write(cmd_output_lib(o), buf, len);
+    if (st != TT_OK) {
+        cmd_output_abort(o);
+        return st;
+    }
+    return cmd_output_commit(o);
 }
 
 /* ---- memory ---------------------------------------------------------------- */

@@ -37,8 +37,10 @@
 /* ---- program name, command line, messages ------------------------------ */
 extern const char *cmd_name; /* "tg-gen" */
 
-/* Sets the program name, remembers the command line for cmd_provenance, and
- * ignores SIGPIPE so that a closed pipe is seen as EPIPE by cmd_write. */
+/* Sets the program name, remembers the command line for cmd_provenance,
+ * ignores SIGPIPE so that a closed pipe is seen as EPIPE by cmd_write, and
+ * installs the guard that turns a crash or a hang inside libhdf5 into an
+ * error naming the damaged file (guard.h). */
 void cmd_init(const char *name, int argc, char **argv);
 
 /* "tg-gen: MSG\nTry 'tg-gen --help' for more information.", exit 2. */
@@ -118,18 +120,47 @@ enum {
         "seed", required_argument, NULL, CMD_OPT_SEED                                                           \
     }
 
-/* Help lines for the common options, to append to a command's usage text. */
-#define CMD_COMMON_HELP                                                                \
-    "  -o, --output FILE      write to FILE (atomically); the format follows its\n"    \
-    "                         extension: .h5/.hdf5, .csv, .tsv/.txt\n"                 \
-    "      --format FMT       h5, csv, tsv or text (default: text on a terminal,\n"    \
-    "                         else h5)\n"                                              \
+/* Help lines for the common options, to append to a command's usage text;
+ * a command with forms of its own writes the first two itself and appends
+ * CMD_COMMON_HELP_REST. */
+#define CMD_COMMON_HELP                                                               \
+    "  -o, --output FILE      write to FILE (atomically); its extension says what:\n" \
+    "                         .h5/.hdf5, .csv, .tsv or .txt (others are refused)\n"   \
+    "      --format FMT       h5, csv, tsv or text (default: text on a terminal,\n"   \
+    "                         else h5)\n" CMD_COMMON_HELP_REST
+#define CMD_COMMON_HELP_REST                                                           \
     "      --dtype TYPE       f32 (default) or f64\n"                                  \
     "      --device DEV       " CMD_DEVICES                                            \
     "\n"                                                                               \
     "      --seed N           seed of the random stream (default: $TG_SEED, else 0)\n" \
     "  -h, --help             show this help and exit\n"                               \
     "      --version          show the version and exit\n"
+
+/* ---- output forms ------------------------------------------------------------ *
+ * What a command can write, one table per output (NULL-terminated), so that
+ * --format, the extension of -o FILE and the usage errors that list them agree. */
+typedef struct {
+    const char *name;       /* as --format takes it: "h5" */
+    const char *extensions; /* the extensions that pick it, space-separated: ".h5 .hdf5"; "" for none */
+    tt_file_format fmt;     /* the tensor-set format it is, TT_FMT_AUTO for a command's own forms */
+} cmd_form;
+/* The forms of a tensor set, first in every table that writes sets. */
+#define CMD_SET_FORMS                                                                         \
+    {"h5", ".h5 .hdf5", TT_FMT_H5}, {"csv", ".csv", TT_FMT_CSV}, {"tsv", ".tsv", TT_FMT_TSV}, \
+    {                                                                                         \
+        "text", ".txt", TT_FMT_TEXT                                                           \
+    }
+extern const cmd_form cmd_set_forms[];
+/* --format NAME: its index, else "invalid value 'json' for --format: expected
+ * h5, csv, tsv or text" (exit 2). */
+int cmd_form_by_name(const char *opt, const char *name, const cmd_form *forms);
+/* The form that path's extension picks (any case), else a usage error listing
+ * them: "-o out.png: tg-gen writes .h5/.hdf5, .csv, .tsv or .txt files, not
+ * .png (or choose with --format h5, csv, tsv or text)" (the part in brackets
+ * only when format_opt is not NULL). An existing device or FIFO (/dev/null)
+ * without such an extension gives -1: the caller's default, as for a pipe (a
+ * directory too: writing it fails later, naming it). */
+int cmd_form_by_path(const char *opt, const char *path, const cmd_form *forms, const char *format_opt);
 
 typedef struct {
     const char *output;            /* -o FILE, or NULL for standard output */
@@ -139,6 +170,8 @@ typedef struct {
     uint64_t seed;                 /* --seed, default $TG_SEED, else 0 */
     bool seed_given;               /* --seed or $TG_SEED */
     tt_file_format out_fmt;        /* resolved by cmd_common_finish */
+    const cmd_form *forms;         /* what --format and -o accept (default cmd_set_forms) */
+    int form;                      /* the index chosen by --format or -o's extension; -1: none yet */
     const struct option *longopts; /* optional: the table, to name ambiguous abbreviations */
 } cmd_common;
 
@@ -146,10 +179,15 @@ void cmd_common_init(cmd_common *co);
 /* Handles a common option (as returned by getopt_long): returns true if it
  * was one (--help, --version and getopt's '?' / ':' exit here). */
 bool cmd_common_option(cmd_common *co, int opt, const char *arg);
-/* After option parsing: resolves the output format and refuses binary HDF5
- * on a terminal (exit 2), and checks that -o's directory exists (exit 1),
- * before any work is done. */
+/* After option parsing: resolves the output format (-o's extension when no
+ * --format: an unknown one is a usage error) and refuses binary HDF5 on a
+ * terminal (exit 2), and checks that -o's directory exists (exit 1), before
+ * any work is done. */
 void cmd_common_finish(cmd_common *co);
+/* Fails (exit 1) unless a file can be created at path: its directory (that
+ * of the file a symbolic link names) exists and is writable, path is no
+ * directory. */
+void cmd_check_output_path(const char *path);
 
 /* A generator {seed, 0} for the command's single random stream. */
 tt_generator cmd_generator(const cmd_common *co);
@@ -157,26 +195,62 @@ tt_generator cmd_generator(const cmd_common *co);
 /* ---- output ------------------------------------------------------------- */
 /* Root attributes "command" (the command line) and "tg_version". */
 void cmd_provenance(tt_tensor_set *set);
-/* Root attribute "seed": a number when exactly representable as a double,
- * else its decimal string. */
+/* Root attribute "seed", an unsigned 64-bit integer. */
 void cmd_attr_seed(tt_tensor_set *set, uint64_t seed);
-/* Puts an attribute or fails (exit 1). */
+/* Puts an attribute or fails (exit 1). Counts are integers (HDF5: 64-bit). */
 void cmd_attr_str(tt_tensor_set *set, const char *name, const char *value);
 void cmd_attr_num(tt_tensor_set *set, const char *name, double value);
+void cmd_attr_int(tt_tensor_set *set, const char *name, int64_t value);
 /* Puts a tensor (the set takes its own reference) or fails. */
 void cmd_put(tt_tensor_set *set, const char *name, tt_tensor *t);
 
-/* Writes set per co: to -o FILE atomically, else to stdout. The whole output
- * is formatted in memory first, so a formatting error writes nothing. A
- * write error is "tg-gen: standard output: No space left on device", exit 1;
- * a closed pipe (EPIPE) exits 1 without a message, as the reader has gone. */
+/* Writes set per co: to -o FILE atomically, else to stdout. Text is written
+ * as it is formatted (a shape that text cannot hold is refused before the
+ * first byte); HDF5 is made whole first. A write error is "tg-gen: standard
+ * output: No space left on device", exit 1; a closed pipe (EPIPE) exits 1
+ * without a message, as the reader has gone. */
 void cmd_write(const cmd_common *co, const tt_tensor_set *set);
+/* The same for a set of its own (--history): to path, or stdout when NULL. */
+void cmd_write_set(const char *path, tt_file_format fmt, const tt_tensor_set *set);
+/* Text (CSV, TSV, TEXT) written piece by piece as the data is made, to path
+ * (atomically) or stdout when NULL; the pieces have the same columns (the
+ * first one's attributes and names head the text). Errors exit as cmd_write's. */
+typedef struct cmd_text cmd_text;
+cmd_text *cmd_text_open(const char *path, tt_file_format fmt);
+void cmd_text_put(cmd_text *t, const tt_tensor_set *piece);
+void cmd_text_close(cmd_text *t);
 
 /* Writes len bytes (DOT, SVG, PNG: output that is not a tensor set) to path
  * atomically (temporary file + rename, keeping an existing file's mode; a
  * device or FIFO is written directly), or to stdout when path is NULL. Fails
  * (exit 1) naming the file; a closed pipe exits 1 without a message. */
 void cmd_write_bytes(const char *path, const void *buf, size_t len);
+/* The same to a file, returning the error instead of exiting. */
+tt_status cmd_write_bytes_to(const char *path, const void *buf, size_t len);
+
+/* ---- atomic output files and signals -------------------------------------------- *
+ * Every file a command writes goes through cmd_output: a temporary file next to
+ * the file path names (a symbolic link is followed and stays a link), renamed
+ * over it by cmd_output_commit. The temporary file is registered while it
+ * exists: SIGINT, SIGTERM or SIGHUP (unless ignored from the start) remove it
+ * and the program dies of that signal (the shell reports 128+N); an exit
+ * before the commit (cmd_fail) removes it too. Errors are returned (NULL, a
+ * status) with a message naming path, for the caller's exit status. */
+typedef struct cmd_output cmd_output;
+cmd_output *cmd_output_open(const char *path);
+FILE *cmd_output_file(const cmd_output *o);
+tt_output *cmd_output_lib(const cmd_output *o); /* for tt_output_write_set */
+tt_status cmd_output_commit(cmd_output *o);     /* frees o */
+void cmd_output_abort(cmd_output *o);           /* removes the file; frees o; NULL is fine */
+/* Removes every registered temporary file; async-signal-safe, for a fatal
+ * signal's handler. */
+void cmd_remove_temporaries(void);
+/* Removes the temporary files, then ends the program by sig with its default
+ * action (a program that caught SIGINT to stop cleanly dies of it after). */
+_Noreturn void cmd_die_of_signal(int sig);
+/* sig was ignored when the program started (SIGINT of a background job): a
+ * program leaves it so. */
+bool cmd_signal_ignored(int sig);
 
 /* Reads a tensor source ("FILE", "FILE:DATASET", "-", "-:DATASET") or fails
  * with the library's message (exit 1). */

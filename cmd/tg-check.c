@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "guard.h"
 
 static const char usage[] =
     "Usage: tg-check --all [--op NAME[,NAME...]] [--order 2]\n"
@@ -68,7 +69,8 @@ static const char usage[] =
     "      --seed N           seed of the random inputs (default: $TG_SEED, else 0)\n"
     "      --format FMT       text (default), tap (TAP, for prove) or kv (one line of\n"
     "                         name=value fields per row)\n"
-    "  -o, --output FILE      write the report to FILE (atomically)\n"
+    "  -o, --output FILE      write the report to FILE (atomically); its extension\n"
+    "                         says what: .txt, .tap or .kv (others are refused)\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"
     "\n"
@@ -93,6 +95,14 @@ enum {
     OPT_SHAPE,
     OPT_GRAPH,
     OPT_LIST,
+};
+
+/* --format's values and -o's extensions (check_opts.fmt is one of them) */
+static const cmd_form report_forms[] = {
+    [FMT_TEXT] = {"text", ".txt", TT_FMT_AUTO},
+    [FMT_TAP] = {"tap", ".tap", TT_FMT_AUTO},
+    [FMT_KV] = {"kv", ".kv", TT_FMT_AUTO},
+    {NULL, NULL, TT_FMT_AUTO},
 };
 
 static const struct option longopts[] = {
@@ -156,11 +166,6 @@ static void parse(check_opts *o, int argc, char **argv)
     int c;
     bool help = false;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "e:", longopts, NULL)) != -1) {
-        if (c == CMD_OPT_FORMAT) {
-            static const char *const fmts[] = {"text", "tap", "kv", NULL};
-            o->fmt = (report_format)cmd_parse_choice("--format", optarg, fmts);
-            continue;
-        }
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
@@ -205,6 +210,9 @@ static void parse(check_opts *o, int argc, char **argv)
         }
     }
     if (help) cmd_help(usage);
+    /* --format, else -o's extension, else text */
+    if (o->co.output && o->co.form < 0) o->co.form = cmd_form_by_path("-o", o->co.output, report_forms, "--format");
+    o->fmt = o->co.form >= 0 ? (report_format)o->co.form : FMT_TEXT;
     if (o->mode == MODE_NONE)
         cmd_usage_error("nothing to check: give --all, -e EXPR, --forward EXPR or --plugin LIB.so");
     if (o->mode == MODE_EXPR && o->wrt.n == 0)
@@ -251,10 +259,12 @@ int main(int argc, char **argv)
 {
     cmd_init("tg-check", argc, argv);
     cmd_set_failure_status(CHECK_TROUBLE); /* a check that cannot be carried out: cmp's trouble */
+    cmd_guard_set_status(CHECK_TROUBLE);   /* a damaged file is trouble, as every data error here */
     check_opts o = {.order = 1, .name = NULL};
     cmd_common_init(&o.co);
     o.co.dtype = TT_F64; /* gradcheck's precision */
     o.co.longopts = longopts;
+    o.co.forms = report_forms;
     tg_gradcheck_defaults(&o.gc);
     parse(&o, argc, argv);
     o.gc.seed = o.co.seed;

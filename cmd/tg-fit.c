@@ -64,17 +64,24 @@ static const char usage[] =
     "                         norm falls below T (0: never)\n"
     "      --loss-below L     stop once the loss is <= L\n"
     "      --keep-best        report the parameters of the lowest loss seen\n"
+    "      --slice N          points read at a time (default 65536): memory is\n"
+    "                         bounded by the slice; the answer does not depend on it\n"
+    "                         (sgd draws its batches within a slice)\n"
     "Reporting:\n"
     "      --format FMT       text (default on a terminal), kv (name=value lines\n"
-    "                         for eval), h5 (default otherwise)\n"
+    "                         for eval), h5 (default otherwise), csv or tsv (the\n"
+    "                         parameters as a table: parameter, value, stderr)\n"
     "      --progress         a progress bar on standard error when it is a\n"
     "                         terminal (steps, loss, rate, ETA); silent otherwise\n"
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
-    "      --history FILE     write the loss after each step (.h5, .csv, .tsv, .txt)\n"
+    "      --history FILE     write the loss after each step (.h5/.hdf5, .csv, .tsv\n"
+    "                         or .txt)\n"
     "      --plot FILE.svg    draw the data, the fitted curve and the loss curve\n"
+    "                         (SVG: the name must end in .svg)\n"
     "common options:\n"
-    "  -o, --output FILE      write the report to FILE (atomically): .h5/.hdf5 HDF5,\n"
-    "                         .txt text, .kv/.sh name=value lines\n"
+    "  -o, --output FILE      write the report to FILE (atomically); its extension\n"
+    "                         says what: .h5/.hdf5, .csv, .tsv, .txt or .kv/.sh/.env\n"
+    "                         (others are refused)\n"
     "      --dtype TYPE       f32 or f64 (default: the data's, f64 for text)\n"
     "      --device DEV       " CMD_DEVICES
     "\n"
@@ -104,6 +111,7 @@ enum {
     OPT_TOL,
     OPT_LOSS_BELOW,
     OPT_KEEP_BEST,
+    OPT_SLICE,
     OPT_PROGRESS,
     OPT_LOG_EVERY,
     OPT_HISTORY,
@@ -130,6 +138,7 @@ static const struct option longopts[] = {
     {"tol", required_argument, NULL, OPT_TOL},
     {"loss-below", required_argument, NULL, OPT_LOSS_BELOW},
     {"keep-best", no_argument, NULL, OPT_KEEP_BEST},
+    {"slice", required_argument, NULL, OPT_SLICE},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"log-every", required_argument, NULL, OPT_LOG_EVERY},
     {"history", required_argument, NULL, OPT_HISTORY},
@@ -137,9 +146,15 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
-typedef enum { OUT_TEXT, OUT_KV, OUT_H5 } out_kind;
-
-#define MAX_POLY 20
+/* The report's forms: --format NAME or -o's extension. */
+typedef enum { OUT_H5, OUT_CSV, OUT_TSV, OUT_TEXT, OUT_KV } out_kind;
+static const cmd_form report_forms[] = {
+    [OUT_H5] = {"h5", ".h5 .hdf5", TT_FMT_H5},      [OUT_CSV] = {"csv", ".csv", TT_FMT_AUTO},
+    [OUT_TSV] = {"tsv", ".tsv", TT_FMT_AUTO},       [OUT_TEXT] = {"text", ".txt", TT_FMT_AUTO},
+    [OUT_KV] = {"kv", ".kv .sh .env", TT_FMT_AUTO}, {NULL, NULL, TT_FMT_AUTO},
+};
+/* --plot draws SVG; --history writes the loss curve as a tensor set. */
+static const cmd_form plot_forms[] = {{"svg", ".svg", TT_FMT_AUTO}, {NULL, NULL, TT_FMT_AUTO}};
 
 typedef struct {
     cmd_common co;
@@ -148,6 +163,7 @@ typedef struct {
     const char *xname, *yname, *wname;
     bool drop_nan;
     const char *model, *loss;
+    tg_model *compiled; /* the model, from the library */
     char **init_names;
     double *init_values;
     int ninit;
@@ -163,8 +179,9 @@ typedef struct {
     bool has_loss_below;
     double loss_below;
     bool keep_best, progress;
-    int64_t log_every;
+    int64_t slice, log_every;
     const char *history, *plot;
+    tt_file_format history_fmt;
     out_kind out;
 } fit_opts;
 
@@ -241,24 +258,21 @@ static void add_init(fit_opts *o, const char *arg)
     }
 }
 
-static const char *const loss_names[] = {"mse", "half-mse", "sse", "l1", "huber", "orthogonal", NULL};
+/* The text on its own line with a caret under its first column, as the
+ * expression language shows an error in --model or --loss. */
+#define CARET_AT_START "\n  %s\n  ^"
 
-/* Refuses an unknown loss name, a bad huber delta; expressions pass. */
-static void check_loss(const char *loss)
+/* The library's loss for LOSS; an unknown name (with the nearest known one)
+ * or a bad huber delta is a usage error. */
+static tg_loss_kind check_loss(const char *loss)
 {
-    if (!looks_like_name(loss)) return;
+    tg_loss_kind kind;
+    double delta;
+    if (tg_loss_parse(loss, &kind, &delta) == TT_OK) return kind;
     const char *colon = strchr(loss, ':');
-    if (colon) {
-        if (!strncmp(loss, "huber:", 6)) {
-            cmd_parse_positive_double("--loss huber:DELTA", colon + 1);
-            return;
-        }
-    } else {
-        for (int i = 0; loss_names[i]; i++)
-            if (!strcmp(loss, loss_names[i])) return;
-        /* A lone name could still be an expression ("mean(...)" is not a name). */
-    }
-    const char *best = NULL;
+    if (colon && !strncmp(loss, "huber:", 6)) cmd_parse_positive_double("--loss huber:DELTA", colon + 1);
+    if (!looks_like_name(loss)) cmd_expr_fail(NULL);
+    const char *const *loss_names = tg_loss_names(), *best = NULL;
     int bestd = 3;
     for (int i = 0; loss_names[i]; i++) {
         int d = edit_distance(loss, loss_names[i]);
@@ -267,79 +281,59 @@ static void check_loss(const char *loss)
     if (best)
         cmd_usage_error(
             "unknown loss '%s' (did you mean %s?): expected mse, half-mse, sse, l1, huber[:DELTA], "
-            "orthogonal or an expression over pred, y, x",
-            loss, best);
+            "orthogonal or an expression over pred, y, x" CARET_AT_START,
+            loss, best, loss);
     cmd_usage_error(
         "unknown loss '%s': expected mse, half-mse, sse, l1, huber[:DELTA], orthogonal or an "
-        "expression over pred, y, x such as 'mean((pred-y)^2)'",
-        loss);
+        "expression over pred, y, x such as 'mean((pred-y)^2)'" CARET_AT_START,
+        loss, loss);
 }
 
-/* The parameters of the built-in models (NULL for an expression model). */
-static int builtin_params(const char *model, char ***names)
+/* The model compiled by the library; an unknown name (with the nearest
+ * known one) is a usage error, and so is an expression's syntax error. */
+static tg_model *compile_model(const char *m)
 {
-    if (!model || !strcmp(model, "line")) {
-        *names = cmd_xcalloc(2, sizeof **names);
-        (*names)[0] = cmd_xprintf("w");
-        (*names)[1] = cmd_xprintf("b");
-        return 2;
+    if (m && (!strcmp(m, "poly") || !strcmp(m, "poly:")))
+        cmd_usage_error("--model poly needs a degree: poly:K, as in poly:2");
+    tg_model *model;
+    if (tg_model_new(m, &model) == TT_OK) return model;
+    if (tt_last_status() == TT_EUSAGE && looks_like_name(m) && !strchr(m, ':')) {
+        const char *const *names = tg_model_names();
+        for (int i = 0; names[i]; i++)
+            if (edit_distance(m, names[i]) <= 2)
+                cmd_usage_error("unknown model '%s' (did you mean %s?)" CARET_AT_START, m, names[i], m);
+        cmd_usage_error(
+            "unknown model '%s': expected line, poly:K or an expression in x with parameters from "
+            "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1" CARET_AT_START,
+            m, m);
     }
-    if (!strncmp(model, "poly:", 5)) {
-        int k = (int)cmd_parse_int64("--model poly:K", model + 5, 0, MAX_POLY);
-        *names = cmd_xcalloc((size_t)k + 1, sizeof **names);
-        for (int i = 0; i <= k; i++) (*names)[i] = cmd_xprintf("c%d", i);
-        return k + 1;
-    }
-    *names = NULL;
-    return -1;
-}
-
-static bool init_has(const fit_opts *o, const char *name)
-{
-    for (int i = 0; i < o->ninit; i++)
-        if (!strcmp(o->init_names[i], name)) return true;
-    return false;
+    cmd_expr_fail(NULL);
 }
 
 /* Usage checks of the model, loss and method, before any data is read. */
-static void check_model(const fit_opts *o)
+static void check_model(fit_opts *o)
 {
-    const char *m = o->model;
-    if (m && (!strcmp(m, "poly") || !strcmp(m, "poly:")))
-        cmd_usage_error("--model poly needs a degree: poly:K, as in poly:2");
-    if (m && strcmp(m, "line") && strncmp(m, "poly:", 5) && looks_like_name(m) && !init_has(o, m)) {
-        if (edit_distance(m, "line") <= 2) cmd_usage_error("unknown model '%s' (did you mean line?)", m);
-        cmd_usage_error(
-            "unknown model '%s': expected line, poly:K or an expression in x with parameters from "
-            "--init, such as --model 'a*exp(k*x)' --init a=1,k=0.1",
-            m);
-    }
-    char **names;
-    int np = builtin_params(m, &names);
-    if (np > 0) {
+    tg_model *model = o->compiled = compile_model(o->model);
+    int np = tg_model_nparams(model);
+    if (tg_model_get_kind(model) != TG_MODEL_EXPR) {
         for (int i = 0; i < o->ninit; i++) {
-            bool found = false;
-            for (int j = 0; j < np; j++) found |= !strcmp(o->init_names[i], names[j]);
-            if (!found) {
-                char list[256] = "";
-                for (int j = 0; j < np && strlen(list) < 200; j++)
-                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", names[j]);
-                cmd_usage_error("--init %s: the model %s has no parameter '%s' (its parameters: %s)", o->init_names[i],
-                                m ? m : "line", o->init_names[i], list);
-            }
+            if (tg_model_param_index(model, o->init_names[i]) >= 0) continue;
+            char list[256] = "";
+            for (int j = 0; j < np && strlen(list) < 200; j++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "",
+                         tg_model_param(model, j));
+            cmd_usage_error("--init %s: the model %s has no parameter '%s' (its parameters: %s)", o->init_names[i],
+                            tg_model_text(model), o->init_names[i], list);
         }
-        for (int j = 0; j < np; j++) free(names[j]);
-        free(names);
     }
     const char *loss = o->loss ? o->loss : "mse";
-    check_loss(loss);
-    bool line = !m || !strcmp(m, "line");
-    if (!strcmp(loss, "orthogonal") && !line)
-        cmd_usage_error("--loss orthogonal fits a line only (total least squares); drop --model %s", m);
+    tg_loss_kind kind = check_loss(loss);
+    if (tg_loss_check_model(kind, model) != TT_OK)
+        cmd_usage_error("--loss %s fits a line only (total least squares); drop --model %s", loss, o->model);
     if (o->method == TG_METHOD_EXACT) {
-        if (np < 0)
+        if (tg_model_get_kind(model) == TG_MODEL_EXPR)
             cmd_usage_error("--method exact needs --model line or poly:K (an expression model has no closed form)");
-        if (strcmp(loss, "mse") && strcmp(loss, "half-mse") && strcmp(loss, "sse") && strcmp(loss, "orthogonal"))
+        if (!tg_fit_exact_covers(model, kind))
             cmd_usage_error("--method exact solves mse, half-mse, sse or orthogonal, not --loss %s", loss);
         if (o->optimizer_given || o->lr_given || o->lr_decay_given || o->momentum_given || o->batch || o->steps ||
             o->epochs || o->tol_given || o->has_loss_below || o->keep_best)
@@ -352,22 +346,9 @@ static void parse(fit_opts *o, int argc, char **argv)
     static const char *const methods[] = {"descent", "exact", NULL};
     static const char *const optimizers[] = {"gd", "sgd", "momentum", "adam", NULL};
     static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
-    bool help = false, kv = false, text = false;
+    bool help = false;
     int c;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:m:l:", longopts, NULL)) != -1) {
-        if (c == CMD_OPT_FORMAT) {
-            kv = !strcmp(optarg, "kv");
-            text = !strcmp(optarg, "text") || !strcmp(optarg, "txt");
-            if (kv || text) {
-                o->co.format = TT_FMT_TEXT; /* never refused on a terminal */
-                continue;
-            }
-            if (!strcmp(optarg, "csv") || !strcmp(optarg, "tsv"))
-                cmd_usage_error(
-                    "invalid value '%s' for --format: expected text, kv or h5 (--history FILE.%s "
-                    "writes the loss curve as %s)",
-                    optarg, optarg, optarg);
-        }
         if (c == CMD_OPT_DTYPE) o->dtype_given = true;
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
@@ -424,6 +405,7 @@ static void parse(fit_opts *o, int argc, char **argv)
             o->has_loss_below = true;
             break;
         case OPT_KEEP_BEST: o->keep_best = true; break;
+        case OPT_SLICE: o->slice = cmd_parse_int64("--slice", optarg, 1, INT64_MAX); break;
         case OPT_PROGRESS: o->progress = true; break;
         case OPT_LOG_EVERY: o->log_every = cmd_parse_int64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_HISTORY:
@@ -463,23 +445,14 @@ static void parse(fit_opts *o, int argc, char **argv)
     check_model(o);
 
     /* The report's form: --format, else -o's extension, else the terminal. */
-    if (kv) o->out = OUT_KV;
-    else if (text) o->out = OUT_TEXT;
-    else if (o->co.format == TT_FMT_H5) o->out = OUT_H5;
-    else if (o->co.output) {
-        const char *dot = strrchr(o->co.output, '.');
-        if (dot && (!strcmp(dot, ".txt") || !strcmp(dot, ".text"))) o->out = OUT_TEXT, o->co.format = TT_FMT_TEXT;
-        else if (dot && (!strcmp(dot, ".kv") || !strcmp(dot, ".sh") || !strcmp(dot, ".env")))
-            o->out = OUT_KV, o->co.format = TT_FMT_TEXT;
-        else if (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv")))
-            cmd_usage_error(
-                "-o %s: the report is text (.txt), name=value lines (.kv) or HDF5 (.h5); "
-                "--history FILE%s writes the loss curve",
-                o->co.output, dot);
-        else o->out = OUT_H5, o->co.format = TT_FMT_H5;
-    } else {
-        o->out = isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
+    if (o->co.output && o->co.form < 0) o->co.form = cmd_form_by_path("-o", o->co.output, report_forms, "--format");
+    o->out = o->co.form >= 0 ? (out_kind)o->co.form : isatty(STDOUT_FILENO) ? OUT_TEXT : OUT_H5;
+    o->co.format = o->out == OUT_H5 ? TT_FMT_H5 : TT_FMT_TEXT; /* text is never refused on a terminal */
+    if (o->history) {
+        int k = cmd_form_by_path("--history", o->history, cmd_set_forms, NULL);
+        o->history_fmt = k >= 0 ? cmd_set_forms[k].fmt : TT_FMT_H5; /* a device or FIFO: as a pipe */
     }
+    if (o->plot) cmd_form_by_path("--plot", o->plot, plot_forms, NULL);
 }
 
 /* ---- reading the data ----------------------------------------------------- */
@@ -489,29 +462,30 @@ typedef struct {
     bool text;
     const char *xname, *yname, *wname; /* as found */
     double *x, *y, *w;
+    int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
     int64_t n;
     tt_dtype dtype; /* the data's floating type */
 } fit_data;
 
-/* The column after `skip` (text without x/y names). */
-static const char *column_after(const tt_tensor_set *set, const char *skip)
+/* The first column other than `skip` (text without x/y names). */
+static const char *column_after(char *const *names, int n, const char *skip)
 {
-    for (int i = 0; i < set->count; i++)
-        if (!skip || strcmp(set->names[i], skip)) return set->names[i];
+    for (int i = 0; i < n; i++)
+        if (!skip || strcmp(names[i], skip)) return names[i];
     return NULL;
 }
 
-/* One vector of the set as doubles; *n its length. */
-static double *read_vector(const tt_tensor_set *set, const char *name, const char *opt, const char *label, int64_t *n,
-                           tt_dtype *dtype)
+/* One vector of the source as doubles; *n its length. */
+static double *read_vector(tt_source *src, const char *name, const char *opt, int64_t *n, tt_dtype *dtype)
 {
-    tt_tensor *t = tt_set_select(set, name, label);
+    const char *label = tt_source_label(src);
+    tt_tensor *t = tt_source_read(src, name);
     if (!t) {
         if (tt_last_status() == TT_ENOTFOUND && strcmp(opt, "-w"))
             cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
         cmd_fail_lib(NULL);
     }
-    const char *what = set->from_text ? "column" : "dataset";
+    const char *what = tt_source_is_text(src) ? "column" : "dataset";
     int64_t numel = tt_numel(t);
     bool vector = t->ndim <= 1 || (t->ndim == 2 && (t->shape[0] == 1 || t->shape[1] == 1));
     if (!vector) {
@@ -536,30 +510,44 @@ static void read_data(const fit_opts *o, fit_data *d)
     if (!strcmp(path, "-") && isatty(STDIN_FILENO))
         cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
     d->label = strcmp(path, "-") ? path : "standard input";
-    tt_tensor_set *set = tt_read_path(path);
-    if (!set) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
-    d->text = set->from_text;
+    /* Only the datasets the fit uses are read (x, y and the weights). */
+    tt_source *src = tt_source_open(path);
+    if (!src) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
+    d->text = tt_source_is_text(src);
 
     /* Names: as given, else x and y, else (text) the first two columns. */
+    char *const *cols = NULL;
+    int ncols = 0;
+    if (d->text) cmd_check_status(tt_source_names(src, &cols, &ncols), NULL);
+    bool has_x = false, has_y = false;
+    for (int i = 0; i < ncols; i++) {
+        if (!strcmp(cols[i], "x")) has_x = true;
+        if (!strcmp(cols[i], "y")) has_y = true;
+    }
     d->xname = o->xname;
-    if (!d->xname) d->xname = tt_set_get(set, "x") || !set->from_text ? "x" : column_after(set, NULL);
+    if (!d->xname) d->xname = has_x || !d->text ? "x" : column_after(cols, ncols, NULL);
     d->yname = o->yname;
-    if (!d->yname) d->yname = tt_set_get(set, "y") || !set->from_text ? "y" : column_after(set, d->xname);
-    if (!d->xname || !d->yname || (!o->xname && !o->yname && set->from_text && set->count < 2))
-        cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, set->count,
-                 set->count == 1 ? "" : "s");
+    if (!d->yname) d->yname = has_y || !d->text ? "y" : column_after(cols, ncols, d->xname);
+    if (!d->xname || !d->yname || (!o->xname && !o->yname && d->text && ncols < 2))
+        cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, ncols,
+                 ncols == 1 ? "" : "s");
     d->wname = o->wname;
-    /* The names live in the set: copy them before freeing it. */
+    /* The names may live in the source: copy them before closing it. */
     d->xname = strdup(d->xname);
     d->yname = strdup(d->yname);
     if (d->wname) d->wname = strdup(d->wname);
     if (!d->xname || !d->yname || (o->wname && !d->wname)) cmd_fail("out of memory");
 
     int64_t ny = 0, nw = 0;
-    d->x = read_vector(set, d->xname, "-x", d->label, &d->n, &d->dtype);
-    d->y = read_vector(set, d->yname, "-y", d->label, &ny, NULL);
-    if (d->wname) d->w = read_vector(set, d->wname, "-w", d->label, &nw, NULL);
-    tt_set_free(set);
+    d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
+    d->y = read_vector(src, d->yname, "-y", &ny, NULL);
+    if (d->wname) d->w = read_vector(src, d->wname, "-w", &nw, NULL);
+    const int64_t *lines = tt_source_text_lines(src);
+    if (lines) {
+        d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
+        memcpy(d->lines, lines, (size_t)d->n * sizeof *d->lines);
+    }
+    tt_source_close(src);
     const char *what = d->text ? "column" : "dataset";
     if (ny != d->n)
         cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what, d->xname,
@@ -577,7 +565,8 @@ static void read_data(const fit_opts *o, fit_data *d)
             double v = !isfinite(d->x[i]) ? d->x[i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
             const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
             if (d->text)
-                cmd_fail("%s: row %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)i + 1, col, val);
+                cmd_fail("%s: line %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)d->lines[i], col,
+                         val);
             cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
         }
         if (bad) {
@@ -587,7 +576,7 @@ static void read_data(const fit_opts *o, fit_data *d)
         }
         if (d->w && d->w[i] < 0) {
             if (d->text)
-                cmd_fail("%s: row %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)i + 1,
+                cmd_fail("%s: line %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)d->lines[i],
                          d->wname, d->w[i]);
             cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
         }
@@ -598,8 +587,8 @@ static void read_data(const fit_opts *o, fit_data *d)
     }
     if (dropped) {
         if (d->text)
-            cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: row %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad + 1, (long long)kept);
+            cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: line %lld); %lld left", d->label,
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)d->lines[first_bad], (long long)kept);
         else
             cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
                      (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
@@ -620,40 +609,72 @@ static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device d
 
 /* ---- progress, log lines, Ctrl-C ------------------------------------------- */
 
+/* Ctrl-C during the descent stops it at the next step; the parameters reached
+ * are reported on standard output and the program then dies of SIGINT. */
 static volatile sig_atomic_t interrupted;
+static struct sigaction saved_sigint; /* cmd's handler: removes temporary files, dies */
 
 static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program */
+    sigaction(SIGINT, &saved_sigint, NULL); /* a second Ctrl-C ends the program */
 }
 
 typedef struct {
-    bool bar; /* --progress and standard error is a terminal */
+    bool bar;    /* --progress and standard error is a terminal */
+    bool plain;  /* TERM=dumb (or unset): no escape codes, only carriage returns and spaces */
+    int bar_len; /* the length of the line drawn last, to blank it out when plain */
     int64_t log_every;
     int64_t total; /* expected steps, 0 when unknown */
     struct timespec start, last;
     bool bar_shown;
+    /* The rate is measured from the first frame on: the first step carries
+     * the start-up (allocations, a first pass over the data), and a rate
+     * taken over it alone made the first ETA absurd. */
+    bool have_ref;
+    int64_t ref_step;
+    struct timespec ref;
 } step_ctx;
+
+/* The least time (a frame) and steps a rate is measured over before an ETA is shown. */
+#define ETA_MIN_SECONDS 0.1
+#define ETA_MIN_STEPS 2
 
 static double seconds_between(const struct timespec *a, const struct timespec *b)
 {
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
 }
 
+static void bar_line(step_ctx *s, const char *line)
+{
+    int len = (int)strlen(line);
+    if (s->plain) /* overwrite the last line with this one, padded to its length */
+        fprintf(stderr, "\r%s%*s", line, s->bar_len > len ? s->bar_len - len : 0, "");
+    else fprintf(stderr, "\r\033[K%s", line);
+    s->bar_len = len;
+}
+
 static void clear_bar(step_ctx *s)
 {
     if (s->bar_shown) {
-        fputs("\r\033[K", stderr);
+        bar_line(s, "");
+        fputc('\r', stderr);
         s->bar_shown = false;
     }
 }
 
 static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now)
 {
-    double el = seconds_between(&s->start, now);
-    double rate = el > 0 ? (double)step / el : 0;
+    if (!s->have_ref) {
+        s->have_ref = true;
+        s->ref_step = step;
+        s->ref = *now;
+    }
+    double el = seconds_between(&s->ref, now);
+    int64_t done = step - s->ref_step;
+    bool measured = el >= ETA_MIN_SECONDS && done >= ETA_MIN_STEPS;
+    double rate = measured ? (double)done / el : 0;
     char line[200];
     int len = 0;
     if (s->total > 0) {
@@ -666,12 +687,17 @@ static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timesp
     } else {
         len += snprintf(line + len, sizeof line - len, "step %lld", (long long)step);
     }
-    len += snprintf(line + len, sizeof line - len, "  loss %.6g  %.0f steps/s", loss, rate);
-    if (s->total > 0 && rate > 0) {
-        double eta = (double)(s->total - step) / rate;
-        snprintf(line + len, sizeof line - len, "  ETA %d:%02d", (int)(eta / 60), (int)fmod(eta, 60));
+    len += snprintf(line + len, sizeof line - len, "  loss %.6g", loss);
+    if (measured) len += snprintf(line + len, sizeof line - len, "  %.0f steps/s", rate);
+    if (s->total > 0 && !measured) {
+        snprintf(line + len, sizeof line - len, "  ETA --:--");
+    } else if (s->total > 0) {
+        long eta = lround((double)(s->total - step) / rate);
+        if (eta >= 3600)
+            snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld:%02ld", eta / 3600, eta / 60 % 60, eta % 60);
+        else snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld", eta / 60, eta % 60);
     }
-    fprintf(stderr, "\r\033[K%s", line);
+    bar_line(s, line);
     fflush(stderr);
     s->bar_shown = true;
 }
@@ -696,18 +722,10 @@ static bool on_step(int64_t step, double loss, void *ctx)
 
 /* ---- the report ------------------------------------------------------------ */
 
-static const char *model_formula(const char *model, char *buf, size_t n)
+/* The stop reason's name; the descent's callback stops it only on Ctrl-C. */
+static const char *stop_name(const tg_fit_result *r)
 {
-    if (!model || !strcmp(model, "line")) return "y = w*x + b";
-    if (!strncmp(model, "poly:", 5)) {
-        int k = atoi(model + 5);
-        int len = snprintf(buf, n, "y = c0");
-        for (int i = 1; i <= k && (size_t)len < n; i++)
-            len += snprintf(buf + len, n - (size_t)len, i == 1 ? " + c1*x" : " + c%d*x^%d", i, i);
-        return buf;
-    }
-    snprintf(buf, n, "y = %s", model);
-    return buf;
+    return r->stop == TG_STOP_CALLBACK ? "interrupted" : tg_stop_reason_name(r->stop);
 }
 
 static const char *stop_text(tg_stop_reason r)
@@ -716,7 +734,7 @@ static const char *stop_text(tg_stop_reason r)
     case TG_STOP_STEPS: return "ran the requested steps";
     case TG_STOP_TOL: return "converged: the change fell below the tolerance";
     case TG_STOP_LOSS_BELOW: return "the loss reached --loss-below";
-    case TG_STOP_CALLBACK: return "interrupted";
+    case TG_STOP_CALLBACK: return "Ctrl-C: the parameters reached, not converged";
     case TG_STOP_EXACT: return "closed form, no descent steps";
     case TG_STOP_DIVERGED: return "diverged";
     }
@@ -735,14 +753,13 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
 {
     char fb[512];
     int p = r->nparams;
-    fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", model_formula(o->model, fb, sizeof fb), (long long)r->n,
-            d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
+    fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", tg_model_formula(o->compiled, fb, sizeof fb),
+            (long long)r->n, d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
     fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
     if (o->method == TG_METHOD_EXACT) fprintf(f, "method exact\n\n");
     else if (o->optimizer == TG_OPT_AUTO)
         fprintf(f, "default descent%s\n\n",
-                !o->model || !strcmp(o->model, "line") || !strncmp(o->model, "poly:", 5) ? " (on standardized data)"
-                                                                                         : "");
+                tg_model_get_kind(o->compiled) != TG_MODEL_EXPR ? " (on standardized data)" : "");
     else
         fprintf(f, "optimizer %s%s%s\n\n", o->optimizer_name, o->lr_given ? ", lr " : "",
                 o->lr_given ? (snprintf(fb, sizeof fb, "%g", o->lr), fb) : "");
@@ -782,7 +799,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     fprintf(f, "rms of residuals            %.10g\n", r->rms);
     if (r->dof > 0) fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
     fprintf(f, "steps                       %lld\n", (long long)r->steps);
-    fprintf(f, "stop                        %s (%s)\n", tg_stop_reason_name(r->stop), stop_text(r->stop));
+    fprintf(f, "stop                        %s (%s)\n", stop_name(r), stop_text(r->stop));
 }
 
 static void print_kv(FILE *f, const tg_fit_result *r)
@@ -798,7 +815,7 @@ static void print_kv(FILE *f, const tg_fit_result *r)
     fmt_num(a, sizeof a, r->loss);
     fprintf(f, "loss=%s\n", a);
     fprintf(f, "steps=%lld\n", (long long)r->steps);
-    fprintf(f, "stop=%s\n", tg_stop_reason_name(r->stop));
+    fprintf(f, "stop=%s\n", stop_name(r));
     fmt_num(a, sizeof a, r->sse);
     fprintf(f, "sse=%s\n", a);
     fmt_num(a, sizeof a, r->rms);
@@ -815,6 +832,18 @@ static void print_kv(FILE *f, const tg_fit_result *r)
             fmt_num(a, sizeof a, correlation(r, i, j));
             fprintf(f, "corr_%s_%s=%s\n", r->names[i], r->names[j], a);
         }
+}
+
+/* The parameters as a table: a header, then one row per parameter. */
+static void print_table(FILE *f, const tg_fit_result *r, char sep)
+{
+    char v[40], e[40];
+    fprintf(f, "parameter%cvalue%cstderr\n", sep, sep);
+    for (int i = 0; i < r->nparams; i++) {
+        fmt_num(v, sizeof v, r->values[i]);
+        fmt_num(e, sizeof e, r->stderrs[i]);
+        fprintf(f, "%s%c%s%c%s\n", r->names[i], sep, v, sep, e);
+    }
 }
 
 static tt_tensor *f64_tensor(int ndim, const int64_t *shape, const double *v)
@@ -872,10 +901,10 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_num(set, "loss", r->loss);
     cmd_attr_num(set, "sse", r->sse);
     cmd_attr_num(set, "rms", r->rms);
-    cmd_attr_num(set, "n", (double)r->n);
-    cmd_attr_num(set, "dof", (double)r->dof);
-    cmd_attr_num(set, "steps", (double)r->steps);
-    cmd_attr_str(set, "stop", tg_stop_reason_name(r->stop));
+    cmd_attr_int(set, "n", r->n);
+    cmd_attr_int(set, "dof", r->dof);
+    cmd_attr_int(set, "steps", r->steps);
+    cmd_attr_str(set, "stop", stop_name(r));
     cmd_attr_str(set, "input", d->label);
     cmd_attr_str(set, "x", d->xname);
     cmd_attr_str(set, "y", d->yname);
@@ -900,6 +929,7 @@ static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_resu
     FILE *f = open_memstream(&buf, &len);
     if (!f) cmd_fail("out of memory");
     if (o->out == OUT_KV) print_kv(f, r);
+    else if (o->out == OUT_CSV || o->out == OUT_TSV) print_table(f, r, o->out == OUT_CSV ? ',' : '\t');
     else print_text(f, o, d, r);
     if (fclose(f) != 0) cmd_fail("out of memory");
     cmd_write_bytes(o->co.output, buf, len);
@@ -913,15 +943,11 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
     int64_t n = r->nhistory;
     double *steps = cmd_xcalloc((size_t)n, sizeof *steps);
     for (int64_t i = 0; i < n; i++) steps[i] = (double)(i + 1);
-    tt_file_format fmt = tt_format_from_path(o->history);
-    if (fmt == TT_FMT_AUTO || fmt == TT_FMT_H5) cmd_provenance(set);
+    if (o->history_fmt == TT_FMT_H5) cmd_provenance(set);
     put_f64(set, "step", 1, &n, steps);
     put_f64(set, "loss", 1, &n, r->history);
     free(steps);
-    if (tt_write_path(set, fmt, o->history) != TT_OK) {
-        const char *err = tt_last_error();
-        cmd_fail("--history: %s", err && *err ? err : o->history);
-    }
+    cmd_write_set(o->history, o->history_fmt, set);
     tt_set_free(set);
 }
 
@@ -931,49 +957,7 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
 static double *model_values(const fit_opts *o, const tg_fit_result *r, const double *xs, int64_t n)
 {
     double *ys = cmd_xcalloc((size_t)n, sizeof *ys);
-    const char *m = o->model;
-    if (!m || !strcmp(m, "line")) {
-        for (int64_t i = 0; i < n; i++) ys[i] = r->values[0] * xs[i] + r->values[1];
-        return ys;
-    }
-    if (!strncmp(m, "poly:", 5)) {
-        for (int64_t i = 0; i < n; i++) {
-            double acc = 0;
-            for (int k = r->nparams - 1; k >= 0; k--) acc = acc * xs[i] + r->values[k];
-            ys[i] = acc;
-        }
-        return ys;
-    }
-    /* An expression: evaluated in f64 with the fitted parameters bound. */
-    tg_env *env = tg_env_new();
-    bool ok = env != NULL;
-    tt_tensor *x = NULL, *y = NULL;
-    if (ok) {
-        tg_env_set_dtype(env, TT_F64);
-        x = tt_from_data(1, &n, TT_F64, xs, TT_CPU);
-        ok = x && tg_env_set(env, "x", x) == TT_OK;
-        for (int i = 0; ok && i < r->nparams; i++) {
-            tt_tensor *v = tt_scalar(r->values[i], TT_F64, TT_CPU);
-            ok = v && tg_env_set(env, r->names[i], v) == TT_OK;
-            tt_release(v);
-        }
-    }
-    if (ok) {
-        bool prev = tg_set_grad_enabled(false);
-        y = tg_eval(env, m);
-        tg_set_grad_enabled(prev);
-        ok = y != NULL;
-    }
-    tt_tensor *yb = NULL;
-    if (ok) {
-        yb = tt_expand(y, 1, &n); /* a constant model gives a 0-d value */
-        ok = yb && tt_to_host(yb, TT_F64, ys) == TT_OK;
-    }
-    tt_release(yb);
-    tt_release(y);
-    tt_release(x);
-    tg_env_free(env);
-    if (!ok) {
+    if (tg_model_predict(o->compiled, r->values, xs, n, ys) != TT_OK) {
         free(ys);
         return NULL;
     }
@@ -991,8 +975,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     if (!cy) cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
 
     char title[256], curve[160], data[96], losst[160], pb[64];
-    const char *m = o->model ? o->model : "line";
-    if (!strcmp(m, "line")) {
+    const char *m = tg_model_text(o->compiled);
+    if (tg_model_get_kind(o->compiled) == TG_MODEL_LINE) {
         char a[32], b[32];
         snprintf(a, sizeof a, "%.5g", r->values[0]);
         snprintf(b, sizeof b, "%.5g", fabs(r->values[1]));
@@ -1007,9 +991,7 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     const char *lossname = o->loss ? o->loss : "mse";
     if (strlen(lossname) > 40) lossname = "expression";
     if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
-    else
-        snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps,
-                 tg_stop_reason_name(r->stop));
+    else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
     plot_fit pf = {
         .x = d->x,
@@ -1039,48 +1021,99 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
 
 /* ---- main ------------------------------------------------------------------- */
 
+/* What main holds, released at exit on every path (cmd_fail exits from deep
+ * inside the writers): host data from the start, the tensors once made. */
+static fit_opts opts;
+static fit_data data;
+static tt_tensor *data_x, *data_y, *data_w;
+static tg_fit_result *result;
+
+static void release_host(void)
+{
+    tg_fit_result_free(result);
+    free(data.x);
+    free(data.y);
+    free(data.w);
+    free(data.lines);
+    free((char *)data.xname);
+    free((char *)data.yname);
+    free((char *)data.wname);
+    tg_model_free(opts.compiled);
+    for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
+    free(opts.init_names);
+    free(opts.init_values);
+}
+
+/* Registered after the tensors are made, so that it runs before the
+ * backend's own exit handler (atexit runs the last registered first). */
+static void release_tensors(void)
+{
+    tt_release(data_x);
+    tt_release(data_y);
+    tt_release(data_w);
+}
+
+static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
+{
+    tg_fit_spec_defaults(spec);
+    spec->model = o->model;
+    spec->loss = o->loss;
+    spec->ninit = o->ninit;
+    spec->init_names = (const char *const *)o->init_names;
+    spec->init_values = o->init_values;
+    spec->method = o->method;
+    spec->optimizer = o->optimizer;
+    if (o->lr_given) spec->lr = o->lr;
+    if (o->lr_decay_given) spec->lr_decay = o->lr_decay;
+    if (o->momentum_given) spec->momentum = o->momentum;
+    spec->batch = o->batch;
+    spec->steps = o->steps;
+    spec->epochs = o->epochs;
+    if (o->tol_given) spec->tol = o->tol > 0 ? o->tol : -1;
+    spec->has_loss_below = o->has_loss_below;
+    spec->loss_below = o->loss_below;
+    spec->keep_best = o->keep_best;
+    spec->slice = o->slice;
+    spec->seed = o->co.seed;
+    spec->dtype = o->co.dtype;
+    spec->device = o->co.device;
+}
+
 int main(int argc, char **argv)
 {
     cmd_init("tg-fit", argc, argv);
-    fit_opts o = {0};
-    cmd_common_init(&o.co);
-    o.co.longopts = longopts;
-    parse(&o, argc, argv);
-    cmd_common_finish(&o.co);
+    atexit(release_host);
+    fit_opts *const op = &opts;
+    cmd_common_init(&op->co);
+    op->co.longopts = longopts;
+    op->co.forms = report_forms;
+    parse(op, argc, argv);
+    cmd_common_finish(&op->co);
+    if (op->history) cmd_check_output_path(op->history);
+    if (op->plot) cmd_check_output_path(op->plot);
+    fit_opts o = *op; /* read-only from here; `opts` keeps what release_host frees */
 
-    fit_data d = {0};
-    read_data(&o, &d);
+    /* The whole request is checked (expressions' syntax first) before any data is read. */
+    tg_fit_spec spec;
+    spec_from_opts(&o, &spec);
+    if (tg_fit_check(&spec) != TT_OK) cmd_expr_fail(NULL);
+
+    fit_data *const dp = &data;
+    read_data(&o, dp);
+    fit_data d = *dp;
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
-    tt_tensor *x = to_tensor(d.x, d.n, dt, o.co.device);
-    tt_tensor *y = to_tensor(d.y, d.n, dt, o.co.device);
-    tt_tensor *w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
-
-    tg_fit_spec spec;
-    tg_fit_spec_defaults(&spec);
-    spec.model = o.model;
-    spec.loss = o.loss;
-    spec.ninit = o.ninit;
-    spec.init_names = (const char *const *)o.init_names;
-    spec.init_values = o.init_values;
-    spec.method = o.method;
-    spec.optimizer = o.optimizer;
-    if (o.lr_given) spec.lr = o.lr;
-    if (o.lr_decay_given) spec.lr_decay = o.lr_decay;
-    if (o.momentum_given) spec.momentum = o.momentum;
-    spec.batch = o.batch;
-    spec.steps = o.steps;
-    spec.epochs = o.epochs;
-    if (o.tol_given) spec.tol = o.tol > 0 ? o.tol : -1;
-    spec.has_loss_below = o.has_loss_below;
-    spec.loss_below = o.loss_below;
-    spec.keep_best = o.keep_best;
-    spec.seed = o.co.seed;
     spec.dtype = dt;
-    spec.device = o.co.device;
+    data_x = to_tensor(d.x, d.n, dt, o.co.device);
+    data_y = to_tensor(d.y, d.n, dt, o.co.device);
+    data_w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
+    atexit(release_tensors);
+    tt_tensor *x = data_x, *y = data_y, *w = data_w;
 
     step_ctx sc = {0};
     sc.bar = o.progress && isatty(STDERR_FILENO);
+    const char *term = getenv("TERM");
+    sc.plain = !term || !*term || !strcmp(term, "dumb");
     sc.log_every = o.log_every;
     if (o.steps) sc.total = o.steps;
     else if (o.epochs) sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
@@ -1091,11 +1124,18 @@ int main(int argc, char **argv)
         spec.on_step = on_step;
         spec.ctx = &sc;
     }
-    signal(SIGINT, on_sigint);
+    bool catch_sigint = spec.on_step && !cmd_signal_ignored(SIGINT);
+    if (catch_sigint) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &saved_sigint);
+    }
 
-    tg_fit_result *r = NULL;
-    tt_status st = tg_fit(x, y, w, &spec, &r);
-    signal(SIGINT, SIG_DFL);
+    tt_status st = tg_fit(x, y, w, &spec, &result);
+    tg_fit_result *r = result;
+    if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
     clear_bar(&sc);
     if (st != TT_OK) {
         if (r && r->stop == TG_STOP_DIVERGED) {
@@ -1107,25 +1147,20 @@ int main(int argc, char **argv)
         }
         cmd_expr_fail(NULL);
     }
-    if (interrupted) cmd_warn("interrupted at step %lld: reporting the parameters reached", (long long)r->steps);
+    if (interrupted) {
+        /* As gnuplot's fit: the parameters reached on standard output, no file. */
+        cmd_warn("interrupted at step %lld: the parameters reached follow; no file is written", (long long)r->steps);
+        fit_opts shown = o;
+        shown.co.output = NULL;
+        if (shown.out == OUT_H5 && isatty(STDOUT_FILENO)) shown.out = OUT_TEXT;
+        write_report(&shown, &d, r);
+        fflush(stdout);
+        cmd_die_of_signal(SIGINT);
+    }
 
     /* Side outputs first, the report last (a failure leaves no report). */
     if (o.history) write_history(&o, r);
     if (o.plot) write_plot(&o, &d, r);
     write_report(&o, &d, r);
-
-    tg_fit_result_free(r);
-    tt_release(x);
-    tt_release(y);
-    tt_release(w);
-    free(d.x);
-    free(d.y);
-    free(d.w);
-    free((char *)d.xname);
-    free((char *)d.yname);
-    free((char *)d.wname);
-    for (int i = 0; i < o.ninit; i++) free(o.init_names[i]);
-    free(o.init_names);
-    free(o.init_values);
     return 0;
 }

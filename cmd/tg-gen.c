@@ -119,14 +119,13 @@ static tt_tensor *chain(tt_tensor *a, tt_tensor *result)
     return cmd_check(result, NULL);
 }
 
-/* N unit-variance noise values: element i is a function of (seed, offset + i). */
-static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset)
+/* m unit-variance noise values: element i is a function of (seed, offset + i). */
+static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset, int64_t m)
 {
     tt_generator g = cmd_generator(&o->co);
     g.offset = offset;
-    int64_t n = o->n;
-    if (dist == D_NORMAL) return cmd_check(tt_randn(1, &n, o->co.dtype, o->co.device, &g), NULL);
-    tt_tensor *u = cmd_check(tt_rand(1, &n, o->co.dtype, o->co.device, &g), NULL);
+    if (dist == D_NORMAL) return cmd_check(tt_randn(1, &m, o->co.dtype, o->co.device, &g), NULL);
+    tt_tensor *u = cmd_check(tt_rand(1, &m, o->co.dtype, o->co.device, &g), NULL);
     if (dist == D_UNIFORM) { /* (2u - 1) * sqrt(3): U[-sqrt 3, sqrt 3) */
         u = chain(u, tt_mul_scalar(u, 2 * sqrt(3.0)));
         return chain(u, tt_add_scalar(u, -sqrt(3.0)));
@@ -146,25 +145,29 @@ static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset
     return chain(e, tt_mul_scalar(e, -1 / sqrt(2.0)));
 }
 
-static void gen_line(const gen_opts *o, tt_tensor_set *set)
+/* Points [first, first + m) of the line, into set as x and y. Every element is
+ * a function of its index alone (the stream: x uniforms at offsets [0, N), y
+ * noise at [N, 2N), x noise at [2N, 3N), whether or not each is drawn), so
+ * pieces give the numbers of the whole; linspace_x, when not NULL, is the
+ * whole of x spaced evenly. */
+static void line_points(const gen_opts *o, const tt_tensor *linspace_x, int64_t first, int64_t m, tt_tensor_set *set)
 {
-    int64_t n = o->n;
+    uint64_t n = (uint64_t)o->n, at = (uint64_t)first;
     const cmd_common *co = &o->co;
-    /* The stream: x uniforms at offsets [0, N), y noise at [N, 2N), x noise
-     * at [2N, 3N), whether or not each is drawn. */
     tt_tensor *x;
-    if (o->given & BIT(OPT_X_LINSPACE)) {
-        x = cmd_check(tt_linspace(o->lo, o->hi, n, co->dtype, co->device), NULL);
+    if (linspace_x) {
+        x = cmd_check(tt_slice(linspace_x, 0, first, first + m, 1), NULL);
     } else {
         tt_generator g = cmd_generator(co);
-        x = cmd_check(tt_rand(1, &n, co->dtype, co->device, &g), NULL);
+        g.offset = at;
+        x = cmd_check(tt_rand(1, &m, co->dtype, co->device, &g), NULL);
         x = chain(x, tt_mul_scalar(x, o->hi - o->lo));
         x = chain(x, tt_add_scalar(x, o->lo));
     }
     tt_tensor *y = cmd_check(tt_mul_scalar(x, o->slope), NULL);
     y = chain(y, tt_add_scalar(y, o->intercept));
     if (o->noise > 0) {
-        tt_tensor *e = draw_noise(o, o->dist, (uint64_t)n);
+        tt_tensor *e = draw_noise(o, o->dist, n + at, m);
         e = chain(e, tt_mul_scalar(e, o->noise));
         tt_tensor *y2 = cmd_check(tt_add(y, e), NULL);
         tt_release(e);
@@ -172,7 +175,7 @@ static void gen_line(const gen_opts *o, tt_tensor_set *set)
         y = y2;
     }
     if (o->x_noise > 0) {
-        tt_tensor *d = draw_noise(o, o->dist, 2 * (uint64_t)n);
+        tt_tensor *d = draw_noise(o, o->dist, 2 * n + at, m);
         d = chain(d, tt_mul_scalar(d, o->x_noise));
         tt_tensor *x2 = cmd_check(tt_add(x, d), NULL);
         tt_release(d);
@@ -183,17 +186,56 @@ static void gen_line(const gen_opts *o, tt_tensor_set *set)
     cmd_put(set, "y", y);
     tt_release(x);
     tt_release(y);
+}
 
+static void line_attrs(const gen_opts *o, tt_tensor_set *set)
+{
     cmd_attr_str(set, "generator", "line");
     cmd_attr_num(set, "slope", o->slope);
     cmd_attr_num(set, "intercept", o->intercept);
-    cmd_attr_num(set, "n", (double)n);
+    cmd_attr_int(set, "n", o->n);
     cmd_attr_num(set, "noise", o->noise);
     cmd_attr_num(set, "x_noise", o->x_noise);
     cmd_attr_str(set, "noise_dist", dist_names[o->dist]);
     cmd_attr_str(set, "x_spacing", (o->given & BIT(OPT_X_LINSPACE)) ? "linspace" : "uniform");
     cmd_attr_num(set, "x_lo", o->lo);
     cmd_attr_num(set, "x_hi", o->hi);
+}
+
+static tt_tensor *whole_linspace_x(const gen_opts *o)
+{
+    if (!(o->given & BIT(OPT_X_LINSPACE))) return NULL;
+    return cmd_check(tt_linspace(o->lo, o->hi, o->n, o->co.dtype, o->co.device), NULL);
+}
+
+static void gen_line(const gen_opts *o, tt_tensor_set *set)
+{
+    tt_tensor *lx = whole_linspace_x(o);
+    line_points(o, lx, 0, o->n, set);
+    tt_release(lx);
+    line_attrs(o, set);
+}
+
+/* Points per piece of streamed text: a multiple of the CPU kernels' vector
+ * width, small enough for one thread (each element is the same either way). */
+#define TEXT_PIECE ((int64_t)1 << 15)
+
+/* The line as text, made and written a piece at a time: memory bounded by
+ * the piece (x of a linspace aside), and a closed pipe stops it at once. */
+static void stream_line(const gen_opts *o, tt_tensor_set *head)
+{
+    tt_tensor *lx = whole_linspace_x(o);
+    cmd_text *t = cmd_text_open(o->co.output, o->co.out_fmt);
+    for (int64_t first = 0; first < o->n; first += TEXT_PIECE) {
+        int64_t m = o->n - first < TEXT_PIECE ? o->n - first : TEXT_PIECE;
+        tt_tensor_set *piece = first ? tt_set_new() : head; /* the first carries the attributes */
+        if (!piece) cmd_fail_lib(NULL);
+        line_points(o, lx, first, m, piece);
+        cmd_text_put(t, piece);
+        if (piece != head) tt_set_free(piece);
+    }
+    cmd_text_close(t);
+    tt_release(lx);
 }
 
 static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set)
@@ -218,7 +260,7 @@ static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set)
         cmd_attr_num(set, "start", o->start);
         cmd_attr_num(set, "end", o->end);
         if (kind == G_ARANGE) cmd_attr_num(set, "step", o->step);
-        else cmd_attr_num(set, "n", (double)o->n);
+        else cmd_attr_int(set, "n", o->n);
     }
 }
 
@@ -307,12 +349,15 @@ int main(int argc, char **argv)
     tt_tensor_set *set = tt_set_new();
     if (!set) cmd_fail_lib(NULL);
     cmd_provenance(set);
-    if (kind == G_LINE) gen_line(&o, set);
+    bool stream = kind == G_LINE && o.co.out_fmt != TT_FMT_H5; /* text goes out as it is made */
+    if (stream) line_attrs(&o, set);
+    else if (kind == G_LINE) gen_line(&o, set);
     else gen_tensor((gen_kind)kind, &o, set);
     if (kind == G_LINE || kind == G_RANDN || kind == G_RAND) cmd_attr_seed(set, o.co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o.co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o.co.device));
-    cmd_write(&o.co, set);
+    if (stream) stream_line(&o, set);
+    else cmd_write(&o.co, set);
     tt_set_free(set);
     return 0;
 }

@@ -44,9 +44,12 @@ static const char usage[] =
     "  NAME=VALUE             bind NAME: VALUE naming a file (FILE, FILE:DATASET,\n"
     "                         -, -:DATASET) is read, anything else is an expression:\n"
     "                         x=5  x='[1,2,3]'  x='randn(3,4)'  x='arange(-2,4)'\n"
-    "common options:\n" CMD_COMMON_HELP
-    "      --format torch     print as PyTorch does: out = tensor(25., grad_fn=...)\n"
-    "                         (the default on a terminal)\n"
+    "common options:\n"
+    "  -o, --output FILE      write to FILE (atomically); its extension says what:\n"
+    "                         .h5/.hdf5, .csv, .tsv or .txt (others are refused)\n"
+    "      --format FMT       h5, csv, tsv, text, or torch: print as PyTorch does,\n"
+    "                         out = tensor(25., grad_fn=...) (default: torch on a\n"
+    "                         terminal, else h5)\n" CMD_COMMON_HELP_REST
     "\n"
     "Output: /out (the value), /grad/NAME per --wrt name, /hessian/... with\n"
     "--hessian. csv, tsv and text hold the gradients as columns (and /out when it\n"
@@ -231,7 +234,7 @@ static void provenance(tt_tensor_set *set, const grad_opts *o)
     }
     cmd_attr_str(set, "wrt", wrt);
     free(wrt);
-    cmd_attr_num(set, "order", o->order);
+    cmd_attr_int(set, "order", o->order);
     if (o->grad_output) cmd_attr_str(set, "grad_output", o->grad_output);
     cmd_attr_seed(set, o->co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o->co.dtype));
@@ -315,17 +318,15 @@ static void print_torch(const grad_opts *o, const tt_tensor *out, const wrt_var 
 
 /* ---- main ----------------------------------------------------------------- */
 
+/* The tensor-set forms, and PyTorch's printing (by --format only). */
+enum { F_TORCH = 4 };
+static const cmd_form grad_forms[] = {CMD_SET_FORMS, [F_TORCH] = {"torch", "", TT_FMT_AUTO}, {NULL, NULL, TT_FMT_AUTO}};
+
 static void parse(grad_opts *o, int argc, char **argv)
 {
     int c;
     bool help = false;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "e:", longopts, NULL)) != -1) {
-        if (c == CMD_OPT_FORMAT && (!strcmp(optarg, "torch") || !strcmp(optarg, "pytorch"))) {
-            o->torch_format = true;
-            o->co.format = TT_FMT_TEXT; /* never refused on a terminal */
-            continue;
-        }
-        if (c == CMD_OPT_FORMAT) o->torch_format = false;
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
@@ -349,6 +350,7 @@ static void parse(grad_opts *o, int argc, char **argv)
         }
     }
     if (help) cmd_help(usage);
+    o->torch_format = o->co.form == F_TORCH;
     if (!o->expr) cmd_usage_error("missing -e EXPR: the expression to differentiate");
     if (o->wrt.n == 0) cmd_usage_error("missing --wrt NAMES: what to differentiate with respect to");
     if (o->hessian && o->order > 1) cmd_usage_error("--hessian and --order %d cannot be used together", o->order);
@@ -367,6 +369,7 @@ int main(int argc, char **argv)
     grad_opts o = {.order = 1};
     cmd_common_init(&o.co);
     o.co.longopts = longopts;
+    o.co.forms = grad_forms;
     parse(&o, argc, argv);
     bool torch_form = o.torch_format || (!o.co.output && o.co.format == TT_FMT_AUTO && isatty(STDOUT_FILENO));
     cmd_common_finish(&o.co);

@@ -38,8 +38,8 @@ static const char usage[] =
     "      --backward         draw the graph that a create_graph backward builds:\n"
     "                         the gradients grad/NAME of the (one-element) output\n"
     "                         with respect to each --wrt name, as outputs\n"
-    "  -o, --output FILE      write to FILE (atomically); .svg and .png select the\n"
-    "                         format, anything else is DOT\n"
+    "  -o, --output FILE      write to FILE (atomically); its extension says what:\n"
+    "                         .dot/.gv, .svg or .png (others are refused)\n"
     "      --format FMT       dot (default), svg or png; svg and png need Graphviz's\n"
     "                         dot on PATH; png is never written to a terminal\n"
     "      --dtype TYPE       f32 (default) or f64, for bindings and constants\n"
@@ -68,15 +68,14 @@ static const struct option longopts[] = {
 };
 
 typedef enum { F_DOT, F_SVG, F_PNG } graph_format;
-static const char *const format_names[] = {"dot", "svg", "png", NULL};
+static const cmd_form graph_forms[] = {
+    [F_DOT] = {"dot", ".dot .gv", TT_FMT_AUTO},
+    [F_SVG] = {"svg", ".svg", TT_FMT_AUTO},
+    [F_PNG] = {"png", ".png", TT_FMT_AUTO},
+    {NULL, NULL, TT_FMT_AUTO},
+};
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
 
 /* Length of the NAME in "NAME=VALUE", or 0 when it is not one. */
 static size_t binding_name_len(const char *arg)
@@ -229,18 +228,14 @@ int main(int argc, char **argv)
     cmd_common co;
     cmd_common_init(&co);
     co.longopts = longopts;
+    co.forms = graph_forms;
 
     const char *expr = NULL;
     /* static: what an error exit leaves is still reachable, not lost (valgrind) */
     static cmd_names wrt;
     bool help = false, show_saved = false, backward = false;
-    int format = -1;
     int c;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "e:", longopts, NULL)) != -1) {
-        if (c == CMD_OPT_FORMAT) { /* dot|svg|png, not the tensor formats */
-            format = cmd_parse_choice("--format", optarg, format_names);
-            continue;
-        }
         if (cmd_common_option(&co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
@@ -273,16 +268,15 @@ int main(int argc, char **argv)
                             wrt.names[k]);
     }
 
-    if (format < 0)
-        format = co.output && ends_with(co.output, ".svg")   ? F_SVG
-                 : co.output && ends_with(co.output, ".png") ? F_PNG
-                                                             : F_DOT;
+    /* --format, else -o's extension, else DOT; binary PNG never to a terminal */
+    if (co.output && co.form < 0) co.form = cmd_form_by_path("-o", co.output, graph_forms, "--format");
+    graph_format format = co.form >= 0 ? (graph_format)co.form : F_DOT;
     if (format == F_PNG && !co.output && isatty(STDOUT_FILENO))
         cmd_usage_error("refusing to write binary PNG to a terminal; use -o FILE or a pipe");
     static char *dot_path;
     if (format != F_DOT && !(dot_path = find_in_path("dot")))
-        cmd_fail("--format %s needs Graphviz's dot (apt-get install graphviz)", format_names[format]);
-    co.format = TT_FMT_AUTO; /* cmd_common_finish: only the -o directory check matters here */
+        cmd_fail("--format %s needs Graphviz's dot (apt-get install graphviz)", graph_forms[format].name);
+    co.format = TT_FMT_TEXT; /* cmd_common_finish: only the -o directory check matters here */
     cmd_common_finish(&co);
 
     /* The bindings, then requires_grad on the --wrt names, then -e. */
@@ -380,7 +374,7 @@ int main(int argc, char **argv)
     } else {
         size_t len;
         static char *img;
-        img = render(dot_path, text, format_names[format], &len);
+        img = render(dot_path, text, graph_forms[format].name, &len);
         cmd_write_bytes(co.output, img, len);
         free(img);
     }

@@ -130,7 +130,7 @@ static void write_out(const char *path, const char *buf, size_t len)
         }
         return;
     }
-    if (tt_write_bytes(path, buf, len) != TT_OK) cmd_die(CHECK_TROUBLE, "%s", cmd_lib_error());
+    if (cmd_write_bytes_to(path, buf, len) != TT_OK) cmd_die(CHECK_TROUBLE, "%s", cmd_lib_error());
 }
 
 /* --graph: the op applied to its inputs, as DOT with the inputs named. */

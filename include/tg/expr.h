@@ -101,6 +101,38 @@ tt_tensor *tg_env_value(tg_env *env, const char *value, const char *context);
  * the caller's grad mode. */
 tt_tensor *tg_eval(tg_env *env, const char *program);
 
+/* Reads a program without evaluating it, for checking user input early: a
+ * syntax error, or a call of a function the language lacks ("unknown function
+ * 'foo' at column 3 (did you mean ...?)"), is TT_ESYNTAX with the program and
+ * a caret under the column. Names are not looked up (they bind later). */
+tt_status tg_expr_check(const char *program);
+
+/* A program parsed once, to be evaluated many times (a fit evaluates its
+ * model on every block of points). */
+typedef struct tg_program tg_program;
+/* Parses (a copy of) src: NULL with the syntax error in tt_last_error(). */
+tg_program *tg_program_parse(const char *src);
+void tg_program_free(tg_program *p);
+const char *tg_program_text(const tg_program *p);
+/* tg_eval of the parsed program. */
+tt_tensor *tg_program_eval(tg_env *env, const tg_program *p);
+/* The names the program reads and never assigns (data and parameters), in
+ * order of first use; function and keyword-argument names are not names. */
+int tg_program_nnames(const tg_program *p);
+const char *tg_program_name(const tg_program *p, int i);
+/* How the value depends on the points, the elements of the `data` names
+ * (other free names being parameters): elementwise when element i of the
+ * value depends on point i only (or on no point), so that evaluating on a
+ * block of points gives that block's values; additive when the value is a
+ * linear combination, with coefficients free of the data, of sum() or mean()
+ * over all elements of elementwise terms that depend on the data, so that
+ * it is the sum of its values on the blocks (with tg_env_set_mean_divisor). */
+bool tg_program_is_elementwise(const tg_program *p, int ndata, const char *const *data);
+bool tg_program_is_additive(const tg_program *p, int ndata, const char *const *data);
+/* While count > 0, mean(x) over all elements evaluates as sum(x) / count: a
+ * block's share of a mean over count points. 0 restores mean(). */
+void tg_env_set_mean_divisor(tg_env *env, double count);
+
 /* Names the language knows (functions and constructors), NULL-terminated. */
 const char *const *tg_expr_functions(void);
 

@@ -1,8 +1,10 @@
 /* Fitting models to (x, y) by gradient descent through libgrad — the seeds'
- * linear regression as a library call — plus the closed forms to compare with.
+ * linear regression as a library call — plus the closed forms to compare with,
+ * on data of any size: the points come as a stream of slices (tg_fit_data),
+ * and memory is bounded by the slice, not by the number of points.
  *
- * Models: "line" (y = w*x + b; parameters w, b), "poly:K" (c0 + c1 x + ... +
- * cK x^K; c0..cK), or an expression over x and named parameters
+ * Models (tg_model): "line" (y = w*x + b; parameters w, b), "poly:K" (c0 + c1 x
+ * + ... + cK x^K; c0..cK), or an expression over x and named parameters
  * ("a*exp(k*x)", parameters from the init list; see tg/expr.h).
  * Losses over residuals r = pred - y, each term optionally weighted by
  * s_i = 1/sigma_i^2:
@@ -12,19 +14,30 @@
  *              parameters: seed 002's total-least-squares loss)
  *   or an expression over pred, y, x (and the parameters): "mean((pred-y)^2)".
  *
- * Descent: each step evaluates the loss with tg_ ops, runs backward, and
- * updates every parameter with the seeds' untracked in-place update
- * (p.data -= lr * p.grad for gd/sgd), then zeroes the grads; memory stays flat.
- * With TG_OPT_AUTO (no optimizer options) line and poly fits run on
- * internally standardized data (x and y centred and divided by x's standard
- * deviation, which keeps total least squares invariant) so any line converges
- * in few steps; results are reported in the user's units. Explicit optimizer
- * settings reproduce the seeds' raw behaviour exactly.
+ * Methods:
+ *  - exact (TG_METHOD_EXACT): one pass for the line (per-block centred sums
+ *    merged pairwise, Chan et al.; the total-least-squares line from the same
+ *    sums); poly:K takes a first pass for x's centre and range, then a
+ *    streamed Householder QR (TSQR: each block's R factor, merged pairwise);
+ *  - the default (TG_OPT_AUTO): damped Newton (Levenberg-Marquardt) in float64,
+ *    one pass per iteration for the loss, gradient and Hessian, summed block
+ *    by block; line and poly with built-in losses on internally standardized
+ *    data (x centred and divided by its spread, y likewise), results in the
+ *    user's units; it stops (TG_STOP_TOL) when the predicted decrease is below
+ *    tol relative to the loss or the step below tol relative to the parameters,
+ *    so zero-residual data converges in two or three passes;
+ *  - gd, momentum, adam: one pass per step (the seeds' raw loop: the loss, its
+ *    gradient, p.data -= lr * p.grad, in spec->dtype); sgd: see spec->batch.
  *
- * Standard errors come from the Hessian of the loss at the optimum (libgrad
- * second derivatives): cov = (2 L / dof) H^-1 for the squared losses (equal to
- * numpy.polyfit(cov=True) / scipy's linregress for lines and polynomials);
- * l1 and huber use the Hessian of the sum of squared residuals instead.
+ * Determinism: every sum over points is accumulated in fixed blocks of
+ * TG_FIT_BLOCK points (block k holds points k*TG_FIT_BLOCK onwards, whatever
+ * the slices), and the block partials are combined in a fixed pairwise tree
+ * over block indices, so a fit gives the same bits for any slice size.
+ *
+ * Standard errors come from the Hessian of the loss at the optimum: cov =
+ * (2 L / dof) H^-1 for the squared losses (equal to numpy.polyfit(cov=True) /
+ * scipy's linregress for lines and polynomials); l1 and huber use the Hessian
+ * of the sum of squared residuals instead.
  */
 #ifndef TG_FIT_H
 #define TG_FIT_H
@@ -58,7 +71,7 @@ typedef struct {
     double lr;       /* <= 0: the optimizer's default */
     double lr_decay; /* lr_t = lr / (1 + lr_decay * t) */
     double momentum; /* momentum: default 0.9 */
-    int64_t batch;   /* sgd: batch size (0: full batch); a fresh random batch each step */
+    int64_t batch;   /* sgd: batch size (0: full batch); a fresh random batch each step (see slice) */
     int64_t steps;   /* maximum steps (0: default) */
     int64_t epochs;  /* or passes over the data (0: unused) */
     double tol;      /* < 0: off; 0: default */
@@ -66,6 +79,14 @@ typedef struct {
     double loss_below;
     bool keep_best; /* report the parameters of the lowest loss seen */
     uint64_t seed;  /* batch order and random initial values */
+    /* Points per slice read from the data (0: TG_FIT_SLICE). Slices at least
+     * a block long are read in whole blocks (the slice rounded down to a
+     * multiple of TG_FIT_BLOCK); shorter ones are gathered into a block. sgd
+     * draws its batches within a slice: the slices of the data are visited in
+     * an order drawn from the seed, and in each, ceil(points / batch) batches
+     * are drawn as from the whole data (a partial shuffle of the slice's
+     * points); data that fits in one slice gives the batches of a fit in memory. */
+    int64_t slice;
     tt_dtype dtype;
     tt_device device;
     /* Descent of a line with mse, half-mse or sse on the CPU computes each
@@ -79,6 +100,77 @@ typedef struct {
 } tg_fit_spec;
 
 void tg_fit_spec_defaults(tg_fit_spec *spec);
+
+/* Points per accumulation block, and the default slice (both powers of two). */
+#define TG_FIT_BLOCK 8192
+#define TG_FIT_SLICE 65536
+
+/* The data of a fit as a stream: n and the columns are known before any
+ * point is read, and the points are read in slices, as doubles.
+ * Columns, in this order: x (nx of them; one today, several with multiple
+ * regression), y, then the weights 1/sigma^2 when `weighted`. */
+typedef struct {
+    int64_t n;      /* points */
+    int nx;         /* x columns (1) */
+    bool weighted;  /* a weight column follows y */
+    tt_dtype dtype; /* the data's own floating type (the fit runs in spec->dtype) */
+    /* Fills cols[c][0 .. count) with the values of column c at points start ..
+     * start + count - 1 (start + count <= n, count <= the slice). Slices are
+     * read in order, except by sgd (see tg_fit_spec.slice), and a method reads
+     * the data as many times as it makes passes. Returns TT_OK, or an error
+     * status with the message set (naming the file or source). */
+    tt_status (*read)(void *ctx, int64_t start, int64_t count, double *const *cols);
+    void *ctx;
+    /* The columns' names for messages ("x[5000] is NaN"); NULL: x, y, weights. */
+    const char *const *names;
+} tg_fit_data;
+
+/* ---- models --------------------------------------------------------------- */
+/* A model compiled once: its kind, parameters (for an expression, the free
+ * names of the parsed expression other than x), formula and predictions. */
+typedef struct tg_model tg_model;
+typedef enum { TG_MODEL_LINE, TG_MODEL_POLY, TG_MODEL_EXPR } tg_model_kind;
+#define TG_MODEL_MAX_POLY 30
+#define TG_MODEL_MAX_PARAMS 64
+
+/* "line" (also when NULL), "poly:K" or an expression; TT_EUSAGE naming an
+ * unknown name or a bad degree, the parser's error for an expression. */
+tt_status tg_model_new(const char *model, tg_model **out);
+void tg_model_free(tg_model *m);
+tg_model_kind tg_model_get_kind(const tg_model *m);
+const char *tg_model_text(const tg_model *m); /* as given ("line" for NULL) */
+int tg_model_degree(const tg_model *m);       /* K for poly:K, 1 for the line, 0 for an expression */
+int tg_model_nparams(const tg_model *m);
+const char *tg_model_param(const tg_model *m, int i);
+int tg_model_param_index(const tg_model *m, const char *name); /* -1 when not a parameter */
+/* "y = w*x + b", "y = c0 + c1*x + c2*x^2", "y = a*exp(k*x)" (into buf). */
+const char *tg_model_formula(const tg_model *m, char *buf, size_t len);
+/* pred[i] = model(x[i]) for the parameters theta (in parameter order), in
+ * float64, for any chunk of points. */
+tt_status tg_model_predict(const tg_model *m, const double *theta, const double *x, int64_t n, double *pred);
+/* The built-in model names, NULL-terminated ("line", "poly:K"). */
+const char *const *tg_model_names(void);
+
+/* ---- losses --------------------------------------------------------------- */
+typedef enum {
+    TG_LOSS_MSE,
+    TG_LOSS_HALF_MSE,
+    TG_LOSS_SSE,
+    TG_LOSS_L1,
+    TG_LOSS_HUBER,
+    TG_LOSS_ORTHOGONAL,
+    TG_LOSS_EXPR
+} tg_loss_kind;
+/* The built-in loss names, NULL-terminated ("mse", ..., "huber", "orthogonal"). */
+const char *const *tg_loss_names(void);
+/* A loss: a built-in name (huber:DELTA sets *delta, else 1) or an expression
+ * (TG_LOSS_EXPR, not parsed here); TT_EUSAGE for an unknown name or a bad DELTA. */
+tt_status tg_loss_parse(const char *loss, tg_loss_kind *kind, double *delta);
+/* Whether a loss works with a model (orthogonal needs the line: TT_EUSAGE
+ * saying so), and whether the exact method covers the pair (least squares
+ * for line and poly:K, orthogonal for the line). */
+tt_status tg_loss_check_model(tg_loss_kind kind, const tg_model *m);
+bool tg_fit_exact_covers(const tg_model *m, tg_loss_kind kind);
 
 typedef struct {
     int nparams;
@@ -98,7 +190,8 @@ typedef struct {
     double *history;
 } tg_fit_result;
 
-/* Fits y ~ model(x); weights may be NULL. Returns TT_OK and *out, or an error
+/* Fits y ~ model(x) on tensors (1-D or (N, 1) columns; a thin wrapper of
+ * tg_fit_stream reading slices of them); weights may be NULL. Returns TT_OK and *out, or an error
  * naming what is wrong (lengths differ, fewer points than parameters, a
  * NaN/Inf value naming its row, an unknown model/loss/parameter, lr <= 0, an
  * expression's syntax error). On divergence returns TT_ERUNTIME with
@@ -106,7 +199,17 @@ typedef struct {
  * so a caller can add its own hint. */
 tt_status tg_fit(const tt_tensor *x, const tt_tensor *y, const tt_tensor *weights, const tg_fit_spec *spec,
                  tg_fit_result **out);
+/* The same on a stream: data->read is called for slices of spec->slice
+ * points; every method keeps memory bounded by the slice. Bad data is found
+ * as it is read ("y[5000] is NaN (row 5001)"); any error of data->read is
+ * returned as it is. */
+tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec, tg_fit_result **out);
 void tg_fit_result_free(tg_fit_result *r);
+/* The checks of tg_fit that need no data (model and loss, their syntax and
+ * functions first, the initial values, the options), so that a program can
+ * refuse a bad request before it reads anything: TT_OK or tg_fit's error.
+ * Errors in the text of an expression are TT_ESYNTAX, with a caret line. */
+tt_status tg_fit_check(const tg_fit_spec *spec);
 
 #ifdef __cplusplus
 }

@@ -15,11 +15,16 @@
 extern "C" {
 #endif
 
+/* A root attribute. HDF5: a variable-length UTF-8 string, a 64-bit float, or
+ * a 64-bit integer (signed, or unsigned for seeds), one element each. */
+typedef enum { TT_ATTR_STR, TT_ATTR_F64, TT_ATTR_I64, TT_ATTR_U64 } tt_attr_type;
 typedef struct {
     char *name;
-    bool is_string;
-    char *str;  /* is_string */
-    double num; /* !is_string */
+    tt_attr_type type;
+    char *str;    /* TT_ATTR_STR */
+    double num;   /* TT_ATTR_F64 */
+    int64_t i64;  /* TT_ATTR_I64 */
+    uint64_t u64; /* TT_ATTR_U64 */
 } tt_attr;
 
 typedef struct tt_tensor_set {
@@ -28,7 +33,13 @@ typedef struct tt_tensor_set {
     tt_tensor **tensors; /* owned references */
     int nattrs;
     tt_attr *attrs;
-    bool from_text; /* read from text: its tensors are columns */
+    bool from_text;      /* read from text: its tensors are columns */
+    int64_t *text_lines; /* from text: the file line (from 1) of each row, NULL otherwise */
+    /* private to lib/io: room in names/tensors, and a hash of the names
+     * (index + 1 per slot, 0 empty) so that lookups take constant time */
+    int capacity;
+    int *name_slots;
+    size_t name_slot_count;
 } tt_tensor_set;
 
 tt_tensor_set *tt_set_new(void);
@@ -39,6 +50,8 @@ tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t);
 tt_tensor *tt_set_get(const tt_tensor_set *set, const char *name);
 tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *value);
 tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value);
+tt_status tt_set_attr_int(tt_tensor_set *set, const char *name, int64_t value);
+tt_status tt_set_attr_uint(tt_tensor_set *set, const char *name, uint64_t value);
 const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name);
 /* "x, y, grad/x" for error messages; malloc'd. */
 char *tt_set_names_joined(const tt_tensor_set *set);
@@ -50,17 +63,41 @@ int tt_format_parse(const char *s, tt_file_format *out);
 tt_file_format tt_format_from_path(const char *path);
 
 /* ---- reading ---------------------------------------------------------- */
-/* Reads a whole source. HDF5 is recognised by its signature, anything else
- * is parsed as text. `label` names the source in messages ("d.h5",
- * "standard input"). Text columns become 1-D float64 tensors named by the
- * header (or "1", "2", ... without one). On error: NULL and a message that
- * names the source (and line/column for text).
- * HDF5: every dataset, recursively ("grad/x"), in creation order where the
- * file tracks it (tg's files), else by name; float32 -> TT_F32, other floats
- * -> TT_F64, any integer -> TT_I64, h5py's bool enum -> TT_BOOL, a scalar
- * dataspace -> 0-D; a dataset of another type (strings, compounds) fails the
- * read. Root attributes: strings and one-element numbers (others skipped).
- * An image may be followed by other bytes (its superblock gives its end). */
+/* A source: a file or a stream, opened once and read one tensor at a time.
+ * HDF5 is recognised by its signature, anything else is parsed as text.
+ * `label` names the source in messages ("d.h5", "standard input").
+ * HDF5: an image may be followed by other bytes (its superblock gives its
+ * end); datasets are read only when asked for, attributes only by
+ * tt_source_read_attrs, every call into libhdf5 inside the guard
+ * (tg/guard.h). float32 -> TT_F32, other floats -> TT_F64, any integer ->
+ * TT_I64, h5py's bool enum -> TT_BOOL, a scalar dataspace -> 0-D; a dataset
+ * of another type (strings, compounds) fails its read. A file that libhdf5
+ * fails on is "FILE: damaged HDF5 file: ..." (TT_EFORMAT).
+ * Text: parsed whole when opened; columns become 1-D float64 tensors named by
+ * the header (or "1", "2", ... without one); messages give line and column. */
+typedef struct tt_source tt_source;
+/* "-" is standard input. NULL with a message naming the file. */
+tt_source *tt_source_open(const char *path);
+tt_source *tt_source_open_stream(FILE *f, const char *label);
+/* Reads buf in place: it must outlive the source. */
+tt_source *tt_source_open_bytes(const void *buf, size_t len, const char *label);
+void tt_source_close(tt_source *src);
+const char *tt_source_label(const tt_source *src);
+bool tt_source_is_text(const tt_source *src);
+/* The datasets' paths ("x", "grad/x"; HDF5: in creation order where the file
+ * tracks it, as tg's files do, else by name) or the columns' names; owned by
+ * the source. Lists links and object headers, opens no dataset. */
+tt_status tt_source_names(tt_source *src, char *const **names, int *n);
+/* One tensor, by the rules of tt_read_source: the named dataset (column),
+ * else the only one, else for text all columns as one 2-D tensor. */
+tt_tensor *tt_source_read(tt_source *src, const char *dataset);
+/* HDF5: the root attributes (strings, one-element integers and floats;
+ * others skipped) into set; text has none. */
+tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set);
+/* Text: the file line (from 1) of each row, owned by the source; NULL for HDF5. */
+const int64_t *tt_source_text_lines(const tt_source *src);
+
+/* A whole source as a set: every dataset, then the root attributes. */
 tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label);
 tt_tensor_set *tt_read_path(const char *path); /* "-" reads standard input */
 tt_tensor_set *tt_read_stream(FILE *f, const char *label);
@@ -70,7 +107,7 @@ tt_tensor_set *tt_read_stream(FILE *f, const char *label);
  * columns, which are returned as one 2-D float64 tensor (rows x columns);
  * an HDF5 file with several datasets is TT_EINVAL listing them. A missing
  * dataset is TT_ENOTFOUND and the message lists the datasets that exist.
- * For text the dataset is a column name. */
+ * For text the dataset is a column name. Reads that dataset alone. */
 tt_tensor *tt_read_source(const char *spec);
 /* One tensor of a set read from `label` (the rules of tt_read_source):
  * the named dataset (column), else the only one, else for text all columns
@@ -88,20 +125,63 @@ int tt_split_source(const char *spec, char **path, char **dataset);
  * line (no header when every name reads as a number, as "1", "2" do); a
  * single 2-D tensor rows, no header. Numbers are the shortest %g that reads
  * back exactly; int64 in full, bool 0/1. CSV: commas; TSV: tabs; TEXT:
- * right-aligned columns, root attributes as "# name: value" lines first.
+ * right-aligned columns (padded to the widest number so far: rows go out in
+ * blocks of at most 16384 numbers), root attributes as "# name: value" lines
+ * first.
  * Other shapes are TT_EINVAL naming the tensor, before anything is written.
  * HDF5 writes the whole file image. fmt AUTO: text to a terminal, else HDF5.
- * Write errors (a closed pipe: EPIPE with SIGPIPE ignored) are TT_EIO naming
- * the stream ("standard output: cannot write: Broken pipe"). */
+ * Text is formatted and written in pieces as it goes (a closed pipe stops it
+ * at once). Write errors (a closed pipe: EPIPE with SIGPIPE ignored) are
+ * TT_EIO naming the stream ("standard output: cannot write: Broken pipe"),
+ * with errno left at the cause. */
 tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f);
+/* Text written in pieces, for data made piece by piece (tg-gen streams its
+ * rows): the first piece also writes TEXT's attribute comments and the header,
+ * later pieces must have the same columns. Each piece is formatted and written
+ * in blocks of rows as above (aligned text pads to the widest number seen so
+ * far). A write error makes the rest do nothing and finish report it. */
+typedef struct tt_text_writer tt_text_writer;
+tt_text_writer *tt_text_writer_new(FILE *f, tt_file_format fmt, const char *label); /* CSV, TSV or TEXT */
+tt_status tt_text_writer_put(tt_text_writer *w, const tt_tensor_set *piece);
+/* Flushes and frees w; TT_EIO with errno at the cause on a write error. */
+tt_status tt_text_writer_finish(tt_text_writer *w);
+void tt_text_writer_abort(tt_text_writer *w); /* frees w, flushing nothing more */
+
 /* Writes to a temporary file in the same directory and renames it over path:
  * on any failure path is left as it was and no temporary file remains. An
- * existing device or FIFO (/dev/null) is written in place; "-" is standard
- * output. fmt AUTO picks by extension (H5 when the extension says nothing). */
+ * existing device or FIFO (/dev/null) is written in place; a symbolic link is
+ * followed (see tt_output_open); "-" is standard output. fmt AUTO picks by
+ * extension (H5 when the extension says nothing). */
 tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path);
 /* Raw bytes (DOT, SVG, PNG, report text) written to path the same atomic way
  * (a device or FIFO directly). */
 tt_status tt_write_bytes(const char *path, const void *buf, size_t len);
+
+/* An output file written atomically, step by step (tt_write_path and
+ * tt_write_bytes in one call): tt_output_open creates a temporary file next
+ * to the file that path names, tt_output_commit renames it over that file
+ * (keeping an old file's mode), tt_output_abort removes it. A symbolic link
+ * is followed, as GNU sort -o writes through one: the link stays and the
+ * file it names is replaced (the temporary file sits beside that file, so
+ * the rename is atomic). A device or FIFO is written in place. Messages
+ * name path as given. */
+typedef struct tt_output tt_output;
+tt_output *tt_output_open(const char *path);
+FILE *tt_output_file(const tt_output *o);
+/* The temporary file's path (NULL when written in place), e.g. for a
+ * program that removes it when a signal ends it. */
+const char *tt_output_temp(const tt_output *o);
+tt_status tt_output_write(tt_output *o, const void *buf, size_t len);
+/* The set as fmt (AUTO: by path's extension, else HDF5), text streamed as
+ * it is formatted. */
+tt_status tt_output_write_set(tt_output *o, const tt_tensor_set *set, tt_file_format fmt);
+/* Closes and renames; on failure removes the temporary file. Frees o. */
+tt_status tt_output_commit(tt_output *o);
+void tt_output_abort(tt_output *o); /* NULL is fine */
+/* The file writing path replaces: path with its symbolic links followed
+ * (relative ones from the link's directory), or path when it is none or
+ * names nothing yet (malloc'd; NULL and TT_EIO on a loop of links). */
+char *tt_output_target(const char *path);
 /* The HDF5 file image in memory (malloc'd). Superblock version 0, datasets
  * in creation order, no timestamps (equal sets give equal bytes). */
 tt_status tt_h5_image(const tt_tensor_set *set, void **buf, size_t *len);

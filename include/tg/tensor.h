@@ -91,7 +91,8 @@ tt_dtype tt_promote_types(tt_dtype a, tt_dtype b);
 int64_t tt_shape_numel(int ndim, const int64_t *shape);
 /* "[2, 3]" into buf (truncated to len); returns buf. */
 const char *tt_shape_str(int ndim, const int64_t *shape, char *buf, size_t len);
-/* Broadcast two shapes by NumPy's rules; TT_ESHAPE with PyTorch's message. */
+/* Broadcast two shapes by NumPy's rules; TT_ESHAPE with PyTorch's message,
+ * TT_EINVAL when the result would count more than INT64_MAX elements. */
 tt_status tt_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out);
 
 /* ---- tensor basics --------------------------------------------------- */
@@ -148,7 +149,9 @@ tt_tensor *tt_randn(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev, 
 double tt_philox_uniform(uint64_t seed, uint64_t index);
 double tt_philox_normal(uint64_t seed, uint64_t index);
 
-/* ---- views (share storage) ------------------------------------------- */
+/* ---- views (share storage) ------------------------------------------- *
+ * No tensor counts more than INT64_MAX elements: an op whose result would
+ * (expand, broadcasting, a constructor) fails with TT_EINVAL naming the shape. */
 tt_tensor *tt_view(const tt_tensor *t, int ndim,
                    const int64_t *shape); /* -1 infers one dim; needs compatible strides */
 tt_tensor *tt_reshape(const tt_tensor *t, int ndim, const int64_t *shape); /* view if possible, else copy */

@@ -505,15 +505,9 @@ static inline float tanh_f32(float x)
     return a < 0.625f ? (x == 0 ? x : small) : x != x ? x : big; /* x == 0: keeps -0 */
 }
 
-/* The f32 rows also come in AVX2 and AVX-512 builds, picked at load time:
- * two and four times the lanes (exp and sigmoid run about twice as fast on
- * AVX-512 as on AVX2). No FMA: without contraction (-std=c11) every build
- * rounds identically. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VECTOR_CLONES
-#endif
+/* The f32 rows also come in AVX2 and AVX-512 builds (VECTOR_CLONES, picked
+ * at load time): two and four times the lanes (exp and sigmoid run about
+ * twice as fast on AVX-512 as on AVX2). */
 
 /* The ops of the table (tg/ops.def) whose int64 inputs the op layer casts to
  * float32 (FLOAT) or refuses (NOINT): an int64 kernel never sees them. */
@@ -828,6 +822,69 @@ static bool row_sum_parallel(tt_dtype dt, const char *p, int64_t n, int64_t stri
     free(partial);
     *sum = acc;
     return true;
+}
+
+/* ---- the fit's fused line step (lib/fit) ------------------------------------ *
+ * Per point the residual and its products in the working dtype, exactly as
+ * the tensor ops would round them (w*x, + b, - y; r*r and s*r in the dtype);
+ * the sums in double, in 8 interleaved accumulators per block combined
+ * pairwise: an order fixed by this code, not by the vector width. */
+#define LINE_SUMS_POINT(T, WEIGHTED, i, j)                               \
+    do {                                                                 \
+        T xv = (T)x[i], r = (wt * xv + bt) - (T)y[i];                    \
+        T sr = WEIGHTED ? (T)s[i] * r : r;                               \
+        q[j] += (double)(T)(r * r) * (WEIGHTED ? (double)(T)s[i] : 1.0); \
+        rx[j] += (double)sr * (double)xv;                                \
+        r1[j] += (double)sr;                                             \
+    } while (0)
+#define LINE_SUMS_LOOP(T, WEIGHTED)                                             \
+    do {                                                                        \
+        const T wt = (T)w, bt = (T)b;                                           \
+        int64_t i = 0;                                                          \
+        for (; i + 8 <= n; i += 8)                                              \
+            for (int j = 0; j < 8; j++) LINE_SUMS_POINT(T, WEIGHTED, i + j, j); \
+        for (int j = 0; i + j < n; j++) LINE_SUMS_POINT(T, WEIGHTED, i + j, j); \
+    } while (0)
+
+static double lanes8(const double *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
+
+VECTOR_CLONES static void line_block(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n,
+                                     double w, double b, double *out)
+{
+    double q[8] = {0}, rx[8] = {0}, r1[8] = {0};
+    if (dt == TT_F32) {
+        if (s) LINE_SUMS_LOOP(float, 1);
+        else LINE_SUMS_LOOP(float, 0);
+    } else {
+        if (s) LINE_SUMS_LOOP(double, 1);
+        else LINE_SUMS_LOOP(double, 0);
+    }
+    out[0] = lanes8(q), out[1] = lanes8(rx), out[2] = lanes8(r1);
+}
+
+typedef struct {
+    tt_dtype dt;
+    const double *x, *y, *s;
+    int64_t n, block;
+    double w, b, *out;
+} line_job;
+
+static void line_part(void *c, int64_t lo, int64_t hi)
+{
+    const line_job *j = c;
+    for (int64_t k = lo; k < hi; k++) {
+        int64_t start = k * j->block, m = j->n - start < j->block ? j->n - start : j->block;
+        line_block(j->dt, j->x + start, j->y + start, j->s ? j->s + start : NULL, m, j->w, j->b, j->out + 3 * k);
+    }
+}
+
+static tt_status cpu_line_sums(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n, int64_t block,
+                               double w, double b, double *out)
+{
+    if (n <= 0) return TT_OK;
+    line_job j = {dt, x, y, s, n, block > 0 ? block : n, w, b, out};
+    parallel_for((n + j.block - 1) / j.block, n, 1, line_part, &j);
+    return TT_OK;
 }
 
 /* Reduces one output element: `base` points at its first input element. */
@@ -1204,4 +1261,5 @@ const tt_backend tt_cpu_backend = {
     .index = cpu_index,
     .matmul = cpu_matmul,
     .softmax = cpu_softmax,
+    .line_sums = cpu_line_sums,
 };

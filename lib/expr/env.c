@@ -27,7 +27,7 @@ void tg_env_free(tg_env *env)
     }
     free(env->names);
     free(env->tensors);
-    tt_set_free(env->stdin_set);
+    tt_source_close(env->stdin_src);
     free(env);
 }
 
@@ -102,13 +102,13 @@ static bool is_source(const char *value)
 }
 
 /* Standard input can be read only once: every "-" / "-:DATASET" source of
- * an environment selects from the same read. */
+ * an environment reads from the same source, opened by the first. */
 static tt_tensor *read_stdin_source(tg_env *env, const char *value)
 {
-    if (!env->stdin_set && !(env->stdin_set = tt_read_stream(stdin, "standard input"))) return NULL;
+    if (!env->stdin_src && !(env->stdin_src = tt_source_open("-"))) return NULL;
     char *path = NULL, *dataset = NULL;
     if (tt_split_source(value, &path, &dataset) != 0) return NULL;
-    tt_tensor *t = tt_set_select(env->stdin_set, dataset, "standard input");
+    tt_tensor *t = tt_source_read(env->stdin_src, dataset);
     free(path);
     free(dataset);
     return t;

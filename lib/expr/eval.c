@@ -314,29 +314,8 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
 tt_tensor *tg_eval(tg_env *env, const char *program)
 {
     if (!env || !program) return tt_set_error(TT_EINVAL, "tg_eval: NULL environment or program"), NULL;
-    ex_program prog;
-    if (ex_parse(program, &prog)) {
-        ex_free(&prog);
-        return NULL;
-    }
-    ex_eval E = {.env = env};
-    ex_val v = {0};
-    tt_tensor *result = NULL;
-    for (int i = 0; i < prog.root->nitems; i++) {
-        const ex_item *st = &prog.root->items[i];
-        tt_release(v.t);
-        if (ex_eval_node(&E, st->node, &v)) goto done;
-        if (!v.t && !(v.t = ex_number_tensor(env, v.num))) goto done;
-        if (st->name) {
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", st->namelen, st->name);
-            if (tg_env_set(env, name, v.t)) goto done;
-        }
-    }
-    result = v.t;
-    v.t = NULL;
-done:
-    tt_release(v.t);
-    ex_free(&prog);
+    tg_program *p = tg_program_parse(program);
+    tt_tensor *result = p ? tg_program_eval(env, p) : NULL;
+    tg_program_free(p);
     return result;
 }

@@ -21,7 +21,8 @@ struct tg_env {
     tt_dtype dtype;
     tt_device device;
     tt_generator gen;
-    tt_tensor_set *stdin_set; /* standard input, read once by the first "-" source */
+    tt_source *stdin_src; /* standard input, read once by the first "-" source */
+    double mean_divisor;  /* > 0: mean(x) over all elements is sum(x) / mean_divisor */
 };
 
 typedef enum {
@@ -97,6 +98,9 @@ typedef struct {
 /* Parses src; on a syntax error returns an error status with the message
  * (and the caret line) in tt_last_error(). ex_free is safe either way. */
 tt_status ex_parse(const char *src, ex_program *prog);
+/* Sets status with "MSG", then src on one line and a caret under column col
+ * (a window around it when src is long). */
+tt_status ex_caret_error(tt_status status, const char *src, int col, const char *msg);
 void ex_free(ex_program *prog);
 const char *ex_tok_text(ex_tok t); /* "+", "**", ... */
 
@@ -127,6 +131,9 @@ void ex_op_error(const char *label, int col);
 /* pi, e, inf, nan: true with the value. */
 bool ex_constant(const char *name, double *value);
 int ex_call(ex_eval *E, const ex_node *call, ex_val *out);
+/* Whether a call is elementwise in its tensor arguments (exp, pow, where,
+ * max(a, b), ...; not sum, max(x), matmul, reshape, the constructors). */
+bool ex_call_elementwise(const ex_node *call);
 /* "unknown name 'y' at column 5 (known: x, w)" and friends. */
 void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call);
 

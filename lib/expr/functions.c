@@ -24,7 +24,8 @@ struct ex_func {
     int min, max;                      /* argument counts */
     const char *params[EX_MAX_PARAMS]; /* names usable as keywords, by position */
     handler fn;
-    int op; /* tt_unary_op, tt_reduce_op, ... for handlers shared by several names */
+    int op;           /* tt_unary_op, tt_reduce_op, ... for handlers shared by several names */
+    bool elementwise; /* each output element depends on the same element of the inputs only */
 };
 
 /* ---- argument helpers (0 ok, -1 with the error set) ------------------------- */
@@ -243,7 +244,14 @@ static int f_reduce(ex_eval *E, const call *c, ex_val *out)
     if (given(c, 2) && arg_bool(E, c, 2, "keepdim", &keepdim)) return -1;
     tt_tensor *x;
     if (arg_tensor(E, c, 0, &x)) return -1;
-    tt_tensor *r = tg_reduce(c->f->op, x, ndims ? dims : NULL, ndims, keepdim);
+    tt_tensor *r;
+    if (c->f->op == TT_MEAN && !ndims && E->env->mean_divisor > 0) { /* a block's share of a mean over all points */
+        tt_tensor *s = tg_sum(x);
+        r = s ? tg_binary_scalar(TT_DIV, s, E->env->mean_divisor) : NULL;
+        tt_release(s);
+    } else {
+        r = tg_reduce(c->f->op, x, ndims ? dims : NULL, ndims, keepdim);
+    }
     tt_release(x);
     return done(out, r, c);
 }
@@ -391,38 +399,38 @@ static int f_linspace(ex_eval *E, const call *c, ex_val *out)
 }
 
 /* The op table's functions (tg/ops.def) first, then the others. */
-#define UNARY_EXPR(name, ENUM) {#name, 1, 1, {"x"}, f_unary, TT_##ENUM},
+#define UNARY_EXPR(name, ENUM) {#name, 1, 1, {"x"}, f_unary, TT_##ENUM, true},
 #define UNARY_NOEXPR(name, ENUM)
-#define BINARY_EXPR_OTHER(name, ENUM) {#name, 2, 2, {"x", "other"}, f_binary, TT_##ENUM},
-#define BINARY_EXPR_EXPONENT(name, ENUM) {#name, 2, 2, {"x", "exponent"}, f_binary, TT_##ENUM},
+#define BINARY_EXPR_OTHER(name, ENUM) {#name, 2, 2, {"x", "other"}, f_binary, TT_##ENUM, true},
+#define BINARY_EXPR_EXPONENT(name, ENUM) {#name, 2, 2, {"x", "exponent"}, f_binary, TT_##ENUM, true},
 #define BINARY_NOEXPR(name, ENUM)
-#define REDUCE_REDUCE(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_##ENUM},
-#define REDUCE_EXTREME(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_##ENUM},
+#define REDUCE_REDUCE(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_##ENUM, false},
+#define REDUCE_EXTREME(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_##ENUM, false},
 static const ex_func funcs[] = {
 #define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, ...) UNARY_##expr(name, ENUM)
 #define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, ...) BINARY_##expr(name, ENUM)
 #define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, ...) REDUCE_##expr(name, ENUM)
-#define TT_SCAN_OP(ENUM, name, ...) {#name, 2, 2, {"x", "dim"}, f_scan, TT_##ENUM},
+#define TT_SCAN_OP(ENUM, name, ...) {#name, 2, 2, {"x", "dim"}, f_scan, TT_##ENUM, false},
 #define TT_LOSS_OP(ENUM, name, Node, param, ...) \
-    {#name, 2, (param) ? 4 : 3, {"input", "target", "reduction", param}, f_loss, TG_##ENUM},
+    {#name, 2, (param) ? 4 : 3, {"input", "target", "reduction", param}, f_loss, TG_##ENUM, false},
 #include "tg/ops.def"
-    {"l1_loss", 2, 3, {"input", "target", "reduction"}, f_loss, -1},
-    {"logsumexp", 2, 3, {"x", "dim", "keepdim"}, f_logsumexp, 0},
-    {"square", 1, 1, {"x"}, f_square, 0},
-    {"matmul", 2, 2, {"x", "other"}, f_binary, EX_MATMUL},
-    {"transpose", 1, 3, {"x", "dim0", "dim1"}, f_transpose, 0},
-    {"reshape", 2, EX_MAX_ARGS, {0}, f_shape, 0},
-    {"expand", 2, EX_MAX_ARGS, {0}, f_shape, 1},
-    {"where", 3, 3, {"condition", "x", "y"}, f_where, 0},
-    {"clamp", 1, 3, {"x", "min", "max"}, f_clamp, 0},
-    {"softmax", 1, 2, {"x", "dim"}, f_softmax, 0},
-    {"log_softmax", 1, 2, {"x", "dim"}, f_softmax, 1},
-    {"ones", 1, TT_MAX_DIMS, {0}, f_fill, C_ONES},
-    {"zeros", 1, TT_MAX_DIMS, {0}, f_fill, C_ZEROS},
-    {"rand", 1, TT_MAX_DIMS, {0}, f_fill, C_RAND},
-    {"randn", 1, TT_MAX_DIMS, {0}, f_fill, C_RANDN},
-    {"arange", 1, 3, {"start", "end", "step"}, f_arange, 0},
-    {"linspace", 3, 3, {"start", "end", "steps"}, f_linspace, 0},
+    {"l1_loss", 2, 3, {"input", "target", "reduction"}, f_loss, -1, false},
+    {"logsumexp", 2, 3, {"x", "dim", "keepdim"}, f_logsumexp, 0, false},
+    {"square", 1, 1, {"x"}, f_square, 0, true},
+    {"matmul", 2, 2, {"x", "other"}, f_binary, EX_MATMUL, false},
+    {"transpose", 1, 3, {"x", "dim0", "dim1"}, f_transpose, 0, false},
+    {"reshape", 2, EX_MAX_ARGS, {0}, f_shape, 0, false},
+    {"expand", 2, EX_MAX_ARGS, {0}, f_shape, 1, false},
+    {"where", 3, 3, {"condition", "x", "y"}, f_where, 0, true},
+    {"clamp", 1, 3, {"x", "min", "max"}, f_clamp, 0, true},
+    {"softmax", 1, 2, {"x", "dim"}, f_softmax, 0, false},
+    {"log_softmax", 1, 2, {"x", "dim"}, f_softmax, 1, false},
+    {"ones", 1, TT_MAX_DIMS, {0}, f_fill, C_ONES, false},
+    {"zeros", 1, TT_MAX_DIMS, {0}, f_fill, C_ZEROS, false},
+    {"rand", 1, TT_MAX_DIMS, {0}, f_fill, C_RAND, false},
+    {"randn", 1, TT_MAX_DIMS, {0}, f_fill, C_RANDN, false},
+    {"arange", 1, 3, {"start", "end", "step"}, f_arange, 0, false},
+    {"linspace", 3, 3, {"start", "end", "steps"}, f_linspace, 0, false},
 };
 #define NFUNCS ((int)(sizeof funcs / sizeof funcs[0]))
 
@@ -483,6 +491,19 @@ static int bind_args(const ex_func *f, const ex_node *n, call *c)
                             n->col),
                -1;
     return 0;
+}
+
+bool ex_call_elementwise(const ex_node *n)
+{
+    const ex_func *f = find_func(n->name, n->namelen);
+    if (!f) return false;
+    if (f->fn == f_extreme) { /* max(a, b) is elementwise; max(x), max(x, 0) and max(x, dim=0) reduce */
+        if (n->nitems != 2 || n->items[0].name || n->items[1].name) return false;
+        const ex_node *second = n->items[1].node;
+        const ex_node *lit = second->kind == N_NEG ? second->items[0].node : second;
+        return !(lit->kind == N_NUM && lit->is_int);
+    }
+    return f->elementwise;
 }
 
 int ex_call(ex_eval *E, const ex_node *n, ex_val *out)
@@ -550,11 +571,12 @@ static void nearest(char *buf, size_t size, const char *name, int len, const cha
     }
 }
 
-void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
+/* "unknown function 'sine' at column 1 (did you mean sin, sign?)"; env may be NULL. */
+static void unknown_message(char *msg, size_t size, const tg_env *env, const ex_node *n, bool is_call)
 {
-    const char *cands[256];
-    int nc = 0;
-    for (int i = 0; !is_call && i < env->count && nc < 200; i++) cands[nc++] = env->names[i];
+    const char *cands[200 + NCONSTANTS + NFUNCS];
+    int nc = 0, nbound = env ? env->count : 0;
+    for (int i = 0; !is_call && i < nbound && nc < 200; i++) cands[nc++] = env->names[i];
     for (int i = 0; !is_call && i < NCONSTANTS; i++) cands[nc++] = constants[i].name;
     for (int i = 0; i < NFUNCS; i++) cands[nc++] = funcs[i].name;
     char near[256] = "", hint[512];
@@ -571,9 +593,9 @@ void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
             snprintf(hint + used, sizeof hint - used, "%s%s", i ? ", " : " ", funcs[i].name);
         }
         strncat(hint, ")", sizeof hint - strlen(hint) - 1);
-    } else if (env->count) {
+    } else if (nbound) {
         snprintf(hint, sizeof hint, " (known:");
-        for (int i = 0; i < env->count && i < 12; i++) {
+        for (int i = 0; i < nbound && i < 12; i++) {
             size_t used = strlen(hint);
             snprintf(hint + used, sizeof hint - used, "%s%s", i ? ", " : " ", i == 11 ? "..." : env->names[i]);
         }
@@ -581,6 +603,32 @@ void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
     } else {
         snprintf(hint, sizeof hint, " (no names are bound)");
     }
-    tt_set_error(TT_EINVAL, "unknown %s '%.*s' at column %d%s", is_call ? "function" : "name", n->namelen, n->name,
-                 n->col, hint);
+    snprintf(msg, size, "unknown %s '%.*s' at column %d%s", is_call ? "function" : "name", n->namelen, n->name, n->col,
+             hint);
+}
+
+void ex_unknown_name(const tg_env *env, const ex_node *n, bool is_call)
+{
+    char msg[1024];
+    unknown_message(msg, sizeof msg, env, n, is_call);
+    tt_set_error(TT_EINVAL, "%s", msg);
+}
+
+tt_status tg_expr_check(const char *program)
+{
+    if (!program) return tt_set_error(TT_EINVAL, "tg_expr_check: NULL program");
+    ex_program prog;
+    tt_status st = ex_parse(program, &prog);
+    const ex_node *first = NULL; /* the leftmost call of an unknown function */
+    for (int i = 0; st == TT_OK && i < prog.nall; i++) {
+        const ex_node *n = prog.all[i];
+        if (n->kind == N_CALL && !find_func(n->name, n->namelen) && (!first || n->col < first->col)) first = n;
+    }
+    if (first) {
+        char msg[1024];
+        unknown_message(msg, sizeof msg, NULL, first, true);
+        st = ex_caret_error(TT_ESYNTAX, program, first->col, msg);
+    }
+    ex_free(&prog);
+    return st;
 }

@@ -55,16 +55,9 @@ static const char *const tok_text[] = {
 
 const char *ex_tok_text(ex_tok t) { return tok_text[t]; }
 
-/* "syntax error at column C: MESSAGE", then the program on one line and a
- * caret under column C (a window around it when the program is long). */
-static tt_status syntax_error(const char *src, int col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static tt_status syntax_error(const char *src, int col, const char *fmt, ...)
+tt_status ex_caret_error(tt_status status, const char *src, int col, const char *msg)
 {
-    char msg[256], shown[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    char shown[256];
     int len = (int)strlen(src), from = 0, to = len, caret;
     if (len > 160) {
         from = col - 1 - 80 < 0 ? 0 : col - 1 - 80;
@@ -74,7 +67,21 @@ static tt_status syntax_error(const char *src, int col, const char *fmt, ...)
     for (char *c = shown; *c; c++)
         if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
     caret = (from ? 3 : 0) + col - 1 - from;
-    return tt_set_error(TT_ESYNTAX, "syntax error at column %d: %s\n  %s\n  %*s^", col, msg, shown, caret, "");
+    return tt_set_error(status, "%s\n  %s\n  %*s^", msg, shown, caret, "");
+}
+
+/* "syntax error at column C: MESSAGE", then the program on one line and a
+ * caret under column C. */
+static tt_status syntax_error(const char *src, int col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static tt_status syntax_error(const char *src, int col, const char *fmt, ...)
+{
+    char msg[256], full[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "syntax error at column %d: %s", col, msg);
+    return ex_caret_error(TT_ESYNTAX, src, col, full);
 }
 
 /* ---- lexer ----------------------------------------------------------------- */

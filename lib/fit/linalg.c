@@ -1,5 +1,6 @@
 /* Small dense linear algebra for lib/fit: Cholesky, a symmetric inverse, and
- * Householder QR least squares (the exact polynomial fit). */
+ * the merge of two R factors of a tall-skinny QR (the exact polynomial fit)
+ * by Givens rotations; a block's own R is a kernel (kernels.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,47 +84,20 @@ bool tgf_sym_inverse(int p, const double *A, double *inv)
     return ok;
 }
 
-bool tgf_qr_lstsq(int n, int p, double *M, double *r, double *c)
+void tgf_qr_merge(int q, double *Ra, const double *Rb_in)
 {
-    double scale[p > 0 ? p : 1];
-    for (int j = 0; j < p; j++) {
-        double s = 0;
-        for (int i = 0; i < n; i++) s += M[i * p + j] * M[i * p + j];
-        s = sqrt(s);
-        if (!(s > 0)) return false;
-        scale[j] = s;
-        for (int i = 0; i < n; i++) M[i * p + j] /= s;
-    }
-    double diag[p > 0 ? p : 1];
-    for (int k = 0; k < p; k++) {
-        double norm = 0;
-        for (int i = k; i < n; i++) norm += M[i * p + k] * M[i * p + k];
-        norm = sqrt(norm);
-        if (!(norm > 1e-13)) return false;
-        double alpha = M[k * p + k] > 0 ? -norm : norm;
-        /* v = x - alpha e1, stored in place */
-        M[k * p + k] -= alpha;
-        double vnorm2 = 0;
-        for (int i = k; i < n; i++) vnorm2 += M[i * p + k] * M[i * p + k];
-        if (vnorm2 > 0) {
-            for (int j = k + 1; j < p; j++) {
-                double s = 0;
-                for (int i = k; i < n; i++) s += M[i * p + k] * M[i * p + j];
-                s = 2 * s / vnorm2;
-                for (int i = k; i < n; i++) M[i * p + j] -= s * M[i * p + k];
+    double Rb[q * q > 0 ? q * q : 1];
+    memcpy(Rb, Rb_in, sizeof Rb);
+    for (int i = 0; i < q; i++)       /* row i of Rb, zeroed column by column */
+        for (int k = i; k < q; k++) { /* against row k of Ra */
+            double b = Rb[i * q + k];
+            if (b == 0) continue;
+            double a = Ra[k * q + k], r = hypot(a, b), c = a / r, s = b / r;
+            for (int j = k; j < q; j++) {
+                double u = Ra[k * q + j], v = Rb[i * q + j];
+                Ra[k * q + j] = c * u + s * v;
+                Rb[i * q + j] = c * v - s * u;
             }
-            double s = 0;
-            for (int i = k; i < n; i++) s += M[i * p + k] * r[i];
-            s = 2 * s / vnorm2;
-            for (int i = k; i < n; i++) r[i] -= s * M[i * p + k];
+            Rb[i * q + k] = 0;
         }
-        diag[k] = alpha;
-    }
-    for (int k = p - 1; k >= 0; k--) {
-        double s = r[k];
-        for (int j = k + 1; j < p; j++) s -= M[k * p + j] * c[j];
-        c[k] = s / diag[k];
-    }
-    for (int j = 0; j < p; j++) c[j] /= scale[j];
-    return true;
 }

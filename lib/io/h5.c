@@ -130,56 +130,47 @@ static int superblock_end(const unsigned char *p, size_t avail, uint64_t *end, c
 
 /* ---- reading ------------------------------------------------------------ */
 
-typedef struct {
-    char **names;
-    int n, cap;
-    bool oom;
-} name_list;
+/* Every call into libhdf5 on the image runs inside the guard (tg/guard.h),
+ * one call a step; tg's own code between them, callbacks included, runs
+ * outside, so that a fault there stays tg's. */
+struct tt_h5_file {
+    char *label;
+    uint64_t len; /* the image's bytes: the most that one metadata step may parse */
+    hid_t file, root;
+    char **names; /* every dataset, once listed */
+    int nnames, cap;
+    bool listed;
+};
 
-static void names_clear(name_list *l)
-{
-    for (int i = 0; i < l->n; i++) free(l->names[i]);
-    free(l->names);
-    memset(l, 0, sizeof *l);
-}
+/* lhs = call, inside the guard, as one step touching at most `bytes`. */
+#define GUARDED_BY(h, bytes, lhs, call)      \
+    do {                                     \
+        tt_guard_enter((h)->label, (bytes)); \
+        lhs = call;                          \
+        tt_guard_leave();                    \
+    } while (0)
+#define GUARDED(h, lhs, call) GUARDED_BY(h, (h)->len, lhs, call)
+#define GUARDED_DO(h, call)                   \
+    do {                                      \
+        tt_guard_enter((h)->label, (h)->len); \
+        (void)(call);                         \
+        tt_guard_leave();                     \
+    } while (0)
 
-static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
-{
-    name_list *l = data;
-    if (info->type != H5L_TYPE_HARD) return 0;
-    hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
-    if (obj < 0) return 0;
-    bool is_dataset = H5Iget_type(obj) == H5I_DATASET;
-    H5Oclose(obj);
-    if (!is_dataset) return 0;
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 16;
-        char **names = realloc(l->names, (size_t)cap * sizeof *names);
-        if (!names) {
-            l->oom = true;
-            return -1;
-        }
-        l->names = names;
-        l->cap = cap;
-    }
-    size_t k = strlen(name) + 1;
-    char *copy = malloc(k);
-    if (!copy) {
-        l->oom = true;
-        return -1;
-    }
-    memcpy(copy, name, k);
-    l->names[l->n++] = copy;
-    return 0;
-}
+/* A dataset is read in slices of at most this many bytes, one step each, so
+ * that a step's work stays bounded however large the dataset. */
+enum { SLICE_BYTES = 16 << 20 };
 
 /* h5py stores bool as an enum {FALSE, TRUE} of int8. */
-static bool is_bool_enum(hid_t type)
+static bool is_bool_enum(tt_h5_file *h, hid_t type)
 {
-    if (H5Tget_nmembers(type) != 2) return false;
+    int n;
+    GUARDED(h, n, H5Tget_nmembers(type));
+    if (n != 2) return false;
     bool f = false, t = false;
     for (unsigned i = 0; i < 2; i++) {
-        char *name = H5Tget_member_name(type, i);
+        char *name;
+        GUARDED(h, name, H5Tget_member_name(type, i));
         if (!name) return false;
         if (!strcmp(name, "FALSE")) f = true;
         if (!strcmp(name, "TRUE")) t = true;
@@ -217,151 +208,13 @@ static const char *class_name(H5T_class_t c)
     }
 }
 
-static tt_tensor *read_dataset(hid_t file, const char *name, const char *label)
+/* A failed call on the image: the file is damaged; HDF5's reason in parentheses. */
+static tt_status damaged(const tt_h5_file *h, const char *what, const char *name)
 {
-    tt_tensor *result = NULL;
-    hid_t ds = -1, ftype = -1, mtype = -1, space = -1;
-    void *buf = NULL;
     char detail[200];
-
-    ds = H5Dopen2(file, name, H5P_DEFAULT);
-    if (ds < 0) {
-        h5_detail(detail, sizeof detail);
-        tt_set_error(TT_EFORMAT, "%s: cannot open dataset '%s' (%s)", label, name, detail);
-        goto done;
-    }
-    ftype = H5Dget_type(ds);
-    H5T_class_t cls = H5Tget_class(ftype);
-    tt_dtype dt;
-    if (cls == H5T_FLOAT) {
-        bool single = H5Tget_size(ftype) <= 4;
-        dt = single ? TT_F32 : TT_F64;
-        mtype = H5Tcopy(single ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE);
-    } else if (cls == H5T_INTEGER) {
-        dt = TT_I64;
-        mtype = H5Tcopy(H5T_NATIVE_INT64);
-    } else if (cls == H5T_ENUM && is_bool_enum(ftype)) {
-        dt = TT_BOOL;
-        mtype = bool_enum_type(H5T_NATIVE_INT8);
-    } else {
-        tt_set_error(TT_EFORMAT, "%s: dataset '%s' has a type tg cannot read (%s%s)", label, name,
-                     cls == H5T_ENUM ? "an enum other than h5py's bool" : class_name(cls),
-                     cls == H5T_ENUM ? "" : "; tg reads integers, floats and bools");
-        goto done;
-    }
-    if (mtype < 0) {
-        tt_set_error(TT_ENOMEM, "%s: cannot make a memory type for dataset '%s'", label, name);
-        goto done;
-    }
-    space = H5Dget_space(ds);
-    H5S_class_t sclass = H5Sget_simple_extent_type(space);
-    int ndim = 0;
-    int64_t shape[TT_MAX_DIMS];
-    if (sclass == H5S_SIMPLE) {
-        ndim = H5Sget_simple_extent_ndims(space);
-        if (ndim < 0 || ndim > TT_MAX_DIMS) {
-            tt_set_error(TT_EFORMAT, "%s: dataset '%s' has %d dimensions (tg handles at most %d)", label, name, ndim,
-                         TT_MAX_DIMS);
-            goto done;
-        }
-        hsize_t dims[TT_MAX_DIMS];
-        H5Sget_simple_extent_dims(space, dims, NULL);
-        for (int i = 0; i < ndim; i++) {
-            if (dims[i] > INT64_MAX) {
-                tt_set_error(TT_EFORMAT, "%s: dataset '%s' is too large", label, name);
-                goto done;
-            }
-            shape[i] = (int64_t)dims[i];
-        }
-    } else if (sclass != H5S_SCALAR) {
-        tt_set_error(TT_EFORMAT, "%s: dataset '%s' has no dataspace (a null dataset holds no tensor)", label, name);
-        goto done;
-    }
-    int64_t n = tt_shape_numel(ndim, shape);
-    size_t esize = dt == TT_BOOL ? 1 : tt_dtype_size(dt);
-    if (n < 0 || (uint64_t)n > SIZE_MAX / esize) {
-        tt_set_error(TT_EFORMAT, "%s: dataset '%s' is too large", label, name);
-        goto done;
-    }
-    buf = malloc(n ? (size_t)n * esize : 1);
-    if (!buf) {
-        tt_set_error(TT_ENOMEM, "%s: out of memory reading dataset '%s' (%lld elements)", label, name, (long long)n);
-        goto done;
-    }
-    if (n > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        h5_detail(detail, sizeof detail);
-        tt_set_error(TT_EFORMAT, "%s: cannot read dataset '%s' (%s)", label, name, detail);
-        goto done;
-    }
-    if (dt == TT_BOOL) {
-        unsigned char *b = buf;
-        for (int64_t i = 0; i < n; i++) b[i] = b[i] != 0;
-    }
-    result = tt_from_data(ndim, shape, dt, buf, TT_CPU);
-done:
-    free(buf);
-    if (space >= 0) H5Sclose(space);
-    if (mtype >= 0) H5Tclose(mtype);
-    if (ftype >= 0) H5Tclose(ftype);
-    if (ds >= 0) H5Dclose(ds);
-    return result;
-}
-
-typedef struct {
-    tt_tensor_set *set;
-    const char *label;
-    bool failed;
-} attr_ctx;
-
-static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, void *data)
-{
-    (void)ainfo;
-    attr_ctx *c = data;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return 0;
-    hid_t type = H5Aget_type(a), space = H5Aget_space(a), mtype = -1;
-    hssize_t npoints = H5Sget_simple_extent_npoints(space);
-    H5T_class_t cls = H5Tget_class(type);
-    tt_status st = TT_OK;
-    if (npoints == 1 && cls == H5T_STRING) {
-        if (H5Tis_variable_str(type) > 0) {
-            mtype = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mtype, H5T_VARIABLE);
-            H5Tset_cset(mtype, H5Tget_cset(type));
-            char *s = NULL;
-            if (H5Aread(a, mtype, &s) >= 0) {
-                st = tt_set_attr_str(c->set, name, s ? s : "");
-                if (s) H5free_memory(s);
-            }
-        } else {
-            size_t size = H5Tget_size(type);
-            char *s = calloc(1, size + 1);
-            if (!s) {
-                st = tt_set_error(TT_ENOMEM, "out of memory");
-            } else {
-                if (H5Aread(a, type, s) >= 0) {
-                    if (H5Tget_strpad(type) == H5T_STR_SPACEPAD)
-                        while (size > 0 && s[size - 1] == ' ') s[--size] = 0;
-                    st = tt_set_attr_str(c->set, name, s);
-                }
-                free(s);
-            }
-        }
-    } else if (npoints == 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
-        double v;
-        if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0) st = tt_set_attr_num(c->set, name, v);
-    }
-    /* Other attributes (arrays, compounds, ...) are not provenance tg knows: skipped. */
-    H5Eclear2(H5E_DEFAULT);
-    if (mtype >= 0) H5Tclose(mtype);
-    H5Sclose(space);
-    H5Tclose(type);
-    H5Aclose(a);
-    if (st != TT_OK) {
-        c->failed = true;
-        return -1;
-    }
-    return 0;
+    h5_detail(detail, sizeof detail);
+    if (name) return tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: %s '%s' (%s)", h->label, what, name, detail);
+    return tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: %s (%s)", h->label, what, detail);
 }
 
 /* File-image callbacks that let the core driver read our buffer in place
@@ -403,7 +256,7 @@ static herr_t image_udata_free(void *udata)
     return 0;
 }
 
-static hid_t open_image(const void *buf, size_t len)
+static hid_t open_image(tt_h5_file *h, const void *buf, size_t len)
 {
     static unsigned long serial;
     image_ref ref = {(void *)buf, len};
@@ -416,13 +269,13 @@ static hid_t open_image(const void *buf, size_t len)
         H5Pset_file_image(fapl, ref.buf, len) >= 0) {
         char name[64];
         snprintf(name, sizeof name, "tg-read-%lu-%p", ++serial, (void *)&ref);
-        file = H5Fopen(name, H5F_ACC_RDONLY, fapl);
+        GUARDED(h, file, H5Fopen(name, H5F_ACC_RDONLY, fapl));
     }
     H5Pclose(fapl);
     return file;
 }
 
-tt_tensor_set *tt_h5_read_image(const void *buf, size_t len, const char *label)
+tt_h5_file *tt_h5_open(const void *buf, size_t len, const char *label)
 {
     size_t sig = 0;
     if (!tt_h5_signature_at(buf, len, &sig))
@@ -431,74 +284,489 @@ tt_tensor_set *tt_h5_read_image(const void *buf, size_t len, const char *label)
     const char *why = NULL;
     int sb = superblock_end((const unsigned char *)buf + sig, len - sig, &end, &why);
     if (sb == -1)
-        return tt_set_error(TT_EFORMAT, "%s: truncated HDF5 file (%zu bytes, the superblock is cut off)", label, len),
+        return tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: truncated to %zu bytes (the superblock is cut off)",
+                            label, len),
                NULL;
-    if (sb == -2) return tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file (%s)", label, why), NULL;
+    if (sb == -2) return tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file (%s)", label, why), NULL;
     if (end > len)
-        return tt_set_error(TT_EFORMAT, "%s: truncated HDF5 file (%zu bytes of %llu)", label, len,
+        return tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: truncated to %zu bytes of %llu", label, len,
                             (unsigned long long)end),
                NULL;
     if (end >= sizeof h5_signature) len = (size_t)end; /* images may be followed by more on a stream */
 
+    tt_h5_file *h = calloc(1, sizeof *h);
+    if (!h || !(h->label = tt_io_strdup(label))) {
+        free(h);
+        return tt_set_error(TT_ENOMEM, "%s: out of memory", label), NULL;
+    }
+    h->len = len;
+    h->root = -1;
     h5_quiet q;
     quiet_on(&q);
-    tt_tensor_set *set = NULL, *result = NULL;
-    name_list names = {0};
-    hid_t root = -1;
-    char detail[200];
-    hid_t file = open_image(buf, len);
-    if (file < 0) {
-        h5_detail(detail, sizeof detail);
-        tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file (%s)", label, detail);
-        goto done;
+    h->file = open_image(h, buf, len);
+    if (h->file < 0) damaged(h, "cannot open it", NULL);
+    else {
+        GUARDED(h, h->root, H5Gopen2(h->file, "/", H5P_DEFAULT));
+        if (h->root < 0) damaged(h, "cannot open the root group", NULL);
     }
-    root = H5Gopen2(file, "/", H5P_DEFAULT);
-    if (root < 0) {
-        h5_detail(detail, sizeof detail);
-        tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file: cannot open the root group (%s)", label, detail);
-        goto done;
+    quiet_off(&q);
+    if (h->root < 0) {
+        tt_h5_close(h); /* keeps the message */
+        return NULL;
     }
-    /* Creation order where every group tracks it (tg's files), else by name. */
-    if (H5Lvisit(root, H5_INDEX_CRT_ORDER, H5_ITER_INC, visit_cb, &names) < 0) {
-        bool oom = names.oom;
-        names_clear(&names);
-        H5Eclear2(H5E_DEFAULT);
-        if (oom || H5Lvisit(root, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &names) < 0) {
-            if (names.oom || oom) tt_set_error(TT_ENOMEM, "%s: out of memory", label);
-            else {
-                h5_detail(detail, sizeof detail);
-                tt_set_error(TT_EFORMAT, "%s: malformed HDF5 file: cannot list its datasets (%s)", label, detail);
+    return h;
+}
+
+void tt_h5_close(tt_h5_file *h)
+{
+    if (!h) return;
+    if (h->root >= 0) GUARDED_DO(h, H5Gclose(h->root));
+    if (h->file >= 0) GUARDED_DO(h, H5Fclose(h->file));
+    H5Eclear2(H5E_DEFAULT);
+    for (int i = 0; i < h->nnames; i++) free(h->names[i]);
+    free(h->names);
+    free(h->label);
+    free(h);
+}
+
+/* ---- listing: link names and object headers, no dataset opened ---------- */
+
+typedef struct {
+    tt_h5_file *h;
+    bool oom;
+} visit_ctx;
+
+static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    visit_ctx *c = data;
+    tt_h5_file *h = c->h;
+    tt_guard_leave();
+    herr_t ret = 0;
+    if (info->type == H5L_TYPE_HARD) {
+        H5O_info_t oi;
+        herr_t r;
+        GUARDED(h, r, H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT));
+        if (r >= 0 && oi.type == H5O_TYPE_DATASET) {
+            if (h->nnames == h->cap) {
+                int cap = h->cap ? 2 * h->cap : 16;
+                char **names = realloc(h->names, (size_t)cap * sizeof *names);
+                if (names) h->names = names, h->cap = cap;
             }
+            char *copy = h->nnames < h->cap ? strdup(name) : NULL;
+            if (copy) h->names[h->nnames++] = copy;
+            else c->oom = true, ret = -1;
+        }
+    }
+    tt_guard_enter(h->label, h->len); /* the visit goes on: a new step */
+    return ret;
+}
+
+static void names_clear(tt_h5_file *h)
+{
+    for (int i = 0; i < h->nnames; i++) free(h->names[i]);
+    h->nnames = 0;
+}
+
+tt_status tt_h5_names(tt_h5_file *h, char *const **names, int *n)
+{
+    if (!h->listed) {
+        h5_quiet q;
+        quiet_on(&q);
+        visit_ctx c = {h, false};
+        herr_t r;
+        /* Creation order where every group tracks it (tg's files), else by name. */
+        GUARDED(h, r, H5Lvisit(h->root, H5_INDEX_CRT_ORDER, H5_ITER_INC, visit_cb, &c));
+        if (r < 0 && !c.oom) {
+            names_clear(h);
+            H5Eclear2(H5E_DEFAULT);
+            GUARDED(h, r, H5Lvisit(h->root, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &c));
+        }
+        tt_status st = TT_OK;
+        if (c.oom) st = tt_set_error(TT_ENOMEM, "%s: out of memory", h->label);
+        else if (r < 0) st = damaged(h, "cannot list its datasets", NULL);
+        quiet_off(&q);
+        if (st != TT_OK) {
+            names_clear(h);
+            return st;
+        }
+        h->listed = true;
+    }
+    *names = h->names;
+    *n = h->nnames;
+    return TT_OK;
+}
+
+/* ---- one dataset ------------------------------------------------------------ */
+
+enum { NO_LINK = -100, LOOKUP_FAILED = -101 };
+
+/* The type (H5O_type_t) of the object a link leads to, NO_LINK, or LOOKUP_FAILED. */
+static int object_type(tt_h5_file *h, const char *path)
+{
+    htri_t e;
+    GUARDED(h, e, H5Lexists(h->root, path, H5P_DEFAULT));
+    if (e <= 0) return e < 0 ? LOOKUP_FAILED : NO_LINK;
+    H5O_info_t oi;
+    herr_t r;
+    GUARDED(h, r, H5Oget_info_by_name2(h->root, path, &oi, H5O_INFO_BASIC, H5P_DEFAULT));
+    return r < 0 ? LOOKUP_FAILED : (int)oi.type;
+}
+
+/* 1: the path names a dataset; 0: it names nothing, or a group; -1: damaged. */
+static int find_dataset(tt_h5_file *h, const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || name[n - 1] == '/' || strstr(name, "//")) return 0;
+    char *path = tt_io_strdup(name);
+    if (!path) return -1;
+    int found = 0;
+    /* Each link on the way, as H5Lexists wants them: groups "a", "a/b", then "a/b/x". */
+    for (char *p = path;; p++) {
+        p = strchr(p, '/');
+        if (p) *p = 0;
+        int type = object_type(h, path);
+        if (p) *p = '/';
+        if (type == LOOKUP_FAILED) {
+            found = -1;
+            damaged(h, "cannot look up", name);
+            break;
+        }
+        if (!p) {
+            found = type == H5O_TYPE_DATASET;
+            break;
+        }
+        if (type != H5O_TYPE_GROUP) break;
+    }
+    free(path);
+    return found;
+}
+
+/* How a dataset is stored: what bounds the work of reading a slice of it. */
+typedef struct {
+    H5D_layout_t layout;
+    size_t fsize;   /* bytes per element in the file */
+    int chunk_ndim; /* chunked: the chunk's shape */
+    hsize_t chunk[H5S_MAX_RANK];
+} storage;
+
+static uint64_t mul_sat(uint64_t a, uint64_t b) { return b && a > UINT64_MAX / b ? UINT64_MAX : a * b; }
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+static tt_status read_storage(tt_h5_file *h, hid_t ds, hid_t ftype, const char *name, storage *st)
+{
+    memset(st, 0, sizeof *st);
+    hid_t dcpl;
+    GUARDED(h, dcpl, H5Dget_create_plist(ds));
+    if (dcpl < 0) return damaged(h, "cannot read the layout of dataset", name);
+    GUARDED(h, st->layout, H5Pget_layout(dcpl));
+    if (st->layout == H5D_CHUNKED) GUARDED(h, st->chunk_ndim, H5Pget_chunk(dcpl, H5S_MAX_RANK, st->chunk));
+    GUARDED_DO(h, H5Pclose(dcpl));
+    GUARDED(h, st->fsize, H5Tget_size(ftype));
+    if (st->layout < 0 || st->fsize == 0 || (st->layout == H5D_CHUNKED && st->chunk_ndim <= 0))
+        return damaged(h, "cannot read the layout of dataset", name);
+    return TT_OK;
+}
+
+/* Bytes of work a chunk costs at least, however small: its index look-up and filters. */
+enum { CHUNK_MIN_BYTES = 4096 };
+
+/* The bytes that reading `rows` rows of a dataset of this shape may touch:
+ * the memory it fills, and the file's bytes it decodes (whole chunks). */
+static uint64_t slice_bytes(const storage *st, int ndim, const int64_t *shape, uint64_t rows, size_t esize)
+{
+    uint64_t inner = 1;
+    for (int i = 1; i < ndim; i++) inner = mul_sat(inner, (uint64_t)shape[i]);
+    uint64_t elems = mul_sat(ndim ? rows : 1, inner), file = mul_sat(elems, st->fsize);
+    if (st->layout == H5D_CHUNKED && st->chunk_ndim == ndim && ndim > 0) {
+        /* The chunks a run of rows meets: one more row of chunks than it spans, all of every other dimension. */
+        uint64_t c0 = st->chunk[0] ? st->chunk[0] : 1, chunk = st->fsize;
+        uint64_t chunks = rows / c0 + 2;
+        for (int i = 0; i < ndim; i++) {
+            uint64_t c = st->chunk[i] ? st->chunk[i] : 1;
+            chunk = mul_sat(chunk, c);
+            if (i) chunks = mul_sat(chunks, ((uint64_t)shape[i] + c - 1) / c);
+        }
+        file = mul_sat(chunks, chunk > CHUNK_MIN_BYTES ? chunk : CHUNK_MIN_BYTES);
+    }
+    return add_sat(mul_sat(elems, esize), file);
+}
+
+/* Reads all of ds into buf, a slice of whole rows at a time: one step each,
+ * bounded by the bytes that slice may touch, however large the dataset. */
+static herr_t read_slices(tt_h5_file *h, hid_t ds, hid_t mtype, const storage *st, int ndim, const int64_t *shape,
+                          size_t esize, void *buf)
+{
+    int64_t n = tt_shape_numel(ndim, shape);
+    uint64_t bytes = (uint64_t)n * esize;
+    herr_t r;
+    if (ndim == 0 || bytes <= SLICE_BYTES) {
+        GUARDED_BY(h, slice_bytes(st, ndim, shape, ndim ? (uint64_t)shape[0] : 1, esize), r,
+                   H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
+        return r;
+    }
+    uint64_t row = bytes / (uint64_t)shape[0];
+    hsize_t rows = row >= SLICE_BYTES ? 1 : SLICE_BYTES / row;
+    hsize_t start[TT_MAX_DIMS] = {0}, count[TT_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) count[i] = (hsize_t)shape[i];
+    hid_t fspace, mspace = -1;
+    GUARDED(h, fspace, H5Dget_space(ds));
+    if (fspace < 0) return -1;
+    r = 0;
+    for (hsize_t at = 0; at < (hsize_t)shape[0] && r >= 0; at += rows) {
+        start[0] = at;
+        count[0] = (hsize_t)shape[0] - at < rows ? (hsize_t)shape[0] - at : rows;
+        mspace = H5Screate_simple(ndim, count, NULL);
+        if (mspace < 0) {
+            r = -1;
+            break;
+        }
+        GUARDED(h, r, H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL));
+        if (r >= 0)
+            GUARDED_BY(h, slice_bytes(st, ndim, shape, count[0], esize), r,
+                       H5Dread(ds, mtype, mspace, fspace, H5P_DEFAULT, (char *)buf + at * row));
+        H5Sclose(mspace);
+    }
+    GUARDED_DO(h, H5Sclose(fspace));
+    return r;
+}
+
+static tt_tensor *read_dataset(tt_h5_file *h, const char *name)
+{
+    const char *label = h->label;
+    tt_tensor *result = NULL;
+    hid_t ds = -1, ftype = -1, mtype = -1, space = -1;
+    void *buf = NULL;
+
+    GUARDED(h, ds, H5Dopen2(h->root, name, H5P_DEFAULT));
+    if (ds < 0) {
+        damaged(h, "cannot open dataset", name);
+        goto done;
+    }
+    GUARDED(h, ftype, H5Dget_type(ds));
+    H5T_class_t cls = H5T_NO_CLASS;
+    if (ftype >= 0) GUARDED(h, cls, H5Tget_class(ftype));
+    if (cls == H5T_NO_CLASS) {
+        damaged(h, "cannot read the type of dataset", name);
+        goto done;
+    }
+    tt_dtype dt;
+    if (cls == H5T_FLOAT) {
+        size_t size;
+        GUARDED(h, size, H5Tget_size(ftype));
+        bool single = size <= 4;
+        dt = single ? TT_F32 : TT_F64;
+        mtype = H5Tcopy(single ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE);
+    } else if (cls == H5T_INTEGER) {
+        dt = TT_I64;
+        mtype = H5Tcopy(H5T_NATIVE_INT64);
+    } else if (cls == H5T_ENUM && is_bool_enum(h, ftype)) {
+        dt = TT_BOOL;
+        mtype = bool_enum_type(H5T_NATIVE_INT8);
+    } else {
+        tt_set_error(TT_EFORMAT, "%s: dataset '%s' has a type tg cannot read (%s%s)", label, name,
+                     cls == H5T_ENUM ? "an enum other than h5py's bool" : class_name(cls),
+                     cls == H5T_ENUM ? "" : "; tg reads integers, floats and bools");
+        goto done;
+    }
+    if (mtype < 0) {
+        tt_set_error(TT_ENOMEM, "%s: cannot make a memory type for dataset '%s'", label, name);
+        goto done;
+    }
+    GUARDED(h, space, H5Dget_space(ds));
+    H5S_class_t sclass = H5S_NO_CLASS;
+    if (space >= 0) GUARDED(h, sclass, H5Sget_simple_extent_type(space));
+    int ndim = 0;
+    int64_t shape[TT_MAX_DIMS];
+    if (sclass == H5S_SIMPLE) {
+        GUARDED(h, ndim, H5Sget_simple_extent_ndims(space));
+        if (ndim < 0 || ndim > TT_MAX_DIMS) {
+            tt_set_error(TT_EFORMAT, "%s: dataset '%s' has %d dimensions (tg handles at most %d)", label, name, ndim,
+                         TT_MAX_DIMS);
+            goto done;
+        }
+        hsize_t dims[TT_MAX_DIMS];
+        int r;
+        GUARDED(h, r, H5Sget_simple_extent_dims(space, dims, NULL));
+        if (r != ndim) {
+            damaged(h, "cannot read the shape of dataset", name);
+            goto done;
+        }
+        for (int i = 0; i < ndim; i++) {
+            if (dims[i] > INT64_MAX) {
+                tt_set_error(TT_EFORMAT, "%s: dataset '%s' is too large", label, name);
+                goto done;
+            }
+            shape[i] = (int64_t)dims[i];
+        }
+    } else if (sclass == H5S_NULL) {
+        tt_set_error(TT_EFORMAT, "%s: dataset '%s' has no dataspace (a null dataset holds no tensor)", label, name);
+        goto done;
+    } else if (sclass != H5S_SCALAR) {
+        damaged(h, "cannot read the dataspace of dataset", name);
+        goto done;
+    }
+    int64_t n = tt_shape_numel(ndim, shape);
+    size_t esize = dt == TT_BOOL ? 1 : tt_dtype_size(dt);
+    if (n < 0 || (uint64_t)n > SIZE_MAX / esize) {
+        tt_set_error(TT_EFORMAT, "%s: dataset '%s' is too large", label, name);
+        goto done;
+    }
+    storage st;
+    if (read_storage(h, ds, ftype, name, &st) != TT_OK) goto done;
+    if (st.layout == H5D_CONTIGUOUS || st.layout == H5D_COMPACT) {
+        /* Stored bytes (0 when never written: fill values) fewer than the shape needs: damage. */
+        hsize_t stored;
+        GUARDED(h, stored, H5Dget_storage_size(ds));
+        if (stored && stored / st.fsize < (uint64_t)n) {
+            tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: dataset '%s' holds %llu bytes for %lld elements", label,
+                         name, (unsigned long long)stored, (long long)n);
             goto done;
         }
     }
-    set = tt_set_new();
-    if (!set) goto done;
-    for (int i = 0; i < names.n; i++) {
-        tt_tensor *t = read_dataset(root, names.names[i], label);
-        if (!t) goto done;
-        tt_status st = tt_set_put(set, names.names[i], t);
-        tt_release(t);
-        if (st != TT_OK) goto done;
-    }
-    attr_ctx ctx = {set, label, false};
-    if (H5Aiterate2(root, H5_INDEX_NAME, H5_ITER_INC, NULL, attr_cb, &ctx) < 0) {
-        if (!ctx.failed) {
-            h5_detail(detail, sizeof detail);
-            tt_set_error(TT_EFORMAT, "%s: cannot read the root attributes (%s)", label, detail);
-        }
+    buf = malloc(n ? (size_t)n * esize : 1);
+    if (!buf) {
+        tt_set_error(TT_ENOMEM, "%s: out of memory reading dataset '%s' (%lld elements)", label, name, (long long)n);
         goto done;
     }
-    result = set;
-    set = NULL;
+    if (n > 0 && read_slices(h, ds, mtype, &st, ndim, shape, esize, buf) < 0) {
+        damaged(h, "cannot read dataset", name);
+        goto done;
+    }
+    if (dt == TT_BOOL) {
+        unsigned char *b = buf;
+        for (int64_t i = 0; i < n; i++) b[i] = b[i] != 0;
+    }
+    result = tt_from_data(ndim, shape, dt, buf, TT_CPU);
 done:
-    tt_set_free(set);
-    names_clear(&names);
-    if (root >= 0) H5Gclose(root);
-    if (file >= 0) H5Fclose(file);
+    free(buf);
+    if (space >= 0) GUARDED_DO(h, H5Sclose(space));
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) GUARDED_DO(h, H5Tclose(ftype));
+    if (ds >= 0) GUARDED_DO(h, H5Dclose(ds));
+    return result;
+}
+
+tt_tensor *tt_h5_read(tt_h5_file *h, const char *name)
+{
+    while (name[0] == '/') name++;
+    h5_quiet q;
+    quiet_on(&q);
+    tt_tensor *t = NULL;
+    int found = find_dataset(h, name);
+    if (found > 0) t = read_dataset(h, name);
+    else if (found == 0) tt_set_error(TT_ENOTFOUND, "%s: no dataset '%s'", h->label, name);
     H5Eclear2(H5E_DEFAULT);
     quiet_off(&q);
-    return result;
+    return t;
+}
+
+/* ---- root attributes ------------------------------------------------------- */
+
+typedef struct {
+    tt_h5_file *h;
+    tt_tensor_set *set;
+    bool failed;
+} attr_ctx;
+
+/* One attribute: a string, or a one-element integer or float; others skipped. */
+static tt_status read_attr(tt_h5_file *h, hid_t loc, const char *name, tt_tensor_set *set)
+{
+    hid_t a, type = -1, space = -1, mtype = -1;
+    GUARDED(h, a, H5Aopen(loc, name, H5P_DEFAULT));
+    if (a < 0) return TT_OK;
+    GUARDED(h, type, H5Aget_type(a));
+    GUARDED(h, space, H5Aget_space(a));
+    hssize_t npoints = -1;
+    H5T_class_t cls = H5T_NO_CLASS;
+    if (space >= 0) GUARDED(h, npoints, H5Sget_simple_extent_npoints(space));
+    if (type >= 0) GUARDED(h, cls, H5Tget_class(type));
+    tt_status st = TT_OK;
+    herr_t r;
+    if (npoints == 1 && cls == H5T_STRING) {
+        htri_t vlen;
+        GUARDED(h, vlen, H5Tis_variable_str(type));
+        if (vlen > 0) {
+            H5T_cset_t cset;
+            GUARDED(h, cset, H5Tget_cset(type));
+            mtype = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mtype, H5T_VARIABLE);
+            H5Tset_cset(mtype, cset);
+            char *s = NULL;
+            GUARDED(h, r, H5Aread(a, mtype, &s));
+            if (r >= 0) {
+                st = tt_set_attr_str(set, name, s ? s : "");
+                if (s) H5free_memory(s);
+            }
+        } else {
+            size_t size;
+            H5T_str_t pad;
+            GUARDED(h, size, H5Tget_size(type));
+            GUARDED(h, pad, H5Tget_strpad(type));
+            char *s = size < h->len ? calloc(1, size + 1) : NULL; /* a string longer than the file is damage */
+            if (s) {
+                GUARDED(h, r, H5Aread(a, type, s));
+                if (r >= 0) {
+                    if (pad == H5T_STR_SPACEPAD)
+                        while (size > 0 && s[size - 1] == ' ') s[--size] = 0;
+                    st = tt_set_attr_str(set, name, s);
+                }
+                free(s);
+            }
+        }
+    } else if (npoints == 1 && cls == H5T_INTEGER) {
+        H5T_sign_t sign;
+        size_t size;
+        GUARDED(h, sign, H5Tget_sign(type));
+        GUARDED(h, size, H5Tget_size(type));
+        if (sign == H5T_SGN_NONE && size >= 8) {
+            uint64_t v;
+            GUARDED(h, r, H5Aread(a, H5T_NATIVE_UINT64, &v));
+            if (r >= 0) st = tt_set_attr_uint(set, name, v);
+        } else {
+            int64_t v;
+            GUARDED(h, r, H5Aread(a, H5T_NATIVE_INT64, &v));
+            if (r >= 0) st = tt_set_attr_int(set, name, v);
+        }
+    } else if (npoints == 1 && cls == H5T_FLOAT) {
+        double v;
+        GUARDED(h, r, H5Aread(a, H5T_NATIVE_DOUBLE, &v));
+        if (r >= 0) st = tt_set_attr_num(set, name, v);
+    }
+    /* Other attributes (arrays, compounds, ...) are not provenance tg knows: skipped. */
+    H5Eclear2(H5E_DEFAULT);
+    if (mtype >= 0) H5Tclose(mtype);
+    if (space >= 0) GUARDED_DO(h, H5Sclose(space));
+    if (type >= 0) GUARDED_DO(h, H5Tclose(type));
+    GUARDED_DO(h, H5Aclose(a));
+    return st;
+}
+
+static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *ainfo, void *data)
+{
+    (void)ainfo;
+    attr_ctx *c = data;
+    tt_guard_leave();
+    tt_status st = read_attr(c->h, loc, name, c->set);
+    tt_guard_enter(c->h->label, c->h->len); /* the iteration goes on: a new step */
+    if (st != TT_OK) {
+        c->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+tt_status tt_h5_read_attrs(tt_h5_file *h, tt_tensor_set *set)
+{
+    h5_quiet q;
+    quiet_on(&q);
+    attr_ctx ctx = {h, set, false};
+    herr_t r;
+    tt_status st = TT_OK;
+    GUARDED(h, r, H5Aiterate2(h->root, H5_INDEX_NAME, H5_ITER_INC, NULL, attr_cb, &ctx));
+    if (r < 0) st = ctx.failed ? tt_last_status() : damaged(h, "cannot read the root attributes", NULL);
+    H5Eclear2(H5E_DEFAULT);
+    quiet_off(&q);
+    return st;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -631,30 +899,43 @@ done:
 
 static tt_status write_attr(hid_t root, const tt_attr *a)
 {
-    hid_t type = -1, space = H5Screate(H5S_SCALAR), attr = -1;
+    hid_t type = -1, mtype = -1, space = H5Screate(H5S_SCALAR), attr = -1;
+    const void *value = NULL;
+    const char *s = a->str ? a->str : "";
     tt_status st = TT_OK;
-    if (a->is_string) {
+    switch (a->type) {
+    case TT_ATTR_STR:
         type = H5Tcopy(H5T_C_S1);
         H5Tset_size(type, H5T_VARIABLE);
         H5Tset_cset(type, H5T_CSET_UTF8);
-    } else {
+        mtype = H5Tcopy(type);
+        value = &s;
+        break;
+    case TT_ATTR_F64:
         type = H5Tcopy(H5T_IEEE_F64LE);
+        mtype = H5Tcopy(H5T_NATIVE_DOUBLE);
+        value = &a->num;
+        break;
+    case TT_ATTR_I64:
+        type = H5Tcopy(H5T_STD_I64LE);
+        mtype = H5Tcopy(H5T_NATIVE_INT64);
+        value = &a->i64;
+        break;
+    case TT_ATTR_U64:
+        type = H5Tcopy(H5T_STD_U64LE);
+        mtype = H5Tcopy(H5T_NATIVE_UINT64);
+        value = &a->u64;
+        break;
     }
     if (H5Aexists(root, a->name) > 0) H5Adelete(root, a->name);
     attr = H5Acreate2(root, a->name, type, space, H5P_DEFAULT, H5P_DEFAULT);
     if (attr < 0) {
         st = h5_fail(TT_EIO, "cannot create attribute '%s' (%s)", a->name);
     } else {
-        herr_t r;
-        if (a->is_string) {
-            const char *s = a->str ? a->str : "";
-            r = H5Awrite(attr, type, &s);
-        } else {
-            r = H5Awrite(attr, H5T_NATIVE_DOUBLE, &a->num);
-        }
-        if (r < 0) st = h5_fail(TT_EIO, "cannot write attribute '%s' (%s)", a->name);
+        if (H5Awrite(attr, mtype, value) < 0) st = h5_fail(TT_EIO, "cannot write attribute '%s' (%s)", a->name);
         H5Aclose(attr);
     }
+    H5Tclose(mtype);
     H5Tclose(type);
     H5Sclose(space);
     return st;

@@ -4,15 +4,52 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "tg/io.h"
 
 /* Like strdup, but sets TT_ENOMEM on failure. */
 char *tt_io_strdup(const char *s);
+/* "x, y, grad/x" (malloc'd), for messages. */
+char *tt_io_names_joined(char *const *names, int n);
+/* The error of selecting `dataset` (NULL: the only one) from a source that
+ * holds names[0..n) when that fails: none such, none at all, or several. */
+tt_status tt_io_select_error(const char *label, bool text, const char *dataset, char *const *names, int n);
 
-/* HDF5 (h5.c). */
+/* A hash of names for constant-time lookup (set.c): slots hold index + 1
+ * into a caller's array of names (0: empty), open addressing, at most half
+ * full. Sets and text headers use it, so that 10^6 columns read in linear time. */
+typedef struct {
+    int *slots;
+    size_t nslots;
+} tt_name_hash;
+/* The index of name (n bytes) among names[], or -1. */
+int tt_name_hash_find(const tt_name_hash *h, char *const *names, const char *name, size_t n);
+/* Adds names[index] (count = index + 1 names so far); TT_ENOMEM on failure. */
+tt_status tt_name_hash_add(tt_name_hash *h, char *const *names, int index);
+void tt_name_hash_free(tt_name_hash *h);
+
+/* The guard (guard.c, tg/guard.h): every call into libhdf5 on untrusted
+ * bytes runs between enter and leave; each enter starts a new step of work,
+ * bounded by `bytes` (what the call may touch). Not nested. */
+void tt_guard_enter(const char *label, uint64_t bytes);
+void tt_guard_leave(void);
+
+/* HDF5 (h5.c): an image in memory, opened once, read a dataset at a time. */
 bool tt_h5_signature_at(const void *buf, size_t len, size_t *offset);
-tt_tensor_set *tt_h5_read_image(const void *buf, size_t len, const char *label);
+typedef struct tt_h5_file tt_h5_file;
+/* Checks the superblock and opens the image (which must outlive the handle);
+ * reads no dataset or attribute. NULL with a message naming label. */
+tt_h5_file *tt_h5_open(const void *buf, size_t len, const char *label);
+void tt_h5_close(tt_h5_file *h);
+/* The paths of every dataset ("x", "grad/x"), in creation order where the file
+ * tracks it (tg's files), else by name; listed once, owned by h. */
+tt_status tt_h5_names(tt_h5_file *h, char *const **names, int *n);
+/* One dataset; NULL with TT_ENOTFOUND (and no message) when the file holds no
+ * dataset of that path, else with a message on error. */
+tt_tensor *tt_h5_read(tt_h5_file *h, const char *name);
+/* The root attributes (strings, one-element integers and floats) into set. */
+tt_status tt_h5_read_attrs(tt_h5_file *h, tt_tensor_set *set);
 
 /* Text (text.c). */
 tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label);

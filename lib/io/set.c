@@ -1,4 +1,5 @@
 /* Tensor sets: named tensors plus root attributes; formats by name. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +25,64 @@ tt_tensor_set *tt_set_new(void)
     return set;
 }
 
+/* ---- names by hash ------------------------------------------------------- */
+
+static size_t hash_bytes(const char *s, size_t n) /* FNV-1a */
+{
+    uint64_t h = 1469598103934665603u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    return (size_t)h;
+}
+
+static bool name_is(const char *stored, const char *name, size_t n)
+{
+    return !strncmp(stored, name, n) && stored[n] == 0;
+}
+
+int tt_name_hash_find(const tt_name_hash *h, char *const *names, const char *name, size_t n)
+{
+    if (!h->nslots) return -1;
+    for (size_t i = hash_bytes(name, n) & (h->nslots - 1);; i = (i + 1) & (h->nslots - 1)) {
+        int k = h->slots[i];
+        if (!k) return -1;
+        if (name_is(names[k - 1], name, n)) return k - 1;
+    }
+}
+
+static void slot_put(int *slots, size_t nslots, const char *name, int index)
+{
+    size_t i = hash_bytes(name, strlen(name)) & (nslots - 1);
+    while (slots[i]) i = (i + 1) & (nslots - 1);
+    slots[i] = index + 1;
+}
+
+tt_status tt_name_hash_add(tt_name_hash *h, char *const *names, int index)
+{
+    if (2 * ((size_t)index + 1) > h->nslots) { /* grow to stay at most half full */
+        size_t nslots = h->nslots ? 2 * h->nslots : 16;
+        while (2 * ((size_t)index + 1) > nslots) nslots *= 2;
+        int *slots = calloc(nslots, sizeof *slots);
+        if (!slots) return tt_set_error(TT_ENOMEM, "out of memory");
+        for (int k = 0; k < index; k++) slot_put(slots, nslots, names[k], k);
+        free(h->slots);
+        h->slots = slots;
+        h->nslots = nslots;
+    }
+    slot_put(h->slots, h->nslots, names[index], index);
+    return TT_OK;
+}
+
+void tt_name_hash_free(tt_name_hash *h)
+{
+    free(h->slots);
+    h->slots = NULL;
+    h->nslots = 0;
+}
+
+/* ---- sets ------------------------------------------------------------------- */
+
+static tt_name_hash set_hash(const tt_tensor_set *set) { return (tt_name_hash){set->name_slots, set->name_slot_count}; }
+
 void tt_set_free(tt_tensor_set *set)
 {
     if (!set) return;
@@ -33,6 +92,8 @@ void tt_set_free(tt_tensor_set *set)
     }
     free(set->names);
     free(set->tensors);
+    free(set->name_slots);
+    free(set->text_lines);
     for (int i = 0; i < set->nattrs; i++) {
         free(set->attrs[i].name);
         free(set->attrs[i].str);
@@ -50,9 +111,8 @@ static const char *strip_slash(const char *name)
 static int find_index(const tt_tensor_set *set, const char *name)
 {
     name = strip_slash(name);
-    for (int i = 0; i < set->count; i++)
-        if (!strcmp(set->names[i], name)) return i;
-    return -1;
+    tt_name_hash h = set_hash(set);
+    return tt_name_hash_find(&h, set->names, name, strlen(name));
 }
 
 tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t)
@@ -67,21 +127,27 @@ tt_status tt_set_put(tt_tensor_set *set, const char *name, tt_tensor *t)
         set->tensors[i] = t;
         return TT_OK;
     }
+    if (set->count == INT32_MAX) return tt_set_error(TT_EINVAL, "a set holds at most %d tensors", INT32_MAX);
+    if (set->count == set->capacity) { /* doubling: n puts cost O(n) */
+        int cap = set->capacity ? (set->capacity > INT32_MAX / 2 ? INT32_MAX : 2 * set->capacity) : 8;
+        char **names = realloc(set->names, (size_t)cap * sizeof *names);
+        if (names) set->names = names;
+        tt_tensor **tensors = names ? realloc(set->tensors, (size_t)cap * sizeof *tensors) : NULL;
+        if (!tensors) return tt_set_error(TT_ENOMEM, "out of memory");
+        set->tensors = tensors;
+        set->capacity = cap;
+    }
     char *copy = tt_io_strdup(name);
     if (!copy) return TT_ENOMEM;
-    char **names = realloc(set->names, (size_t)(set->count + 1) * sizeof *names);
-    if (!names) {
-        free(copy);
-        return tt_set_error(TT_ENOMEM, "out of memory");
-    }
-    set->names = names;
-    tt_tensor **tensors = realloc(set->tensors, (size_t)(set->count + 1) * sizeof *tensors);
-    if (!tensors) {
-        free(copy);
-        return tt_set_error(TT_ENOMEM, "out of memory");
-    }
-    set->tensors = tensors;
     set->names[set->count] = copy;
+    tt_name_hash h = set_hash(set);
+    tt_status st = tt_name_hash_add(&h, set->names, set->count);
+    set->name_slots = h.slots;
+    set->name_slot_count = h.nslots;
+    if (st != TT_OK) {
+        free(copy);
+        return st;
+    }
     set->tensors[set->count] = tt_retain(t);
     set->count++;
     return TT_OK;
@@ -94,13 +160,17 @@ tt_tensor *tt_set_get(const tt_tensor_set *set, const char *name)
     return i >= 0 ? set->tensors[i] : NULL;
 }
 
+/* The attribute of that name, emptied (every value field zero), or a new one. */
 static tt_attr *attr_slot(tt_tensor_set *set, const char *name)
 {
     for (int i = 0; i < set->nattrs; i++)
         if (!strcmp(set->attrs[i].name, name)) {
-            free(set->attrs[i].str);
-            set->attrs[i].str = NULL;
-            return &set->attrs[i];
+            tt_attr *a = &set->attrs[i];
+            free(a->str);
+            char *kept = a->name;
+            memset(a, 0, sizeof *a);
+            a->name = kept;
+            return a;
         }
     char *copy = tt_io_strdup(name);
     if (!copy) return NULL;
@@ -128,21 +198,36 @@ tt_status tt_set_attr_str(tt_tensor_set *set, const char *name, const char *valu
         free(copy);
         return TT_ENOMEM;
     }
-    a->is_string = true;
+    a->type = TT_ATTR_STR;
     a->str = copy;
-    a->num = 0;
+    return TT_OK;
+}
+
+/* Puts a number attribute: `value` holds its type and value. */
+static tt_status put_number(tt_tensor_set *set, const char *name, tt_attr value, const char *fn)
+{
+    if (!set || !name) return tt_set_error(TT_EINVAL, "%s: NULL argument", fn);
+    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
+    tt_attr *a = attr_slot(set, name);
+    if (!a) return TT_ENOMEM;
+    value.name = a->name;
+    *a = value;
     return TT_OK;
 }
 
 tt_status tt_set_attr_num(tt_tensor_set *set, const char *name, double value)
 {
-    if (!set || !name) return tt_set_error(TT_EINVAL, "tt_set_attr_num: NULL argument");
-    if (!name[0]) return tt_set_error(TT_EINVAL, "an attribute needs a non-empty name");
-    tt_attr *a = attr_slot(set, name);
-    if (!a) return TT_ENOMEM;
-    a->is_string = false;
-    a->num = value;
-    return TT_OK;
+    return put_number(set, name, (tt_attr){.type = TT_ATTR_F64, .num = value}, "tt_set_attr_num");
+}
+
+tt_status tt_set_attr_int(tt_tensor_set *set, const char *name, int64_t value)
+{
+    return put_number(set, name, (tt_attr){.type = TT_ATTR_I64, .i64 = value}, "tt_set_attr_int");
+}
+
+tt_status tt_set_attr_uint(tt_tensor_set *set, const char *name, uint64_t value)
+{
+    return put_number(set, name, (tt_attr){.type = TT_ATTR_U64, .u64 = value}, "tt_set_attr_uint");
 }
 
 const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name)
@@ -153,11 +238,10 @@ const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name)
     return NULL;
 }
 
-char *tt_set_names_joined(const tt_tensor_set *set)
+char *tt_io_names_joined(char *const *names, int count)
 {
     size_t n = 1;
-    int count = set ? set->count : 0;
-    for (int i = 0; i < count; i++) n += strlen(set->names[i]) + 2;
+    for (int i = 0; i < count; i++) n += strlen(names[i]) + 2;
     char *s = malloc(n), *p = s;
     if (!s) {
         tt_set_error(TT_ENOMEM, "out of memory");
@@ -168,12 +252,17 @@ char *tt_set_names_joined(const tt_tensor_set *set)
             *p++ = ',';
             *p++ = ' ';
         }
-        size_t k = strlen(set->names[i]);
-        memcpy(p, set->names[i], k);
+        size_t k = strlen(names[i]);
+        memcpy(p, names[i], k);
         p += k;
     }
     *p = 0;
     return s;
+}
+
+char *tt_set_names_joined(const tt_tensor_set *set)
+{
+    return set ? tt_io_names_joined(set->names, set->count) : tt_io_names_joined(NULL, 0);
 }
 
 int tt_format_parse(const char *s, tt_file_format *out)

@@ -65,20 +65,65 @@ tt_status tt_sink_finish(tt_io_sink *s)
     free(s->buf);
     s->buf = NULL;
     s->cap = s->len = 0;
-    if (s->err) return tt_set_error(TT_EIO, "%s: cannot write: %s", s->label, strerror(s->err));
+    if (s->err) {
+        tt_set_error(TT_EIO, "%s: cannot write: %s", s->label, strerror(s->err));
+        errno = s->err; /* the cause, for a caller that treats a closed pipe (EPIPE) apart */
+        return TT_EIO;
+    }
     return TT_OK;
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label)
+struct tt_source {
+    char *label;
+    char *owned; /* the bytes, when the source read them itself */
+    tt_h5_file *h5;
+    tt_tensor_set *text; /* a text source, parsed whole */
+};
+
+static tt_source *source_new(const char *label)
 {
-    if (!label) label = "input";
-    if (!buf || len == 0) return tt_set_error(TT_EFORMAT, "%s is empty", label), NULL;
-    if (tt_h5_signature_at(buf, len, NULL)) return tt_h5_read_image(buf, len, label);
-    tt_tensor_set *set = tt_text_read(buf, len, label);
-    if (set) set->from_text = true;
-    return set;
+    tt_source *src = calloc(1, sizeof *src);
+    if (!src || !(src->label = tt_io_strdup(label))) {
+        free(src);
+        return tt_set_error(TT_ENOMEM, "%s: out of memory", label), NULL;
+    }
+    return src;
+}
+
+void tt_source_close(tt_source *src)
+{
+    if (!src) return;
+    tt_h5_close(src->h5);
+    tt_set_free(src->text);
+    free(src->owned);
+    free(src->label);
+    free(src);
+}
+
+static tt_source *open_bytes(const void *buf, size_t len, const char *label, char *owned)
+{
+    tt_source *src = source_new(label);
+    if (!src) {
+        free(owned);
+        return NULL;
+    }
+    src->owned = owned;
+    if (!buf || len == 0) tt_set_error(TT_EFORMAT, "%s is empty", label);
+    else if (tt_h5_signature_at(buf, len, NULL)) src->h5 = tt_h5_open(buf, len, label);
+    else src->text = tt_text_read(buf, len, label);
+    if (!src->h5 && !src->text) {
+        tt_source_close(src);
+        return NULL;
+    }
+    if (src->text) src->text->from_text = true;
+    return src;
+}
+
+tt_source *tt_source_open_bytes(const void *buf, size_t len, const char *label)
+{
+    return open_bytes(buf, len, label ? label : "input", NULL);
 }
 
 /* Reads all of f into a malloc'd buffer. */
@@ -119,32 +164,120 @@ static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len)
     return TT_OK;
 }
 
-tt_tensor_set *tt_read_stream(FILE *f, const char *label)
+tt_source *tt_source_open_stream(FILE *f, const char *label)
 {
     if (!label) label = "input";
     if (!f) return tt_set_error(TT_EINVAL, "%s: no stream", label), NULL;
     char *buf = NULL;
     size_t len = 0;
     if (slurp(f, label, &buf, &len) != TT_OK) return NULL;
-    tt_tensor_set *set = tt_read_bytes(buf, len, label);
-    free(buf);
-    return set;
+    return open_bytes(buf, len, label, buf);
 }
 
-tt_tensor_set *tt_read_path(const char *path)
+tt_source *tt_source_open(const char *path)
 {
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty file name"), NULL;
-    if (!strcmp(path, "-")) return tt_read_stream(stdin, "standard input");
+    if (!strcmp(path, "-")) return tt_source_open_stream(stdin, "standard input");
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
         tt_set_error(e == ENOENT ? TT_ENOTFOUND : TT_EIO, "%s: cannot open: %s", path, strerror(e));
         return NULL;
     }
-    tt_tensor_set *set = tt_read_stream(f, path);
+    tt_source *src = tt_source_open_stream(f, path);
     fclose(f);
+    return src;
+}
+
+const char *tt_source_label(const tt_source *src) { return src->label; }
+bool tt_source_is_text(const tt_source *src) { return src->text != NULL; }
+const int64_t *tt_source_text_lines(const tt_source *src) { return src->text ? src->text->text_lines : NULL; }
+
+tt_status tt_source_names(tt_source *src, char *const **names, int *n)
+{
+    if (src->text) {
+        *names = src->text->names;
+        *n = src->text->count;
+        return TT_OK;
+    }
+    return tt_h5_names(src->h5, names, n);
+}
+
+tt_status tt_io_select_error(const char *label, bool text, const char *dataset, char *const *names, int n)
+{
+    const char *what = text ? "column" : "dataset";
+    char *joined = tt_io_names_joined(names, n);
+    if (!joined) return TT_ENOMEM;
+    tt_status st;
+    if (dataset)
+        st = tt_set_error(TT_ENOTFOUND, "%s: no %s '%s' (%ss: %s)", label, what, dataset, what, n ? joined : "none");
+    else if (n == 0) st = tt_set_error(TT_ENOTFOUND, "%s holds no datasets", label);
+    else
+        st = tt_set_error(TT_EINVAL, "%s holds %d datasets (%s): name one, as in %s:%s", label, n, joined,
+                          strcmp(label, "standard input") ? label : "-", names[0]);
+    free(joined);
+    return st;
+}
+
+tt_tensor *tt_source_read(tt_source *src, const char *dataset)
+{
+    if (src->text) return tt_set_select(src->text, dataset, src->label);
+    char *const *names;
+    int n;
+    if (dataset) {
+        tt_tensor *t = tt_h5_read(src->h5, dataset);
+        if (t || tt_last_status() != TT_ENOTFOUND) return t;
+        /* The names, for the message; listing may find the file damaged instead. */
+    } else {
+        if (tt_h5_names(src->h5, &names, &n) != TT_OK) return NULL;
+        if (n == 1) return tt_h5_read(src->h5, names[0]);
+    }
+    if (tt_h5_names(src->h5, &names, &n) != TT_OK) return NULL;
+    tt_io_select_error(src->label, false, dataset, names, n);
+    return NULL;
+}
+
+tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set)
+{
+    return src->h5 ? tt_h5_read_attrs(src->h5, set) : TT_OK;
+}
+
+/* Every dataset of an open source, then its root attributes. */
+static tt_tensor_set *read_all(tt_source *src)
+{
+    if (!src) return NULL;
+    if (src->text) {
+        tt_tensor_set *set = src->text;
+        src->text = NULL;
+        tt_source_close(src);
+        return set;
+    }
+    tt_tensor_set *set = tt_set_new();
+    char *const *names;
+    int n;
+    tt_status st = set ? tt_h5_names(src->h5, &names, &n) : TT_ENOMEM;
+    for (int i = 0; st == TT_OK && i < n; i++) {
+        tt_tensor *t = tt_h5_read(src->h5, names[i]);
+        st = t ? tt_set_put(set, names[i], t) : tt_last_status();
+        tt_release(t);
+    }
+    if (st == TT_OK) st = tt_h5_read_attrs(src->h5, set);
+    tt_source_close(src);
+    if (st != TT_OK) {
+        tt_set_free(set);
+        return NULL;
+    }
     return set;
 }
+
+tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label)
+{
+    return read_all(tt_source_open_bytes(buf, len, label));
+}
+
+tt_tensor_set *tt_read_stream(FILE *f, const char *label) { return read_all(tt_source_open_stream(f, label)); }
+
+tt_tensor_set *tt_read_path(const char *path) { return read_all(tt_source_open(path)); }
 
 static bool file_exists(const char *path)
 {
@@ -230,25 +363,15 @@ done:
 
 tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label)
 {
-    const char *what = set->from_text ? "column" : "dataset";
     if (dataset) {
         tt_tensor *t = tt_set_get(set, dataset);
         if (t) return tt_retain(t);
-        char *names = tt_set_names_joined(set);
-        if (names)
-            tt_set_error(TT_ENOTFOUND, "%s: no %s '%s' (%ss: %s)", label, what, dataset, what,
-                         set->count ? names : "none");
-        free(names);
-        return NULL;
+    } else if (set->count == 1) {
+        return tt_retain(set->tensors[0]);
+    } else if (set->count > 1 && set->from_text) {
+        return stack_columns(set);
     }
-    if (set->count == 1) return tt_retain(set->tensors[0]);
-    if (set->count == 0) return tt_set_error(TT_ENOTFOUND, "%s holds no datasets", label), NULL;
-    if (set->from_text) return stack_columns(set);
-    char *names = tt_set_names_joined(set);
-    if (names)
-        tt_set_error(TT_EINVAL, "%s holds %d datasets (%s): name one, as in %s:%s", label, set->count, names,
-                     strcmp(label, "standard input") ? label : "-", set->names[0]);
-    free(names);
+    tt_io_select_error(label, set->from_text, dataset, set->names, set->count);
     return NULL;
 }
 
@@ -256,9 +379,9 @@ tt_tensor *tt_read_source(const char *spec)
 {
     char *path, *dataset;
     if (tt_split_source(spec, &path, &dataset) != 0) return NULL;
-    tt_tensor_set *set = tt_read_path(path);
-    tt_tensor *t = set ? tt_set_select(set, dataset, strcmp(path, "-") ? path : "standard input") : NULL;
-    tt_set_free(set);
+    tt_source *src = tt_source_open(path);
+    tt_tensor *t = src ? tt_source_read(src, dataset) : NULL;
+    tt_source_close(src);
     free(path);
     free(dataset);
     return t;
@@ -288,70 +411,173 @@ tt_status tt_write_stream(const tt_tensor_set *set, tt_file_format fmt, FILE *f)
     return write_stream(set, fmt, f, label);
 }
 
-/* Writes what emit() produces to path atomically: a temporary file in the
- * same directory renamed over path (keeping an old file's mode), so a failed
- * write leaves path as it was; a device or FIFO is written directly. */
-typedef tt_status (*emit_fn)(FILE *f, const char *path, const void *ctx);
+/* ---- atomic output files -------------------------------------------------- */
 
-static tt_status write_atomically(const char *path, emit_fn emit, const void *ctx)
+struct tt_output {
+    char *path;   /* as given, for messages */
+    char *target; /* the file replaced: path with its symbolic links followed */
+    char *temp;   /* the temporary file next to target; NULL when written in place */
+    FILE *f;
+    bool keep_mode; /* target exists: the new file takes its mode */
+    mode_t mode;
+};
+
+/* Symbolic links are followed to the file they name, as open(2) would; more
+ * than this many is a loop (ELOOP). */
+enum { MAX_LINKS = 40 };
+
+char *tt_output_target(const char *path)
 {
+    char *cur = tt_io_strdup(path);
+    for (int hops = 0; cur; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) return cur; /* a missing file is created there */
+        if (hops == MAX_LINKS) {
+            free(cur);
+            tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(ELOOP));
+            return NULL;
+        }
+        size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 256;
+        char *link = malloc(cap);
+        ssize_t n = link ? readlink(cur, link, cap) : -1;
+        if (n < 0 || (size_t)n >= cap) { /* changed under us, or out of memory */
+            int e = link ? (n < 0 ? errno : EAGAIN) : ENOMEM;
+            free(link);
+            free(cur);
+            tt_set_error(e == ENOMEM ? TT_ENOMEM : TT_EIO, "%s: cannot read the link: %s", path, strerror(e));
+            return NULL;
+        }
+        link[n] = 0;
+        const char *slash = strrchr(cur, '/');
+        if (link[0] == '/' || !slash) { /* absolute, or relative to the current directory */
+            free(cur);
+            cur = link;
+            continue;
+        }
+        size_t dir = (size_t)(slash - cur) + 1; /* relative to the link's directory */
+        char *next = malloc(dir + (size_t)n + 1);
+        if (next) {
+            memcpy(next, cur, dir);
+            memcpy(next + dir, link, (size_t)n + 1);
+        } else {
+            tt_set_error(TT_ENOMEM, "out of memory");
+        }
+        free(link);
+        free(cur);
+        cur = next;
+    }
+    return NULL;
+}
+
+static void output_free(tt_output *o)
+{
+    free(o->path);
+    free(o->target);
+    free(o->temp);
+    free(o);
+}
+
+tt_output *tt_output_open(const char *path)
+{
+    if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name"), NULL;
+    tt_output *o = calloc(1, sizeof *o);
+    if (!o || !(o->path = tt_io_strdup(path)) || !(o->target = tt_output_target(path))) {
+        if (o && !o->path) tt_set_error(TT_ENOMEM, "out of memory");
+        if (o) output_free(o);
+        else tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
     struct stat old;
-    bool exists = stat(path, &old) == 0;
-    if (exists && S_ISDIR(old.st_mode)) return tt_set_error(TT_EIO, "%s: cannot write: Is a directory", path);
+    bool exists = stat(o->target, &old) == 0;
+    if (exists && S_ISDIR(old.st_mode)) {
+        tt_set_error(TT_EIO, "%s: cannot write: Is a directory", path);
+        output_free(o);
+        return NULL;
+    }
     if (exists && !S_ISREG(old.st_mode)) {
         /* A device or FIFO (/dev/null, a named pipe): no temporary file there. */
-        FILE *f = fopen(path, "wb");
-        if (!f) return tt_set_error(TT_EIO, "%s: cannot open: %s", path, strerror(errno));
-        tt_status st = emit(f, path, ctx);
-        if (fclose(f) != 0 && st == TT_OK) st = tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
-        return st;
+        if (!(o->f = fopen(o->target, "wb"))) {
+            tt_set_error(TT_EIO, "%s: cannot open: %s", path, strerror(errno));
+            output_free(o);
+            return NULL;
+        }
+        return o;
     }
-
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
-    if (!tmp) return tt_set_error(TT_ENOMEM, "out of memory");
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
+    size_t n = strlen(o->target);
+    if (!(o->temp = malloc(n + 8))) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        output_free(o);
+        return NULL;
+    }
+    memcpy(o->temp, o->target, n);
+    memcpy(o->temp + n, ".XXXXXX", 8);
+    int fd = mkstemp(o->temp);
     if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return tt_set_error(TT_EIO, "%s: cannot create: %s", path, strerror(e));
+        tt_set_error(TT_EIO, "%s: cannot create: %s", path, strerror(errno));
+        free(o->temp);
+        o->temp = NULL;
+        output_free(o);
+        return NULL;
     }
-    mode_t mode;
     if (exists) {
-        mode = old.st_mode & 07777;
+        o->mode = old.st_mode & 07777;
     } else {
         mode_t mask = umask(0);
         umask(mask);
-        mode = 0666 & ~mask;
+        o->mode = 0666 & ~mask;
     }
-    fchmod(fd, mode);
-    tt_status st;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        st = tt_set_error(TT_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (fchmod(fd, o->mode) != 0 || !(o->f = fdopen(fd, "wb"))) {
+        tt_set_error(TT_EIO, "%s: cannot create: %s", path, strerror(errno));
         close(fd);
-    } else {
-        st = emit(f, path, ctx);
-        if (fclose(f) != 0 && st == TT_OK) st = tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
+        unlink(o->temp);
+        output_free(o);
+        return NULL;
     }
-    if (st == TT_OK && rename(tmp, path) != 0)
-        st = tt_set_error(TT_EIO, "%s: cannot replace: %s", path, strerror(errno));
-    if (st != TT_OK) unlink(tmp);
-    free(tmp);
+    return o;
+}
+
+FILE *tt_output_file(const tt_output *o) { return o->f; }
+const char *tt_output_temp(const tt_output *o) { return o->temp; }
+
+tt_status tt_output_write(tt_output *o, const void *buf, size_t len)
+{
+    if (len && fwrite(buf, 1, len, o->f) != len)
+        return tt_set_error(TT_EIO, "%s: cannot write: %s", o->path, strerror(errno));
+    return TT_OK;
+}
+
+tt_status tt_output_write_set(tt_output *o, const tt_tensor_set *set, tt_file_format fmt)
+{
+    if (fmt == TT_FMT_AUTO) fmt = tt_format_from_path(o->path);
+    if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
+    return write_stream(set, fmt, o->f, o->path);
+}
+
+tt_status tt_output_commit(tt_output *o)
+{
+    tt_status st = TT_OK;
+    if (fclose(o->f) != 0) st = tt_set_error(TT_EIO, "%s: cannot write: %s", o->path, strerror(errno));
+    if (st == TT_OK && o->temp && rename(o->temp, o->target) != 0)
+        st = tt_set_error(TT_EIO, "%s: cannot replace: %s", o->path, strerror(errno));
+    if (st != TT_OK && o->temp) unlink(o->temp);
+    output_free(o);
     return st;
 }
 
-typedef struct {
-    const tt_tensor_set *set;
-    tt_file_format fmt;
-} set_job;
-
-static tt_status emit_set(FILE *f, const char *path, const void *ctx)
+void tt_output_abort(tt_output *o)
 {
-    const set_job *j = ctx;
-    return write_stream(j->set, j->fmt, f, path);
+    if (!o) return;
+    fclose(o->f);
+    if (o->temp) unlink(o->temp);
+    output_free(o);
+}
+
+/* Commits o when what was written went well, else removes it; returns the outcome. */
+static tt_status commit_if(tt_output *o, tt_status written)
+{
+    if (written == TT_OK) return tt_output_commit(o);
+    tt_output_abort(o);
+    return written;
 }
 
 tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char *path)
@@ -359,28 +585,13 @@ tt_status tt_write_path(const tt_tensor_set *set, tt_file_format fmt, const char
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
     if (!strcmp(path, "-")) return write_stream(set, fmt, stdout, "standard output");
     if (!set) return tt_set_error(TT_EINVAL, "%s: nothing to write", path);
-    if (fmt == TT_FMT_AUTO) fmt = tt_format_from_path(path);
-    if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
-    set_job j = {set, fmt};
-    return write_atomically(path, emit_set, &j);
-}
-
-typedef struct {
-    const void *buf;
-    size_t len;
-} bytes_job;
-
-static tt_status emit_bytes(FILE *f, const char *path, const void *ctx)
-{
-    const bytes_job *j = ctx;
-    if (j->len && fwrite(j->buf, 1, j->len, f) != j->len)
-        return tt_set_error(TT_EIO, "%s: cannot write: %s", path, strerror(errno));
-    return TT_OK;
+    tt_output *o = tt_output_open(path);
+    return o ? commit_if(o, tt_output_write_set(o, set, fmt)) : tt_last_status();
 }
 
 tt_status tt_write_bytes(const char *path, const void *buf, size_t len)
 {
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty output file name");
-    bytes_job j = {buf, len};
-    return write_atomically(path, emit_bytes, &j);
+    tt_output *o = tt_output_open(path);
+    return o ? commit_if(o, tt_output_write(o, buf, len)) : tt_last_status();
 }

@@ -122,6 +122,18 @@ static size_t binary_offset(const unsigned char *p, size_t len)
     return len;
 }
 
+/* buf with room for need elements of size bytes, doubling; NULL when out of
+ * memory (buf is kept). */
+static void *grown(void *buf, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return buf;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *p = realloc(buf, c * size);
+    if (p) *cap = c;
+    return p;
+}
+
 tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
 {
     size_t bad = binary_offset((const unsigned char *)buf, len);
@@ -136,8 +148,10 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
     field_list fields = {0};
     scratch sc = {0};
     char **header = NULL;
+    tt_name_hash header_names = {0};
     double *vals = NULL, *col = NULL;
-    size_t nvals = 0, capvals = 0;
+    size_t nvals = 0, capvals = 0, caplines = 0;
+    int64_t *lines = NULL; /* the file line of each row */
     int ncols = -1;
     int64_t rows = 0;
     bool oom = false;
@@ -190,12 +204,12 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
                     }
                     memcpy(header[j], s, n);
                     header[j][n] = 0;
-                    for (int k = 0; k < j; k++)
-                        if (!strcmp(header[k], header[j])) {
-                            tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", label, line,
-                                         header[j]);
-                            goto done;
-                        }
+                    if (tt_name_hash_find(&header_names, header, header[j], n) >= 0) {
+                        tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", label, line,
+                                     header[j]);
+                        goto done;
+                    }
+                    if (tt_name_hash_add(&header_names, header, j) != TT_OK) goto done;
                 }
                 continue;
             }
@@ -205,17 +219,15 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
                          fields.n == 1 ? "" : "s", ncols);
             goto done;
         }
-        if (nvals + (size_t)ncols > capvals) {
-            size_t cap = capvals ? 2 * capvals : 1024;
-            while (cap < nvals + (size_t)ncols) cap *= 2;
-            double *v = realloc(vals, cap * sizeof *v);
-            if (!v) {
-                oom = true;
-                goto done;
-            }
-            vals = v;
-            capvals = cap;
+        double *v = grown(vals, &capvals, nvals + (size_t)ncols, sizeof *vals);
+        int64_t *l = v ? grown(lines, &caplines, (size_t)rows + 1, sizeof *lines) : NULL;
+        if (v) vals = v;
+        if (l) lines = l;
+        if (!v || !l) {
+            oom = true;
+            goto done;
         }
+        lines[rows] = line;
         for (int j = 0; j < ncols; j++) {
             double v;
             if (!parse_number(&sc, fields.v[j].p, fields.v[j].n, &v, &oom)) {
@@ -252,6 +264,8 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
         tt_release(t);
         if (st != TT_OK) goto done;
     }
+    set->text_lines = lines;
+    lines = NULL;
     result = set;
     set = NULL;
 done:
@@ -262,7 +276,9 @@ done:
     if (header)
         for (int j = 0; j < ncols; j++) free(header[j]);
     free(header);
+    tt_name_hash_free(&header_names);
     free(vals);
+    free(lines);
     free(col);
     return result;
 }
@@ -324,121 +340,256 @@ static void write_attr_comments(tt_io_sink *s, const tt_tensor_set *set)
         tt_sink_puts(s, "# ");
         tt_sink_puts(s, a->name);
         tt_sink_puts(s, ": ");
-        if (a->is_string) {
+        char num[40];
+        switch (a->type) {
+        case TT_ATTR_STR:
             for (const char *c = a->str ? a->str : ""; *c; c++) tt_sink_putc(s, (unsigned char)*c < 0x20 ? ' ' : *c);
-        } else {
-            char num[40];
+            break;
+        case TT_ATTR_F64:
             format_value(num, sizeof num, TT_F64, &a->num, 0);
             tt_sink_puts(s, num);
+            break;
+        case TT_ATTR_I64:
+            snprintf(num, sizeof num, "%lld", (long long)a->i64);
+            tt_sink_puts(s, num);
+            break;
+        case TT_ATTR_U64:
+            snprintf(num, sizeof num, "%llu", (unsigned long long)a->u64);
+            tt_sink_puts(s, num);
+            break;
         }
         tt_sink_putc(s, '\n');
     }
 }
 
-tt_status tt_text_write(const tt_tensor_set *set, tt_file_format fmt, FILE *f, const char *label)
+/* ---- the writer: rows in bounded pieces ------------------------------------ *
+ * Rows are formatted a block at a time into the sink (64 KiB writes), so text
+ * reaches its reader as it is made and a write error (a closed pipe) stops it
+ * at the next block. Aligned text pads each column to the widest number seen
+ * so far: a block is formatted before it is written, widths only grow. */
+
+/* Cells per block: a bounded amount of formatted text whatever the shape. */
+enum { BLOCK_CELLS = 1 << 14, CELL = 32 };
+
+struct tt_text_writer {
+    tt_io_sink sink;
+    tt_file_format fmt;
+    char sep;
+    bool aligned, started, matrix;
+    int ncols, nnames;
+    char **names;    /* the first piece's tensor names, for the next pieces */
+    bool header_due; /* aligned: the header goes out with the first block's widths */
+    int *widths;
+    char *cells; /* one block of formatted cells, CELL bytes each */
+    int *lens;
+};
+
+tt_text_writer *tt_text_writer_new(FILE *f, tt_file_format fmt, const char *label)
+{
+    if (fmt != TT_FMT_CSV && fmt != TT_FMT_TSV && fmt != TT_FMT_TEXT)
+        return tt_set_error(TT_EINVAL, "%s: not a text format", label), NULL;
+    tt_text_writer *w = calloc(1, sizeof *w);
+    if (!w) return tt_set_error(TT_ENOMEM, "out of memory"), NULL;
+    tt_sink_init(&w->sink, f, label);
+    w->fmt = fmt;
+    w->sep = fmt == TT_FMT_CSV ? ',' : fmt == TT_FMT_TSV ? '\t' : ' ';
+    w->aligned = fmt == TT_FMT_TEXT;
+    return w;
+}
+
+static void writer_free(tt_text_writer *w)
+{
+    for (int j = 0; w->names && j < w->nnames; j++) free(w->names[j]);
+    free(w->names);
+    free(w->widths);
+    free(w->cells);
+    free(w->lens);
+    free(w->sink.buf);
+    free(w);
+}
+
+/* The piece's shape: 1-D columns of one length, or a single 2-D tensor. */
+static tt_status piece_shape(const tt_tensor_set *set, bool *matrix, int64_t *rows, int *ncols)
 {
     int count = set->count;
-    bool matrix = count == 1 && set->tensors[0]->ndim == 2;
-    int64_t rows = 0;
-    int ncols = 0;
     char shp[96];
-    if (matrix) {
-        rows = set->tensors[0]->shape[0];
-        ncols = (int)set->tensors[0]->shape[1];
+    *matrix = count == 1 && set->tensors[0]->ndim == 2;
+    *rows = 0;
+    if (*matrix) {
         if (set->tensors[0]->shape[1] > INT32_MAX)
             return tt_set_error(TT_EINVAL, "cannot write '%s' as text: too many columns", set->names[0]);
-    } else {
-        ncols = count;
-        for (int i = 0; i < count; i++) {
-            const tt_tensor *t = set->tensors[i];
-            if (t->ndim > 1) {
-                shape_str(t, shp, sizeof shp);
-                return tt_set_error(TT_EINVAL,
-                                    "cannot write '%s' (shape %s) as text: text holds 1-D columns of one length "
-                                    "or a single 2-D tensor; use HDF5",
-                                    set->names[i], shp);
-            }
-            if (i && tt_numel(t) != rows)
-                return tt_set_error(TT_EINVAL,
-                                    "cannot write '%s' and '%s' as text columns: they have %lld and %lld elements",
-                                    set->names[0], set->names[i], (long long)rows, (long long)tt_numel(t));
-            rows = tt_numel(t);
+        *rows = set->tensors[0]->shape[0];
+        *ncols = (int)set->tensors[0]->shape[1];
+        return TT_OK;
+    }
+    *ncols = count;
+    for (int i = 0; i < count; i++) {
+        const tt_tensor *t = set->tensors[i];
+        if (t->ndim > 1) {
+            shape_str(t, shp, sizeof shp);
+            return tt_set_error(TT_EINVAL,
+                                "cannot write '%s' (shape %s) as text: text holds 1-D columns of one length "
+                                "or a single 2-D tensor; use HDF5",
+                                set->names[i], shp);
         }
+        if (i && tt_numel(t) != *rows)
+            return tt_set_error(TT_EINVAL,
+                                "cannot write '%s' and '%s' as text columns: they have %lld and %lld elements",
+                                set->names[0], set->names[i], (long long)*rows, (long long)tt_numel(t));
+        *rows = tt_numel(t);
     }
-    char sep = fmt == TT_FMT_CSV ? ',' : fmt == TT_FMT_TSV ? '\t' : ' ';
-    bool aligned = fmt == TT_FMT_TEXT;
+    return TT_OK;
+}
 
-    /* Every column on the host in its own dtype. */
-    int nbufs = matrix ? 1 : count;
-    void **data = calloc((size_t)(nbufs ? nbufs : 1), sizeof *data);
-    int *widths = calloc((size_t)(ncols ? ncols : 1), sizeof *widths);
-    tt_status st = TT_OK;
-    if (!data || !widths) {
-        st = tt_set_error(TT_ENOMEM, "out of memory");
-        goto done;
+/* The first piece: TEXT's attribute comments and the header; the layout kept. */
+static tt_status writer_start(tt_text_writer *w, const tt_tensor_set *set, bool matrix, int ncols)
+{
+    w->started = true;
+    w->matrix = matrix;
+    w->ncols = ncols;
+    w->widths = calloc((size_t)(ncols ? ncols : 1), sizeof *w->widths);
+    w->names = calloc((size_t)(set->count ? set->count : 1), sizeof *w->names);
+    if (!w->widths || !w->names) return tt_set_error(TT_ENOMEM, "out of memory");
+    for (int j = 0; j < set->count; j++, w->nnames++)
+        if (!(w->names[j] = tt_io_strdup(set->names[j]))) return TT_ENOMEM;
+    /* A header names the columns, unless the names read as numbers (a header
+     * of numbers would read back as a row). */
+    bool header = !matrix && set->count > 0;
+    for (int i = 0; i < set->count && header; i++)
+        if (looks_numeric(set->names[i])) header = false;
+    if (w->aligned) write_attr_comments(&w->sink, set);
+    if (!header) return TT_OK;
+    for (int j = 0; w->aligned && j < ncols; j++) w->widths[j] = (int)strlen(set->names[j]);
+    w->header_due = true;
+    return TT_OK;
+}
+
+static void write_header(tt_text_writer *w)
+{
+    w->header_due = false;
+    for (int j = 0; j < w->ncols; j++) {
+        if (j) {
+            tt_sink_putc(&w->sink, w->sep);
+            if (w->aligned) tt_sink_putc(&w->sink, ' ');
+        }
+        for (int pad = (int)strlen(w->names[j]); w->aligned && pad < w->widths[j]; pad++) tt_sink_putc(&w->sink, ' ');
+        tt_sink_puts(&w->sink, w->names[j]);
     }
-    for (int i = 0; i < nbufs; i++) {
+    tt_sink_putc(&w->sink, '\n');
+}
+
+tt_status tt_text_writer_put(tt_text_writer *w, const tt_tensor_set *set)
+{
+    bool matrix;
+    int64_t rows;
+    int ncols;
+    tt_status st = piece_shape(set, &matrix, &rows, &ncols);
+    if (st != TT_OK) return st;
+    if (!w->started) {
+        if ((st = writer_start(w, set, matrix, ncols)) != TT_OK) return st;
+    } else if (matrix != w->matrix || ncols != w->ncols) {
+        return tt_set_error(TT_EINVAL, "%s: a piece of text output of another shape", w->sink.label);
+    } else {
+        for (int j = 0; !matrix && j < ncols; j++)
+            if (strcmp(set->names[j], w->names[j]))
+                return tt_set_error(TT_EINVAL, "%s: a piece of text output with the column '%s' for '%s'",
+                                    w->sink.label, set->names[j], w->names[j]);
+    }
+    if (w->header_due && (rows == 0 || !w->aligned)) write_header(w);
+    if (w->sink.err || rows == 0 || ncols == 0) return TT_OK;
+
+    /* Every column of the piece on the host in its own dtype. */
+    int nbufs = matrix ? 1 : set->count;
+    void **data = calloc((size_t)nbufs, sizeof *data);
+    int64_t block = BLOCK_CELLS / ncols > 0 ? BLOCK_CELLS / ncols : 1;
+    if (!w->cells || !w->lens) {
+        free(w->cells);
+        free(w->lens);
+        w->cells = malloc(w->aligned ? (size_t)BLOCK_CELLS * CELL + (size_t)ncols * CELL : CELL);
+        w->lens = malloc(w->aligned ? ((size_t)BLOCK_CELLS + (size_t)ncols) * sizeof *w->lens : sizeof *w->lens);
+    }
+    if (!data || !w->cells || !w->lens) {
+        free(data);
+        return tt_set_error(TT_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < nbufs && st == TT_OK; i++) {
         const tt_tensor *t = set->tensors[i];
         int64_t n = tt_numel(t);
         data[i] = malloc(n ? (size_t)n * tt_dtype_size(t->dtype) : 1);
-        if (!data[i]) {
-            st = tt_set_error(TT_ENOMEM, "out of memory writing '%s'", set->names[i]);
-            goto done;
-        }
-        if (n && (st = tt_to_host(t, t->dtype, data[i])) != TT_OK) goto done;
+        if (!data[i]) st = tt_set_error(TT_ENOMEM, "out of memory writing '%s'", set->names[i]);
+        else if (n) st = tt_to_host(t, t->dtype, data[i]);
     }
-
-    /* A header names the columns, unless the names read as numbers (a header
-     * of numbers would read back as a row). */
-    bool header = !matrix && count > 0;
-    for (int i = 0; i < count && header; i++)
-        if (looks_numeric(set->names[i])) header = false;
-
-    char cell[64];
-    if (aligned) {
-        for (int j = 0; j < ncols; j++) {
-            if (header) widths[j] = (int)strlen(set->names[j]);
-            tt_dtype dt = set->tensors[matrix ? 0 : j]->dtype;
-            const void *d = data[matrix ? 0 : j];
-            for (int64_t r = 0; r < rows; r++) {
-                int w = format_value(cell, sizeof cell, dt, d, matrix ? r * ncols + j : r);
-                if (w > widths[j]) widths[j] = w;
+    for (int64_t r0 = 0; st == TT_OK && r0 < rows && !w->sink.err; r0 += block) {
+        int64_t r1 = r0 + block < rows ? r0 + block : rows;
+        if (w->aligned) { /* the block's cells first: the widths they need */
+            for (int64_t r = r0; r < r1; r++)
+                for (int j = 0; j < ncols; j++) {
+                    size_t k = (size_t)(r - r0) * (size_t)ncols + (size_t)j;
+                    tt_dtype dt = set->tensors[matrix ? 0 : j]->dtype;
+                    int len =
+                        format_value(w->cells + k * CELL, CELL, dt, data[matrix ? 0 : j], matrix ? r * ncols + j : r);
+                    w->lens[k] = len;
+                    if (len > w->widths[j]) w->widths[j] = len;
+                }
+            if (w->header_due) write_header(w);
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            for (int j = 0; j < ncols; j++) {
+                size_t k = (size_t)(r - r0) * (size_t)ncols + (size_t)j;
+                if (j) {
+                    tt_sink_putc(&w->sink, w->sep);
+                    if (w->aligned) tt_sink_putc(&w->sink, ' ');
+                }
+                if (!w->aligned) {
+                    tt_dtype dt = set->tensors[matrix ? 0 : j]->dtype;
+                    int len = format_value(w->cells, CELL, dt, data[matrix ? 0 : j], matrix ? r * ncols + j : r);
+                    tt_sink_write(&w->sink, w->cells, (size_t)len);
+                    continue;
+                }
+                for (int pad = w->lens[k]; pad < w->widths[j]; pad++) tt_sink_putc(&w->sink, ' ');
+                tt_sink_write(&w->sink, w->cells + k * CELL, (size_t)w->lens[k]);
             }
+            tt_sink_putc(&w->sink, '\n');
         }
     }
-
-    tt_io_sink s;
-    tt_sink_init(&s, f, label);
-    if (aligned) write_attr_comments(&s, set);
-    if (header) {
-        for (int j = 0; j < ncols; j++) {
-            if (j) {
-                tt_sink_putc(&s, sep);
-                if (aligned) tt_sink_putc(&s, ' ');
-            }
-            for (int k = (int)strlen(set->names[j]); aligned && k < widths[j]; k++) tt_sink_putc(&s, ' ');
-            tt_sink_puts(&s, set->names[j]);
-        }
-        tt_sink_putc(&s, '\n');
-    }
-    for (int64_t r = 0; r < rows && !s.err; r++) {
-        for (int j = 0; j < ncols; j++) {
-            tt_dtype dt = set->tensors[matrix ? 0 : j]->dtype;
-            int w = format_value(cell, sizeof cell, dt, data[matrix ? 0 : j], matrix ? r * ncols + j : r);
-            if (j) {
-                tt_sink_putc(&s, sep);
-                if (aligned) tt_sink_putc(&s, ' ');
-            }
-            for (int k = w; aligned && k < widths[j]; k++) tt_sink_putc(&s, ' ');
-            tt_sink_write(&s, cell, (size_t)w);
-        }
-        tt_sink_putc(&s, '\n');
-    }
-    st = tt_sink_finish(&s);
-done:
-    if (data)
-        for (int i = 0; i < nbufs; i++) free(data[i]);
+    for (int i = 0; i < nbufs; i++) free(data[i]);
     free(data);
-    free(widths);
+    if (st == TT_OK && w->sink.err) { /* stop the caller at once: a closed pipe, a full disk */
+        int e = w->sink.err;
+        st = tt_set_error(TT_EIO, "%s: cannot write: %s", w->sink.label, strerror(e));
+        errno = e;
+    }
     return st;
+}
+
+tt_status tt_text_writer_finish(tt_text_writer *w)
+{
+    if (!w) return TT_OK;
+    if (w->header_due) write_header(w);
+    tt_status st = tt_sink_finish(&w->sink);
+    int e = errno;
+    writer_free(w);
+    errno = e;
+    return st;
+}
+
+void tt_text_writer_abort(tt_text_writer *w)
+{
+    if (w) writer_free(w);
+}
+
+tt_status tt_text_write(const tt_tensor_set *set, tt_file_format fmt, FILE *f, const char *label)
+{
+    bool matrix;
+    int64_t rows;
+    int ncols;
+    tt_status st = piece_shape(set, &matrix, &rows, &ncols); /* refused before anything is written */
+    if (st != TT_OK) return st;
+    tt_text_writer *w = tt_text_writer_new(f, fmt, label);
+    if (!w) return tt_last_status();
+    if ((st = tt_text_writer_put(w, set)) != TT_OK) {
+        tt_text_writer_abort(w);
+        return st;
+    }
+    return tt_text_writer_finish(w);
 }

@@ -67,7 +67,24 @@ struct tt_backend {
     /* Batched out[b] = a[b] @ b[b]; views are 3-D (batch, rows, cols), floating dtypes. */
     tt_status (*matmul)(const tt_kview *out, const tt_kview *a, const tt_kview *b);
     tt_status (*softmax)(const tt_kview *out, const tt_kview *in, int dim, bool log);
+    /* Fit kernel (lib/fit; NULL where a backend has none, and the fit builds
+     * the same sums from tensor ops): one descent step of a line with a
+     * squared loss, on host arrays of n points as doubles. Per block of
+     * `block` points (the last may be shorter), r = w*x + b - y computed in dt
+     * (float32 rounds x, y, w, b and each op to float, as the tensor ops do)
+     * and out[3k], out[3k+1], out[3k+2] = sum s r^2, sum s r x, sum s r over
+     * block k, in double (s NULL: 1). The same bits for any thread count. */
+    tt_status (*line_sums)(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n, int64_t block,
+                           double w, double b, double *out);
 };
+
+/* Host loops built for AVX2 and AVX-512 too, picked at load time. No FMA:
+ * without contraction (-std=c11) every build rounds identically. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
 
 /* x as int64 the way every backend casts: C leaves out-of-range conversion
  * undefined, so those (and NaN) give INT64_MIN, as x86 does. */

@@ -12,6 +12,9 @@ tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_
                         int64_t offset);
 /* A view of t with another shape/strides/offset (same storage and dtype). */
 tt_tensor *tt__restride(const tt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
+/* True when shape's element count fits in int64; else false with TT_EINVAL
+ * "OP: a tensor of shape [...] would have more than ... elements" (no "OP: " when op is NULL). */
+bool tt__numel_fits(int ndim, const int64_t *shape, const char *op);
 void tt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 void tt__kview(const tt_tensor *t, tt_kview *v);
 /* t's view broadcast to (ndim, shape) with stride 0 on expanded dims; t must broadcast. */

@@ -57,6 +57,15 @@ int64_t tt_shape_numel(int ndim, const int64_t *shape)
     return n;
 }
 
+bool tt__numel_fits(int ndim, const int64_t *shape, const char *op)
+{
+    if (tt_shape_numel(ndim, shape) >= 0) return true;
+    char buf[200];
+    tt_set_error(TT_EINVAL, "%s%sa tensor of shape %s would have more than %lld elements", op ? op : "", op ? ": " : "",
+                 tt_shape_str(ndim, shape, buf, sizeof buf), (long long)INT64_MAX);
+    return false;
+}
+
 const char *tt_shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
 {
     size_t used = (size_t)snprintf(buf, len, "[");
@@ -79,6 +88,7 @@ tt_status tt_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b
                                 (long long)sa, (long long)sb, i);
         out[i] = sa == 1 ? sb : sa;
     }
+    if (!tt__numel_fits(n, out, "broadcast")) return TT_EINVAL;
     *nout = n;
     return TT_OK;
 }
@@ -139,7 +149,8 @@ static tt_storage *storage_new(tt_device dev, size_t nbytes)
     s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
     if (!s->buf) {
         tt__pool_free(s, sizeof *s);
-        if (!tt_last_status())
+        /* The CPU backend sets no message of its own (an older error may be pending). */
+        if (dev.type == TT_DEVICE_CPU || !tt_last_status())
             tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
         return NULL;
     }
@@ -162,6 +173,9 @@ static void storage_release(tt_storage *s)
 tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
                         int64_t offset)
 {
+    /* Every view passes here: none may count more elements than int64 holds
+     * (expand and restriding make no storage that would catch it). */
+    if (!tt__numel_fits(ndim, shape, NULL)) return NULL;
     tt_tensor *t = tt__pool_alloc(sizeof *t);
     if (!t) {
         tt_set_error(TT_ENOMEM, "out of memory");
@@ -340,9 +354,10 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
                          tt_shape_str(ndim, shape, buf, sizeof buf));
             return NULL;
         }
+    if (!tt__numel_fits(ndim, shape, NULL)) return NULL;
     int64_t n = tt_shape_numel(ndim, shape);
     size_t bytes;
-    if (n < 0 || __builtin_mul_overflow((size_t)n, tt_dtype_size(dt), &bytes)) {
+    if (__builtin_mul_overflow((size_t)n, tt_dtype_size(dt), &bytes)) {
         char buf[160];
         tt_set_error(TT_ENOMEM, "a tensor of shape %s has too many elements",
                      tt_shape_str(ndim, shape, buf, sizeof buf));
@@ -708,6 +723,7 @@ tt_tensor *tt_expand(const tt_tensor *t, int ndim, const int64_t *shape)
             return NULL;
         }
     }
+    if (!tt__numel_fits(ndim, sh, NULL)) return NULL;
     return tt__restride(t, ndim, sh, st, t->offset);
 }
 

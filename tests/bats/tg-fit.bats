@@ -49,6 +49,56 @@ fitkv() {
   assert_output "tg-fit (tg) 0.1.0"
 }
 
+@test "--model and --loss are checked before the data is read: syntax first, usage errors with a caret" {
+  # the input does not exist: the request's own errors come first
+  run tg-fit nothere.h5 --model 'a*x +'
+  assert_failure 2
+  assert_output "$(printf '%s\n' "tg-fit: model: syntax error at column 6: expected an expression, found end of input" \
+    "  a*x +" "       ^" "Try 'tg-fit --help' for more information.")"
+  run tg-fit nothere.h5 --model 'a*foo(x)' --init a=1
+  assert_failure 2
+  assert_line --index 0 --partial "tg-fit: model: unknown function 'foo' at column 3"
+  assert_line --index 1 "  a*foo(x)"
+  assert_line --index 2 "    ^"
+  run tg-fit nothere.h5 --model 'a*x' --loss 'mean((pred-y)^2'
+  assert_failure 2
+  assert_line --index 0 --partial "tg-fit: loss: syntax error at column 16"
+  run tg-fit nothere.h5 --model 'a*sine(x)' --init a=1
+  assert_failure 2
+  assert_line --index 0 --partial "unknown function 'sine' at column 3 (did you mean sin, sign?)"
+  run tg-fit nothere.h5 --loss msee
+  assert_failure 2
+  assert_line --index 0 --partial "tg-fit: unknown loss 'msee' (did you mean mse?)"
+  assert_line --index 1 "  msee"
+  assert_line --index 2 "  ^"
+  run tg-fit nothere.h5 --model 'a*x'
+  assert_failure 2
+  assert_output --partial "parameter 'a' of the model 'a*x' has no initial value"
+  run tg-fit nothere.h5 --model 'a*x' --init a=1
+  assert_failure 1
+  assert_output --partial "tg-fit: nothere.h5"
+}
+
+@test "no leak on the error paths (valgrind)" {
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  tg-gen line -n 10 --seed 1 -o v.h5
+  printf 'x,y\n1,2\n2,nan\n' > nan.csv
+  vg() { TG_POOL=0 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 "$@"; }
+  run vg tg-fit v.h5 --model 'a*x +'
+  assert_failure 2
+  run vg tg-fit v.h5 --model 'a*x'
+  assert_failure 2
+  run vg tg-fit nan.csv --format kv
+  assert_failure 1
+  run vg tg-fit v.h5 --lr 1e6 --steps 50 --format kv
+  assert_failure 1
+  assert_output --partial "loss became"
+  run vg tg-fit v.h5 --format kv --plot nodir/p.svg
+  assert_failure 1
+  run vg tg-fit v.h5 --format kv
+  assert_success
+}
+
 @test "unknown loss, model and optimizer are usage errors naming the choices" {
   run tg-fit "$FIX/line.csv" --loss msee --format kv
   assert_failure 2
@@ -125,12 +175,73 @@ fitkv() {
   run tg-fit "$FIX/poly.csv" --model poly:2 --loss orthogonal --format kv
   assert_failure 2
   assert_output --partial "--loss orthogonal fits a line only"
-  run tg-fit "$FIX/line.csv" --format csv
+  run tg-fit "$FIX/line.csv" --format json
   assert_failure 2
-  assert_output --partial "invalid value 'csv' for --format: expected text, kv or h5"
+  assert_line --index 0 "tg-fit: invalid value 'json' for --format: expected h5, csv, tsv, text or kv"
   run tg-fit "$FIX/line.csv" "$FIX/poly.csv"
   assert_failure 2
   assert_output --partial "unexpected argument"
+}
+
+@test "output names: each extension writes what it names, others are usage errors listing what can be written" {
+  run tg-fit "$FIX/line.csv" --method exact -o fit.csv
+  assert_success
+  eval "$(tg-fit "$FIX/line.csv" --method exact --format kv)"
+  assert_equal "$(cat fit.csv)" "$(printf 'parameter,value,stderr\nw,%s,%s\nb,%s,%s' "$w" "$w_stderr" "$b" "$b_stderr")"
+  tg-fit "$FIX/line.csv" --method exact -o fit.tsv
+  assert_equal "$(cat fit.tsv)" "$(tr , '\t' < fit.csv)"
+  assert_equal "$(tg-fit "$FIX/line.csv" --method exact --format csv)" "$(cat fit.csv)"
+  run tg-fit "$FIX/line.csv" --method exact -o fit.json
+  assert_failure 2
+  assert_line --index 0 "tg-fit: -o fit.json: tg-fit writes .h5/.hdf5, .csv, .tsv, .txt or .kv/.sh/.env files, not .json (or choose with --format h5, csv, tsv, text or kv)"
+  run tg-fit "$FIX/line.csv" --method exact --format kv --plot t.png
+  assert_failure 2
+  assert_line --index 0 "tg-fit: --plot t.png: tg-fit writes .svg files, not .png"
+  run tg-fit "$FIX/line.csv" --method exact --format kv --history h.json
+  assert_failure 2
+  assert_line --index 0 "tg-fit: --history h.json: tg-fit writes .h5/.hdf5, .csv, .tsv or .txt files, not .json"
+  run tg-fit "$FIX/line.csv" --method exact --format kv --plot nodir/t.svg
+  assert_failure 1
+  assert_output "tg-fit: cannot write 'nodir/t.svg': No such file or directory"
+  assert_no_file fit.json t.png h.json
+}
+
+# interrupt_fit FORMAT ARGS...: a long descent, Ctrl-C (SIGINT) once it runs;
+# stdout in out, stderr in err, the exit status in $status.
+interrupt_fit() {
+  local fmt=$1 pid i
+  shift
+  tg-gen line -n 1000 --slope 2 --intercept 1 --noise 0.1 --seed 1 -o d.h5
+  env --default-signal=INT tg-fit d.h5 --optimizer gd --lr 0.01 --steps 100000000 --log-every 100000000 \
+    --format "$fmt" "$@" > out 2> err &
+  pid=$!
+  for i in $(seq 1 400); do
+    grep -q '^step 1 ' err && break
+    sleep 0.05
+  done
+  sleep 0.2
+  kill -INT "$pid"
+  status=0
+  wait "$pid" || status=$?
+}
+
+@test "Ctrl-C during the descent: the parameters reached on stdout (stop=interrupted), no file, death by SIGINT" {
+  interrupt_fit kv -o fit.h5 --history h.csv --plot p.svg
+  [ "$status" -eq 130 ] || fail "exit status $status, expected 130 (SIGINT); stderr: $(cat err)"
+  grep -q '^tg-fit: interrupted at step [0-9]*: the parameters reached follow; no file is written$' err
+  eval "$(cat out)"
+  [ "$stop" = interrupted ] && [ "$steps" -gt 1 ] && [ "$steps" -lt 100000000 ]
+  # the descent was on its way: w near 2, b near 1
+  awk -v w="$w" -v b="$b" 'BEGIN { exit !(w > 1.9 && w < 2.1 && b > 0.8 && b < 1.2) }'
+  assert_no_file fit.h5 h.csv p.svg
+  [ -z "$(ls -A | grep -v -e '^d.h5$' -e '^out$' -e '^err$')" ] || fail "left-over files: $(ls -A)"
+  interrupt_fit text
+  [ "$status" -eq 130 ]
+  grep -q '^stop  *interrupted (Ctrl-C: the parameters reached, not converged)$' out
+  interrupt_fit h5
+  [ "$status" -eq 130 ]
+  skip_unless_h5py
+  assert_equal "$(py 'print(h5py.File(io.BytesIO(open("out", "rb").read()), "r").attrs["stop"])')" interrupted
 }
 
 # ---- bad data (exit 1, naming the file, column or row) ---------------------------
@@ -155,14 +266,18 @@ fitkv() {
   assert_output --partial "3 points cannot determine the 4 parameters"
 }
 
-@test "NaN or Inf in the data: an error naming the row, or --drop-nan with a note" {
-  printf 'x,y\n1,2\n2,nan\n3,6\n4,8.1\n' > nan.csv
+@test "NaN or Inf in the data: an error naming the file line, or --drop-nan with a note" {
+  # file lines, as the reader's own messages count them (comments, blank lines and the header too)
+  printf '# data\nx,y\n1,2\n\n2,nan\n3,6\n4,8.1\n' > nan.csv
   run tg-fit nan.csv --format kv
   assert_failure 1
-  assert_output "tg-fit: nan.csv: row 2: y is NaN (--drop-nan drops such rows)"
+  assert_output "tg-fit: nan.csv: line 5: y is NaN (--drop-nan drops such rows)"
+  printf '# data\nx,y\n1,2\n\n2,nan,3\n' > ragged.csv
+  run tg-fit ragged.csv --format kv
+  assert_output "tg-fit: ragged.csv: line 5 has 3 columns, expected 2"
   run --separate-stderr tg-fit nan.csv --drop-nan --method exact --format kv
   assert_success
-  [ "$stderr" = "tg-fit: nan.csv: dropped 1 row holding NaN or Inf (the first: row 2); 3 left" ]
+  [ "$stderr" = "tg-fit: nan.csv: dropped 1 row holding NaN or Inf (the first: line 5); 3 left" ]
   eval "$output"
   [ "$n" = 3 ]
   skip_unless_h5py
@@ -214,7 +329,7 @@ fitkv() {
   printf 'x,y,s\n1,2,1\n2,4,-1\n3,6,1\n' > w.csv
   run tg-fit w.csv -w s --format kv
   assert_failure 1
-  assert_output --partial "tg-fit: w.csv: row 2: weight s is -1"
+  assert_output --partial "tg-fit: w.csv: line 3: weight s is -1"
 }
 
 # ---- input forms ---------------------------------------------------------------
@@ -301,6 +416,7 @@ fitkv() {
     assert h.ndim == 1 and len(h) == int(f.attrs["steps"]) and len(h) > 0
     assert f.attrs["parameters"] == "w,b" and f.attrs["stop"] in ("tol", "steps")
     assert f.attrs["dof"] == 48 and "tg-fit" in f.attrs["command"]
+    assert f.attrs["dof"].dtype == np.int64 and f.attrs["steps"].dtype == np.int64 and f.attrs["n"].dtype == np.int64
     print("%.17g %.17g %.17g" % (p["w"], s["w"], h[-1]))' fit.h5 fit2.h5
   assert_success
   read -r pw psw _ <<< "${lines[0]}"
@@ -356,10 +472,22 @@ fitkv() {
 }
 
 @test "--progress draws a bar on a terminal" {
-  run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000 --format kv
+  run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000000 --format kv
   assert_success
-  assert_output --partial "/3000"
+  assert_output --partial "/3000000"
   assert_output --partial "steps/s"
+  assert_output --partial $'\r\033[K['
+  # the first frame has no rate to go by yet: no ETA made of the start-up alone
+  run bash -c "$(declare -f on_tty); TERM=xterm on_tty tg-fit '$FIX/line.csv' --progress --optimizer gd --lr 0.01 --steps 3000 --format kv | tr '\r' '\n' | grep -m1 '1/3000'"
+  assert_output --regexp $'^\033\\[K\\[> +\\] 1/3000  loss [0-9.]+  ETA --:--$'
+}
+
+@test "--progress with TERM=dumb: no escape codes, the line overwritten with spaces" {
+  TERM=dumb run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000 --format kv
+  assert_success
+  assert_output --partial $'\r[>'
+  assert_output --partial "] 3000/3000  loss"
+  [[ "$output" != *$'\033'* ]] || fail "an escape code with TERM=dumb: $(od -c <<< "$output" | head)"
 }
 
 # ---- the numbers on the shipped data ----------------------------------------------
@@ -606,4 +734,40 @@ print("%.17g %.17g %.17g" % best)'
   run tg-fit far.h5 --optimizer gd --format kv
   assert_failure 1
   assert_output --regexp "loss became (NaN|Inf) at step [0-9]+; try a smaller --lr \\(now the gd default, 0.01\\)$"
+}
+
+# ---- data as a stream of slices ------------------------------------------------------
+
+@test "--slice: the same report, bit for bit, for slices of 1, 7, 4096 points and the default" {
+  tg-gen line --slope 2 --intercept 3 --x-range 0,20 --noise 3 -n 20000 --seed 13 -o d.h5
+  for args in "" "--method exact" "--model poly:2 --method exact" "--loss huber:2" \
+      "--optimizer gd --lr 1e-3 --steps 20 --dtype f64" "--optimizer adam --lr 0.05 --steps 20"; do
+    # shellcheck disable=SC2086
+    tg-fit d.h5 $args --format kv > ref.kv
+    for s in 1 7 4096; do
+      # shellcheck disable=SC2086
+      tg-fit d.h5 $args --slice "$s" --format kv > s.kv
+      cmp ref.kv s.kv || { echo "tg-fit $args --slice $s differs:"; diff ref.kv s.kv; return 1; }
+    done
+  done
+  run tg-fit --help
+  assert_output --partial "--slice N"
+}
+
+@test "--slice must be a positive number of points" {
+  run tg-fit "$FIX/line.csv" --slice 0 --format kv
+  assert_failure 2
+  assert_output --partial "--slice must be a positive integer, got '0'"
+  run tg-fit "$FIX/line.csv" --slice many --format kv
+  assert_failure 2
+  assert_output --partial "invalid value 'many' for --slice"
+}
+
+@test "data a line fits exactly: the default method stops on tol in a few steps" {
+  tg-gen line --slope 2 --intercept 3 --x-range 0,20 -n 100000 --seed 5 --dtype f64 -o exact.h5
+  fitkv exact.h5 --dtype f64
+  [ "$stop" = tol ]
+  [ "$steps" -le 3 ]
+  close "$w" 2 1e-12
+  close "$b" 3 1e-12
 }

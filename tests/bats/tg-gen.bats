@@ -321,6 +321,88 @@ load helpers
   assert_output "tg-gen: standard output: No space left on device"
 }
 
+# kill_when_writing SIG FILE CMD...: starts CMD in the background with SIG's
+# default action (a non-interactive shell ignores SIGINT in background jobs),
+# waits until FILE's temporary file exists, sends SIG; $status is CMD's.
+kill_when_writing() {
+  local sig=$1 file=$2 pid i
+  shift 2
+  env --default-signal="$sig" "$@" &
+  pid=$!
+  for i in $(seq 1 400); do
+    compgen -G "$file.??????" >/dev/null && break
+    sleep 0.05
+  done
+  compgen -G "$file.??????" >/dev/null || fail "no temporary file for $file appeared"
+  kill -s "$sig" "$pid"
+  status=0
+  wait "$pid" || status=$?
+}
+
+@test "SIGINT, SIGTERM or SIGHUP during a write: no temporary file is left, and tg-gen dies of the signal" {
+  local sig n
+  for sig in INT TERM HUP; do
+    kill_when_writing "$sig" huge.csv tg-gen line -n 3000000 -o huge.csv
+    case $sig in INT) n=2 ;; TERM) n=15 ;; HUP) n=1 ;; esac
+    [ "$status" -eq $((128 + n)) ] || fail "SIG$sig: exit status $status, expected $((128 + n))"
+    assert_no_file huge.csv
+    [ -z "$(ls -A)" ] || fail "left-over files after SIG$sig: $(ls -A)"
+  done
+}
+
+@test "-o through a symbolic link writes the file it names and keeps the link (as sort -o)" {
+  echo old > real.csv
+  chmod 640 real.csv
+  ln -s real.csv link.csv
+  tg-gen line --slope 2 --intercept 3 -n 2 --x-linspace 0,1 -o link.csv
+  [ -L link.csv ] || fail "link.csv is no longer a symbolic link"
+  assert_equal "$(readlink link.csv)" real.csv
+  assert_equal "$(cat real.csv)" "$(printf 'x,y\n0,3\n1,5')"
+  assert_equal "$(stat -c %a real.csv)" 640
+  # a relative link is read from its own directory; a chain of links; a link to no file yet
+  mkdir sub far
+  ln -s ../far/data.csv sub/rel.csv
+  ln -s sub/rel.csv chain.csv
+  tg-gen line -n 2 --x-linspace 0,1 -o chain.csv
+  [ -L chain.csv ] && [ -L sub/rel.csv ] && [ -f far/data.csv ]
+  assert_equal "$(head -1 far/data.csv)" "x,y"
+  ln -s far/new.h5 dangling.h5
+  tg-gen line -n 2 -o dangling.h5
+  [ -L dangling.h5 ] && [ "$(head -c 4 far/new.h5 | od -An -c | tr -d ' ')" = '211HDF' ]
+  [ -z "$(find . -name '*.??????')" ] || fail "left-over files: $(find .)"
+  # a loop of links fails naming the file, before any work
+  ln -s loop2.csv loop1.csv
+  ln -s loop1.csv loop2.csv
+  run tg-gen line -n 2 -o loop1.csv
+  assert_failure 1
+  assert_output "tg-gen: loop1.csv: cannot write: Too many levels of symbolic links"
+}
+
+@test "text is written as the points are made: 10^12 points | head -3 ends at once" {
+  # the whole would be 8 TB: only a stream can give its first lines
+  run timeout 20 bash -c 'tg-gen line -n 1000000000000 --format csv | head -3'
+  assert_success
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 0 "x,y"
+  run timeout 20 bash -c 'tg-gen line -n 1000000000000 --noise 1 --x-noise 1 --noise-dist laplace --format text | head -20'
+  assert_success
+  assert_line --index 15 --regexp '^ +x +y$'
+}
+
+@test "streamed text holds the numbers of the whole (pieces of 32768 points; every option of line)" {
+  skip_unless_h5py
+  local args
+  for args in "--noise 0.5" "--noise 1 --x-noise 0.3 --noise-dist laplace" "--noise 2 --noise-dist uniform --dtype f64" \
+    "--x-linspace -3,5 --x-noise 1 --noise 1" "--x-range 2,7 --noise 1 --dtype f64 --noise-dist laplace"; do
+    # shellcheck disable=SC2086
+    tg-gen line -n 100003 --slope -1.5 --intercept 2 --seed 7 $args -o whole.h5
+    # shellcheck disable=SC2086
+    tg-gen line -n 100003 --slope -1.5 --intercept 2 --seed 7 $args -o streamed.csv
+    py 'f = h5py.File("whole.h5", "r"); t = np.loadtxt("streamed.csv", delimiter=",", skiprows=1, dtype=f["x"].dtype)
+assert (t[:, 0] == f["x"][()]).all() and (t[:, 1] == f["y"][()]).all(), sys.argv[1]' "$args"
+  done
+}
+
 @test "a closed pipe ends tg-gen quietly with status 1" {
   run bash -c 'tg-gen line -n 1000000 --format csv 2>err | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"; cat err'
   assert_success
@@ -415,10 +497,22 @@ def s(v): return v.decode() if isinstance(v, bytes) else str(v)
 assert s(a["command"]) == "tg-gen line --slope 2 --intercept 3 -n 50 --noise 1 --seed 9", a["command"]
 assert s(a["generator"]) == "line" and s(a["noise_dist"]) == "normal" and s(a["dtype"]) == "float32"
 assert a["seed"] == 9 and a["slope"] == 2 and a["intercept"] == 3 and a["n"] == 50 and a["noise"] == 1
+# counts and seeds are 64-bit integers, the parameters doubles
+assert a["seed"].dtype == np.uint64 and a["n"].dtype == np.int64 and a["slope"].dtype == np.float64
 print("ok")
 '"'"
   assert_success
   assert_output "ok"
+}
+
+@test "the largest seed is stored exactly, as an unsigned 64-bit integer attribute" {
+  skip_unless_h5py
+  tg-gen randn --shape 2 --seed 18446744073709551615 -o d.h5
+  run py 'a = h5py.File("d.h5", "r").attrs["seed"]; print(a.dtype, int(a))'
+  assert_success
+  assert_output "uint64 18446744073709551615"
+  run h5dump -a /seed d.h5
+  assert_output --partial "H5T_STD_U64LE"
 }
 
 @test "the command attribute quotes words for the shell" {
@@ -560,11 +654,35 @@ print(u.mean(), u.var()); assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1
   tg-gen line --slope 2 --intercept 3 -n 2 --x-linspace 0,1 -o d.tsv
   assert_equal "$(cat d.tsv)" "$(printf 'x\ty\n0\t3\n1\t5')"
   tg-gen line -n 2 -o d.h5
-  tg-gen line -n 2 -o d.data
+  tg-gen line -n 2 -o d.HDF5
   tg-gen line -n 2 --format csv -o d2.h5
+  tg-gen line -n 2 --format h5 -o d.data
   [ "$(head -c 4 d.h5 | od -An -c | tr -d ' ')" = '211HDF' ]
+  [ "$(head -c 4 d.HDF5 | od -An -c | tr -d ' ')" = '211HDF' ]
   [ "$(head -c 4 d.data | od -An -c | tr -d ' ')" = '211HDF' ]
   assert_equal "$(head -1 d2.h5)" "x,y"
+  tg-gen line -n 2 -o d.txt
+  assert_equal "$(sed -n 's/^ *x *y$/header/p' d.txt)" "header"
+}
+
+@test "-o with an extension tg-gen does not write is a usage error listing what it writes" {
+  for f in out.png out.json out.data out; do
+    run tg-gen line -n 2 -o "$f"
+    assert_failure 2
+    assert_line --index 0 --partial "tg-gen: -o $f: tg-gen writes .h5/.hdf5, .csv, .tsv or .txt files, "
+    assert_line --index 0 --partial "(or choose with --format h5, csv, tsv or text)"
+    assert_no_file "$f"
+  done
+  run tg-gen line -n 2 -o out.png
+  assert_line --index 0 "tg-gen: -o out.png: tg-gen writes .h5/.hdf5, .csv, .tsv or .txt files, not .png (or choose with --format h5, csv, tsv or text)"
+  run tg-gen line -n 2 -o out
+  assert_line --index 0 --partial "and 'out' has no extension"
+  run tg-gen line -n 2 --format json
+  assert_failure 2
+  assert_line --index 0 "tg-gen: invalid value 'json' for --format: expected h5, csv, tsv or text"
+  # a device is written as a pipe would be
+  run tg-gen line -n 2 -o /dev/null
+  assert_success
 }
 
 @test "-o - writes to standard output" {

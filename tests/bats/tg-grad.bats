@@ -151,6 +151,16 @@ for v in np.asarray(f[sys.argv[2]][()], dtype=np.float64).reshape(-1): print("%.
   assert_no_file out.h5
 }
 
+@test "an element count beyond int64 is an error, not a silent 0 (expand to 3037000500^2)" {
+  run tg-grad -e 'sum(expand(x,3037000500,3037000500))' --wrt x x=1 -o out.h5
+  assert_failure 1
+  assert_output "tg-grad: -e: in expand at column 5: a tensor of shape [3037000500, 3037000500] would have more than 9223372036854775807 elements"
+  assert_no_file out.h5
+  run tg-grad -e 'sum(expand(x,3037000500,1) * expand(x,1,3037000500))' --wrt x x=1 -o out.h5
+  assert_failure 1
+  assert_output --partial "broadcast: a tensor of shape [3037000500, 3037000500] would have more than"
+}
+
 @test "a non-scalar output needs --grad-output: PyTorch's message and a hint" {
   run tg-grad -e 'x^2' --wrt x 'x=[1,2,3]' -o out.h5
   assert_failure 1
@@ -473,6 +483,16 @@ print("ok")'
   run bash -c "tg-gen line -n 5 | tg-grad -e 'sum(x)' --wrt x x=- y=- --format csv"
   assert_failure 1
   assert_output "tg-grad: x=-: standard input holds 2 datasets (x, y): name one, as in -:x"
+}
+
+@test "a wide text table reads in linear time (3 rows x 200000 columns, by column name)" {
+  # Pairwise header checks and linear name lookups took minutes here; linear
+  # time is well under a second, the bound is generous for a loaded machine.
+  awk 'BEGIN { n = 200000; for (r = -1; r < 3; r++) { for (i = 0; i < n; i++)
+    printf "%s%s", (i ? "," : ""), (r < 0 ? "c" i : r + i); print "" } }' > wide.csv
+  run timeout 20 tg-grad -e 'sum(x * x)' --wrt x x=wide.csv:c199999 --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n399998\n400000\n400002')"
 }
 
 @test "--grad-output from a file" {

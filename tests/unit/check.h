@@ -22,6 +22,23 @@
 
 static int check_count, check_failed_total, check_failed_here;
 
+/* A file of the repository (tests/...) from the root, where make test runs,
+ * or from build/tests; a static buffer. */
+static inline const char *repo_path(const char *rel)
+{
+    static char path[512];
+    const char *roots[] = {"", "../../", "../"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", roots[i], rel);
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            fclose(f);
+            break;
+        }
+    }
+    return path;
+}
+
 #define TEST(name) static void test_##name(void)
 #define RUN(name)                                           \
     do {                                                    \

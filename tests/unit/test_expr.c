@@ -670,6 +670,21 @@ TEST(env_basics)
     tg_env_free(NULL);
 }
 
+/* Checking a program without evaluating it: syntax and unknown functions,
+ * each with the caret line; names are not looked up. */
+TEST(check_without_evaluating)
+{
+    CHECK(tg_expr_check("a*exp(k*x) + unbound") == TT_OK);
+    CHECK(tg_expr_check("a*x +") == TT_ESYNTAX);
+    CHECK_STR(tt_last_error(),
+              "syntax error at column 6: expected an expression, found end of input\n  a*x +\n       ^");
+    CHECK(tg_expr_check("a*foo(x) + bar(x)") == TT_ESYNTAX);
+    CHECK(strstr(tt_last_error(), "unknown function 'foo' at column 3 (functions: exp, log,"));
+    CHECK(strstr(tt_last_error(), ")\n  a*foo(x) + bar(x)\n    ^"));
+    CHECK(tg_expr_check("y = sine(x); y") == TT_ESYNTAX);
+    CHECK(strstr(tt_last_error(), "unknown function 'sine' at column 5 (did you mean sin, sign?)\n"));
+}
+
 int main(void)
 {
     for (int dt = 0; dt < 2; dt++)
@@ -701,6 +716,7 @@ int main(void)
     RUN(failing_ops_name_the_call);
     RUN(bindings);
     RUN(env_basics);
+    RUN(check_without_evaluating);
     rmdir(tmpdir);
     return DONE();
 }

@@ -613,6 +613,31 @@ static void test_fused_line_matches_autograd(void)
                 }
 }
 
+/* tg_fit_check: the request alone, as tg_fit would refuse it, syntax first. */
+TEST(check_before_data)
+{
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    CHECK(tg_fit_check(&sp) == TT_OK);
+    CHECK(tg_fit_check(NULL) == TT_OK);
+    sp.model = "a*x +";
+    CHECK(tg_fit_check(&sp) == TT_ESYNTAX);
+    CHECK(strstr(tt_last_error(), "model: syntax error at column 6") && strstr(tt_last_error(), "\n  a*x +\n"));
+    sp.model = "a*x";
+    CHECK(tg_fit_check(&sp) == TT_EUSAGE);
+    CHECK(strstr(tt_last_error(), "parameter 'a' of the model 'a*x' has no initial value"));
+    const char *names[] = {"a"};
+    const double values[] = {2};
+    sp.ninit = 1, sp.init_names = names, sp.init_values = values;
+    CHECK(tg_fit_check(&sp) == TT_OK);
+    sp.loss = "mean(abs(pred - y)";
+    CHECK(tg_fit_check(&sp) == TT_ESYNTAX && strstr(tt_last_error(), "loss: syntax error"));
+    sp.loss = "mean(hub(pred - y))";
+    CHECK(tg_fit_check(&sp) == TT_ESYNTAX && strstr(tt_last_error(), "loss: unknown function 'hub' at column 6"));
+    sp.loss = "msee";
+    CHECK(tg_fit_check(&sp) == TT_EUSAGE && strstr(tt_last_error(), "unknown loss 'msee'"));
+}
+
 int main(void)
 {
     tg_set_warning_handler(NULL, NULL);
@@ -633,5 +658,6 @@ int main(void)
     RUN(validation_errors);
     RUN(exact_poly_and_sse_default_line);
     RUN(fused_line_matches_autograd);
+    RUN(check_before_data);
     return DONE();
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "tg/expr.h"
+#include "tg/grad.h"
 
 static tt_tensor *ar(int64_t n) { return tt_arange(0, (double)n, 1, TT_F64, TT_CPU); }
 
@@ -370,6 +372,68 @@ TEST(refcount_keeps_storage)
     tt_release(NULL);
 }
 
+/* No op may make a tensor of more than INT64_MAX elements: 3037000500^2 is just
+ * above it. Before the check, expand made such a view and sum() of it read a
+ * negative element count and returned 0 (a silent wrong answer). */
+#define BIG 3037000500
+#define TOO_MANY "would have more than 9223372036854775807 elements"
+TEST(element_count_overflow)
+{
+    int64_t big2[] = {BIG, BIG}, col[] = {BIG, 1}, row[] = {1, BIG};
+    tt_tensor *one = tt_ones(2, (int64_t[]){1, 1}, TT_F32, TT_CPU);
+    /* views: expand (also as autograd records it), view/reshape */
+    CHECK_ERR(tt_expand(one, 2, big2), TT_EINVAL, "a tensor of shape [3037000500, 3037000500] " TOO_MANY);
+    CHECK_ERR(tt_expand(one, 3, (int64_t[]){BIG, BIG, -1}), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tg_expand(one, 2, big2), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_view(one, 2, big2), TT_ESHAPE, "shape '[3037000500, 3037000500]' is invalid for input of size 1");
+    CHECK_ERR(tt_reshape(one, 2, big2), TT_ESHAPE, "is invalid for input of size 1");
+    /* constructors */
+    CHECK_ERR(tt_empty(2, big2, TT_F32, TT_CPU), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_zeros(2, big2, TT_F64, TT_CPU), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_ones(2, big2, TT_BOOL, TT_CPU), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_full(2, big2, 2, TT_I64, TT_CPU), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_rand(2, big2, TT_F32, TT_CPU, NULL), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_randn(2, big2, TT_F32, TT_CPU, NULL), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_from_data(2, big2, TT_F32, NULL, TT_CPU), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_eye(BIG, BIG, TT_F32, TT_CPU), TT_EINVAL, TOO_MANY);
+    /* counts that fit in int64 but whose bytes do not fit in memory's addresses */
+    CHECK_ERR(tt_empty(1, (int64_t[]){INT64_MAX / 2}, TT_F64, TT_CPU), TT_ENOMEM, "has too many elements");
+    CHECK_ERR(tt_arange(0, 4e18, 1, TT_F64, TT_CPU), TT_ENOMEM, "has too many elements");
+    CHECK_ERR(tt_linspace(0, 1, INT64_MAX, TT_F32, TT_CPU), TT_ENOMEM, "has too many elements");
+    /* broadcasting two tensors that each fit */
+    int n = 0;
+    int64_t out[TT_MAX_DIMS];
+    CHECK(tt_broadcast_shapes(2, col, 2, row, &n, out) == TT_EINVAL);
+    CHECK(strstr(tt_last_error(), "broadcast: a tensor of shape [3037000500, 3037000500] " TOO_MANY));
+    tt_tensor *c = tt_expand(one, 2, col), *r = tt_expand(one, 2, row);
+    CHECK(c && r && tt_numel(c) == BIG && tt_numel(r) == BIG);
+    CHECK_ERR(tt_add(c, r), TT_EINVAL, TOO_MANY);
+    tt_tensor *yes = tt_ones(2, (int64_t[]){1, 1}, TT_BOOL, TT_CPU), *cond = tt_expand(yes, 2, col);
+    CHECK(cond);
+    CHECK_ERR(tt_where(cond, c, r), TT_EINVAL, TOO_MANY);
+    tt_release(cond);
+    tt_release(yes);
+    /* matmul: the output [BIG, BIG] of (BIG x 1) @ (1 x BIG), and broadcast batch dims */
+    CHECK_ERR(tt_mm(c, r), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tt_matmul(c, r), TT_EINVAL, TOO_MANY);
+    tt_tensor *one4 = tt_ones(4, (int64_t[]){1, 1, 1, 1}, TT_F32, TT_CPU);
+    tt_tensor *ba = tt_expand(one4, 4, (int64_t[]){BIG, 1, 1, 1}), *bb = tt_expand(one4, 4, (int64_t[]){1, BIG, 1, 1});
+    CHECK(ba && bb);
+    CHECK_ERR(tt_matmul(ba, bb), TT_EINVAL, TOO_MANY);
+    /* the expression language reports it as the error of its expand */
+    tg_env *env = tg_env_new();
+    CHECK(env && tg_env_bind(env, "x=1") == TT_OK);
+    CHECK_ERR(tg_eval(env, "sum(expand(x,3037000500,3037000500))"), TT_EINVAL, TOO_MANY);
+    CHECK_ERR(tg_eval(env, "sum(ones(3037000500,3037000500))"), TT_EINVAL, TOO_MANY);
+    tg_env_free(env);
+    tt_release(ba);
+    tt_release(bb);
+    tt_release(one4);
+    tt_release(c);
+    tt_release(r);
+    tt_release(one);
+}
+
 int main(void)
 {
     RUN(view_shares_storage);
@@ -381,5 +445,6 @@ int main(void)
     RUN(contiguous_clone_alias);
     RUN(write_through_views);
     RUN(refcount_keeps_storage);
+    RUN(element_count_overflow);
     return DONE();
 }
