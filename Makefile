@@ -50,7 +50,9 @@ CMD_OBJ  := $(CMD_COMMON:%.c=$(B)/%.o)
 PROGS    := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/tg-*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-HEADERS  := $(wildcard include/tg/*.h include/tg/*.def) $(wildcard lib/*/*.h) $(wildcard cmd/*.h)
+HEADERS  := $(wildcard include/tg/*.h include/tg/*.def) $(wildcard lib/*/*.h) $(wildcard cmd/*.h cmd/*/*.h)
+# tg-check's modules (sources of cases, runner, report): linked into it alone.
+CHECK_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard cmd/check/*.c))
 
 # vulkan.mk has rules of its own: `make` alone still means `make all`
 .DEFAULT_GOAL := all
@@ -185,12 +187,12 @@ bench-deps:
 # tg-check loads plugins (dlopen) that must run on this program's libtg, not on
 # a second copy with its own grad mode and error state: export all of libtg's
 # symbols to them (-rdynamic, the whole archive).
-bin/tg-check: $(B)/cmd/tg-check.o $(CMD_OBJ) $(B)/libtg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< $(CMD_OBJ) \
+bin/tg-check: $(B)/cmd/tg-check.o $(CHECK_OBJ) $(CMD_OBJ) $(B)/libtg.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< $(CHECK_OBJ) $(CMD_OBJ) \
 	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(PROG_LIBS)
 
 # One code style (.clang-format); .ci/run checks it before the tests.
-FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c shaders/*.c bench/*.c bench/*.h examples/*.c examples/*/*.c))
+FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h cmd/*/*.c cmd/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c shaders/*.c bench/*.c bench/*.h examples/*.c examples/*/*.c))
 lint: deps
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "lint: $(words $(FORMAT_SRC)) files in the project style"
 

@@ -105,9 +105,13 @@ tt_tensor *tt_retain(tt_tensor *t);
 void tt_release(tt_tensor *t); /* NULL is fine */
 
 /* ---- devices --------------------------------------------------------- */
-/* Parses "cpu", "vulkan", "vulkan:N". */
+/* Parses a device string of a backend built in: "cpu", "vulkan", "vulkan:N". */
 tt_status tt_device_parse(const char *s, tt_device *out);
 const char *tt_device_name(tt_device d); /* "cpu", "vulkan:0" */
+/* The device strings of this build, from the backend registry: "cpu, vulkan
+ * or vulkan:N" (what parse accepts), "cpu (default) or vulkan[:N]" (help). */
+const char *tt_device_syntax(void);
+const char *tt_device_help(void);
 tt_tensor *tt_to_device(const tt_tensor *t, tt_device d);
 
 /* ---- creation -------------------------------------------------------- */

@@ -374,7 +374,7 @@ static tt_status cpu_copy(const tt_kview *out, const tt_kview *in)
     return TT_OK;
 }
 
-/* ---- fill, ranges, random numbers ---------------------------------------------- */
+/* ---- fill, random numbers ---------------------------------------------- */
 typedef struct {
     tt_dtype dt;
     double value;
@@ -424,35 +424,6 @@ static tt_status cpu_fill(const tt_kview *out, double value)
     fill_ctx ctx = {out->dtype, value};
     const tt_kview *v[1] = {out};
     run(1, v, fill_row, &ctx);
-    return TT_OK;
-}
-
-/* Writes f(i) for i in [0, n) into a contiguous tensor, rounded to its dtype. */
-static void store(const tt_kview *out, int64_t i, double x)
-{
-    char *base = element_base(out);
-    switch (out->dtype) {
-    case TT_F32: ((float *)base)[i] = (float)x; break;
-    case TT_F64: ((double *)base)[i] = x; break;
-    case TT_I64: ((int64_t *)base)[i] = tt__f2i(x); break;
-    case TT_BOOL: ((tbool *)base)[i] = x != 0; break;
-    }
-}
-
-static tt_status cpu_arange(const tt_kview *out, double start, double step)
-{
-    for (int64_t i = 0; i < out->shape[0]; i++) store(out, i, start + (double)i * step);
-    return TT_OK;
-}
-
-/* PyTorch's linspace: from the start for the first half, from the end for the rest. */
-static tt_status cpu_linspace(const tt_kview *out, double start, double end)
-{
-    int64_t n = out->shape[0];
-    double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
-    int64_t half = n / 2;
-    for (int64_t i = 0; i < n; i++)
-        store(out, i, (i < half || n == 1) ? start + step * (double)i : end - step * (double)(n - 1 - i));
     return TT_OK;
 }
 
@@ -1273,14 +1244,13 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
 const tt_backend tt_cpu_backend = {
     .name = "cpu",
     .type = TT_DEVICE_CPU,
+    .inplace = true, /* each output element is written after its inputs are read */
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_host = cpu_to_host,
     .from_host = cpu_from_host,
     .copy = cpu_copy,
     .fill = cpu_fill,
-    .arange = cpu_arange,
-    .linspace = cpu_linspace,
     .rng = cpu_rng,
     .unary = cpu_unary,
     .binary = cpu_binary,

@@ -1165,33 +1165,6 @@ static tt_status vk_fill(const tt_kview *out, double value)
     return dispatch_split(d, wide ? K_COPY64 : K_COPY32, &p, bufs, &pl);
 }
 
-/* arange and linspace: computed on the host (as the CPU does) and uploaded. */
-static tt_status host_range(const tt_kview *out, double a, double b, bool lin)
-{
-    size_t es = tt_dtype_size(out->dtype), n = (size_t)out->shape[0];
-    void *host = malloc(n * es + 1);
-    if (!host) return tt_set_error(TT_ENOMEM, "out of memory");
-    tt_kview h = *out;
-    h.buf = host;
-    h.offset = 0;
-    h.strides[0] = 1;
-    tt_status st = lin ? tt_cpu_backend.linspace(&h, a, b) : tt_cpu_backend.arange(&h, a, b);
-    if (st == TT_OK && out->strides[0] != 1 && n > 1)
-        st = tt_set_error(TT_EDEVICE, "vulkan: arange/linspace need a contiguous output");
-    if (st == TT_OK) st = vk_from_host(out->buf, (size_t)out->offset * es, host, n * es);
-    free(host);
-    return st;
-}
-
-static tt_status vk_arange(const tt_kview *out, double start, double step)
-{
-    return host_range(out, start, step, false);
-}
-static tt_status vk_linspace(const tt_kview *out, double start, double end)
-{
-    return host_range(out, start, end, true);
-}
-
 static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
 {
     vk_dev *d = dev_of(out);
@@ -1622,27 +1595,40 @@ static tt_status softmax_long(vk_dev *d, const tt_kview *out, const tt_kview *in
     return st;
 }
 
+/* out and in as kept dims and one dim (softmax.glsl, scan.comp): p, their
+ * bindings, how many slices (nout), how long (len), whether they fit. */
+typedef struct {
+    vk_params p;
+    vk_buf *bufs[2];
+    VkDeviceSize boff[2], brange[2];
+    int64_t nout, len;
+    bool fits;
+} along_plan;
+
+static tt_status plan_along(along_plan *a, const tt_kview *out, const tt_kview *in, int dim)
+{
+    bool inner[TT_MAX_DIMS];
+    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
+    const tt_kview *v[2] = {out, in};
+    tt_status st = plan_inner(&a->p, in, inner, true, 2, v, &a->nout, &a->len);
+    return st ? st : bind_views(&a->p, 2, v, a->bufs, a->boff, a->brange, &a->fits);
+}
+
 /* Views over one binding are split: halving the other dim that adds most, or
  * composing a slice along dim too long for one (softmax_long). */
 static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in, int dim, bool log_, int depth)
 {
-    bool inner[TT_MAX_DIMS], over[2];
-    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
-    vk_params p;
-    vk_buf *bufs[2];
-    VkDeviceSize boff[2], brange[2];
+    bool over[2];
     const tt_kview *v[2] = {out, in};
-    int64_t nout, len;
-    bool fits;
-    tt_status st;
-    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) ||
-        (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
-        return st;
-    if (fits) {
-        p.n = (uint32_t)nout;
-        p.op = log_;
-        p.u[1] = (uint32_t)len;
-        return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &p, 2, bufs, boff, brange, (uint32_t)nout);
+    along_plan a;
+    tt_status st = plan_along(&a, out, in, dim);
+    if (st) return st;
+    if (a.fits) {
+        a.p.n = (uint32_t)a.nout;
+        a.p.op = log_;
+        a.p.u[1] = (uint32_t)a.len;
+        return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &a.p, 2, a.bufs, a.boff, a.brange,
+                               (uint32_t)a.nout);
     }
     if (depth > MAX_SPLIT_DEPTH) return too_deep();
     oversized(2, v, over);
@@ -1675,27 +1661,18 @@ static tt_status vk_scan(tt_scan_op op, const tt_kview *out, const tt_kview *in,
     if (!d->f64 || !d->i64)
         return tt_set_error(TT_EDTYPE, "%s on Vulkan needs shaderFloat64 and shaderInt64, which '%s' lacks",
                             tt_scan_name(op), d->props.deviceName);
-    bool inner[TT_MAX_DIMS];
-    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
-    vk_params p;
-    vk_buf *bufs[2];
-    VkDeviceSize boff[2], brange[2];
-    const tt_kview *v[2] = {out, in};
-    int64_t nout, len;
-    bool fits;
-    tt_status st;
-    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) ||
-        (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
-        return st;
-    if (!fits)
+    along_plan a;
+    tt_status st = plan_along(&a, out, in, dim);
+    if (st) return st;
+    if (!a.fits)
         return tt_set_error(TT_EDEVICE,
                             "the vulkan backend has no kernel for %s of a view over maxStorageBufferRange yet",
                             tt_scan_name(op));
-    p.n = (uint32_t)nout;
-    p.op = (uint32_t)op;
-    p.u[1] = (uint32_t)len;
-    p.u[2] = reverse;
-    return dispatch_groups(d, K_SCAN, &p, 2, bufs, boff, brange, (uint32_t)((nout + 255) / 256));
+    a.p.n = (uint32_t)a.nout;
+    a.p.op = (uint32_t)op;
+    a.p.u[1] = (uint32_t)a.len;
+    a.p.u[2] = reverse;
+    return dispatch_groups(d, K_SCAN, &a.p, 2, a.bufs, a.boff, a.brange, (uint32_t)((a.nout + 255) / 256));
 }
 
 /* One invocation per element of out (index.comp); needs shaderFloat64 and
@@ -1869,14 +1846,13 @@ void tt_vulkan_shutdown(void)
 const tt_backend tt_vulkan_backend = {
     .name = "vulkan",
     .type = TT_DEVICE_VULKAN,
+    .indexed = true,
     .alloc = vk_alloc,
     .free = vk_free,
     .to_host = vk_to_host,
     .from_host = vk_from_host,
     .copy = vk_copy,
     .fill = vk_fill,
-    .arange = vk_arange,
-    .linspace = vk_linspace,
     .rng = vk_rng,
     .unary = vk_unary,
     .binary = vk_binary,

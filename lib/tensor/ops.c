@@ -87,7 +87,34 @@ tt_tensor *tt_cast(const tt_tensor *x, tt_dtype dt)
     return out;
 }
 
+/* A kernel from a view of x to one of out, a fresh tensor of x's shape. */
+typedef tt_status (*same_shape_kernel)(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx);
+
+/* out = kernel(x in dtype dt): the elementwise ops' and scans' shared path. */
+static tt_tensor *same_shape(const tt_tensor *x, tt_dtype dt, same_shape_kernel kernel, const void *ctx)
+{
+    tt_tensor *in = tt_cast(x, dt);
+    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, i;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (kernel(tt__backend(x), &o, &i, ctx) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
+    }
+    tt_release(in);
+    return out;
+}
+
 /* ---- unary -------------------------------------------------------------- */
+static tt_status unary_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    tt_unary_op op = *(const tt_unary_op *)ctx;
+    return TT__KERNEL(be, unary, unary_ops[op].name) || be->unary(op, out, in);
+}
+
 tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
 {
     tt_dtype dt = x->dtype;
@@ -105,20 +132,7 @@ tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
         }
         dt = unary_ops[op].ints == INTS_KEEP ? (dt == TT_BOOL ? TT_I64 : dt) : TT_F32;
     }
-    tt_tensor *in = tt_cast(x, dt);
-    if (!in) return NULL;
-    tt_tensor *out = tt_empty(x->ndim, x->shape, dt, tt_device_of(x));
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(in)->unary(op, &o, &i) != TT_OK) {
-            tt_release(out);
-            out = NULL;
-        }
-    }
-    tt_release(in);
-    return out;
+    return same_shape(x, dt, unary_kernel, &op);
 }
 
 #define TT_UNARY_OP(ENUM, name, ...) \
@@ -161,7 +175,8 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
         tt__kview(out, &o);
         tt__kview_expanded(ca, ndim, shape, &va);
         tt__kview_expanded(cb, ndim, shape, &vb);
-        if (tt__backend(a)->binary(op, &o, &va, &vb) != TT_OK) {
+        const tt_backend *be = tt__backend(a);
+        if (TT__KERNEL(be, binary, binary_ops[op].name) || be->binary(op, &o, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -240,7 +255,8 @@ tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *
         tt__kview_expanded(cond, n2, s2, &vc);
         tt__kview_expanded(ca, n2, s2, &va);
         tt__kview_expanded(cb, n2, s2, &vb);
-        if (tt__backend(a)->where(&o, &vc, &va, &vb) != TT_OK) {
+        const tt_backend *be = tt__backend(a);
+        if (TT__KERNEL(be, where, "where") || be->where(&o, &vc, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -248,6 +264,12 @@ tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *
     tt_release(ca);
     tt_release(cb);
     return out;
+}
+
+static tt_status clamp_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    const double *b = ctx;
+    return TT__KERNEL(be, clamp, "clamp") || be->clamp(out, in, b[0], b[1]);
 }
 
 tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
@@ -260,19 +282,8 @@ tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
     if (!tt_dtype_is_floating(dt) && ((!isnan(lo) && lo != floor(lo)) || (!isnan(hi) && hi != floor(hi))))
         dt = TT_F32; /* a fractional bound promotes an integer tensor, as in PyTorch */
     if (dt == TT_BOOL) dt = TT_I64;
-    tt_tensor *in = tt_cast(x, dt);
-    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(x)->clamp(&o, &i, lo, hi) != TT_OK) {
-            tt_release(out);
-            out = NULL;
-        }
-    }
-    tt_release(in);
-    return out;
+    double bounds[2] = {lo, hi};
+    return same_shape(x, dt, clamp_kernel, bounds);
 }
 
 /* ---- reductions ----------------------------------------------------------- */
@@ -317,7 +328,8 @@ static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *m
         tt__kview(out, &o);
         tt__kview(in, &i);
         if (idx) tt__kview(idx, &ix);
-        if (tt__backend(x)->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
+        const tt_backend *be = tt__backend(x);
+        if (TT__KERNEL(be, reduce, reduce_names[op]) || be->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
     }
     tt_release(in);
     if (!keepdim) {
@@ -440,24 +452,24 @@ static const char *const scan_names[] = {
 };
 _Static_assert(sizeof scan_names / sizeof scan_names[0] == TT_NUM_SCAN, "one row per scan");
 
+typedef struct {
+    tt_scan_op op;
+    int dim;
+    bool reverse;
+} scan_args;
+
+static tt_status scan_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    const scan_args *a = ctx;
+    return TT__KERNEL(be, scan, scan_names[a->op]) || be->scan(a->op, out, in, a->dim, a->reverse);
+}
+
 tt_tensor *tt_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse)
 {
     int d = tt__wrap_dim(dim, x->ndim);
     if (d < 0) return NULL;
-    tt_dtype dt = tt_dtype_is_floating(x->dtype) ? x->dtype : TT_I64;
-    tt_tensor *in = tt_cast(x, dt);
-    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(x)->scan(op, &o, &i, x->ndim ? d : 0, reverse) != TT_OK) {
-            tt_release(out);
-            out = NULL;
-        }
-    }
-    tt_release(in);
-    return out;
+    scan_args a = {op, x->ndim ? d : 0, reverse};
+    return same_shape(x, tt_dtype_is_floating(x->dtype) ? x->dtype : TT_I64, scan_kernel, &a);
 }
 const char *tt_scan_name(tt_scan_op op) { return scan_names[op]; }
 
@@ -537,7 +549,8 @@ static tt_tensor *index_impl(const tt_tensor *x, int dim, const tt_tensor *index
         tt__kview(out, &o);
         tt__kview(in, &i);
         tt__kview(idx, &k);
-        if (tt__backend(x)->index(&o, &i, &k, d, src != NULL) != TT_OK) {
+        const tt_backend *be = tt__backend(x);
+        if (TT__KERNEL(be, index, what) || be->index(&o, &i, &k, d, src != NULL) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -652,7 +665,8 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
         tt__kview(out, &o);
         tt__kview(a3, &va);
         tt__kview(b3, &vb);
-        if (tt__backend(a)->matmul(&o, &va, &vb) != TT_OK) {
+        const tt_backend *be = tt__backend(a);
+        if (TT__KERNEL(be, matmul, what) || be->matmul(&o, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -716,7 +730,9 @@ static tt_tensor *softmax_impl(const tt_tensor *x, int dim, bool log)
         tt_kview o, i;
         tt__kview(out, &o);
         tt__kview(in, &i);
-        if (tt__backend(x)->softmax(&o, &i, x->ndim ? d : 0, log) != TT_OK) {
+        const tt_backend *be = tt__backend(x);
+        if (TT__KERNEL(be, softmax, log ? "log_softmax" : "softmax") ||
+            be->softmax(&o, &i, x->ndim ? d : 0, log) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -793,15 +809,16 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
      * storage: each output element is then read only as the same element of
      * x, before it is written. Otherwise y may alias x (or the backend may not
      * allow out = a), so it is computed out of place and written back. */
-    if (compute == x->dtype && result == x->dtype && tt__backend(x) == &tt_cpu_backend &&
-        tt__backend(y) == &tt_cpu_backend && y->storage != x->storage) {
+    const tt_backend *be = tt__backend(x);
+    if (compute == x->dtype && result == x->dtype && be->inplace && be->binary && tt__backend(y) == be &&
+        y->storage != x->storage) {
         tt_tensor *cy = tt_cast(y, compute);
         if (!cy) return tt_last_status();
         if (tt_numel(x)) {
             tt_kview o, vb;
             tt__kview(x, &o);
             tt__kview_expanded(cy, x->ndim, x->shape, &vb);
-            st = tt__backend(x)->binary(op, &o, &o, &vb);
+            st = be->binary(op, &o, &o, &vb);
         }
         tt_release(cy);
         if (st == TT_OK) tt_bump_version(x);

@@ -450,19 +450,7 @@ done:
     release_all(3, in);
 }
 
-static void report(const char *prefix, const char *skip)
-{
-    check_count++;
-    if (check_failed_here) {
-        check_failed_total++;
-        printf("not ok %d - %s%s\n", check_count, prefix, cur->name);
-    } else if (skip && *skip) {
-        printf("ok %d - %s%s # SKIP %s\n", check_count, prefix, cur->name, skip);
-    } else {
-        printf("ok %d - %s%s\n", check_count, prefix, cur->name);
-    }
-    fflush(stdout);
-}
+static void report(const char *prefix, const char *skip) { REPORT_CASE(prefix, cur->name, skip); }
 
 int main(void)
 {

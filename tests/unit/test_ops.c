@@ -441,6 +441,44 @@ out:
 
 /* ---- hand-written tests ------------------------------------------------ */
 
+/* A backend without a kernel: the op layer says so, naming the backend and the op. */
+TEST(unsupported_kernel)
+{
+    tt_backend partial = tt_cpu_backend;
+    partial.name = "partial";
+    partial.scan = NULL;
+    partial.unary = NULL;
+    tt_tensor *x = tt_ones(1, (const int64_t[]){3}, TT_F64, TT_CPU);
+    const tt_backend *own = x->storage->backend;
+    x->storage->backend = &partial;
+    CHECK(!tt_cumsum(x, 0));
+    CHECK(tt_last_status() == TT_EDEVICE);
+    CHECK_STR(tt_last_error(), "the partial backend has no kernel for cumsum yet");
+    CHECK(!tt_erf(x));
+    CHECK_STR(tt_last_error(), "the partial backend has no kernel for erf yet");
+    x->storage->backend = own;
+    tt_tensor *y = tt_cumsum(x, 0);
+    CHECK(y != NULL);
+    tt_release(y);
+    tt_release(x);
+}
+
+/* Devices are parsed, named and listed from the backend registry. */
+TEST(device_registry)
+{
+    tt_device d;
+    CHECK(tt_device_parse("vulkan:2", &d) == TT_OK && d.type == TT_DEVICE_VULKAN && d.index == 2);
+    CHECK(tt_device_parse("cpu", &d) == TT_OK && d.type == TT_DEVICE_CPU);
+    CHECK(tt_device_parse("cpu:1", &d) != TT_OK);
+    CHECK_STR(tt_last_error(), "unknown device 'cpu:1' (expected cpu, vulkan or vulkan:N)");
+    CHECK(tt_device_parse("vulkan:x", &d) != TT_OK);
+    CHECK_STR(tt_last_error(), "invalid device 'vulkan:x' (expected vulkan:N with N a device number)");
+    CHECK_STR(tt_device_name((tt_device){TT_DEVICE_VULKAN, 1}), "vulkan:1");
+    CHECK_STR(tt_device_syntax(), "cpu, vulkan or vulkan:N");
+    CHECK_STR(tt_device_help(), "cpu (default) or vulkan[:N]");
+    CHECK(tt_backend_for(TT_DEVICE_CPU) == &tt_cpu_backend && tt_cpu_backend.inplace && !tt_cpu_backend.indexed);
+}
+
 TEST(names)
 {
     for (int i = 0; i < TT_NUM_UNARY; i++) CHECK_STR(tt_unary_name((tt_unary_op)i), unary_names[i]);
@@ -652,19 +690,7 @@ TEST(item_and_get)
 }
 
 /* Prints a TAP line for the case just run (prefix "" or "vulkan: "). */
-static void report(const char *prefix, const char *skip)
-{
-    check_count++;
-    if (check_failed_here) {
-        check_failed_total++;
-        printf("not ok %d - %s%s\n", check_count, prefix, cur->name);
-    } else if (skip && *skip) {
-        printf("ok %d - %s%s # SKIP %s\n", check_count, prefix, cur->name, skip);
-    } else {
-        printf("ok %d - %s%s\n", check_count, prefix, cur->name);
-    }
-    fflush(stdout);
-}
+static void report(const char *prefix, const char *skip) { REPORT_CASE(prefix, cur->name, skip); }
 
 int main(void)
 {
@@ -705,6 +731,8 @@ int main(void)
     }
     cur = &(op_case){.name = "hand-written"};
     RUN(names);
+    RUN(unsupported_kernel);
+    RUN(device_registry);
     RUN(promote_types);
     RUN(broadcast_shapes);
     RUN(creation);
