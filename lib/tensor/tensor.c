@@ -420,9 +420,15 @@ tt_tensor *tt_from_data(int ndim, const int64_t *shape, tt_dtype dt, const void 
  * the kernels round, and uploaded: no backend needs a kernel for them. */
 static tt_tensor *host_range(int64_t n, double a, double b, bool lin, tt_dtype dt, tt_device dev)
 {
-    size_t es = tt_dtype_size(dt);
-    char *host = malloc((size_t)n * es + 1);
-    if (!host) return tt_set_error(TT_ENOMEM, "out of memory for a range of %lld elements", (long long)n), NULL;
+    /* The tensor first: tt_empty refuses a length whose bytes overflow, before any host buffer is sized. */
+    tt_tensor *t = tt_empty(1, &n, dt, dev);
+    if (!t) return NULL;
+    size_t bytes = (size_t)n * tt_dtype_size(dt);
+    char *host = malloc(bytes + 1);
+    if (!host) {
+        tt_release(t);
+        return tt_set_error(TT_ENOMEM, "out of memory for a range of %lld elements", (long long)n), NULL;
+    }
     double step = lin ? (n > 1 ? (b - a) / (double)(n - 1) : 0) : b;
     for (int64_t i = 0; i < n; i++) {
         double x = !lin || i < n / 2 || n == 1 ? a + step * (double)i : b - step * (double)(n - 1 - i);
@@ -433,8 +439,12 @@ static tt_tensor *host_range(int64_t n, double a, double b, bool lin, tt_dtype d
         case TT_BOOL: ((uint8_t *)host)[i] = x != 0; break;
         }
     }
-    tt_tensor *t = tt_from_data(1, &n, dt, host, dev);
+    tt_status st = bytes ? t->storage->backend->from_host(t->storage->buf, 0, host, bytes) : TT_OK;
     free(host);
+    if (st != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
     return t;
 }
 
