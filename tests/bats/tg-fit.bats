@@ -472,7 +472,7 @@ interrupt_fit() {
 }
 
 @test "--progress draws a bar on a terminal" {
-  run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000000 --format kv
+  TERM=xterm run on_tty tg-fit "$FIX/line.csv" --progress --optimizer gd --lr 0.01 --steps 3000000 --format kv
   assert_success
   assert_output --partial "/3000000"
   assert_output --partial "steps/s"
