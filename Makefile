@@ -50,7 +50,9 @@ CMD_OBJ  := $(CMD_COMMON:%.c=$(B)/%.o)
 PROGS    := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/tg-*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-HEADERS  := $(wildcard include/tg/*.h) $(wildcard lib/*/*.h) $(wildcard cmd/*.h)
+HEADERS  := $(wildcard include/tg/*.h include/tg/*.def) $(wildcard lib/*/*.h) $(wildcard cmd/*.h cmd/*/*.h)
+# tg-check's modules (sources of cases, runner, report): linked into it alone.
+CHECK_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard cmd/check/*.c))
 
 # vulkan.mk has rules of its own: `make` alone still means `make all`
 .DEFAULT_GOAL := all
@@ -77,6 +79,9 @@ deps:
 # The CPU kernels (and lib/fit's per-block sums): `omp simd` loops (no OpenMP runtime), and no FP traps, so
 # that float compares and selects in them may be vectorised; no errno, so sqrt may.
 $(B)/lib/backend/cpu.o $(B)/lib/fit/kernels.o: ALL_CFLAGS += -fopenmp-simd -fno-trapping-math -fno-math-errno
+# The kernels switch over the op table's enums with no default: an op without
+# a kernel is a build error.
+$(B)/lib/backend/cpu.o $(B)/lib/backend/vulkan.o: ALL_CFLAGS += -Wswitch-enum
 
 # The flags of the installed packages, for the include above; written only
 # after `deps`, and only if pkg-config knows every package (no empty flags).
@@ -153,7 +158,7 @@ install: all
 	install -m 644 $(B)/libtg.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libtg.so $(DESTDIR)$(PREFIX)/lib/libtg.so.0
 	ln -sf libtg.so.0 $(DESTDIR)$(PREFIX)/lib/libtg.so
-	install -m 644 include/tg/*.h $(DESTDIR)$(PREFIX)/include/tg/
+	install -m 644 include/tg/*.h include/tg/*.def $(DESTDIR)$(PREFIX)/include/tg/
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(B)/tg.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tg.pc
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
@@ -182,12 +187,12 @@ bench-deps:
 # tg-check loads plugins (dlopen) that must run on this program's libtg, not on
 # a second copy with its own grad mode and error state: export all of libtg's
 # symbols to them (-rdynamic, the whole archive).
-bin/tg-check: $(B)/cmd/tg-check.o $(CMD_OBJ) $(B)/libtg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< $(CMD_OBJ) \
+bin/tg-check: $(B)/cmd/tg-check.o $(CHECK_OBJ) $(CMD_OBJ) $(B)/libtg.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -rdynamic -o $@ $< $(CHECK_OBJ) $(CMD_OBJ) \
 	  -Wl,--whole-archive $(B)/libtg.a -Wl,--no-whole-archive $(PROG_LIBS)
 
 # One code style (.clang-format); .ci/run checks it before the tests.
-FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c bench/*.c bench/*.h examples/*.c examples/*/*.c))
+FORMAT_SRC = $(filter-out tests/fixtures/%,$(wildcard include/tg/*.h lib/*/*.c lib/*/*.h cmd/*.c cmd/*.h cmd/*/*.c cmd/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c shaders/*.c bench/*.c bench/*.h examples/*.c examples/*/*.c))
 lint: deps
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "lint: $(words $(FORMAT_SRC)) files in the project style"
 

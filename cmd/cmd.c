@@ -267,13 +267,31 @@ void cmd_usage_error(const char *fmt, ...)
     exit(CMD_EXIT_USAGE);
 }
 
+static int failure_status = CMD_EXIT_FAILURE;
+void cmd_set_failure_status(int status) { failure_status = status; }
+
+void cmd_die(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
+    exit(status);
+}
+
 void cmd_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vmessage(fmt, ap);
     va_end(ap);
-    exit(CMD_EXIT_FAILURE);
+    exit(failure_status);
+}
+
+const char *cmd_lib_error(void)
+{
+    const char *err = tt_last_error();
+    return err && *err ? err : "unknown error";
 }
 
 void cmd_warn(const char *fmt, ...)
@@ -286,8 +304,7 @@ void cmd_warn(const char *fmt, ...)
 
 void cmd_fail_lib(const char *context)
 {
-    const char *err = tt_last_error();
-    if (!err || !*err) err = "unknown error";
+    const char *err = cmd_lib_error();
     if (context && *context) cmd_fail("%s: %s", context, err);
     cmd_fail("%s", err);
 }
@@ -295,7 +312,7 @@ void cmd_fail_lib(const char *context)
 static _Noreturn void exit_flushing_stdout(void)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (errno == EPIPE) exit(CMD_EXIT_FAILURE);
+        if (errno == EPIPE) exit(failure_status);
         cmd_fail("standard output: %s", strerror(errno));
     }
     exit(0);
@@ -309,7 +326,14 @@ void cmd_version(void)
 
 void cmd_help(const char *text)
 {
-    fputs(text, stdout);
+    for (const char *p = text, *hole; *p; p = hole + strlen(CMD_DEVICES)) {
+        if (!(hole = strstr(p, CMD_DEVICES))) {
+            fputs(p, stdout);
+            break;
+        }
+        fwrite(p, 1, (size_t)(hole - p), stdout);
+        fputs(tt_device_help(), stdout);
+    }
     exit_flushing_stdout();
 }
 
@@ -568,7 +592,7 @@ void cmd_common_init(cmd_common *co)
     co->out_fmt = TT_FMT_AUTO;
     const char *dev = getenv("TG_DEVICE");
     if (dev && *dev && tt_device_parse(dev, &co->device) != TT_OK)
-        cmd_usage_error("invalid value '%s' for TG_DEVICE: expected cpu, vulkan or vulkan:N", dev);
+        cmd_usage_error("invalid value '%s' for TG_DEVICE: expected %s", dev, tt_device_syntax());
     const char *seed = getenv("TG_SEED");
     if (seed && *seed) {
         co->seed = cmd_parse_uint64("TG_SEED", seed);
@@ -610,7 +634,7 @@ bool cmd_common_option(cmd_common *co, int opt, const char *arg)
     }
     case CMD_OPT_DEVICE:
         if (tt_device_parse(arg, &co->device) != TT_OK)
-            cmd_usage_error("invalid value '%s' for --device: expected cpu, vulkan or vulkan:N", arg);
+            cmd_usage_error("invalid value '%s' for --device: expected %s", arg, tt_device_syntax());
         return true;
     case CMD_OPT_SEED:
         co->seed = cmd_parse_uint64("--seed", arg);
@@ -726,7 +750,7 @@ static void write_all_stdout(const void *buf, size_t len)
         ssize_t n = write(STDOUT_FILENO, p, len);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            if (errno == EPIPE) exit(CMD_EXIT_FAILURE); /* the reader has gone: nothing to say */
+            if (errno == EPIPE) exit(failure_status); /* the reader has gone: nothing to say */
             cmd_fail("standard output: %s", strerror(errno));
         }
         p += n;
@@ -890,13 +914,25 @@ void cmd_names_add(cmd_names *list, const char *opt, const char *arg)
         for (int i = 0; i < list->n; i++)
             if (strlen(list->names[i]) == n && !strncmp(list->names[i], p, n))
                 cmd_usage_error("%s names '%.*s' twice", opt, (int)n, p);
-        char **grown = realloc(list->names, (size_t)(list->n + 1) * sizeof *grown);
-        if (!grown || !(grown[list->n] = strndup(p, n))) cmd_fail("out of memory");
-        list->names = grown;
-        list->n++;
+        cmd_names_append(list, p, n);
         p += n;
         if (!*p) break;
     }
+}
+
+void cmd_names_append(cmd_names *list, const char *s, size_t n)
+{
+    char **grown = realloc(list->names, (size_t)(list->n + 1) * sizeof *grown);
+    if (!grown || !(grown[list->n] = strndup(s, n))) cmd_fail("out of memory");
+    list->names = grown;
+    list->n++;
+}
+
+int cmd_names_find(const cmd_names *list, const char *s)
+{
+    for (int i = 0; i < list->n; i++)
+        if (!strcmp(list->names[i], s)) return i;
+    return -1;
 }
 
 void cmd_names_free(cmd_names *list)
@@ -922,8 +958,7 @@ char *cmd_env_names(const tg_env *env)
 
 _Noreturn void cmd_expr_fail(const char *context)
 {
-    const char *err = tt_last_error();
-    if (!err || !*err) err = "unknown error";
+    const char *err = cmd_lib_error();
     if (context && strstr(err, context)) context = NULL;
     if (tt_last_status() == TT_ESYNTAX || tt_last_status() == TT_EUSAGE) {
         if (context) cmd_usage_error("%s: %s", context, err);

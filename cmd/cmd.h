@@ -45,16 +45,27 @@ void cmd_init(const char *name, int argc, char **argv);
 
 /* "tg-gen: MSG\nTry 'tg-gen --help' for more information.", exit 2. */
 _Noreturn void cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* "tg-gen: MSG", exit 1. */
+/* "tg-gen: MSG", exit status (0-255). */
+_Noreturn void cmd_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "tg-gen: MSG", exit with the runtime failure status: 1, or what
+ * cmd_set_failure_status set (tg-check: 2, trouble, as cmp). Every helper
+ * here that fails at run time (cmd_fail_lib, cmd_check, cmd_xcalloc, ...)
+ * exits with it. */
 _Noreturn void cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cmd_set_failure_status(int status);
+/* tt_last_error(), or "unknown error" when there is none. */
+const char *cmd_lib_error(void);
 /* "tg-gen: CONTEXT: <tt_last_error()>" (or without "CONTEXT: " when NULL), exit 1. */
 _Noreturn void cmd_fail_lib(const char *context);
 /* "tg-gen: MSG" and carry on. */
 void cmd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "tg-gen (tg) 0.1.0" on stdout, exit 0. */
 _Noreturn void cmd_version(void);
-/* Prints text to stdout, exit 0 (or 1 if stdout cannot be written). */
+/* Prints text to stdout, exit 0 (or 1 if stdout cannot be written), with
+ * each CMD_DEVICES in it replaced by the devices this build has, from the
+ * backend registry: "cpu (default) or vulkan[:N]". */
 _Noreturn void cmd_help(const char *text);
+#define CMD_DEVICES "{devices}"
 
 /* The command line as a shell would read it back: each word quoted as
  * needed. Owned by cmd; valid after cmd_init. */
@@ -119,7 +130,8 @@ enum {
     "                         else h5)\n" CMD_COMMON_HELP_REST
 #define CMD_COMMON_HELP_REST                                                           \
     "      --dtype TYPE       f32 (default) or f64\n"                                  \
-    "      --device DEV       cpu (default) or vulkan[:N]\n"                           \
+    "      --device DEV       " CMD_DEVICES                                            \
+    "\n"                                                                               \
     "      --seed N           seed of the random stream (default: $TG_SEED, else 0)\n" \
     "  -h, --help             show this help and exit\n"                               \
     "      --version          show the version and exit\n"
@@ -266,6 +278,9 @@ typedef struct {
 /* Appends the names in arg; an empty, invalid or repeated name is a usage
  * error naming opt. */
 void cmd_names_add(cmd_names *list, const char *opt, const char *arg);
+/* Appends the n bytes at s as one name (no checks); the index of s, or -1. */
+void cmd_names_append(cmd_names *list, const char *s, size_t n);
+int cmd_names_find(const cmd_names *list, const char *s);
 void cmd_names_free(cmd_names *list);
 /* The names bound in env, "x, w" (malloc'd; "none" when empty). */
 char *cmd_env_names(const tg_env *env);

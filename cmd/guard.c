@@ -4,7 +4,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,28 +87,46 @@ static void on_fault(int sig, siginfo_t *info, void *context)
 
 static double seconds(const struct timespec *t) { return (double)t->tv_sec + (double)t->tv_nsec * 1e-9; }
 
-/* The watchdog sleeps on a condition variable, so that exit can wake and join
- * it at once (a thread left running at exit shows as a leak to valgrind). */
+/* The watchdog sleeps on a condition that the program's exit signals, so
+ * that exit joins it at once (no thread left running: valgrind stays clean). */
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t watch_wake;
+static pthread_cond_t watch_wake = PTHREAD_COND_INITIALIZER;
 static bool watch_stop;
 static pthread_t watch_thread;
+
+/* Sleeps `tick` seconds; false when the program is exiting. */
+static bool nap(double tick)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long ns = until.tv_nsec + (long)(tick * 1e9);
+    until.tv_sec += ns / 1000000000L;
+    until.tv_nsec = ns % 1000000000L;
+    pthread_mutex_lock(&watch_lock);
+    while (!watch_stop && pthread_cond_timedwait(&watch_wake, &watch_lock, &until) == 0) {}
+    bool go_on = !watch_stop;
+    pthread_mutex_unlock(&watch_lock);
+    return go_on;
+}
+
+static void stop_watchdog(void)
+{
+    pthread_mutex_lock(&watch_lock);
+    watch_stop = true;
+    pthread_cond_signal(&watch_wake);
+    pthread_mutex_unlock(&watch_lock);
+    pthread_join(watch_thread, NULL);
+}
 
 static void *watchdog(void *arg)
 {
     (void)arg;
-    long tick_ns = (long)((stall_base / 4 < 0.1 ? stall_base / 4 : 0.1) * 1e9);
+    double tick = stall_base / 4 < 0.1 ? stall_base / 4 : 0.1;
     uint64_t watched = 0; /* the step being timed, 0 for none */
     clockid_t clock;
     double start = 0;
-    pthread_mutex_lock(&watch_lock);
-    while (!watch_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += tick_ns;
-        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-        pthread_cond_timedwait(&watch_wake, &watch_lock, &until);
-        if (watch_stop) break;
+    for (;;) {
+        if (!nap(tick)) return NULL;
         tt_guard_state st;
         if (!tt_guard_peek(&st)) {
             watched = 0;
@@ -127,29 +144,12 @@ static void *watchdog(void *arg)
         if (clock_gettime(clock, &now) != 0) continue;
         if (seconds(&now) - start > stall_base + (double)st.bytes * stall_per_byte) exit_damaged(st.label);
     }
-    pthread_mutex_unlock(&watch_lock);
     return NULL;
 }
 
-static void stop_watchdog(void)
-{
-    pthread_mutex_lock(&watch_lock);
-    watch_stop = true;
-    pthread_cond_signal(&watch_wake);
-    pthread_mutex_unlock(&watch_lock);
-    pthread_join(watch_thread, NULL);
-}
-
-/* Blocks every signal: those sent to the process go to the program's own threads. */
 static void start_watchdog(void)
 {
-    static atomic_bool started;
-    if (atomic_exchange(&started, true)) return;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&watch_wake, &ca);
-    pthread_condattr_destroy(&ca);
+    /* It blocks every signal: those sent to the process go to the program's threads. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -159,6 +159,13 @@ static void start_watchdog(void)
     if (pthread_create(&watch_thread, &attr, watchdog, NULL) == 0) atexit(stop_watchdog);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Started on the first entry into the guard: a program that reads no HDF5 file runs no extra thread. */
+static void start_watchdog_once(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, start_watchdog);
 }
 
 /* ---- installing ---------------------------------------------------------------- */
@@ -183,6 +190,5 @@ void cmd_guard_install(void)
     sigemptyset(&sa.sa_mask);
     for (int i = 0; i < NFATAL; i++) sigaction(fatal_signals[i], &sa, &previous[i]);
 
-    /* The watchdog starts with the first read (a program that reads no HDF5 has none). */
-    tt_guard_on_first_entry(start_watchdog);
+    tt_guard_set_enter_hook(start_watchdog_once);
 }

@@ -83,7 +83,8 @@ static const char usage[] =
     "                         says what: .h5/.hdf5, .csv, .tsv, .txt or .kv/.sh/.env\n"
     "                         (others are refused)\n"
     "      --dtype TYPE       f32 or f64 (default: the data's, f64 for text)\n"
-    "      --device DEV       cpu (default) or vulkan[:N]\n"
+    "      --device DEV       " CMD_DEVICES
+    "\n"
     "      --seed N           seed of the batch order (default: $TG_SEED, else 0)\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"

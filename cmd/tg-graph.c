@@ -43,7 +43,8 @@ static const char usage[] =
     "      --format FMT       dot (default), svg or png; svg and png need Graphviz's\n"
     "                         dot on PATH; png is never written to a terminal\n"
     "      --dtype TYPE       f32 (default) or f64, for bindings and constants\n"
-    "      --device DEV       cpu (default) or vulkan[:N]\n"
+    "      --device DEV       " CMD_DEVICES
+    "\n"
     "      --seed N           seed of rand/randn (default: $TG_SEED, else 0)\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"

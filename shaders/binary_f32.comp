@@ -1,6 +1,8 @@
 #version 450
-// out = a op b, float; comparisons write bool (of float or bool operands). Opcodes follow tt_binary_op.
+// out = a op b, float; comparisons write bool (of float or bool operands). A case per op of the op table (tg/ops.def, codes in opcodes.glsl).
 #include "common.glsl"
+#include "fmath.glsl"
+#include "opcodes.glsl"
 
 float f_pow(float x, float y)
 {
@@ -35,28 +37,29 @@ void main()
         x = load_f32(1, e.y);
         y = load_f32(2, e.z);
     }
-    if (P.op >= 7u) {
-        bool c;
+    if (P.op >= OP_FIRST_COMPARE) {
+        bool c = false;
         switch (P.op) {
-        case 7u: c = x == y; break;
-        case 8u: c = x != y; break;
-        case 9u: c = x < y; break;
-        case 10u: c = x <= y; break;
-        case 11u: c = x > y; break;
-        default: c = x >= y; break;
+        case OP_EQ: c = x == y; break;
+        case OP_NE: c = x != y; break;
+        case OP_LT: c = x < y; break;
+        case OP_LE: c = x <= y; break;
+        case OP_GT: c = x > y; break;
+        case OP_GE: c = x >= y; break;
         }
         store_bool(e.x, c);
         return;
     }
-    float r;
+    float r = uintBitsToFloat(0x7FC00000u);
     switch (P.op) {
-    case 0u: r = x + y; break;
-    case 1u: r = x - y; break;
-    case 2u: r = x * y; break;
-    case 3u: r = x / y; break;
-    case 4u: r = f_pow(x, y); break;
-    case 5u: r = isnan(x) ? x : isnan(y) ? y : x > y ? x : y; break;
-    default: r = isnan(x) ? x : isnan(y) ? y : x < y ? x : y; break;
+    case OP_ADD: r = x + y; break;
+    case OP_SUB: r = x - y; break;
+    case OP_MUL: r = x * y; break;
+    case OP_DIV: r = x / y; break;
+    case OP_POW: r = f_pow(x, y); break;
+    case OP_MAXIMUM: r = isnan(x) ? x : isnan(y) ? y : x > y ? x : y; break;
+    case OP_MINIMUM: r = isnan(x) ? x : isnan(y) ? y : x < y ? x : y; break;
+    case OP_ATAN2: r = f_atan2(x, y); break;
     }
     store_f32(0, e.x, r);
 }

@@ -1,9 +1,10 @@
 #version 450
 // out = a op b, int64 (wrapping; pow by squaring, exponents checked >= 0 on
-// the host); comparisons write bool. Opcodes follow tt_binary_op.
+// the host); comparisons write bool. A case per op of the op table (tg/ops.def, codes in opcodes.glsl).
 #extension GL_ARB_gpu_shader_int64 : enable
 #define TG_I64
 #include "common.glsl"
+#include "opcodes.glsl"
 
 int64_t ipow(int64_t b, int64_t e)
 {
@@ -20,27 +21,27 @@ void main()
     if (!linear_index(i)) return;
     ivec4 e = element_offsets(i);
     int64_t x = load_i64(1, e.y), y = load_i64(2, e.z);
-    if (P.op >= 7u) {
-        bool c;
+    if (P.op >= OP_FIRST_COMPARE) {
+        bool c = false;
         switch (P.op) {
-        case 7u: c = x == y; break;
-        case 8u: c = x != y; break;
-        case 9u: c = x < y; break;
-        case 10u: c = x <= y; break;
-        case 11u: c = x > y; break;
-        default: c = x >= y; break;
+        case OP_EQ: c = x == y; break;
+        case OP_NE: c = x != y; break;
+        case OP_LT: c = x < y; break;
+        case OP_LE: c = x <= y; break;
+        case OP_GT: c = x > y; break;
+        case OP_GE: c = x >= y; break;
         }
         store_bool(e.x, c);
         return;
     }
-    int64_t r;
+    int64_t r = 0l;
     switch (P.op) {
-    case 0u: r = x + y; break;
-    case 1u: r = x - y; break;
-    case 2u: r = x * y; break;
-    case 4u: r = ipow(x, y); break;
-    case 5u: r = x > y ? x : y; break;
-    default: r = x < y ? x : y; break;
+    case OP_ADD: r = x + y; break;
+    case OP_SUB: r = x - y; break;
+    case OP_MUL: r = x * y; break;
+    case OP_POW: r = ipow(x, y); break;
+    case OP_MAXIMUM: r = x > y ? x : y; break;
+    case OP_MINIMUM: r = x < y ? x : y; break;
     }
     store_i64(0, e.x, r);
 }

@@ -1,4 +1,5 @@
-// Double-precision exp, log, sin, cos, tanh, pow: GLSL has none of them for
+// Double-precision exp, log, sin, cos, tanh, pow, erf, log1p, atan, asin, acos,
+// sinh, cosh, atan2: GLSL has none of them for
 // double. Range reduction plus Taylor / atanh series, accurate to a few ulp
 // over the ranges tests use (|x| < 1e5 for sin and cos). Needs TG_F64.
 const double LN2_HI = 6.93147180369123816490e-01lf, LN2_LO = 1.90821492927058770002e-10lf;
@@ -115,4 +116,99 @@ double d_pow(double x, double y)
         if (mod(y, 2.0lf) != 0.0lf) r = -r;
     }
     return r;
+}
+
+/* erf(a) = 2/sqrt(pi) e^-a^2 sum_n a (2a^2)^n / (1 3 5 ... (2n+1)): positive
+ * terms, nothing cancels; double's erf is 1 from 6 on. */
+double d_erf(double x)
+{
+    double a = abs(x);
+    if (a >= 6.0lf) return sign(x);
+    double t = a, s = a, a2 = 2.0lf * a * a;
+    for (int n = 1; n < 200 && t > s * 1e-17lf; n++) {
+        t *= a2 / double(2 * n + 1);
+        s += t;
+    }
+    return sign(x) * 1.12837916709551257390lf * d_exp(-a * a) * s;
+}
+
+const double D_PI = 3.14159265358979323846lf, D_PI_2 = 1.57079632679489661923lf, D_PI_4 = 0.78539816339744830962lf;
+const double D_PI_6 = 0.52359877559829887308lf, D_SQRT3 = 1.73205080756887729353lf;
+
+/* log(1 + x) = log(u) x / (u - 1) with u = 1 + x rounded (Goldberg). */
+double d_log1p(double x)
+{
+    if (isnan(x) || x < -1.0lf) return d_nan();
+    double u = 1.0lf + x;
+    if (u == 1.0lf) return x;
+    if (isinf(u)) return u;
+    return d_log(u) * (x / (u - 1.0lf));
+}
+
+/* |x| > 1: pi/2 - atan(1/x); above tan(pi/12): pi/6 + atan((x sqrt3 - 1) / (x + sqrt3));
+ * then the odd series, |x| <= 0.27. */
+double d_atan(double x)
+{
+    if (isnan(x)) return x;
+    double a = abs(x), r;
+    bool inv = a > 1.0lf;
+    if (inv) a = 1.0lf / a;
+    bool shift = a > 0.26794919243112270lf;
+    if (shift) a = (a * D_SQRT3 - 1.0lf) / (a + D_SQRT3);
+    double a2 = a * a, p = 1.0lf / 37.0lf;
+    for (int k = 17; k >= 0; k--) p = 1.0lf / double(2 * k + 1) - a2 * p;
+    r = a * p;
+    if (shift) r += D_PI_6;
+    if (inv) r = D_PI_2 - r;
+    return x < 0.0lf ? -r : r;
+}
+
+double d_asin(double x) { return abs(x) > 1.0lf ? d_nan() : d_atan(x / sqrt((1.0lf - x) * (1.0lf + x))); }
+double d_acos(double x) { return abs(x) > 1.0lf ? d_nan() : 2.0lf * d_atan(sqrt((1.0lf - x) / (1.0lf + x))); }
+
+/* Below 1 through expm1 (no cancellation); from 22 on e^a / 2 as (e^(a/2) / 2) e^(a/2),
+ * which overflows only where sinh does. */
+double d_sinh(double x)
+{
+    double a = abs(x), s;
+    if (a < 1.0lf) {
+        double e = d_expm1(a);
+        s = 0.5lf * (e + e / (e + 1.0lf));
+    } else if (a < 22.0lf) {
+        double e = d_exp(a);
+        s = 0.5lf * (e - 1.0lf / e);
+    } else {
+        double h = d_exp(0.5lf * a);
+        s = (0.5lf * h) * h;
+    }
+    return x < 0.0lf ? -s : s;
+}
+
+double d_cosh(double x)
+{
+    double a = abs(x);
+    if (a < 22.0lf) {
+        double e = d_exp(a);
+        return 0.5lf * (e + 1.0lf / e);
+    }
+    double h = d_exp(0.5lf * a);
+    return (0.5lf * h) * h;
+}
+
+bool d_signbit(double x) { return (unpackDouble2x32(x).y & 0x80000000u) != 0u; }
+
+/* IEEE's atan2, signed zeros and infinities included. */
+double d_atan2(double y, double x)
+{
+    if (isnan(x) || isnan(y)) return d_nan();
+    bool xneg = d_signbit(x);
+    double sy = d_signbit(y) ? -1.0lf : 1.0lf;
+    if (y == 0.0lf) return xneg ? sy * D_PI : y;
+    if (isinf(x)) {
+        if (isinf(y)) return sy * (xneg ? 3.0lf * D_PI_4 : D_PI_4);
+        return xneg ? sy * D_PI : sy * 0.0lf;
+    }
+    if (x == 0.0lf || isinf(y)) return sy * D_PI_2;
+    double t = d_atan(abs(y / x));
+    return sy * (xneg ? D_PI - t : t);
 }

@@ -1,4 +1,4 @@
-// Reductions (op: tt_reduce_op) over the inner dims of the views out (0), in (1)
+// Reductions (op: OP_SUM ... of the op table) over the inner dims of the views out (0), in (1)
 // and idx (2, int64, only when u[3] != 0): P.n outputs, u[0] kept dims, u[1]
 // = R elements reduced per output. u[2] != 0: one workgroup per output (a
 // shared-memory tree), else one invocation per output (small R). Split
@@ -15,6 +15,7 @@
 // the subgroups' partials in shared memory: one barrier instead of eight. Any
 // power-of-two subgroup size works (lavapipe's is 8); 64-bit values are
 // shuffled as two 32-bit words (no shaderSubgroupExtendedTypes needed).
+#include "opcodes.glsl"
 #ifdef TG_WIDE
 #define ACC double
 #define IACC int64_t
@@ -42,14 +43,14 @@ bool is_int() { return P.dt[1] == 2u; }
 void combine(inout ACC av, inout IACC al, inout uint ai, ACC bv, IACC bl, uint bi)
 {
     uint op = P.op;
-    if (op <= 1u) { av += bv; al += bl; return; }
-    if (op == 2u) { av *= bv; al *= bl; return; }
+    if (op == OP_SUM || op == OP_MEAN) { av += bv; al += bl; return; }
+    if (op == OP_PROD) { av *= bv; al *= bl; return; }
     if (bi == NONE) return;
     bool take;
     if (ai == NONE) take = true;
-    else if (is_int()) take = (op == 3u ? bl > al : bl < al) || (bl == al && bi < ai);
+    else if (is_int()) take = (op == OP_MAX ? bl > al : bl < al) || (bl == al && bi < ai);
     else if (isnan(bv)) take = !isnan(av) || bi < ai; // NaN wins, the first one
-    else take = !isnan(av) && ((op == 3u ? bv > av : bv < av) || (bv == av && bi < ai));
+    else take = !isnan(av) && ((op == OP_MAX ? bv > av : bv < av) || (bv == av && bi < ai));
     if (take) { av = bv; al = bl; ai = bi; }
 }
 
@@ -95,8 +96,8 @@ void main()
     if (o >= P.n) return; // uniform across the workgroup in group mode
     int oo = kept_offset(o, 0), io = kept_offset(o, 1);
     uint R = P.u[1], op = P.op;
-    ACC v = op == 2u ? ACC(1) : ACC(0);
-    IACC l = op == 2u ? IACC(1) : IACC(0);
+    ACC v = op == OP_PROD ? ACC(1) : ACC(0);
+    IACC l = op == OP_PROD ? IACC(1) : IACC(0);
     uint ix = NONE;
     bool isi = is_int(), pairs = P.u[3] == 2u, dot = P.u[3] == 3u;
     int po = pairs ? kept_offset(o, 3) : dot ? kept_offset(o, 2) : 0;
@@ -121,8 +122,8 @@ void main()
         if (gl_SubgroupID != 0u) return;
         // The first subgroup combines the partials (lane by lane, then by
         // shuffles: there may be more subgroups than lanes).
-        v = op == 2u ? ACC(1) : ACC(0);
-        l = op == 2u ? IACC(1) : IACC(0);
+        v = op == OP_PROD ? ACC(1) : ACC(0);
+        l = op == OP_PROD ? IACC(1) : IACC(0);
         ix = NONE;
         for (uint k = gl_SubgroupInvocationID; k < gl_NumSubgroups; k += gl_SubgroupSize)
             combine(v, l, ix, s_v[k], s_l[k], s_i[k]);
@@ -153,8 +154,8 @@ void main()
         ix = s_i[0];
     }
 #endif
-    uint count = op == 1u && P.base != 0u ? P.base : R;
-    if (op == 1u) v = count == 0u ? ACC(0) / ACC(0) : v / ACC(count);
+    uint count = op == OP_MEAN && P.base != 0u ? P.base : R;
+    if (op == OP_MEAN) v = count == 0u ? ACC(0) / ACC(0) : v / ACC(count);
     switch (P.dt[0]) {
     case 0u: store_f32(0, oo, float(v)); break;
 #ifdef TG_WIDE

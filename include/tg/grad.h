@@ -113,24 +113,11 @@ int tg_register_hook(tt_tensor *t, tg_hook_fn fn, void *ctx);
 tt_status tg_remove_hook(tt_tensor *t, int handle);
 
 /* ---- differentiable ops (same semantics as the tt_ forms) ----------------- */
-tt_tensor *tg_neg(const tt_tensor *x);
-tt_tensor *tg_exp(const tt_tensor *x);
-tt_tensor *tg_log(const tt_tensor *x);
-tt_tensor *tg_sqrt(const tt_tensor *x);
-tt_tensor *tg_sin(const tt_tensor *x);
-tt_tensor *tg_cos(const tt_tensor *x);
-tt_tensor *tg_tanh(const tt_tensor *x);
-tt_tensor *tg_sigmoid(const tt_tensor *x);
-tt_tensor *tg_relu(const tt_tensor *x);
-tt_tensor *tg_abs(const tt_tensor *x);
-tt_tensor *tg_sign(const tt_tensor *x);
-tt_tensor *tg_add(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_sub(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_mul(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_div(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_pow(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_maximum(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tg_minimum(const tt_tensor *a, const tt_tensor *b);
+/* One per row of tg/ops.def: tg_exp(x), tg_add(a, b), tg_sum(x), ... */
+#define TT_UNARY_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x);
+#define TT_BINARY_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *a, const tt_tensor *b);
+#define TT_REDUCE_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x);
+#include "tg/ops.def"
 /* Comparisons are not differentiable: plain results, never recorded. */
 tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_unary(tt_unary_op op, const tt_tensor *x);
@@ -140,15 +127,11 @@ tt_tensor *tg_scalar_binary(tt_binary_op op, double s, const tt_tensor *b);
 tt_tensor *tg_add_scalar(const tt_tensor *a, double s);
 tt_tensor *tg_mul_scalar(const tt_tensor *a, double s);
 tt_tensor *tg_pow_scalar(const tt_tensor *a, double exponent);
+tt_tensor *tg_square(const tt_tensor *x); /* pow(x, 2), as PyTorch composes it: PowBackward0 */
 tt_tensor *tg_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_clamp(const tt_tensor *x, double lo, double hi);
 tt_tensor *tg_cast(const tt_tensor *x, tt_dtype dt);
 tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int ndims, bool keepdim);
-tt_tensor *tg_sum(const tt_tensor *x);
-tt_tensor *tg_mean(const tt_tensor *x);
-tt_tensor *tg_prod(const tt_tensor *x);
-tt_tensor *tg_max(const tt_tensor *x);
-tt_tensor *tg_min(const tt_tensor *x);
 tt_tensor *tg_sum_dims(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
 tt_tensor *tg_mean_dims(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
 tt_tensor *tg_max_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices);
@@ -157,8 +140,40 @@ tt_tensor *tg_matmul(const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_mm(const tt_tensor *a, const tt_tensor *b);
 tt_tensor *tg_mv(const tt_tensor *a, const tt_tensor *v);
 tt_tensor *tg_bmm(const tt_tensor *a, const tt_tensor *b);
+/* log(sum(exp(x))) over dims (NULL / 0: all), PyTorch's LogsumexpBackward0. */
+tt_tensor *tg_logsumexp(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
+/* Cumulative ops (tg/ops.def's scans): tg_cumsum(x, dim). */
+tt_tensor *tg_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse);
+#define TT_SCAN_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x, int dim);
+#include "tg/ops.def"
 tt_tensor *tg_softmax(const tt_tensor *x, int dim);
 tt_tensor *tg_log_softmax(const tt_tensor *x, int dim);
+/* Losses of input - target (tg/ops.def's losses), reduced as PyTorch's
+ * reduction= says: tg_mse_loss(input, target, TG_REDUCTION_MEAN), ...; tg_loss
+ * takes the loss's parameter (beta, delta) too. Shapes that differ broadcast,
+ * with PyTorch's warning. */
+typedef enum { TG_REDUCTION_MEAN, TG_REDUCTION_SUM, TG_REDUCTION_NONE } tg_reduction;
+tt_status tg_reduction_parse(const char *s, tg_reduction *out); /* "mean", "sum", "none" */
+typedef enum {
+#define TT_LOSS_OP(ENUM, ...) TG_##ENUM,
+#include "tg/ops.def"
+    TG_NUM_LOSS
+} tg_loss_op;
+tt_tensor *tg_loss(tg_loss_op op, const tt_tensor *input, const tt_tensor *target, tg_reduction reduction,
+                   double param);
+/* The name of a loss's parameter ("beta"; NULL for none) and its default. */
+const char *tg_loss_param(tg_loss_op op, double *default_value);
+#define TT_LOSS_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction);
+#include "tg/ops.def"
+/* abs(input - target), reduced: composed, as PyTorch 1.13 composes it. */
+tt_tensor *tg_l1_loss(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction);
+/* Indexing with int64 indices along dim (see tt_index): x[index] records
+ * IndexBackward0, index_select IndexSelectBackward0, index_add
+ * IndexAddBackward0, as PyTorch does. */
+tt_tensor *tg_index(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tg_index_select(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tg_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src);
 /* views */
 tt_tensor *tg_view(const tt_tensor *t, int ndim, const int64_t *shape);
 tt_tensor *tg_reshape(const tt_tensor *t, int ndim, const int64_t *shape);

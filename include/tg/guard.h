@@ -39,10 +39,10 @@ const char *tt_guard_here(void);
  * inside the guard. For a watchdog that checks the step makes progress. */
 bool tt_guard_peek(tt_guard_state *out);
 
-/* Has fn called once, on the thread that first enters the guard, just before
- * it does (or at once, when the guard was entered already): a program starts
- * its watchdog there, so that one that never reads an HDF5 file pays nothing. */
-void tt_guard_on_first_entry(void (*fn)(void));
+/* A function called on every entry into the guard, on the reading thread
+ * (NULL: none): a program starts its watchdog there the first time, so that
+ * a run that reads no HDF5 never starts one. */
+void tt_guard_set_enter_hook(void (*hook)(void));
 
 #ifdef __cplusplus
 }

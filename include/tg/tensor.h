@@ -105,9 +105,13 @@ tt_tensor *tt_retain(tt_tensor *t);
 void tt_release(tt_tensor *t); /* NULL is fine */
 
 /* ---- devices --------------------------------------------------------- */
-/* Parses "cpu", "vulkan", "vulkan:N". */
+/* Parses a device string of a backend built in: "cpu", "vulkan", "vulkan:N". */
 tt_status tt_device_parse(const char *s, tt_device *out);
 const char *tt_device_name(tt_device d); /* "cpu", "vulkan:0" */
+/* The device strings of this build, from the backend registry: "cpu, vulkan
+ * or vulkan:N" (what parse accepts), "cpu (default) or vulkan[:N]" (help). */
+const char *tt_device_syntax(void);
+const char *tt_device_help(void);
 tt_tensor *tt_to_device(const tt_tensor *t, tt_device d);
 
 /* ---- creation -------------------------------------------------------- */
@@ -168,69 +172,35 @@ tt_tensor *tt_alias(const tt_tensor *t);
 tt_tensor *tt_untracked_alias(const tt_tensor *t);
 #define TT_ALL_DIMS 1000
 
-/* ---- elementwise ----------------------------------------------------- */
+/* ---- elementwise ----------------------------------------------------- *
+ * The ops come from the op table, tg/ops.def: one enum member TT_NAME and one
+ * function tt_name(x) or tt_name(a, b) per row (tt_exp, tt_add, tt_eq, ...). */
 typedef enum {
-    TT_NEG,
-    TT_EXP,
-    TT_LOG,
-    TT_SQRT,
-    TT_SIN,
-    TT_COS,
-    TT_TANH,
-    TT_SIGMOID,
-    TT_RELU,
-    TT_ABS,
-    TT_SIGN,
+#define TT_UNARY_OP(ENUM, ...) TT_##ENUM,
+#include "tg/ops.def"
     TT_NUM_UNARY
 } tt_unary_op;
 typedef enum {
-    TT_ADD,
-    TT_SUB,
-    TT_MUL,
-    TT_DIV,
-    TT_POW,
-    TT_MAXIMUM,
-    TT_MINIMUM,
-    TT_EQ,
-    TT_NE,
-    TT_LT,
-    TT_LE,
-    TT_GT,
-    TT_GE, /* comparisons give bool */
+#define TT_BINARY_OP(ENUM, ...) TT_##ENUM,
+#define TT_COMPARE_OP(ENUM, name) TT_##ENUM, /* comparisons give bool; they come last */
+#include "tg/ops.def"
     TT_NUM_BINARY
 } tt_binary_op;
 const char *tt_unary_name(tt_unary_op op);   /* "exp" */
 const char *tt_binary_name(tt_binary_op op); /* "add" */
+bool tt_is_comparison(tt_binary_op op);
 
-/* Unary ops keep a floating dtype; integer input to exp/log/sqrt/sin/cos/tanh/sigmoid gives float32 (PyTorch). */
+/* Unary ops keep a floating dtype; an integer input gives int64 or float32 or
+ * is refused, as in PyTorch (the ints column of tg/ops.def). */
 tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x);
-tt_tensor *tt_neg(const tt_tensor *x);
-tt_tensor *tt_exp(const tt_tensor *x);
-tt_tensor *tt_log(const tt_tensor *x);
-tt_tensor *tt_sqrt(const tt_tensor *x);
-tt_tensor *tt_sin(const tt_tensor *x);
-tt_tensor *tt_cos(const tt_tensor *x);
-tt_tensor *tt_tanh(const tt_tensor *x);
-tt_tensor *tt_sigmoid(const tt_tensor *x);
-tt_tensor *tt_relu(const tt_tensor *x);
-tt_tensor *tt_abs(const tt_tensor *x);
-tt_tensor *tt_sign(const tt_tensor *x);
+#define TT_UNARY_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *x);
+#include "tg/ops.def"
 
 /* Binary ops broadcast and promote dtypes (PyTorch's rules for tensors). */
 tt_tensor *tt_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_add(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_sub(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_mul(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_div(const tt_tensor *a, const tt_tensor *b); /* true division: ints give float32 */
-tt_tensor *tt_pow(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_maximum(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_minimum(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_eq(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_ne(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_lt(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_le(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_gt(const tt_tensor *a, const tt_tensor *b);
-tt_tensor *tt_ge(const tt_tensor *a, const tt_tensor *b);
+#define TT_BINARY_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *a, const tt_tensor *b);
+#define TT_COMPARE_OP(ENUM, name) tt_tensor *tt_##name(const tt_tensor *a, const tt_tensor *b);
+#include "tg/ops.def"
 /* Tensor-scalar forms: the scalar takes the tensor's dtype when that is
  * floating (PyTorch's rule for Python scalars). */
 tt_tensor *tt_binary_scalar(tt_binary_op op, const tt_tensor *a, double s);
@@ -247,18 +217,40 @@ tt_tensor *tt_cast(const tt_tensor *x, tt_dtype dt); /* new ref to x when dtype 
 /* ---- reductions ------------------------------------------------------ *
  * dims == NULL / ndims == 0 reduces over every element. Negative dims count
  * from the end. sum/prod of bool or int64 give int64; mean needs floating. */
-typedef enum { TT_SUM, TT_MEAN, TT_PROD, TT_MAX, TT_MIN, TT_NUM_REDUCE } tt_reduce_op;
+typedef enum {
+#define TT_REDUCE_OP(ENUM, ...) TT_##ENUM,
+#include "tg/ops.def"
+    TT_NUM_REDUCE
+} tt_reduce_op;
+const char *tt_reduce_name(tt_reduce_op op); /* "sum" */
 tt_tensor *tt_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int ndims, bool keepdim);
-tt_tensor *tt_sum(const tt_tensor *x);
-tt_tensor *tt_mean(const tt_tensor *x);
-tt_tensor *tt_prod(const tt_tensor *x);
-tt_tensor *tt_max(const tt_tensor *x);
-tt_tensor *tt_min(const tt_tensor *x);
+/* Over every element: tt_sum(x), tt_mean(x), ... */
+#define TT_REDUCE_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *x);
+#include "tg/ops.def"
 tt_tensor *tt_sum_dims(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
 tt_tensor *tt_mean_dims(const tt_tensor *x, const int *dims, int ndims, bool keepdim);
 /* max/min over one dim: values, and (if indices != NULL) int64 indices of the first extreme. */
 tt_tensor *tt_max_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices);
 tt_tensor *tt_min_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices);
+/* Cumulative ops along one dim (tg/ops.def): tt_cumsum(x, dim). Integers and
+ * bools give int64; floating sums accumulate in double, as PyTorch's CPU does. */
+typedef enum {
+#define TT_SCAN_OP(ENUM, ...) TT_##ENUM,
+#include "tg/ops.def"
+    TT_NUM_SCAN
+} tt_scan_op;
+tt_tensor *tt_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse); /* reverse: from the end */
+const char *tt_scan_name(tt_scan_op op);                                      /* "cumsum" */
+#define TT_SCAN_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *x, int dim);
+#include "tg/ops.def"
+/* Indexing with a tensor of int64 indices along dim. tt_index is x[index]
+ * along dim: a 0-d or 1-D index, negative indices counting from the end (a 0-d
+ * index removes dim); tt_index_select is torch.index_select (1-D, from 0).
+ * tt_index_add is x.index_add(dim, index, src): a copy of x with the slices
+ * of src added at index along dim (repeats add up). */
+tt_tensor *tt_index(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tt_index_select(const tt_tensor *x, int dim, const tt_tensor *index);
+tt_tensor *tt_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src);
 /* argmax over all elements (dim = TT_ALL_DIMS, flat index) or one dim. */
 tt_tensor *tt_argmax(const tt_tensor *x, int dim, bool keepdim);
 tt_tensor *tt_argmin(const tt_tensor *x, int dim, bool keepdim);

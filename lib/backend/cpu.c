@@ -374,7 +374,7 @@ static tt_status cpu_copy(const tt_kview *out, const tt_kview *in)
     return TT_OK;
 }
 
-/* ---- fill, ranges, random numbers ---------------------------------------------- */
+/* ---- fill, random numbers ---------------------------------------------- */
 typedef struct {
     tt_dtype dt;
     double value;
@@ -424,35 +424,6 @@ static tt_status cpu_fill(const tt_kview *out, double value)
     fill_ctx ctx = {out->dtype, value};
     const tt_kview *v[1] = {out};
     run(1, v, fill_row, &ctx);
-    return TT_OK;
-}
-
-/* Writes f(i) for i in [0, n) into a contiguous tensor, rounded to its dtype. */
-static void store(const tt_kview *out, int64_t i, double x)
-{
-    char *base = element_base(out);
-    switch (out->dtype) {
-    case TT_F32: ((float *)base)[i] = (float)x; break;
-    case TT_F64: ((double *)base)[i] = x; break;
-    case TT_I64: ((int64_t *)base)[i] = tt__f2i(x); break;
-    case TT_BOOL: ((tbool *)base)[i] = x != 0; break;
-    }
-}
-
-static tt_status cpu_arange(const tt_kview *out, double start, double step)
-{
-    for (int64_t i = 0; i < out->shape[0]; i++) store(out, i, start + (double)i * step);
-    return TT_OK;
-}
-
-/* PyTorch's linspace: from the start for the first half, from the end for the rest. */
-static tt_status cpu_linspace(const tt_kview *out, double start, double end)
-{
-    int64_t n = out->shape[0];
-    double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
-    int64_t half = n / 2;
-    for (int64_t i = 0; i < n; i++)
-        store(out, i, (i < half || n == 1) ? start + step * (double)i : end - step * (double)(n - 1 - i));
     return TT_OK;
 }
 
@@ -538,23 +509,40 @@ static inline float tanh_f32(float x)
  * at load time): two and four times the lanes (exp and sigmoid run about
  * twice as fast on AVX-512 as on AVX2). */
 
-#define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                     \
-    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
-    {                                                                                    \
-        switch (*(const tt_unary_op *)c) {                                               \
-        case TT_NEG: LOOP1(T, T, -x); break;                                             \
-        case TT_EXP: LOOP1(T, T, EXP(x)); break;                                         \
-        case TT_LOG: LOOP1(T, T, log(x)); break;                                         \
-        case TT_SQRT: LOOP1(T, T, sqrt(x)); break;                                       \
-        case TT_SIN: LOOP1(T, T, sin(x)); break;                                         \
-        case TT_COS: LOOP1(T, T, cos(x)); break;                                         \
-        case TT_TANH: LOOP1(T, T, TANH(x)); break;                                       \
-        case TT_SIGMOID: LOOP1(T, T, SIGMOID(x)); break;                                 \
-        case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;               \
-        case TT_ABS: LOOP1(T, T, fabs(x)); break;                                        \
-        case TT_SIGN: LOOP1(T, T, x != x ? x : (T)((x > 0) - (x < 0))); break;           \
-        default: break;                                                                  \
-        }                                                                                \
+/* The ops of the table (tg/ops.def) whose int64 inputs the op layer casts to
+ * float32 (FLOAT) or refuses (NOINT): an int64 kernel never sees them. */
+#define NOT_INT64_KEEP(ENUM)
+#define NOT_INT64_FLOAT(ENUM) case TT_##ENUM:
+#define NOT_INT64_NOINT(ENUM) case TT_##ENUM:
+
+/* Every op of the table, no default: a missing one does not compile
+ * (-Wswitch-enum). */
+#define UNARY_FLOAT_ROW(NAME, T, EXP, SIGMOID, TANH)                                       \
+    VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s)   \
+    {                                                                                      \
+        switch (*(const tt_unary_op *)c) {                                                 \
+        case TT_NEG: LOOP1(T, T, -x); break;                                               \
+        case TT_EXP: LOOP1(T, T, EXP(x)); break;                                           \
+        case TT_LOG: LOOP1(T, T, log(x)); break;                                           \
+        case TT_SQRT: LOOP1(T, T, sqrt(x)); break;                                         \
+        case TT_SIN: LOOP1(T, T, sin(x)); break;                                           \
+        case TT_COS: LOOP1(T, T, cos(x)); break;                                           \
+        case TT_TANH: LOOP1(T, T, TANH(x)); break;                                         \
+        case TT_SIGMOID: LOOP1(T, T, SIGMOID(x)); break;                                   \
+        case TT_RELU: LOOP1(T, T, x > 0 ? x : (x != x ? x : (T)0)); break;                 \
+        case TT_ABS: LOOP1(T, T, fabs(x)); break;                                          \
+        case TT_SIGN: LOOP1(T, T, (T)((x > 0) - (x < 0))); break; /* NaN: 0, as PyTorch */ \
+        case TT_ERF: LOOP1(T, T, erf(x)); break;                                           \
+        case TT_LOG1P: LOOP1(T, T, log1p(x)); break;                                       \
+        case TT_EXPM1: LOOP1(T, T, expm1(x)); break;                                       \
+        case TT_SOFTPLUS: LOOP1(T, T, x > 20 ? x : log1p(exp(x))); break;                  \
+        case TT_ATAN: LOOP1(T, T, atan(x)); break;                                         \
+        case TT_ASIN: LOOP1(T, T, asin(x)); break;                                         \
+        case TT_ACOS: LOOP1(T, T, acos(x)); break;                                         \
+        case TT_SINH: LOOP1(T, T, sinh(x)); break;                                         \
+        case TT_COSH: LOOP1(T, T, cosh(x)); break;                                         \
+        case TT_NUM_UNARY: break;                                                          \
+        }                                                                                  \
     }
 #define SIGMOID_F64(x) (1 / (1 + exp(-(x))))
 UNARY_FLOAT_ROW(unary_f32, float, exp_f32, sigmoid_f32, tanh_f32)
@@ -567,14 +555,16 @@ static void unary_i64(const void *c, int64_t n, char **p, const int64_t *s)
     case TT_RELU: LOOP1(int64_t, int64_t, x > 0 ? x : 0); break;
     case TT_ABS: LOOP1(int64_t, int64_t, x < 0 ? (int64_t)(0 - (uint64_t)x) : x); break;
     case TT_SIGN: LOOP1(int64_t, int64_t, (x > 0) - (x < 0)); break;
-    default: break;
+#define TT_UNARY_OP(ENUM, name, ints, ...) NOT_INT64_##ints(ENUM)
+#include "tg/ops.def"
+    case TT_NUM_UNARY: break;
     }
 }
 
 static tt_status cpu_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
 {
     static const row_fn rows[TT_NUM_DTYPES] = {[TT_F32] = unary_f32, [TT_F64] = unary_f64, [TT_I64] = unary_i64};
-    if (!rows[in->dtype])
+    if (!rows[in->dtype] || (in->dtype == TT_I64 && !tt__unary_int64_kernel(op)))
         return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
     const tt_kview *v[2] = {out, in};
     run(2, v, rows[in->dtype], &op);
@@ -600,10 +590,9 @@ static int64_t ipow(int64_t base, int64_t e)
     case TT_LT: LOOP2(tbool, T, x < y); break;  \
     case TT_LE: LOOP2(tbool, T, x <= y); break; \
     case TT_GT: LOOP2(tbool, T, x > y); break;  \
-    case TT_GE:                                 \
-        LOOP2(tbool, T, x >= y);                \
-        break;
+    case TT_GE: LOOP2(tbool, T, x >= y); break;
 
+/* Every op of the table, no default (-Wswitch-enum). */
 #define BINARY_FLOAT_ROW(NAME, T)                                                        \
     VECTOR_CLONES static void NAME(const void *c, int64_t n, char **p, const int64_t *s) \
     {                                                                                    \
@@ -618,15 +607,21 @@ static int64_t ipow(int64_t base, int64_t e)
             else LOOP2(T, T, pow(x, y));                                                 \
             break;                                                                       \
         case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                               \
-        case TT_MINIMUM:                                                                 \
-            LOOP2(T, T, MINNAN(x, y));                                                   \
+        case TT_MINIMUM: LOOP2(T, T, MINNAN(x, y)); break;                               \
+        case TT_ATAN2:                                                                   \
+            LOOP2(T, T, atan2(x, y));                                                    \
             break;                                                                       \
             COMPARE_CASES(T)                                                             \
-        default: break;                                                                  \
+        case TT_NUM_BINARY: break;                                                       \
         }                                                                                \
     }
 BINARY_FLOAT_ROW(binary_f32, float)
 BINARY_FLOAT_ROW(binary_f64, double)
+
+/* Ops an integer kernel never sees: true division (computed in float32), and
+ * for bool every arithmetic op (computed in int64). */
+#define NOT_INT64_ARITH(ENUM)
+#define NOT_INT64_TRUEDIV(ENUM) case TT_##ENUM:
 
 /* Integer arithmetic wraps as in PyTorch (done unsigned to stay defined in C). */
 static void binary_i64(const void *c, int64_t n, char **p, const int64_t *s)
@@ -641,7 +636,9 @@ static void binary_i64(const void *c, int64_t n, char **p, const int64_t *s)
         LOOP2(int64_t, int64_t, x < y ? x : y);
         break;
         COMPARE_CASES(int64_t)
-    default: break;
+#define TT_BINARY_OP(ENUM, name, kind, ...) NOT_INT64_##kind(ENUM)
+#include "tg/ops.def"
+    case TT_NUM_BINARY: break;
     }
 }
 
@@ -649,7 +646,9 @@ static void binary_bool(const void *c, int64_t n, char **p, const int64_t *s)
 {
     switch (*(const tt_binary_op *)c) {
         COMPARE_CASES(tbool)
-    default: break;
+#define TT_BINARY_OP(ENUM, ...) case TT_##ENUM:
+#include "tg/ops.def"
+    case TT_NUM_BINARY: break;
     }
 }
 
@@ -744,8 +743,9 @@ static double read_f(tt_dtype dt, const char *e)
     case TT_F32: return *(const float *)e;
     case TT_F64: return *(const double *)e;
     case TT_I64: return (double)*(const int64_t *)e;
-    default: return *(const tbool *)e;
+    case TT_BOOL: return *(const tbool *)e;
     }
+    return 0;
 }
 
 /* Floating sums: fixed blocks of RBLOCK elements, each summed in double in
@@ -1042,6 +1042,33 @@ static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview
     return TT_OK;
 }
 
+/* ---- indexing ----------------------------------------------------------------- */
+/* Walks the elements of `walk` (out to select, in to add) in row-major order,
+ * so that repeated indices add up in order of i. */
+static tt_status cpu_index(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add)
+{
+    const tt_kview *walk = add ? in : out;
+    int64_t es = (int64_t)tt_dtype_size(out->dtype), pos[TT_MAX_DIMS] = {0}, n = 1;
+    for (int d = 0; d < walk->ndim; d++) n *= walk->shape[d];
+    const int64_t *ix = (const int64_t *)element_base(idx);
+    for (int64_t e = 0; e < n; e++) {
+        int64_t oo = 0, io = 0;
+        for (int d = 0; d < walk->ndim; d++) {
+            int64_t p = pos[d], q = d == dim ? ix[pos[d] * idx->strides[0]] : pos[d]; /* q: the indexed side */
+            oo += (add ? q : p) * out->strides[d];
+            io += (add ? p : q) * in->strides[d];
+        }
+        char *o = element_base(out) + oo * es;
+        const char *x = element_base(in) + io * es;
+        if (!add) memcpy(o, x, (size_t)es);
+        else if (out->dtype == TT_F32) *(float *)o += *(const float *)x;
+        else if (out->dtype == TT_F64) *(double *)o += *(const double *)x;
+        else *(int64_t *)o = (int64_t)((uint64_t) * (int64_t *)o + (uint64_t) * (const int64_t *)x);
+        for (int d = walk->ndim - 1; d >= 0 && ++pos[d] == walk->shape[d]; d--) pos[d] = 0;
+    }
+    return TT_OK;
+}
+
 /* ---- matmul ----------------------------------------------------------------- */
 /* How BLAS can read a strided matrix: row-major with leading dimension ld,
  * possibly transposed; false when neither layout fits (then we pack it). */
@@ -1112,39 +1139,34 @@ static tt_status cpu_matmul(const tt_kview *out, const tt_kview *a, const tt_kvi
     return TT_OK;
 }
 
-/* ---- softmax ---------------------------------------------------------------- */
-static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
+/* ---- slices along one dim: scans, softmax ------------------------------------ */
+/* One slice of out and in along a dim: its first elements, length, and byte
+ * strides. */
+typedef struct {
+    char *o;
+    const char *i;
+    int64_t len, so, si;
+} slice;
+typedef void (*slice_fn)(const void *ctx, tt_dtype dt, const slice *sl);
+
+/* fn on every slice along dim: each position of the other dims. */
+static void for_each_slice(const tt_kview *out, const tt_kview *in, int dim, slice_fn fn, const void *ctx)
 {
-    /* Walk every position of the other dims; each is one slice along dim. */
     tt_kview o = *out, i = *in;
-    int64_t len = in->ndim ? in->shape[dim] : 1, so = in->ndim ? out->strides[dim] : 0,
-            si = in->ndim ? in->strides[dim] : 0;
-    if (in->ndim) {
-        o.shape[dim] = 1;
-        i.shape[dim] = 1;
-    }
     int64_t es = (int64_t)tt_dtype_size(in->dtype);
+    slice sl = {NULL, NULL, in->ndim ? in->shape[dim] : 1, in->ndim ? out->strides[dim] * es : 0,
+                in->ndim ? in->strides[dim] * es : 0};
+    if (in->ndim) o.shape[dim] = i.shape[dim] = 1;
     nd_iter it;
     const tt_kview *v[2] = {&o, &i};
     iter_init(&it, 2, v);
-    int64_t total = 1;
+    int64_t total = 1, pos[TT_MAX_DIMS] = {0};
     for (int d = 0; d < it.ndim; d++) total *= it.shape[d];
-    int64_t pos[TT_MAX_DIMS] = {0};
     char *po = it.base[0], *pi = it.base[1];
     for (int64_t k = 0; k < total; k++) {
-        double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < len; j++) {
-            double x = read_f(in->dtype, pi + j * si * es);
-            if (x > mx || x != x) mx = x;
-        }
-        for (int64_t j = 0; j < len; j++) sum += exp(read_f(in->dtype, pi + j * si * es) - mx);
-        double lse = log(sum);
-        for (int64_t j = 0; j < len; j++) {
-            double x = read_f(in->dtype, pi + j * si * es) - mx;
-            double y = log_ ? x - lse : exp(x) / sum;
-            if (in->dtype == TT_F32) *(float *)(po + j * so * es) = (float)y;
-            else *(double *)(po + j * so * es) = y;
-        }
+        sl.o = po;
+        sl.i = pi;
+        fn(ctx, in->dtype, &sl);
         for (int d = it.ndim - 1; d >= 0; d--) {
             po += it.strides[0][d];
             pi += it.strides[1][d];
@@ -1154,26 +1176,89 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
             pos[d] = 0;
         }
     }
+}
+
+typedef struct {
+    tt_scan_op op;
+    bool reverse;
+} scan_ctx;
+
+/* In order (or from the end); floating sums accumulate in double and round
+ * each output, as PyTorch's CPU cumsum; int64 sums wrap. */
+static void scan_slice(const void *c, tt_dtype dt, const slice *sl)
+{
+    const scan_ctx *k = c;
+    double acc = 0;
+    uint64_t iacc = 0;
+    for (int64_t r = 0; r < sl->len; r++) {
+        int64_t j = k->reverse ? sl->len - 1 - r : r;
+        const char *x = sl->i + j * sl->si;
+        char *y = sl->o + j * sl->so;
+        switch (k->op) {
+        case TT_CUMSUM:
+            if (dt == TT_I64) {
+                iacc += (uint64_t) * (const int64_t *)x;
+                *(int64_t *)y = (int64_t)iacc;
+            } else {
+                acc += read_f(dt, x);
+                if (dt == TT_F32) *(float *)y = (float)acc;
+                else *(double *)y = acc;
+            }
+            break;
+        case TT_NUM_SCAN: break;
+        }
+    }
+}
+
+static tt_status cpu_scan(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse)
+{
+    scan_ctx c = {op, reverse};
+    for_each_slice(out, in, dim, scan_slice, &c);
+    return TT_OK;
+}
+
+static void softmax_slice(const void *c, tt_dtype dt, const slice *sl)
+{
+    bool log_ = *(const bool *)c;
+    double mx = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < sl->len; j++) {
+        double x = read_f(dt, sl->i + j * sl->si);
+        if (x > mx || x != x) mx = x;
+    }
+    for (int64_t j = 0; j < sl->len; j++) sum += exp(read_f(dt, sl->i + j * sl->si) - mx);
+    double lse = log(sum);
+    for (int64_t j = 0; j < sl->len; j++) {
+        double x = read_f(dt, sl->i + j * sl->si) - mx;
+        double y = log_ ? x - lse : exp(x) / sum;
+        if (dt == TT_F32) *(float *)(sl->o + j * sl->so) = (float)y;
+        else *(double *)(sl->o + j * sl->so) = y;
+    }
+}
+
+static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
+{
+    for_each_slice(out, in, dim, softmax_slice, &log_);
     return TT_OK;
 }
 
 const tt_backend tt_cpu_backend = {
     .name = "cpu",
     .type = TT_DEVICE_CPU,
+    .inplace = true, /* each output element is written after its inputs are read */
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_host = cpu_to_host,
     .from_host = cpu_from_host,
     .copy = cpu_copy,
     .fill = cpu_fill,
-    .arange = cpu_arange,
-    .linspace = cpu_linspace,
     .rng = cpu_rng,
     .unary = cpu_unary,
     .binary = cpu_binary,
     .where = cpu_where,
     .clamp = cpu_clamp,
     .reduce = cpu_reduce,
+    .scan = cpu_scan,
+    .index = cpu_index,
     .matmul = cpu_matmul,
     .softmax = cpu_softmax,
     .line_sums = cpu_line_sums,

@@ -73,6 +73,12 @@ static const uint32_t spv_softmax_f32[] =
 static const uint32_t spv_softmax_wide[] =
 #include "shaders/softmax_wide.spv.h"
     ;
+static const uint32_t spv_scan[] =
+#include "shaders/scan.spv.h"
+    ;
+static const uint32_t spv_index[] =
+#include "shaders/index.spv.h"
+    ;
 static const uint32_t spv_matmul_f32[] =
 #include "shaders/matmul_f32.spv.h"
     ;
@@ -97,6 +103,8 @@ enum {
     K_REDUCE_WIDE_SG,
     K_SOFTMAX_F32,
     K_SOFTMAX_WIDE,
+    K_SCAN,
+    K_INDEX,
     K_MATMUL_F32,
     K_MATMUL_F64,
     K_COUNT
@@ -122,6 +130,8 @@ static const struct {
     [K_REDUCE_WIDE_SG] = {spv_reduce_wide_sg, sizeof spv_reduce_wide_sg, "reduce_wide_sg"},
     [K_SOFTMAX_F32] = {spv_softmax_f32, sizeof spv_softmax_f32, "softmax_f32"},
     [K_SOFTMAX_WIDE] = {spv_softmax_wide, sizeof spv_softmax_wide, "softmax_wide"},
+    [K_SCAN] = {spv_scan, sizeof spv_scan, "scan"},
+    [K_INDEX] = {spv_index, sizeof spv_index, "index"},
     [K_MATMUL_F32] = {spv_matmul_f32, sizeof spv_matmul_f32, "matmul_f32"},
     [K_MATMUL_F64] = {spv_matmul_f64, sizeof spv_matmul_f64, "matmul_f64"},
 };
@@ -339,8 +349,10 @@ static int type_rank(VkPhysicalDeviceType t)
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
     case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
     case VK_PHYSICAL_DEVICE_TYPE_CPU: return 4;
-    default: return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_OTHER:
+    case VK_PHYSICAL_DEVICE_TYPE_MAX_ENUM: return 3;
     }
+    return 3;
 }
 
 /* The physical device behind vulkan:index, or a message saying why none. */
@@ -1153,33 +1165,6 @@ static tt_status vk_fill(const tt_kview *out, double value)
     return dispatch_split(d, wide ? K_COPY64 : K_COPY32, &p, bufs, &pl);
 }
 
-/* arange and linspace: computed on the host (as the CPU does) and uploaded. */
-static tt_status host_range(const tt_kview *out, double a, double b, bool lin)
-{
-    size_t es = tt_dtype_size(out->dtype), n = (size_t)out->shape[0];
-    void *host = malloc(n * es + 1);
-    if (!host) return tt_set_error(TT_ENOMEM, "out of memory");
-    tt_kview h = *out;
-    h.buf = host;
-    h.offset = 0;
-    h.strides[0] = 1;
-    tt_status st = lin ? tt_cpu_backend.linspace(&h, a, b) : tt_cpu_backend.arange(&h, a, b);
-    if (st == TT_OK && out->strides[0] != 1 && n > 1)
-        st = tt_set_error(TT_EDEVICE, "vulkan: arange/linspace need a contiguous output");
-    if (st == TT_OK) st = vk_from_host(out->buf, (size_t)out->offset * es, host, n * es);
-    free(host);
-    return st;
-}
-
-static tt_status vk_arange(const tt_kview *out, double start, double step)
-{
-    return host_range(out, start, step, false);
-}
-static tt_status vk_linspace(const tt_kview *out, double start, double end)
-{
-    return host_range(out, start, end, true);
-}
-
 static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
 {
     vk_dev *d = dev_of(out);
@@ -1212,8 +1197,7 @@ static tt_status vk_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, ui
 static tt_status vk_unary(tt_unary_op op, const tt_kview *out, const tt_kview *in)
 {
     vk_dev *d = dev_of(out);
-    bool i64_op = op == TT_NEG || op == TT_RELU || op == TT_ABS || op == TT_SIGN;
-    if (in->dtype != TT_F32 && in->dtype != TT_F64 && !(in->dtype == TT_I64 && i64_op))
+    if (in->dtype != TT_F32 && in->dtype != TT_F64 && !(in->dtype == TT_I64 && tt__unary_int64_kernel(op)))
         return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_unary_name(op), tt_dtype_name(in->dtype));
     tt_status st;
     if ((st = need_dtype(d, in->dtype, tt_unary_name(op)))) return st;
@@ -1248,8 +1232,8 @@ static tt_status check_exponents(vk_dev *d, const tt_kview *b)
 static tt_status vk_binary(tt_binary_op op, const tt_kview *out, const tt_kview *a, const tt_kview *b)
 {
     vk_dev *d = dev_of(out);
-    bool compare = op >= TT_EQ;
-    if (!(a->dtype == TT_F32 || a->dtype == TT_F64 || (a->dtype == TT_I64 && op != TT_DIV) ||
+    bool compare = tt_is_comparison(op);
+    if (!(a->dtype == TT_F32 || a->dtype == TT_F64 || (a->dtype == TT_I64 && tt__binary_int64_kernel(op)) ||
           (a->dtype == TT_BOOL && compare)))
         return tt_set_error(TT_EDTYPE, "%s is not implemented for %s", tt_binary_name(op), tt_dtype_name(a->dtype));
     tt_status st;
@@ -1289,7 +1273,7 @@ static tt_status vk_clamp(const tt_kview *out, const tt_kview *in, double lo, do
     vk_buf *bufs[2];
     const tt_kview *v[2] = {out, in};
     if ((st = describe(&p, 2, v, bufs, &pl))) return st;
-    p.op = 16u | (isnan(lo) ? 0u : 1u) | (isnan(hi) ? 0u : 2u);
+    p.op = TT_VK_OP_CLAMP | (isnan(lo) ? 0u : 1u) | (isnan(hi) ? 0u : 2u);
     int k;
     if (in->dtype == TT_F32) {
         p.f = (float)lo;
@@ -1611,27 +1595,40 @@ static tt_status softmax_long(vk_dev *d, const tt_kview *out, const tt_kview *in
     return st;
 }
 
+/* out and in as kept dims and one dim (softmax.glsl, scan.comp): p, their
+ * bindings, how many slices (nout), how long (len), whether they fit. */
+typedef struct {
+    vk_params p;
+    vk_buf *bufs[2];
+    VkDeviceSize boff[2], brange[2];
+    int64_t nout, len;
+    bool fits;
+} along_plan;
+
+static tt_status plan_along(along_plan *a, const tt_kview *out, const tt_kview *in, int dim)
+{
+    bool inner[TT_MAX_DIMS];
+    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
+    const tt_kview *v[2] = {out, in};
+    tt_status st = plan_inner(&a->p, in, inner, true, 2, v, &a->nout, &a->len);
+    return st ? st : bind_views(&a->p, 2, v, a->bufs, a->boff, a->brange, &a->fits);
+}
+
 /* Views over one binding are split: halving the other dim that adds most, or
  * composing a slice along dim too long for one (softmax_long). */
 static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in, int dim, bool log_, int depth)
 {
-    bool inner[TT_MAX_DIMS], over[2];
-    for (int i = 0; i < in->ndim; i++) inner[i] = i == dim;
-    vk_params p;
-    vk_buf *bufs[2];
-    VkDeviceSize boff[2], brange[2];
+    bool over[2];
     const tt_kview *v[2] = {out, in};
-    int64_t nout, len;
-    bool fits;
-    tt_status st;
-    if ((st = plan_inner(&p, in, inner, true, 2, v, &nout, &len)) ||
-        (st = bind_views(&p, 2, v, bufs, boff, brange, &fits)))
-        return st;
-    if (fits) {
-        p.n = (uint32_t)nout;
-        p.op = log_;
-        p.u[1] = (uint32_t)len;
-        return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &p, 2, bufs, boff, brange, (uint32_t)nout);
+    along_plan a;
+    tt_status st = plan_along(&a, out, in, dim);
+    if (st) return st;
+    if (a.fits) {
+        a.p.n = (uint32_t)a.nout;
+        a.p.op = log_;
+        a.p.u[1] = (uint32_t)a.len;
+        return dispatch_groups(d, d->f64 ? K_SOFTMAX_WIDE : K_SOFTMAX_F32, &a.p, 2, a.bufs, a.boff, a.brange,
+                               (uint32_t)a.nout);
     }
     if (depth > MAX_SPLIT_DEPTH) return too_deep();
     oversized(2, v, over);
@@ -1654,6 +1651,65 @@ static tt_status softmax_rec(vk_dev *d, const tt_kview *out, const tt_kview *in,
         if ((st = softmax_rec(d, &ho, &hi, dim, log_, depth + 1))) return st;
     }
     return TT_OK;
+}
+
+/* One invocation per slice along dim (scan.comp); needs shaderFloat64 and
+ * shaderInt64 (double sums, as the CPU's). */
+static tt_status vk_scan(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse)
+{
+    vk_dev *d = dev_of(out);
+    if (!d->f64 || !d->i64)
+        return tt_set_error(TT_EDTYPE, "%s on Vulkan needs shaderFloat64 and shaderInt64, which '%s' lacks",
+                            tt_scan_name(op), d->props.deviceName);
+    along_plan a;
+    tt_status st = plan_along(&a, out, in, dim);
+    if (st) return st;
+    if (!a.fits)
+        return tt_set_error(TT_EDEVICE,
+                            "the vulkan backend has no kernel for %s of a view over maxStorageBufferRange yet",
+                            tt_scan_name(op));
+    a.p.n = (uint32_t)a.nout;
+    a.p.op = (uint32_t)op;
+    a.p.u[1] = (uint32_t)a.len;
+    a.p.u[2] = reverse;
+    return dispatch_groups(d, K_SCAN, &a.p, 2, a.bufs, a.boff, a.brange, (uint32_t)((a.nout + 255) / 256));
+}
+
+/* One invocation per element of out (index.comp); needs shaderFloat64 and
+ * shaderInt64 (int64 indices). */
+static tt_status vk_index(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add)
+{
+    vk_dev *d = dev_of(out);
+    if (!d->f64 || !d->i64)
+        return tt_set_error(TT_EDTYPE, "indexing on Vulkan needs shaderFloat64 and shaderInt64, which '%s' lacks",
+                            d->props.deviceName);
+    int64_t n = 1;
+    for (int i = 0; i < out->ndim; i++) n *= out->shape[i];
+    if (n > INT32_MAX) return tt_set_error(TT_EDEVICE, "vulkan: tensors over 2^31 elements are not supported yet");
+    vk_params p;
+    memset(&p, 0, sizeof p);
+    vk_buf *bufs[3];
+    VkDeviceSize boff[3], brange[3];
+    const tt_kview *v[3] = {out, in, idx};
+    bool fits;
+    tt_status st = bind_views(&p, 3, v, bufs, boff, brange, &fits);
+    if (st) return st;
+    if (!fits)
+        return tt_set_error(TT_EDEVICE,
+                            "the vulkan backend has no kernel for indexing views over "
+                            "maxStorageBufferRange yet");
+    p.n = (uint32_t)n;
+    p.op = add;
+    p.ndim = (uint32_t)out->ndim;
+    for (int i = 0; i < out->ndim; i++) {
+        p.shape[i] = (uint32_t)out->shape[i];
+        p.strides[NVIEWS * i] = (int32_t)out->strides[i];
+        p.strides[NVIEWS * i + 1] = (int32_t)in->strides[i];
+    }
+    p.strides[NVIEWS * dim + 2] = (int32_t)idx->strides[0];
+    p.u[0] = (uint32_t)dim;
+    p.u[1] = (uint32_t)idx->shape[0];
+    return dispatch_groups(d, K_INDEX, &p, 3, bufs, boff, brange, (uint32_t)((n + 255) / 256));
 }
 
 static tt_status vk_softmax(const tt_kview *out, const tt_kview *in, int dim, bool log_)
@@ -1790,19 +1846,20 @@ void tt_vulkan_shutdown(void)
 const tt_backend tt_vulkan_backend = {
     .name = "vulkan",
     .type = TT_DEVICE_VULKAN,
+    .indexed = true,
     .alloc = vk_alloc,
     .free = vk_free,
     .to_host = vk_to_host,
     .from_host = vk_from_host,
     .copy = vk_copy,
     .fill = vk_fill,
-    .arange = vk_arange,
-    .linspace = vk_linspace,
     .rng = vk_rng,
     .unary = vk_unary,
     .binary = vk_binary,
     .where = vk_where,
     .clamp = vk_clamp,
+    .scan = vk_scan,
+    .index = vk_index,
     .reduce = vk_reduce,
     .matmul = vk_matmul,
     .softmax = vk_softmax,

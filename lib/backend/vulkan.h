@@ -4,6 +4,11 @@
 
 #include "tensor/backend.h"
 
+/* The unary shaders' clamp: this op code plus 1 with a lower bound, plus 2
+ * with an upper one (above every op of the table; shaders/opcodes.c). */
+#define TT_VK_OP_CLAMP 0x100u
+_Static_assert(TT_NUM_UNARY < TT_VK_OP_CLAMP, "the clamp code is above every unary op");
+
 /* Warnings and errors the validation layer reported so far (each is also
  * printed on stderr). Counted only with TG_VULKAN_VALIDATION=1. */
 long tt_vulkan_validation_messages(void);

@@ -20,32 +20,24 @@ void ex_op_error(const char *label, int col)
     free(msg);
 }
 
-static double fold(int op, double a, double b)
+/* f(a) or a OP b of numbers: computed by the CPU kernel in float64, so that a
+ * number means what the op means on a tensor (one meaning per op). */
+int ex_fold(int op, bool binary, double a, double b, double *out)
 {
-    switch (op) {
-    case TT_ADD: return a + b;
-    case TT_SUB: return a - b;
-    case TT_MUL: return a * b;
-    case TT_DIV: return a / b;
-    case TT_POW: return pow(a, b);
-    case TT_MAXIMUM: return isnan(a) || isnan(b) ? NAN : a > b ? a : b; /* NaN wins, as torch.maximum */
-    case TT_MINIMUM: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
-    case TT_EQ: return a == b;
-    case TT_NE: return a != b;
-    case TT_LT: return a < b;
-    case TT_LE: return a <= b;
-    case TT_GT: return a > b;
-    default: return a >= b; /* TT_GE */
-    }
+    tt_tensor *ta = tt_scalar(a, TT_F64, TT_CPU), *tb = binary && ta ? tt_scalar(b, TT_F64, TT_CPU) : NULL;
+    tt_tensor *r = !ta || (binary && !tb) ? NULL : binary ? tt_binary(op, ta, tb) : tt_unary(op, ta);
+    tt_status st = r ? tt_item(r, out) : tt_last_status();
+    tt_release(ta);
+    tt_release(tb);
+    tt_release(r);
+    return st == TT_OK ? 0 : -1;
 }
 
 int ex_binop(int op, const char *label, int col, ex_val a, ex_val b, ex_val *out)
 {
     *out = (ex_val){0};
-    if (!a.t && !b.t && op != EX_MATMUL) {
-        out->num = fold(op, a.num, b.num);
-        return 0;
-    }
+    if (!a.t && !b.t && op != EX_MATMUL)
+        return ex_fold(op, true, a.num, b.num, &out->num) ? (ex_op_error(label, col), -1) : 0;
     tt_tensor *r;
     if (op == EX_MATMUL) {
         if (!a.t || !b.t) tt_set_error(TT_EINVAL, "matmul needs two tensors, got a number");
@@ -162,6 +154,107 @@ static int binop_of(ex_tok t)
     }
 }
 
+/* ---- indexing -------------------------------------------------------------- */
+/* An integer subscript or slice part; `dflt` where it is left out. */
+static int subscript_int(ex_eval *E, const ex_node *n, int64_t dflt, int64_t *out)
+{
+    if (n->kind == N_EMPTY) return *out = dflt, 0;
+    ex_val v;
+    if (ex_eval_node(E, n, &v)) return -1;
+    if (v.t || v.num != floor(v.num) || fabs(v.num) > 9e15) {
+        tt_release(v.t);
+        return tt_set_error(TT_EINVAL, "a slice takes integers (at column %d)", n->col), -1;
+    }
+    *out = (int64_t)v.num;
+    return 0;
+}
+
+/* A tensor subscript as int64 indices: a list literal or a bound tensor of
+ * integral values (tg's literals are floating) is taken as PyTorch takes a
+ * LongTensor; bool masks are refused by tt_index. */
+static tt_tensor *index_tensor(tt_tensor *t)
+{
+    if (!tt_dtype_is_floating(t->dtype)) return tt_retain(t);
+    tt_tensor *i = tt_cast(t, TT_I64), *back = i ? tt_cast(i, t->dtype) : NULL, *same = back ? tt_eq(back, t) : NULL;
+    tt_tensor *all = same ? tt_prod(same) : NULL;
+    double ok = 0;
+    if (all && tt_item(all, &ok) == TT_OK && !ok)
+        tt_set_error(TT_EDTYPE, "an index must hold integers, got %s values that are not", tt_dtype_name(t->dtype));
+    tt_release(back);
+    tt_release(same);
+    tt_release(all);
+    if (!ok) tt_release(i);
+    return ok ? i : NULL;
+}
+
+/* One subscript s of x at dim *d: a slice, an integer (a 0-d tensor is one),
+ * or the tensor subscript, kept in *idx for its dim. x, or NULL (error set). */
+static tt_tensor *subscript(ex_eval *E, const ex_node *s, const tt_tensor *x, int ndim0, int *d, tt_tensor **idx,
+                            int *idx_dim)
+{
+    if (*d >= x->ndim) return tt_set_error(TT_EINVAL, "too many indices for tensor of dimension %d", ndim0), NULL;
+    int64_t size = x->shape[*d];
+    if (s->kind == N_SLICE) {
+        int64_t a, b, step;
+        if (subscript_int(E, s->items[0].node, 0, &a) || subscript_int(E, s->items[1].node, size, &b) ||
+            subscript_int(E, s->items[2].node, 1, &step))
+            return NULL;
+        if (step <= 0) return tt_set_error(TT_EINVAL, "step must be greater than zero"), NULL;
+        return tg_slice(x, (*d)++, a, b, step);
+    }
+    ex_val v;
+    if (ex_eval_node(E, s, &v)) return NULL;
+    if (v.t && v.t->ndim == 0) { /* a 0-d index selects, as in PyTorch */
+        tt_status st = tt_item(v.t, &v.num);
+        tt_release(v.t);
+        v.t = NULL;
+        if (st) return NULL;
+    }
+    if (v.t) {
+        tt_tensor *i = *idx ? NULL : index_tensor(v.t);
+        if (*idx) tt_set_error(TT_EINVAL, "only one tensor index is supported");
+        tt_release(v.t);
+        if (!i) return NULL;
+        *idx = i;
+        *idx_dim = (*d)++;
+        return tt_retain((tt_tensor *)x);
+    }
+    if (v.num != floor(v.num)) return tt_set_error(TT_EINVAL, "an index must be an integer, got %g", v.num), NULL;
+    if (v.num >= (double)size || v.num < -(double)size)
+        return tt_set_error(TT_EINVAL, "index %.0f is out of bounds for dimension %d with size %lld", v.num, *d,
+                            (long long)size),
+               NULL;
+    return tg_select(x, *d, (int64_t)v.num);
+}
+
+/* x[s0, s1, ...] as PyTorch reads it: integers select (SelectBackward0),
+ * slices slice (SliceBackward0, a bare ':' too), left to right; the one
+ * tensor subscript indexes its dim last (IndexBackward0). */
+static int eval_index(ex_eval *E, const ex_node *n, ex_val *out)
+{
+    ex_val base;
+    if (ex_eval_node(E, n->items[0].node, &base)) return -1;
+    if (!base.t) return tt_set_error(TT_EINVAL, "in indexing at column %d: a number cannot be indexed", n->col), -1;
+    tt_tensor *x = tt_retain(base.t), *idx = NULL;
+    int d = 0, idx_dim = -1, col = n->col;
+    for (int k = 1; k < n->nitems && x; k++) {
+        col = n->items[k].node->col;
+        tt_tensor *r = subscript(E, n->items[k].node, x, base.t->ndim, &d, &idx, &idx_dim);
+        tt_release(x);
+        x = r;
+    }
+    if (x && idx) {
+        tt_tensor *r = tg_index(x, idx_dim, idx);
+        tt_release(x);
+        x = r;
+    }
+    tt_release(idx);
+    tt_release(base.t);
+    if (!x) return ex_op_error("indexing", col), -1;
+    out->t = x;
+    return 0;
+}
+
 int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
 {
     *out = (ex_val){0};
@@ -171,10 +264,18 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
         char name[256];
         snprintf(name, sizeof name, "%.*s", n->namelen, n->name);
         tt_tensor *t = tg_env_get(E->env, name);
+        if (!t && ex_constant(name, &out->num)) return 0;
         if (!t) return ex_unknown_name(E->env, n, false), -1;
         out->t = tt_retain(t);
         return 0;
     }
+    case N_STR:
+        return tt_set_error(TT_EINVAL, "a string is a function's argument, as in reduction='sum' (at column %d)",
+                            n->col),
+               -1;
+    case N_INDEX: return eval_index(E, n, out);
+    case N_SLICE:
+    case N_EMPTY: break; /* parts of an N_INDEX */
     case N_CALL: return ex_call(E, n, out);
     case N_LIST: return eval_list(E, n, out);
     case N_NEG: {

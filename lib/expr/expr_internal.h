@@ -29,6 +29,7 @@ typedef enum {
     T_END,
     T_NUM,
     T_NAME,
+    T_STR, /* 'text' or "text": an argument's value (reduction='sum') */
     T_PLUS,
     T_MINUS,
     T_STAR,
@@ -41,6 +42,7 @@ typedef enum {
     T_LBRACKET,
     T_RBRACKET,
     T_COMMA,
+    T_COLON,
     T_SEMI,
     T_ASSIGN,
     T_EQ,
@@ -54,10 +56,14 @@ typedef enum {
 typedef enum {
     N_NUM,    /* num (is_int: written with digits only, e.g. the dim of max(x, 1)) */
     N_NAME,   /* name */
+    N_STR,    /* name, namelen: the text between the quotes */
     N_CALL,   /* name(items): items carry keyword names */
     N_LIST,   /* [items] */
     N_NEG,    /* -items[0] */
     N_CHAIN,  /* items[0] op1 items[1] op2 ...: left to right (one op for ^ and comparisons) */
+    N_INDEX,  /* items[0][items[1], items[2], ...]: each an expression or an N_SLICE */
+    N_SLICE,  /* start:stop:step, items[0..2], N_EMPTY where left out */
+    N_EMPTY,  /* a part of a slice left out */
     N_PROGRAM /* statements: items carry the bound name, if any */
 } ex_kind;
 
@@ -75,7 +81,7 @@ struct ex_node {
     int col; /* 1-based byte column of the node's first token */
     double num;
     bool is_int;
-    const char *name; /* N_NAME, N_CALL: points into the program text */
+    const char *name; /* N_NAME, N_CALL, N_STR: points into the program text */
     int namelen;
     ex_item *items;
     int nitems, cap;
@@ -115,10 +121,15 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out); /* 0 ok, -1 error s
 #define EX_MATMUL TT_NUM_BINARY
 int ex_binop(int op, const char *label, int col, ex_val a, ex_val b, ex_val *out);
 tt_tensor *ex_number_tensor(const tg_env *env, double v); /* 0-d, env dtype and device */
+/* f(a) (a tt_unary_op) or a OP b (a tt_binary_op) of numbers, as the op
+ * computes it on a float64 tensor; 0 ok, -1 with the error set. */
+int ex_fold(int op, bool binary, double a, double b, double *out);
 /* Replaces the current error with "in LABEL at column COL: <it>". */
 void ex_op_error(const char *label, int col);
 
 /* functions.c */
+/* pi, e, inf, nan: true with the value. */
+bool ex_constant(const char *name, double *value);
 int ex_call(ex_eval *E, const ex_node *call, ex_val *out);
 /* Whether a call is elementwise in its tensor arguments (exp, pow, where,
  * max(a, b), ...; not sum, max(x), matmul, reshape, the constructors). */

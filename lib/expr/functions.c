@@ -9,6 +9,7 @@
 
 #include "expr_internal.h"
 
+#define EX_MAX_PARAMS 4 /* keyword arguments a function can have */
 typedef struct ex_func ex_func;
 typedef struct {
     const ex_func *f;
@@ -20,8 +21,8 @@ typedef struct {
 typedef int (*handler)(ex_eval *E, const call *c, ex_val *out);
 struct ex_func {
     const char *name;
-    int min, max;          /* argument counts */
-    const char *params[3]; /* names usable as keywords, by position */
+    int min, max;                      /* argument counts */
+    const char *params[EX_MAX_PARAMS]; /* names usable as keywords, by position */
     handler fn;
     int op;           /* tt_unary_op, tt_reduce_op, ... for handlers shared by several names */
     bool elementwise; /* each output element depends on the same element of the inputs only */
@@ -131,34 +132,88 @@ static int done(ex_val *out, tt_tensor *r, const call *c)
 }
 
 /* ---- handlers ----------------------------------------------------------------- */
-static double unary_number(int op, double x)
-{
-    switch (op) {
-    case TT_EXP: return exp(x);
-    case TT_LOG: return log(x);
-    case TT_SQRT: return sqrt(x);
-    case TT_SIN: return sin(x);
-    case TT_COS: return cos(x);
-    case TT_TANH: return tanh(x);
-    case TT_SIGMOID: return 1 / (1 + exp(-x));
-    case TT_RELU: return x > 0 ? x : isnan(x) ? x : 0;
-    case TT_ABS: return fabs(x);
-    case TT_SIGN: return x > 0 ? 1 : x < 0 ? -1 : x;
-    default: return -x;
-    }
-}
-
 static int f_unary(ex_eval *E, const call *c, ex_val *out)
 {
     ex_val v;
     if (arg_value(E, c, 0, &v)) return -1;
-    if (!v.t) {
-        out->num = unary_number(c->f->op, v.num);
-        return 0;
-    }
+    if (!v.t) return ex_fold(c->f->op, false, v.num, 0, &out->num) ? (ex_op_error(c->f->name, c->node->col), -1) : 0;
     tt_tensor *r = tg_unary(c->f->op, v.t);
     tt_release(v.t);
     return done(out, r, c);
+}
+
+/* reduction='mean' (the default), 'sum' or 'none': a string literal. */
+static int arg_reduction(const call *c, int i, tg_reduction *r)
+{
+    *r = TG_REDUCTION_MEAN;
+    if (!given(c, i)) return 0;
+    const ex_node *n = c->arg[i];
+    if (n->kind != N_STR)
+        return tt_set_error(TT_EINVAL, "%s(): reduction must be 'mean', 'sum' or 'none' (at column %d)", c->f->name,
+                            n->col),
+               -1;
+    char s[64];
+    snprintf(s, sizeof s, "%.*s", n->namelen, n->name);
+    return tg_reduction_parse(s, r) ? (ex_op_error(c->f->name, n->col), -1) : 0;
+}
+
+/* NAME(input, target, reduction='mean'[, param]): the op table's losses, and
+ * l1_loss (op -1), composed. A number becomes a 0-d tensor. */
+static int f_loss(ex_eval *E, const call *c, ex_val *out)
+{
+    tg_reduction r;
+    double param = 0;
+    if (c->f->op >= 0) tg_loss_param((tg_loss_op)c->f->op, &param);
+    if (arg_reduction(c, 2, &r) || (given(c, 3) && arg_number(E, c, 3, c->f->params[3], &param))) return -1;
+    tt_tensor *x, *t;
+    if (arg_tensor(E, c, 0, &x)) return -1;
+    if (arg_tensor(E, c, 1, &t)) return tt_release(x), -1;
+    tt_tensor *res = c->f->op < 0 ? tg_l1_loss(x, t, r) : tg_loss((tg_loss_op)c->f->op, x, t, r, param);
+    tt_release(x);
+    tt_release(t);
+    return done(out, res, c);
+}
+
+/* logsumexp(x, dim[, keepdim]): dim an integer or a list of them. */
+static int f_logsumexp(ex_eval *E, const call *c, ex_val *out)
+{
+    int64_t d64[TT_MAX_DIMS];
+    int dims[TT_MAX_DIMS], ndims = 1;
+    bool keepdim = false;
+    if (c->arg[1]->kind == N_LIST) {
+        call one = *c;
+        one.arg[0] = c->arg[1], one.nargs = 1;
+        if (arg_ints(E, &one, 0, "dim", d64, &ndims)) return -1;
+        for (int i = 0; i < ndims; i++) dims[i] = (int)d64[i];
+    } else if (arg_int(E, c, 1, "dim", &dims[0])) {
+        return -1;
+    }
+    if (given(c, 2) && arg_bool(E, c, 2, "keepdim", &keepdim)) return -1;
+    tt_tensor *x;
+    if (arg_tensor(E, c, 0, &x)) return -1;
+    tt_tensor *r = tg_logsumexp(x, dims, ndims, keepdim);
+    tt_release(x);
+    return done(out, r, c);
+}
+
+/* cumsum(x, dim): the op table's scans. */
+static int f_scan(ex_eval *E, const call *c, ex_val *out)
+{
+    int dim;
+    if (arg_int(E, c, 1, "dim", &dim)) return -1;
+    tt_tensor *x;
+    if (arg_tensor(E, c, 0, &x)) return -1;
+    tt_tensor *r = tg_scan((tt_scan_op)c->f->op, x, dim, false);
+    tt_release(x);
+    return done(out, r, c);
+}
+
+/* square(x) is pow(x, 2), as PyTorch composes it (PowBackward0). */
+static int f_square(ex_eval *E, const call *c, ex_val *out)
+{
+    ex_val v;
+    if (arg_value(E, c, 0, &v)) return -1;
+    return ex_binop(TT_POW, c->f->name, c->node->col, v, (ex_val){NULL, 2}, out);
 }
 
 static int f_binary(ex_eval *E, const call *c, ex_val *out) /* pow, matmul */
@@ -343,27 +398,25 @@ static int f_linspace(ex_eval *E, const call *c, ex_val *out)
     return done(out, tt_linspace(lo, hi, steps, E->env->dtype, E->env->device), c);
 }
 
-#define UNARY(name, op)                      \
-    {                                        \
-        name, 1, 1, {"x"}, f_unary, op, true \
-    }
+/* The op table's functions (tg/ops.def) first, then the others. */
+#define UNARY_EXPR(name, ENUM) {#name, 1, 1, {"x"}, f_unary, TT_##ENUM, true},
+#define UNARY_NOEXPR(name, ENUM)
+#define BINARY_EXPR_OTHER(name, ENUM) {#name, 2, 2, {"x", "other"}, f_binary, TT_##ENUM, true},
+#define BINARY_EXPR_EXPONENT(name, ENUM) {#name, 2, 2, {"x", "exponent"}, f_binary, TT_##ENUM, true},
+#define BINARY_NOEXPR(name, ENUM)
+#define REDUCE_REDUCE(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_##ENUM, false},
+#define REDUCE_EXTREME(name, ENUM) {#name, 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_##ENUM, false},
 static const ex_func funcs[] = {
-    UNARY("exp", TT_EXP),
-    UNARY("log", TT_LOG),
-    UNARY("sqrt", TT_SQRT),
-    UNARY("sin", TT_SIN),
-    UNARY("cos", TT_COS),
-    UNARY("tanh", TT_TANH),
-    UNARY("sigmoid", TT_SIGMOID),
-    UNARY("relu", TT_RELU),
-    UNARY("abs", TT_ABS),
-    UNARY("sign", TT_SIGN),
-    {"pow", 2, 2, {"x", "exponent"}, f_binary, TT_POW, true},
-    {"sum", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_SUM, false},
-    {"mean", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_MEAN, false},
-    {"max", 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_MAX, false},
-    {"min", 1, 3, {"x", "dim", "keepdim"}, f_extreme, TT_MIN, false},
-    {"prod", 1, 3, {"x", "dim", "keepdim"}, f_reduce, TT_PROD, false},
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, expr, ...) UNARY_##expr(name, ENUM)
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, expr, ...) BINARY_##expr(name, ENUM)
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, bw, bw_dim, expr, ...) REDUCE_##expr(name, ENUM)
+#define TT_SCAN_OP(ENUM, name, ...) {#name, 2, 2, {"x", "dim"}, f_scan, TT_##ENUM, false},
+#define TT_LOSS_OP(ENUM, name, Node, param, ...) \
+    {#name, 2, (param) ? 4 : 3, {"input", "target", "reduction", param}, f_loss, TG_##ENUM, false},
+#include "tg/ops.def"
+    {"l1_loss", 2, 3, {"input", "target", "reduction"}, f_loss, -1, false},
+    {"logsumexp", 2, 3, {"x", "dim", "keepdim"}, f_logsumexp, 0, false},
+    {"square", 1, 1, {"x"}, f_square, 0, true},
     {"matmul", 2, 2, {"x", "other"}, f_binary, EX_MATMUL, false},
     {"transpose", 1, 3, {"x", "dim0", "dim1"}, f_transpose, 0, false},
     {"reshape", 2, EX_MAX_ARGS, {0}, f_shape, 0, false},
@@ -414,10 +467,10 @@ static int bind_args(const ex_func *f, const ex_node *n, call *c)
         int p = i;
         if (it->name) {
             keywords = true;
-            for (p = 0; p < 3 && !(f->params[p] && (int)strlen(f->params[p]) == it->namelen &&
-                                   !strncmp(f->params[p], it->name, (size_t)it->namelen));
+            for (p = 0; p < EX_MAX_PARAMS && !(f->params[p] && (int)strlen(f->params[p]) == it->namelen &&
+                                               !strncmp(f->params[p], it->name, (size_t)it->namelen));
                  p++) {}
-            if (p == 3)
+            if (p == EX_MAX_PARAMS)
                 return tt_set_error(TT_EINVAL, "%s() got an unexpected keyword argument '%.*s' (at column %d)", f->name,
                                     it->namelen, it->name, it->col),
                        -1;
@@ -463,6 +516,26 @@ int ex_call(ex_eval *E, const ex_node *n, ex_val *out)
     return f->fn(E, &c, out);
 }
 
+/* ---- constants ------------------------------------------------------------------- *
+ * Python numbers, as torch's math.pi ...; a bound name of the same spelling wins. */
+static const struct {
+    const char *name;
+    double value;
+} constants[] = {
+    {"pi", 3.14159265358979323846},
+    {"e", 2.71828182845904523536},
+    {"inf", INFINITY},
+    {"nan", NAN},
+};
+#define NCONSTANTS ((int)(sizeof constants / sizeof constants[0]))
+
+bool ex_constant(const char *name, double *value)
+{
+    for (int i = 0; i < NCONSTANTS; i++)
+        if (!strcmp(constants[i].name, name)) return *value = constants[i].value, true;
+    return false;
+}
+
 /* ---- suggestions ----------------------------------------------------------------- */
 /* Similarity as Python's difflib rates it, 2*M / (len(a) + len(b)), with M
  * the longest common subsequence (so 1 minus the insert/delete edit distance
@@ -501,9 +574,10 @@ static void nearest(char *buf, size_t size, const char *name, int len, const cha
 /* "unknown function 'sine' at column 1 (did you mean sin, sign?)"; env may be NULL. */
 static void unknown_message(char *msg, size_t size, const tg_env *env, const ex_node *n, bool is_call)
 {
-    const char *cands[256];
+    const char *cands[200 + NCONSTANTS + NFUNCS];
     int nc = 0, nbound = env ? env->count : 0;
     for (int i = 0; !is_call && i < nbound && nc < 200; i++) cands[nc++] = env->names[i];
+    for (int i = 0; !is_call && i < NCONSTANTS; i++) cands[nc++] = constants[i].name;
     for (int i = 0; i < NFUNCS; i++) cands[nc++] = funcs[i].name;
     char near[256] = "", hint[512];
     nearest(near, sizeof near, n->name, n->namelen, cands, nc);

@@ -29,6 +29,7 @@ static const char *const tok_text[] = {
     [T_END] = "end of input",
     [T_NUM] = "number",
     [T_NAME] = "name",
+    [T_STR] = "string",
     [T_PLUS] = "+",
     [T_MINUS] = "-",
     [T_STAR] = "*",
@@ -41,6 +42,7 @@ static const char *const tok_text[] = {
     [T_LBRACKET] = "[",
     [T_RBRACKET] = "]",
     [T_COMMA] = ",",
+    [T_COLON] = ":",
     [T_SEMI] = ";",
     [T_ASSIGN] = "=",
     [T_EQ] = "==",
@@ -130,10 +132,10 @@ static int lex(parser *P)
         const char *text;
         ex_tok kind;
     } ops[] = {
-        {"**", T_POW},  {"==", T_EQ},    {"!=", T_NE},    {"<=", T_LE},      {">=", T_GE},
-        {"+", T_PLUS},  {"-", T_MINUS},  {"*", T_STAR},   {"/", T_SLASH},    {"^", T_CARET},
-        {"@", T_AT},    {"(", T_LPAREN}, {")", T_RPAREN}, {"[", T_LBRACKET}, {"]", T_RBRACKET},
-        {",", T_COMMA}, {";", T_SEMI},   {"=", T_ASSIGN}, {"<", T_LT},       {">", T_GT},
+        {"**", T_POW},   {"==", T_EQ},      {"!=", T_NE},      {"<=", T_LE},   {">=", T_GE},  {"+", T_PLUS},
+        {"-", T_MINUS},  {"*", T_STAR},     {"/", T_SLASH},    {"^", T_CARET}, {"@", T_AT},   {"(", T_LPAREN},
+        {")", T_RPAREN}, {"[", T_LBRACKET}, {"]", T_RBRACKET}, {",", T_COMMA}, {";", T_SEMI}, {"=", T_ASSIGN},
+        {"<", T_LT},     {">", T_GT},       {":", T_COLON},
     };
     for (int i = 0;;) {
         while (isspace((unsigned char)s[i])) i++;
@@ -146,6 +148,11 @@ static int lex(parser *P)
         } else if (isalpha(c) || c == '_') {
             t.kind = T_NAME;
             while (isalnum((unsigned char)s[i + t.len]) || s[i + t.len] == '_') t.len++;
+        } else if (c == '\'' || c == '"') { /* a string, to its closing quote; no escapes */
+            t.kind = T_STR;
+            const char *end = strchr(s + i + 1, c);
+            if (!end) return syntax_error(s, i + 1, "unterminated string: no closing %c", c), -1;
+            t.len = (int)(end - (s + i)) + 1;
         } else {
             for (size_t k = 0; k < sizeof ops / sizeof ops[0] && !t.len; k++)
                 if (!strncmp(s + i, ops[k].text, strlen(ops[k].text)))
@@ -250,7 +257,7 @@ static ex_node *parse_items(parser *P, ex_node *n, const token *open, ex_tok clo
     return expect_close(P, close, open, true) ? NULL : n;
 }
 
-/* primary := NUMBER | NAME | NAME '(' args ')' | '(' expr ')' | '[' items ']' */
+/* primary := NUMBER | STRING | NAME | NAME '(' args ')' | '(' expr ')' | '[' items ']' */
 static ex_node *parse_primary(parser *P)
 {
     const token *t = peek(P);
@@ -260,6 +267,11 @@ static ex_node *parse_primary(parser *P)
         P->i++;
         if (!(n = new_node(P, N_NUM, col_of(t)))) return NULL;
         n->num = t->num, n->is_int = t->is_int;
+        return n;
+    case T_STR:
+        P->i++;
+        if (!(n = new_node(P, N_STR, col_of(t)))) return NULL;
+        n->name = P->src + t->pos + 1, n->namelen = t->len - 2;
         return n;
     case T_NAME:
         P->i++;
@@ -283,11 +295,53 @@ static ex_node *parse_primary(parser *P)
     }
 }
 
-/* power := primary (('^' | '**') unary)?   right-associative through unary,
+/* One subscript: expr, or a slice [expr] ':' [expr] [':' [expr]]. */
+static ex_node *parse_subscript(parser *P)
+{
+    const token *t = peek(P);
+    ex_node *first = at(P, T_COLON) ? new_node(P, N_EMPTY, col_of(t)) : parse_expr(P);
+    if (!first || !at(P, T_COLON)) return first;
+    ex_node *s = new_node(P, N_SLICE, first->col);
+    if (!s || add_item(s, (ex_item){.node = first})) return NULL;
+    for (int part = 1; part < 3; part++) {
+        const token *c = peek(P);
+        if (part == 2 && !at(P, T_COLON)) {
+            if (add_item(s, (ex_item){.node = new_node(P, N_EMPTY, col_of(c))})) return NULL;
+            break;
+        }
+        P->i++; /* the ':' */
+        bool empty = at(P, T_COLON) || at(P, T_COMMA) || at(P, T_RBRACKET);
+        if (add_item(s, (ex_item){.node = empty ? new_node(P, N_EMPTY, col_of(peek(P))) : parse_expr(P)})) return NULL;
+    }
+    return s;
+}
+
+/* postfix := primary ('[' subscript (',' subscript)* ']')*: x[0], x[1:3], x[:, idx] */
+static ex_node *parse_postfix(parser *P)
+{
+    ex_node *n = parse_primary(P);
+    while (n && at(P, T_LBRACKET)) {
+        const token *open = peek(P);
+        P->i++;
+        ex_node *ix = new_node(P, N_INDEX, n->col);
+        if (!ix || add_item(ix, (ex_item){.node = n})) return NULL;
+        if (at(P, T_RBRACKET)) return expected(P, "an index");
+        for (;;) {
+            if (add_item(ix, (ex_item){.node = parse_subscript(P)})) return NULL;
+            if (!at(P, T_COMMA)) break;
+            P->i++;
+        }
+        if (expect_close(P, T_RBRACKET, open, true)) return NULL;
+        n = ix;
+    }
+    return n;
+}
+
+/* power := postfix (('^' | '**') unary)?   right-associative through unary,
  * so 2^3^2 = 2^9 and 2^-1 work, and binds tighter than a leading minus. */
 static ex_node *parse_power(parser *P)
 {
-    ex_node *base = parse_primary(P);
+    ex_node *base = parse_postfix(P);
     if (!base || !(at(P, T_CARET) || at(P, T_POW))) return base;
     const token *op = peek(P);
     P->i++;

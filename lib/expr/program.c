@@ -153,6 +153,12 @@ static dep classify(const analysis *A, const ex_node *n)
         for (int i = 0; i < n->nitems; i++) d = worst(d, classify(A, n->items[i].node));
         if (d != DEP_FREE && !(n->kind == N_CALL && ex_call_elementwise(n))) d = DEP_OTHER;
         return d;
+    case N_STR:
+    case N_EMPTY: return DEP_FREE;
+    case N_INDEX: /* x[i] on the data picks other points: not elementwise */
+    case N_SLICE:
+        for (int i = 0; i < n->nitems; i++) d = worst(d, classify(A, n->items[i].node));
+        return d == DEP_FREE ? DEP_FREE : DEP_OTHER;
     case N_PROGRAM: break;
     }
     return DEP_OTHER;

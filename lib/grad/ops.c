@@ -42,65 +42,23 @@ static tt_tensor *save_or_fail(tt_tensor *out, tg_node *node, const tt_tensor *t
 }
 
 /* ---- unary ------------------------------------------------------------------ */
-static tt_status neg_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+/* relu'(0) = 0: the gradient stops where the result is <= 0, and passes
+ * elsewhere, NaN included (PyTorch's threshold_backward). */
+static tt_tensor *relu_grad(const tt_tensor *g, const tt_tensor *r)
 {
-    GRAD(0, tg_neg(g));
-    return TT_OK;
+    tt_tensor *zero = T(zero_like_scalar(g));
+    return tg_where(T(r && zero ? tt_le(r, zero) : NULL), zero, g);
 }
-static tt_status exp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+/* softplus(x) = x above 20 (PyTorch's threshold), so its derivative is 1 there. */
+static tt_tensor *softplus_grad(const tt_tensor *g, const tt_tensor *x)
 {
-    GRAD(0, tg_mul(g, SAVED("result")));
-    return TT_OK;
+    tt_tensor *above = T(x ? tt_binary_scalar(TT_GT, x, 20) : NULL);
+    return tg_where(above, g, T(tg_mul(g, T(tg_sigmoid(x)))));
 }
-static tt_status log_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+/* (1 - x^2)^(-1/2): asin' and -acos'. */
+static tt_tensor *rsqrt_one_minus_square(const tt_tensor *x)
 {
-    GRAD(0, tg_div(g, SAVED("self")));
-    return TT_OK;
-}
-static tt_status sqrt_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_div(g, T(tg_mul_scalar(SAVED("result"), 2))));
-    return TT_OK;
-}
-static tt_status sin_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, T(tg_cos(SAVED("self")))));
-    return TT_OK;
-}
-static tt_status cos_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, T(tg_neg(T(tg_sin(SAVED("self")))))));
-    return TT_OK;
-}
-static tt_status tanh_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    tt_tensor *r = SAVED("result");
-    GRAD(0, tg_mul(g, T(tg_scalar_binary(TT_SUB, 1, T(tg_mul(r, r))))));
-    return TT_OK;
-}
-static tt_status sigmoid_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    tt_tensor *r = SAVED("result");
-    GRAD(0, tg_mul(g, T(tg_mul(r, T(tg_scalar_binary(TT_SUB, 1, r))))));
-    return TT_OK;
-}
-/* relu'(0) = 0: the gradient passes where the result is positive. */
-static tt_status relu_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    tt_tensor *r = SAVED("result"), *zero = T(zero_like_scalar(g));
-    GRAD(0, tg_where(T(r && zero ? tt_gt(r, zero) : NULL), g, zero));
-    return TT_OK;
-}
-/* abs'(0) = sign(0) = 0. */
-static tt_status abs_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, T(tg_sign(SAVED("self")))));
-    return TT_OK;
-}
-static tt_status sign_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tt_zeros_like(g));
-    return TT_OK;
+    return tg_pow_scalar(T(tg_scalar_binary(TT_SUB, 1, T(tg_mul(x, x)))), -0.5);
 }
 static tt_status reciprocal_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
@@ -108,32 +66,32 @@ static tt_status reciprocal_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_mul(T(tg_neg(g)), T(tg_mul(r, r))));
     return TT_OK;
 }
-
-DEFINE_FN(NegBackward0, neg_bw);
-DEFINE_FN(ExpBackward0, exp_bw);
-DEFINE_FN(LogBackward0, log_bw);
-DEFINE_FN(SqrtBackward0, sqrt_bw);
-DEFINE_FN(SinBackward0, sin_bw);
-DEFINE_FN(CosBackward0, cos_bw);
-DEFINE_FN(TanhBackward0, tanh_bw);
-DEFINE_FN(SigmoidBackward0, sigmoid_bw);
-DEFINE_FN(ReluBackward0, relu_bw);
-DEFINE_FN(AbsBackward0, abs_bw);
-DEFINE_FN(SignBackward0, sign_bw);
 DEFINE_FN(ReciprocalBackward0, reciprocal_bw);
 
-enum { SAVE_NONE, SAVE_SELF, SAVE_RESULT };
+/* The op table's derivatives (tg/ops.def): X is the saved input, R the saved
+ * result. */
+#define X SAVED("self")
+#define R SAVED("result")
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, derivative, ...)            \
+    static tt_status name##_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) \
+    {                                                                          \
+        GRAD(0, derivative);                                                   \
+        return TT_OK;                                                          \
+    }                                                                          \
+    DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+#undef X
+#undef R
+
+enum { SAVE_NOTHING, SAVE_SELF, SAVE_RESULT };
 static const struct {
     const tg_fn_def *def;
     int save;
-} unary_defs[TT_NUM_UNARY] = {
-    [TT_NEG] = {&NegBackward0, SAVE_NONE},     [TT_EXP] = {&ExpBackward0, SAVE_RESULT},
-    [TT_LOG] = {&LogBackward0, SAVE_SELF},     [TT_SQRT] = {&SqrtBackward0, SAVE_RESULT},
-    [TT_SIN] = {&SinBackward0, SAVE_SELF},     [TT_COS] = {&CosBackward0, SAVE_SELF},
-    [TT_TANH] = {&TanhBackward0, SAVE_RESULT}, [TT_SIGMOID] = {&SigmoidBackward0, SAVE_RESULT},
-    [TT_RELU] = {&ReluBackward0, SAVE_RESULT}, [TT_ABS] = {&AbsBackward0, SAVE_SELF},
-    [TT_SIGN] = {&SignBackward0, SAVE_NONE},
+} unary_defs[] = {
+#define TT_UNARY_OP(ENUM, name, ints, Node, saves, ...) [TT_##ENUM] = {&Node, SAVE_##saves},
+#include "tg/ops.def"
 };
+_Static_assert(sizeof unary_defs / sizeof unary_defs[0] == TT_NUM_UNARY, "a derivative for every unary op");
 
 tt_tensor *tg_unary(tt_unary_op op, const tt_tensor *x)
 {
@@ -145,17 +103,9 @@ tt_tensor *tg_unary(tt_unary_op op, const tt_tensor *x)
     return out;
 }
 
-tt_tensor *tg_neg(const tt_tensor *x) { return tg_unary(TT_NEG, x); }
-tt_tensor *tg_exp(const tt_tensor *x) { return tg_unary(TT_EXP, x); }
-tt_tensor *tg_log(const tt_tensor *x) { return tg_unary(TT_LOG, x); }
-tt_tensor *tg_sqrt(const tt_tensor *x) { return tg_unary(TT_SQRT, x); }
-tt_tensor *tg_sin(const tt_tensor *x) { return tg_unary(TT_SIN, x); }
-tt_tensor *tg_cos(const tt_tensor *x) { return tg_unary(TT_COS, x); }
-tt_tensor *tg_tanh(const tt_tensor *x) { return tg_unary(TT_TANH, x); }
-tt_tensor *tg_sigmoid(const tt_tensor *x) { return tg_unary(TT_SIGMOID, x); }
-tt_tensor *tg_relu(const tt_tensor *x) { return tg_unary(TT_RELU, x); }
-tt_tensor *tg_abs(const tt_tensor *x) { return tg_unary(TT_ABS, x); }
-tt_tensor *tg_sign(const tt_tensor *x) { return tg_unary(TT_SIGN, x); }
+#define TT_UNARY_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *x) { return tg_unary(TT_##ENUM, x); }
+#include "tg/ops.def"
 
 static tt_tensor *tg_reciprocal(const tt_tensor *x)
 {
@@ -166,53 +116,25 @@ static tt_tensor *tg_reciprocal(const tt_tensor *x)
 }
 
 /* ---- binary ------------------------------------------------------------------ */
-static tt_status add_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tt_retain((tt_tensor *)g));
-    GRAD(1, tt_retain((tt_tensor *)g));
-    return TT_OK;
-}
-static tt_status sub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tt_retain((tt_tensor *)g));
-    GRAD(1, tg_neg(g));
-    return TT_OK;
-}
 static tt_status rsub_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     GRAD(0, tg_neg(g));
     return TT_OK;
 }
-static tt_status mul_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    GRAD(0, tg_mul(g, SAVED("other")));
-    GRAD(1, tg_mul(g, SAVED("self")));
-    return TT_OK;
-}
-static tt_status div_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
-{
-    tt_tensor *other = SAVED("other");
-    GRAD(0, tg_div(g, other));
-    GRAD(1, tg_div(T(tg_mul(T(tg_neg(g)), SAVED("self"))), T(tg_mul(other, other))));
-    return TT_OK;
-}
-/* d/dx x^e = e x^(e-1), except 0 where e == 0 (so x^0 has derivative 0 at 0);
- * d/de x^e = x^e log x, except 0 where x == 0 and e >= 0. */
-static tt_status pow_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+/* d/dx x^e = e x^(e-1), except 0 where e == 0 (so x^0 has derivative 0 at 0). */
+static tt_tensor *pow_grad_base(tg_node *n, const tt_tensor *g)
 {
     tt_tensor *self = SAVED("self"), *e = SAVED("exponent"), *zero = T(zero_like_scalar(g));
-    if (tg__needs_grad(n, 0)) {
-        tt_tensor *d = T(tg_mul(T(tg_mul(g, e)), T(tg_pow(self, T(tg_add_scalar(e, -1))))));
-        GRAD(0, tg_where(T(e && zero ? tt_eq(e, zero) : NULL), zero, d));
-    }
-    if (tg__needs_grad(n, 1)) {
-        tt_tensor *r = SAVED("result");
-        tt_tensor *at_zero = T(self && zero ? tt_eq(self, zero) : NULL),
-                  *e_nonneg = T(e && zero ? tt_ge(e, zero) : NULL);
-        tt_tensor *mask = T(at_zero && e_nonneg ? tt_mul(at_zero, e_nonneg) : NULL);
-        GRAD(1, tg_mul(g, T(tg_where(mask, zero, T(tg_mul(r, T(tg_log(self))))))));
-    }
-    return TT_OK;
+    tt_tensor *d = T(tg_mul(T(tg_mul(g, e)), T(tg_pow(self, T(tg_add_scalar(e, -1))))));
+    return tg_where(T(e && zero ? tt_eq(e, zero) : NULL), zero, d);
+}
+/* d/de x^e = x^e log x, except 0 where x == 0 and e >= 0. */
+static tt_tensor *pow_grad_exponent(tg_node *n, const tt_tensor *g)
+{
+    tt_tensor *self = SAVED("self"), *e = SAVED("exponent"), *zero = T(zero_like_scalar(g)), *r = SAVED("result");
+    tt_tensor *at_zero = T(self && zero ? tt_eq(self, zero) : NULL), *e_nonneg = T(e && zero ? tt_ge(e, zero) : NULL);
+    tt_tensor *mask = T(at_zero && e_nonneg ? tt_mul(at_zero, e_nonneg) : NULL);
+    return tg_mul(g, T(tg_where(mask, zero, T(tg_mul(r, T(tg_log(self)))))));
 }
 static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
@@ -221,68 +143,83 @@ static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     else GRAD(0, tg_mul(g, T(tg_mul_scalar(T(tg_pow_scalar(SAVED("self"), e - 1)), e))));
     return TT_OK;
 }
-/* Ties split the gradient evenly, as in PyTorch. */
-static tt_status extreme_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi, tt_binary_op loses)
+/* maximum/minimum: input i gets nothing where it loses (a `loses` b), half
+ * where the two tie, as in PyTorch. */
+static tt_tensor *extreme_grad(tg_node *n, const tt_tensor *g, tt_binary_op loses, int i)
 {
     tt_tensor *a = SAVED("self"), *b = SAVED("other"), *zero = T(zero_like_scalar(g));
     tt_tensor *tie = T(a && b ? tt_eq(a, b) : NULL);
     tt_tensor *shared = T(tg_where(tie, T(tg_binary_scalar(TT_DIV, g, 2)), g));
-    GRAD(0, tg_where(T(a && b ? tt_binary(loses, a, b) : NULL), zero, shared));
-    GRAD(1, tg_where(T(a && b ? tt_binary(loses, b, a) : NULL), zero, shared));
-    return TT_OK;
+    const tt_tensor *mine = i ? b : a, *theirs = i ? a : b;
+    return tg_where(T(a && b ? tt_binary(loses, mine, theirs) : NULL), zero, shared);
 }
-static tt_status maximum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { return extreme_bw(n, g, gi, TT_LT); }
-static tt_status minimum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) { return extreme_bw(n, g, gi, TT_GT); }
-
-DEFINE_FN(AddBackward0, add_bw);
-DEFINE_FN(SubBackward0, sub_bw);
+/* atan2(a, b)' = (b, -a) / (a^2 + b^2). */
+static tt_tensor *atan2_grad(tg_node *n, const tt_tensor *g, int i)
+{
+    tt_tensor *a = SAVED("self"), *b = SAVED("other");
+    tt_tensor *r2 = T(tg_add(T(tg_mul(a, a)), T(tg_mul(b, b))));
+    return tg_div(T(tg_mul(g, i ? T(tg_neg(a)) : b)), r2);
+}
 DEFINE_FN(RsubBackward1, rsub_bw);
-DEFINE_FN(MulBackward0, mul_bw);
-DEFINE_FN(DivBackward0, div_bw);
-DEFINE_FN(PowBackward1, pow_bw);
 DEFINE_FN(PowBackward0, pow_scalar_bw);
-DEFINE_FN(MaximumBackward0, maximum_bw);
-DEFINE_FN(MinimumBackward0, minimum_bw);
+
+/* The op table's derivatives (tg/ops.def): A and B are the saved inputs ("self",
+ * "other"). */
+#define A SAVED("self")
+#define B SAVED("other")
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, ...)               \
+    static tt_status name##_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) \
+    {                                                                          \
+        GRAD(0, da);                                                           \
+        GRAD(1, db);                                                           \
+        return TT_OK;                                                          \
+    }                                                                          \
+    DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+#undef A
+#undef B
+
+/* What a binary node saves (the saves column of tg/ops.def). */
+enum { SAVE2_NOTHING, SAVE2_CROSS, SAVE2_DIV, SAVE2_POW, SAVE2_BOTH };
+static const struct {
+    const tg_fn_def *def; /* NULL: a comparison, not differentiable */
+    int save;
+} binary_defs[] = {
+#define TT_BINARY_OP(ENUM, name, kind, Node, saves, ...) [TT_##ENUM] = {&Node, SAVE2_##saves},
+#define TT_COMPARE_OP(ENUM, name) [TT_##ENUM] = {NULL, SAVE2_NOTHING},
+#include "tg/ops.def"
+};
+_Static_assert(sizeof binary_defs / sizeof binary_defs[0] == TT_NUM_BINARY, "a row for every binary op");
 
 tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
 {
     if (!a || !b) return NULL;
-    static const tg_fn_def *const defs[TT_NUM_BINARY] = {
-        [TT_ADD] = &AddBackward0,         [TT_SUB] = &SubBackward0, [TT_MUL] = &MulBackward0,
-        [TT_DIV] = &DivBackward0,         [TT_POW] = &PowBackward1, [TT_MAXIMUM] = &MaximumBackward0,
-        [TT_MINIMUM] = &MinimumBackward0,
-    };
-    if (!defs[op]) return tt_binary(op, a, b); /* comparisons: not differentiable */
+    if (!binary_defs[op].def) return tt_binary(op, a, b); /* comparisons: not differentiable */
     const tt_tensor *in[2] = {a, b};
     tg_node *node;
-    tt_tensor *out = record(defs[op], tt_binary(op, a, b), 2, in, &node);
+    tt_tensor *out = record(binary_defs[op].def, tt_binary(op, a, b), 2, in, &node);
     if (!node) return out;
     bool need_a = tg__needs_grad(node, 0), need_b = tg__needs_grad(node, 1);
-    switch (op) {
-    case TT_MUL:
+    switch (binary_defs[op].save) {
+    case SAVE2_CROSS:
         if (need_b) out = save_or_fail(out, node, a, false, "self");
         if (need_a) out = save_or_fail(out, node, b, false, "other");
         return out;
-    case TT_DIV:
+    case SAVE2_DIV:
         if (need_b) out = save_or_fail(out, node, a, false, "self");
         return save_or_fail(out, node, b, false, "other");
-    case TT_POW:
+    case SAVE2_POW:
         out = save_or_fail(out, node, a, false, "self");
         out = save_or_fail(out, node, b, false, "exponent");
         return need_b ? save_or_fail(out, node, out, true, "result") : out;
-    case TT_MAXIMUM:
-    case TT_MINIMUM: out = save_or_fail(out, node, a, false, "self"); return save_or_fail(out, node, b, false, "other");
+    case SAVE2_BOTH: out = save_or_fail(out, node, a, false, "self"); return save_or_fail(out, node, b, false, "other");
     default: return out;
     }
 }
 
-tt_tensor *tg_add(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_ADD, a, b); }
-tt_tensor *tg_sub(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_SUB, a, b); }
-tt_tensor *tg_mul(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MUL, a, b); }
-tt_tensor *tg_div(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_DIV, a, b); }
-tt_tensor *tg_pow(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_POW, a, b); }
-tt_tensor *tg_maximum(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MAXIMUM, a, b); }
-tt_tensor *tg_minimum(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_MINIMUM, a, b); }
+#define TT_BINARY_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *a, const tt_tensor *b) { return tg_binary(TT_##ENUM, a, b); }
+#include "tg/ops.def"
 
 /* A Python-style number becomes a 0-d tensor of the tensor's dtype when that
  * is floating (PyTorch wraps numbers the same way, hence the same node names). */
@@ -327,6 +264,7 @@ tt_tensor *tg_scalar_binary(tt_binary_op op, double s, const tt_tensor *b)
     return out;
 }
 
+tt_tensor *tg_square(const tt_tensor *x) { return tg_pow_scalar(x, 2); }
 tt_tensor *tg_add_scalar(const tt_tensor *a, double s) { return tg_binary_scalar(TT_ADD, a, s); }
 tt_tensor *tg_mul_scalar(const tt_tensor *a, double s) { return tg_binary_scalar(TT_MUL, a, s); }
 tt_tensor *tg_pow_scalar(const tt_tensor *a, double e) { return tg_binary_scalar(TT_POW, a, e); }
@@ -488,11 +426,14 @@ static tt_status prod_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_mul(T(expand_back(n, g)), others));
     return TT_OK;
 }
-/* max()/min() over everything: ties share the gradient evenly. */
+/* max()/min() over everything: ties share the gradient evenly; a NaN result
+ * came from the NaNs, which share it (PyTorch's evenly_distribute_backward). */
+static tt_tensor *is_nan(const tt_tensor *t) { return t ? tt_ne(t, t) : NULL; }
 static tt_status extreme_all_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     tt_tensor *x = SAVED("self"), *r = SAVED("result");
-    tt_tensor *hit = T(x && r ? tt_eq(x, r) : NULL);
+    tt_tensor *both_nan = T(x && r ? tt_mul(T(is_nan(x)), T(is_nan(r))) : NULL);
+    tt_tensor *hit = T(x && r && both_nan ? tt_add(T(tt_eq(x, r)), both_nan) : NULL);
     tt_tensor *count = T(hit ? tt_sum(hit) : NULL);
     tt_tensor *share = T(tg_div(g, T(count ? tt_cast(count, g->dtype) : NULL)));
     GRAD(0, tg_where(hit, share, T(zero_like_scalar(g))));
@@ -514,28 +455,25 @@ static tt_status extreme_dim_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
     GRAD(0, tg_where(hit, gk, T(zero_like_scalar(g))));
     return TT_OK;
 }
-DEFINE_FN(SumBackward0, sum_bw);
-DEFINE_FN(SumBackward1, sum_bw);
-DEFINE_FN(MeanBackward0, mean_bw);
-DEFINE_FN(MeanBackward1, mean_bw);
-DEFINE_FN(ProdBackward0, prod_bw);
-DEFINE_FN(ProdBackward1, prod_bw);
-DEFINE_FN(MaxBackward1, extreme_all_bw);
-DEFINE_FN(MinBackward1, extreme_all_bw);
-DEFINE_FN(MaxBackward0, extreme_dim_bw);
-DEFINE_FN(MinBackward0, extreme_dim_bw);
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, backward, backward_dim, ...) \
+    DEFINE_FN(NodeAll, backward);                                                      \
+    DEFINE_FN(NodeDim, backward_dim);
+#include "tg/ops.def"
+static const struct {
+    const tg_fn_def *all, *dim;
+    bool saves; /* "self" and "result", over every element */
+} reduce_defs[] = {
+#define TT_REDUCE_OP(ENUM, name, NodeAll, NodeDim, saves, ...) [TT_##ENUM] = {&NodeAll, &NodeDim, SAVES_##saves},
+#define SAVES_NOTHING false
+#define SAVES_SELF_RESULT true
+#include "tg/ops.def"
+};
+_Static_assert(sizeof reduce_defs / sizeof reduce_defs[0] == TT_NUM_REDUCE, "a derivative for every reduction");
 
 tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int ndims, bool keepdim)
 {
     if (!x) return NULL;
     bool all = !dims || ndims == 0;
-    static const tg_fn_def *const all_defs[TT_NUM_REDUCE] = {[TT_SUM] = &SumBackward0,
-                                                             [TT_MEAN] = &MeanBackward0,
-                                                             [TT_PROD] = &ProdBackward0,
-                                                             [TT_MAX] = &MaxBackward1,
-                                                             [TT_MIN] = &MinBackward1};
-    static const tg_fn_def *const dim_defs[TT_NUM_REDUCE] = {
-        [TT_SUM] = &SumBackward1, [TT_MEAN] = &MeanBackward1, [TT_PROD] = &ProdBackward1};
     if (!all && (op == TT_MAX || op == TT_MIN)) {
         if (ndims != 1) {
             tt_set_error(TT_EINVAL, "max/min over dims takes exactly one dim");
@@ -559,21 +497,20 @@ tt_tensor *tg_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
         return r;
     }
     tg_node *node;
-    tt_tensor *out = record(all ? all_defs[op] : dim_defs[op], tt_reduce(op, x, dims, ndims, keepdim), 1, &x, &node);
+    tt_tensor *out =
+        record(all ? reduce_defs[op].all : reduce_defs[op].dim, tt_reduce(op, x, dims, ndims, keepdim), 1, &x, &node);
     if (!node) return out;
     node->attrs.keepdim = all ? false : keepdim;
     node->attrs.ndims = all ? 0 : ndims;
     for (int i = 0; !all && i < ndims; i++) node->attrs.dims[i] = dims[i] < 0 ? dims[i] + x->ndim : dims[i];
-    if (op == TT_PROD || op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, x, false, "self");
-    if (op == TT_PROD || op == TT_MAX || op == TT_MIN) out = save_or_fail(out, node, out, true, "result");
+    if (reduce_defs[op].saves) out = save_or_fail(out, node, x, false, "self");
+    if (reduce_defs[op].saves) out = save_or_fail(out, node, out, true, "result");
     return out;
 }
 
-tt_tensor *tg_sum(const tt_tensor *x) { return tg_reduce(TT_SUM, x, NULL, 0, false); }
-tt_tensor *tg_mean(const tt_tensor *x) { return tg_reduce(TT_MEAN, x, NULL, 0, false); }
-tt_tensor *tg_prod(const tt_tensor *x) { return tg_reduce(TT_PROD, x, NULL, 0, false); }
-tt_tensor *tg_max(const tt_tensor *x) { return tg_reduce(TT_MAX, x, NULL, 0, false); }
-tt_tensor *tg_min(const tt_tensor *x) { return tg_reduce(TT_MIN, x, NULL, 0, false); }
+#define TT_REDUCE_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *x) { return tg_reduce(TT_##ENUM, x, NULL, 0, false); }
+#include "tg/ops.def"
 tt_tensor *tg_sum_dims(const tt_tensor *x, const int *d, int n, bool k) { return tg_reduce(TT_SUM, x, d, n, k); }
 tt_tensor *tg_mean_dims(const tt_tensor *x, const int *d, int n, bool k) { return tg_reduce(TT_MEAN, x, d, n, k); }
 
@@ -584,7 +521,7 @@ static tt_tensor *extreme_dim(tt_reduce_op op, const tt_tensor *x, int dim, bool
     tt_tensor *idx = NULL;
     tt_tensor *v = op == TT_MAX ? tt_max_dim(x, dim, keepdim, &idx) : tt_min_dim(x, dim, keepdim, &idx);
     tg_node *node;
-    v = record(op == TT_MAX ? &MaxBackward0 : &MinBackward0, v, 1, &x, &node);
+    v = record(reduce_defs[op].dim, v, 1, &x, &node);
     if (node) {
         node->attrs.dims[0] = x->ndim ? (dim < 0 ? dim + x->ndim : dim) : 0;
         node->attrs.ndims = 1;
@@ -604,6 +541,329 @@ tt_tensor *tg_max_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **ind
 tt_tensor *tg_min_dim(const tt_tensor *x, int dim, bool keepdim, tt_tensor **indices)
 {
     return extreme_dim(TT_MIN, x, dim, keepdim, indices);
+}
+
+/* ---- logsumexp ------------------------------------------------------------------ */
+/* d/dx log sum exp x = exp(x - result), the softmax. */
+static tt_status logsumexp_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    tt_tensor *lse = T(unsqueeze_reduced(n, SAVED("result")));
+    GRAD(0, tg_mul(T(unsqueeze_reduced(n, g)), T(tg_exp(T(tg_sub(SAVED("self"), lse))))));
+    return TT_OK;
+}
+DEFINE_FN(LogsumexpBackward0, logsumexp_bw);
+
+/* log(sum(exp(x - m))) + m with m the max over dims (0 where infinite, so
+ * that inf - inf does not make a NaN), as PyTorch computes it. */
+static tt_tensor *logsumexp_value(const tt_tensor *x, const int *dims, int ndims, bool keepdim)
+{
+    tt_tensor *m = T(tt_reduce(TT_MAX, x, dims, ndims, true));
+    tt_tensor *finite = T(m ? tt_eq(T(tt_sub(m, m)), T(tt_scalar(0, m->dtype, tt_device_of(m)))) : NULL);
+    m = T(finite ? tt_where(finite, m, T(tt_scalar(0, m->dtype, tt_device_of(m)))) : NULL);
+    tt_tensor *s = T(m ? tt_reduce(TT_SUM, T(tt_exp(T(tt_sub(x, m)))), dims, ndims, true) : NULL);
+    tt_tensor *r = T(s ? tt_add(T(tt_log(s)), m) : NULL);
+    if (!r || keepdim) return r ? tt_retain(r) : NULL;
+    tt_tensor *v = T(tt_reduce(TT_SUM, r, dims, ndims, false)); /* drops the size-1 dims */
+    return v ? tt_retain(v) : NULL;
+}
+
+tt_tensor *tg_logsumexp(const tt_tensor *x, const int *dims, int ndims, bool keepdim)
+{
+    if (!x) return NULL;
+    if (!tt_dtype_is_floating(x->dtype)) {
+        tt_tensor *f = tt_cast(x, TT_F32), *r = f ? tg_logsumexp(f, dims, ndims, keepdim) : NULL;
+        tt_release(f);
+        return r;
+    }
+    size_t mark = tg__tmp_mark();
+    tt_tensor *out = logsumexp_value(x, dims, ndims, keepdim);
+    tg__tmp_release_to(mark);
+    tg_node *node;
+    out = record(&LogsumexpBackward0, out, 1, &x, &node);
+    if (node) {
+        node->attrs.keepdim = keepdim;
+        node->attrs.ndims = ndims ? ndims : x->ndim;
+        for (int i = 0; i < node->attrs.ndims; i++)
+            node->attrs.dims[i] = !ndims ? i : dims[i] < 0 ? dims[i] + x->ndim : dims[i];
+        if (!x->ndim) node->attrs.ndims = 0;
+    }
+    out = save_or_fail(out, node, x, false, "self");
+    return save_or_fail(out, node, out, true, "result");
+}
+
+/* ---- scans ---------------------------------------------------------------------- */
+/* The gradient of a cumulative sum is the cumulative sum of g from the other end. */
+static tt_status cumsum_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tg_scan(TT_CUMSUM, g, n->attrs.dims[0], !n->attrs.keepdim));
+    return TT_OK;
+}
+#define TT_SCAN_OP(ENUM, name, Node, check) DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+static const tg_fn_def *const scan_defs[] = {
+#define TT_SCAN_OP(ENUM, name, Node, check) [TT_##ENUM] = &Node,
+#include "tg/ops.def"
+};
+_Static_assert(sizeof scan_defs / sizeof scan_defs[0] == TT_NUM_SCAN, "a derivative for every scan");
+
+tt_tensor *tg_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse)
+{
+    if (!x) return NULL;
+    tg_node *node;
+    tt_tensor *out = record(scan_defs[op], tt_scan(op, x, dim, reverse), 1, &x, &node);
+    if (node) {
+        node->attrs.dims[0] = x->ndim ? (dim < 0 ? dim + x->ndim : dim) : 0;
+        node->attrs.keepdim = reverse; /* the direction */
+    }
+    return out;
+}
+#define TT_SCAN_OP(ENUM, name, ...) \
+    tt_tensor *tg_##name(const tt_tensor *x, int dim) { return tg_scan(TT_##ENUM, x, dim, false); }
+#include "tg/ops.def"
+
+/* ---- indexing ------------------------------------------------------------------ */
+/* index and index_select take slices of x at the indices; their gradient adds
+ * g's slices back at them (index_add into zeros), whose own gradient is the
+ * index_select of the incoming one: any order works. */
+static tt_tensor *scatter_back(tg_node *n, const tt_tensor *g)
+{
+    tt_tensor *idx = SAVED("indices");
+    int dim = n->attrs.dims[0];
+    const tg_shape *in = &n->inputs[0];
+    tt_tensor *zeros = T(g ? tt_zeros(in->ndim, in->shape, g->dtype, tt_device_of(g)) : NULL);
+    tt_tensor *rows = T(n->attrs.keepdim ? tg_unsqueeze(g, dim) : tt_retain((tt_tensor *)g)); /* a 0-d index */
+    /* x[index] counts negative indices from the end; index_add does not */
+    tt_tensor *neg = T(idx ? tt_binary_scalar(TT_LT, idx, 0) : NULL);
+    tt_tensor *pos = T(neg ? tt_where(neg, T(tt_add_scalar(idx, (double)in->shape[dim])), idx) : NULL);
+    return zeros && pos ? tg_index_add(zeros, dim, pos, rows) : NULL;
+}
+static tt_status index_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, scatter_back(n, g));
+    return TT_OK;
+}
+static tt_status index_add_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
+{
+    GRAD(0, tt_retain((tt_tensor *)g));
+    GRAD(1, tg_index_select(g, n->attrs.dims[0], SAVED("index")));
+    return TT_OK;
+}
+DEFINE_FN(IndexBackward0, index_bw);
+DEFINE_FN(IndexSelectBackward0, index_bw);
+DEFINE_FN(IndexAddBackward0, index_add_bw);
+
+static tt_tensor *index_like(const tg_fn_def *def, tt_tensor *out, const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    tg_node *node;
+    out = record(def, out, 1, &x, &node);
+    if (!node) return out;
+    node->attrs.dims[0] = dim < 0 ? dim + x->ndim : dim;
+    node->attrs.keepdim = index->ndim == 0;
+    return save_or_fail(out, node, index, false, "indices");
+}
+tt_tensor *tg_index(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    return x && index ? index_like(&IndexBackward0, tt_index(x, dim, index), x, dim, index) : NULL;
+}
+tt_tensor *tg_index_select(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    return x && index ? index_like(&IndexSelectBackward0, tt_index_select(x, dim, index), x, dim, index) : NULL;
+}
+tt_tensor *tg_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src)
+{
+    if (!x || !index || !src) return NULL;
+    const tt_tensor *in[2] = {x, src};
+    tg_node *node;
+    tt_tensor *out = record(&IndexAddBackward0, tt_index_add(x, dim, index, src), 2, in, &node);
+    if (!node) return out;
+    node->attrs.dims[0] = dim < 0 ? dim + x->ndim : dim;
+    int64_t n = tt_numel(index);
+    tt_tensor *flat = tt_reshape(index, 1, &n); /* index_select takes a 1-D index */
+    out = flat ? save_or_fail(out, node, flat, false, "index") : (tt_release(out), NULL);
+    tt_release(flat);
+    return out;
+}
+
+/* ---- losses ---------------------------------------------------------------------- */
+tt_status tg_reduction_parse(const char *s, tg_reduction *out)
+{
+    static const char *const names[] = {
+        [TG_REDUCTION_MEAN] = "mean", [TG_REDUCTION_SUM] = "sum", [TG_REDUCTION_NONE] = "none"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) return *out = (tg_reduction)i, TT_OK;
+    return tt_set_error(TT_EINVAL, "%s is not a valid value for reduction", s);
+}
+
+static tt_tensor *reduced(tt_tensor *l, tg_reduction r)
+{
+    if (r == TG_REDUCTION_NONE) return l ? tt_retain(l) : NULL;
+    return r == TG_REDUCTION_SUM ? tg_sum(l) : tg_mean(l);
+}
+
+/* The losses' pieces (tg/ops.def's loss and dloss columns). smooth_l1 and
+ * huber are quadratic inside |d| < beta (delta), linear outside; their
+ * derivatives, as PyTorch's backward kernels, take the linear side's slope at
+ * |d| = beta. */
+static tt_tensor *abs_below(const tt_tensor *d, double bound)
+{
+    tt_tensor *a = T(tg_abs(d));
+    return a ? tt_binary_scalar(TT_LT, a, bound) : NULL;
+}
+static tt_tensor *smooth_l1(const tt_tensor *d, double beta)
+{
+    tt_tensor *square = T(tg_mul_scalar(T(tg_mul(d, d)), 0.5));
+    return tg_where(T(abs_below(d, beta)), T(tg_binary_scalar(TT_DIV, square, beta)),
+                    T(tg_add_scalar(T(tg_abs(d)), -0.5 * beta)));
+}
+static tt_tensor *huber(const tt_tensor *d, double delta)
+{
+    return tg_where(T(abs_below(d, delta)), T(tg_mul_scalar(T(tg_mul(d, d)), 0.5)),
+                    T(tg_mul_scalar(T(tg_add_scalar(T(tg_abs(d)), -0.5 * delta)), delta)));
+}
+/* -slope where d <= -bound, slope where d >= bound, `inside` between. */
+static tt_tensor *clipped(const tt_tensor *d, double bound, double slope, const tt_tensor *inside)
+{
+    if (!d) return NULL;
+    tt_tensor *lo = T(tt_binary_scalar(TT_LE, d, -bound)), *hi = T(tt_binary_scalar(TT_GE, d, bound));
+    tt_tensor *neg = T(tt_scalar(-slope, d->dtype, tt_device_of(d))),
+              *pos = T(tt_scalar(slope, d->dtype, tt_device_of(d)));
+    return tg_where(lo, neg, T(tg_where(hi, pos, inside)));
+}
+static tt_tensor *smooth_l1_grad(const tt_tensor *d, double beta)
+{
+    return clipped(d, beta, 1, T(tg_binary_scalar(TT_DIV, d, beta)));
+}
+static tt_tensor *huber_grad(const tt_tensor *d, double delta) { return clipped(d, delta, delta, d); }
+
+typedef tt_tensor *(*loss_fn)(const tt_tensor *d, double param);
+
+/* d loss / d input = g loss'(d) (/ numel for a mean); the target's is its negative. */
+static tt_status loss_backward(tg_node *n, const tt_tensor *g, tt_tensor **gi, loss_fn dloss)
+{
+    tt_tensor *d = T(tg_sub(SAVED("self"), SAVED("target")));
+    tt_tensor *gx = T(d ? tg_mul(g, T(dloss(d, n->attrs.s0))) : NULL);
+    if (gx && n->attrs.i0 == TG_REDUCTION_MEAN) gx = T(tg_binary_scalar(TT_DIV, gx, (double)tt_numel(d)));
+    GRAD(0, gx ? tt_retain(gx) : NULL);
+    GRAD(1, tg_neg(gx));
+    return TT_OK;
+}
+
+#define D d
+#define P p
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, loss, dloss, check)      \
+    static tt_tensor *name##_value(const tt_tensor *d, double p)               \
+    {                                                                          \
+        (void)p;                                                               \
+        return loss;                                                           \
+    }                                                                          \
+    static tt_tensor *name##_derivative(const tt_tensor *d, double p)          \
+    {                                                                          \
+        (void)p;                                                               \
+        return dloss;                                                          \
+    }                                                                          \
+    static tt_status name##_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) \
+    {                                                                          \
+        return loss_backward(n, g, gi, name##_derivative);                     \
+    }                                                                          \
+    DEFINE_FN(Node, name##_bw);
+#include "tg/ops.def"
+#undef D
+#undef P
+
+static const struct {
+    const tg_fn_def *def;
+    loss_fn value;
+    const char *param;
+    double param_default;
+} losses[] = {
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, ...) [TG_##ENUM] = {&Node, name##_value, param, pdefault},
+#include "tg/ops.def"
+};
+_Static_assert(sizeof losses / sizeof losses[0] == TG_NUM_LOSS, "a derivative for every loss");
+
+const char *tg_loss_param(tg_loss_op op, double *default_value)
+{
+    if (default_value) *default_value = losses[op].param_default;
+    return losses[op].param;
+}
+
+static bool same_shape(const tt_tensor *a, int ndim, const int64_t *shape)
+{
+    bool same = a->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = a->shape[i] == shape[i];
+    return same;
+}
+
+/* Input and target of a loss broadcast to one shape as PyTorch's
+ * broadcast_tensors does (an ExpandBackward0 for the one that grows), with
+ * PyTorch's warning: new references in *x and *t, false on error. */
+static bool broadcast_pair(const tt_tensor *input, const tt_tensor *target, tt_tensor **x, tt_tensor **t)
+{
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    *x = *t = NULL;
+    if (tt_broadcast_shapes(input->ndim, input->shape, target->ndim, target->shape, &ndim, shape) != TT_OK)
+        return false;
+    if (!same_shape(input, target->ndim, target->shape)) {
+        char a[128], b[128];
+        tg_warn(
+            "Using a target size (torch.Size(%s)) that is different to the input size (torch.Size(%s)). This "
+            "will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            tt_shape_str(target->ndim, target->shape, a, sizeof a),
+            tt_shape_str(input->ndim, input->shape, b, sizeof b));
+    }
+    *x = same_shape(input, ndim, shape) ? tt_retain((tt_tensor *)input) : tg_expand(input, ndim, shape);
+    *t = !*x ? NULL : same_shape(target, ndim, shape) ? tt_retain((tt_tensor *)target) : tg_expand(target, ndim, shape);
+    if (*t) return true;
+    tt_release(*x);
+    *x = NULL;
+    return false;
+}
+
+tt_tensor *tg_loss(tg_loss_op op, const tt_tensor *in_, const tt_tensor *tgt_, tg_reduction reduction, double param)
+{
+    tt_tensor *input, *target;
+    if (!in_ || !tgt_ || !broadcast_pair(in_, tgt_, &input, &target)) return NULL;
+    size_t mark = tg__tmp_mark();
+    tt_tensor *out = NULL;
+    TG_NO_GRAD
+    {
+        tt_tensor *d = T(tt_sub(input, target));
+        out = d ? reduced(T(losses[op].value(d, param)), reduction) : NULL;
+    }
+    tg__tmp_release_to(mark);
+    const tt_tensor *in[2] = {input, target};
+    tg_node *node;
+    out = record(losses[op].def, out, 2, in, &node);
+    if (node) {
+        node->attrs.i0 = reduction;
+        node->attrs.s0 = param;
+    }
+    out = save_or_fail(out, node, input, false, "self");
+    out = save_or_fail(out, node, target, false, "target");
+    tt_release(input);
+    tt_release(target);
+    return out;
+}
+
+#define TT_LOSS_OP(ENUM, name, Node, param, pdefault, ...)                                        \
+    tt_tensor *tg_##name(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction) \
+    {                                                                                             \
+        return tg_loss(TG_##ENUM, input, target, reduction, pdefault);                            \
+    }
+#include "tg/ops.def"
+
+/* l1_loss is composed, as PyTorch 1.13 composes it: abs(input - target), reduced. */
+tt_tensor *tg_l1_loss(const tt_tensor *input, const tt_tensor *target, tg_reduction reduction)
+{
+    tt_tensor *x, *t;
+    if (!input || !target || !broadcast_pair(input, target, &x, &t)) return NULL;
+    tt_tensor *d = tg_sub(x, t), *a = tg_abs(d), *out = reduced(a, reduction);
+    tt_release(x);
+    tt_release(t);
+    tt_release(d);
+    tt_release(a);
+    return out;
 }
 
 /* ---- linear algebra ---------------------------------------------------------------- */

@@ -20,21 +20,13 @@ static _Atomic uint64_t step_bytes;
 static _Atomic unsigned char label_copy[TT_GUARD_LABEL_MAX];
 /* The caller's label, for the handler on the reading thread itself: valid while it is inside. */
 static const char *volatile label_here;
-static void (*_Atomic first_entry)(void);
-static atomic_bool entered;
+static void (*volatile enter_hook)(void);
 
-void tt_guard_on_first_entry(void (*fn)(void))
-{
-    atomic_store(&first_entry, fn);
-    if (atomic_load(&entered) && fn) fn(); /* entered already (before a fork, say): now */
-}
+void tt_guard_set_enter_hook(void (*hook)(void)) { enter_hook = hook; }
 
 void tt_guard_enter(const char *label, uint64_t bytes)
 {
-    if (!atomic_load_explicit(&entered, memory_order_relaxed) && !atomic_exchange(&entered, true)) {
-        void (*fn)(void) = atomic_load(&first_entry);
-        if (fn) fn();
-    }
+    if (enter_hook) enter_hook();
     uint_fast64_t s = atomic_load_explicit(&seq, memory_order_relaxed);
     atomic_store_explicit(&seq, s + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);

@@ -29,9 +29,14 @@ typedef struct {
 
 typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
 
+/* A backend: its device string and capabilities, then its function table.
+ * Kernels may be NULL: the op layer then says the backend has no kernel for
+ * the op (TT_EDEVICE). Memory, copy and fill are required. */
 struct tt_backend {
-    const char *name;
+    const char *name; /* the device string: "cpu", or with indexed "vulkan:N" */
     tt_device_type type;
+    bool indexed; /* several devices, "name:N" */
+    bool inplace; /* binary kernels may write out over an input (out = a) */
     /* memory */
     void *(*alloc)(int device_index, size_t nbytes);
     void (*free)(int device_index, void *buf);
@@ -42,8 +47,6 @@ struct tt_backend {
      * unless noted, out's dtype. */
     tt_status (*copy)(const tt_kview *out, const tt_kview *in); /* casts between any dtypes */
     tt_status (*fill)(const tt_kview *out, double value);
-    tt_status (*arange)(const tt_kview *out, double start, double step); /* out[i] = start + i*step, contiguous 1-D */
-    tt_status (*linspace)(const tt_kview *out, double start, double end);
     tt_status (*rng)(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset); /* contiguous */
     tt_status (*unary)(tt_unary_op op, const tt_kview *out, const tt_kview *in);
     /* comparisons: out is bool, a and b share a dtype */
@@ -54,6 +57,13 @@ struct tt_backend {
      * (out has in's rank, keepdim form). For MAX/MIN with idx != NULL, idx
      * (int64, out's shape) gets the index along the single reduced dim. */
     tt_status (*reduce)(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx);
+    /* out[..., i, ...] = in[..., 0..i, ...] combined along dim (from the end
+     * when reverse); out is float or int64, in out's dtype. */
+    tt_status (*scan)(tt_scan_op op, const tt_kview *out, const tt_kview *in, int dim, bool reverse);
+    /* Along dim, with idx a 1-D int64 view of indices in range: add false,
+     * out[.., i, ..] = in[.., idx[i], ..]; add true, out[.., idx[i], ..] +=
+     * in[.., i, ..] (in order of i). out and in: one dtype, f32, f64 or i64. */
+    tt_status (*index)(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add);
     /* Batched out[b] = a[b] @ b[b]; views are 3-D (batch, rows, cols), floating dtypes. */
     tt_status (*matmul)(const tt_kview *out, const tt_kview *a, const tt_kview *b);
     tt_status (*softmax)(const tt_kview *out, const tt_kview *in, int dim, bool log);
@@ -83,8 +93,20 @@ static inline int64_t tt__f2i(double x)
     return (x >= -9.2233720368547758e18 && x < 9.2233720368547758e18) ? (int64_t)x : INT64_MIN;
 }
 
-const tt_backend *tt_backend_for(tt_device_type type); /* NULL when none is built in */
-extern const tt_backend tt_cpu_backend;
+/* Whether an op of the table (tg/ops.def) has int64 inputs at a kernel (the
+ * op layer casts the others' to float32, or refuses them). */
+bool tt__unary_int64_kernel(tt_unary_op op);
+bool tt__binary_int64_kernel(tt_binary_op op);
+
+/* The registry of backends (lib/tensor/tensor.c): the one of a device type,
+ * NULL when none is built in; devices are parsed and named from it. */
+const tt_backend *tt_backend_for(tt_device_type type);
+extern const tt_backend tt_cpu_backend;    /* lib/backend/cpu.c */
 extern const tt_backend tt_vulkan_backend; /* lib/backend/vulkan.c */
+
+/* TT_OK when be has the kernel `field`, else TT_EDEVICE "the vulkan backend
+ * has no kernel for WHAT yet": an op the backend does not support. */
+#define TT__KERNEL(be, field, what) ((be)->field ? TT_OK : tt__no_kernel((be), (what)))
+tt_status tt__no_kernel(const tt_backend *be, const char *what);
 
 #endif

@@ -6,16 +6,39 @@
 #include <string.h>
 #include "tensor/internal.h"
 
-static const char *const unary_names[TT_NUM_UNARY] = {
-    "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign",
+/* The op table's rows, as this layer needs them. */
+typedef enum { INTS_KEEP, INTS_FLOAT, INTS_NOINT } int_rule;
+typedef enum { KIND_ARITH, KIND_TRUEDIV, KIND_COMPARE } binary_kind;
+static const struct {
+    const char *name;
+    int_rule ints;
+} unary_ops[] = {
+#define TT_UNARY_OP(ENUM, name, ints, ...) [TT_##ENUM] = {#name, INTS_##ints},
+#include "tg/ops.def"
 };
-static const char *const binary_names[TT_NUM_BINARY] = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+static const struct {
+    const char *name;
+    binary_kind kind;
+} binary_ops[] = {
+#define TT_BINARY_OP(ENUM, name, kind, ...) [TT_##ENUM] = {#name, KIND_##kind},
+#define TT_COMPARE_OP(ENUM, name) [TT_##ENUM] = {#name, KIND_COMPARE},
+#include "tg/ops.def"
 };
-const char *tt_unary_name(tt_unary_op op) { return unary_names[op]; }
-const char *tt_binary_name(tt_binary_op op) { return binary_names[op]; }
+static const char *const reduce_names[] = {
+#define TT_REDUCE_OP(ENUM, name, ...) [TT_##ENUM] = #name,
+#include "tg/ops.def"
+};
+_Static_assert(sizeof unary_ops / sizeof unary_ops[0] == TT_NUM_UNARY, "one row per unary op");
+_Static_assert(sizeof binary_ops / sizeof binary_ops[0] == TT_NUM_BINARY, "one row per binary op");
+_Static_assert(sizeof reduce_names / sizeof reduce_names[0] == TT_NUM_REDUCE, "one row per reduction");
 
-static bool is_comparison(tt_binary_op op) { return op >= TT_EQ; }
+const char *tt_unary_name(tt_unary_op op) { return unary_ops[op].name; }
+const char *tt_binary_name(tt_binary_op op) { return binary_ops[op].name; }
+const char *tt_reduce_name(tt_reduce_op op) { return reduce_names[op]; }
+bool tt_is_comparison(tt_binary_op op) { return binary_ops[op].kind == KIND_COMPARE; }
+bool tt__unary_int64_kernel(tt_unary_op op) { return unary_ops[op].ints == INTS_KEEP; }
+bool tt__binary_int64_kernel(tt_binary_op op) { return binary_ops[op].kind != KIND_TRUEDIV; }
+static bool is_comparison(tt_binary_op op) { return tt_is_comparison(op); }
 
 /* PyTorch's type promotion: dimensioned tensors outrank 0-d tensors, which
  * outrank Python-style scalars, unless the lower class is of a higher
@@ -64,10 +87,32 @@ tt_tensor *tt_cast(const tt_tensor *x, tt_dtype dt)
     return out;
 }
 
-/* ---- unary -------------------------------------------------------------- */
-static bool unary_keeps_integers(tt_unary_op op)
+/* A kernel from a view of x to one of out, a fresh tensor of x's shape. */
+typedef tt_status (*same_shape_kernel)(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx);
+
+/* out = kernel(x in dtype dt): the elementwise ops' and scans' shared path. */
+static tt_tensor *same_shape(const tt_tensor *x, tt_dtype dt, same_shape_kernel kernel, const void *ctx)
 {
-    return op == TT_NEG || op == TT_ABS || op == TT_SIGN || op == TT_RELU;
+    tt_tensor *in = tt_cast(x, dt);
+    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
+    if (out && tt_numel(out)) {
+        tt_kview o, i;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        if (kernel(tt__backend(x), &o, &i, ctx) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
+    }
+    tt_release(in);
+    return out;
+}
+
+/* ---- unary -------------------------------------------------------------- */
+static tt_status unary_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    tt_unary_op op = *(const tt_unary_op *)ctx;
+    return TT__KERNEL(be, unary, unary_ops[op].name) || be->unary(op, out, in);
 }
 
 tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
@@ -80,35 +125,19 @@ tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x)
                          "trying to invert a mask, use the `~` or `logical_not()` operator instead.");
             return NULL;
         }
-        dt = unary_keeps_integers(op) ? (dt == TT_BOOL ? TT_I64 : dt) : TT_F32;
-    }
-    tt_tensor *in = tt_cast(x, dt);
-    if (!in) return NULL;
-    tt_tensor *out = tt_empty(x->ndim, x->shape, dt, tt_device_of(x));
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(in)->unary(op, &o, &i) != TT_OK) {
-            tt_release(out);
-            out = NULL;
+        if (unary_ops[op].ints == INTS_NOINT) {
+            tt_set_error(TT_EDTYPE, "\"%s_cpu\" not implemented for '%s'", unary_ops[op].name,
+                         dt == TT_I64 ? "Long" : "Bool");
+            return NULL;
         }
+        dt = unary_ops[op].ints == INTS_KEEP ? (dt == TT_BOOL ? TT_I64 : dt) : TT_F32;
     }
-    tt_release(in);
-    return out;
+    return same_shape(x, dt, unary_kernel, &op);
 }
 
-tt_tensor *tt_neg(const tt_tensor *x) { return tt_unary(TT_NEG, x); }
-tt_tensor *tt_exp(const tt_tensor *x) { return tt_unary(TT_EXP, x); }
-tt_tensor *tt_log(const tt_tensor *x) { return tt_unary(TT_LOG, x); }
-tt_tensor *tt_sqrt(const tt_tensor *x) { return tt_unary(TT_SQRT, x); }
-tt_tensor *tt_sin(const tt_tensor *x) { return tt_unary(TT_SIN, x); }
-tt_tensor *tt_cos(const tt_tensor *x) { return tt_unary(TT_COS, x); }
-tt_tensor *tt_tanh(const tt_tensor *x) { return tt_unary(TT_TANH, x); }
-tt_tensor *tt_sigmoid(const tt_tensor *x) { return tt_unary(TT_SIGMOID, x); }
-tt_tensor *tt_relu(const tt_tensor *x) { return tt_unary(TT_RELU, x); }
-tt_tensor *tt_abs(const tt_tensor *x) { return tt_unary(TT_ABS, x); }
-tt_tensor *tt_sign(const tt_tensor *x) { return tt_unary(TT_SIGN, x); }
+#define TT_UNARY_OP(ENUM, name, ...) \
+    tt_tensor *tt_##name(const tt_tensor *x) { return tt_unary(TT_##ENUM, x); }
+#include "tg/ops.def"
 
 /* ---- binary ------------------------------------------------------------- */
 /* The dtype the kernel computes in, and the dtype of the result. */
@@ -118,7 +147,7 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
     *result = common;
     if (is_comparison(op)) {
         *result = TT_BOOL;
-    } else if (op == TT_DIV && !tt_dtype_is_floating(common)) {
+    } else if (binary_ops[op].kind == KIND_TRUEDIV && !tt_dtype_is_floating(common)) {
         *compute = *result = TT_F32; /* true division */
     } else if (common == TT_BOOL) {
         if (op == TT_SUB)
@@ -133,7 +162,7 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
 static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tensor *b, tt_dtype common)
 {
     tt_dtype compute, result;
-    if (tt__check_same_device(a, b, binary_names[op]) != TT_OK) return NULL;
+    if (tt__check_same_device(a, b, binary_ops[op].name) != TT_OK) return NULL;
     if (binary_dtypes(op, common, &compute, &result) != TT_OK) return NULL;
     int ndim;
     int64_t shape[TT_MAX_DIMS];
@@ -146,7 +175,8 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
         tt__kview(out, &o);
         tt__kview_expanded(ca, ndim, shape, &va);
         tt__kview_expanded(cb, ndim, shape, &vb);
-        if (tt__backend(a)->binary(op, &o, &va, &vb) != TT_OK) {
+        const tt_backend *be = tt__backend(a);
+        if (TT__KERNEL(be, binary, binary_ops[op].name) || be->binary(op, &o, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -195,19 +225,11 @@ tt_tensor *tt_add_scalar(const tt_tensor *a, double s) { return tt_binary_scalar
 tt_tensor *tt_mul_scalar(const tt_tensor *a, double s) { return tt_binary_scalar(TT_MUL, a, s); }
 tt_tensor *tt_pow_scalar(const tt_tensor *a, double e) { return tt_binary_scalar(TT_POW, a, e); }
 
-tt_tensor *tt_add(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_ADD, a, b); }
-tt_tensor *tt_sub(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_SUB, a, b); }
-tt_tensor *tt_mul(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_MUL, a, b); }
-tt_tensor *tt_div(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_DIV, a, b); }
-tt_tensor *tt_pow(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_POW, a, b); }
-tt_tensor *tt_maximum(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_MAXIMUM, a, b); }
-tt_tensor *tt_minimum(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_MINIMUM, a, b); }
-tt_tensor *tt_eq(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_EQ, a, b); }
-tt_tensor *tt_ne(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_NE, a, b); }
-tt_tensor *tt_lt(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_LT, a, b); }
-tt_tensor *tt_le(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_LE, a, b); }
-tt_tensor *tt_gt(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_GT, a, b); }
-tt_tensor *tt_ge(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_GE, a, b); }
+#define BINARY_WRAPPER(ENUM, name) \
+    tt_tensor *tt_##name(const tt_tensor *a, const tt_tensor *b) { return tt_binary(TT_##ENUM, a, b); }
+#define TT_BINARY_OP(ENUM, name, ...) BINARY_WRAPPER(ENUM, name)
+#define TT_COMPARE_OP(ENUM, name) BINARY_WRAPPER(ENUM, name)
+#include "tg/ops.def"
 
 tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *b)
 {
@@ -233,7 +255,8 @@ tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *
         tt__kview_expanded(cond, n2, s2, &vc);
         tt__kview_expanded(ca, n2, s2, &va);
         tt__kview_expanded(cb, n2, s2, &vb);
-        if (tt__backend(a)->where(&o, &vc, &va, &vb) != TT_OK) {
+        const tt_backend *be = tt__backend(a);
+        if (TT__KERNEL(be, where, "where") || be->where(&o, &vc, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -241,6 +264,12 @@ tt_tensor *tt_where(const tt_tensor *cond, const tt_tensor *a, const tt_tensor *
     tt_release(ca);
     tt_release(cb);
     return out;
+}
+
+static tt_status clamp_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    const double *b = ctx;
+    return TT__KERNEL(be, clamp, "clamp") || be->clamp(out, in, b[0], b[1]);
 }
 
 tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
@@ -253,23 +282,11 @@ tt_tensor *tt_clamp(const tt_tensor *x, double lo, double hi)
     if (!tt_dtype_is_floating(dt) && ((!isnan(lo) && lo != floor(lo)) || (!isnan(hi) && hi != floor(hi))))
         dt = TT_F32; /* a fractional bound promotes an integer tensor, as in PyTorch */
     if (dt == TT_BOOL) dt = TT_I64;
-    tt_tensor *in = tt_cast(x, dt);
-    tt_tensor *out = in ? tt_empty(x->ndim, x->shape, dt, tt_device_of(x)) : NULL;
-    if (out && tt_numel(out)) {
-        tt_kview o, i;
-        tt__kview(out, &o);
-        tt__kview(in, &i);
-        if (tt__backend(x)->clamp(&o, &i, lo, hi) != TT_OK) {
-            tt_release(out);
-            out = NULL;
-        }
-    }
-    tt_release(in);
-    return out;
+    double bounds[2] = {lo, hi};
+    return same_shape(x, dt, clamp_kernel, bounds);
 }
 
 /* ---- reductions ----------------------------------------------------------- */
-static const char *const reduce_names[TT_NUM_REDUCE] = {"sum", "mean", "prod", "max", "min"};
 
 /* Marks the reduced dims; false (error set) on a bad or repeated dim. */
 static bool reduced_dims(const tt_tensor *x, const int *dims, int ndims, bool *mask)
@@ -311,7 +328,8 @@ static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *m
         tt__kview(out, &o);
         tt__kview(in, &i);
         if (idx) tt__kview(idx, &ix);
-        if (tt__backend(x)->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
+        const tt_backend *be = tt__backend(x);
+        if (TT__KERNEL(be, reduce, reduce_names[op]) || be->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
     }
     tt_release(in);
     if (!keepdim) {
@@ -363,11 +381,9 @@ tt_tensor *tt_reduce(tt_reduce_op op, const tt_tensor *x, const int *dims, int n
     return reduce_impl(op, x, mask, keepdim, dt, NULL);
 }
 
-tt_tensor *tt_sum(const tt_tensor *x) { return tt_reduce(TT_SUM, x, NULL, 0, false); }
-tt_tensor *tt_mean(const tt_tensor *x) { return tt_reduce(TT_MEAN, x, NULL, 0, false); }
-tt_tensor *tt_prod(const tt_tensor *x) { return tt_reduce(TT_PROD, x, NULL, 0, false); }
-tt_tensor *tt_max(const tt_tensor *x) { return tt_reduce(TT_MAX, x, NULL, 0, false); }
-tt_tensor *tt_min(const tt_tensor *x) { return tt_reduce(TT_MIN, x, NULL, 0, false); }
+#define TT_REDUCE_OP(ENUM, name, ...) \
+    tt_tensor *tt_##name(const tt_tensor *x) { return tt_reduce(TT_##ENUM, x, NULL, 0, false); }
+#include "tg/ops.def"
 tt_tensor *tt_sum_dims(const tt_tensor *x, const int *d, int n, bool k) { return tt_reduce(TT_SUM, x, d, n, k); }
 tt_tensor *tt_mean_dims(const tt_tensor *x, const int *d, int n, bool k) { return tt_reduce(TT_MEAN, x, d, n, k); }
 
@@ -428,6 +444,149 @@ static tt_tensor *arg_extreme(tt_reduce_op op, const tt_tensor *x, int dim, bool
 
 tt_tensor *tt_argmax(const tt_tensor *x, int dim, bool keepdim) { return arg_extreme(TT_MAX, x, dim, keepdim); }
 tt_tensor *tt_argmin(const tt_tensor *x, int dim, bool keepdim) { return arg_extreme(TT_MIN, x, dim, keepdim); }
+
+/* ---- scans ------------------------------------------------------------------ */
+static const char *const scan_names[] = {
+#define TT_SCAN_OP(ENUM, name, ...) [TT_##ENUM] = #name,
+#include "tg/ops.def"
+};
+_Static_assert(sizeof scan_names / sizeof scan_names[0] == TT_NUM_SCAN, "one row per scan");
+
+typedef struct {
+    tt_scan_op op;
+    int dim;
+    bool reverse;
+} scan_args;
+
+static tt_status scan_kernel(const tt_backend *be, const tt_kview *out, const tt_kview *in, const void *ctx)
+{
+    const scan_args *a = ctx;
+    return TT__KERNEL(be, scan, scan_names[a->op]) || be->scan(a->op, out, in, a->dim, a->reverse);
+}
+
+tt_tensor *tt_scan(tt_scan_op op, const tt_tensor *x, int dim, bool reverse)
+{
+    int d = tt__wrap_dim(dim, x->ndim);
+    if (d < 0) return NULL;
+    scan_args a = {op, x->ndim ? d : 0, reverse};
+    return same_shape(x, tt_dtype_is_floating(x->dtype) ? x->dtype : TT_I64, scan_kernel, &a);
+}
+const char *tt_scan_name(tt_scan_op op) { return scan_names[op]; }
+
+#define TT_SCAN_OP(ENUM, name, ...) \
+    tt_tensor *tt_##name(const tt_tensor *x, int dim) { return tt_scan(TT_##ENUM, x, dim, false); }
+#include "tg/ops.def"
+
+/* ---- indexing ------------------------------------------------------------------- */
+/* The index as the kernels take it: 1-D int64 in [0, size). `wrap`: negative
+ * indices count from the end (x[index]); else they are out of range. */
+static tt_tensor *kernel_index(const tt_tensor *index, int64_t size, int dim, bool wrap, const char *what)
+{
+    if (index->dtype != TT_I64) {
+        tt_set_error(TT_EDTYPE, "%s",
+                     index->dtype == TT_BOOL ? "indexing with a bool mask is not supported: index with int64 indices"
+                                             : "tensors used as indices must be long, byte or bool tensors");
+        return NULL;
+    }
+    if (index->ndim > 1) {
+        tt_set_error(TT_ESHAPE, "%s: the index must be 0-d or 1-D, got %d dims", what, index->ndim);
+        return NULL;
+    }
+    int64_t n = tt_numel(index), one = n;
+    double lo = 0, hi = 0;
+    tt_tensor *mn = n ? tt_min(index) : NULL, *mx = n ? tt_max(index) : NULL;
+    tt_status st = !n ? TT_OK : !mn || !mx ? tt_last_status() : tt_item(mn, &lo) ? tt_last_status() : tt_item(mx, &hi);
+    tt_release(mn);
+    tt_release(mx);
+    if (st != TT_OK) return NULL;
+    if (hi >= (double)size || lo < (wrap ? -(double)size : 0)) {
+        if (wrap) /* PyTorch's messages, for x[index] and for index_select / index_add */
+            tt_set_error(TT_EINVAL, "index %lld is out of bounds for dimension %d with size %lld",
+                         (long long)(hi >= (double)size ? hi : lo), dim, (long long)size);
+        else tt_set_error(TT_EINVAL, "index out of range in self");
+        return NULL;
+    }
+    tt_tensor *flat = tt_reshape(index, 1, &one);
+    if (!flat || lo >= 0) return flat;
+    tt_tensor *zero = tt_scalar(0, TT_I64, tt_device_of(index)), *neg = zero ? tt_lt(flat, zero) : NULL;
+    tt_tensor *up = tt_add_scalar(flat, (double)size), *r = neg && up ? tt_where(neg, up, flat) : NULL;
+    tt_release(zero);
+    tt_release(neg);
+    tt_release(up);
+    tt_release(flat);
+    return r;
+}
+
+/* x along dim at index (add: src's slices added into a copy of x). */
+static tt_tensor *index_impl(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src, bool wrap,
+                             const char *what)
+{
+    if (tt__check_same_device(x, index, what) || (src && tt__check_same_device(x, src, what))) return NULL;
+    if (x->ndim == 0) {
+        tt_set_error(TT_EINVAL, "%s: a 0-d tensor has no dim to index", what);
+        return NULL;
+    }
+    int d = tt__wrap_dim(dim, x->ndim);
+    if (d < 0) return NULL;
+    tt_tensor *idx = kernel_index(index, x->shape[d], d, wrap, what);
+    if (!idx) return NULL;
+    int64_t shape[TT_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[d] = idx->shape[0];
+    if (src && (src->ndim != x->ndim || memcmp(src->shape, shape, sizeof(int64_t) * (size_t)x->ndim))) {
+        char a[200], b[200];
+        tt_set_error(TT_ESHAPE, "%s: source of shape %s, expected %s", what,
+                     tt_shape_str(src->ndim, src->shape, a, sizeof a), tt_shape_str(x->ndim, shape, b, sizeof b));
+        tt_release(idx);
+        return NULL;
+    }
+    /* bool is moved as int64; an added source takes x's dtype */
+    tt_dtype dt = x->dtype == TT_BOOL ? TT_I64 : x->dtype;
+    tt_tensor *in = tt_cast(src ? src : x, dt), *xc = src ? tt_cast(x, dt) : NULL;
+    tt_tensor *out = !in || (src && !xc) ? NULL : src ? tt_clone(xc) : tt_empty(x->ndim, shape, dt, tt_device_of(x));
+    if (out && tt_numel(out) && tt_numel(in)) {
+        tt_kview o, i, k;
+        tt__kview(out, &o);
+        tt__kview(in, &i);
+        tt__kview(idx, &k);
+        const tt_backend *be = tt__backend(x);
+        if (TT__KERNEL(be, index, what) || be->index(&o, &i, &k, d, src != NULL) != TT_OK) {
+            tt_release(out);
+            out = NULL;
+        }
+    }
+    tt_release(in);
+    tt_release(xc);
+    tt_release(idx);
+    if (out && dt != x->dtype) {
+        tt_tensor *c = tt_cast(out, x->dtype);
+        tt_release(out);
+        out = c;
+    }
+    if (out && !src && index->ndim == 0) { /* x[i] with a 0-d index: dim goes */
+        tt_tensor *s = tt_squeeze(out, d);
+        tt_release(out);
+        out = s;
+    }
+    return out;
+}
+
+tt_tensor *tt_index(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    return index_impl(x, dim, index, NULL, true, "index");
+}
+tt_tensor *tt_index_select(const tt_tensor *x, int dim, const tt_tensor *index)
+{
+    if (index->ndim != 1) {
+        tt_set_error(TT_ESHAPE, "index_select(): Index is supposed to be a vector");
+        return NULL;
+    }
+    return index_impl(x, dim, index, NULL, false, "index_select()");
+}
+tt_tensor *tt_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src)
+{
+    return index_impl(x, dim, index, src, false, "index_add()");
+}
 
 /* ---- matmul ----------------------------------------------------------------- */
 /* (batch..., r, c) viewed as 3-D (B, r, c); copies only when the batch dims do not collapse. */
@@ -506,7 +665,8 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
         tt__kview(out, &o);
         tt__kview(a3, &va);
         tt__kview(b3, &vb);
-        if (tt__backend(a)->matmul(&o, &va, &vb) != TT_OK) {
+        const tt_backend *be = tt__backend(a);
+        if (TT__KERNEL(be, matmul, what) || be->matmul(&o, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -570,7 +730,9 @@ static tt_tensor *softmax_impl(const tt_tensor *x, int dim, bool log)
         tt_kview o, i;
         tt__kview(out, &o);
         tt__kview(in, &i);
-        if (tt__backend(x)->softmax(&o, &i, x->ndim ? d : 0, log) != TT_OK) {
+        const tt_backend *be = tt__backend(x);
+        if (TT__KERNEL(be, softmax, log ? "log_softmax" : "softmax") ||
+            be->softmax(&o, &i, x->ndim ? d : 0, log) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
@@ -627,7 +789,7 @@ tt_status tt_copy_(tt_tensor *dst, const tt_tensor *src)
 
 tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
 {
-    tt_status st = check_inplace_target(x, y->ndim, y->shape, binary_names[op]);
+    tt_status st = check_inplace_target(x, y->ndim, y->shape, binary_ops[op].name);
     if (st != TT_OK) return st;
     tt_dtype dts[2] = {x->dtype, y->dtype};
     operand_class cls[2] = {class_of(x), class_of(y)};
@@ -647,15 +809,16 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
      * storage: each output element is then read only as the same element of
      * x, before it is written. Otherwise y may alias x (or the backend may not
      * allow out = a), so it is computed out of place and written back. */
-    if (compute == x->dtype && result == x->dtype && tt__backend(x) == &tt_cpu_backend &&
-        tt__backend(y) == &tt_cpu_backend && y->storage != x->storage) {
+    const tt_backend *be = tt__backend(x);
+    if (compute == x->dtype && result == x->dtype && be->inplace && be->binary && tt__backend(y) == be &&
+        y->storage != x->storage) {
         tt_tensor *cy = tt_cast(y, compute);
         if (!cy) return tt_last_status();
         if (tt_numel(x)) {
             tt_kview o, vb;
             tt__kview(x, &o);
             tt__kview_expanded(cy, x->ndim, x->shape, &vb);
-            st = tt__backend(x)->binary(op, &o, &o, &vb);
+            st = be->binary(op, &o, &o, &vb);
         }
         tt_release(cy);
         if (st == TT_OK) tt_bump_version(x);

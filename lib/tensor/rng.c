@@ -43,7 +43,8 @@ static tt_tensor *draw(int ndim, const int64_t *shape, tt_dtype dt, tt_device de
     if (n) {
         tt_kview v;
         tt__kview(t, &v);
-        if (tt__backend(t)->rng(&v, dist, gen->seed, gen->offset) != TT_OK) {
+        const tt_backend *be = tt__backend(t);
+        if (TT__KERNEL(be, rng, "random numbers") || be->rng(&v, dist, gen->seed, gen->offset) != TT_OK) {
             tt_release(t);
             return NULL;
         }

@@ -114,13 +114,21 @@ void tt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
 }
 
 /* ---- storage and tensors ---------------------------------------------- */
+/* The backends built in, the default first: devices are parsed, named and
+ * listed from this table alone. */
+static const tt_backend *const backends[] = {&tt_cpu_backend, &tt_vulkan_backend};
+#define NBACKENDS ((int)(sizeof backends / sizeof backends[0]))
+
 const tt_backend *tt_backend_for(tt_device_type type)
 {
-    switch (type) {
-    case TT_DEVICE_CPU: return &tt_cpu_backend;
-    case TT_DEVICE_VULKAN: return &tt_vulkan_backend;
-    default: return NULL;
-    }
+    for (int i = 0; i < NBACKENDS; i++)
+        if (backends[i]->type == type) return backends[i];
+    return NULL;
+}
+
+tt_status tt__no_kernel(const tt_backend *be, const char *what)
+{
+    return tt_set_error(TT_EDEVICE, "the %s backend has no kernel for %s yet", be->name, what);
 }
 
 const tt_backend *tt__backend(const tt_tensor *t) { return t->storage->backend; }
@@ -129,8 +137,8 @@ static tt_storage *storage_new(tt_device dev, size_t nbytes)
 {
     const tt_backend *be = tt_backend_for(dev.type);
     if (!be) {
-        tt_set_error(TT_EDEVICE, "the %s backend is not built into this tg",
-                     dev.type == TT_DEVICE_VULKAN ? "vulkan" : "requested");
+        tt_set_error(TT_EDEVICE, "no backend for device type %d is built into this tg (devices: %s)", (int)dev.type,
+                     tt_device_syntax());
         return NULL;
     }
     tt_storage *s = tt__pool_alloc(sizeof *s);
@@ -269,36 +277,66 @@ tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const ch
     return TT_OK;
 }
 
-/* ---- devices ---------------------------------------------------------- */
+/* ---- devices (from the backend registry) --------------------------------- */
 tt_status tt_device_parse(const char *s, tt_device *out)
 {
-    if (!strcmp(s, "cpu")) {
-        *out = TT_CPU;
-        return TT_OK;
-    }
-    if (!strncmp(s, "vulkan", 6)) {
-        const char *rest = s + 6;
+    for (int i = 0; i < NBACKENDS; i++) {
+        const tt_backend *be = backends[i];
+        size_t n = strlen(be->name);
+        if (strncmp(s, be->name, n) || (s[n] && s[n] != ':') || (s[n] == ':' && !be->indexed)) continue;
         long index = 0;
-        if (*rest == ':') {
+        if (s[n] == ':') {
             char *end;
-            index = strtol(rest + 1, &end, 10);
-            if (end == rest + 1 || *end || index < 0 || index > 255)
-                return tt_set_error(TT_EINVAL, "invalid device '%s' (expected vulkan:N with N a device number)", s);
-        } else if (*rest) {
-            goto bad;
+            index = strtol(s + n + 1, &end, 10);
+            if (end == s + n + 1 || *end || index < 0 || index > 255)
+                return tt_set_error(TT_EINVAL, "invalid device '%s' (expected %s:N with N a device number)", s,
+                                    be->name);
         }
-        *out = (tt_device){TT_DEVICE_VULKAN, (int)index};
+        *out = (tt_device){be->type, (int)index};
         return TT_OK;
     }
-bad:
-    return tt_set_error(TT_EINVAL, "unknown device '%s' (expected cpu, vulkan or vulkan:N)", s);
+    return tt_set_error(TT_EINVAL, "unknown device '%s' (expected %s)", s, tt_device_syntax());
 }
 
 const char *tt_device_name(tt_device d)
 {
-    static _Thread_local char buf[32];
-    if (d.type == TT_DEVICE_CPU) return "cpu";
-    snprintf(buf, sizeof buf, "vulkan:%d", d.index);
+    static _Thread_local char buf[64];
+    const tt_backend *be = tt_backend_for(d.type);
+    if (!be) return "unknown";
+    if (!be->indexed) return be->name;
+    snprintf(buf, sizeof buf, "%s:%d", be->name, d.index);
+    return buf;
+}
+
+/* The backends' device strings as "a, b or c": each name, and name:N for an
+ * indexed one (what parse accepts); for help, "cpu (default)", "vulkan[:N]". */
+static void device_list(char *buf, size_t len, bool help)
+{
+    char items[2 * NBACKENDS][64];
+    int n = 0;
+    for (int i = 0; i < NBACKENDS; i++) {
+        const tt_backend *be = backends[i];
+        if (help) snprintf(items[n++], 64, "%s%s%s", be->name, be->indexed ? "[:N]" : "", i ? "" : " (default)");
+        else snprintf(items[n++], 64, "%s", be->name);
+        if (!help && be->indexed) snprintf(items[n++], 64, "%s:N", be->name);
+    }
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", items[i]);
+}
+
+const char *tt_device_syntax(void)
+{
+    static char buf[256];
+    if (!buf[0]) device_list(buf, sizeof buf, false);
+    return buf;
+}
+
+const char *tt_device_help(void)
+{
+    static char buf[256];
+    if (!buf[0]) device_list(buf, sizeof buf, true);
     return buf;
 }
 
@@ -377,6 +415,39 @@ tt_tensor *tt_from_data(int ndim, const int64_t *shape, tt_dtype dt, const void 
     return t;
 }
 
+/* arange (start + i step) and linspace (PyTorch's: from the start for the
+ * first half, from the end for the rest) are computed here, rounded to dt as
+ * the kernels round, and uploaded: no backend needs a kernel for them. */
+static tt_tensor *host_range(int64_t n, double a, double b, bool lin, tt_dtype dt, tt_device dev)
+{
+    /* The tensor first: tt_empty refuses a length whose bytes overflow, before any host buffer is sized. */
+    tt_tensor *t = tt_empty(1, &n, dt, dev);
+    if (!t) return NULL;
+    size_t bytes = (size_t)n * tt_dtype_size(dt);
+    char *host = malloc(bytes + 1);
+    if (!host) {
+        tt_release(t);
+        return tt_set_error(TT_ENOMEM, "out of memory for a range of %lld elements", (long long)n), NULL;
+    }
+    double step = lin ? (n > 1 ? (b - a) / (double)(n - 1) : 0) : b;
+    for (int64_t i = 0; i < n; i++) {
+        double x = !lin || i < n / 2 || n == 1 ? a + step * (double)i : b - step * (double)(n - 1 - i);
+        switch (dt) {
+        case TT_F32: ((float *)host)[i] = (float)x; break;
+        case TT_F64: ((double *)host)[i] = x; break;
+        case TT_I64: ((int64_t *)host)[i] = tt__f2i(x); break;
+        case TT_BOOL: ((uint8_t *)host)[i] = x != 0; break;
+        }
+    }
+    tt_status st = bytes ? t->storage->backend->from_host(t->storage->buf, 0, host, bytes) : TT_OK;
+    free(host);
+    if (st != TT_OK) {
+        tt_release(t);
+        return NULL;
+    }
+    return t;
+}
+
 tt_tensor *tt_arange(double start, double end, double step, tt_dtype dt, tt_device dev)
 {
     if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step)) {
@@ -393,16 +464,7 @@ tt_tensor *tt_arange(double start, double end, double step, tt_dtype dt, tt_devi
         tt_set_error(TT_EINVAL, "arange: too many elements (%g)", len);
         return NULL;
     }
-    int64_t n = (int64_t)len;
-    tt_tensor *t = tt_empty(1, &n, dt, dev);
-    if (!t) return NULL;
-    tt_kview v;
-    tt__kview(t, &v);
-    if (n && t->storage->backend->arange(&v, start, step) != TT_OK) {
-        tt_release(t);
-        return NULL;
-    }
-    return t;
+    return host_range((int64_t)len, start, step, false, dt, dev);
 }
 
 tt_tensor *tt_linspace(double start, double end, int64_t steps, tt_dtype dt, tt_device dev)
@@ -411,15 +473,7 @@ tt_tensor *tt_linspace(double start, double end, int64_t steps, tt_dtype dt, tt_
         tt_set_error(TT_EINVAL, "linspace: number of steps must be non-negative");
         return NULL;
     }
-    tt_tensor *t = tt_empty(1, &steps, dt, dev);
-    if (!t) return NULL;
-    tt_kview v;
-    tt__kview(t, &v);
-    if (steps && t->storage->backend->linspace(&v, start, end) != TT_OK) {
-        tt_release(t);
-        return NULL;
-    }
-    return t;
+    return host_range(steps, start, end, true, dt, dev);
 }
 
 tt_tensor *tt_eye(int64_t n, int64_t m, tt_dtype dt, tt_device dev)

@@ -517,3 +517,45 @@ print("ok")'
   assert_success
   assert_output "$(printf 'out,grad/x\n36,36')"
 }
+
+# ---- NaN as PyTorch 1.13, and the constants -----------------------------------
+
+@test "max/min over all elements put the gradient on the NaN; two NaNs split it" {
+  run tg-grad -e 'max(x)' --wrt x 'x=[1,0/0,3]' --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n0\n1\n0')"
+  run tg-grad -e 'min(x)' --wrt x 'x=[1,nan,nan]' --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n0\n0.5\n0.5')"
+}
+
+@test "relu'(NaN) = 1, abs'(NaN) = 0, sign(NaN) = 0, as in PyTorch 1.13" {
+  run tg-grad -e 'relu(x) + abs(x) + sign(x)' --wrt x --grad-output ones 'x=[nan,-1]' --format csv
+  assert_success
+  assert_output "$(printf 'out,grad/x\nnan,1\n0,-1')"
+  run tg-grad -e 'sign(x)' --wrt x --grad-output ones 'x=[nan]' --format csv
+  assert_output "$(printf 'out,grad/x\n0,0')"
+}
+
+@test "the constants pi, e, inf, nan; a binding of the same name wins" {
+  run tg-grad -e 'x * pi + e' --wrt x x=1 --dtype f64 --format csv
+  assert_success
+  assert_output "$(printf 'out,grad/x\n5.859874482048838,3.141592653589793')"
+  run tg-grad -e 'x + e' --wrt x x=1 e=2 --format csv
+  assert_output "$(printf 'out,grad/x\n3,1')"
+  run tg-grad -e 'min(x, inf)' --wrt x 'x=[1,-inf]' --grad-output ones --format csv
+  assert_success
+  assert_output "$(printf 'out,grad/x\n1,1\n-inf,1')"
+}
+
+@test "indexing: x[0], x[1:3], x[idx] with repeats, x[:, 0]; out of bounds is PyTorch's message" {
+  run tg-grad -e 'sum(x[[2, 0, 2]])' --wrt x 'x=[1,2,3]' --format csv
+  assert_success
+  assert_output "$(printf 'grad/x\n1\n0\n2')"
+  run tg-grad -e 'sum(x[:, 0] + x[1, 1:3])' --wrt x 'x=[[1,2,3],[4,5,6]]' --format csv
+  assert_success
+  assert_output "$(printf '1,0,0\n1,1,1')"
+  run tg-grad -e 'x[5]' --wrt x 'x=[1,2,3]'
+  assert_failure 1
+  assert_output "tg-grad: -e: in indexing at column 3: index 5 is out of bounds for dimension 0 with size 3"
+}

@@ -322,3 +322,21 @@ renders() {
   assert_output "tg-graph: cannot write 'nodir/g.dot': No such file or directory"
   assert_no_file nodir
 }
+
+@test "square(x) is pow(x, 2), as PyTorch composes it: PowBackward0" {
+  run tg-graph -e 'square(x)' --wrt x 'x=[1,2]'
+  assert_success
+  assert_output --partial 'PowBackward0'
+  refute_output --partial 'Square'
+}
+
+@test "indexing records PyTorch's nodes: x[0] SelectBackward0, x[1:3] SliceBackward0, x[:, idx] IndexBackward0" {
+  run tg-graph -e 'x[0, 1:3]' --wrt x 'x=[[1,2,3],[4,5,6]]'
+  assert_success
+  assert_output --partial 'SelectBackward0'
+  assert_output --partial 'SliceBackward0'
+  run tg-graph -e 'x[:, [2, 0]]' --wrt x 'x=[[1,2,3],[4,5,6]]'
+  assert_success
+  assert_output --partial 'IndexBackward0'
+  assert_output --partial 'SliceBackward0'
+}

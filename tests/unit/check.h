@@ -54,6 +54,20 @@ static inline const char *repo_path(const char *rel)
         fflush(stdout);                                     \
     } while (0)
 #define DONE() (printf("1..%d\n", check_count), check_failed_total ? 1 : 0)
+/* One TAP line for a table-driven case: "ok N - PREFIXNAME", "# SKIP why" when skip is set. */
+#define REPORT_CASE(prefix, name, skip)                                                              \
+    do {                                                                                             \
+        check_count++;                                                                               \
+        if (check_failed_here) {                                                                     \
+            check_failed_total++;                                                                    \
+            printf("not ok %d - %s%s\n", check_count, (prefix), (name));                             \
+        } else if ((skip) && *(const char *)(skip)) {                                                \
+            printf("ok %d - %s%s # SKIP %s\n", check_count, (prefix), (name), (const char *)(skip)); \
+        } else {                                                                                     \
+            printf("ok %d - %s%s\n", check_count, (prefix), (name));                                 \
+        }                                                                                            \
+        fflush(stdout);                                                                              \
+    } while (0)
 
 #define FAILF(...)                                 \
     do {                                           \

@@ -356,10 +356,16 @@ TEST(constructors_draw_from_the_env_generator)
 TEST(functions_list)
 {
     const char *const *f = tg_expr_functions();
-    static const char *want[] = {
-        "exp",   "log",   "sqrt",    "sin",         "cos",  "tanh",  "sigmoid", "relu",      "abs",     "sign",
-        "pow",   "sum",   "mean",    "max",         "min",  "prod",  "matmul",  "transpose", "reshape", "expand",
-        "where", "clamp", "softmax", "log_softmax", "ones", "zeros", "rand",    "randn",     "arange",  "linspace"};
+    static const char *want[] = {"exp",       "log",      "sqrt",           "sin",        "cos",
+                                 "tanh",      "sigmoid",  "relu",           "abs",        "sign",
+                                 "erf",       "log1p",    "expm1",          "softplus",   "atan",
+                                 "asin",      "acos",     "sinh",           "cosh",       "atan2",
+                                 "pow",       "sum",      "mean",           "max",        "min",
+                                 "prod",      "square",   "matmul",         "transpose",  "reshape",
+                                 "expand",    "where",    "clamp",          "softmax",    "log_softmax",
+                                 "ones",      "zeros",    "rand",           "randn",      "arange",
+                                 "linspace",  "mse_loss", "smooth_l1_loss", "huber_loss", "l1_loss",
+                                 "logsumexp", "cumsum"};
     int n = 0;
     while (f[n]) n++;
     CHECK(n == (int)(sizeof want / sizeof want[0]));
@@ -447,12 +453,50 @@ TEST(nesting_depth_is_limited)
     tg_env_free(env);
 }
 
+TEST(constants)
+{
+    tg_env *env = tg_env_new();
+    CHECK_NEAR(eval_num(env, "pi"), 3.14159265358979323846, 1e-7);
+    CHECK_NEAR(eval_num(env, "e"), 2.71828182845904523536, 1e-7);
+    CHECK_NEAR(eval_num(env, "2*pi"), 6.28318530717958647692, 1e-6);
+    CHECK(isinf(eval_num(env, "inf")) && eval_num(env, "-inf") < 0);
+    CHECK(isnan(eval_num(env, "nan")));
+    /* in an array literal: x=[1,nan,3] */
+    CHECK(tg_env_bind(env, "x=[1,nan,inf]") == TT_OK);
+    double v[3] = {0};
+    CHECK(tt_to_host(tg_env_get(env, "x"), TT_F64, v) == TT_OK);
+    CHECK(v[0] == 1 && isnan(v[1]) && isinf(v[2]) && v[2] > 0);
+    /* a bound name wins over a constant */
+    CHECK(tg_env_bind(env, "e=5") == TT_OK);
+    CHECK_NEAR(eval_num(env, "e + 1"), 6, 0);
+    CHECK_EVAL_ERR(env, "pie", "unknown name 'pie' at column 1 (did you mean pi?)");
+    tg_env_free(env);
+}
+
+TEST(strings_and_reductions)
+{
+    tg_env *env = tg_env_new();
+    CHECK(tg_env_bind(env, "x=[1, 2, 4]") == TT_OK);
+    CHECK(tg_env_bind(env, "t=[0, 2, 2]") == TT_OK);
+    CHECK_NEAR(eval_num(env, "mse_loss(x, t)"), 5.0 / 3, 1e-6);
+    CHECK_NEAR(eval_num(env, "mse_loss(x, t, reduction='sum')"), 5, 0);
+    CHECK_NEAR(eval_num(env, "sum(l1_loss(x, t, \"none\"))"), 3, 0);
+    CHECK_NEAR(eval_num(env, "huber_loss(x, t, 'sum', delta=0.5)"), 0.375 + 0.875, 1e-6);
+    CHECK_EVAL_ERR(env, "mse_loss(x, t, reduction=sum)",
+                   "mse_loss(): reduction must be 'mean', 'sum' or 'none' (at column 26)");
+    CHECK_EVAL_ERR(env, "mse_loss(x, t, 'avg')", "in mse_loss at column 16: avg is not a valid value for reduction");
+    CHECK_EVAL_ERR(env, "x + 'a'", "a string is a function's argument, as in reduction='sum' (at column 5)");
+    CHECK(!tg_eval(env, "mse_loss(x, t, 'sum)") && tt_last_status() == TT_ESYNTAX);
+    CHECK_PREFIX(tt_last_error(), "syntax error at column 16: unterminated string: no closing '");
+    tg_env_free(env);
+}
+
 TEST(unknown_names)
 {
     tg_env *env = tg_env_new();
     CHECK(tg_env_bind(env, "x=[1, 2, 3]") == TT_OK);
     CHECK(tg_env_bind(env, "w=2") == TT_OK);
-    CHECK_EVAL_ERR(env, "sine(x)", "unknown function 'sine' at column 1 (did you mean sin, sign?)");
+    CHECK_EVAL_ERR(env, "sine(x)", "unknown function 'sine' at column 1 (did you mean sin, sign, asin, sinh?)");
     CHECK_EVAL_ERR(env, "x + y", "unknown name 'y' at column 5 (known: x, w)");
     CHECK_EVAL_ERR(env, "mena(x)", "unknown function 'mena' at column 1 (did you mean mean?)");
     CHECK_EVAL_ERR(env, "2 * xx", "unknown name 'xx' at column 5 (did you mean x?)");
@@ -638,7 +682,7 @@ TEST(check_without_evaluating)
     CHECK(strstr(tt_last_error(), "unknown function 'foo' at column 3 (functions: exp, log,"));
     CHECK(strstr(tt_last_error(), ")\n  a*foo(x) + bar(x)\n    ^"));
     CHECK(tg_expr_check("y = sine(x); y") == TT_ESYNTAX);
-    CHECK(strstr(tt_last_error(), "unknown function 'sine' at column 5 (did you mean sin, sign?)\n"));
+    CHECK(strstr(tt_last_error(), "unknown function 'sine' at column 5 (did you mean sin, sign, asin, sinh?)\n"));
 }
 
 int main(void)
@@ -665,6 +709,8 @@ int main(void)
     RUN(functions_list);
     RUN(syntax_errors);
     RUN(nesting_depth_is_limited);
+    RUN(constants);
+    RUN(strings_and_reductions);
     RUN(unknown_names);
     RUN(argument_errors);
     RUN(failing_ops_name_the_call);

@@ -28,6 +28,11 @@
  * derivatives; float32 results of casts are exact). NaN must match NaN and an
  * infinity the same infinity.
  *
+ * Every case runs a second time with its leaves on vulkan:0 (lavapipe; a TAP
+ * line "vulkan: NAME", every derivative computed there, on the same tolerance);
+ * without a Vulkan device those lines are skipped. The last line fails on any
+ * validation-layer message (TG_VULKAN_VALIDATION=1, set by tests/run).
+ *
  * Node names must equal PyTorch's, except for the corner cases listed in
  * known_name_differences below (each with the reason); those are reported as
  * TAP comments, not failures.
@@ -35,6 +40,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "backend/vulkan.h"
 #include "tg/grad.h"
 #include "../fixtures/grad_cases.h"
 
@@ -68,15 +74,22 @@ static int known_seen[sizeof known_name_differences / sizeof known_name_differen
 
 typedef tt_tensor *(*unary_fn)(const tt_tensor *);
 typedef tt_tensor *(*binary_fn)(const tt_tensor *, const tt_tensor *);
-static const unary_fn unary_fns[TT_NUM_UNARY] = {
-    tg_neg, tg_exp, tg_log, tg_sqrt, tg_sin, tg_cos, tg_tanh, tg_sigmoid, tg_relu, tg_abs, tg_sign,
+/* The tg_ wrappers the op table makes (tg/ops.def), by op. */
+static const unary_fn unary_fns[] = {
+#define TT_UNARY_OP(ENUM, name, ...) [TT_##ENUM] = tg_##name,
+#include "tg/ops.def"
 };
-static const binary_fn binary_fns[TT_MINIMUM + 1] = {
-    tg_add, tg_sub, tg_mul, tg_div, tg_pow, tg_maximum, tg_minimum,
+static const binary_fn binary_fns[] = {
+#define TT_BINARY_OP(ENUM, name, ...) [TT_##ENUM] = tg_##name,
+#include "tg/ops.def"
 };
-static const unary_fn reduce_all_fns[TT_NUM_REDUCE] = {tg_sum, tg_mean, tg_prod, tg_max, tg_min};
+static const unary_fn reduce_all_fns[] = {
+#define TT_REDUCE_OP(ENUM, name, ...) [TT_##ENUM] = tg_##name,
+#include "tg/ops.def"
+};
 
-static const grad_case *cur; /* the case being run, for messages */
+static const grad_case *cur;               /* the case being run, for messages */
+static tt_device dev = {TT_DEVICE_CPU, 0}; /* where the case's tensors live */
 
 #define CFAIL(...)                              \
     do {                                        \
@@ -102,6 +115,11 @@ static tt_tensor *from_values(tt_dtype dt, int ndim, const int64_t *shape, const
     }
     tt_tensor *t = tt_from_data(ndim, shape, dt, buf, TT_CPU);
     free(buf);
+    if (t && dev.type != TT_DEVICE_CPU) {
+        tt_tensor *d = tt_to_device(t, dev);
+        tt_release(t);
+        t = d;
+    }
     return t;
 }
 
@@ -179,6 +197,13 @@ static tt_tensor *build(const grad_case *c, tt_tensor **in)
     case GK_CONTIGUOUS: return tg_contiguous(a);
     case GK_CLONE: return tg_clone(a);
     case GK_SUM_TO_SHAPE: return tg_sum_to_shape(a, c->sndim, c->shape);
+    case GK_LOSS: return tg_loss((tg_loss_op)c->op, a, b, (tg_reduction)c->n[0], c->s[0]);
+    case GK_L1_LOSS: return tg_l1_loss(a, b, (tg_reduction)c->n[0]);
+    case GK_LOGSUMEXP: return tg_logsumexp(a, c->dims, c->ndims, c->keepdim);
+    case GK_CUMSUM: return tg_cumsum(a, c->dims[0]);
+    case GK_INDEX: return tg_index(a, c->dims[0], b);
+    case GK_INDEX_SELECT: return tg_index_select(a, c->dims[0], b);
+    case GK_INDEX_ADD: return tg_index_add(a, c->dims[0], b, in[2]);
     }
     tt_set_error(TT_EINVAL, "unknown case kind %d", c->kind);
     return NULL;
@@ -425,23 +450,43 @@ done:
     release_all(3, in);
 }
 
+static void report(const char *prefix, const char *skip) { REPORT_CASE(prefix, cur->name, skip); }
+
 int main(void)
 {
+    setenv("TG_VULKAN_DEVICE", "lavapipe", 0); /* meant for lavapipe, as test_vulkan; a set value wins */
+    char no_vk[300] = "";
+    if (!tt_vulkan_available(0)) snprintf(no_vk, sizeof no_vk, "no Vulkan device: %s", tt_last_error());
+    tt_clear_error();
     for (int i = 0; i < GRAD_NUM_CASES; i++) {
+        dev = TT_CPU;
         check_failed_here = 0;
         run_case(&grad_cases[i]);
-        check_count++;
-        if (check_failed_here) {
-            check_failed_total++;
-            printf("not ok %d - %s\n", check_count, grad_cases[i].name);
-        } else {
-            printf("ok %d - %s\n", check_count, grad_cases[i].name);
-        }
-        fflush(stdout);
+        report("", NULL);
+        if (no_vk[0]) continue;
+        dev = (tt_device){TT_DEVICE_VULKAN, 0};
+        check_failed_here = 0;
+        run_case(&grad_cases[i]);
+        report("vulkan: ", NULL);
+    }
+    dev = TT_CPU;
+    check_failed_here = 0;
+    if (no_vk[0]) {
+        cur = &(grad_case){.name = "every case"};
+        report("vulkan: ", no_vk);
     }
     for (int i = 0; known_name_differences[i].case_name; i++)
         if (!known_seen[i])
             printf("# known name difference no longer seen (remove it from the list): \"%s\"\n",
                    known_name_differences[i].case_name);
+    cur = &(grad_case){.name = "no validation-layer messages"};
+    check_failed_here = 0;
+    if (!no_vk[0]) {
+        if (tt_vulkan_sync(0) != TT_OK) CFAIL("tt_vulkan_sync: %s", tt_last_error());
+        tt_vulkan_shutdown(); /* reports leaked objects through the layer */
+        long n = tt_vulkan_validation_messages();
+        if (n) CFAIL("%ld validation messages (see stderr)", n);
+    }
+    report("vulkan: ", no_vk);
     return DONE();
 }

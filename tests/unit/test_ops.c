@@ -35,17 +35,24 @@
 
 typedef tt_tensor *(*unary_fn)(const tt_tensor *);
 typedef tt_tensor *(*binary_fn)(const tt_tensor *, const tt_tensor *);
-static const unary_fn unary_fns[TT_NUM_UNARY] = {
-    tt_neg, tt_exp, tt_log, tt_sqrt, tt_sin, tt_cos, tt_tanh, tt_sigmoid, tt_relu, tt_abs, tt_sign,
+/* The wrappers and names the op table makes (tg/ops.def), by op. */
+static const unary_fn unary_fns[] = {
+#define TT_UNARY_OP(ENUM, name, ...) [TT_##ENUM] = tt_##name,
+#include "tg/ops.def"
 };
-static const char *const unary_names[TT_NUM_UNARY] = {
-    "neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign",
+static const char *const unary_names[] = {
+#define TT_UNARY_OP(ENUM, name, ...) [TT_##ENUM] = #name,
+#include "tg/ops.def"
 };
-static const binary_fn binary_fns[TT_NUM_BINARY] = {
-    tt_add, tt_sub, tt_mul, tt_div, tt_pow, tt_maximum, tt_minimum, tt_eq, tt_ne, tt_lt, tt_le, tt_gt, tt_ge,
+static const binary_fn binary_fns[] = {
+#define TT_BINARY_OP(ENUM, name, ...) [TT_##ENUM] = tt_##name,
+#define TT_COMPARE_OP(ENUM, name) [TT_##ENUM] = tt_##name,
+#include "tg/ops.def"
 };
-static const char *const binary_names[TT_NUM_BINARY] = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+static const char *const binary_names[] = {
+#define TT_BINARY_OP(ENUM, name, ...) [TT_##ENUM] = #name,
+#define TT_COMPARE_OP(ENUM, name) [TT_##ENUM] = #name,
+#include "tg/ops.def"
 };
 
 static const op_case *cur; /* the case being run, for messages */
@@ -191,7 +198,11 @@ static bool vk_missing(tt_status st, const char *msg)
     return (st == TT_EDEVICE && strstr(msg, "has no kernel")) || strstr(msg, "on vulkan yet");
 }
 
-static bool exact_binary(int op) { return op >= TT_MAXIMUM; } /* maximum, minimum, comparisons */
+static bool exact_binary(int op) /* maximum, minimum, comparisons */
+{
+    return op == TT_MAXIMUM || op == TT_MINIMUM || tt_is_comparison((tt_binary_op)op);
+}
+static bool exact_unary(int op) { return op == TT_NEG || op == TT_RELU || op == TT_ABS || op == TT_SIGN; }
 
 /* The tolerance of a Vulkan result against the CPU's, relative as
  * |vk - cpu| <= tol * (1 + |cpu|): exact for copies, casts, views, fills,
@@ -205,14 +216,15 @@ static double vk_tol(const op_case *c, tt_dtype dt)
     if (dt == TT_I64 || dt == TT_BOOL) return 0;
     int arith = 0; /* 0 exact, 1 arithmetic, 2 transcendental */
     switch (c->kind) {
-    case OC_UNARY: arith = c->op == TT_NEG || c->op >= TT_RELU ? 0 : 2; break;
+    case OC_UNARY: arith = exact_unary(c->op) ? 0 : 2; break;
     case OC_BINARY:
     case OC_BSCALAR:
     case OC_SBINARY:
     case OC_INPLACE: arith = exact_binary(c->op) ? 0 : c->op == TT_POW ? 2 : 1; break;
     case OC_ADD_SCALAR:
     case OC_MUL_SCALAR:
-    case OC_LINSPACE: arith = 1; break;
+    case OC_LINSPACE:
+    case OC_CUMSUM: arith = 1; break;
     case OC_POW_SCALAR:
     case OC_MATMUL:
     case OC_MM:
@@ -326,7 +338,10 @@ static void run_case(const op_case *c)
         const int *dims = c->ndims ? c->dims : NULL;
         expect(tt_reduce((tt_reduce_op)c->op, in[0], dims, c->ndims, c->keepdim), "tt_reduce");
         if (c->ndims == 0) {
-            tt_tensor *(*const all[])(const tt_tensor *) = {tt_sum, tt_mean, tt_prod, tt_max, tt_min};
+            tt_tensor *(*const all[])(const tt_tensor *) = {
+#define TT_REDUCE_OP(ENUM, name, ...) [TT_##ENUM] = tt_##name,
+#include "tg/ops.def"
+            };
             expect(all[c->op](in[0]), "named full reduction");
         } else if (c->op == TT_SUM) {
             expect(tt_sum_dims(in[0], dims, c->ndims, c->keepdim), "tt_sum_dims");
@@ -366,6 +381,13 @@ static void run_case(const op_case *c)
     case OC_BMM: expect(tt_bmm(in[0], in[1]), "bmm"); break;
     case OC_SOFTMAX: expect(tt_softmax(in[0], c->dims[0]), "softmax"); break;
     case OC_LOG_SOFTMAX: expect(tt_log_softmax(in[0], c->dims[0]), "log_softmax"); break;
+    case OC_INDEX: expect(tt_index(in[0], c->dims[0], in[1]), "index"); break;
+    case OC_INDEX_SELECT: expect(tt_index_select(in[0], c->dims[0], in[1]), "index_select"); break;
+    case OC_INDEX_ADD: expect(tt_index_add(in[0], c->dims[0], in[1], in[2]), "index_add"); break;
+    case OC_CUMSUM:
+        expect(tt_cumsum(in[0], c->dims[0]), "cumsum");
+        expect(tt_scan(TT_CUMSUM, in[0], c->dims[0], false), "tt_scan");
+        break;
     case OC_INPLACE:
     case OC_COPY_: {
         /* Twice for add/sub/mul/div: through tt_binary_ and the named function. */
@@ -418,6 +440,44 @@ out:
 }
 
 /* ---- hand-written tests ------------------------------------------------ */
+
+/* A backend without a kernel: the op layer says so, naming the backend and the op. */
+TEST(unsupported_kernel)
+{
+    tt_backend partial = tt_cpu_backend;
+    partial.name = "partial";
+    partial.scan = NULL;
+    partial.unary = NULL;
+    tt_tensor *x = tt_ones(1, (const int64_t[]){3}, TT_F64, TT_CPU);
+    const tt_backend *own = x->storage->backend;
+    x->storage->backend = &partial;
+    CHECK(!tt_cumsum(x, 0));
+    CHECK(tt_last_status() == TT_EDEVICE);
+    CHECK_STR(tt_last_error(), "the partial backend has no kernel for cumsum yet");
+    CHECK(!tt_erf(x));
+    CHECK_STR(tt_last_error(), "the partial backend has no kernel for erf yet");
+    x->storage->backend = own;
+    tt_tensor *y = tt_cumsum(x, 0);
+    CHECK(y != NULL);
+    tt_release(y);
+    tt_release(x);
+}
+
+/* Devices are parsed, named and listed from the backend registry. */
+TEST(device_registry)
+{
+    tt_device d;
+    CHECK(tt_device_parse("vulkan:2", &d) == TT_OK && d.type == TT_DEVICE_VULKAN && d.index == 2);
+    CHECK(tt_device_parse("cpu", &d) == TT_OK && d.type == TT_DEVICE_CPU);
+    CHECK(tt_device_parse("cpu:1", &d) != TT_OK);
+    CHECK_STR(tt_last_error(), "unknown device 'cpu:1' (expected cpu, vulkan or vulkan:N)");
+    CHECK(tt_device_parse("vulkan:x", &d) != TT_OK);
+    CHECK_STR(tt_last_error(), "invalid device 'vulkan:x' (expected vulkan:N with N a device number)");
+    CHECK_STR(tt_device_name((tt_device){TT_DEVICE_VULKAN, 1}), "vulkan:1");
+    CHECK_STR(tt_device_syntax(), "cpu, vulkan or vulkan:N");
+    CHECK_STR(tt_device_help(), "cpu (default) or vulkan[:N]");
+    CHECK(tt_backend_for(TT_DEVICE_CPU) == &tt_cpu_backend && tt_cpu_backend.inplace && !tt_cpu_backend.indexed);
+}
 
 TEST(names)
 {
@@ -630,19 +690,7 @@ TEST(item_and_get)
 }
 
 /* Prints a TAP line for the case just run (prefix "" or "vulkan: "). */
-static void report(const char *prefix, const char *skip)
-{
-    check_count++;
-    if (check_failed_here) {
-        check_failed_total++;
-        printf("not ok %d - %s%s\n", check_count, prefix, cur->name);
-    } else if (skip && *skip) {
-        printf("ok %d - %s%s # SKIP %s\n", check_count, prefix, cur->name, skip);
-    } else {
-        printf("ok %d - %s%s\n", check_count, prefix, cur->name);
-    }
-    fflush(stdout);
-}
+static void report(const char *prefix, const char *skip) { REPORT_CASE(prefix, cur->name, skip); }
 
 int main(void)
 {
@@ -683,6 +731,8 @@ int main(void)
     }
     cur = &(op_case){.name = "hand-written"};
     RUN(names);
+    RUN(unsupported_kernel);
+    RUN(device_registry);
     RUN(promote_types);
     RUN(broadcast_shapes);
     RUN(creation);
