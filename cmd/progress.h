@@ -21,15 +21,12 @@
 typedef enum { CMD_PROGRESS_AUTO, CMD_PROGRESS_ON, CMD_PROGRESS_OFF } cmd_progress_mode;
 
 /* The options, for a command's getopt_long table, and their help lines. */
-#define CMD_PROGRESS_LONGOPTS                                \
-    {"progress", no_argument, NULL, CMD_OPT_PROGRESS},       \
-    {                                                        \
-        "no-progress", no_argument, NULL, CMD_OPT_NO_PROGRESS \
-    }
-#define CMD_PROGRESS_HELP                                                            \
-    "      --progress         show progress on standard error whenever it is a\n"    \
-    "                         terminal (default: on a terminal whose TERM is not\n"  \
-    "                         dumb, for work that runs over half a second)\n"        \
+#define CMD_PROGRESS_LONGOPTS \
+    {"progress", no_argument, NULL, CMD_OPT_PROGRESS}, { "no-progress", no_argument, NULL, CMD_OPT_NO_PROGRESS }
+#define CMD_PROGRESS_HELP                                                           \
+    "      --progress         show progress on standard error whenever it is a\n"   \
+    "                         terminal (default: on a terminal whose TERM is not\n" \
+    "                         dumb, for work that runs over half a second)\n"       \
     "      --no-progress      never show progress\n"
 /* Sets *mode when opt is CMD_OPT_PROGRESS or CMD_OPT_NO_PROGRESS (true), else false. */
 bool cmd_progress_option(int opt, cmd_progress_mode *mode);

@@ -86,9 +86,8 @@ static const struct option longopts[] = {
 
 /* How each private option is named in messages. */
 static const char *const opt_names[NPRIV] = {
-    "--slope",      "--intercept", "-n",      "--x-range", "--x-linspace", "--noise", "--x-noise",
-    "--noise-dist", "--shape",     "--start", "--end",     "--step",       "--name",  "--chunk",
-    "--compress",
+    "--slope", "--intercept", "-n",    "--x-range", "--x-linspace", "--noise", "--x-noise",  "--noise-dist",
+    "--shape", "--start",     "--end", "--step",    "--name",       "--chunk", "--compress",
 };
 
 typedef enum { G_LINE, G_RANDN, G_RAND, G_ZEROS, G_ONES, G_ARANGE, G_LINSPACE } gen_kind;

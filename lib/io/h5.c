@@ -265,8 +265,7 @@ static hid_t open_image(tt_h5_file *h, const void *buf, size_t len)
     hid_t fapl = tt_h5_fapl(len, true);
     if (fapl < 0) return -1;
     hid_t file = -1;
-    if (H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
-        H5Pset_file_image(fapl, ref.buf, len) >= 0) {
+    if (H5Pset_file_image_callbacks(fapl, &cb) >= 0 && H5Pset_file_image(fapl, ref.buf, len) >= 0) {
         char name[64];
         snprintf(name, sizeof name, "tg-read-%lu-%p", ++serial, (void *)&ref);
         GUARDED(h, file, H5Fopen(name, H5F_ACC_RDONLY, fapl));

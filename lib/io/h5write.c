@@ -226,7 +226,8 @@ int tt_h5_writer_add(tt_h5_writer *w, const char *name, tt_dtype dt, int ndim, c
         space = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
         if (space < 0) st = h5_fail(TT_EIO, "%s: cannot make the dataspace of '%s' (%s)", w->label, name);
     }
-    if (st == TT_OK && ((dcpl = make_dcpl(w, name, dt, ndim, shape, layout)) < 0 || (dapl = make_dapl(dcpl, dt, ndim)) < 0))
+    if (st == TT_OK &&
+        ((dcpl = make_dcpl(w, name, dt, ndim, shape, layout)) < 0 || (dapl = make_dapl(dcpl, dt, ndim)) < 0))
         st = tt_last_status();
     if (st == TT_OK && (d->ds = H5Dcreate2(w->root, name, ftype, space, H5P_DEFAULT, dcpl, dapl)) < 0)
         st = h5_fail(TT_EIO, "%s: cannot create dataset '%s' (%s)", w->label, name);

@@ -490,6 +490,21 @@ interrupt_fit() {
   [[ "$output" != *$'\033'* ]] || fail "an escape code with TERM=dumb: $(od -c <<< "$output" | head)"
 }
 
+@test "the bar is on by default on a terminal for a descent over half a second; --no-progress, TERM=dumb and short runs: none" {
+  TERM=xterm run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 10000000 --format kv
+  assert_success
+  assert_output --partial "/10000000"
+  assert_output --partial "steps/s"
+  assert_output --partial $'\r\033[K['
+  TERM=xterm run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 10000000 --format kv --no-progress
+  assert_success
+  [[ "$output" != *$'\r['* && "$output" != *"steps/s"* ]] || fail "a bar with --no-progress"
+  TERM=dumb run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 10000000 --format kv
+  [[ "$output" != *"steps/s"* ]] || fail "a bar with TERM=dumb and no --progress"
+  TERM=xterm run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 100 --format kv
+  [[ "$output" != *"/100 "* ]] || fail "a bar for a run of a few milliseconds"
+}
+
 # ---- the numbers on the shipped data ----------------------------------------------
 
 @test "line.csv by default: numpy.linalg.lstsq to 1e-6, linregress's standard errors to 1e-4" {
