@@ -226,6 +226,7 @@ static char *join_words(int n, char **words)
 
 void cmd_init(const char *name, int argc, char **argv)
 {
+    cmd_heap_init();
     cmd_name = name;
     cmd_argc = argc;
     cmd_argv = argv;

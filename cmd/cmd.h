@@ -43,6 +43,11 @@ extern const char *cmd_name; /* "tg-gen" */
  * error naming the damaged file (guard.h). */
 void cmd_init(const char *name, int argc, char **argv);
 
+/* Sets up the heap for a short-lived program (cmd_init calls it first):
+ * large steps, a transparent huge page where the kernel gives one on
+ * request, freed memory kept (heap.c says why). */
+void cmd_heap_init(void);
+
 /* "tg-gen: MSG\nTry 'tg-gen --help' for more information.", exit 2. */
 _Noreturn void cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "tg-gen: MSG", exit status (0-255). */
