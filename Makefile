@@ -60,7 +60,7 @@ include vulkan.mk
 PACKAGES += $(VULKAN_PACKAGES)
 
 .SECONDARY:
-.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-deps
+.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-large bench-deps
 all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
 
 # Installs the PACKAGES that are missing (one dpkg-query when none is).
@@ -179,6 +179,11 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 bench: all $(BENCH_BIN)
 	B=$(B) bench/gen.sh
 	B=$(B) bench/run
+
+# Data larger than memory: 10^9 points (8 GB) written by tg-gen and fitted by
+# tg-fit, with the time and peak RSS of each (N=... for another size).
+bench-large: all
+	bench/large.sh
 
 # PyTorch for the reference column of `make bench` (never needed by `make test`).
 bench-deps:
