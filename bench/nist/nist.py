@@ -28,7 +28,7 @@ def problems():
 def model(problem):
     """f(columns, *b): the problem's tg-fit expression evaluated by numpy (^ is power)."""
     expr = problem["model"].replace("^", "**")
-    env = {"exp": np.exp, "log": np.log, "atan": np.arctan, "pi": np.pi}
+    env = {"exp": np.exp, "log": np.log, "atan": np.arctan, "cos": np.cos, "sin": np.sin, "pi": np.pi}
 
     def f(columns, *b):
         scope = dict(env, **columns, **dict(zip(problem["params"], b)))
