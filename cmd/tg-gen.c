@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "progress.h"
@@ -254,8 +255,10 @@ static void stream_line(const gen_opts *o, tt_tensor_set *head)
     } else {
         t = cmd_text_open(co->output, co->out_fmt);
     }
+    /* Text on the terminal that would show the progress: the data are the progress. */
+    bool text_on_tty = !h5 && !co->output && isatty(STDOUT_FILENO);
     cmd_progress bar;
-    cmd_progress_start(&bar, o->progress);
+    cmd_progress_start(&bar, text_on_tty && o->progress == CMD_PROGRESS_AUTO ? CMD_PROGRESS_OFF : o->progress);
     for (int64_t first = 0; first < o->n; first += slice) {
         int64_t m = o->n - first < slice ? o->n - first : slice;
         tt_tensor_set *piece = first || h5 ? tt_set_new() : head;

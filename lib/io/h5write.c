@@ -83,6 +83,10 @@ static tt_status check_name(const char *name)
     return TT_OK;
 }
 
+/* Metadata beside the data of a small file: object headers, the root
+ * group's B-tree and heap, attributes (a guess; HDF5 grows what it needs). */
+enum { METADATA_GUESS = 8 << 10 };
+
 tt_h5_writer *tt_h5_writer_create(const char *path, const char *label, uint64_t bytes)
 {
     tt_h5_writer *w = calloc(1, sizeof *w);
@@ -94,7 +98,7 @@ tt_h5_writer *tt_h5_writer_create(const char *path, const char *label, uint64_t 
     w->memory = !path;
     w->file = w->root = w->gcpl = -1;
     quiet();
-    hid_t fapl = tt_h5_fapl(bytes, w->memory), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    hid_t fapl = tt_h5_fapl(bytes ? bytes + METADATA_GUESS : 0, w->memory), fcpl = H5Pcreate(H5P_FILE_CREATE);
     w->gcpl = H5Pcreate(H5P_GROUP_CREATE);
     if (fapl < 0 || fcpl < 0 || w->gcpl < 0) {
         h5_fail(TT_EIO, "%s: cannot set up HDF5%s (%s)", w->label, "");
@@ -407,16 +411,12 @@ tt_status tt_h5_writer_add_set(tt_h5_writer *w, const tt_tensor_set *set, const 
     return st == TT_OK ? tt_h5_writer_attrs(w, set) : st;
 }
 
-/* Metadata beside the data of a small file: object headers, the root
- * group's B-tree and heap, attributes (a guess; HDF5 grows what it needs). */
-enum { METADATA_GUESS = 8 << 10 };
-
 tt_status tt_h5_image(const tt_tensor_set *set, void **out, size_t *out_len)
 {
     if (!set || !out || !out_len) return tt_set_error(TT_EINVAL, "tt_h5_image: NULL argument");
     *out = NULL;
     *out_len = 0;
-    uint64_t bytes = METADATA_GUESS;
+    uint64_t bytes = 0;
     for (int i = 0; i < set->count; i++)
         bytes += (uint64_t)tt_numel(set->tensors[i]) * element_size(set->tensors[i]->dtype);
     tt_h5_writer *w = tt_h5_writer_create(NULL, "HDF5 image", bytes);

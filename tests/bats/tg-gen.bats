@@ -890,6 +890,9 @@ assert a["x"].shape == (10000000,)'
   done
   TERM=xterm run on_tty tg-gen line -n 5000000 --compress 1 --no-progress -o big.h5
   assert_output ""
+  # text on the terminal: the rows are the progress (none drawn over them)
+  run bash -c "$(declare -f on_tty); TERM=xterm on_tty tg-gen line -n 3000000 --format csv | grep -c 'points'"
+  assert_output "0"
   # --progress with TERM=dumb: carriage returns and spaces only
   TERM=dumb run on_tty tg-gen line -n 1000 --progress -o small.h5
   assert_output --partial $'\r1.00k/1.00k points  100%'
