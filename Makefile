@@ -206,9 +206,9 @@ format: deps
 
 # ---- the guard against damaged files --------------------------------------------
 # test_guard installs the commands' guard (cmd/guard.c) in children that read damaged files.
-$(B)/tests/test_guard: tests/unit/test_guard.c tests/unit/check.h $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o
+$(B)/tests/test_guard: tests/unit/test_guard.c tests/unit/check.h $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icmd -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/libtg.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icmd -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o $(B)/libtg.a $(LIBS)
 
 # ---- make fuzz ----------------------------------------------------------------
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c): the expression language, the text
@@ -234,5 +234,5 @@ fuzz:
 fuzz-run: $(FUZZ_NAMES:%=$(B)/fuzz_%)
 	@$(foreach h,$(FUZZ_NAMES),tests/fuzz/run $(B)/fuzz_$(h) tests/fuzz/corpus/$(h) -seed=$(FUZZ_SEED) $(FUZZ_ARGS_$(h)) &&) true
 
-$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o
-	$(CC) $(ALL_CFLAGS) -Icmd -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/libtg.a $(PROG_LIBS)
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o
+	$(CC) $(ALL_CFLAGS) -Icmd -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o $(B)/libtg.a $(PROG_LIBS)

@@ -14,7 +14,7 @@
  * fault for each 4 KiB page touched, and a fault cost 10-40 us on the
  * project's VMs (128 of them: 2-6 ms; one transparent huge page: 0.15 ms).
  * So the heap grows in steps of HEAP_STEP, blocks up to that size come
- * from it, and its first whole 2 MiB are advised to be a huge page (the
+ * from it, and the whole 2 MiB pages of its first step are advised to be huge (the
  * kernel's THP "madvise" mode, Debian's default; elsewhere it changes
  * nothing). Freed memory stays for reuse rather than going back and
  * faulting in again. */
@@ -33,7 +33,8 @@ void cmd_heap_init(void)
     uintptr_t at = (uintptr_t)probe, end = (uintptr_t)sbrk(0);
     free(probe);
     uintptr_t first = (at + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (!at || first + HUGE_PAGE > end) return;
+    /* Only glibc's own heap, grown by brk just now (not a sanitizer's or valgrind's allocator). */
+    if (!at || at >= end || end - at > 2 * (uintptr_t)HEAP_STEP || first + HUGE_PAGE > end) return;
     if (first - at > 4096) heap_head = malloc(first - at - 64); /* 64: the next block's header */
     madvise((void *)first, (end - first) & ~(uintptr_t)(HUGE_PAGE - 1), MADV_HUGEPAGE);
 }
