@@ -11,6 +11,10 @@ load helpers
   assert_output --partial "Usage: tg-gen line"
   assert_output --partial "--noise-dist"
   assert_output --partial "--seed"
+  assert_output --partial "--chunk N"
+  assert_output --partial "--compress LEVEL"
+  assert_output --partial "--progress"
+  assert_output --partial "--no-progress"
   [ -z "$stderr" ]
 }
 
