@@ -542,10 +542,9 @@ static void read_data(const fit_opts *o, fit_data *d)
     d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
     d->y = read_vector(src, d->yname, "-y", &ny, NULL);
     if (d->wname) d->w = read_vector(src, d->wname, "-w", &nw, NULL);
-    const int64_t *lines = tt_source_text_lines(src);
-    if (lines) {
+    if (d->text) {
         d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
-        memcpy(d->lines, lines, (size_t)d->n * sizeof *d->lines);
+        for (int64_t i = 0; i < d->n; i++) d->lines[i] = tt_source_text_line(src, i);
     }
     tt_source_close(src);
     const char *what = d->text ? "column" : "dataset";
