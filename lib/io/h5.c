@@ -843,8 +843,8 @@ tt_status tt_h5_read_rows(tt_h5_file *h, const char *name, int64_t start, int64_
         bool narrow = d->dt == TT_F32;
         float *f = (float *)(out + at) + k;
         GUARDED_BY(h, slice_bytes(&st1, 1, &n, k, sizeof(double)), r,
-                   H5Dread(d->ds, narrow ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, mspace,
-                           d->ndim ? d->space : H5S_ALL, H5P_DEFAULT, narrow ? (void *)f : (void *)(out + at)));
+                   H5Dread(d->ds, narrow ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, mspace, d->ndim ? d->space : H5S_ALL,
+                           H5P_DEFAULT, narrow ? (void *)f : (void *)(out + at)));
         H5Sclose(mspace);
         /* Forward in place: out[i] overwrites only floats f[0..i], already read. */
         if (narrow && r >= 0)

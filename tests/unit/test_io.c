@@ -1004,7 +1004,7 @@ TEST(source_in_place_chunked)
     for (int k = 0; k < 3; k++) {
         double sum = 0;
         for (int i = k * 4096; i < (k + 1) * 4096; i++) sum += x[i];
-        char key[16];
+        char key[32];
         snprintf(key, sizeof key, "sum_x_%d", k);
         CHECK_NEAR(sum, chunked_expected(key), 1e-12 * sum);
     }
