@@ -1019,6 +1019,12 @@ int main(int argc, char **argv)
     spec_from_opts(&o, &spec);
     if (tg_fit_check(&spec) != TT_OK) cmd_expr_fail(NULL);
 
+    /* The device asked for must work, whatever the method runs there (the data
+     * stay on the host and are read a slice at a time). */
+    if (o.co.device.type != TT_DEVICE_CPU) {
+        int64_t one = 1;
+        tt_release(cmd_check(tt_zeros(1, &one, TT_F32, o.co.device), NULL));
+    }
     fit_data *const dp = &data;
     read_data(&o, dp);
     fit_data d = *dp;
