@@ -464,10 +464,11 @@ typedef struct {
     const char *label; /* "data.csv", "standard input" */
     bool text;
     const char *xname, *yname, *wname; /* as found */
-    double *x, *y, *w;
-    int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
-    int64_t n;
+    bool weighted;
+    int64_t n;      /* the points fitted */
     tt_dtype dtype; /* the data's floating type */
+    tt_source *src;
+    tg_fit_source *fs; /* the points, read from src a slice at a time */
 } fit_data;
 
 /* The first column other than `skip` (text without x/y names). */
@@ -478,43 +479,15 @@ static const char *column_after(char *const *names, int n, const char *skip)
     return NULL;
 }
 
-/* One vector of the source as doubles; *n its length. */
-static double *read_vector(tt_source *src, const char *name, const char *opt, int64_t *n, tt_dtype *dtype)
-{
-    const char *label = tt_source_label(src);
-    tt_tensor *t = tt_source_read(src, name);
-    if (!t) {
-        if (tt_last_status() == TT_ENOTFOUND && strcmp(opt, "-w"))
-            cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
-        cmd_fail_lib(NULL);
-    }
-    const char *what = tt_source_is_text(src) ? "column" : "dataset";
-    int64_t numel = tt_numel(t);
-    bool vector = t->ndim <= 1 || (t->ndim == 2 && (t->shape[0] == 1 || t->shape[1] == 1));
-    if (!vector) {
-        char s[128];
-        cmd_fail("%s: %s '%s' has shape %s: expected a vector of points", label, what, name,
-                 tt_shape_str(t->ndim, t->shape, s, sizeof s));
-    }
-    if (t->dtype == TT_BOOL) cmd_fail("%s: %s '%s' holds booleans: expected numbers", label, what, name);
-    if (numel == 0) cmd_fail("%s: %s '%s' is empty: there is nothing to fit", label, what, name);
-    double *v = malloc((size_t)numel * sizeof *v);
-    if (!v) cmd_fail("out of memory reading %s '%s'", what, name);
-    cmd_check_status(tt_to_host(t, TT_F64, v), name);
-    if (dtype) *dtype = tt_dtype_is_floating(t->dtype) ? t->dtype : TT_F64;
-    tt_release(t);
-    *n = numel;
-    return v;
-}
-
+/* Opens the source and checks x, y and the weights (names, shapes, lengths)
+ * before any point is read; the points are read by the fit, slice by slice. */
 static void read_data(const fit_opts *o, fit_data *d)
 {
     const char *path = o->input ? o->input : "-";
     if (!strcmp(path, "-") && isatty(STDIN_FILENO))
         cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
     d->label = strcmp(path, "-") ? path : "standard input";
-    /* Only the datasets the fit uses are read (x, y and the weights). */
-    tt_source *src = tt_source_open(path);
+    tt_source *src = d->src = tt_source_open(path);
     if (!src) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
     d->text = tt_source_is_text(src);
 
@@ -535,79 +508,33 @@ static void read_data(const fit_opts *o, fit_data *d)
         cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, ncols,
                  ncols == 1 ? "" : "s");
     d->wname = o->wname;
-    /* The names may live in the source: copy them before closing it. */
-    d->xname = strdup(d->xname);
-    d->yname = strdup(d->yname);
-    if (d->wname) d->wname = strdup(d->wname);
-    if (!d->xname || !d->yname || (o->wname && !d->wname)) cmd_fail("out of memory");
+    d->weighted = d->wname != NULL;
 
-    int64_t ny = 0, nw = 0;
-    d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
-    d->y = read_vector(src, d->yname, "-y", &ny, NULL);
-    if (d->wname) d->w = read_vector(src, d->wname, "-w", &nw, NULL);
-    const int64_t *lines = tt_source_text_lines(src);
-    if (lines) {
-        d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
-        memcpy(d->lines, lines, (size_t)d->n * sizeof *d->lines);
+    /* x, then y: a missing one says which option names it. */
+    const char *names[2] = {d->xname, d->yname}, *opts_[2] = {"-x", "-y"};
+    for (int c = 0; c < 2; c++) {
+        int ndim;
+        int64_t shape[TT_MAX_DIMS];
+        tt_dtype dt;
+        tt_status st = tt_source_info(src, names[c], &ndim, shape, &dt);
+        if (st == TT_ENOTFOUND) cmd_fail("%s; name it with %s NAME", tt_last_error(), opts_[c]);
+        if (st != TT_OK) cmd_fail_lib(NULL); /* x is damaged: said before y is looked for */
     }
-    tt_source_close(src);
-    const char *what = d->text ? "column" : "dataset";
-    if (ny != d->n)
-        cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what, d->xname,
-                 (long long)d->n, what, d->yname, (long long)ny);
-    if (d->w && nw != d->n)
-        cmd_fail("%s: the weights '%s' have %lld values for %lld points", d->label, d->wname, (long long)nw,
-                 (long long)d->n);
-
-    /* Rows with NaN or Inf: an error naming the first, or dropped. */
-    int64_t kept = 0, dropped = 0, first_bad = -1;
-    for (int64_t i = 0; i < d->n; i++) {
-        bool bad = !isfinite(d->x[i]) || !isfinite(d->y[i]) || (d->w && !isfinite(d->w[i]));
-        if (bad && !o->drop_nan) {
-            const char *col = !isfinite(d->x[i]) ? d->xname : !isfinite(d->y[i]) ? d->yname : d->wname;
-            double v = !isfinite(d->x[i]) ? d->x[i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
-            const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
-            if (d->text)
-                cmd_fail("%s: line %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)d->lines[i], col,
-                         val);
-            cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
-        }
-        if (bad) {
-            if (first_bad < 0) first_bad = i;
-            dropped++;
-            continue;
-        }
-        if (d->w && d->w[i] < 0) {
-            if (d->text)
-                cmd_fail("%s: line %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)d->lines[i],
-                         d->wname, d->w[i]);
-            cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
-        }
-        d->x[kept] = d->x[i];
-        d->y[kept] = d->y[i];
-        if (d->w) d->w[kept] = d->w[i];
-        kept++;
-    }
+    tg_fit_source_spec fss = {d->xname, d->yname, d->wname, o->drop_nan, " (--drop-nan drops such rows)"};
+    if (tg_fit_source_open(src, &fss, &d->fs) != TT_OK) cmd_fail_lib(NULL);
+    const tg_fit_data *fd = tg_fit_source_data(d->fs);
+    d->n = fd->n;
+    d->dtype = fd->dtype;
+    int64_t first, dropped = tg_fit_source_dropped(d->fs, &first);
     if (dropped) {
         if (d->text)
             cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: line %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)d->lines[first_bad], (long long)kept);
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)tg_fit_source_line(d->fs, first),
+                     (long long)d->n);
         else
             cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
-        if (kept == 0) cmd_fail("%s: no points left after dropping NaN and Inf", d->label);
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first, (long long)d->n);
     }
-    d->n = kept;
-}
-
-static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device dev)
-{
-    tt_tensor *h = cmd_check(tt_from_data(1, &n, TT_F64, v, TT_CPU), NULL);
-    tt_tensor *c = cmd_check(tt_cast(h, dt), NULL);
-    tt_release(h);
-    tt_tensor *t = cmd_check(tt_to_device(c, dev), NULL);
-    tt_release(c);
-    return t;
 }
 
 /* ---- progress, log lines, Ctrl-C ------------------------------------------- */
@@ -739,7 +666,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     }
     fputc('\n', f);
     fprintf(f, "final loss                  %.10g\n", r->loss);
-    fprintf(f, "sum of squares of residuals %.10g%s\n", r->sse, d->w ? " (weighted)" : "");
+    fprintf(f, "sum of squares of residuals %.10g%s\n", r->sse, d->weighted ? " (weighted)" : "");
     fprintf(f, "degrees of freedom          %lld\n", (long long)r->dof);
     fprintf(f, "rms of residuals            %.10g\n", r->rms);
     if (r->dof > 0) fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
@@ -909,10 +836,16 @@ static double *model_values(const fit_opts *o, const tg_fit_result *r, const dou
     return ys;
 }
 
+/* The data points a plot draws at most: every k-th point of more (an SVG of
+ * 10^8 circles would be gigabytes). */
+#define PLOT_POINTS 20000
+
 static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < d->n; i++) lo = fmin(lo, d->x[i]), hi = fmax(hi, d->x[i]);
+    int64_t np = d->n < PLOT_POINTS ? d->n : PLOT_POINTS, shown = 0;
+    double *px = cmd_xcalloc((size_t)np, sizeof *px), *py = cmd_xcalloc((size_t)np, sizeof *py);
+    double lo, hi;
+    if (tg_fit_source_sample(d->fs, np, px, py, &shown, &lo, &hi) != TT_OK) cmd_fail_lib(NULL);
     int64_t nc = 400;
     double *cx = cmd_xcalloc((size_t)nc, sizeof *cx);
     for (int64_t i = 0; i < nc; i++) cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
@@ -931,7 +864,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
         for (int i = 0; i < r->nparams && len < (int)sizeof title - 40; i++)
             len += snprintf(title + len, sizeof title - (size_t)len, " %s=%.4g", r->names[i], r->values[i]);
     }
-    snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
+    if (shown < d->n) snprintf(data, sizeof data, "data (%lld of %lld points)", (long long)shown, (long long)d->n);
+    else snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
     snprintf(curve, sizeof curve, "fit (%s)", o->method == TG_METHOD_EXACT ? "exact" : "descent");
     const char *lossname = o->loss ? o->loss : "mse";
     if (strlen(lossname) > 40) lossname = "expression";
@@ -939,9 +873,9 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
     plot_fit pf = {
-        .x = d->x,
-        .y = d->y,
-        .n = d->n,
+        .x = px,
+        .y = py,
+        .n = shown,
         .cx = cx,
         .cy = cy,
         .ncurve = cy ? nc : 0,
@@ -962,6 +896,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     free(svg);
     free(cx);
     free(cy);
+    free(px);
+    free(py);
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -970,32 +906,17 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
  * inside the writers): host data from the start, the tensors once made. */
 static fit_opts opts;
 static fit_data data;
-static tt_tensor *data_x, *data_y, *data_w;
 static tg_fit_result *result;
 
 static void release_host(void)
 {
     tg_fit_result_free(result);
-    free(data.x);
-    free(data.y);
-    free(data.w);
-    free(data.lines);
-    free((char *)data.xname);
-    free((char *)data.yname);
-    free((char *)data.wname);
+    tg_fit_source_free(data.fs);
+    tt_source_close(data.src);
     tg_model_free(opts.compiled);
     for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
     free(opts.init_names);
     free(opts.init_values);
-}
-
-/* Registered after the tensors are made, so that it runs before the
- * backend's own exit handler (atexit runs the last registered first). */
-static void release_tensors(void)
-{
-    tt_release(data_x);
-    tt_release(data_y);
-    tt_release(data_w);
 }
 
 static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
@@ -1043,17 +964,18 @@ int main(int argc, char **argv)
     spec_from_opts(&o, &spec);
     if (tg_fit_check(&spec) != TT_OK) cmd_expr_fail(NULL);
 
+    /* The device asked for must work, whatever the method runs there (the data
+     * stay on the host and are read a slice at a time). */
+    if (o.co.device.type != TT_DEVICE_CPU) {
+        int64_t one = 1;
+        tt_release(cmd_check(tt_zeros(1, &one, TT_F32, o.co.device), NULL));
+    }
     fit_data *const dp = &data;
     read_data(&o, dp);
     fit_data d = *dp;
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
     spec.dtype = dt;
-    data_x = to_tensor(d.x, d.n, dt, o.co.device);
-    data_y = to_tensor(d.y, d.n, dt, o.co.device);
-    data_w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
-    atexit(release_tensors);
-    tt_tensor *x = data_x, *y = data_y, *w = data_w;
 
     step_ctx sc = {0};
     cmd_progress_start(&sc.bar, o.progress);
@@ -1073,7 +995,7 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, &saved_sigint);
     }
 
-    tt_status st = tg_fit(x, y, w, &spec, &result);
+    tt_status st = tg_fit_stream(tg_fit_source_data(d.fs), &spec, &result);
     tg_fit_result *r = result;
     if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
     cmd_progress_clear(&sc.bar);
