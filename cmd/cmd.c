@@ -250,8 +250,12 @@ void cmd_init(const char *name, int argc, char **argv)
 
 const char *cmd_command_line(void) { return cmd_line ? cmd_line : cmd_name; }
 
+static bool quiet;
+void cmd_set_quiet(bool on) { quiet = on; }
+
 static void vmessage(const char *fmt, va_list ap)
 {
+    if (quiet) return;
     fflush(stdout);
     fprintf(stderr, "%s: ", cmd_name);
     vfprintf(stderr, fmt, ap);
@@ -264,7 +268,7 @@ void cmd_usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vmessage(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "Try '%s --help' for more information.\n", cmd_name);
+    if (!quiet) fprintf(stderr, "Try '%s --help' for more information.\n", cmd_name);
     exit(CMD_EXIT_USAGE);
 }
 
