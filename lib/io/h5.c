@@ -1102,7 +1102,7 @@ done:
     return st;
 }
 
-static tt_status write_attr(hid_t root, const tt_attr *a)
+tt_status tt_h5_write_attr(int64_t root, const tt_attr *a)
 {
     hid_t type = -1, mtype = -1, space = H5Screate(H5S_SCALAR), attr = -1;
     const void *value = NULL;
@@ -1190,7 +1190,7 @@ tt_status tt_h5_image(const tt_tensor_set *set, void **out, size_t *out_len)
     }
     for (int i = 0; i < set->count && st == TT_OK; i++)
         st = write_dataset(root, gcpl, dcpl, set->names[i], set->tensors[i]);
-    for (int i = 0; i < set->nattrs && st == TT_OK; i++) st = write_attr(root, &set->attrs[i]);
+    for (int i = 0; i < set->nattrs && st == TT_OK; i++) st = tt_h5_write_attr(root, &set->attrs[i]);
     if (st != TT_OK) goto done;
     if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
         st = h5_fail(TT_EIO, "cannot flush the HDF5 image%s (%s)", "");
