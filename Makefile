@@ -215,6 +215,12 @@ $(B)/bench/%: bench/%.c bench/bench.h $(B)/libtg.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtg.a $(LIBS) $(BLAS_LIBS)
 
+# fitmpi: the MPI library's API (tg/fit_mpi.h), built like the MPI programs.
+$(B)/bench/fitmpi: bench/fitmpi.c bench/bench.h mpi
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -DTG_MPI -Iinclude $(HDF5_MPI_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/mpi/libtg-mpi.a \
+	  $(HDF5_MPI_LIBS) $(VULKAN_LIBS) -ldl -lm -lpthread
+
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 bench: all $(BENCH_BIN)
 	B=$(B) bench/gen.sh
