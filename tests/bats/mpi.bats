@@ -107,12 +107,13 @@ make_data() {
   cmp one.kv n3.kv
 }
 
-@test "mpirun tg-fit: rank 0 writes -o and --history; the others nothing" {
+@test "mpirun tg-fit: rank 0 writes -o, --history and --plot, as one process does" {
   make_data
-  tg-fit d.h5 --lr 0.003 --steps 10 -o one.kv --history one.csv
-  mpi 3 tg-fit d.h5 --lr 0.003 --steps 10 -o n.kv --history n.csv
+  tg-fit d.h5 --lr 0.003 --steps 10 -o one.kv --history one.csv --plot one.svg
+  mpi 3 tg-fit d.h5 --lr 0.003 --steps 10 -o n.kv --history n.csv --plot n.svg
   cmp one.kv n.kv
   cmp one.csv n.csv
+  cmp one.svg n.svg
 }
 
 @test "mpirun tg-fit: more ranks than points (and than blocks)" {
@@ -163,4 +164,21 @@ make_data() {
   run env PMI_RANK=0 bash -c 'cp "$TG_ROOT/bin/tg-fit" ./tg-fit && ./tg-fit d.h5'
   assert_failure 1
   assert_output --partial "started by an MPI launcher (PMI_RANK is set), but the MPI build of tg-fit is missing"
+}
+
+@test "killing one rank ends the job and leaves no output" {
+  tg-gen line -n 1000000 --seed 1 -o big.h5
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 \
+    tg-fit big.h5 --lr 0.001 --steps 100000000 --tol 0 -o out.kv --history h.csv 2> err &
+  local job=$! kids= i
+  for ((i = 0; i < 100; i++)); do # the ranks are mpirun's children
+    kids=$(pgrep -P "$job" | tr '\n' ' ')
+    [ "$(echo $kids | wc -w)" -eq 2 ] && break
+    sleep 0.1
+  done
+  sleep 1
+  kill -TERM "$(echo $kids | awk '{ print $2 }')"
+  run wait "$job"
+  assert_failure
+  assert_equal "$(ls -A | sort | tr '\n' ' ')" "big.h5 err "
 }
