@@ -325,12 +325,14 @@ static _Noreturn void exit_flushing_stdout(void)
 
 void cmd_version(void)
 {
+    if (quiet) exit(0); /* one copy from an MPI job, rank 0's */
     printf("%s (tg) %s\n", cmd_name, TG_VERSION);
     exit_flushing_stdout();
 }
 
 void cmd_help(const char *text)
 {
+    if (quiet) exit(0);
     for (const char *p = text, *hole; *p; p = hole + strlen(CMD_DEVICES)) {
         if (!(hole = strstr(p, CMD_DEVICES))) {
             fputs(p, stdout);

@@ -42,8 +42,7 @@ void cmd_mpi_start(int *argc, char ***argv)
     if (len <= 0)
         cmd_fail("started by an MPI launcher (%s is set), but cannot find this program: %s", var, strerror(errno));
     self[len] = 0;
-    char *slash = strrchr(self, '/');
-    *slash = 0;
+    *strrchr(self, '/') = 0; /* the kernel's path is absolute */
     /* in the source tree beside bin/NAME, installed in PREFIX/libexec/tg */
     char *tree = cmd_xprintf("%s/mpi/%s", self, cmd_name), *inst = cmd_xprintf("%s/../libexec/tg/%s", self, cmd_name);
     const char *paths[] = {tree, inst};
