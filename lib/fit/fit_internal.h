@@ -95,8 +95,9 @@ tt_tensor *tgf_loss_graph(const tg_model *m, const tgf_loss *l, tg_loss_kind kin
 typedef struct tgf_tree tgf_tree;
 /* A fit spread over processes (fit_mpi.c, built with TG_MPI only): each pass
  * sums this rank's blocks (tgf_dist_range) into its own tree, then `combine`
- * replaces the tree by the entries of every rank pushed in rank order, the
- * same on every rank, so that the result has the bits of one process. `st`
+ * pushes the entries of every rank in rank order (on rank 0) and leaves the
+ * tree holding their result, the same on every rank, with the bits of one
+ * process. `st`
  * is this rank's status so far: when any rank failed, every rank returns the
  * error of the lowest failing one (its message, naming its slice). */
 typedef struct tgf_dist {

@@ -36,46 +36,54 @@ static tt_status agree(MPI_Comm comm, int size, int rank, tt_status st, int64_t 
     return tt_set_error((tt_status)statuses[bad], "%s", msg);
 }
 
-/* The trees of every rank pushed in rank order into each rank's tree. */
+/* The trees of every rank gathered on rank 0 and pushed there in rank order;
+ * the result goes back to every rank as the tree's one entry. Rank 0
+ * receives each rank's entries (at most about 2 log2(blocks) of `width`
+ * doubles), every rank one result: traffic that grows with the ranks, not
+ * their square. */
 static tt_status combine(const tgf_dist *d, tgf_tree *tree, tt_status st, int64_t start, int64_t end)
 {
     MPI_Comm comm = *(const MPI_Comm *)d->ctx;
-    int size = d->size, w = tree->width;
-    int *counts = malloc(sizeof *counts * (size_t)size * 3);
+    int size = d->size, w = tree->width, root = d->rank == 0;
+    int *counts = malloc(sizeof *counts * (size_t)size * 5);
     if (!counts) return tt_set_error(TT_ENOMEM, "out of memory");
-    int *statuses = counts + size, *displs = counts + 2 * size;
+    int *statuses = counts + size, *displs = counts + 2 * size, *c2 = counts + 3 * size, *d2 = counts + 4 * size;
     st = agree(comm, size, d->rank, st, start, end, statuses);
     if (st) {
         free(counts);
         return st;
     }
     /* each entry travels as (first, level) beside its partial */
-    int depth = tree->depth;
-    MPI_Allgather(&depth, 1, MPI_INT, counts, 1, MPI_INT, comm);
-    int total = 0;
-    for (int r = 0; r < size; r++) displs[r] = total, total += counts[r];
+    int depth = tree->depth, total = 0;
+    MPI_Gather(&depth, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
+    for (int r = 0; root && r < size; r++) displs[r] = total, total += counts[r];
     int64_t *meta = malloc(sizeof *meta * (size_t)(2 * (total + depth) + 1));
     double *parts = malloc(sizeof *parts * ((size_t)total * (size_t)w + 1));
-    if (!meta || !parts) {
+    int ok = meta && parts, all_ok;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+    if (!all_ok) {
         free(meta), free(parts), free(counts);
-        return tt_set_error(TT_ENOMEM, "out of memory");
+        return tt_set_error(TT_ENOMEM, "out of memory combining the ranks' sums");
     }
     int64_t *mine = meta + 2 * total;
     for (int i = 0; i < depth; i++) mine[2 * i] = tree->first[i], mine[2 * i + 1] = tree->level[i];
-    int *c2 = malloc(sizeof *c2 * (size_t)size * 2);
-    if (!c2) {
-        free(meta), free(parts), free(counts);
-        return tt_set_error(TT_ENOMEM, "out of memory");
+    for (int r = 0; root && r < size; r++) c2[r] = 2 * counts[r], d2[r] = 2 * displs[r];
+    MPI_Gatherv(mine, 2 * depth, MPI_INT64_T, meta, c2, d2, MPI_INT64_T, 0, comm);
+    for (int r = 0; root && r < size; r++) c2[r] = w * counts[r], d2[r] = w * displs[r];
+    MPI_Gatherv(tree->entries, w * depth, MPI_DOUBLE, parts, c2, d2, MPI_DOUBLE, 0, comm);
+    int any = 0;
+    if (root) {
+        tree->depth = 0;
+        for (int i = 0; i < total; i++)
+            tgf_tree_push_range(tree, parts + (size_t)i * (size_t)w, meta[2 * i], (int)meta[2 * i + 1]);
+        const double *r = tgf_tree_result(tree);
+        if ((any = r != NULL)) memcpy(tree->entries, r, sizeof *r * (size_t)w);
     }
-    int *d2 = c2 + size;
-    for (int r = 0; r < size; r++) c2[r] = 2 * counts[r], d2[r] = 2 * displs[r];
-    MPI_Allgatherv(mine, 2 * depth, MPI_INT64_T, meta, c2, d2, MPI_INT64_T, comm);
-    for (int r = 0; r < size; r++) c2[r] = w * counts[r], d2[r] = w * displs[r];
-    MPI_Allgatherv(tree->entries, w * depth, MPI_DOUBLE, parts, c2, d2, MPI_DOUBLE, comm);
-    tree->depth = 0;
-    for (int i = 0; i < total; i++)
-        tgf_tree_push_range(tree, parts + (size_t)i * (size_t)w, meta[2 * i], (int)meta[2 * i + 1]);
-    free(c2), free(meta), free(parts), free(counts);
+    MPI_Bcast(&any, 1, MPI_INT, 0, comm);
+    MPI_Bcast(tree->entries, any ? w : 0, MPI_DOUBLE, 0, comm);
+    tree->depth = any; /* the one entry: the whole (first and level no longer matter) */
+    tree->first[0] = 0, tree->level[0] = 0;
+    free(meta), free(parts), free(counts);
     return TT_OK;
 }
 
