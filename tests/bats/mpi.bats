@@ -182,3 +182,17 @@ make_data() {
   assert_failure
   assert_equal "$(ls -A | sort | tr '\n' ' ')" "big.h5 err "
 }
+
+@test "mpirun tg-fit: a short file is reported once; a text file is read by every rank, to the same fit" {
+  make_data
+  head -c 1000000 d.h5 > short.h5
+  run mpi 3 tg-fit short.h5 -o out.kv
+  assert_failure 1
+  assert_equal "$(printf '%s\n' "$output" | grep -c '^tg-fit:')" 1
+  assert_output --partial "tg-fit: short.h5: damaged HDF5 file: truncated to 1000000 bytes"
+  assert_no_file out.kv
+  tg-gen line -n 20000 --slope 2 --noise 1 --seed 4 --format csv -o t.csv
+  tg-fit t.csv --format kv > one.kv
+  mpi 3 tg-fit t.csv --format kv > n3.kv
+  cmp one.kv n3.kv
+}
