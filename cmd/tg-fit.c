@@ -515,14 +515,15 @@ static void read_data(const fit_opts *o, fit_data *d)
     d->wname = o->wname;
     d->weighted = d->wname != NULL;
 
-    /* A missing x or y says which option names it. */
+    /* x, then y: a missing one says which option names it. */
     const char *names[2] = {d->xname, d->yname}, *opts_[2] = {"-x", "-y"};
     for (int c = 0; c < 2; c++) {
         int ndim;
         int64_t shape[TT_MAX_DIMS];
         tt_dtype dt;
-        if (tt_source_info(src, names[c], &ndim, shape, &dt) == TT_ENOTFOUND)
-            cmd_fail("%s; name it with %s NAME", tt_last_error(), opts_[c]);
+        tt_status st = tt_source_info(src, names[c], &ndim, shape, &dt);
+        if (st == TT_ENOTFOUND) cmd_fail("%s; name it with %s NAME", tt_last_error(), opts_[c]);
+        if (st != TT_OK) cmd_fail_lib(NULL); /* x is damaged: said before y is looked for */
     }
     tg_fit_source_spec fss = {d->xname, d->yname, d->wname, o->drop_nan, " (--drop-nan drops such rows)"};
     if (tg_fit_source_open(src, &fss, &d->fs) != TT_OK) cmd_fail_lib(NULL);
@@ -1031,6 +1032,12 @@ int main(int argc, char **argv)
     spec_from_opts(&o, &spec);
     if (tg_fit_check(&spec) != TT_OK) cmd_expr_fail(NULL);
 
+    /* The device asked for must work, whatever the method runs there (the data
+     * stay on the host and are read a slice at a time). */
+    if (o.co.device.type != TT_DEVICE_CPU) {
+        int64_t one = 1;
+        tt_release(cmd_check(tt_zeros(1, &one, TT_F32, o.co.device), NULL));
+    }
     fit_data *const dp = &data;
     read_data(&o, dp);
     fit_data d = *dp;

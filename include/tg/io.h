@@ -85,7 +85,7 @@ tt_file_format tt_format_from_path(const char *path);
  * whole); the columns are kept as float64 (8 bytes a value) for the reads;
  * columns are named by the header (or "1", "2", ... without one); messages
  * give line and column. */
-#define TT_SPILL_BYTES ((size_t)64 << 20)
+#define TT_SPILL_BYTES ((size_t)16 << 20)
 typedef struct tt_source tt_source;
 /* "-" is standard input. NULL with a message naming the file. */
 tt_source *tt_source_open(const char *path);

@@ -841,9 +841,17 @@ tt_status tt_h5_read_rows(tt_h5_file *h, const char *name, int64_t start, int64_
             r = -1;
             break;
         }
+        /* float32 is read as it is stored, into the top half of the output,
+         * and widened here: HDF5's own conversion was 3x slower than the read. */
+        bool narrow = d->dt == TT_F32;
+        float *f = (float *)(out + at) + k;
         GUARDED_BY(h, slice_bytes(&st1, 1, &n, k, sizeof(double)), r,
-                   H5Dread(d->ds, H5T_NATIVE_DOUBLE, mspace, d->ndim ? d->space : H5S_ALL, H5P_DEFAULT, out + at));
+                   H5Dread(d->ds, narrow ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, mspace, d->ndim ? d->space : H5S_ALL,
+                           H5P_DEFAULT, narrow ? (void *)f : (void *)(out + at)));
         H5Sclose(mspace);
+        /* Forward in place: out[i] overwrites only floats f[0..i], already read. */
+        if (narrow && r >= 0)
+            for (hsize_t i = 0; i < k; i++) out[at + (int64_t)i] = f[i];
     }
     tt_status st = r < 0 ? damaged(h, "cannot read dataset", d->name) : TT_OK;
     H5Eclear2(H5E_DEFAULT);

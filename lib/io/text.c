@@ -328,65 +328,77 @@ static tt_status parse_lines(tt_text_parser *p, const char *buf, size_t len, boo
     return TT_OK;
 }
 
+/* Adds n bytes to the carried start of a line. */
+static tt_status carry_append(tt_text_parser *p, const char *buf, size_t n)
+{
+    size_t cap = p->capcarry;
+    char *c = grown(p->carry, &cap, p->ncarry + n, 1);
+    if (!c) return parser_oom(p);
+    p->carry = c;
+    p->capcarry = cap;
+    memcpy(p->carry + p->ncarry, buf, n);
+    p->ncarry += n;
+    return TT_OK;
+}
+
+/* The bytes of a UTF-8 byte order mark at the very start of the text (3 or 0),
+ * counted as read. */
+static size_t skip_bom(tt_text_parser *p, const char *buf, size_t n)
+{
+    if (p->offset != 0 || n < 3 || memcmp(buf, "\xef\xbb\xbf", 3)) return 0;
+    p->offset = 3;
+    return 3;
+}
+
+/* Parses the carried bytes as whole lines (the last one may lack its newline). */
+static tt_status parse_carry(tt_text_parser *p)
+{
+    size_t skip = skip_bom(p, p->carry, p->ncarry), used;
+    tt_status st = parse_lines(p, p->carry + skip, p->ncarry - skip, true, &used);
+    p->offset += p->ncarry - skip;
+    p->ncarry = 0;
+    return st;
+}
+
 tt_status tt_text_parser_feed(tt_text_parser *p, const char *buf, size_t len)
 {
     if (p->failed) return tt_last_status();
     tt_status st = TT_OK;
-    if (!p->started) { /* the UTF-8 byte order mark, once three bytes are in */
-        size_t have = p->ncarry + len;
-        if (have < 3 && len) goto keep;
-        p->started = true;
+    if (!p->started && p->ncarry + len < 3 && len) { /* the byte order mark needs three bytes to be seen */
+        st = carry_append(p, buf, len);
+        p->failed = st != TT_OK;
+        return st;
     }
+    p->started = true;
     if (p->ncarry) {
         /* The carried start of a line, with this piece's bytes up to its first newline. */
         const char *nl = memchr(buf, '\n', len);
         size_t take = nl ? (size_t)(nl - buf) + 1 : len;
-        size_t cap = p->capcarry;
-        char *c = grown(p->carry, &cap, p->ncarry + take, 1);
-        if (!c) return p->failed = true, parser_oom(p);
-        p->carry = c;
-        p->capcarry = cap;
-        memcpy(p->carry + p->ncarry, buf, take);
-        p->ncarry += take;
+        st = carry_append(p, buf, take);
         buf += take;
         len -= take;
-        if (!nl) return TT_OK;
-        size_t skip = 0, used;
-        if (p->offset == 0 && p->ncarry >= 3 && !memcmp(p->carry, "\xef\xbb\xbf", 3)) skip = 3;
-        st = parse_lines(p, p->carry + skip, p->ncarry - skip, true, &used);
-        p->offset += p->ncarry;
-        p->ncarry = 0;
-        if (st != TT_OK) return p->failed = true, st;
-    } else if (p->offset == 0 && len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) {
-        buf += 3, len -= 3;
-        p->offset = 3;
+        if (st == TT_OK && nl) st = parse_carry(p);
+    } else {
+        size_t skip = skip_bom(p, buf, len);
+        buf += skip, len -= skip;
     }
-    size_t used;
-    st = parse_lines(p, buf, len, false, &used);
-    if (st != TT_OK) return p->failed = true, st;
-    p->offset += used;
-    buf += used;
-    len -= used;
-keep:
-    if (len) {
-        size_t cap = p->capcarry;
-        char *c = grown(p->carry, &cap, p->ncarry + len, 1);
-        if (!c) return p->failed = true, parser_oom(p);
-        p->carry = c;
-        p->capcarry = cap;
-        memcpy(p->carry + p->ncarry, buf, len);
-        p->ncarry += len;
+    if (st == TT_OK && !p->ncarry) {
+        size_t used;
+        st = parse_lines(p, buf, len, false, &used);
+        p->offset += used;
+        buf += used;
+        len -= used;
     }
-    return TT_OK;
+    if (st == TT_OK && len) st = carry_append(p, buf, len);
+    p->failed = st != TT_OK;
+    return st;
 }
 
 tt_text_table *tt_text_parser_finish(tt_text_parser *p)
 {
     tt_text_table *t = NULL;
     if (!p->failed) {
-        size_t skip = 0, used;
-        if (p->offset == 0 && p->ncarry >= 3 && !memcmp(p->carry, "\xef\xbb\xbf", 3)) skip = 3;
-        tt_status st = p->ncarry ? parse_lines(p, p->carry + skip, p->ncarry - skip, true, &used) : TT_OK;
+        tt_status st = p->ncarry ? parse_carry(p) : TT_OK;
         if (st == TT_OK && p->t->ncols < 0)
             tt_set_error(TT_EFORMAT, "%s holds no numbers (only blank lines and comments)", p->label);
         else if (st == TT_OK) {

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "tg/io.h"
+#include "io/io_internal.h"
 
 static char tmpdir[64];
 
@@ -1004,7 +1005,7 @@ TEST(source_in_place_chunked)
     for (int k = 0; k < 3; k++) {
         double sum = 0;
         for (int i = k * 4096; i < (k + 1) * 4096; i++) sum += x[i];
-        char key[16];
+        char key[32];
         snprintf(key, sizeof key, "sum_x_%d", k);
         CHECK_NEAR(sum, chunked_expected(key), 1e-12 * sum);
     }
@@ -1094,6 +1095,38 @@ TEST(text_stream_in_pieces)
     free(text);
 }
 
+/* The parser fed a byte, or a few bytes, at a time: the same table as the
+ * whole text (the byte order mark, comments, the header, a last line without
+ * its newline, CRLF), and errors at the same line and offset. */
+TEST(text_parser_any_pieces)
+{
+    const char text[] = "\xef\xbb\xbf# c\r\nx,y\r\n1,2\r\n\r\n3,4.5 # note\n5,6e1";
+    size_t len = sizeof text - 1;
+    for (size_t piece = 1; piece <= 5; piece++) {
+        tt_text_parser *p = tt_text_parser_new("t");
+        for (size_t at = 0; p && at < len; at += piece)
+            CHECK(tt_text_parser_feed(p, text + at, len - at < piece ? len - at : piece) == TT_OK);
+        tt_text_table *t = p ? tt_text_parser_finish(p) : NULL;
+        CHECK(t && t->ncols == 2 && t->rows == 3 && !strcmp(t->names[0], "x") && !strcmp(t->names[1], "y"));
+        if (!t) continue;
+        CHECK(t->cols[0][0] == 1 && t->cols[1][1] == 4.5 && t->cols[0][2] == 5 && t->cols[1][2] == 60);
+        CHECK(tt_text_table_line(t, 0) == 3 && tt_text_table_line(t, 1) == 5 && tt_text_table_line(t, 2) == 6);
+        tt_text_table_free(t);
+    }
+    const char bad[] =
+        "\xef\xbb\xbf"
+        "1 2\n3 \x01\n";
+    for (size_t piece = 1; piece <= 4; piece++) {
+        tt_text_parser *p = tt_text_parser_new("t");
+        tt_status st = TT_OK;
+        for (size_t at = 0; st == TT_OK && at < sizeof bad - 1; at += piece)
+            st = tt_text_parser_feed(p, bad + at, sizeof bad - 1 - at < piece ? sizeof bad - 1 - at : piece);
+        CHECK(st != TT_OK || !tt_text_parser_finish(p));
+        if (st != TT_OK) tt_text_parser_free(p);
+        CHECK_STR(tt_last_error(), "t: not an HDF5 file and not text: byte 0x01 at offset 9");
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/tg-test-io.XXXXXX");
@@ -1119,6 +1152,7 @@ int main(void)
     RUN(source_in_place_chunked);
     RUN(source_read_rows_shapes);
     RUN(text_stream_in_pieces);
+    RUN(text_parser_any_pieces);
     rm_tree(tmpdir);
     return DONE();
 }
