@@ -11,6 +11,10 @@ set -eu
 cd "$(dirname "$0")/.."
 n=${N:-1000000000}
 dir=${BENCH_DIR:-${TMPDIR:-/tmp}}
+if [ ! -d "$dir" ]; then
+  echo "bench-large: $dir is not a directory (set BENCH_DIR to one with room)" >&2
+  exit 1
+fi
 need=$((n * 8 + (64 << 20))) # x and y in float32, and some room
 avail=$(($(df -Pk "$dir" | awk 'NR == 2 { print $4 }') * 1024))
 if [ "$avail" -lt "$need" ]; then
