@@ -38,6 +38,10 @@ static const char usage[] =
     "                         header are named 1, 2, ...)\n"
     "  -y, --y NAME           the y dataset or column (default y, else the next one)\n"
     "  -w, --weights NAME     per-point weights 1/sigma^2 (each loss term times w)\n"
+    "  -s, --sigma NAME       per-point uncertainties of y (weights 1/sigma^2;\n"
+    "                         gnuplot's using 1:2:3)\n"
+    "      --absolute-sigma   the sigmas are absolute: the covariance is not\n"
+    "                         rescaled by the reduced chi-square\n"
     "      --drop-nan         drop rows holding NaN or Inf (with a note) instead of\n"
     "                         failing\n"
     "Model and loss:\n"
@@ -50,6 +54,8 @@ static const char usage[] =
     "      --init NAME=V,...  initial parameter values (repeatable)\n"
     "      --method M         descent (default) or exact (closed-form least\n"
     "                         squares or total least squares, to compare with)\n"
+    "      --allow-undetermined  fit even when the data leave parameters free\n"
+    "                         (their standard errors print as undetermined)\n"
     "Descent (the default with none of these converges on any line in few steps,\n"
     "on internally standardized data; any of them runs the seeds' raw loop):\n"
     "      --optimizer OPT    gd, sgd, momentum or adam (default gd; sgd with\n"
@@ -71,6 +77,8 @@ static const char usage[] =
     "      --format FMT       text (default on a terminal), kv (name=value lines\n"
     "                         for eval), h5 (default otherwise), csv or tsv (the\n"
     "                         parameters as a table: parameter, value, stderr)\n"
+    "      --ci LEVEL         confidence intervals at LEVEL (a fraction, 0.95)\n"
+    "                         from Student's t (kv always has them, at 0.95)\n"
     "      --progress         a progress bar on standard error when it is a\n"
     "                         terminal (steps, loss, rate, ETA); silent otherwise\n"
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
@@ -116,6 +124,9 @@ enum {
     OPT_LOG_EVERY,
     OPT_HISTORY,
     OPT_PLOT,
+    OPT_ABSOLUTE_SIGMA,
+    OPT_ALLOW_UNDETERMINED,
+    OPT_CI,
 };
 
 static const struct option longopts[] = {
@@ -123,6 +134,10 @@ static const struct option longopts[] = {
     {"x", required_argument, NULL, 'x'},
     {"y", required_argument, NULL, 'y'},
     {"weights", required_argument, NULL, 'w'},
+    {"sigma", required_argument, NULL, 's'},
+    {"absolute-sigma", no_argument, NULL, OPT_ABSOLUTE_SIGMA},
+    {"allow-undetermined", no_argument, NULL, OPT_ALLOW_UNDETERMINED},
+    {"ci", required_argument, NULL, OPT_CI},
     {"drop-nan", no_argument, NULL, OPT_DROP_NAN},
     {"model", required_argument, NULL, 'm'},
     {"loss", required_argument, NULL, 'l'},
@@ -164,6 +179,7 @@ typedef struct {
     bool drop_nan;
     const char *model, *loss;
     tg_model *compiled; /* the model, from the library */
+    tg_loss_kind loss_kind;
     char **init_names;
     double *init_values;
     int ninit;
@@ -179,6 +195,9 @@ typedef struct {
     bool has_loss_below;
     double loss_below;
     bool keep_best, progress;
+    bool sigma, absolute_sigma, allow_undetermined; /* sigma: wname names sigmas (--sigma) */
+    bool ci_given;
+    double ci; /* the confidence level (0.95 unless --ci) */
     int64_t slice, log_every;
     const char *history, *plot;
     tt_file_format history_fmt;
@@ -327,7 +346,7 @@ static void check_model(fit_opts *o)
         }
     }
     const char *loss = o->loss ? o->loss : "mse";
-    tg_loss_kind kind = check_loss(loss);
+    tg_loss_kind kind = o->loss_kind = check_loss(loss);
     if (tg_loss_check_model(kind, model) != TT_OK)
         cmd_usage_error("--loss %s fits a line only (total least squares); drop --model %s", loss, o->model);
     if (o->method == TG_METHOD_EXACT) {
@@ -348,14 +367,29 @@ static void parse(fit_opts *o, int argc, char **argv)
     static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
     bool help = false;
     int c;
-    while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:m:l:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:s:m:l:", longopts, NULL)) != -1) {
         if (c == CMD_OPT_DTYPE) o->dtype_given = true;
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
         case 'x': o->xname = optarg; break;
         case 'y': o->yname = optarg; break;
-        case 'w': o->wname = optarg; break;
+        case 'w':
+        case 's':
+            if (o->wname && o->sigma != (c == 's'))
+                cmd_usage_error(
+                    "-w (weights) and --sigma (uncertainties) cannot be used together: weights are 1/sigma^2");
+            o->wname = optarg;
+            o->sigma = c == 's';
+            break;
+        case OPT_ABSOLUTE_SIGMA: o->absolute_sigma = true; break;
+        case OPT_ALLOW_UNDETERMINED: o->allow_undetermined = true; break;
+        case OPT_CI:
+            o->ci = cmd_parse_double("--ci", optarg);
+            if (!(o->ci > 0 && o->ci < 1))
+                cmd_usage_error("--ci takes a confidence level between 0 and 1 (0.95 for 95%%), got '%s'", optarg);
+            o->ci_given = true;
+            break;
         case OPT_DROP_NAN: o->drop_nan = true; break;
         case 'm':
             if (!*optarg) cmd_usage_error("invalid value '' for --model: expected line, poly:K or an expression");
@@ -425,6 +459,9 @@ static void parse(fit_opts *o, int argc, char **argv)
         cmd_usage_error("unexpected argument '%s': tg-fit reads one FILE (x and y are named with -x, -y)",
                         argv[optind]);
     if (o->steps && o->epochs) cmd_usage_error("--steps and --epochs cannot be used together");
+    if (!o->ci_given) o->ci = 0.95;
+    if (o->absolute_sigma && !o->wname)
+        cmd_usage_error("--absolute-sigma needs the uncertainties: --sigma COLUMN (or -w WEIGHTS)");
 
     /* The optimizer: named, else implied by its options (the seeds' raw loop). */
     if (!o->optimizer_given) {
@@ -462,6 +499,7 @@ typedef struct {
     bool text;
     const char *xname, *yname, *wname; /* as found */
     double *x, *y, *w;
+    double *sigma;  /* --sigma: the uncertainties (w holds 1/sigma^2) */
     int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
     int64_t n;
     tt_dtype dtype; /* the data's floating type */
@@ -541,7 +579,7 @@ static void read_data(const fit_opts *o, fit_data *d)
     int64_t ny = 0, nw = 0;
     d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
     d->y = read_vector(src, d->yname, "-y", &ny, NULL);
-    if (d->wname) d->w = read_vector(src, d->wname, "-w", &nw, NULL);
+    if (d->wname) d->w = read_vector(src, d->wname, o->sigma ? "--sigma" : "-w", &nw, NULL);
     const int64_t *lines = tt_source_text_lines(src);
     if (lines) {
         d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
@@ -574,6 +612,12 @@ static void read_data(const fit_opts *o, fit_data *d)
             dropped++;
             continue;
         }
+        if (d->w && o->sigma && !(d->w[i] > 0)) {
+            if (d->text)
+                cmd_fail("%s: line %lld: sigma %s is %g: uncertainties must be positive", d->label,
+                         (long long)d->lines[i], d->wname, d->w[i]);
+            cmd_fail("%s: %s[%lld] is %g: uncertainties must be positive", d->label, d->wname, (long long)i, d->w[i]);
+        }
         if (d->w && d->w[i] < 0) {
             if (d->text)
                 cmd_fail("%s: line %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)d->lines[i],
@@ -595,6 +639,11 @@ static void read_data(const fit_opts *o, fit_data *d)
         if (kept == 0) cmd_fail("%s: no points left after dropping NaN and Inf", d->label);
     }
     d->n = kept;
+    if (o->sigma) { /* the sigmas stay for the plot's error bars; the fit takes weights 1/sigma^2 */
+        d->sigma = cmd_xcalloc((size_t)(d->n ? d->n : 1), sizeof *d->sigma);
+        memcpy(d->sigma, d->w, (size_t)d->n * sizeof *d->sigma);
+        for (int64_t i = 0; i < d->n; i++) d->w[i] = 1 / (d->sigma[i] * d->sigma[i]);
+    }
 }
 
 static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device dev)
@@ -754,7 +803,8 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     char fb[512];
     int p = r->nparams;
     fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", tg_model_formula(o->compiled, fb, sizeof fb),
-            (long long)r->n, d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
+            (long long)r->n, d->label, d->xname, d->yname, d->wname ? (o->sigma ? ", sigma " : ", weights ") : "",
+            d->wname ? d->wname : "");
     fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
     if (o->method == TG_METHOD_EXACT) fprintf(f, "method exact\n\n");
     else if (o->optimizer == TG_OPT_AUTO)
@@ -767,11 +817,23 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     int nw = 9;
     for (int i = 0; i < p; i++)
         if ((int)strlen(r->names[i]) > nw) nw = (int)strlen(r->names[i]);
-    fprintf(f, "%-*s   %-16s   %-14s\n", nw, "parameter", "value", "standard error");
+    fprintf(f, "%-*s   %-16s   %-14s", nw, "parameter", "value", "standard error");
+    if (o->ci_given) fprintf(f, "         %g%% confidence interval", o->ci * 100);
+    fputc('\n', f);
     for (int i = 0; i < p; i++) {
-        fprintf(f, "%-*s = %-16.10g +/- %-12.6g", nw, r->names[i], r->values[i], r->stderrs[i]);
+        fprintf(f, "%-*s = %-16.10g +/- ", nw, r->names[i], r->values[i]);
+        if (!r->determined[i]) fprintf(f, "%-12s", "undetermined");
+        else fprintf(f, "%-12.6g", r->stderrs[i]);
+        char rel[32] = "";
         if (r->values[i] != 0 && isfinite(r->stderrs[i]))
-            fprintf(f, " (%.3g%%)", fabs(r->stderrs[i] / r->values[i]) * 100);
+            snprintf(rel, sizeof rel, "(%.3g%%)", fabs(r->stderrs[i] / r->values[i]) * 100);
+        if (o->ci_given) {
+            double lo, hi;
+            tg_fit_ci(r, i, o->ci, &lo, &hi);
+            fprintf(f, " %-10s [%.10g, %.10g]", rel, lo, hi);
+        } else if (*rel) {
+            fprintf(f, " %s", rel);
+        }
         fputc('\n', f);
     }
     if (p > 1) {
@@ -793,29 +855,63 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
         }
     }
     fputc('\n', f);
+    /* Each line as gnuplot's fit log or scipy names it (man page, OUTPUT). */
     fprintf(f, "final loss                  %.10g\n", r->loss);
-    fprintf(f, "sum of squares of residuals %.10g%s\n", r->sse, d->w ? " (weighted)" : "");
-    fprintf(f, "degrees of freedom          %lld\n", (long long)r->dof);
-    fprintf(f, "rms of residuals            %.10g\n", r->rms);
-    if (r->dof > 0) fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
+    fprintf(f, "chi-square (WSSR)           %.10g%s\n", r->chi2,
+            !d->w ? " (unweighted: the sum of squared residuals)" : "");
+    fprintf(f, "degrees of freedom (ndf)    %lld\n", (long long)r->dof);
+    fprintf(f, "reduced chi-square          %.10g (WSSR/ndf)\n", r->chi2_red);
+    fprintf(f, "p-value                     %.10g (P(chi-square >= WSSR), gnuplot's FIT_P)\n", r->p_value);
+    fprintf(f, "rms of residuals            %.10g (sqrt(WSSR/ndf), gnuplot's FIT_STDFIT)\n", r->rms);
+    fprintf(f, "R^2                         %.10g (adjusted %.10g)\n", r->r2, r->r2_adj);
+    fprintf(f, "covariance                  %s\n",
+            r->absolute_sigma ? "absolute: (J^T W J)^-1 (--absolute-sigma)" : "scaled by the reduced chi-square");
     fprintf(f, "steps                       %lld\n", (long long)r->steps);
     fprintf(f, "stop                        %s (%s)\n", stop_name(r), stop_text(r->stop));
+    fprintf(f, "converged                   %s\n", r->converged ? "yes" : "no");
 }
 
-static void print_kv(FILE *f, const tg_fit_result *r)
+/* A standard error, or "undetermined" for a parameter the data leave free. */
+static void fmt_stderr(char *buf, size_t n, const tg_fit_result *r, int i)
+{
+    if (!r->determined[i]) snprintf(buf, n, "undetermined");
+    else fmt_num(buf, n, r->stderrs[i]);
+}
+
+static void print_kv(FILE *f, const fit_opts *o, const tg_fit_result *r)
 {
     char a[40];
     int p = r->nparams;
     for (int i = 0; i < p; i++) {
         fmt_num(a, sizeof a, r->values[i]);
         fprintf(f, "%s=%s\n", r->names[i], a);
-        fmt_num(a, sizeof a, r->stderrs[i]);
+        fmt_stderr(a, sizeof a, r, i);
         fprintf(f, "%s_stderr=%s\n", r->names[i], a);
     }
     fmt_num(a, sizeof a, r->loss);
     fprintf(f, "loss=%s\n", a);
     fprintf(f, "steps=%lld\n", (long long)r->steps);
     fprintf(f, "stop=%s\n", stop_name(r));
+    fprintf(f, "converged=%d\n", r->converged ? 1 : 0);
+    const struct {
+        const char *key;
+        double v;
+    } stats[] = {
+        {"chi2", r->chi2}, {"chi2_red", r->chi2_red}, {"p_value", r->p_value}, {"r2", r->r2}, {"r2_adj", r->r2_adj}};
+    for (size_t k = 0; k < sizeof stats / sizeof *stats; k++) {
+        fmt_num(a, sizeof a, stats[k].v);
+        fprintf(f, "%s=%s\n", stats[k].key, a);
+    }
+    fmt_num(a, sizeof a, o->ci);
+    fprintf(f, "ci_level=%s\n", a);
+    for (int i = 0; i < p; i++) {
+        double lo, hi;
+        tg_fit_ci(r, i, o->ci, &lo, &hi);
+        fmt_num(a, sizeof a, lo);
+        fprintf(f, "%s_ci_low=%s\n", r->names[i], a);
+        fmt_num(a, sizeof a, hi);
+        fprintf(f, "%s_ci_high=%s\n", r->names[i], a);
+    }
     fmt_num(a, sizeof a, r->sse);
     fprintf(f, "sse=%s\n", a);
     fmt_num(a, sizeof a, r->rms);
@@ -841,7 +937,7 @@ static void print_table(FILE *f, const tg_fit_result *r, char sep)
     fprintf(f, "parameter%cvalue%cstderr\n", sep, sep);
     for (int i = 0; i < r->nparams; i++) {
         fmt_num(v, sizeof v, r->values[i]);
-        fmt_num(e, sizeof e, r->stderrs[i]);
+        fmt_stderr(e, sizeof e, r, i);
         fprintf(f, "%s%c%s%c%s\n", r->names[i], sep, v, sep, e);
     }
 }
@@ -874,6 +970,16 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
         put_f64(set, name, 0, NULL, &r->stderrs[i]);
         free(name);
     }
+    for (int i = 0; i < p; i++) {
+        double ci[2];
+        tg_fit_ci(r, i, o->ci, &ci[0], &ci[1]);
+        for (int k = 0; k < 2; k++) {
+            char *name = cmd_xprintf("%s/%s", k ? "ci_high" : "ci_low", r->names[i]);
+            put_f64(set, name, 0, NULL, &ci[k]);
+            free(name);
+        }
+    }
+    cmd_attr_num(set, "ci_level", o->ci);
     int64_t shape[2] = {p, p};
     put_f64(set, "cov", 2, shape, r->cov);
     double *corr = cmd_xcalloc((size_t)p * (size_t)p, sizeof *corr);
@@ -901,6 +1007,13 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_num(set, "loss", r->loss);
     cmd_attr_num(set, "sse", r->sse);
     cmd_attr_num(set, "rms", r->rms);
+    cmd_attr_num(set, "chi2", r->chi2);
+    cmd_attr_num(set, "chi2_red", r->chi2_red);
+    cmd_attr_num(set, "p_value", r->p_value);
+    cmd_attr_num(set, "r2", r->r2);
+    cmd_attr_num(set, "r2_adj", r->r2_adj);
+    cmd_attr_int(set, "converged", r->converged);
+    cmd_attr_int(set, "absolute_sigma", r->absolute_sigma);
     cmd_attr_int(set, "n", r->n);
     cmd_attr_int(set, "dof", r->dof);
     cmd_attr_int(set, "steps", r->steps);
@@ -908,7 +1021,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_str(set, "input", d->label);
     cmd_attr_str(set, "x", d->xname);
     cmd_attr_str(set, "y", d->yname);
-    if (d->wname) cmd_attr_str(set, "weights", d->wname);
+    if (d->wname) cmd_attr_str(set, o->sigma ? "sigma" : "weights", d->wname);
     cmd_attr_seed(set, o->co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o->co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o->co.device));
@@ -928,7 +1041,7 @@ static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_resu
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) cmd_fail("out of memory");
-    if (o->out == OUT_KV) print_kv(f, r);
+    if (o->out == OUT_KV) print_kv(f, o, r);
     else if (o->out == OUT_CSV || o->out == OUT_TSV) print_table(f, r, o->out == OUT_CSV ? ',' : '\t');
     else print_text(f, o, d, r);
     if (fclose(f) != 0) cmd_fail("out of memory");
@@ -1019,6 +1132,46 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     free(cy);
 }
 
+/* ---- warnings ---------------------------------------------------------------- */
+
+/* What the numbers alone would hide, on standard error (see DIAGNOSTICS). */
+static void warn_about(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
+    char a[40], b[40];
+    if (r->rank < r->nparams) {
+        char list[512] = "";
+        int nfree = 0;
+        for (int i = 0; i < r->nparams && strlen(list) < 400; i++)
+            if (!r->determined[i])
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", nfree++ ? ", " : "", r->names[i]);
+        cmd_warn("warning: the data do not determine %s (rank %d of %d): %s undetermined", list, r->rank, r->nparams,
+                 nfree > 1 ? "their standard errors are" : "its standard error is");
+    }
+    if (r->dof <= 0 && !r->absolute_sigma)
+        cmd_warn(
+            "warning: %lld points for %d parameters leave no degrees of freedom: the standard errors are not defined",
+            (long long)r->n, r->nparams);
+    if (r->tested && !r->converged && r->stop == TG_STOP_STEPS)
+        cmd_warn(
+            "warning: not converged after %lld steps (the last step changed the loss by %.3g relative; more --steps%s)",
+            (long long)r->steps, r->last_change, o->optimizer == TG_OPT_AUTO ? "" : ", a larger --lr or --tol");
+    if (r->implausible) {
+        int i = r->far_param;
+        snprintf(a, sizeof a, "%.6g", r->values[i]);
+        snprintf(b, sizeof b, "%.6g", r->far_exact);
+        cmd_warn(
+            "warning: not converged after %lld steps (%s = %s lies %.3g of its standard errors from the optimum of the "
+            "same loss, %s%s; more --steps, a larger --lr, or the default method)",
+            (long long)r->steps, r->names[i], a, r->far_sigmas, b,
+            tg_fit_exact_covers(o->compiled, o->loss_kind) ? ", as --method exact finds it" : "");
+    }
+    if (r->precision_lost)
+        cmd_warn(
+            "warning: %s lost precision in the conversion to float32 (rounding errors up to %.3g against a spread of "
+            "%.3g); use --dtype f64",
+            r->precision_col ? d->yname : d->xname, r->precision_err, r->precision_spread);
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 /* What main holds, released at exit on every path (cmd_fail exits from deep
@@ -1034,6 +1187,7 @@ static void release_host(void)
     free(data.x);
     free(data.y);
     free(data.w);
+    free(data.sigma);
     free(data.lines);
     free((char *)data.xname);
     free((char *)data.yname);
@@ -1073,6 +1227,8 @@ static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
     spec->has_loss_below = o->has_loss_below;
     spec->loss_below = o->loss_below;
     spec->keep_best = o->keep_best;
+    spec->allow_undetermined = o->allow_undetermined;
+    spec->absolute_sigma = o->absolute_sigma;
     spec->slice = o->slice;
     spec->seed = o->co.seed;
     spec->dtype = o->co.dtype;
@@ -1104,9 +1260,11 @@ int main(int argc, char **argv)
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
     spec.dtype = dt;
-    data_x = to_tensor(d.x, d.n, dt, o.co.device);
-    data_y = to_tensor(d.y, d.n, dt, o.co.device);
-    data_w = d.w ? to_tensor(d.w, d.n, dt, o.co.device) : NULL;
+    /* The data as read, in float64 on the host: the fit rounds them to
+     * --dtype on --device itself, and says when that loses precision. */
+    data_x = to_tensor(d.x, d.n, TT_F64, TT_CPU);
+    data_y = to_tensor(d.y, d.n, TT_F64, TT_CPU);
+    data_w = d.w ? to_tensor(d.w, d.n, TT_F64, TT_CPU) : NULL;
     atexit(release_tensors);
     tt_tensor *x = data_x, *y = data_y, *w = data_w;
 
@@ -1145,8 +1303,12 @@ int main(int argc, char **argv)
             else snprintf(lr, sizeof lr, "now the %s default, %g", o.optimizer_name, r->lr);
             cmd_fail("%s; try a smaller --lr (%s)", err && *err ? err : "the loss became NaN", lr);
         }
+        const char *err = tt_last_error();
+        if (err && (strstr(err, "do not determine") || strstr(err, "cannot determine")) && !o.allow_undetermined)
+            cmd_fail("%s; --allow-undetermined fits it anyway", err);
         cmd_expr_fail(NULL);
     }
+    warn_about(&o, &d, r);
     if (interrupted) {
         /* As gnuplot's fit: the parameters reached on standard output, no file. */
         cmd_warn("interrupted at step %lld: the parameters reached follow; no file is written", (long long)r->steps);

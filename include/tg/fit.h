@@ -78,7 +78,15 @@ typedef struct {
     bool has_loss_below;
     double loss_below;
     bool keep_best; /* report the parameters of the lowest loss seen */
-    uint64_t seed;  /* batch order and random initial values */
+    /* A problem whose data do not determine every parameter (rank-deficient
+     * curvature: fewer points than parameters, every x the same, collinear
+     * regressors) is an error naming them; true fits it anyway, their
+     * standard errors undetermined (tg_fit_result.determined). */
+    bool allow_undetermined;
+    /* The weights are 1/sigma^2 of known sigmas: the covariance is (J^T W J)^-1,
+     * not rescaled by the reduced chi-square (curve_fit's absolute_sigma). */
+    bool absolute_sigma;
+    uint64_t seed; /* batch order and random initial values */
     /* Points per slice read from the data (0: TG_FIT_SLICE). Slices at least
      * a block long are read in whole blocks (the slice rounded down to a
      * multiple of TG_FIT_BLOCK); shorter ones are gathered into a block. sgd
@@ -123,6 +131,7 @@ typedef struct {
     void *ctx;
     /* The columns' names for messages ("x[5000] is NaN"); NULL: x, y, weights. */
     const char *const *names;
+    bool sigma; /* with weighted: that column holds sigmas (weights 1/sigma^2, each > 0) */
 } tg_fit_data;
 
 /* ---- models --------------------------------------------------------------- */
@@ -178,10 +187,38 @@ typedef struct {
     double *values; /* in the user's units */
     double *stderrs;
     double *cov;    /* nparams x nparams, row-major */
-    double loss;    /* the final (or best) loss */
-    double sse;     /* sum of (weighted) squared residuals */
-    double rms;     /* sqrt(sse / n) */
-    int64_t n, dof; /* points, n - nparams */
+    double loss;    /* the final (or best) loss; after TG_STOP_LOSS_BELOW the loss that stopped it */
+    double sse;     /* sum of (weighted) squared residuals: gnuplot's WSSR, the chi-square */
+    double rms;     /* sqrt(sse / dof): gnuplot's "rms of residuals" (FIT_STDFIT); NaN when dof <= 0 */
+    int64_t n, dof; /* points, n - nparams (gnuplot's ndf) */
+    /* The statistics (gnuplot, scipy): chi2 = sse; chi2_red = chi2 / dof;
+     * p_value = Q(chi2; dof), the chance of a chi-square at least this large
+     * (gnuplot's FIT_P); r2 = 1 - sse / sst, sst the (weighted) sum of
+     * squares of y about its (weighted) mean; r2_adj = 1 - (1 - r2)(n - 1)/dof. */
+    double chi2, chi2_red, p_value, r2, r2_adj, sst;
+    bool absolute_sigma; /* cov = (J^T W J)^-1, not times chi2_red */
+    /* The rank of the column-scaled curvature (J^T W J, or the Hessian of
+     * the loss) with a relative threshold, as MINPACK and numpy's lstsq judge
+     * it; determined[i] false for a parameter the data leave free (its
+     * standard error and covariance are NaN). */
+    int rank;
+    bool *determined;
+    /* Convergence: `tested` when the method has a convergence test (the
+     * default method; gd & co. with tol); `converged` when it passed (or the
+     * closed form, or --loss-below reached). A fixed-budget descent (no tol)
+     * of a model with a closed form is compared with it: `implausible` when
+     * parameter far_param lies far_sigmas (> 3) of its own standard errors
+     * from the closed form's far_exact; converged is then false, else true. */
+    bool tested, converged, implausible;
+    int far_param;
+    double far_exact, far_sigmas;
+    double last_change; /* the relative loss change of the last step */
+    /* A float32 fit of float64 data whose column precision_col (0: x, 1: y)
+     * lost precision when rounded to float32: rounding errors up to
+     * precision_err against a spread (standard deviation) of precision_spread. */
+    bool precision_lost;
+    int precision_col;
+    double precision_err, precision_spread;
     int64_t steps;
     int64_t max_steps; /* the step limit that applied (0 for the exact method) */
     double lr;         /* the learning rate that ran (0 for the default method and the exact one) */
@@ -205,6 +242,15 @@ tt_status tg_fit(const tt_tensor *x, const tt_tensor *y, const tt_tensor *weight
  * returned as it is. */
 tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec, tg_fit_result **out);
 void tg_fit_result_free(tg_fit_result *r);
+/* The confidence interval of parameter i at `level` (0 < level < 1):
+ * value -/+ t * stderr, t Student's quantile at (1 + level)/2 with the
+ * fit's dof, as gnuplot and scipy compute it (NaN when dof <= 0 or the
+ * standard error is not defined). */
+void tg_fit_ci(const tg_fit_result *r, int i, double level, double *low, double *high);
+/* Q(chi2; dof) = 1 - the chi-square distribution's CDF (gnuplot's FIT_P). */
+double tg_chi2_sf(double chi2, double dof);
+/* Student's t: the quantile at probability p (0 < p < 1) with dof degrees of freedom. */
+double tg_student_t_quantile(double p, double dof);
 /* The checks of tg_fit that need no data (model and loss, their syntax and
  * functions first, the initial values, the options), so that a program can
  * refuse a bad request before it reads anything: TT_OK or tg_fit's error.

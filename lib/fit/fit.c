@@ -49,6 +49,7 @@ void tg_fit_result_free(tg_fit_result *r)
     free(r->values);
     free(r->stderrs);
     free(r->cov);
+    free(r->determined);
     free(r->history);
     free(r);
 }
@@ -63,7 +64,10 @@ static tg_fit_result *result_new(const tg_model *m)
     r->values = calloc((size_t)np, sizeof *r->values);
     r->stderrs = calloc((size_t)np, sizeof *r->stderrs);
     r->cov = calloc((size_t)(np * np), sizeof *r->cov);
-    bool ok = r->names && r->values && r->stderrs && r->cov;
+    r->determined = calloc((size_t)np, sizeof *r->determined);
+    r->rank = np;
+    for (int i = 0; r->determined && i < np; i++) r->determined[i] = true;
+    bool ok = r->names && r->values && r->stderrs && r->cov && r->determined;
     for (int i = 0; ok && i < np; i++) ok = (r->names[i] = strdup(m->names[i])) != NULL;
     if (!ok) {
         tg_fit_result_free(r);
@@ -115,8 +119,10 @@ bool tgf_after_step(tgf_fit *F, int64_t step, double L, const double *theta_befo
         F->stop = TG_STOP_CALLBACK;
         return true;
     }
+    if (step > 1) F->last_change = fabs(Lprev - L) / fmax(fabs(L), 1e-300);
     if (sp->has_loss_below && L <= sp->loss_below) {
         F->stop = TG_STOP_LOSS_BELOW;
+        F->stop_loss = L;
         return true;
     }
     if (tol > 0 && step > 1 && (fabs(Lprev - L) <= tol * fmax(fabs(L), 1e-300) || gnorm < tol)) {
@@ -247,6 +253,114 @@ static tt_status check_blockwise(const tgf_fit *F)
     return TT_OK;
 }
 
+/* ---- honest reports ----------------------------------------------------------------- */
+
+/* The parameters the data leave free: an error naming them and why, unless
+ * the spec allows it (or the closed form of poly:K, which cannot fit them). */
+static tt_status undetermined_error(const tgf_fit *F, const tg_fit_result *r)
+{
+    const tg_model *m = F->model;
+    bool exact_poly = F->sp->method == TG_METHOD_EXACT && m->kind == TG_MODEL_POLY;
+    if (F->sp->allow_undetermined && !exact_poly) return TT_OK;
+    char list[512] = "";
+    size_t used = 0;
+    int nfree = 0;
+    for (int i = 0; i < m->np && used < sizeof list; i++)
+        if (!r->determined[i])
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", nfree++ ? ", " : "", m->names[i]);
+    char why[256];
+    if (F->n < m->np)
+        snprintf(why, sizeof why, "%lld point%s for %d parameters", (long long)F->n, F->n == 1 ? "" : "s", m->np);
+    else if (m->kind != TG_MODEL_EXPR && F->mo.cxx == 0)
+        snprintf(why, sizeof why, "every x is the same (%.17g)", F->mo.xmin);
+    else if (m->kind == TG_MODEL_POLY)
+        snprintf(why, sizeof why, "fewer distinct x values%s than the %d coefficients",
+                 F->weighted ? " of nonzero weight" : "", m->np);
+    else if (m->kind == TG_MODEL_LINE) snprintf(why, sizeof why, "every point of nonzero weight has the same x");
+    else
+        snprintf(why, sizeof why,
+                 "on these points the model's derivatives with respect to %s are zero or linearly dependent "
+                 "(changing %s along some direction leaves every prediction the same)",
+                 nfree == 1 ? "it" : "them", nfree == 1 ? "it" : "them");
+    if (exact_poly && F->sp->allow_undetermined)
+        return tt_set_error(TT_EINVAL,
+                            "the data do not determine %s of the model '%s' (rank %d of %d): %s; the closed form "
+                            "cannot fit it anyway (the default method can)",
+                            list, m->text, r->rank, m->np, why);
+    return tt_set_error(TT_EINVAL, "the data do not determine %s of the model '%s' (rank %d of %d): %s", list, m->text,
+                        r->rank, m->np, why);
+}
+
+/* Whether the run converged: the method's own test, or for a fixed budget
+ * (no test) of line or poly, the answer against the optimum of the same loss
+ * (the closed form for least squares, else the default method from the
+ * answer): more than 3 of its own standard errors away is implausible. */
+static tt_status judge_convergence(tgf_fit *F, const double *theta, tg_fit_result *r)
+{
+    const tg_fit_spec *sp = F->sp;
+    const tg_model *m = F->model;
+    bool descent = sp->method != TG_METHOD_EXACT;
+    r->tested = descent && (sp->optimizer == TG_OPT_AUTO || sp->tol > 0);
+    r->last_change = F->last_change;
+    r->far_param = -1;
+    switch (F->stop) {
+    case TG_STOP_STEPS: r->converged = !r->tested; break;
+    case TG_STOP_CALLBACK:
+    case TG_STOP_DIVERGED: r->converged = false; break;
+    default: r->converged = true; break;
+    }
+    if (!descent || r->tested || F->stop != TG_STOP_STEPS || m->kind == TG_MODEL_EXPR) return TT_OK;
+    double best[MAX_PARAMS];
+    tt_status st;
+    if (tg_fit_exact_covers(m, F->loss.kind)) {
+        tg_fit_result *e = result_new(m);
+        if (!e) return tt_set_error(TT_ENOMEM, "out of memory");
+        st = tgf_exact(F, best, e);
+        bool ok = !st && e->rank == m->np;
+        tg_fit_result_free(e);
+        if (st) return st;
+        if (!ok) return TT_OK;
+    } else { /* the default method on the same loss, from the answer */
+        tgf_fit G = *F;
+        tg_fit_spec gs = *sp;
+        gs.on_step = NULL, gs.has_loss_below = false, gs.keep_best = false;
+        G.sp = &gs, G.hist = (tgf_dvec){0}, G.have_best = false, G.have_final = false;
+        double th[MAX_PARAMS];
+        if (G.standardized) tgf_to_std(m, &G.tr, theta, th);
+        else memcpy(th, theta, sizeof th);
+        st = tgf_newton(&G, th, AUTO_STEPS, AUTO_TOL);
+        free(G.hist.v);
+        F->passes = G.passes;
+        if (st) return st;
+        if (G.stop == TG_STOP_DIVERGED) return TT_OK;
+        if (G.standardized) tgf_to_user(m, &G.tr, th, best);
+        else memcpy(best, th, sizeof best);
+    }
+    for (int i = 0; i < m->np; i++) {
+        double d = fabs(theta[i] - best[i]) / r->stderrs[i];
+        if (d > 3 && !(d <= r->far_sigmas)) r->far_param = i, r->far_sigmas = d, r->far_exact = best[i];
+    }
+    r->implausible = r->far_param >= 0;
+    r->converged = !r->implausible;
+    return TT_OK;
+}
+
+/* A float32 descent of data held in float64: a column whose rounding to
+ * float32 moves its values by more than 1e-3 of its spread lost precision. */
+static void judge_precision(const tgf_fit *F, tg_fit_result *r)
+{
+    const tg_fit_spec *sp = F->sp;
+    bool f32_descent = sp->dtype == TT_F32 && sp->method != TG_METHOD_EXACT && sp->optimizer != TG_OPT_AUTO;
+    if (!f32_descent || F->data_dtype == TT_F32) return;
+    double err[2] = {F->mo.xerr32, F->mo.yerr32}, spread[2] = {sqrt(F->mo.cxx / F->mo.n), sqrt(F->mo.cyy / F->mo.n)};
+    for (int c = 0; c < 2; c++)
+        if (err[c] > 1e-3 * spread[c]) {
+            r->precision_lost = true;
+            r->precision_col = c, r->precision_err = err[c], r->precision_spread = spread[c];
+            return;
+        }
+}
+
 /* ---- tg_fit_stream ------------------------------------------------------------------ */
 
 tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_fit_result **out)
@@ -265,6 +379,7 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
     F.sp = sp;
     F.n = data->n;
     F.weighted = data->weighted;
+    F.data_dtype = data->dtype;
 
     if ((st = check_spec(sp, &F.model, &F.loss, theta))) goto fail;
     const tg_model *m = F.model;
@@ -276,7 +391,7 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
         st = tt_set_error(TT_EINVAL, "the dataset is empty (x and y have no values)");
         goto fail;
     }
-    if (F.n < m->np) {
+    if (F.n < m->np && !sp->allow_undetermined) {
         st = tt_set_error(TT_EINVAL, "%lld point%s cannot determine the %d parameters of the model '%s'",
                           (long long)F.n, F.n == 1 ? "" : "s", m->np, m->text);
         goto fail;
@@ -326,6 +441,7 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
                 tgf_to_user(m, &F.tr, F.best, tmp);
                 memcpy(F.best, tmp, sizeof tmp);
             }
+            if (F.stop == TG_STOP_LOSS_BELOW) F.stop_loss *= unit;
             if (F.stop == TG_STOP_DIVERGED) F.diverged_loss *= unit;
         } else if ((st = tgf_newton(&F, theta, maxsteps, tol))) {
             goto fail;
@@ -382,6 +498,12 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
         goto done;
     }
     if (!reported && (st = tgf_report(&F, theta, r))) goto fail;
+    if (F.stop == TG_STOP_LOSS_BELOW && !(sp->keep_best && F.have_best && F.best_loss < F.stop_loss))
+        r->loss = F.stop_loss;
+    tgf_statistics(&F, r);
+    if (r->rank < m->np && (st = undetermined_error(&F, r))) goto fail;
+    if ((st = judge_convergence(&F, theta, r))) goto fail;
+    judge_precision(&F, r);
     *out = r;
     r = NULL;
     st = TT_OK;
@@ -475,7 +597,8 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
                           (long long)tt_numel(y));
     if (!st) {
         src.t[0] = x, src.t[1] = y, src.t[2] = w;
-        tg_fit_data data = {tt_numel(x), 1, w != NULL, x->dtype, tensor_read, &src, NULL};
+        tg_fit_data data = {
+            .n = tt_numel(x), .nx = 1, .weighted = w != NULL, .dtype = x->dtype, .read = tensor_read, .ctx = &src};
         st = tg_fit_stream(&data, spec, out);
     }
     tt_release(x);

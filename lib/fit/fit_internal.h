@@ -158,6 +158,7 @@ typedef struct {
     double n, mx, my, cxx, cxy, cyy;      /* unweighted: count, means, centred co-moments */
     double w, wmx, wmy, wcxx, wcxy, wcyy; /* weighted by s */
     double xmin, xmax;
+    double xerr32, yerr32; /* the largest change rounding x, y to float32 makes */
 } tgf_moments;
 tt_status tgf_scan(tgf_stream *s, tgf_moments *m);
 
@@ -226,9 +227,13 @@ struct tgf_fit {
     tgf_stream stream;
     int64_t n;
     bool weighted;
+    tt_dtype data_dtype;
     tgf_moments mo;
     tgf_trans tr;
     bool standardized; /* line/poly with a built-in loss: std coordinates */
+    /* evaluations (graph path) with y replaced by the predictions at theta:
+     * the Hessian of the sum of squares is then 2 J^T W J (Gauss-Newton) */
+    bool gauss_newton;
     tg_env *menv, *lenv;
     /* the run */
     tgf_dvec hist;
@@ -236,6 +241,8 @@ struct tgf_fit {
     bool have_best;
     int64_t steps, diverged_at;
     double diverged_loss;
+    double last_change; /* |L - Lprev| / |L| of the last step */
+    double stop_loss;   /* --loss-below: the loss that stopped it */
     tg_stop_reason stop;
     /* the last evaluation, when it is at the final parameters */
     bool have_final;
@@ -257,8 +264,18 @@ tt_status tgf_descend(tgf_fit *F, double *theta, double lr, int64_t maxsteps, do
 int64_t tgf_descent_steps(tgf_fit *F, int64_t batch);
 /* Loss, sse, rms and covariance at theta (user units) into r. */
 tt_status tgf_report(tgf_fit *F, const double *theta, tg_fit_result *r);
-/* cov = (2 L / dof) H^-1 (H standardized when F->standardized), mapped to the user's units. */
 void tgf_cov_to_user(const tgf_fit *F, const double *C, tg_fit_result *r); /* C: the covariance, standardized */
-void tgf_covariance(const tgf_fit *F, double L, const double *H, int64_t dof, tg_fit_result *r);
+/* cov = factor H^+ (the pseudo-inverse of the curvature H, in the method's
+ * coordinates), mapped to the user's units, with the rank analysis: r->rank
+ * and r->determined from the column-scaled H; undetermined parameters get
+ * NaN standard errors and covariances. */
+void tgf_cov_from_curvature(const tgf_fit *F, const double *H, double factor, tg_fit_result *r);
+/* The factor: 2 L / dof (the covariance rescaled by the reduced chi-square,
+ * L the loss whose Hessian H is, norm its tgf_loss_norm), or with
+ * absolute_sigma 2 norm (in the user's units): (J^T W J)^-1. */
+double tgf_cov_factor(const tgf_fit *F, double L, int64_t dof, double norm);
+void tgf_covariance(const tgf_fit *F, double L, const double *H, int64_t dof, double norm, tg_fit_result *r);
+/* chi2, p-value, R^2 and rms from r->sse, r->n, r->dof and the moments. */
+void tgf_statistics(const tgf_fit *F, tg_fit_result *r);
 
 #endif

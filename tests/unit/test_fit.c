@@ -10,15 +10,10 @@
 #include "check.h"
 #include "tg/fit.h"
 #include "../fixtures/fit_cases.h"
+#include "../fixtures/stats_cases.h"
 
 #define LEN(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
-#define REL(a, b, tol) CHECK_NEAR_REL(a, b, tol)
-#define CHECK_NEAR_REL(a, b, tol)                                                                      \
-    do {                                                                                               \
-        double ra_ = (a), rb_ = (b);                                                                   \
-        if (!(fabs(ra_ - rb_) <= (tol)*fabs(rb_)))                                                     \
-            FAILF("%s = %.17g, expected %.17g (rel %.3g)", #a, ra_, rb_, fabs(ra_ - rb_) / fabs(rb_)); \
-    } while (0)
+#define REL(a, b, tol) CHECK_REL(a, b, tol)
 
 static tt_tensor *vec(const double *v, int64_t n) { return tt_from_data(1, &n, TT_F64, v, TT_CPU); }
 
@@ -81,7 +76,7 @@ TEST(ols_line_exact_and_descent)
         REL(r->cov[2], FC_OLS_COV_WB, 1e-4);
         REL(r->sse, FC_OLS_SSE, 1e-9);
         REL(r->loss, FC_OLS_SSE / 50, 1e-9);
-        REL(r->rms, sqrt(FC_OLS_SSE / 50), 1e-9);
+        REL(r->rms, sqrt(FC_OLS_SSE / 48), 1e-9); /* gnuplot's rms of residuals: sqrt(WSSR/ndf) */
         CHECK(r->n == 50 && r->dof == 48);
         if (m) {
             CHECK(r->stop == TG_STOP_EXACT && r->steps == 0);
@@ -440,8 +435,17 @@ TEST(singular_hessian_nan_stderrs)
     const char *names[] = {"a", "b"};
     double init[] = {1, 1};
     sp.ninit = 2, sp.init_names = names, sp.init_values = init;
-    tg_fit_result *r = fit(x, y, 5, NULL, &sp);
+    tt_tensor *tx = tt_from_data(1, (int64_t[]){5}, TT_F64, x, TT_CPU),
+              *ty = tt_from_data(1, (int64_t[]){5}, TT_F64, y, TT_CPU);
+    tg_fit_result *r = NULL;
+    CHECK(tg_fit(tx, ty, NULL, &sp, &r) == TT_EINVAL && !r);
+    CHECK(strstr(tt_last_error(), "do not determine a, b") != NULL);
+    tt_release(tx);
+    tt_release(ty);
+    sp.allow_undetermined = true;
+    r = fit(x, y, 5, NULL, &sp);
     if (!r) return;
+    CHECK(r->rank == 1 && !r->determined[0] && !r->determined[1]);
     CHECK(isnan(r->stderrs[0]) && isnan(r->stderrs[1]));
     CHECK(fabs(r->values[0] * r->values[1] - sum(y, 5) * 0 - (1 + 4 + 9 + 16 + 30) / 55.0) < 1e-6);
     tg_fit_result_free(r);
@@ -614,6 +618,20 @@ static void test_fused_line_matches_autograd(void)
 }
 
 /* tg_fit_check: the request alone, as tg_fit would refuse it, syntax first. */
+/* chi-square's upper tail (gnuplot's FIT_P) and Student's t quantile
+ * against scipy.stats. */
+TEST(distributions_against_scipy)
+{
+    for (size_t i = 0; i < sizeof chi2_cases / sizeof *chi2_cases; i++)
+        REL(tg_chi2_sf(chi2_cases[i][0], chi2_cases[i][1]), chi2_cases[i][2], 1e-12);
+    for (size_t i = 0; i < sizeof t_cases / sizeof *t_cases; i++)
+        /* p = 0.999999 holds its tail 1 - p to 1e-10 only: the quantile cannot be closer */
+        REL(tg_student_t_quantile(t_cases[i][0], t_cases[i][1]), t_cases[i][2], t_cases[i][0] > 0.9999 ? 1e-10 : 1e-12);
+    CHECK(tg_chi2_sf(0, 3) == 1 && isnan(tg_chi2_sf(1, 0)));
+    CHECK(isnan(tg_student_t_quantile(1, 3)) && fabs(tg_student_t_quantile(0.5, 3)) < 1e-15);
+    REL(tg_student_t_quantile(0.025, 48), -t_cases[2][2], 1e-12);
+}
+
 TEST(check_before_data)
 {
     tg_fit_spec sp;
@@ -658,6 +676,7 @@ int main(void)
     RUN(validation_errors);
     RUN(exact_poly_and_sse_default_line);
     RUN(fused_line_matches_autograd);
+    RUN(distributions_against_scipy);
     RUN(check_before_data);
     return DONE();
 }
