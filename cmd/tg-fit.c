@@ -47,7 +47,7 @@ static const char usage[] =
     "Model and loss:\n"
     "  -m, --model MODEL      line (default: y = w*x + b), poly:K (c0 + c1 x + ...\n"
     "                         + cK x^K) or an expression in x whose other names are\n"
-    "                         parameters, all given by --init: 'a*exp(k*x)'\n"
+    "                         parameters (from 1, or --init): 'a*exp(k*x)'\n"
     "  -l, --loss LOSS        mse (default), half-mse, sse, l1, huber[:DELTA],\n"
     "                         orthogonal (total least squares, line only), or an\n"
     "                         expression over pred, y, x: 'sum((pred-y)^2)/2'\n"

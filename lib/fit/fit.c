@@ -142,7 +142,8 @@ static void param_list(const tg_model *m, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", m->names[i]);
 }
 
-/* Initial values into theta (0 where not given); expression models need all. */
+/* Initial values into theta: as given, else 1 for an expression model's
+ * parameters (gnuplot's and scipy's start), 0 for line and poly. */
 static tt_status read_init(const tg_fit_spec *sp, const tg_model *m, double *theta)
 {
     bool given[MAX_PARAMS] = {false};
@@ -163,13 +164,7 @@ static tt_status read_init(const tg_fit_spec *sp, const tg_model *m, double *the
     }
     if (m->kind == TG_MODEL_EXPR)
         for (int i = 0; i < m->np; i++)
-            if (!given[i]) {
-                param_list(m, list, sizeof list);
-                return tt_set_error(TT_EUSAGE,
-                                    "parameter '%s' of the model '%s' has no initial value (an expression "
-                                    "model needs one for each of its parameters: %s)",
-                                    m->names[i], m->text, list);
-            }
+            if (!given[i]) theta[i] = 1;
     return TT_OK;
 }
 

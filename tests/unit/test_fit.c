@@ -500,8 +500,6 @@ TEST(validation_errors)
     const char *naq[] = {"a", "q"};
     sp.init_names = naq;
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'q' is not in the model 'a*exp(k*x)' (its parameters: a, k)");
-    sp.ninit = 1;
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'k' of the model 'a*exp(k*x)' has no initial value");
     sp.model = NULL;
     sp.init_names = naq;
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'a' is not in the model 'line' (its parameters: w, b)");
@@ -620,6 +618,28 @@ static void test_fused_line_matches_autograd(void)
 /* tg_fit_check: the request alone, as tg_fit would refuse it, syntax first. */
 /* chi-square's upper tail (gnuplot's FIT_P) and Student's t quantile
  * against scipy.stats. */
+/* Parameters not in the init list start at 1, as gnuplot's and scipy's do:
+ * one Newton iteration from 1 reaches a linear model's answer. */
+TEST(expression_parameters_start_at_one)
+{
+    double x[4] = {0, 1, 2, 3}, y[4] = {1, 3, 5, 7.5};
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    sp.model = "a*x + c";
+    sp.optimizer = TG_OPT_GD, sp.lr = 1e-300, sp.steps = 1; /* a step that moves nothing */
+    tg_fit_result *r = fit(x, y, 4, NULL, &sp);
+    if (!r) return;
+    CHECK(r->values[0] == 1 && r->values[1] == 1);
+    tg_fit_result_free(r);
+    const char *names[] = {"c"};
+    double init[] = {-2};
+    sp.ninit = 1, sp.init_names = names, sp.init_values = init;
+    r = fit(x, y, 4, NULL, &sp);
+    if (!r) return;
+    CHECK(r->values[0] == 1 && r->values[1] == -2);
+    tg_fit_result_free(r);
+}
+
 TEST(distributions_against_scipy)
 {
     for (size_t i = 0; i < sizeof chi2_cases / sizeof *chi2_cases; i++)
@@ -641,9 +661,8 @@ TEST(check_before_data)
     sp.model = "a*x +";
     CHECK(tg_fit_check(&sp) == TT_ESYNTAX);
     CHECK(strstr(tt_last_error(), "model: syntax error at column 6") && strstr(tt_last_error(), "\n  a*x +\n"));
-    sp.model = "a*x";
-    CHECK(tg_fit_check(&sp) == TT_EUSAGE);
-    CHECK(strstr(tt_last_error(), "parameter 'a' of the model 'a*x' has no initial value"));
+    sp.model = "a*x"; /* a starts at 1 */
+    CHECK(tg_fit_check(&sp) == TT_OK);
     const char *names[] = {"a"};
     const double values[] = {2};
     sp.ninit = 1, sp.init_names = names, sp.init_values = values;
@@ -676,6 +695,7 @@ int main(void)
     RUN(validation_errors);
     RUN(exact_poly_and_sse_default_line);
     RUN(fused_line_matches_autograd);
+    RUN(expression_parameters_start_at_one);
     RUN(distributions_against_scipy);
     RUN(check_before_data);
     return DONE();
