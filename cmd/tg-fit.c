@@ -84,7 +84,10 @@ static const char usage[] =
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
     "      --history FILE     write the loss after each step (.h5/.hdf5, .csv, .tsv\n"
     "                         or .txt)\n"
-    "      --plot FILE.svg    draw the data, the fitted curve and the loss curve\n"
+    "      --residuals FILE   write x, y, fit and residual = y - fit per point\n"
+    "                         (with --sigma: sigma and residual/sigma too)\n"
+    "      --plot FILE.svg    draw the data (with --sigma's error bars), the fitted\n"
+    "                         curve, the residuals and the loss curve\n"
     "                         (SVG: the name must end in .svg)\n"
     "common options:\n"
     "  -o, --output FILE      write the report to FILE (atomically); its extension\n"
@@ -127,6 +130,7 @@ enum {
     OPT_ABSOLUTE_SIGMA,
     OPT_ALLOW_UNDETERMINED,
     OPT_CI,
+    OPT_RESIDUALS,
 };
 
 static const struct option longopts[] = {
@@ -138,6 +142,7 @@ static const struct option longopts[] = {
     {"absolute-sigma", no_argument, NULL, OPT_ABSOLUTE_SIGMA},
     {"allow-undetermined", no_argument, NULL, OPT_ALLOW_UNDETERMINED},
     {"ci", required_argument, NULL, OPT_CI},
+    {"residuals", required_argument, NULL, OPT_RESIDUALS},
     {"drop-nan", no_argument, NULL, OPT_DROP_NAN},
     {"model", required_argument, NULL, 'm'},
     {"loss", required_argument, NULL, 'l'},
@@ -199,8 +204,8 @@ typedef struct {
     bool ci_given;
     double ci; /* the confidence level (0.95 unless --ci) */
     int64_t slice, log_every;
-    const char *history, *plot;
-    tt_file_format history_fmt;
+    const char *history, *plot, *residuals;
+    tt_file_format history_fmt, residuals_fmt;
     out_kind out;
 } fit_opts;
 
@@ -450,6 +455,10 @@ static void parse(fit_opts *o, int argc, char **argv)
             if (!*optarg) cmd_usage_error("invalid value '' for --plot: expected a file name");
             o->plot = optarg;
             break;
+        case OPT_RESIDUALS:
+            if (!*optarg) cmd_usage_error("invalid value '' for --residuals: expected a file name");
+            o->residuals = optarg;
+            break;
         default: cmd_usage_error("unexpected option (internal error)");
         }
     }
@@ -488,6 +497,10 @@ static void parse(fit_opts *o, int argc, char **argv)
     if (o->history) {
         int k = cmd_form_by_path("--history", o->history, cmd_set_forms, NULL);
         o->history_fmt = k >= 0 ? cmd_set_forms[k].fmt : TT_FMT_H5; /* a device or FIFO: as a pipe */
+    }
+    if (o->residuals) {
+        int k = cmd_form_by_path("--residuals", o->residuals, cmd_set_forms, NULL);
+        o->residuals_fmt = k >= 0 ? cmd_set_forms[k].fmt : TT_FMT_H5;
     }
     if (o->plot) cmd_form_by_path("--plot", o->plot, plot_forms, NULL);
 }
@@ -1064,6 +1077,45 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
     tt_set_free(set);
 }
 
+/* y - fit at every point (NULL when the model cannot be evaluated). */
+static double *residuals_of(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
+    double *res = cmd_xcalloc((size_t)(d->n ? d->n : 1), sizeof *res);
+    if (tg_model_predict(o->compiled, r->values, d->x, d->n, res) != TT_OK) {
+        free(res);
+        return NULL;
+    }
+    for (int64_t i = 0; i < d->n; i++) res[i] = d->y[i] - res[i];
+    return res;
+}
+
+/* x, y, fit, residual (and sigma, residual/sigma) per point, as gnuplot's
+ * residuals and scipy's y - f(x, *popt). */
+static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
+    double *res = residuals_of(o, d, r);
+    if (!res) cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
+    int64_t n = d->n;
+    double *fit = cmd_xcalloc((size_t)(n ? n : 1), sizeof *fit);
+    for (int64_t i = 0; i < n; i++) fit[i] = d->y[i] - res[i];
+    tt_tensor_set *set = tt_set_new();
+    if (!set) cmd_fail("out of memory");
+    if (o->residuals_fmt == TT_FMT_H5) cmd_provenance(set);
+    put_f64(set, d->xname, 1, &n, d->x);
+    put_f64(set, d->yname, 1, &n, d->y);
+    put_f64(set, "fit", 1, &n, fit);
+    put_f64(set, "residual", 1, &n, res);
+    if (d->sigma) {
+        for (int64_t i = 0; i < n; i++) fit[i] = res[i] / d->sigma[i];
+        put_f64(set, "sigma", 1, &n, d->sigma);
+        put_f64(set, "normalized", 1, &n, fit);
+    }
+    cmd_write_set(o->residuals, o->residuals_fmt, set);
+    tt_set_free(set);
+    free(fit);
+    free(res);
+}
+
 /* ---- the plot --------------------------------------------------------------- */
 
 /* y of the fitted model at xs (NULL when it cannot be evaluated). */
@@ -1106,7 +1158,10 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
     else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
+    double *res = residuals_of(o, d, r);
     plot_fit pf = {
+        .sigma = d->sigma,
+        .resid = res,
         .x = d->x,
         .y = d->y,
         .n = d->n,
@@ -1128,6 +1183,7 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     if (!svg) cmd_fail("out of memory drawing --plot");
     cmd_write_bytes(o->plot, svg, len);
     free(svg);
+    free(res);
     free(cx);
     free(cy);
 }
@@ -1247,6 +1303,7 @@ int main(int argc, char **argv)
     cmd_common_finish(&op->co);
     if (op->history) cmd_check_output_path(op->history);
     if (op->plot) cmd_check_output_path(op->plot);
+    if (op->residuals) cmd_check_output_path(op->residuals);
     fit_opts o = *op; /* read-only from here; `opts` keeps what release_host frees */
 
     /* The whole request is checked (expressions' syntax first) before any data is read. */
@@ -1322,6 +1379,7 @@ int main(int argc, char **argv)
 
     /* Side outputs first, the report last (a failure leaves no report). */
     if (o.history) write_history(&o, r);
+    if (o.residuals) write_residuals(&o, &d, r);
     if (o.plot) write_plot(&o, &d, r);
     write_report(&o, &d, r);
     return 0;

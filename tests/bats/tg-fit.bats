@@ -929,3 +929,34 @@ print("%.17g %.17g %.17g" % best)'
     assert_output --partial "--ci takes a confidence level between 0 and 1"
   done
 }
+
+@test "--residuals FILE: x, y, fit, residual (and sigma, residual/sigma) per point" {
+  fitkv "$FIX/weighted.csv" --sigma sigma --method exact --residuals res.csv
+  run head -1 res.csv
+  assert_output "x,y,fit,residual,sigma,normalized"
+  [ "$(wc -l < res.csv)" = 61 ]
+  # each row: fit = w x + b, residual = y - fit, normalized = residual / sigma; chi2 = sum normalized^2
+  awk -F, -v w="$w" -v b="$b" -v chi2="$chi2" 'NR > 1 {
+      f = w * $1 + b; d = $3 - f; if (d < 0) d = -d; if (d > 1e-12 * (1 + (f < 0 ? -f : f))) { print "fit", NR; exit 1 }
+      d = $4 - ($2 - $3); if (d < 0) d = -d; if (d > 1e-12) { print "residual", NR; exit 1 }
+      s += $6 * $6 }
+    END { d = s - chi2; if (d < 0) d = -d; if (d > 1e-9 * chi2) { print "chi2", s, chi2; exit 1 } }' res.csv
+  tg-fit "$FIX/line.csv" --residuals res.h5 --format kv > /dev/null
+  run /usr/bin/python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1]); print(sorted(f.keys()), f["residual"].shape)' res.h5
+  assert_output "['fit', 'residual', 'x', 'y'] (50,)"
+  run tg-fit "$FIX/line.csv" --residuals res.svg --format kv
+  assert_failure 2
+}
+
+@test "--plot with --sigma: error bars on the data and a residual panel" {
+  tg-fit "$FIX/weighted.csv" --sigma sigma --plot w.svg --format kv > /dev/null
+  [ "$(grep -c '<g clip-path="url(#clip[13])" stroke="#1f77b4" stroke-opacity="0.55"' w.svg)" = 2 ]
+  [ "$(grep -c '^<line x1="[0-9.]*" y1="[0-9.]*" x2="[0-9.]*" y2="[0-9.]*"/>$' w.svg)" = 120 ] # 60 bars, twice
+  grep -q 'residual (y - fit)' w.svg
+  [ "$(grep -c '<circle cx="[0-9.]*" cy="[0-9.]*" r="2"/>' w.svg)" = 60 ] # the residuals
+  run /usr/bin/python3 -c 'import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1]); print("ok")' w.svg
+  assert_output ok
+  tg-fit "$FIX/line.csv" --plot l.svg --format kv > /dev/null
+  ! grep -q 'stroke-opacity="0.55"' l.svg
+  grep -q 'residual (y - fit)' l.svg
+}
