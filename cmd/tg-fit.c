@@ -33,9 +33,10 @@ static const char usage[] =
     "\n"
     "Input: FILE (HDF5 or text; '-' or nothing: standard input), so that\n"
     "`tg-gen line ... | tg-fit` works.\n"
-    "  -x, --x NAME           the x dataset or column (default x; for text without\n"
+    "  -x, --x NAME[,NAME...] the x dataset or column (default x; for text without\n"
     "                         such a column, the first one; columns without a\n"
-    "                         header are named 1, 2, ...)\n"
+    "                         header are named 1, 2, ...); several: the line is\n"
+    "                         y = w_A*A + w_B*B + ... + b\n"
     "  -y, --y NAME           the y dataset or column (default y, else the next one)\n"
     "  -w, --weights NAME     per-point weights 1/sigma^2 (each loss term times w)\n"
     "  -s, --sigma NAME       per-point uncertainties of y (weights 1/sigma^2;\n"
@@ -47,7 +48,8 @@ static const char usage[] =
     "Model and loss:\n"
     "  -m, --model MODEL      line (default: y = w*x + b), poly:K (c0 + c1 x + ...\n"
     "                         + cK x^K) or an expression in x whose other names are\n"
-    "                         parameters (from 1, or --init): 'a*exp(k*x)'\n"
+    "                         parameters (from 1, or --init): 'a*exp(k*x)'; names\n"
+    "                         of columns or datasets are data: 'a*x + c*z + d'\n"
     "  -l, --loss LOSS        mse (default), half-mse, sse, l1, huber[:DELTA],\n"
     "                         orthogonal (total least squares, line only), or an\n"
     "                         expression over pred, y, x: 'sum((pred-y)^2)/2'\n"
@@ -512,6 +514,10 @@ typedef struct {
     bool text;
     const char *xname, *yname, *wname; /* as found */
     double *x, *y, *w;
+    int nx; /* x columns: x (xnames[0] == xname, xs[0] == x), then the other regressors */
+    const char *xnames[TG_FIT_MAX_X];
+    double *xs[TG_FIT_MAX_X];
+    int64_t xlen[TG_FIT_MAX_X];
     double *sigma;  /* --sigma: the uncertainties (w holds 1/sigma^2) */
     int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
     int64_t n;
@@ -555,6 +561,72 @@ static double *read_vector(tt_source *src, const char *name, const char *opt, in
     return v;
 }
 
+/* Whether the source has a column or dataset of this name. */
+static bool has_name(char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return true;
+    return false;
+}
+
+static void add_regressor(const fit_opts *o, fit_data *d, tt_source *src, const char *name)
+{
+    for (int j = 0; j < d->nx; j++)
+        if (!strcmp(d->xnames[j], name)) cmd_usage_error("-x names the column '%s' twice", name);
+    if (d->nx == TG_FIT_MAX_X) cmd_usage_error("a fit takes at most %d x columns", TG_FIT_MAX_X);
+    int j = d->nx++;
+    d->xnames[j] = cmd_xstrdup(name);
+    d->xs[j] = read_vector(src, name, "-x", &d->xlen[j], NULL);
+    (void)o;
+}
+
+/* The x columns: x (d->x), the other names of -x x,z, and the names of an
+ * expression model that are columns or datasets of the input (data, not
+ * parameters: 'a*x + c*z + d' reads z); a parameter one edit away from a
+ * column's name draws a warning (a typo would become a fitted parameter),
+ * unless both are single letters. */
+static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
+{
+    d->nx = 1, d->xnames[0] = d->xname, d->xs[0] = d->x, d->xlen[0] = d->n;
+    if (o->xname && strchr(o->xname, ',')) {
+        const char *p = strchr(o->xname, ',') + 1;
+        for (;;) {
+            size_t n = strcspn(p, ",");
+            if (!n) cmd_usage_error("invalid value '%s' for -x: an empty column name", o->xname);
+            char *name = strndup(p, n);
+            if (!name) cmd_fail("out of memory");
+            add_regressor(o, d, src, name);
+            free(name);
+            if (!p[n]) break;
+            p += n + 1;
+        }
+    }
+    if (tg_model_get_kind(o->compiled) != TG_MODEL_EXPR) return;
+    char *const *names = NULL;
+    int nnames = 0;
+    cmd_check_status(tt_source_names(src, &names, &nnames), NULL);
+    tg_program *prog = tg_program_parse(o->model);
+    if (!prog) cmd_expr_fail(NULL);
+    for (int i = 0; i < tg_program_nnames(prog); i++) {
+        const char *name = tg_program_name(prog, i);
+        bool taken = !strcmp(name, d->xname) || !strcmp(name, d->yname) || (d->wname && !strcmp(name, d->wname));
+        if (taken || !has_name(names, nnames, name)) continue;
+        bool listed = false;
+        for (int j = 0; j < d->nx; j++) listed |= !strcmp(d->xnames[j], name);
+        if (!listed) add_regressor(o, d, src, name);
+    }
+    for (int i = 0; i < tg_program_nnames(prog); i++) {
+        const char *name = tg_program_name(prog, i);
+        if (has_name(names, nnames, name) || !strcmp(name, "x")) continue;
+        for (int k = 0; k < nnames; k++)
+            if ((strlen(name) > 1 || strlen(names[k]) > 1) && edit_distance(name, names[k]) == 1 &&
+                strcmp(names[k], d->yname) != 0) /* single letters are all one edit apart */
+                cmd_warn("warning: '%s' in the model is a parameter, one letter away from the column '%s' (a typo?)",
+                         name, names[k]);
+    }
+    tg_program_free(prog);
+}
+
 static void read_data(const fit_opts *o, fit_data *d)
 {
     const char *path = o->input ? o->input : "-";
@@ -575,7 +647,10 @@ static void read_data(const fit_opts *o, fit_data *d)
         if (!strcmp(cols[i], "x")) has_x = true;
         if (!strcmp(cols[i], "y")) has_y = true;
     }
-    d->xname = o->xname;
+    char *first_x = o->xname ? strndup(o->xname, strcspn(o->xname, ",")) : NULL;
+    if (o->xname && !first_x) cmd_fail("out of memory");
+    if (first_x && !*first_x) cmd_usage_error("invalid value '%s' for -x: an empty column name", o->xname);
+    d->xname = first_x;
     if (!d->xname) d->xname = has_x || !d->text ? "x" : column_after(cols, ncols, NULL);
     d->yname = o->yname;
     if (!d->yname) d->yname = has_y || !d->text ? "y" : column_after(cols, ncols, d->xname);
@@ -584,7 +659,7 @@ static void read_data(const fit_opts *o, fit_data *d)
                  ncols == 1 ? "" : "s");
     d->wname = o->wname;
     /* The names may live in the source: copy them before closing it. */
-    d->xname = strdup(d->xname);
+    d->xname = first_x ? first_x : strdup(d->xname);
     d->yname = strdup(d->yname);
     if (d->wname) d->wname = strdup(d->wname);
     if (!d->xname || !d->yname || (o->wname && !d->wname)) cmd_fail("out of memory");
@@ -592,6 +667,7 @@ static void read_data(const fit_opts *o, fit_data *d)
     int64_t ny = 0, nw = 0;
     d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
     d->y = read_vector(src, d->yname, "-y", &ny, NULL);
+    regressors(o, d, src);
     if (d->wname) d->w = read_vector(src, d->wname, o->sigma ? "--sigma" : "-w", &nw, NULL);
     const int64_t *lines = tt_source_text_lines(src);
     if (lines) {
@@ -606,14 +682,21 @@ static void read_data(const fit_opts *o, fit_data *d)
     if (d->w && nw != d->n)
         cmd_fail("%s: the weights '%s' have %lld values for %lld points", d->label, d->wname, (long long)nw,
                  (long long)d->n);
+    for (int j = 1; j < d->nx; j++)
+        if (d->xlen[j] != d->n)
+            cmd_fail("%s: the x columns differ in length: '%s' has %lld points, '%s' has %lld", d->label, d->xname,
+                     (long long)d->n, d->xnames[j], (long long)d->xlen[j]);
 
     /* Rows with NaN or Inf: an error naming the first, or dropped. */
     int64_t kept = 0, dropped = 0, first_bad = -1;
     for (int64_t i = 0; i < d->n; i++) {
-        bool bad = !isfinite(d->x[i]) || !isfinite(d->y[i]) || (d->w && !isfinite(d->w[i]));
+        int badx = -1;
+        for (int j = 0; j < d->nx && badx < 0; j++)
+            if (!isfinite(d->xs[j][i])) badx = j;
+        bool bad = badx >= 0 || !isfinite(d->y[i]) || (d->w && !isfinite(d->w[i]));
         if (bad && !o->drop_nan) {
-            const char *col = !isfinite(d->x[i]) ? d->xname : !isfinite(d->y[i]) ? d->yname : d->wname;
-            double v = !isfinite(d->x[i]) ? d->x[i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
+            const char *col = badx >= 0 ? d->xnames[badx] : !isfinite(d->y[i]) ? d->yname : d->wname;
+            double v = badx >= 0 ? d->xs[badx][i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
             const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
             if (d->text)
                 cmd_fail("%s: line %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)d->lines[i], col,
@@ -637,7 +720,7 @@ static void read_data(const fit_opts *o, fit_data *d)
                          d->wname, d->w[i]);
             cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
         }
-        d->x[kept] = d->x[i];
+        for (int j = 0; j < d->nx; j++) d->xs[j][kept] = d->xs[j][i];
         d->y[kept] = d->y[i];
         if (d->w) d->w[kept] = d->w[i];
         kept++;
@@ -818,6 +901,13 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", tg_model_formula(o->compiled, fb, sizeof fb),
             (long long)r->n, d->label, d->xname, d->yname, d->wname ? (o->sigma ? ", sigma " : ", weights ") : "",
             d->wname ? d->wname : "");
+    if (tg_model_get_kind(o->compiled) == TG_MODEL_EXPR || d->nx > 1) {
+        fprintf(f, "parameters: ");
+        for (int i = 0; i < p; i++) fprintf(f, "%s%s", i ? ", " : "", r->names[i]);
+        fprintf(f, "; data: ");
+        for (int j = 0; j < d->nx; j++) fprintf(f, "%s%s", j ? ", " : "", d->xnames[j]);
+        fputc('\n', f);
+    }
     fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
     if (o->method == TG_METHOD_EXACT) fprintf(f, "method exact\n\n");
     else if (o->optimizer == TG_OPT_AUTO)
@@ -1081,7 +1171,7 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
 static double *residuals_of(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
     double *res = cmd_xcalloc((size_t)(d->n ? d->n : 1), sizeof *res);
-    if (tg_model_predict(o->compiled, r->values, d->x, d->n, res) != TT_OK) {
+    if (tg_model_predict_cols(o->compiled, r->values, (const double *const *)d->xs, d->n, res) != TT_OK) {
         free(res);
         return NULL;
     }
@@ -1101,7 +1191,7 @@ static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_r
     tt_tensor_set *set = tt_set_new();
     if (!set) cmd_fail("out of memory");
     if (o->residuals_fmt == TT_FMT_H5) cmd_provenance(set);
-    put_f64(set, d->xname, 1, &n, d->x);
+    for (int j = 0; j < d->nx; j++) put_f64(set, d->xnames[j], 1, &n, d->xs[j]);
     put_f64(set, d->yname, 1, &n, d->y);
     put_f64(set, "fit", 1, &n, fit);
     put_f64(set, "residual", 1, &n, res);
@@ -1136,8 +1226,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     int64_t nc = 400;
     double *cx = cmd_xcalloc((size_t)nc, sizeof *cx);
     for (int64_t i = 0; i < nc; i++) cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
-    double *cy = model_values(o, r, cx, nc);
-    if (!cy) cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
+    double *cy = d->nx == 1 ? model_values(o, r, cx, nc) : NULL; /* several x: no curve over the first */
+    if (!cy && d->nx == 1) cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
 
     char title[256], curve[160], data[96], losst[160], pb[64];
     const char *m = tg_model_text(o->compiled);
@@ -1240,6 +1330,7 @@ static tg_fit_result *result;
 static void release_host(void)
 {
     tg_fit_result_free(result);
+    for (int j = 1; j < data.nx; j++) free(data.xs[j]), free((char *)data.xnames[j]);
     free(data.x);
     free(data.y);
     free(data.w);
@@ -1319,7 +1410,23 @@ int main(int argc, char **argv)
     spec.dtype = dt;
     /* The data as read, in float64 on the host: the fit rounds them to
      * --dtype on --device itself, and says when that loses precision. */
-    data_x = to_tensor(d.x, d.n, TT_F64, TT_CPU);
+    if (d.nx > 1) { /* the x columns side by side: (N, nx) */
+        double *xx = cmd_xcalloc((size_t)(d.n ? d.n : 1) * (size_t)d.nx, sizeof *xx);
+        for (int64_t i = 0; i < d.n; i++)
+            for (int j = 0; j < d.nx; j++) xx[i * d.nx + j] = d.xs[j][i];
+        int64_t shape[2] = {d.n, d.nx};
+        data_x = cmd_check(tt_from_data(2, shape, TT_F64, xx, TT_CPU), NULL);
+        free(xx);
+        spec.nx = d.nx;
+        spec.x_names = d.xnames;
+    } else {
+        data_x = to_tensor(d.x, d.n, TT_F64, TT_CPU);
+    }
+    /* the model over the data's columns, for the report's formula and predictions */
+    tg_model *with_data;
+    if (tg_model_new_with_data(o.model, d.nx, d.xnames, &with_data) != TT_OK) cmd_expr_fail(NULL);
+    tg_model_free(opts.compiled);
+    opts.compiled = o.compiled = with_data;
     data_y = to_tensor(d.y, d.n, TT_F64, TT_CPU);
     data_w = d.w ? to_tensor(d.w, d.n, TT_F64, TT_CPU) : NULL;
     atexit(release_tensors);

@@ -86,6 +86,13 @@ typedef struct {
     /* The weights are 1/sigma^2 of known sigmas: the covariance is (J^T W J)^-1,
      * not rescaled by the reduced chi-square (curve_fit's absolute_sigma). */
     bool absolute_sigma;
+    /* The x columns' names (nx of them; 0 and NULL: one column, x). With
+     * several, the line fits y = w_A*A + w_B*B + ... + b (multiple linear
+     * regression; a coefficient's name is w_ and the column's name with every
+     * character outside [A-Za-z0-9_] replaced by _), and an expression model
+     * reads each name as its column: its other names are parameters. */
+    int nx;
+    const char *const *x_names;
     uint64_t seed; /* batch order and random initial values */
     /* Points per slice read from the data (0: TG_FIT_SLICE). Slices at least
      * a block long are read in whole blocks (the slice rounded down to a
@@ -109,6 +116,9 @@ typedef struct {
 
 void tg_fit_spec_defaults(tg_fit_spec *spec);
 
+/* The most x columns a fit takes (several regressors). */
+#define TG_FIT_MAX_X 6
+
 /* Points per accumulation block, and the default slice (both powers of two). */
 #define TG_FIT_BLOCK 8192
 #define TG_FIT_SLICE 65536
@@ -119,7 +129,7 @@ void tg_fit_spec_defaults(tg_fit_spec *spec);
  * regression), y, then the weights 1/sigma^2 when `weighted`. */
 typedef struct {
     int64_t n;      /* points */
-    int nx;         /* x columns (1) */
+    int nx;         /* x columns (the model's: tg_fit_spec.nx, 1 by default) */
     bool weighted;  /* a weight column follows y */
     tt_dtype dtype; /* the data's own floating type (the fit runs in spec->dtype) */
     /* Fills cols[c][0 .. count) with the values of column c at points start ..
@@ -145,6 +155,10 @@ typedef enum { TG_MODEL_LINE, TG_MODEL_POLY, TG_MODEL_EXPR } tg_model_kind;
 /* "line" (also when NULL), "poly:K" or an expression; TT_EUSAGE naming an
  * unknown name or a bad degree, the parser's error for an expression. */
 tt_status tg_model_new(const char *model, tg_model **out);
+/* The same over the data columns x_names[0 .. nx) (see tg_fit_spec.x_names). */
+tt_status tg_model_new_with_data(const char *model, int nx, const char *const *x_names, tg_model **out);
+int tg_model_nx(const tg_model *m);
+const char *tg_model_x_name(const tg_model *m, int j);
 void tg_model_free(tg_model *m);
 tg_model_kind tg_model_get_kind(const tg_model *m);
 const char *tg_model_text(const tg_model *m); /* as given ("line" for NULL) */
@@ -157,6 +171,9 @@ const char *tg_model_formula(const tg_model *m, char *buf, size_t len);
 /* pred[i] = model(x[i]) for the parameters theta (in parameter order), in
  * float64, for any chunk of points. */
 tt_status tg_model_predict(const tg_model *m, const double *theta, const double *x, int64_t n, double *pred);
+/* The same for a model of several x columns: xs[j][i] is column j at point i. */
+tt_status tg_model_predict_cols(const tg_model *m, const double *theta, const double *const *xs, int64_t n,
+                                double *pred);
 /* The built-in model names, NULL-terminated ("line", "poly:K"). */
 const char *const *tg_model_names(void);
 

@@ -23,7 +23,9 @@ static tt_status block_tensors(const tgf_fit *F, double *const *cols, int64_t of
 {
     int nx = F->stream.data->nx;
     d->n = m;
-    d->x = tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[0] + off, TT_CPU));
+    for (int j = 0; j < nx; j++)
+        if (!(d->xs[j] = tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[j] + off, TT_CPU)))) return tt_last_status();
+    d->x = d->xs[0];
     d->y = tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[nx] + off, TT_CPU));
     d->s = F->weighted ? tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[F->stream.ncols - 1] + off, TT_CPU)) : NULL;
     return d->x && d->y && (!F->weighted || d->s) ? TT_OK : tt_last_status() ? tt_last_status() : TT_ENOMEM;

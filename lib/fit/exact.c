@@ -100,22 +100,32 @@ static tt_status tsqr_blocks(void *ctx, int64_t start, int64_t count, double *co
     const tgf_fit *F = c->F;
     const tgf_trans *t = &F->tr;
     int q = c->q, nx = F->stream.data->nx;
+    bool multi = F->model->kind == TG_MODEL_LINE; /* the columns x..., 1, y as they are */
     const double *s = F->weighted ? cols[F->stream.ncols - 1] : NULL;
     for (int64_t b = 0; b * BLOCK < count; b++) {
         int64_t off = b * BLOCK, m = count - off < BLOCK ? count - off : BLOCK;
         for (int64_t i = 0; i < m; i++) {
-            double w = s ? sqrt(s[off + i]) : 1, u = (cols[0][off + i] - t->c) / t->h, pw = 1;
+            double w = s ? sqrt(s[off + i]) : 1, y = cols[nx][off + i];
+            if (multi) {
+                for (int k = 0; k < nx; k++) c->A[(size_t)k * (size_t)m + (size_t)i] = w * cols[k][off + i];
+                c->A[(size_t)nx * (size_t)m + (size_t)i] = w;
+                c->A[(size_t)(q - 1) * (size_t)m + (size_t)i] = w * y;
+                continue;
+            }
+            double u = (cols[0][off + i] - t->c) / t->h, pw = 1;
             for (int k = 0; k < q - 1; k++, pw *= u) c->A[(size_t)k * (size_t)m + (size_t)i] = w * pw;
-            c->A[(size_t)(q - 1) * (size_t)m + (size_t)i] = w * (cols[nx][off + i] - t->my) / t->sy;
+            c->A[(size_t)(q - 1) * (size_t)m + (size_t)i] = w * (y - t->my) / t->sy;
         }
         tgf_qr_block(m, q, c->A, partials + b * q * q);
     }
     return TT_OK;
 }
 
+/* poly:K on standardized x, or the line in several x columns as they are
+ * (QR keeps the digits that the normal equations would lose). */
 static tt_status exact_poly(tgf_fit *F, double *theta, tg_fit_result *r)
 {
-    int p = F->model->K + 1, q = p + 1;
+    int p = F->model->np, q = p + 1;
     tsqr_ctx c = {F, q, malloc(sizeof(double) * (size_t)BLOCK * (size_t)q)};
     double *R = malloc(sizeof(double) * (size_t)(q * q));
     tt_status st = c.A && R ? TT_OK : tt_set_error(TT_ENOMEM, "out of memory");
@@ -152,8 +162,10 @@ static tt_status exact_poly(tgf_fit *F, double *theta, tg_fit_result *r)
         for (int j = k + 1; j < p; j++) acc -= R[k * q + j] * cs[j];
         cs[k] = acc / R[k * q + k];
     }
-    tgf_to_user(F->model, &F->tr, cs, theta);
-    double sse_std = R[p * q + p] * R[p * q + p], sy2 = F->tr.sy * F->tr.sy;
+    bool multi = F->model->kind == TG_MODEL_LINE;
+    if (multi) memcpy(theta, cs, sizeof(double) * (size_t)p);
+    else tgf_to_user(F->model, &F->tr, cs, theta);
+    double sse_std = R[p * q + p] * R[p * q + p], sy2 = multi ? 1 : F->tr.sy * F->tr.sy;
     loss_from_sse(F, sse_std * sy2, 0, r);
     /* cov_std = sse / dof (R^T R)^-1 = sse / dof R^-1 R^-T */
     int64_t dof = F->n - p;
@@ -187,5 +199,5 @@ static tt_status exact_poly(tgf_fit *F, double *theta, tg_fit_result *r)
 
 tt_status tgf_exact(tgf_fit *F, double *theta, tg_fit_result *r)
 {
-    return F->model->kind == TG_MODEL_LINE ? exact_line(F, theta, r) : exact_poly(F, theta, r);
+    return F->model->kind == TG_MODEL_LINE && F->model->nx == 1 ? exact_line(F, theta, r) : exact_poly(F, theta, r);
 }

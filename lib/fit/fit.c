@@ -198,7 +198,9 @@ static tt_status check_options(const tg_fit_spec *sp)
 static tt_status check_spec(const tg_fit_spec *sp, tg_model **model, tgf_loss *loss, double *theta)
 {
     tt_status st;
-    if ((st = tg_model_new(sp->model, model)) || (st = tgf_loss_init(loss, sp->loss, *model))) return st;
+    if ((st = tg_model_new_with_data(sp->model, sp->nx, sp->x_names, model)) ||
+        (st = tgf_loss_init(loss, sp->loss, *model)))
+        return st;
     const tg_model *m = *model;
     if (m->kind == TG_MODEL_EXPR && m->np == 0)
         return tt_set_error(TT_EUSAGE,
@@ -255,7 +257,7 @@ static tt_status check_blockwise(const tgf_fit *F)
 static tt_status undetermined_error(const tgf_fit *F, const tg_fit_result *r)
 {
     const tg_model *m = F->model;
-    bool exact_poly = F->sp->method == TG_METHOD_EXACT && m->kind == TG_MODEL_POLY;
+    bool exact_poly = F->sp->method == TG_METHOD_EXACT && (m->kind == TG_MODEL_POLY || m->nx > 1);
     if (F->sp->allow_undetermined && !exact_poly) return TT_OK;
     char list[512] = "";
     size_t used = 0;
@@ -266,6 +268,9 @@ static tt_status undetermined_error(const tgf_fit *F, const tg_fit_result *r)
     char why[256];
     if (F->n < m->np)
         snprintf(why, sizeof why, "%lld point%s for %d parameters", (long long)F->n, F->n == 1 ? "" : "s", m->np);
+    else if (m->kind == TG_MODEL_LINE && m->nx > 1)
+        snprintf(why, sizeof why,
+                 "the x columns (and the intercept's constant) are linearly dependent (collinear) on these points");
     else if (m->kind != TG_MODEL_EXPR && F->mo.cxx == 0)
         snprintf(why, sizeof why, "every x is the same (%.17g)", F->mo.xmin);
     else if (m->kind == TG_MODEL_POLY)
@@ -378,8 +383,9 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
 
     if ((st = check_spec(sp, &F.model, &F.loss, theta))) goto fail;
     const tg_model *m = F.model;
-    if (data->nx != 1) {
-        st = tt_set_error(TT_EUSAGE, "the data have %d x columns: the models take one (x)", data->nx);
+    if (data->nx != m->nx) {
+        st = tt_set_error(TT_EUSAGE, "the data have %d x column%s and the model '%s' reads %d", data->nx,
+                          data->nx == 1 ? "" : "s", m->text, m->nx);
         goto fail;
     }
     if (F.n <= 0) {
@@ -406,7 +412,7 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
     /* the first pass: every value checked, the moments */
     if ((st = tgf_stream_open(&F.stream, data, sp->slice)) || (st = tgf_scan(&F.stream, &F.mo))) goto fail;
     F.passes = 1;
-    F.standardized = m->kind != TG_MODEL_EXPR && F.loss.kind != TG_LOSS_EXPR;
+    F.standardized = m->kind != TG_MODEL_EXPR && F.loss.kind != TG_LOSS_EXPR && m->nx == 1;
     if (m->kind != TG_MODEL_EXPR) F.tr = tgf_make_trans(m, &F.mo);
 
     if (!(r = result_new(m))) {
@@ -521,7 +527,8 @@ done:
 /* ---- tg_fit: tensors as a stream ----------------------------------------------------- */
 
 typedef struct {
-    const tt_tensor *t[3]; /* x, y, weights: 1-D views */
+    const tt_tensor *t[TGF_MAX_X + 2]; /* the columns in the stream's order (x..., y, weights): 1-D views */
+    int ncols;
 } tensor_src;
 
 /* A column's values start .. start+count-1 as doubles: straight from host
@@ -546,7 +553,7 @@ static tt_status tensor_read_col(const tt_tensor *t, int64_t start, int64_t coun
 static tt_status tensor_read(void *ctx, int64_t start, int64_t count, double *const *cols)
 {
     const tensor_src *src = ctx;
-    for (int c = 0; c < 3 && src->t[c]; c++) {
+    for (int c = 0; c < src->ncols; c++) {
         tt_status st = tensor_read_col(src->t[c], start, count, cols[c]);
         if (st) return st;
     }
@@ -577,13 +584,25 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     if (!out) return tt_set_error(TT_EINVAL, "tg_fit: out is NULL");
     *out = NULL;
     tt_clear_error();
-    tensor_src src = {{NULL, NULL, NULL}};
-    tt_tensor *x = NULL, *y = NULL, *w = NULL;
-    tt_status st = as_vector(xt, "x", &x);
+    int nx = spec && spec->nx > 1 ? spec->nx : 1;
+    tensor_src src = {{NULL}, 0};
+    tt_tensor *xs[TGF_MAX_X] = {NULL}, *y = NULL, *w = NULL;
+    tt_status st = TT_OK;
+    if (nx > TGF_MAX_X) st = tt_set_error(TT_EUSAGE, "a fit takes 1 to %d x columns, not %d", TGF_MAX_X, nx);
+    else if (nx > 1 && (!xt || xt->ndim != 2 || xt->shape[1] != nx)) {
+        char buf[64];
+        st = tt_set_error(TT_ESHAPE, "x must have shape (N, %d) for %d x columns, got %s", nx, nx,
+                          xt ? tt_shape_str(xt->ndim, xt->shape, buf, sizeof buf) : "none");
+    }
+    for (int j = 0; j < nx && !st; j++) {
+        tt_tensor *col = nx > 1 ? tt_select(xt, 1, j) : NULL;
+        st = nx > 1 && !col ? tt_last_status() : as_vector(nx > 1 ? col : xt, "x", &xs[j]);
+        tt_release(col);
+    }
     if (!st) st = as_vector(yt, "y", &y);
     if (!st && wt) st = as_vector(wt, "weights", &w);
-    if (!st && tt_numel(x) != tt_numel(y)) {
-        int64_t n = tt_numel(x);
+    if (!st && tt_numel(xs[0]) != tt_numel(y)) {
+        int64_t n = tt_numel(xs[0]);
         st = tt_set_error(TT_ESHAPE, "x has %lld value%s and y has %lld", (long long)n, n == 1 ? "" : "s",
                           (long long)tt_numel(y));
     }
@@ -591,12 +610,14 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
         st = tt_set_error(TT_ESHAPE, "weights has %lld values and y has %lld", (long long)tt_numel(w),
                           (long long)tt_numel(y));
     if (!st) {
-        src.t[0] = x, src.t[1] = y, src.t[2] = w;
+        for (int j = 0; j < nx; j++) src.t[src.ncols++] = xs[j];
+        src.t[src.ncols++] = y;
+        if (w) src.t[src.ncols++] = w;
         tg_fit_data data = {
-            .n = tt_numel(x), .nx = 1, .weighted = w != NULL, .dtype = x->dtype, .read = tensor_read, .ctx = &src};
+            .n = tt_numel(y), .nx = nx, .weighted = w != NULL, .dtype = xs[0]->dtype, .read = tensor_read, .ctx = &src};
         st = tg_fit_stream(&data, spec, out);
     }
-    tt_release(x);
+    for (int j = 0; j < nx; j++) tt_release(xs[j]);
     tt_release(y);
     tt_release(w);
     return st;

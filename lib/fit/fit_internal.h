@@ -40,20 +40,26 @@ void tgf_qr_merge(int q, double *Ra, const double *Rb);
 /* ---- model.c ------------------------------------------------------------ */
 /* A word, not an expression ("quadratic", "half-mse"): a name to look up. */
 bool tgf_is_plain_name(const char *s);
+/* The most x columns a fit takes (the stream's columns: x..., y, weights). */
+#define TGF_MAX_X TG_FIT_MAX_X
 struct tg_model {
     tg_model_kind kind;
     int K; /* poly degree (1 for the line) */
     int np;
     char *text;
     char *names[MAX_PARAMS];
-    tg_program *prog; /* an expression model, parsed once */
-    bool elementwise; /* an expression model: each prediction depends on its own x only */
+    int nx;                  /* the data columns the model reads: x, or several regressors */
+    char *xnames[TGF_MAX_X]; /* their names ("x" for one unnamed column) */
+    tg_program *prog;        /* an expression model, parsed once */
+    bool elementwise;        /* an expression model: each prediction depends on its own x only */
 };
 
-/* Tensors of a block of points (or a batch): x, y, weights s (may be NULL). */
+/* Tensors of a block of points (or a batch): x (the first x column), y,
+ * weights s (may be NULL), and every x column in xs (xs[0] == x). */
 typedef struct {
     int64_t n;
     tt_tensor *x, *y, *s;
+    tt_tensor *xs[TGF_MAX_X];
 } tgf_block;
 
 /* Tensors made while building a graph, released together. */

@@ -83,8 +83,10 @@ fitkv() {
   vg() { TG_POOL=0 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 "$@"; }
   run vg tg-fit v.h5 --model 'a*x +'
   assert_failure 2
-  run vg tg-fit v.h5 --model 'a*x'
+  run vg tg-fit v.h5 --model 'a*x' --init q=1
   assert_failure 2
+  run vg tg-fit v.h5 --model 'a*x + c*b' --format kv # c and b undetermined
+  assert_failure 1
   run vg tg-fit nan.csv --format kv
   assert_failure 1
   run vg tg-fit v.h5 --lr 1e6 --steps 50 --format kv
@@ -959,4 +961,50 @@ print("%.17g %.17g %.17g" % best)'
   tg-fit "$FIX/line.csv" --plot l.svg --format kv > /dev/null
   ! grep -q 'stroke-opacity="0.55"' l.svg
   grep -q 'residual (y - fit)' l.svg
+}
+
+# ---- several regressors ------------------------------------------------------------------
+
+@test "-x x,z: multiple linear regression (numpy lstsq), exact, by default and by descent" {
+  for args in "--method exact" "" "--optimizer adam --lr 0.05 --steps 6000"; do
+    # shellcheck disable=SC2086
+    fitkv "$FIX/multi.csv" -x x,z $args
+    close "$w_x" "$multi_w_x" 1e-6
+    close "$w_z" "$multi_w_z" 1e-6
+    close "$b" "$multi_b" 1e-6
+    close "$w_x_stderr" "$multi_w_x_stderr" 1e-5
+    close "$w_z_stderr" "$multi_w_z_stderr" 1e-5
+    close "$b_stderr" "$multi_b_stderr" 1e-5
+    [ "$dof" = 37 ] && [ -n "$cov_w_x_w_z" ]
+  done
+  run tg-fit "$FIX/multi.csv" -x x,z --format text
+  assert_output --partial "Fit of y = w_x*x + w_z*z + b to 40 points"
+  assert_output --partial "parameters: w_x, w_z, b; data: x, z"
+  run --separate-stderr tg-fit "$FIX/multi.csv" -x x,z,col2 --format kv
+  assert_failure 1
+  [[ "$stderr" == *"the data do not determine w_x, w_z, w_col2 of the model 'line' (rank 3 of 4): the x columns"*"collinear"* ]]
+  run tg-fit "$FIX/multi.csv" -x x,z --model poly:2 --format kv
+  assert_failure 2
+  assert_output --partial "the model 'poly:2' takes one x column, not 2"
+  run tg-fit "$FIX/multi.csv" -x x,nope --format kv
+  assert_failure 1
+  assert_output --partial "no column 'nope'"
+}
+
+@test "an expression model reads the input's columns as data: 'a*x + c*z + d'" {
+  run --separate-stderr tg-fit "$FIX/multi.csv" --model 'a*x + c*z + d' --format kv
+  assert_success
+  [ -z "$stderr" ]
+  eval "$output"
+  close "$a" "$multi_w_x" 1e-6
+  close "$c" "$multi_w_z" 1e-6
+  close "$d_stderr" "$multi_b_stderr" 1e-5
+  run tg-fit "$FIX/multi.csv" --model 'a*x + c*z + d' --format text
+  assert_output --partial "parameters: a, c, d; data: x, z"
+  # a parameter one edit away from a column: a warning (and here, undetermined)
+  run --separate-stderr tg-fit "$FIX/multi.csv" --model 'a*x + c*zz' --format kv
+  [[ "$stderr" == *"tg-fit: warning: 'zz' in the model is a parameter, one letter away from the column 'z' (a typo?)"* ]]
+  fitkv "$FIX/multi.csv" --model 'a*x + c*z + d' --residuals r.csv
+  run head -1 r.csv
+  assert_output "x,z,y,fit,residual"
 }

@@ -640,6 +640,55 @@ TEST(expression_parameters_start_at_one)
     tg_fit_result_free(r);
 }
 
+/* Several regressors: the line's coefficients are w_ and the column's name
+ * as a shell name; an expression reads its data names as columns. */
+TEST(several_regressors)
+{
+    const char *cols[] = {"time (s)", "z"};
+    tg_model *m = NULL;
+    CHECK(tg_model_new_with_data("line", 2, cols, &m) == TT_OK);
+    if (!m) return;
+    CHECK(tg_model_nparams(m) == 3 && tg_model_nx(m) == 2);
+    CHECK_STR(tg_model_param(m, 0), "w_time__s_");
+    CHECK_STR(tg_model_param(m, 1), "w_z");
+    CHECK_STR(tg_model_param(m, 2), "b");
+    double theta[3] = {2, -3, 1}, t[2] = {1, 2}, z[2] = {10, 20}, pred[2];
+    const double *xs[2] = {t, z};
+    CHECK(tg_model_predict_cols(m, theta, xs, 2, pred) == TT_OK && pred[0] == -27 && pred[1] == -55);
+    tg_model_free(m);
+    const char *xz[] = {"x", "z"};
+    CHECK(tg_model_new_with_data("a*x + c*z + d", 2, xz, &m) == TT_OK);
+    if (!m) return;
+    CHECK(tg_model_nparams(m) == 3 && tg_model_param_index(m, "z") < 0 && tg_model_param_index(m, "d") == 2);
+    tg_model_free(m);
+    CHECK(tg_model_new_with_data("poly:2", 2, xz, &m) == TT_EUSAGE && !m);
+    /* y = 2x - 3z + 1 exactly, x in a (N, 2) tensor with z */
+    enum { n = 6 };
+    double xv[n * 2], yv[n];
+    for (int i = 0; i < n; i++) xv[2 * i] = i, xv[2 * i + 1] = (i * i) % 5, yv[i] = 2.0 * i - 3 * xv[2 * i + 1] + 1;
+    tt_tensor *X = tt_from_data(2, (int64_t[]){n, 2}, TT_F64, xv, TT_CPU), *Y = vec(yv, n);
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    sp.nx = 2, sp.x_names = xz;
+    const tg_fit_method methods[] = {TG_METHOD_EXACT, TG_METHOD_DESCENT};
+    for (int k = 0; k < 2; k++) {
+        sp.method = methods[k];
+        tg_fit_result *r = NULL;
+        CHECK(tg_fit(X, Y, NULL, &sp, &r) == TT_OK);
+        if (!r) continue;
+        CHECK_NEAR(r->values[0], 2, 1e-12);
+        CHECK_NEAR(r->values[1], -3, 1e-12);
+        CHECK_NEAR(r->values[2], 1, 1e-12);
+        CHECK(r->rank == 3 && r->dof == n - 3);
+        tg_fit_result_free(r);
+    }
+    tg_fit_result *r = NULL;
+    sp.nx = 3;
+    CHECK(tg_fit(X, Y, NULL, &sp, &r) == TT_ESHAPE && strstr(tt_last_error(), "x must have shape (N, 3)"));
+    tt_release(X);
+    tt_release(Y);
+}
+
 TEST(distributions_against_scipy)
 {
     for (size_t i = 0; i < sizeof chi2_cases / sizeof *chi2_cases; i++)
@@ -696,6 +745,7 @@ int main(void)
     RUN(exact_poly_and_sse_default_line);
     RUN(fused_line_matches_autograd);
     RUN(expression_parameters_start_at_one);
+    RUN(several_regressors);
     RUN(distributions_against_scipy);
     RUN(check_before_data);
     return DONE();
