@@ -829,7 +829,7 @@ print("%.17g %.17g %.17g" % best)'
   assert_failure 1
   [[ "$stderr" == *"do not determine d of the model"* ]]
   # badly scaled, well determined: NIST's MGH09 from its start 2, to its certified values
-  fitkv "$FIX/mgh09.csv" --model 'b1*(x^2+x*b2)/(x^2+x*b3+b4)' --init b1=0.25,b2=0.39,b3=0.415,b4=0.39
+  fitkv "$BATS_TEST_DIRNAME/../../bench/nist/MGH09.csv" --model 'b1*(x^2+x*b2)/(x^2+x*b3+b4)' --init b1=0.25,b2=0.39,b3=0.415,b4=0.39
   for k in 1 2 3 4; do
     close "$(eval echo "\$b$k")" "$(eval echo "\$mgh09_b$k")" 1e-7
     close "$(eval echo "\$b${k}_stderr")" "$(eval echo "\$mgh09_b${k}_stderr")" 1e-6
