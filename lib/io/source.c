@@ -361,11 +361,22 @@ done:
     return t;
 }
 
+/* A text column by its position (1, 2, ... as gnuplot's "using 1:3"), when
+ * no column has that name: -1 when the name is not such a number. */
+static int column_position(const tt_tensor_set *set, const char *name)
+{
+    if (!set->from_text || !*name || strspn(name, "0123456789") != strlen(name) || strlen(name) > 6) return -1;
+    int k = atoi(name);
+    return k >= 1 && k <= set->count ? k - 1 : -1;
+}
+
 tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label)
 {
     if (dataset) {
         tt_tensor *t = tt_set_get(set, dataset);
         if (t) return tt_retain(t);
+        int k = column_position(set, dataset);
+        if (k >= 0) return tt_retain(set->tensors[k]);
     } else if (set->count == 1) {
         return tt_retain(set->tensors[0]);
     } else if (set->count > 1 && set->from_text) {

@@ -14,6 +14,7 @@
 typedef struct {
     const char *p;
     size_t n;
+    bool quoted; /* "..." in CSV/TSV: p, n the inside, where "" stands for " */
 } field;
 
 typedef struct {
@@ -38,24 +39,70 @@ static bool push_field(field_list *l, const char *p, size_t n)
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = (field){p, n};
+    l->v[l->n++] = (field){p, n, false};
     return true;
 }
 
-/* Splits a trimmed, non-empty line: at commas if it has one, else at tabs
- * if it has one, else at runs of whitespace. */
-static bool split_line(const char *p, size_t n, field_list *out)
+/* The end of a quoted field that starts at p[0] == '"' (RFC 4180: "" is a
+ * quote inside it): the index of its closing quote, or n when it has none. */
+static size_t closing_quote(const char *p, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (p[i] == '"') {
+            if (i + 1 < n && p[i + 1] == '"') i++;
+            else return i;
+        }
+    return n;
+}
+
+/* The line's length without a '#' comment; a '#' inside quotes is text. */
+static size_t without_comment(const char *p, size_t n)
+{
+    bool quoted = false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') quoted = !quoted;
+        else if (p[i] == '#' && !quoted) return i;
+    }
+    return n;
+}
+
+/* Splits a trimmed, non-empty line: at commas if it has one outside quotes,
+ * else at tabs if it has one, else at runs of whitespace. Comma- and
+ * tab-separated fields may be quoted as RFC 4180 has it ("time (s)",
+ * "a, b", "say ""hi"""). A quote left open: *open_quote set, false returned. */
+static bool split_line(const char *p, size_t n, field_list *out, bool *open_quote)
 {
     out->n = 0;
-    char sep = memchr(p, ',', n) ? ',' : memchr(p, '\t', n) ? '\t' : 0;
+    *open_quote = false;
+    char sep = 0;
+    for (size_t i = 0; i < n && !sep; i++) {
+        if (p[i] == '"') i += closing_quote(p + i, n - i);
+        else if (p[i] == ',') sep = ',';
+    }
+    if (!sep && memchr(p, '\t', n)) sep = '\t';
     if (sep) {
         for (;;) {
-            const char *e = memchr(p, sep, n);
-            size_t k = e ? (size_t)(e - p) : n;
+            size_t k = 0, fn;
             const char *fp = p;
-            size_t fn = k;
-            trim(&fp, &fn);
+            while (k < n && p[k] != sep && is_space(p[k])) k++;
+            bool quoted = k < n && p[k] == '"';
+            if (quoted) {
+                size_t q = closing_quote(p + k, n - k);
+                if (q == n - k) {
+                    *open_quote = true;
+                    return false;
+                }
+                fp = p + k + 1, fn = q - 1;
+                k += q + 1;
+            }
+            const char *e = memchr(p + k, sep, n - k);
+            k = e ? (size_t)(e - p) : n;
+            if (!quoted) {
+                fp = p, fn = k;
+                trim(&fp, &fn);
+            }
             if (!push_field(out, fp, fn)) return false;
+            out->v[out->n - 1].quoted = quoted;
             if (!e) break;
             p += k + 1;
             n -= k + 1;
@@ -165,11 +212,15 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
         const char *lp = p;
         size_t ln = (size_t)(le - p);
         p = nl ? nl + 1 : end;
-        const char *hash = memchr(lp, '#', ln);
-        if (hash) ln = (size_t)(hash - lp);
+        ln = without_comment(lp, ln);
         trim(&lp, &ln);
         if (!ln) continue;
-        if (!split_line(lp, ln, &fields)) {
+        bool open_quote;
+        if (!split_line(lp, ln, &fields, &open_quote)) {
+            if (open_quote) {
+                tt_set_error(TT_EFORMAT, "%s: line %ld: a quoted field has no closing quote", label, line);
+                goto done;
+            }
             oom = true;
             goto done;
         }
@@ -202,8 +253,13 @@ tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
                         oom = true;
                         goto done;
                     }
-                    memcpy(header[j], s, n);
-                    header[j][n] = 0;
+                    size_t k = 0; /* the name, with "" inside quotes read as " */
+                    for (size_t i = 0; i < n; i++) {
+                        header[j][k++] = s[i];
+                        if (fields.v[j].quoted && s[i] == '"' && i + 1 < n && s[i + 1] == '"') i++;
+                    }
+                    header[j][k] = 0;
+                    n = k;
                     if (tt_name_hash_find(&header_names, header, header[j], n) >= 0) {
                         tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", label, line,
                                      header[j]);

@@ -1008,3 +1008,24 @@ print("%.17g %.17g %.17g" % best)'
   run head -1 r.csv
   assert_output "x,z,y,fit,residual"
 }
+
+# ---- columns ---------------------------------------------------------------------------
+
+@test "CSV: quoted headers select as typed, columns by position (gnuplot's using 1:3), unknown ones listed quoted" {
+  printf '"time (s)","z, m",y\n1,2,3\n2,"5",7\n3,1,8.5\n4,0,9.5\n' > q.csv
+  fitkv q.csv -x 'time (s)' --method exact
+  close "$w" 2.1 1e-12
+  fitkv q.csv -x 1 -y 3 --method exact
+  close "$w" 2.1 1e-12
+  run tg-fit q.csv -x 'time (s),2' --method exact --format kv
+  assert_success
+  assert_line --regexp '^w_time__s_='
+  assert_line --regexp '^w_2='
+  run tg-fit q.csv -x time --format kv
+  assert_failure 1
+  assert_output "tg-fit: q.csv: no column 'time' (columns: 'time (s)', 'z, m', y); name it with -x NAME"
+  printf 'x,"y\n1,2\n' > open.csv
+  run tg-fit open.csv --format kv
+  assert_failure 1
+  assert_output --partial "open.csv: line 1: a quoted field has no closing quote"
+}

@@ -581,6 +581,35 @@ TEST(text_reading)
         CHECK(isinf(v) && v < 0);
     }
     tt_set_free(s);
+    /* RFC 4180 quoting: quoted headers (spaces, commas, "" for a quote, '#'), quoted numbers */
+    const char *q = "\"time (s)\", \"z, m\",\"say \"\"hi\"\" #1\" # a comment\n1,\"2\",3\n4 , 5,\" 6\"\n";
+    s = tt_read_bytes(q, strlen(q), "q.csv");
+    CHECK(s && s->count == 3);
+    if (s && s->count == 3) {
+        CHECK_STR(s->names[0], "time (s)");
+        CHECK_STR(s->names[1], "z, m");
+        CHECK_STR(s->names[2], "say \"hi\" #1");
+        double c1[2] = {2, 5}, c2[2] = {3, 6};
+        CHECK_VALUES(s->tensors[1], c1, 2, 0);
+        CHECK_VALUES(s->tensors[2], c2, 2, 0);
+        /* a column by its position when no column has that name (gnuplot's using 1:3) */
+        tt_tensor *t = tt_set_select(s, "2", "q.csv");
+        CHECK(t == s->tensors[1]);
+        tt_release(t);
+        CHECK_ERR(tt_set_select(s, "4", "q.csv"), TT_ENOTFOUND,
+                  "q.csv: no column '4' (columns: 'time (s)', 'z, m', 'say \"hi\" #1')");
+    }
+    tt_set_free(s);
+    /* a name wins over a position: the column named "1" is the second */
+    const char *num = "b,1\n5,6\n";
+    s = tt_read_bytes(num, strlen(num), "n.csv");
+    CHECK(s && s->count == 2);
+    if (s && s->count == 2) {
+        tt_tensor *t = tt_set_select(s, "1", "n.csv");
+        CHECK(t == s->tensors[1]);
+        tt_release(t);
+    }
+    tt_set_free(s);
     /* a UTF-8 header */
     const char *u = "\xef\xbb\xbft,\xce\xb8\n0,1\n";
     s = tt_read_bytes(u, strlen(u), "f");
@@ -613,6 +642,9 @@ TEST(text_errors)
     const char bin[] = "1 2\n3 \x00\n";
     CHECK_ERR(tt_read_bytes(bin, sizeof bin - 1, "b"), TT_EFORMAT,
               "b: not an HDF5 file and not text: byte 0x00 at offset 6");
+    const char *open = "x,\"y\n1,2\n";
+    CHECK_ERR(tt_read_bytes(open, strlen(open), "o.csv"), TT_EFORMAT,
+              "o.csv: line 1: a quoted field has no closing quote");
     const char latin1[] = "x\xe9 y\n1 2\n"; /* not UTF-8 */
     CHECK_ERR(tt_read_bytes(latin1, sizeof latin1 - 1, "l"), TT_EFORMAT, "not an HDF5 file and not text");
 }
