@@ -1029,3 +1029,19 @@ print("%.17g %.17g %.17g" % best)'
   assert_failure 1
   assert_output --partial "open.csv: line 1: a quoted field has no closing quote"
 }
+
+@test "every report line as gnuplot's fit defines it (FIT_WSSR, FIT_NDF, FIT_STDFIT, FIT_P, errors)" {
+  # shellcheck disable=SC1091
+  source "$FIX/gnuplot.sh"
+  for c in "gp_line line.csv" "gp_weighted weighted.csv --sigma sigma" \
+      "gp_weighted_abs weighted.csv --sigma sigma --absolute-sigma"; do
+    set -- $c
+    p=$1 f=$2
+    shift 2
+    fitkv "$FIX/$f" "$@"
+    for key in w w_stderr b b_stderr chi2 rms p_value; do
+      close "$(eval echo "\$$key")" "$(eval echo "\$${p}_$key")" 1e-6
+    done
+    [ "$dof" = "$(eval echo "\$${p}_dof")" ]
+  done
+}
