@@ -186,6 +186,8 @@ typedef struct {
     bool drop_nan;
     const char *model, *loss;
     tg_model *compiled; /* the model, from the library */
+    int nxlist;         /* -x x,z: the x columns named (xlist[0] the first) */
+    char *xlist[TG_FIT_MAX_X];
     tg_loss_kind loss_kind;
     char **init_names;
     double *init_values;
@@ -340,6 +342,13 @@ static tg_model *compile_model(const char *m)
 static void check_model(fit_opts *o)
 {
     tg_model *model = o->compiled = compile_model(o->model);
+    if (o->nxlist > 1) { /* the line's coefficients are named after the columns */
+        tg_model_free(model);
+        o->compiled = NULL;
+        if (tg_model_new_with_data(o->model, o->nxlist, (const char *const *)o->xlist, &model) != TT_OK)
+            cmd_usage_error("%s", tt_last_error());
+        o->compiled = model;
+    }
     int np = tg_model_nparams(model);
     if (tg_model_get_kind(model) != TG_MODEL_EXPR) {
         for (int i = 0; i < o->ninit; i++) {
@@ -379,7 +388,7 @@ static void parse(fit_opts *o, int argc, char **argv)
         if (cmd_common_option(&o->co, c, optarg)) continue;
         switch (c) {
         case 'h': help = true; break;
-        case 'x': o->xname = optarg; break;
+        case 'x': o->xname = optarg; break; /* split into xlist after the options */
         case 'y': o->yname = optarg; break;
         case 'w':
         case 's':
@@ -471,6 +480,16 @@ static void parse(fit_opts *o, int argc, char **argv)
                         argv[optind]);
     if (o->steps && o->epochs) cmd_usage_error("--steps and --epochs cannot be used together");
     if (!o->ci_given) o->ci = 0.95;
+    for (const char *p = o->xname; p;) { /* -x x,z */
+        size_t n = strcspn(p, ",");
+        if (!n) cmd_usage_error("invalid value '%s' for -x: an empty column name", o->xname);
+        for (int j = 0; j < o->nxlist; j++)
+            if (strlen(o->xlist[j]) == n && !strncmp(o->xlist[j], p, n))
+                cmd_usage_error("-x names the column '%s' twice", o->xlist[j]);
+        if (o->nxlist == TG_FIT_MAX_X) cmd_usage_error("-x takes at most %d columns", TG_FIT_MAX_X);
+        if (!(o->xlist[o->nxlist++] = strndup(p, n))) cmd_fail("out of memory");
+        p = p[n] ? p + n + 1 : NULL;
+    }
     if (o->absolute_sigma && !o->wname)
         cmd_usage_error("--absolute-sigma needs the uncertainties: --sigma COLUMN (or -w WEIGHTS)");
 
@@ -569,15 +588,12 @@ static bool has_name(char *const *names, int n, const char *name)
     return false;
 }
 
-static void add_regressor(const fit_opts *o, fit_data *d, tt_source *src, const char *name)
+static void add_regressor(fit_data *d, tt_source *src, const char *name)
 {
-    for (int j = 0; j < d->nx; j++)
-        if (!strcmp(d->xnames[j], name)) cmd_usage_error("-x names the column '%s' twice", name);
     if (d->nx == TG_FIT_MAX_X) cmd_usage_error("a fit takes at most %d x columns", TG_FIT_MAX_X);
     int j = d->nx++;
     d->xnames[j] = cmd_xstrdup(name);
     d->xs[j] = read_vector(src, name, "-x", &d->xlen[j], NULL);
-    (void)o;
 }
 
 /* The x columns: x (d->x), the other names of -x x,z, and the names of an
@@ -588,19 +604,7 @@ static void add_regressor(const fit_opts *o, fit_data *d, tt_source *src, const 
 static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
 {
     d->nx = 1, d->xnames[0] = d->xname, d->xs[0] = d->x, d->xlen[0] = d->n;
-    if (o->xname && strchr(o->xname, ',')) {
-        const char *p = strchr(o->xname, ',') + 1;
-        for (;;) {
-            size_t n = strcspn(p, ",");
-            if (!n) cmd_usage_error("invalid value '%s' for -x: an empty column name", o->xname);
-            char *name = strndup(p, n);
-            if (!name) cmd_fail("out of memory");
-            add_regressor(o, d, src, name);
-            free(name);
-            if (!p[n]) break;
-            p += n + 1;
-        }
-    }
+    for (int j = 1; j < o->nxlist; j++) add_regressor(d, src, o->xlist[j]);
     if (tg_model_get_kind(o->compiled) != TG_MODEL_EXPR) return;
     char *const *names = NULL;
     int nnames = 0;
@@ -613,7 +617,7 @@ static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
         if (taken || !has_name(names, nnames, name)) continue;
         bool listed = false;
         for (int j = 0; j < d->nx; j++) listed |= !strcmp(d->xnames[j], name);
-        if (!listed) add_regressor(o, d, src, name);
+        if (!listed) add_regressor(d, src, name);
     }
     for (int i = 0; i < tg_program_nnames(prog); i++) {
         const char *name = tg_program_name(prog, i);
@@ -647,9 +651,7 @@ static void read_data(const fit_opts *o, fit_data *d)
         if (!strcmp(cols[i], "x")) has_x = true;
         if (!strcmp(cols[i], "y")) has_y = true;
     }
-    char *first_x = o->xname ? strndup(o->xname, strcspn(o->xname, ",")) : NULL;
-    if (o->xname && !first_x) cmd_fail("out of memory");
-    if (first_x && !*first_x) cmd_usage_error("invalid value '%s' for -x: an empty column name", o->xname);
+    char *first_x = o->nxlist ? cmd_xstrdup(o->xlist[0]) : NULL;
     d->xname = first_x;
     if (!d->xname) d->xname = has_x || !d->text ? "x" : column_after(cols, ncols, NULL);
     d->yname = o->yname;
@@ -1342,6 +1344,7 @@ static void release_host(void)
     tg_model_free(opts.compiled);
     for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
     free(opts.init_names);
+    for (int j = 0; j < opts.nxlist; j++) free(opts.xlist[j]);
     free(opts.init_values);
 }
 
@@ -1375,6 +1378,7 @@ static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
     spec->loss_below = o->loss_below;
     spec->keep_best = o->keep_best;
     spec->allow_undetermined = o->allow_undetermined;
+    if (o->nxlist > 1) spec->nx = o->nxlist, spec->x_names = (const char *const *)o->xlist;
     spec->absolute_sigma = o->absolute_sigma;
     spec->slice = o->slice;
     spec->seed = o->co.seed;
@@ -1409,7 +1413,13 @@ int main(int argc, char **argv)
     o.co.dtype = dt;
     spec.dtype = dt;
     /* The data as read, in float64 on the host: the fit rounds them to
-     * --dtype on --device itself, and says when that loses precision. */
+     * --dtype on --device itself, and says when that loses precision. The
+     * device is tried first, so that a missing one is an error whatever the
+     * method (the default and exact ones compute on the host). */
+    if (o.co.device.type != TT_DEVICE_CPU) {
+        double zero = 0;
+        tt_release(to_tensor(&zero, 1, dt, o.co.device));
+    }
     if (d.nx > 1) { /* the x columns side by side: (N, nx) */
         double *xx = cmd_xcalloc((size_t)(d.n ? d.n : 1) * (size_t)d.nx, sizeof *xx);
         for (int64_t i = 0; i < d.n; i++)

@@ -87,6 +87,10 @@ fitkv() {
   assert_failure 2
   run vg tg-fit v.h5 --model 'a*x + c*b' --format kv # c and b undetermined
   assert_failure 1
+  run vg tg-fit "$FIX/multi.csv" -x x,z --model poly:2 --format kv
+  assert_failure 2
+  run vg tg-fit "$FIX/multi.csv" --model 'a*x + c*z + d' --residuals r.csv --plot p.svg --format kv
+  assert_success
   run vg tg-fit nan.csv --format kv
   assert_failure 1
   run vg tg-fit v.h5 --lr 1e6 --steps 50 --format kv
@@ -983,6 +987,15 @@ print("%.17g %.17g %.17g" % best)'
   run --separate-stderr tg-fit "$FIX/multi.csv" -x x,z,col2 --format kv
   assert_failure 1
   [[ "$stderr" == *"the data do not determine w_x, w_z, w_col2 of the model 'line' (rank 3 of 4): the x columns"*"collinear"* ]]
+  # --init names the coefficients by their columns
+  fitkv "$FIX/multi.csv" -x x,z --init w_z=-3,b=1 --optimizer adam --lr 0.05 --steps 100
+  [ "$stop" = steps ]
+  run tg-fit "$FIX/multi.csv" -x x,z --init w=1 --format kv
+  assert_failure 2
+  assert_output --partial "--init w: the model line has no parameter 'w' (its parameters: w_x, w_z, b)"
+  run tg-fit "$FIX/multi.csv" -x x,z,x --format kv
+  assert_failure 2
+  assert_output --partial "-x names the column 'x' twice"
   run tg-fit "$FIX/multi.csv" -x x,z --model poly:2 --format kv
   assert_failure 2
   assert_output --partial "the model 'poly:2' takes one x column, not 2"
