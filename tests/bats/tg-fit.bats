@@ -751,6 +751,11 @@ print("%.17g %.17g %.17g" % best)'
   close "$loss" "$tls_loss" 1e-6
   fitkv "$FIX/tls.csv" --loss orthogonal --method exact
   close "$w" "$tls_w" 1e-9
+  # scipy.odr: the same line; its sd_beta (its own linearization) within 1e-3
+  close "$w" "$tls_odr_w" 1e-8
+  close "$b" "$tls_odr_b" 1e-6
+  close "$w_stderr" "$tls_odr_w_sd" 1e-3
+  close "$b_stderr" "$tls_odr_b_sd" 1e-3
   fitkv "$FIX/tls.csv"
   close "$w" "$tlsols_w" 1e-6
 }
