@@ -86,6 +86,9 @@ typedef struct {
     /* The weights are 1/sigma^2 of known sigmas: the covariance is (J^T W J)^-1,
      * not rescaled by the reduced chi-square (curve_fit's absolute_sigma). */
     bool absolute_sigma;
+    /* Standard errors from the full Hessian of the loss (its residuals'
+     * curvature included) rather than from J^T W J. */
+    bool stderr_hessian;
     /* The x columns' names (nx of them; 0 and NULL: one column, x). With
      * several, the line fits y = w_A*A + w_B*B + ... + b (multiple linear
      * regression; a coefficient's name is w_ and the column's name with every
@@ -214,6 +217,14 @@ typedef struct {
      * squares of y about its (weighted) mean; r2_adj = 1 - (1 - r2)(n - 1)/dof. */
     double chi2, chi2_red, p_value, r2, r2_adj, sst;
     bool absolute_sigma; /* cov = (J^T W J)^-1, not times chi2_red */
+    /* The covariance's curvature: the full Hessian of the loss (the squared
+     * losses of line and poly, where it is 2 J^T W J, or --stderr hessian), or
+     * else 2 J^T W J, the Hessian of the sum of squares less the residuals'
+     * curvature (gnuplot, scipy). */
+    bool stderr_hessian;
+    /* The default method stopped without progress while the gradient was not
+     * small (a stall: converged is false). */
+    bool stalled;
     /* The rank of the column-scaled curvature (J^T W J, or the Hessian of
      * the loss) with a relative threshold, as MINPACK and numpy's lstsq judge
      * it; determined[i] false for a parameter the data leave free (its

@@ -15,6 +15,7 @@
 #define DEFAULT_STEPS 1000
 #define AUTO_STEPS 500
 #define AUTO_TOL 1e-12
+#define LM_TOL 1e-15 /* MINPACK's ftol and xtol: near machine precision, the answer polished */
 
 /* ---- names and results --------------------------------------------------------- */
 
@@ -305,6 +306,7 @@ static tt_status judge_convergence(tgf_fit *F, const double *theta, tg_fit_resul
     r->far_param = -1;
     switch (F->stop) {
     case TG_STOP_STEPS: r->converged = !r->tested; break;
+    case TG_STOP_TOL: r->converged = !(r->stalled = F->lm_stalled); break;
     case TG_STOP_CALLBACK:
     case TG_STOP_DIVERGED: r->converged = false; break;
     default: r->converged = true; break;
@@ -444,6 +446,8 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
             }
             if (F.stop == TG_STOP_LOSS_BELOW) F.stop_loss *= unit;
             if (F.stop == TG_STOP_DIVERGED) F.diverged_loss *= unit;
+        } else if (tgf_lm_covers(&F)) {
+            if ((st = tgf_lm(&F, theta, maxsteps, sp->tol == 0 ? LM_TOL : tol))) goto fail;
         } else if ((st = tgf_newton(&F, theta, maxsteps, tol))) {
             goto fail;
         }

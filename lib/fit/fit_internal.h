@@ -52,6 +52,7 @@ struct tg_model {
     char *xnames[TGF_MAX_X]; /* their names ("x" for one unnamed column) */
     tg_program *prog;        /* an expression model, parsed once */
     bool elementwise;        /* an expression model: each prediction depends on its own x only */
+    bool params_elementwise; /* ... and on its own element of parameters given one value per point */
 };
 
 /* Tensors of a block of points (or a batch): x (the first x column), y,
@@ -250,6 +251,7 @@ struct tgf_fit {
     double last_change; /* |L - Lprev| / |L| of the last step */
     double stop_loss;   /* --loss-below: the loss that stopped it */
     tg_stop_reason stop;
+    bool lm_stalled; /* lm.c: stopped without progress while the gradient is not small */
     /* the last evaluation, when it is at the final parameters */
     bool have_final;
     tgf_eval final;
@@ -265,6 +267,12 @@ double tgf_norm2(int n, const double *g);
 /* exact.c, newton.c, descent.c, stats.c */
 tt_status tgf_exact(tgf_fit *F, double *theta, tg_fit_result *r);
 tt_status tgf_newton(tgf_fit *F, double *theta, int64_t maxsteps, double tol);
+/* lm.c: Levenberg-Marquardt for expression models with least-squares losses
+ * (those tgf_lm_covers), raw coordinates; and 2 J^T W J (by the R factor of
+ * sqrt(W) J, one pass) with the sum of squares at theta. */
+bool tgf_lm_covers(const tgf_fit *F);
+tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol);
+tt_status tgf_lm_curvature(tgf_fit *F, const double *theta, double *H, double *sse);
 tt_status tgf_descend(tgf_fit *F, double *theta, double lr, int64_t maxsteps, double tol);
 /* Steps in one pass over the data by batches of `batch` (sgd's epoch). */
 int64_t tgf_descent_steps(tgf_fit *F, int64_t batch);

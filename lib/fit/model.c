@@ -133,7 +133,8 @@ static tt_status parse_model(tg_model *m)
     m->elementwise = tg_program_is_elementwise(m->prog, m->nx, (const char *const *)m->xnames);
     for (int i = 0; i < tg_program_nnames(m->prog); i++) {
         const char *name = tg_program_name(m->prog, i);
-        if (is_data_name(m, name)) continue;
+        double constant;
+        if (is_data_name(m, name) || tg_expr_constant(name, &constant)) continue; /* pi is no parameter */
         if (!strcmp(name, "y") || !strcmp(name, "pred"))
             return tt_set_error(TT_EUSAGE,
                                 "the model '%s' uses '%s', which names the data (the model is a function of x "
@@ -141,6 +142,10 @@ static tt_status parse_model(tg_model *m)
                                 model, name);
         if (add_param(m, name)) return tt_last_status();
     }
+    const char *names[TGF_MAX_X + MAX_PARAMS];
+    for (int j = 0; j < m->nx; j++) names[j] = m->xnames[j];
+    for (int i = 0; i < m->np; i++) names[m->nx + i] = m->names[i];
+    m->params_elementwise = tg_program_is_elementwise(m->prog, m->nx + m->np, names);
     return TT_OK;
 }
 

@@ -351,18 +351,28 @@ tt_status tgf_report(tgf_fit *F, const double *theta, tg_fit_result *r)
     tgf_eval e;
     tt_status st = TT_OK;
     if (F->have_final) e = F->final;
-    else if ((st = tgf_evaluate(F, th, lk, squared || F->standardized, &e))) return st;
+    else if ((st = tgf_evaluate(
+                  F, th, lk, (squared && F->model->kind != TG_MODEL_EXPR) || F->standardized || F->sp->stderr_hessian,
+                  &e)))
+        return st;
     double sy = F->standardized ? F->tr.sy : 1;
     r->loss = e.L * (F->standardized ? (lk == TG_LOSS_L1 ? sy : sy * sy) : 1);
     r->sse = e.sse * sy * sy;
     int64_t dof = F->n - F->model->np;
-    if (squared && F->model->kind != TG_MODEL_EXPR) { /* linear in the parameters: H is 2 norm J^T W J */
+    r->stderr_hessian = F->sp->stderr_hessian || (squared && F->model->kind != TG_MODEL_EXPR);
+    if (r->stderr_hessian) { /* linear in the parameters: H is 2 norm J^T W J */
         tgf_covariance(F, e.L, e.H, dof, tgf_loss_norm(lk, F->n), r);
         return TT_OK;
     }
     /* l1, huber, expression models and losses: 2 J^T W J, the Hessian of the
      * sum of squares with the residuals' curvature left out (gnuplot, scipy) */
-    if (!e.has_G || F->model->kind == TG_MODEL_EXPR) {
+    if (F->model->kind == TG_MODEL_EXPR) { /* from the R factor of sqrt(W) J: exact, one pass */
+        double H[MAX_PARAMS * MAX_PARAMS], sse;
+        if ((st = tgf_lm_curvature(F, th, H, &sse))) return st;
+        tgf_covariance(F, sse, H, dof, 1, r);
+        return TT_OK;
+    }
+    if (!e.has_G) {
         double sse = e.sse;
         F->gauss_newton = true;
         st = tgf_evaluate(F, th, TG_LOSS_SSE, true, &e);
