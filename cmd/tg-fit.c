@@ -9,6 +9,7 @@
  * Side outputs: --history (the loss curve), --plot (an SVG drawn by plot.c),
  * --log-every and --progress on standard error.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -588,6 +589,61 @@ static bool has_name(char *const *names, int n, const char *name)
     return false;
 }
 
+/* -y as an expression over the source's columns (gnuplot's using 1:(log($2))):
+ * each name it reads is a column (pi and the other constants apart). */
+static double *read_response_expression(tt_source *src, const char *text, int64_t *n)
+{
+    if (tg_expr_check(text))
+        cmd_usage_error("-y '%s' is neither a column nor an expression: %s", text, tt_last_error());
+    tg_program *p = tg_program_parse(text);
+    tg_env *env = tg_env_new();
+    if (!p || !env) cmd_fail_lib("-y");
+    tg_env_set_dtype(env, TT_F64);
+    int64_t len = -1;
+    const char *first = NULL;
+    for (int i = 0; i < tg_program_nnames(p); i++) {
+        const char *name = tg_program_name(p, i);
+        double constant;
+        if (tg_expr_constant(name, &constant)) continue;
+        int64_t m;
+        double *v = read_vector(src, name, "-y", &m, NULL);
+        if (len >= 0 && m != len)
+            cmd_fail("%s: -y '%s' reads '%s' (%lld values) and '%s' (%lld values): the columns differ in length",
+                     tt_source_label(src), text, first, (long long)len, name, (long long)m);
+        len = m, first = first ? first : name;
+        tt_tensor *t = tt_from_data(1, &m, TT_F64, v, TT_CPU);
+        free(v);
+        if (!t || tg_env_set(env, name, t)) cmd_fail_lib("-y");
+        tt_release(t);
+    }
+    if (len < 0) cmd_usage_error("-y '%s' reads no column (the response is an expression over the columns)", text);
+    tt_tensor *r = tg_program_eval(env, p);
+    if (!r) cmd_fail("-y '%s': %s", text, tt_last_error());
+    tt_tensor *full = tt_numel(r) == 1 ? tt_expand(r, 1, &len) : tt_reshape(r, 1, (int64_t[]){tt_numel(r)});
+    if (!full || tt_numel(full) != len)
+        cmd_fail("-y '%s' gives %lld values for %lld points", text, (long long)tt_numel(r), (long long)len);
+    double *y = cmd_xcalloc((size_t)len, sizeof *y);
+    cmd_check_status(tt_to_host(full, TT_F64, y), "-y");
+    tt_release(full);
+    tt_release(r);
+    tg_env_free(env);
+    tg_program_free(p);
+    *n = len;
+    return y;
+}
+
+/* -y: a column (or dataset) of that name, else an expression over the columns. */
+static double *read_response(tt_source *src, const char *yname, int64_t *n)
+{
+    char *const *names = NULL;
+    int count = 0;
+    cmd_check_status(tt_source_names(src, &names, &count), NULL);
+    bool plain = true; /* a name as a column or an HDF5 path spells it */
+    for (const char *c = yname; *c && plain; c++) plain = isalnum((unsigned char)*c) || strchr("_./", *c);
+    if (has_name(names, count, yname) || plain) return read_vector(src, yname, "-y", n, NULL);
+    return read_response_expression(src, yname, n);
+}
+
 static void add_regressor(fit_data *d, tt_source *src, const char *name)
 {
     if (d->nx == TG_FIT_MAX_X) cmd_usage_error("a fit takes at most %d x columns", TG_FIT_MAX_X);
@@ -668,7 +724,7 @@ static void read_data(const fit_opts *o, fit_data *d)
 
     int64_t ny = 0, nw = 0;
     d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
-    d->y = read_vector(src, d->yname, "-y", &ny, NULL);
+    d->y = read_response(src, d->yname, &ny);
     regressors(o, d, src);
     if (d->wname) d->w = read_vector(src, d->wname, o->sigma ? "--sigma" : "-w", &nw, NULL);
     const int64_t *lines = tt_source_text_lines(src);
