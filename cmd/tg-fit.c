@@ -38,12 +38,15 @@ static const char usage[] =
     "                         such a column, the first one; columns without a\n"
     "                         header are named 1, 2, ...); several: the line is\n"
     "                         y = w_A*A + w_B*B + ... + b\n"
-    "  -y, --y NAME           the y dataset or column (default y, else the next one)\n"
+    "  -y, --y NAME|EXPR      the y dataset or column (default y, else the next one),\n"
+    "                         or an expression over the columns: -y 'log(y)'\n"
     "  -w, --weights NAME     per-point weights 1/sigma^2 (each loss term times w)\n"
     "  -s, --sigma NAME       per-point uncertainties of y (weights 1/sigma^2;\n"
     "                         gnuplot's using 1:2:3)\n"
     "      --absolute-sigma   the sigmas are absolute: the covariance is not\n"
     "                         rescaled by the reduced chi-square\n"
+    "      --stderr FROM      jacobian (default: J^T W J, as gnuplot and scipy) or\n"
+    "                         hessian (the full Hessian of the loss)\n"
     "      --drop-nan         drop rows holding NaN or Inf (with a note) instead of\n"
     "                         failing\n"
     "Model and loss:\n"
@@ -131,6 +134,7 @@ enum {
     OPT_HISTORY,
     OPT_PLOT,
     OPT_ABSOLUTE_SIGMA,
+    OPT_STDERR,
     OPT_ALLOW_UNDETERMINED,
     OPT_CI,
     OPT_RESIDUALS,
@@ -143,6 +147,7 @@ static const struct option longopts[] = {
     {"weights", required_argument, NULL, 'w'},
     {"sigma", required_argument, NULL, 's'},
     {"absolute-sigma", no_argument, NULL, OPT_ABSOLUTE_SIGMA},
+    {"stderr", required_argument, NULL, OPT_STDERR},
     {"allow-undetermined", no_argument, NULL, OPT_ALLOW_UNDETERMINED},
     {"ci", required_argument, NULL, OPT_CI},
     {"residuals", required_argument, NULL, OPT_RESIDUALS},
@@ -205,7 +210,7 @@ typedef struct {
     bool has_loss_below;
     double loss_below;
     bool keep_best, progress;
-    bool sigma, absolute_sigma, allow_undetermined; /* sigma: wname names sigmas (--sigma) */
+    bool sigma, absolute_sigma, allow_undetermined, stderr_hessian; /* sigma: wname names sigmas (--sigma) */
     bool ci_given;
     double ci; /* the confidence level (0.95 unless --ci) */
     int64_t slice, log_every;
@@ -380,6 +385,7 @@ static void check_model(fit_opts *o)
 static void parse(fit_opts *o, int argc, char **argv)
 {
     static const char *const methods[] = {"descent", "exact", NULL};
+    static const char *const stderr_sources[] = {"jacobian", "hessian", NULL};
     static const char *const optimizers[] = {"gd", "sgd", "momentum", "adam", NULL};
     static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
     bool help = false;
@@ -400,6 +406,7 @@ static void parse(fit_opts *o, int argc, char **argv)
             o->sigma = c == 's';
             break;
         case OPT_ABSOLUTE_SIGMA: o->absolute_sigma = true; break;
+        case OPT_STDERR: o->stderr_hessian = cmd_parse_choice("--stderr", optarg, stderr_sources) == 1; break;
         case OPT_ALLOW_UNDETERMINED: o->allow_undetermined = true; break;
         case OPT_CI:
             o->ci = cmd_parse_double("--ci", optarg);
@@ -1027,6 +1034,8 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     fprintf(f, "R^2                         %.10g (adjusted %.10g)\n", r->r2, r->r2_adj);
     fprintf(f, "covariance                  %s\n",
             r->absolute_sigma ? "absolute: (J^T W J)^-1 (--absolute-sigma)" : "scaled by the reduced chi-square");
+    fprintf(f, "standard errors from        %s\n",
+            r->stderr_hessian ? "the Hessian of the loss" : "J^T W J (the residuals' curvature left out)");
     fprintf(f, "steps                       %lld\n", (long long)r->steps);
     fprintf(f, "stop                        %s (%s)\n", stop_name(r), stop_text(r->stop));
     fprintf(f, "converged                   %s\n", r->converged ? "yes" : "no");
@@ -1054,6 +1063,7 @@ static void print_kv(FILE *f, const fit_opts *o, const tg_fit_result *r)
     fprintf(f, "steps=%lld\n", (long long)r->steps);
     fprintf(f, "stop=%s\n", stop_name(r));
     fprintf(f, "converged=%d\n", r->converged ? 1 : 0);
+    fprintf(f, "stderr=%s\n", r->stderr_hessian ? "hessian" : "jacobian");
     const struct {
         const char *key;
         double v;
@@ -1175,6 +1185,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_num(set, "r2_adj", r->r2_adj);
     cmd_attr_int(set, "converged", r->converged);
     cmd_attr_int(set, "absolute_sigma", r->absolute_sigma);
+    cmd_attr_str(set, "stderr", r->stderr_hessian ? "hessian" : "jacobian");
     cmd_attr_int(set, "n", r->n);
     cmd_attr_int(set, "dof", r->dof);
     cmd_attr_int(set, "steps", r->steps);
@@ -1359,6 +1370,11 @@ static void warn_about(const fit_opts *o, const fit_data *d, const tg_fit_result
         cmd_warn(
             "warning: not converged after %lld steps (the last step changed the loss by %.3g relative; more --steps%s)",
             (long long)r->steps, r->last_change, o->optimizer == TG_OPT_AUTO ? "" : ", a larger --lr or --tol");
+    if (r->stalled)
+        cmd_warn(
+            "warning: not converged: after %lld steps no step reduces the sum of squares, yet the residuals are not "
+            "orthogonal to the model's derivatives (a stall; try other --init values)",
+            (long long)r->steps);
     if (r->implausible) {
         int i = r->far_param;
         snprintf(a, sizeof a, "%.6g", r->values[i]);
@@ -1436,6 +1452,7 @@ static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
     spec->allow_undetermined = o->allow_undetermined;
     if (o->nxlist > 1) spec->nx = o->nxlist, spec->x_names = (const char *const *)o->xlist;
     spec->absolute_sigma = o->absolute_sigma;
+    spec->stderr_hessian = o->stderr_hessian;
     spec->slice = o->slice;
     spec->seed = o->co.seed;
     spec->dtype = o->co.dtype;

@@ -46,10 +46,10 @@ typedef struct {
     int q;         /* np + 1 */
 } jac_ctx;
 
-/* The partial: q*q entries of R, then sum w r^2. */
+/* The partial: q*q entries of R, then sum w r^2. ctx: the pass's jac_ctx. */
 static void merge_r(void *ctx, double *left, const double *right)
 {
-    int q = *(const int *)ctx;
+    int q = ((const jac_ctx *)ctx)->q;
     tgf_qr_merge(q, left, right);
     left[q * q] += right[q * q];
 }
@@ -280,6 +280,8 @@ tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
     double ftol = tol, xtol = tol, gtol = 0;
     double R[Q * Q], qtr[MAX_PARAMS], D[MAX_PARAMS] = {0}, p[MAX_PARAMS], trial[MAX_PARAMS], before[MAX_PARAMS];
     double sse, delta = 0, xnorm = 0, par = 0;
+    const tgf_moments *mo = &F->mo; /* |sqrt(W) y| from the first pass's moments */
+    double ynorm = F->weighted ? sqrt(mo->wcyy + mo->w * mo->wmy * mo->wmy) : sqrt(mo->cyy + mo->n * mo->my * mo->my);
     tt_status st = lm_pass(F, theta, R, &sse);
     if (st) return st;
     F->have_final = false;
@@ -346,7 +348,9 @@ tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
                 xnorm = enorm(np, Dp);
                 F->last_change = (sse - sse1) / fmax(sse1, DBL_MIN);
             }
-            bool small_f = fabs(actred) <= ftol && prered <= ftol && 0.5 * ratio <= 1;
+            /* the model reproduces y to its rounding: nothing is left to fit */
+            bool exact = accepted && sqrt(sse1) <= 16 * DBL_EPSILON * ynorm;
+            bool small_f = (fabs(actred) <= ftol && prered <= ftol && 0.5 * ratio <= 1) || exact;
             bool small_x = delta <= xtol * xnorm;
             bool machine = (fabs(actred) <= DBL_EPSILON && prered <= DBL_EPSILON && 0.5 * ratio <= 1) ||
                            delta <= DBL_EPSILON * xnorm || gnorm <= DBL_EPSILON;

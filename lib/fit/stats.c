@@ -350,6 +350,15 @@ tt_status tgf_report(tgf_fit *F, const double *theta, tg_fit_result *r)
     else memcpy(th, theta, sizeof(double) * (size_t)F->model->np);
     tgf_eval e;
     tt_status st = TT_OK;
+    int64_t dof = F->n - F->model->np;
+    if (F->model->kind == TG_MODEL_EXPR && squared && !F->sp->stderr_hessian && !F->have_final) {
+        /* the loss, the sum of squares and J^T W J from one pass */
+        double H[MAX_PARAMS * MAX_PARAMS], sse;
+        if ((st = tgf_lm_curvature(F, th, H, &sse))) return st;
+        r->loss = tgf_loss_norm(lk, F->n) * sse, r->sse = sse, r->stderr_hessian = false;
+        tgf_covariance(F, sse, H, dof, 1, r);
+        return TT_OK;
+    }
     if (F->have_final) e = F->final;
     else if ((st = tgf_evaluate(
                   F, th, lk, (squared && F->model->kind != TG_MODEL_EXPR) || F->standardized || F->sp->stderr_hessian,
@@ -358,7 +367,6 @@ tt_status tgf_report(tgf_fit *F, const double *theta, tg_fit_result *r)
     double sy = F->standardized ? F->tr.sy : 1;
     r->loss = e.L * (F->standardized ? (lk == TG_LOSS_L1 ? sy : sy * sy) : 1);
     r->sse = e.sse * sy * sy;
-    int64_t dof = F->n - F->model->np;
     r->stderr_hessian = F->sp->stderr_hessian || (squared && F->model->kind != TG_MODEL_EXPR);
     if (r->stderr_hessian) { /* linear in the parameters: H is 2 norm J^T W J */
         tgf_covariance(F, e.L, e.H, dof, tgf_loss_norm(lk, F->n), r);

@@ -426,6 +426,52 @@ TEST(expression_model)
     tg_fit_result_free(r);
 }
 
+/* Levenberg-Marquardt (the default for expression models with least
+ * squares): the per-point Jacobian of a model that reduces a parameter, the
+ * budget, --stderr hessian, and constants that are no parameters. */
+TEST(levenberg_marquardt)
+{
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    const char *models[] = {"m*x + c", "sum(m)*x + c"}; /* the second: one backward per point */
+    for (int k = 0; k < 2; k++) {
+        sp.model = models[k];
+        tg_fit_result *r = fit(fc_x, fc_y, 50, NULL, &sp);
+        if (!r) return;
+        REL(r->values[0], FC_OLS_W, 1e-9);
+        REL(r->stderrs[0], FC_OLS_W_SE, 1e-9);
+        REL(r->stderrs[1], FC_OLS_B_SE, 1e-9);
+        CHECK(r->converged && r->stop == TG_STOP_TOL && !r->stderr_hessian);
+        tg_fit_result_free(r);
+    }
+    /* the full Hessian of a model linear in its parameters is 2 J^T J: the same errors */
+    sp.model = "m*x + c", sp.stderr_hessian = true;
+    tg_fit_result *r = fit(fc_x, fc_y, 50, NULL, &sp);
+    if (!r) return;
+    REL(r->stderrs[0], FC_OLS_W_SE, 1e-9);
+    CHECK(r->stderr_hessian);
+    tg_fit_result_free(r);
+    /* a budget of 2 steps far from the answer: stop=steps, not converged */
+    double x[30], y[30];
+    for (int i = 0; i < 30; i++) x[i] = i / 10.0, y[i] = 200.0 * exp(-1.5 * x[i]) * (1 + 0.01 * tt_philox_normal(4, i));
+    tg_fit_spec_defaults(&sp);
+    sp.model = "a*exp(-k*x)", sp.steps = 2;
+    r = fit(x, y, 30, NULL, &sp);
+    if (!r) return;
+    CHECK(r->stop == TG_STOP_STEPS && !r->converged && r->steps == 2);
+    tg_fit_result_free(r);
+    sp.steps = 0;
+    r = fit(x, y, 30, NULL, &sp);
+    if (!r) return;
+    CHECK(r->stop == TG_STOP_TOL && r->converged && fabs(r->values[0] - 200) < 5 && fabs(r->values[1] - 1.5) < 0.05);
+    tg_fit_result_free(r);
+    /* pi is a constant, not a parameter */
+    tg_model *m = NULL;
+    CHECK(tg_model_new("a*sin(pi*x) + e", &m) == TT_OK);
+    if (m) CHECK(tg_model_nparams(m) == 1);
+    tg_model_free(m);
+}
+
 TEST(singular_hessian_nan_stderrs)
 {
     double x[5] = {1, 2, 3, 4, 5}, y[5] = {1, 2, 3, 4, 6};
@@ -740,6 +786,7 @@ int main(void)
     RUN(callback_tol_epochs_decay);
     RUN(robust_losses);
     RUN(expression_model);
+    RUN(levenberg_marquardt);
     RUN(singular_hessian_nan_stderrs);
     RUN(validation_errors);
     RUN(exact_poly_and_sse_default_line);

@@ -173,6 +173,8 @@ TEST(same_bits_for_any_slice)
     gen e = {2 * TG_FIT_BLOCK + 5, 0, 2, 1.5, 0.8, 0.05, 0, 3, 1, false, false, -1, NAN, 1, -1, 0, 0, false};
     const case_t expr[] = {
         {"default expression model", "a*exp(b*x)", NULL, TG_METHOD_DESCENT, TG_OPT_AUTO, TT_F64, false, 0},
+        {"default weighted expression model (Levenberg-Marquardt)", "a*exp(b*x)", "sse", TG_METHOD_DESCENT, TG_OPT_AUTO,
+         TT_F64, true, 0},
         {"gd expression model", "a*exp(b*x)", NULL, TG_METHOD_DESCENT, TG_OPT_GD, TT_F64, false, 1e-4},
     };
     for (int i = 0; i < LEN(expr); i++) slices_case(&expr[i], e);
