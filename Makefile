@@ -60,7 +60,7 @@ include vulkan.mk
 PACKAGES += $(VULKAN_PACKAGES)
 
 .SECONDARY:
-.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-deps
+.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-deps bench-nist
 all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
 
 # Installs the PACKAGES that are missing (one dpkg-query when none is).
@@ -179,6 +179,10 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 bench: all $(BENCH_BIN)
 	B=$(B) bench/gen.sh
 	B=$(B) bench/run
+
+# NIST's nonlinear regression problems: tg-fit beside scipy's curve_fit (bench/nist/README.md).
+bench-nist: all
+	cd bench/nist && /usr/bin/python3 compare.py ../../bin/tg-fit
 
 # PyTorch for the reference column of `make bench` (never needed by `make test`).
 bench-deps:

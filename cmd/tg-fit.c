@@ -975,6 +975,9 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     }
     fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
     if (o->method == TG_METHOD_EXACT) fprintf(f, "method exact\n\n");
+    else if (o->optimizer == TG_OPT_AUTO && tg_model_get_kind(o->compiled) == TG_MODEL_EXPR &&
+             (o->loss_kind == TG_LOSS_MSE || o->loss_kind == TG_LOSS_HALF_MSE || o->loss_kind == TG_LOSS_SSE))
+        fprintf(f, "default method: Levenberg-Marquardt (exact Jacobian)\n\n");
     else if (o->optimizer == TG_OPT_AUTO)
         fprintf(f, "default descent%s\n\n",
                 tg_model_get_kind(o->compiled) != TG_MODEL_EXPR ? " (on standardized data)" : "");

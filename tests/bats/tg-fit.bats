@@ -1063,3 +1063,47 @@ print("%.17g %.17g %.17g" % best)'
     [ "$dof" = "$(eval echo "\$${p}_dof")" ]
   done
 }
+
+@test "-y EXPR: a response expression over the columns, as gnuplot's using 1:(log(\$2))" {
+  awk -F, 'NR == 1 { print "x,logy"; next } { printf "%s,%.17g\n", $1, log($2) }' "$FIX/expo.csv" > logged.csv
+  fitkv logged.csv -y logy --model 'c + k*x'
+  local c0=$c k0=$k se0=$k_stderr
+  fitkv "$FIX/expo.csv" -y 'log(y)' --model 'c + k*x'
+  close "$c" "$c0" 1e-12
+  close "$k" "$k0" 1e-12
+  close "$k_stderr" "$se0" 1e-10
+  close "$k" "$expo_k" 0.01 # log(1.5 exp(0.8 x)) = log(1.5) + 0.8 x, noise apart
+  # a name that is a column stays that column; anything else must parse and name columns
+  run tg-fit "$FIX/expo.csv" -y 'log(y' --format kv
+  assert_failure 2
+  assert_output --partial "-y 'log(y' is neither a column nor an expression: syntax error"
+  run tg-fit "$FIX/expo.csv" -y 'log(q)' --format kv
+  assert_failure 1
+  assert_output --partial "no column 'q' (columns: x, y)"
+}
+
+@test "pi and e in a model are constants, not parameters" {
+  fitkv "$FIX/expo.csv" --model 'a*e^(k*x)*sin(pi/2)'
+  close "$a" "$expo_a" 1e-5
+  close "$k" "$expo_k" 1e-5
+  run tg-fit "$FIX/expo.csv" --model 'a*exp(k*x)' --init pi=3 --format kv
+  assert_failure 2
+  assert_output --partial "parameter 'pi' is not in the model"
+}
+
+@test "Levenberg-Marquardt: stop=steps on its budget warns and reports converged=0; --stderr hessian says so" {
+  run --separate-stderr tg-fit "$FIX/expo.csv" --model 'a*exp(k*x)' --steps 2 --format kv
+  assert_success
+  assert_line "converged=0"
+  assert_line "stop=steps"
+  [[ $stderr == *"warning: not converged after 2 steps"* ]]
+  fitkv "$FIX/expo.csv" --model 'a*exp(k*x)'
+  [ "$stderr" = jacobian ] && [ "$converged" = 1 ]
+  local se=$k_stderr
+  fitkv "$FIX/expo.csv" --model 'a*exp(k*x)' --stderr hessian
+  [ "$stderr" = hessian ]
+  close "$k_stderr" "$se" 0.05 # near a good fit the residuals' curvature changes little
+  [ "$k_stderr" != "$se" ]
+  run tg-fit "$FIX/expo.csv" --model 'a*exp(k*x)' --stderr hessain
+  assert_failure 2
+}
