@@ -37,7 +37,8 @@ fitkv() {
   assert_success
   assert_output --partial "Usage: tg-fit [FILE]"
   for opt in --model --loss --init --method --optimizer --lr --lr-decay --batch --steps --epochs --tol \
-      --loss-below --keep-best --progress --log-every --history --plot --drop-nan --weights --seed; do
+      --loss-below --keep-best --progress --log-every --history --plot --drop-nan --weights --seed \
+      --sigma --absolute-sigma --allow-undetermined --ci --residuals; do
     assert_output --partial -- "$opt"
   done
   [ -z "$stderr" ]
