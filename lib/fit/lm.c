@@ -8,7 +8,7 @@
  *
  * The Jacobian is exact (libgrad: the parameters as vectors of one value per
  * point, so that one backward pass gives every row of an elementwise model;
- * one backward per point otherwise), and never forms J^T J: each block gives
+ * np + 1 by the double-backward trick otherwise), and never forms J^T J: each block gives
  * the R factor of [sqrt(w) J, sqrt(w) r] (Householder), and the blocks' R
  * are merged in the stream's fixed pairwise tree (Givens), so that one pass
  * per iteration gives R and Q^T r for any n, the same bits for any slice.
@@ -87,24 +87,22 @@ static tt_status block_jacobian(tgf_fit *F, const tgf_block *d, const double *th
                 tt_tensor *g = tgf_keep(&ar, tt_expand(G[i], 1, &n));
                 st = g ? tt_to_host(g, TT_F64, J + (size_t)i * (size_t)n) : tt_last_status();
             }
-        } else { /* one backward per point, the graph kept (a model of few points: it is one block) */
-            double *oh = calloc((size_t)n, sizeof *oh);
-            if (!oh) st = tt_set_error(TT_ENOMEM, "out of memory");
-            for (int64_t k = 0; k < n && !st; k++) {
-                oh[k] = 1;
-                tt_tensor *onehot = tt_from_data(1, &n, TT_F64, oh, TT_CPU);
-                oh[k] = 0;
-                st = onehot ? tg_autograd_grad(1, &full, &onehot, np, P, true, false, true, G) : tt_last_status();
-                tt_release(onehot);
-                for (int i = 0; i < np && !st; i++) {
-                    double v = 0;
-                    if (G[i]) st = tt_item(G[i], &v);
-                    J[(size_t)i * (size_t)n + (size_t)k] = v;
-                    tt_release(G[i]);
-                    G[i] = NULL;
-                }
+        } else { /* J's columns by the double-backward trick: g(u) = d(u . pred)/d theta
+                  * is linear in u and d g_i / d u is column i: np + 1 backward passes */
+            tt_tensor *u = tgf_keep(&ar, tt_ones(1, &n, TT_F64, TT_CPU));
+            if (!u || tg_set_requires_grad(u, true)) st = tt_last_status() ? tt_last_status() : TT_ENOMEM;
+            tt_tensor *up = st ? NULL : tgf_keep(&ar, tg_mul(u, full));
+            tt_tensor *s = up ? tgf_keep(&ar, tg_sum(up)) : NULL;
+            if (!st && !s) st = tt_last_status() ? tt_last_status() : TT_ERUNTIME;
+            if (!st) st = tg_autograd_grad(1, &s, NULL, np, P, true, true, true, G);
+            for (int i = 0; i < np && !st; i++) {
+                if (!G[i] || !tg_requires_grad(G[i])) continue; /* pred does not depend on it */
+                tt_tensor *col = NULL;
+                st = tg_autograd_grad(1, &G[i], NULL, 1, &u, true, false, true, &col);
+                tt_tensor *c = !st && col ? tgf_keep(&ar, tt_expand(col, 1, &n)) : NULL;
+                if (!st && c) st = tt_to_host(c, TT_F64, J + (size_t)i * (size_t)n);
+                tt_release(col);
             }
-            free(oh);
         }
     }
     tg_set_grad_enabled(prev);
