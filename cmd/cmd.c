@@ -60,6 +60,7 @@ void cmd_remove_temporaries(void)
 {
     for (int i = 0; i < MAX_TEMPORARIES; i++)
         if (temporaries[i]) unlink(temporaries[i]); /* async-signal-safe */
+    tt_io_remove_temporaries();
 }
 
 void cmd_die_of_signal(int sig)

@@ -532,15 +532,14 @@ typedef struct {
     const char *label; /* "data.csv", "standard input" */
     bool text;
     const char *xname, *yname, *wname; /* as found */
-    double *x, *y, *w;
-    int nx; /* x columns: x (xnames[0] == xname, xs[0] == x), then the other regressors */
+    bool weighted;
+    bool sigma; /* --sigma: the weight column holds uncertainties (the fit takes 1/sigma^2) */
+    int nx;     /* x columns: x (xnames[0] == xname), then the other regressors */
     const char *xnames[TG_FIT_MAX_X];
-    double *xs[TG_FIT_MAX_X];
-    int64_t xlen[TG_FIT_MAX_X];
-    double *sigma;  /* --sigma: the uncertainties (w holds 1/sigma^2) */
-    int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
-    int64_t n;
+    int64_t n;      /* the points fitted */
     tt_dtype dtype; /* the data's floating type */
+    tt_source *src;
+    tg_fit_source *fs; /* the points, read from src a slice at a time */
 } fit_data;
 
 /* The first column other than `skip` (text without x/y names). */
@@ -551,33 +550,16 @@ static const char *column_after(char *const *names, int n, const char *skip)
     return NULL;
 }
 
-/* One vector of the source as doubles; *n its length. */
-static double *read_vector(tt_source *src, const char *name, const char *opt, int64_t *n, tt_dtype *dtype)
+/* A column or dataset the fit reads must exist: a missing one says which
+ * option names it (the reads come later, slice by slice). */
+static void check_present(tt_source *src, const char *name, const char *opt)
 {
-    const char *label = tt_source_label(src);
-    tt_tensor *t = tt_source_read(src, name);
-    if (!t) {
-        if (tt_last_status() == TT_ENOTFOUND && strcmp(opt, "-w"))
-            cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
-        cmd_fail_lib(NULL);
-    }
-    const char *what = tt_source_is_text(src) ? "column" : "dataset";
-    int64_t numel = tt_numel(t);
-    bool vector = t->ndim <= 1 || (t->ndim == 2 && (t->shape[0] == 1 || t->shape[1] == 1));
-    if (!vector) {
-        char s[128];
-        cmd_fail("%s: %s '%s' has shape %s: expected a vector of points", label, what, name,
-                 tt_shape_str(t->ndim, t->shape, s, sizeof s));
-    }
-    if (t->dtype == TT_BOOL) cmd_fail("%s: %s '%s' holds booleans: expected numbers", label, what, name);
-    if (numel == 0) cmd_fail("%s: %s '%s' is empty: there is nothing to fit", label, what, name);
-    double *v = malloc((size_t)numel * sizeof *v);
-    if (!v) cmd_fail("out of memory reading %s '%s'", what, name);
-    cmd_check_status(tt_to_host(t, TT_F64, v), name);
-    if (dtype) *dtype = tt_dtype_is_floating(t->dtype) ? t->dtype : TT_F64;
-    tt_release(t);
-    *n = numel;
-    return v;
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    tt_dtype dt;
+    tt_status st = tt_source_info(src, name, &ndim, shape, &dt);
+    if (st == TT_ENOTFOUND && opt) cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
+    if (st != TT_OK) cmd_fail_lib(NULL);
 }
 
 /* Whether the source has a column or dataset of this name. */
@@ -591,19 +573,18 @@ static bool has_name(char *const *names, int n, const char *name)
 static void add_regressor(fit_data *d, tt_source *src, const char *name)
 {
     if (d->nx == TG_FIT_MAX_X) cmd_usage_error("a fit takes at most %d x columns", TG_FIT_MAX_X);
-    int j = d->nx++;
-    d->xnames[j] = cmd_xstrdup(name);
-    d->xs[j] = read_vector(src, name, "-x", &d->xlen[j], NULL);
+    check_present(src, name, "-x");
+    d->xnames[d->nx++] = name;
 }
 
-/* The x columns: x (d->x), the other names of -x x,z, and the names of an
+/* The x columns: x, the other names of -x x,z, and the names of an
  * expression model that are columns or datasets of the input (data, not
  * parameters: 'a*x + c*z + d' reads z); a parameter one edit away from a
  * column's name draws a warning (a typo would become a fitted parameter),
  * unless both are single letters. */
 static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
 {
-    d->nx = 1, d->xnames[0] = d->xname, d->xs[0] = d->x, d->xlen[0] = d->n;
+    d->nx = 1, d->xnames[0] = d->xname;
     for (int j = 1; j < o->nxlist; j++) add_regressor(d, src, o->xlist[j]);
     if (tg_model_get_kind(o->compiled) != TG_MODEL_EXPR) return;
     char *const *names = NULL;
@@ -617,7 +598,8 @@ static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
         if (taken || !has_name(names, nnames, name)) continue;
         bool listed = false;
         for (int j = 0; j < d->nx; j++) listed |= !strcmp(d->xnames[j], name);
-        if (!listed) add_regressor(d, src, name);
+        for (int k = 0; k < nnames && !listed; k++) /* the source's copy of the name outlives prog */
+            if (!strcmp(names[k], name)) add_regressor(d, src, names[k]), listed = true;
     }
     for (int i = 0; i < tg_program_nnames(prog); i++) {
         const char *name = tg_program_name(prog, i);
@@ -637,8 +619,7 @@ static void read_data(const fit_opts *o, fit_data *d)
     if (!strcmp(path, "-") && isatty(STDIN_FILENO))
         cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
     d->label = strcmp(path, "-") ? path : "standard input";
-    /* Only the datasets the fit uses are read (x, y and the weights). */
-    tt_source *src = tt_source_open(path);
+    tt_source *src = d->src = tt_source_open(path);
     if (!src) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
     d->text = tt_source_is_text(src);
 
@@ -651,8 +632,7 @@ static void read_data(const fit_opts *o, fit_data *d)
         if (!strcmp(cols[i], "x")) has_x = true;
         if (!strcmp(cols[i], "y")) has_y = true;
     }
-    char *first_x = o->nxlist ? cmd_xstrdup(o->xlist[0]) : NULL;
-    d->xname = first_x;
+    d->xname = o->nxlist ? o->xlist[0] : NULL;
     if (!d->xname) d->xname = has_x || !d->text ? "x" : column_after(cols, ncols, NULL);
     d->yname = o->yname;
     if (!d->yname) d->yname = has_y || !d->text ? "y" : column_after(cols, ncols, d->xname);
@@ -660,98 +640,31 @@ static void read_data(const fit_opts *o, fit_data *d)
         cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, ncols,
                  ncols == 1 ? "" : "s");
     d->wname = o->wname;
-    /* The names may live in the source: copy them before closing it. */
-    d->xname = first_x ? first_x : strdup(d->xname);
-    d->yname = strdup(d->yname);
-    if (d->wname) d->wname = strdup(d->wname);
-    if (!d->xname || !d->yname || (o->wname && !d->wname)) cmd_fail("out of memory");
+    d->weighted = d->wname != NULL;
+    d->sigma = o->sigma;
 
-    int64_t ny = 0, nw = 0;
-    d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
-    d->y = read_vector(src, d->yname, "-y", &ny, NULL);
+    /* x, then y, the other x columns and the weights: a missing one says
+     * which option names it; x is damaged: said before y is looked for. */
+    check_present(src, d->xname, "-x");
+    check_present(src, d->yname, "-y");
     regressors(o, d, src);
-    if (d->wname) d->w = read_vector(src, d->wname, o->sigma ? "--sigma" : "-w", &nw, NULL);
-    const int64_t *lines = tt_source_text_lines(src);
-    if (lines) {
-        d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
-        memcpy(d->lines, lines, (size_t)d->n * sizeof *d->lines);
-    }
-    tt_source_close(src);
-    const char *what = d->text ? "column" : "dataset";
-    if (ny != d->n)
-        cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what, d->xname,
-                 (long long)d->n, what, d->yname, (long long)ny);
-    if (d->w && nw != d->n)
-        cmd_fail("%s: the weights '%s' have %lld values for %lld points", d->label, d->wname, (long long)nw,
-                 (long long)d->n);
-    for (int j = 1; j < d->nx; j++)
-        if (d->xlen[j] != d->n)
-            cmd_fail("%s: the x columns differ in length: '%s' has %lld points, '%s' has %lld", d->label, d->xname,
-                     (long long)d->n, d->xnames[j], (long long)d->xlen[j]);
-
-    /* Rows with NaN or Inf: an error naming the first, or dropped. */
-    int64_t kept = 0, dropped = 0, first_bad = -1;
-    for (int64_t i = 0; i < d->n; i++) {
-        int badx = -1;
-        for (int j = 0; j < d->nx && badx < 0; j++)
-            if (!isfinite(d->xs[j][i])) badx = j;
-        bool bad = badx >= 0 || !isfinite(d->y[i]) || (d->w && !isfinite(d->w[i]));
-        if (bad && !o->drop_nan) {
-            const char *col = badx >= 0 ? d->xnames[badx] : !isfinite(d->y[i]) ? d->yname : d->wname;
-            double v = badx >= 0 ? d->xs[badx][i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
-            const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
-            if (d->text)
-                cmd_fail("%s: line %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)d->lines[i], col,
-                         val);
-            cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
-        }
-        if (bad) {
-            if (first_bad < 0) first_bad = i;
-            dropped++;
-            continue;
-        }
-        if (d->w && o->sigma && !(d->w[i] > 0)) {
-            if (d->text)
-                cmd_fail("%s: line %lld: sigma %s is %g: uncertainties must be positive", d->label,
-                         (long long)d->lines[i], d->wname, d->w[i]);
-            cmd_fail("%s: %s[%lld] is %g: uncertainties must be positive", d->label, d->wname, (long long)i, d->w[i]);
-        }
-        if (d->w && d->w[i] < 0) {
-            if (d->text)
-                cmd_fail("%s: line %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)d->lines[i],
-                         d->wname, d->w[i]);
-            cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
-        }
-        for (int j = 0; j < d->nx; j++) d->xs[j][kept] = d->xs[j][i];
-        d->y[kept] = d->y[i];
-        if (d->w) d->w[kept] = d->w[i];
-        kept++;
-    }
+    if (d->wname) check_present(src, d->wname, o->sigma ? "--sigma" : NULL);
+    tg_fit_source_spec fss = {d->xname, d->yname, d->wname, o->drop_nan, " (--drop-nan drops such rows)",
+                              d->sigma, d->nx,    d->xnames};
+    if (tg_fit_source_open(src, &fss, &d->fs) != TT_OK) cmd_fail_lib(NULL);
+    const tg_fit_data *fd = tg_fit_source_data(d->fs);
+    d->n = fd->n;
+    d->dtype = fd->dtype;
+    int64_t first, dropped = tg_fit_source_dropped(d->fs, &first);
     if (dropped) {
         if (d->text)
             cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: line %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)d->lines[first_bad], (long long)kept);
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)tg_fit_source_line(d->fs, first),
+                     (long long)d->n);
         else
             cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
-        if (kept == 0) cmd_fail("%s: no points left after dropping NaN and Inf", d->label);
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first, (long long)d->n);
     }
-    d->n = kept;
-    if (o->sigma) { /* the sigmas stay for the plot's error bars; the fit takes weights 1/sigma^2 */
-        d->sigma = cmd_xcalloc((size_t)(d->n ? d->n : 1), sizeof *d->sigma);
-        memcpy(d->sigma, d->w, (size_t)d->n * sizeof *d->sigma);
-        for (int64_t i = 0; i < d->n; i++) d->w[i] = 1 / (d->sigma[i] * d->sigma[i]);
-    }
-}
-
-static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device dev)
-{
-    tt_tensor *h = cmd_check(tt_from_data(1, &n, TT_F64, v, TT_CPU), NULL);
-    tt_tensor *c = cmd_check(tt_cast(h, dt), NULL);
-    tt_release(h);
-    tt_tensor *t = cmd_check(tt_to_device(c, dev), NULL);
-    tt_release(c);
-    return t;
 }
 
 /* ---- progress, log lines, Ctrl-C ------------------------------------------- */
@@ -963,7 +876,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     /* Each line as gnuplot's fit log or scipy names it (man page, OUTPUT). */
     fprintf(f, "final loss                  %.10g\n", r->loss);
     fprintf(f, "chi-square (WSSR)           %.10g%s\n", r->chi2,
-            !d->w ? " (unweighted: the sum of squared residuals)" : "");
+            !d->weighted ? " (unweighted: the sum of squared residuals)" : "");
     fprintf(f, "degrees of freedom (ndf)    %lld\n", (long long)r->dof);
     fprintf(f, "reduced chi-square          %.10g (WSSR/ndf)\n", r->chi2_red);
     fprintf(f, "p-value                     %.10g (P(chi-square >= WSSR), gnuplot's FIT_P)\n", r->p_value);
@@ -1169,43 +1082,77 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
     tt_set_free(set);
 }
 
-/* y - fit at every point (NULL when the model cannot be evaluated). */
-static double *residuals_of(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+/* res[i] = y[i] - fit[i] at n points of the x columns xs (false when the
+ * model cannot be evaluated). */
+static bool residuals_at(const fit_opts *o, const tg_fit_result *r, const double *const *xs, const double *y, int64_t n,
+                         double *fit, double *res)
 {
-    double *res = cmd_xcalloc((size_t)(d->n ? d->n : 1), sizeof *res);
-    if (tg_model_predict_cols(o->compiled, r->values, (const double *const *)d->xs, d->n, res) != TT_OK) {
-        free(res);
-        return NULL;
-    }
-    for (int64_t i = 0; i < d->n; i++) res[i] = d->y[i] - res[i];
-    return res;
+    if (tg_model_predict_cols(o->compiled, r->values, xs, n, fit) != TT_OK) return false;
+    for (int64_t i = 0; i < n; i++) res[i] = y[i] - fit[i];
+    return true;
 }
 
-/* x, y, fit, residual (and sigma, residual/sigma) per point, as gnuplot's
- * residuals and scipy's y - f(x, *popt). */
-static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+/* The columns of --residuals: the x columns, y, fit, residual, then with
+ * --sigma sigma and residual/sigma. */
+enum { RES_MAX_COLS = TG_FIT_MAX_X + 5 };
+
+/* One piece of --residuals: rows [0, m) of the columns, as a tensor set. */
+static tt_tensor_set *residual_piece(const fit_opts *o, const fit_data *d, double *const *cols, int ncols, int64_t m)
 {
-    double *res = residuals_of(o, d, r);
-    if (!res) cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
-    int64_t n = d->n;
-    double *fit = cmd_xcalloc((size_t)(n ? n : 1), sizeof *fit);
-    for (int64_t i = 0; i < n; i++) fit[i] = d->y[i] - res[i];
     tt_tensor_set *set = tt_set_new();
     if (!set) cmd_fail("out of memory");
     if (o->residuals_fmt == TT_FMT_H5) cmd_provenance(set);
-    for (int j = 0; j < d->nx; j++) put_f64(set, d->xnames[j], 1, &n, d->xs[j]);
-    put_f64(set, d->yname, 1, &n, d->y);
-    put_f64(set, "fit", 1, &n, fit);
-    put_f64(set, "residual", 1, &n, res);
-    if (d->sigma) {
-        for (int64_t i = 0; i < n; i++) fit[i] = res[i] / d->sigma[i];
-        put_f64(set, "sigma", 1, &n, d->sigma);
-        put_f64(set, "normalized", 1, &n, fit);
+    const char *names[RES_MAX_COLS];
+    int k = 0;
+    for (int j = 0; j < d->nx; j++) names[k++] = d->xnames[j];
+    names[k++] = d->yname, names[k++] = "fit", names[k++] = "residual";
+    names[k++] = "sigma", names[k++] = "normalized";
+    for (int c = 0; c < ncols; c++) put_f64(set, names[c], 1, &m, cols[c]);
+    return set;
+}
+
+/* x, y, fit, residual (and sigma, residual/sigma) per point, as gnuplot's
+ * residuals and scipy's y - f(x, *popt), in a pass of its own over the data:
+ * text is written a slice at a time (memory bounded by the slice); HDF5,
+ * written whole, holds the columns. */
+static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
+    const tg_fit_data *fd = tg_fit_source_data(d->fs);
+    bool text = o->residuals_fmt != TT_FMT_H5;
+    int64_t n = d->n, cap = text && n > TG_FIT_SLICE ? TG_FIT_SLICE : n > 0 ? n : 1;
+    int nx = d->nx, y = nx, fitc = nx + 1, resc = nx + 2, sig = nx + 3, norm = nx + 4;
+    int ncols = d->sigma ? nx + 5 : nx + 3;
+    double *cols[RES_MAX_COLS], *weights = d->weighted && !d->sigma ? cmd_xcalloc((size_t)cap, sizeof *weights) : NULL;
+    for (int c = 0; c < ncols; c++) cols[c] = cmd_xcalloc((size_t)cap, sizeof *cols[c]);
+    cmd_text *out = text ? cmd_text_open(o->residuals, o->residuals_fmt) : NULL;
+    for (int64_t at = 0; at < n;) {
+        int64_t base = text ? at : 0, m = n - at < TG_FIT_SLICE ? n - at : TG_FIT_SLICE;
+        double *read[TG_FIT_MAX_X + 2];
+        for (int c = 0; c <= nx; c++) read[c] = cols[c] + (at - base);
+        if (d->weighted) read[nx + 1] = d->sigma ? cols[sig] + (at - base) : weights;
+        if (fd->read(fd->ctx, at, m, read) != TT_OK) cmd_fail_lib(NULL);
+        const double *xs[TG_FIT_MAX_X];
+        for (int j = 0; j < nx; j++) xs[j] = read[j];
+        double *fit = cols[fitc] + (at - base), *res = cols[resc] + (at - base);
+        if (!residuals_at(o, r, xs, read[y], m, fit, res))
+            cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
+        if (d->sigma)
+            for (int64_t i = 0; i < m; i++) cols[norm][at - base + i] = res[i] / cols[sig][at - base + i];
+        at += m;
+        if (text) {
+            tt_tensor_set *piece = residual_piece(o, d, cols, ncols, m);
+            cmd_text_put(out, piece);
+            tt_set_free(piece);
+        }
     }
-    cmd_write_set(o->residuals, o->residuals_fmt, set);
-    tt_set_free(set);
-    free(fit);
-    free(res);
+    if (text) cmd_text_close(out);
+    else {
+        tt_tensor_set *set = residual_piece(o, d, cols, ncols, n);
+        cmd_write_set(o->residuals, o->residuals_fmt, set);
+        tt_set_free(set);
+    }
+    for (int c = 0; c < ncols; c++) free(cols[c]);
+    free(weights);
 }
 
 /* ---- the plot --------------------------------------------------------------- */
@@ -1221,10 +1168,20 @@ static double *model_values(const fit_opts *o, const tg_fit_result *r, const dou
     return ys;
 }
 
+/* The data points a plot draws at most: every k-th point of more (an SVG of
+ * 10^8 circles would be gigabytes). */
+#define PLOT_POINTS 20000
+
 static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < d->n; i++) lo = fmin(lo, d->x[i]), hi = fmax(hi, d->x[i]);
+    /* A sample of the points (every column: the residuals need every x), in a pass of its own. */
+    int64_t np = d->n < PLOT_POINTS ? d->n : PLOT_POINTS, shown = 0;
+    int nx = d->nx;
+    double *sample[TG_FIT_MAX_X + 2] = {NULL};
+    for (int c = 0; c <= nx; c++) sample[c] = cmd_xcalloc((size_t)(np ? np : 1), sizeof *sample[c]);
+    if (d->sigma) sample[nx + 1] = cmd_xcalloc((size_t)(np ? np : 1), sizeof *sample[nx + 1]);
+    double lo, hi;
+    if (tg_fit_source_sample_cols(d->fs, np, sample, &shown, &lo, &hi) != TT_OK) cmd_fail_lib(NULL);
     int64_t nc = 400;
     double *cx = cmd_xcalloc((size_t)nc, sizeof *cx);
     for (int64_t i = 0; i < nc; i++) cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
@@ -1243,20 +1200,26 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
         for (int i = 0; i < r->nparams && len < (int)sizeof title - 40; i++)
             len += snprintf(title + len, sizeof title - (size_t)len, " %s=%.4g", r->names[i], r->values[i]);
     }
-    snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
+    if (shown < d->n) snprintf(data, sizeof data, "data (%lld of %lld points)", (long long)shown, (long long)d->n);
+    else snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
     snprintf(curve, sizeof curve, "fit (%s)", o->method == TG_METHOD_EXACT ? "exact" : "descent");
     const char *lossname = o->loss ? o->loss : "mse";
     if (strlen(lossname) > 40) lossname = "expression";
     if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
     else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
-    double *res = residuals_of(o, d, r);
+    double *fit = cmd_xcalloc((size_t)(shown ? shown : 1), sizeof *fit);
+    double *res = cmd_xcalloc((size_t)(shown ? shown : 1), sizeof *res);
+    if (!residuals_at(o, r, (const double *const *)sample, sample[nx], shown, fit, res)) {
+        free(res);
+        res = NULL;
+    }
     plot_fit pf = {
-        .sigma = d->sigma,
+        .sigma = sample[nx + 1],
         .resid = res,
-        .x = d->x,
-        .y = d->y,
-        .n = d->n,
+        .x = sample[0],
+        .y = sample[nx],
+        .n = shown,
         .cx = cx,
         .cy = cy,
         .ncurve = cy ? nc : 0,
@@ -1276,6 +1239,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     cmd_write_bytes(o->plot, svg, len);
     free(svg);
     free(res);
+    free(fit);
+    for (int c = 0; c < nx + 2; c++) free(sample[c]);
     free(cx);
     free(cy);
 }
@@ -1326,35 +1291,18 @@ static void warn_about(const fit_opts *o, const fit_data *d, const tg_fit_result
  * inside the writers): host data from the start, the tensors once made. */
 static fit_opts opts;
 static fit_data data;
-static tt_tensor *data_x, *data_y, *data_w;
 static tg_fit_result *result;
 
 static void release_host(void)
 {
     tg_fit_result_free(result);
-    for (int j = 1; j < data.nx; j++) free(data.xs[j]), free((char *)data.xnames[j]);
-    free(data.x);
-    free(data.y);
-    free(data.w);
-    free(data.sigma);
-    free(data.lines);
-    free((char *)data.xname);
-    free((char *)data.yname);
-    free((char *)data.wname);
+    tg_fit_source_free(data.fs);
+    tt_source_close(data.src);
     tg_model_free(opts.compiled);
     for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
     free(opts.init_names);
     for (int j = 0; j < opts.nxlist; j++) free(opts.xlist[j]);
     free(opts.init_values);
-}
-
-/* Registered after the tensors are made, so that it runs before the
- * backend's own exit handler (atexit runs the last registered first). */
-static void release_tensors(void)
-{
-    tt_release(data_x);
-    tt_release(data_y);
-    tt_release(data_w);
 }
 
 static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
@@ -1412,35 +1360,20 @@ int main(int argc, char **argv)
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
     spec.dtype = dt;
-    /* The data as read, in float64 on the host: the fit rounds them to
-     * --dtype on --device itself, and says when that loses precision. The
+    /* The data are read as doubles, a slice at a time: the fit rounds them
+     * to --dtype on --device itself, and says when that loses precision. The
      * device is tried first, so that a missing one is an error whatever the
      * method (the default and exact ones compute on the host). */
     if (o.co.device.type != TT_DEVICE_CPU) {
-        double zero = 0;
-        tt_release(to_tensor(&zero, 1, dt, o.co.device));
+        int64_t one = 1;
+        tt_release(cmd_check(tt_zeros(1, &one, TT_F32, o.co.device), NULL));
     }
-    if (d.nx > 1) { /* the x columns side by side: (N, nx) */
-        double *xx = cmd_xcalloc((size_t)(d.n ? d.n : 1) * (size_t)d.nx, sizeof *xx);
-        for (int64_t i = 0; i < d.n; i++)
-            for (int j = 0; j < d.nx; j++) xx[i * d.nx + j] = d.xs[j][i];
-        int64_t shape[2] = {d.n, d.nx};
-        data_x = cmd_check(tt_from_data(2, shape, TT_F64, xx, TT_CPU), NULL);
-        free(xx);
-        spec.nx = d.nx;
-        spec.x_names = d.xnames;
-    } else {
-        data_x = to_tensor(d.x, d.n, TT_F64, TT_CPU);
-    }
+    if (d.nx > 1) spec.nx = d.nx, spec.x_names = d.xnames;
     /* the model over the data's columns, for the report's formula and predictions */
     tg_model *with_data;
     if (tg_model_new_with_data(o.model, d.nx, d.xnames, &with_data) != TT_OK) cmd_expr_fail(NULL);
     tg_model_free(opts.compiled);
     opts.compiled = o.compiled = with_data;
-    data_y = to_tensor(d.y, d.n, TT_F64, TT_CPU);
-    data_w = d.w ? to_tensor(d.w, d.n, TT_F64, TT_CPU) : NULL;
-    atexit(release_tensors);
-    tt_tensor *x = data_x, *y = data_y, *w = data_w;
 
     step_ctx sc = {0};
     sc.bar = o.progress && isatty(STDERR_FILENO);
@@ -1465,7 +1398,7 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, &saved_sigint);
     }
 
-    tt_status st = tg_fit(x, y, w, &spec, &result);
+    tt_status st = tg_fit_stream(tg_fit_source_data(d.fs), &spec, &result);
     tg_fit_result *r = result;
     if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
     clear_bar(&sc);

@@ -33,8 +33,7 @@ typedef struct tt_tensor_set {
     tt_tensor **tensors; /* owned references */
     int nattrs;
     tt_attr *attrs;
-    bool from_text;      /* read from text: its tensors are columns */
-    int64_t *text_lines; /* from text: the file line (from 1) of each row, NULL otherwise */
+    bool from_text; /* read from text: its tensors are columns */
     /* private to lib/io: room in names/tensors, and a hash of the names
      * (index + 1 per slot, 0 empty) so that lookups take constant time */
     int capacity;
@@ -63,18 +62,30 @@ int tt_format_parse(const char *s, tt_file_format *out);
 tt_file_format tt_format_from_path(const char *path);
 
 /* ---- reading ---------------------------------------------------------- */
-/* A source: a file or a stream, opened once and read one tensor at a time.
- * HDF5 is recognised by its signature, anything else is parsed as text.
- * `label` names the source in messages ("d.h5", "standard input").
- * HDF5: an image may be followed by other bytes (its superblock gives its
- * end); datasets are read only when asked for, attributes only by
- * tt_source_read_attrs, every call into libhdf5 inside the guard
- * (tg/guard.h). float32 -> TT_F32, other floats -> TT_F64, any integer ->
- * TT_I64, h5py's bool enum -> TT_BOOL, a scalar dataspace -> 0-D; a dataset
- * of another type (strings, compounds) fails its read. A file that libhdf5
- * fails on is "FILE: damaged HDF5 file: ..." (TT_EFORMAT).
- * Text: parsed whole when opened; columns become 1-D float64 tensors named by
- * the header (or "1", "2", ... without one); messages give line and column. */
+/* A source: a file or a stream, opened once and read one tensor, or a slice
+ * of rows, at a time. HDF5 is recognised by its signature, anything else is
+ * parsed as text. `label` names the source in messages ("d.h5", "standard
+ * input").
+ * HDF5: a regular file (standard input redirected from one too) is opened in
+ * place, never read whole: only the datasets asked for are opened, their
+ * shape and type are known before any data is read (tt_source_info), and
+ * data is read in hyperslabs of at most 16 MiB (contiguous, chunked and
+ * compressed datasets alike; other datasets in the file, of any type, are
+ * never touched). An image on a pipe (or given as bytes) needs random
+ * access, so it is held whole: in memory up to TT_SPILL_BYTES, else copied
+ * to a temporary file in $TMPDIR (else /tmp) that is opened in place and
+ * removed at once. An image may be followed by other bytes (its superblock
+ * gives its end). Attributes are read only by tt_source_read_attrs, every
+ * call into libhdf5 inside the guard (tg/guard.h). float32 -> TT_F32, other
+ * floats -> TT_F64, any integer -> TT_I64, h5py's bool enum -> TT_BOOL, a
+ * scalar dataspace -> 0-D; a dataset of another type (strings, compounds)
+ * fails when it is named. A file that libhdf5 fails on is "FILE: damaged
+ * HDF5 file: ..." (TT_EFORMAT).
+ * Text: parsed in pieces of 1 MiB as it arrives (the text is never held
+ * whole); the columns are kept as float64 (8 bytes a value) for the reads;
+ * columns are named by the header (or "1", "2", ... without one); messages
+ * give line and column. */
+#define TT_SPILL_BYTES ((size_t)16 << 20)
 typedef struct tt_source tt_source;
 /* "-" is standard input. NULL with a message naming the file. */
 tt_source *tt_source_open(const char *path);
@@ -91,11 +102,21 @@ tt_status tt_source_names(tt_source *src, char *const **names, int *n);
 /* One tensor, by the rules of tt_read_source: the named dataset (column),
  * else the only one, else for text all columns as one 2-D tensor. */
 tt_tensor *tt_source_read(tt_source *src, const char *dataset);
+/* The shape (TT_MAX_DIMS room) and dtype of what tt_source_read would
+ * return, without reading its data. Text columns are 1-D float64. */
+tt_status tt_source_info(tt_source *src, const char *dataset, int *ndim, int64_t *shape, tt_dtype *dtype);
+/* Elements start .. start + count - 1 of a vector (a 1-D dataset, or one of
+ * shape (N, 1) or (1, N); a text column) converted to double, into out. A
+ * dataset of another shape, of bools, or rows beyond its end are TT_EINVAL. */
+tt_status tt_source_read_rows(tt_source *src, const char *dataset, int64_t start, int64_t count, double *out);
 /* HDF5: the root attributes (strings, one-element integers and floats;
  * others skipped) into set; text has none. */
 tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set);
-/* Text: the file line (from 1) of each row, owned by the source; NULL for HDF5. */
-const int64_t *tt_source_text_lines(const tt_source *src);
+/* Text: the file line (from 1) of a row; 0 for HDF5. */
+int64_t tt_source_text_line(const tt_source *src, int64_t row);
+/* Removes the temporary file of an HDF5 image being copied from a pipe, if
+ * one exists now; async-signal-safe, for a program's fatal-signal handler. */
+void tt_io_remove_temporaries(void);
 
 /* A whole source as a set: every dataset, then the root attributes. */
 tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label);
