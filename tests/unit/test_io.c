@@ -1159,6 +1159,37 @@ TEST(text_parser_any_pieces)
     }
 }
 
+TEST(text_parser_quoted_pieces)
+{
+    /* RFC 4180 quoting on the parser fed in pieces: a quoted header with a
+     * comma, "" and # inside, quoted numbers, then an open quote. */
+    const char text[] = "\"time (s)\",\"say \"\"hi\"\", #1\"\n\"1\", 2 # c\n3,\"4\"\n";
+    size_t len = sizeof text - 1;
+    for (size_t piece = 1; piece <= 5; piece++) {
+        tt_text_parser *p = tt_text_parser_new("q");
+        for (size_t at = 0; p && at < len; at += piece)
+            CHECK(tt_text_parser_feed(p, text + at, len - at < piece ? len - at : piece) == TT_OK);
+        tt_text_table *t = p ? tt_text_parser_finish(p) : NULL;
+        CHECK(t && t->ncols == 2 && t->rows == 2);
+        if (!t) continue;
+        CHECK_STR(t->names[0], "time (s)");
+        CHECK_STR(t->names[1], "say \"hi\", #1");
+        CHECK(t->cols[0][0] == 1 && t->cols[1][0] == 2 && t->cols[0][1] == 3 && t->cols[1][1] == 4);
+        CHECK(tt_text_table_find(t, "say \"hi\", #1") == 1);
+        tt_text_table_free(t);
+    }
+    const char open[] = "a,b\n1,2\n3,\"4\n";
+    for (size_t piece = 1; piece <= 4; piece++) {
+        tt_text_parser *p = tt_text_parser_new("q");
+        tt_status st = TT_OK;
+        for (size_t at = 0; st == TT_OK && at < sizeof open - 1; at += piece)
+            st = tt_text_parser_feed(p, open + at, sizeof open - 1 - at < piece ? sizeof open - 1 - at : piece);
+        CHECK(st != TT_OK || !tt_text_parser_finish(p));
+        if (st != TT_OK) tt_text_parser_free(p);
+        CHECK_STR(tt_last_error(), "q: line 3: a quoted field has no closing quote");
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/tg-test-io.XXXXXX");
@@ -1185,6 +1216,7 @@ int main(void)
     RUN(source_read_rows_shapes);
     RUN(text_stream_in_pieces);
     RUN(text_parser_any_pieces);
+    RUN(text_parser_quoted_pieces);
     rm_tree(tmpdir);
     return DONE();
 }
