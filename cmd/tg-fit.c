@@ -21,6 +21,7 @@
 
 #include "cmd.h"
 #include "plot.h"
+#include "progress.h"
 #include "tg/expr.h"
 #include "tg/fit.h"
 
@@ -81,8 +82,11 @@ static const char usage[] =
     "                         parameters as a table: parameter, value, stderr)\n"
     "      --ci LEVEL         confidence intervals at LEVEL (a fraction, 0.95)\n"
     "                         from Student's t (kv always has them, at 0.95)\n"
-    "      --progress         a progress bar on standard error when it is a\n"
-    "                         terminal (steps, loss, rate, ETA); silent otherwise\n"
+    "      --progress         a progress bar (steps, loss, rate, ETA) on standard\n"
+    "                         error whenever it is a terminal (default: on a\n"
+    "                         terminal whose TERM is not dumb, for a descent that\n"
+    "                         runs over half a second)\n"
+    "      --no-progress      never draw the progress bar\n"
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
     "      --history FILE     write the loss after each step (.h5/.hdf5, .csv, .tsv\n"
     "                         or .txt)\n"
@@ -125,7 +129,6 @@ enum {
     OPT_LOSS_BELOW,
     OPT_KEEP_BEST,
     OPT_SLICE,
-    OPT_PROGRESS,
     OPT_LOG_EVERY,
     OPT_HISTORY,
     OPT_PLOT,
@@ -161,7 +164,7 @@ static const struct option longopts[] = {
     {"loss-below", required_argument, NULL, OPT_LOSS_BELOW},
     {"keep-best", no_argument, NULL, OPT_KEEP_BEST},
     {"slice", required_argument, NULL, OPT_SLICE},
-    {"progress", no_argument, NULL, OPT_PROGRESS},
+    CMD_PROGRESS_LONGOPTS,
     {"log-every", required_argument, NULL, OPT_LOG_EVERY},
     {"history", required_argument, NULL, OPT_HISTORY},
     {"plot", required_argument, NULL, OPT_PLOT},
@@ -203,7 +206,8 @@ typedef struct {
     double tol;
     bool has_loss_below;
     double loss_below;
-    bool keep_best, progress;
+    bool keep_best;
+    cmd_progress_mode progress;
     bool sigma, absolute_sigma, allow_undetermined; /* sigma: wname names sigmas (--sigma) */
     bool ci_given;
     double ci; /* the confidence level (0.95 unless --ci) */
@@ -385,7 +389,7 @@ static void parse(fit_opts *o, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:s:m:l:", longopts, NULL)) != -1) {
         if (c == CMD_OPT_DTYPE) o->dtype_given = true;
-        if (cmd_common_option(&o->co, c, optarg)) continue;
+        if (cmd_common_option(&o->co, c, optarg) || cmd_progress_option(c, &o->progress)) continue;
         switch (c) {
         case 'h': help = true; break;
         case 'x': o->xname = optarg; break; /* split into xlist after the options */
@@ -456,7 +460,6 @@ static void parse(fit_opts *o, int argc, char **argv)
             break;
         case OPT_KEEP_BEST: o->keep_best = true; break;
         case OPT_SLICE: o->slice = cmd_parse_int64("--slice", optarg, 1, INT64_MAX); break;
-        case OPT_PROGRESS: o->progress = true; break;
         case OPT_LOG_EVERY: o->log_every = cmd_parse_int64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_HISTORY:
             if (!*optarg) cmd_usage_error("invalid value '' for --history: expected a file name");
@@ -682,59 +685,14 @@ static void on_sigint(int sig)
 }
 
 typedef struct {
-    bool bar;    /* --progress and standard error is a terminal */
-    bool plain;  /* TERM=dumb (or unset): no escape codes, only carriage returns and spaces */
-    int bar_len; /* the length of the line drawn last, to blank it out when plain */
+    cmd_progress bar;
     int64_t log_every;
     int64_t total; /* expected steps, 0 when unknown */
-    struct timespec start, last;
-    bool bar_shown;
-    /* The rate is measured from the first frame on: the first step carries
-     * the start-up (allocations, a first pass over the data), and a rate
-     * taken over it alone made the first ETA absurd. */
-    bool have_ref;
-    int64_t ref_step;
-    struct timespec ref;
 } step_ctx;
 
-/* The least time (a frame) and steps a rate is measured over before an ETA is shown. */
-#define ETA_MIN_SECONDS 0.1
-#define ETA_MIN_STEPS 2
-
-static double seconds_between(const struct timespec *a, const struct timespec *b)
+static void draw_bar(step_ctx *s, int64_t step, double loss)
 {
-    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
-}
-
-static void bar_line(step_ctx *s, const char *line)
-{
-    int len = (int)strlen(line);
-    if (s->plain) /* overwrite the last line with this one, padded to its length */
-        fprintf(stderr, "\r%s%*s", line, s->bar_len > len ? s->bar_len - len : 0, "");
-    else fprintf(stderr, "\r\033[K%s", line);
-    s->bar_len = len;
-}
-
-static void clear_bar(step_ctx *s)
-{
-    if (s->bar_shown) {
-        bar_line(s, "");
-        fputc('\r', stderr);
-        s->bar_shown = false;
-    }
-}
-
-static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now)
-{
-    if (!s->have_ref) {
-        s->have_ref = true;
-        s->ref_step = step;
-        s->ref = *now;
-    }
-    double el = seconds_between(&s->ref, now);
-    int64_t done = step - s->ref_step;
-    bool measured = el >= ETA_MIN_SECONDS && done >= ETA_MIN_STEPS;
-    double rate = measured ? (double)done / el : 0;
+    double rate = cmd_progress_rate(&s->bar, step);
     char line[200];
     int len = 0;
     if (s->total > 0) {
@@ -748,35 +706,22 @@ static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timesp
         len += snprintf(line + len, sizeof line - len, "step %lld", (long long)step);
     }
     len += snprintf(line + len, sizeof line - len, "  loss %.6g", loss);
-    if (measured) len += snprintf(line + len, sizeof line - len, "  %.0f steps/s", rate);
-    if (s->total > 0 && !measured) {
-        snprintf(line + len, sizeof line - len, "  ETA --:--");
-    } else if (s->total > 0) {
-        long eta = lround((double)(s->total - step) / rate);
-        if (eta >= 3600)
-            snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld:%02ld", eta / 3600, eta / 60 % 60, eta % 60);
-        else snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld", eta / 60, eta % 60);
+    if (rate > 0) len += snprintf(line + len, sizeof line - len, "  %.0f steps/s", rate);
+    if (s->total > 0) {
+        line[len++] = ' ', line[len++] = ' ';
+        cmd_progress_eta(line + len, sizeof line - len, s->total - step, rate);
     }
-    bar_line(s, line);
-    fflush(stderr);
-    s->bar_shown = true;
+    cmd_progress_draw(&s->bar, line);
 }
 
 static bool on_step(int64_t step, double loss, void *ctx)
 {
     step_ctx *s = ctx;
     if (s->log_every && (step == 1 || step % s->log_every == 0)) {
-        clear_bar(s);
+        cmd_progress_clear(&s->bar);
         fprintf(stderr, "step %lld loss %.9g\n", (long long)step, loss);
     }
-    if (s->bar) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (seconds_between(&s->last, &now) >= 0.1 || step == s->total) {
-            s->last = now;
-            draw_bar(s, step, loss, &now);
-        }
-    }
+    if (cmd_progress_due(&s->bar, step == s->total)) draw_bar(s, step, loss);
     return !interrupted;
 }
 
@@ -1376,15 +1321,10 @@ int main(int argc, char **argv)
     opts.compiled = o.compiled = with_data;
 
     step_ctx sc = {0};
-    sc.bar = o.progress && isatty(STDERR_FILENO);
-    const char *term = getenv("TERM");
-    sc.plain = !term || !*term || !strcmp(term, "dumb");
+    cmd_progress_start(&sc.bar, o.progress);
     sc.log_every = o.log_every;
     if (o.steps) sc.total = o.steps;
     else if (o.epochs) sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
-    clock_gettime(CLOCK_MONOTONIC, &sc.start);
-    sc.last = sc.start;
-    sc.last.tv_sec -= 1;
     if (o.method != TG_METHOD_EXACT) { /* log lines, the bar, and Ctrl-C stopping the descent */
         spec.on_step = on_step;
         spec.ctx = &sc;
@@ -1401,7 +1341,7 @@ int main(int argc, char **argv)
     tt_status st = tg_fit_stream(tg_fit_source_data(d.fs), &spec, &result);
     tg_fit_result *r = result;
     if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
-    clear_bar(&sc);
+    cmd_progress_clear(&sc.bar);
     if (st != TT_OK) {
         if (r && r->stop == TG_STOP_DIVERGED) {
             const char *err = tt_last_error();

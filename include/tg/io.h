@@ -207,6 +207,42 @@ char *tt_output_target(const char *path);
  * in creation order, no timestamps (equal sets give equal bytes). */
 tt_status tt_h5_image(const tt_tensor_set *set, void **buf, size_t *len);
 
+/* HDF5 written a slice at a time, for data larger than memory: declare the
+ * datasets (their whole shapes), write each as slices of rows in any order,
+ * then the root attributes, then finish. The bytes are those of tt_h5_image
+ * for the same datasets, layout and order of writes (deterministic). */
+typedef struct tt_h5_writer tt_h5_writer;
+/* How a dataset is stored: contiguous (chunk 0), or in chunks of `chunk` rows
+ * (elements of a 1-D dataset; whole rows of the first dimension otherwise),
+ * gzip-compressed at level `compress` (0-9, after HDF5's shuffle filter) or
+ * not (-1). A 0-D dataset is always contiguous. */
+typedef struct {
+    int64_t chunk;
+    int compress;
+} tt_h5_layout;
+/* Creates the file at path (replacing what is there: meant for tt_output's
+ * temporary file), or an image in memory when path is NULL; label names it in
+ * messages. bytes: the file's expected size (0: unknown), which sizes HDF5's
+ * caches. NULL with a message on failure. */
+tt_h5_writer *tt_h5_writer_create(const char *path, const char *label, uint64_t bytes);
+/* A dataset of dtype dt and the given shape (NULL layout: contiguous); its
+ * index for tt_h5_writer_put, or -1 with a message (a bad name, a chunk over
+ * HDF5's 4 GiB limit). Chunked datasets keep one chunk per dataset cached. */
+int tt_h5_writer_add(tt_h5_writer *w, const char *name, tt_dtype dt, int ndim, const int64_t *shape,
+                     const tt_h5_layout *layout);
+/* t (of the dataset's dtype and trailing shape) as rows [first, first +
+ * t->shape[0]) of dataset i; a 0-D dataset takes a 0-D t. */
+tt_status tt_h5_writer_put(tt_h5_writer *w, int i, int64_t first, const tt_tensor *t);
+/* The root attributes of set (its tensors are not written). */
+tt_status tt_h5_writer_attrs(tt_h5_writer *w, const tt_tensor_set *set);
+/* Every tensor of set whole, in its order, with layout (NULL: contiguous), then its root attributes. */
+tt_status tt_h5_writer_add_set(tt_h5_writer *w, const tt_tensor_set *set, const tt_h5_layout *layout);
+/* Flushes and closes the file (a write error is TT_EIO naming label); an
+ * image in memory is returned in *image, *len (malloc'd; both unused for a
+ * file). Frees w. */
+tt_status tt_h5_writer_finish(tt_h5_writer *w, void **image, size_t *len);
+void tt_h5_writer_abort(tt_h5_writer *w); /* closes and frees w; NULL is fine */
+
 #ifdef __cplusplus
 }
 #endif

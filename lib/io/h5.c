@@ -8,7 +8,7 @@
 
 #include <hdf5.h>
 
-#include "io/io_internal.h"
+#include "io/h5_internal.h"
 
 static const unsigned char h5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
@@ -47,7 +47,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 }
 
 /* The most specific message on HDF5's error stack, or "unknown error". */
-static void h5_detail(char *buf, size_t cap)
+void tt_h5_detail(char *buf, size_t cap)
 {
     h5_errmsg m = {.got = false};
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &m);
@@ -203,7 +203,7 @@ static bool is_bool_enum(tt_h5_file *h, hid_t type)
     return f && t;
 }
 
-static hid_t bool_enum_type(hid_t base)
+hid_t tt_h5_bool_type(hid_t base)
 {
     hid_t t = H5Tenum_create(base);
     if (t < 0) return t;
@@ -236,7 +236,7 @@ static const char *class_name(H5T_class_t c)
 static tt_status damaged(const tt_h5_file *h, const char *what, const char *name)
 {
     char detail[200];
-    h5_detail(detail, sizeof detail);
+    tt_h5_detail(detail, sizeof detail);
     if (name) return tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: %s '%s' (%s)", h->label, what, name, detail);
     return tt_set_error(TT_EFORMAT, "%s: damaged HDF5 file: %s (%s)", h->label, what, detail);
 }
@@ -286,11 +286,10 @@ static hid_t open_image(tt_h5_file *h, const void *buf, size_t len)
     image_ref ref = {(void *)buf, len};
     H5FD_file_image_callbacks_t cb = {image_malloc,     image_memcpy,     image_realloc, image_free,
                                       image_udata_copy, image_udata_free, &ref};
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t fapl = tt_h5_fapl(len, true);
     if (fapl < 0) return -1;
     hid_t file = -1;
-    if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
-        H5Pset_file_image(fapl, ref.buf, len) >= 0) {
+    if (H5Pset_file_image_callbacks(fapl, &cb) >= 0 && H5Pset_file_image(fapl, ref.buf, len) >= 0) {
         char name[64];
         snprintf(name, sizeof name, "tg-read-%lu-%p", ++serial, (void *)&ref);
         GUARDED(h, file, H5Fopen(name, H5F_ACC_RDONLY, fapl));
@@ -387,8 +386,8 @@ tt_h5_file *tt_h5_open_file(const char *path, int fd, uint64_t size, const char 
     if (!h) return NULL;
     h5_quiet q;
     quiet_on(&q);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    /* Read in place with the default (sec2) driver; no lock: a reader needs
+    hid_t fapl = tt_h5_fapl(size, false); /* caches sized to the file */
+    /* Read in place with the sec2 driver; no lock: a reader needs
      * none (tg's writers rename complete files), and some file systems refuse one. */
     if (fapl >= 0 && H5Pset_file_locking(fapl, false, true) >= 0)
         GUARDED(h, h->file, H5Fopen(path, H5F_ACC_RDONLY, fapl));
@@ -659,7 +658,7 @@ static tt_status dataset_open(tt_h5_file *h, const char *name, h5_dataset *d)
         d->mtype = H5Tcopy(H5T_NATIVE_INT64);
     } else if (cls == H5T_ENUM && is_bool_enum(h, d->ftype)) {
         d->dt = TT_BOOL;
-        d->mtype = bool_enum_type(H5T_NATIVE_INT8);
+        d->mtype = tt_h5_bool_type(H5T_NATIVE_INT8);
     } else {
         tt_set_error(TT_EFORMAT, "%s: dataset '%s' has a type tg cannot read (%s%s)", label, name,
                      cls == H5T_ENUM ? "an enum other than h5py's bool" : class_name(cls),
@@ -974,257 +973,6 @@ tt_status tt_h5_read_attrs(tt_h5_file *h, tt_tensor_set *set)
     tt_status st = TT_OK;
     GUARDED(h, r, H5Aiterate2(h->root, H5_INDEX_NAME, H5_ITER_INC, NULL, attr_cb, &ctx));
     if (r < 0) st = ctx.failed ? tt_last_status() : damaged(h, "cannot read the root attributes", NULL);
-    H5Eclear2(H5E_DEFAULT);
-    quiet_off(&q);
-    return st;
-}
-
-/* ---- writing ------------------------------------------------------------ */
-
-static tt_status h5_fail(tt_status st, const char *fmt, const char *name)
-{
-    char detail[200];
-    h5_detail(detail, sizeof detail);
-    return tt_set_error(st, fmt, name, detail);
-}
-
-/* Makes the groups above `name` ("a/b/x" -> "a", "a/b"). */
-static tt_status make_parents(hid_t file, hid_t gcpl, const char *name)
-{
-    size_t n = strlen(name);
-    char *path = malloc(n + 1);
-    if (!path) return tt_set_error(TT_ENOMEM, "out of memory");
-    memcpy(path, name, n + 1);
-    tt_status st = TT_OK;
-    for (char *p = strchr(path, '/'); p && st == TT_OK; p = strchr(p + 1, '/')) {
-        *p = 0;
-        htri_t exists = H5Lexists(file, path, H5P_DEFAULT);
-        if (exists > 0) {
-            hid_t obj = H5Oopen(file, path, H5P_DEFAULT);
-            bool group = obj >= 0 && H5Iget_type(obj) == H5I_GROUP;
-            if (obj >= 0) H5Oclose(obj);
-            if (!group) st = tt_set_error(TT_EINVAL, "cannot write '%s': '%s' is a dataset, not a group", name, path);
-        } else {
-            hid_t g = H5Gcreate2(file, path, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-            if (g < 0) st = h5_fail(TT_EIO, "cannot create the group of '%s' (%s)", name);
-            else H5Gclose(g);
-        }
-        *p = '/';
-    }
-    free(path);
-    return st;
-}
-
-static tt_status check_name(const char *name)
-{
-    const char *p = name;
-    if (!*p) return tt_set_error(TT_EINVAL, "a tensor needs a non-empty name");
-    while (*p) {
-        const char *slash = strchr(p, '/');
-        size_t k = slash ? (size_t)(slash - p) : strlen(p);
-        if (k == 0 || (k == 1 && p[0] == '.') || (k == 2 && p[0] == '.' && p[1] == '.'))
-            return tt_set_error(TT_EINVAL, "'%s' is not a valid dataset name (empty, '.' or '..' component)", name);
-        p += k;
-        if (*p == '/') {
-            p++;
-            if (!*p) return tt_set_error(TT_EINVAL, "'%s' is not a valid dataset name (it ends in '/')", name);
-        }
-    }
-    return TT_OK;
-}
-
-static tt_status write_dataset(hid_t file, hid_t gcpl, hid_t dcpl, const char *name, const tt_tensor *t)
-{
-    tt_status st = check_name(name);
-    if (st != TT_OK) return st;
-    st = make_parents(file, gcpl, name);
-    if (st != TT_OK) return st;
-
-    hid_t ftype = -1, mtype = -1, space = -1, ds = -1;
-    void *buf = NULL;
-    size_t esize = tt_dtype_size(t->dtype);
-    int64_t n = tt_numel(t);
-    switch (t->dtype) {
-    case TT_F32:
-        ftype = H5Tcopy(H5T_IEEE_F32LE);
-        mtype = H5Tcopy(H5T_NATIVE_FLOAT);
-        break;
-    case TT_F64:
-        ftype = H5Tcopy(H5T_IEEE_F64LE);
-        mtype = H5Tcopy(H5T_NATIVE_DOUBLE);
-        break;
-    case TT_I64:
-        ftype = H5Tcopy(H5T_STD_I64LE);
-        mtype = H5Tcopy(H5T_NATIVE_INT64);
-        break;
-    case TT_BOOL:
-        ftype = bool_enum_type(H5T_STD_I8LE);
-        mtype = bool_enum_type(H5T_NATIVE_INT8);
-        esize = 1;
-        break;
-    default: return tt_set_error(TT_EDTYPE, "cannot write '%s': unknown dtype", name);
-    }
-    if (ftype < 0 || mtype < 0) {
-        st = h5_fail(TT_EIO, "cannot make the type of '%s' (%s)", name);
-        goto done;
-    }
-    if (t->ndim == 0) {
-        space = H5Screate(H5S_SCALAR);
-    } else {
-        hsize_t dims[TT_MAX_DIMS];
-        for (int i = 0; i < t->ndim; i++) dims[i] = (hsize_t)t->shape[i];
-        space = H5Screate_simple(t->ndim, dims, NULL);
-    }
-    if (space < 0) {
-        st = h5_fail(TT_EIO, "cannot make the dataspace of '%s' (%s)", name);
-        goto done;
-    }
-    buf = malloc(n ? (size_t)n * esize : 1);
-    if (!buf) {
-        st = tt_set_error(TT_ENOMEM, "out of memory writing '%s' (%lld elements)", name, (long long)n);
-        goto done;
-    }
-    if (n > 0 && (st = tt_to_host(t, t->dtype, buf)) != TT_OK) goto done;
-    if (t->dtype == TT_BOOL) {
-        unsigned char *b = buf;
-        for (int64_t i = 0; i < n; i++) b[i] = b[i] != 0;
-    }
-    ds = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (ds < 0) {
-        st = h5_fail(TT_EIO, "cannot create dataset '%s' (%s)", name);
-        goto done;
-    }
-    if (n > 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        st = h5_fail(TT_EIO, "cannot write dataset '%s' (%s)", name);
-        goto done;
-    }
-done:
-    free(buf);
-    if (ds >= 0) H5Dclose(ds);
-    if (space >= 0) H5Sclose(space);
-    if (mtype >= 0) H5Tclose(mtype);
-    if (ftype >= 0) H5Tclose(ftype);
-    return st;
-}
-
-static tt_status write_attr(hid_t root, const tt_attr *a)
-{
-    hid_t type = -1, mtype = -1, space = H5Screate(H5S_SCALAR), attr = -1;
-    const void *value = NULL;
-    const char *s = a->str ? a->str : "";
-    tt_status st = TT_OK;
-    switch (a->type) {
-    case TT_ATTR_STR:
-        type = H5Tcopy(H5T_C_S1);
-        H5Tset_size(type, H5T_VARIABLE);
-        H5Tset_cset(type, H5T_CSET_UTF8);
-        mtype = H5Tcopy(type);
-        value = &s;
-        break;
-    case TT_ATTR_F64:
-        type = H5Tcopy(H5T_IEEE_F64LE);
-        mtype = H5Tcopy(H5T_NATIVE_DOUBLE);
-        value = &a->num;
-        break;
-    case TT_ATTR_I64:
-        type = H5Tcopy(H5T_STD_I64LE);
-        mtype = H5Tcopy(H5T_NATIVE_INT64);
-        value = &a->i64;
-        break;
-    case TT_ATTR_U64:
-        type = H5Tcopy(H5T_STD_U64LE);
-        mtype = H5Tcopy(H5T_NATIVE_UINT64);
-        value = &a->u64;
-        break;
-    }
-    if (H5Aexists(root, a->name) > 0) H5Adelete(root, a->name);
-    attr = H5Acreate2(root, a->name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr < 0) {
-        st = h5_fail(TT_EIO, "cannot create attribute '%s' (%s)", a->name);
-    } else {
-        if (H5Awrite(attr, mtype, value) < 0) st = h5_fail(TT_EIO, "cannot write attribute '%s' (%s)", a->name);
-        H5Aclose(attr);
-    }
-    H5Tclose(mtype);
-    H5Tclose(type);
-    H5Sclose(space);
-    return st;
-}
-
-tt_status tt_h5_image(const tt_tensor_set *set, void **out, size_t *out_len)
-{
-    static unsigned long serial;
-    if (!set || !out || !out_len) return tt_set_error(TT_EINVAL, "tt_h5_image: NULL argument");
-    *out = NULL;
-    *out_len = 0;
-
-    h5_quiet q;
-    quiet_on(&q);
-    tt_status st = TT_OK;
-    hid_t fapl = -1, fcpl = -1, gcpl = -1, dcpl = -1, file = -1, root = -1;
-    /* The core driver grows its buffer by this much (realloc); a 1 MiB step
-     * measured faster than one allocation of the whole expected size. */
-    size_t increment = 1 << 20;
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
-    fcpl = H5Pcreate(H5P_FILE_CREATE);
-    gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (fapl < 0 || fcpl < 0 || gcpl < 0 || dcpl < 0 || H5Pset_fapl_core(fapl, increment, 0) < 0) {
-        st = h5_fail(TT_EIO, "cannot set up an HDF5 image%s (%s)", "");
-        goto done;
-    }
-    /* Datasets keep their creation order; no timestamps, so equal sets give equal bytes.
-     * Neither changes the superblock (version 0). */
-    unsigned order = H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED;
-    H5Pset_link_creation_order(fcpl, order);
-    H5Pset_link_creation_order(gcpl, order);
-    H5Pset_obj_track_times(fcpl, 0);
-    H5Pset_obj_track_times(gcpl, 0);
-    H5Pset_obj_track_times(dcpl, 0);
-    char name[64];
-    snprintf(name, sizeof name, "tg-image-%lu-%p", ++serial, (void *)&q);
-    file = H5Fcreate(name, H5F_ACC_EXCL, fcpl, fapl);
-    if (file < 0) {
-        st = h5_fail(TT_EIO, "cannot create an HDF5 image%s (%s)", "");
-        goto done;
-    }
-    root = H5Gopen2(file, "/", H5P_DEFAULT);
-    if (root < 0) {
-        st = h5_fail(TT_EIO, "cannot open the root group of an HDF5 image%s (%s)", "");
-        goto done;
-    }
-    for (int i = 0; i < set->count && st == TT_OK; i++)
-        st = write_dataset(root, gcpl, dcpl, set->names[i], set->tensors[i]);
-    for (int i = 0; i < set->nattrs && st == TT_OK; i++) st = write_attr(root, &set->attrs[i]);
-    if (st != TT_OK) goto done;
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
-        st = h5_fail(TT_EIO, "cannot flush the HDF5 image%s (%s)", "");
-        goto done;
-    }
-    ssize_t size = H5Fget_file_image(file, NULL, 0);
-    if (size <= 0) {
-        st = h5_fail(TT_EIO, "cannot take the HDF5 image%s (%s)", "");
-        goto done;
-    }
-    void *buf = malloc((size_t)size);
-    if (!buf) {
-        st = tt_set_error(TT_ENOMEM, "out of memory for an HDF5 image of %zd bytes", size);
-        goto done;
-    }
-    if (H5Fget_file_image(file, buf, (size_t)size) != size) {
-        free(buf);
-        st = h5_fail(TT_EIO, "cannot take the HDF5 image%s (%s)", "");
-        goto done;
-    }
-    *out = buf;
-    *out_len = (size_t)size;
-done:
-    if (root >= 0) H5Gclose(root);
-    if (file >= 0) H5Fclose(file);
-    if (dcpl >= 0) H5Pclose(dcpl);
-    if (gcpl >= 0) H5Pclose(gcpl);
-    if (fcpl >= 0) H5Pclose(fcpl);
-    if (fapl >= 0) H5Pclose(fapl);
     H5Eclear2(H5E_DEFAULT);
     quiet_off(&q);
     return st;
