@@ -1042,59 +1042,67 @@ static bool residuals_at(const fit_opts *o, const tg_fit_result *r, const double
 enum { RES_MAX_COLS = TG_FIT_MAX_X + 5 };
 
 /* One piece of --residuals: rows [0, m) of the columns, as a tensor set. */
-static tt_tensor_set *residual_piece(const fit_opts *o, const fit_data *d, double *const *cols, int ncols, int64_t m)
+static tt_tensor_set *residual_piece(const char *const *names, double *const *cols, int ncols, int64_t m)
 {
     tt_tensor_set *set = tt_set_new();
     if (!set) cmd_fail("out of memory");
-    if (o->residuals_fmt == TT_FMT_H5) cmd_provenance(set);
-    const char *names[RES_MAX_COLS];
-    int k = 0;
-    for (int j = 0; j < d->nx; j++) names[k++] = d->xnames[j];
-    names[k++] = d->yname, names[k++] = "fit", names[k++] = "residual";
-    names[k++] = "sigma", names[k++] = "normalized";
     for (int c = 0; c < ncols; c++) put_f64(set, names[c], 1, &m, cols[c]);
     return set;
 }
 
 /* x, y, fit, residual (and sigma, residual/sigma) per point, as gnuplot's
- * residuals and scipy's y - f(x, *popt), in a pass of its own over the data:
- * text is written a slice at a time (memory bounded by the slice); HDF5,
- * written whole, holds the columns. */
+ * residuals and scipy's y - f(x, *popt), in a pass of its own over the data,
+ * written a slice at a time (text or HDF5) to a temporary file renamed at
+ * the end: memory bounded by the slice. */
 static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
     const tg_fit_data *fd = tg_fit_source_data(d->fs);
-    bool text = o->residuals_fmt != TT_FMT_H5;
-    int64_t n = d->n, cap = text && n > TG_FIT_SLICE ? TG_FIT_SLICE : n > 0 ? n : 1;
-    int nx = d->nx, y = nx, fitc = nx + 1, resc = nx + 2, sig = nx + 3, norm = nx + 4;
-    int ncols = d->sigma ? nx + 5 : nx + 3;
+    bool h5 = o->residuals_fmt == TT_FMT_H5;
+    int64_t n = d->n, cap = n < TG_FIT_SLICE ? n : TG_FIT_SLICE;
+    int nx = d->nx, ncols = d->sigma ? nx + 5 : nx + 3, fitc = nx + 1, resc = nx + 2, sig = nx + 3, norm = nx + 4;
+    const char *names[RES_MAX_COLS];
+    for (int j = 0; j < nx; j++) names[j] = d->xnames[j];
+    names[nx] = d->yname, names[fitc] = "fit", names[resc] = "residual", names[sig] = "sigma",
+    names[norm] = "normalized";
     double *cols[RES_MAX_COLS], *weights = d->weighted && !d->sigma ? cmd_xcalloc((size_t)cap, sizeof *weights) : NULL;
     for (int c = 0; c < ncols; c++) cols[c] = cmd_xcalloc((size_t)cap, sizeof *cols[c]);
-    cmd_text *out = text ? cmd_text_open(o->residuals, o->residuals_fmt) : NULL;
-    for (int64_t at = 0; at < n;) {
-        int64_t base = text ? at : 0, m = n - at < TG_FIT_SLICE ? n - at : TG_FIT_SLICE;
+    cmd_text *text = NULL;
+    cmd_h5_out *h5out = NULL;
+    tt_h5_writer *w = NULL;
+    int ids[RES_MAX_COLS];
+    if (h5) {
+        h5out = cmd_h5_open(o->residuals, (uint64_t)n * (uint64_t)ncols * sizeof(double));
+        w = cmd_h5_writer(h5out);
+        for (int c = 0; c < ncols; c++)
+            if ((ids[c] = tt_h5_writer_add(w, names[c], TT_F64, 1, &n, NULL)) < 0) cmd_fail_lib(NULL);
+    } else {
+        text = cmd_text_open(o->residuals, o->residuals_fmt);
+    }
+    for (int64_t at = 0; at < n; at += cap) {
+        int64_t m = n - at < cap ? n - at : cap;
         double *read[TG_FIT_MAX_X + 2];
-        for (int c = 0; c <= nx; c++) read[c] = cols[c] + (at - base);
-        if (d->weighted) read[nx + 1] = d->sigma ? cols[sig] + (at - base) : weights;
+        for (int c = 0; c <= nx; c++) read[c] = cols[c];
+        if (d->weighted) read[nx + 1] = d->sigma ? cols[sig] : weights;
         if (fd->read(fd->ctx, at, m, read) != TT_OK) cmd_fail_lib(NULL);
-        const double *xs[TG_FIT_MAX_X];
-        for (int j = 0; j < nx; j++) xs[j] = read[j];
-        double *fit = cols[fitc] + (at - base), *res = cols[resc] + (at - base);
-        if (!residuals_at(o, r, xs, read[y], m, fit, res))
+        if (!residuals_at(o, r, (const double *const *)cols, cols[nx], m, cols[fitc], cols[resc]))
             cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
         if (d->sigma)
-            for (int64_t i = 0; i < m; i++) cols[norm][at - base + i] = res[i] / cols[sig][at - base + i];
-        at += m;
-        if (text) {
-            tt_tensor_set *piece = residual_piece(o, d, cols, ncols, m);
-            cmd_text_put(out, piece);
-            tt_set_free(piece);
-        }
+            for (int64_t i = 0; i < m; i++) cols[norm][i] = cols[resc][i] / cols[sig][i];
+        tt_tensor_set *piece = residual_piece(names, cols, ncols, m);
+        if (!h5) cmd_text_put(text, piece);
+        for (int c = 0; h5 && c < ncols; c++)
+            if (tt_h5_writer_put(w, ids[c], at, piece->tensors[c]) != TT_OK) cmd_fail_lib(NULL);
+        tt_set_free(piece);
     }
-    if (text) cmd_text_close(out);
-    else {
-        tt_tensor_set *set = residual_piece(o, d, cols, ncols, n);
-        cmd_write_set(o->residuals, o->residuals_fmt, set);
-        tt_set_free(set);
+    if (h5) {
+        tt_tensor_set *attrs = tt_set_new();
+        if (!attrs) cmd_fail("out of memory");
+        cmd_provenance(attrs);
+        if (tt_h5_writer_attrs(w, attrs) != TT_OK) cmd_fail_lib(NULL);
+        tt_set_free(attrs);
+        cmd_h5_close(h5out);
+    } else {
+        cmd_text_close(text);
     }
     for (int c = 0; c < ncols; c++) free(cols[c]);
     free(weights);

@@ -158,6 +158,13 @@ kv_value() { sed -n "s/^$2=//p" "$1"; }
       if ($5 != 1 + (NR % 3) * 0.5) { print "sigma", NR; exit 1 }
       s += $6 * $6 }
     END { d = s - chi2; if (d < 0) d = -d; if (d > 1e-9 * chi2) { print "chi2", s, chi2; exit 1 } }' res.csv
+  # HDF5, written slice by slice too: the same columns
+  tg-fit d.csv --sigma s --method exact --residuals res.h5 --format kv > /dev/null
+  run /usr/bin/python3 -c 'import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1]); c = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1)
+names = ["x", "y", "fit", "residual", "sigma", "normalized"]
+print(sorted(f.keys()), all(np.allclose(f[k][:], c[:, i], rtol=1e-14, atol=1e-12) for i, k in enumerate(names)), f.attrs["command"].startswith("tg-fit"))' res.h5 res.csv
+  assert_output "['fit', 'normalized', 'residual', 'sigma', 'x', 'y'] True True"
   grep -q 'data (18750 of 150000 points)' p.svg # every 8th point
   grep -q 'residual (y - fit)' p.svg
   [ "$(grep -c '^<line x1="[0-9.]*" y1="[0-9.]*" x2="[0-9.]*" y2="[0-9.]*"/>$' p.svg)" = 37500 ] # 18750 bars, twice
