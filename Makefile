@@ -24,7 +24,7 @@ WARN     := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L
 # tg links. So pkg-config hdf5-serial, never hdf5: with both installed, Debian
 # points hdf5.pc at the MPI build.
 PACKAGES := gcc libc6-dev make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
-            bats bats-assert bats-support python3-h5py valgrind graphviz groff-base clang-format \
+            bats bats-assert bats-support python3-h5py python3-numpy time valgrind graphviz groff-base clang-format \
             libhdf5-openmpi-dev openmpi-bin libopenmpi-dev
 
 # Goals that need no packages and no flags: they do not make build/config.mk.
@@ -60,7 +60,7 @@ include vulkan.mk
 PACKAGES += $(VULKAN_PACKAGES)
 
 .SECONDARY:
-.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-deps bench-nist
+.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-large bench-deps bench-nist
 all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
 
 # Installs the PACKAGES that are missing (one dpkg-query when none is).
@@ -184,6 +184,11 @@ bench: all $(BENCH_BIN)
 bench-nist: all
 	cd bench/nist && /usr/bin/python3 compare.py ../../bin/tg-fit
 
+# Data larger than memory: 10^9 points (8 GB) written by tg-gen and fitted by
+# tg-fit, with the time and peak RSS of each (N=... for another size).
+bench-large: all
+	bench/large.sh
+
 # PyTorch for the reference column of `make bench` (never needed by `make test`).
 bench-deps:
 	@$(MAKE) --no-print-directory deps PACKAGES='python3-torch python3-h5py python3-numpy'
@@ -205,9 +210,9 @@ format: deps
 
 # ---- the guard against damaged files --------------------------------------------
 # test_guard installs the commands' guard (cmd/guard.c) in children that read damaged files.
-$(B)/tests/test_guard: tests/unit/test_guard.c tests/unit/check.h $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o
+$(B)/tests/test_guard: tests/unit/test_guard.c tests/unit/check.h $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icmd -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/libtg.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -Itests/unit -Icmd -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o $(B)/libtg.a $(LIBS)
 
 # ---- make fuzz ----------------------------------------------------------------
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c): the expression language, the text
@@ -233,5 +238,5 @@ fuzz:
 fuzz-run: $(FUZZ_NAMES:%=$(B)/fuzz_%)
 	@$(foreach h,$(FUZZ_NAMES),tests/fuzz/run $(B)/fuzz_$(h) tests/fuzz/corpus/$(h) -seed=$(FUZZ_SEED) $(FUZZ_ARGS_$(h)) &&) true
 
-$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o
-	$(CC) $(ALL_CFLAGS) -Icmd -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/libtg.a $(PROG_LIBS)
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libtg.a $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o
+	$(CC) $(ALL_CFLAGS) -Icmd -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/cmd/cmd.o $(B)/cmd/guard.o $(B)/cmd/heap.o $(B)/libtg.a $(PROG_LIBS)

@@ -60,6 +60,7 @@ void cmd_remove_temporaries(void)
 {
     for (int i = 0; i < MAX_TEMPORARIES; i++)
         if (temporaries[i]) unlink(temporaries[i]); /* async-signal-safe */
+    tt_io_remove_temporaries();
 }
 
 void cmd_die_of_signal(int sig)
@@ -226,6 +227,7 @@ static char *join_words(int n, char **words)
 
 void cmd_init(const char *name, int argc, char **argv)
 {
+    cmd_heap_init();
     cmd_name = name;
     cmd_argc = argc;
     cmd_argv = argv;
@@ -793,6 +795,70 @@ void cmd_write(const cmd_common *co, const tt_tensor_set *set)
                                         : TT_FMT_H5;
     if (fmt == TT_FMT_AUTO) fmt = TT_FMT_H5;
     cmd_write_set(co->output, fmt, set);
+}
+
+/* ---- HDF5 slice by slice ------------------------------------------------------ */
+
+struct cmd_h5_out {
+    const char *path;  /* -o FILE, NULL: standard output */
+    cmd_output *out;   /* -o FILE: where the bytes go (its temporary file, or a device written in place) */
+    cmd_output *spill; /* a temporary file in $TMPDIR, copied out at the end; NULL in memory or in place */
+    tt_h5_writer *w;
+};
+
+cmd_h5_out *cmd_h5_open(const char *path, uint64_t bytes)
+{
+    cmd_h5_out *o = cmd_xcalloc(1, sizeof *o);
+    o->path = path;
+    const char *label = path ? path : "standard output";
+    if (path && !(o->out = cmd_output_open(path))) cmd_fail_lib(NULL);
+    const char *file = o->out ? tt_output_temp(cmd_output_lib(o->out)) : NULL;
+    if (!file && bytes > CMD_H5_IN_MEMORY) {
+        const char *dir = getenv("TMPDIR");
+        char *spill = cmd_xprintf("%s/%s.h5", dir && *dir ? dir : "/tmp", cmd_name);
+        o->spill = cmd_output_open(spill);
+        if (!o->spill) cmd_fail("%s needs a temporary file: %s", label, cmd_lib_error());
+        free(spill);
+        file = tt_output_temp(cmd_output_lib(o->spill));
+    }
+    if (!(o->w = tt_h5_writer_create(file, label, bytes))) cmd_fail_lib(NULL); /* NULL file: in memory */
+    return o;
+}
+
+tt_h5_writer *cmd_h5_writer(const cmd_h5_out *o) { return o->w; }
+
+/* Bytes to where they go: standard output or the device -o names. */
+static void h5_deliver(cmd_h5_out *o, const void *buf, size_t len)
+{
+    if (!o->out) write_all_stdout(buf, len);
+    else if (tt_output_write(cmd_output_lib(o->out), buf, len) != TT_OK) cmd_fail_lib(NULL);
+}
+
+void cmd_h5_close(cmd_h5_out *o)
+{
+    void *img = NULL;
+    size_t len = 0;
+    tt_h5_writer *w = o->w;
+    o->w = NULL;
+    if (tt_h5_writer_finish(w, &img, &len) != TT_OK) cmd_fail_lib(NULL); /* exit removes the temporary files */
+    if (img) {
+        h5_deliver(o, img, len);
+        free(img);
+    } else if (o->spill) {
+        const char *file = tt_output_temp(cmd_output_lib(o->spill));
+        FILE *in = fopen(file, "rb");
+        if (!in) cmd_fail("%s: cannot read it back: %s", file, strerror(errno));
+        enum { BLOCK = 1 << 20 };
+        char *buf = cmd_xcalloc(1, BLOCK);
+        size_t n;
+        while ((n = fread(buf, 1, BLOCK, in)) > 0) h5_deliver(o, buf, n);
+        if (ferror(in)) cmd_fail("%s: cannot read it back: %s", file, strerror(errno));
+        fclose(in);
+        free(buf);
+        cmd_output_abort(o->spill);
+    }
+    if (o->out && cmd_output_commit(o->out) != TT_OK) cmd_fail_lib(NULL);
+    free(o);
 }
 
 /* ---- text in pieces ------------------------------------------------------------ */

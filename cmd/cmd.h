@@ -43,6 +43,11 @@ extern const char *cmd_name; /* "tg-gen" */
  * error naming the damaged file (guard.h). */
 void cmd_init(const char *name, int argc, char **argv);
 
+/* Sets up the heap for a short-lived program (cmd_init calls it first):
+ * large steps, a transparent huge page where the kernel gives one on
+ * request, freed memory kept (heap.c says why). */
+void cmd_heap_init(void);
+
 /* "tg-gen: MSG\nTry 'tg-gen --help' for more information.", exit 2. */
 _Noreturn void cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "tg-gen: MSG", exit status (0-255). */
@@ -104,6 +109,8 @@ enum {
     CMD_OPT_DEVICE,
     CMD_OPT_SEED,
     CMD_OPT_VERSION,
+    CMD_OPT_PROGRESS, /* --progress and --no-progress, for the commands that show progress (progress.h) */
+    CMD_OPT_NO_PROGRESS,
     CMD_OPT_FIRST_PRIVATE = 0x1100 /* a command's own long-only options start here */
 };
 
@@ -219,6 +226,21 @@ typedef struct cmd_text cmd_text;
 cmd_text *cmd_text_open(const char *path, tt_file_format fmt);
 void cmd_text_put(cmd_text *t, const tt_tensor_set *piece);
 void cmd_text_close(cmd_text *t);
+
+/* HDF5 written slice by slice, for data larger than memory (tg-gen). To
+ * -o FILE: HDF5 writes the temporary file of cmd_output in place. HDF5 needs
+ * random access while it writes, so standard output (a pipe), a device or a
+ * FIFO get an image made in memory when it is small (bytes, the expected
+ * size, at most CMD_H5_IN_MEMORY), else a temporary file in $TMPDIR (else
+ * /tmp) copied out when complete: memory stays bounded, the disk holds the
+ * file once, and nothing reaches the reader before the end. Errors exit 1
+ * as cmd_write's, removing the temporary files. */
+#define CMD_H5_IN_MEMORY ((uint64_t)16 << 20)
+typedef struct cmd_h5_out cmd_h5_out;
+cmd_h5_out *cmd_h5_open(const char *path, uint64_t bytes);
+tt_h5_writer *cmd_h5_writer(const cmd_h5_out *o);
+/* Finishes the file: renames it into place or copies it out. Frees o. */
+void cmd_h5_close(cmd_h5_out *o);
 
 /* Writes len bytes (DOT, SVG, PNG: output that is not a tensor set) to path
  * atomically (temporary file + rename, keeping an existing file's mode; a

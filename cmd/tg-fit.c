@@ -22,6 +22,7 @@
 
 #include "cmd.h"
 #include "plot.h"
+#include "progress.h"
 #include "tg/expr.h"
 #include "tg/fit.h"
 
@@ -85,8 +86,11 @@ static const char usage[] =
     "                         parameters as a table: parameter, value, stderr)\n"
     "      --ci LEVEL         confidence intervals at LEVEL (a fraction, 0.95)\n"
     "                         from Student's t (kv always has them, at 0.95)\n"
-    "      --progress         a progress bar on standard error when it is a\n"
-    "                         terminal (steps, loss, rate, ETA); silent otherwise\n"
+    "      --progress         a progress bar (steps, loss, rate, ETA) on standard\n"
+    "                         error whenever it is a terminal (default: on a\n"
+    "                         terminal whose TERM is not dumb, for a descent that\n"
+    "                         runs over half a second)\n"
+    "      --no-progress      never draw the progress bar\n"
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
     "      --history FILE     write the loss after each step (.h5/.hdf5, .csv, .tsv\n"
     "                         or .txt)\n"
@@ -129,7 +133,6 @@ enum {
     OPT_LOSS_BELOW,
     OPT_KEEP_BEST,
     OPT_SLICE,
-    OPT_PROGRESS,
     OPT_LOG_EVERY,
     OPT_HISTORY,
     OPT_PLOT,
@@ -167,7 +170,7 @@ static const struct option longopts[] = {
     {"loss-below", required_argument, NULL, OPT_LOSS_BELOW},
     {"keep-best", no_argument, NULL, OPT_KEEP_BEST},
     {"slice", required_argument, NULL, OPT_SLICE},
-    {"progress", no_argument, NULL, OPT_PROGRESS},
+    CMD_PROGRESS_LONGOPTS,
     {"log-every", required_argument, NULL, OPT_LOG_EVERY},
     {"history", required_argument, NULL, OPT_HISTORY},
     {"plot", required_argument, NULL, OPT_PLOT},
@@ -209,7 +212,8 @@ typedef struct {
     double tol;
     bool has_loss_below;
     double loss_below;
-    bool keep_best, progress;
+    bool keep_best;
+    cmd_progress_mode progress;
     bool sigma, absolute_sigma, allow_undetermined, stderr_hessian; /* sigma: wname names sigmas (--sigma) */
     bool ci_given;
     double ci; /* the confidence level (0.95 unless --ci) */
@@ -392,7 +396,7 @@ static void parse(fit_opts *o, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:s:m:l:", longopts, NULL)) != -1) {
         if (c == CMD_OPT_DTYPE) o->dtype_given = true;
-        if (cmd_common_option(&o->co, c, optarg)) continue;
+        if (cmd_common_option(&o->co, c, optarg) || cmd_progress_option(c, &o->progress)) continue;
         switch (c) {
         case 'h': help = true; break;
         case 'x': o->xname = optarg; break; /* split into xlist after the options */
@@ -464,7 +468,6 @@ static void parse(fit_opts *o, int argc, char **argv)
             break;
         case OPT_KEEP_BEST: o->keep_best = true; break;
         case OPT_SLICE: o->slice = cmd_parse_int64("--slice", optarg, 1, INT64_MAX); break;
-        case OPT_PROGRESS: o->progress = true; break;
         case OPT_LOG_EVERY: o->log_every = cmd_parse_int64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_HISTORY:
             if (!*optarg) cmd_usage_error("invalid value '' for --history: expected a file name");
@@ -540,15 +543,14 @@ typedef struct {
     const char *label; /* "data.csv", "standard input" */
     bool text;
     const char *xname, *yname, *wname; /* as found */
-    double *x, *y, *w;
-    int nx; /* x columns: x (xnames[0] == xname, xs[0] == x), then the other regressors */
+    bool weighted;
+    bool sigma; /* --sigma: the weight column holds uncertainties (the fit takes 1/sigma^2) */
+    int nx;     /* x columns: x (xnames[0] == xname), then the other regressors */
     const char *xnames[TG_FIT_MAX_X];
-    double *xs[TG_FIT_MAX_X];
-    int64_t xlen[TG_FIT_MAX_X];
-    double *sigma;  /* --sigma: the uncertainties (w holds 1/sigma^2) */
-    int64_t *lines; /* text: the file line of each point (messages name lines, as the reader does) */
-    int64_t n;
+    int64_t n;      /* the points fitted */
     tt_dtype dtype; /* the data's floating type */
+    tt_source *src;
+    tg_fit_source *fs; /* the points, read from src a slice at a time */
 } fit_data;
 
 /* The first column other than `skip` (text without x/y names). */
@@ -559,33 +561,16 @@ static const char *column_after(char *const *names, int n, const char *skip)
     return NULL;
 }
 
-/* One vector of the source as doubles; *n its length. */
-static double *read_vector(tt_source *src, const char *name, const char *opt, int64_t *n, tt_dtype *dtype)
+/* A column or dataset the fit reads must exist: a missing one says which
+ * option names it (the reads come later, slice by slice). */
+static void check_present(tt_source *src, const char *name, const char *opt)
 {
-    const char *label = tt_source_label(src);
-    tt_tensor *t = tt_source_read(src, name);
-    if (!t) {
-        if (tt_last_status() == TT_ENOTFOUND && strcmp(opt, "-w"))
-            cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
-        cmd_fail_lib(NULL);
-    }
-    const char *what = tt_source_is_text(src) ? "column" : "dataset";
-    int64_t numel = tt_numel(t);
-    bool vector = t->ndim <= 1 || (t->ndim == 2 && (t->shape[0] == 1 || t->shape[1] == 1));
-    if (!vector) {
-        char s[128];
-        cmd_fail("%s: %s '%s' has shape %s: expected a vector of points", label, what, name,
-                 tt_shape_str(t->ndim, t->shape, s, sizeof s));
-    }
-    if (t->dtype == TT_BOOL) cmd_fail("%s: %s '%s' holds booleans: expected numbers", label, what, name);
-    if (numel == 0) cmd_fail("%s: %s '%s' is empty: there is nothing to fit", label, what, name);
-    double *v = malloc((size_t)numel * sizeof *v);
-    if (!v) cmd_fail("out of memory reading %s '%s'", what, name);
-    cmd_check_status(tt_to_host(t, TT_F64, v), name);
-    if (dtype) *dtype = tt_dtype_is_floating(t->dtype) ? t->dtype : TT_F64;
-    tt_release(t);
-    *n = numel;
-    return v;
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    tt_dtype dt;
+    tt_status st = tt_source_info(src, name, &ndim, shape, &dt);
+    if (st == TT_ENOTFOUND && opt) cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
+    if (st != TT_OK) cmd_fail_lib(NULL);
 }
 
 /* Whether the source has a column or dataset of this name. */
@@ -596,77 +581,45 @@ static bool has_name(char *const *names, int n, const char *name)
     return false;
 }
 
-/* -y as an expression over the source's columns (gnuplot's using 1:(log($2))):
- * each name it reads is a column (pi and the other constants apart). */
-static double *read_response_expression(tt_source *src, const char *text, int64_t *n)
+/* -y: a column (or dataset) of that name, else an expression over the
+ * columns (gnuplot's using 1:(log($2))): its syntax, and each name it reads
+ * (pi and the other constants apart) a column, checked before any read. */
+static void check_response(tt_source *src, const char *yname)
 {
-    if (tg_expr_check(text))
-        cmd_usage_error("-y '%s' is neither a column nor an expression: %s", text, tt_last_error());
-    tg_program *p = tg_program_parse(text);
-    tg_env *env = tg_env_new();
-    if (!p || !env) cmd_fail_lib("-y");
-    tg_env_set_dtype(env, TT_F64);
-    int64_t len = -1;
-    const char *first = NULL;
-    for (int i = 0; i < tg_program_nnames(p); i++) {
-        const char *name = tg_program_name(p, i);
-        double constant;
-        if (tg_expr_constant(name, &constant)) continue;
-        int64_t m;
-        double *v = read_vector(src, name, "-y", &m, NULL);
-        if (len >= 0 && m != len)
-            cmd_fail("%s: -y '%s' reads '%s' (%lld values) and '%s' (%lld values): the columns differ in length",
-                     tt_source_label(src), text, first, (long long)len, name, (long long)m);
-        len = m, first = first ? first : name;
-        tt_tensor *t = tt_from_data(1, &m, TT_F64, v, TT_CPU);
-        free(v);
-        if (!t || tg_env_set(env, name, t)) cmd_fail_lib("-y");
-        tt_release(t);
+    if (!tg_fit_source_is_expression(src, yname)) {
+        check_present(src, yname, "-y");
+        return;
     }
-    if (len < 0) cmd_usage_error("-y '%s' reads no column (the response is an expression over the columns)", text);
-    tt_tensor *r = tg_program_eval(env, p);
-    if (!r) cmd_fail("-y '%s': %s", text, tt_last_error());
-    tt_tensor *full = tt_numel(r) == 1 ? tt_expand(r, 1, &len) : tt_reshape(r, 1, (int64_t[]){tt_numel(r)});
-    if (!full || tt_numel(full) != len)
-        cmd_fail("-y '%s' gives %lld values for %lld points", text, (long long)tt_numel(r), (long long)len);
-    double *y = cmd_xcalloc((size_t)len, sizeof *y);
-    cmd_check_status(tt_to_host(full, TT_F64, y), "-y");
-    tt_release(full);
-    tt_release(r);
-    tg_env_free(env);
+    if (tg_expr_check(yname))
+        cmd_usage_error("-y '%s' is neither a column nor an expression: %s", yname, tt_last_error());
+    tg_program *p = tg_program_parse(yname);
+    if (!p) cmd_fail_lib("-y");
+    int used = 0;
+    for (int i = 0; i < tg_program_nnames(p); i++) {
+        double constant;
+        if (tg_expr_constant(tg_program_name(p, i), &constant)) continue;
+        check_present(src, tg_program_name(p, i), "-y");
+        used++;
+    }
     tg_program_free(p);
-    *n = len;
-    return y;
-}
-
-/* -y: a column (or dataset) of that name, else an expression over the columns. */
-static double *read_response(tt_source *src, const char *yname, int64_t *n)
-{
-    char *const *names = NULL;
-    int count = 0;
-    cmd_check_status(tt_source_names(src, &names, &count), NULL);
-    bool plain = true; /* a name as a column or an HDF5 path spells it */
-    for (const char *c = yname; *c && plain; c++) plain = isalnum((unsigned char)*c) || strchr("_./", *c);
-    if (has_name(names, count, yname) || plain) return read_vector(src, yname, "-y", n, NULL);
-    return read_response_expression(src, yname, n);
+    if (!used) cmd_usage_error("-y '%s' reads no column (the response is an expression over the columns)", yname);
 }
 
 static void add_regressor(fit_data *d, tt_source *src, const char *name)
 {
     if (d->nx == TG_FIT_MAX_X) cmd_usage_error("a fit takes at most %d x columns", TG_FIT_MAX_X);
-    int j = d->nx++;
-    d->xnames[j] = cmd_xstrdup(name);
-    d->xs[j] = read_vector(src, name, "-x", &d->xlen[j], NULL);
+    check_present(src, name, "-x");
+    d->xnames[d->nx++] = name;
 }
 
-/* The x columns: x (d->x), the other names of -x x,z, and the names of an
+/* The x columns: x, the other names of -x x,z, and the names of an
  * expression model that are columns or datasets of the input (data, not
  * parameters: 'a*x + c*z + d' reads z); a parameter one edit away from a
  * column's name draws a warning (a typo would become a fitted parameter),
  * unless both are single letters. */
 static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
 {
-    d->nx = 1, d->xnames[0] = d->xname, d->xs[0] = d->x, d->xlen[0] = d->n;
+    d->nx = 1, d->xnames[0] = d->xname;
     for (int j = 1; j < o->nxlist; j++) add_regressor(d, src, o->xlist[j]);
     if (tg_model_get_kind(o->compiled) != TG_MODEL_EXPR) return;
     char *const *names = NULL;
@@ -680,7 +633,8 @@ static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
         if (taken || !has_name(names, nnames, name)) continue;
         bool listed = false;
         for (int j = 0; j < d->nx; j++) listed |= !strcmp(d->xnames[j], name);
-        if (!listed) add_regressor(d, src, name);
+        for (int k = 0; k < nnames && !listed; k++) /* the source's copy of the name outlives prog */
+            if (!strcmp(names[k], name)) add_regressor(d, src, names[k]), listed = true;
     }
     for (int i = 0; i < tg_program_nnames(prog); i++) {
         const char *name = tg_program_name(prog, i);
@@ -700,8 +654,7 @@ static void read_data(const fit_opts *o, fit_data *d)
     if (!strcmp(path, "-") && isatty(STDIN_FILENO))
         cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
     d->label = strcmp(path, "-") ? path : "standard input";
-    /* Only the datasets the fit uses are read (x, y and the weights). */
-    tt_source *src = tt_source_open(path);
+    tt_source *src = d->src = tt_source_open(path);
     if (!src) cmd_fail_lib(tt_last_error() && strstr(tt_last_error(), d->label) ? NULL : d->label);
     d->text = tt_source_is_text(src);
 
@@ -714,8 +667,7 @@ static void read_data(const fit_opts *o, fit_data *d)
         if (!strcmp(cols[i], "x")) has_x = true;
         if (!strcmp(cols[i], "y")) has_y = true;
     }
-    char *first_x = o->nxlist ? cmd_xstrdup(o->xlist[0]) : NULL;
-    d->xname = first_x;
+    d->xname = o->nxlist ? o->xlist[0] : NULL;
     if (!d->xname) d->xname = has_x || !d->text ? "x" : column_after(cols, ncols, NULL);
     d->yname = o->yname;
     if (!d->yname) d->yname = has_y || !d->text ? "y" : column_after(cols, ncols, d->xname);
@@ -723,98 +675,31 @@ static void read_data(const fit_opts *o, fit_data *d)
         cmd_fail("%s holds %d column%s: expected x and y (name them with -x and -y)", d->label, ncols,
                  ncols == 1 ? "" : "s");
     d->wname = o->wname;
-    /* The names may live in the source: copy them before closing it. */
-    d->xname = first_x ? first_x : strdup(d->xname);
-    d->yname = strdup(d->yname);
-    if (d->wname) d->wname = strdup(d->wname);
-    if (!d->xname || !d->yname || (o->wname && !d->wname)) cmd_fail("out of memory");
+    d->weighted = d->wname != NULL;
+    d->sigma = o->sigma;
 
-    int64_t ny = 0, nw = 0;
-    d->x = read_vector(src, d->xname, "-x", &d->n, &d->dtype);
-    d->y = read_response(src, d->yname, &ny);
+    /* x, then y, the other x columns and the weights: a missing one says
+     * which option names it; x is damaged: said before y is looked for. */
+    check_present(src, d->xname, "-x");
+    check_response(src, d->yname);
     regressors(o, d, src);
-    if (d->wname) d->w = read_vector(src, d->wname, o->sigma ? "--sigma" : "-w", &nw, NULL);
-    const int64_t *lines = tt_source_text_lines(src);
-    if (lines) {
-        d->lines = cmd_xcalloc((size_t)d->n, sizeof *d->lines);
-        memcpy(d->lines, lines, (size_t)d->n * sizeof *d->lines);
-    }
-    tt_source_close(src);
-    const char *what = d->text ? "column" : "dataset";
-    if (ny != d->n)
-        cmd_fail("%s: x and y differ in length: %s '%s' has %lld points, %s '%s' has %lld", d->label, what, d->xname,
-                 (long long)d->n, what, d->yname, (long long)ny);
-    if (d->w && nw != d->n)
-        cmd_fail("%s: the weights '%s' have %lld values for %lld points", d->label, d->wname, (long long)nw,
-                 (long long)d->n);
-    for (int j = 1; j < d->nx; j++)
-        if (d->xlen[j] != d->n)
-            cmd_fail("%s: the x columns differ in length: '%s' has %lld points, '%s' has %lld", d->label, d->xname,
-                     (long long)d->n, d->xnames[j], (long long)d->xlen[j]);
-
-    /* Rows with NaN or Inf: an error naming the first, or dropped. */
-    int64_t kept = 0, dropped = 0, first_bad = -1;
-    for (int64_t i = 0; i < d->n; i++) {
-        int badx = -1;
-        for (int j = 0; j < d->nx && badx < 0; j++)
-            if (!isfinite(d->xs[j][i])) badx = j;
-        bool bad = badx >= 0 || !isfinite(d->y[i]) || (d->w && !isfinite(d->w[i]));
-        if (bad && !o->drop_nan) {
-            const char *col = badx >= 0 ? d->xnames[badx] : !isfinite(d->y[i]) ? d->yname : d->wname;
-            double v = badx >= 0 ? d->xs[badx][i] : !isfinite(d->y[i]) ? d->y[i] : d->w[i];
-            const char *val = isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
-            if (d->text)
-                cmd_fail("%s: line %lld: %s is %s (--drop-nan drops such rows)", d->label, (long long)d->lines[i], col,
-                         val);
-            cmd_fail("%s: %s[%lld] is %s (--drop-nan drops such rows)", d->label, col, (long long)i, val);
-        }
-        if (bad) {
-            if (first_bad < 0) first_bad = i;
-            dropped++;
-            continue;
-        }
-        if (d->w && o->sigma && !(d->w[i] > 0)) {
-            if (d->text)
-                cmd_fail("%s: line %lld: sigma %s is %g: uncertainties must be positive", d->label,
-                         (long long)d->lines[i], d->wname, d->w[i]);
-            cmd_fail("%s: %s[%lld] is %g: uncertainties must be positive", d->label, d->wname, (long long)i, d->w[i]);
-        }
-        if (d->w && d->w[i] < 0) {
-            if (d->text)
-                cmd_fail("%s: line %lld: weight %s is %g: weights are 1/sigma^2 >= 0", d->label, (long long)d->lines[i],
-                         d->wname, d->w[i]);
-            cmd_fail("%s: %s[%lld] is %g: weights are 1/sigma^2 >= 0", d->label, d->wname, (long long)i, d->w[i]);
-        }
-        for (int j = 0; j < d->nx; j++) d->xs[j][kept] = d->xs[j][i];
-        d->y[kept] = d->y[i];
-        if (d->w) d->w[kept] = d->w[i];
-        kept++;
-    }
+    if (d->wname) check_present(src, d->wname, o->sigma ? "--sigma" : NULL);
+    tg_fit_source_spec fss = {d->xname, d->yname, d->wname, o->drop_nan, " (--drop-nan drops such rows)",
+                              d->sigma, d->nx,    d->xnames};
+    if (tg_fit_source_open(src, &fss, &d->fs) != TT_OK) cmd_fail_lib(NULL);
+    const tg_fit_data *fd = tg_fit_source_data(d->fs);
+    d->n = fd->n;
+    d->dtype = fd->dtype;
+    int64_t first, dropped = tg_fit_source_dropped(d->fs, &first);
     if (dropped) {
         if (d->text)
             cmd_warn("%s: dropped %lld row%s holding NaN or Inf (the first: line %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)d->lines[first_bad], (long long)kept);
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)tg_fit_source_line(d->fs, first),
+                     (long long)d->n);
         else
             cmd_warn("%s: dropped %lld point%s holding NaN or Inf (the first: index %lld); %lld left", d->label,
-                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first_bad, (long long)kept);
-        if (kept == 0) cmd_fail("%s: no points left after dropping NaN and Inf", d->label);
+                     (long long)dropped, dropped == 1 ? "" : "s", (long long)first, (long long)d->n);
     }
-    d->n = kept;
-    if (o->sigma) { /* the sigmas stay for the plot's error bars; the fit takes weights 1/sigma^2 */
-        d->sigma = cmd_xcalloc((size_t)(d->n ? d->n : 1), sizeof *d->sigma);
-        memcpy(d->sigma, d->w, (size_t)d->n * sizeof *d->sigma);
-        for (int64_t i = 0; i < d->n; i++) d->w[i] = 1 / (d->sigma[i] * d->sigma[i]);
-    }
-}
-
-static tt_tensor *to_tensor(const double *v, int64_t n, tt_dtype dt, tt_device dev)
-{
-    tt_tensor *h = cmd_check(tt_from_data(1, &n, TT_F64, v, TT_CPU), NULL);
-    tt_tensor *c = cmd_check(tt_cast(h, dt), NULL);
-    tt_release(h);
-    tt_tensor *t = cmd_check(tt_to_device(c, dev), NULL);
-    tt_release(c);
-    return t;
 }
 
 /* ---- progress, log lines, Ctrl-C ------------------------------------------- */
@@ -832,59 +717,14 @@ static void on_sigint(int sig)
 }
 
 typedef struct {
-    bool bar;    /* --progress and standard error is a terminal */
-    bool plain;  /* TERM=dumb (or unset): no escape codes, only carriage returns and spaces */
-    int bar_len; /* the length of the line drawn last, to blank it out when plain */
+    cmd_progress bar;
     int64_t log_every;
     int64_t total; /* expected steps, 0 when unknown */
-    struct timespec start, last;
-    bool bar_shown;
-    /* The rate is measured from the first frame on: the first step carries
-     * the start-up (allocations, a first pass over the data), and a rate
-     * taken over it alone made the first ETA absurd. */
-    bool have_ref;
-    int64_t ref_step;
-    struct timespec ref;
 } step_ctx;
 
-/* The least time (a frame) and steps a rate is measured over before an ETA is shown. */
-#define ETA_MIN_SECONDS 0.1
-#define ETA_MIN_STEPS 2
-
-static double seconds_between(const struct timespec *a, const struct timespec *b)
+static void draw_bar(step_ctx *s, int64_t step, double loss)
 {
-    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
-}
-
-static void bar_line(step_ctx *s, const char *line)
-{
-    int len = (int)strlen(line);
-    if (s->plain) /* overwrite the last line with this one, padded to its length */
-        fprintf(stderr, "\r%s%*s", line, s->bar_len > len ? s->bar_len - len : 0, "");
-    else fprintf(stderr, "\r\033[K%s", line);
-    s->bar_len = len;
-}
-
-static void clear_bar(step_ctx *s)
-{
-    if (s->bar_shown) {
-        bar_line(s, "");
-        fputc('\r', stderr);
-        s->bar_shown = false;
-    }
-}
-
-static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timespec *now)
-{
-    if (!s->have_ref) {
-        s->have_ref = true;
-        s->ref_step = step;
-        s->ref = *now;
-    }
-    double el = seconds_between(&s->ref, now);
-    int64_t done = step - s->ref_step;
-    bool measured = el >= ETA_MIN_SECONDS && done >= ETA_MIN_STEPS;
-    double rate = measured ? (double)done / el : 0;
+    double rate = cmd_progress_rate(&s->bar, step);
     char line[200];
     int len = 0;
     if (s->total > 0) {
@@ -898,35 +738,22 @@ static void draw_bar(step_ctx *s, int64_t step, double loss, const struct timesp
         len += snprintf(line + len, sizeof line - len, "step %lld", (long long)step);
     }
     len += snprintf(line + len, sizeof line - len, "  loss %.6g", loss);
-    if (measured) len += snprintf(line + len, sizeof line - len, "  %.0f steps/s", rate);
-    if (s->total > 0 && !measured) {
-        snprintf(line + len, sizeof line - len, "  ETA --:--");
-    } else if (s->total > 0) {
-        long eta = lround((double)(s->total - step) / rate);
-        if (eta >= 3600)
-            snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld:%02ld", eta / 3600, eta / 60 % 60, eta % 60);
-        else snprintf(line + len, sizeof line - len, "  ETA %ld:%02ld", eta / 60, eta % 60);
+    if (rate > 0) len += snprintf(line + len, sizeof line - len, "  %.0f steps/s", rate);
+    if (s->total > 0) {
+        line[len++] = ' ', line[len++] = ' ';
+        cmd_progress_eta(line + len, sizeof line - len, s->total - step, rate);
     }
-    bar_line(s, line);
-    fflush(stderr);
-    s->bar_shown = true;
+    cmd_progress_draw(&s->bar, line);
 }
 
 static bool on_step(int64_t step, double loss, void *ctx)
 {
     step_ctx *s = ctx;
     if (s->log_every && (step == 1 || step % s->log_every == 0)) {
-        clear_bar(s);
+        cmd_progress_clear(&s->bar);
         fprintf(stderr, "step %lld loss %.9g\n", (long long)step, loss);
     }
-    if (s->bar) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (seconds_between(&s->last, &now) >= 0.1 || step == s->total) {
-            s->last = now;
-            draw_bar(s, step, loss, &now);
-        }
-    }
+    if (cmd_progress_due(&s->bar, step == s->total)) draw_bar(s, step, loss);
     return !interrupted;
 }
 
@@ -1029,7 +856,7 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     /* Each line as gnuplot's fit log or scipy names it (man page, OUTPUT). */
     fprintf(f, "final loss                  %.10g\n", r->loss);
     fprintf(f, "chi-square (WSSR)           %.10g%s\n", r->chi2,
-            !d->w ? " (unweighted: the sum of squared residuals)" : "");
+            !d->weighted ? " (unweighted: the sum of squared residuals)" : "");
     fprintf(f, "degrees of freedom (ndf)    %lld\n", (long long)r->dof);
     fprintf(f, "reduced chi-square          %.10g (WSSR/ndf)\n", r->chi2_red);
     fprintf(f, "p-value                     %.10g (P(chi-square >= WSSR), gnuplot's FIT_P)\n", r->p_value);
@@ -1239,43 +1066,85 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
     tt_set_free(set);
 }
 
-/* y - fit at every point (NULL when the model cannot be evaluated). */
-static double *residuals_of(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+/* res[i] = y[i] - fit[i] at n points of the x columns xs (false when the
+ * model cannot be evaluated). */
+static bool residuals_at(const fit_opts *o, const tg_fit_result *r, const double *const *xs, const double *y, int64_t n,
+                         double *fit, double *res)
 {
-    double *res = cmd_xcalloc((size_t)(d->n ? d->n : 1), sizeof *res);
-    if (tg_model_predict_cols(o->compiled, r->values, (const double *const *)d->xs, d->n, res) != TT_OK) {
-        free(res);
-        return NULL;
-    }
-    for (int64_t i = 0; i < d->n; i++) res[i] = d->y[i] - res[i];
-    return res;
+    if (tg_model_predict_cols(o->compiled, r->values, xs, n, fit) != TT_OK) return false;
+    for (int64_t i = 0; i < n; i++) res[i] = y[i] - fit[i];
+    return true;
+}
+
+/* The columns of --residuals: the x columns, y, fit, residual, then with
+ * --sigma sigma and residual/sigma. */
+enum { RES_MAX_COLS = TG_FIT_MAX_X + 5 };
+
+/* One piece of --residuals: rows [0, m) of the columns, as a tensor set. */
+static tt_tensor_set *residual_piece(const char *const *names, double *const *cols, int ncols, int64_t m)
+{
+    tt_tensor_set *set = tt_set_new();
+    if (!set) cmd_fail("out of memory");
+    for (int c = 0; c < ncols; c++) put_f64(set, names[c], 1, &m, cols[c]);
+    return set;
 }
 
 /* x, y, fit, residual (and sigma, residual/sigma) per point, as gnuplot's
- * residuals and scipy's y - f(x, *popt). */
+ * residuals and scipy's y - f(x, *popt), in a pass of its own over the data,
+ * written a slice at a time (text or HDF5) to a temporary file renamed at
+ * the end: memory bounded by the slice. */
 static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
-    double *res = residuals_of(o, d, r);
-    if (!res) cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
-    int64_t n = d->n;
-    double *fit = cmd_xcalloc((size_t)(n ? n : 1), sizeof *fit);
-    for (int64_t i = 0; i < n; i++) fit[i] = d->y[i] - res[i];
-    tt_tensor_set *set = tt_set_new();
-    if (!set) cmd_fail("out of memory");
-    if (o->residuals_fmt == TT_FMT_H5) cmd_provenance(set);
-    for (int j = 0; j < d->nx; j++) put_f64(set, d->xnames[j], 1, &n, d->xs[j]);
-    put_f64(set, d->yname, 1, &n, d->y);
-    put_f64(set, "fit", 1, &n, fit);
-    put_f64(set, "residual", 1, &n, res);
-    if (d->sigma) {
-        for (int64_t i = 0; i < n; i++) fit[i] = res[i] / d->sigma[i];
-        put_f64(set, "sigma", 1, &n, d->sigma);
-        put_f64(set, "normalized", 1, &n, fit);
+    const tg_fit_data *fd = tg_fit_source_data(d->fs);
+    bool h5 = o->residuals_fmt == TT_FMT_H5;
+    int64_t n = d->n, cap = n < TG_FIT_SLICE ? n : TG_FIT_SLICE;
+    int nx = d->nx, ncols = d->sigma ? nx + 5 : nx + 3, fitc = nx + 1, resc = nx + 2, sig = nx + 3, norm = nx + 4;
+    const char *names[RES_MAX_COLS];
+    for (int j = 0; j < nx; j++) names[j] = d->xnames[j];
+    names[nx] = d->yname, names[fitc] = "fit", names[resc] = "residual", names[sig] = "sigma",
+    names[norm] = "normalized";
+    double *cols[RES_MAX_COLS], *weights = d->weighted && !d->sigma ? cmd_xcalloc((size_t)cap, sizeof *weights) : NULL;
+    for (int c = 0; c < ncols; c++) cols[c] = cmd_xcalloc((size_t)cap, sizeof *cols[c]);
+    cmd_text *text = NULL;
+    cmd_h5_out *h5out = NULL;
+    tt_h5_writer *w = NULL;
+    int ids[RES_MAX_COLS];
+    if (h5) {
+        h5out = cmd_h5_open(o->residuals, (uint64_t)n * (uint64_t)ncols * sizeof(double));
+        w = cmd_h5_writer(h5out);
+        for (int c = 0; c < ncols; c++)
+            if ((ids[c] = tt_h5_writer_add(w, names[c], TT_F64, 1, &n, NULL)) < 0) cmd_fail_lib(NULL);
+    } else {
+        text = cmd_text_open(o->residuals, o->residuals_fmt);
     }
-    cmd_write_set(o->residuals, o->residuals_fmt, set);
-    tt_set_free(set);
-    free(fit);
-    free(res);
+    for (int64_t at = 0; at < n; at += cap) {
+        int64_t m = n - at < cap ? n - at : cap;
+        double *read[TG_FIT_MAX_X + 2];
+        for (int c = 0; c <= nx; c++) read[c] = cols[c];
+        if (d->weighted) read[nx + 1] = d->sigma ? cols[sig] : weights;
+        if (fd->read(fd->ctx, at, m, read) != TT_OK) cmd_fail_lib(NULL);
+        if (!residuals_at(o, r, (const double *const *)cols, cols[nx], m, cols[fitc], cols[resc]))
+            cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
+        if (d->sigma)
+            for (int64_t i = 0; i < m; i++) cols[norm][i] = cols[resc][i] / cols[sig][i];
+        tt_tensor_set *piece = residual_piece(names, cols, ncols, m);
+        if (!h5) cmd_text_put(text, piece);
+        for (int c = 0; h5 && c < ncols; c++)
+            if (tt_h5_writer_put(w, ids[c], at, piece->tensors[c]) != TT_OK) cmd_fail_lib(NULL);
+        tt_set_free(piece);
+    }
+    if (h5) {
+        tt_tensor_set *attrs = tt_set_new();
+        if (!attrs) cmd_fail("out of memory");
+        cmd_provenance(attrs);
+        if (tt_h5_writer_attrs(w, attrs) != TT_OK) cmd_fail_lib(NULL);
+        tt_set_free(attrs);
+        cmd_h5_close(h5out);
+    } else {
+        cmd_text_close(text);
+    }
+    for (int c = 0; c < ncols; c++) free(cols[c]);
+    free(weights);
 }
 
 /* ---- the plot --------------------------------------------------------------- */
@@ -1291,10 +1160,20 @@ static double *model_values(const fit_opts *o, const tg_fit_result *r, const dou
     return ys;
 }
 
+/* The data points a plot draws at most: every k-th point of more (an SVG of
+ * 10^8 circles would be gigabytes). */
+#define PLOT_POINTS 20000
+
 static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < d->n; i++) lo = fmin(lo, d->x[i]), hi = fmax(hi, d->x[i]);
+    /* A sample of the points (every column: the residuals need every x), in a pass of its own. */
+    int64_t np = d->n < PLOT_POINTS ? d->n : PLOT_POINTS, shown = 0;
+    int nx = d->nx;
+    double *sample[TG_FIT_MAX_X + 2] = {NULL};
+    for (int c = 0; c <= nx; c++) sample[c] = cmd_xcalloc((size_t)(np ? np : 1), sizeof *sample[c]);
+    if (d->sigma) sample[nx + 1] = cmd_xcalloc((size_t)(np ? np : 1), sizeof *sample[nx + 1]);
+    double lo, hi;
+    if (tg_fit_source_sample_cols(d->fs, np, sample, &shown, &lo, &hi) != TT_OK) cmd_fail_lib(NULL);
     int64_t nc = 400;
     double *cx = cmd_xcalloc((size_t)nc, sizeof *cx);
     for (int64_t i = 0; i < nc; i++) cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
@@ -1313,20 +1192,26 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
         for (int i = 0; i < r->nparams && len < (int)sizeof title - 40; i++)
             len += snprintf(title + len, sizeof title - (size_t)len, " %s=%.4g", r->names[i], r->values[i]);
     }
-    snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
+    if (shown < d->n) snprintf(data, sizeof data, "data (%lld of %lld points)", (long long)shown, (long long)d->n);
+    else snprintf(data, sizeof data, "data (%lld points)", (long long)d->n);
     snprintf(curve, sizeof curve, "fit (%s)", o->method == TG_METHOD_EXACT ? "exact" : "descent");
     const char *lossname = o->loss ? o->loss : "mse";
     if (strlen(lossname) > 40) lossname = "expression";
     if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
     else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
-    double *res = residuals_of(o, d, r);
+    double *fit = cmd_xcalloc((size_t)(shown ? shown : 1), sizeof *fit);
+    double *res = cmd_xcalloc((size_t)(shown ? shown : 1), sizeof *res);
+    if (!residuals_at(o, r, (const double *const *)sample, sample[nx], shown, fit, res)) {
+        free(res);
+        res = NULL;
+    }
     plot_fit pf = {
-        .sigma = d->sigma,
+        .sigma = sample[nx + 1],
         .resid = res,
-        .x = d->x,
-        .y = d->y,
-        .n = d->n,
+        .x = sample[0],
+        .y = sample[nx],
+        .n = shown,
         .cx = cx,
         .cy = cy,
         .ncurve = cy ? nc : 0,
@@ -1346,6 +1231,8 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     cmd_write_bytes(o->plot, svg, len);
     free(svg);
     free(res);
+    free(fit);
+    for (int c = 0; c < nx + 2; c++) free(sample[c]);
     free(cx);
     free(cy);
 }
@@ -1401,35 +1288,18 @@ static void warn_about(const fit_opts *o, const fit_data *d, const tg_fit_result
  * inside the writers): host data from the start, the tensors once made. */
 static fit_opts opts;
 static fit_data data;
-static tt_tensor *data_x, *data_y, *data_w;
 static tg_fit_result *result;
 
 static void release_host(void)
 {
     tg_fit_result_free(result);
-    for (int j = 1; j < data.nx; j++) free(data.xs[j]), free((char *)data.xnames[j]);
-    free(data.x);
-    free(data.y);
-    free(data.w);
-    free(data.sigma);
-    free(data.lines);
-    free((char *)data.xname);
-    free((char *)data.yname);
-    free((char *)data.wname);
+    tg_fit_source_free(data.fs);
+    tt_source_close(data.src);
     tg_model_free(opts.compiled);
     for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
     free(opts.init_names);
     for (int j = 0; j < opts.nxlist; j++) free(opts.xlist[j]);
     free(opts.init_values);
-}
-
-/* Registered after the tensors are made, so that it runs before the
- * backend's own exit handler (atexit runs the last registered first). */
-static void release_tensors(void)
-{
-    tt_release(data_x);
-    tt_release(data_y);
-    tt_release(data_w);
 }
 
 static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
@@ -1488,46 +1358,26 @@ int main(int argc, char **argv)
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
     spec.dtype = dt;
-    /* The data as read, in float64 on the host: the fit rounds them to
-     * --dtype on --device itself, and says when that loses precision. The
+    /* The data are read as doubles, a slice at a time: the fit rounds them
+     * to --dtype on --device itself, and says when that loses precision. The
      * device is tried first, so that a missing one is an error whatever the
      * method (the default and exact ones compute on the host). */
     if (o.co.device.type != TT_DEVICE_CPU) {
-        double zero = 0;
-        tt_release(to_tensor(&zero, 1, dt, o.co.device));
+        int64_t one = 1;
+        tt_release(cmd_check(tt_zeros(1, &one, TT_F32, o.co.device), NULL));
     }
-    if (d.nx > 1) { /* the x columns side by side: (N, nx) */
-        double *xx = cmd_xcalloc((size_t)(d.n ? d.n : 1) * (size_t)d.nx, sizeof *xx);
-        for (int64_t i = 0; i < d.n; i++)
-            for (int j = 0; j < d.nx; j++) xx[i * d.nx + j] = d.xs[j][i];
-        int64_t shape[2] = {d.n, d.nx};
-        data_x = cmd_check(tt_from_data(2, shape, TT_F64, xx, TT_CPU), NULL);
-        free(xx);
-        spec.nx = d.nx;
-        spec.x_names = d.xnames;
-    } else {
-        data_x = to_tensor(d.x, d.n, TT_F64, TT_CPU);
-    }
+    if (d.nx > 1) spec.nx = d.nx, spec.x_names = d.xnames;
     /* the model over the data's columns, for the report's formula and predictions */
     tg_model *with_data;
     if (tg_model_new_with_data(o.model, d.nx, d.xnames, &with_data) != TT_OK) cmd_expr_fail(NULL);
     tg_model_free(opts.compiled);
     opts.compiled = o.compiled = with_data;
-    data_y = to_tensor(d.y, d.n, TT_F64, TT_CPU);
-    data_w = d.w ? to_tensor(d.w, d.n, TT_F64, TT_CPU) : NULL;
-    atexit(release_tensors);
-    tt_tensor *x = data_x, *y = data_y, *w = data_w;
 
     step_ctx sc = {0};
-    sc.bar = o.progress && isatty(STDERR_FILENO);
-    const char *term = getenv("TERM");
-    sc.plain = !term || !*term || !strcmp(term, "dumb");
+    cmd_progress_start(&sc.bar, o.progress);
     sc.log_every = o.log_every;
     if (o.steps) sc.total = o.steps;
     else if (o.epochs) sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
-    clock_gettime(CLOCK_MONOTONIC, &sc.start);
-    sc.last = sc.start;
-    sc.last.tv_sec -= 1;
     if (o.method != TG_METHOD_EXACT) { /* log lines, the bar, and Ctrl-C stopping the descent */
         spec.on_step = on_step;
         spec.ctx = &sc;
@@ -1541,10 +1391,10 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, &saved_sigint);
     }
 
-    tt_status st = tg_fit(x, y, w, &spec, &result);
+    tt_status st = tg_fit_stream(tg_fit_source_data(d.fs), &spec, &result);
     tg_fit_result *r = result;
     if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
-    clear_bar(&sc);
+    cmd_progress_clear(&sc.bar);
     if (st != TT_OK) {
         if (r && r->stop == TG_STOP_DIVERGED) {
             const char *err = tt_last_error();

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
+#include "progress.h"
 
 static const char usage[] =
     "Usage: tg-gen line [--slope A] [--intercept B] [-n N]\n"
@@ -32,7 +34,12 @@ static const char usage[] =
     "                         arange: [A, B) in steps of S (defaults A=0, S=1);\n"
     "                         linspace: N points from A to B inclusive\n"
     "      --name NAME        the dataset's name (default x)\n"
-    "common options:\n" CMD_COMMON_HELP
+    "HDF5 layout (default: contiguous):\n"
+    "      --chunk N          store datasets in chunks of N points (N rows of the\n"
+    "                         first dimension for a tensor of 2 or more)\n"
+    "      --compress LEVEL   gzip each chunk at LEVEL 0-9, after HDF5's shuffle\n"
+    "                         filter (chunks of 65536 points unless --chunk)\n"
+    "progress:\n" CMD_PROGRESS_HELP "common options:\n" CMD_COMMON_HELP
     "\n"
     "The same --seed gives the same numbers on every run, device and dtype.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.  See tg-gen(1).\n";
@@ -51,6 +58,8 @@ enum {
     OPT_END,
     OPT_STEP,
     OPT_NAME,
+    OPT_CHUNK,
+    OPT_COMPRESS,
     OPT_END_OF_LIST
 };
 #define NPRIV (OPT_END_OF_LIST - CMD_OPT_FIRST_PRIVATE)
@@ -70,13 +79,16 @@ static const struct option longopts[] = {
     {"end", required_argument, NULL, OPT_END},
     {"step", required_argument, NULL, OPT_STEP},
     {"name", required_argument, NULL, OPT_NAME},
+    {"chunk", required_argument, NULL, OPT_CHUNK},
+    {"compress", required_argument, NULL, OPT_COMPRESS},
+    CMD_PROGRESS_LONGOPTS,
     {NULL, 0, NULL, 0},
 };
 
 /* How each private option is named in messages. */
 static const char *const opt_names[NPRIV] = {
-    "--slope",      "--intercept", "-n",      "--x-range", "--x-linspace", "--noise", "--x-noise",
-    "--noise-dist", "--shape",     "--start", "--end",     "--step",       "--name",
+    "--slope", "--intercept", "-n",    "--x-range", "--x-linspace", "--noise", "--x-noise",  "--noise-dist",
+    "--shape", "--start",     "--end", "--step",    "--name",       "--chunk", "--compress",
 };
 
 typedef enum { G_LINE, G_RANDN, G_RAND, G_ZEROS, G_ONES, G_ARANGE, G_LINSPACE } gen_kind;
@@ -84,15 +96,17 @@ static const char *const gen_names[] = {"line", "randn", "rand", "zeros", "ones"
 
 /* Which private options each generator takes (bit i = option FIRST_PRIVATE + i). */
 #define BIT(o) (1u << ((o)-CMD_OPT_FIRST_PRIVATE))
+/* The HDF5 layout options apply to every generator. */
+#define LAYOUT_OPTS (BIT(OPT_CHUNK) | BIT(OPT_COMPRESS))
 static const unsigned allowed[] = {
     [G_LINE] = BIT(OPT_SLOPE) | BIT(OPT_INTERCEPT) | BIT(OPT_N) | BIT(OPT_X_RANGE) | BIT(OPT_X_LINSPACE) |
-               BIT(OPT_NOISE) | BIT(OPT_X_NOISE) | BIT(OPT_NOISE_DIST),
-    [G_RANDN] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
-    [G_RAND] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
-    [G_ZEROS] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
-    [G_ONES] = BIT(OPT_SHAPE) | BIT(OPT_NAME),
-    [G_ARANGE] = BIT(OPT_START) | BIT(OPT_END) | BIT(OPT_STEP) | BIT(OPT_NAME),
-    [G_LINSPACE] = BIT(OPT_START) | BIT(OPT_END) | BIT(OPT_N) | BIT(OPT_NAME),
+               BIT(OPT_NOISE) | BIT(OPT_X_NOISE) | BIT(OPT_NOISE_DIST) | LAYOUT_OPTS,
+    [G_RANDN] = BIT(OPT_SHAPE) | BIT(OPT_NAME) | LAYOUT_OPTS,
+    [G_RAND] = BIT(OPT_SHAPE) | BIT(OPT_NAME) | LAYOUT_OPTS,
+    [G_ZEROS] = BIT(OPT_SHAPE) | BIT(OPT_NAME) | LAYOUT_OPTS,
+    [G_ONES] = BIT(OPT_SHAPE) | BIT(OPT_NAME) | LAYOUT_OPTS,
+    [G_ARANGE] = BIT(OPT_START) | BIT(OPT_END) | BIT(OPT_STEP) | BIT(OPT_NAME) | LAYOUT_OPTS,
+    [G_LINSPACE] = BIT(OPT_START) | BIT(OPT_END) | BIT(OPT_N) | BIT(OPT_NAME) | LAYOUT_OPTS,
 };
 
 typedef enum { D_NORMAL, D_UNIFORM, D_LAPLACE } noise_dist;
@@ -110,7 +124,13 @@ typedef struct {
     int ndim;
     int64_t shape[TT_MAX_DIMS];
     const char *name;
+    tt_h5_layout layout;
+    cmd_progress_mode progress;
 } gen_opts;
+
+/* Points per chunk when --compress is given without --chunk: 256 KiB of
+ * float32, in h5py's range of chunk sizes. */
+#define DEFAULT_CHUNK ((int64_t)1 << 16)
 
 /* For x = chain(x, tt_op(x, ...)): releases the old x, checks the result. */
 static tt_tensor *chain(tt_tensor *a, tt_tensor *result)
@@ -148,15 +168,14 @@ static tt_tensor *draw_noise(const gen_opts *o, noise_dist dist, uint64_t offset
 /* Points [first, first + m) of the line, into set as x and y. Every element is
  * a function of its index alone (the stream: x uniforms at offsets [0, N), y
  * noise at [N, 2N), x noise at [2N, 3N), whether or not each is drawn), so
- * pieces give the numbers of the whole; linspace_x, when not NULL, is the
- * whole of x spaced evenly. */
-static void line_points(const gen_opts *o, const tt_tensor *linspace_x, int64_t first, int64_t m, tt_tensor_set *set)
+ * pieces give the numbers of the whole, as do the pieces of a linspace. */
+static void line_points(const gen_opts *o, int64_t first, int64_t m, tt_tensor_set *set)
 {
     uint64_t n = (uint64_t)o->n, at = (uint64_t)first;
     const cmd_common *co = &o->co;
     tt_tensor *x;
-    if (linspace_x) {
-        x = cmd_check(tt_slice(linspace_x, 0, first, first + m, 1), NULL);
+    if (o->given & BIT(OPT_X_LINSPACE)) {
+        x = cmd_check(tt_linspace_part(o->lo, o->hi, o->n, first, m, co->dtype, co->device), NULL);
     } else {
         tt_generator g = cmd_generator(co);
         g.offset = at;
@@ -202,40 +221,63 @@ static void line_attrs(const gen_opts *o, tt_tensor_set *set)
     cmd_attr_num(set, "x_hi", o->hi);
 }
 
-static tt_tensor *whole_linspace_x(const gen_opts *o)
-{
-    if (!(o->given & BIT(OPT_X_LINSPACE))) return NULL;
-    return cmd_check(tt_linspace(o->lo, o->hi, o->n, o->co.dtype, o->co.device), NULL);
-}
-
-static void gen_line(const gen_opts *o, tt_tensor_set *set)
-{
-    tt_tensor *lx = whole_linspace_x(o);
-    line_points(o, lx, 0, o->n, set);
-    tt_release(lx);
-    line_attrs(o, set);
-}
-
-/* Points per piece of streamed text: a multiple of the CPU kernels' vector
- * width, small enough for one thread (each element is the same either way). */
+/* Points per slice written to HDF5: the slice and its temporaries stay in
+ * tens of MB (the 256 MB bound of the issue holds at any -n). */
+#define H5_SLICE ((int64_t)1 << 20)
+/* Points per piece of text: a multiple of the CPU kernels' vector width,
+ * small enough for one thread (each element is the same either way). */
 #define TEXT_PIECE ((int64_t)1 << 15)
 
-/* The line as text, made and written a piece at a time: memory bounded by
- * the piece (x of a linspace aside), and a closed pipe stops it at once. */
+/* Bytes of the data of n elements of dtype dt (the file's size, near enough). */
+static uint64_t data_bytes(int64_t n, tt_dtype dt) { return (uint64_t)n * tt_dtype_size(dt); }
+
+/* The line made and written a slice at a time, as text or straight into the
+ * HDF5 file: memory is bounded by the slice, and a closed pipe stops text at
+ * once. The first slice of text carries head's attributes; HDF5 takes them
+ * at the end. Slices of HDF5 are whole chunks where chunks are smaller (each
+ * chunk is then compressed once, from the slice). */
 static void stream_line(const gen_opts *o, tt_tensor_set *head)
 {
-    tt_tensor *lx = whole_linspace_x(o);
-    cmd_text *t = cmd_text_open(o->co.output, o->co.out_fmt);
-    for (int64_t first = 0; first < o->n; first += TEXT_PIECE) {
-        int64_t m = o->n - first < TEXT_PIECE ? o->n - first : TEXT_PIECE;
-        tt_tensor_set *piece = first ? tt_set_new() : head; /* the first carries the attributes */
-        if (!piece) cmd_fail_lib(NULL);
-        line_points(o, lx, first, m, piece);
-        cmd_text_put(t, piece);
-        if (piece != head) tt_set_free(piece);
+    const cmd_common *co = &o->co;
+    bool h5 = co->out_fmt == TT_FMT_H5;
+    int64_t slice = TEXT_PIECE, chunk = o->layout.chunk;
+    cmd_text *t = NULL;
+    cmd_h5_out *out = NULL;
+    tt_h5_writer *w = NULL;
+    int ix = 0, iy = 0;
+    if (h5) {
+        slice = chunk > 0 && chunk < H5_SLICE ? H5_SLICE / chunk * chunk : H5_SLICE;
+        out = cmd_h5_open(co->output, 2 * data_bytes(o->n, co->dtype));
+        w = cmd_h5_writer(out);
+        if ((ix = tt_h5_writer_add(w, "x", co->dtype, 1, &o->n, &o->layout)) < 0 ||
+            (iy = tt_h5_writer_add(w, "y", co->dtype, 1, &o->n, &o->layout)) < 0)
+            cmd_fail_lib(NULL);
+    } else {
+        t = cmd_text_open(co->output, co->out_fmt);
     }
-    cmd_text_close(t);
-    tt_release(lx);
+    /* Text on the terminal that would show the progress: the data are the progress. */
+    bool text_on_tty = !h5 && !co->output && isatty(STDOUT_FILENO);
+    cmd_progress bar;
+    cmd_progress_start(&bar, text_on_tty && o->progress == CMD_PROGRESS_AUTO ? CMD_PROGRESS_OFF : o->progress);
+    for (int64_t first = 0; first < o->n; first += slice) {
+        int64_t m = o->n - first < slice ? o->n - first : slice;
+        tt_tensor_set *piece = first || h5 ? tt_set_new() : head;
+        if (!piece) cmd_fail_lib(NULL);
+        line_points(o, first, m, piece);
+        if (!h5) cmd_text_put(t, piece);
+        else if (tt_h5_writer_put(w, ix, first, tt_set_get(piece, "x")) != TT_OK ||
+                 tt_h5_writer_put(w, iy, first, tt_set_get(piece, "y")) != TT_OK)
+            cmd_fail_lib(NULL);
+        if (piece != head) tt_set_free(piece);
+        if (cmd_progress_due(&bar, first + m == o->n)) cmd_progress_count(&bar, first + m, o->n, "points");
+    }
+    cmd_progress_clear(&bar);
+    if (!h5) {
+        cmd_text_close(t);
+        return;
+    }
+    if (tt_h5_writer_attrs(w, head) != TT_OK) cmd_fail_lib(NULL);
+    cmd_h5_close(out);
 }
 
 static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set)
@@ -272,14 +314,14 @@ static void require(const gen_opts *o, int opt, const char *gen)
 int main(int argc, char **argv)
 {
     cmd_init("tg-gen", argc, argv);
-    gen_opts o = {.slope = 1, .n = 100, .lo = 0, .hi = 1, .step = 1, .name = "x", .dist = D_NORMAL};
+    gen_opts o = {.slope = 1, .n = 100, .lo = 0, .hi = 1, .step = 1, .name = "x", .dist = D_NORMAL, .layout = {0, -1}};
     cmd_common_init(&o.co);
     o.co.longopts = longopts;
 
     int c;
     bool help = false;
     while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "n:", longopts, NULL)) != -1) {
-        if (cmd_common_option(&o.co, c, optarg)) continue;
+        if (cmd_common_option(&o.co, c, optarg) || cmd_progress_option(c, &o.progress)) continue;
         if (c == 'n') c = OPT_N;
         if (c >= CMD_OPT_FIRST_PRIVATE && c < OPT_END_OF_LIST) o.given |= BIT(c);
         switch (c) {
@@ -299,6 +341,8 @@ int main(int argc, char **argv)
         case OPT_START: o.start = cmd_parse_double("--start", optarg); break;
         case OPT_END: o.end = cmd_parse_double("--end", optarg); break;
         case OPT_STEP: o.step = cmd_parse_double("--step", optarg); break;
+        case OPT_CHUNK: o.layout.chunk = cmd_parse_int64("--chunk", optarg, 1, MAX_N); break;
+        case OPT_COMPRESS: o.layout.compress = (int)cmd_parse_int64("--compress", optarg, 0, 9); break;
         case OPT_NAME:
             o.name = optarg + (optarg[0] == '/');
             if (!*o.name) cmd_usage_error("invalid value '%s' for --name: expected a dataset name", optarg);
@@ -345,19 +389,29 @@ int main(int argc, char **argv)
         break;
     }
     cmd_common_finish(&o.co);
+    if ((o.given & LAYOUT_OPTS) && o.co.out_fmt != TT_FMT_H5)
+        cmd_usage_error("%s applies to HDF5 output only, not %s", (o.given & BIT(OPT_CHUNK)) ? "--chunk" : "--compress",
+                        o.co.out_fmt == TT_FMT_CSV ? "CSV" : "text");
+    if (o.layout.compress >= 0 && !o.layout.chunk) o.layout.chunk = DEFAULT_CHUNK;
 
     tt_tensor_set *set = tt_set_new();
     if (!set) cmd_fail_lib(NULL);
     cmd_provenance(set);
-    bool stream = kind == G_LINE && o.co.out_fmt != TT_FMT_H5; /* text goes out as it is made */
-    if (stream) line_attrs(&o, set);
-    else if (kind == G_LINE) gen_line(&o, set);
+    if (kind == G_LINE) line_attrs(&o, set); /* the line goes out as it is made */
     else gen_tensor((gen_kind)kind, &o, set);
     if (kind == G_LINE || kind == G_RANDN || kind == G_RAND) cmd_attr_seed(set, o.co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o.co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o.co.device));
-    if (stream) stream_line(&o, set);
-    else cmd_write(&o.co, set);
+    if (kind == G_LINE) {
+        stream_line(&o, set);
+    } else if (o.co.out_fmt == TT_FMT_H5) {
+        const tt_tensor *t = set->tensors[0];
+        cmd_h5_out *out = cmd_h5_open(o.co.output, data_bytes(tt_numel(t), t->dtype));
+        if (tt_h5_writer_add_set(cmd_h5_writer(out), set, &o.layout) != TT_OK) cmd_fail_lib(NULL);
+        cmd_h5_close(out);
+    } else {
+        cmd_write(&o.co, set);
+    }
     tt_set_free(set);
     return 0;
 }

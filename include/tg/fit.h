@@ -43,6 +43,7 @@
 #define TG_FIT_H
 
 #include "expr.h"
+#include "io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -279,6 +280,45 @@ void tg_fit_ci(const tg_fit_result *r, int i, double level, double *low, double 
 double tg_chi2_sf(double chi2, double dof);
 /* Student's t: the quantile at probability p (0 < p < 1) with dof degrees of freedom. */
 double tg_student_t_quantile(double p, double dof);
+
+/* ---- data from a tensor source (tg/io.h) -------------------------------------- */
+/* x, y and optional weights, vectors (1-D, (N, 1) or (1, N)) of numbers in a
+ * file or stream, as a tg_fit_data whose reads go to the source a slice at
+ * a time (an HDF5 file is never read whole; text keeps its parsed columns).
+ * Their shapes and lengths are checked before any point is read. A point
+ * holding NaN or Inf is an error naming it ("d.h5: y[5000] is NaN", for text
+ * "d.csv: line 7: y is NaN") followed by nan_hint, found when its slice is
+ * read; with drop_nan such points are skipped instead, after a first pass
+ * that counts them. A negative weight is always an error. */
+typedef struct {
+    const char *x, *y, *weights; /* names in the source (NULL: "x", "y", no weights) */
+    bool drop_nan;
+    const char *nan_hint; /* appended to the message of a NaN or Inf, e.g. " (--drop-nan drops such rows)" */
+    bool sigma;           /* the weights column holds sigmas (tg_fit_data.sigma): each must be > 0 */
+    /* Several x columns (nx > 1, at most TG_FIT_MAX_X): their names, x unused. */
+    int nx;
+    const char *const *xs;
+} tg_fit_source_spec;
+typedef struct tg_fit_source tg_fit_source;
+/* src must outlive the result. Errors name the source and the dataset (column). */
+tt_status tg_fit_source_open(tt_source *src, const tg_fit_source_spec *spec, tg_fit_source **out);
+void tg_fit_source_free(tg_fit_source *fs);
+const tg_fit_data *tg_fit_source_data(const tg_fit_source *fs);
+/* Whether spec.y is an expression over the columns (a response such as
+ * 'log(y)'): no column has that name, and it is more than a name. */
+bool tg_fit_source_is_expression(tt_source *src, const char *y);
+/* drop_nan: the points dropped, and the source index of the first (-1: none). */
+int64_t tg_fit_source_dropped(const tg_fit_source *fs, int64_t *first);
+/* Text: the file line of the point at a source index; 0 for HDF5. */
+int64_t tg_fit_source_line(const tg_fit_source *fs, int64_t index);
+/* One more pass: x's range over every point, and at most max points (every
+ * k-th one, evenly spread) into xs, ys, for a plot of any number of points. */
+tt_status tg_fit_source_sample(tg_fit_source *fs, int64_t max, double *xs, double *ys, int64_t *count, double *xmin,
+                               double *xmax);
+/* The same for every column of tg_fit_source_data's (the x columns, y, the
+ * weights or sigmas as stored): out[c] receives column c, or NULL to skip it. */
+tt_status tg_fit_source_sample_cols(tg_fit_source *fs, int64_t max, double *const *out, int64_t *count, double *xmin,
+                                    double *xmax);
 /* The checks of tg_fit that need no data (model and loss, their syntax and
  * functions first, the initial values, the options), so that a program can
  * refuse a bad request before it reads anything: TT_OK or tg_fit's error.

@@ -33,8 +33,7 @@ typedef struct tt_tensor_set {
     tt_tensor **tensors; /* owned references */
     int nattrs;
     tt_attr *attrs;
-    bool from_text;      /* read from text: its tensors are columns */
-    int64_t *text_lines; /* from text: the file line (from 1) of each row, NULL otherwise */
+    bool from_text; /* read from text: its tensors are columns */
     /* private to lib/io: room in names/tensors, and a hash of the names
      * (index + 1 per slot, 0 empty) so that lookups take constant time */
     int capacity;
@@ -63,18 +62,30 @@ int tt_format_parse(const char *s, tt_file_format *out);
 tt_file_format tt_format_from_path(const char *path);
 
 /* ---- reading ---------------------------------------------------------- */
-/* A source: a file or a stream, opened once and read one tensor at a time.
- * HDF5 is recognised by its signature, anything else is parsed as text.
- * `label` names the source in messages ("d.h5", "standard input").
- * HDF5: an image may be followed by other bytes (its superblock gives its
- * end); datasets are read only when asked for, attributes only by
- * tt_source_read_attrs, every call into libhdf5 inside the guard
- * (tg/guard.h). float32 -> TT_F32, other floats -> TT_F64, any integer ->
- * TT_I64, h5py's bool enum -> TT_BOOL, a scalar dataspace -> 0-D; a dataset
- * of another type (strings, compounds) fails its read. A file that libhdf5
- * fails on is "FILE: damaged HDF5 file: ..." (TT_EFORMAT).
- * Text: parsed whole when opened; columns become 1-D float64 tensors named by
- * the header (or "1", "2", ... without one); messages give line and column. */
+/* A source: a file or a stream, opened once and read one tensor, or a slice
+ * of rows, at a time. HDF5 is recognised by its signature, anything else is
+ * parsed as text. `label` names the source in messages ("d.h5", "standard
+ * input").
+ * HDF5: a regular file (standard input redirected from one too) is opened in
+ * place, never read whole: only the datasets asked for are opened, their
+ * shape and type are known before any data is read (tt_source_info), and
+ * data is read in hyperslabs of at most 16 MiB (contiguous, chunked and
+ * compressed datasets alike; other datasets in the file, of any type, are
+ * never touched). An image on a pipe (or given as bytes) needs random
+ * access, so it is held whole: in memory up to TT_SPILL_BYTES, else copied
+ * to a temporary file in $TMPDIR (else /tmp) that is opened in place and
+ * removed at once. An image may be followed by other bytes (its superblock
+ * gives its end). Attributes are read only by tt_source_read_attrs, every
+ * call into libhdf5 inside the guard (tg/guard.h). float32 -> TT_F32, other
+ * floats -> TT_F64, any integer -> TT_I64, h5py's bool enum -> TT_BOOL, a
+ * scalar dataspace -> 0-D; a dataset of another type (strings, compounds)
+ * fails when it is named. A file that libhdf5 fails on is "FILE: damaged
+ * HDF5 file: ..." (TT_EFORMAT).
+ * Text: parsed in pieces of 1 MiB as it arrives (the text is never held
+ * whole); the columns are kept as float64 (8 bytes a value) for the reads;
+ * columns are named by the header (or "1", "2", ... without one); messages
+ * give line and column. */
+#define TT_SPILL_BYTES ((size_t)16 << 20)
 typedef struct tt_source tt_source;
 /* "-" is standard input. NULL with a message naming the file. */
 tt_source *tt_source_open(const char *path);
@@ -91,11 +102,21 @@ tt_status tt_source_names(tt_source *src, char *const **names, int *n);
 /* One tensor, by the rules of tt_read_source: the named dataset (column),
  * else the only one, else for text all columns as one 2-D tensor. */
 tt_tensor *tt_source_read(tt_source *src, const char *dataset);
+/* The shape (TT_MAX_DIMS room) and dtype of what tt_source_read would
+ * return, without reading its data. Text columns are 1-D float64. */
+tt_status tt_source_info(tt_source *src, const char *dataset, int *ndim, int64_t *shape, tt_dtype *dtype);
+/* Elements start .. start + count - 1 of a vector (a 1-D dataset, or one of
+ * shape (N, 1) or (1, N); a text column) converted to double, into out. A
+ * dataset of another shape, of bools, or rows beyond its end are TT_EINVAL. */
+tt_status tt_source_read_rows(tt_source *src, const char *dataset, int64_t start, int64_t count, double *out);
 /* HDF5: the root attributes (strings, one-element integers and floats;
  * others skipped) into set; text has none. */
 tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set);
-/* Text: the file line (from 1) of each row, owned by the source; NULL for HDF5. */
-const int64_t *tt_source_text_lines(const tt_source *src);
+/* Text: the file line (from 1) of a row; 0 for HDF5. */
+int64_t tt_source_text_line(const tt_source *src, int64_t row);
+/* Removes the temporary file of an HDF5 image being copied from a pipe, if
+ * one exists now; async-signal-safe, for a program's fatal-signal handler. */
+void tt_io_remove_temporaries(void);
 
 /* A whole source as a set: every dataset, then the root attributes. */
 tt_tensor_set *tt_read_bytes(const void *buf, size_t len, const char *label);
@@ -185,6 +206,42 @@ char *tt_output_target(const char *path);
 /* The HDF5 file image in memory (malloc'd). Superblock version 0, datasets
  * in creation order, no timestamps (equal sets give equal bytes). */
 tt_status tt_h5_image(const tt_tensor_set *set, void **buf, size_t *len);
+
+/* HDF5 written a slice at a time, for data larger than memory: declare the
+ * datasets (their whole shapes), write each as slices of rows in any order,
+ * then the root attributes, then finish. The bytes are those of tt_h5_image
+ * for the same datasets, layout and order of writes (deterministic). */
+typedef struct tt_h5_writer tt_h5_writer;
+/* How a dataset is stored: contiguous (chunk 0), or in chunks of `chunk` rows
+ * (elements of a 1-D dataset; whole rows of the first dimension otherwise),
+ * gzip-compressed at level `compress` (0-9, after HDF5's shuffle filter) or
+ * not (-1). A 0-D dataset is always contiguous. */
+typedef struct {
+    int64_t chunk;
+    int compress;
+} tt_h5_layout;
+/* Creates the file at path (replacing what is there: meant for tt_output's
+ * temporary file), or an image in memory when path is NULL; label names it in
+ * messages. bytes: the file's expected size (0: unknown), which sizes HDF5's
+ * caches. NULL with a message on failure. */
+tt_h5_writer *tt_h5_writer_create(const char *path, const char *label, uint64_t bytes);
+/* A dataset of dtype dt and the given shape (NULL layout: contiguous); its
+ * index for tt_h5_writer_put, or -1 with a message (a bad name, a chunk over
+ * HDF5's 4 GiB limit). Chunked datasets keep one chunk per dataset cached. */
+int tt_h5_writer_add(tt_h5_writer *w, const char *name, tt_dtype dt, int ndim, const int64_t *shape,
+                     const tt_h5_layout *layout);
+/* t (of the dataset's dtype and trailing shape) as rows [first, first +
+ * t->shape[0]) of dataset i; a 0-D dataset takes a 0-D t. */
+tt_status tt_h5_writer_put(tt_h5_writer *w, int i, int64_t first, const tt_tensor *t);
+/* The root attributes of set (its tensors are not written). */
+tt_status tt_h5_writer_attrs(tt_h5_writer *w, const tt_tensor_set *set);
+/* Every tensor of set whole, in its order, with layout (NULL: contiguous), then its root attributes. */
+tt_status tt_h5_writer_add_set(tt_h5_writer *w, const tt_tensor_set *set, const tt_h5_layout *layout);
+/* Flushes and closes the file (a write error is TT_EIO naming label); an
+ * image in memory is returned in *image, *len (malloc'd; both unused for a
+ * file). Frees w. */
+tt_status tt_h5_writer_finish(tt_h5_writer *w, void **image, size_t *len);
+void tt_h5_writer_abort(tt_h5_writer *w); /* closes and frees w; NULL is fine */
 
 #ifdef __cplusplus
 }

@@ -125,6 +125,10 @@ tt_tensor *tt_from_data(int ndim, const int64_t *shape, tt_dtype dt, const void 
 /* PyTorch's arange(start, end, step): ceil((end-start)/step) elements. */
 tt_tensor *tt_arange(double start, double end, double step, tt_dtype dt, tt_device dev);
 tt_tensor *tt_linspace(double start, double end, int64_t steps, tt_dtype dt, tt_device dev);
+/* Elements [first, first + count) of tt_linspace(start, end, steps), the same
+ * numbers: for data made a slice at a time. */
+tt_tensor *tt_linspace_part(double start, double end, int64_t steps, int64_t first, int64_t count, tt_dtype dt,
+                            tt_device dev);
 tt_tensor *tt_eye(int64_t n, int64_t m, tt_dtype dt, tt_device dev);
 tt_tensor *tt_empty_like(const tt_tensor *t);
 tt_tensor *tt_zeros_like(const tt_tensor *t);

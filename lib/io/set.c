@@ -94,7 +94,6 @@ void tt_set_free(tt_tensor_set *set)
     free(set->names);
     free(set->tensors);
     free(set->name_slots);
-    free(set->text_lines);
     for (int i = 0; i < set->nattrs; i++) {
         free(set->attrs[i].name);
         free(set->attrs[i].str);

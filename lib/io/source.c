@@ -1,6 +1,7 @@
 /* Reading sources (files, standard input, "FILE:DATASET") and writing sets
  * to streams and, atomically, to paths. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,7 +80,7 @@ struct tt_source {
     char *label;
     char *owned; /* the bytes, when the source read them itself */
     tt_h5_file *h5;
-    tt_tensor_set *text; /* a text source, parsed whole */
+    tt_text_table *text;
 };
 
 static tt_source *source_new(const char *label)
@@ -96,10 +97,17 @@ void tt_source_close(tt_source *src)
 {
     if (!src) return;
     tt_h5_close(src->h5);
-    tt_set_free(src->text);
+    tt_text_table_free(src->text);
     free(src->owned);
     free(src->label);
     free(src);
+}
+
+/* A source that failed to open: NULL, the message kept. */
+static tt_source *source_fail(tt_source *src)
+{
+    tt_source_close(src);
+    return NULL;
 }
 
 static tt_source *open_bytes(const void *buf, size_t len, const char *label, char *owned)
@@ -113,12 +121,7 @@ static tt_source *open_bytes(const void *buf, size_t len, const char *label, cha
     if (!buf || len == 0) tt_set_error(TT_EFORMAT, "%s is empty", label);
     else if (tt_h5_signature_at(buf, len, NULL)) src->h5 = tt_h5_open(buf, len, label);
     else src->text = tt_text_read(buf, len, label);
-    if (!src->h5 && !src->text) {
-        tt_source_close(src);
-        return NULL;
-    }
-    if (src->text) src->text->from_text = true;
-    return src;
+    return src->h5 || src->text ? src : source_fail(src);
 }
 
 tt_source *tt_source_open_bytes(const void *buf, size_t len, const char *label)
@@ -126,78 +129,197 @@ tt_source *tt_source_open_bytes(const void *buf, size_t len, const char *label)
     return open_bytes(buf, len, label ? label : "input", NULL);
 }
 
-/* Reads all of f into a malloc'd buffer. */
-static tt_status slurp(FILE *f, const char *label, char **out, size_t *out_len)
+/* Reads from f until buf[0..cap) is full or f ends; *len the bytes in buf. */
+static tt_status fill(FILE *f, const char *label, char *buf, size_t cap, size_t *len)
 {
-    size_t cap = 1 << 16, len = 0;
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-        cap = (size_t)st.st_size + 1; /* one more byte to see the end */
-    char *buf = malloc(cap);
-    if (!buf) return tt_set_error(TT_ENOMEM, "%s: out of memory", label);
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap * 2;
-            char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (!nb) {
-                free(buf);
-                return tt_set_error(TT_ENOMEM, "%s: out of memory (read %zu bytes)", label, len);
-            }
-            buf = nb;
-            cap = ncap;
-        }
+    while (*len < cap) {
         errno = 0;
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
+        size_t n = fread(buf + *len, 1, cap - *len, f);
+        *len += n;
         if (n == 0) {
             if (ferror(f)) {
                 int e = errno ? errno : EIO;
-                free(buf);
                 clearerr(f);
                 return tt_set_error(TT_EIO, "%s: cannot read: %s", label, strerror(e));
             }
             break;
         }
     }
-    *out = buf;
-    *out_len = len;
     return TT_OK;
+}
+
+/* Text is parsed in pieces of this many bytes as it is read. */
+enum { TEXT_PIECE = 1 << 20 };
+
+/* Text from f, parsed piece by piece; the first piece (len bytes) already in buf. */
+static tt_source *open_text_stream(tt_source *src, FILE *f, char *buf, size_t len)
+{
+    tt_text_parser *p = tt_text_parser_new(src->label);
+    tt_status st = p ? TT_OK : TT_ENOMEM;
+    for (bool more = len == TEXT_PIECE; st == TT_OK;) {
+        st = tt_text_parser_feed(p, buf, len);
+        if (st != TT_OK || !more) break;
+        len = 0;
+        st = fill(f, src->label, buf, TEXT_PIECE, &len);
+        more = len == TEXT_PIECE;
+    }
+    free(buf);
+    if (st != TT_OK) {
+        tt_text_parser_free(p);
+        return source_fail(src);
+    }
+    src->text = tt_text_parser_finish(p);
+    return src->text ? src : source_fail(src);
+}
+
+/* ---- an HDF5 image on a pipe ------------------------------------------------ *
+ * HDF5 needs random access: an image that arrives on a pipe is held whole.
+ * Up to TT_SPILL_BYTES it stays in memory; a larger one is written to a
+ * temporary file (in $TMPDIR, else /tmp) that is opened in place and removed
+ * at once (the open file lives on until it is closed). While the file is
+ * being written, tt_io_remove_temporaries removes it (a fatal signal). */
+static char spill_path[4096];
+static volatile sig_atomic_t spill_live;
+
+void tt_io_remove_temporaries(void)
+{
+    if (spill_live) unlink(spill_path); /* async-signal-safe */
+}
+
+static tt_source *open_spilled(tt_source *src, FILE *f, char *buf, size_t len)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    int fd = -1;
+    tt_status st = TT_OK;
+    if ((size_t)snprintf(spill_path, sizeof spill_path, "%s/tg-spill-XXXXXX", dir) >= sizeof spill_path)
+        st = tt_set_error(TT_EIO, "%s: the temporary directory's name is too long: %s", src->label, dir);
+    else if ((fd = mkstemp(spill_path)) < 0)
+        st = tt_set_error(TT_EIO, "%s: cannot create a temporary file in %s for the HDF5 image: %s", src->label, dir,
+                          strerror(errno));
+    else spill_live = 1;
+    uint64_t size = 0;
+    while (st == TT_OK && len) {
+        for (size_t off = 0; off < len && st == TT_OK;) {
+            ssize_t w = write(fd, buf + off, len - off);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0)
+                st = tt_set_error(TT_EIO, "%s: cannot write the HDF5 image to %s: %s", src->label, spill_path,
+                                  strerror(w < 0 ? errno : ENOSPC));
+            else off += (size_t)w;
+        }
+        size += len;
+        len = 0;
+        if (st == TT_OK) st = fill(f, src->label, buf, TEXT_PIECE, &len);
+    }
+    free(buf);
+    if (st == TT_OK) src->h5 = tt_h5_open_file(spill_path, fd, size, src->label);
+    if (spill_live) {
+        unlink(spill_path);
+        spill_live = 0;
+    }
+    if (fd >= 0) close(fd);
+    return src->h5 ? src : source_fail(src);
 }
 
 tt_source *tt_source_open_stream(FILE *f, const char *label)
 {
     if (!label) label = "input";
     if (!f) return tt_set_error(TT_EINVAL, "%s: no stream", label), NULL;
-    char *buf = NULL;
+    tt_source *src = source_new(label);
+    char *buf = src ? malloc(TEXT_PIECE) : NULL;
+    if (!buf) {
+        tt_source_close(src);
+        return tt_set_error(TT_ENOMEM, "%s: out of memory", label), NULL;
+    }
     size_t len = 0;
-    if (slurp(f, label, &buf, &len) != TT_OK) return NULL;
+    if (fill(f, label, buf, TEXT_PIECE, &len) != TT_OK) {
+        free(buf);
+        return source_fail(src);
+    }
+    if (len == 0) {
+        free(buf);
+        tt_set_error(TT_EFORMAT, "%s is empty", label);
+        return source_fail(src);
+    }
+    if (!tt_h5_signature_at(buf, len, NULL)) return open_text_stream(src, f, buf, len);
+    /* An image: in memory while it is small, else spilled to a file. */
+    size_t cap = len;
+    while (len == cap && cap < TT_SPILL_BYTES) {
+        size_t ncap = cap * 2 < TT_SPILL_BYTES ? cap * 2 : TT_SPILL_BYTES;
+        char *nb = realloc(buf, ncap);
+        if (!nb) {
+            free(buf);
+            tt_set_error(TT_ENOMEM, "%s: out of memory (read %zu bytes)", label, len);
+            return source_fail(src);
+        }
+        buf = nb;
+        cap = ncap;
+        if (fill(f, label, buf, cap, &len) != TT_OK) {
+            free(buf);
+            return source_fail(src);
+        }
+    }
+    if (len == cap) {
+        /* Full: more may follow. One more byte tells. */
+        int c = getc(f);
+        if (c != EOF) {
+            ungetc(c, f);
+            return open_spilled(src, f, buf, len);
+        }
+    }
+    tt_source_close(src);
     return open_bytes(buf, len, label, buf);
+}
+
+/* A regular file: HDF5 opened in place, text parsed in pieces. */
+static tt_source *open_regular(FILE *f, const char *path, const char *label, uint64_t size)
+{
+    uint64_t sig;
+    if (!tt_h5_signature_in_file(fileno(f), size, &sig)) return tt_source_open_stream(f, label);
+    tt_source *src = source_new(label);
+    if (!src) return NULL;
+    src->h5 = tt_h5_open_file(path, fileno(f), size, label);
+    return src->h5 ? src : source_fail(src);
 }
 
 tt_source *tt_source_open(const char *path)
 {
     if (!path || !path[0]) return tt_set_error(TT_EINVAL, "empty file name"), NULL;
-    if (!strcmp(path, "-")) return tt_source_open_stream(stdin, "standard input");
+    struct stat st;
+    if (!strcmp(path, "-")) {
+        /* Standard input redirected from a file (at its start) is read in place too. */
+        if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+            lseek(STDIN_FILENO, 0, SEEK_CUR) == 0)
+            return open_regular(stdin, "/dev/stdin", "standard input", (uint64_t)st.st_size);
+        return tt_source_open_stream(stdin, "standard input");
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
         tt_set_error(e == ENOENT ? TT_ENOTFOUND : TT_EIO, "%s: cannot open: %s", path, strerror(e));
         return NULL;
     }
-    tt_source *src = tt_source_open_stream(f, path);
+    tt_source *src;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        src = open_regular(f, path, path, (uint64_t)st.st_size);
+    else src = tt_source_open_stream(f, path);
     fclose(f);
     return src;
 }
 
 const char *tt_source_label(const tt_source *src) { return src->label; }
 bool tt_source_is_text(const tt_source *src) { return src->text != NULL; }
-const int64_t *tt_source_text_lines(const tt_source *src) { return src->text ? src->text->text_lines : NULL; }
+int64_t tt_source_text_line(const tt_source *src, int64_t row)
+{
+    return src->text ? tt_text_table_line(src->text, row) : 0;
+}
 
 tt_status tt_source_names(tt_source *src, char *const **names, int *n)
 {
     if (src->text) {
         *names = src->text->names;
-        *n = src->text->count;
+        *n = src->text->ncols;
         return TT_OK;
     }
     return tt_h5_names(src->h5, names, n);
@@ -219,22 +341,121 @@ tt_status tt_io_select_error(const char *label, bool text, const char *dataset, 
     return st;
 }
 
-tt_tensor *tt_source_read(tt_source *src, const char *dataset)
+/* The selection error of a source, with its names listed. */
+static tt_status select_error(tt_source *src, const char *dataset)
 {
-    if (src->text) return tt_set_select(src->text, dataset, src->label);
     char *const *names;
     int n;
-    if (dataset) {
-        tt_tensor *t = tt_h5_read(src->h5, dataset);
-        if (t || tt_last_status() != TT_ENOTFOUND) return t;
-        /* The names, for the message; listing may find the file damaged instead. */
-    } else {
-        if (tt_h5_names(src->h5, &names, &n) != TT_OK) return NULL;
-        if (n == 1) return tt_h5_read(src->h5, names[0]);
-    }
+    tt_status st = tt_source_names(src, &names, &n);
+    return st == TT_OK ? tt_io_select_error(src->label, src->text != NULL, dataset, names, n) : st;
+}
+
+/* A text column by its position (1, 2, ... as gnuplot's "using 1:3"), when
+ * no column has that name: -1 when the name is not such a number. */
+static int column_position(const char *name, int ncols)
+{
+    if (!*name || strspn(name, "0123456789") != strlen(name) || strlen(name) > 6) return -1;
+    int k = atoi(name);
+    return k >= 1 && k <= ncols ? k - 1 : -1;
+}
+
+/* The column a request names (NULL: the only one), or -1 with the error set. */
+static int text_column(tt_source *src, const char *dataset)
+{
+    int j = dataset ? tt_text_table_find(src->text, dataset) : src->text->ncols == 1 ? 0 : -1;
+    if (j < 0 && dataset) j = column_position(dataset, src->text->ncols);
+    if (j < 0) select_error(src, dataset);
+    return j;
+}
+
+/* HDF5: the dataset a request names (NULL: the only one), or NULL with the error set. */
+static const char *h5_dataset_name(tt_source *src, const char *dataset)
+{
+    if (dataset) return dataset;
+    char *const *names;
+    int n;
     if (tt_h5_names(src->h5, &names, &n) != TT_OK) return NULL;
-    tt_io_select_error(src->label, false, dataset, names, n);
+    if (n == 1) return names[0];
+    tt_io_select_error(src->label, false, NULL, names, n);
     return NULL;
+}
+
+/* Text columns of one length as a rows x columns float64 tensor. */
+static tt_tensor *stack_columns(const tt_text_table *t)
+{
+    int64_t rows = t->rows;
+    int cols = t->ncols;
+    size_t total = (size_t)rows * (size_t)cols;
+    double *buf = malloc(total ? total * sizeof *buf : 1);
+    if (!buf) return tt_set_error(TT_ENOMEM, "out of memory"), NULL;
+    for (int j = 0; j < cols; j++)
+        for (int64_t i = 0; i < rows; i++) buf[i * cols + j] = t->cols[j][i];
+    int64_t shape[2] = {rows, cols};
+    tt_tensor *r = tt_from_data(2, shape, TT_F64, buf, TT_CPU);
+    free(buf);
+    return r;
+}
+
+static tt_tensor *text_tensor(const tt_text_table *t, int j)
+{
+    int64_t shape[1] = {t->rows};
+    static const double none = 0;
+    return tt_from_data(1, shape, TT_F64, t->rows ? t->cols[j] : &none, TT_CPU);
+}
+
+tt_tensor *tt_source_read(tt_source *src, const char *dataset)
+{
+    if (src->text) {
+        if (!dataset && src->text->ncols > 1) return stack_columns(src->text);
+        int j = text_column(src, dataset);
+        return j < 0 ? NULL : text_tensor(src->text, j);
+    }
+    const char *name = h5_dataset_name(src, dataset);
+    if (!name) return NULL;
+    tt_tensor *t = tt_h5_read(src->h5, name);
+    if (t || tt_last_status() != TT_ENOTFOUND) return t;
+    select_error(src, dataset); /* listing may find the file damaged instead */
+    return NULL;
+}
+
+tt_status tt_source_info(tt_source *src, const char *dataset, int *ndim, int64_t *shape, tt_dtype *dtype)
+{
+    if (src->text) {
+        int j = dataset || src->text->ncols == 1 ? text_column(src, dataset) : -1;
+        if (j < 0 && !dataset) { /* all the columns, as tt_source_read stacks them */
+            *ndim = 2;
+            shape[0] = src->text->rows;
+            shape[1] = src->text->ncols;
+        } else if (j < 0) {
+            return tt_last_status();
+        } else {
+            *ndim = 1;
+            shape[0] = src->text->rows;
+        }
+        *dtype = TT_F64;
+        return TT_OK;
+    }
+    const char *name = h5_dataset_name(src, dataset);
+    if (!name) return tt_last_status();
+    tt_status st = tt_h5_info(src->h5, name, ndim, shape, dtype);
+    return st == TT_ENOTFOUND ? select_error(src, dataset) : st;
+}
+
+tt_status tt_source_read_rows(tt_source *src, const char *dataset, int64_t start, int64_t count, double *out)
+{
+    if (src->text) {
+        int j = text_column(src, dataset);
+        if (j < 0) return tt_last_status();
+        if (start < 0 || count < 0 || start > src->text->rows || count > src->text->rows - start)
+            return tt_set_error(TT_EINVAL, "%s: rows %lld..%lld of column '%s' (of %lld)", src->label, (long long)start,
+                                (long long)(start + count), src->text->names[j], (long long)src->text->rows);
+        if (count) memcpy(out, src->text->cols[j] + start, (size_t)count * sizeof *out);
+        return TT_OK;
+    }
+    const char *name = h5_dataset_name(src, dataset);
+    if (!name) return tt_last_status();
+    tt_status st = tt_h5_read_rows(src->h5, name, start, count, out);
+    return st == TT_ENOTFOUND ? select_error(src, dataset) : st;
 }
 
 tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set)
@@ -246,22 +467,28 @@ tt_status tt_source_read_attrs(tt_source *src, tt_tensor_set *set)
 static tt_tensor_set *read_all(tt_source *src)
 {
     if (!src) return NULL;
-    if (src->text) {
-        tt_tensor_set *set = src->text;
-        src->text = NULL;
-        tt_source_close(src);
-        return set;
-    }
     tt_tensor_set *set = tt_set_new();
-    char *const *names;
-    int n;
-    tt_status st = set ? tt_h5_names(src->h5, &names, &n) : TT_ENOMEM;
-    for (int i = 0; st == TT_OK && i < n; i++) {
-        tt_tensor *t = tt_h5_read(src->h5, names[i]);
-        st = t ? tt_set_put(set, names[i], t) : tt_last_status();
-        tt_release(t);
+    tt_status st = set ? TT_OK : tt_set_error(TT_ENOMEM, "out of memory");
+    if (src->text) {
+        set->from_text = true;
+        for (int j = 0; st == TT_OK && j < src->text->ncols; j++) {
+            tt_tensor *t = text_tensor(src->text, j);
+            st = t ? tt_set_put(set, src->text->names[j], t) : tt_last_status();
+            tt_release(t);
+            free(src->text->cols[j]); /* each value held once more at most */
+            src->text->cols[j] = NULL;
+        }
+    } else {
+        char *const *names;
+        int n;
+        if (st == TT_OK) st = tt_h5_names(src->h5, &names, &n);
+        for (int i = 0; st == TT_OK && i < n; i++) {
+            tt_tensor *t = tt_h5_read(src->h5, names[i]);
+            st = t ? tt_set_put(set, names[i], t) : tt_last_status();
+            tt_release(t);
+        }
+        if (st == TT_OK) st = tt_h5_read_attrs(src->h5, set);
     }
-    if (st == TT_OK) st = tt_h5_read_attrs(src->h5, set);
     tt_source_close(src);
     if (st != TT_OK) {
         tt_set_free(set);
@@ -336,8 +563,8 @@ int tt_split_source(const char *spec, char **path, char **dataset)
     return 0;
 }
 
-/* Text columns of one length as a rows x columns float64 tensor. */
-static tt_tensor *stack_columns(const tt_tensor_set *set)
+/* A set's columns (from text) of one length as a rows x columns float64 tensor. */
+static tt_tensor *stack_set_columns(const tt_tensor_set *set)
 {
     int64_t rows = tt_numel(set->tensors[0]);
     int cols = set->count;
@@ -361,26 +588,17 @@ done:
     return t;
 }
 
-/* A text column by its position (1, 2, ... as gnuplot's "using 1:3"), when
- * no column has that name: -1 when the name is not such a number. */
-static int column_position(const tt_tensor_set *set, const char *name)
-{
-    if (!set->from_text || !*name || strspn(name, "0123456789") != strlen(name) || strlen(name) > 6) return -1;
-    int k = atoi(name);
-    return k >= 1 && k <= set->count ? k - 1 : -1;
-}
-
 tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const char *label)
 {
     if (dataset) {
         tt_tensor *t = tt_set_get(set, dataset);
         if (t) return tt_retain(t);
-        int k = column_position(set, dataset);
+        int k = set->from_text ? column_position(dataset, set->count) : -1;
         if (k >= 0) return tt_retain(set->tensors[k]);
     } else if (set->count == 1) {
         return tt_retain(set->tensors[0]);
     } else if (set->count > 1 && set->from_text) {
-        return stack_columns(set);
+        return stack_set_columns(set);
     }
     tt_io_select_error(label, set->from_text, dataset, set->names, set->count);
     return NULL;

@@ -181,162 +181,301 @@ static void *grown(void *buf, size_t *cap, size_t need, size_t size)
     return p;
 }
 
-tt_tensor_set *tt_text_read(const char *buf, size_t len, const char *label)
+/* ---- the parser: text fed in pieces as it arrives ------------------------ */
+
+struct tt_text_parser {
+    char *label;
+    tt_text_table *t;
+    char *carry; /* the start of a line cut by the end of a piece */
+    size_t ncarry, capcarry;
+    uint64_t offset; /* bytes before the carried ones, for messages */
+    long line;
+    bool started; /* past the byte order mark */
+    bool failed;
+    field_list fields;
+    scratch sc;
+    tt_name_hash header_names;
+};
+
+void tt_text_table_free(tt_text_table *t)
 {
-    size_t bad = binary_offset((const unsigned char *)buf, len);
-    if (bad < len) {
-        tt_set_error(TT_EFORMAT, "%s: not an HDF5 file and not text: byte 0x%02x at offset %zu", label,
-                     (unsigned char)buf[bad], bad);
+    if (!t) return;
+    for (int j = 0; j < t->ncols; j++) {
+        if (t->names) free(t->names[j]);
+        if (t->cols) free(t->cols[j]);
+    }
+    free(t->names);
+    free(t->cols);
+    tt_name_hash_free(&t->hash);
+    free(t->run_row);
+    free(t->run_line);
+    free(t);
+}
+
+int tt_text_table_find(const tt_text_table *t, const char *name)
+{
+    return tt_name_hash_find(&t->hash, t->names, name, strlen(name));
+}
+
+int64_t tt_text_table_line(const tt_text_table *t, int64_t row)
+{
+    size_t lo = 0, hi = t->nruns; /* the last run starting at or before row */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (t->run_row[mid] <= row) lo = mid;
+        else hi = mid;
+    }
+    return t->nruns ? t->run_line[lo] + (row - t->run_row[lo]) : row + 1;
+}
+
+tt_text_parser *tt_text_parser_new(const char *label)
+{
+    tt_text_parser *p = calloc(1, sizeof *p);
+    if (p && (!(p->label = tt_io_strdup(label)) || !(p->t = calloc(1, sizeof *p->t)))) {
+        free(p->label);
+        free(p);
+        p = NULL;
+    }
+    if (!p) tt_set_error(TT_ENOMEM, "%s: out of memory", label);
+    else p->t->ncols = -1;
+    return p;
+}
+
+void tt_text_parser_free(tt_text_parser *p)
+{
+    if (!p) return;
+    if (p->t && p->t->ncols < 0) p->t->ncols = 0;
+    tt_text_table_free(p->t);
+    free(p->carry);
+    free(p->fields.v);
+    free(p->sc.p);
+    tt_name_hash_free(&p->header_names);
+    free(p->label);
+    free(p);
+}
+
+static tt_status parser_oom(tt_text_parser *p) { return tt_set_error(TT_ENOMEM, "%s: out of memory", p->label); }
+
+/* The header's names (or, without one, "1", "2", ...) and the columns' arrays. */
+static tt_status start_columns(tt_text_parser *p, bool header)
+{
+    tt_text_table *t = p->t;
+    int n = p->fields.n;
+    t->names = calloc((size_t)n, sizeof *t->names);
+    t->cols = calloc((size_t)n, sizeof *t->cols);
+    if (!t->names || !t->cols) return parser_oom(p);
+    t->ncols = n;
+    for (int j = 0; j < n; j++) {
+        char num[16];
+        const char *s = header ? p->fields.v[j].p : num;
+        size_t k = header ? p->fields.v[j].n : 0;
+        if (!k) {
+            snprintf(num, sizeof num, "%d", j + 1);
+            s = num;
+            k = strlen(num);
+        }
+        if (!(t->names[j] = malloc(k + 1))) return parser_oom(p);
+        bool quoted = header && p->fields.v[j].quoted;
+        size_t m = 0; /* the name, with "" inside quotes read as " */
+        for (size_t i = 0; i < k; i++) {
+            t->names[j][m++] = s[i];
+            if (quoted && s[i] == '"' && i + 1 < k && s[i + 1] == '"') i++;
+        }
+        t->names[j][m] = 0;
+        k = m;
+        if (tt_name_hash_find(&t->hash, t->names, t->names[j], k) >= 0)
+            return tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", p->label, p->line,
+                                t->names[j]);
+        if (tt_name_hash_add(&t->hash, t->names, j) != TT_OK) return TT_ENOMEM;
+    }
+    return TT_OK;
+}
+
+/* One line (without its newline). */
+static tt_status parse_line(tt_text_parser *p, const char *lp, size_t ln)
+{
+    tt_text_table *t = p->t;
+    p->line++;
+    ln = without_comment(lp, ln);
+    trim(&lp, &ln);
+    if (!ln) return TT_OK;
+    bool open_quote;
+    if (!split_line(lp, ln, &p->fields, &open_quote)) {
+        if (open_quote)
+            return tt_set_error(TT_EFORMAT, "%s: line %ld: a quoted field has no closing quote", p->label, p->line);
+        return parser_oom(p);
+    }
+    bool oom = false;
+    if (t->ncols < 0) {
+        /* The first line is a header unless every field is a number. */
+        bool numeric = true;
+        for (int j = 0; j < p->fields.n && numeric; j++) {
+            double v;
+            numeric = parse_number(&p->sc, p->fields.v[j].p, p->fields.v[j].n, &v, &oom);
+        }
+        if (oom) return parser_oom(p);
+        tt_status st = start_columns(p, !numeric);
+        if (st != TT_OK || !numeric) return st;
+    }
+    if (p->fields.n != t->ncols)
+        return tt_set_error(TT_EFORMAT, "%s: line %ld has %d column%s, expected %d", p->label, p->line, p->fields.n,
+                            p->fields.n == 1 ? "" : "s", t->ncols);
+    if (t->rows == t->cap) {
+        int64_t cap = t->cap ? 2 * t->cap : 256;
+        for (int j = 0; j < t->ncols; j++) {
+            double *c = realloc(t->cols[j], (size_t)cap * sizeof *c);
+            if (!c) return parser_oom(p);
+            t->cols[j] = c;
+        }
+        t->cap = cap;
+    }
+    /* Lines are kept as runs of consecutive rows: a row costs only its values. */
+    if (!t->nruns || t->run_line[t->nruns - 1] + (t->rows - t->run_row[t->nruns - 1]) != p->line) {
+        size_t cap = t->capruns;
+        int64_t *r = grown(t->run_row, &cap, t->nruns + 1, sizeof *r);
+        if (r) t->run_row = r;
+        cap = t->capruns;
+        int64_t *l = r ? grown(t->run_line, &cap, t->nruns + 1, sizeof *l) : NULL;
+        if (l) t->run_line = l;
+        if (!r || !l) return parser_oom(p);
+        t->capruns = cap;
+        t->run_row[t->nruns] = t->rows;
+        t->run_line[t->nruns++] = p->line;
+    }
+    for (int j = 0; j < t->ncols; j++) {
+        double v;
+        const field *f = &p->fields.v[j];
+        if (!parse_number(&p->sc, f->p, f->n, &v, &oom)) {
+            if (oom) return parser_oom(p);
+            if (!f->n) return tt_set_error(TT_EFORMAT, "%s: line %ld, column %d is empty", p->label, p->line, j + 1);
+            return tt_set_error(TT_EFORMAT, "%s: line %ld, column %d: '%.*s' is not a number", p->label, p->line, j + 1,
+                                f->n > 40 ? 40 : (int)f->n, f->p);
+        }
+        t->cols[j][t->rows] = v;
+    }
+    t->rows++;
+    return TT_OK;
+}
+
+/* Whole lines of buf[0..len) (all of it when last); returns the bytes used. */
+static tt_status parse_lines(tt_text_parser *p, const char *buf, size_t len, bool last, size_t *used)
+{
+    const char *s = buf, *end = buf + len;
+    const char *upto = last ? end : NULL;
+    if (!last)
+        for (const char *q = end; q > s; q--)
+            if (q[-1] == '\n') {
+                upto = q;
+                break;
+            }
+    *used = 0;
+    if (!upto) return TT_OK;
+    size_t bad = binary_offset((const unsigned char *)s, (size_t)(upto - s));
+    if (bad < (size_t)(upto - s))
+        return tt_set_error(TT_EFORMAT, "%s: not an HDF5 file and not text: byte 0x%02x at offset %llu", p->label,
+                            (unsigned char)s[bad], (unsigned long long)(p->offset + bad));
+    while (s < upto) {
+        const char *nl = memchr(s, '\n', (size_t)(upto - s));
+        const char *le = nl ? nl : upto;
+        tt_status st = parse_line(p, s, (size_t)(le - s));
+        if (st != TT_OK) return st;
+        s = nl ? nl + 1 : upto;
+    }
+    *used = (size_t)(upto - buf);
+    return TT_OK;
+}
+
+/* Adds n bytes to the carried start of a line. */
+static tt_status carry_append(tt_text_parser *p, const char *buf, size_t n)
+{
+    size_t cap = p->capcarry;
+    char *c = grown(p->carry, &cap, p->ncarry + n, 1);
+    if (!c) return parser_oom(p);
+    p->carry = c;
+    p->capcarry = cap;
+    memcpy(p->carry + p->ncarry, buf, n);
+    p->ncarry += n;
+    return TT_OK;
+}
+
+/* The bytes of a UTF-8 byte order mark at the very start of the text (3 or 0),
+ * counted as read. */
+static size_t skip_bom(tt_text_parser *p, const char *buf, size_t n)
+{
+    if (p->offset != 0 || n < 3 || memcmp(buf, "\xef\xbb\xbf", 3)) return 0;
+    p->offset = 3;
+    return 3;
+}
+
+/* Parses the carried bytes as whole lines (the last one may lack its newline). */
+static tt_status parse_carry(tt_text_parser *p)
+{
+    size_t skip = skip_bom(p, p->carry, p->ncarry), used;
+    tt_status st = parse_lines(p, p->carry + skip, p->ncarry - skip, true, &used);
+    p->offset += p->ncarry - skip;
+    p->ncarry = 0;
+    return st;
+}
+
+tt_status tt_text_parser_feed(tt_text_parser *p, const char *buf, size_t len)
+{
+    if (p->failed) return tt_last_status();
+    tt_status st = TT_OK;
+    if (!p->started && p->ncarry + len < 3 && len) { /* the byte order mark needs three bytes to be seen */
+        st = carry_append(p, buf, len);
+        p->failed = st != TT_OK;
+        return st;
+    }
+    p->started = true;
+    if (p->ncarry) {
+        /* The carried start of a line, with this piece's bytes up to its first newline. */
+        const char *nl = memchr(buf, '\n', len);
+        size_t take = nl ? (size_t)(nl - buf) + 1 : len;
+        st = carry_append(p, buf, take);
+        buf += take;
+        len -= take;
+        if (st == TT_OK && nl) st = parse_carry(p);
+    } else {
+        size_t skip = skip_bom(p, buf, len);
+        buf += skip, len -= skip;
+    }
+    if (st == TT_OK && !p->ncarry) {
+        size_t used;
+        st = parse_lines(p, buf, len, false, &used);
+        p->offset += used;
+        buf += used;
+        len -= used;
+    }
+    if (st == TT_OK && len) st = carry_append(p, buf, len);
+    p->failed = st != TT_OK;
+    return st;
+}
+
+tt_text_table *tt_text_parser_finish(tt_text_parser *p)
+{
+    tt_text_table *t = NULL;
+    if (!p->failed) {
+        tt_status st = p->ncarry ? parse_carry(p) : TT_OK;
+        if (st == TT_OK && p->t->ncols < 0)
+            tt_set_error(TT_EFORMAT, "%s holds no numbers (only blank lines and comments)", p->label);
+        else if (st == TT_OK) {
+            t = p->t;
+            p->t = NULL;
+        }
+    }
+    tt_text_parser_free(p);
+    return t;
+}
+
+tt_text_table *tt_text_read(const char *buf, size_t len, const char *label)
+{
+    tt_text_parser *p = tt_text_parser_new(label);
+    if (!p) return NULL;
+    if (tt_text_parser_feed(p, buf, len) != TT_OK) {
+        tt_text_parser_free(p);
         return NULL;
     }
-    if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) buf += 3, len -= 3; /* UTF-8 byte order mark */
-
-    tt_tensor_set *set = NULL, *result = NULL;
-    field_list fields = {0};
-    scratch sc = {0};
-    char **header = NULL;
-    tt_name_hash header_names = {0};
-    double *vals = NULL, *col = NULL;
-    size_t nvals = 0, capvals = 0, caplines = 0;
-    int64_t *lines = NULL; /* the file line of each row */
-    int ncols = -1;
-    int64_t rows = 0;
-    bool oom = false;
-    long line = 0;
-    const char *p = buf, *end = buf + len;
-
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        line++;
-        const char *lp = p;
-        size_t ln = (size_t)(le - p);
-        p = nl ? nl + 1 : end;
-        ln = without_comment(lp, ln);
-        trim(&lp, &ln);
-        if (!ln) continue;
-        bool open_quote;
-        if (!split_line(lp, ln, &fields, &open_quote)) {
-            if (open_quote) {
-                tt_set_error(TT_EFORMAT, "%s: line %ld: a quoted field has no closing quote", label, line);
-                goto done;
-            }
-            oom = true;
-            goto done;
-        }
-        if (ncols < 0) {
-            ncols = fields.n;
-            /* The first line is a header unless every field is a number. */
-            bool numeric = true;
-            for (int j = 0; j < fields.n && numeric; j++) {
-                double v;
-                numeric = parse_number(&sc, fields.v[j].p, fields.v[j].n, &v, &oom);
-            }
-            if (oom) goto done;
-            if (!numeric) {
-                header = calloc((size_t)ncols, sizeof *header);
-                if (!header) {
-                    oom = true;
-                    goto done;
-                }
-                for (int j = 0; j < ncols; j++) {
-                    char num[16];
-                    const char *s = fields.v[j].p;
-                    size_t n = fields.v[j].n;
-                    if (!n) {
-                        snprintf(num, sizeof num, "%d", j + 1);
-                        s = num;
-                        n = strlen(num);
-                    }
-                    header[j] = malloc(n + 1);
-                    if (!header[j]) {
-                        oom = true;
-                        goto done;
-                    }
-                    size_t k = 0; /* the name, with "" inside quotes read as " */
-                    for (size_t i = 0; i < n; i++) {
-                        header[j][k++] = s[i];
-                        if (fields.v[j].quoted && s[i] == '"' && i + 1 < n && s[i + 1] == '"') i++;
-                    }
-                    header[j][k] = 0;
-                    n = k;
-                    if (tt_name_hash_find(&header_names, header, header[j], n) >= 0) {
-                        tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", label, line,
-                                     header[j]);
-                        goto done;
-                    }
-                    if (tt_name_hash_add(&header_names, header, j) != TT_OK) goto done;
-                }
-                continue;
-            }
-        }
-        if (fields.n != ncols) {
-            tt_set_error(TT_EFORMAT, "%s: line %ld has %d column%s, expected %d", label, line, fields.n,
-                         fields.n == 1 ? "" : "s", ncols);
-            goto done;
-        }
-        double *v = grown(vals, &capvals, nvals + (size_t)ncols, sizeof *vals);
-        int64_t *l = v ? grown(lines, &caplines, (size_t)rows + 1, sizeof *lines) : NULL;
-        if (v) vals = v;
-        if (l) lines = l;
-        if (!v || !l) {
-            oom = true;
-            goto done;
-        }
-        lines[rows] = line;
-        for (int j = 0; j < ncols; j++) {
-            double v;
-            if (!parse_number(&sc, fields.v[j].p, fields.v[j].n, &v, &oom)) {
-                if (oom) goto done;
-                if (!fields.v[j].n) tt_set_error(TT_EFORMAT, "%s: line %ld, column %d is empty", label, line, j + 1);
-                else
-                    tt_set_error(TT_EFORMAT, "%s: line %ld, column %d: '%.*s' is not a number", label, line, j + 1,
-                                 fields.v[j].n > 40 ? 40 : (int)fields.v[j].n, fields.v[j].p);
-                goto done;
-            }
-            vals[nvals++] = v;
-        }
-        rows++;
-    }
-    if (ncols < 0) {
-        tt_set_error(TT_EFORMAT, "%s holds no numbers (only blank lines and comments)", label);
-        goto done;
-    }
-    set = tt_set_new();
-    if (!set) goto done;
-    col = malloc(rows ? (size_t)rows * sizeof *col : 1);
-    if (!col) {
-        oom = true;
-        goto done;
-    }
-    for (int j = 0; j < ncols; j++) {
-        for (int64_t i = 0; i < rows; i++) col[i] = vals[(size_t)i * (size_t)ncols + (size_t)j];
-        int64_t shape[1] = {rows};
-        tt_tensor *t = tt_from_data(1, shape, TT_F64, col, TT_CPU);
-        if (!t) goto done;
-        char num[16];
-        snprintf(num, sizeof num, "%d", j + 1);
-        tt_status st = tt_set_put(set, header ? header[j] : num, t);
-        tt_release(t);
-        if (st != TT_OK) goto done;
-    }
-    set->text_lines = lines;
-    lines = NULL;
-    result = set;
-    set = NULL;
-done:
-    if (oom) tt_set_error(TT_ENOMEM, "%s: out of memory", label);
-    tt_set_free(set);
-    free(fields.v);
-    free(sc.p);
-    if (header)
-        for (int j = 0; j < ncols; j++) free(header[j]);
-    free(header);
-    tt_name_hash_free(&header_names);
-    free(vals);
-    free(lines);
-    free(col);
-    return result;
+    return tt_text_parser_finish(p);
 }
 
 /* ---- writing ------------------------------------------------------------ */

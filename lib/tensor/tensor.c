@@ -418,7 +418,9 @@ tt_tensor *tt_from_data(int ndim, const int64_t *shape, tt_dtype dt, const void 
 /* arange (start + i step) and linspace (PyTorch's: from the start for the
  * first half, from the end for the rest) are computed here, rounded to dt as
  * the kernels round, and uploaded: no backend needs a kernel for them. */
-static tt_tensor *host_range(int64_t n, double a, double b, bool lin, tt_dtype dt, tt_device dev)
+/* Elements [first, first + n) of a range of `total` (linspace needs the whole length). */
+static tt_tensor *host_range(int64_t n, double a, double b, bool lin, int64_t first, int64_t total, tt_dtype dt,
+                             tt_device dev)
 {
     /* The tensor first: tt_empty refuses a length whose bytes overflow, before any host buffer is sized. */
     tt_tensor *t = tt_empty(1, &n, dt, dev);
@@ -429,14 +431,15 @@ static tt_tensor *host_range(int64_t n, double a, double b, bool lin, tt_dtype d
         tt_release(t);
         return tt_set_error(TT_ENOMEM, "out of memory for a range of %lld elements", (long long)n), NULL;
     }
-    double step = lin ? (n > 1 ? (b - a) / (double)(n - 1) : 0) : b;
-    for (int64_t i = 0; i < n; i++) {
-        double x = !lin || i < n / 2 || n == 1 ? a + step * (double)i : b - step * (double)(n - 1 - i);
+    double step = lin ? (total > 1 ? (b - a) / (double)(total - 1) : 0) : b;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t i = first + k;
+        double x = !lin || i < total / 2 || total == 1 ? a + step * (double)i : b - step * (double)(total - 1 - i);
         switch (dt) {
-        case TT_F32: ((float *)host)[i] = (float)x; break;
-        case TT_F64: ((double *)host)[i] = x; break;
-        case TT_I64: ((int64_t *)host)[i] = tt__f2i(x); break;
-        case TT_BOOL: ((uint8_t *)host)[i] = x != 0; break;
+        case TT_F32: ((float *)host)[k] = (float)x; break;
+        case TT_F64: ((double *)host)[k] = x; break;
+        case TT_I64: ((int64_t *)host)[k] = tt__f2i(x); break;
+        case TT_BOOL: ((uint8_t *)host)[k] = x != 0; break;
         }
     }
     tt_status st = bytes ? t->storage->backend->from_host(t->storage->buf, 0, host, bytes) : TT_OK;
@@ -464,7 +467,7 @@ tt_tensor *tt_arange(double start, double end, double step, tt_dtype dt, tt_devi
         tt_set_error(TT_EINVAL, "arange: too many elements (%g)", len);
         return NULL;
     }
-    return host_range((int64_t)len, start, step, false, dt, dev);
+    return host_range((int64_t)len, start, step, false, 0, (int64_t)len, dt, dev);
 }
 
 tt_tensor *tt_linspace(double start, double end, int64_t steps, tt_dtype dt, tt_device dev)
@@ -473,7 +476,18 @@ tt_tensor *tt_linspace(double start, double end, int64_t steps, tt_dtype dt, tt_
         tt_set_error(TT_EINVAL, "linspace: number of steps must be non-negative");
         return NULL;
     }
-    return host_range(steps, start, end, true, dt, dev);
+    return host_range(steps, start, end, true, 0, steps, dt, dev);
+}
+
+tt_tensor *tt_linspace_part(double start, double end, int64_t steps, int64_t first, int64_t count, tt_dtype dt,
+                            tt_device dev)
+{
+    if (steps < 0 || first < 0 || count < 0 || count > steps - first) {
+        tt_set_error(TT_EINVAL, "linspace: elements %lld.. (%lld of them) are not in a range of %lld", (long long)first,
+                     (long long)count, (long long)steps);
+        return NULL;
+    }
+    return host_range(count, start, end, true, first, steps, dt, dev);
 }
 
 tt_tensor *tt_eye(int64_t n, int64_t m, tt_dtype dt, tt_device dev)

@@ -37,7 +37,7 @@ fitkv() {
   assert_success
   assert_output --partial "Usage: tg-fit [FILE]"
   for opt in --model --loss --init --method --optimizer --lr --lr-decay --batch --steps --epochs --tol \
-      --loss-below --keep-best --progress --log-every --history --plot --drop-nan --weights --seed \
+      --loss-below --keep-best --progress --no-progress --log-every --history --plot --drop-nan --weights --seed \
       --sigma --absolute-sigma --allow-undetermined --ci --residuals; do
     assert_output --partial -- "$opt"
   done
@@ -501,6 +501,21 @@ interrupt_fit() {
   assert_output --partial $'\r[>'
   assert_output --partial "] 3000/3000  loss"
   [[ "$output" != *$'\033'* ]] || fail "an escape code with TERM=dumb: $(od -c <<< "$output" | head)"
+}
+
+@test "the bar is on by default on a terminal for a descent over half a second; --no-progress, TERM=dumb and short runs: none" {
+  TERM=xterm run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 10000000 --format kv
+  assert_success
+  assert_output --partial "/10000000"
+  assert_output --partial "steps/s"
+  assert_output --partial $'\r\033[K['
+  TERM=xterm run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 10000000 --format kv --no-progress
+  assert_success
+  [[ "$output" != *$'\r['* && "$output" != *"steps/s"* ]] || fail "a bar with --no-progress"
+  TERM=dumb run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 10000000 --format kv
+  [[ "$output" != *"steps/s"* ]] || fail "a bar with TERM=dumb and no --progress"
+  TERM=xterm run on_tty tg-fit "$FIX/line.csv" --optimizer gd --lr 0.01 --steps 100 --format kv
+  [[ "$output" != *"/100 "* ]] || fail "a bar for a run of a few milliseconds"
 }
 
 # ---- the numbers on the shipped data ----------------------------------------------

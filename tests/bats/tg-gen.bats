@@ -11,6 +11,10 @@ load helpers
   assert_output --partial "Usage: tg-gen line"
   assert_output --partial "--noise-dist"
   assert_output --partial "--seed"
+  assert_output --partial "--chunk N"
+  assert_output --partial "--compress LEVEL"
+  assert_output --partial "--progress"
+  assert_output --partial "--no-progress"
   [ -z "$stderr" ]
 }
 
@@ -767,4 +771,134 @@ print("ok", x.min() >= 0, x.max() < 1)
 '"'"
   assert_success
   assert_output "ok True True"
+}
+
+# ---- HDF5 written slice by slice: --chunk, --compress, bounded memory ---------
+
+@test "--chunk and --compress: h5py reads the numbers of the contiguous file, in the layout asked for" {
+  # Not skipped: python3-h5py and python3-numpy are in the Makefile's PACKAGES.
+  local args="-n 20011 --slope -1.5 --intercept 2 --noise 1 --x-noise 0.5 --seed 9"
+  local layout dt
+  for dt in f32 f64; do
+    # shellcheck disable=SC2086
+    tg-gen line $args --dtype $dt -o plain.h5
+    for layout in "--chunk 1" "--chunk 7" "--chunk 4096" "--chunk 20011" "--chunk 50000" "--compress 0" \
+      "--compress 9" "--chunk 7 --compress 1" "--chunk 4096 --compress 6"; do
+      # shellcheck disable=SC2086
+      tg-gen line $args --dtype $dt $layout -o layout.h5
+      py 'p = h5py.File("plain.h5", "r"); f = h5py.File("layout.h5", "r"); words = sys.argv[1].split()
+opt = dict(zip(words[::2], map(int, words[1::2])))
+chunk = min(opt.get("--chunk", 65536), 20011)
+for name in "x", "y":
+    d = f[name]
+    assert d.dtype == p[name].dtype and d.shape == (20011,), (name, d.dtype, d.shape)
+    assert np.array_equal(d[()], p[name][()]), (sys.argv[1], name)
+    assert d.chunks == (chunk,), (sys.argv[1], d.chunks)
+    if "--compress" in opt:
+        assert d.compression == "gzip" and d.compression_opts == opt["--compress"] and d.shuffle, sys.argv[1]
+    else:
+        assert d.compression is None and not d.shuffle, sys.argv[1]
+assert p["x"].chunks is None and p["x"].compression is None
+assert f.attrs["n"] == 20011 and f.attrs["seed"] == 9' "$layout"
+    done
+  done
+  # linspace x and the plain tensors take the layout too (2-D: chunks of rows)
+  tg-gen line -n 1001 --x-linspace -2,3 --chunk 10 --compress 4 -o lin.h5
+  tg-gen line -n 1001 --x-linspace -2,3 -o linplain.h5
+  tg-gen randn --shape 300,7 --seed 2 --chunk 16 --compress 2 -o r.h5
+  tg-gen randn --shape 300,7 --seed 2 -o rplain.h5
+  py 'f = h5py.File("lin.h5", "r"); p = h5py.File("linplain.h5", "r")
+assert np.array_equal(f["x"][()], p["x"][()]) and np.array_equal(f["y"][()], p["y"][()]) and f["x"].chunks == (10,)
+assert np.allclose(f["x"][()], np.linspace(-2, 3, 1001), rtol=0, atol=1e-6)
+r = h5py.File("r.h5", "r")["x"]; assert r.chunks == (16, 7) and r.compression == "gzip", r.chunks
+assert np.array_equal(r[()], h5py.File("rplain.h5", "r")["x"][()])'
+  h5dump -p -H -d x r.h5 | grep -q "SHUFFLE"
+}
+
+@test "--chunk and --compress: bad values and text output are usage errors" {
+  run tg-gen line --chunk 0 -o a.h5
+  assert_failure 2
+  assert_output --partial "tg-gen: --chunk must be a positive integer, got '0'"
+  run tg-gen line --compress 10 -o a.h5
+  assert_failure 2
+  assert_output --partial "--compress 10 is too large"
+  run tg-gen line --compress -1 -o a.h5
+  assert_failure 2
+  run tg-gen line --chunk 8 -o a.csv
+  assert_failure 2
+  assert_output --partial "tg-gen: --chunk applies to HDF5 output only, not CSV"
+  run tg-gen line --compress 1 --format text
+  assert_failure 2
+  assert_output --partial "--compress applies to HDF5 output only"
+  run tg-gen line -n 1000000000 --chunk 600000000 --dtype f64 -o big.h5
+  assert_failure 1
+  assert_output --partial "beyond HDF5's limit of 4 GiB"
+  assert_no_file a.h5 a.csv big.h5
+  [ -z "$(ls -A)" ] || fail "left-over files: $(ls -A)"
+}
+
+@test "10^7 points are written in bounded memory: to a file, chunked and compressed, and through a pipe" {
+  # The whole-set design held 3-4 times the 80 MB of x and y.
+  local rss
+  /usr/bin/time -f %M -o rss tg-gen line -n 10000000 --noise 1 --seed 4 -o big.h5
+  rss=$(tail -1 rss)
+  [ "$rss" -lt 65536 ] || fail "peak RSS ${rss} KB writing 10^7 points"
+  /usr/bin/time -f %M -o rss tg-gen line -n 2000000 --noise 1 --chunk 100000 --compress 1 -o c.h5
+  rss=$(tail -1 rss)
+  [ "$rss" -lt 65536 ] || fail "peak RSS ${rss} KB writing compressed chunks"
+  # a pipe: HDF5 needs random access, so a large file is made in $TMPDIR and copied out (and removed)
+  mkdir spill
+  TMPDIR=$PWD/spill /usr/bin/time -f %M -o rss tg-gen line -n 10000000 --noise 1 --seed 4 | cat > piped.h5
+  rss=$(tail -1 rss)
+  [ "$rss" -lt 65536 ] || fail "peak RSS ${rss} KB writing 10^7 points to a pipe"
+  [ -z "$(ls -A spill)" ] || fail "left in \$TMPDIR: $(ls -A spill)"
+  py 'a = h5py.File("big.h5", "r"); b = h5py.File("piped.h5", "r")
+assert all(np.array_equal(a[k][()], b[k][()]) for k in "xy")
+assert a["x"].shape == (10000000,)'
+}
+
+@test "a signal while a large HDF5 file for a pipe is made in \$TMPDIR removes it" {
+  mkdir spill
+  kill_when_writing TERM spill/tg-gen.h5 env TMPDIR="$PWD/spill" tg-gen line -n 100000000 --format h5 -o /dev/null
+  [ "$status" -eq 143 ] || fail "exit status $status, expected 143"
+  [ -z "$(ls -A spill)" ] || fail "left in \$TMPDIR: $(ls -A spill)"
+}
+
+# ---- progress on a terminal ---------------------------------------------------
+
+@test "progress on a terminal: points, rate and ETA, for work over half a second" {
+  TERM=xterm run on_tty tg-gen line -n 5000000 --compress 1 -o big.h5
+  assert_success
+  assert_output --partial "/5.00M points"
+  assert_output --regexp 'M points/s  ETA [0-9]+:[0-9][0-9]'
+  assert_output --partial $'\r\033[K'
+  # short work shows nothing; --progress shows it from the first frame
+  TERM=xterm run on_tty tg-gen line -n 1000 -o small.h5
+  assert_success
+  assert_output ""
+  TERM=xterm run on_tty tg-gen line -n 1000 --progress -o small.h5
+  assert_output --partial "1.00k/1.00k points  100%"
+}
+
+@test "no progress into a pipe or file, with TERM=dumb or empty, or with --no-progress" {
+  run --separate-stderr tg-gen line -n 5000000 --compress 1 -o big.h5
+  assert_success
+  [ -z "$stderr" ]
+  run --separate-stderr tg-gen line -n 1000 --progress -o small.h5 # --progress: still not into a file
+  [ -z "$stderr" ]
+  local term
+  for term in dumb ""; do
+    TERM=$term run on_tty tg-gen line -n 5000000 --compress 1 -o big.h5
+    assert_success
+    assert_output ""
+  done
+  TERM=xterm run on_tty tg-gen line -n 5000000 --compress 1 --no-progress -o big.h5
+  assert_output ""
+  # text on the terminal: the rows are the progress (none drawn over them)
+  run bash -c "$(declare -f on_tty); TERM=xterm on_tty tg-gen line -n 3000000 --format csv | grep -c 'points'"
+  assert_output "0"
+  # --progress with TERM=dumb: carriage returns and spaces only
+  TERM=dumb run on_tty tg-gen line -n 1000 --progress -o small.h5
+  assert_output --partial $'\r1.00k/1.00k points  100%'
+  [[ "$output" != *$'\033'* ]] || fail "an escape code with TERM=dumb"
 }

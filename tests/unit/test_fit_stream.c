@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "tg/fit.h"
@@ -719,6 +720,102 @@ TEST(compiled_programs)
     tg_program_free(p);
 }
 
+/* tg_fit_source over an HDF5 file: lengths checked before reading, NaN named
+ * by index, and with drop_nan the kept points read from anywhere (sgd visits
+ * slices out of order) as the filtered data, and the same fit as on it. */
+TEST(fit_source_from_a_file)
+{
+    enum { N = 30000 };
+    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y), *kx = malloc(N * sizeof *kx),
+           *ky = malloc(N * sizeof *ky);
+    int64_t kept = 0;
+    for (int i = 0; i < N; i++) {
+        x[i] = i * 1e-3;
+        y[i] = 2 * x[i] + 1 + 0.1 * sin(i);
+        if (i % 997 == 5) y[i] = NAN;
+        if (i % 1499 == 7) x[i] = INFINITY;
+        if (isfinite(x[i]) && isfinite(y[i])) kx[kept] = x[i], ky[kept++] = y[i];
+    }
+    int64_t n = N, four = 4;
+    tt_tensor_set *set = tt_set_new();
+    tt_tensor *xt = tt_from_data(1, &n, TT_F64, x, TT_CPU), *yt = tt_from_data(1, &n, TT_F64, y, TT_CPU),
+              *st = tt_from_data(1, &four, TT_F64, x, TT_CPU);
+    tt_set_put(set, "x", xt);
+    tt_set_put(set, "y", yt);
+    tt_set_put(set, "short", st);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/tg-fit-source-%d.h5", (int)getpid());
+    CHECK(tt_write_path(set, TT_FMT_H5, path) == TT_OK);
+    tt_source *src = tt_source_open(path);
+    CHECK(src != NULL);
+    if (!src) return;
+    tg_fit_source *fs = NULL;
+    tg_fit_source_spec bad = {.x = "x", .y = "short"};
+    CHECK_ERR(tg_fit_source_open(src, &bad, &fs), TT_ESHAPE,
+              "x and y differ in length: dataset 'x' has 30000 points, dataset 'short' has 4");
+    tg_fit_source_spec plain = {.nan_hint = " (hint)"};
+    CHECK(tg_fit_source_open(src, &plain, &fs) == TT_OK && tg_fit_source_data(fs)->n == N);
+    tg_fit_result *r = NULL;
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    sp.method = TG_METHOD_EXACT;
+    sp.dtype = TT_F64;
+    CHECK_ERR(tg_fit_stream(tg_fit_source_data(fs), &sp, &r), TT_EINVAL, "y[5] is NaN (hint)");
+    tg_fit_result_free(r);
+    r = NULL;
+    tg_fit_source_free(fs);
+    tg_fit_source_spec drop = {.drop_nan = true};
+    CHECK(tg_fit_source_open(src, &drop, &fs) == TT_OK);
+    int64_t first = -1;
+    CHECK(tg_fit_source_dropped(fs, &first) == N - kept && first == 5 && tg_fit_source_data(fs)->n == kept);
+    /* reads from anywhere, in any order */
+    const tg_fit_data *d = tg_fit_source_data(fs);
+    double bx[100], by[100];
+    double *cols[2] = {bx, by};
+    int64_t starts[] = {kept - 100, 0, 8191, 8192, 20000, 100, 16383, kept - 37};
+    int wrong = 0;
+    for (size_t k = 0; k < sizeof starts / sizeof *starts; k++) {
+        int64_t m = kept - starts[k] < 100 ? kept - starts[k] : 100;
+        if (d->read(d->ctx, starts[k], m, cols) != TT_OK) wrong++;
+        for (int64_t i = 0; i < m; i++)
+            if (bx[i] != kx[starts[k] + i] || by[i] != ky[starts[k] + i]) wrong++;
+    }
+    CHECK(wrong == 0);
+    /* the fit equals the fit of the filtered data in memory */
+    int64_t nk = kept;
+    tt_tensor *fx = tt_from_data(1, &nk, TT_F64, kx, TT_CPU), *fy = tt_from_data(1, &nk, TT_F64, ky, TT_CPU);
+    tg_fit_result *want = NULL;
+    for (int method = 0; method < 2; method++) {
+        sp.method = method ? TG_METHOD_DESCENT : TG_METHOD_EXACT;
+        sp.slice = 777;
+        CHECK(tg_fit_stream(d, &sp, &r) == TT_OK);
+        sp.slice = 0;
+        CHECK(tg_fit(fx, fy, NULL, &sp, &want) == TT_OK);
+        CHECK(r && want && r->values[0] == want->values[0] && r->values[1] == want->values[1]);
+        tg_fit_result_free(r);
+        tg_fit_result_free(want);
+        r = want = NULL;
+    }
+    /* a bounded sample, and x's range over all the points */
+    double sx[1000], sy[1000], lo, hi;
+    int64_t got = 0;
+    CHECK(tg_fit_source_sample(fs, 1000, sx, sy, &got, &lo, &hi) == TT_OK);
+    CHECK(got <= 1000 && got > 900 && sx[0] == kx[0] && lo == kx[0] && hi == kx[kept - 1]);
+    tg_fit_source_free(fs);
+    tt_source_close(src);
+    unlink(path);
+    tt_release(fx);
+    tt_release(fy);
+    tt_release(xt);
+    tt_release(yt);
+    tt_release(st);
+    tt_set_free(set);
+    free(x);
+    free(y);
+    free(kx);
+    free(ky);
+}
+
 int main(void)
 {
     tg_set_warning_handler(NULL, NULL);
@@ -736,5 +833,6 @@ int main(void)
     RUN(sigma_column_and_statistics_streamed);
     RUN(loss_vocabulary);
     RUN(compiled_programs);
+    RUN(fit_source_from_a_file);
     return DONE();
 }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "check.h"
 #include "tg/io.h"
+#include "io/io_internal.h"
 
 static char tmpdir[64];
 
@@ -978,6 +980,216 @@ static void rm_tree(const char *dir)
     rmdir(dir);
 }
 
+/* The value of key in tests/fixtures/h5py_chunked.expected. */
+static double chunked_expected(const char *key)
+{
+    char *text = slurp_file(repo_path("tests/fixtures/h5py_chunked.expected"), NULL);
+    double v = NAN;
+    size_t k = strlen(key);
+    for (char *line = text; line && *line;) {
+        if (!strncmp(line, key, k) && line[k] == '=') v = strtod(line + k + 1, NULL);
+        char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    return v;
+}
+
+/* A file from h5py opened in place: shape and type before any data, rows of
+ * chunked, gzip+shuffle datasets in slices that cut chunks anywhere, and
+ * datasets of other types (or 8 GB that were never written) beside them
+ * neither read nor in the way. */
+TEST(source_in_place_chunked)
+{
+    tt_source *src = tt_source_open(repo_path("tests/fixtures/h5py_chunked.h5"));
+    CHECK(src && !tt_source_is_text(src));
+    if (!src) return;
+    int ndim = -1;
+    int64_t shape[TT_MAX_DIMS];
+    tt_dtype dt;
+    CHECK(tt_source_info(src, "x", &ndim, shape, &dt) == TT_OK && ndim == 1 && shape[0] == 20000 && dt == TT_F32);
+    CHECK(tt_source_info(src, "/y", &ndim, shape, &dt) == TT_OK && ndim == 1 && shape[0] == 20000 && dt == TT_F64);
+    CHECK(tt_source_info(src, "sparse", &ndim, shape, &dt) == TT_OK && shape[0] == 1000000000 && dt == TT_F64);
+    CHECK_ERR(tt_source_info(src, "meta/units", &ndim, shape, &dt), TT_EFORMAT,
+              "h5py_chunked.h5: dataset 'meta/units' has a type tg cannot read (string;");
+    CHECK_ERR(tt_source_info(src, "table", &ndim, shape, &dt), TT_EFORMAT,
+              "'table' has a type tg cannot read (compound");
+    CHECK_ERR(tt_source_info(src, "z", &ndim, shape, &dt), TT_ENOTFOUND,
+              "no dataset 'z' (datasets: meta/units, sparse, table, x, y)");
+    CHECK_ERR(tt_source_read_rows(src, NULL, 0, 1, (double[1]){0}), TT_EINVAL, "holds 5 datasets");
+
+    /* Every value, in slices of 7 (across the chunks of 1000 and 777). */
+    enum { N = 20000, K = 7 };
+    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    tt_status st = TT_OK;
+    for (int64_t at = 0; at < N && st == TT_OK; at += K) {
+        int64_t k = N - at < K ? N - at : K;
+        st = tt_source_read_rows(src, "x", at, k, x + at);
+        if (st == TT_OK) st = tt_source_read_rows(src, "y", at, k, y + at);
+    }
+    CHECK(st == TT_OK);
+    int bad = 0;
+    for (int i = 0; i < N && st == TT_OK; i++) {
+        double xi = (double)(float)(i / 1000.0);
+        if (x[i] != xi || fabs(y[i] - (2 * xi + 3 + sin(i) / 2)) > 1e-14 * fabs(y[i])) bad++;
+    }
+    CHECK(bad == 0);
+    for (int k = 0; k < 3; k++) {
+        double sum = 0;
+        for (int i = k * 4096; i < (k + 1) * 4096; i++) sum += x[i];
+        char key[32];
+        snprintf(key, sizeof key, "sum_x_%d", k);
+        CHECK_NEAR(sum, chunked_expected(key), 1e-12 * sum);
+    }
+    /* One slice of all of it at once, and one past the end. */
+    double *all = malloc(N * sizeof *all);
+    CHECK(tt_source_read_rows(src, "x", 0, N, all) == TT_OK && !memcmp(all, x, N * sizeof *all));
+    CHECK_ERR(tt_source_read_rows(src, "x", N - 1, 2, all), TT_EINVAL, "rows 19999..20001 of dataset 'x' (of 20000)");
+    /* The never-written dataset reads as its fill value, a slice at a time. */
+    CHECK(tt_source_read_rows(src, "sparse", 999999990, 10, all) == TT_OK && all[0] == 0 && all[9] == 0);
+    free(all);
+    free(x);
+    free(y);
+    tt_source_close(src);
+}
+
+/* Shapes (N, 1) and (1, N) read as vectors; others, and bools, do not. */
+TEST(source_read_rows_shapes)
+{
+    tt_tensor_set *set = tt_set_new();
+    double v[6] = {1, 2, 3, 4, 5, 6};
+    int64_t col[2] = {6, 1}, row[2] = {1, 6}, mat[2] = {2, 3};
+    tt_tensor *a = tt_from_data(2, col, TT_F64, v, TT_CPU), *b = tt_from_data(2, row, TT_F64, v, TT_CPU),
+              *c = tt_from_data(2, mat, TT_F64, v, TT_CPU);
+    tt_set_put(set, "col", a);
+    tt_set_put(set, "row", b);
+    tt_set_put(set, "mat", c);
+    const char *path = tmp_path("shapes.h5");
+    CHECK(tt_write_path(set, TT_FMT_H5, path) == TT_OK);
+    tt_source *src = tt_source_open(path);
+    double out[6] = {0};
+    CHECK(src && tt_source_read_rows(src, "col", 2, 3, out) == TT_OK && out[0] == 3 && out[2] == 5);
+    CHECK(src && tt_source_read_rows(src, "row", 1, 5, out) == TT_OK && out[0] == 2 && out[4] == 6);
+    CHECK_ERR(tt_source_read_rows(src, "mat", 0, 1, out), TT_EINVAL,
+              "dataset 'mat' has shape [2, 3]: expected a vector");
+    tt_source_close(src);
+    tt_release(a);
+    tt_release(b);
+    tt_release(c);
+    tt_set_free(set);
+}
+
+/* Text read from a stream in pieces: lines cut between pieces, rows and the
+ * lines they came from, as when parsed whole. */
+TEST(text_stream_in_pieces)
+{
+    enum { ROWS = 300000 }; /* some 4 MB: several pieces */
+    size_t cap = (size_t)ROWS * 32 + 64, len = 0;
+    char *text = malloc(cap);
+    len += (size_t)snprintf(text + len, cap - len, "\xef\xbb\xbfx,y\n");
+    for (int i = 0; i < ROWS; i++) {
+        if (i == 123456) len += (size_t)snprintf(text + len, cap - len, "# a comment\n\n");
+        len += (size_t)snprintf(text + len, cap - len, "%d,%.17g\n", i, i * 0.25 + 1e-3);
+    }
+    FILE *f = fmemopen(text, len, "rb");
+    tt_source *src = f ? tt_source_open_stream(f, "pipe") : NULL;
+    CHECK(src && tt_source_is_text(src));
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    tt_dtype dt;
+    CHECK(src && tt_source_info(src, "y", &ndim, shape, &dt) == TT_OK && ndim == 1 && shape[0] == ROWS);
+    double *x = malloc(ROWS * sizeof *x), *y = malloc(ROWS * sizeof *y);
+    CHECK(src && tt_source_read_rows(src, "x", 0, ROWS, x) == TT_OK);
+    CHECK(src && tt_source_read_rows(src, "y", 0, ROWS, y) == TT_OK);
+    int bad = 0;
+    for (int i = 0; src && i < ROWS; i++)
+        if (x[i] != i || y[i] != i * 0.25 + 1e-3) bad++;
+    CHECK(bad == 0);
+    CHECK(src && tt_source_text_line(src, 0) == 2 && tt_source_text_line(src, 123455) == 123457);
+    CHECK(src && tt_source_text_line(src, 123456) == 123460 && tt_source_text_line(src, ROWS - 1) == ROWS + 3);
+    tt_source_close(src);
+    if (f) fclose(f);
+    /* A bad number far into the stream names its line; a NUL names its offset. */
+    size_t at = len - 20;
+    while (text[at - 1] != '\n') at--;
+    text[at] = 'q';
+    f = fmemopen(text, len, "rb");
+    CHECK_ERR(tt_source_open_stream(f, "pipe"), TT_EFORMAT, "pipe: line 300003, column 1: 'q");
+    fclose(f);
+    text[at] = 0;
+    f = fmemopen(text, len, "rb");
+    char want[80];
+    snprintf(want, sizeof want, "pipe: not an HDF5 file and not text: byte 0x00 at offset %zu", at);
+    CHECK_ERR(tt_source_open_stream(f, "pipe"), TT_EFORMAT, want);
+    fclose(f);
+    free(x);
+    free(y);
+    free(text);
+}
+
+/* The parser fed a byte, or a few bytes, at a time: the same table as the
+ * whole text (the byte order mark, comments, the header, a last line without
+ * its newline, CRLF), and errors at the same line and offset. */
+TEST(text_parser_any_pieces)
+{
+    const char text[] = "\xef\xbb\xbf# c\r\nx,y\r\n1,2\r\n\r\n3,4.5 # note\n5,6e1";
+    size_t len = sizeof text - 1;
+    for (size_t piece = 1; piece <= 5; piece++) {
+        tt_text_parser *p = tt_text_parser_new("t");
+        for (size_t at = 0; p && at < len; at += piece)
+            CHECK(tt_text_parser_feed(p, text + at, len - at < piece ? len - at : piece) == TT_OK);
+        tt_text_table *t = p ? tt_text_parser_finish(p) : NULL;
+        CHECK(t && t->ncols == 2 && t->rows == 3 && !strcmp(t->names[0], "x") && !strcmp(t->names[1], "y"));
+        if (!t) continue;
+        CHECK(t->cols[0][0] == 1 && t->cols[1][1] == 4.5 && t->cols[0][2] == 5 && t->cols[1][2] == 60);
+        CHECK(tt_text_table_line(t, 0) == 3 && tt_text_table_line(t, 1) == 5 && tt_text_table_line(t, 2) == 6);
+        tt_text_table_free(t);
+    }
+    const char bad[] =
+        "\xef\xbb\xbf"
+        "1 2\n3 \x01\n";
+    for (size_t piece = 1; piece <= 4; piece++) {
+        tt_text_parser *p = tt_text_parser_new("t");
+        tt_status st = TT_OK;
+        for (size_t at = 0; st == TT_OK && at < sizeof bad - 1; at += piece)
+            st = tt_text_parser_feed(p, bad + at, sizeof bad - 1 - at < piece ? sizeof bad - 1 - at : piece);
+        CHECK(st != TT_OK || !tt_text_parser_finish(p));
+        if (st != TT_OK) tt_text_parser_free(p);
+        CHECK_STR(tt_last_error(), "t: not an HDF5 file and not text: byte 0x01 at offset 9");
+    }
+}
+
+TEST(text_parser_quoted_pieces)
+{
+    /* RFC 4180 quoting on the parser fed in pieces: a quoted header with a
+     * comma, "" and # inside, quoted numbers, then an open quote. */
+    const char text[] = "\"time (s)\",\"say \"\"hi\"\", #1\"\n\"1\", 2 # c\n3,\"4\"\n";
+    size_t len = sizeof text - 1;
+    for (size_t piece = 1; piece <= 5; piece++) {
+        tt_text_parser *p = tt_text_parser_new("q");
+        for (size_t at = 0; p && at < len; at += piece)
+            CHECK(tt_text_parser_feed(p, text + at, len - at < piece ? len - at : piece) == TT_OK);
+        tt_text_table *t = p ? tt_text_parser_finish(p) : NULL;
+        CHECK(t && t->ncols == 2 && t->rows == 2);
+        if (!t) continue;
+        CHECK_STR(t->names[0], "time (s)");
+        CHECK_STR(t->names[1], "say \"hi\", #1");
+        CHECK(t->cols[0][0] == 1 && t->cols[1][0] == 2 && t->cols[0][1] == 3 && t->cols[1][1] == 4);
+        CHECK(tt_text_table_find(t, "say \"hi\", #1") == 1);
+        tt_text_table_free(t);
+    }
+    const char open[] = "a,b\n1,2\n3,\"4\n";
+    for (size_t piece = 1; piece <= 4; piece++) {
+        tt_text_parser *p = tt_text_parser_new("q");
+        tt_status st = TT_OK;
+        for (size_t at = 0; st == TT_OK && at < sizeof open - 1; at += piece)
+            st = tt_text_parser_feed(p, open + at, sizeof open - 1 - at < piece ? sizeof open - 1 - at : piece);
+        CHECK(st != TT_OK || !tt_text_parser_finish(p));
+        if (st != TT_OK) tt_text_parser_free(p);
+        CHECK_STR(tt_last_error(), "q: line 3: a quoted field has no closing quote");
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/tg-test-io.XXXXXX");
@@ -1000,6 +1212,11 @@ int main(void)
     RUN(source_reads_only_what_is_asked);
     RUN(sources);
     RUN(write_errors);
+    RUN(source_in_place_chunked);
+    RUN(source_read_rows_shapes);
+    RUN(text_stream_in_pieces);
+    RUN(text_parser_any_pieces);
+    RUN(text_parser_quoted_pieces);
     rm_tree(tmpdir);
     return DONE();
 }

@@ -434,6 +434,31 @@ TEST(element_count_overflow)
     tt_release(one);
 }
 
+/* tt_linspace_part: slices of a linspace, for data made a slice at a time (tg-gen). */
+TEST(linspace_part_is_a_slice_of_linspace)
+{
+    const int64_t n = 1001, cuts[] = {0, 1, 7, 499, 500, 501, 998, 1001};
+    for (int k = 0; k < 2; k++) {
+        tt_dtype dt = k ? TT_F64 : TT_F32;
+        tt_tensor *whole = tt_linspace(-2, 3, n, dt, TT_CPU);
+        for (size_t i = 0; i + 1 < sizeof cuts / sizeof *cuts; i++) {
+            int64_t first = cuts[i], m = cuts[i + 1] - cuts[i];
+            tt_tensor *part = tt_linspace_part(-2, 3, n, first, m, dt, TT_CPU);
+            tt_tensor *want = tt_slice(whole, 0, first, first + m, 1);
+            CHECK(part && want && tt_numel(part) == m);
+            double got[1001], exp[1001];
+            if (part && want && m) {
+                CHECK(tt_to_host(part, TT_F64, got) == TT_OK && tt_to_host(want, TT_F64, exp) == TT_OK);
+                CHECK(!memcmp(got, exp, (size_t)m * sizeof *got)); /* the same bits, in both halves of PyTorch's rule */
+            }
+            tt_release(part);
+            tt_release(want);
+        }
+        tt_release(whole);
+    }
+    CHECK_ERR(tt_linspace_part(0, 1, 10, 8, 3, TT_F32, TT_CPU), TT_EINVAL, "are not in a range of 10");
+}
+
 int main(void)
 {
     RUN(view_shares_storage);
@@ -446,5 +471,6 @@ int main(void)
     RUN(write_through_views);
     RUN(refcount_keeps_storage);
     RUN(element_count_overflow);
+    RUN(linspace_part_is_a_slice_of_linspace);
     return DONE();
 }
