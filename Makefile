@@ -34,6 +34,22 @@ ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(CONFIG)
 endif
 
+# MPI=1 (a sub-make of `all`, in build/mpi): the same sources compiled again
+# with -DTG_MPI against OpenMPI and parallel HDF5, plus the *_mpi.c files,
+# into bin/mpi/tg-fit and bin/mpi/tg-gen, which the plain programs exec when
+# an MPI launcher started them (cmd/mpi.c). The plain build links neither.
+ifeq ($(MPI),1)
+HDF5_CFLAGS := $(HDF5_MPI_CFLAGS) -DTG_MPI
+HDF5_LIBS   := $(HDF5_MPI_LIBS)
+HDF5_STATIC :=
+BIN         := bin/mpi
+LIBTG_A     := $(B)/libtg-mpi.a
+MPI_SRC     := $(wildcard lib/*/*_mpi.c cmd/*_mpi.c)
+else
+BIN         := bin
+LIBTG_A     := $(B)/libtg.a
+MPI_SRC     :=
+endif
 ALL_CFLAGS  := $(WARN) $(CFLAGS) -Iinclude -Ilib $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(VULKAN_CFLAGS) -fPIC
 # OpenBLAS is opened at run time, on the first matmul (lib/backend/blas.c).
 LIBS        := $(HDF5_LIBS) $(VULKAN_LIBS) -ldl -lm -lpthread
@@ -43,11 +59,21 @@ LIBS        := $(HDF5_LIBS) $(VULKAN_LIBS) -ldl -lm -lpthread
 # (tg-gen --version: 16 ms, 7 ms without).
 PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) $(VULKAN_LIBS) -ldl -lm -lpthread
 
-LIB_SRC  := $(wildcard lib/*/*.c)
+LIB_SRC  := $(filter-out %_mpi.c,$(wildcard lib/*/*.c)) $(filter lib/%,$(MPI_SRC))
+CMD_COMMON := $(filter-out cmd/tg-%.c %_mpi.c,$(wildcard cmd/*.c)) $(filter cmd/%,$(MPI_SRC))
+ifeq ($(MPI),1)
+# Only the files that use HDF5 or MPI are compiled again; the rest (the
+# kernels among them: the same code, so the same sums) are the plain build's.
+MPI_OWN  := $(MPI_SRC) $(shell grep -l -e 'hdf5\.h' -e 'TG_MPI' $(LIB_SRC) $(CMD_COMMON) cmd/tg-fit.c cmd/tg-gen.c)
+obj = $(if $(filter $(1),$(MPI_OWN)),$(B)/$(1:.c=.o),$(SERIAL_B)/$(1:.c=.o))
+LIB_OBJ  := $(foreach f,$(LIB_SRC),$(call obj,$(f)))
+CMD_OBJ  := $(foreach f,$(CMD_COMMON),$(call obj,$(f)))
+else
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
-CMD_COMMON := $(filter-out cmd/tg-%.c,$(wildcard cmd/*.c))
 CMD_OBJ  := $(CMD_COMMON:%.c=$(B)/%.o)
+endif
 PROGS    := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/tg-*.c))
+MPI_PROGS := bin/mpi/tg-fit bin/mpi/tg-gen
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 HEADERS  := $(wildcard include/tg/*.h include/tg/*.def) $(wildcard lib/*/*.h) $(wildcard cmd/*.h cmd/*/*.h)
@@ -60,8 +86,15 @@ include vulkan.mk
 PACKAGES += $(VULKAN_PACKAGES)
 
 .SECONDARY:
-.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-large bench-deps bench-nist
-all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS)
+.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-large bench-deps bench-nist mpi
+all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS) mpi
+
+# The MPI programs and library (MPI=1 above), in their own build tree.
+mpi: $(LIB_OBJ) $(CMD_OBJ) $(PROGS:bin/%=$(B)/cmd/%.o)
+	@$(MAKE) --no-print-directory B=$(B)/mpi SERIAL_B=$(B) MPI=1 $(MPI_PROGS) $(B)/mpi/libtg-mpi.a
+$(B)/libtg-mpi.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
 # Installs the PACKAGES that are missing (one dpkg-query when none is).
 deps:
@@ -91,10 +124,12 @@ $(CONFIG): Makefile vulkan.mk | deps
 	hdf5_cflags=$$(pc --cflags hdf5-serial); hdf5_libs=$$(pc --libs hdf5-serial); \
 	blas_cflags=$$(pc --cflags openblas); blas_libs=$$(pc --libs openblas); \
 	vulkan_cflags=$$(pc --cflags vulkan); vulkan_libs=$$(pc --libs vulkan); \
+	hdf5_mpi_cflags="$$(pc --cflags hdf5-openmpi) $$(pc --cflags mpi)"; hdf5_mpi_libs="$$(pc --libs hdf5-openmpi) $$(pc --libs mpi)"; \
 	hdf5_static=; for f in $$hdf5_libs; do \
 	  case $$f in -L*) if [ -f "$${f#-L}/libhdf5.a" ]; then hdf5_static="$${f#-L}/libhdf5.a"; fi ;; esac; done; \
 	printf '%s\n' "# Made by the Makefile after make deps; make clean removes it." \
 	  "HDF5_CFLAGS := $$hdf5_cflags" "HDF5_LIBS := $$hdf5_libs" "HDF5_STATIC := $$hdf5_static" \
+	  "HDF5_MPI_CFLAGS := $$hdf5_mpi_cflags" "HDF5_MPI_LIBS := $$hdf5_mpi_libs" \
 	  "BLAS_CFLAGS := $$blas_cflags" "BLAS_LIBS := $$blas_libs" \
 	  "VULKAN_CFLAGS := $$vulkan_cflags" "VULKAN_LIBS := $$vulkan_libs" > $@.tmp; \
 	mv $@.tmp $@
@@ -121,8 +156,9 @@ $(B)/tg.pc: Makefile $(CONFIG)
 	  'Requires.private: hdf5-serial' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(strip $(VULKAN_LIBS)) -ldl -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
-bin/%: $(B)/cmd/%.o $(CMD_OBJ) $(B)/libtg.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CMD_OBJ) $(B)/libtg.a $(PROG_LIBS)
+$(BIN)/%: $(B)/cmd/%.o $(CMD_OBJ) $(LIBTG_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CMD_OBJ) $(LIBTG_A) $(PROG_LIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(wildcard tests/fixtures/*.h) $(B)/libtg.a
 	@mkdir -p $(@D)
@@ -155,6 +191,9 @@ valgrind: all $(UNIT_BIN)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tg $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/libexec/tg
+	install -m 755 $(MPI_PROGS) $(DESTDIR)$(PREFIX)/libexec/tg/
+	install -m 644 $(B)/mpi/libtg-mpi.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(B)/libtg.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libtg.so $(DESTDIR)$(PREFIX)/lib/libtg.so.0
 	ln -sf libtg.so.0 $(DESTDIR)$(PREFIX)/lib/libtg.so
@@ -163,17 +202,24 @@ install: all
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 uninstall:
-	rm -f $(PROGS:bin/%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/libtg.* \
+	rm -rf $(DESTDIR)$(PREFIX)/libexec/tg
+	rm -f $(PROGS:bin/%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/libtg.* $(DESTDIR)$(PREFIX)/lib/libtg-mpi.a \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/tg.pc $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/man1/%,$(wildcard man/*.1))
 	rm -rf $(DESTDIR)$(PREFIX)/include/tg
 
 clean:
-	rm -rf build $(PROGS)
+	rm -rf build $(PROGS) bin/mpi
 
 # Benchmarks: timings and ratios, never part of `make test`.
 $(B)/bench/%: bench/%.c bench/bench.h $(B)/libtg.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtg.a $(LIBS) $(BLAS_LIBS)
+
+# fitmpi: the MPI library's API (tg/fit_mpi.h), built like the MPI programs.
+$(B)/bench/fitmpi: bench/fitmpi.c bench/bench.h mpi
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) -DTG_MPI -Iinclude $(HDF5_MPI_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/mpi/libtg-mpi.a \
+	  $(HDF5_MPI_LIBS) $(VULKAN_LIBS) -ldl -lm -lpthread
 
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 bench: all $(BENCH_BIN)

@@ -251,8 +251,12 @@ void cmd_init(const char *name, int argc, char **argv)
 
 const char *cmd_command_line(void) { return cmd_line ? cmd_line : cmd_name; }
 
+static bool quiet;
+void cmd_set_quiet(bool on) { quiet = on; }
+
 static void vmessage(const char *fmt, va_list ap)
 {
+    if (quiet) return;
     fflush(stdout);
     fprintf(stderr, "%s: ", cmd_name);
     vfprintf(stderr, fmt, ap);
@@ -265,7 +269,7 @@ void cmd_usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vmessage(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "Try '%s --help' for more information.\n", cmd_name);
+    if (!quiet) fprintf(stderr, "Try '%s --help' for more information.\n", cmd_name);
     exit(CMD_EXIT_USAGE);
 }
 
@@ -322,12 +326,14 @@ static _Noreturn void exit_flushing_stdout(void)
 
 void cmd_version(void)
 {
+    if (quiet) exit(0); /* one copy from an MPI job, rank 0's */
     printf("%s (tg) %s\n", cmd_name, TG_VERSION);
     exit_flushing_stdout();
 }
 
 void cmd_help(const char *text)
 {
+    if (quiet) exit(0);
     for (const char *p = text, *hole; *p; p = hole + strlen(CMD_DEVICES)) {
         if (!(hole = strstr(p, CMD_DEVICES))) {
             fputs(p, stdout);

@@ -64,6 +64,9 @@ const char *cmd_lib_error(void);
 _Noreturn void cmd_fail_lib(const char *context);
 /* "tg-gen: MSG" and carry on. */
 void cmd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* No messages, --help or --version from here on (the ranks of an MPI job
+ * other than 0, which reach the same errors as rank 0). */
+void cmd_set_quiet(bool on);
 /* "tg-gen (tg) 0.1.0" on stdout, exit 0. */
 _Noreturn void cmd_version(void);
 /* Prints text to stdout, exit 0 (or 1 if stdout cannot be written), with

@@ -21,10 +21,14 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "mpi.h"
 #include "plot.h"
 #include "progress.h"
 #include "tg/expr.h"
 #include "tg/fit.h"
+#ifdef TG_MPI
+#include "tg/fit_mpi.h"
+#endif
 
 static const char usage[] =
     "Usage: tg-fit [FILE] [-x NAME] [-y NAME] [-w NAME] [--model MODEL] [--loss LOSS]\n"
@@ -651,6 +655,10 @@ static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
 static void read_data(const fit_opts *o, fit_data *d)
 {
     const char *path = o->input ? o->input : "-";
+    if (!strcmp(path, "-") && cmd_mpi_active())
+        cmd_usage_error(
+            "under an MPI launcher, give a FILE: standard input reaches rank 0 alone (tg-gen ... -o "
+            "FILE.h5, then mpirun tg-fit FILE.h5)");
     if (!strcmp(path, "-") && isatty(STDIN_FILENO))
         cmd_usage_error("no input: give a FILE, or pipe data in (tg-gen line | tg-fit)");
     d->label = strcmp(path, "-") ? path : "standard input";
@@ -1294,6 +1302,10 @@ static void release_host(void)
 {
     tg_fit_result_free(result);
     tg_fit_source_free(data.fs);
+#ifdef TG_MPI
+    /* closing is collective: wait outside libhdf5 (and its guard) while rank 0 writes */
+    if (data.src) MPI_Barrier(MPI_COMM_WORLD);
+#endif
     tt_source_close(data.src);
     tg_model_free(opts.compiled);
     for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
@@ -1335,6 +1347,7 @@ static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
 int main(int argc, char **argv)
 {
     cmd_init("tg-fit", argc, argv);
+    cmd_mpi_start(&argc, &argv);
     atexit(release_host);
     fit_opts *const op = &opts;
     cmd_common_init(&op->co);
@@ -1374,15 +1387,17 @@ int main(int argc, char **argv)
     opts.compiled = o.compiled = with_data;
 
     step_ctx sc = {0};
-    cmd_progress_start(&sc.bar, o.progress);
-    sc.log_every = o.log_every;
+    bool speaks = cmd_mpi_rank == 0; /* under MPI, rank 0 alone shows progress and writes */
+    cmd_progress_start(&sc.bar, speaks ? o.progress : CMD_PROGRESS_OFF);
+    sc.log_every = speaks ? o.log_every : 0;
     if (o.steps) sc.total = o.steps;
     else if (o.epochs) sc.total = o.epochs * (o.batch ? (d.n + o.batch - 1) / o.batch : 1);
     if (o.method != TG_METHOD_EXACT) { /* log lines, the bar, and Ctrl-C stopping the descent */
         spec.on_step = on_step;
         spec.ctx = &sc;
     }
-    bool catch_sigint = spec.on_step && !cmd_signal_ignored(SIGINT);
+    /* under MPI, a rank that stopped alone would leave the others in a pass: mpirun ends the job */
+    bool catch_sigint = spec.on_step && !cmd_mpi_active() && !cmd_signal_ignored(SIGINT);
     if (catch_sigint) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -1391,7 +1406,11 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, &saved_sigint);
     }
 
+#ifdef TG_MPI
+    tt_status st = tg_fit_stream_mpi(tg_fit_source_data(d.fs), &spec, MPI_COMM_WORLD, &result);
+#else
     tt_status st = tg_fit_stream(tg_fit_source_data(d.fs), &spec, &result);
+#endif
     tg_fit_result *r = result;
     if (catch_sigint && !interrupted) sigaction(SIGINT, &saved_sigint, NULL);
     cmd_progress_clear(&sc.bar);
@@ -1420,6 +1439,7 @@ int main(int argc, char **argv)
         cmd_die_of_signal(SIGINT);
     }
 
+    if (!speaks) return 0;
     /* Side outputs first, the report last (a failure leaves no report). */
     if (o.history) write_history(&o, r);
     if (o.residuals) write_residuals(&o, &d, r);

@@ -8,6 +8,12 @@
 
 #include "cmd.h"
 #include "progress.h"
+#include "mpi.h"
+#ifdef TG_MPI
+#include <limits.h>
+
+#include "tg/io_mpi.h"
+#endif
 
 static const char usage[] =
     "Usage: tg-gen line [--slope A] [--intercept B] [-n N]\n"
@@ -280,6 +286,53 @@ static void stream_line(const gen_opts *o, tt_tensor_set *head)
     cmd_h5_close(out);
 }
 
+#ifdef TG_MPI
+/* Points per collective write of each rank. */
+#define PAR_PIECE ((int64_t)1 << 20)
+
+/* The line under MPI into one HDF5 file: rank r makes points [n r/N, n (r+1)/N)
+ * (each a function of its index: the numbers of one process) and writes them
+ * a piece at a time with collective writes into a temporary file that rank 0
+ * renames at the end. */
+static void par_line(const gen_opts *o, const tt_tensor_set *attrs)
+{
+    char temp[PATH_MAX] = "";
+    cmd_output *out = NULL;
+    if (cmd_mpi_rank == 0) {
+        out = cmd_output_open(o->co.output);
+        const char *t = out ? tt_output_temp(cmd_output_lib(out)) : NULL;
+        if (out && !t)
+            tt_set_error(TT_EUSAGE, "%s: under MPI, -o must name a regular file (each rank writes its part)",
+                         o->co.output);
+        if (t) snprintf(temp, sizeof temp, "%s", t);
+    }
+    cmd_mpi_agree(cmd_mpi_rank || *temp);
+    MPI_Bcast(temp, (int)sizeof temp, MPI_CHAR, 0, MPI_COMM_WORLD);
+    tt_h5_par *f = tt_h5_par_create(temp, MPI_COMM_WORLD, attrs);
+    cmd_mpi_agree(f != NULL);
+    bool ok =
+        tt_h5_par_dataset(f, "x", o->co.dtype, o->n) == TT_OK && tt_h5_par_dataset(f, "y", o->co.dtype, o->n) == TT_OK;
+    cmd_mpi_agree(ok);
+    int64_t n = o->n, size = cmd_mpi_size, first = n / size * cmd_mpi_rank + n % size * cmd_mpi_rank / size;
+    int64_t end = n / size * (cmd_mpi_rank + 1) + n % size * (cmd_mpi_rank + 1) / size;
+    int64_t most = n / size + (n % size != 0), rounds = (most + PAR_PIECE - 1) / PAR_PIECE;
+    for (int64_t i = 0; i < rounds; i++) {
+        int64_t at = first + i * PAR_PIECE, m = end - at < PAR_PIECE ? end - at : PAR_PIECE;
+        tt_tensor_set *piece = tt_set_new();
+        if (!piece) cmd_fail_lib(NULL);
+        if (m > 0) line_points(o, at, m, piece);
+        tt_tensor *x = m > 0 ? tt_set_get(piece, "x") : NULL, *y = m > 0 ? tt_set_get(piece, "y") : NULL;
+        /* every rank makes every call (collective), ok or not */
+        ok &= tt_h5_par_write(f, "x", at, x) == TT_OK;
+        ok &= tt_h5_par_write(f, "y", at, y) == TT_OK;
+        tt_set_free(piece);
+    }
+    ok &= tt_h5_par_close(f) == TT_OK;
+    cmd_mpi_agree(ok);
+    if (out) cmd_check_status(cmd_output_commit(out), NULL);
+}
+#endif
+
 static void gen_tensor(gen_kind kind, const gen_opts *o, tt_tensor_set *set)
 {
     const cmd_common *co = &o->co;
@@ -314,6 +367,7 @@ static void require(const gen_opts *o, int opt, const char *gen)
 int main(int argc, char **argv)
 {
     cmd_init("tg-gen", argc, argv);
+    cmd_mpi_start(&argc, &argv);
     gen_opts o = {.slope = 1, .n = 100, .lo = 0, .hi = 1, .step = 1, .name = "x", .dist = D_NORMAL, .layout = {0, -1}};
     cmd_common_init(&o.co);
     o.co.longopts = longopts;
@@ -397,12 +451,24 @@ int main(int argc, char **argv)
     tt_tensor_set *set = tt_set_new();
     if (!set) cmd_fail_lib(NULL);
     cmd_provenance(set);
+    /* Under MPI, a line into an HDF5 file is made and written by every rank;
+     * anything else (text, a pipe, the plain tensors) by rank 0 alone. */
+    bool parallel = cmd_mpi_active() && kind == G_LINE && o.co.out_fmt == TT_FMT_H5 && o.co.output;
+    if (cmd_mpi_rank && !parallel) {
+        tt_set_free(set);
+        return 0;
+    }
     if (kind == G_LINE) line_attrs(&o, set); /* the line goes out as it is made */
     else gen_tensor((gen_kind)kind, &o, set);
     if (kind == G_LINE || kind == G_RANDN || kind == G_RAND) cmd_attr_seed(set, o.co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o.co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o.co.device));
-    if (kind == G_LINE) {
+#ifdef TG_MPI
+    if (parallel) {
+        par_line(&o, set);
+    } else
+#endif
+        if (kind == G_LINE) {
         stream_line(&o, set);
     } else if (o.co.out_fmt == TT_FMT_H5) {
         const tt_tensor *t = set->tensors[0];

@@ -367,6 +367,11 @@ static void judge_precision(const tgf_fit *F, tg_fit_result *r)
 
 tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_fit_result **out)
 {
+    return tgf_fit_run(data, spec_in, NULL, out);
+}
+
+tt_status tgf_fit_run(const tg_fit_data *data, const tg_fit_spec *spec_in, const tgf_dist *dist, tg_fit_result **out)
+{
     if (!out) return tt_set_error(TT_EINVAL, "tg_fit_stream: out is NULL");
     *out = NULL;
     if (!data) return tt_set_error(TT_EINVAL, "tg_fit_stream: data is NULL");
@@ -412,7 +417,9 @@ tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_
     }
 
     /* the first pass: every value checked, the moments */
-    if ((st = tgf_stream_open(&F.stream, data, sp->slice)) || (st = tgf_scan(&F.stream, &F.mo))) goto fail;
+    if ((st = tgf_stream_open(&F.stream, data, sp->slice))) goto fail;
+    F.stream.dist = dist;
+    if ((st = tgf_scan(&F.stream, &F.mo))) goto fail;
     F.passes = 1;
     F.standardized = m->kind != TG_MODEL_EXPR && F.loss.kind != TG_LOSS_EXPR && m->nx == 1;
     if (m->kind != TG_MODEL_EXPR) F.tr = tgf_make_trans(m, &F.mo);

@@ -99,8 +99,25 @@ tt_tensor *tgf_loss_graph(const tg_model *m, const tgf_loss *l, tg_loss_kind kin
                           const tgf_block *d, tt_tensor *const *P, double total, tgf_arena *ar);
 
 /* ---- stream.c ----------------------------------------------------------- */
+typedef struct tgf_tree tgf_tree;
+/* A fit spread over processes (fit_mpi.c, built with TG_MPI only): each pass
+ * sums this rank's blocks (tgf_dist_range) into its own tree, then `combine`
+ * pushes the entries of every rank in rank order (on rank 0) and leaves the
+ * tree holding their result, the same on every rank, with the bits of one
+ * process. `st`
+ * is this rank's status so far: when any rank failed, every rank returns the
+ * error of the lowest failing one (its message, naming its slice). */
+typedef struct tgf_dist {
+    int rank, size;
+    tt_status (*combine)(const struct tgf_dist *d, tgf_tree *tree, tt_status st, int64_t start, int64_t end);
+    void *ctx;
+} tgf_dist;
+/* This rank's points [*start, *end) of n: whole blocks, split as evenly as blocks allow. */
+void tgf_dist_range(int64_t n, int rank, int size, int64_t *start, int64_t *end);
+
 /* The data read slice by slice into a buffer that always holds whole blocks. */
 typedef struct {
+    const tgf_dist *dist; /* NULL: one process */
     const tg_fit_data *data;
     int ncols;
     int64_t n, slice; /* points per read */
@@ -124,10 +141,9 @@ tt_status tgf_stream_read(tgf_stream *s, int64_t start, int64_t count);
  * depends on the number of blocks only, so a pass gives the same bits for
  * any slice; and a process that owns a range of blocks computes its entries
  * (tgf_pass_range into its own tree), which combine into the same tree when
- * pushed in order after the ranges before them (a later issue runs fits over
- * MPI ranks this way). */
+ * pushed in order after the ranges before them (MPI ranks do, tgf_dist). */
 typedef void (*tgf_merge_fn)(void *ctx, double *left, const double *right); /* left = left (+) right */
-typedef struct {
+struct tgf_tree {
     int width;
     tgf_merge_fn merge;
     void *ctx;
@@ -136,7 +152,7 @@ typedef struct {
     int64_t first[130];
     double *entries;
     double *result;
-} tgf_tree;
+};
 
 tt_status tgf_tree_init(tgf_tree *t, int width, tgf_merge_fn merge, void *ctx);
 void tgf_tree_free(tgf_tree *t);
@@ -266,6 +282,8 @@ double tgf_norm2(int n, const double *g);
 
 /* exact.c, newton.c, descent.c, stats.c */
 tt_status tgf_exact(tgf_fit *F, double *theta, tg_fit_result *r);
+/* tg_fit_stream over the processes of dist (NULL: this one alone). */
+tt_status tgf_fit_run(const tg_fit_data *data, const tg_fit_spec *spec, const tgf_dist *dist, tg_fit_result **out);
 tt_status tgf_newton(tgf_fit *F, double *theta, int64_t maxsteps, double tol);
 /* lm.c: Levenberg-Marquardt for expression models with least-squares losses
  * (those tgf_lm_covers), raw coordinates; and 2 J^T W J (by the R factor of

@@ -169,12 +169,25 @@ tt_status tgf_pass_range(tgf_stream *s, int64_t start, int64_t end, tgf_tree *tr
     return st;
 }
 
+void tgf_dist_range(int64_t n, int rank, int size, int64_t *start, int64_t *end)
+{
+    int64_t nblocks = (n + BLOCK - 1) / BLOCK;
+    *start = nblocks * rank / size * BLOCK;
+    *end = nblocks * (rank + 1) / size * BLOCK;
+    if (*end > n) *end = n;
+    if (*start > n) *start = n;
+}
+
 tt_status tgf_pass(tgf_stream *s, int width, tgf_blocks_fn blocks, tgf_merge_fn merge, void *ctx, double *out)
 {
     tgf_tree tree;
     int w = width;
     tt_status st = tgf_tree_init(&tree, width, merge ? merge : tgf_merge_add, merge ? ctx : &w);
-    if (!st) st = tgf_pass_range(s, 0, s->n, &tree, blocks, ctx);
+    if (st) return st;
+    int64_t start = 0, end = s->n;
+    if (s->dist) tgf_dist_range(s->n, s->dist->rank, s->dist->size, &start, &end);
+    if (start < end) st = tgf_pass_range(s, start, end, &tree, blocks, ctx);
+    if (s->dist) st = s->dist->combine(s->dist, &tree, st, start, end);
     if (!st) {
         const double *r = tgf_tree_result(&tree);
         if (r) memcpy(out, r, sizeof *out * (size_t)width);

@@ -389,8 +389,11 @@ tt_h5_file *tt_h5_open_file(const char *path, int fd, uint64_t size, const char 
     hid_t fapl = tt_h5_fapl(size, false); /* caches sized to the file */
     /* Read in place with the sec2 driver; no lock: a reader needs
      * none (tg's writers rename complete files), and some file systems refuse one. */
-    if (fapl >= 0 && H5Pset_file_locking(fapl, false, true) >= 0)
-        GUARDED(h, h->file, H5Fopen(path, H5F_ACC_RDONLY, fapl));
+    bool ok = fapl >= 0 && H5Pset_file_locking(fapl, false, true) >= 0;
+#ifdef TG_MPI
+    ok = ok && tt_io_mpi_fapl(fapl); /* every rank opens it (collective) */
+#endif
+    if (ok) GUARDED(h, h->file, H5Fopen(path, H5F_ACC_RDONLY, fapl));
     if (fapl >= 0) H5Pclose(fapl);
     quiet_off(&q);
     return h5_finish_open(h);

@@ -290,7 +290,16 @@ tt_status tt_h5_writer_put(tt_h5_writer *w, int i, int64_t first, const tt_tenso
     return st;
 }
 
-static tt_status write_attr(tt_h5_writer *w, const tt_attr *a)
+static tt_status attr_fail(const char *verb, const char *name)
+{
+    char detail[200];
+    tt_h5_detail(detail, sizeof detail);
+    return tt_set_error(TT_EIO, "cannot %s attribute '%s' (%s)", verb, name, detail);
+}
+
+/* On the root group of any open file (the parallel writer's too); messages
+ * name the attribute, the caller adds the file. */
+tt_status tt_h5_write_attr(int64_t root, const tt_attr *a)
 {
     hid_t type = -1, mtype = -1, space = H5Screate(H5S_SCALAR), attr = -1;
     const void *value = NULL;
@@ -320,13 +329,12 @@ static tt_status write_attr(tt_h5_writer *w, const tt_attr *a)
         value = &a->u64;
         break;
     }
-    if (H5Aexists(w->root, a->name) > 0) H5Adelete(w->root, a->name);
-    attr = H5Acreate2(w->root, a->name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (H5Aexists(root, a->name) > 0) H5Adelete(root, a->name);
+    attr = H5Acreate2(root, a->name, type, space, H5P_DEFAULT, H5P_DEFAULT);
     if (attr < 0) {
-        st = h5_fail(TT_EIO, "%s: cannot create attribute '%s' (%s)", w->label, a->name);
+        st = attr_fail("create", a->name);
     } else {
-        if (H5Awrite(attr, mtype, value) < 0)
-            st = h5_fail(TT_EIO, "%s: cannot write attribute '%s' (%s)", w->label, a->name);
+        if (H5Awrite(attr, mtype, value) < 0) st = attr_fail("write", a->name);
         H5Aclose(attr);
     }
     H5Tclose(mtype);
@@ -338,7 +346,12 @@ static tt_status write_attr(tt_h5_writer *w, const tt_attr *a)
 tt_status tt_h5_writer_attrs(tt_h5_writer *w, const tt_tensor_set *set)
 {
     tt_status st = TT_OK;
-    for (int i = 0; i < set->nattrs && st == TT_OK; i++) st = write_attr(w, &set->attrs[i]);
+    for (int i = 0; i < set->nattrs && st == TT_OK; i++) st = tt_h5_write_attr(w->root, &set->attrs[i]);
+    if (st != TT_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", tt_last_error());
+        tt_set_error(st, "%s: %s", w->label, why);
+    }
     return st;
 }
 

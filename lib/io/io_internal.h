@@ -46,6 +46,13 @@ tt_h5_file *tt_h5_open(const void *buf, size_t len, const char *label);
 tt_h5_file *tt_h5_open_file(const char *path, int fd, uint64_t size, const char *label);
 bool tt_h5_signature_in_file(int fd, uint64_t size, uint64_t *offset);
 void tt_h5_close(tt_h5_file *h);
+/* A root attribute (a string, float or integer) on an open group (a hid_t). */
+tt_status tt_h5_write_attr(int64_t root, const tt_attr *a);
+#ifdef TG_MPI
+/* The MPI-IO driver on a file-access property list when tt_io_set_mpi_comm
+ * set a communicator (io_mpi.c); false when HDF5 refuses it. */
+bool tt_io_mpi_fapl(int64_t fapl);
+#endif
 /* The paths of every dataset ("x", "grad/x"), in creation order where the file
  * tracks it (tg's files), else by name; listed once, owned by h. */
 tt_status tt_h5_names(tt_h5_file *h, char *const **names, int *n);

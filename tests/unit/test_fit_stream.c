@@ -542,6 +542,28 @@ TEST(ranges_of_blocks_combine_to_one_pass)
     tgf_stream_close(&s);
 }
 
+/* The ranks' ranges (MPI): whole blocks from a multiple of BLOCK, in rank
+ * order, covering every point once, block counts within one of each other. */
+TEST(rank_ranges_cover_the_points_in_whole_blocks)
+{
+    const int64_t ns[] = {1, 5, BLOCK, BLOCK + 1, 100000, 37 * BLOCK + 11, 3 * BLOCK};
+    for (int i = 0; i < LEN(ns); i++)
+        for (int size = 1; size <= 7; size++) {
+            int64_t at = 0, least = INT64_MAX, most = 0;
+            for (int r = 0; r < size; r++) {
+                int64_t a, b;
+                tgf_dist_range(ns[i], r, size, &a, &b);
+                if (a != at || a % BLOCK || b < a)
+                    FAILF("n %lld, rank %d of %d: [%lld, %lld) after %lld", (long long)ns[i], r, size, (long long)a,
+                          (long long)b, (long long)at);
+                int64_t blocks = (b - a + BLOCK - 1) / BLOCK;
+                least = blocks < least ? blocks : least, most = blocks > most ? blocks : most;
+                at = b;
+            }
+            CHECK(at == ns[i] && most - least <= 1);
+        }
+}
+
 /* ---- the pieces ---------------------------------------------------------------------- */
 
 TEST(model_object)
@@ -829,6 +851,7 @@ int main(void)
     RUN(filip_by_streamed_qr);
     RUN(offset_line_streamed);
     RUN(ranges_of_blocks_combine_to_one_pass);
+    RUN(rank_ranges_cover_the_points_in_whole_blocks);
     RUN(model_object);
     RUN(sigma_column_and_statistics_streamed);
     RUN(loss_vocabulary);

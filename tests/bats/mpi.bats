@@ -1,0 +1,198 @@
+#!/usr/bin/env bats
+# tg-gen and tg-fit under mpirun (OpenMPI, parallel HDF5): the same data and
+# the same fit for any number of ranks, faults reported once, and plain runs
+# that neither link nor start MPI.
+
+load helpers
+
+# mpi N CMD...: CMD under mpirun with N ranks (more ranks than cores allowed;
+# OpenMPI refuses root unless told, here only).
+mpi() {
+  local n=$1
+  shift
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n "$n" "$@"
+}
+
+# within A.kv B.kv RTOL: every name=value of A equals B's, numbers within RTOL relative.
+within() {
+  paste -d '\n' "$1" "$2" | awk -F= -v r="$3" 'NR % 2 { k = $1; v = $2; next }
+    $1 != k { print "names differ: " k " vs " $1; bad = 1; next }
+    { d = v - $2; if (d < 0) d = -d; m = $2 < 0 ? -$2 : $2
+      if (v != $2 && (v "" !~ /^[-0-9.e+]+$/ || d > r * m)) { print k ": " v " vs " $2; bad = 1 } }
+    END { exit bad }'
+  [ "$(wc -l < "$1")" -eq "$(wc -l < "$2")" ]
+}
+
+@test "plain tg-fit and tg-gen link no MPI; the MPI builds do" {
+  run ldd "$TG_ROOT/bin/tg-fit" "$TG_ROOT/bin/tg-gen"
+  assert_success
+  refute_output --partial libmpi
+  run ldd "$TG_ROOT/bin/mpi/tg-fit"
+  assert_output --partial libmpi
+}
+
+@test "mpirun tg-gen line: the datasets of one process for N = 1 to 4" {
+  skip_unless_h5py
+  args=(line --slope 2 --intercept 3 --x-range 0,20 --noise 3 --x-noise 0.5 --noise-dist laplace --seed 11 -n 100003)
+  tg-gen "${args[@]}" -o one.h5
+  tg-gen "${args[@]}" --dtype f64 -o one64.h5
+  for n in 1 2 3 4; do
+    mpi "$n" tg-gen "${args[@]}" -o "n$n.h5"
+    mpi "$n" tg-gen "${args[@]}" --dtype f64 -o "n${n}_64.h5"
+  done
+  run py '
+a = h5py.File("one.h5"); a64 = h5py.File("one64.h5")
+for n in (1, 2, 3, 4):
+    for ref, name in ((a, "n%d.h5" % n), (a64, "n%d_64.h5" % n)):
+        b = h5py.File(name)
+        assert list(b.keys()) == ["x", "y"], list(b.keys())
+        for k in ("x", "y"):
+            assert b[k].dtype == ref[k].dtype and np.array_equal(b[k][()], ref[k][()]), (name, k)
+        ra = {k: v for k, v in ref.attrs.items() if k != "command"}
+        rb = {k: v for k, v in b.attrs.items() if k != "command"}
+        assert ra == rb, (ra, rb)
+print("same")'
+  assert_success
+  assert_output same
+  assert_no_file .n1.h5* .n2.h5*
+}
+
+@test "mpirun tg-gen: text, a pipe and the plain tensors come from rank 0 alone" {
+  run mpi 3 tg-gen line -n 5 --seed 1 --format csv
+  assert_success
+  assert_equal "$(printf '%s\n' "$output" | grep -c .)" 6
+  assert_equal "$output" "$(tg-gen line -n 5 --seed 1 --format csv)"
+}
+
+# The file of the fit tests: 100000 points, 13 blocks of 8192.
+make_data() {
+  tg-gen line --slope 2 --intercept 3 --x-range 0,20 --noise 3 --seed 1 -n 100000 --dtype f64 -o d.h5
+}
+
+@test "mpirun tg-fit: exact and default methods give the bits of one process for N = 1 to 4" {
+  make_data
+  for m in "--method exact" "" "--model poly:3" "--model poly:2 --method exact" "--loss orthogonal --method exact" \
+    "--loss huber" "--slice 5000 -w x"; do
+    # shellcheck disable=SC2086
+    tg-fit d.h5 $m --format kv > one.kv
+    for n in 1 2 3 4; do
+      # shellcheck disable=SC2086
+      mpi "$n" tg-fit d.h5 $m --format kv > "n$n.kv"
+      cmp one.kv "n$n.kv" || { echo "differ: $m, N=$n"; diff one.kv "n$n.kv"; return 1; }
+    done
+  done
+}
+
+@test "mpirun tg-fit: descents agree with one process to 1e-12" {
+  make_data
+  for m in "--optimizer gd --lr 0.003 --steps 40" "--optimizer adam --lr 0.01 --steps 30" \
+    "--optimizer momentum --lr 0.001 --steps 30" "--model a*exp(k*x/20) --init a=3,k=1 --steps 20"; do
+    # shellcheck disable=SC2086
+    tg-fit d.h5 $m --format kv > one.kv
+    for n in 2 3 4; do
+      # shellcheck disable=SC2086
+      mpi "$n" tg-fit d.h5 $m --format kv > "n$n.kv"
+      within "n$n.kv" one.kv 1e-12 || { echo "differ: $m, N=$n"; return 1; }
+    done
+  done
+}
+
+@test "mpirun tg-fit: sgd draws the batches of one process (N = 1 equals the plain run, so does N = 3)" {
+  make_data
+  args=(--optimizer sgd --batch 8 --lr 0.001 --steps 3000 --seed 5 --slice 16384)
+  tg-fit d.h5 "${args[@]}" --format kv > one.kv
+  mpi 1 tg-fit d.h5 "${args[@]}" --format kv > n1.kv
+  cmp one.kv n1.kv
+  mpi 3 tg-fit d.h5 "${args[@]}" --format kv > n3.kv
+  cmp one.kv n3.kv
+}
+
+@test "mpirun tg-fit: rank 0 writes -o, --history and --plot, as one process does" {
+  make_data
+  tg-fit d.h5 --lr 0.003 --steps 10 -o one.kv --history one.csv --plot one.svg
+  mpi 3 tg-fit d.h5 --lr 0.003 --steps 10 -o n.kv --history n.csv --plot n.svg
+  cmp one.kv n.kv
+  cmp one.csv n.csv
+  cmp one.svg n.svg
+}
+
+@test "mpirun tg-fit: more ranks than points (and than blocks)" {
+  tg-gen line --slope 2 --intercept 1 --noise 0.5 --seed 3 -n 3 -o s.h5
+  tg-fit s.h5 --format kv > one.kv
+  mpi 4 tg-fit s.h5 --format kv > n4.kv
+  cmp one.kv n4.kv
+  tg-fit s.h5 --method exact --format kv > one.kv
+  mpi 4 tg-fit s.h5 --method exact --format kv > n4.kv
+  cmp one.kv n4.kv
+}
+
+@test "mpirun tg-fit: a NaN in one rank's slice stops every rank with one message naming it, no output" {
+  skip_unless_h5py
+  make_data
+  py 'f = h5py.File("d.h5", "r+"); f["y"][60000] = np.nan'
+  run mpi 2 tg-fit d.h5 -o out.kv
+  assert_failure 1
+  assert_equal "$(printf '%s\n' "$output" | grep -c '^tg-fit:')" 1
+  assert_output --partial "tg-fit: rank 1 of 2 (points 49152 to 99999): d.h5: y[60000] is NaN (--drop-nan drops such rows)"
+  assert_no_file out.kv
+  # the same file with --drop-nan fits, as one process does
+  tg-fit d.h5 --drop-nan --method exact --format kv 2>/dev/null > one.kv
+  mpi 3 tg-fit d.h5 --drop-nan --method exact --format kv 2>/dev/null > n3.kv
+  cmp one.kv n3.kv
+}
+
+@test "mpirun tg-fit: a missing file is reported once; standard input is a usage error" {
+  run mpi 3 tg-fit missing.h5
+  assert_failure 1
+  assert_equal "$(printf '%s\n' "$output" | grep -c '^tg-fit:')" 1
+  assert_output --partial "tg-fit: missing.h5: cannot open"
+  make_data
+  run mpi 2 tg-fit - < d.h5
+  assert_failure 2
+  assert_equal "$(printf '%s\n' "$output" | grep -c '^tg-fit:')" 1
+  assert_output --partial "under an MPI launcher, give a FILE"
+}
+
+@test "a launcher's variables send the plain program to its MPI build; TG_NO_MPI=1 keeps it plain" {
+  make_data
+  tg-fit d.h5 --method exact --format kv > one.kv
+  # PMI_RANK alone: the MPI build starts as a singleton and fits alone
+  PMI_RANK=0 tg-fit d.h5 --method exact --format kv > single.kv
+  cmp one.kv single.kv
+  TG_NO_MPI=1 PMI_RANK=0 tg-fit d.h5 --method exact --format kv > plain.kv
+  cmp one.kv plain.kv
+  run env PMI_RANK=0 bash -c 'cp "$TG_ROOT/bin/tg-fit" ./tg-fit && ./tg-fit d.h5'
+  assert_failure 1
+  assert_output --partial "started by an MPI launcher (PMI_RANK is set), but the MPI build of tg-fit is missing"
+}
+
+@test "killing one rank ends the job and leaves no output" {
+  tg-gen line -n 1000000 --seed 1 -o big.h5
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 \
+    tg-fit big.h5 --lr 0.001 --steps 100000000 --tol 0 -o out.kv --history h.csv 2> err &
+  local job=$! kids= i
+  for ((i = 0; i < 100; i++)); do # the ranks are mpirun's children
+    kids=$(pgrep -P "$job" | tr '\n' ' ')
+    [ "$(echo $kids | wc -w)" -eq 2 ] && break
+    sleep 0.1
+  done
+  sleep 1
+  kill -TERM "$(echo $kids | awk '{ print $2 }')"
+  run wait "$job"
+  assert_failure
+  assert_equal "$(ls -A | sort | tr '\n' ' ')" "big.h5 err "
+}
+
+@test "mpirun tg-fit: a short file is reported once; a text file is read by every rank, to the same fit" {
+  make_data
+  head -c 1000000 d.h5 > short.h5
+  run mpi 3 tg-fit short.h5 -o out.kv
+  assert_failure 1
+  assert_equal "$(printf '%s\n' "$output" | grep -c '^tg-fit:')" 1
+  assert_output --partial "tg-fit: short.h5: damaged HDF5 file: truncated to 1000000 bytes"
+  assert_no_file out.kv
+  tg-gen line -n 20000 --slope 2 --noise 1 --seed 4 --format csv -o t.csv
+  tg-fit t.csv --format kv > one.kv
+  mpi 3 tg-fit t.csv --format kv > n3.kv
+  cmp one.kv n3.kv
+}
