@@ -150,18 +150,21 @@ static tt_status read_kept(tg_fit_source *fs, int64_t start, int64_t count, doub
 }
 
 /* Whether column c's values v[0 .. n) are all finite (and, for weights, not
- * negative). A branch-free scan of the bits that the compiler vectorizes: the
- * check per point was half the time of a fit from a file; the point at fault
- * is looked for only when there is one. */
-static bool column_clean(int c, const double *v, int64_t n)
+ * negative; for sigmas, positive): bad_column's test. A branch-free scan of
+ * the bits that the compiler vectorizes: the check per point was half the
+ * time of a fit from a file; the point at fault is looked for only when
+ * there is one. */
+static bool column_clean(const tg_fit_source *fs, int c, const double *v, int64_t n)
 {
     const uint64_t exponent = 0x7ff0000000000000u, sign = 0x8000000000000000u;
+    bool weights = c == fs->nx + 1;
     uint64_t bad = 0;
     for (int64_t i = 0; i < n; i++) {
         uint64_t b;
         memcpy(&b, v + i, sizeof b);
         bad |= (uint64_t)((b & exponent) == exponent);
-        if (c == 2) bad |= (uint64_t)((b & sign) && (b & ~sign)); /* below zero; -0 is zero */
+        if (weights && fs->sigma) bad |= (uint64_t)((b & sign) || !(b & ~sign)); /* not above zero */
+        else if (weights) bad |= (uint64_t)((b & sign) && (b & ~sign));          /* below zero; -0 is zero */
     }
     return !bad;
 }
@@ -172,7 +175,7 @@ static tt_status source_read(void *ctx, int64_t start, int64_t count, double *co
     if (fs->drop) return read_kept(fs, start, count, cols);
     tt_status st = read_raw(fs, start, count, cols);
     bool clean = true;
-    for (int c = 0; st == TT_OK && c < fs->ncols; c++) clean = clean && column_clean(c, cols[c], count);
+    for (int c = 0; st == TT_OK && c < fs->ncols; c++) clean = clean && column_clean(fs, c, cols[c], count);
     for (int64_t i = 0; st == TT_OK && !clean && i < count; i++) {
         int bad = bad_column(fs, cols, i);
         if (bad >= 0) return bad_point(fs, bad, start + i, cols[bad][i]);
