@@ -86,7 +86,7 @@ include vulkan.mk
 PACKAGES += $(VULKAN_PACKAGES)
 
 .SECONDARY:
-.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-large bench-deps mpi
+.PHONY: all deps packages demo test lint format unit asan asan-run valgrind install uninstall clean bench bench-large bench-deps bench-nist mpi
 all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS) mpi
 
 # The MPI programs and library (MPI=1 above), in their own build tree.
@@ -225,6 +225,10 @@ BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 bench: all $(BENCH_BIN)
 	B=$(B) bench/gen.sh
 	B=$(B) bench/run
+
+# NIST's nonlinear regression problems: tg-fit beside scipy's curve_fit (bench/nist/README.md).
+bench-nist: all
+	cd bench/nist && /usr/bin/python3 compare.py ../../bin/tg-fit
 
 # Data larger than memory: 10^9 points (8 GB) written by tg-gen and fitted by
 # tg-fit, with the time and peak RSS of each (N=... for another size).

@@ -14,7 +14,7 @@ static double fit_once(const char *path, tg_fit_method method)
     double t0 = now_ms();
     tt_source *src = tt_source_open(path);
     if (!src) die("tt_source_open");
-    tg_fit_source_spec fss = {NULL, NULL, NULL, false, NULL};
+    tg_fit_source_spec fss = {.drop_nan = false};
     tg_fit_source *fs = NULL;
     if (tg_fit_source_open(src, &fss, &fs) != TT_OK) die("tg_fit_source_open");
     tg_fit_spec sp;

@@ -35,7 +35,7 @@ int main(int argc, char **argv)
         y[i] = (float)(2 * x[i] + 3 + 3 * tt_philox_normal(1, (uint64_t)(n + i)));
     }
     source src = {x, y, 0};
-    tg_fit_data data = {n, 1, false, TT_F32, source_read, &src, NULL};
+    tg_fit_data data = {n, 1, false, TT_F32, source_read, &src, NULL, false};
     double *ms = malloc(sizeof *ms * (size_t)runs), *cols = malloc(sizeof *cols * 2 * TG_FIT_SLICE);
     if (!ms || !cols) die("out of memory");
     double *pc[2] = {cols, cols + TG_FIT_SLICE}, sink = 0;

@@ -8,6 +8,9 @@
 
 #define FIG_W 1100
 #define FIG_H 470
+#define RESID_TOP (PANEL_TOP + PANEL_H + 62)
+#define RESID_H 150
+#define FIG_H_RESID (RESID_TOP + RESID_H + 58)
 #define PANEL_TOP 52
 #define PANEL_H 340
 #define PANEL_W 440
@@ -181,13 +184,65 @@ static void title(FILE *f, const panel *p, const char *text)
 
 /* ---- the left panel: data and fitted curve ------------------------------ */
 
+/* Vertical error bars v -/+ e at the points (every stride-th). */
+static void error_bars(FILE *f, const panel *p, const plot_fit *d, const double *v, int64_t stride, int clip)
+{
+    fprintf(f, "<g clip-path=\"url(#clip%d)\" stroke=\"#1f77b4\" stroke-opacity=\"0.55\" stroke-width=\"1\">\n", clip);
+    for (int64_t i = 0; i < d->n; i += stride)
+        if (isfinite(d->x[i]) && isfinite(v[i]) && isfinite(d->sigma[i])) {
+            double sx = map_x(p, d->x[i]);
+            fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", sx, map_y(p, v[i] - d->sigma[i]),
+                    sx, map_y(p, v[i] + d->sigma[i]));
+        }
+    fputs("</g>\n", f);
+}
+
+/* The x range of the data (padded). */
+static void data_x_range(const plot_fit *d, double *xlo, double *xhi)
+{
+    *xlo = INFINITY, *xhi = -INFINITY;
+    for (int64_t i = 0; i < d->n; i++)
+        if (isfinite(d->x[i]) && isfinite(d->y[i])) *xlo = fmin(*xlo, d->x[i]), *xhi = fmax(*xhi, d->x[i]);
+    pad_range(xlo, xhi);
+}
+
+/* ---- under the data: the residuals y - fit ------------------------------ */
+
+static void resid_panel(FILE *f, const plot_fit *d)
+{
+    double xlo, xhi, ylo = INFINITY, yhi = -INFINITY;
+    data_x_range(d, &xlo, &xhi);
+    for (int64_t i = 0; i < d->n; i++)
+        if (isfinite(d->resid[i])) {
+            double e = d->sigma && isfinite(d->sigma[i]) ? d->sigma[i] : 0;
+            ylo = fmin(ylo, d->resid[i] - e), yhi = fmax(yhi, d->resid[i] + e);
+        }
+    double m = fmax(fabs(ylo), fabs(yhi)); /* symmetric about zero */
+    ylo = -m, yhi = m;
+    pad_range(&ylo, &yhi);
+    panel p = {LEFT_X, RESID_TOP, PANEL_W, RESID_H, xlo, xhi, ylo, yhi, false};
+    frame(f, &p, 3);
+    x_axis(f, &p, d->xlabel ? d->xlabel : "x", false);
+    y_axis(f, &p, "residual (y - fit)");
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n",
+            p.px, map_y(&p, 0), p.px + p.pw, map_y(&p, 0));
+    int64_t stride = d->n > MAX_DOTS ? (d->n + MAX_DOTS - 1) / MAX_DOTS : 1;
+    if (d->sigma) error_bars(f, &p, d, d->resid, stride, 3);
+    fprintf(f, "<g clip-path=\"url(#clip3)\" fill=\"#1f77b4\" fill-opacity=\"0.75\" stroke=\"none\">\n");
+    for (int64_t i = 0; i < d->n; i += stride)
+        if (isfinite(d->x[i]) && isfinite(d->resid[i]))
+            fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"2\"/>\n", map_x(&p, d->x[i]), map_y(&p, d->resid[i]));
+    fputs("</g>\n", f);
+}
+
 static void data_panel(FILE *f, const plot_fit *d)
 {
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    double xlo, xhi, ylo = INFINITY, yhi = -INFINITY;
+    data_x_range(d, &xlo, &xhi);
     for (int64_t i = 0; i < d->n; i++)
         if (isfinite(d->x[i]) && isfinite(d->y[i])) {
-            xlo = fmin(xlo, d->x[i]), xhi = fmax(xhi, d->x[i]);
-            ylo = fmin(ylo, d->y[i]), yhi = fmax(yhi, d->y[i]);
+            double e = d->sigma && isfinite(d->sigma[i]) ? d->sigma[i] : 0;
+            ylo = fmin(ylo, d->y[i] - e), yhi = fmax(yhi, d->y[i] + e);
         }
     /* The curve widens the y range a little at most: it is clipped anyway. */
     double span = yhi - ylo;
@@ -196,7 +251,6 @@ static void data_panel(FILE *f, const plot_fit *d)
             if (d->cy[i] < ylo && d->cy[i] > ylo - span / 2) ylo = d->cy[i];
             if (d->cy[i] > yhi && d->cy[i] < yhi + span / 2) yhi = d->cy[i];
         }
-    pad_range(&xlo, &xhi);
     pad_range(&ylo, &yhi);
     panel p = {LEFT_X, PANEL_TOP, PANEL_W, PANEL_H, xlo, xhi, ylo, yhi, false};
     frame(f, &p, 1);
@@ -206,6 +260,7 @@ static void data_panel(FILE *f, const plot_fit *d)
 
     /* Dots: every point up to MAX_DOTS, else an even subsample. */
     int64_t stride = d->n > MAX_DOTS ? (d->n + MAX_DOTS - 1) / MAX_DOTS : 1;
+    if (d->sigma) error_bars(f, &p, d, d->y, stride, 1);
     double r = d->n > 2000 ? 1.6 : d->n > 300 ? 2.2 : 3.2;
     fprintf(f, "<g clip-path=\"url(#clip1)\" fill=\"#1f77b4\" fill-opacity=\"%.2f\" stroke=\"none\">\n",
             d->n > 2000 ? 0.45 : 0.75);
@@ -377,8 +432,9 @@ char *plot_fit_svg(const plot_fit *d, size_t *len)
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
             "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\" fill=\"#222\">\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            FIG_W, FIG_H, FIG_W, FIG_H);
+            FIG_W, d->resid ? FIG_H_RESID : FIG_H, FIG_W, d->resid ? FIG_H_RESID : FIG_H);
     data_panel(f, d);
+    if (d->resid) resid_panel(f, d);
     loss_panel(f, d);
     fputs("</svg>\n", f);
     if (fclose(f) != 0) {

@@ -23,6 +23,8 @@ typedef struct {
     const char *xlabel, *ylabel;
     const char *data_label;  /* legend, e.g. "data (500 points)" */
     const char *curve_label; /* legend, e.g. "fit (line, mse)" */
+    const double *sigma;     /* error bars y -/+ sigma at each point, or NULL */
+    const double *resid;     /* y - fit at each point: a residual panel under the data, or NULL */
     const double *loss;
     int64_t nloss;
     const char *loss_title; /* over the right panel */

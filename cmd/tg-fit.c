@@ -9,6 +9,7 @@
  * Side outputs: --history (the loss curve), --plot (an SVG drawn by plot.c),
  * --log-every and --progress on standard error.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -38,23 +39,34 @@ static const char usage[] =
     "\n"
     "Input: FILE (HDF5 or text; '-' or nothing: standard input), so that\n"
     "`tg-gen line ... | tg-fit` works.\n"
-    "  -x, --x NAME           the x dataset or column (default x; for text without\n"
+    "  -x, --x NAME[,NAME...] the x dataset or column (default x; for text without\n"
     "                         such a column, the first one; columns without a\n"
-    "                         header are named 1, 2, ...)\n"
-    "  -y, --y NAME           the y dataset or column (default y, else the next one)\n"
+    "                         header are named 1, 2, ...); several: the line is\n"
+    "                         y = w_A*A + w_B*B + ... + b\n"
+    "  -y, --y NAME|EXPR      the y dataset or column (default y, else the next one),\n"
+    "                         or an expression over the columns: -y 'log(y)'\n"
     "  -w, --weights NAME     per-point weights 1/sigma^2 (each loss term times w)\n"
+    "  -s, --sigma NAME       per-point uncertainties of y (weights 1/sigma^2;\n"
+    "                         gnuplot's using 1:2:3)\n"
+    "      --absolute-sigma   the sigmas are absolute: the covariance is not\n"
+    "                         rescaled by the reduced chi-square\n"
+    "      --stderr FROM      jacobian (default: J^T W J, as gnuplot and scipy) or\n"
+    "                         hessian (the full Hessian of the loss)\n"
     "      --drop-nan         drop rows holding NaN or Inf (with a note) instead of\n"
     "                         failing\n"
     "Model and loss:\n"
     "  -m, --model MODEL      line (default: y = w*x + b), poly:K (c0 + c1 x + ...\n"
     "                         + cK x^K) or an expression in x whose other names are\n"
-    "                         parameters, all given by --init: 'a*exp(k*x)'\n"
+    "                         parameters (from 1, or --init): 'a*exp(k*x)'; names\n"
+    "                         of columns or datasets are data: 'a*x + c*z + d'\n"
     "  -l, --loss LOSS        mse (default), half-mse, sse, l1, huber[:DELTA],\n"
     "                         orthogonal (total least squares, line only), or an\n"
     "                         expression over pred, y, x: 'sum((pred-y)^2)/2'\n"
     "      --init NAME=V,...  initial parameter values (repeatable)\n"
     "      --method M         descent (default) or exact (closed-form least\n"
     "                         squares or total least squares, to compare with)\n"
+    "      --allow-undetermined  fit even when the data leave parameters free\n"
+    "                         (their standard errors print as undetermined)\n"
     "Descent (the default with none of these converges on any line in few steps,\n"
     "on internally standardized data; any of them runs the seeds' raw loop):\n"
     "      --optimizer OPT    gd, sgd, momentum or adam (default gd; sgd with\n"
@@ -76,6 +88,8 @@ static const char usage[] =
     "      --format FMT       text (default on a terminal), kv (name=value lines\n"
     "                         for eval), h5 (default otherwise), csv or tsv (the\n"
     "                         parameters as a table: parameter, value, stderr)\n"
+    "      --ci LEVEL         confidence intervals at LEVEL (a fraction, 0.95)\n"
+    "                         from Student's t (kv always has them, at 0.95)\n"
     "      --progress         a progress bar (steps, loss, rate, ETA) on standard\n"
     "                         error whenever it is a terminal (default: on a\n"
     "                         terminal whose TERM is not dumb, for a descent that\n"
@@ -84,7 +98,10 @@ static const char usage[] =
     "      --log-every N      print 'step K loss L' every N steps on standard error\n"
     "      --history FILE     write the loss after each step (.h5/.hdf5, .csv, .tsv\n"
     "                         or .txt)\n"
-    "      --plot FILE.svg    draw the data, the fitted curve and the loss curve\n"
+    "      --residuals FILE   write x, y, fit and residual = y - fit per point\n"
+    "                         (with --sigma: sigma and residual/sigma too)\n"
+    "      --plot FILE.svg    draw the data (with --sigma's error bars), the fitted\n"
+    "                         curve, the residuals and the loss curve\n"
     "                         (SVG: the name must end in .svg)\n"
     "common options:\n"
     "  -o, --output FILE      write the report to FILE (atomically); its extension\n"
@@ -123,6 +140,11 @@ enum {
     OPT_LOG_EVERY,
     OPT_HISTORY,
     OPT_PLOT,
+    OPT_ABSOLUTE_SIGMA,
+    OPT_STDERR,
+    OPT_ALLOW_UNDETERMINED,
+    OPT_CI,
+    OPT_RESIDUALS,
 };
 
 static const struct option longopts[] = {
@@ -130,6 +152,12 @@ static const struct option longopts[] = {
     {"x", required_argument, NULL, 'x'},
     {"y", required_argument, NULL, 'y'},
     {"weights", required_argument, NULL, 'w'},
+    {"sigma", required_argument, NULL, 's'},
+    {"absolute-sigma", no_argument, NULL, OPT_ABSOLUTE_SIGMA},
+    {"stderr", required_argument, NULL, OPT_STDERR},
+    {"allow-undetermined", no_argument, NULL, OPT_ALLOW_UNDETERMINED},
+    {"ci", required_argument, NULL, OPT_CI},
+    {"residuals", required_argument, NULL, OPT_RESIDUALS},
     {"drop-nan", no_argument, NULL, OPT_DROP_NAN},
     {"model", required_argument, NULL, 'm'},
     {"loss", required_argument, NULL, 'l'},
@@ -171,6 +199,9 @@ typedef struct {
     bool drop_nan;
     const char *model, *loss;
     tg_model *compiled; /* the model, from the library */
+    int nxlist;         /* -x x,z: the x columns named (xlist[0] the first) */
+    char *xlist[TG_FIT_MAX_X];
+    tg_loss_kind loss_kind;
     char **init_names;
     double *init_values;
     int ninit;
@@ -187,9 +218,12 @@ typedef struct {
     double loss_below;
     bool keep_best;
     cmd_progress_mode progress;
+    bool sigma, absolute_sigma, allow_undetermined, stderr_hessian; /* sigma: wname names sigmas (--sigma) */
+    bool ci_given;
+    double ci; /* the confidence level (0.95 unless --ci) */
     int64_t slice, log_every;
-    const char *history, *plot;
-    tt_file_format history_fmt;
+    const char *history, *plot, *residuals;
+    tt_file_format history_fmt, residuals_fmt;
     out_kind out;
 } fit_opts;
 
@@ -322,6 +356,13 @@ static tg_model *compile_model(const char *m)
 static void check_model(fit_opts *o)
 {
     tg_model *model = o->compiled = compile_model(o->model);
+    if (o->nxlist > 1) { /* the line's coefficients are named after the columns */
+        tg_model_free(model);
+        o->compiled = NULL;
+        if (tg_model_new_with_data(o->model, o->nxlist, (const char *const *)o->xlist, &model) != TT_OK)
+            cmd_usage_error("%s", tt_last_error());
+        o->compiled = model;
+    }
     int np = tg_model_nparams(model);
     if (tg_model_get_kind(model) != TG_MODEL_EXPR) {
         for (int i = 0; i < o->ninit; i++) {
@@ -335,7 +376,7 @@ static void check_model(fit_opts *o)
         }
     }
     const char *loss = o->loss ? o->loss : "mse";
-    tg_loss_kind kind = check_loss(loss);
+    tg_loss_kind kind = o->loss_kind = check_loss(loss);
     if (tg_loss_check_model(kind, model) != TT_OK)
         cmd_usage_error("--loss %s fits a line only (total least squares); drop --model %s", loss, o->model);
     if (o->method == TG_METHOD_EXACT) {
@@ -352,18 +393,35 @@ static void check_model(fit_opts *o)
 static void parse(fit_opts *o, int argc, char **argv)
 {
     static const char *const methods[] = {"descent", "exact", NULL};
+    static const char *const stderr_sources[] = {"jacobian", "hessian", NULL};
     static const char *const optimizers[] = {"gd", "sgd", "momentum", "adam", NULL};
     static const tg_optimizer opt_values[] = {TG_OPT_GD, TG_OPT_SGD, TG_OPT_MOMENTUM, TG_OPT_ADAM};
     bool help = false;
     int c;
-    while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:m:l:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CMD_COMMON_SHORTOPTS "x:y:w:s:m:l:", longopts, NULL)) != -1) {
         if (c == CMD_OPT_DTYPE) o->dtype_given = true;
         if (cmd_common_option(&o->co, c, optarg) || cmd_progress_option(c, &o->progress)) continue;
         switch (c) {
         case 'h': help = true; break;
-        case 'x': o->xname = optarg; break;
+        case 'x': o->xname = optarg; break; /* split into xlist after the options */
         case 'y': o->yname = optarg; break;
-        case 'w': o->wname = optarg; break;
+        case 'w':
+        case 's':
+            if (o->wname && o->sigma != (c == 's'))
+                cmd_usage_error(
+                    "-w (weights) and --sigma (uncertainties) cannot be used together: weights are 1/sigma^2");
+            o->wname = optarg;
+            o->sigma = c == 's';
+            break;
+        case OPT_ABSOLUTE_SIGMA: o->absolute_sigma = true; break;
+        case OPT_STDERR: o->stderr_hessian = cmd_parse_choice("--stderr", optarg, stderr_sources) == 1; break;
+        case OPT_ALLOW_UNDETERMINED: o->allow_undetermined = true; break;
+        case OPT_CI:
+            o->ci = cmd_parse_double("--ci", optarg);
+            if (!(o->ci > 0 && o->ci < 1))
+                cmd_usage_error("--ci takes a confidence level between 0 and 1 (0.95 for 95%%), got '%s'", optarg);
+            o->ci_given = true;
+            break;
         case OPT_DROP_NAN: o->drop_nan = true; break;
         case 'm':
             if (!*optarg) cmd_usage_error("invalid value '' for --model: expected line, poly:K or an expression");
@@ -423,6 +481,10 @@ static void parse(fit_opts *o, int argc, char **argv)
             if (!*optarg) cmd_usage_error("invalid value '' for --plot: expected a file name");
             o->plot = optarg;
             break;
+        case OPT_RESIDUALS:
+            if (!*optarg) cmd_usage_error("invalid value '' for --residuals: expected a file name");
+            o->residuals = optarg;
+            break;
         default: cmd_usage_error("unexpected option (internal error)");
         }
     }
@@ -432,6 +494,19 @@ static void parse(fit_opts *o, int argc, char **argv)
         cmd_usage_error("unexpected argument '%s': tg-fit reads one FILE (x and y are named with -x, -y)",
                         argv[optind]);
     if (o->steps && o->epochs) cmd_usage_error("--steps and --epochs cannot be used together");
+    if (!o->ci_given) o->ci = 0.95;
+    for (const char *p = o->xname; p;) { /* -x x,z */
+        size_t n = strcspn(p, ",");
+        if (!n) cmd_usage_error("invalid value '%s' for -x: an empty column name", o->xname);
+        for (int j = 0; j < o->nxlist; j++)
+            if (strlen(o->xlist[j]) == n && !strncmp(o->xlist[j], p, n))
+                cmd_usage_error("-x names the column '%s' twice", o->xlist[j]);
+        if (o->nxlist == TG_FIT_MAX_X) cmd_usage_error("-x takes at most %d columns", TG_FIT_MAX_X);
+        if (!(o->xlist[o->nxlist++] = strndup(p, n))) cmd_fail("out of memory");
+        p = p[n] ? p + n + 1 : NULL;
+    }
+    if (o->absolute_sigma && !o->wname)
+        cmd_usage_error("--absolute-sigma needs the uncertainties: --sigma COLUMN (or -w WEIGHTS)");
 
     /* The optimizer: named, else implied by its options (the seeds' raw loop). */
     if (!o->optimizer_given) {
@@ -459,6 +534,10 @@ static void parse(fit_opts *o, int argc, char **argv)
         int k = cmd_form_by_path("--history", o->history, cmd_set_forms, NULL);
         o->history_fmt = k >= 0 ? cmd_set_forms[k].fmt : TT_FMT_H5; /* a device or FIFO: as a pipe */
     }
+    if (o->residuals) {
+        int k = cmd_form_by_path("--residuals", o->residuals, cmd_set_forms, NULL);
+        o->residuals_fmt = k >= 0 ? cmd_set_forms[k].fmt : TT_FMT_H5;
+    }
     if (o->plot) cmd_form_by_path("--plot", o->plot, plot_forms, NULL);
 }
 
@@ -469,6 +548,9 @@ typedef struct {
     bool text;
     const char *xname, *yname, *wname; /* as found */
     bool weighted;
+    bool sigma; /* --sigma: the weight column holds uncertainties (the fit takes 1/sigma^2) */
+    int nx;     /* x columns: x (xnames[0] == xname), then the other regressors */
+    const char *xnames[TG_FIT_MAX_X];
     int64_t n;      /* the points fitted */
     tt_dtype dtype; /* the data's floating type */
     tt_source *src;
@@ -483,8 +565,93 @@ static const char *column_after(char *const *names, int n, const char *skip)
     return NULL;
 }
 
-/* Opens the source and checks x, y and the weights (names, shapes, lengths)
- * before any point is read; the points are read by the fit, slice by slice. */
+/* A column or dataset the fit reads must exist: a missing one says which
+ * option names it (the reads come later, slice by slice). */
+static void check_present(tt_source *src, const char *name, const char *opt)
+{
+    int ndim;
+    int64_t shape[TT_MAX_DIMS];
+    tt_dtype dt;
+    tt_status st = tt_source_info(src, name, &ndim, shape, &dt);
+    if (st == TT_ENOTFOUND && opt) cmd_fail("%s; name it with %s NAME", tt_last_error(), opt);
+    if (st != TT_OK) cmd_fail_lib(NULL);
+}
+
+/* Whether the source has a column or dataset of this name. */
+static bool has_name(char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return true;
+    return false;
+}
+
+/* -y: a column (or dataset) of that name, else an expression over the
+ * columns (gnuplot's using 1:(log($2))): its syntax, and each name it reads
+ * (pi and the other constants apart) a column, checked before any read. */
+static void check_response(tt_source *src, const char *yname)
+{
+    if (!tg_fit_source_is_expression(src, yname)) {
+        check_present(src, yname, "-y");
+        return;
+    }
+    if (tg_expr_check(yname))
+        cmd_usage_error("-y '%s' is neither a column nor an expression: %s", yname, tt_last_error());
+    tg_program *p = tg_program_parse(yname);
+    if (!p) cmd_fail_lib("-y");
+    int used = 0;
+    for (int i = 0; i < tg_program_nnames(p); i++) {
+        double constant;
+        if (tg_expr_constant(tg_program_name(p, i), &constant)) continue;
+        check_present(src, tg_program_name(p, i), "-y");
+        used++;
+    }
+    tg_program_free(p);
+    if (!used) cmd_usage_error("-y '%s' reads no column (the response is an expression over the columns)", yname);
+}
+
+static void add_regressor(fit_data *d, tt_source *src, const char *name)
+{
+    if (d->nx == TG_FIT_MAX_X) cmd_usage_error("a fit takes at most %d x columns", TG_FIT_MAX_X);
+    check_present(src, name, "-x");
+    d->xnames[d->nx++] = name;
+}
+
+/* The x columns: x, the other names of -x x,z, and the names of an
+ * expression model that are columns or datasets of the input (data, not
+ * parameters: 'a*x + c*z + d' reads z); a parameter one edit away from a
+ * column's name draws a warning (a typo would become a fitted parameter),
+ * unless both are single letters. */
+static void regressors(const fit_opts *o, fit_data *d, tt_source *src)
+{
+    d->nx = 1, d->xnames[0] = d->xname;
+    for (int j = 1; j < o->nxlist; j++) add_regressor(d, src, o->xlist[j]);
+    if (tg_model_get_kind(o->compiled) != TG_MODEL_EXPR) return;
+    char *const *names = NULL;
+    int nnames = 0;
+    cmd_check_status(tt_source_names(src, &names, &nnames), NULL);
+    tg_program *prog = tg_program_parse(o->model);
+    if (!prog) cmd_expr_fail(NULL);
+    for (int i = 0; i < tg_program_nnames(prog); i++) {
+        const char *name = tg_program_name(prog, i);
+        bool taken = !strcmp(name, d->xname) || !strcmp(name, d->yname) || (d->wname && !strcmp(name, d->wname));
+        if (taken || !has_name(names, nnames, name)) continue;
+        bool listed = false;
+        for (int j = 0; j < d->nx; j++) listed |= !strcmp(d->xnames[j], name);
+        for (int k = 0; k < nnames && !listed; k++) /* the source's copy of the name outlives prog */
+            if (!strcmp(names[k], name)) add_regressor(d, src, names[k]), listed = true;
+    }
+    for (int i = 0; i < tg_program_nnames(prog); i++) {
+        const char *name = tg_program_name(prog, i);
+        if (has_name(names, nnames, name) || !strcmp(name, "x")) continue;
+        for (int k = 0; k < nnames; k++)
+            if ((strlen(name) > 1 || strlen(names[k]) > 1) && edit_distance(name, names[k]) == 1 &&
+                strcmp(names[k], d->yname) != 0) /* single letters are all one edit apart */
+                cmd_warn("warning: '%s' in the model is a parameter, one letter away from the column '%s' (a typo?)",
+                         name, names[k]);
+    }
+    tg_program_free(prog);
+}
+
 static void read_data(const fit_opts *o, fit_data *d)
 {
     const char *path = o->input ? o->input : "-";
@@ -508,7 +675,7 @@ static void read_data(const fit_opts *o, fit_data *d)
         if (!strcmp(cols[i], "x")) has_x = true;
         if (!strcmp(cols[i], "y")) has_y = true;
     }
-    d->xname = o->xname;
+    d->xname = o->nxlist ? o->xlist[0] : NULL;
     if (!d->xname) d->xname = has_x || !d->text ? "x" : column_after(cols, ncols, NULL);
     d->yname = o->yname;
     if (!d->yname) d->yname = has_y || !d->text ? "y" : column_after(cols, ncols, d->xname);
@@ -517,18 +684,16 @@ static void read_data(const fit_opts *o, fit_data *d)
                  ncols == 1 ? "" : "s");
     d->wname = o->wname;
     d->weighted = d->wname != NULL;
+    d->sigma = o->sigma;
 
-    /* x, then y: a missing one says which option names it. */
-    const char *names[2] = {d->xname, d->yname}, *opts_[2] = {"-x", "-y"};
-    for (int c = 0; c < 2; c++) {
-        int ndim;
-        int64_t shape[TT_MAX_DIMS];
-        tt_dtype dt;
-        tt_status st = tt_source_info(src, names[c], &ndim, shape, &dt);
-        if (st == TT_ENOTFOUND) cmd_fail("%s; name it with %s NAME", tt_last_error(), opts_[c]);
-        if (st != TT_OK) cmd_fail_lib(NULL); /* x is damaged: said before y is looked for */
-    }
-    tg_fit_source_spec fss = {d->xname, d->yname, d->wname, o->drop_nan, " (--drop-nan drops such rows)"};
+    /* x, then y, the other x columns and the weights: a missing one says
+     * which option names it; x is damaged: said before y is looked for. */
+    check_present(src, d->xname, "-x");
+    check_response(src, d->yname);
+    regressors(o, d, src);
+    if (d->wname) check_present(src, d->wname, o->sigma ? "--sigma" : NULL);
+    tg_fit_source_spec fss = {d->xname, d->yname, d->wname, o->drop_nan, " (--drop-nan drops such rows)",
+                              d->sigma, d->nx,    d->xnames};
     if (tg_fit_source_open(src, &fss, &d->fs) != TT_OK) cmd_fail_lib(NULL);
     const tg_fit_data *fd = tg_fit_source_data(d->fs);
     d->n = fd->n;
@@ -634,9 +799,20 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     char fb[512];
     int p = r->nparams;
     fprintf(f, "Fit of %s to %lld points (%s: %s, %s%s%s)\n", tg_model_formula(o->compiled, fb, sizeof fb),
-            (long long)r->n, d->label, d->xname, d->yname, d->wname ? ", weights " : "", d->wname ? d->wname : "");
+            (long long)r->n, d->label, d->xname, d->yname, d->wname ? (o->sigma ? ", sigma " : ", weights ") : "",
+            d->wname ? d->wname : "");
+    if (tg_model_get_kind(o->compiled) == TG_MODEL_EXPR || d->nx > 1) {
+        fprintf(f, "parameters: ");
+        for (int i = 0; i < p; i++) fprintf(f, "%s%s", i ? ", " : "", r->names[i]);
+        fprintf(f, "; data: ");
+        for (int j = 0; j < d->nx; j++) fprintf(f, "%s%s", j ? ", " : "", d->xnames[j]);
+        fputc('\n', f);
+    }
     fprintf(f, "loss %s, ", o->loss ? o->loss : "mse");
     if (o->method == TG_METHOD_EXACT) fprintf(f, "method exact\n\n");
+    else if (o->optimizer == TG_OPT_AUTO && tg_model_get_kind(o->compiled) == TG_MODEL_EXPR &&
+             (o->loss_kind == TG_LOSS_MSE || o->loss_kind == TG_LOSS_HALF_MSE || o->loss_kind == TG_LOSS_SSE))
+        fprintf(f, "default method: Levenberg-Marquardt (exact Jacobian)\n\n");
     else if (o->optimizer == TG_OPT_AUTO)
         fprintf(f, "default descent%s\n\n",
                 tg_model_get_kind(o->compiled) != TG_MODEL_EXPR ? " (on standardized data)" : "");
@@ -647,11 +823,23 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
     int nw = 9;
     for (int i = 0; i < p; i++)
         if ((int)strlen(r->names[i]) > nw) nw = (int)strlen(r->names[i]);
-    fprintf(f, "%-*s   %-16s   %-14s\n", nw, "parameter", "value", "standard error");
+    fprintf(f, "%-*s   %-16s   %-14s", nw, "parameter", "value", "standard error");
+    if (o->ci_given) fprintf(f, "         %g%% confidence interval", o->ci * 100);
+    fputc('\n', f);
     for (int i = 0; i < p; i++) {
-        fprintf(f, "%-*s = %-16.10g +/- %-12.6g", nw, r->names[i], r->values[i], r->stderrs[i]);
+        fprintf(f, "%-*s = %-16.10g +/- ", nw, r->names[i], r->values[i]);
+        if (!r->determined[i]) fprintf(f, "%-12s", "undetermined");
+        else fprintf(f, "%-12.6g", r->stderrs[i]);
+        char rel[32] = "";
         if (r->values[i] != 0 && isfinite(r->stderrs[i]))
-            fprintf(f, " (%.3g%%)", fabs(r->stderrs[i] / r->values[i]) * 100);
+            snprintf(rel, sizeof rel, "(%.3g%%)", fabs(r->stderrs[i] / r->values[i]) * 100);
+        if (o->ci_given) {
+            double lo, hi;
+            tg_fit_ci(r, i, o->ci, &lo, &hi);
+            fprintf(f, " %-10s [%.10g, %.10g]", rel, lo, hi);
+        } else if (*rel) {
+            fprintf(f, " %s", rel);
+        }
         fputc('\n', f);
     }
     if (p > 1) {
@@ -673,29 +861,66 @@ static void print_text(FILE *f, const fit_opts *o, const fit_data *d, const tg_f
         }
     }
     fputc('\n', f);
+    /* Each line as gnuplot's fit log or scipy names it (man page, OUTPUT). */
     fprintf(f, "final loss                  %.10g\n", r->loss);
-    fprintf(f, "sum of squares of residuals %.10g%s\n", r->sse, d->weighted ? " (weighted)" : "");
-    fprintf(f, "degrees of freedom          %lld\n", (long long)r->dof);
-    fprintf(f, "rms of residuals            %.10g\n", r->rms);
-    if (r->dof > 0) fprintf(f, "residual variance (sse/dof) %.10g\n", r->sse / (double)r->dof);
+    fprintf(f, "chi-square (WSSR)           %.10g%s\n", r->chi2,
+            !d->weighted ? " (unweighted: the sum of squared residuals)" : "");
+    fprintf(f, "degrees of freedom (ndf)    %lld\n", (long long)r->dof);
+    fprintf(f, "reduced chi-square          %.10g (WSSR/ndf)\n", r->chi2_red);
+    fprintf(f, "p-value                     %.10g (P(chi-square >= WSSR), gnuplot's FIT_P)\n", r->p_value);
+    fprintf(f, "rms of residuals            %.10g (sqrt(WSSR/ndf), gnuplot's FIT_STDFIT)\n", r->rms);
+    fprintf(f, "R^2                         %.10g (adjusted %.10g)\n", r->r2, r->r2_adj);
+    fprintf(f, "covariance                  %s\n",
+            r->absolute_sigma ? "absolute: (J^T W J)^-1 (--absolute-sigma)" : "scaled by the reduced chi-square");
+    fprintf(f, "standard errors from        %s\n",
+            r->stderr_hessian ? "the Hessian of the loss" : "J^T W J (the residuals' curvature left out)");
     fprintf(f, "steps                       %lld\n", (long long)r->steps);
     fprintf(f, "stop                        %s (%s)\n", stop_name(r), stop_text(r->stop));
+    fprintf(f, "converged                   %s\n", r->converged ? "yes" : "no");
 }
 
-static void print_kv(FILE *f, const tg_fit_result *r)
+/* A standard error, or "undetermined" for a parameter the data leave free. */
+static void fmt_stderr(char *buf, size_t n, const tg_fit_result *r, int i)
+{
+    if (!r->determined[i]) snprintf(buf, n, "undetermined");
+    else fmt_num(buf, n, r->stderrs[i]);
+}
+
+static void print_kv(FILE *f, const fit_opts *o, const tg_fit_result *r)
 {
     char a[40];
     int p = r->nparams;
     for (int i = 0; i < p; i++) {
         fmt_num(a, sizeof a, r->values[i]);
         fprintf(f, "%s=%s\n", r->names[i], a);
-        fmt_num(a, sizeof a, r->stderrs[i]);
+        fmt_stderr(a, sizeof a, r, i);
         fprintf(f, "%s_stderr=%s\n", r->names[i], a);
     }
     fmt_num(a, sizeof a, r->loss);
     fprintf(f, "loss=%s\n", a);
     fprintf(f, "steps=%lld\n", (long long)r->steps);
     fprintf(f, "stop=%s\n", stop_name(r));
+    fprintf(f, "converged=%d\n", r->converged ? 1 : 0);
+    fprintf(f, "stderr=%s\n", r->stderr_hessian ? "hessian" : "jacobian");
+    const struct {
+        const char *key;
+        double v;
+    } stats[] = {
+        {"chi2", r->chi2}, {"chi2_red", r->chi2_red}, {"p_value", r->p_value}, {"r2", r->r2}, {"r2_adj", r->r2_adj}};
+    for (size_t k = 0; k < sizeof stats / sizeof *stats; k++) {
+        fmt_num(a, sizeof a, stats[k].v);
+        fprintf(f, "%s=%s\n", stats[k].key, a);
+    }
+    fmt_num(a, sizeof a, o->ci);
+    fprintf(f, "ci_level=%s\n", a);
+    for (int i = 0; i < p; i++) {
+        double lo, hi;
+        tg_fit_ci(r, i, o->ci, &lo, &hi);
+        fmt_num(a, sizeof a, lo);
+        fprintf(f, "%s_ci_low=%s\n", r->names[i], a);
+        fmt_num(a, sizeof a, hi);
+        fprintf(f, "%s_ci_high=%s\n", r->names[i], a);
+    }
     fmt_num(a, sizeof a, r->sse);
     fprintf(f, "sse=%s\n", a);
     fmt_num(a, sizeof a, r->rms);
@@ -721,7 +946,7 @@ static void print_table(FILE *f, const tg_fit_result *r, char sep)
     fprintf(f, "parameter%cvalue%cstderr\n", sep, sep);
     for (int i = 0; i < r->nparams; i++) {
         fmt_num(v, sizeof v, r->values[i]);
-        fmt_num(e, sizeof e, r->stderrs[i]);
+        fmt_stderr(e, sizeof e, r, i);
         fprintf(f, "%s%c%s%c%s\n", r->names[i], sep, v, sep, e);
     }
 }
@@ -754,6 +979,16 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
         put_f64(set, name, 0, NULL, &r->stderrs[i]);
         free(name);
     }
+    for (int i = 0; i < p; i++) {
+        double ci[2];
+        tg_fit_ci(r, i, o->ci, &ci[0], &ci[1]);
+        for (int k = 0; k < 2; k++) {
+            char *name = cmd_xprintf("%s/%s", k ? "ci_high" : "ci_low", r->names[i]);
+            put_f64(set, name, 0, NULL, &ci[k]);
+            free(name);
+        }
+    }
+    cmd_attr_num(set, "ci_level", o->ci);
     int64_t shape[2] = {p, p};
     put_f64(set, "cov", 2, shape, r->cov);
     double *corr = cmd_xcalloc((size_t)p * (size_t)p, sizeof *corr);
@@ -781,6 +1016,14 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_num(set, "loss", r->loss);
     cmd_attr_num(set, "sse", r->sse);
     cmd_attr_num(set, "rms", r->rms);
+    cmd_attr_num(set, "chi2", r->chi2);
+    cmd_attr_num(set, "chi2_red", r->chi2_red);
+    cmd_attr_num(set, "p_value", r->p_value);
+    cmd_attr_num(set, "r2", r->r2);
+    cmd_attr_num(set, "r2_adj", r->r2_adj);
+    cmd_attr_int(set, "converged", r->converged);
+    cmd_attr_int(set, "absolute_sigma", r->absolute_sigma);
+    cmd_attr_str(set, "stderr", r->stderr_hessian ? "hessian" : "jacobian");
     cmd_attr_int(set, "n", r->n);
     cmd_attr_int(set, "dof", r->dof);
     cmd_attr_int(set, "steps", r->steps);
@@ -788,7 +1031,7 @@ static tt_tensor_set *result_set(const fit_opts *o, const fit_data *d, const tg_
     cmd_attr_str(set, "input", d->label);
     cmd_attr_str(set, "x", d->xname);
     cmd_attr_str(set, "y", d->yname);
-    if (d->wname) cmd_attr_str(set, "weights", d->wname);
+    if (d->wname) cmd_attr_str(set, o->sigma ? "sigma" : "weights", d->wname);
     cmd_attr_seed(set, o->co.seed);
     cmd_attr_str(set, "dtype", tt_dtype_name(o->co.dtype));
     cmd_attr_str(set, "device", tt_device_name(o->co.device));
@@ -808,7 +1051,7 @@ static void write_report(const fit_opts *o, const fit_data *d, const tg_fit_resu
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) cmd_fail("out of memory");
-    if (o->out == OUT_KV) print_kv(f, r);
+    if (o->out == OUT_KV) print_kv(f, o, r);
     else if (o->out == OUT_CSV || o->out == OUT_TSV) print_table(f, r, o->out == OUT_CSV ? ',' : '\t');
     else print_text(f, o, d, r);
     if (fclose(f) != 0) cmd_fail("out of memory");
@@ -831,6 +1074,87 @@ static void write_history(const fit_opts *o, const tg_fit_result *r)
     tt_set_free(set);
 }
 
+/* res[i] = y[i] - fit[i] at n points of the x columns xs (false when the
+ * model cannot be evaluated). */
+static bool residuals_at(const fit_opts *o, const tg_fit_result *r, const double *const *xs, const double *y, int64_t n,
+                         double *fit, double *res)
+{
+    if (tg_model_predict_cols(o->compiled, r->values, xs, n, fit) != TT_OK) return false;
+    for (int64_t i = 0; i < n; i++) res[i] = y[i] - fit[i];
+    return true;
+}
+
+/* The columns of --residuals: the x columns, y, fit, residual, then with
+ * --sigma sigma and residual/sigma. */
+enum { RES_MAX_COLS = TG_FIT_MAX_X + 5 };
+
+/* One piece of --residuals: rows [0, m) of the columns, as a tensor set. */
+static tt_tensor_set *residual_piece(const char *const *names, double *const *cols, int ncols, int64_t m)
+{
+    tt_tensor_set *set = tt_set_new();
+    if (!set) cmd_fail("out of memory");
+    for (int c = 0; c < ncols; c++) put_f64(set, names[c], 1, &m, cols[c]);
+    return set;
+}
+
+/* x, y, fit, residual (and sigma, residual/sigma) per point, as gnuplot's
+ * residuals and scipy's y - f(x, *popt), in a pass of its own over the data,
+ * written a slice at a time (text or HDF5) to a temporary file renamed at
+ * the end: memory bounded by the slice. */
+static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
+    const tg_fit_data *fd = tg_fit_source_data(d->fs);
+    bool h5 = o->residuals_fmt == TT_FMT_H5;
+    int64_t n = d->n, cap = n < TG_FIT_SLICE ? n : TG_FIT_SLICE;
+    int nx = d->nx, ncols = d->sigma ? nx + 5 : nx + 3, fitc = nx + 1, resc = nx + 2, sig = nx + 3, norm = nx + 4;
+    const char *names[RES_MAX_COLS];
+    for (int j = 0; j < nx; j++) names[j] = d->xnames[j];
+    names[nx] = d->yname, names[fitc] = "fit", names[resc] = "residual", names[sig] = "sigma",
+    names[norm] = "normalized";
+    double *cols[RES_MAX_COLS], *weights = d->weighted && !d->sigma ? cmd_xcalloc((size_t)cap, sizeof *weights) : NULL;
+    for (int c = 0; c < ncols; c++) cols[c] = cmd_xcalloc((size_t)cap, sizeof *cols[c]);
+    cmd_text *text = NULL;
+    cmd_h5_out *h5out = NULL;
+    tt_h5_writer *w = NULL;
+    int ids[RES_MAX_COLS];
+    if (h5) {
+        h5out = cmd_h5_open(o->residuals, (uint64_t)n * (uint64_t)ncols * sizeof(double));
+        w = cmd_h5_writer(h5out);
+        for (int c = 0; c < ncols; c++)
+            if ((ids[c] = tt_h5_writer_add(w, names[c], TT_F64, 1, &n, NULL)) < 0) cmd_fail_lib(NULL);
+    } else {
+        text = cmd_text_open(o->residuals, o->residuals_fmt);
+    }
+    for (int64_t at = 0; at < n; at += cap) {
+        int64_t m = n - at < cap ? n - at : cap;
+        double *read[TG_FIT_MAX_X + 2];
+        for (int c = 0; c <= nx; c++) read[c] = cols[c];
+        if (d->weighted) read[nx + 1] = d->sigma ? cols[sig] : weights;
+        if (fd->read(fd->ctx, at, m, read) != TT_OK) cmd_fail_lib(NULL);
+        if (!residuals_at(o, r, (const double *const *)cols, cols[nx], m, cols[fitc], cols[resc]))
+            cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
+        if (d->sigma)
+            for (int64_t i = 0; i < m; i++) cols[norm][i] = cols[resc][i] / cols[sig][i];
+        tt_tensor_set *piece = residual_piece(names, cols, ncols, m);
+        if (!h5) cmd_text_put(text, piece);
+        for (int c = 0; h5 && c < ncols; c++)
+            if (tt_h5_writer_put(w, ids[c], at, piece->tensors[c]) != TT_OK) cmd_fail_lib(NULL);
+        tt_set_free(piece);
+    }
+    if (h5) {
+        tt_tensor_set *attrs = tt_set_new();
+        if (!attrs) cmd_fail("out of memory");
+        cmd_provenance(attrs);
+        if (tt_h5_writer_attrs(w, attrs) != TT_OK) cmd_fail_lib(NULL);
+        tt_set_free(attrs);
+        cmd_h5_close(h5out);
+    } else {
+        cmd_text_close(text);
+    }
+    for (int c = 0; c < ncols; c++) free(cols[c]);
+    free(weights);
+}
+
 /* ---- the plot --------------------------------------------------------------- */
 
 /* y of the fitted model at xs (NULL when it cannot be evaluated). */
@@ -850,15 +1174,19 @@ static double *model_values(const fit_opts *o, const tg_fit_result *r, const dou
 
 static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
+    /* A sample of the points (every column: the residuals need every x), in a pass of its own. */
     int64_t np = d->n < PLOT_POINTS ? d->n : PLOT_POINTS, shown = 0;
-    double *px = cmd_xcalloc((size_t)np, sizeof *px), *py = cmd_xcalloc((size_t)np, sizeof *py);
+    int nx = d->nx;
+    double *sample[TG_FIT_MAX_X + 2] = {NULL};
+    for (int c = 0; c <= nx; c++) sample[c] = cmd_xcalloc((size_t)(np ? np : 1), sizeof *sample[c]);
+    if (d->sigma) sample[nx + 1] = cmd_xcalloc((size_t)(np ? np : 1), sizeof *sample[nx + 1]);
     double lo, hi;
-    if (tg_fit_source_sample(d->fs, np, px, py, &shown, &lo, &hi) != TT_OK) cmd_fail_lib(NULL);
+    if (tg_fit_source_sample_cols(d->fs, np, sample, &shown, &lo, &hi) != TT_OK) cmd_fail_lib(NULL);
     int64_t nc = 400;
     double *cx = cmd_xcalloc((size_t)nc, sizeof *cx);
     for (int64_t i = 0; i < nc; i++) cx[i] = lo + (hi - lo) * (double)i / (double)(nc - 1);
-    double *cy = model_values(o, r, cx, nc);
-    if (!cy) cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
+    double *cy = d->nx == 1 ? model_values(o, r, cx, nc) : NULL; /* several x: no curve over the first */
+    if (!cy && d->nx == 1) cmd_warn("--plot: cannot evaluate the model for the curve: %s", tt_last_error());
 
     char title[256], curve[160], data[96], losst[160], pb[64];
     const char *m = tg_model_text(o->compiled);
@@ -880,9 +1208,17 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     if (o->method == TG_METHOD_EXACT) snprintf(losst, sizeof losst, "loss (%s)", lossname);
     else snprintf(losst, sizeof losst, "loss (%s), %lld steps, stop: %s", lossname, (long long)r->steps, stop_name(r));
     snprintf(pb, sizeof pb, "closed form: no descent steps");
+    double *fit = cmd_xcalloc((size_t)(shown ? shown : 1), sizeof *fit);
+    double *res = cmd_xcalloc((size_t)(shown ? shown : 1), sizeof *res);
+    if (!residuals_at(o, r, (const double *const *)sample, sample[nx], shown, fit, res)) {
+        free(res);
+        res = NULL;
+    }
     plot_fit pf = {
-        .x = px,
-        .y = py,
+        .sigma = sample[nx + 1],
+        .resid = res,
+        .x = sample[0],
+        .y = sample[nx],
         .n = shown,
         .cx = cx,
         .cy = cy,
@@ -902,10 +1238,56 @@ static void write_plot(const fit_opts *o, const fit_data *d, const tg_fit_result
     if (!svg) cmd_fail("out of memory drawing --plot");
     cmd_write_bytes(o->plot, svg, len);
     free(svg);
+    free(res);
+    free(fit);
+    for (int c = 0; c < nx + 2; c++) free(sample[c]);
     free(cx);
     free(cy);
-    free(px);
-    free(py);
+}
+
+/* ---- warnings ---------------------------------------------------------------- */
+
+/* What the numbers alone would hide, on standard error (see DIAGNOSTICS). */
+static void warn_about(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
+    char a[40], b[40];
+    if (r->rank < r->nparams) {
+        char list[512] = "";
+        int nfree = 0;
+        for (int i = 0; i < r->nparams && strlen(list) < 400; i++)
+            if (!r->determined[i])
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", nfree++ ? ", " : "", r->names[i]);
+        cmd_warn("warning: the data do not determine %s (rank %d of %d): %s undetermined", list, r->rank, r->nparams,
+                 nfree > 1 ? "their standard errors are" : "its standard error is");
+    }
+    if (r->dof <= 0 && !r->absolute_sigma)
+        cmd_warn(
+            "warning: %lld points for %d parameters leave no degrees of freedom: the standard errors are not defined",
+            (long long)r->n, r->nparams);
+    if (r->tested && !r->converged && r->stop == TG_STOP_STEPS)
+        cmd_warn(
+            "warning: not converged after %lld steps (the last step changed the loss by %.3g relative; more --steps%s)",
+            (long long)r->steps, r->last_change, o->optimizer == TG_OPT_AUTO ? "" : ", a larger --lr or --tol");
+    if (r->stalled)
+        cmd_warn(
+            "warning: not converged: after %lld steps no step reduces the sum of squares, yet the residuals are not "
+            "orthogonal to the model's derivatives (a stall; try other --init values)",
+            (long long)r->steps);
+    if (r->implausible) {
+        int i = r->far_param;
+        snprintf(a, sizeof a, "%.6g", r->values[i]);
+        snprintf(b, sizeof b, "%.6g", r->far_exact);
+        cmd_warn(
+            "warning: not converged after %lld steps (%s = %s lies %.3g of its standard errors from the optimum of the "
+            "same loss, %s%s; more --steps, a larger --lr, or the default method)",
+            (long long)r->steps, r->names[i], a, r->far_sigmas, b,
+            tg_fit_exact_covers(o->compiled, o->loss_kind) ? ", as --method exact finds it" : "");
+    }
+    if (r->precision_lost)
+        cmd_warn(
+            "warning: %s lost precision in the conversion to float32 (rounding errors up to %.3g against a spread of "
+            "%.3g); use --dtype f64",
+            r->precision_col ? d->yname : d->xname, r->precision_err, r->precision_spread);
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -928,6 +1310,7 @@ static void release_host(void)
     tg_model_free(opts.compiled);
     for (int i = 0; i < opts.ninit; i++) free(opts.init_names[i]);
     free(opts.init_names);
+    for (int j = 0; j < opts.nxlist; j++) free(opts.xlist[j]);
     free(opts.init_values);
 }
 
@@ -951,6 +1334,10 @@ static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
     spec->has_loss_below = o->has_loss_below;
     spec->loss_below = o->loss_below;
     spec->keep_best = o->keep_best;
+    spec->allow_undetermined = o->allow_undetermined;
+    if (o->nxlist > 1) spec->nx = o->nxlist, spec->x_names = (const char *const *)o->xlist;
+    spec->absolute_sigma = o->absolute_sigma;
+    spec->stderr_hessian = o->stderr_hessian;
     spec->slice = o->slice;
     spec->seed = o->co.seed;
     spec->dtype = o->co.dtype;
@@ -970,6 +1357,7 @@ int main(int argc, char **argv)
     cmd_common_finish(&op->co);
     if (op->history) cmd_check_output_path(op->history);
     if (op->plot) cmd_check_output_path(op->plot);
+    if (op->residuals) cmd_check_output_path(op->residuals);
     fit_opts o = *op; /* read-only from here; `opts` keeps what release_host frees */
 
     /* The whole request is checked (expressions' syntax first) before any data is read. */
@@ -977,18 +1365,26 @@ int main(int argc, char **argv)
     spec_from_opts(&o, &spec);
     if (tg_fit_check(&spec) != TT_OK) cmd_expr_fail(NULL);
 
-    /* The device asked for must work, whatever the method runs there (the data
-     * stay on the host and are read a slice at a time). */
-    if (o.co.device.type != TT_DEVICE_CPU) {
-        int64_t one = 1;
-        tt_release(cmd_check(tt_zeros(1, &one, TT_F32, o.co.device), NULL));
-    }
     fit_data *const dp = &data;
     read_data(&o, dp);
     fit_data d = *dp;
     tt_dtype dt = o.dtype_given ? o.co.dtype : d.dtype;
     o.co.dtype = dt;
     spec.dtype = dt;
+    /* The data are read as doubles, a slice at a time: the fit rounds them
+     * to --dtype on --device itself, and says when that loses precision. The
+     * device is tried first, so that a missing one is an error whatever the
+     * method (the default and exact ones compute on the host). */
+    if (o.co.device.type != TT_DEVICE_CPU) {
+        int64_t one = 1;
+        tt_release(cmd_check(tt_zeros(1, &one, TT_F32, o.co.device), NULL));
+    }
+    if (d.nx > 1) spec.nx = d.nx, spec.x_names = d.xnames;
+    /* the model over the data's columns, for the report's formula and predictions */
+    tg_model *with_data;
+    if (tg_model_new_with_data(o.model, d.nx, d.xnames, &with_data) != TT_OK) cmd_expr_fail(NULL);
+    tg_model_free(opts.compiled);
+    opts.compiled = o.compiled = with_data;
 
     step_ctx sc = {0};
     bool speaks = cmd_mpi_rank == 0; /* under MPI, rank 0 alone shows progress and writes */
@@ -1026,8 +1422,12 @@ int main(int argc, char **argv)
             else snprintf(lr, sizeof lr, "now the %s default, %g", o.optimizer_name, r->lr);
             cmd_fail("%s; try a smaller --lr (%s)", err && *err ? err : "the loss became NaN", lr);
         }
+        const char *err = tt_last_error();
+        if (err && (strstr(err, "do not determine") || strstr(err, "cannot determine")) && !o.allow_undetermined)
+            cmd_fail("%s; --allow-undetermined fits it anyway", err);
         cmd_expr_fail(NULL);
     }
+    warn_about(&o, &d, r);
     if (interrupted) {
         /* As gnuplot's fit: the parameters reached on standard output, no file. */
         cmd_warn("interrupted at step %lld: the parameters reached follow; no file is written", (long long)r->steps);
@@ -1042,6 +1442,7 @@ int main(int argc, char **argv)
     if (!speaks) return 0;
     /* Side outputs first, the report last (a failure leaves no report). */
     if (o.history) write_history(&o, r);
+    if (o.residuals) write_residuals(&o, &d, r);
     if (o.plot) write_plot(&o, &d, r);
     write_report(&o, &d, r);
     return 0;

@@ -14,6 +14,11 @@ def run(tgfit, p, start):
     init = ",".join(f"{n}={v!r}" for n, v in zip(p["params"], p[f"start{start}"]))
     cmd = [tgfit, os.path.join(nist.HERE, p["data"]), "--model", p["model"], "--init", init,
            "--dtype", "f64", "--format", "kv"]
+    xs = [c for c in p["columns"] if c != "y"]
+    if xs != ["x"]:
+        cmd += ["-x", ",".join(xs)]
+    if p["response"] != "y":
+        cmd += ["-y", p["response"]]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     kv = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     return proc.returncode, kv

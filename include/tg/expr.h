@@ -127,6 +127,9 @@ const char *tg_program_name(const tg_program *p, int i);
  * linear combination, with coefficients free of the data, of sum() or mean()
  * over all elements of elementwise terms that depend on the data, so that
  * it is the sum of its values on the blocks (with tg_env_set_mean_divisor). */
+/* The value of a named constant (pi, e, inf, nan, as Python's math names
+ * them); false for any other name. A name the environment binds wins. */
+bool tg_expr_constant(const char *name, double *value);
 bool tg_program_is_elementwise(const tg_program *p, int ndata, const char *const *data);
 bool tg_program_is_additive(const tg_program *p, int ndata, const char *const *data);
 /* While count > 0, mean(x) over all elements evaluates as sum(x) / count: a

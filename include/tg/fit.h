@@ -79,7 +79,25 @@ typedef struct {
     bool has_loss_below;
     double loss_below;
     bool keep_best; /* report the parameters of the lowest loss seen */
-    uint64_t seed;  /* batch order and random initial values */
+    /* A problem whose data do not determine every parameter (rank-deficient
+     * curvature: fewer points than parameters, every x the same, collinear
+     * regressors) is an error naming them; true fits it anyway, their
+     * standard errors undetermined (tg_fit_result.determined). */
+    bool allow_undetermined;
+    /* The weights are 1/sigma^2 of known sigmas: the covariance is (J^T W J)^-1,
+     * not rescaled by the reduced chi-square (curve_fit's absolute_sigma). */
+    bool absolute_sigma;
+    /* Standard errors from the full Hessian of the loss (its residuals'
+     * curvature included) rather than from J^T W J. */
+    bool stderr_hessian;
+    /* The x columns' names (nx of them; 0 and NULL: one column, x). With
+     * several, the line fits y = w_A*A + w_B*B + ... + b (multiple linear
+     * regression; a coefficient's name is w_ and the column's name with every
+     * character outside [A-Za-z0-9_] replaced by _), and an expression model
+     * reads each name as its column: its other names are parameters. */
+    int nx;
+    const char *const *x_names;
+    uint64_t seed; /* batch order and random initial values */
     /* Points per slice read from the data (0: TG_FIT_SLICE). Slices at least
      * a block long are read in whole blocks (the slice rounded down to a
      * multiple of TG_FIT_BLOCK); shorter ones are gathered into a block. sgd
@@ -102,6 +120,9 @@ typedef struct {
 
 void tg_fit_spec_defaults(tg_fit_spec *spec);
 
+/* The most x columns a fit takes (several regressors). */
+#define TG_FIT_MAX_X 6
+
 /* Points per accumulation block, and the default slice (both powers of two). */
 #define TG_FIT_BLOCK 8192
 #define TG_FIT_SLICE 65536
@@ -112,7 +133,7 @@ void tg_fit_spec_defaults(tg_fit_spec *spec);
  * regression), y, then the weights 1/sigma^2 when `weighted`. */
 typedef struct {
     int64_t n;      /* points */
-    int nx;         /* x columns (1) */
+    int nx;         /* x columns (the model's: tg_fit_spec.nx, 1 by default) */
     bool weighted;  /* a weight column follows y */
     tt_dtype dtype; /* the data's own floating type (the fit runs in spec->dtype) */
     /* Fills cols[c][0 .. count) with the values of column c at points start ..
@@ -124,6 +145,7 @@ typedef struct {
     void *ctx;
     /* The columns' names for messages ("x[5000] is NaN"); NULL: x, y, weights. */
     const char *const *names;
+    bool sigma; /* with weighted: that column holds sigmas (weights 1/sigma^2, each > 0) */
 } tg_fit_data;
 
 /* ---- models --------------------------------------------------------------- */
@@ -137,6 +159,10 @@ typedef enum { TG_MODEL_LINE, TG_MODEL_POLY, TG_MODEL_EXPR } tg_model_kind;
 /* "line" (also when NULL), "poly:K" or an expression; TT_EUSAGE naming an
  * unknown name or a bad degree, the parser's error for an expression. */
 tt_status tg_model_new(const char *model, tg_model **out);
+/* The same over the data columns x_names[0 .. nx) (see tg_fit_spec.x_names). */
+tt_status tg_model_new_with_data(const char *model, int nx, const char *const *x_names, tg_model **out);
+int tg_model_nx(const tg_model *m);
+const char *tg_model_x_name(const tg_model *m, int j);
 void tg_model_free(tg_model *m);
 tg_model_kind tg_model_get_kind(const tg_model *m);
 const char *tg_model_text(const tg_model *m); /* as given ("line" for NULL) */
@@ -149,6 +175,9 @@ const char *tg_model_formula(const tg_model *m, char *buf, size_t len);
 /* pred[i] = model(x[i]) for the parameters theta (in parameter order), in
  * float64, for any chunk of points. */
 tt_status tg_model_predict(const tg_model *m, const double *theta, const double *x, int64_t n, double *pred);
+/* The same for a model of several x columns: xs[j][i] is column j at point i. */
+tt_status tg_model_predict_cols(const tg_model *m, const double *theta, const double *const *xs, int64_t n,
+                                double *pred);
 /* The built-in model names, NULL-terminated ("line", "poly:K"). */
 const char *const *tg_model_names(void);
 
@@ -179,10 +208,46 @@ typedef struct {
     double *values; /* in the user's units */
     double *stderrs;
     double *cov;    /* nparams x nparams, row-major */
-    double loss;    /* the final (or best) loss */
-    double sse;     /* sum of (weighted) squared residuals */
-    double rms;     /* sqrt(sse / n) */
-    int64_t n, dof; /* points, n - nparams */
+    double loss;    /* the final (or best) loss; after TG_STOP_LOSS_BELOW the loss that stopped it */
+    double sse;     /* sum of (weighted) squared residuals: gnuplot's WSSR, the chi-square */
+    double rms;     /* sqrt(sse / dof): gnuplot's "rms of residuals" (FIT_STDFIT); NaN when dof <= 0 */
+    int64_t n, dof; /* points, n - nparams (gnuplot's ndf) */
+    /* The statistics (gnuplot, scipy): chi2 = sse; chi2_red = chi2 / dof;
+     * p_value = Q(chi2; dof), the chance of a chi-square at least this large
+     * (gnuplot's FIT_P); r2 = 1 - sse / sst, sst the (weighted) sum of
+     * squares of y about its (weighted) mean; r2_adj = 1 - (1 - r2)(n - 1)/dof. */
+    double chi2, chi2_red, p_value, r2, r2_adj, sst;
+    bool absolute_sigma; /* cov = (J^T W J)^-1, not times chi2_red */
+    /* The covariance's curvature: the full Hessian of the loss (the squared
+     * losses of line and poly, where it is 2 J^T W J, or --stderr hessian), or
+     * else 2 J^T W J, the Hessian of the sum of squares less the residuals'
+     * curvature (gnuplot, scipy). */
+    bool stderr_hessian;
+    /* The default method stopped without progress while the gradient was not
+     * small (a stall: converged is false). */
+    bool stalled;
+    /* The rank of the column-scaled curvature (J^T W J, or the Hessian of
+     * the loss) with a relative threshold, as MINPACK and numpy's lstsq judge
+     * it; determined[i] false for a parameter the data leave free (its
+     * standard error and covariance are NaN). */
+    int rank;
+    bool *determined;
+    /* Convergence: `tested` when the method has a convergence test (the
+     * default method; gd & co. with tol); `converged` when it passed (or the
+     * closed form, or --loss-below reached). A fixed-budget descent (no tol)
+     * of a model with a closed form is compared with it: `implausible` when
+     * parameter far_param lies far_sigmas (> 3) of its own standard errors
+     * from the closed form's far_exact; converged is then false, else true. */
+    bool tested, converged, implausible;
+    int far_param;
+    double far_exact, far_sigmas;
+    double last_change; /* the relative loss change of the last step */
+    /* A float32 fit of float64 data whose column precision_col (0: x, 1: y)
+     * lost precision when rounded to float32: rounding errors up to
+     * precision_err against a spread (standard deviation) of precision_spread. */
+    bool precision_lost;
+    int precision_col;
+    double precision_err, precision_spread;
     int64_t steps;
     int64_t max_steps; /* the step limit that applied (0 for the exact method) */
     double lr;         /* the learning rate that ran (0 for the default method and the exact one) */
@@ -206,6 +271,15 @@ tt_status tg_fit(const tt_tensor *x, const tt_tensor *y, const tt_tensor *weight
  * returned as it is. */
 tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec, tg_fit_result **out);
 void tg_fit_result_free(tg_fit_result *r);
+/* The confidence interval of parameter i at `level` (0 < level < 1):
+ * value -/+ t * stderr, t Student's quantile at (1 + level)/2 with the
+ * fit's dof, as gnuplot and scipy compute it (NaN when dof <= 0 or the
+ * standard error is not defined). */
+void tg_fit_ci(const tg_fit_result *r, int i, double level, double *low, double *high);
+/* Q(chi2; dof) = 1 - the chi-square distribution's CDF (gnuplot's FIT_P). */
+double tg_chi2_sf(double chi2, double dof);
+/* Student's t: the quantile at probability p (0 < p < 1) with dof degrees of freedom. */
+double tg_student_t_quantile(double p, double dof);
 
 /* ---- data from a tensor source (tg/io.h) -------------------------------------- */
 /* x, y and optional weights, vectors (1-D, (N, 1) or (1, N)) of numbers in a
@@ -220,12 +294,19 @@ typedef struct {
     const char *x, *y, *weights; /* names in the source (NULL: "x", "y", no weights) */
     bool drop_nan;
     const char *nan_hint; /* appended to the message of a NaN or Inf, e.g. " (--drop-nan drops such rows)" */
+    bool sigma;           /* the weights column holds sigmas (tg_fit_data.sigma): each must be > 0 */
+    /* Several x columns (nx > 1, at most TG_FIT_MAX_X): their names, x unused. */
+    int nx;
+    const char *const *xs;
 } tg_fit_source_spec;
 typedef struct tg_fit_source tg_fit_source;
 /* src must outlive the result. Errors name the source and the dataset (column). */
 tt_status tg_fit_source_open(tt_source *src, const tg_fit_source_spec *spec, tg_fit_source **out);
 void tg_fit_source_free(tg_fit_source *fs);
 const tg_fit_data *tg_fit_source_data(const tg_fit_source *fs);
+/* Whether spec.y is an expression over the columns (a response such as
+ * 'log(y)'): no column has that name, and it is more than a name. */
+bool tg_fit_source_is_expression(tt_source *src, const char *y);
 /* drop_nan: the points dropped, and the source index of the first (-1: none). */
 int64_t tg_fit_source_dropped(const tg_fit_source *fs, int64_t *first);
 /* Text: the file line of the point at a source index; 0 for HDF5. */
@@ -234,6 +315,10 @@ int64_t tg_fit_source_line(const tg_fit_source *fs, int64_t index);
  * k-th one, evenly spread) into xs, ys, for a plot of any number of points. */
 tt_status tg_fit_source_sample(tg_fit_source *fs, int64_t max, double *xs, double *ys, int64_t *count, double *xmin,
                                double *xmax);
+/* The same for every column of tg_fit_source_data's (the x columns, y, the
+ * weights or sigmas as stored): out[c] receives column c, or NULL to skip it. */
+tt_status tg_fit_source_sample_cols(tg_fit_source *fs, int64_t max, double *const *out, int64_t *count, double *xmin,
+                                    double *xmax);
 /* The checks of tg_fit that need no data (model and loss, their syntax and
  * functions first, the initial values, the options), so that a program can
  * refuse a bad request before it reads anything: TT_OK or tg_fit's error.

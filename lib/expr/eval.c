@@ -264,7 +264,7 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
         char name[256];
         snprintf(name, sizeof name, "%.*s", n->namelen, n->name);
         tt_tensor *t = tg_env_get(E->env, name);
-        if (!t && ex_constant(name, &out->num)) return 0;
+        if (!t && tg_expr_constant(name, &out->num)) return 0;
         if (!t) return ex_unknown_name(E->env, n, false), -1;
         out->t = tt_retain(t);
         return 0;

@@ -128,8 +128,6 @@ int ex_fold(int op, bool binary, double a, double b, double *out);
 void ex_op_error(const char *label, int col);
 
 /* functions.c */
-/* pi, e, inf, nan: true with the value. */
-bool ex_constant(const char *name, double *value);
 int ex_call(ex_eval *E, const ex_node *call, ex_val *out);
 /* Whether a call is elementwise in its tensor arguments (exp, pow, where,
  * max(a, b), ...; not sum, max(x), matmul, reshape, the constructors). */

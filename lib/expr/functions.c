@@ -529,7 +529,7 @@ static const struct {
 };
 #define NCONSTANTS ((int)(sizeof constants / sizeof constants[0]))
 
-bool ex_constant(const char *name, double *value)
+bool tg_expr_constant(const char *name, double *value)
 {
     for (int i = 0; i < NCONSTANTS; i++)
         if (!strcmp(constants[i].name, name)) return *value = constants[i].value, true;

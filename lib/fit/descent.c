@@ -67,35 +67,36 @@ typedef struct {
     double total;            /* mean() of an expression loss over the whole data: n; one block: 0 */
 } step_ctx;
 
-/* Tensors of m points (dtype and device of the descent). */
-static tt_status make_block(const step_ctx *c, const double *x, const double *y, const double *s, int64_t m,
-                            tgf_block *d, tgf_arena *ar)
+/* Tensors of m points (dtype and device of the descent) from the columns
+ * in the stream's order (x..., y, weights), each from point off. */
+static tt_status make_block(const step_ctx *c, double *const *cols, int64_t off, int64_t m, tgf_block *d, tgf_arena *ar)
 {
-    const double *src[3] = {x, y, s};
-    tt_tensor *t[3] = {0};
-    for (int k = 0; k < 3; k++) {
-        if (!src[k]) continue;
-        tt_tensor *h = tt_from_data(1, &m, TT_F64, src[k], TT_CPU);
+    const tgf_fit *F = c->F;
+    int nx = F->stream.data->nx, ncols = F->stream.ncols;
+    tt_tensor *t[TGF_MAX_X + 2] = {0};
+    for (int k = 0; k < ncols; k++) {
+        const double *src = cols[k] + off;
+        tt_tensor *h = tt_from_data(1, &m, TT_F64, src, TT_CPU);
         tt_tensor *cast = h ? tt_cast(h, c->dt) : NULL;
         tt_release(h);
         t[k] = cast && c->dev.type != TT_DEVICE_CPU ? tt_to_device(cast, c->dev) : cast ? tt_retain(cast) : NULL;
         tt_release(cast);
         if (!tgf_keep(ar, t[k])) return tt_last_status() ? tt_last_status() : TT_ENOMEM;
     }
-    *d = (tgf_block){m, t[0], t[1], t[2]};
+    *d = (tgf_block){.n = m, .x = t[0], .y = t[nx], .s = F->weighted ? t[ncols - 1] : NULL};
+    for (int j = 0; j < nx; j++) d->xs[j] = t[j];
     return TT_OK;
 }
 
 /* Loss summed over m points and its gradient (out: 1 + np doubles), by libgrad. */
-static tt_status graph_sums(const step_ctx *c, const double *x, const double *y, const double *s, int64_t m,
-                            double total, double *out)
+static tt_status graph_sums(const step_ctx *c, double *const *cols, int64_t off, int64_t m, double total, double *out)
 {
     tgf_fit *F = c->F;
     int np = F->model->np;
     tt_tensor *P[MAX_PARAMS] = {0}, *G[MAX_PARAMS] = {0};
     tgf_arena ar = {0};
     tgf_block d;
-    tt_status st = make_block(c, x, y, s, m, &d, &ar);
+    tt_status st = make_block(c, cols, off, m, &d, &ar);
     for (int i = 0; i < np && !st; i++)
         if (!(P[i] = tt_scalar(c->theta[i], c->dt, c->dev)) || tg_set_requires_grad(P[i], true))
             st = tt_last_status() ? tt_last_status() : TT_ENOMEM;
@@ -144,8 +145,7 @@ static tt_status step_blocks(void *ctx, int64_t start, int64_t count, double *co
     }
     for (int64_t b = 0; b * BLOCK < count; b++) {
         int64_t off = b * BLOCK, m = count - off < BLOCK ? count - off : BLOCK;
-        tt_status st =
-            graph_sums(c, cols[0] + off, cols[nx] + off, s ? s + off : NULL, m, c->total, partials + b * (1 + np));
+        tt_status st = graph_sums(c, cols, off, m, c->total, partials + b * (1 + np));
         if (st) return st;
     }
     return TT_OK;
@@ -158,7 +158,8 @@ typedef struct {
     uint64_t draws, order_draws;
     int64_t order_pos;
     bool whole; /* the data is one slice, read once */
-    double *bx; /* a batch: x, y, s */
+    double *bx; /* a batch: the stream's columns (x..., y, s), batch values each */
+    double *bcols[TGF_MAX_X + 2];
 } sgd_walk;
 
 static tt_status sgd_open(tgf_fit *F, sgd_walk *w, int64_t batch)
@@ -171,8 +172,9 @@ static tt_status sgd_open(tgf_fit *F, sgd_walk *w, int64_t batch)
     w->nslices = (F->n + w->slice_len - 1) / w->slice_len;
     w->perm = malloc(sizeof *w->perm * (size_t)w->slice_len);
     w->order = malloc(sizeof *w->order * (size_t)w->nslices);
-    w->bx = malloc(sizeof *w->bx * (size_t)batch * 3);
+    w->bx = malloc(sizeof *w->bx * (size_t)batch * (size_t)s->ncols);
     if (!w->perm || !w->order || !w->bx) return tt_set_error(TT_ENOMEM, "out of memory");
+    for (int k = 0; k < s->ncols; k++) w->bcols[k] = w->bx + (size_t)k * (size_t)batch;
     w->order_pos = w->nslices; /* a new order first */
     if (w->whole) {
         for (int64_t i = 0; i < F->n; i++) w->perm[i] = i;
@@ -218,14 +220,10 @@ static tt_status sgd_next(tgf_fit *F, sgd_walk *w, uint64_t seed, int64_t *m)
         len = F->n - k * w->slice_len < w->slice_len ? F->n - k * w->slice_len : w->slice_len;
         w->visit_left--;
     }
-    int64_t b = w->batch < len ? w->batch : len, nx = s->data->nx;
+    int64_t b = w->batch < len ? w->batch : len;
     draw_batch(seed, w->perm, len, b, &w->draws);
-    double *bx = w->bx, *by = bx + w->batch, *bs = by + w->batch;
-    for (int64_t j = 0; j < b; j++) {
-        int64_t i = w->perm[j];
-        bx[j] = s->cols[0][i], by[j] = s->cols[nx][i];
-        if (F->weighted) bs[j] = s->cols[s->ncols - 1][i];
-    }
+    for (int64_t j = 0; j < b; j++)
+        for (int k = 0; k < s->ncols; k++) w->bcols[k][j] = s->cols[k][w->perm[j]];
     *m = b;
     return TT_OK;
 }
@@ -249,8 +247,8 @@ tt_status tgf_descend(tgf_fit *F, double *theta, double lr, int64_t maxsteps, do
     tg_loss_kind lk = F->loss.kind;
     const tt_backend *cpu = tt_backend_for(TT_DEVICE_CPU);
     bool squared = lk == TG_LOSS_MSE || lk == TG_LOSS_HALF_MSE || lk == TG_LOSS_SSE;
-    bool fusable = F->model->kind == TG_MODEL_LINE && squared && sp->device.type == TT_DEVICE_CPU &&
-                   !sp->autograd_only && cpu && cpu->line_sums;
+    bool fusable = F->model->kind == TG_MODEL_LINE && F->model->nx == 1 && squared &&
+                   sp->device.type == TT_DEVICE_CPU && !sp->autograd_only && cpu && cpu->line_sums;
     int64_t batch = sp->optimizer == TG_OPT_SGD && sp->batch > 0 && sp->batch < F->n ? sp->batch : F->n;
     double p[MAX_PARAMS];
     for (int i = 0; i < np; i++) p[i] = in_dtype(dt, theta[i]);
@@ -266,12 +264,12 @@ tt_status tgf_descend(tgf_fit *F, double *theta, double lr, int64_t maxsteps, do
         int64_t m = F->n;
         if (batch < F->n) { /* one batch, evaluated whole */
             if ((st = sgd_next(F, &w, sp->seed, &m))) break;
-            const double *bs = F->weighted ? w.bx + 2 * batch : NULL;
+            const double *bs = F->weighted ? w.bcols[F->stream.ncols - 1] : NULL;
             if (fusable) {
-                st = fused_sums(&c, w.bx, w.bx + batch, bs, m, m, sums);
+                st = fused_sums(&c, w.bcols[0], w.bcols[1], bs, m, m, sums);
                 fused_to_loss(sums);
             } else {
-                st = graph_sums(&c, w.bx, w.bx + batch, bs, m, 0, sums);
+                st = graph_sums(&c, w.bcols, 0, m, 0, sums);
             }
         } else {
             st = tgf_pass(&F->stream, width, step_blocks, NULL, &c, sums);

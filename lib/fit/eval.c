@@ -23,7 +23,9 @@ static tt_status block_tensors(const tgf_fit *F, double *const *cols, int64_t of
 {
     int nx = F->stream.data->nx;
     d->n = m;
-    d->x = tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[0] + off, TT_CPU));
+    for (int j = 0; j < nx; j++)
+        if (!(d->xs[j] = tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[j] + off, TT_CPU)))) return tt_last_status();
+    d->x = d->xs[0];
     d->y = tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[nx] + off, TT_CPU));
     d->s = F->weighted ? tgf_keep(ar, tt_from_data(1, &m, TT_F64, cols[F->stream.ncols - 1] + off, TT_CPU)) : NULL;
     return d->x && d->y && (!F->weighted || d->s) ? TT_OK : tt_last_status() ? tt_last_status() : TT_ENOMEM;
@@ -42,17 +44,26 @@ static tt_status block_sse(tgf_fit *F, const tgf_block *d, tt_tensor *const *P, 
     return s ? tt_item(s, sse) : tt_last_status() ? tt_last_status() : TT_ERUNTIME;
 }
 
-static tt_status graph_block(graph_ctx *c, const tgf_block *d, double *out)
+static tt_status graph_block(graph_ctx *c, const tgf_block *d_in, double *out)
 {
     tgf_fit *F = c->F;
     int np = F->model->np;
     tt_tensor *P[MAX_PARAMS] = {0}, *G[MAX_PARAMS] = {0};
     tgf_arena ar = {0};
     tt_status st = TT_OK;
+    tgf_block gn = *d_in;
+    const tgf_block *d = d_in;
     memset(out, 0, sizeof(double) * (size_t)tgf_eval_width(np));
     for (int i = 0; i < np && !st; i++)
         if (!(P[i] = tt_scalar(c->theta[i], TT_F64, TT_CPU)) || tg_set_requires_grad(P[i], true))
             st = tt_last_status() ? tt_last_status() : TT_ENOMEM;
+    if (!st && F->gauss_newton) { /* y := the predictions at theta, constants: the residuals vanish there */
+        bool prev = tg_set_grad_enabled(false);
+        gn.y = tgf_model_graph(F->model, F->menv, d_in, P, &ar);
+        tg_set_grad_enabled(prev);
+        if (!gn.y) st = tt_last_status() ? tt_last_status() : TT_ERUNTIME;
+        d = &gn;
+    }
     double total = F->n > BLOCK ? (double)F->n : 0;
     bool prev = tg_set_grad_enabled(true);
     tt_tensor *loss = st ? NULL : tgf_loss_graph(F->model, &F->loss, c->kind, F->menv, F->lenv, d, P, total, &ar);

@@ -18,20 +18,12 @@ static void loss_from_sse(const tgf_fit *F, double sse, double sse_orth, tg_fit_
 {
     double n = (double)F->n;
     r->sse = sse;
-    r->rms = sqrt(sse / n);
     switch (F->loss.kind) {
     case TG_LOSS_SSE: r->loss = sse; break;
     case TG_LOSS_HALF_MSE: r->loss = sse / (2 * n); break;
     case TG_LOSS_ORTHOGONAL: r->loss = sse_orth / (2 * n); break;
     default: r->loss = sse / n; break;
     }
-}
-
-static void nan_cov(tg_fit_result *r)
-{
-    int np = r->nparams;
-    for (int i = 0; i < np * np; i++) r->cov[i] = NAN;
-    for (int i = 0; i < np; i++) r->stderrs[i] = NAN;
 }
 
 static tt_status exact_line(tgf_fit *F, double *theta, tg_fit_result *r)
@@ -51,9 +43,9 @@ static tt_status exact_line(tgf_fit *F, double *theta, tg_fit_result *r)
             double dd = Syy - Sxx;
             a = (dd + sqrt(dd * dd + 4 * Sxy * Sxy)) / (2 * Sxy);
         }
+    } else if (!(Sxx > 0)) { /* the slope is free: tg_fit_stream refuses it unless allowed */
+        a = 0;
     } else {
-        if (!(Sxx > 0))
-            return tt_set_error(TT_EINVAL, "every x is the same (%g): the line's slope is not determined", m->xmin);
         a = Sxy / Sxx;
     }
     theta[0] = a;
@@ -72,17 +64,22 @@ static tt_status exact_line(tgf_fit *F, double *theta, tg_fit_result *r)
     } else {
         Fsum = sse, Haa = 2 * Sxx, Hbb = 2 * m->w;
     }
-    int64_t dof = F->n - 2;
-    if (!(dof > 0 && Haa > 0 && Hbb > 0 && isfinite(Fsum))) {
-        nan_cov(r);
-        return TT_OK;
+    /* The rank analysis on the curvature in the standardized coordinates
+     * (s_w, s_b) of F->tr, from the one in (a, b_c) at the centroid, which is
+     * diagonal: a = sy/h s_w, b_c = sy s_b + sy (mx - c)/h s_w + my. */
+    const tgf_trans *t = &F->tr;
+    double M00 = t->sy / t->h, M10 = t->sy * (mx - t->c) / t->h, M11 = t->sy, haa = Haa > 0 ? Haa : 0;
+    double H[4] = {M00 * M00 * haa + M10 * M10 * Hbb, M10 * M11 * Hbb, M10 * M11 * Hbb, M11 * M11 * Hbb};
+    double factor = F->sp->absolute_sigma ? 2 : F->n > 2 && isfinite(Fsum) ? 2 * Fsum / (double)(F->n - 2) : NAN;
+    tgf_cov_from_curvature(F, H, factor, r);
+    if (r->rank == 2 && isfinite(factor)) { /* the centred form, free of the cancellation in H[0] */
+        double caa = factor / Haa, cbb = factor / Hbb;
+        r->cov[0] = caa;
+        r->cov[1] = r->cov[2] = -mx * caa;
+        r->cov[3] = mx * mx * caa + cbb;
+        r->stderrs[0] = sqrt(r->cov[0]);
+        r->stderrs[1] = sqrt(r->cov[3]);
     }
-    double caa = 2 * Fsum / (double)dof / Haa, cbb = 2 * Fsum / (double)dof / Hbb;
-    r->cov[0] = caa;
-    r->cov[1] = r->cov[2] = -mx * caa;
-    r->cov[3] = mx * mx * caa + cbb;
-    r->stderrs[0] = sqrt(r->cov[0]);
-    r->stderrs[1] = sqrt(r->cov[3]);
     return TT_OK;
 }
 
@@ -103,22 +100,32 @@ static tt_status tsqr_blocks(void *ctx, int64_t start, int64_t count, double *co
     const tgf_fit *F = c->F;
     const tgf_trans *t = &F->tr;
     int q = c->q, nx = F->stream.data->nx;
+    bool multi = F->model->kind == TG_MODEL_LINE; /* the columns x..., 1, y as they are */
     const double *s = F->weighted ? cols[F->stream.ncols - 1] : NULL;
     for (int64_t b = 0; b * BLOCK < count; b++) {
         int64_t off = b * BLOCK, m = count - off < BLOCK ? count - off : BLOCK;
         for (int64_t i = 0; i < m; i++) {
-            double w = s ? sqrt(s[off + i]) : 1, u = (cols[0][off + i] - t->c) / t->h, pw = 1;
+            double w = s ? sqrt(s[off + i]) : 1, y = cols[nx][off + i];
+            if (multi) {
+                for (int k = 0; k < nx; k++) c->A[(size_t)k * (size_t)m + (size_t)i] = w * cols[k][off + i];
+                c->A[(size_t)nx * (size_t)m + (size_t)i] = w;
+                c->A[(size_t)(q - 1) * (size_t)m + (size_t)i] = w * y;
+                continue;
+            }
+            double u = (cols[0][off + i] - t->c) / t->h, pw = 1;
             for (int k = 0; k < q - 1; k++, pw *= u) c->A[(size_t)k * (size_t)m + (size_t)i] = w * pw;
-            c->A[(size_t)(q - 1) * (size_t)m + (size_t)i] = w * (cols[nx][off + i] - t->my) / t->sy;
+            c->A[(size_t)(q - 1) * (size_t)m + (size_t)i] = w * (y - t->my) / t->sy;
         }
         tgf_qr_block(m, q, c->A, partials + b * q * q);
     }
     return TT_OK;
 }
 
+/* poly:K on standardized x, or the line in several x columns as they are
+ * (QR keeps the digits that the normal equations would lose). */
 static tt_status exact_poly(tgf_fit *F, double *theta, tg_fit_result *r)
 {
-    int p = F->model->K + 1, q = p + 1;
+    int p = F->model->np, q = p + 1;
     tsqr_ctx c = {F, q, malloc(sizeof(double) * (size_t)BLOCK * (size_t)q)};
     double *R = malloc(sizeof(double) * (size_t)(q * q));
     tt_status st = c.A && R ? TT_OK : tt_set_error(TT_ENOMEM, "out of memory");
@@ -136,12 +143,18 @@ static tt_status exact_poly(tgf_fit *F, double *theta, tg_fit_result *r)
         for (int i = 0; i <= k; i++) norm += R[i * q + k] * R[i * q + k];
         ok = norm > 0 && fabs(R[k * q + k]) > 1e-13 * sqrt(norm);
     }
-    if (!ok) {
+    if (!ok) { /* which coefficients are free: the rank analysis of R^T R */
+        double H[MAX_PARAMS * MAX_PARAMS];
+        for (int i = 0; i < p; i++)
+            for (int j = 0; j < p; j++) {
+                double acc = 0;
+                for (int k = 0; k <= (i < j ? i : j); k++) acc += R[k * q + i] * R[k * q + j];
+                H[i * p + j] = acc;
+            }
+        tgf_cov_from_curvature(F, H, NAN, r);
         free(R);
-        return tt_set_error(TT_EINVAL,
-                            "the points do not determine a degree-%d polynomial (fewer than %d distinct x "
-                            "values with nonzero weight)",
-                            p - 1, p);
+        if (r->rank == p) r->rank = p - 1, r->determined[p - 1] = false;
+        return TT_OK;
     }
     double cs[MAX_PARAMS];
     for (int k = p - 1; k >= 0; k--) {
@@ -149,12 +162,15 @@ static tt_status exact_poly(tgf_fit *F, double *theta, tg_fit_result *r)
         for (int j = k + 1; j < p; j++) acc -= R[k * q + j] * cs[j];
         cs[k] = acc / R[k * q + k];
     }
-    tgf_to_user(F->model, &F->tr, cs, theta);
-    double sse_std = R[p * q + p] * R[p * q + p], sy2 = F->tr.sy * F->tr.sy;
+    bool multi = F->model->kind == TG_MODEL_LINE;
+    if (multi) memcpy(theta, cs, sizeof(double) * (size_t)p);
+    else tgf_to_user(F->model, &F->tr, cs, theta);
+    double sse_std = R[p * q + p] * R[p * q + p], sy2 = multi ? 1 : F->tr.sy * F->tr.sy;
     loss_from_sse(F, sse_std * sy2, 0, r);
     /* cov_std = sse / dof (R^T R)^-1 = sse / dof R^-1 R^-T */
     int64_t dof = F->n - p;
-    if (dof > 0) {
+    bool absolute = F->sp->absolute_sigma;
+    if (dof > 0 || absolute) {
         double Ri[MAX_PARAMS * MAX_PARAMS] = {0}, C[MAX_PARAMS * MAX_PARAMS];
         for (int j = 0; j < p; j++) { /* column j of R^-1 */
             Ri[j * p + j] = 1 / R[j * q + j];
@@ -168,17 +184,20 @@ static tt_status exact_poly(tgf_fit *F, double *theta, tg_fit_result *r)
             for (int j = 0; j < p; j++) {
                 double acc = 0;
                 for (int k = (i > j ? i : j); k < p; k++) acc += Ri[i * p + k] * Ri[j * p + k];
-                C[i * p + j] = acc * sse_std / (double)dof;
+                C[i * p + j] = absolute ? acc / sy2 : acc * sse_std / (double)dof;
             }
         tgf_cov_to_user(F, C, r);
     } else {
-        nan_cov(r);
+        for (int i = 0; i < p * p; i++) r->cov[i] = NAN;
+        for (int i = 0; i < p; i++) r->stderrs[i] = NAN;
     }
+    r->rank = p;
+    for (int i = 0; i < p; i++) r->determined[i] = true;
     free(R);
     return TT_OK;
 }
 
 tt_status tgf_exact(tgf_fit *F, double *theta, tg_fit_result *r)
 {
-    return F->model->kind == TG_MODEL_LINE ? exact_line(F, theta, r) : exact_poly(F, theta, r);
+    return F->model->kind == TG_MODEL_LINE && F->model->nx == 1 ? exact_line(F, theta, r) : exact_poly(F, theta, r);
 }

@@ -15,6 +15,7 @@
 #define DEFAULT_STEPS 1000
 #define AUTO_STEPS 500
 #define AUTO_TOL 1e-12
+#define LM_TOL 1e-15 /* MINPACK's ftol and xtol: near machine precision, the answer polished */
 
 /* ---- names and results --------------------------------------------------------- */
 
@@ -49,6 +50,7 @@ void tg_fit_result_free(tg_fit_result *r)
     free(r->values);
     free(r->stderrs);
     free(r->cov);
+    free(r->determined);
     free(r->history);
     free(r);
 }
@@ -63,7 +65,10 @@ static tg_fit_result *result_new(const tg_model *m)
     r->values = calloc((size_t)np, sizeof *r->values);
     r->stderrs = calloc((size_t)np, sizeof *r->stderrs);
     r->cov = calloc((size_t)(np * np), sizeof *r->cov);
-    bool ok = r->names && r->values && r->stderrs && r->cov;
+    r->determined = calloc((size_t)np, sizeof *r->determined);
+    r->rank = np;
+    for (int i = 0; r->determined && i < np; i++) r->determined[i] = true;
+    bool ok = r->names && r->values && r->stderrs && r->cov && r->determined;
     for (int i = 0; ok && i < np; i++) ok = (r->names[i] = strdup(m->names[i])) != NULL;
     if (!ok) {
         tg_fit_result_free(r);
@@ -115,8 +120,10 @@ bool tgf_after_step(tgf_fit *F, int64_t step, double L, const double *theta_befo
         F->stop = TG_STOP_CALLBACK;
         return true;
     }
+    if (step > 1) F->last_change = fabs(Lprev - L) / fmax(fabs(L), 1e-300);
     if (sp->has_loss_below && L <= sp->loss_below) {
         F->stop = TG_STOP_LOSS_BELOW;
+        F->stop_loss = L;
         return true;
     }
     if (tol > 0 && step > 1 && (fabs(Lprev - L) <= tol * fmax(fabs(L), 1e-300) || gnorm < tol)) {
@@ -136,7 +143,8 @@ static void param_list(const tg_model *m, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", m->names[i]);
 }
 
-/* Initial values into theta (0 where not given); expression models need all. */
+/* Initial values into theta: as given, else 1 for an expression model's
+ * parameters (gnuplot's and scipy's start), 0 for line and poly. */
 static tt_status read_init(const tg_fit_spec *sp, const tg_model *m, double *theta)
 {
     bool given[MAX_PARAMS] = {false};
@@ -157,13 +165,7 @@ static tt_status read_init(const tg_fit_spec *sp, const tg_model *m, double *the
     }
     if (m->kind == TG_MODEL_EXPR)
         for (int i = 0; i < m->np; i++)
-            if (!given[i]) {
-                param_list(m, list, sizeof list);
-                return tt_set_error(TT_EUSAGE,
-                                    "parameter '%s' of the model '%s' has no initial value (an expression "
-                                    "model needs one for each of its parameters: %s)",
-                                    m->names[i], m->text, list);
-            }
+            if (!given[i]) theta[i] = 1;
     return TT_OK;
 }
 
@@ -197,7 +199,9 @@ static tt_status check_options(const tg_fit_spec *sp)
 static tt_status check_spec(const tg_fit_spec *sp, tg_model **model, tgf_loss *loss, double *theta)
 {
     tt_status st;
-    if ((st = tg_model_new(sp->model, model)) || (st = tgf_loss_init(loss, sp->loss, *model))) return st;
+    if ((st = tg_model_new_with_data(sp->model, sp->nx, sp->x_names, model)) ||
+        (st = tgf_loss_init(loss, sp->loss, *model)))
+        return st;
     const tg_model *m = *model;
     if (m->kind == TG_MODEL_EXPR && m->np == 0)
         return tt_set_error(TT_EUSAGE,
@@ -247,6 +251,118 @@ static tt_status check_blockwise(const tgf_fit *F)
     return TT_OK;
 }
 
+/* ---- honest reports ----------------------------------------------------------------- */
+
+/* The parameters the data leave free: an error naming them and why, unless
+ * the spec allows it (or the closed form of poly:K, which cannot fit them). */
+static tt_status undetermined_error(const tgf_fit *F, const tg_fit_result *r)
+{
+    const tg_model *m = F->model;
+    bool exact_poly = F->sp->method == TG_METHOD_EXACT && (m->kind == TG_MODEL_POLY || m->nx > 1);
+    if (F->sp->allow_undetermined && !exact_poly) return TT_OK;
+    char list[512] = "";
+    size_t used = 0;
+    int nfree = 0;
+    for (int i = 0; i < m->np && used < sizeof list; i++)
+        if (!r->determined[i])
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", nfree++ ? ", " : "", m->names[i]);
+    char why[256];
+    if (F->n < m->np)
+        snprintf(why, sizeof why, "%lld point%s for %d parameters", (long long)F->n, F->n == 1 ? "" : "s", m->np);
+    else if (m->kind == TG_MODEL_LINE && m->nx > 1)
+        snprintf(why, sizeof why,
+                 "the x columns (and the intercept's constant) are linearly dependent (collinear) on these points");
+    else if (m->kind != TG_MODEL_EXPR && F->mo.cxx == 0)
+        snprintf(why, sizeof why, "every x is the same (%.17g)", F->mo.xmin);
+    else if (m->kind == TG_MODEL_POLY)
+        snprintf(why, sizeof why, "fewer distinct x values%s than the %d coefficients",
+                 F->weighted ? " of nonzero weight" : "", m->np);
+    else if (m->kind == TG_MODEL_LINE) snprintf(why, sizeof why, "every point of nonzero weight has the same x");
+    else
+        snprintf(why, sizeof why,
+                 "on these points the model's derivatives with respect to %s are zero or linearly dependent "
+                 "(changing %s along some direction leaves every prediction the same)",
+                 nfree == 1 ? "it" : "them", nfree == 1 ? "it" : "them");
+    if (exact_poly && F->sp->allow_undetermined)
+        return tt_set_error(TT_EINVAL,
+                            "the data do not determine %s of the model '%s' (rank %d of %d): %s; the closed form "
+                            "cannot fit it anyway (the default method can)",
+                            list, m->text, r->rank, m->np, why);
+    return tt_set_error(TT_EINVAL, "the data do not determine %s of the model '%s' (rank %d of %d): %s", list, m->text,
+                        r->rank, m->np, why);
+}
+
+/* Whether the run converged: the method's own test, or for a fixed budget
+ * (no test) of line or poly, the answer against the optimum of the same loss
+ * (the closed form for least squares, else the default method from the
+ * answer): more than 3 of its own standard errors away is implausible. */
+static tt_status judge_convergence(tgf_fit *F, const double *theta, tg_fit_result *r)
+{
+    const tg_fit_spec *sp = F->sp;
+    const tg_model *m = F->model;
+    bool descent = sp->method != TG_METHOD_EXACT;
+    r->tested = descent && (sp->optimizer == TG_OPT_AUTO || sp->tol > 0);
+    r->last_change = F->last_change;
+    r->far_param = -1;
+    switch (F->stop) {
+    case TG_STOP_STEPS: r->converged = !r->tested; break;
+    case TG_STOP_TOL: r->converged = !(r->stalled = F->lm_stalled); break;
+    case TG_STOP_CALLBACK:
+    case TG_STOP_DIVERGED: r->converged = false; break;
+    default: r->converged = true; break;
+    }
+    if (!descent || r->tested || F->stop != TG_STOP_STEPS || m->kind == TG_MODEL_EXPR) return TT_OK;
+    double best[MAX_PARAMS];
+    tt_status st;
+    if (tg_fit_exact_covers(m, F->loss.kind)) {
+        tg_fit_result *e = result_new(m);
+        if (!e) return tt_set_error(TT_ENOMEM, "out of memory");
+        st = tgf_exact(F, best, e);
+        bool ok = !st && e->rank == m->np;
+        tg_fit_result_free(e);
+        if (st) return st;
+        if (!ok) return TT_OK;
+    } else { /* the default method on the same loss, from the answer */
+        tgf_fit G = *F;
+        tg_fit_spec gs = *sp;
+        gs.on_step = NULL, gs.has_loss_below = false, gs.keep_best = false;
+        G.sp = &gs, G.hist = (tgf_dvec){0}, G.have_best = false, G.have_final = false;
+        double th[MAX_PARAMS];
+        if (G.standardized) tgf_to_std(m, &G.tr, theta, th);
+        else memcpy(th, theta, sizeof th);
+        st = tgf_newton(&G, th, AUTO_STEPS, AUTO_TOL);
+        free(G.hist.v);
+        F->passes = G.passes;
+        if (st) return st;
+        if (G.stop == TG_STOP_DIVERGED) return TT_OK;
+        if (G.standardized) tgf_to_user(m, &G.tr, th, best);
+        else memcpy(best, th, sizeof best);
+    }
+    for (int i = 0; i < m->np; i++) {
+        double d = fabs(theta[i] - best[i]) / r->stderrs[i];
+        if (d > 3 && !(d <= r->far_sigmas)) r->far_param = i, r->far_sigmas = d, r->far_exact = best[i];
+    }
+    r->implausible = r->far_param >= 0;
+    r->converged = !r->implausible;
+    return TT_OK;
+}
+
+/* A float32 descent of data held in float64: a column whose rounding to
+ * float32 moves its values by more than 1e-3 of its spread lost precision. */
+static void judge_precision(const tgf_fit *F, tg_fit_result *r)
+{
+    const tg_fit_spec *sp = F->sp;
+    bool f32_descent = sp->dtype == TT_F32 && sp->method != TG_METHOD_EXACT && sp->optimizer != TG_OPT_AUTO;
+    if (!f32_descent || F->data_dtype == TT_F32) return;
+    double err[2] = {F->mo.xerr32, F->mo.yerr32}, spread[2] = {sqrt(F->mo.cxx / F->mo.n), sqrt(F->mo.cyy / F->mo.n)};
+    for (int c = 0; c < 2; c++)
+        if (err[c] > 1e-3 * spread[c]) {
+            r->precision_lost = true;
+            r->precision_col = c, r->precision_err = err[c], r->precision_spread = spread[c];
+            return;
+        }
+}
+
 /* ---- tg_fit_stream ------------------------------------------------------------------ */
 
 tt_status tg_fit_stream(const tg_fit_data *data, const tg_fit_spec *spec_in, tg_fit_result **out)
@@ -270,18 +386,20 @@ tt_status tgf_fit_run(const tg_fit_data *data, const tg_fit_spec *spec_in, const
     F.sp = sp;
     F.n = data->n;
     F.weighted = data->weighted;
+    F.data_dtype = data->dtype;
 
     if ((st = check_spec(sp, &F.model, &F.loss, theta))) goto fail;
     const tg_model *m = F.model;
-    if (data->nx != 1) {
-        st = tt_set_error(TT_EUSAGE, "the data have %d x columns: the models take one (x)", data->nx);
+    if (data->nx != m->nx) {
+        st = tt_set_error(TT_EUSAGE, "the data have %d x column%s and the model '%s' reads %d", data->nx,
+                          data->nx == 1 ? "" : "s", m->text, m->nx);
         goto fail;
     }
     if (F.n <= 0) {
         st = tt_set_error(TT_EINVAL, "the dataset is empty (x and y have no values)");
         goto fail;
     }
-    if (F.n < m->np) {
+    if (F.n < m->np && !sp->allow_undetermined) {
         st = tt_set_error(TT_EINVAL, "%lld point%s cannot determine the %d parameters of the model '%s'",
                           (long long)F.n, F.n == 1 ? "" : "s", m->np, m->text);
         goto fail;
@@ -303,7 +421,7 @@ tt_status tgf_fit_run(const tg_fit_data *data, const tg_fit_spec *spec_in, const
     F.stream.dist = dist;
     if ((st = tgf_scan(&F.stream, &F.mo))) goto fail;
     F.passes = 1;
-    F.standardized = m->kind != TG_MODEL_EXPR && F.loss.kind != TG_LOSS_EXPR;
+    F.standardized = m->kind != TG_MODEL_EXPR && F.loss.kind != TG_LOSS_EXPR && m->nx == 1;
     if (m->kind != TG_MODEL_EXPR) F.tr = tgf_make_trans(m, &F.mo);
 
     if (!(r = result_new(m))) {
@@ -333,7 +451,10 @@ tt_status tgf_fit_run(const tg_fit_data *data, const tg_fit_spec *spec_in, const
                 tgf_to_user(m, &F.tr, F.best, tmp);
                 memcpy(F.best, tmp, sizeof tmp);
             }
+            if (F.stop == TG_STOP_LOSS_BELOW) F.stop_loss *= unit;
             if (F.stop == TG_STOP_DIVERGED) F.diverged_loss *= unit;
+        } else if (tgf_lm_covers(&F)) {
+            if ((st = tgf_lm(&F, theta, maxsteps, sp->tol == 0 ? LM_TOL : tol))) goto fail;
         } else if ((st = tgf_newton(&F, theta, maxsteps, tol))) {
             goto fail;
         }
@@ -389,6 +510,12 @@ tt_status tgf_fit_run(const tg_fit_data *data, const tg_fit_spec *spec_in, const
         goto done;
     }
     if (!reported && (st = tgf_report(&F, theta, r))) goto fail;
+    if (F.stop == TG_STOP_LOSS_BELOW && !(sp->keep_best && F.have_best && F.best_loss < F.stop_loss))
+        r->loss = F.stop_loss;
+    tgf_statistics(&F, r);
+    if (r->rank < m->np && (st = undetermined_error(&F, r))) goto fail;
+    if ((st = judge_convergence(&F, theta, r))) goto fail;
+    judge_precision(&F, r);
     *out = r;
     r = NULL;
     st = TT_OK;
@@ -411,7 +538,8 @@ done:
 /* ---- tg_fit: tensors as a stream ----------------------------------------------------- */
 
 typedef struct {
-    const tt_tensor *t[3]; /* x, y, weights: 1-D views */
+    const tt_tensor *t[TGF_MAX_X + 2]; /* the columns in the stream's order (x..., y, weights): 1-D views */
+    int ncols;
 } tensor_src;
 
 /* A column's values start .. start+count-1 as doubles: straight from host
@@ -436,7 +564,7 @@ static tt_status tensor_read_col(const tt_tensor *t, int64_t start, int64_t coun
 static tt_status tensor_read(void *ctx, int64_t start, int64_t count, double *const *cols)
 {
     const tensor_src *src = ctx;
-    for (int c = 0; c < 3 && src->t[c]; c++) {
+    for (int c = 0; c < src->ncols; c++) {
         tt_status st = tensor_read_col(src->t[c], start, count, cols[c]);
         if (st) return st;
     }
@@ -467,13 +595,25 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
     if (!out) return tt_set_error(TT_EINVAL, "tg_fit: out is NULL");
     *out = NULL;
     tt_clear_error();
-    tensor_src src = {{NULL, NULL, NULL}};
-    tt_tensor *x = NULL, *y = NULL, *w = NULL;
-    tt_status st = as_vector(xt, "x", &x);
+    int nx = spec && spec->nx > 1 ? spec->nx : 1;
+    tensor_src src = {{NULL}, 0};
+    tt_tensor *xs[TGF_MAX_X] = {NULL}, *y = NULL, *w = NULL;
+    tt_status st = TT_OK;
+    if (nx > TGF_MAX_X) st = tt_set_error(TT_EUSAGE, "a fit takes 1 to %d x columns, not %d", TGF_MAX_X, nx);
+    else if (nx > 1 && (!xt || xt->ndim != 2 || xt->shape[1] != nx)) {
+        char buf[64];
+        st = tt_set_error(TT_ESHAPE, "x must have shape (N, %d) for %d x columns, got %s", nx, nx,
+                          xt ? tt_shape_str(xt->ndim, xt->shape, buf, sizeof buf) : "none");
+    }
+    for (int j = 0; j < nx && !st; j++) {
+        tt_tensor *col = nx > 1 ? tt_select(xt, 1, j) : NULL;
+        st = nx > 1 && !col ? tt_last_status() : as_vector(nx > 1 ? col : xt, "x", &xs[j]);
+        tt_release(col);
+    }
     if (!st) st = as_vector(yt, "y", &y);
     if (!st && wt) st = as_vector(wt, "weights", &w);
-    if (!st && tt_numel(x) != tt_numel(y)) {
-        int64_t n = tt_numel(x);
+    if (!st && tt_numel(xs[0]) != tt_numel(y)) {
+        int64_t n = tt_numel(xs[0]);
         st = tt_set_error(TT_ESHAPE, "x has %lld value%s and y has %lld", (long long)n, n == 1 ? "" : "s",
                           (long long)tt_numel(y));
     }
@@ -481,11 +621,14 @@ tt_status tg_fit(const tt_tensor *xt, const tt_tensor *yt, const tt_tensor *wt, 
         st = tt_set_error(TT_ESHAPE, "weights has %lld values and y has %lld", (long long)tt_numel(w),
                           (long long)tt_numel(y));
     if (!st) {
-        src.t[0] = x, src.t[1] = y, src.t[2] = w;
-        tg_fit_data data = {tt_numel(x), 1, w != NULL, x->dtype, tensor_read, &src, NULL};
+        for (int j = 0; j < nx; j++) src.t[src.ncols++] = xs[j];
+        src.t[src.ncols++] = y;
+        if (w) src.t[src.ncols++] = w;
+        tg_fit_data data = {
+            .n = tt_numel(y), .nx = nx, .weighted = w != NULL, .dtype = xs[0]->dtype, .read = tensor_read, .ctx = &src};
         st = tg_fit_stream(&data, spec, out);
     }
-    tt_release(x);
+    for (int j = 0; j < nx; j++) tt_release(xs[j]);
     tt_release(y);
     tt_release(w);
     return st;

@@ -40,20 +40,27 @@ void tgf_qr_merge(int q, double *Ra, const double *Rb);
 /* ---- model.c ------------------------------------------------------------ */
 /* A word, not an expression ("quadratic", "half-mse"): a name to look up. */
 bool tgf_is_plain_name(const char *s);
+/* The most x columns a fit takes (the stream's columns: x..., y, weights). */
+#define TGF_MAX_X TG_FIT_MAX_X
 struct tg_model {
     tg_model_kind kind;
     int K; /* poly degree (1 for the line) */
     int np;
     char *text;
     char *names[MAX_PARAMS];
-    tg_program *prog; /* an expression model, parsed once */
-    bool elementwise; /* an expression model: each prediction depends on its own x only */
+    int nx;                  /* the data columns the model reads: x, or several regressors */
+    char *xnames[TGF_MAX_X]; /* their names ("x" for one unnamed column) */
+    tg_program *prog;        /* an expression model, parsed once */
+    bool elementwise;        /* an expression model: each prediction depends on its own x only */
+    bool params_elementwise; /* ... and on its own element of parameters given one value per point */
 };
 
-/* Tensors of a block of points (or a batch): x, y, weights s (may be NULL). */
+/* Tensors of a block of points (or a batch): x (the first x column), y,
+ * weights s (may be NULL), and every x column in xs (xs[0] == x). */
 typedef struct {
     int64_t n;
     tt_tensor *x, *y, *s;
+    tt_tensor *xs[TGF_MAX_X];
 } tgf_block;
 
 /* Tensors made while building a graph, released together. */
@@ -174,6 +181,7 @@ typedef struct {
     double n, mx, my, cxx, cxy, cyy;      /* unweighted: count, means, centred co-moments */
     double w, wmx, wmy, wcxx, wcxy, wcyy; /* weighted by s */
     double xmin, xmax;
+    double xerr32, yerr32; /* the largest change rounding x, y to float32 makes */
 } tgf_moments;
 tt_status tgf_scan(tgf_stream *s, tgf_moments *m);
 
@@ -242,9 +250,13 @@ struct tgf_fit {
     tgf_stream stream;
     int64_t n;
     bool weighted;
+    tt_dtype data_dtype;
     tgf_moments mo;
     tgf_trans tr;
     bool standardized; /* line/poly with a built-in loss: std coordinates */
+    /* evaluations (graph path) with y replaced by the predictions at theta:
+     * the Hessian of the sum of squares is then 2 J^T W J (Gauss-Newton) */
+    bool gauss_newton;
     tg_env *menv, *lenv;
     /* the run */
     tgf_dvec hist;
@@ -252,7 +264,10 @@ struct tgf_fit {
     bool have_best;
     int64_t steps, diverged_at;
     double diverged_loss;
+    double last_change; /* |L - Lprev| / |L| of the last step */
+    double stop_loss;   /* --loss-below: the loss that stopped it */
     tg_stop_reason stop;
+    bool lm_stalled; /* lm.c: stopped without progress while the gradient is not small */
     /* the last evaluation, when it is at the final parameters */
     bool have_final;
     tgf_eval final;
@@ -270,13 +285,29 @@ tt_status tgf_exact(tgf_fit *F, double *theta, tg_fit_result *r);
 /* tg_fit_stream over the processes of dist (NULL: this one alone). */
 tt_status tgf_fit_run(const tg_fit_data *data, const tg_fit_spec *spec, const tgf_dist *dist, tg_fit_result **out);
 tt_status tgf_newton(tgf_fit *F, double *theta, int64_t maxsteps, double tol);
+/* lm.c: Levenberg-Marquardt for expression models with least-squares losses
+ * (those tgf_lm_covers), raw coordinates; and 2 J^T W J (by the R factor of
+ * sqrt(W) J, one pass) with the sum of squares at theta. */
+bool tgf_lm_covers(const tgf_fit *F);
+tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol);
+tt_status tgf_lm_curvature(tgf_fit *F, const double *theta, double *H, double *sse);
 tt_status tgf_descend(tgf_fit *F, double *theta, double lr, int64_t maxsteps, double tol);
 /* Steps in one pass over the data by batches of `batch` (sgd's epoch). */
 int64_t tgf_descent_steps(tgf_fit *F, int64_t batch);
 /* Loss, sse, rms and covariance at theta (user units) into r. */
 tt_status tgf_report(tgf_fit *F, const double *theta, tg_fit_result *r);
-/* cov = (2 L / dof) H^-1 (H standardized when F->standardized), mapped to the user's units. */
 void tgf_cov_to_user(const tgf_fit *F, const double *C, tg_fit_result *r); /* C: the covariance, standardized */
-void tgf_covariance(const tgf_fit *F, double L, const double *H, int64_t dof, tg_fit_result *r);
+/* cov = factor H^+ (the pseudo-inverse of the curvature H, in the method's
+ * coordinates), mapped to the user's units, with the rank analysis: r->rank
+ * and r->determined from the column-scaled H; undetermined parameters get
+ * NaN standard errors and covariances. */
+void tgf_cov_from_curvature(const tgf_fit *F, const double *H, double factor, tg_fit_result *r);
+/* The factor: 2 L / dof (the covariance rescaled by the reduced chi-square,
+ * L the loss whose Hessian H is, norm its tgf_loss_norm), or with
+ * absolute_sigma 2 norm (in the user's units): (J^T W J)^-1. */
+double tgf_cov_factor(const tgf_fit *F, double L, int64_t dof, double norm);
+void tgf_covariance(const tgf_fit *F, double L, const double *H, int64_t dof, double norm, tg_fit_result *r);
+/* chi2, p-value, R^2 and rms from r->sse, r->n, r->dof and the moments. */
+void tgf_statistics(const tgf_fit *F, tg_fit_result *r);
 
 #endif

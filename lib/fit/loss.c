@@ -57,6 +57,8 @@ tt_status tg_loss_check_model(tg_loss_kind kind, const tg_model *m)
     if (kind == TG_LOSS_ORTHOGONAL && m->kind != TG_MODEL_LINE)
         return tt_set_error(TT_EUSAGE, "the orthogonal loss needs the model 'line' (its parameters w and b), not '%s'",
                             m->text);
+    if (kind == TG_LOSS_ORTHOGONAL && m->nx > 1)
+        return tt_set_error(TT_EUSAGE, "the orthogonal loss fits a line in one x, not %d x columns", m->nx);
     return TT_OK;
 }
 

@@ -84,12 +84,30 @@ static tt_status add_param(tg_model *m, const char *name)
     return TT_OK;
 }
 
+static bool is_data_name(const tg_model *m, const char *name)
+{
+    for (int j = 0; j < m->nx; j++)
+        if (!strcmp(m->xnames[j], name)) return true;
+    return false;
+}
+
 static tt_status parse_model(tg_model *m)
 {
     const char *model = m->text;
     if (!strcmp(model, "line")) {
         m->kind = TG_MODEL_LINE, m->K = 1;
-        return add_param(m, "w") || add_param(m, "b") ? tt_last_status() : TT_OK;
+        if (m->nx == 1) return add_param(m, "w") || add_param(m, "b") ? tt_last_status() : TT_OK;
+        for (int j = 0; j < m->nx; j++) { /* w_ and the column's name as a shell name */
+            char name[96];
+            snprintf(name, sizeof name, "w_%s", m->xnames[j]);
+            for (char *c = name + 2; *c; c++)
+                if (!(isalnum((unsigned char)*c) || *c == '_')) *c = '_';
+            if (tg_model_param_index(m, name) >= 0)
+                return tt_set_error(TT_EUSAGE, "the x columns '%s' and another one both make the coefficient '%s'",
+                                    m->xnames[j], name);
+            if (add_param(m, name)) return tt_last_status();
+        }
+        return add_param(m, "b");
     }
     if (!strncmp(model, "poly:", 5) || !strcmp(model, "poly")) {
         long K;
@@ -97,6 +115,7 @@ static tt_status parse_model(tg_model *m)
             return tt_set_error(TT_EUSAGE, "the model 'poly:K' needs a whole degree K from 0 to %d, got '%s'",
                                 TG_MODEL_MAX_POLY, model);
         m->kind = TG_MODEL_POLY, m->K = (int)K;
+        if (m->nx > 1) return tt_set_error(TT_EUSAGE, "the model 'poly:%ld' takes one x column, not %d", K, m->nx);
         for (int k = 0; k <= K; k++) {
             char name[16];
             snprintf(name, sizeof name, "c%d", k);
@@ -111,11 +130,11 @@ static tt_status parse_model(tg_model *m)
                             model);
     m->kind = TG_MODEL_EXPR;
     if (tg_expr_check(model) || !(m->prog = tg_program_parse(model))) return tgf_prefix_error("model: ");
-    static const char *const data[] = {"x"};
-    m->elementwise = tg_program_is_elementwise(m->prog, 1, data);
+    m->elementwise = tg_program_is_elementwise(m->prog, m->nx, (const char *const *)m->xnames);
     for (int i = 0; i < tg_program_nnames(m->prog); i++) {
         const char *name = tg_program_name(m->prog, i);
-        if (!strcmp(name, "x")) continue;
+        double constant;
+        if (is_data_name(m, name) || tg_expr_constant(name, &constant)) continue; /* pi is no parameter */
         if (!strcmp(name, "y") || !strcmp(name, "pred"))
             return tt_set_error(TT_EUSAGE,
                                 "the model '%s' uses '%s', which names the data (the model is a function of x "
@@ -123,17 +142,31 @@ static tt_status parse_model(tg_model *m)
                                 model, name);
         if (add_param(m, name)) return tt_last_status();
     }
+    const char *names[TGF_MAX_X + MAX_PARAMS];
+    for (int j = 0; j < m->nx; j++) names[j] = m->xnames[j];
+    for (int i = 0; i < m->np; i++) names[m->nx + i] = m->names[i];
+    m->params_elementwise = tg_program_is_elementwise(m->prog, m->nx + m->np, names);
     return TT_OK;
 }
 
-tt_status tg_model_new(const char *model, tg_model **out)
+tt_status tg_model_new(const char *model, tg_model **out) { return tg_model_new_with_data(model, 0, NULL, out); }
+
+tt_status tg_model_new_with_data(const char *model, int nx, const char *const *x_names, tg_model **out)
 {
     *out = NULL;
+    if (nx < 0 || nx > TGF_MAX_X || (nx > 0 && !x_names))
+        return tt_set_error(TT_EUSAGE, "a model takes 1 to %d x columns, not %d", TGF_MAX_X, nx);
     tg_model *m = calloc(1, sizeof *m);
     if (!m || !(m->text = strdup(model ? model : "line"))) {
         free(m);
         return tt_set_error(TT_ENOMEM, "out of memory");
     }
+    m->nx = nx > 0 ? nx : 1;
+    for (int j = 0; j < m->nx; j++)
+        if (!(m->xnames[j] = strdup(nx > 0 ? x_names[j] : "x"))) {
+            tg_model_free(m);
+            return tt_set_error(TT_ENOMEM, "out of memory");
+        }
     tt_status st = parse_model(m);
     if (st) {
         tg_model_free(m);
@@ -147,6 +180,7 @@ void tg_model_free(tg_model *m)
 {
     if (!m) return;
     for (int i = 0; i < m->np; i++) free(m->names[i]);
+    for (int j = 0; j < m->nx; j++) free(m->xnames[j]);
     tg_program_free(m->prog);
     free(m->text);
     free(m);
@@ -156,6 +190,8 @@ tg_model_kind tg_model_get_kind(const tg_model *m) { return m->kind; }
 const char *tg_model_text(const tg_model *m) { return m->text; }
 int tg_model_degree(const tg_model *m) { return m->kind == TG_MODEL_EXPR ? 0 : m->K; }
 int tg_model_nparams(const tg_model *m) { return m->np; }
+int tg_model_nx(const tg_model *m) { return m->nx; }
+const char *tg_model_x_name(const tg_model *m, int j) { return j >= 0 && j < m->nx ? m->xnames[j] : NULL; }
 const char *tg_model_param(const tg_model *m, int i) { return i >= 0 && i < m->np ? m->names[i] : NULL; }
 
 int tg_model_param_index(const tg_model *m, const char *name)
@@ -167,7 +203,12 @@ int tg_model_param_index(const tg_model *m, const char *name)
 
 const char *tg_model_formula(const tg_model *m, char *buf, size_t n)
 {
-    if (m->kind == TG_MODEL_LINE) snprintf(buf, n, "y = w*x + b");
+    if (m->kind == TG_MODEL_LINE && m->nx > 1) {
+        size_t len = (size_t)snprintf(buf, n, "y =");
+        for (int j = 0; j < m->nx && len < n; j++)
+            len += (size_t)snprintf(buf + len, n - len, " %s*%s +", m->names[j], m->xnames[j]);
+        if (len < n) snprintf(buf + len, n - len, " b");
+    } else if (m->kind == TG_MODEL_LINE) snprintf(buf, n, "y = w*x + b");
     else if (m->kind == TG_MODEL_POLY) {
         size_t len = (size_t)snprintf(buf, n, "y = c0");
         for (int i = 1; i <= m->K && len < n; i++)
@@ -182,8 +223,12 @@ tt_tensor *tgf_model_graph(const tg_model *m, tg_env *env, const tgf_block *d, t
 {
     switch (m->kind) {
     case TG_MODEL_LINE: {
-        tt_tensor *wx = tgf_keep(ar, tg_mul(P[0], d->x));
-        return wx ? tgf_keep(ar, tg_add(wx, P[1])) : NULL;
+        tt_tensor *acc = P[m->nx];
+        for (int j = 0; j < m->nx; j++) {
+            tt_tensor *wx = tgf_keep(ar, tg_mul(P[j], d->xs[j]));
+            if (!wx || !(acc = tgf_keep(ar, tg_add(wx, acc)))) return NULL;
+        }
+        return acc;
     }
     case TG_MODEL_POLY: {
         if (m->K == 0) return tgf_keep(ar, tg_expand(P[0], 1, &d->n));
@@ -196,7 +241,8 @@ tt_tensor *tgf_model_graph(const tg_model *m, tg_env *env, const tgf_block *d, t
         return acc;
     }
     case TG_MODEL_EXPR: {
-        if (tg_env_set(env, "x", d->x)) return NULL;
+        for (int j = 0; j < m->nx; j++)
+            if (tg_env_set(env, m->xnames[j], d->xs[j])) return NULL;
         for (int i = 0; i < m->np; i++)
             if (tg_env_set(env, m->names[i], P[i])) return NULL;
         tt_tensor *pred = tg_program_eval(env, m->prog);
@@ -219,8 +265,20 @@ tt_tensor *tgf_model_graph(const tg_model *m, tg_env *env, const tgf_block *d, t
 
 tt_status tg_model_predict(const tg_model *m, const double *theta, const double *x, int64_t n, double *pred)
 {
+    if (m->nx != 1) return tt_set_error(TT_EUSAGE, "the model '%s' takes %d x columns", m->text, m->nx);
+    return tg_model_predict_cols(m, theta, &x, n, pred);
+}
+
+tt_status tg_model_predict_cols(const tg_model *m, const double *theta, const double *const *xs, int64_t n,
+                                double *pred)
+{
+    const double *x = xs[0];
     if (m->kind == TG_MODEL_LINE) {
-        for (int64_t i = 0; i < n; i++) pred[i] = theta[0] * x[i] + theta[1];
+        for (int64_t i = 0; i < n; i++) {
+            double acc = theta[m->nx];
+            for (int j = 0; j < m->nx; j++) acc += theta[j] * xs[j][i];
+            pred[i] = acc;
+        }
         return TT_OK;
     }
     if (m->kind == TG_MODEL_POLY) {
@@ -244,9 +302,13 @@ tt_status tg_model_predict(const tg_model *m, const double *theta, const double 
     int64_t chunk = m->elementwise ? BLOCK : n;
     for (int64_t at = 0; at < n && !st; at += chunk) {
         int64_t k = n - at < chunk ? n - at : chunk;
-        tgf_block d = {k, tgf_keep(&ar, tt_from_data(1, &k, TT_F64, x + at, TT_CPU)), NULL, NULL};
+        tgf_block d = {.n = k};
+        bool ok = true;
+        for (int j = 0; j < m->nx && ok; j++)
+            ok = (d.xs[j] = tgf_keep(&ar, tt_from_data(1, &k, TT_F64, xs[j] + at, TT_CPU))) != NULL;
+        d.x = d.xs[0];
         bool prev = tg_set_grad_enabled(false);
-        tt_tensor *p = d.x ? tgf_model_graph(m, env, &d, P, &ar) : NULL;
+        tt_tensor *p = ok ? tgf_model_graph(m, env, &d, P, &ar) : NULL;
         tg_set_grad_enabled(prev);
         tt_tensor *full = p ? tgf_keep(&ar, tt_expand(p, 1, &k)) : NULL; /* a constant model gives one value */
         st = full ? tt_to_host(full, TT_F64, pred + at) : tt_last_status() ? tt_last_status() : TT_ERUNTIME;

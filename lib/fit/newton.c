@@ -82,6 +82,7 @@ tt_status tgf_newton(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
         }
         /* the step's loss is the one at the start of the step (as the seeds print it) */
         if (tgf_after_step(F, step, L, before, L, tgf_norm2(np, e.g), 0)) return TT_OK;
+        F->last_change = accepted ? fabs(L - Lnew) / fmax(fabs(Lnew), 1e-300) : 0;
         if (converged || !accepted) {
             F->stop = TG_STOP_TOL;
             return TT_OK;

@@ -29,9 +29,9 @@ tt_status tgf_stream_open(tgf_stream *s, const tg_fit_data *data, int64_t slice)
     s->buf = malloc(sizeof *s->buf * (size_t)s->cap * (size_t)s->ncols);
     if (!s->buf) return tt_set_error(TT_ENOMEM, "out of memory for a slice of %lld points", (long long)s->cap);
     for (int c = 0; c < s->ncols; c++) s->cols[c] = s->buf + (size_t)c * (size_t)s->cap;
-    static const char *const defaults[] = {"x", "y", "weights"};
+    static const char *const defaults[] = {"x", "y", "weights", "sigma"};
     for (int c = 0; c < s->ncols; c++) {
-        int role = c < data->nx ? 0 : c == data->nx ? 1 : 2;
+        int role = c < data->nx ? 0 : c == data->nx ? 1 : data->sigma ? 3 : 2;
         s->names[c] = data->names && data->names[c] ? data->names[c] : defaults[role];
     }
     return TT_OK;
@@ -58,6 +58,18 @@ static tt_status read_into(tgf_stream *s, int64_t start, int64_t count, int64_t 
                 tt_set_error(st, "reading points %lld to %lld failed", (long long)(start + done),
                              (long long)(start + done + m - 1));
             return st;
+        }
+        if (s->data->weighted && s->data->sigma) { /* sigmas to weights 1/sigma^2 */
+            double *w = cols[s->ncols - 1];
+            for (int64_t i = 0; i < m; i++) {
+                double v = w[i];
+                if (!(v > 0) || isinf(v)) {
+                    long long at = (long long)(start + done + i);
+                    return tt_set_error(TT_EINVAL, "%s[%lld] is %g (row %lld): an uncertainty must be positive",
+                                        s->names[s->ncols - 1], at, v, at + 1);
+                }
+                w[i] = 1 / (v * v);
+            }
         }
         done += m;
     }
@@ -187,7 +199,25 @@ tt_status tgf_pass(tgf_stream *s, int width, tgf_blocks_fn blocks, tgf_merge_fn 
 
 /* ---- the first pass: checks and moments ------------------------------------ */
 
-enum { M_N, M_MX, M_MY, M_CXX, M_CXY, M_CYY, M_W, M_WMX, M_WMY, M_WCXX, M_WCXY, M_WCYY, M_XMIN, M_XMAX, M_WIDTH };
+enum {
+    M_N,
+    M_MX,
+    M_MY,
+    M_CXX,
+    M_CXY,
+    M_CYY,
+    M_W,
+    M_WMX,
+    M_WMY,
+    M_WCXX,
+    M_WCXY,
+    M_WCYY,
+    M_XMIN,
+    M_XMAX,
+    M_XERR32,
+    M_YERR32,
+    M_WIDTH
+};
 
 /* Chan et al.'s pairwise update of count, means and co-moments. */
 static void chan(double *a, const double *b)
@@ -214,6 +244,16 @@ static void merge_moments(void *ctx, double *a, const double *b)
     chan(a + M_W, b + M_W);
     a[M_XMIN] = fmin(a[M_XMIN], b[M_XMIN]);
     a[M_XMAX] = fmax(a[M_XMAX], b[M_XMAX]);
+    a[M_XERR32] = fmax(a[M_XERR32], b[M_XERR32]);
+    a[M_YERR32] = fmax(a[M_YERR32], b[M_YERR32]);
+}
+
+/* The largest change rounding to float32 makes to the values of a column. */
+static double float32_error(const double *v, int64_t m)
+{
+    double e = 0;
+    for (int64_t i = 0; i < m; i++) e = fmax(e, fabs(v[i] - (double)(float)v[i]));
+    return e;
 }
 
 /* The first bad value of the block (the sums were not finite, or a weight
@@ -245,6 +285,8 @@ static tt_status scan_blocks(void *ctx, int64_t start, int64_t count, double *co
         int64_t off = b * BLOCK, m = count - off < BLOCK ? count - off : BLOCK;
         double *p = partials + b * M_WIDTH;
         tgf_block_moments(x + off, y + off, w ? w + off : NULL, m, p);
+        p[M_XERR32] = float32_error(x + off, m);
+        p[M_YERR32] = float32_error(y + off, m);
         bool ok = true;
         for (int k = 0; k < M_WIDTH; k++) ok &= isfinite(p[k]) != 0;
         if (w)
@@ -264,7 +306,7 @@ tt_status tgf_scan(tgf_stream *s, tgf_moments *mo)
     double v[M_WIDTH];
     tt_status st = tgf_pass(s, M_WIDTH, scan_blocks, merge_moments, s, v);
     if (st) return st;
-    *mo = (tgf_moments){v[M_N],   v[M_MX],  v[M_MY],   v[M_CXX],  v[M_CXY],  v[M_CYY],  v[M_W],
-                        v[M_WMX], v[M_WMY], v[M_WCXX], v[M_WCXY], v[M_WCYY], v[M_XMIN], v[M_XMAX]};
+    *mo = (tgf_moments){v[M_N],   v[M_MX],   v[M_MY],   v[M_CXX],  v[M_CXY],  v[M_CYY],  v[M_W],      v[M_WMX],
+                        v[M_WMY], v[M_WCXX], v[M_WCXY], v[M_WCYY], v[M_XMIN], v[M_XMAX], v[M_XERR32], v[M_YERR32]};
     return TT_OK;
 }

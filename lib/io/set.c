@@ -1,5 +1,6 @@
 /* Tensor sets: named tensors plus root attributes; formats by name. */
 #include <stdint.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -237,10 +238,20 @@ const tt_attr *tt_set_find_attr(const tt_tensor_set *set, const char *name)
     return NULL;
 }
 
+/* A name as a shell user would type it: as it is when made of letters,
+ * digits and _ . - + : / @ %, else in single quotes ('time (s)'). */
+static bool shell_plain(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("_.-+:/@%", *s)) return false;
+    return true;
+}
+
 char *tt_io_names_joined(char *const *names, int count)
 {
     size_t n = 1;
-    for (int i = 0; i < count; i++) n += strlen(names[i]) + 2;
+    for (int i = 0; i < count; i++) n += 4 * strlen(names[i]) + 4;
     char *s = malloc(n), *p = s;
     if (!s) {
         tt_set_error(TT_ENOMEM, "out of memory");
@@ -251,9 +262,17 @@ char *tt_io_names_joined(char *const *names, int count)
             *p++ = ',';
             *p++ = ' ';
         }
-        size_t k = strlen(names[i]);
-        memcpy(p, names[i], k);
-        p += k;
+        bool plain = shell_plain(names[i]);
+        if (!plain) *p++ = '\'';
+        for (const char *c = names[i]; *c; c++) {
+            if (*c == '\'' && !plain) { /* ' inside single quotes: '\'' */
+                memcpy(p, "'\\''", 4);
+                p += 4;
+            } else {
+                *p++ = *c;
+            }
+        }
+        if (!plain) *p++ = '\'';
     }
     *p = 0;
     return s;

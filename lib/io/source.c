@@ -350,10 +350,20 @@ static tt_status select_error(tt_source *src, const char *dataset)
     return st == TT_OK ? tt_io_select_error(src->label, src->text != NULL, dataset, names, n) : st;
 }
 
+/* A text column by its position (1, 2, ... as gnuplot's "using 1:3"), when
+ * no column has that name: -1 when the name is not such a number. */
+static int column_position(const char *name, int ncols)
+{
+    if (!*name || strspn(name, "0123456789") != strlen(name) || strlen(name) > 6) return -1;
+    int k = atoi(name);
+    return k >= 1 && k <= ncols ? k - 1 : -1;
+}
+
 /* The column a request names (NULL: the only one), or -1 with the error set. */
 static int text_column(tt_source *src, const char *dataset)
 {
     int j = dataset ? tt_text_table_find(src->text, dataset) : src->text->ncols == 1 ? 0 : -1;
+    if (j < 0 && dataset) j = column_position(dataset, src->text->ncols);
     if (j < 0) select_error(src, dataset);
     return j;
 }
@@ -583,6 +593,8 @@ tt_tensor *tt_set_select(const tt_tensor_set *set, const char *dataset, const ch
     if (dataset) {
         tt_tensor *t = tt_set_get(set, dataset);
         if (t) return tt_retain(t);
+        int k = set->from_text ? column_position(dataset, set->count) : -1;
+        if (k >= 0) return tt_retain(set->tensors[k]);
     } else if (set->count == 1) {
         return tt_retain(set->tensors[0]);
     } else if (set->count > 1 && set->from_text) {

@@ -14,6 +14,7 @@
 typedef struct {
     const char *p;
     size_t n;
+    bool quoted; /* "..." in CSV/TSV: p, n the inside, where "" stands for " */
 } field;
 
 typedef struct {
@@ -38,24 +39,70 @@ static bool push_field(field_list *l, const char *p, size_t n)
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = (field){p, n};
+    l->v[l->n++] = (field){p, n, false};
     return true;
 }
 
-/* Splits a trimmed, non-empty line: at commas if it has one, else at tabs
- * if it has one, else at runs of whitespace. */
-static bool split_line(const char *p, size_t n, field_list *out)
+/* The end of a quoted field that starts at p[0] == '"' (RFC 4180: "" is a
+ * quote inside it): the index of its closing quote, or n when it has none. */
+static size_t closing_quote(const char *p, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (p[i] == '"') {
+            if (i + 1 < n && p[i + 1] == '"') i++;
+            else return i;
+        }
+    return n;
+}
+
+/* The line's length without a '#' comment; a '#' inside quotes is text. */
+static size_t without_comment(const char *p, size_t n)
+{
+    bool quoted = false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') quoted = !quoted;
+        else if (p[i] == '#' && !quoted) return i;
+    }
+    return n;
+}
+
+/* Splits a trimmed, non-empty line: at commas if it has one outside quotes,
+ * else at tabs if it has one, else at runs of whitespace. Comma- and
+ * tab-separated fields may be quoted as RFC 4180 has it ("time (s)",
+ * "a, b", "say ""hi"""). A quote left open: *open_quote set, false returned. */
+static bool split_line(const char *p, size_t n, field_list *out, bool *open_quote)
 {
     out->n = 0;
-    char sep = memchr(p, ',', n) ? ',' : memchr(p, '\t', n) ? '\t' : 0;
+    *open_quote = false;
+    char sep = 0;
+    for (size_t i = 0; i < n && !sep; i++) {
+        if (p[i] == '"') i += closing_quote(p + i, n - i);
+        else if (p[i] == ',') sep = ',';
+    }
+    if (!sep && memchr(p, '\t', n)) sep = '\t';
     if (sep) {
         for (;;) {
-            const char *e = memchr(p, sep, n);
-            size_t k = e ? (size_t)(e - p) : n;
+            size_t k = 0, fn;
             const char *fp = p;
-            size_t fn = k;
-            trim(&fp, &fn);
+            while (k < n && p[k] != sep && is_space(p[k])) k++;
+            bool quoted = k < n && p[k] == '"';
+            if (quoted) {
+                size_t q = closing_quote(p + k, n - k);
+                if (q == n - k) {
+                    *open_quote = true;
+                    return false;
+                }
+                fp = p + k + 1, fn = q - 1;
+                k += q + 1;
+            }
+            const char *e = memchr(p + k, sep, n - k);
+            k = e ? (size_t)(e - p) : n;
+            if (!quoted) {
+                fp = p, fn = k;
+                trim(&fp, &fn);
+            }
             if (!push_field(out, fp, fn)) return false;
+            out->v[out->n - 1].quoted = quoted;
             if (!e) break;
             p += k + 1;
             n -= k + 1;
@@ -228,8 +275,14 @@ static tt_status start_columns(tt_text_parser *p, bool header)
             k = strlen(num);
         }
         if (!(t->names[j] = malloc(k + 1))) return parser_oom(p);
-        memcpy(t->names[j], s, k);
-        t->names[j][k] = 0;
+        bool quoted = header && p->fields.v[j].quoted;
+        size_t m = 0; /* the name, with "" inside quotes read as " */
+        for (size_t i = 0; i < k; i++) {
+            t->names[j][m++] = s[i];
+            if (quoted && s[i] == '"' && i + 1 < k && s[i + 1] == '"') i++;
+        }
+        t->names[j][m] = 0;
+        k = m;
         if (tt_name_hash_find(&t->hash, t->names, t->names[j], k) >= 0)
             return tt_set_error(TT_EFORMAT, "%s: line %ld: column name '%s' appears twice", p->label, p->line,
                                 t->names[j]);
@@ -243,11 +296,15 @@ static tt_status parse_line(tt_text_parser *p, const char *lp, size_t ln)
 {
     tt_text_table *t = p->t;
     p->line++;
-    const char *hash = memchr(lp, '#', ln);
-    if (hash) ln = (size_t)(hash - lp);
+    ln = without_comment(lp, ln);
     trim(&lp, &ln);
     if (!ln) return TT_OK;
-    if (!split_line(lp, ln, &p->fields)) return parser_oom(p);
+    bool open_quote;
+    if (!split_line(lp, ln, &p->fields, &open_quote)) {
+        if (open_quote)
+            return tt_set_error(TT_EFORMAT, "%s: line %ld: a quoted field has no closing quote", p->label, p->line);
+        return parser_oom(p);
+    }
     bool oom = false;
     if (t->ncols < 0) {
         /* The first line is a header unless every field is a number. */

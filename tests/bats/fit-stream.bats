@@ -140,3 +140,32 @@ kv_value() { sed -n "s/^$2=//p" "$1"; }
   assert_output "tg-fit: d.h5: x and y differ in length: dataset 'x' has 1000000000 points, dataset 'y' has 5"
   assert_no_file fit.h5
 }
+
+@test "--residuals and --plot --sigma over more points than a slice: every row in order, written in pieces" {
+  tg-gen line --slope 2 --intercept 3 --x-range 0,20 --noise 3 -n 150000 --seed 5 --dtype f64 --format csv -o d0.csv
+  awk -F, 'NR == 1 { print $0 ",s"; next } { print $0 "," 1 + (NR % 3) * 0.5 }' d0.csv > d.csv
+  tg-fit d.csv --sigma s --method exact --residuals res.csv --plot p.svg --format kv > fit.kv
+  w=$(kv_value fit.kv w) b=$(kv_value fit.kv b) chi2=$(kv_value fit.kv chi2)
+  run head -1 res.csv
+  assert_output "x,y,fit,residual,sigma,normalized"
+  [ "$(wc -l < res.csv)" = 150001 ]
+  # the rows are the input's, in order, across the slices (65536 points each)
+  cmp <(cut -d, -f1,2 d.csv | tail -n +2 | awk -F, '{ printf "%.12g,%.12g\n", $1, $2 }') \
+    <(cut -d, -f1,2 res.csv | tail -n +2 | awk -F, '{ printf "%.12g,%.12g\n", $1, $2 }')
+  awk -F, -v w="$w" -v b="$b" -v chi2="$chi2" 'NR > 1 {
+      f = w * $1 + b; d = $3 - f; if (d < 0) d = -d; if (d > 1e-12 * (1 + (f < 0 ? -f : f))) { print "fit", NR; exit 1 }
+      d = $4 - ($2 - $3); if (d < 0) d = -d; if (d > 1e-9) { print "residual", NR; exit 1 }
+      if ($5 != 1 + (NR % 3) * 0.5) { print "sigma", NR; exit 1 }
+      s += $6 * $6 }
+    END { d = s - chi2; if (d < 0) d = -d; if (d > 1e-9 * chi2) { print "chi2", s, chi2; exit 1 } }' res.csv
+  # HDF5, written slice by slice too: the same columns
+  tg-fit d.csv --sigma s --method exact --residuals res.h5 --format kv > /dev/null
+  run /usr/bin/python3 -c 'import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1]); c = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1)
+names = ["x", "y", "fit", "residual", "sigma", "normalized"]
+print(sorted(f.keys()), all(np.allclose(f[k][:], c[:, i], rtol=1e-14, atol=1e-12) for i, k in enumerate(names)), f.attrs["command"].startswith("tg-fit"))' res.h5 res.csv
+  assert_output "['fit', 'normalized', 'residual', 'sigma', 'x', 'y'] True True"
+  grep -q 'data (18750 of 150000 points)' p.svg # every 8th point
+  grep -q 'residual (y - fit)' p.svg
+  [ "$(grep -c '^<line x1="[0-9.]*" y1="[0-9.]*" x2="[0-9.]*" y2="[0-9.]*"/>$' p.svg)" = 37500 ] # 18750 bars, twice
+}

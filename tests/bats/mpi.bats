@@ -72,7 +72,7 @@ make_data() {
 @test "mpirun tg-fit: exact and default methods give the bits of one process for N = 1 to 4" {
   make_data
   for m in "--method exact" "" "--model poly:3" "--model poly:2 --method exact" "--loss orthogonal --method exact" \
-    "--loss huber" "--slice 5000 -w x"; do
+    "--loss huber" "--slice 5000 -w x" "--model a*exp(k*x/20) --init a=3,k=1"; do
     # shellcheck disable=SC2086
     tg-fit d.h5 $m --format kv > one.kv
     for n in 1 2 3 4; do

@@ -87,6 +87,13 @@ static inline const char *repo_path(const char *rel)
         double a_ = (a), b_ = (b);                                                                       \
         if (!(fabs(a_ - b_) <= (tol) * (1 + fabs(b_)))) FAILF("%s = %.17g, expected %.17g", #a, a_, b_); \
     } while (0)
+/* |a - b| <= tol |b| */
+#define CHECK_REL(a, b, tol)                                                                           \
+    do {                                                                                               \
+        double ra_ = (a), rb_ = (b);                                                                   \
+        if (!(fabs(ra_ - rb_) <= (tol)*fabs(rb_)))                                                     \
+            FAILF("%s = %.17g, expected %.17g (rel %.3g)", #a, ra_, rb_, fabs(ra_ - rb_) / fabs(rb_)); \
+    } while (0)
 #define CHECK_STR(a, b)                                                                                      \
     do {                                                                                                     \
         const char *a_ = (a), *b_ = (b);                                                                     \

@@ -10,15 +10,10 @@
 #include "check.h"
 #include "tg/fit.h"
 #include "../fixtures/fit_cases.h"
+#include "../fixtures/stats_cases.h"
 
 #define LEN(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
-#define REL(a, b, tol) CHECK_NEAR_REL(a, b, tol)
-#define CHECK_NEAR_REL(a, b, tol)                                                                      \
-    do {                                                                                               \
-        double ra_ = (a), rb_ = (b);                                                                   \
-        if (!(fabs(ra_ - rb_) <= (tol)*fabs(rb_)))                                                     \
-            FAILF("%s = %.17g, expected %.17g (rel %.3g)", #a, ra_, rb_, fabs(ra_ - rb_) / fabs(rb_)); \
-    } while (0)
+#define REL(a, b, tol) CHECK_REL(a, b, tol)
 
 static tt_tensor *vec(const double *v, int64_t n) { return tt_from_data(1, &n, TT_F64, v, TT_CPU); }
 
@@ -81,7 +76,7 @@ TEST(ols_line_exact_and_descent)
         REL(r->cov[2], FC_OLS_COV_WB, 1e-4);
         REL(r->sse, FC_OLS_SSE, 1e-9);
         REL(r->loss, FC_OLS_SSE / 50, 1e-9);
-        REL(r->rms, sqrt(FC_OLS_SSE / 50), 1e-9);
+        REL(r->rms, sqrt(FC_OLS_SSE / 48), 1e-9); /* gnuplot's rms of residuals: sqrt(WSSR/ndf) */
         CHECK(r->n == 50 && r->dof == 48);
         if (m) {
             CHECK(r->stop == TG_STOP_EXACT && r->steps == 0);
@@ -431,6 +426,52 @@ TEST(expression_model)
     tg_fit_result_free(r);
 }
 
+/* Levenberg-Marquardt (the default for expression models with least
+ * squares): the per-point Jacobian of a model that reduces a parameter, the
+ * budget, --stderr hessian, and constants that are no parameters. */
+TEST(levenberg_marquardt)
+{
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    const char *models[] = {"m*x + c", "sum(m)*x + c"}; /* the second: one backward per point */
+    for (int k = 0; k < 2; k++) {
+        sp.model = models[k];
+        tg_fit_result *r = fit(fc_x, fc_y, 50, NULL, &sp);
+        if (!r) return;
+        REL(r->values[0], FC_OLS_W, 1e-9);
+        REL(r->stderrs[0], FC_OLS_W_SE, 1e-9);
+        REL(r->stderrs[1], FC_OLS_B_SE, 1e-9);
+        CHECK(r->converged && r->stop == TG_STOP_TOL && !r->stderr_hessian);
+        tg_fit_result_free(r);
+    }
+    /* the full Hessian of a model linear in its parameters is 2 J^T J: the same errors */
+    sp.model = "m*x + c", sp.stderr_hessian = true;
+    tg_fit_result *r = fit(fc_x, fc_y, 50, NULL, &sp);
+    if (!r) return;
+    REL(r->stderrs[0], FC_OLS_W_SE, 1e-9);
+    CHECK(r->stderr_hessian);
+    tg_fit_result_free(r);
+    /* a budget of 2 steps far from the answer: stop=steps, not converged */
+    double x[30], y[30];
+    for (int i = 0; i < 30; i++) x[i] = i / 10.0, y[i] = 200.0 * exp(-1.5 * x[i]) * (1 + 0.01 * tt_philox_normal(4, i));
+    tg_fit_spec_defaults(&sp);
+    sp.model = "a*exp(-k*x)", sp.steps = 2;
+    r = fit(x, y, 30, NULL, &sp);
+    if (!r) return;
+    CHECK(r->stop == TG_STOP_STEPS && !r->converged && r->steps == 2);
+    tg_fit_result_free(r);
+    sp.steps = 0;
+    r = fit(x, y, 30, NULL, &sp);
+    if (!r) return;
+    CHECK(r->stop == TG_STOP_TOL && r->converged && fabs(r->values[0] - 200) < 5 && fabs(r->values[1] - 1.5) < 0.05);
+    tg_fit_result_free(r);
+    /* pi is a constant, not a parameter */
+    tg_model *m = NULL;
+    CHECK(tg_model_new("a*sin(pi*x) + e", &m) == TT_OK);
+    if (m) CHECK(tg_model_nparams(m) == 1);
+    tg_model_free(m);
+}
+
 TEST(singular_hessian_nan_stderrs)
 {
     double x[5] = {1, 2, 3, 4, 5}, y[5] = {1, 2, 3, 4, 6};
@@ -440,8 +481,17 @@ TEST(singular_hessian_nan_stderrs)
     const char *names[] = {"a", "b"};
     double init[] = {1, 1};
     sp.ninit = 2, sp.init_names = names, sp.init_values = init;
-    tg_fit_result *r = fit(x, y, 5, NULL, &sp);
+    tt_tensor *tx = tt_from_data(1, (int64_t[]){5}, TT_F64, x, TT_CPU),
+              *ty = tt_from_data(1, (int64_t[]){5}, TT_F64, y, TT_CPU);
+    tg_fit_result *r = NULL;
+    CHECK(tg_fit(tx, ty, NULL, &sp, &r) == TT_EINVAL && !r);
+    CHECK(strstr(tt_last_error(), "do not determine a, b") != NULL);
+    tt_release(tx);
+    tt_release(ty);
+    sp.allow_undetermined = true;
+    r = fit(x, y, 5, NULL, &sp);
     if (!r) return;
+    CHECK(r->rank == 1 && !r->determined[0] && !r->determined[1]);
     CHECK(isnan(r->stderrs[0]) && isnan(r->stderrs[1]));
     CHECK(fabs(r->values[0] * r->values[1] - sum(y, 5) * 0 - (1 + 4 + 9 + 16 + 30) / 55.0) < 1e-6);
     tg_fit_result_free(r);
@@ -496,8 +546,6 @@ TEST(validation_errors)
     const char *naq[] = {"a", "q"};
     sp.init_names = naq;
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'q' is not in the model 'a*exp(k*x)' (its parameters: a, k)");
-    sp.ninit = 1;
-    FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'k' of the model 'a*exp(k*x)' has no initial value");
     sp.model = NULL;
     sp.init_names = naq;
     FIT_ERR(x, 5, y, 5, NULL, &sp, TT_EUSAGE, "parameter 'a' is not in the model 'line' (its parameters: w, b)");
@@ -614,6 +662,91 @@ static void test_fused_line_matches_autograd(void)
 }
 
 /* tg_fit_check: the request alone, as tg_fit would refuse it, syntax first. */
+/* chi-square's upper tail (gnuplot's FIT_P) and Student's t quantile
+ * against scipy.stats. */
+/* Parameters not in the init list start at 1, as gnuplot's and scipy's do:
+ * one Newton iteration from 1 reaches a linear model's answer. */
+TEST(expression_parameters_start_at_one)
+{
+    double x[4] = {0, 1, 2, 3}, y[4] = {1, 3, 5, 7.5};
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    sp.model = "a*x + c";
+    sp.optimizer = TG_OPT_GD, sp.lr = 1e-300, sp.steps = 1; /* a step that moves nothing */
+    tg_fit_result *r = fit(x, y, 4, NULL, &sp);
+    if (!r) return;
+    CHECK(r->values[0] == 1 && r->values[1] == 1);
+    tg_fit_result_free(r);
+    const char *names[] = {"c"};
+    double init[] = {-2};
+    sp.ninit = 1, sp.init_names = names, sp.init_values = init;
+    r = fit(x, y, 4, NULL, &sp);
+    if (!r) return;
+    CHECK(r->values[0] == 1 && r->values[1] == -2);
+    tg_fit_result_free(r);
+}
+
+/* Several regressors: the line's coefficients are w_ and the column's name
+ * as a shell name; an expression reads its data names as columns. */
+TEST(several_regressors)
+{
+    const char *cols[] = {"time (s)", "z"};
+    tg_model *m = NULL;
+    CHECK(tg_model_new_with_data("line", 2, cols, &m) == TT_OK);
+    if (!m) return;
+    CHECK(tg_model_nparams(m) == 3 && tg_model_nx(m) == 2);
+    CHECK_STR(tg_model_param(m, 0), "w_time__s_");
+    CHECK_STR(tg_model_param(m, 1), "w_z");
+    CHECK_STR(tg_model_param(m, 2), "b");
+    double theta[3] = {2, -3, 1}, t[2] = {1, 2}, z[2] = {10, 20}, pred[2];
+    const double *xs[2] = {t, z};
+    CHECK(tg_model_predict_cols(m, theta, xs, 2, pred) == TT_OK && pred[0] == -27 && pred[1] == -55);
+    tg_model_free(m);
+    const char *xz[] = {"x", "z"};
+    CHECK(tg_model_new_with_data("a*x + c*z + d", 2, xz, &m) == TT_OK);
+    if (!m) return;
+    CHECK(tg_model_nparams(m) == 3 && tg_model_param_index(m, "z") < 0 && tg_model_param_index(m, "d") == 2);
+    tg_model_free(m);
+    CHECK(tg_model_new_with_data("poly:2", 2, xz, &m) == TT_EUSAGE && !m);
+    /* y = 2x - 3z + 1 exactly, x in a (N, 2) tensor with z */
+    enum { n = 6 };
+    double xv[n * 2], yv[n];
+    for (int i = 0; i < n; i++) xv[2 * i] = i, xv[2 * i + 1] = (i * i) % 5, yv[i] = 2.0 * i - 3 * xv[2 * i + 1] + 1;
+    tt_tensor *X = tt_from_data(2, (int64_t[]){n, 2}, TT_F64, xv, TT_CPU), *Y = vec(yv, n);
+    tg_fit_spec sp;
+    tg_fit_spec_defaults(&sp);
+    sp.nx = 2, sp.x_names = xz;
+    const tg_fit_method methods[] = {TG_METHOD_EXACT, TG_METHOD_DESCENT};
+    for (int k = 0; k < 2; k++) {
+        sp.method = methods[k];
+        tg_fit_result *r = NULL;
+        CHECK(tg_fit(X, Y, NULL, &sp, &r) == TT_OK);
+        if (!r) continue;
+        CHECK_NEAR(r->values[0], 2, 1e-12);
+        CHECK_NEAR(r->values[1], -3, 1e-12);
+        CHECK_NEAR(r->values[2], 1, 1e-12);
+        CHECK(r->rank == 3 && r->dof == n - 3);
+        tg_fit_result_free(r);
+    }
+    tg_fit_result *r = NULL;
+    sp.nx = 3;
+    CHECK(tg_fit(X, Y, NULL, &sp, &r) == TT_ESHAPE && strstr(tt_last_error(), "x must have shape (N, 3)"));
+    tt_release(X);
+    tt_release(Y);
+}
+
+TEST(distributions_against_scipy)
+{
+    for (size_t i = 0; i < sizeof chi2_cases / sizeof *chi2_cases; i++)
+        REL(tg_chi2_sf(chi2_cases[i][0], chi2_cases[i][1]), chi2_cases[i][2], 1e-12);
+    for (size_t i = 0; i < sizeof t_cases / sizeof *t_cases; i++)
+        /* p = 0.999999 holds its tail 1 - p to 1e-10 only: the quantile cannot be closer */
+        REL(tg_student_t_quantile(t_cases[i][0], t_cases[i][1]), t_cases[i][2], t_cases[i][0] > 0.9999 ? 1e-10 : 1e-12);
+    CHECK(tg_chi2_sf(0, 3) == 1 && isnan(tg_chi2_sf(1, 0)));
+    CHECK(isnan(tg_student_t_quantile(1, 3)) && fabs(tg_student_t_quantile(0.5, 3)) < 1e-15);
+    REL(tg_student_t_quantile(0.025, 48), -t_cases[2][2], 1e-12);
+}
+
 TEST(check_before_data)
 {
     tg_fit_spec sp;
@@ -623,9 +756,8 @@ TEST(check_before_data)
     sp.model = "a*x +";
     CHECK(tg_fit_check(&sp) == TT_ESYNTAX);
     CHECK(strstr(tt_last_error(), "model: syntax error at column 6") && strstr(tt_last_error(), "\n  a*x +\n"));
-    sp.model = "a*x";
-    CHECK(tg_fit_check(&sp) == TT_EUSAGE);
-    CHECK(strstr(tt_last_error(), "parameter 'a' of the model 'a*x' has no initial value"));
+    sp.model = "a*x"; /* a starts at 1 */
+    CHECK(tg_fit_check(&sp) == TT_OK);
     const char *names[] = {"a"};
     const double values[] = {2};
     sp.ninit = 1, sp.init_names = names, sp.init_values = values;
@@ -654,10 +786,14 @@ int main(void)
     RUN(callback_tol_epochs_decay);
     RUN(robust_losses);
     RUN(expression_model);
+    RUN(levenberg_marquardt);
     RUN(singular_hessian_nan_stderrs);
     RUN(validation_errors);
     RUN(exact_poly_and_sse_default_line);
     RUN(fused_line_matches_autograd);
+    RUN(expression_parameters_start_at_one);
+    RUN(several_regressors);
+    RUN(distributions_against_scipy);
     RUN(check_before_data);
     return DONE();
 }

@@ -33,6 +33,7 @@ typedef struct {
     int bad_col;
     int64_t fail_at; /* the read covering this point fails; -1: never */
     int64_t reads, points;
+    bool sigma_col; /* weighted: the column holds sigma = 1/sqrt(w) instead of w */
 } gen;
 
 static uint64_t mix(uint64_t z)
@@ -64,7 +65,7 @@ static tt_status gen_read(void *ctx, int64_t start, int64_t count, double *const
     for (int64_t k = 0; k < count; k++) {
         double w;
         gen_point(g, start + k, &cols[0][k], &cols[1][k], &w);
-        if (g->weighted) cols[2][k] = w;
+        if (g->weighted) cols[2][k] = g->sigma_col ? 1 / sqrt(w) : w;
         if (start + k == g->bad_at) cols[g->bad_col][k] = g->bad_value;
     }
     return TT_OK;
@@ -72,13 +73,13 @@ static tt_status gen_read(void *ctx, int64_t start, int64_t count, double *const
 
 static gen line_data(int64_t n)
 {
-    gen g = {n, 0, 20, 2, 3, 3, 0, 7, 0, false, false, -1, NAN, 1, -1, 0, 0};
+    gen g = {n, 0, 20, 2, 3, 3, 0, 7, 0, false, false, -1, NAN, 1, -1, 0, 0, false};
     return g;
 }
 
 static tg_fit_data data_of(gen *g)
 {
-    tg_fit_data d = {g->n, 1, g->weighted, TT_F64, gen_read, g, NULL};
+    tg_fit_data d = {g->n, 1, g->weighted, TT_F64, gen_read, g, NULL, g->sigma_col};
     return d;
 }
 
@@ -170,9 +171,11 @@ TEST(same_bits_for_any_slice)
     };
     for (int i = 0; i < LEN(cases); i++) slices_case(&cases[i], g);
     /* an expression model, by libgrad block by block */
-    gen e = {2 * TG_FIT_BLOCK + 5, 0, 2, 1.5, 0.8, 0.05, 0, 3, 1, false, false, -1, NAN, 1, -1, 0, 0};
+    gen e = {2 * TG_FIT_BLOCK + 5, 0, 2, 1.5, 0.8, 0.05, 0, 3, 1, false, false, -1, NAN, 1, -1, 0, 0, false};
     const case_t expr[] = {
         {"default expression model", "a*exp(b*x)", NULL, TG_METHOD_DESCENT, TG_OPT_AUTO, TT_F64, false, 0},
+        {"default weighted expression model (Levenberg-Marquardt)", "a*exp(b*x)", "sse", TG_METHOD_DESCENT, TG_OPT_AUTO,
+         TT_F64, true, 0},
         {"gd expression model", "a*exp(b*x)", NULL, TG_METHOD_DESCENT, TG_OPT_GD, TT_F64, false, 1e-4},
     };
     for (int i = 0; i < LEN(expr); i++) slices_case(&expr[i], e);
@@ -364,7 +367,7 @@ static tt_status arrays_read(void *ctx, int64_t start, int64_t count, double *co
 TEST(filip_by_streamed_qr)
 {
     arrays a = {filip_x, filip_y};
-    tg_fit_data d = {82, 1, false, TT_F64, arrays_read, &a, NULL};
+    tg_fit_data d = {82, 1, false, TT_F64, arrays_read, &a, NULL, false};
     const int64_t slices[] = {0, 1, 5};
     double worst = 0;
     for (int k = 0; k < LEN(slices); k++) {
@@ -605,6 +608,45 @@ TEST(model_object)
     CHECK_STR(tg_model_names()[0], "line");
 }
 
+/* The statistics come from per-pass sums: a sigma column is the weights
+ * 1/sigma^2, chi2 is the weighted sse, and the covariance with
+ * absolute_sigma is the scaled one divided by chi2_red, at any n and slice. */
+TEST(sigma_column_and_statistics_streamed)
+{
+    gen g = line_data(3 * TG_FIT_BLOCK + 77);
+    g.weighted = true;
+    const tg_fit_method methods[] = {TG_METHOD_EXACT, TG_METHOD_DESCENT};
+    for (int k = 0; k < 2; k++) {
+        tg_fit_spec sp;
+        tg_fit_spec_defaults(&sp);
+        sp.method = methods[k], sp.slice = 5000;
+        g.sigma_col = false;
+        tg_fit_result *w = fit_stream(&g, &sp);
+        g.sigma_col = true;
+        tg_fit_result *s = fit_stream(&g, &sp);
+        sp.absolute_sigma = true;
+        tg_fit_result *a = fit_stream(&g, &sp);
+        if (!w || !s || !a) return;
+        CHECK_REL(s->values[0], w->values[0], 1e-12);
+        CHECK_REL(s->stderrs[1], w->stderrs[1], 1e-10);
+        CHECK_REL(s->chi2, w->sse, 1e-12);
+        CHECK(s->dof == g.n - 2);
+        CHECK_REL(s->chi2_red, s->chi2 / (double)s->dof, 1e-14);
+        /* uniform noise of sd 3 (sigma): chi2_red near 9 times the mean weight, p tiny */
+        CHECK(s->chi2_red > 5 && s->p_value < 1e-100 && s->r2 > 0.5 && s->r2 < 1);
+        for (int i = 0; i < 2; i++) CHECK_REL(a->stderrs[i] * sqrt(s->chi2_red), s->stderrs[i], 1e-9);
+        CHECK(a->absolute_sigma && !s->absolute_sigma);
+        CHECK(w->converged && s->converged);
+        tg_fit_result_free(w), tg_fit_result_free(s), tg_fit_result_free(a);
+    }
+    /* a sigma of zero is an error naming its row */
+    g.sigma_col = true, g.bad_at = 20000, g.bad_col = 2, g.bad_value = 0;
+    tg_fit_data d = data_of(&g);
+    tg_fit_result *r = NULL;
+    CHECK(tg_fit_stream(&d, NULL, &r) == TT_EINVAL && !r);
+    CHECK_STR(tt_last_error(), "sigma[20000] is 0 (row 20001): an uncertainty must be positive");
+}
+
 TEST(loss_vocabulary)
 {
     tg_loss_kind k;
@@ -730,10 +772,10 @@ TEST(fit_source_from_a_file)
     CHECK(src != NULL);
     if (!src) return;
     tg_fit_source *fs = NULL;
-    tg_fit_source_spec bad = {"x", "short", NULL, false, NULL};
+    tg_fit_source_spec bad = {.x = "x", .y = "short"};
     CHECK_ERR(tg_fit_source_open(src, &bad, &fs), TT_ESHAPE,
               "x and y differ in length: dataset 'x' has 30000 points, dataset 'short' has 4");
-    tg_fit_source_spec plain = {NULL, NULL, NULL, false, " (hint)"};
+    tg_fit_source_spec plain = {.nan_hint = " (hint)"};
     CHECK(tg_fit_source_open(src, &plain, &fs) == TT_OK && tg_fit_source_data(fs)->n == N);
     tg_fit_result *r = NULL;
     tg_fit_spec sp;
@@ -744,7 +786,7 @@ TEST(fit_source_from_a_file)
     tg_fit_result_free(r);
     r = NULL;
     tg_fit_source_free(fs);
-    tg_fit_source_spec drop = {NULL, NULL, NULL, true, NULL};
+    tg_fit_source_spec drop = {.drop_nan = true};
     CHECK(tg_fit_source_open(src, &drop, &fs) == TT_OK);
     int64_t first = -1;
     CHECK(tg_fit_source_dropped(fs, &first) == N - kept && first == 5 && tg_fit_source_data(fs)->n == kept);
@@ -811,6 +853,7 @@ int main(void)
     RUN(ranges_of_blocks_combine_to_one_pass);
     RUN(rank_ranges_cover_the_points_in_whole_blocks);
     RUN(model_object);
+    RUN(sigma_column_and_statistics_streamed);
     RUN(loss_vocabulary);
     RUN(compiled_programs);
     RUN(fit_source_from_a_file);

@@ -583,6 +583,35 @@ TEST(text_reading)
         CHECK(isinf(v) && v < 0);
     }
     tt_set_free(s);
+    /* RFC 4180 quoting: quoted headers (spaces, commas, "" for a quote, '#'), quoted numbers */
+    const char *q = "\"time (s)\", \"z, m\",\"say \"\"hi\"\" #1\" # a comment\n1,\"2\",3\n4 , 5,\" 6\"\n";
+    s = tt_read_bytes(q, strlen(q), "q.csv");
+    CHECK(s && s->count == 3);
+    if (s && s->count == 3) {
+        CHECK_STR(s->names[0], "time (s)");
+        CHECK_STR(s->names[1], "z, m");
+        CHECK_STR(s->names[2], "say \"hi\" #1");
+        double c1[2] = {2, 5}, c2[2] = {3, 6};
+        CHECK_VALUES(s->tensors[1], c1, 2, 0);
+        CHECK_VALUES(s->tensors[2], c2, 2, 0);
+        /* a column by its position when no column has that name (gnuplot's using 1:3) */
+        tt_tensor *t = tt_set_select(s, "2", "q.csv");
+        CHECK(t == s->tensors[1]);
+        tt_release(t);
+        CHECK_ERR(tt_set_select(s, "4", "q.csv"), TT_ENOTFOUND,
+                  "q.csv: no column '4' (columns: 'time (s)', 'z, m', 'say \"hi\" #1')");
+    }
+    tt_set_free(s);
+    /* a name wins over a position: the column named "1" is the second */
+    const char *num = "b,1\n5,6\n";
+    s = tt_read_bytes(num, strlen(num), "n.csv");
+    CHECK(s && s->count == 2);
+    if (s && s->count == 2) {
+        tt_tensor *t = tt_set_select(s, "1", "n.csv");
+        CHECK(t == s->tensors[1]);
+        tt_release(t);
+    }
+    tt_set_free(s);
     /* a UTF-8 header */
     const char *u = "\xef\xbb\xbft,\xce\xb8\n0,1\n";
     s = tt_read_bytes(u, strlen(u), "f");
@@ -615,6 +644,9 @@ TEST(text_errors)
     const char bin[] = "1 2\n3 \x00\n";
     CHECK_ERR(tt_read_bytes(bin, sizeof bin - 1, "b"), TT_EFORMAT,
               "b: not an HDF5 file and not text: byte 0x00 at offset 6");
+    const char *open = "x,\"y\n1,2\n";
+    CHECK_ERR(tt_read_bytes(open, strlen(open), "o.csv"), TT_EFORMAT,
+              "o.csv: line 1: a quoted field has no closing quote");
     const char latin1[] = "x\xe9 y\n1 2\n"; /* not UTF-8 */
     CHECK_ERR(tt_read_bytes(latin1, sizeof latin1 - 1, "l"), TT_EFORMAT, "not an HDF5 file and not text");
 }
@@ -1127,6 +1159,37 @@ TEST(text_parser_any_pieces)
     }
 }
 
+TEST(text_parser_quoted_pieces)
+{
+    /* RFC 4180 quoting on the parser fed in pieces: a quoted header with a
+     * comma, "" and # inside, quoted numbers, then an open quote. */
+    const char text[] = "\"time (s)\",\"say \"\"hi\"\", #1\"\n\"1\", 2 # c\n3,\"4\"\n";
+    size_t len = sizeof text - 1;
+    for (size_t piece = 1; piece <= 5; piece++) {
+        tt_text_parser *p = tt_text_parser_new("q");
+        for (size_t at = 0; p && at < len; at += piece)
+            CHECK(tt_text_parser_feed(p, text + at, len - at < piece ? len - at : piece) == TT_OK);
+        tt_text_table *t = p ? tt_text_parser_finish(p) : NULL;
+        CHECK(t && t->ncols == 2 && t->rows == 2);
+        if (!t) continue;
+        CHECK_STR(t->names[0], "time (s)");
+        CHECK_STR(t->names[1], "say \"hi\", #1");
+        CHECK(t->cols[0][0] == 1 && t->cols[1][0] == 2 && t->cols[0][1] == 3 && t->cols[1][1] == 4);
+        CHECK(tt_text_table_find(t, "say \"hi\", #1") == 1);
+        tt_text_table_free(t);
+    }
+    const char open[] = "a,b\n1,2\n3,\"4\n";
+    for (size_t piece = 1; piece <= 4; piece++) {
+        tt_text_parser *p = tt_text_parser_new("q");
+        tt_status st = TT_OK;
+        for (size_t at = 0; st == TT_OK && at < sizeof open - 1; at += piece)
+            st = tt_text_parser_feed(p, open + at, sizeof open - 1 - at < piece ? sizeof open - 1 - at : piece);
+        CHECK(st != TT_OK || !tt_text_parser_finish(p));
+        if (st != TT_OK) tt_text_parser_free(p);
+        CHECK_STR(tt_last_error(), "q: line 3: a quoted field has no closing quote");
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/tg-test-io.XXXXXX");
@@ -1153,6 +1216,7 @@ int main(void)
     RUN(source_read_rows_shapes);
     RUN(text_stream_in_pieces);
     RUN(text_parser_any_pieces);
+    RUN(text_parser_quoted_pieces);
     rm_tree(tmpdir);
     return DONE();
 }
