@@ -130,7 +130,11 @@ static tt_status read_kept(tg_fit_source *fs, int64_t start, int64_t count, doub
     if (fs->cursor_kept <= start && fs->cursor_kept > kept) kept = fs->cursor_kept, raw = fs->cursor_raw;
     int64_t done = 0;
     while (done < count) {
+        /* No more raw rows than the points still wanted (a short slice must
+         * not read a whole buffer): the dropped ones take another round. */
         int64_t m = fs->raw_n - raw < fs->raw_cap ? fs->raw_n - raw : fs->raw_cap;
+        int64_t wanted = (kept < start ? start - kept : 0) + count - done;
+        if (m > wanted) m = wanted;
         if (m <= 0) return tt_set_error(TT_EINVAL, "%s: the points ended early", tt_source_label(fs->src));
         tt_status st = read_raw(fs, raw, m, fs->raw);
         if (st != TT_OK) return st;
