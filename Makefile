@@ -24,7 +24,7 @@ WARN     := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L
 # tg links. So pkg-config hdf5-serial, never hdf5: with both installed, Debian
 # points hdf5.pc at the MPI build.
 PACKAGES := gcc libc6-dev make pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
-            bats bats-assert bats-support python3-h5py python3-numpy time valgrind graphviz groff-base clang-format \
+            bats bats-assert bats-support python3-h5py python3-numpy time procps valgrind graphviz groff-base clang-format \
             libhdf5-openmpi-dev openmpi-bin libopenmpi-dev
 
 # Goals that need no packages and no flags: they do not make build/config.mk.
