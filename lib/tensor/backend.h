@@ -15,6 +15,7 @@ struct tt_storage {
     void *buf; /* backend's handle (a host pointer on the CPU) */
     size_t nbytes;
     uint64_t version; /* bumped by every in-place op */
+    uint32_t capture; /* the capture (tensor/capture.h) that made it, 0 for none */
 };
 
 /* What a kernel sees of a tensor: a strided view of a buffer. */
