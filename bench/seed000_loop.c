@@ -122,8 +122,8 @@ int main(int argc, char **argv)
         double t0 = now_ms();
         train(steps, seed, replay, &w, &b, at, NULL);
         double ms = now_ms() - t0;
-        printf("tg seed000 loop%s %ld steps: %.0f ms (%.2f us/step), w = %.4f, b = %.4f\n", replay ? " (replayed)" : "", steps, ms,
-               ms * 1e3 / (double)steps, w, b);
+        printf("tg seed000 loop%s %ld steps: %.0f ms (%.2f us/step), w = %.4f, b = %.4f\n", replay ? " (replayed)" : "",
+               steps, ms, ms * 1e3 / (double)steps, w, b);
         printf("VmRSS after step 10000: %ld KiB; after step %ld: %ld KiB (%+ld KiB)\n", at[0], steps, at[1],
                at[1] - at[0]);
         return at[0] > 0 && at[1] - at[0] < 1024 ? 0 : 1; /* flat: under 1 MiB of growth */
@@ -147,8 +147,8 @@ int main(int argc, char **argv)
                same ? "equal" : "DIFFER FROM");
         ok &= same;
     }
-    printf("tg%s: %ld steps, median of %d runs %.1f ms (%.2f us/step); w = %.4f, b = %.4f (%s 2 and 3)\n", replay ? " replayed" : "", steps, runs,
-           med, med * 1e3 / (double)steps, w, b, ok ? "near" : "NOT near");
+    printf("tg%s: %ld steps, median of %d runs %.1f ms (%.2f us/step); w = %.4f, b = %.4f (%s 2 and 3)\n",
+           replay ? " replayed" : "", steps, runs, med, med * 1e3 / (double)steps, w, b, ok ? "near" : "NOT near");
     printf("median_ms=%.3f\n", med);
     return ok ? 0 : 1;
 }

@@ -257,18 +257,23 @@ static void run_part(void *c, int64_t lo, int64_t hi)
 
 /* Elementwise: every output element is written once from the inputs at its
  * own index, so disjoint parts can run on different threads. */
+static void run_iter(const nd_iter *it, row_fn fn, const void *ctx)
+{
+    int64_t total = 1;
+    for (int d = 0; d < it->ndim; d++) total *= it->shape[d];
+    if (it->ndim == 0 || total < PAR_MIN) {
+        iter_rows(it, fn, ctx);
+        return;
+    }
+    run_job j = {it, fn, ctx};
+    parallel_for(it->shape[0], total, it->ndim == 1 ? 16 : 1, run_part, &j);
+}
+
 static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
 {
     nd_iter it;
     iter_init(&it, nops, v);
-    int64_t total = 1;
-    for (int d = 0; d < it.ndim; d++) total *= it.shape[d];
-    if (it.ndim == 0 || total < PAR_MIN) {
-        iter_rows(&it, fn, ctx);
-        return;
-    }
-    run_job j = {&it, fn, ctx};
-    parallel_for(it.shape[0], total, it.ndim == 1 ? 16 : 1, run_part, &j);
+    run_iter(&it, fn, ctx);
 }
 
 static void run_serial(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
@@ -427,22 +432,55 @@ static tt_status cpu_fill(const tt_kview *out, double value)
     return TT_OK;
 }
 
+/* Philox for RNG_BLOCK consecutive indices at once: the rounds outside, the
+ * elements inside, so that the 32x32->64 multiplies vectorise. The same
+ * integer operations as tt_philox4x32_10, so the same words. */
+#define RNG_BLOCK 8
+VECTOR_CLONES static void philox_block(uint64_t seed, uint64_t index, uint32_t w[4][RNG_BLOCK])
+{
+    uint32_t c0[RNG_BLOCK], c1[RNG_BLOCK], c2[RNG_BLOCK], c3[RNG_BLOCK];
+    SIMD for (int i = 0; i < RNG_BLOCK; i++)
+    {
+        uint64_t at = index + (uint64_t)i;
+        c0[i] = (uint32_t)at, c1[i] = (uint32_t)(at >> 32), c2[i] = 0, c3[i] = 0;
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+        SIMD for (int i = 0; i < RNG_BLOCK; i++)
+        {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[i], p1 = (uint64_t)0xCD9E8D57u * c2[i];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
+            c1[i] = (uint32_t)p1;
+            c3[i] = (uint32_t)p0;
+            c0[i] = n0;
+            c2[i] = n2;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int i = 0; i < RNG_BLOCK; i++) w[0][i] = c0[i], w[1][i] = c1[i], w[2][i] = c2[i], w[3][i] = c3[i];
+}
+
 static tt_status cpu_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
 {
     int64_t n = 1;
     for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
     char *base = element_base(out);
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t w[4];
-        tt_philox4x32_10(seed, offset + (uint64_t)i, w);
-        double u = tt_philox_unit(w[0], w[1]);
-        if (dist == TT_RNG_NORMAL) {
-            double z = tt_philox_box_muller(w);
-            if (out->dtype == TT_F32) ((float *)base)[i] = (float)z;
-            else ((double *)base)[i] = z;
-        } else {
-            if (out->dtype == TT_F32) ((float *)base)[i] = tt_philox_unit_f32(u);
-            else ((double *)base)[i] = u;
+    for (int64_t i0 = 0; i0 < n; i0 += RNG_BLOCK) {
+        uint32_t blk[4][RNG_BLOCK];
+        philox_block(seed, offset + (uint64_t)i0, blk);
+        for (int64_t j = 0; j < RNG_BLOCK && i0 + j < n; j++) {
+            int64_t i = i0 + j;
+            uint32_t w[4] = {blk[0][j], blk[1][j], blk[2][j], blk[3][j]};
+            double u = tt_philox_unit(w[0], w[1]);
+            if (dist == TT_RNG_NORMAL) {
+                double z = tt_philox_box_muller(w);
+                if (out->dtype == TT_F32) ((float *)base)[i] = (float)z;
+                else ((double *)base)[i] = z;
+            } else {
+                if (out->dtype == TT_F32) ((float *)base)[i] = tt_philox_unit_f32(u);
+                else ((double *)base)[i] = u;
+            }
         }
     }
     return TT_OK;
@@ -1241,6 +1279,79 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
     return TT_OK;
 }
 
+/* ---- replay: an elementwise call with its iteration worked out once ---------------- */
+typedef struct {
+    nd_iter it;
+    row_fn fn;
+    int64_t n; /* > 0: one row of n elements (small, serial): p and s as iter_rows passes them */
+    char *p[MAX_OPS];
+    int64_t s[MAX_OPS];
+    union { /* the row function's context, as the entry points pass it */
+        tt_unary_op unary;
+        tt_binary_op binary;
+        fill_ctx fill;
+        clamp_ctx clamp;
+        tt_dtype dtype;
+    } ctx;
+} cpu_prepared;
+
+static void *cpu_prepare(const tt_kcall *k)
+{
+    static const row_fn unary_rows[TT_NUM_DTYPES] = {[TT_F32] = unary_f32, [TT_F64] = unary_f64, [TT_I64] = unary_i64};
+    static const row_fn binary_rows[TT_NUM_DTYPES] = {
+        [TT_F32] = binary_f32, [TT_F64] = binary_f64, [TT_I64] = binary_i64, [TT_BOOL] = binary_bool};
+    cpu_prepared *p = malloc(sizeof *p);
+    if (!p) return NULL;
+    const tt_kview *const *v = k->v;
+    row_fn fn = NULL;
+    switch (k->kind) {
+    case TT_KCALL_COPY: fn = copy_rows[v[0]->dtype][v[1]->dtype]; break;
+    case TT_KCALL_FILL:
+        p->ctx.fill = (fill_ctx){v[0]->dtype, k->a};
+        fn = fill_row;
+        break;
+    case TT_KCALL_UNARY: /* the checks of cpu_unary: a call that failed has no ready form */
+        if (v[1]->dtype != TT_I64 || tt__unary_int64_kernel((tt_unary_op)k->op)) fn = unary_rows[v[1]->dtype];
+        p->ctx.unary = (tt_unary_op)k->op;
+        break;
+    case TT_KCALL_BINARY: /* an int64 pow reads its exponents first, each time */
+        if (v[1]->dtype != TT_I64 || k->op != TT_POW) fn = binary_rows[v[1]->dtype];
+        p->ctx.binary = (tt_binary_op)k->op;
+        break;
+    case TT_KCALL_WHERE:
+        p->ctx.dtype = v[0]->dtype;
+        fn = where_row;
+        break;
+    case TT_KCALL_CLAMP:
+        p->ctx.clamp = (clamp_ctx){v[1]->dtype, k->a, k->b};
+        fn = clamp_row;
+        break;
+    }
+    if (!fn) {
+        free(p);
+        return NULL;
+    }
+    p->fn = fn;
+    iter_init(&p->it, k->nv, v);
+    p->n = p->it.ndim == 0 ? 1 : p->it.ndim == 1 && p->it.shape[0] < PAR_MIN ? p->it.shape[0] : 0;
+    for (int i = 0; i < p->it.nops; i++) {
+        p->p[i] = p->it.base[i];
+        p->s[i] = p->it.ndim ? p->it.strides[i][0] : 0;
+    }
+    return p;
+}
+
+static tt_status cpu_run_prepared(const void *prepared)
+{
+    const cpu_prepared *p = prepared;
+    if (p->n) {
+        char *ptr[MAX_OPS]; /* a row function may not keep its pointers, but it takes them writable */
+        memcpy(ptr, p->p, sizeof ptr);
+        p->fn(&p->ctx, p->n, ptr, p->s);
+    } else run_iter(&p->it, p->fn, &p->ctx);
+    return TT_OK;
+}
+
 const tt_backend tt_cpu_backend = {
     .name = "cpu",
     .type = TT_DEVICE_CPU,
@@ -1262,4 +1373,7 @@ const tt_backend tt_cpu_backend = {
     .matmul = cpu_matmul,
     .softmax = cpu_softmax,
     .line_sums = cpu_line_sums,
+    .prepare = cpu_prepare,
+    .run_prepared = cpu_run_prepared,
+    .free_prepared = free,
 };

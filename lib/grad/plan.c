@@ -71,7 +71,8 @@ tt_status tg_plan_input(tg_plan *p, const char *name, tt_tensor *t)
 {
     const char *writer;
     for (int i = 0; i < p->ninputs; i++)
-        if (!strcmp(p->inputs[i].name, name)) return tt_set_error(TT_EINVAL, "the plan already has an input named '%s'", name);
+        if (!strcmp(p->inputs[i].name, name))
+            return tt_set_error(TT_EINVAL, "the plan already has an input named '%s'", name);
     if (!tt__tape_uses(p->tape, t, &writer))
         return tt_set_error(TT_EINVAL, "input '%s': the captured step did not use this tensor", name);
     if (writer)
@@ -121,8 +122,7 @@ tt_status tg_plan_bind_tensor(tg_plan *p, const tt_tensor *input, const tt_tenso
     const char *writer;
     if (!tt__tape_uses(p->tape, input, &writer))
         return tt_set_error(TT_EINVAL, "cannot bind: the captured step did not use this tensor");
-    if (writer)
-        return tt_set_error(TT_EINVAL, "cannot bind: the captured step itself writes this tensor (%s)", writer);
+    if (writer) return tt_set_error(TT_EINVAL, "cannot bind: the captured step itself writes this tensor (%s)", writer);
     tt_status st = check_like(p, input, value);
     if (st != TT_OK || input == value) return st;
     /* through the input's data alias: a bind is not an in-place op of the step */
@@ -159,8 +159,9 @@ tt_status tg_plan_run(tg_plan *p)
     tt_status st = tt__tape_run(p->tape, &restartable);
     if (st == TT_OK || !p->recapture || !p->step) return st;
     if (!restartable)
-        return tt_set_error(st, "%s; it cannot be re-captured here, because the replay had already written outside "
-                                "the step's own buffers",
+        return tt_set_error(st,
+                            "%s; it cannot be re-captured here, because the replay had already written outside "
+                            "the step's own buffers",
                             tt_last_error());
     /* the step again, eagerly, in this replay's place; its tape replaces the old */
     tt__tape *t = capture_step(p->step, p->ctx);

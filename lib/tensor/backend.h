@@ -30,6 +30,25 @@ typedef struct {
 
 typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
 
+/* An elementwise kernel call as a replay (tensor/capture.h) makes it again
+ * and again: the entry, its op, its views (out first, then the inputs in the
+ * kernel's order) and scalars. */
+typedef enum {
+    TT_KCALL_COPY,
+    TT_KCALL_FILL,
+    TT_KCALL_UNARY,
+    TT_KCALL_BINARY,
+    TT_KCALL_WHERE,
+    TT_KCALL_CLAMP
+} tt_kcall_kind;
+typedef struct {
+    tt_kcall_kind kind;
+    int op; /* tt_unary_op or tt_binary_op */
+    int nv;
+    const tt_kview *v[4];
+    double a, b; /* fill: the value; clamp: the bounds */
+} tt_kcall;
+
 /* A backend: its device string and capabilities, then its function table.
  * Kernels may be NULL: the op layer then says the backend has no kernel for
  * the op (TT_EDEVICE). Memory, copy and fill are required. */
@@ -77,6 +96,14 @@ struct tt_backend {
      * block k, in double (s NULL: 1). The same bits for any thread count. */
     tt_status (*line_sums)(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n, int64_t block,
                            double w, double b, double *out);
+    /* Replay (optional: NULL, or prepare returning NULL for a call it has no
+     * ready form of, and the replay makes the call through its entry above):
+     * the work of a call that depends only on its views and scalars (dims
+     * merged, the loop picked), done once; run_prepared then gives exactly
+     * the bits of the call. */
+    void *(*prepare)(const tt_kcall *call);
+    tt_status (*run_prepared)(const void *prepared);
+    void (*free_prepared)(void *prepared);
 };
 
 /* Host loops built for AVX2 and AVX-512 too, picked at load time. No FMA:

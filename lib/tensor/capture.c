@@ -40,20 +40,21 @@ typedef enum {
 
 typedef struct {
     rec_kind kind;
-    int nv;   /* views: the written one first (reduce: out, in, then idx when flag) */
-    int op;   /* the op's enum, or the rng's distribution */
-    int dim;  /* scan, index, softmax */
+    int nv;    /* views: the written one first (reduce: out, in, then idx when flag) */
+    int op;    /* the op's enum, or the rng's distribution */
+    int dim;   /* scan, index, softmax */
     bool flag; /* scan: reverse; index: add; softmax: log; reduce: has idx */
     const tt_backend *be;
     tt_kview v[REC_MAX_VIEWS];
-    int sto[REC_MAX_VIEWS]; /* the storage of each view, an index into the tape's */
-    double a, b;            /* fill value; clamp bounds */
-    int gen;                /* rng: the generator's slot */
-    uint64_t delta;         /* rng: the draw's offset from the generator's at the step's start */
+    int sto[REC_MAX_VIEWS];     /* the storage of each view, an index into the tape's */
+    double a, b;                /* fill value; clamp bounds */
+    int gen;                    /* rng: the generator's slot */
+    uint64_t delta;             /* rng: the draw's offset from the generator's at the step's start */
     size_t byte_offset, nbytes; /* host transfers (sto[0] the buffer's storage) */
     void *host;                 /* from_host: the bytes uploaded; to_host: the bytes read */
     tt_dtype read_dtype;
     bool external_written_before; /* to_host: a buffer from outside was written before this read */
+    void *prepared;               /* the backend's ready form of the call, or NULL */
 } rec;
 
 typedef struct {
@@ -187,7 +188,7 @@ static rec *push(tt__tape *t, rec_kind kind, int dev, int nv, const tt_kview *co
     return r;
 }
 
-#define REC(kind, dev, ...)                                                                            \
+#define REC(kind, dev, ...)                                                                           \
     push(tt__recording, kind, dev, (int)(sizeof((const tt_kview *[]){__VA_ARGS__}) / sizeof(void *)), \
          (const tt_kview *[]){__VA_ARGS__})
 
@@ -308,69 +309,78 @@ static tt_status rec_from_host(int dev, void *buf, size_t byte_offset, const voi
 
 /* One set of entry points per device type: a kernel gets no pointer to its
  * table, so the type is in the function. */
-#define PROXY_FNS(D)                                                                                                  \
-    static tt_status copy_##D(const tt_kview *o, const tt_kview *i) { return rec_copy(D, o, i); }                    \
-    static tt_status fill_##D(const tt_kview *o, double v) { return rec_fill(D, o, v); }                             \
-    static tt_status rng_##D(const tt_kview *o, tt_rng_dist d, uint64_t s, uint64_t f) { return rec_rng(D, o, d, s, f); } \
-    static tt_status unary_##D(tt_unary_op op, const tt_kview *o, const tt_kview *i) { return rec_unary(D, op, o, i); } \
-    static tt_status binary_##D(tt_binary_op op, const tt_kview *o, const tt_kview *a, const tt_kview *b)           \
-    {                                                                                                                 \
-        return rec_binary(D, op, o, a, b);                                                                            \
-    }                                                                                                                 \
-    static tt_status where_##D(const tt_kview *o, const tt_kview *c, const tt_kview *a, const tt_kview *b)           \
-    {                                                                                                                 \
-        return rec_where(D, o, c, a, b);                                                                              \
-    }                                                                                                                 \
-    static tt_status clamp_##D(const tt_kview *o, const tt_kview *i, double lo, double hi)                           \
-    {                                                                                                                 \
-        return rec_clamp(D, o, i, lo, hi);                                                                            \
-    }                                                                                                                 \
-    static tt_status reduce_##D(tt_reduce_op op, const tt_kview *o, const tt_kview *i, const tt_kview *x)            \
-    {                                                                                                                 \
-        return rec_reduce(D, op, o, i, x);                                                                            \
-    }                                                                                                                 \
-    static tt_status scan_##D(tt_scan_op op, const tt_kview *o, const tt_kview *i, int dim, bool rev)                \
-    {                                                                                                                 \
-        return rec_scan(D, op, o, i, dim, rev);                                                                       \
-    }                                                                                                                 \
-    static tt_status index_##D(const tt_kview *o, const tt_kview *i, const tt_kview *x, int dim, bool add)           \
-    {                                                                                                                 \
-        return rec_index(D, o, i, x, dim, add);                                                                       \
-    }                                                                                                                 \
-    static tt_status matmul_##D(const tt_kview *o, const tt_kview *a, const tt_kview *b)                             \
-    {                                                                                                                 \
-        return rec_matmul(D, o, a, b);                                                                                \
-    }                                                                                                                 \
-    static tt_status softmax_##D(const tt_kview *o, const tt_kview *i, int dim, bool log)                            \
-    {                                                                                                                 \
-        return rec_softmax(D, o, i, dim, log);                                                                        \
-    }                                                                                                                 \
-    static tt_status to_host_##D(void *dst, const void *buf, size_t off, size_t n)                                   \
-    {                                                                                                                 \
-        return rec_to_host(D, dst, buf, off, n);                                                                      \
-    }                                                                                                                 \
-    static tt_status from_host_##D(void *buf, size_t off, const void *src, size_t n)                                 \
-    {                                                                                                                 \
-        return rec_from_host(D, buf, off, src, n);                                                                    \
-    }                                                                                                                 \
-    static void proxy_##D(const tt_backend *real, tt_backend *p)                                                      \
-    {                                                                                                                 \
-        *p = *real;                                                                                                   \
-        p->line_sums = NULL; /* host arrays: nothing a tape could replay */                                          \
-        p->to_host = to_host_##D;                                                                                     \
-        p->from_host = from_host_##D;                                                                                 \
-        p->copy = copy_##D;                                                                                           \
-        p->fill = fill_##D;                                                                                           \
-        p->rng = real->rng ? rng_##D : NULL;                                                                          \
-        p->unary = real->unary ? unary_##D : NULL;                                                                    \
-        p->binary = real->binary ? binary_##D : NULL;                                                                 \
-        p->where = real->where ? where_##D : NULL;                                                                    \
-        p->clamp = real->clamp ? clamp_##D : NULL;                                                                    \
-        p->reduce = real->reduce ? reduce_##D : NULL;                                                                 \
-        p->scan = real->scan ? scan_##D : NULL;                                                                       \
-        p->index = real->index ? index_##D : NULL;                                                                    \
-        p->matmul = real->matmul ? matmul_##D : NULL;                                                                 \
-        p->softmax = real->softmax ? softmax_##D : NULL;                                                              \
+#define PROXY_FNS(D)                                                                                       \
+    static tt_status copy_##D(const tt_kview *o, const tt_kview *i) { return rec_copy(D, o, i); }          \
+    static tt_status fill_##D(const tt_kview *o, double v) { return rec_fill(D, o, v); }                   \
+    static tt_status rng_##D(const tt_kview *o, tt_rng_dist d, uint64_t s, uint64_t f)                     \
+    {                                                                                                      \
+        return rec_rng(D, o, d, s, f);                                                                     \
+    }                                                                                                      \
+    static tt_status unary_##D(tt_unary_op op, const tt_kview *o, const tt_kview *i)                       \
+    {                                                                                                      \
+        return rec_unary(D, op, o, i);                                                                     \
+    }                                                                                                      \
+    static tt_status binary_##D(tt_binary_op op, const tt_kview *o, const tt_kview *a, const tt_kview *b)  \
+    {                                                                                                      \
+        return rec_binary(D, op, o, a, b);                                                                 \
+    }                                                                                                      \
+    static tt_status where_##D(const tt_kview *o, const tt_kview *c, const tt_kview *a, const tt_kview *b) \
+    {                                                                                                      \
+        return rec_where(D, o, c, a, b);                                                                   \
+    }                                                                                                      \
+    static tt_status clamp_##D(const tt_kview *o, const tt_kview *i, double lo, double hi)                 \
+    {                                                                                                      \
+        return rec_clamp(D, o, i, lo, hi);                                                                 \
+    }                                                                                                      \
+    static tt_status reduce_##D(tt_reduce_op op, const tt_kview *o, const tt_kview *i, const tt_kview *x)  \
+    {                                                                                                      \
+        return rec_reduce(D, op, o, i, x);                                                                 \
+    }                                                                                                      \
+    static tt_status scan_##D(tt_scan_op op, const tt_kview *o, const tt_kview *i, int dim, bool rev)      \
+    {                                                                                                      \
+        return rec_scan(D, op, o, i, dim, rev);                                                            \
+    }                                                                                                      \
+    static tt_status index_##D(const tt_kview *o, const tt_kview *i, const tt_kview *x, int dim, bool add) \
+    {                                                                                                      \
+        return rec_index(D, o, i, x, dim, add);                                                            \
+    }                                                                                                      \
+    static tt_status matmul_##D(const tt_kview *o, const tt_kview *a, const tt_kview *b)                   \
+    {                                                                                                      \
+        return rec_matmul(D, o, a, b);                                                                     \
+    }                                                                                                      \
+    static tt_status softmax_##D(const tt_kview *o, const tt_kview *i, int dim, bool log)                  \
+    {                                                                                                      \
+        return rec_softmax(D, o, i, dim, log);                                                             \
+    }                                                                                                      \
+    static tt_status to_host_##D(void *dst, const void *buf, size_t off, size_t n)                         \
+    {                                                                                                      \
+        return rec_to_host(D, dst, buf, off, n);                                                           \
+    }                                                                                                      \
+    static tt_status from_host_##D(void *buf, size_t off, const void *src, size_t n)                       \
+    {                                                                                                      \
+        return rec_from_host(D, buf, off, src, n);                                                         \
+    }                                                                                                      \
+    static void proxy_##D(const tt_backend *real, tt_backend *p)                                           \
+    {                                                                                                      \
+        *p = *real;                                                                                        \
+        p->line_sums = NULL; /* host arrays: nothing a tape could replay */                                \
+        p->prepare = NULL;                                                                                 \
+        p->run_prepared = NULL;                                                                            \
+        p->free_prepared = NULL;                                                                           \
+        p->to_host = to_host_##D;                                                                          \
+        p->from_host = from_host_##D;                                                                      \
+        p->copy = copy_##D;                                                                                \
+        p->fill = fill_##D;                                                                                \
+        p->rng = real->rng ? rng_##D : NULL;                                                               \
+        p->unary = real->unary ? unary_##D : NULL;                                                         \
+        p->binary = real->binary ? binary_##D : NULL;                                                      \
+        p->where = real->where ? where_##D : NULL;                                                         \
+        p->clamp = real->clamp ? clamp_##D : NULL;                                                         \
+        p->reduce = real->reduce ? reduce_##D : NULL;                                                      \
+        p->scan = real->scan ? scan_##D : NULL;                                                            \
+        p->index = real->index ? index_##D : NULL;                                                         \
+        p->matmul = real->matmul ? matmul_##D : NULL;                                                      \
+        p->softmax = real->softmax ? softmax_##D : NULL;                                                   \
     }
 PROXY_FNS(0)
 PROXY_FNS(1)
@@ -394,8 +404,8 @@ void tt__capture_read(tt_dtype dt) { tt__recording->pending_read = dt; }
 tt_status tt__capture_refuse(const char *what)
 {
     char msg[400];
-    snprintf(msg, sizeof msg, "%s cannot be captured: its result's size depends on the data, which a replay cannot redo",
-             what);
+    snprintf(msg, sizeof msg,
+             "%s cannot be captured: its result's size depends on the data, which a replay cannot redo", what);
     fail(tt__recording, TT_EUSAGE, msg);
     return tt_set_error(TT_EUSAGE, "%s", msg);
 }
@@ -515,6 +525,25 @@ static void optimize(tt__tape *t)
         for (int k = rec_writes(&t->recs[i], w); k--;) t->sto[w[k]].writes++;
 }
 
+/* The backends' ready forms of the elementwise calls (where they have them). */
+static void prepare(tt__tape *t)
+{
+    static const int kinds[] = {[K_COPY] = TT_KCALL_COPY + 1,
+                                [K_FILL] = TT_KCALL_FILL + 1,
+                                [K_UNARY] = TT_KCALL_UNARY + 1,
+                                [K_BINARY] = TT_KCALL_BINARY + 1,
+                                [K_WHERE] = TT_KCALL_WHERE + 1,
+                                [K_CLAMP] = TT_KCALL_CLAMP + 1,
+                                [K_FROM_HOST] = 0};
+    for (int i = 0; i < t->nrecs; i++) {
+        rec *r = &t->recs[i];
+        if (!kinds[r->kind] || !r->be->prepare) continue;
+        tt_kcall k = {.kind = (tt_kcall_kind)(kinds[r->kind] - 1), .op = r->op, .nv = r->nv, .a = r->a, .b = r->b};
+        for (int j = 0; j < r->nv; j++) k.v[j] = &r->v[j];
+        r->prepared = r->be->prepare(&k);
+    }
+}
+
 tt__tape *tt__capture_end(tt_status step_status)
 {
     tt__tape *t = tt__recording;
@@ -545,6 +574,7 @@ tt__tape *tt__capture_end(tt_status step_status)
         }
         for (int k = rec_writes(r, w); k--;) external |= !t->sto[w[k]].own;
     }
+    prepare(t);
     t->scratch = malloc(most ? most : 1);
     t->scratch_len = most;
     if (!t->scratch) {
@@ -559,7 +589,10 @@ void tt__tape_free(tt__tape *t)
 {
     if (!t) return;
     if (tt__recording == t) tt__recording = NULL;
-    for (int i = 0; i < t->nrecs; i++) free(t->recs[i].host);
+    for (int i = 0; i < t->nrecs; i++) {
+        free(t->recs[i].host);
+        if (t->recs[i].prepared) t->recs[i].be->free_prepared(t->recs[i].prepared);
+    }
     free(t->recs);
     for (int i = 0; i < t->nsto; i++) tt__storage_release(t->sto[i].s);
     free(t->sto);
@@ -637,6 +670,13 @@ tt_status tt__tape_run(tt__tape *t, bool *restartable)
         const tt_backend *be = r->be;
         const tt_kview *v = r->v;
         tt_status st = TT_OK;
+        if (r->prepared) {
+            if ((st = be->run_prepared(r->prepared)) != TT_OK) {
+                if (restartable) *restartable = false;
+                return st;
+            }
+            continue;
+        }
         switch (r->kind) {
         case K_COPY: st = be->copy(&v[0], &v[1]); break;
         case K_FILL: st = be->fill(&v[0], r->a); break;

@@ -144,7 +144,8 @@ static void release_all(tt_tensor **t, int n)
 {
     for (int i = 0; i < n; i++) tt_release(t[i]);
 }
-#define RELEASE(...) release_all((tt_tensor *[]){__VA_ARGS__}, (int)(sizeof((tt_tensor *[]){__VA_ARGS__}) / sizeof(void *)))
+#define RELEASE(...) \
+    release_all((tt_tensor *[]){__VA_ARGS__}, (int)(sizeof((tt_tensor *[]){__VA_ARGS__}) / sizeof(void *)))
 #define OK_OR(x) ((x) ? TT_OK : tt_last_status())
 
 /* ---- seed 000: batch 8 of fresh random data each step, x.mm(w) + b --------------------- */
@@ -176,7 +177,9 @@ static tt_status step000(void *ctx)
     RELEASE(u, x, n, n1, n3, x2, y, xw, be, yp, d, d2, h, gw, gb);
     return st;
 }
-TEST(seed000_loop) { check_replay_equals_eager(init000, step000, 300, 0, 10); }
+/* Shorter loops under valgrind (lavapipe is slow there); the same checks. */
+#define STEPS(n) (RUNNING_ON_VALGRIND ? (n) / 20 + 3 : (n))
+TEST(seed000_loop) { check_replay_equals_eager(init000, step000, STEPS(300), 0, 10); }
 
 /* ---- seed 001: 500 fixed points, b a float64 scalar, w.data = w.data - lr * w.grad ----- */
 static void init001(loop *L)
@@ -207,7 +210,7 @@ static tt_status step001(void *ctx)
     RELEASE(xw, yp, d, d2);
     return st;
 }
-TEST(seed001_loop) { check_replay_equals_eager(init001, step001, 200, 0, 8); }
+TEST(seed001_loop) { check_replay_equals_eager(init001, step001, STEPS(200), 0, 8); }
 
 /* ---- seed 002: loss = mean((a X - Y + b)^2 / (a^2 + 1)), updates under no_grad -------- */
 static void fill002(loop *L, int k, long i, float *host)
@@ -249,7 +252,7 @@ static tt_status step002(void *ctx)
     RELEASE(ax, r, r2, num, a2, den, q);
     return st;
 }
-TEST(seed002_loop) { check_replay_equals_eager(init002, step002, 300, 0, 12); }
+TEST(seed002_loop) { check_replay_equals_eager(init002, step002, STEPS(300), 0, 12); }
 
 /* ---- seed 003: y = 2x + (5 + randn(20, 1)), stop when the loss is small ---------------- */
 static void init003(loop *L)
@@ -279,7 +282,7 @@ static tt_status step003(void *ctx)
     RELEASE(xw, yp, d, d2);
     return st;
 }
-TEST(seed003_loop_with_stop) { check_replay_equals_eager(init003, step003, 5000, 1.2, 8); }
+TEST(seed003_loop_with_stop) { check_replay_equals_eager(init003, step003, RUNNING_ON_VALGRIND ? 40 : 5000, 1.2, 8); }
 
 /* ---- random op chains: a fixed random graph over a fresh input each step --------------- */
 static uint64_t lcg;
@@ -354,8 +357,9 @@ static tt_status step_chain(void *ctx)
 }
 TEST(random_op_chains)
 {
-    for (chain_seed = 1; chain_seed <= 24 && !check_failed_here; chain_seed++) {
-        check_replay_equals_eager(init_chain, step_chain, 40, 0, 3);
+    int chains = RUNNING_ON_VALGRIND ? 3 : 24; /* fewer under valgrind: lavapipe is slow there */
+    for (chain_seed = 1; chain_seed <= chains && !check_failed_here; chain_seed++) {
+        check_replay_equals_eager(init_chain, step_chain, RUNNING_ON_VALGRIND ? 8 : 40, 0, 3);
         if (check_failed_here) printf("#   chain seed %d\n", chain_seed);
     }
 }
@@ -392,7 +396,8 @@ TEST(guard_shape_dtype_device)
     tt_tensor *v4 = tt_ones(1, &s4, TT_F32, DEV), *v64 = tt_ones(1, &s3, TT_F64, DEV);
     CHECK_ERR(tg_plan_bind(p, "x", v4), TT_ESHAPE,
               "input 'x' was captured with shape [3], cannot bind a value of shape [4]");
-    CHECK_ERR(tg_plan_bind(p, "x", v64), TT_EDTYPE, "input 'x' was captured as float32, cannot bind a value of dtype float64");
+    CHECK_ERR(tg_plan_bind(p, "x", v64), TT_EDTYPE,
+              "input 'x' was captured as float32, cannot bind a value of dtype float64");
     CHECK_ERR(tg_plan_bind_data(p, "x", (float[4]){0}, 16), TT_ESHAPE, "input 'x' holds 12 bytes, cannot bind 16");
     CHECK_ERR(tg_plan_bind(p, "z", v4), TT_EINVAL, "the plan has no input named 'z'");
     CHECK_ERR(tg_plan_input(p, "x", B.x), TT_EINVAL, "the plan already has an input named 'x'");
@@ -400,7 +405,8 @@ TEST(guard_shape_dtype_device)
     CHECK_ERR(tg_plan_input(p, "y", B.y), TT_EINVAL, "input 'y': the captured step itself writes this tensor (mul)");
     if (!no_vk[0] && DEV.type == TT_DEVICE_CPU) {
         tt_tensor *vk = tt_ones(1, &s3, TT_F32, (tt_device){TT_DEVICE_VULKAN, 0});
-        CHECK_ERR(tg_plan_bind(p, "x", vk), TT_EDEVICE, "input 'x' was captured on cpu, cannot bind a value on vulkan:0");
+        CHECK_ERR(tg_plan_bind(p, "x", vk), TT_EDEVICE,
+                  "input 'x' was captured on cpu, cannot bind a value on vulkan:0");
         tt_release(vk);
     }
     /* a good bind, then a replay on it: y = 2 x (the same sum as captured: the guard passes) */
@@ -466,8 +472,7 @@ TEST(guard_index_bounds_inside_tg)
     CHECK(tg_plan_bind_data(p, "idx", (int64_t[]){3, 1}, 16) == TT_OK && tg_plan_run(p) == TT_OK);
     CHECK_VALUES(I.out, ((double[]){3, 1}), 2, 0); /* the same min and max: the same path */
     CHECK(tg_plan_bind_data(p, "idx", (int64_t[]){4, 1}, 16) == TT_OK);
-    CHECK_ERR(tg_plan_run(p), TT_ERUNTIME,
-              "the replayed step reads 4 where the captured step read 3");
+    CHECK_ERR(tg_plan_run(p), TT_ERUNTIME, "the replayed step reads 4 where the captured step read 3");
     tg_plan_free(p);
     RELEASE(I.w, I.idx, I.out);
 }
