@@ -13,6 +13,7 @@
  * nobody can read (a buffer of the step's own, held by the tape alone, read by
  * no later call) is dropped too. */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,6 +386,11 @@ static tt_status rec_from_host(int dev, void *buf, size_t byte_offset, const voi
 PROXY_FNS(0)
 PROXY_FNS(1)
 _Static_assert(TT_DEVICE_CPU == 0 && TT_DEVICE_VULKAN == 1, "one proxy per device type, by index");
+/* A backend entry added to the table must be recorded here too (a wrapper in
+ * PROXY_FNS, a kind, a replay case), or a captured step would call it unseen:
+ * the table holds 20 functions from alloc on. */
+_Static_assert(offsetof(tt_backend, alloc) + 20 * sizeof(void (*)(void)) == sizeof(tt_backend),
+               "a new tt_backend entry needs recording in lib/tensor/capture.c");
 
 const tt_backend *tt__capture_backend(tt_storage *s)
 {
