@@ -563,6 +563,29 @@ TEST(plan_outlives_tensors)
     tt_release(w);
 }
 
+/* On Vulkan a replay records every kernel into one command buffer: one
+ * submission (at the next read or sync) for a step with no host reads. */
+TEST(vulkan_replay_is_one_submission)
+{
+    loop L = {0};
+    tt_manual_seed(5);
+    init000(&L);
+    CHECK(step000(&L) == TT_OK);
+    tg_plan *p = tg_plan_capture(step000, &L);
+    CHECK(p != NULL);
+    if (!p) return loop_free(&L);
+    long d0, s0, d1, s1;
+    CHECK(tt_vulkan_sync(0) == TT_OK);
+    tt_vulkan_counters(&d0, &s0);
+    CHECK(tg_plan_run(p) == TT_OK);
+    CHECK(tt_vulkan_sync(0) == TT_OK);
+    tt_vulkan_counters(&d1, &s1);
+    if (s1 - s0 != 1) FAILF("a replay made %ld submissions", s1 - s0);
+    if (d1 - d0 < tg_plan_num_kernels(p) - 2) FAILF("%ld dispatches for %d kernels", d1 - d0, tg_plan_num_kernels(p));
+    tg_plan_free(p);
+    loop_free(&L);
+}
+
 static void run_all(void)
 {
     RUN(seed000_loop);
@@ -593,5 +616,6 @@ int main(void)
     DEV = (tt_device){TT_DEVICE_VULKAN, 0};
     printf("# vulkan:0\n");
     run_all();
+    RUN(vulkan_replay_is_one_submission);
     return DONE();
 }
