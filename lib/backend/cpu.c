@@ -1039,45 +1039,58 @@ static void reduce_part(void *c, int64_t lo, int64_t hi)
     }
 }
 
-static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
+/* The reduction's plan: kept dims (index the output) and reduced ones. */
+static void reduce_plan_make(const tt_kview *out, const tt_kview *in, const tt_kview *idx, reduce_plan *pl)
 {
-    reduce_plan pl = {0};
+    memset(pl, 0, sizeof *pl);
     for (int d = 0; d < in->ndim; d++) {
         if (in->shape[d] == 1) continue;
         if (out->shape[d] == 1) {
             /* a reduced dim that continues the previous one merges with it (same elements, same order) */
-            if (pl.nred > 0 && pl.rin[pl.nred - 1] == in->strides[d] * in->shape[d]) {
-                pl.rshape[pl.nred - 1] *= in->shape[d];
-                pl.rin[pl.nred - 1] = in->strides[d];
+            if (pl->nred > 0 && pl->rin[pl->nred - 1] == in->strides[d] * in->shape[d]) {
+                pl->rshape[pl->nred - 1] *= in->shape[d];
+                pl->rin[pl->nred - 1] = in->strides[d];
                 continue;
             }
-            pl.rshape[pl.nred] = in->shape[d];
-            pl.rin[pl.nred++] = in->strides[d];
+            pl->rshape[pl->nred] = in->shape[d];
+            pl->rin[pl->nred++] = in->strides[d];
         } else {
-            pl.kshape[pl.nkeep] = in->shape[d];
-            pl.kin[pl.nkeep] = in->strides[d];
-            pl.kout[pl.nkeep] = out->strides[d];
-            pl.kidx[pl.nkeep++] = idx ? idx->strides[d] : 0;
+            pl->kshape[pl->nkeep] = in->shape[d];
+            pl->kin[pl->nkeep] = in->strides[d];
+            pl->kout[pl->nkeep] = out->strides[d];
+            pl->kidx[pl->nkeep++] = idx ? idx->strides[d] : 0;
         }
     }
+}
+
+static tt_status reduce_run(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, const char *in, char *out,
+                            int64_t *idx)
+{
     int64_t nout = 1, count = 1;
-    for (int d = 0; d < pl.nkeep; d++) nout *= pl.kshape[d];
-    for (int d = 0; d < pl.nred; d++) count *= pl.rshape[d];
-    tt_dtype dt = in->dtype;
+    for (int d = 0; d < pl->nkeep; d++) nout *= pl->kshape[d];
+    for (int d = 0; d < pl->nred; d++) count *= pl->rshape[d];
     /* One long floating sum: its blocks go to the threads. */
-    if (nout == 1 && pl.nred == 1 && (op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64)) {
+    if (nout == 1 && pl->nred == 1 && (op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64)) {
         double sum;
-        if (!row_sum_parallel(dt, element_base(in), count, pl.rin[0], &sum))
+        if (!row_sum_parallel(dt, in, count, pl->rin[0], &sum))
             return tt_set_error(TT_ENOMEM, "out of memory in %s", op == TT_SUM ? "sum" : "mean");
         if (op == TT_MEAN) sum /= (double)count;
-        if (dt == TT_F32) *(float *)element_base(out) = (float)sum;
-        else *(double *)element_base(out) = sum;
+        if (dt == TT_F32) *(float *)out = (float)sum;
+        else *(double *)out = sum;
         return TT_OK;
     }
     /* Otherwise the output elements go to the threads: each is reduced alone. */
-    reduce_job j = {op, &pl, dt, element_base(in), element_base(out), idx ? (int64_t *)element_base(idx) : NULL};
+    reduce_job j = {op, pl, dt, in, out, idx};
     parallel_for(nout, nout * count, 1, reduce_part, &j);
     return TT_OK;
+}
+
+static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
+{
+    reduce_plan pl;
+    reduce_plan_make(out, in, idx, &pl);
+    return reduce_run(op, &pl, in->dtype, element_base(in), element_base(out),
+                      idx ? (int64_t *)element_base(idx) : NULL);
 }
 
 /* ---- indexing ----------------------------------------------------------------- */
@@ -1281,6 +1294,19 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
 
 /* ---- replay: an elementwise call with its iteration worked out once ---------------- */
 typedef struct {
+    tt_kcall_kind kind;
+    /* a reduction: its plan and pointers */
+    reduce_plan rp;
+    tt_reduce_op rop;
+    tt_dtype dt;
+    const char *in;
+    char *out;
+    int64_t *idx;
+    /* a matrix product of one batch whose operands BLAS takes as they are */
+    CBLAS_TRANSPOSE ta, tb;
+    int m, nn, k, lda, ldb;
+    const char *b;
+    /* elementwise */
     nd_iter it;
     row_fn fn;
     int64_t n; /* > 0: one row of n elements (small, serial): p and s as iter_rows passes them */
@@ -1304,6 +1330,26 @@ static void *cpu_prepare(const tt_kcall *k)
     if (!p) return NULL;
     const tt_kview *const *v = k->v;
     row_fn fn = NULL;
+    p->kind = k->kind;
+    if (k->kind == TT_KCALL_REDUCE) {
+        reduce_plan_make(v[0], v[1], k->nv > 2 ? v[2] : NULL, &p->rp);
+        p->rop = (tt_reduce_op)k->op, p->dt = v[1]->dtype;
+        p->in = element_base(v[1]), p->out = element_base(v[0]);
+        p->idx = k->nv > 2 ? (int64_t *)element_base(v[2]) : NULL;
+        return p;
+    }
+    if (k->kind == TT_KCALL_MATMUL) { /* as cpu_matmul, for one batch that needs no packing */
+        int64_t M = v[0]->shape[1], N = v[0]->shape[2], K = v[1]->shape[2], lda, ldb;
+        if (v[0]->shape[0] != 1 || K == 0 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX ||
+            !blas_layout(M, K, v[1]->strides[1], v[1]->strides[2], &p->ta, &lda) ||
+            !blas_layout(K, N, v[2]->strides[1], v[2]->strides[2], &p->tb, &ldb)) {
+            free(p);
+            return NULL;
+        }
+        p->dt = v[0]->dtype, p->m = (int)M, p->nn = (int)N, p->k = (int)K, p->lda = (int)lda, p->ldb = (int)ldb;
+        p->in = element_base(v[1]), p->out = element_base(v[0]), p->b = element_base(v[2]);
+        return p;
+    }
     switch (k->kind) {
     case TT_KCALL_COPY: fn = copy_rows[v[0]->dtype][v[1]->dtype]; break;
     case TT_KCALL_FILL:
@@ -1326,6 +1372,8 @@ static void *cpu_prepare(const tt_kcall *k)
         p->ctx.clamp = (clamp_ctx){v[1]->dtype, k->a, k->b};
         fn = clamp_row;
         break;
+    case TT_KCALL_REDUCE:
+    case TT_KCALL_MATMUL: break;
     }
     if (!fn) {
         free(p);
@@ -1344,6 +1392,9 @@ static void *cpu_prepare(const tt_kcall *k)
 static tt_status cpu_run_prepared(const void *prepared)
 {
     const cpu_prepared *p = prepared;
+    if (p->kind == TT_KCALL_REDUCE) return reduce_run(p->rop, &p->rp, p->dt, p->in, p->out, p->idx);
+    if (p->kind == TT_KCALL_MATMUL)
+        return tt__gemm(p->dt, p->ta, p->tb, p->m, p->nn, p->k, p->in, p->lda, p->b, p->ldb, p->out, p->nn);
     if (p->n) {
         char *ptr[MAX_OPS]; /* a row function may not keep its pointers, but it takes them writable */
         memcpy(ptr, p->p, sizeof ptr);

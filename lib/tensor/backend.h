@@ -30,20 +30,22 @@ typedef struct {
 
 typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
 
-/* An elementwise kernel call as a replay (tensor/capture.h) makes it again
- * and again: the entry, its op, its views (out first, then the inputs in the
- * kernel's order) and scalars. */
+/* A kernel call as a replay (tensor/capture.h) makes it again and again: the
+ * entry, its op, its views (out first, then the inputs in the kernel's order;
+ * a reduction's idx third when it has one) and scalars. */
 typedef enum {
     TT_KCALL_COPY,
     TT_KCALL_FILL,
     TT_KCALL_UNARY,
     TT_KCALL_BINARY,
     TT_KCALL_WHERE,
-    TT_KCALL_CLAMP
+    TT_KCALL_CLAMP,
+    TT_KCALL_REDUCE,
+    TT_KCALL_MATMUL
 } tt_kcall_kind;
 typedef struct {
     tt_kcall_kind kind;
-    int op; /* tt_unary_op or tt_binary_op */
+    int op; /* tt_unary_op, tt_binary_op or tt_reduce_op */
     int nv;
     const tt_kview *v[4];
     double a, b; /* fill: the value; clamp: the bounds */
@@ -99,8 +101,8 @@ struct tt_backend {
     /* Replay (optional: NULL, or prepare returning NULL for a call it has no
      * ready form of, and the replay makes the call through its entry above):
      * the work of a call that depends only on its views and scalars (dims
-     * merged, the loop picked), done once; run_prepared then gives exactly
-     * the bits of the call. */
+     * merged, the loop or the BLAS layout picked), done once; run_prepared
+     * then gives exactly the bits of the call. */
     void *(*prepare)(const tt_kcall *call);
     tt_status (*run_prepared)(const void *prepared);
     void (*free_prepared)(void *prepared);

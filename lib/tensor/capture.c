@@ -531,16 +531,13 @@ static void optimize(tt__tape *t)
         for (int k = rec_writes(&t->recs[i], w); k--;) t->sto[w[k]].writes++;
 }
 
-/* The backends' ready forms of the elementwise calls (where they have them). */
+/* The backends' ready forms of the calls (where they have them). */
 static void prepare(tt__tape *t)
 {
-    static const int kinds[] = {[K_COPY] = TT_KCALL_COPY + 1,
-                                [K_FILL] = TT_KCALL_FILL + 1,
-                                [K_UNARY] = TT_KCALL_UNARY + 1,
-                                [K_BINARY] = TT_KCALL_BINARY + 1,
-                                [K_WHERE] = TT_KCALL_WHERE + 1,
-                                [K_CLAMP] = TT_KCALL_CLAMP + 1,
-                                [K_FROM_HOST] = 0};
+    static const int kinds[] = {
+        [K_COPY] = TT_KCALL_COPY + 1,     [K_FILL] = TT_KCALL_FILL + 1,     [K_UNARY] = TT_KCALL_UNARY + 1,
+        [K_BINARY] = TT_KCALL_BINARY + 1, [K_WHERE] = TT_KCALL_WHERE + 1,   [K_CLAMP] = TT_KCALL_CLAMP + 1,
+        [K_REDUCE] = TT_KCALL_REDUCE + 1, [K_MATMUL] = TT_KCALL_MATMUL + 1, [K_FROM_HOST] = 0};
     for (int i = 0; i < t->nrecs; i++) {
         rec *r = &t->recs[i];
         if (!kinds[r->kind] || !r->be->prepare) continue;
