@@ -143,6 +143,7 @@ tt_status tg_plan_bind_data(tg_plan *p, const char *name, const void *data, size
 {
     plan_input *in = find_input(p, name);
     if (!in) return tt_last_status();
+    if (tt__recording) return tt_set_error(TT_EINVAL, "a plan's input cannot be bound while a step is being captured");
     size_t want = (size_t)tt_numel(in->t) * tt_dtype_size(in->t->dtype);
     if (nbytes != want)
         return tt_set_error(TT_ESHAPE, "input '%s' holds %zu bytes, cannot bind %zu", name, want, nbytes);

@@ -665,6 +665,8 @@ static void format_read(const void *bytes, size_t nbytes, tt_dtype dt, char *buf
 
 tt_status tt__tape_run(tt__tape *t, bool *restartable)
 {
+    if (tt__recording) /* its calls go straight to the backends: a capture would miss them */
+        return tt_set_error(TT_EINVAL, "a plan cannot be replayed while a step is being captured");
     uint64_t base[MAX_GENS];
     for (int g = 0; g < t->ngens; g++) base[g] = (t->gens[g] ? t->gens[g] : tt_default_generator())->offset;
     int reads = 0;

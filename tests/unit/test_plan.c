@@ -523,6 +523,7 @@ static tt_status step_nested(void *ctx)
     tg_plan_free(inner);
     return inner ? TT_OK : tt_last_status();
 }
+static tt_status step_runs_a_plan(void *ctx) { return tg_plan_run(ctx); }
 TEST(capture_refusals)
 {
     int64_t s4 = 4;
@@ -534,6 +535,14 @@ TEST(capture_refusals)
               "nonzero cannot be captured: its result's size depends on the data");
     CHECK_ERR(tg_plan_capture(step_fails, NULL), TT_ESHAPE, "must match the size of tensor b");
     CHECK_ERR(tg_plan_capture(step_nested, NULL), TT_EINVAL, "a capture is already in progress on this thread");
+    tg_capture_begin();
+    tt_tensor *two = tt_mul_scalar(x, 2);
+    tg_plan *inner = tg_capture_end(two != NULL);
+    CHECK(inner != NULL);
+    CHECK_ERR(tg_plan_capture(step_runs_a_plan, inner), TT_EINVAL,
+              "a plan cannot be replayed while a step is being captured");
+    tg_plan_free(inner);
+    tt_release(two);
     CHECK(tg_capture_end(true) == NULL); /* nothing open after the failures */
     CHECK_ERR(tg_capture_end(true), TT_EINVAL, "no capture is in progress on this thread");
     RELEASE(x, nz);
