@@ -1,8 +1,8 @@
 /* The report of a fit: the standardization of line and poly (x -> (x - c)/h,
  * y -> (y - my)/sy) and its map back to the user's units, the loss, sse and
  * rms, and the covariance (2 L / dof) H^-1 of the standard errors, H the
- * Hessian of the loss (of the sum of squares for l1, huber and expression
- * losses), all from one evaluation at the final parameters. */
+ * Hessian of the loss (2 J^T W J for least squares on expression models and
+ * for l1), all from one evaluation at the final parameters. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -156,6 +156,9 @@ void tgf_cov_from_curvature(const tgf_fit *F, const double *H, double factor, tg
     /* |H_ii|: away from a minimum the Hessian of the loss may be indefinite;
      * a negative eigenvalue is not a free direction (its variance is NaN) */
     for (int i = 0; i < np; i++) D[i] = finite && H[i * np + i] != 0 ? sqrt(fabs(H[i * np + i])) : 0;
+    /* a column of J that vanished in the fit (lm.c) is a zero one: its curvature is rounding */
+    for (int i = 0; i < np; i++)
+        if (F->lm_vanished[i]) D[i] = 0;
     /* the column-scaled curvature; a parameter of zero curvature is its own null direction */
     for (int i = 0; i < np; i++)
         for (int j = 0; j < np; j++) S[i * np + j] = D[i] > 0 && D[j] > 0 ? H[i * np + j] / (D[i] * D[j]) : 0;
@@ -359,21 +362,23 @@ tt_status tgf_report(tgf_fit *F, const double *theta, tg_fit_result *r)
         tgf_covariance(F, sse, H, dof, 1, r);
         return TT_OK;
     }
+    /* The full Hessian of the loss: asked for; a squared loss on line or
+     * poly (linear in the parameters: it is 2 norm J^T W J); and any loss
+     * outside the least-squares family but l1, whose Hessian is zero (|r|
+     * has no curvature), so that it keeps J^T W J below. */
+    bool full = F->sp->stderr_hessian || (squared && F->model->kind != TG_MODEL_EXPR) || (!squared && lk != TG_LOSS_L1);
     if (F->have_final) e = F->final;
-    else if ((st = tgf_evaluate(
-                  F, th, lk, (squared && F->model->kind != TG_MODEL_EXPR) || F->standardized || F->sp->stderr_hessian,
-                  &e)))
-        return st;
+    else if ((st = tgf_evaluate(F, th, lk, full || F->standardized, &e))) return st;
     double sy = F->standardized ? F->tr.sy : 1;
     r->loss = e.L * (F->standardized ? (lk == TG_LOSS_L1 ? sy : sy * sy) : 1);
     r->sse = e.sse * sy * sy;
-    r->stderr_hessian = F->sp->stderr_hessian || (squared && F->model->kind != TG_MODEL_EXPR);
-    if (r->stderr_hessian) { /* linear in the parameters: H is 2 norm J^T W J */
+    r->stderr_hessian = full;
+    if (full) { /* cov = (2 L / dof) H^-1 */
         tgf_covariance(F, e.L, e.H, dof, tgf_loss_norm(lk, F->n), r);
         return TT_OK;
     }
-    /* l1, huber, expression models and losses: 2 J^T W J, the Hessian of the
-     * sum of squares with the residuals' curvature left out (gnuplot, scipy) */
+    /* l1: 2 J^T W J, the Hessian of the sum of squares with the residuals'
+     * curvature left out (gnuplot, scipy) */
     if (F->model->kind == TG_MODEL_EXPR) { /* from the R factor of sqrt(W) J: exact, one pass */
         double H[MAX_PARAMS * MAX_PARAMS], sse;
         if ((st = tgf_lm_curvature(F, th, H, &sse))) return st;
