@@ -191,7 +191,7 @@ static bool solve_damped(int np, const double *R, int q, const double *qtr, cons
 {
     int rows = 2 * np, cols = np + 1;
     double A[2 * MAX_PARAMS * (MAX_PARAMS + 1)], T[Q * Q];
-    memset(A, 0, sizeof A);
+    memset(A, 0, sizeof *A * (size_t)(rows * cols)); /* the used part: A is sized for MAX_PARAMS */
     for (int i = 0; i < np; i++) {
         for (int j = i; j < np; j++) A[j * rows + i] = R[i * q + j];
         A[np * rows + i] = -qtr[i];

@@ -307,18 +307,35 @@ static double student_t_cdf(double t, double dof)
     return t >= 0 ? 1 - tail : tail;
 }
 
+/* Student's t density. */
+static double student_t_pdf(double t, double dof)
+{
+    const double pi = 3.14159265358979323846;
+    return exp(lgamma((dof + 1) / 2) - lgamma(dof / 2) - 0.5 * log(dof * pi) - (dof + 1) / 2 * log1p(t * t / dof));
+}
+
+/* Newton's method on the cdf, kept inside a bracket that each step narrows
+ * (bisection where Newton would leave it): a handful of cdf evaluations
+ * where bisection to the last bit took 60, a tenth of a millisecond, per
+ * parameter of every report. */
 double tg_student_t_quantile(double p, double dof)
 {
     if (!(p > 0 && p < 1) || !(dof > 0)) return NAN;
     if (p < 0.5) return -tg_student_t_quantile(1 - p, dof);
     double lo = 0, hi = 1;
     while (student_t_cdf(hi, dof) < p && hi < 1e300) hi *= 2;
+    double t = hi / 2;
     for (int i = 0; i < 200 && hi - lo > 1e-16 * hi; i++) {
-        double mid = (lo + hi) / 2;
-        if (student_t_cdf(mid, dof) < p) lo = mid;
-        else hi = mid;
+        double c = student_t_cdf(t, dof) - p;
+        if (c == 0) return t;
+        if (c < 0) lo = t;
+        else hi = t;
+        double next = t - c / student_t_pdf(t, dof);
+        if (!(next > lo && next < hi)) next = (lo + hi) / 2;
+        if (fabs(next - t) <= 2 * DBL_EPSILON * t) return next;
+        t = next;
     }
-    return (lo + hi) / 2;
+    return t;
 }
 
 void tg_fit_ci(const tg_fit_result *r, int i, double level, double *low, double *high)
