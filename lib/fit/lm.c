@@ -398,19 +398,18 @@ static tt_status lm_attempt(tgf_fit *F, double *theta, int64_t first, int64_t ma
 }
 
 /* MINPACK's factor for the first trust radius: 100, "a generally recommended
- * value" (lmder's documentation, which puts it in (0.1, 100) for most
- * problems and smaller for hard ones). A first step that long can carry a
- * parameter to where the model no longer depends on it (b2 of
- * b1*(1-exp(-b2*x)) from 1 to 110: exp(-110 x) is below every prediction's
- * rounding), a stationary point that is a plateau, not a minimum. An end
- * where a column of J has vanished is therefore never taken as the answer
- * while a shorter first step is untried: the method starts again from the
- * initial values with the first radius 100 times smaller (factor 1, then
- * 0.01), in the same budget of iterations. The first end without a vanished
- * column and no worse a sum of squares is the answer; if every try ends on
- * a plateau, the lowest is, and the report names its vanished parameters as
- * undetermined. */
-static const double lm_factors[] = {100, 1, 0.01};
+ * value" (lmder's documentation: "in most cases factor should lie in the
+ * interval (.1,100.)"). A first step that long can carry a parameter to
+ * where the model no longer depends on it (k of a*(1-exp(-k*x)) from 1 to
+ * 110: exp(-110 x) is below every prediction's rounding), a plateau where
+ * the gradient vanishes without a minimum. An end where a column of J has
+ * vanished is therefore never taken as the answer while a shorter first
+ * step is untried: the method starts again from the initial values with
+ * factor 1, then 0.1 (the bottom of that interval), in the same budget of
+ * iterations. The first end without a vanished column is the answer; if
+ * every try ends on a plateau, the lowest is, and the report names its
+ * vanished parameters as undetermined. */
+static const double lm_factors[] = {100, 1, 0.1};
 
 tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
 {

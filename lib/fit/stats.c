@@ -382,8 +382,10 @@ tt_status tgf_report(tgf_fit *F, const double *theta, tg_fit_result *r)
     /* The full Hessian of the loss: asked for; a squared loss on line or
      * poly (linear in the parameters: it is 2 norm J^T W J); and any loss
      * outside the least-squares family but l1, whose Hessian is zero (|r|
-     * has no curvature), so that it keeps J^T W J below. */
-    bool full = F->sp->stderr_hessian || (squared && F->model->kind != TG_MODEL_EXPR) || (!squared && lk != TG_LOSS_L1);
+     * has no curvature), so that it keeps J^T W J below, as does any loss
+     * with --stderr jacobian. */
+    bool full = F->sp->stderr_hessian || (squared && F->model->kind != TG_MODEL_EXPR) ||
+                (!squared && lk != TG_LOSS_L1 && !F->sp->stderr_jacobian);
     if (F->have_final) e = F->final;
     else if ((st = tgf_evaluate(F, th, lk, full || F->standardized, &e))) return st;
     double sy = F->standardized ? F->tr.sy : 1;

@@ -1155,4 +1155,8 @@ print("%.17g %.17g %.17g" % best)'
   close "$k_stderr" "$huber_expo_p1_stderr" 1e-8
   fitkv "$FIX/line.csv" --loss l1
   [ "$stderr" = jacobian ]
+  # asked for, J^T W J: huber's weights are 1 here but for the points beyond delta
+  fitkv "$FIX/line.csv" --loss huber:1 --stderr jacobian
+  [ "$stderr" = jacobian ]
+  [ "$w_stderr" != "$huber_line_p0_stderr" ]
 }
