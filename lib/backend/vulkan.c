@@ -271,25 +271,61 @@ static tt_status vk_fail(const char *what, VkResult r)
  * it cost every process 1.4 ms of start-up (its mapping and relocations),
  * a tenth of a whole small fit, for a backend most runs never touch. Each
  * function is a pointer of the loader's own name, looked up once. */
+// clang-format off
 #define VK_GLOBAL_FUNCS(X) X(vkCreateInstance) X(vkEnumerateInstanceLayerProperties)
-#define VK_INSTANCE_FUNCS(X)                                                                                          \
-    X(vkDestroyInstance)                                                                                              \
-    X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties) X(vkGetPhysicalDeviceProperties2)                  \
-        X(vkGetPhysicalDeviceMemoryProperties) X(vkGetPhysicalDeviceFeatures)                                         \
-            X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkCreateDevice) X(vkDestroyDevice) X(vkGetDeviceQueue)      \
-                X(vkDeviceWaitIdle) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) X(          \
-                    vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory)           \
-                    X(vkCreateShaderModule) X(vkDestroyShaderModule) X(vkCreateComputePipelines) X(vkDestroyPipeline) \
-                        X(vkCreatePipelineCache) X(vkGetPipelineCacheData) X(vkDestroyPipelineCache)                  \
-                            X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateDescriptorSetLayout)       \
-                                X(vkDestroyDescriptorSetLayout) X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool)  \
-                                    X(vkResetDescriptorPool) X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets)    \
-                                        X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)    \
-                                            X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkResetCommandBuffer)     \
-                                                X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer) X(vkCmdBindPipeline)       \
-                                                    X(vkCmdBindDescriptorSets) X(vkCmdDispatch) X(vkQueueSubmit)      \
-                                                        X(vkCreateFence) X(vkDestroyFence) X(vkResetFences)           \
-                                                            X(vkWaitForFences)
+#define VK_INSTANCE_FUNCS(X) \
+    X(vkDestroyInstance) \
+    X(vkEnumeratePhysicalDevices) \
+    X(vkGetPhysicalDeviceProperties) \
+    X(vkGetPhysicalDeviceProperties2) \
+    X(vkGetPhysicalDeviceMemoryProperties) \
+    X(vkGetPhysicalDeviceFeatures) \
+    X(vkGetPhysicalDeviceQueueFamilyProperties) \
+    X(vkCreateDevice) \
+    X(vkDestroyDevice) \
+    X(vkGetDeviceQueue) \
+    X(vkDeviceWaitIdle) \
+    X(vkCreateBuffer) \
+    X(vkDestroyBuffer) \
+    X(vkGetBufferMemoryRequirements) \
+    X(vkAllocateMemory) \
+    X(vkFreeMemory) \
+    X(vkBindBufferMemory) \
+    X(vkMapMemory) \
+    X(vkUnmapMemory) \
+    X(vkCreateShaderModule) \
+    X(vkDestroyShaderModule) \
+    X(vkCreateComputePipelines) \
+    X(vkDestroyPipeline) \
+    X(vkCreatePipelineCache) \
+    X(vkGetPipelineCacheData) \
+    X(vkDestroyPipelineCache) \
+    X(vkCreatePipelineLayout) \
+    X(vkDestroyPipelineLayout) \
+    X(vkCreateDescriptorSetLayout) \
+    X(vkDestroyDescriptorSetLayout) \
+    X(vkCreateDescriptorPool) \
+    X(vkDestroyDescriptorPool) \
+    X(vkResetDescriptorPool) \
+    X(vkAllocateDescriptorSets) \
+    X(vkUpdateDescriptorSets) \
+    X(vkCreateCommandPool) \
+    X(vkDestroyCommandPool) \
+    X(vkAllocateCommandBuffers) \
+    X(vkBeginCommandBuffer) \
+    X(vkEndCommandBuffer) \
+    X(vkResetCommandBuffer) \
+    X(vkCmdPipelineBarrier) \
+    X(vkCmdCopyBuffer) \
+    X(vkCmdBindPipeline) \
+    X(vkCmdBindDescriptorSets) \
+    X(vkCmdDispatch) \
+    X(vkQueueSubmit) \
+    X(vkCreateFence) \
+    X(vkDestroyFence) \
+    X(vkResetFences) \
+    X(vkWaitForFences)
+// clang-format on
 #define VK_DECLARE(name) static PFN_##name name;
 static PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
 VK_GLOBAL_FUNCS(VK_DECLARE)
