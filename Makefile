@@ -237,7 +237,7 @@ bench-large: all
 
 # PyTorch for the reference column of `make bench` (never needed by `make test`).
 bench-deps:
-	@$(MAKE) --no-print-directory deps PACKAGES='python3-torch python3-h5py python3-numpy'
+	@$(MAKE) --no-print-directory deps PACKAGES='python3-torch python3-h5py python3-numpy python3-scipy'
 
 # tg-check loads plugins (dlopen) that must run on this program's libtg, not on
 # a second copy with its own grad mode and error state: export all of libtg's
