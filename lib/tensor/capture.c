@@ -309,7 +309,10 @@ static tt_status rec_from_host(int dev, void *buf, size_t byte_offset, const voi
 }
 
 /* One set of entry points per device type: a kernel gets no pointer to its
- * table, so the type is in the function. */
+ * table, so the type is in the function. The proxy must also turn off any
+ * capability that lets the op layer hand a kernel memory a tape cannot keep
+ * (a buffer on the caller's stack): every buffer a recorded call sees is kept
+ * by its storage's reference until the tape is freed. */
 #define PROXY_FNS(D)                                                                                       \
     static tt_status copy_##D(const tt_kview *o, const tt_kview *i) { return rec_copy(D, o, i); }          \
     static tt_status fill_##D(const tt_kview *o, double v) { return rec_fill(D, o, v); }                   \
