@@ -608,8 +608,10 @@ static int64_t ipow(int64_t base, int64_t e)
             break;                                                                       \
         case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                               \
         case TT_MINIMUM: LOOP2(T, T, MINNAN(x, y)); break;                               \
-        case TT_ATAN2:                                                                   \
-            LOOP2(T, T, atan2(x, y));                                                    \
+        case TT_ATAN2: LOOP2(T, T, atan2(x, y)); break;                                  \
+        case TT_SIGMOID_BACKWARD: LOOP2(T, T, x *((T)1 - y) * y); break;                 \
+        case TT_TANH_BACKWARD:                                                           \
+            LOOP2(T, T, x *((T)1 - y * y));                                              \
             break;                                                                       \
             COMPARE_CASES(T)                                                             \
         case TT_NUM_BINARY: break;                                                       \
@@ -618,8 +620,9 @@ static int64_t ipow(int64_t base, int64_t e)
 BINARY_FLOAT_ROW(binary_f32, float)
 BINARY_FLOAT_ROW(binary_f64, double)
 
-/* Ops an integer kernel never sees: true division (computed in float32), and
- * for bool every arithmetic op (computed in int64). */
+/* Ops an integer kernel never sees: true division (computed in float32), the
+ * ops that refuse integers (NOINT, as for the unary ops), and for bool every
+ * arithmetic op (computed in int64). */
 #define NOT_INT64_ARITH(ENUM)
 #define NOT_INT64_TRUEDIV(ENUM) case TT_##ENUM:
 

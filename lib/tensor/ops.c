@@ -8,7 +8,7 @@
 
 /* The op table's rows, as this layer needs them. */
 typedef enum { INTS_KEEP, INTS_FLOAT, INTS_NOINT } int_rule;
-typedef enum { KIND_ARITH, KIND_TRUEDIV, KIND_COMPARE } binary_kind;
+typedef enum { KIND_ARITH, KIND_TRUEDIV, KIND_NOINT, KIND_COMPARE } binary_kind;
 static const struct {
     const char *name;
     int_rule ints;
@@ -37,7 +37,10 @@ const char *tt_binary_name(tt_binary_op op) { return binary_ops[op].name; }
 const char *tt_reduce_name(tt_reduce_op op) { return reduce_names[op]; }
 bool tt_is_comparison(tt_binary_op op) { return binary_ops[op].kind == KIND_COMPARE; }
 bool tt__unary_int64_kernel(tt_unary_op op) { return unary_ops[op].ints == INTS_KEEP; }
-bool tt__binary_int64_kernel(tt_binary_op op) { return binary_ops[op].kind != KIND_TRUEDIV; }
+bool tt__binary_int64_kernel(tt_binary_op op)
+{
+    return binary_ops[op].kind != KIND_TRUEDIV && binary_ops[op].kind != KIND_NOINT;
+}
 static bool is_comparison(tt_binary_op op) { return tt_is_comparison(op); }
 
 /* PyTorch's type promotion: dimensioned tensors outrank 0-d tensors, which
@@ -147,6 +150,9 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
     *result = common;
     if (is_comparison(op)) {
         *result = TT_BOOL;
+    } else if (binary_ops[op].kind == KIND_NOINT && !tt_dtype_is_floating(common)) {
+        return tt_set_error(TT_EDTYPE, "\"%s_cpu\" not implemented for '%s'", binary_ops[op].name,
+                            common == TT_I64 ? "Long" : "Bool");
     } else if (binary_ops[op].kind == KIND_TRUEDIV && !tt_dtype_is_floating(common)) {
         *compute = *result = TT_F32; /* true division */
     } else if (common == TT_BOOL) {
