@@ -78,6 +78,9 @@ struct tt_backend {
                            double w, double b, double *out);
 };
 
+/* Bytes per element; tt_dtype_size is this, inline for the kernels' loops. */
+static inline size_t tt__dtype_size(tt_dtype dt) { return dt == TT_BOOL ? 1 : dt == TT_F32 ? 4 : 8; }
+
 /* Host loops built for AVX2 and AVX-512 too, picked at load time. No FMA:
  * without contraction (-std=c11) every build rounds identically. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
