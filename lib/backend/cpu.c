@@ -1279,6 +1279,7 @@ const tt_backend tt_cpu_backend = {
     .name = "cpu",
     .type = TT_DEVICE_CPU,
     .inplace = true, /* each output element is written after its inputs are read */
+    .host_memory = true,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_host = cpu_to_host,

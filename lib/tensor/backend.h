@@ -35,8 +35,9 @@ typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
 struct tt_backend {
     const char *name; /* the device string: "cpu", or with indexed "vulkan:N" */
     tt_device_type type;
-    bool indexed; /* several devices, "name:N" */
-    bool inplace; /* binary kernels may write out over an input (out = a) */
+    bool indexed;     /* several devices, "name:N" */
+    bool inplace;     /* binary kernels may write out over an input (out = a) */
+    bool host_memory; /* buffers are host pointers: the op layer may hand a kernel a view of a host value */
     /* memory */
     void *(*alloc)(int device_index, size_t nbytes);
     void (*free)(int device_index, void *buf);

@@ -206,16 +206,54 @@ tt_tensor *tt_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
 
 static tt_dtype scalar_dtype(double s) { return s == floor(s) && fabs(s) < 9.2e18 ? TT_I64 : TT_F32; }
 
+/* A wrapped number as a 0-d tensor whose header, storage and value are on
+ * the caller's stack, for a backend whose buffers are host memory: no
+ * allocation for each `x * 2`. It lives while the caller's frame does; the
+ * op it is given to only reads it (a cast of it is a new tensor). The value
+ * is rounded to dt as the fill kernel would write it. */
+typedef struct {
+    tt_storage storage;
+    tt_tensor tensor;
+    union {
+        float f;
+        double d;
+        int64_t i;
+        uint8_t b;
+    } value;
+} stack_scalar;
+
+static tt_tensor *stack_scalar_init(stack_scalar *h, double s, tt_dtype dt, const tt_tensor *like)
+{
+    switch (dt) {
+    case TT_F32: h->value.f = (float)s; break;
+    case TT_F64: h->value.d = s; break;
+    case TT_I64: h->value.i = tt__f2i(s); break;
+    case TT_BOOL: h->value.b = s != 0; break;
+    }
+    h->storage = (tt_storage){.refcount = 1,
+                              .backend = like->storage->backend,
+                              .device_index = like->storage->device_index,
+                              .buf = &h->value,
+                              .nbytes = tt__dtype_size(dt)};
+    memset(&h->tensor, 0, sizeof h->tensor);
+    h->tensor.refcount = 1;
+    h->tensor.dtype = dt;
+    h->tensor.storage = &h->storage;
+    return &h->tensor;
+}
+
 /* x OP s (or s OP x when scalar_first): the scalar is a wrapped number. */
 static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double s, bool scalar_first)
 {
     tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
     operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
     tt_dtype common = result_type(dts, cls, 2);
-    tt_tensor *st = tt_scalar(s, common, tt_device_of(x));
+    stack_scalar on_stack;
+    bool host = tt__backend(x)->host_memory;
+    tt_tensor *st = host ? stack_scalar_init(&on_stack, s, common, x) : tt_scalar(s, common, tt_device_of(x));
     if (!st) return NULL;
     tt_tensor *out = scalar_first ? binary_into(op, st, x, common) : binary_into(op, x, st, common);
-    tt_release(st);
+    if (!host) tt_release(st);
     return out;
 }
 
