@@ -654,6 +654,50 @@ static tt_tensor *as_batched3d(const tt_tensor *t, int nbatch, const int64_t *ba
     return v;
 }
 
+/* t (a matrix, or a vector as a row when `row` else as a column) as the 3-D
+ * kernel view of one batch: no tensor is made for it. */
+static void matrix_kview(const tt_tensor *t, bool row, int64_t rows, int64_t cols, tt_kview *v)
+{
+    tt__kview(t, v);
+    int64_t rs, cs;
+    if (t->ndim == 2) rs = t->strides[0], cs = t->strides[1];
+    else if (row) rs = cols * t->strides[0], cs = t->strides[0];
+    else rs = t->strides[0], cs = 1;
+    v->ndim = 3;
+    v->shape[0] = 1;
+    v->shape[1] = rows;
+    v->shape[2] = cols;
+    v->strides[0] = 0;
+    v->strides[1] = rs;
+    v->strides[2] = cs;
+}
+
+/* matmul of matrices and vectors (no batch dims): the result in its final
+ * shape, the kernel given 3-D views of one batch. */
+static tt_tensor *matmul_2d(const tt_tensor *a, const tt_tensor *b, int64_t ar, int64_t ac, int64_t bc,
+                            const char *what)
+{
+    int64_t shape[2];
+    int n = 0;
+    if (a->ndim > 1) shape[n++] = ar;
+    if (b->ndim > 1) shape[n++] = bc;
+    tt_tensor *out = tt_empty(n, shape, a->dtype, tt_device_of(a));
+    if (!out || !tt_numel(out)) return out;
+    tt_kview o, va, vb;
+    tt__kview(out, &o);
+    o.ndim = 3;
+    o.shape[0] = 1, o.shape[1] = ar, o.shape[2] = bc;
+    o.strides[0] = 0, o.strides[1] = bc, o.strides[2] = 1;
+    matrix_kview(a, true, ar, ac, &va);
+    matrix_kview(b, false, ac, bc, &vb);
+    const tt_backend *be = tt__backend(a);
+    if (TT__KERNEL(be, matmul, what) || be->matmul(&o, &va, &vb) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
+    return out;
+}
+
 static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const char *what)
 {
     if (tt__check_same_device(a, b, what) != TT_OK) return NULL;
@@ -694,6 +738,7 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
         return NULL;
     }
     int na = a->ndim > 2 ? a->ndim - 2 : 0, nb = b->ndim > 2 ? b->ndim - 2 : 0, nbatch;
+    if (na == 0 && nb == 0) return matmul_2d(a, b, ar, ac, bc, what);
     int64_t batch[TT_MAX_DIMS];
     if (tt_broadcast_shapes(na, a->shape, nb, b->shape, &nbatch, batch) != TT_OK) return NULL;
     tt_tensor *am = a->ndim == 1 ? tt_unsqueeze(a, 0) : tt_retain((tt_tensor *)a);
