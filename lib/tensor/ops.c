@@ -165,14 +165,26 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
     return TT_OK;
 }
 
+static bool same_shape_as(const tt_tensor *a, const tt_tensor *b)
+{
+    return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
+}
+
 static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tensor *b, tt_dtype common)
 {
     tt_dtype compute, result;
     if (tt__check_same_device(a, b, binary_ops[op].name) != TT_OK) return NULL;
     if (binary_dtypes(op, common, &compute, &result) != TT_OK) return NULL;
+    /* the shape of one operand when the other has it too or is 0-d (no broadcasting to work out) */
+    const tt_tensor *like = same_shape_as(a, b) || b->ndim == 0 ? a : a->ndim == 0 ? b : NULL;
     int ndim;
     int64_t shape[TT_MAX_DIMS];
-    if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) return NULL;
+    if (like) {
+        ndim = like->ndim;
+        memcpy(shape, like->shape, sizeof(int64_t) * (size_t)ndim);
+    } else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) {
+        return NULL;
+    }
     tt_tensor *ca = tt_cast(a, compute), *cb = ca ? tt_cast(b, compute) : NULL;
     tt_dtype out_dt = (is_comparison(op) || compute == result) ? result : compute;
     tt_tensor *out = cb ? tt_empty(ndim, shape, out_dt, tt_device_of(a)) : NULL;
@@ -199,6 +211,7 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
 
 tt_tensor *tt_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
 {
+    if (a->dtype == b->dtype) return binary_into(op, a, b, a->dtype); /* nothing to promote */
     tt_dtype dts[2] = {a->dtype, b->dtype};
     operand_class cls[2] = {class_of(a), class_of(b)};
     return binary_into(op, a, b, result_type(dts, cls, 2));
@@ -247,7 +260,8 @@ static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double
 {
     tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
     operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
-    tt_dtype common = result_type(dts, cls, 2);
+    /* a number never raises a floating tensor's dtype */
+    tt_dtype common = tt_dtype_is_floating(x->dtype) ? x->dtype : result_type(dts, cls, 2);
     stack_scalar on_stack;
     bool host = tt__backend(x)->host_memory;
     tt_tensor *st = host ? stack_scalar_init(&on_stack, s, common, x) : tt_scalar(s, common, tt_device_of(x));
