@@ -244,6 +244,9 @@ tt_tensor *tg_binary_scalar(tt_binary_op op, const tt_tensor *a, double s)
         if (node) node->attrs.s0 = s;
         return save_or_fail(out, node, a, false, "self");
     }
+    /* Nothing to record: the plain op, whose number takes a floating tensor's
+     * dtype as the wrapped one would (and costs no tensor on the CPU). */
+    if (tt_dtype_is_floating(a->dtype) && !tg__should_record(1, &a)) return tt_binary_scalar(op, a, s);
     tt_tensor *st = tt_scalar(s, wrapped_dtype(a, s), tt_device_of(a));
     tt_tensor *out = st ? tg_binary(op, a, st) : NULL;
     tt_release(st);

@@ -853,9 +853,13 @@ static tt_status check_inplace_target(const tt_tensor *x, int ndim, const int64_
     int n;
     int64_t out[TT_MAX_DIMS];
     char b1[200], b2[200];
-    if (tt_broadcast_shapes(x->ndim, x->shape, ndim, shape, &n, out) != TT_OK) return tt_last_status();
-    bool same = n == x->ndim;
-    for (int i = 0; same && i < n; i++) same = out[i] == x->shape[i];
+    /* y 0-d or of x's shape: nothing to broadcast */
+    bool same = ndim == 0 || (ndim == x->ndim && !memcmp(shape, x->shape, sizeof(int64_t) * (size_t)ndim));
+    if (!same) {
+        if (tt_broadcast_shapes(x->ndim, x->shape, ndim, shape, &n, out) != TT_OK) return tt_last_status();
+        same = n == x->ndim;
+        for (int i = 0; same && i < n; i++) same = out[i] == x->shape[i];
+    }
     if (!same)
         return tt_set_error(TT_ESHAPE, "%s: output with shape %s doesn't match the broadcast shape %s", op,
                             tt_shape_str(x->ndim, x->shape, b1, sizeof b1), tt_shape_str(n, out, b2, sizeof b2));
