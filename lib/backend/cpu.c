@@ -411,7 +411,7 @@ typedef struct {
     double value;
 } fill_ctx;
 
-static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
+VECTOR_CLONES static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
 {
     const fill_ctx *k = c;
     if (s[0] == (int64_t)tt__dtype_size(k->dt)) { /* dense */
