@@ -57,8 +57,9 @@ typedef struct {
 struct tt_backend {
     const char *name; /* the device string: "cpu", or with indexed "vulkan:N" */
     tt_device_type type;
-    bool indexed; /* several devices, "name:N" */
-    bool inplace; /* binary kernels may write out over an input (out = a) */
+    bool indexed;     /* several devices, "name:N" */
+    bool inplace;     /* binary kernels may write out over an input (out = a) */
+    bool host_memory; /* buffers are host pointers: the op layer may hand a kernel a view of a host value */
     /* memory */
     void *(*alloc)(int device_index, size_t nbytes);
     void (*free)(int device_index, void *buf);
@@ -107,6 +108,9 @@ struct tt_backend {
     tt_status (*run_prepared)(const void *prepared);
     void (*free_prepared)(void *prepared);
 };
+
+/* Bytes per element; tt_dtype_size is this, inline for the kernels' loops. */
+static inline size_t tt__dtype_size(tt_dtype dt) { return dt == TT_BOOL ? 1 : dt == TT_F32 ? 4 : 8; }
 
 /* Host loops built for AVX2 and AVX-512 too, picked at load time. No FMA:
  * without contraction (-std=c11) every build rounds identically. */

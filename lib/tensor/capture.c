@@ -367,7 +367,8 @@ static tt_status rec_from_host(int dev, void *buf, size_t byte_offset, const voi
     static void proxy_##D(const tt_backend *real, tt_backend *p)                                           \
     {                                                                                                      \
         *p = *real;                                                                                        \
-        p->line_sums = NULL; /* host arrays: nothing a tape could replay */                                \
+        p->line_sums = NULL;    /* host arrays: nothing a tape could replay */                             \
+        p->host_memory = false; /* no wrapped number on the caller's stack: a tape keeps every buffer */   \
         p->prepare = NULL;                                                                                 \
         p->run_prepared = NULL;                                                                            \
         p->free_prepared = NULL;                                                                           \
