@@ -173,7 +173,7 @@ make_data() {
 @test "killing one rank ends the job and leaves no output" {
   tg-gen line -n 1000000 --seed 1 -o big.h5
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 \
-    tg-fit big.h5 --lr 0.001 --steps 100000000 --tol 0 -o out.kv --history h.csv 2> err &
+    tg-fit big.h5 --lr 0.001 --steps 100000000 --tol 0 -o out.kv --history h.csv --residuals r.h5 2> err &
   mpirun_job=$!
   local job=$mpirun_job kids= i
   for ((i = 0; i < 100; i++)); do # the ranks are mpirun's children
