@@ -30,7 +30,7 @@ mpi 1 "$B/bench/fitmpi" "$out/d.h5" exact --runs 1 > /dev/null # the file into t
 # times), so that load from elsewhere that comes and goes weighs on the
 # ceiling and on both sides of each speed-up alike; each figure is the median
 # of its R samples.
-declare -A t
+declare -A t cpu
 bw1s=() bw2s=()
 for ((k = 0; k < runs; k++)); do
   bw=$("$B/bench/bandwidth" --runs 5)
@@ -40,6 +40,7 @@ for ((k = 0; k < runs; k++)); do
     for ranks in 1 2; do
       res=$(mpi "$ranks" "$B/bench/fitmpi" "$out/d.h5" "$method" --steps 100 --runs 1 --warmup 0)
       t[$method$ranks]+=" $(printf '%s\n' "$res" | kv fit_ms)"
+      cpu[$method$ranks]+=" $(printf '%s\n' "$res" | kv cpu_ms)"
     done
   done
 done
@@ -50,6 +51,10 @@ for method in exact gd; do
   # shellcheck disable=SC2086 # the samples, split into words
   one=$(printf '%s\n' ${t[${method}1]} | med) two=$(printf '%s\n' ${t[${method}2]} | med)
   echo "fitmpi $method on $n points: 1 rank:${t[${method}1]} ms; 2 ranks:${t[${method}2]} ms"
+  # shellcheck disable=SC2086 # the samples, split into words
+  c1=$(printf '%s\n' ${cpu[${method}1]} | med) c2=$(printf '%s\n' ${cpu[${method}2]} | med)
+  awk -v m="$method" -v a="$c1" -v b="$c2" 'BEGIN {
+    printf "(P10 %s, information: CPU time of the busiest rank %.1f ms on 1 rank, %.1f ms on 2: the work splits %.2fx)\n", m, a, b, a / b }'
   awk -v m="$method" -v a="$one" -v b="$two" -v c="$ceiling" 'BEGIN {
     s = a / b; printf "P10 %s: 1 rank %.1f ms, 2 ranks %.1f ms: speed-up %.2fx, ceiling %.2fx, fraction %.0f%% (target 90%%)\n",
       m, a, b, s, c, 100 * s / c }'
