@@ -52,12 +52,12 @@ MPI_SRC     :=
 endif
 ALL_CFLAGS  := $(WARN) $(CFLAGS) -Iinclude -Ilib $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(VULKAN_CFLAGS) -fPIC
 # OpenBLAS is opened at run time, on the first matmul (lib/backend/blas.c).
-LIBS        := $(HDF5_LIBS) $(VULKAN_LIBS) -ldl -lm -lpthread
+LIBS        := $(HDF5_LIBS) -ldl -lm -lpthread
 # The programs link HDF5 statically when Debian's static library is there
 # (HDF5_STATIC, found by the config rule): the shared one loads libcurl and
 # some 35 libraries more, whose relocation was most of a command's start-up
 # (tg-gen --version: 16 ms, 7 ms without).
-PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) $(VULKAN_LIBS) -ldl -lm -lpthread
+PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) -ldl -lm -lpthread
 
 LIB_SRC  := $(filter-out %_mpi.c,$(wildcard lib/*/*.c)) $(filter lib/%,$(MPI_SRC))
 CMD_COMMON := $(filter-out cmd/tg-%.c %_mpi.c,$(wildcard cmd/*.c)) $(filter cmd/%,$(MPI_SRC))
@@ -123,7 +123,7 @@ $(CONFIG): Makefile vulkan.mk | deps
 	@set -e; pc() { pkg-config "$$@" || { echo "make: pkg-config $$* failed: a package of PACKAGES is missing (make deps)" >&2; exit 1; }; }; \
 	hdf5_cflags=$$(pc --cflags hdf5-serial); hdf5_libs=$$(pc --libs hdf5-serial); \
 	blas_cflags=$$(pc --cflags openblas); blas_libs=$$(pc --libs openblas); \
-	vulkan_cflags=$$(pc --cflags vulkan); vulkan_libs=$$(pc --libs vulkan); \
+	vulkan_cflags=$$(pc --cflags vulkan); \
 	hdf5_mpi_cflags="$$(pc --cflags hdf5-openmpi) $$(pc --cflags mpi)"; hdf5_mpi_libs="$$(pc --libs hdf5-openmpi) $$(pc --libs mpi)"; \
 	hdf5_static=; for f in $$hdf5_libs; do \
 	  case $$f in -L*) if [ -f "$${f#-L}/libhdf5.a" ]; then hdf5_static="$${f#-L}/libhdf5.a"; fi ;; esac; done; \
@@ -131,7 +131,7 @@ $(CONFIG): Makefile vulkan.mk | deps
 	  "HDF5_CFLAGS := $$hdf5_cflags" "HDF5_LIBS := $$hdf5_libs" "HDF5_STATIC := $$hdf5_static" \
 	  "HDF5_MPI_CFLAGS := $$hdf5_mpi_cflags" "HDF5_MPI_LIBS := $$hdf5_mpi_libs" \
 	  "BLAS_CFLAGS := $$blas_cflags" "BLAS_LIBS := $$blas_libs" \
-	  "VULKAN_CFLAGS := $$vulkan_cflags" "VULKAN_LIBS := $$vulkan_libs" > $@.tmp; \
+	  "VULKAN_CFLAGS := $$vulkan_cflags" > $@.tmp; \
 	mv $@.tmp $@
 
 # The package list, for tests/setup-check --purge-here.
@@ -153,7 +153,7 @@ $(B)/tg.pc: Makefile $(CONFIG)
 	@mkdir -p $(@D)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: tg' 'Description: tensors and reverse-mode autograd for C' 'Version: $(VERSION)' \
-	  'Requires.private: hdf5-serial' 'Libs: -L$${libdir} -ltg' 'Libs.private: $(strip $(VULKAN_LIBS)) -ldl -lm -lpthread' \
+	  'Requires.private: hdf5-serial' 'Libs: -L$${libdir} -ltg' 'Libs.private: -ldl -lm -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 $(BIN)/%: $(B)/cmd/%.o $(CMD_OBJ) $(LIBTG_A)
@@ -219,7 +219,7 @@ $(B)/bench/%: bench/%.c bench/bench.h $(B)/libtg.a
 $(B)/bench/fitmpi: bench/fitmpi.c bench/bench.h mpi
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -DTG_MPI -Iinclude $(HDF5_MPI_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/mpi/libtg-mpi.a \
-	  $(HDF5_MPI_LIBS) $(VULKAN_LIBS) -ldl -lm -lpthread
+	  $(HDF5_MPI_LIBS) -ldl -lm -lpthread
 
 BENCH_BIN := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 bench: all $(BENCH_BIN)
@@ -237,7 +237,7 @@ bench-large: all
 
 # PyTorch for the reference column of `make bench` (never needed by `make test`).
 bench-deps:
-	@$(MAKE) --no-print-directory deps PACKAGES='python3-torch python3-h5py python3-numpy'
+	@$(MAKE) --no-print-directory deps PACKAGES='python3-torch python3-h5py python3-numpy python3-scipy'
 
 # tg-check loads plugins (dlopen) that must run on this program's libtg, not on
 # a second copy with its own grad mode and error state: export all of libtg's

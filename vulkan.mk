@@ -1,7 +1,8 @@
 # The Vulkan backend: GLSL compute shaders compiled to SPIR-V at build time,
 # validated, and embedded in lib/backend/vulkan.c as C arrays. Included by
-# the Makefile (after B, HEADERS and ALL_CFLAGS are set); VULKAN_CFLAGS and
-# VULKAN_LIBS come from pkg-config, in build/config.mk.
+# the Makefile (after B, HEADERS and ALL_CFLAGS are set);
+# VULKAN_CFLAGS come from pkg-config, in build/config.mk (libvulkan itself is
+# opened at run time by the backend, not linked).
 VULKAN_PACKAGES := libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers
 GLSLC           ?= glslc
 SPIRV_VAL       ?= spirv-val

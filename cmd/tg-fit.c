@@ -51,8 +51,9 @@ static const char usage[] =
     "                         gnuplot's using 1:2:3)\n"
     "      --absolute-sigma   the sigmas are absolute: the covariance is not\n"
     "                         rescaled by the reduced chi-square\n"
-    "      --stderr FROM      jacobian (default: J^T W J, as gnuplot and scipy) or\n"
-    "                         hessian (the full Hessian of the loss)\n"
+    "      --stderr FROM      jacobian (J^T W J, as gnuplot and scipy: the default\n"
+    "                         for least squares and l1) or hessian (the full\n"
+    "                         Hessian of the loss: the default for other losses)\n"
     "      --drop-nan         drop rows holding NaN or Inf (with a note) instead of\n"
     "                         failing\n"
     "Model and loss:\n"
@@ -219,7 +220,8 @@ typedef struct {
     double loss_below;
     bool keep_best;
     cmd_progress_mode progress;
-    bool sigma, absolute_sigma, allow_undetermined, stderr_hessian; /* sigma: wname names sigmas (--sigma) */
+    bool sigma, absolute_sigma, allow_undetermined; /* sigma: wname names sigmas (--sigma) */
+    bool stderr_hessian, stderr_jacobian;           /* --stderr, when given */
     bool ci_given;
     double ci; /* the confidence level (0.95 unless --ci) */
     int64_t slice, log_every;
@@ -415,7 +417,10 @@ static void parse(fit_opts *o, int argc, char **argv)
             o->sigma = c == 's';
             break;
         case OPT_ABSOLUTE_SIGMA: o->absolute_sigma = true; break;
-        case OPT_STDERR: o->stderr_hessian = cmd_parse_choice("--stderr", optarg, stderr_sources) == 1; break;
+        case OPT_STDERR:
+            o->stderr_hessian = cmd_parse_choice("--stderr", optarg, stderr_sources) == 1;
+            o->stderr_jacobian = !o->stderr_hessian;
+            break;
         case OPT_ALLOW_UNDETERMINED: o->allow_undetermined = true; break;
         case OPT_CI:
             o->ci = cmd_parse_double("--ci", optarg);
@@ -1411,6 +1416,7 @@ static void spec_from_opts(const fit_opts *o, tg_fit_spec *spec)
     if (o->nxlist > 1) spec->nx = o->nxlist, spec->x_names = (const char *const *)o->xlist;
     spec->absolute_sigma = o->absolute_sigma;
     spec->stderr_hessian = o->stderr_hessian;
+    spec->stderr_jacobian = o->stderr_jacobian;
     spec->slice = o->slice;
     spec->seed = o->co.seed;
     spec->dtype = o->co.dtype;

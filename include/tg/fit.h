@@ -88,8 +88,10 @@ typedef struct {
      * not rescaled by the reduced chi-square (curve_fit's absolute_sigma). */
     bool absolute_sigma;
     /* Standard errors from the full Hessian of the loss (its residuals'
-     * curvature included) rather than from J^T W J. */
-    bool stderr_hessian;
+     * curvature included) rather than from J^T W J; or, stderr_jacobian,
+     * from J^T W J. Neither: J^T W J for least squares and l1, the Hessian
+     * for huber and expression losses. */
+    bool stderr_hessian, stderr_jacobian;
     /* The x columns' names (nx of them; 0 and NULL: one column, x). With
      * several, the line fits y = w_A*A + w_B*B + ... + b (multiple linear
      * regression; a coefficient's name is w_ and the column's name with every
@@ -219,9 +221,10 @@ typedef struct {
     double chi2, chi2_red, p_value, r2, r2_adj, sst;
     bool absolute_sigma; /* cov = (J^T W J)^-1, not times chi2_red */
     /* The covariance's curvature: the full Hessian of the loss (the squared
-     * losses of line and poly, where it is 2 J^T W J, or --stderr hessian), or
-     * else 2 J^T W J, the Hessian of the sum of squares less the residuals'
-     * curvature (gnuplot, scipy). */
+     * losses of line and poly, where it is 2 J^T W J, the default for huber
+     * and expression losses, or --stderr hessian), or else 2 J^T W J, the
+     * Hessian of the sum of squares less the residuals' curvature (gnuplot,
+     * scipy). */
     bool stderr_hessian;
     /* The default method stopped without progress while the gradient was not
      * small (a stall: converged is false). */

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define VK_NO_PROTOTYPES /* the loader's functions are looked up (vk_load), not linked */
+#include <dlfcn.h>
 #include <vulkan/vulkan.h>
 #include "backend/vulkan.h"
 #include "tensor/philox.h"
@@ -264,6 +266,97 @@ static tt_status vk_fail(const char *what, VkResult r)
                         "vulkan: %s failed (%s)", what, vk_result_name(r));
 }
 
+/* ---- the loader ------------------------------------------------------------------ */
+/* libvulkan is opened on the first use of the backend, not linked: linking
+ * it cost every process 1.4 ms of start-up (its mapping and relocations),
+ * a tenth of a whole small fit, for a backend most runs never touch. Each
+ * function is a pointer of the loader's own name, looked up once. */
+// clang-format off
+#define VK_GLOBAL_FUNCS(X) X(vkCreateInstance) X(vkEnumerateInstanceLayerProperties)
+#define VK_INSTANCE_FUNCS(X) \
+    X(vkDestroyInstance) \
+    X(vkEnumeratePhysicalDevices) \
+    X(vkGetPhysicalDeviceProperties) \
+    X(vkGetPhysicalDeviceProperties2) \
+    X(vkGetPhysicalDeviceMemoryProperties) \
+    X(vkGetPhysicalDeviceFeatures) \
+    X(vkGetPhysicalDeviceQueueFamilyProperties) \
+    X(vkCreateDevice) \
+    X(vkDestroyDevice) \
+    X(vkGetDeviceQueue) \
+    X(vkDeviceWaitIdle) \
+    X(vkCreateBuffer) \
+    X(vkDestroyBuffer) \
+    X(vkGetBufferMemoryRequirements) \
+    X(vkAllocateMemory) \
+    X(vkFreeMemory) \
+    X(vkBindBufferMemory) \
+    X(vkMapMemory) \
+    X(vkUnmapMemory) \
+    X(vkCreateShaderModule) \
+    X(vkDestroyShaderModule) \
+    X(vkCreateComputePipelines) \
+    X(vkDestroyPipeline) \
+    X(vkCreatePipelineCache) \
+    X(vkGetPipelineCacheData) \
+    X(vkDestroyPipelineCache) \
+    X(vkCreatePipelineLayout) \
+    X(vkDestroyPipelineLayout) \
+    X(vkCreateDescriptorSetLayout) \
+    X(vkDestroyDescriptorSetLayout) \
+    X(vkCreateDescriptorPool) \
+    X(vkDestroyDescriptorPool) \
+    X(vkResetDescriptorPool) \
+    X(vkAllocateDescriptorSets) \
+    X(vkUpdateDescriptorSets) \
+    X(vkCreateCommandPool) \
+    X(vkDestroyCommandPool) \
+    X(vkAllocateCommandBuffers) \
+    X(vkBeginCommandBuffer) \
+    X(vkEndCommandBuffer) \
+    X(vkResetCommandBuffer) \
+    X(vkCmdPipelineBarrier) \
+    X(vkCmdCopyBuffer) \
+    X(vkCmdBindPipeline) \
+    X(vkCmdBindDescriptorSets) \
+    X(vkCmdDispatch) \
+    X(vkQueueSubmit) \
+    X(vkCreateFence) \
+    X(vkDestroyFence) \
+    X(vkResetFences) \
+    X(vkWaitForFences)
+// clang-format on
+#define VK_DECLARE(name) static PFN_##name name;
+static PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+VK_GLOBAL_FUNCS(VK_DECLARE)
+VK_INSTANCE_FUNCS(VK_DECLARE)
+
+/* The loader and its global functions; NULL, or an error message. */
+static const char *vk_load_global(void)
+{
+    static void *lib;
+    if (!lib && !(lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL)))
+        return "no Vulkan loader (libvulkan.so.1; Debian: libvulkan1): install it, or use --device cpu";
+    /* dlsym's void * to a function pointer: POSIX allows it; C does not say */
+    void *sym = dlsym(lib, "vkGetInstanceProcAddr");
+    memcpy(&vkGetInstanceProcAddr, &sym, sizeof sym);
+    if (!vkGetInstanceProcAddr) return "libvulkan.so.1 has no vkGetInstanceProcAddr";
+#define VK_LOAD_GLOBAL(name) name = (PFN_##name)vkGetInstanceProcAddr(VK_NULL_HANDLE, #name);
+    VK_GLOBAL_FUNCS(VK_LOAD_GLOBAL)
+    if (!vkCreateInstance || !vkEnumerateInstanceLayerProperties) return "the Vulkan loader lacks vkCreateInstance";
+    return NULL;
+}
+
+/* The instance's functions (device ones through the loader's dispatch); the
+ * name of one missing, or NULL. */
+static const char *vk_load_instance(VkInstance inst)
+{
+#define VK_LOAD_INSTANCE(name) \
+    if (!(name = (PFN_##name)vkGetInstanceProcAddr(inst, #name))) return #name;
+    VK_INSTANCE_FUNCS(VK_LOAD_INSTANCE)
+    return NULL;
+}
+
 /* ---- instance ---------------------------------------------------------------- */
 static bool has_layer(const char *name)
 {
@@ -284,6 +377,12 @@ static tt_status instance_init(void)
         return g.status;
     }
     g.tried = true;
+    const char *missing = vk_load_global();
+    if (missing) {
+        g.status = TT_EDEVICE;
+        snprintf(g.error, sizeof g.error, "%s", missing);
+        return tt_set_error(g.status, "%s", g.error);
+    }
     const char *val = getenv("TG_VULKAN_VALIDATION");
     g.validation = val && *val && strcmp(val, "0") != 0;
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
@@ -328,6 +427,14 @@ static tt_status instance_init(void)
                      "no Vulkan driver found (vkCreateInstance: VK_ERROR_INCOMPATIBLE_DRIVER); "
                      "install mesa-vulkan-drivers or a GPU driver, or use --device cpu");
         else snprintf(g.error, sizeof g.error, "vulkan: vkCreateInstance failed (%s)", vk_result_name(r));
+        return tt_set_error(g.status, "%s", g.error);
+    }
+    if ((missing = vk_load_instance(g.inst))) {
+        PFN_vkDestroyInstance destroy = (PFN_vkDestroyInstance)vkGetInstanceProcAddr(g.inst, "vkDestroyInstance");
+        if (destroy) destroy(g.inst, NULL);
+        g.inst = VK_NULL_HANDLE;
+        g.status = TT_EDEVICE;
+        snprintf(g.error, sizeof g.error, "vulkan: the driver lacks %s (Vulkan 1.1 is needed)", missing);
         return tt_set_error(g.status, "%s", g.error);
     }
     if (g.validation) {

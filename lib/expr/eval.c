@@ -261,8 +261,10 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
     switch (n->kind) {
     case N_NUM: out->num = n->num; return 0;
     case N_NAME: {
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", n->namelen, n->name);
+        char name[256]; /* copied by hand: snprintf here was an eighth of a fit's instructions */
+        size_t len = n->namelen < (int)sizeof name - 1 ? (size_t)n->namelen : sizeof name - 1;
+        memcpy(name, n->name, len);
+        name[len] = 0;
         tt_tensor *t = tg_env_get(E->env, name);
         if (!t && tg_expr_constant(name, &out->num)) return 0;
         if (!t) return ex_unknown_name(E->env, n, false), -1;
@@ -299,8 +301,12 @@ int ex_eval_node(ex_eval *E, const ex_node *n, ex_val *out)
                 tt_release(acc.t);
                 return -1;
             }
-            char label[8];
-            snprintf(label, sizeof label, "'%s'", ex_tok_text(it->op));
+            char label[8]; /* "'op'", by hand (snprintf per node was costly) */
+            const char *op = ex_tok_text(it->op);
+            size_t k = strlen(op) < sizeof label - 3 ? strlen(op) : sizeof label - 3;
+            label[0] = '\'';
+            memcpy(label + 1, op, k);
+            label[k + 1] = '\'', label[k + 2] = 0;
             if (ex_binop(binop_of(it->op), label, it->col, acc, rhs, &acc)) return -1;
         }
         *out = acc;

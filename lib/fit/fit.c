@@ -253,6 +253,17 @@ static tt_status check_blockwise(const tgf_fit *F)
 
 /* ---- honest reports ----------------------------------------------------------------- */
 
+/* Whether every parameter left free is one whose column of J vanished in the fit. */
+static bool vanished(const tgf_fit *F, const tg_fit_result *r)
+{
+    bool any = false;
+    for (int i = 0; i < F->model->np; i++) {
+        if (!r->determined[i] && !F->lm_vanished[i]) return false;
+        any |= F->lm_vanished[i];
+    }
+    return any;
+}
+
 /* The parameters the data leave free: an error naming them and why, unless
  * the spec allows it (or the closed form of poly:K, which cannot fit them). */
 static tt_status undetermined_error(const tgf_fit *F, const tg_fit_result *r)
@@ -266,7 +277,7 @@ static tt_status undetermined_error(const tgf_fit *F, const tg_fit_result *r)
     for (int i = 0; i < m->np && used < sizeof list; i++)
         if (!r->determined[i])
             used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", nfree++ ? ", " : "", m->names[i]);
-    char why[256];
+    char why[512];
     if (F->n < m->np)
         snprintf(why, sizeof why, "%lld point%s for %d parameters", (long long)F->n, F->n == 1 ? "" : "s", m->np);
     else if (m->kind == TG_MODEL_LINE && m->nx > 1)
@@ -278,6 +289,12 @@ static tt_status undetermined_error(const tgf_fit *F, const tg_fit_result *r)
         snprintf(why, sizeof why, "fewer distinct x values%s than the %d coefficients",
                  F->weighted ? " of nonzero weight" : "", m->np);
     else if (m->kind == TG_MODEL_LINE) snprintf(why, sizeof why, "every point of nonzero weight has the same x");
+    else if (vanished(F, r))
+        snprintf(why, sizeof why,
+                 "the fit ran to where no prediction depends on %s any more (its derivative fell below the "
+                 "rounding of its largest value in the fit), after every first step the method tries; other "
+                 "initial values may reach a minimum",
+                 nfree == 1 ? "it" : "them");
     else
         snprintf(why, sizeof why,
                  "on these points the model's derivatives with respect to %s are zero or linearly dependent "

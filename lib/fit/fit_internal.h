@@ -268,6 +268,10 @@ struct tgf_fit {
     double stop_loss;   /* --loss-below: the loss that stopped it */
     tg_stop_reason stop;
     bool lm_stalled; /* lm.c: stopped without progress while the gradient is not small */
+    /* lm.c: the parameters whose column of J vanished at the end (the
+     * report takes them as undetermined), the end's sum of squares */
+    bool lm_vanished[MAX_PARAMS];
+    double lm_end_sse;
     /* the last evaluation, when it is at the final parameters */
     bool have_final;
     tgf_eval final;

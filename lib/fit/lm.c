@@ -191,7 +191,7 @@ static bool solve_damped(int np, const double *R, int q, const double *qtr, cons
 {
     int rows = 2 * np, cols = np + 1;
     double A[2 * MAX_PARAMS * (MAX_PARAMS + 1)], T[Q * Q];
-    memset(A, 0, sizeof A);
+    memset(A, 0, sizeof *A * (size_t)(rows * cols)); /* the used part: A is sized for MAX_PARAMS */
     for (int i = 0; i < np; i++) {
         for (int j = i; j < np; j++) A[j * rows + i] = R[i * q + j];
         A[np * rows + i] = -qtr[i];
@@ -271,19 +271,47 @@ static double lm_parameter(int np, const double *R, int q, const double *qtr, co
 
 /* ---- the iteration ------------------------------------------------------------------ */
 
-tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
+/* |sqrt(W) y|, from the first pass's moments. */
+static double response_norm(const tgf_fit *F)
+{
+    const tgf_moments *mo = &F->mo;
+    return F->weighted ? sqrt(mo->wcyy + mo->w * mo->wmy * mo->wmy) : sqrt(mo->cyy + mo->n * mo->my * mo->my);
+}
+
+/* Parameter j's column of J has vanished when it fell below the rounding
+ * of its largest norm in the run (|J_j| <= eps max |J_j|) and changing the
+ * parameter by its own size moves the predictions by less than their
+ * rounding (|theta_j| |J_j| <= eps (|sqrt(W) y| + |sqrt(W) r|), `scale`).
+ * Both are free of the units of theta_j and y; the first spares a
+ * parameter whose optimum is near zero, the second one whose derivative
+ * was merely huge at the start. */
+static void vanished_columns(int np, const double *theta, const double *cn, const double *cmax, double scale,
+                             bool *vanished)
+{
+    for (int j = 0; j < np; j++)
+        vanished[j] = cmax[j] > 0 && cn[j] <= DBL_EPSILON * cmax[j] && fabs(theta[j]) * cn[j] <= DBL_EPSILON * scale;
+}
+
+/* One run of the method from theta, its iterations numbered from first + 1
+ * to at most maxsteps, the first trust radius `factor` times |D theta|
+ * (MINPACK's factor). vanished[j]: at the end, parameter j's column of J had
+ * vanished (vanished_columns). */
+static tt_status lm_attempt(tgf_fit *F, double *theta, int64_t first, int64_t maxsteps, double tol, double factor,
+                            bool *vanished)
 {
     int np = F->model->np, q = np + 1;
     double norm = tgf_loss_norm(F->loss.kind, F->n);
     double ftol = tol, xtol = tol, gtol = 0;
     double R[Q * Q], qtr[MAX_PARAMS], D[MAX_PARAMS] = {0}, p[MAX_PARAMS], trial[MAX_PARAMS], before[MAX_PARAMS];
+    double cn[MAX_PARAMS], cmax[MAX_PARAMS] = {0}; /* column norms of J: now, the largest so far */
     double sse, delta = 0, xnorm = 0, par = 0;
-    const tgf_moments *mo = &F->mo; /* |sqrt(W) y| from the first pass's moments */
-    double ynorm = F->weighted ? sqrt(mo->wcyy + mo->w * mo->wmy * mo->wmy) : sqrt(mo->cyy + mo->n * mo->my * mo->my);
+    double ynorm = response_norm(F);
+    memset(vanished, 0, sizeof *vanished * (size_t)np);
+    F->lm_stalled = false;
     tt_status st = lm_pass(F, theta, R, &sse);
     if (st) return st;
     F->have_final = false;
-    for (int64_t step = 1;; step++) {
+    for (int64_t step = first + 1;; step++) {
         double L = norm * sse, fnorm = sqrt(sse);
         if (!isfinite(L)) {
             tgf_diverged(F, step, L);
@@ -293,20 +321,20 @@ tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
         memcpy(before, theta, sizeof before);
         if (tgf_after_step(F, step, L, before, L, 0, 0)) return TT_OK;
         for (int i = 0; i < np; i++) qtr[i] = R[i * q + np];
-        double cn[MAX_PARAMS], gnorm = 0; /* column norms of J; the cosine of r with each column */
+        double gnorm = 0; /* the largest cosine of r with a column of J */
         for (int j = 0; j < np; j++) {
             double s = 0, g = 0;
             for (int k = 0; k <= j; k++) s += R[k * q + j] * R[k * q + j], g += R[k * q + j] * qtr[k];
             cn[j] = sqrt(s);
             if (cn[j] > 0 && fnorm > 0) gnorm = fmax(gnorm, fabs(g / fnorm) / cn[j]);
         }
-        if (step == 1) {
+        if (step == first + 1) {
             for (int j = 0; j < np; j++) D[j] = cn[j] > 0 ? cn[j] : 1;
             for (int j = 0; j < np; j++) p[j] = D[j] * theta[j];
             xnorm = enorm(np, p);
-            delta = xnorm > 0 ? 100 * xnorm : 100;
+            delta = xnorm > 0 ? factor * xnorm : factor;
         }
-        for (int j = 0; j < np; j++) D[j] = fmax(D[j], cn[j]);
+        for (int j = 0; j < np; j++) D[j] = fmax(D[j], cn[j]), cmax[j] = fmax(cmax[j], cn[j]);
         if (gnorm <= gtol || fnorm == 0) {
             F->stop = TG_STOP_TOL;
             return TT_OK;
@@ -317,7 +345,7 @@ tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
             double Dp[MAX_PARAMS], Jp[MAX_PARAMS];
             for (int j = 0; j < np; j++) Dp[j] = D[j] * p[j], trial[j] = theta[j] + p[j];
             double pnorm = enorm(np, Dp);
-            if (step == 1) delta = fmin(delta, pnorm);
+            if (step == first + 1) delta = fmin(delta, pnorm);
             double sse1;
             if ((st = lm_pass(F, trial, NULL, &sse1))) return st;
             double fnorm1 = isfinite(sse1) ? sqrt(sse1) : INFINITY;
@@ -357,6 +385,8 @@ tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
                 /* at machine precision without a small gradient: stalled, not converged */
                 F->lm_stalled = !small_f && !small_x && gnorm > 1e-6;
                 F->steps = step;
+                F->lm_end_sse = accepted ? sse1 : sse;
+                vanished_columns(np, theta, cn, cmax, ynorm + sqrt(F->lm_end_sse), vanished);
                 return TT_OK;
             }
             if (accepted) break;
@@ -364,5 +394,52 @@ tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
         if ((st = lm_pass(F, theta, R, &sse))) return st;
     }
     F->stop = TG_STOP_STEPS;
+    return TT_OK;
+}
+
+/* MINPACK's factor for the first trust radius: 100, "a generally recommended
+ * value" (lmder's documentation: "in most cases factor should lie in the
+ * interval (.1,100.)"). A first step that long can carry a parameter to
+ * where the model no longer depends on it (k of a*(1-exp(-k*x)) from 1 to
+ * 110: exp(-110 x) is below every prediction's rounding), a plateau where
+ * the gradient vanishes without a minimum. An end where a column of J has
+ * vanished is therefore never taken as the answer while a shorter first
+ * step is untried: the method starts again from the initial values with
+ * factor 1, then 0.1 (the bottom of that interval), in the same budget of
+ * iterations. The first end without a vanished column is the answer; if
+ * every try ends on a plateau, the lowest is, and the report names its
+ * vanished parameters as undetermined. */
+static const double lm_factors[] = {100, 1, 0.1};
+
+tt_status tgf_lm(tgf_fit *F, double *theta, int64_t maxsteps, double tol)
+{
+    int np = F->model->np;
+    double start[MAX_PARAMS], best[MAX_PARAMS];
+    bool vanished[MAX_PARAMS], best_vanished[MAX_PARAMS];
+    double best_sse = INFINITY;
+    bool best_stalled = false;
+    memcpy(start, theta, sizeof start);
+    memset(F->lm_vanished, 0, sizeof F->lm_vanished);
+    for (size_t a = 0; a < sizeof lm_factors / sizeof *lm_factors; a++) {
+        int64_t first = F->steps;
+        if (a > 0) memcpy(theta, start, sizeof start);
+        tt_status st = lm_attempt(F, theta, first, maxsteps, tol, lm_factors[a], vanished);
+        if (st) return st;
+        bool plateau = false;
+        for (int j = 0; j < np; j++) plateau |= vanished[j];
+        if (F->stop != TG_STOP_TOL || !plateau) return TT_OK; /* an answer, or the budget's honest end */
+        double sse = F->lm_end_sse;
+        if (sse < best_sse) {
+            best_sse = sse, best_stalled = F->lm_stalled;
+            memcpy(best, theta, sizeof best);
+            memcpy(best_vanished, vanished, sizeof best_vanished);
+        }
+        if (F->steps >= maxsteps) break;
+    }
+    memcpy(theta, best, sizeof best);
+    memcpy(F->lm_vanished, best_vanished, sizeof best_vanished);
+    F->lm_stalled = best_stalled;
+    F->stop = TG_STOP_TOL;
+    F->have_final = false;
     return TT_OK;
 }

@@ -14,6 +14,8 @@ setup() {
   tg_setup
   # shellcheck disable=SC1091
   source "$FIX/expected.sh"
+  # shellcheck disable=SC1091
+  source "$FIX/nonlinear.sh"
 }
 
 # close VALUE EXPECTED RTOL [ATOL]: |VALUE - EXPECTED| <= RTOL*|EXPECTED| + ATOL.
@@ -1122,4 +1124,39 @@ print("%.17g %.17g %.17g" % best)'
   [ "$k_stderr" != "$se" ]
   run tg-fit "$FIX/expo.csv" --model 'a*exp(k*x)' --stderr hessain
   assert_failure 2
+}
+
+@test "Levenberg-Marquardt: a first step onto a plateau (a column of J vanished) restarts with a shorter one" {
+  # from a=1, k=1 MINPACK's first step bound carries k to where exp(-k x) vanishes (curve_fit stays there)
+  fitkv "$FIX/plateau.csv" --model 'a*(1-exp(-k*x))' --init a=1,k=1 --dtype f64
+  [ "$converged" = 1 ] && [ "$stop" = tol ]
+  close "$a" "$plateau_a" 1e-8
+  close "$k" "$plateau_k" 1e-8
+  close "$a_stderr" "$plateau_a_stderr" 1e-6
+  close "$k_stderr" "$plateau_k_stderr" 1e-6
+  # the restart's iterations count against the budget: none left, and it says so
+  run --separate-stderr tg-fit "$FIX/plateau.csv" --model 'a*(1-exp(-k*x))' --init a=1,k=1 --steps 4 --format kv
+  assert_line "converged=0"
+  assert_line "stop=steps"
+}
+
+@test "huber's standard errors come from the full Hessian of the loss (line and expression model); l1's from J^T W J" {
+  fitkv "$FIX/line.csv" --loss huber:1
+  [ "$stderr" = hessian ]
+  close "$w" "$huber_line_p0" 1e-9
+  close "$b" "$huber_line_p1" 1e-9
+  close "$w_stderr" "$huber_line_p0_stderr" 1e-8
+  close "$b_stderr" "$huber_line_p1_stderr" 1e-8
+  fitkv "$FIX/expo.csv" --model 'a*exp(k*x)' --init a=1.5,k=0.8 --loss huber:0.1 --dtype f64
+  [ "$stderr" = hessian ] && [ "$converged" = 1 ]
+  close "$a" "$huber_expo_p0" 1e-9
+  close "$k" "$huber_expo_p1" 1e-9
+  close "$a_stderr" "$huber_expo_p0_stderr" 1e-8
+  close "$k_stderr" "$huber_expo_p1_stderr" 1e-8
+  fitkv "$FIX/line.csv" --loss l1
+  [ "$stderr" = jacobian ]
+  # asked for, J^T W J: huber's weights are 1 here but for the points beyond delta
+  fitkv "$FIX/line.csv" --loss huber:1 --stderr jacobian
+  [ "$stderr" = jacobian ]
+  [ "$w_stderr" != "$huber_line_p0_stderr" ]
 }
