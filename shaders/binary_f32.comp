@@ -60,6 +60,8 @@ void main()
     case OP_MAXIMUM: r = isnan(x) ? x : isnan(y) ? y : x > y ? x : y; break;
     case OP_MINIMUM: r = isnan(x) ? x : isnan(y) ? y : x < y ? x : y; break;
     case OP_ATAN2: r = f_atan2(x, y); break;
+    case OP_SIGMOID_BACKWARD: r = x * (1.0 - y) * y; break;
+    case OP_TANH_BACKWARD: r = x * (1.0 - y * y); break;
     }
     store_f32(0, e.x, r);
 }

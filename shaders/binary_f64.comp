@@ -36,6 +36,8 @@ void main()
     case OP_MAXIMUM: r = isnan(x) ? x : isnan(y) ? y : x > y ? x : y; break;
     case OP_MINIMUM: r = isnan(x) ? x : isnan(y) ? y : x < y ? x : y; break;
     case OP_ATAN2: r = d_atan2(x, y); break;
+    case OP_SIGMOID_BACKWARD: r = x * (1.0lf - y) * y; break;
+    case OP_TANH_BACKWARD: r = x * (1.0lf - y * y); break;
     }
     store_f64(0, e.x, r);
 }

@@ -113,7 +113,10 @@ int tg_register_hook(tt_tensor *t, tg_hook_fn fn, void *ctx);
 tt_status tg_remove_hook(tt_tensor *t, int handle);
 
 /* ---- differentiable ops (same semantics as the tt_ forms) ----------------- */
-/* One per row of tg/ops.def: tg_exp(x), tg_add(a, b), tg_sum(x), ... */
+/* One per row of tg/ops.def: tg_exp(x), tg_add(a, b), tg_sum(x), ...;
+ * tg_sigmoid_backward(grad, y) and tg_tanh_backward(grad, y) are the backward
+ * formulas of sigmoid and tanh (SigmoidBackwardBackward0 and
+ * TanhBackwardBackward0 in a create_graph backward, as in PyTorch). */
 #define TT_UNARY_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x);
 #define TT_BINARY_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *a, const tt_tensor *b);
 #define TT_REDUCE_OP(ENUM, name, ...) tt_tensor *tg_##name(const tt_tensor *x);

@@ -200,7 +200,10 @@ tt_tensor *tt_unary(tt_unary_op op, const tt_tensor *x);
 #define TT_UNARY_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *x);
 #include "tg/ops.def"
 
-/* Binary ops broadcast and promote dtypes (PyTorch's rules for tensors). */
+/* Binary ops broadcast and promote dtypes (PyTorch's rules for tensors).
+ * tt_sigmoid_backward(grad, y) = grad * (1 - y) * y and tt_tanh_backward(grad,
+ * y) = grad * (1 - y * y) are the derivatives of sigmoid and tanh from their
+ * result y in one pass (PyTorch's aten ops of those names; floating only). */
 tt_tensor *tt_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b);
 #define TT_BINARY_OP(ENUM, name, ...) tt_tensor *tt_##name(const tt_tensor *a, const tt_tensor *b);
 #define TT_COMPARE_OP(ENUM, name) tt_tensor *tt_##name(const tt_tensor *a, const tt_tensor *b);

@@ -188,7 +188,7 @@ typedef struct {
 
 typedef void (*row_fn)(const void *ctx, int64_t n, char **p, const int64_t *s);
 
-static char *element_base(const tt_kview *v) { return (char *)v->buf + v->offset * (int64_t)tt_dtype_size(v->dtype); }
+static char *element_base(const tt_kview *v) { return (char *)v->buf + v->offset * (int64_t)tt__dtype_size(v->dtype); }
 
 static void iter_init(nd_iter *it, int nops, const tt_kview *const *v)
 {
@@ -200,14 +200,14 @@ static void iter_init(nd_iter *it, int nops, const tt_kview *const *v)
         int nd = it->ndim;
         bool merge = nd > 0;
         for (int k = 0; k < nops && merge; k++)
-            merge = it->strides[k][nd - 1] == v[0]->shape[d] * v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
+            merge = it->strides[k][nd - 1] == v[0]->shape[d] * v[k]->strides[d] * (int64_t)tt__dtype_size(v[k]->dtype);
         if (merge) {
             it->shape[nd - 1] *= v[0]->shape[d];
             for (int k = 0; k < nops; k++)
-                it->strides[k][nd - 1] = v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
+                it->strides[k][nd - 1] = v[k]->strides[d] * (int64_t)tt__dtype_size(v[k]->dtype);
         } else {
             it->shape[nd] = v[0]->shape[d];
-            for (int k = 0; k < nops; k++) it->strides[k][nd] = v[k]->strides[d] * (int64_t)tt_dtype_size(v[k]->dtype);
+            for (int k = 0; k < nops; k++) it->strides[k][nd] = v[k]->strides[d] * (int64_t)tt__dtype_size(v[k]->dtype);
             it->ndim++;
         }
     }
@@ -255,10 +255,41 @@ static void run_part(void *c, int64_t lo, int64_t hi)
     iter_rows(&sub, j->fn, j->ctx);
 }
 
+/* The common case of small ops, without the iterator: out contiguous and
+ * each input either contiguous like it or one element broadcast everywhere,
+ * so the whole op is one row. False when the operands are laid out otherwise,
+ * or when the op is big enough to be split over threads. */
+static bool run_one_row(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+{
+    const tt_kview *o = v[0];
+    int64_t count = 1;
+    for (int d = o->ndim - 1; d >= 0; d--) {
+        if (o->shape[d] != 1 && o->strides[d] != count) return false;
+        count *= o->shape[d];
+    }
+    if (count >= PAR_MIN) return false;
+    char *p[MAX_OPS];
+    int64_t s[MAX_OPS];
+    for (int k = 0; k < nops; k++) {
+        bool dense = true, broadcast = true;
+        for (int d = 0; d < o->ndim; d++)
+            if (o->shape[d] != 1) {
+                dense &= v[k]->strides[d] == o->strides[d];
+                broadcast &= v[k]->strides[d] == 0;
+            }
+        if (!dense && !broadcast) return false;
+        p[k] = element_base(v[k]);
+        s[k] = dense ? (int64_t)tt__dtype_size(v[k]->dtype) : 0;
+    }
+    fn(ctx, count, p, s);
+    return true;
+}
+
 /* Elementwise: every output element is written once from the inputs at its
  * own index, so disjoint parts can run on different threads. */
 static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
 {
+    if (run_one_row(nops, v, fn, ctx)) return;
     nd_iter it;
     iter_init(&it, nops, v);
     int64_t total = 1;
@@ -380,10 +411,10 @@ typedef struct {
     double value;
 } fill_ctx;
 
-static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
+VECTOR_CLONES static void fill_row(const void *c, int64_t n, char **p, const int64_t *s)
 {
     const fill_ctx *k = c;
-    if (s[0] == (int64_t)tt_dtype_size(k->dt)) { /* dense */
+    if (s[0] == (int64_t)tt__dtype_size(k->dt)) { /* dense */
         switch (k->dt) {
         case TT_F32: {
             float v = (float)k->value, *o = (float *)p[0];
@@ -608,8 +639,10 @@ static int64_t ipow(int64_t base, int64_t e)
             break;                                                                       \
         case TT_MAXIMUM: LOOP2(T, T, MAXNAN(x, y)); break;                               \
         case TT_MINIMUM: LOOP2(T, T, MINNAN(x, y)); break;                               \
-        case TT_ATAN2:                                                                   \
-            LOOP2(T, T, atan2(x, y));                                                    \
+        case TT_ATAN2: LOOP2(T, T, atan2(x, y)); break;                                  \
+        case TT_SIGMOID_BACKWARD: LOOP2(T, T, x *((T)1 - y) * y); break;                 \
+        case TT_TANH_BACKWARD:                                                           \
+            LOOP2(T, T, x *((T)1 - y * y));                                              \
             break;                                                                       \
             COMPARE_CASES(T)                                                             \
         case TT_NUM_BINARY: break;                                                       \
@@ -618,8 +651,9 @@ static int64_t ipow(int64_t base, int64_t e)
 BINARY_FLOAT_ROW(binary_f32, float)
 BINARY_FLOAT_ROW(binary_f64, double)
 
-/* Ops an integer kernel never sees: true division (computed in float32), and
- * for bool every arithmetic op (computed in int64). */
+/* Ops an integer kernel never sees: true division (computed in float32), the
+ * ops that refuse integers (NOINT, as for the unary ops), and for bool every
+ * arithmetic op (computed in int64). */
 #define NOT_INT64_ARITH(ENUM)
 #define NOT_INT64_TRUEDIV(ENUM) case TT_##ENUM:
 
@@ -782,7 +816,7 @@ VECTOR_CLONES static double block_sum(tt_dtype dt, const char *p, int64_t n, int
 static double row_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
 {
     double acc = 0;
-    int64_t es = (int64_t)tt_dtype_size(dt);
+    int64_t es = (int64_t)tt__dtype_size(dt);
     for (int64_t b = 0; b < n; b += RBLOCK)
         acc += block_sum(dt, p + b * stride * es, n - b < RBLOCK ? n - b : RBLOCK, stride);
     return acc;
@@ -798,7 +832,7 @@ typedef struct {
 static void blocks_part(void *c, int64_t lo, int64_t hi)
 {
     const blocks_job *j = c;
-    int64_t es = (int64_t)tt_dtype_size(j->dt);
+    int64_t es = (int64_t)tt__dtype_size(j->dt);
     for (int64_t b = lo; b < hi; b++) {
         int64_t start = b * RBLOCK, len = j->n - start < RBLOCK ? j->n - start : RBLOCK;
         j->partial[b] = block_sum(j->dt, j->p + start * j->stride * es, len, j->stride);
@@ -890,7 +924,7 @@ static tt_status cpu_line_sums(tt_dtype dt, const double *x, const double *y, co
 /* Reduces one output element: `base` points at its first input element. */
 static void reduce_one(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, const char *base, char *out, int64_t *idx)
 {
-    int64_t es = (int64_t)tt_dtype_size(dt), count = 1, pos[TT_MAX_DIMS] = {0};
+    int64_t es = (int64_t)tt__dtype_size(dt), count = 1, pos[TT_MAX_DIMS] = {0};
     for (int d = 0; d < pl->nred; d++) count *= pl->rshape[d];
     if ((op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64) && pl->nred > 0) {
         /* innermost reduced dim as rows, the others walked */
@@ -974,7 +1008,7 @@ static void reduce_part(void *c, int64_t lo, int64_t hi)
 {
     const reduce_job *j = c;
     const reduce_plan *pl = j->pl;
-    int64_t es = (int64_t)tt_dtype_size(j->dt), pos[TT_MAX_DIMS] = {0};
+    int64_t es = (int64_t)tt__dtype_size(j->dt), pos[TT_MAX_DIMS] = {0};
     const char *ip = j->in;
     char *op_ = j->out;
     int64_t *xp = j->idx;
@@ -1048,7 +1082,7 @@ static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview
 static tt_status cpu_index(const tt_kview *out, const tt_kview *in, const tt_kview *idx, int dim, bool add)
 {
     const tt_kview *walk = add ? in : out;
-    int64_t es = (int64_t)tt_dtype_size(out->dtype), pos[TT_MAX_DIMS] = {0}, n = 1;
+    int64_t es = (int64_t)tt__dtype_size(out->dtype), pos[TT_MAX_DIMS] = {0}, n = 1;
     for (int d = 0; d < walk->ndim; d++) n *= walk->shape[d];
     const int64_t *ix = (const int64_t *)element_base(idx);
     for (int64_t e = 0; e < n; e++) {
@@ -1092,7 +1126,7 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, CBLA
 /* A contiguous copy of matrix b of a 3-D view (rows x cols). */
 static void *pack(const tt_kview *v, int64_t b)
 {
-    int64_t r = v->shape[1], c = v->shape[2], es = (int64_t)tt_dtype_size(v->dtype);
+    int64_t r = v->shape[1], c = v->shape[2], es = (int64_t)tt__dtype_size(v->dtype);
     char *dst = malloc((size_t)(r * c * es));
     if (!dst) return NULL;
     const char *src = element_base(v) + b * v->strides[0] * es;
@@ -1105,7 +1139,7 @@ static void *pack(const tt_kview *v, int64_t b)
 static tt_status cpu_matmul(const tt_kview *out, const tt_kview *a, const tt_kview *b)
 {
     int64_t B = out->shape[0], M = out->shape[1], N = out->shape[2], K = a->shape[2];
-    int64_t es = (int64_t)tt_dtype_size(out->dtype);
+    int64_t es = (int64_t)tt__dtype_size(out->dtype);
     for (int64_t i = 0; i < B; i++) {
         char *o = element_base(out) + i * out->strides[0] * es;
         if (K == 0) {
@@ -1153,7 +1187,7 @@ typedef void (*slice_fn)(const void *ctx, tt_dtype dt, const slice *sl);
 static void for_each_slice(const tt_kview *out, const tt_kview *in, int dim, slice_fn fn, const void *ctx)
 {
     tt_kview o = *out, i = *in;
-    int64_t es = (int64_t)tt_dtype_size(in->dtype);
+    int64_t es = (int64_t)tt__dtype_size(in->dtype);
     slice sl = {NULL, NULL, in->ndim ? in->shape[dim] : 1, in->ndim ? out->strides[dim] * es : 0,
                 in->ndim ? in->strides[dim] * es : 0};
     if (in->ndim) o.shape[dim] = i.shape[dim] = 1;
@@ -1245,6 +1279,7 @@ const tt_backend tt_cpu_backend = {
     .name = "cpu",
     .type = TT_DEVICE_CPU,
     .inplace = true, /* each output element is written after its inputs are read */
+    .host_memory = true,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .to_host = cpu_to_host,

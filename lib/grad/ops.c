@@ -164,9 +164,11 @@ DEFINE_FN(RsubBackward1, rsub_bw);
 DEFINE_FN(PowBackward0, pow_scalar_bw);
 
 /* The op table's derivatives (tg/ops.def): A and B are the saved inputs ("self",
- * "other"). */
+ * "other"); GO and Y those of a fused backward ("grad_output", "output"). */
 #define A SAVED("self")
 #define B SAVED("other")
+#define GO SAVED("grad_output")
+#define Y SAVED("output")
 #define TT_BINARY_OP(ENUM, name, kind, Node, saves, da, db, ...)               \
     static tt_status name##_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi) \
     {                                                                          \
@@ -178,9 +180,11 @@ DEFINE_FN(PowBackward0, pow_scalar_bw);
 #include "tg/ops.def"
 #undef A
 #undef B
+#undef GO
+#undef Y
 
 /* What a binary node saves (the saves column of tg/ops.def). */
-enum { SAVE2_NOTHING, SAVE2_CROSS, SAVE2_DIV, SAVE2_POW, SAVE2_BOTH };
+enum { SAVE2_NOTHING, SAVE2_CROSS, SAVE2_DIV, SAVE2_POW, SAVE2_BOTH, SAVE2_BACKWARD };
 static const struct {
     const tg_fn_def *def; /* NULL: a comparison, not differentiable */
     int save;
@@ -213,6 +217,9 @@ tt_tensor *tg_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
         out = save_or_fail(out, node, b, false, "exponent");
         return need_b ? save_or_fail(out, node, out, true, "result") : out;
     case SAVE2_BOTH: out = save_or_fail(out, node, a, false, "self"); return save_or_fail(out, node, b, false, "other");
+    case SAVE2_BACKWARD:
+        out = save_or_fail(out, node, a, false, "grad_output");
+        return save_or_fail(out, node, b, false, "output");
     default: return out;
     }
 }
@@ -237,6 +244,9 @@ tt_tensor *tg_binary_scalar(tt_binary_op op, const tt_tensor *a, double s)
         if (node) node->attrs.s0 = s;
         return save_or_fail(out, node, a, false, "self");
     }
+    /* Nothing to record: the plain op, whose number takes a floating tensor's
+     * dtype as the wrapped one would (and costs no tensor on the CPU). */
+    if (tt_dtype_is_floating(a->dtype) && !tg__should_record(1, &a)) return tt_binary_scalar(op, a, s);
     tt_tensor *st = tt_scalar(s, wrapped_dtype(a, s), tt_device_of(a));
     tt_tensor *out = st ? tg_binary(op, a, st) : NULL;
     tt_release(st);

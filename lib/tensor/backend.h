@@ -35,8 +35,9 @@ typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
 struct tt_backend {
     const char *name; /* the device string: "cpu", or with indexed "vulkan:N" */
     tt_device_type type;
-    bool indexed; /* several devices, "name:N" */
-    bool inplace; /* binary kernels may write out over an input (out = a) */
+    bool indexed;     /* several devices, "name:N" */
+    bool inplace;     /* binary kernels may write out over an input (out = a) */
+    bool host_memory; /* buffers are host pointers: the op layer may hand a kernel a view of a host value */
     /* memory */
     void *(*alloc)(int device_index, size_t nbytes);
     void (*free)(int device_index, void *buf);
@@ -77,6 +78,9 @@ struct tt_backend {
     tt_status (*line_sums)(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n, int64_t block,
                            double w, double b, double *out);
 };
+
+/* Bytes per element; tt_dtype_size is this, inline for the kernels' loops. */
+static inline size_t tt__dtype_size(tt_dtype dt) { return dt == TT_BOOL ? 1 : dt == TT_F32 ? 4 : 8; }
 
 /* Host loops built for AVX2 and AVX-512 too, picked at load time. No FMA:
  * without contraction (-std=c11) every build rounds identically. */

@@ -8,7 +8,7 @@
 
 /* The op table's rows, as this layer needs them. */
 typedef enum { INTS_KEEP, INTS_FLOAT, INTS_NOINT } int_rule;
-typedef enum { KIND_ARITH, KIND_TRUEDIV, KIND_COMPARE } binary_kind;
+typedef enum { KIND_ARITH, KIND_TRUEDIV, KIND_NOINT, KIND_COMPARE } binary_kind;
 static const struct {
     const char *name;
     int_rule ints;
@@ -37,7 +37,10 @@ const char *tt_binary_name(tt_binary_op op) { return binary_ops[op].name; }
 const char *tt_reduce_name(tt_reduce_op op) { return reduce_names[op]; }
 bool tt_is_comparison(tt_binary_op op) { return binary_ops[op].kind == KIND_COMPARE; }
 bool tt__unary_int64_kernel(tt_unary_op op) { return unary_ops[op].ints == INTS_KEEP; }
-bool tt__binary_int64_kernel(tt_binary_op op) { return binary_ops[op].kind != KIND_TRUEDIV; }
+bool tt__binary_int64_kernel(tt_binary_op op)
+{
+    return binary_ops[op].kind != KIND_TRUEDIV && binary_ops[op].kind != KIND_NOINT;
+}
 static bool is_comparison(tt_binary_op op) { return tt_is_comparison(op); }
 
 /* PyTorch's type promotion: dimensioned tensors outrank 0-d tensors, which
@@ -147,6 +150,9 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
     *result = common;
     if (is_comparison(op)) {
         *result = TT_BOOL;
+    } else if (binary_ops[op].kind == KIND_NOINT && !tt_dtype_is_floating(common)) {
+        return tt_set_error(TT_EDTYPE, "\"%s_cpu\" not implemented for '%s'", binary_ops[op].name,
+                            common == TT_I64 ? "Long" : "Bool");
     } else if (binary_ops[op].kind == KIND_TRUEDIV && !tt_dtype_is_floating(common)) {
         *compute = *result = TT_F32; /* true division */
     } else if (common == TT_BOOL) {
@@ -159,14 +165,26 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
     return TT_OK;
 }
 
+static bool same_shape_as(const tt_tensor *a, const tt_tensor *b)
+{
+    return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
+}
+
 static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tensor *b, tt_dtype common)
 {
     tt_dtype compute, result;
     if (tt__check_same_device(a, b, binary_ops[op].name) != TT_OK) return NULL;
     if (binary_dtypes(op, common, &compute, &result) != TT_OK) return NULL;
+    /* the shape of one operand when the other has it too or is 0-d (no broadcasting to work out) */
+    const tt_tensor *like = same_shape_as(a, b) || b->ndim == 0 ? a : a->ndim == 0 ? b : NULL;
     int ndim;
     int64_t shape[TT_MAX_DIMS];
-    if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) return NULL;
+    if (like) {
+        ndim = like->ndim;
+        memcpy(shape, like->shape, sizeof(int64_t) * (size_t)ndim);
+    } else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) {
+        return NULL;
+    }
     tt_tensor *ca = tt_cast(a, compute), *cb = ca ? tt_cast(b, compute) : NULL;
     tt_dtype out_dt = (is_comparison(op) || compute == result) ? result : compute;
     tt_tensor *out = cb ? tt_empty(ndim, shape, out_dt, tt_device_of(a)) : NULL;
@@ -193,6 +211,7 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
 
 tt_tensor *tt_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
 {
+    if (a->dtype == b->dtype) return binary_into(op, a, b, a->dtype); /* nothing to promote */
     tt_dtype dts[2] = {a->dtype, b->dtype};
     operand_class cls[2] = {class_of(a), class_of(b)};
     return binary_into(op, a, b, result_type(dts, cls, 2));
@@ -200,16 +219,55 @@ tt_tensor *tt_binary(tt_binary_op op, const tt_tensor *a, const tt_tensor *b)
 
 static tt_dtype scalar_dtype(double s) { return s == floor(s) && fabs(s) < 9.2e18 ? TT_I64 : TT_F32; }
 
+/* A wrapped number as a 0-d tensor whose header, storage and value are on
+ * the caller's stack, for a backend whose buffers are host memory: no
+ * allocation for each `x * 2`. It lives while the caller's frame does; the
+ * op it is given to only reads it (a cast of it is a new tensor). The value
+ * is rounded to dt as the fill kernel would write it. */
+typedef struct {
+    tt_storage storage;
+    tt_tensor tensor;
+    union {
+        float f;
+        double d;
+        int64_t i;
+        uint8_t b;
+    } value;
+} stack_scalar;
+
+static tt_tensor *stack_scalar_init(stack_scalar *h, double s, tt_dtype dt, const tt_tensor *like)
+{
+    switch (dt) {
+    case TT_F32: h->value.f = (float)s; break;
+    case TT_F64: h->value.d = s; break;
+    case TT_I64: h->value.i = tt__f2i(s); break;
+    case TT_BOOL: h->value.b = s != 0; break;
+    }
+    h->storage = (tt_storage){.refcount = 1,
+                              .backend = like->storage->backend,
+                              .device_index = like->storage->device_index,
+                              .buf = &h->value,
+                              .nbytes = tt__dtype_size(dt)};
+    memset(&h->tensor, 0, sizeof h->tensor);
+    h->tensor.refcount = 1;
+    h->tensor.dtype = dt;
+    h->tensor.storage = &h->storage;
+    return &h->tensor;
+}
+
 /* x OP s (or s OP x when scalar_first): the scalar is a wrapped number. */
 static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double s, bool scalar_first)
 {
     tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
     operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
-    tt_dtype common = result_type(dts, cls, 2);
-    tt_tensor *st = tt_scalar(s, common, tt_device_of(x));
+    /* a number never raises a floating tensor's dtype */
+    tt_dtype common = tt_dtype_is_floating(x->dtype) ? x->dtype : result_type(dts, cls, 2);
+    stack_scalar on_stack;
+    bool host = tt__backend(x)->host_memory;
+    tt_tensor *st = host ? stack_scalar_init(&on_stack, s, common, x) : tt_scalar(s, common, tt_device_of(x));
     if (!st) return NULL;
     tt_tensor *out = scalar_first ? binary_into(op, st, x, common) : binary_into(op, x, st, common);
-    tt_release(st);
+    if (!host) tt_release(st);
     return out;
 }
 
@@ -610,6 +668,50 @@ static tt_tensor *as_batched3d(const tt_tensor *t, int nbatch, const int64_t *ba
     return v;
 }
 
+/* t (a matrix, or a vector as a row when `row` else as a column) as the 3-D
+ * kernel view of one batch: no tensor is made for it. */
+static void matrix_kview(const tt_tensor *t, bool row, int64_t rows, int64_t cols, tt_kview *v)
+{
+    tt__kview(t, v);
+    int64_t rs, cs;
+    if (t->ndim == 2) rs = t->strides[0], cs = t->strides[1];
+    else if (row) rs = cols * t->strides[0], cs = t->strides[0];
+    else rs = t->strides[0], cs = 1;
+    v->ndim = 3;
+    v->shape[0] = 1;
+    v->shape[1] = rows;
+    v->shape[2] = cols;
+    v->strides[0] = 0;
+    v->strides[1] = rs;
+    v->strides[2] = cs;
+}
+
+/* matmul of matrices and vectors (no batch dims): the result in its final
+ * shape, the kernel given 3-D views of one batch. */
+static tt_tensor *matmul_2d(const tt_tensor *a, const tt_tensor *b, int64_t ar, int64_t ac, int64_t bc,
+                            const char *what)
+{
+    int64_t shape[2];
+    int n = 0;
+    if (a->ndim > 1) shape[n++] = ar;
+    if (b->ndim > 1) shape[n++] = bc;
+    tt_tensor *out = tt_empty(n, shape, a->dtype, tt_device_of(a));
+    if (!out || !tt_numel(out)) return out;
+    tt_kview o, va, vb;
+    tt__kview(out, &o);
+    o.ndim = 3;
+    o.shape[0] = 1, o.shape[1] = ar, o.shape[2] = bc;
+    o.strides[0] = 0, o.strides[1] = bc, o.strides[2] = 1;
+    matrix_kview(a, true, ar, ac, &va);
+    matrix_kview(b, false, ac, bc, &vb);
+    const tt_backend *be = tt__backend(a);
+    if (TT__KERNEL(be, matmul, what) || be->matmul(&o, &va, &vb) != TT_OK) {
+        tt_release(out);
+        return NULL;
+    }
+    return out;
+}
+
 static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const char *what)
 {
     if (tt__check_same_device(a, b, what) != TT_OK) return NULL;
@@ -650,6 +752,7 @@ static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const c
         return NULL;
     }
     int na = a->ndim > 2 ? a->ndim - 2 : 0, nb = b->ndim > 2 ? b->ndim - 2 : 0, nbatch;
+    if (na == 0 && nb == 0) return matmul_2d(a, b, ar, ac, bc, what);
     int64_t batch[TT_MAX_DIMS];
     if (tt_broadcast_shapes(na, a->shape, nb, b->shape, &nbatch, batch) != TT_OK) return NULL;
     tt_tensor *am = a->ndim == 1 ? tt_unsqueeze(a, 0) : tt_retain((tt_tensor *)a);
@@ -750,9 +853,13 @@ static tt_status check_inplace_target(const tt_tensor *x, int ndim, const int64_
     int n;
     int64_t out[TT_MAX_DIMS];
     char b1[200], b2[200];
-    if (tt_broadcast_shapes(x->ndim, x->shape, ndim, shape, &n, out) != TT_OK) return tt_last_status();
-    bool same = n == x->ndim;
-    for (int i = 0; same && i < n; i++) same = out[i] == x->shape[i];
+    /* y 0-d or of x's shape: nothing to broadcast */
+    bool same = ndim == 0 || (ndim == x->ndim && !memcmp(shape, x->shape, sizeof(int64_t) * (size_t)ndim));
+    if (!same) {
+        if (tt_broadcast_shapes(x->ndim, x->shape, ndim, shape, &n, out) != TT_OK) return tt_last_status();
+        same = n == x->ndim;
+        for (int i = 0; same && i < n; i++) same = out[i] == x->shape[i];
+    }
     if (!same)
         return tt_set_error(TT_ESHAPE, "%s: output with shape %s doesn't match the broadcast shape %s", op,
                             tt_shape_str(x->ndim, x->shape, b1, sizeof b1), tt_shape_str(n, out, b2, sizeof b2));

@@ -5,18 +5,15 @@
 #include "tensor/internal.h"
 
 /* ---- dtypes ----------------------------------------------------------- */
-static const struct {
-    const char *name;
-    size_t size;
-} dtype_info[TT_NUM_DTYPES] = {
-    [TT_F32] = {"float32", 4},
-    [TT_F64] = {"float64", 8},
-    [TT_I64] = {"int64", 8},
-    [TT_BOOL] = {"bool", 1},
+static const char *const dtype_names[TT_NUM_DTYPES] = {
+    [TT_F32] = "float32",
+    [TT_F64] = "float64",
+    [TT_I64] = "int64",
+    [TT_BOOL] = "bool",
 };
 
-size_t tt_dtype_size(tt_dtype dt) { return dtype_info[dt].size; }
-const char *tt_dtype_name(tt_dtype dt) { return dtype_info[dt].name; }
+size_t tt_dtype_size(tt_dtype dt) { return tt__dtype_size(dt); }
+const char *tt_dtype_name(tt_dtype dt) { return dtype_names[dt]; }
 bool tt_dtype_is_floating(tt_dtype dt) { return dt == TT_F32 || dt == TT_F64; }
 
 int tt_dtype_parse(const char *name, tt_dtype *out)
@@ -45,16 +42,17 @@ tt_dtype tt_promote_types(tt_dtype a, tt_dtype b)
 }
 
 /* ---- shapes ----------------------------------------------------------- */
+/* One pass: a negative size gives -1 and a zero size 0 (whichever comes
+ * first), even after the product has overflowed. */
 int64_t tt_shape_numel(int ndim, const int64_t *shape)
 {
     int64_t n = 1;
+    bool overflow = false;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return -1;
-        if (shape[i] == 0) return 0;
+        if (shape[i] <= 0) return shape[i] < 0 ? -1 : 0;
+        overflow |= __builtin_mul_overflow(n, shape[i], &n);
     }
-    for (int i = 0; i < ndim; i++)
-        if (__builtin_mul_overflow(n, shape[i], &n)) return -1;
-    return n;
+    return overflow ? -1 : n;
 }
 
 bool tt__numel_fits(int ndim, const int64_t *shape, const char *op)
@@ -170,12 +168,10 @@ static void storage_release(tt_storage *s)
     }
 }
 
-tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
-                        int64_t offset)
+/* A header over storage for a shape already checked to fit. */
+static tt_tensor *new_header(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
+                             int64_t offset)
 {
-    /* Every view passes here: none may count more elements than int64 holds
-     * (expand and restriding make no storage that would catch it). */
-    if (!tt__numel_fits(ndim, shape, NULL)) return NULL;
     tt_tensor *t = tt__pool_alloc(sizeof *t);
     if (!t) {
         tt_set_error(TT_ENOMEM, "out of memory");
@@ -193,6 +189,15 @@ tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_
     t->storage = storage;
     storage->refcount++;
     return t;
+}
+
+tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
+                        int64_t offset)
+{
+    /* Every view passes here: none may count more elements than int64 holds
+     * (expand and restriding make no storage that would catch it). */
+    if (!tt__numel_fits(ndim, shape, NULL)) return NULL;
+    return new_header(storage, dt, ndim, shape, strides, offset);
 }
 
 tt_tensor *tt__restride(const tt_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset)
@@ -216,7 +221,14 @@ void tt_release(tt_tensor *t)
     tt__pool_free(t, sizeof *t);
 }
 
-int64_t tt_numel(const tt_tensor *t) { return tt_shape_numel(t->ndim, t->shape); }
+/* A tensor's shape was checked when it was made (no negative size, a count
+ * that fits): the plain product. */
+int64_t tt_numel(const tt_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
 
 bool tt_is_contiguous(const tt_tensor *t)
 {
@@ -264,6 +276,8 @@ void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_k
 
 tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const char *op)
 {
+    if (a->storage->backend == b->storage->backend && a->storage->device_index == b->storage->device_index)
+        return TT_OK;
     tt_device da = tt_device_of(a), db = tt_device_of(b);
     if (da.type != db.type || da.index != db.index) {
         char na[32], nb[32];
@@ -354,10 +368,10 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
                          tt_shape_str(ndim, shape, buf, sizeof buf));
             return NULL;
         }
-    if (!tt__numel_fits(ndim, shape, NULL)) return NULL;
     int64_t n = tt_shape_numel(ndim, shape);
+    if (n < 0 && !tt__numel_fits(ndim, shape, NULL)) return NULL; /* the error */
     size_t bytes;
-    if (__builtin_mul_overflow((size_t)n, tt_dtype_size(dt), &bytes)) {
+    if (__builtin_mul_overflow((size_t)n, tt__dtype_size(dt), &bytes)) {
         char buf[160];
         tt_set_error(TT_ENOMEM, "a tensor of shape %s has too many elements",
                      tt_shape_str(ndim, shape, buf, sizeof buf));
@@ -367,7 +381,7 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
     if (!s) return NULL;
     int64_t strides[TT_MAX_DIMS];
     tt__contiguous_strides(ndim, shape, strides);
-    tt_tensor *t = tt__new_view(s, dt, ndim, shape, strides, 0);
+    tt_tensor *t = new_header(s, dt, ndim, shape, strides, 0);
     storage_release(s); /* the tensor holds it now (or nobody does) */
     return t;
 }

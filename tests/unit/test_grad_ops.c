@@ -149,6 +149,17 @@ static tt_tensor *make_input(const gc_input *in)
     return t;
 }
 
+/* The gradient of a unary op at x for a grad_output of ones, with its own
+ * graph (create_graph): the graph of the op's backward formula. */
+static tt_tensor *unary_gradient(tt_unary_op op, const tt_tensor *x)
+{
+    tt_tensor *y = tg_unary(op, x), *ones = y ? tt_ones_like(y) : NULL, *gx = NULL;
+    if (ones && tg_autograd_grad(1, &y, &ones, 1, (tt_tensor *const *)&x, false, true, false, &gx) != TT_OK) gx = NULL;
+    tt_release(y);
+    tt_release(ones);
+    return gx;
+}
+
 /* The op of the case, in tg. */
 static tt_tensor *build(const grad_case *c, tt_tensor **in)
 {
@@ -156,6 +167,7 @@ static tt_tensor *build(const grad_case *c, tt_tensor **in)
     switch (c->kind) {
     case GK_UNARY: return unary_fns[c->op](a);
     case GK_UNARY_GENERIC: return tg_unary((tt_unary_op)c->op, a);
+    case GK_UNARY_GRAPH: return unary_gradient((tt_unary_op)c->op, a);
     case GK_BINARY: return binary_fns[c->op](a, b);
     case GK_BINARY_GENERIC: return tg_binary((tt_binary_op)c->op, a, b);
     case GK_BSCALAR: return tg_binary_scalar((tt_binary_op)c->op, a, c->s[0]);
