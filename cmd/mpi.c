@@ -12,8 +12,6 @@
 #include "cmd.h"
 #ifdef TG_MPI
 #include <mpi.h>
-
-#include "tg/io_mpi.h"
 #endif
 
 int cmd_mpi_rank = 0, cmd_mpi_size = 1;
@@ -88,6 +86,48 @@ void cmd_mpi_agree(bool ok)
     MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
     msg[sizeof msg - 1] = 0;
     cmd_fail("%s", msg);
+}
+
+struct cmd_mpi_h5 {
+    tt_h5_par *f;
+    cmd_output *out; /* rank 0's temporary file */
+};
+
+cmd_mpi_h5 *cmd_mpi_h5_open(const char *path, const char *option, const tt_tensor_set *attrs)
+{
+    cmd_mpi_h5 *h = cmd_xcalloc(1, sizeof *h);
+    char temp[PATH_MAX] = "";
+    if (cmd_mpi_rank == 0) {
+        h->out = cmd_output_open(path);
+        const char *t = h->out ? tt_output_temp(cmd_output_lib(h->out)) : NULL;
+        if (h->out && !t)
+            tt_set_error(TT_EUSAGE, "%s: under MPI, %s must name a regular file (each rank writes its part)", path,
+                         option);
+        if (t) snprintf(temp, sizeof temp, "%s", t);
+    }
+    cmd_mpi_agree(cmd_mpi_rank || *temp);
+    MPI_Bcast(temp, (int)sizeof temp, MPI_CHAR, 0, MPI_COMM_WORLD);
+    h->f = tt_h5_par_create(temp, MPI_COMM_WORLD, attrs);
+    cmd_mpi_agree(h->f != NULL);
+    return h;
+}
+
+tt_h5_par *cmd_mpi_h5_file(const cmd_mpi_h5 *h) { return h->f; }
+
+void cmd_mpi_h5_close(cmd_mpi_h5 *h, bool ok)
+{
+    ok &= tt_h5_par_close(h->f) == TT_OK;
+    cmd_mpi_agree(ok);
+    if (h->out) cmd_check_status(cmd_output_commit(h->out), NULL);
+    free(h);
+}
+
+void cmd_mpi_rows(int64_t n, int64_t unit, int64_t *first, int64_t *end)
+{
+    int64_t units = (n + unit - 1) / unit, size = cmd_mpi_size, r = cmd_mpi_rank;
+    int64_t a = units / size * r + units % size * r / size, b = units / size * (r + 1) + units % size * (r + 1) / size;
+    *first = a * unit < n ? a * unit : n;
+    *end = b * unit < n ? b * unit : n;
 }
 
 #endif

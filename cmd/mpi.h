@@ -27,4 +27,24 @@ void cmd_mpi_agree(bool ok);
 /* The launcher's variable that is set ("OMPI_COMM_WORLD_SIZE"), or NULL. */
 const char *cmd_mpi_launcher(void);
 
+#ifdef TG_MPI
+#include "tg/io_mpi.h"
+
+/* One HDF5 file that every rank writes its own rows of (tt_h5_par), created
+ * as rank 0's temporary file for path and renamed into place by
+ * cmd_mpi_h5_close only when every rank succeeded: a fault on any rank, or a
+ * killed rank (mpirun then ends the others), leaves no file. `option` names
+ * the path in the error for one that is not a regular file ("-o"). Both
+ * calls are collective; a failure on any rank exits every rank with one
+ * message (cmd_mpi_agree). */
+typedef struct cmd_mpi_h5 cmd_mpi_h5;
+cmd_mpi_h5 *cmd_mpi_h5_open(const char *path, const char *option, const tt_tensor_set *attrs);
+tt_h5_par *cmd_mpi_h5_file(const cmd_mpi_h5 *h);
+/* ok: whether this rank wrote all it had to (else tt_last_error says why). Frees h. */
+void cmd_mpi_h5_close(cmd_mpi_h5 *h, bool ok);
+/* The rows [*first, *end) of n that this rank makes, in whole units of `unit`
+ * rows (a chunk of the dataset; 1: any rows), as even as units allow. */
+void cmd_mpi_rows(int64_t n, int64_t unit, int64_t *first, int64_t *end);
+#endif
+
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -1090,15 +1091,58 @@ static bool residuals_at(const fit_opts *o, const tg_fit_result *r, const double
 }
 
 /* The columns of --residuals: the x columns, y, fit, residual, then with
- * --sigma sigma and residual/sigma. */
+ * --sigma sigma and residual/sigma; rows of them a slice at a time. */
 enum { RES_MAX_COLS = TG_FIT_MAX_X + 5 };
+typedef struct {
+    int ncols;
+    const char *names[RES_MAX_COLS];
+    double *cols[RES_MAX_COLS], *weights; /* weights: a weight column that is not --sigma */
+} residual_rows;
 
-/* One piece of --residuals: rows [0, m) of the columns, as a tensor set. */
-static tt_tensor_set *residual_piece(const char *const *names, double *const *cols, int ncols, int64_t m)
+static void residual_rows_init(residual_rows *rr, const fit_data *d, int64_t cap)
+{
+    int nx = d->nx;
+    memset(rr, 0, sizeof *rr);
+    rr->ncols = d->sigma ? nx + 5 : nx + 3;
+    for (int j = 0; j < nx; j++) rr->names[j] = d->xnames[j];
+    rr->names[nx] = d->yname, rr->names[nx + 1] = "fit", rr->names[nx + 2] = "residual";
+    rr->names[nx + 3] = "sigma", rr->names[nx + 4] = "normalized";
+    for (int c = 0; c < rr->ncols; c++) rr->cols[c] = cmd_xcalloc((size_t)cap, sizeof *rr->cols[c]);
+    if (d->weighted && !d->sigma) rr->weights = cmd_xcalloc((size_t)cap, sizeof *rr->weights);
+}
+
+static void residual_rows_free(residual_rows *rr)
+{
+    for (int c = 0; c < rr->ncols; c++) free(rr->cols[c]);
+    free(rr->weights);
+}
+
+/* Reads points [at, at + m) and fills the columns' rows [0, m); an error
+ * (with its message) when the data cannot be read or the model evaluated. */
+static tt_status residual_rows_fill(residual_rows *rr, const fit_opts *o, const fit_data *d, const tg_fit_result *r,
+                                    int64_t at, int64_t m)
+{
+    const tg_fit_data *fd = tg_fit_source_data(d->fs);
+    int nx = d->nx;
+    double **cols = rr->cols, *read[TG_FIT_MAX_X + 2];
+    for (int c = 0; c <= nx; c++) read[c] = cols[c];
+    if (d->weighted) read[nx + 1] = d->sigma ? cols[nx + 3] : rr->weights;
+    if (fd->read(fd->ctx, at, m, read) != TT_OK) return tt_last_status();
+    if (!residuals_at(o, r, (const double *const *)cols, cols[nx], m, cols[nx + 1], cols[nx + 2])) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", tt_last_error());
+        return tt_set_error(tt_last_status(), "--residuals: cannot evaluate the model: %s", why);
+    }
+    for (int64_t i = 0; d->sigma && i < m; i++) cols[nx + 4][i] = cols[nx + 2][i] / cols[nx + 3][i];
+    return TT_OK;
+}
+
+/* Rows [0, m) of the columns, as a tensor set. */
+static tt_tensor_set *residual_piece(const residual_rows *rr, int64_t m)
 {
     tt_tensor_set *set = tt_set_new();
     if (!set) cmd_fail("out of memory");
-    for (int c = 0; c < ncols; c++) put_f64(set, names[c], 1, &m, cols[c]);
+    for (int c = 0; c < rr->ncols; c++) put_f64(set, rr->names[c], 1, &m, rr->cols[c]);
     return set;
 }
 
@@ -1108,41 +1152,28 @@ static tt_tensor_set *residual_piece(const char *const *names, double *const *co
  * the end: memory bounded by the slice. */
 static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
 {
-    const tg_fit_data *fd = tg_fit_source_data(d->fs);
     bool h5 = o->residuals_fmt == TT_FMT_H5;
     int64_t n = d->n, cap = n < TG_FIT_SLICE ? n : TG_FIT_SLICE;
-    int nx = d->nx, ncols = d->sigma ? nx + 5 : nx + 3, fitc = nx + 1, resc = nx + 2, sig = nx + 3, norm = nx + 4;
-    const char *names[RES_MAX_COLS];
-    for (int j = 0; j < nx; j++) names[j] = d->xnames[j];
-    names[nx] = d->yname, names[fitc] = "fit", names[resc] = "residual", names[sig] = "sigma",
-    names[norm] = "normalized";
-    double *cols[RES_MAX_COLS], *weights = d->weighted && !d->sigma ? cmd_xcalloc((size_t)cap, sizeof *weights) : NULL;
-    for (int c = 0; c < ncols; c++) cols[c] = cmd_xcalloc((size_t)cap, sizeof *cols[c]);
+    residual_rows rr;
+    residual_rows_init(&rr, d, cap);
     cmd_text *text = NULL;
     cmd_h5_out *h5out = NULL;
     tt_h5_writer *w = NULL;
     int ids[RES_MAX_COLS];
     if (h5) {
-        h5out = cmd_h5_open(o->residuals, (uint64_t)n * (uint64_t)ncols * sizeof(double));
+        h5out = cmd_h5_open(o->residuals, (uint64_t)n * (uint64_t)rr.ncols * sizeof(double));
         w = cmd_h5_writer(h5out);
-        for (int c = 0; c < ncols; c++)
-            if ((ids[c] = tt_h5_writer_add(w, names[c], TT_F64, 1, &n, NULL)) < 0) cmd_fail_lib(NULL);
+        for (int c = 0; c < rr.ncols; c++)
+            if ((ids[c] = tt_h5_writer_add(w, rr.names[c], TT_F64, 1, &n, NULL)) < 0) cmd_fail_lib(NULL);
     } else {
         text = cmd_text_open(o->residuals, o->residuals_fmt);
     }
     for (int64_t at = 0; at < n; at += cap) {
         int64_t m = n - at < cap ? n - at : cap;
-        double *read[TG_FIT_MAX_X + 2];
-        for (int c = 0; c <= nx; c++) read[c] = cols[c];
-        if (d->weighted) read[nx + 1] = d->sigma ? cols[sig] : weights;
-        if (fd->read(fd->ctx, at, m, read) != TT_OK) cmd_fail_lib(NULL);
-        if (!residuals_at(o, r, (const double *const *)cols, cols[nx], m, cols[fitc], cols[resc]))
-            cmd_fail("--residuals: cannot evaluate the model: %s", tt_last_error());
-        if (d->sigma)
-            for (int64_t i = 0; i < m; i++) cols[norm][i] = cols[resc][i] / cols[sig][i];
-        tt_tensor_set *piece = residual_piece(names, cols, ncols, m);
+        if (residual_rows_fill(&rr, o, d, r, at, m) != TT_OK) cmd_fail_lib(NULL);
+        tt_tensor_set *piece = residual_piece(&rr, m);
         if (!h5) cmd_text_put(text, piece);
-        for (int c = 0; h5 && c < ncols; c++)
+        for (int c = 0; h5 && c < rr.ncols; c++)
             if (tt_h5_writer_put(w, ids[c], at, piece->tensors[c]) != TT_OK) cmd_fail_lib(NULL);
         tt_set_free(piece);
     }
@@ -1156,9 +1187,51 @@ static void write_residuals(const fit_opts *o, const fit_data *d, const tg_fit_r
     } else {
         cmd_text_close(text);
     }
-    for (int c = 0; c < ncols; c++) free(cols[c]);
-    free(weights);
+    residual_rows_free(&rr);
 }
+
+#ifdef TG_MPI
+/* --residuals as HDF5 under MPI: every rank makes the rows of the points it
+ * fitted (tg_fit_mpi_range) and writes them into its own slice of one file
+ * with collective writes, a slice at a time; the file is rank 0's temporary
+ * file, renamed when every rank has written its rows. The datasets are those
+ * of one process. */
+static void write_residuals_mpi(const fit_opts *o, const fit_data *d, const tg_fit_result *r)
+{
+    int64_t n = d->n, cap = n < TG_FIT_SLICE ? n : TG_FIT_SLICE, first, end;
+    tg_fit_mpi_range(n, cmd_mpi_rank, cmd_mpi_size, &first, &end);
+    residual_rows rr;
+    residual_rows_init(&rr, d, cap > 0 ? cap : 1);
+    tt_tensor_set *attrs = tt_set_new();
+    if (!attrs) cmd_fail("out of memory");
+    cmd_provenance(attrs);
+    cmd_mpi_h5 *h = cmd_mpi_h5_open(o->residuals, "--residuals", attrs);
+    tt_set_free(attrs);
+    tt_h5_par *f = cmd_mpi_h5_file(h);
+    bool ok = true;
+    for (int c = 0; ok && c < rr.ncols; c++) ok = tt_h5_par_dataset(f, rr.names[c], TT_F64, n, NULL) == TT_OK;
+    cmd_mpi_agree(ok);
+    int64_t rounds = (end - first + cap - 1) / (cap > 0 ? cap : 1), most;
+    MPI_Allreduce(&rounds, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    for (int64_t i = 0; i < most; i++) {
+        int64_t at = first + i * cap, m = end - at < cap ? end - at : cap;
+        if (ok && m > 0 && residual_rows_fill(&rr, o, d, r, at, m) != TT_OK) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", tt_last_error());
+            tt_set_error(tt_last_status(), "rank %d of %d (points %lld to %lld): %s", cmd_mpi_rank, cmd_mpi_size,
+                         (long long)first, (long long)end - 1, why);
+            ok = false;
+        }
+        tt_tensor_set *piece = ok && m > 0 ? residual_piece(&rr, m) : NULL;
+        /* every rank makes every call (they are collective), with rows or none */
+        for (int c = 0; c < rr.ncols; c++)
+            if (tt_h5_par_write(f, rr.names[c], at, piece ? piece->tensors[c] : NULL) != TT_OK) ok = false;
+        tt_set_free(piece);
+    }
+    cmd_mpi_h5_close(h, ok);
+    residual_rows_free(&rr);
+}
+#endif
 
 /* ---- the plot --------------------------------------------------------------- */
 
@@ -1364,6 +1437,12 @@ int main(int argc, char **argv)
     if (op->history) cmd_check_output_path(op->history);
     if (op->plot) cmd_check_output_path(op->plot);
     if (op->residuals) cmd_check_output_path(op->residuals);
+    struct stat rs;
+    /* every rank writes its rows into --residuals' HDF5 file: found out now, not after the fit */
+    if (cmd_mpi_active() && op->residuals && op->residuals_fmt == TT_FMT_H5 && stat(op->residuals, &rs) == 0 &&
+        !S_ISREG(rs.st_mode))
+        cmd_usage_error("%s: under MPI, --residuals must name a regular file (each rank writes its part)",
+                        op->residuals);
     fit_opts o = *op; /* read-only from here; `opts` keeps what release_host frees */
 
     /* The whole request is checked (expressions' syntax first) before any data is read. */
@@ -1445,10 +1524,17 @@ int main(int argc, char **argv)
         cmd_die_of_signal(SIGINT);
     }
 
-    if (!speaks) return 0;
     /* Side outputs first, the report last (a failure leaves no report). */
+#ifdef TG_MPI
+    /* --residuals as HDF5 is as large as the data: every rank writes its rows */
+    bool residuals_by_all = o.residuals && o.residuals_fmt == TT_FMT_H5;
+    if (residuals_by_all) write_residuals_mpi(&o, &d, r);
+#else
+    bool residuals_by_all = false;
+#endif
+    if (!speaks) return 0;
     if (o.history) write_history(&o, r);
-    if (o.residuals) write_residuals(&o, &d, r);
+    if (o.residuals && !residuals_by_all) write_residuals(&o, &d, r);
     if (o.plot) write_plot(&o, &d, r);
     write_report(&o, &d, r);
     return 0;

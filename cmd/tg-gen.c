@@ -287,49 +287,40 @@ static void stream_line(const gen_opts *o, tt_tensor_set *head)
 }
 
 #ifdef TG_MPI
-/* Points per collective write of each rank. */
+/* Points per collective write of each rank (at least a chunk). */
 #define PAR_PIECE ((int64_t)1 << 20)
 
-/* The line under MPI into one HDF5 file: rank r makes points [n r/N, n (r+1)/N)
+/* The line under MPI into one HDF5 file: rank r makes its share of the points
  * (each a function of its index: the numbers of one process) and writes them
  * a piece at a time with collective writes into a temporary file that rank 0
- * renames at the end. */
+ * renames at the end. Chunked datasets (--chunk, --compress) are shared in
+ * whole chunks and written a whole number of chunks at a time, so each chunk
+ * is written (and compressed) once, by one rank. */
 static void par_line(const gen_opts *o, const tt_tensor_set *attrs)
 {
-    char temp[PATH_MAX] = "";
-    cmd_output *out = NULL;
-    if (cmd_mpi_rank == 0) {
-        out = cmd_output_open(o->co.output);
-        const char *t = out ? tt_output_temp(cmd_output_lib(out)) : NULL;
-        if (out && !t)
-            tt_set_error(TT_EUSAGE, "%s: under MPI, -o must name a regular file (each rank writes its part)",
-                         o->co.output);
-        if (t) snprintf(temp, sizeof temp, "%s", t);
-    }
-    cmd_mpi_agree(cmd_mpi_rank || *temp);
-    MPI_Bcast(temp, (int)sizeof temp, MPI_CHAR, 0, MPI_COMM_WORLD);
-    tt_h5_par *f = tt_h5_par_create(temp, MPI_COMM_WORLD, attrs);
-    cmd_mpi_agree(f != NULL);
-    bool ok =
-        tt_h5_par_dataset(f, "x", o->co.dtype, o->n) == TT_OK && tt_h5_par_dataset(f, "y", o->co.dtype, o->n) == TT_OK;
+    cmd_mpi_h5 *h = cmd_mpi_h5_open(o->co.output, "-o", attrs);
+    tt_h5_par *f = cmd_mpi_h5_file(h);
+    int64_t n = o->n, chunk = o->layout.chunk > 0 ? (o->layout.chunk < n ? o->layout.chunk : n) : 0;
+    const tt_h5_layout *layout = chunk ? &o->layout : NULL;
+    bool ok = tt_h5_par_dataset(f, "x", o->co.dtype, n, layout) == TT_OK &&
+              tt_h5_par_dataset(f, "y", o->co.dtype, n, layout) == TT_OK;
     cmd_mpi_agree(ok);
-    int64_t n = o->n, size = cmd_mpi_size, first = n / size * cmd_mpi_rank + n % size * cmd_mpi_rank / size;
-    int64_t end = n / size * (cmd_mpi_rank + 1) + n % size * (cmd_mpi_rank + 1) / size;
-    int64_t most = n / size + (n % size != 0), rounds = (most + PAR_PIECE - 1) / PAR_PIECE;
-    for (int64_t i = 0; i < rounds; i++) {
-        int64_t at = first + i * PAR_PIECE, m = end - at < PAR_PIECE ? end - at : PAR_PIECE;
-        tt_tensor_set *piece = tt_set_new();
-        if (!piece) cmd_fail_lib(NULL);
-        if (m > 0) line_points(o, at, m, piece);
-        tt_tensor *x = m > 0 ? tt_set_get(piece, "x") : NULL, *y = m > 0 ? tt_set_get(piece, "y") : NULL;
+    int64_t first, end, piece = !chunk ? PAR_PIECE : chunk >= PAR_PIECE ? chunk : PAR_PIECE / chunk * chunk;
+    cmd_mpi_rows(n, chunk ? chunk : 1, &first, &end);
+    int64_t rounds = (end - first + piece - 1) / piece, most;
+    MPI_Allreduce(&rounds, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    for (int64_t i = 0; i < most; i++) {
+        int64_t at = first + i * piece, m = end - at < piece ? end - at : piece;
+        tt_tensor_set *part = tt_set_new();
+        if (!part) cmd_fail_lib(NULL);
+        if (m > 0) line_points(o, at, m, part);
+        tt_tensor *x = m > 0 ? tt_set_get(part, "x") : NULL, *y = m > 0 ? tt_set_get(part, "y") : NULL;
         /* every rank makes every call (collective), ok or not */
         ok &= tt_h5_par_write(f, "x", at, x) == TT_OK;
         ok &= tt_h5_par_write(f, "y", at, y) == TT_OK;
-        tt_set_free(piece);
+        tt_set_free(part);
     }
-    ok &= tt_h5_par_close(f) == TT_OK;
-    cmd_mpi_agree(ok);
-    if (out) cmd_check_status(cmd_output_commit(out), NULL);
+    cmd_mpi_h5_close(h, ok);
 }
 #endif
 

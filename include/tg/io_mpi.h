@@ -26,12 +26,16 @@ MPI_Comm tt_io_mpi_comm(void);
 /* One HDF5 file written by every rank of comm through MPI-IO: vectors whose
  * rows each rank writes in collective writes (every call is collective: each
  * rank makes the same calls in the same order, with its own rows). The file
- * has the layout of tg's serial writer (contiguous datasets in creation order,
- * no timestamps, the root attributes of a set). Errors name path. */
+ * has the layout of tg's serial writer (datasets in creation order, no
+ * timestamps, the root attributes of a set). Errors name path. */
 typedef struct tt_h5_par tt_h5_par;
 tt_h5_par *tt_h5_par_create(const char *path, MPI_Comm comm, const tt_tensor_set *attrs);
-/* A vector of n elements of dtype (f32 or f64). */
-tt_status tt_h5_par_dataset(tt_h5_par *f, const char *name, tt_dtype dtype, int64_t n);
+/* A vector of n elements of dtype (f32 or f64), stored as layout says (NULL:
+ * contiguous; chunked, maybe shuffled and gzipped: as tg's serial writer
+ * stores it, tg/io.h). A compressed dataset is written only in collective
+ * writes (HDF5 1.10's parallel filters), each chunk compressed by one rank;
+ * a chunk written whole, in one call, is compressed once. */
+tt_status tt_h5_par_dataset(tt_h5_par *f, const char *name, tt_dtype dtype, int64_t n, const tt_h5_layout *layout);
 /* Rows [start, start + count) of dataset `name` from t (count = its elements;
  * t NULL: this rank writes nothing in this call). */
 tt_status tt_h5_par_write(tt_h5_par *f, const char *name, int64_t start, const tt_tensor *t);

@@ -20,4 +20,13 @@ hid_t tt_h5_bool_type(hid_t base);
  * never written to disk), else sec2. -1 with TT_EIO on failure. */
 hid_t tt_h5_fapl(uint64_t bytes, bool memory);
 
+/* The dataset-creation properties of a layout (NULL: contiguous), shared by
+ * the serial and the parallel writer so that both make the same datasets:
+ * contiguous (allocated at once), or chunked along the first dimension
+ * (chunks of min(layout->chunk, shape[0]) rows), maybe shuffled and gzipped;
+ * no timestamps, no fill values (every element is written). -1 with a
+ * message naming label and name on failure (a chunk over 4 GiB). */
+hid_t tt_h5_dcpl(const char *label, const char *name, tt_dtype dt, int ndim, const int64_t *shape,
+                 const tt_h5_layout *layout);
+
 #endif

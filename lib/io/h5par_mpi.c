@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/io_internal.h"
+#include "io/h5_internal.h"
 #include "tg/io_mpi.h"
 
 #define MAX_DATASETS 8
@@ -53,19 +53,24 @@ tt_h5_par *tt_h5_par_create(const char *path, MPI_Comm comm, const tt_tensor_set
     return f;
 }
 
-tt_status tt_h5_par_dataset(tt_h5_par *f, const char *name, tt_dtype dtype, int64_t n)
+tt_status tt_h5_par_dataset(tt_h5_par *f, const char *name, tt_dtype dtype, int64_t n, const tt_h5_layout *layout)
 {
     if (f->nds == MAX_DATASETS || (dtype != TT_F32 && dtype != TT_F64))
         return tt_set_error(TT_EINVAL, "%s: cannot write '%s' in parallel (a vector of f32 or f64)", f->path, name);
     hsize_t dim = (hsize_t)n;
-    hid_t space = H5Screate_simple(1, &dim, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t space = H5Screate_simple(1, &dim, NULL), dcpl = tt_h5_dcpl(f->path, name, dtype, 1, &n, layout);
     hid_t ds = -1;
-    if (space >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0)
+    if (space >= 0 && dcpl >= 0)
         ds = H5Dcreate2(f->file, name, dtype == TT_F32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl,
                         H5P_DEFAULT);
     if (space >= 0) H5Sclose(space);
     if (dcpl >= 0) H5Pclose(dcpl);
-    if (ds < 0) return tt_set_error(TT_EIO, "%s: cannot create dataset '%s' (parallel HDF5)", f->path, name);
+    else return tt_last_status(); /* tt_h5_dcpl's message */
+    if (ds < 0) {
+        char detail[200];
+        tt_h5_detail(detail, sizeof detail);
+        return tt_set_error(TT_EIO, "%s: cannot create dataset '%s' (parallel HDF5: %s)", f->path, name, detail);
+    }
     f->names[f->nds] = strdup(name);
     f->dtype[f->nds] = dtype;
     f->ds[f->nds++] = ds;
@@ -94,9 +99,12 @@ tt_status tt_h5_par_write(tt_h5_par *f, const char *name, int64_t start, const t
     if (fspace >= 0) H5Sclose(fspace);
     if (mspace >= 0) H5Sclose(mspace);
     free(buf);
-    if (st == TT_OK && r < 0)
-        st = tt_set_error(TT_EIO, "%s: cannot write rows %lld to %lld of '%s' (parallel HDF5)", f->path,
-                          (long long)start, (long long)(start + (int64_t)count) - 1, name);
+    if (st == TT_OK && r < 0) {
+        char detail[200];
+        tt_h5_detail(detail, sizeof detail);
+        st = tt_set_error(TT_EIO, "%s: cannot write rows %lld to %lld of '%s' (parallel HDF5: %s)", f->path,
+                          (long long)start, (long long)(start + (int64_t)count) - 1, name, detail);
+    }
     return st;
 }
 

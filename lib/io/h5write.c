@@ -141,13 +141,11 @@ static tt_status make_types(tt_dtype dt, hid_t *ftype, hid_t *mtype)
 
 static size_t element_size(tt_dtype dt) { return dt == TT_BOOL ? 1 : tt_dtype_size(dt); }
 
-/* The dataset-creation properties of a layout: contiguous (allocated at
- * once), or chunked along the first dimension, maybe shuffled and gzipped. */
-static hid_t make_dcpl(tt_h5_writer *w, const char *name, tt_dtype dt, int ndim, const int64_t *shape,
-                       const tt_h5_layout *layout)
+hid_t tt_h5_dcpl(const char *label, const char *name, tt_dtype dt, int ndim, const int64_t *shape,
+                 const tt_h5_layout *layout)
 {
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (dcpl < 0) return h5_fail(TT_EIO, "%s: cannot create dataset '%s' (%s)", w->label, name), -1;
+    if (dcpl < 0) return h5_fail(TT_EIO, "%s: cannot create dataset '%s' (%s)", label, name), -1;
     H5Pset_obj_track_times(dcpl, 0);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every element is written */
     bool chunked = layout && layout->chunk > 0 && ndim > 0;
@@ -167,20 +165,20 @@ static hid_t make_dcpl(tt_h5_writer *w, const char *name, tt_dtype dt, int ndim,
         return tt_set_error(TT_EINVAL,
                             "%s: a chunk of %lld rows of dataset '%s' would hold %llu bytes, beyond HDF5's limit of 4 "
                             "GiB: choose fewer points per chunk",
-                            w->label, (long long)layout->chunk, name, (unsigned long long)bytes),
+                            label, (long long)layout->chunk, name, (unsigned long long)bytes),
                -1;
     }
     herr_t r = H5Pset_chunk(dcpl, ndim, chunk);
     if (r >= 0 && layout->compress >= 0) {
         if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) {
             H5Pclose(dcpl);
-            return tt_set_error(TT_EINVAL, "%s: this HDF5 library has no gzip (deflate) filter", w->label), -1;
+            return tt_set_error(TT_EINVAL, "%s: this HDF5 library has no gzip (deflate) filter", label), -1;
         }
         r = H5Pset_shuffle(dcpl);
         if (r >= 0) r = H5Pset_deflate(dcpl, (unsigned)layout->compress);
     }
     if (r < 0) {
-        h5_fail(TT_EIO, "%s: cannot set up the chunks of dataset '%s' (%s)", w->label, name);
+        h5_fail(TT_EIO, "%s: cannot set up the chunks of dataset '%s' (%s)", label, name);
         H5Pclose(dcpl);
         return -1;
     }
@@ -231,7 +229,7 @@ int tt_h5_writer_add(tt_h5_writer *w, const char *name, tt_dtype dt, int ndim, c
         if (space < 0) st = h5_fail(TT_EIO, "%s: cannot make the dataspace of '%s' (%s)", w->label, name);
     }
     if (st == TT_OK &&
-        ((dcpl = make_dcpl(w, name, dt, ndim, shape, layout)) < 0 || (dapl = make_dapl(dcpl, dt, ndim)) < 0))
+        ((dcpl = tt_h5_dcpl(w->label, name, dt, ndim, shape, layout)) < 0 || (dapl = make_dapl(dcpl, dt, ndim)) < 0))
         st = tt_last_status();
     if (st == TT_OK && (d->ds = H5Dcreate2(w->root, name, ftype, space, H5P_DEFAULT, dcpl, dapl)) < 0)
         st = h5_fail(TT_EIO, "%s: cannot create dataset '%s' (%s)", w->label, name);

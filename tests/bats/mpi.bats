@@ -173,7 +173,7 @@ make_data() {
 @test "killing one rank ends the job and leaves no output" {
   tg-gen line -n 1000000 --seed 1 -o big.h5
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 \
-    tg-fit big.h5 --lr 0.001 --steps 100000000 --tol 0 -o out.kv --history h.csv 2> err &
+    tg-fit big.h5 --lr 0.001 --steps 100000000 --tol 0 -o out.kv --history h.csv --residuals r.h5 2> err &
   mpirun_job=$!
   local job=$mpirun_job kids= i
   for ((i = 0; i < 100; i++)); do # the ranks are mpirun's children
@@ -201,4 +201,97 @@ make_data() {
   tg-fit t.csv --format kv > one.kv
   mpi 3 tg-fit t.csv --format kv > n3.kv
   cmp one.kv n3.kv
+}
+
+# same_h5 REF FILE...: every FILE holds REF's datasets (names, dtypes, bits)
+# and root attributes (the command line aside).
+same_h5() {
+  py '
+ref = h5py.File(sys.argv[1])
+for name in sys.argv[2:]:
+    f = h5py.File(name)
+    assert sorted(f.keys()) == sorted(ref.keys()), (name, list(f.keys()))
+    for k in ref:
+        assert f[k].dtype == ref[k].dtype and np.array_equal(f[k][()], ref[k][()], equal_nan=True), (name, k)
+    strip = lambda a: {k: v for k, v in a.items() if k != "command"}
+    assert strip(f.attrs) == strip(ref.attrs), (name, dict(f.attrs))
+print("same")' "$@"
+}
+
+@test "mpirun tg-fit --residuals FILE.h5: every rank writes its rows, the file of one process for N = 1 to 4" {
+  skip_unless_h5py
+  # 139000 points: 17 blocks, so at N = 2 one rank writes one slice (65536 points) and the other two
+  tg-gen line --slope 2 --intercept 3 --x-range 0,20 --noise 3 --seed 1 -n 139000 --dtype f64 -o d.h5
+  py 'f = h5py.File("d.h5", "r+"); n = len(f["x"]); f["s"] = 1 + (np.arange(n) % 3) * 0.5; f["y"][70001] = np.nan'
+  for m in "--steps 20 --lr 0.003 --drop-nan" "--drop-nan" "--method exact --sigma s --drop-nan"; do
+    # shellcheck disable=SC2086
+    tg-fit d.h5 $m --residuals one.h5 --format kv > one.kv 2> /dev/null
+    for n in 1 2 3 4; do
+      # shellcheck disable=SC2086
+      mpi "$n" tg-fit d.h5 $m --residuals "n$n.h5" --format kv > "n$n.kv" 2> /dev/null
+    done
+    # the fit the residuals come from is the same for every N (a descent's to 1e-12, so N = 1 only)
+    for n in 1 2 3 4; do within "n$n.kv" one.kv 1e-12; done
+    run same_h5 one.h5 n1.h5
+    assert_output same
+    if [ "$m" != "${m#--steps}" ]; then continue; fi
+    run same_h5 one.h5 n2.h5 n3.h5 n4.h5
+    assert_output same
+  done
+  run py 'f = h5py.File("n3.h5"); print(sorted(f.keys()), len(f["x"]))'
+  assert_output "['fit', 'normalized', 'residual', 'sigma', 'x', 'y'] 138999"
+  assert_no_file .n1.h5* .n3.h5*
+}
+
+@test "mpirun tg-fit --residuals: a text file is written by rank 0 alone, the text of one process" {
+  make_data
+  tg-fit d.h5 --method exact --residuals one.csv --format kv > /dev/null
+  mpi 3 tg-fit d.h5 --method exact --residuals n3.csv --format kv > /dev/null
+  cmp one.csv n3.csv
+  [ "$(wc -l < n3.csv)" -eq 100001 ]
+}
+
+@test "mpirun tg-fit --residuals FILE.h5: a path that is not a regular file is one usage error, and no -o" {
+  make_data
+  run mpi 2 tg-fit d.h5 --method exact --residuals /dev/null -o out.kv
+  assert_failure 2
+  assert_equal "$(printf '%s\n' "$output" | grep -c '^tg-fit:')" 1
+  assert_output --partial "tg-fit: /dev/null: under MPI, --residuals must name a regular file (each rank writes its part)"
+  assert_no_file out.kv
+}
+
+@test "mpirun tg-gen --chunk and --compress: the data, chunks and filters of one process for N = 1 to 4" {
+  skip_unless_h5py
+  args=(line --slope 2 --intercept 3 --noise 3 --seed 11 -n 100003)
+  for layout in "--chunk 1000 --compress 4" "--chunk 7000" "--compress 1" "--chunk 200000 --compress 9"; do
+    # shellcheck disable=SC2086
+    tg-gen "${args[@]}" $layout -o one.h5
+    for n in 1 2 3 4; do
+      # shellcheck disable=SC2086
+      mpi "$n" tg-gen "${args[@]}" $layout -o "n$n.h5"
+    done
+    run same_h5 one.h5 n1.h5 n2.h5 n3.h5 n4.h5
+    assert_output same
+    run py '
+ref = h5py.File("one.h5")
+for name in sys.argv[1:]:
+    f = h5py.File(name)
+    for k in ("x", "y"):
+        a, b = ref[k], f[k]
+        assert (b.chunks, b.compression, b.compression_opts, b.shuffle) == (a.chunks, a.compression, a.compression_opts, a.shuffle), (name, k, b.chunks, b.compression)
+print(ref["y"].chunks, ref["y"].compression, ref["y"].compression_opts, ref["y"].shuffle)' n1.h5 n2.h5 n3.h5 n4.h5
+    assert_success
+    case $layout in
+    "--chunk 1000 --compress 4") assert_output "(1000,) gzip 4 True" ;;
+    "--chunk 7000") assert_output "(7000,) None None False" ;;
+    "--compress 1") assert_output "(65536,) gzip 1 True" ;;
+    *) assert_output "(100003,) gzip 9 True" ;;
+    esac
+  done
+  # what tg-fit reads from a compressed file written in parallel is the data
+  mpi 3 tg-gen line --slope 2 --intercept 3 --x-range 0,20 --noise 3 --seed 1 -n 100000 --dtype f64 --compress 6 -o c.h5
+  make_data
+  tg-fit d.h5 --method exact --format kv > one.kv
+  mpi 2 tg-fit c.h5 --method exact --format kv > n2.kv
+  cmp one.kv n2.kv
 }
