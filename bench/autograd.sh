@@ -16,14 +16,19 @@ make -s --no-print-directory B="$B" "$bin"
 tg_out=$("$bin" --steps "$steps" --runs "$runs")
 printf '%s\n' "$tg_out" | grep -v '^median_ms='
 tg_ms=$(printf '%s\n' "$tg_out" | sed -n 's/^median_ms=//p')
+# the same loop replayed (tg/plan.h), its final w, b checked bit for bit against the eager loop's
+rp_out=$("$bin" --steps "$steps" --runs "$runs" --replay)
+printf '%s\n' "$rp_out" | grep -v '^median_ms='
+rp_ms=$(printf '%s\n' "$rp_out" | sed -n 's/^median_ms=//p')
 py_ms=
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   py_out=$(/usr/bin/python3 bench/seed000_loop.py --steps "$steps" --runs "$runs")
   printf '%s\n' "$py_out" | grep -v '^median_ms='
   py_ms=$(printf '%s\n' "$py_out" | sed -n 's/^median_ms=//p')
-  awk -v s="$steps" -v a="$tg_ms" -v b="$py_ms" 'BEGIN {
+  awk -v s="$steps" -v a="$tg_ms" -v b="$py_ms" -v r="$rp_ms" 'BEGIN {
     printf "seed000 loop %d steps: tg %.1f ms, PyTorch %.1f ms, ratio %.2f\n", s, a, b, b / a
+    printf "replayed: tg %.1f ms, ratio %.2f\n", r, b / r
     printf "per step: tg %.2f us, PyTorch %.2f us\n", a * 1e3 / s, b * 1e3 / s }'
 else
   echo "PyTorch is absent (/usr/bin/python3 cannot import torch): tg only"
@@ -36,6 +41,7 @@ printf '%s\n' "$rss_out"
 # rows for bench/run's table: ID;workload;tg;PyTorch (ms, or KiB for P7)
 if [ -n "${BENCH_ROWS:-}" ]; then
   echo "P1;seed 000 loop: $steps steps of batch 8;$tg_ms;${py_ms:-}" >> "$BENCH_ROWS"
+  echo "P1r;the same loop replayed (tg_plan_run), bit-identical;$rp_ms;${py_ms:-}" >> "$BENCH_ROWS"
   growth=$(printf '%s\n' "$rss_out" | sed -n 's/.*(\([-+0-9]*\) KiB)$/\1/p')
   echo "P7;VmRSS growth over $long steps (KiB);${growth#+};" >> "$BENCH_ROWS"
 fi

@@ -4,8 +4,10 @@
  * N/(N-1), so that reading the file, the set-up and the standard errors are
  * left out. For bench/fit.sh (P2 and the 10^7-point row). Prints the median of
  * R runs and the final parameters; last lines "loop_ms=X", "w=X", "b=X".
+ * With --model EXPR (two parameters, named by --names, default a,k: P11,
+ * bench/fitexpr.sh) the model is that expression, from w0 and b0.
  *
- *   fitloop FILE [--steps N] [--lr LR] [--w0 W] [--b0 B] [--runs R] */
+ *   fitloop FILE [--steps N] [--lr LR] [--w0 W] [--b0 B] [--runs R] [--model EXPR [--names P,Q]] */
 #include <string.h>
 
 #define BENCH_PROG "fitloop"
@@ -19,15 +21,21 @@ int main(int argc, char **argv)
     int64_t steps = 2000;
     int runs = 5;
     double lr = 0.01, w0 = 0.5, b0 = 0;
+    const char *model = NULL;
+    char pnames[64] = "a,k";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = strtoll(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lr") && i + 1 < argc) lr = atof(argv[++i]);
         else if (!strcmp(argv[i], "--w0") && i + 1 < argc) w0 = atof(argv[++i]);
         else if (!strcmp(argv[i], "--b0") && i + 1 < argc) b0 = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!strcmp(argv[i], "--names") && i + 1 < argc) snprintf(pnames, sizeof pnames, "%s", argv[++i]);
         else if (argv[i][0] != '-' && !file) file = argv[i];
         else {
-            fprintf(stderr, "usage: %s FILE [--steps N] [--lr LR] [--w0 W] [--b0 B] [--runs R]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s FILE [--steps N] [--lr LR] [--w0 W] [--b0 B] [--runs R] [--model EXPR [--names P,Q]]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -39,11 +47,14 @@ int main(int argc, char **argv)
     if (!set) die("read");
     tt_tensor *x = must(tt_set_select(set, "x", file), "x"), *y = must(tt_set_select(set, "y", file), "y");
     const char *names[] = {"w", "b"};
+    char *comma = strchr(pnames, ',');
+    if (model && comma) *comma = 0, names[0] = pnames, names[1] = comma + 1;
     double init[] = {w0, b0}, *ms = malloc(sizeof *ms * (size_t)runs), w = 0, b = 0;
     if (!ms) die("out of memory");
     tg_fit_spec sp;
     tg_fit_spec_defaults(&sp);
     sp.loss = "mse";
+    sp.model = model;
     sp.optimizer = TG_OPT_GD;
     sp.lr = lr;
     sp.steps = steps;

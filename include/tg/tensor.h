@@ -258,6 +258,10 @@ const char *tt_scan_name(tt_scan_op op);                                      /*
 tt_tensor *tt_index(const tt_tensor *x, int dim, const tt_tensor *index);
 tt_tensor *tt_index_select(const tt_tensor *x, int dim, const tt_tensor *index);
 tt_tensor *tt_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src);
+/* torch.nonzero(x): the int64 indices of x's nonzero elements (NaN counts),
+ * one row [count, ndim] per element in row-major order. Its size depends on
+ * the data, so it cannot be captured for replay (tg/plan.h). */
+tt_tensor *tt_nonzero(const tt_tensor *x);
 /* argmax over all elements (dim = TT_ALL_DIMS, flat index) or one dim. */
 tt_tensor *tt_argmax(const tt_tensor *x, int dim, bool keepdim);
 tt_tensor *tt_argmin(const tt_tensor *x, int dim, bool keepdim);

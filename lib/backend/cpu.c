@@ -287,19 +287,24 @@ static bool run_one_row(int nops, const tt_kview *const *v, row_fn fn, const voi
 
 /* Elementwise: every output element is written once from the inputs at its
  * own index, so disjoint parts can run on different threads. */
+static void run_iter(const nd_iter *it, row_fn fn, const void *ctx)
+{
+    int64_t total = 1;
+    for (int d = 0; d < it->ndim; d++) total *= it->shape[d];
+    if (it->ndim == 0 || total < PAR_MIN) {
+        iter_rows(it, fn, ctx);
+        return;
+    }
+    run_job j = {it, fn, ctx};
+    parallel_for(it->shape[0], total, it->ndim == 1 ? 16 : 1, run_part, &j);
+}
+
 static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
 {
     if (run_one_row(nops, v, fn, ctx)) return;
     nd_iter it;
     iter_init(&it, nops, v);
-    int64_t total = 1;
-    for (int d = 0; d < it.ndim; d++) total *= it.shape[d];
-    if (it.ndim == 0 || total < PAR_MIN) {
-        iter_rows(&it, fn, ctx);
-        return;
-    }
-    run_job j = {&it, fn, ctx};
-    parallel_for(it.shape[0], total, it.ndim == 1 ? 16 : 1, run_part, &j);
+    run_iter(&it, fn, ctx);
 }
 
 static void run_serial(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
@@ -458,22 +463,55 @@ static tt_status cpu_fill(const tt_kview *out, double value)
     return TT_OK;
 }
 
+/* Philox for RNG_BLOCK consecutive indices at once: the rounds outside, the
+ * elements inside, so that the 32x32->64 multiplies vectorise. The same
+ * integer operations as tt_philox4x32_10, so the same words. */
+#define RNG_BLOCK 8
+VECTOR_CLONES static void philox_block(uint64_t seed, uint64_t index, uint32_t w[4][RNG_BLOCK])
+{
+    uint32_t c0[RNG_BLOCK], c1[RNG_BLOCK], c2[RNG_BLOCK], c3[RNG_BLOCK];
+    SIMD for (int i = 0; i < RNG_BLOCK; i++)
+    {
+        uint64_t at = index + (uint64_t)i;
+        c0[i] = (uint32_t)at, c1[i] = (uint32_t)(at >> 32), c2[i] = 0, c3[i] = 0;
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+        SIMD for (int i = 0; i < RNG_BLOCK; i++)
+        {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[i], p1 = (uint64_t)0xCD9E8D57u * c2[i];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
+            c1[i] = (uint32_t)p1;
+            c3[i] = (uint32_t)p0;
+            c0[i] = n0;
+            c2[i] = n2;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int i = 0; i < RNG_BLOCK; i++) w[0][i] = c0[i], w[1][i] = c1[i], w[2][i] = c2[i], w[3][i] = c3[i];
+}
+
 static tt_status cpu_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
 {
     int64_t n = 1;
     for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
     char *base = element_base(out);
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t w[4];
-        tt_philox4x32_10(seed, offset + (uint64_t)i, w);
-        double u = tt_philox_unit(w[0], w[1]);
-        if (dist == TT_RNG_NORMAL) {
-            double z = tt_philox_box_muller(w);
-            if (out->dtype == TT_F32) ((float *)base)[i] = (float)z;
-            else ((double *)base)[i] = z;
-        } else {
-            if (out->dtype == TT_F32) ((float *)base)[i] = tt_philox_unit_f32(u);
-            else ((double *)base)[i] = u;
+    for (int64_t i0 = 0; i0 < n; i0 += RNG_BLOCK) {
+        uint32_t blk[4][RNG_BLOCK];
+        philox_block(seed, offset + (uint64_t)i0, blk);
+        for (int64_t j = 0; j < RNG_BLOCK && i0 + j < n; j++) {
+            int64_t i = i0 + j;
+            uint32_t w[4] = {blk[0][j], blk[1][j], blk[2][j], blk[3][j]};
+            double u = tt_philox_unit(w[0], w[1]);
+            if (dist == TT_RNG_NORMAL) {
+                double z = tt_philox_box_muller(w);
+                if (out->dtype == TT_F32) ((float *)base)[i] = (float)z;
+                else ((double *)base)[i] = z;
+            } else {
+                if (out->dtype == TT_F32) ((float *)base)[i] = tt_philox_unit_f32(u);
+                else ((double *)base)[i] = u;
+            }
         }
     }
     return TT_OK;
@@ -1035,45 +1073,58 @@ static void reduce_part(void *c, int64_t lo, int64_t hi)
     }
 }
 
-static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
+/* The reduction's plan: kept dims (index the output) and reduced ones. */
+static void reduce_plan_make(const tt_kview *out, const tt_kview *in, const tt_kview *idx, reduce_plan *pl)
 {
-    reduce_plan pl = {0};
+    memset(pl, 0, sizeof *pl);
     for (int d = 0; d < in->ndim; d++) {
         if (in->shape[d] == 1) continue;
         if (out->shape[d] == 1) {
             /* a reduced dim that continues the previous one merges with it (same elements, same order) */
-            if (pl.nred > 0 && pl.rin[pl.nred - 1] == in->strides[d] * in->shape[d]) {
-                pl.rshape[pl.nred - 1] *= in->shape[d];
-                pl.rin[pl.nred - 1] = in->strides[d];
+            if (pl->nred > 0 && pl->rin[pl->nred - 1] == in->strides[d] * in->shape[d]) {
+                pl->rshape[pl->nred - 1] *= in->shape[d];
+                pl->rin[pl->nred - 1] = in->strides[d];
                 continue;
             }
-            pl.rshape[pl.nred] = in->shape[d];
-            pl.rin[pl.nred++] = in->strides[d];
+            pl->rshape[pl->nred] = in->shape[d];
+            pl->rin[pl->nred++] = in->strides[d];
         } else {
-            pl.kshape[pl.nkeep] = in->shape[d];
-            pl.kin[pl.nkeep] = in->strides[d];
-            pl.kout[pl.nkeep] = out->strides[d];
-            pl.kidx[pl.nkeep++] = idx ? idx->strides[d] : 0;
+            pl->kshape[pl->nkeep] = in->shape[d];
+            pl->kin[pl->nkeep] = in->strides[d];
+            pl->kout[pl->nkeep] = out->strides[d];
+            pl->kidx[pl->nkeep++] = idx ? idx->strides[d] : 0;
         }
     }
+}
+
+static tt_status reduce_run(tt_reduce_op op, const reduce_plan *pl, tt_dtype dt, const char *in, char *out,
+                            int64_t *idx)
+{
     int64_t nout = 1, count = 1;
-    for (int d = 0; d < pl.nkeep; d++) nout *= pl.kshape[d];
-    for (int d = 0; d < pl.nred; d++) count *= pl.rshape[d];
-    tt_dtype dt = in->dtype;
+    for (int d = 0; d < pl->nkeep; d++) nout *= pl->kshape[d];
+    for (int d = 0; d < pl->nred; d++) count *= pl->rshape[d];
     /* One long floating sum: its blocks go to the threads. */
-    if (nout == 1 && pl.nred == 1 && (op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64)) {
+    if (nout == 1 && pl->nred == 1 && (op == TT_SUM || op == TT_MEAN) && (dt == TT_F32 || dt == TT_F64)) {
         double sum;
-        if (!row_sum_parallel(dt, element_base(in), count, pl.rin[0], &sum))
+        if (!row_sum_parallel(dt, in, count, pl->rin[0], &sum))
             return tt_set_error(TT_ENOMEM, "out of memory in %s", op == TT_SUM ? "sum" : "mean");
         if (op == TT_MEAN) sum /= (double)count;
-        if (dt == TT_F32) *(float *)element_base(out) = (float)sum;
-        else *(double *)element_base(out) = sum;
+        if (dt == TT_F32) *(float *)out = (float)sum;
+        else *(double *)out = sum;
         return TT_OK;
     }
     /* Otherwise the output elements go to the threads: each is reduced alone. */
-    reduce_job j = {op, &pl, dt, element_base(in), element_base(out), idx ? (int64_t *)element_base(idx) : NULL};
+    reduce_job j = {op, pl, dt, in, out, idx};
     parallel_for(nout, nout * count, 1, reduce_part, &j);
     return TT_OK;
+}
+
+static tt_status cpu_reduce(tt_reduce_op op, const tt_kview *out, const tt_kview *in, const tt_kview *idx)
+{
+    reduce_plan pl;
+    reduce_plan_make(out, in, idx, &pl);
+    return reduce_run(op, &pl, in->dtype, element_base(in), element_base(out),
+                      idx ? (int64_t *)element_base(idx) : NULL);
 }
 
 /* ---- indexing ----------------------------------------------------------------- */
@@ -1275,6 +1326,117 @@ static tt_status cpu_softmax(const tt_kview *out, const tt_kview *in, int dim, b
     return TT_OK;
 }
 
+/* ---- replay: an elementwise call with its iteration worked out once ---------------- */
+typedef struct {
+    tt_kcall_kind kind;
+    /* a reduction: its plan and pointers */
+    reduce_plan rp;
+    tt_reduce_op rop;
+    tt_dtype dt;
+    const char *in;
+    char *out;
+    int64_t *idx;
+    /* a matrix product of one batch whose operands BLAS takes as they are */
+    CBLAS_TRANSPOSE ta, tb;
+    int m, nn, k, lda, ldb;
+    const char *b;
+    /* elementwise */
+    nd_iter it;
+    row_fn fn;
+    int64_t n; /* > 0: one row of n elements (small, serial): p and s as iter_rows passes them */
+    char *p[MAX_OPS];
+    int64_t s[MAX_OPS];
+    union { /* the row function's context, as the entry points pass it */
+        tt_unary_op unary;
+        tt_binary_op binary;
+        fill_ctx fill;
+        clamp_ctx clamp;
+        tt_dtype dtype;
+    } ctx;
+} cpu_prepared;
+
+static void *cpu_prepare(const tt_kcall *k)
+{
+    static const row_fn unary_rows[TT_NUM_DTYPES] = {[TT_F32] = unary_f32, [TT_F64] = unary_f64, [TT_I64] = unary_i64};
+    static const row_fn binary_rows[TT_NUM_DTYPES] = {
+        [TT_F32] = binary_f32, [TT_F64] = binary_f64, [TT_I64] = binary_i64, [TT_BOOL] = binary_bool};
+    cpu_prepared *p = malloc(sizeof *p);
+    if (!p) return NULL;
+    const tt_kview *const *v = k->v;
+    row_fn fn = NULL;
+    p->kind = k->kind;
+    if (k->kind == TT_KCALL_REDUCE) {
+        reduce_plan_make(v[0], v[1], k->nv > 2 ? v[2] : NULL, &p->rp);
+        p->rop = (tt_reduce_op)k->op, p->dt = v[1]->dtype;
+        p->in = element_base(v[1]), p->out = element_base(v[0]);
+        p->idx = k->nv > 2 ? (int64_t *)element_base(v[2]) : NULL;
+        return p;
+    }
+    if (k->kind == TT_KCALL_MATMUL) { /* as cpu_matmul, for one batch that needs no packing */
+        int64_t M = v[0]->shape[1], N = v[0]->shape[2], K = v[1]->shape[2], lda, ldb;
+        if (v[0]->shape[0] != 1 || K == 0 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX ||
+            !blas_layout(M, K, v[1]->strides[1], v[1]->strides[2], &p->ta, &lda) ||
+            !blas_layout(K, N, v[2]->strides[1], v[2]->strides[2], &p->tb, &ldb)) {
+            free(p);
+            return NULL;
+        }
+        p->dt = v[0]->dtype, p->m = (int)M, p->nn = (int)N, p->k = (int)K, p->lda = (int)lda, p->ldb = (int)ldb;
+        p->in = element_base(v[1]), p->out = element_base(v[0]), p->b = element_base(v[2]);
+        return p;
+    }
+    switch (k->kind) {
+    case TT_KCALL_COPY: fn = copy_rows[v[0]->dtype][v[1]->dtype]; break;
+    case TT_KCALL_FILL:
+        p->ctx.fill = (fill_ctx){v[0]->dtype, k->a};
+        fn = fill_row;
+        break;
+    case TT_KCALL_UNARY: /* the checks of cpu_unary: a call that failed has no ready form */
+        if (v[1]->dtype != TT_I64 || tt__unary_int64_kernel((tt_unary_op)k->op)) fn = unary_rows[v[1]->dtype];
+        p->ctx.unary = (tt_unary_op)k->op;
+        break;
+    case TT_KCALL_BINARY: /* an int64 pow reads its exponents first, each time */
+        if (v[1]->dtype != TT_I64 || k->op != TT_POW) fn = binary_rows[v[1]->dtype];
+        p->ctx.binary = (tt_binary_op)k->op;
+        break;
+    case TT_KCALL_WHERE:
+        p->ctx.dtype = v[0]->dtype;
+        fn = where_row;
+        break;
+    case TT_KCALL_CLAMP:
+        p->ctx.clamp = (clamp_ctx){v[1]->dtype, k->a, k->b};
+        fn = clamp_row;
+        break;
+    case TT_KCALL_REDUCE:
+    case TT_KCALL_MATMUL: break;
+    }
+    if (!fn) {
+        free(p);
+        return NULL;
+    }
+    p->fn = fn;
+    iter_init(&p->it, k->nv, v);
+    p->n = p->it.ndim == 0 ? 1 : p->it.ndim == 1 && p->it.shape[0] < PAR_MIN ? p->it.shape[0] : 0;
+    for (int i = 0; i < p->it.nops; i++) {
+        p->p[i] = p->it.base[i];
+        p->s[i] = p->it.ndim ? p->it.strides[i][0] : 0;
+    }
+    return p;
+}
+
+static tt_status cpu_run_prepared(const void *prepared)
+{
+    const cpu_prepared *p = prepared;
+    if (p->kind == TT_KCALL_REDUCE) return reduce_run(p->rop, &p->rp, p->dt, p->in, p->out, p->idx);
+    if (p->kind == TT_KCALL_MATMUL)
+        return tt__gemm(p->dt, p->ta, p->tb, p->m, p->nn, p->k, p->in, p->lda, p->b, p->ldb, p->out, p->nn);
+    if (p->n) {
+        char *ptr[MAX_OPS]; /* a row function may not keep its pointers, but it takes them writable */
+        memcpy(ptr, p->p, sizeof ptr);
+        p->fn(&p->ctx, p->n, ptr, p->s);
+    } else run_iter(&p->it, p->fn, &p->ctx);
+    return TT_OK;
+}
+
 const tt_backend tt_cpu_backend = {
     .name = "cpu",
     .type = TT_DEVICE_CPU,
@@ -1297,4 +1459,7 @@ const tt_backend tt_cpu_backend = {
     .matmul = cpu_matmul,
     .softmax = cpu_softmax,
     .line_sums = cpu_line_sums,
+    .prepare = cpu_prepare,
+    .run_prepared = cpu_run_prepared,
+    .free_prepared = free,
 };

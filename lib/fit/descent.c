@@ -23,6 +23,7 @@
 
 #include "fit/fit_internal.h"
 #include "tensor/backend.h"
+#include "tg/plan.h"
 
 /* Slices are visited in an order from their own Philox stream, apart from
  * the batch draws. */
@@ -58,6 +59,7 @@ static void draw_batch(uint64_t seed, int64_t *perm, int64_t n, int64_t batch, u
     }
 }
 
+typedef struct block_plan block_plan;
 typedef struct {
     tgf_fit *F;
     tt_dtype dt;
@@ -65,6 +67,7 @@ typedef struct {
     const double *theta;
     const tt_backend *fused; /* the backend with line_sums, or NULL: libgrad */
     double total;            /* mean() of an expression loss over the whole data: n; one block: 0 */
+    block_plan *plans;       /* per block, when the steps replay (data held whole), else NULL */
 } step_ctx;
 
 /* Tensors of m points (dtype and device of the descent) from the columns
@@ -116,6 +119,92 @@ static tt_status graph_sums(const step_ctx *c, double *const *cols, int64_t off,
     return st;
 }
 
+/* A block's loss and gradient as a plan (tg/plan.h): every full-batch step
+ * of a fit whose data the stream holds whole builds the same graph on the
+ * same points with other parameter values, so the first step captures it and
+ * the others replay its kernels with the parameters bound; the loss and the
+ * gradients are read after each replay, outside the plan. */
+struct block_plan {
+    tg_plan *plan;
+    tt_tensor *P[MAX_PARAMS]; /* inputs: the parameters */
+    bool bound[MAX_PARAMS];   /* used by the graph (an unused one is no input) */
+    tt_tensor *loss, *G[MAX_PARAMS];
+    const step_ctx *c; /* the capture's arguments, kept for a re-capture */
+    double *cols[TGF_MAX_X + 2];
+    int64_t off, m;
+    double total;
+};
+
+/* The captured step: the block's tensors, the loss graph and its gradient, kept in b. */
+static tt_status block_graph(void *ctx)
+{
+    block_plan *b = ctx;
+    tgf_fit *F = b->c->F;
+    int np = F->model->np;
+    tgf_arena ar = {0};
+    tgf_block d;
+    tt_status st = make_block(b->c, b->cols, b->off, b->m, &d, &ar);
+    bool prev = tg_set_grad_enabled(true);
+    tt_tensor *loss =
+        st ? NULL : tgf_loss_graph(F->model, &F->loss, F->loss.kind, F->menv, F->lenv, &d, b->P, b->total, &ar);
+    if (!st && !loss) st = tt_last_status() ? tt_last_status() : TT_ERUNTIME;
+    tt_tensor *G[MAX_PARAMS] = {0};
+    if (!st && tg_requires_grad(loss)) st = tg_autograd_grad(1, &loss, NULL, np, b->P, false, false, true, G);
+    tg_set_grad_enabled(prev);
+    tt_release(b->loss);
+    b->loss = st ? NULL : tt_retain(loss);
+    for (int i = 0; i < np; i++) tt_release(b->G[i]), b->G[i] = G[i];
+    tgf_arena_free(&ar);
+    return st;
+}
+
+static void block_plan_free(block_plan *b, int np)
+{
+    tg_plan_free(b->plan);
+    tt_release(b->loss);
+    for (int i = 0; i < np; i++) tt_release(b->P[i]), tt_release(b->G[i]);
+}
+
+/* graph_sums' numbers for block k of a full-batch pass, by replay. */
+static tt_status replayed_sums(const step_ctx *c, block_plan *b, double *const *cols, int64_t off, int64_t m,
+                               double total, double *out)
+{
+    int np = c->F->model->np;
+    tt_status st = TT_OK;
+    if (!b->plan) {
+        *b = (block_plan){.c = c, .off = off, .m = m, .total = total};
+        for (int k = 0; k < c->F->stream.ncols; k++) b->cols[k] = cols[k];
+        for (int i = 0; i < np && !st; i++) /* as graph_sums makes them */
+            if (!(b->P[i] = tt_scalar(c->theta[i], c->dt, c->dev)) || tg_set_requires_grad(b->P[i], true))
+                st = tt_last_status() ? tt_last_status() : TT_ENOMEM;
+        if (!st && !(b->plan = tg_plan_capture(block_graph, b))) st = tt_last_status();
+        for (int i = 0; i < np && !st; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "p%d", i);
+            b->bound[i] = tg_plan_input(b->plan, name, b->P[i]) == TT_OK;
+            tt_clear_error();
+        }
+        if (!st) tg_plan_set_recapture(b->plan, true); /* a host read that differs: the step runs eagerly */
+    } else {
+        for (int i = 0; i < np && !st; i++) {
+            if (!b->bound[i]) continue;
+            char name[16];
+            double v64 = c->theta[i];
+            float v32 = (float)v64; /* the fill of tt_scalar rounds so */
+            snprintf(name, sizeof name, "p%d", i);
+            st = c->dt == TT_F32 ? tg_plan_bind_data(b->plan, name, &v32, sizeof v32)
+                                 : tg_plan_bind_data(b->plan, name, &v64, sizeof v64);
+        }
+        if (!st) st = tg_plan_run(b->plan);
+    }
+    memset(out, 0, sizeof(double) * (size_t)(1 + np));
+    if (!st) st = tt_item(b->loss, &out[0]);
+    if (!st && isfinite(out[0]))
+        for (int i = 0; i < np && !st; i++)
+            if (b->G[i]) st = tt_item(b->G[i], &out[1 + i]);
+    return st;
+}
+
 /* The loss's sum and its gradient for m points as the fused kernel gives
  * them, per block of `block` points: q, rx, r1 -> sum, dsum/dw, dsum/db. */
 static tt_status fused_sums(const step_ctx *c, const double *x, const double *y, const double *s, int64_t m,
@@ -133,7 +222,6 @@ static void fused_to_loss(double *v)
 
 static tt_status step_blocks(void *ctx, int64_t start, int64_t count, double *const *cols, double *partials)
 {
-    (void)start;
     const step_ctx *c = ctx;
     const tgf_fit *F = c->F;
     int nx = F->stream.data->nx, np = F->model->np;
@@ -145,7 +233,9 @@ static tt_status step_blocks(void *ctx, int64_t start, int64_t count, double *co
     }
     for (int64_t b = 0; b * BLOCK < count; b++) {
         int64_t off = b * BLOCK, m = count - off < BLOCK ? count - off : BLOCK;
-        tt_status st = graph_sums(c, cols, off, m, c->total, partials + b * (1 + np));
+        tt_status st = c->plans ? replayed_sums(c, &c->plans[(start + off) / BLOCK], cols, off, m, c->total,
+                                                partials + b * (1 + np))
+                                : graph_sums(c, cols, off, m, c->total, partials + b * (1 + np));
         if (st) return st;
     }
     return TT_OK;
@@ -246,16 +336,23 @@ tt_status tgf_descend(tgf_fit *F, double *theta, double lr, int64_t maxsteps, do
     int np = F->model->np;
     tg_loss_kind lk = F->loss.kind;
     const tt_backend *cpu = tt_backend_for(TT_DEVICE_CPU);
+    tt_status st = TT_OK;
     bool squared = lk == TG_LOSS_MSE || lk == TG_LOSS_HALF_MSE || lk == TG_LOSS_SSE;
     bool fusable = F->model->kind == TG_MODEL_LINE && F->model->nx == 1 && squared &&
                    sp->device.type == TT_DEVICE_CPU && !sp->autograd_only && cpu && cpu->line_sums;
     int64_t batch = sp->optimizer == TG_OPT_SGD && sp->batch > 0 && sp->batch < F->n ? sp->batch : F->n;
     double p[MAX_PARAMS];
     for (int i = 0; i < np; i++) p[i] = in_dtype(dt, theta[i]);
-    step_ctx c = {F, dt, sp->device, p, fusable ? cpu : NULL, F->n > BLOCK ? (double)F->n : 0};
+    step_ctx c = {F, dt, sp->device, p, fusable ? cpu : NULL, F->n > BLOCK ? (double)F->n : 0, NULL};
     int width = fusable ? 3 : 1 + np;
     sgd_walk w = {0};
-    tt_status st = TT_OK;
+    /* full-batch steps over data held whole replay their graphs (same bits, less work) */
+    int64_t nblocks = (F->n + BLOCK - 1) / BLOCK;
+    if (!fusable && batch == F->n && F->n <= F->stream.cap && !(c.plans = calloc((size_t)nblocks, sizeof *c.plans))) {
+        st = tt_set_error(TT_ENOMEM, "out of memory");
+        goto out;
+    }
+
     if (batch < F->n && (st = sgd_open(F, &w, batch))) goto out;
     double vel[MAX_PARAMS] = {0}, m1[MAX_PARAMS] = {0}, m2[MAX_PARAMS] = {0}, Lprev = NAN, sums[1 + MAX_PARAMS];
     F->stop = TG_STOP_STEPS;
@@ -292,6 +389,8 @@ tt_status tgf_descend(tgf_fit *F, double *theta, double lr, int64_t maxsteps, do
     }
     memcpy(theta, p, sizeof(double) * (size_t)np);
 out:
+    for (int64_t k = 0; c.plans && k < nblocks; k++) block_plan_free(&c.plans[k], np);
+    free(c.plans);
     sgd_close(&w);
     return st;
 }

@@ -125,6 +125,10 @@ typedef struct {
     double *buf;
     double *cols[8];
     const char *names[8];
+    /* the points the buffer holds from its start (count 0: none yet); a read
+     * of exactly those is skipped: data that fit in the buffer are read once,
+     * not once per pass */
+    int64_t held_start, held_count;
 } tgf_stream;
 
 tt_status tgf_stream_open(tgf_stream *s, const tg_fit_data *data, int64_t slice);

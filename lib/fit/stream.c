@@ -47,6 +47,8 @@ void tgf_stream_close(tgf_stream *s)
  * at most s->slice points. */
 static tt_status read_into(tgf_stream *s, int64_t start, int64_t count, int64_t at)
 {
+    if (at == 0 && count > 0 && s->held_count == count && s->held_start == start) return TT_OK;
+    s->held_count = 0; /* until this read is whole */
     for (int64_t done = 0; done < count;) {
         int64_t m = count - done < s->slice ? count - done : s->slice;
         double *cols[8];
@@ -73,6 +75,7 @@ static tt_status read_into(tgf_stream *s, int64_t start, int64_t count, int64_t 
         }
         done += m;
     }
+    if (at == 0) s->held_start = start, s->held_count = count;
     return TT_OK;
 }
 
@@ -158,9 +161,13 @@ tt_status tgf_pass_range(tgf_stream *s, int64_t start, int64_t end, tgf_tree *tr
     int64_t run = s->cap - s->cap % BLOCK; /* whole blocks per call */
     if (run == 0) run = s->cap;
     tt_status st = TT_OK;
+    bool whole = s->n <= s->cap; /* all the points in the buffer: read once, held across passes */
+    if (whole) st = read_into(s, 0, s->n, 0);
     for (int64_t at = start; at < end && !st;) {
         int64_t count = end - at < run ? end - at : run;
-        if (!(st = read_into(s, at, count, 0)) && !(st = blocks(ctx, at, count, s->cols, partials)))
+        double *cols[8];
+        for (int c = 0; c < s->ncols; c++) cols[c] = s->cols[c] + (whole ? at : 0);
+        if (!(st = whole ? TT_OK : read_into(s, at, count, 0)) && !(st = blocks(ctx, at, count, cols, partials)))
             for (int64_t b = 0; b * BLOCK < count; b++)
                 tgf_tree_push_range(tree, partials + b * width, at / BLOCK + b, 0);
         at += count;

@@ -15,6 +15,7 @@ struct tt_storage {
     void *buf; /* backend's handle (a host pointer on the CPU) */
     size_t nbytes;
     uint64_t version; /* bumped by every in-place op */
+    uint32_t capture; /* the capture (tensor/capture.h) that made it, 0 for none */
 };
 
 /* What a kernel sees of a tensor: a strided view of a buffer. */
@@ -28,6 +29,27 @@ typedef struct {
 } tt_kview;
 
 typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
+
+/* A kernel call as a replay (tensor/capture.h) makes it again and again: the
+ * entry, its op, its views (out first, then the inputs in the kernel's order;
+ * a reduction's idx third when it has one) and scalars. */
+typedef enum {
+    TT_KCALL_COPY,
+    TT_KCALL_FILL,
+    TT_KCALL_UNARY,
+    TT_KCALL_BINARY,
+    TT_KCALL_WHERE,
+    TT_KCALL_CLAMP,
+    TT_KCALL_REDUCE,
+    TT_KCALL_MATMUL
+} tt_kcall_kind;
+typedef struct {
+    tt_kcall_kind kind;
+    int op; /* tt_unary_op, tt_binary_op or tt_reduce_op */
+    int nv;
+    const tt_kview *v[4];
+    double a, b; /* fill: the value; clamp: the bounds */
+} tt_kcall;
 
 /* A backend: its device string and capabilities, then its function table.
  * Kernels may be NULL: the op layer then says the backend has no kernel for
@@ -77,6 +99,14 @@ struct tt_backend {
      * block k, in double (s NULL: 1). The same bits for any thread count. */
     tt_status (*line_sums)(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n, int64_t block,
                            double w, double b, double *out);
+    /* Replay (optional: NULL, or prepare returning NULL for a call it has no
+     * ready form of, and the replay makes the call through its entry above):
+     * the work of a call that depends only on its views and scalars (dims
+     * merged, the loop or the BLAS layout picked), done once; run_prepared
+     * then gives exactly the bits of the call. */
+    void *(*prepare)(const tt_kcall *call);
+    tt_status (*run_prepared)(const void *prepared);
+    void (*free_prepared)(void *prepared);
 };
 
 /* Bytes per element; tt_dtype_size is this, inline for the kernels' loops. */

@@ -20,6 +20,7 @@ void tt__kview(const tt_tensor *t, tt_kview *v);
 /* t's view broadcast to (ndim, shape) with stride 0 on expanded dims; t must broadcast. */
 void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v);
 const tt_backend *tt__backend(const tt_tensor *t);
+void tt__storage_release(tt_storage *s);
 /* Wraps a possibly negative dim into [0, ndim); sets PyTorch's error and returns -1 if out of range. */
 int tt__wrap_dim(int dim, int ndim);
 /* Both tensors on one device, else TT_EDEVICE naming the op. */

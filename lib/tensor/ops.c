@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tensor/capture.h"
 #include "tensor/internal.h"
 
 /* The op table's rows, as this layer needs them. */
@@ -644,6 +645,35 @@ tt_tensor *tt_index_select(const tt_tensor *x, int dim, const tt_tensor *index)
 tt_tensor *tt_index_add(const tt_tensor *x, int dim, const tt_tensor *index, const tt_tensor *src)
 {
     return index_impl(x, dim, index, src, false, "index_add()");
+}
+
+/* Worked out on the host, as arange is: a count no kernel can know in advance. */
+tt_tensor *tt_nonzero(const tt_tensor *x)
+{
+    if (tt__recording) {
+        tt__capture_refuse("nonzero");
+        return NULL;
+    }
+    int64_t n = tt_numel(x), count = 0, shape[2] = {0, x->ndim};
+    uint8_t *mask = malloc((size_t)n + 1);
+    if (!mask) return tt_set_error(TT_ENOMEM, "out of memory"), NULL;
+    if (tt_to_host(x, TT_BOOL, mask) != TT_OK) return free(mask), NULL;
+    for (int64_t i = 0; i < n; i++) count += mask[i] != 0;
+    int64_t *idx = malloc(sizeof *idx * (size_t)(count * x->ndim + 1)), *row = idx;
+    if (!idx) return free(mask), tt_set_error(TT_ENOMEM, "out of memory"), NULL;
+    for (int64_t i = 0; i < n; i++) {
+        if (!mask[i]) continue;
+        for (int64_t d = x->ndim - 1, rest = i; d >= 0; d--) {
+            row[d] = rest % x->shape[d];
+            rest /= x->shape[d];
+        }
+        row += x->ndim;
+    }
+    shape[0] = count;
+    tt_tensor *out = tt_from_data(2, shape, TT_I64, idx, tt_device_of(x));
+    free(mask);
+    free(idx);
+    return out;
 }
 
 /* ---- matmul ----------------------------------------------------------------- */

@@ -2,6 +2,7 @@
  * Element i of a draw at generator offset o depends only on (seed, o + i),
  * so any backend can produce any element independently and identically. */
 #include <math.h>
+#include "tensor/capture.h"
 #include "tensor/internal.h"
 #include "tensor/philox.h"
 
@@ -44,6 +45,7 @@ static tt_tensor *draw(int ndim, const int64_t *shape, tt_dtype dt, tt_device de
         tt_kview v;
         tt__kview(t, &v);
         const tt_backend *be = tt__backend(t);
+        if (tt__recording) tt__capture_rng(gen);
         if (TT__KERNEL(be, rng, "random numbers") || be->rng(&v, dist, gen->seed, gen->offset) != TT_OK) {
             tt_release(t);
             return NULL;

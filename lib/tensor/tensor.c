@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tensor/capture.h"
 #include "tensor/internal.h"
 
 /* ---- dtypes ----------------------------------------------------------- */
@@ -129,7 +130,11 @@ tt_status tt__no_kernel(const tt_backend *be, const char *what)
     return tt_set_error(TT_EDEVICE, "the %s backend has no kernel for %s yet", be->name, what);
 }
 
-const tt_backend *tt__backend(const tt_tensor *t) { return t->storage->backend; }
+const tt_backend *tt__backend(const tt_tensor *t)
+{
+    if (__builtin_expect(tt__recording != NULL, 0)) return tt__capture_backend(t->storage);
+    return t->storage->backend;
+}
 
 static tt_storage *storage_new(tt_device dev, size_t nbytes)
 {
@@ -157,10 +162,11 @@ static tt_storage *storage_new(tt_device dev, size_t nbytes)
     s->device_index = dev.index;
     s->nbytes = nbytes;
     s->version = 0;
+    s->capture = tt__recording ? tt__capture_id() : 0;
     return s;
 }
 
-static void storage_release(tt_storage *s)
+void tt__storage_release(tt_storage *s)
 {
     if (s && --s->refcount == 0) {
         s->backend->free(s->device_index, s->buf);
@@ -217,7 +223,7 @@ void tt_release(tt_tensor *t)
 {
     if (!t || --t->refcount > 0) return;
     if (t->ext_free) t->ext_free(t->ext);
-    storage_release(t->storage);
+    tt__storage_release(t->storage);
     tt__pool_free(t, sizeof *t);
 }
 
@@ -251,6 +257,7 @@ void tt_bump_version(tt_tensor *t)
 
 void tt__kview(const tt_tensor *t, tt_kview *v)
 {
+    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
     v->buf = t->storage->buf;
     v->dtype = t->dtype;
     v->ndim = t->ndim;
@@ -263,6 +270,7 @@ void tt__kview(const tt_tensor *t, tt_kview *v)
 
 void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
 {
+    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
     v->buf = t->storage->buf;
     v->dtype = t->dtype;
     v->ndim = ndim;
@@ -382,7 +390,7 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
     int64_t strides[TT_MAX_DIMS];
     tt__contiguous_strides(ndim, shape, strides);
     tt_tensor *t = new_header(s, dt, ndim, shape, strides, 0);
-    storage_release(s); /* the tensor holds it now (or nobody does) */
+    tt__storage_release(s); /* the tensor holds it now (or nobody does) */
     return t;
 }
 
@@ -422,7 +430,7 @@ tt_tensor *tt_from_data(int ndim, const int64_t *shape, tt_dtype dt, const void 
     tt_tensor *t = tt_empty(ndim, shape, dt, dev);
     if (!t) return NULL;
     size_t bytes = (size_t)tt_numel(t) * tt_dtype_size(dt);
-    if (bytes && t->storage->backend->from_host(t->storage->buf, 0, data, bytes) != TT_OK) {
+    if (bytes && tt__backend(t)->from_host(t->storage->buf, 0, data, bytes) != TT_OK) {
         tt_release(t);
         return NULL;
     }
@@ -456,7 +464,7 @@ static tt_tensor *host_range(int64_t n, double a, double b, bool lin, int64_t fi
         case TT_BOOL: ((uint8_t *)host)[k] = x != 0; break;
         }
     }
-    tt_status st = bytes ? t->storage->backend->from_host(t->storage->buf, 0, host, bytes) : TT_OK;
+    tt_status st = bytes ? tt__backend(t)->from_host(t->storage->buf, 0, host, bytes) : TT_OK;
     free(host);
     if (st != TT_OK) {
         tt_release(t);
@@ -847,6 +855,7 @@ tt_status tt_to_host(const tt_tensor *t, tt_dtype dt, void *dst)
     tt_release(src);
     if (!c) return tt_last_status();
     size_t es = tt_dtype_size(dt);
+    if (tt__recording) tt__capture_read(dt);
     tt_status st = tt__backend(c)->to_host(dst, c->storage->buf, (size_t)c->offset * es, (size_t)n * es);
     tt_release(c);
     return st;
