@@ -140,6 +140,8 @@ static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     double e = n->attrs.s0;
     if (e == 0) GRAD(0, tt_zeros_like(SAVED("self")));
+    /* x^1 is x itself (the kernel copies it): with no graph to record, no copy */
+    else if (e == 2 && !tg__grad_mode()) GRAD(0, tg_mul(g, T(tg_mul_scalar(SAVED("self"), e))));
     else GRAD(0, tg_mul(g, T(tg_mul_scalar(T(tg_pow_scalar(SAVED("self"), e - 1)), e))));
     return TT_OK;
 }

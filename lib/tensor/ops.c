@@ -42,7 +42,7 @@ bool tt__binary_int64_kernel(tt_binary_op op)
 {
     return binary_ops[op].kind != KIND_TRUEDIV && binary_ops[op].kind != KIND_NOINT;
 }
-static bool is_comparison(tt_binary_op op) { return tt_is_comparison(op); }
+static bool is_comparison(tt_binary_op op) { return binary_ops[op].kind == KIND_COMPARE; }
 
 /* PyTorch's type promotion: dimensioned tensors outrank 0-d tensors, which
  * outrank Python-style scalars, unless the lower class is of a higher
@@ -171,11 +171,38 @@ static bool same_shape_as(const tt_tensor *a, const tt_tensor *b)
     return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
 
+/* Views of a fresh out and of the inputs a and b (each of out's shape, or 0-d)
+ * for an elementwise kernel. When each input is contiguous or one element,
+ * all three go as 1-D views of n elements (the same elements in the same
+ * order, an input of one element with stride 0): the common case of small
+ * loops, without the per-dim work here and in the kernel. */
+static void elementwise_views(const tt_tensor *out, int64_t n, const tt_tensor *a, const tt_tensor *b, tt_kview *vo,
+                              tt_kview *va, tt_kview *vb)
+{
+    bool a_one = a->ndim == 0, b_one = b->ndim == 0;
+    if ((a_one || tt__is_contiguous(a)) && (b_one || tt__is_contiguous(b))) {
+        tt__kview_flat(out, n, 1, vo);
+        tt__kview_flat(a, n, a_one ? 0 : 1, va);
+        tt__kview_flat(b, n, b_one ? 0 : 1, vb);
+        return;
+    }
+    tt__kview(out, vo);
+    tt__kview_expanded(a, out->ndim, out->shape, va);
+    tt__kview_expanded(b, out->ndim, out->shape, vb);
+}
+
+static bool same_device(const tt_tensor *a, const tt_tensor *b)
+{
+    return a->storage->backend == b->storage->backend && a->storage->device_index == b->storage->device_index;
+}
+
 static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tensor *b, tt_dtype common)
 {
-    tt_dtype compute, result;
-    if (tt__check_same_device(a, b, binary_ops[op].name) != TT_OK) return NULL;
-    if (binary_dtypes(op, common, &compute, &result) != TT_OK) return NULL;
+    tt_dtype compute = common, result = common;
+    if (!same_device(a, b) && tt__check_same_device(a, b, binary_ops[op].name) != TT_OK) return NULL;
+    /* floating arithmetic computes and returns its common dtype: the rest is binary_dtypes' */
+    if ((!tt__is_floating(common) || is_comparison(op)) && binary_dtypes(op, common, &compute, &result) != TT_OK)
+        return NULL;
     /* the shape of one operand when the other has it too or is 0-d (no broadcasting to work out) */
     const tt_tensor *like = same_shape_as(a, b) || b->ndim == 0 ? a : a->ndim == 0 ? b : NULL;
     int ndim;
@@ -186,22 +213,28 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
     } else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) {
         return NULL;
     }
-    tt_tensor *ca = tt_cast(a, compute), *cb = ca ? tt_cast(b, compute) : NULL;
+    /* (no new reference when the dtype is already right) */
+    const tt_tensor *ca = a->dtype == compute ? a : tt_cast(a, compute);
+    const tt_tensor *cb = !ca ? NULL : b->dtype == compute ? b : tt_cast(b, compute);
     tt_dtype out_dt = (is_comparison(op) || compute == result) ? result : compute;
-    tt_tensor *out = cb ? tt_empty(ndim, shape, out_dt, tt_device_of(a)) : NULL;
-    if (out && tt_numel(out)) {
+    tt_tensor *out = cb ? tt_empty(ndim, shape, out_dt, tt__device_of(a)) : NULL;
+    int64_t n = out ? tt__numel(out) : 0;
+    if (n) {
         tt_kview o, va, vb;
-        tt__kview(out, &o);
-        tt__kview_expanded(ca, ndim, shape, &va);
-        tt__kview_expanded(cb, ndim, shape, &vb);
+        if (like) elementwise_views(out, n, ca, cb, &o, &va, &vb);
+        else {
+            tt__kview(out, &o);
+            tt__kview_expanded(ca, ndim, shape, &va);
+            tt__kview_expanded(cb, ndim, shape, &vb);
+        }
         const tt_backend *be = tt__backend(a);
         if (TT__KERNEL(be, binary, binary_ops[op].name) || be->binary(op, &o, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
     }
-    tt_release(ca);
-    tt_release(cb);
+    if (ca != a) tt_release((tt_tensor *)ca);
+    if (cb != b) tt_release((tt_tensor *)cb);
     if (out && out->dtype != result) { /* bool arithmetic, computed in int64 */
         tt_tensor *r = tt_cast(out, result);
         tt_release(out);
@@ -249,10 +282,15 @@ static tt_tensor *stack_scalar_init(stack_scalar *h, double s, tt_dtype dt, cons
                               .device_index = like->storage->device_index,
                               .buf = &h->value,
                               .nbytes = tt__dtype_size(dt)};
-    memset(&h->tensor, 0, sizeof h->tensor);
+    /* a 0-d header: no shape or strides to clear */
     h->tensor.refcount = 1;
     h->tensor.dtype = dt;
+    h->tensor.ndim = 0;
+    h->tensor.offset = 0;
     h->tensor.storage = &h->storage;
+    h->tensor.flags = 0;
+    h->tensor.ext = NULL;
+    h->tensor.ext_free = NULL;
     return &h->tensor;
 }
 
@@ -930,8 +968,9 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
     if (st != TT_OK) return st;
     tt_dtype dts[2] = {x->dtype, y->dtype};
     operand_class cls[2] = {class_of(x), class_of(y)};
-    tt_dtype compute, result;
-    if ((st = binary_dtypes(op, result_type(dts, cls, 2), &compute, &result)) != TT_OK) return st;
+    tt_dtype common = x->dtype == y->dtype ? x->dtype : result_type(dts, cls, 2), compute = common, result = common;
+    if ((!tt__is_floating(common) || is_comparison(op)) && (st = binary_dtypes(op, common, &compute, &result)) != TT_OK)
+        return st;
     /* PyTorch's can_cast: no writing floats into integers, or numbers into bools. */
     if ((tt_dtype_is_floating(result) && !tt_dtype_is_floating(x->dtype)) || (result != TT_BOOL && x->dtype == TT_BOOL))
         return tt_set_error(TT_EDTYPE, "result type %s can't be cast to the desired output type %s",
@@ -949,15 +988,22 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
     const tt_backend *be = tt__backend(x);
     if (compute == x->dtype && result == x->dtype && be->inplace && be->binary && tt__backend(y) == be &&
         y->storage != x->storage) {
-        tt_tensor *cy = tt_cast(y, compute);
+        const tt_tensor *cy = y->dtype == compute ? y : tt_cast(y, compute);
         if (!cy) return tt_last_status();
-        if (tt_numel(x)) {
+        int64_t n = tt__numel(x);
+        if (n) {
             tt_kview o, vb;
-            tt__kview(x, &o);
-            tt__kview_expanded(cy, x->ndim, x->shape, &vb);
+            bool one = cy->ndim == 0;
+            if (tt__is_contiguous(x) && (one || (same_shape_as(cy, x) && tt__is_contiguous(cy)))) {
+                tt__kview_flat(x, n, 1, &o); /* as elementwise_views */
+                tt__kview_flat(cy, n, one ? 0 : 1, &vb);
+            } else {
+                tt__kview(x, &o);
+                tt__kview_expanded(cy, x->ndim, x->shape, &vb);
+            }
             st = be->binary(op, &o, &o, &vb);
         }
-        tt_release(cy);
+        if (cy != y) tt_release((tt_tensor *)cy);
         if (st == TT_OK) tt_bump_version(x);
         return st;
     }

@@ -130,15 +130,9 @@ tt_status tt__no_kernel(const tt_backend *be, const char *what)
     return tt_set_error(TT_EDEVICE, "the %s backend has no kernel for %s yet", be->name, what);
 }
 
-const tt_backend *tt__backend(const tt_tensor *t)
-{
-    if (__builtin_expect(tt__recording != NULL, 0)) return tt__capture_backend(t->storage);
-    return t->storage->backend;
-}
-
 static tt_storage *storage_new(tt_device dev, size_t nbytes)
 {
-    const tt_backend *be = tt_backend_for(dev.type);
+    const tt_backend *be = backends[0]->type == dev.type ? backends[0] : tt_backend_for(dev.type);
     if (!be) {
         tt_set_error(TT_EDEVICE, "no backend for device type %d is built into this tg (devices: %s)", (int)dev.type,
                      tt_device_syntax());
@@ -166,13 +160,15 @@ static tt_storage *storage_new(tt_device dev, size_t nbytes)
     return s;
 }
 
-void tt__storage_release(tt_storage *s)
+static inline void storage_release(tt_storage *s)
 {
     if (s && --s->refcount == 0) {
         s->backend->free(s->device_index, s->buf);
         tt__pool_free(s, sizeof *s);
     }
 }
+
+void tt__storage_release(tt_storage *s) { storage_release(s); }
 
 /* A header over storage for a shape already checked to fit. */
 static tt_tensor *new_header(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
@@ -223,7 +219,7 @@ void tt_release(tt_tensor *t)
 {
     if (!t || --t->refcount > 0) return;
     if (t->ext_free) t->ext_free(t->ext);
-    tt__storage_release(t->storage);
+    storage_release(t->storage);
     tt__pool_free(t, sizeof *t);
 }
 
@@ -236,50 +232,14 @@ int64_t tt_numel(const tt_tensor *t)
     return n;
 }
 
-bool tt_is_contiguous(const tt_tensor *t)
-{
-    int64_t s = 1;
-    for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] == 0) return true;
-        if (t->shape[i] != 1 && t->strides[i] != s) return false;
-        s *= t->shape[i];
-    }
-    return true;
-}
+bool tt_is_contiguous(const tt_tensor *t) { return tt__is_contiguous(t); }
 
-tt_device tt_device_of(const tt_tensor *t) { return (tt_device){t->storage->backend->type, t->storage->device_index}; }
+tt_device tt_device_of(const tt_tensor *t) { return tt__device_of(t); }
 
 uint64_t tt_version(const tt_tensor *t) { return t->storage->version; }
 void tt_bump_version(tt_tensor *t)
 {
     if (!(t->flags & TT_FLAG_UNTRACKED_VERSION)) t->storage->version++;
-}
-
-void tt__kview(const tt_tensor *t, tt_kview *v)
-{
-    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
-    v->buf = t->storage->buf;
-    v->dtype = t->dtype;
-    v->ndim = t->ndim;
-    v->offset = t->offset;
-    for (int i = 0; i < t->ndim; i++) {
-        v->shape[i] = t->shape[i];
-        v->strides[i] = t->strides[i];
-    }
-}
-
-void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
-{
-    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
-    v->buf = t->storage->buf;
-    v->dtype = t->dtype;
-    v->ndim = ndim;
-    v->offset = t->offset;
-    for (int i = 0; i < ndim; i++) {
-        int j = i - (ndim - t->ndim);
-        v->shape[i] = shape[i];
-        v->strides[i] = (j < 0 || t->shape[j] == 1) ? 0 : t->strides[j];
-    }
 }
 
 tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const char *op)
@@ -369,15 +329,26 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
         tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions, got %d", TT_MAX_DIMS, ndim);
         return NULL;
     }
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] < 0) {
-            char buf[160];
-            tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s", (long long)shape[i],
-                         tt_shape_str(ndim, shape, buf, sizeof buf));
-            return NULL;
-        }
-    int64_t n = tt_shape_numel(ndim, shape);
-    if (n < 0 && !tt__numel_fits(ndim, shape, NULL)) return NULL; /* the error */
+    /* One pass for the common case: sizes all positive, the count and the
+     * strides (which are then the same products) without overflow. */
+    int64_t strides[TT_MAX_DIMS], n = 1;
+    bool plain = true;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = n;
+        plain &= shape[i] > 0 && !__builtin_mul_overflow(n, shape[i], &n);
+    }
+    if (!plain) {
+        for (int i = 0; i < ndim; i++)
+            if (shape[i] < 0) {
+                char buf[160];
+                tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s", (long long)shape[i],
+                             tt_shape_str(ndim, shape, buf, sizeof buf));
+                return NULL;
+            }
+        n = tt_shape_numel(ndim, shape);
+        if (n < 0 && !tt__numel_fits(ndim, shape, NULL)) return NULL; /* the error */
+        tt__contiguous_strides(ndim, shape, strides);
+    }
     size_t bytes;
     if (__builtin_mul_overflow((size_t)n, tt__dtype_size(dt), &bytes)) {
         char buf[160];
@@ -387,10 +358,8 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
     }
     tt_storage *s = storage_new(dev, bytes);
     if (!s) return NULL;
-    int64_t strides[TT_MAX_DIMS];
-    tt__contiguous_strides(ndim, shape, strides);
     tt_tensor *t = new_header(s, dt, ndim, shape, strides, 0);
-    tt__storage_release(s); /* the tensor holds it now (or nobody does) */
+    storage_release(s); /* the tensor holds it now (or nobody does) */
     return t;
 }
 
