@@ -406,7 +406,16 @@ static bool reduced_dims(const tt_tensor *x, const int *dims, int ndims, bool *m
     return true;
 }
 
-/* Runs the kernel with out in keepdim form, then drops the reduced dims unless keepdim. */
+/* A kernel's view of a fresh contiguous result t as the contiguous (ndim, shape), which has its elements. */
+static void keepdim_view(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
+{
+    tt__kview(t, v);
+    v->ndim = ndim;
+    memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    tt__contiguous_strides(ndim, shape, v->strides);
+}
+
+/* Runs the kernel with out in keepdim form (a view of out in its final shape, without the reduced dims unless keepdim). */
 static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *mask, bool keepdim, tt_dtype out_dt,
                               tt_tensor **indices)
 {
@@ -416,29 +425,20 @@ static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *m
         kshape[i] = mask[i] ? 1 : x->shape[i];
         if (!mask[i] || keepdim) shape[n++] = kshape[i];
     }
+    /* out (and idx) made in their final shape; the kernel sees them in keepdim form, the same contiguous elements */
     tt_tensor *in = tt_cast(x, out_dt);
-    tt_tensor *out = in ? tt_empty(x->ndim, kshape, out_dt, tt_device_of(x)) : NULL;
-    tt_tensor *idx = (out && indices) ? tt_empty(x->ndim, kshape, TT_I64, tt_device_of(x)) : NULL;
+    tt_tensor *out = in ? tt_empty(n, shape, out_dt, tt__device_of(x)) : NULL;
+    tt_tensor *idx = (out && indices) ? tt_empty(n, shape, TT_I64, tt__device_of(x)) : NULL;
     if (!out || (indices && !idx)) goto fail;
-    if (tt_numel(out)) {
+    if (tt__numel(out)) {
         tt_kview o, i, ix;
-        tt__kview(out, &o);
+        keepdim_view(out, x->ndim, kshape, &o);
         tt__kview(in, &i);
-        if (idx) tt__kview(idx, &ix);
+        if (idx) keepdim_view(idx, x->ndim, kshape, &ix);
         const tt_backend *be = tt__backend(x);
         if (TT__KERNEL(be, reduce, reduce_names[op]) || be->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
     }
     tt_release(in);
-    if (!keepdim) {
-        tt_tensor *v = tt_view(out, n, shape);
-        tt_release(out);
-        out = v;
-        if (idx) {
-            tt_tensor *vi = tt_view(idx, n, shape);
-            tt_release(idx);
-            idx = vi;
-        }
-    }
     if (indices) *indices = idx;
     return out;
 fail:

@@ -130,55 +130,35 @@ tt_status tt__no_kernel(const tt_backend *be, const char *what)
     return tt_set_error(TT_EDEVICE, "the %s backend has no kernel for %s yet", be->name, what);
 }
 
-static tt_storage *storage_new(tt_device dev, size_t nbytes)
+/* A tensor that tt_empty makes and its storage share one block, the storage
+ * after the header: one allocation and one free for both. The block goes
+ * with the storage's last reference (views may outlive the header). */
+typedef struct {
+    tt_tensor tensor;
+    tt_storage storage;
+} tensor_block;
+
+/* Whether t is the header its storage's block was made with. */
+static bool owns_block(const tt_tensor *t)
 {
-    const tt_backend *be = backends[0]->type == dev.type ? backends[0] : tt_backend_for(dev.type);
-    if (!be) {
-        tt_set_error(TT_EDEVICE, "no backend for device type %d is built into this tg (devices: %s)", (int)dev.type,
-                     tt_device_syntax());
-        return NULL;
-    }
-    tt_storage *s = tt__pool_alloc(sizeof *s);
-    if (!s) {
-        tt_set_error(TT_ENOMEM, "out of memory");
-        return NULL;
-    }
-    s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
-    if (!s->buf) {
-        tt__pool_free(s, sizeof *s);
-        /* The CPU backend sets no message of its own (an older error may be pending). */
-        if (dev.type == TT_DEVICE_CPU || !tt_last_status())
-            tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
-        return NULL;
-    }
-    s->refcount = 1;
-    s->backend = be;
-    s->device_index = dev.index;
-    s->nbytes = nbytes;
-    s->version = 0;
-    s->capture = tt__recording ? tt__capture_id() : 0;
-    return s;
+    return (const char *)t->storage == (const char *)t + offsetof(tensor_block, storage);
 }
 
 static inline void storage_release(tt_storage *s)
 {
     if (s && --s->refcount == 0) {
         s->backend->free(s->device_index, s->buf);
-        tt__pool_free(s, sizeof *s);
+        tt__pool_free((char *)s - offsetof(tensor_block, storage), sizeof(tensor_block));
     }
 }
 
 void tt__storage_release(tt_storage *s) { storage_release(s); }
 
-/* A header over storage for a shape already checked to fit. */
-static tt_tensor *new_header(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
-                             int64_t offset)
+/* Sets a header's fields (memory of sizeof(tt_tensor)) over storage, which it
+ * then holds a reference to. */
+static void header_init(tt_tensor *t, tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape,
+                        const int64_t *strides, int64_t offset)
 {
-    tt_tensor *t = tt__pool_alloc(sizeof *t);
-    if (!t) {
-        tt_set_error(TT_ENOMEM, "out of memory");
-        return NULL;
-    }
     memset(t, 0, sizeof *t);
     t->refcount = 1;
     t->dtype = dt;
@@ -190,7 +170,53 @@ static tt_tensor *new_header(tt_storage *storage, tt_dtype dt, int ndim, const i
     t->offset = offset;
     t->storage = storage;
     storage->refcount++;
+}
+
+/* A header over storage for a shape already checked to fit. */
+static tt_tensor *new_header(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
+                             int64_t offset)
+{
+    tt_tensor *t = tt__pool_alloc(sizeof *t);
+    if (!t) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    header_init(t, storage, dt, ndim, shape, strides, offset);
     return t;
+}
+
+/* A new tensor with a new storage of nbytes on dev, in one block. */
+static tt_tensor *new_tensor(tt_device dev, size_t nbytes, tt_dtype dt, int ndim, const int64_t *shape,
+                             const int64_t *strides)
+{
+    const tt_backend *be = backends[0]->type == dev.type ? backends[0] : tt_backend_for(dev.type);
+    if (!be) {
+        tt_set_error(TT_EDEVICE, "no backend for device type %d is built into this tg (devices: %s)", (int)dev.type,
+                     tt_device_syntax());
+        return NULL;
+    }
+    tensor_block *blk = tt__pool_alloc(sizeof *blk);
+    if (!blk) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    tt_storage *s = &blk->storage;
+    s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
+    if (!s->buf) {
+        tt__pool_free(blk, sizeof *blk);
+        /* The CPU backend sets no message of its own (an older error may be pending). */
+        if (dev.type == TT_DEVICE_CPU || !tt_last_status())
+            tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
+        return NULL;
+    }
+    s->refcount = 0; /* the header's reference is the one */
+    s->backend = be;
+    s->device_index = dev.index;
+    s->nbytes = nbytes;
+    s->version = 0;
+    s->capture = tt__recording ? tt__capture_id() : 0;
+    header_init(&blk->tensor, s, dt, ndim, shape, strides, 0);
+    return &blk->tensor;
 }
 
 tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
@@ -219,8 +245,9 @@ void tt_release(tt_tensor *t)
 {
     if (!t || --t->refcount > 0) return;
     if (t->ext_free) t->ext_free(t->ext);
-    storage_release(t->storage);
-    tt__pool_free(t, sizeof *t);
+    tt_storage *s = t->storage;
+    if (!owns_block(t)) tt__pool_free(t, sizeof *t); /* else it goes with its storage's block */
+    storage_release(s);
 }
 
 /* A tensor's shape was checked when it was made (no negative size, a count
@@ -356,11 +383,7 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
                      tt_shape_str(ndim, shape, buf, sizeof buf));
         return NULL;
     }
-    tt_storage *s = storage_new(dev, bytes);
-    if (!s) return NULL;
-    tt_tensor *t = new_header(s, dt, ndim, shape, strides, 0);
-    storage_release(s); /* the tensor holds it now (or nobody does) */
-    return t;
+    return new_tensor(dev, bytes, dt, ndim, shape, strides);
 }
 
 tt_tensor *tt_full(int ndim, const int64_t *shape, double value, tt_dtype dt, tt_device dev)
