@@ -16,6 +16,7 @@ struct tt_storage {
     size_t nbytes;
     uint64_t version; /* bumped by every in-place op */
     uint32_t capture; /* the capture (tensor/capture.h) that made it, 0 for none */
+    bool inline_data; /* buf is in the block of the tensor that made it (lib/tensor/tensor.c), not the backend's */
 };
 
 /* What a kernel sees of a tensor: a strided view of a buffer. */

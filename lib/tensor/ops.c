@@ -168,7 +168,10 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
 
 static bool same_shape_as(const tt_tensor *a, const tt_tensor *b)
 {
-    return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++) /* (a loop: a few dims, cheaper than a call to memcmp) */
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
 }
 
 /* Views of a fresh out and of the inputs a and b (each of out's shape, or 0-d)
@@ -209,7 +212,7 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
     int64_t shape[TT_MAX_DIMS];
     if (like) {
         ndim = like->ndim;
-        memcpy(shape, like->shape, sizeof(int64_t) * (size_t)ndim);
+        for (int i = 0; i < ndim; i++) shape[i] = like->shape[i];
     } else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) {
         return NULL;
     }
@@ -297,10 +300,13 @@ static tt_tensor *stack_scalar_init(stack_scalar *h, double s, tt_dtype dt, cons
 /* x OP s (or s OP x when scalar_first): the scalar is a wrapped number. */
 static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double s, bool scalar_first)
 {
-    tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
-    operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
     /* a number never raises a floating tensor's dtype */
-    tt_dtype common = tt_dtype_is_floating(x->dtype) ? x->dtype : result_type(dts, cls, 2);
+    tt_dtype common = x->dtype;
+    if (!tt__is_floating(common)) {
+        tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
+        operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
+        common = result_type(dts, cls, 2);
+    }
     stack_scalar on_stack;
     bool host = tt__backend(x)->host_memory;
     tt_tensor *st = host ? stack_scalar_init(&on_stack, s, common, x) : tt_scalar(s, common, tt_device_of(x));
