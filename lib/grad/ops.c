@@ -364,6 +364,10 @@ static tt_tensor *unsqueeze_reduced(const tg_node *n, const tt_tensor *g)
 
 static tt_tensor *expand_back(const tg_node *n, const tt_tensor *g)
 {
+    /* A full reduction's gradient is 0-d, which expands as it is (the same
+     * view as after unsqueezing it): with no graph to record, no steps between. */
+    if (g && g->ndim == 0 && !n->attrs.keepdim && !tg__grad_mode())
+        return tg_expand(g, n->inputs[0].ndim, n->inputs[0].shape);
     tt_tensor *k = T(unsqueeze_reduced(n, g));
     return k ? tg_expand(k, n->inputs[0].ndim, n->inputs[0].shape) : NULL;
 }

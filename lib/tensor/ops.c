@@ -209,13 +209,10 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
     /* the shape of one operand when the other has it too or is 0-d (no broadcasting to work out) */
     const tt_tensor *like = same_shape_as(a, b) || b->ndim == 0 ? a : a->ndim == 0 ? b : NULL;
     int ndim;
-    int64_t shape[TT_MAX_DIMS];
-    if (like) {
-        ndim = like->ndim;
-        for (int i = 0; i < ndim; i++) shape[i] = like->shape[i];
-    } else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) {
-        return NULL;
-    }
+    int64_t broadcast[TT_MAX_DIMS];
+    const int64_t *shape = like ? like->shape : broadcast;
+    if (like) ndim = like->ndim;
+    else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, broadcast) != TT_OK) return NULL;
     /* (no new reference when the dtype is already right) */
     const tt_tensor *ca = a->dtype == compute ? a : tt_cast(a, compute);
     const tt_tensor *cb = !ca ? NULL : b->dtype == compute ? b : tt_cast(b, compute);

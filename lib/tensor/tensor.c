@@ -179,7 +179,7 @@ void tt__storage_release(tt_storage *s) { storage_release(s); }
 static void header_init(tt_tensor *t, tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape,
                         const int64_t *strides, int64_t offset)
 {
-    memset(t, 0, sizeof *t);
+    /* field by field (no clearing of the dims past ndim, which nothing reads) */
     t->refcount = 1;
     t->dtype = dt;
     t->ndim = ndim;
@@ -189,6 +189,9 @@ static void header_init(tt_tensor *t, tt_storage *storage, tt_dtype dt, int ndim
     }
     t->offset = offset;
     t->storage = storage;
+    t->flags = 0;
+    t->ext = NULL;
+    t->ext_free = NULL;
     storage->refcount++;
 }
 
