@@ -259,7 +259,9 @@ static void run_part(void *c, int64_t lo, int64_t hi)
  * each input either contiguous like it or one element broadcast everywhere,
  * so the whole op is one row. False when the operands are laid out otherwise,
  * or when the op is big enough to be split over threads. */
-static bool run_one_row(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+/* (Inline in each kernel, where nops is a constant: the loops over operands unroll.) */
+static inline __attribute__((always_inline)) bool run_one_row(int nops, const tt_kview *const *v, row_fn fn,
+                                                              const void *ctx)
 {
     const tt_kview *o = v[0];
     char *p[MAX_OPS];
@@ -313,12 +315,16 @@ static void run_iter(const nd_iter *it, row_fn fn, const void *ctx)
     parallel_for(it->shape[0], total, it->ndim == 1 ? 16 : 1, run_part, &j);
 }
 
-static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+static void run_strided(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
 {
-    if (run_one_row(nops, v, fn, ctx)) return;
     nd_iter it;
     iter_init(&it, nops, v);
     run_iter(&it, fn, ctx);
+}
+
+static inline void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+{
+    if (!run_one_row(nops, v, fn, ctx)) run_strided(nops, v, fn, ctx);
 }
 
 static void run_serial(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)

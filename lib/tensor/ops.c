@@ -925,7 +925,8 @@ static tt_status check_inplace_target(const tt_tensor *x, int ndim, const int64_
     int64_t out[TT_MAX_DIMS];
     char b1[200], b2[200];
     /* y 0-d or of x's shape: nothing to broadcast */
-    bool same = ndim == 0 || (ndim == x->ndim && !memcmp(shape, x->shape, sizeof(int64_t) * (size_t)ndim));
+    bool same = ndim == 0 || ndim == x->ndim;
+    for (int i = 0; same && i < ndim; i++) same = shape[i] == x->shape[i];
     if (!same) {
         if (tt_broadcast_shapes(x->ndim, x->shape, ndim, shape, &n, out) != TT_OK) return tt_last_status();
         same = n == x->ndim;

@@ -249,7 +249,10 @@ tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_
 {
     /* Every view passes here: none may count more elements than int64 holds
      * (expand and restriding make no storage that would catch it). */
-    if (!tt__numel_fits(ndim, shape, NULL)) return NULL;
+    int64_t n = 1;
+    bool fits = true;
+    for (int i = 0; i < ndim; i++) fits &= shape[i] >= 0 && !__builtin_mul_overflow(n, shape[i], &n);
+    if (!fits && !tt__numel_fits(ndim, shape, NULL)) return NULL;
     return new_header(storage, dt, ndim, shape, strides, offset);
 }
 
