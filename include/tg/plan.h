@@ -99,8 +99,10 @@ tt_status tg_plan_run(tg_plan *plan);
  * tg_plan_capture only); off by default. */
 void tg_plan_set_recapture(tg_plan *plan, bool on);
 /* Kernel calls one replay makes (after dropping the constant and the dead ones);
+ * the dispatches they take (fewer where runs of calls were fused: see above);
  * and how many times the plan was captured (1 + re-captures). */
 int tg_plan_num_kernels(const tg_plan *plan);
+int tg_plan_num_dispatches(const tg_plan *plan);
 int tg_plan_num_captures(const tg_plan *plan);
 /* Frees the plan and releases the buffers it kept (NULL is fine). */
 void tg_plan_free(tg_plan *plan);
