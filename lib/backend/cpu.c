@@ -1446,7 +1446,7 @@ static tt_status cpu_run_prepared(const void *prepared)
  * A chain runs its members in their order without a trip through the tape and
  * the entry points for each. Consecutive elementwise members of one row of the
  * same length form a fused segment: they run block by block (every member on
- * elements [0, 256), then every member on the next block), so a long chain's
+ * elements [0, 1024), then every member on the next block), so a long chain's
  * intermediates are reused from the L1 cache, each still rounded to its dtype
  * and written where the separate calls wrote it. A block of one element sees
  * each member's inputs exactly as the separate calls did, unless a member
@@ -1454,27 +1454,30 @@ static tt_status cpu_run_prepared(const void *prepared)
  * intermediate, an offset view): such a segment runs each member whole. The
  * plain arithmetic (+ - * / and a scalar power of float32 and float64 rows)
  * runs in loops with the operands' layout worked out once. */
-#define FUSE_BLOCK 256
+#define FUSE_BLOCK 1024
 
 /* The arithmetic of BINARY_FLOAT_ROW on rows whose layout is known: each
  * input a row (v) or one element broadcast (s). Leaf functions, one per op,
  * dtype and layout, so that a call on 8 elements costs about its loop. */
 typedef void (*fast_fn)(int64_t n, char *const *p);
-#define FAST_FN(NAME, T, EXPR, XI, YI)                        \
+/* A broadcast input is read once, before the loop, as LOOP2 reads it: the
+ * out may be that very element (in place). */
+#define FAST_FN(NAME, T, EXPR, BEFORE, INSIDE)                \
     VECTOR_CLONES static void NAME(int64_t n, char *const *p) \
     {                                                         \
         T *o_ = (T *)p[0];                                    \
         const T *a_ = (const T *)p[1], *b_ = (const T *)p[2]; \
+        BEFORE;                                               \
         SIMD for (int64_t i = 0; i < n; i++)                  \
         {                                                     \
-            T x = a_[XI], y = b_[YI];                         \
+            INSIDE;                                           \
             o_[i] = (EXPR);                                   \
         }                                                     \
     }
-#define FAST_FNS(T, OP, EXPR)                  \
-    FAST_FN(fast_##OP##_vv_##T, T, EXPR, i, i) \
-    FAST_FN(fast_##OP##_vs_##T, T, EXPR, i, 0) \
-    FAST_FN(fast_##OP##_sv_##T, T, EXPR, 0, i)
+#define FAST_FNS(T, OP, EXPR)                                               \
+    FAST_FN(fast_##OP##_vv_##T, T, EXPR, (void)0, T x = a_[i]; T y = b_[i]) \
+    FAST_FN(fast_##OP##_vs_##T, T, EXPR, const T y = b_[0], T x = a_[i])    \
+    FAST_FN(fast_##OP##_sv_##T, T, EXPR, const T x = a_[0], T y = b_[i])
 /* pow by a broadcast exponent, as BINARY_FLOAT_ROW: x^2 as x * x and x^1 as
  * x, the exponent read at each run (it may be a buffer the step writes) */
 #define FAST_POW(T)                                                   \
