@@ -71,7 +71,8 @@ static tt_status step(void *ctx)
  * 10^4 and rss_at[1] at the end when rss_at is not NULL. replay: the first step
  * runs eagerly, the second is captured (a steady-state step: the grads exist),
  * the rest replay it. */
-static void train(long steps, uint64_t seed, bool replay, double *w_out, double *b_out, long *rss_at, int *kernels)
+static void train(long steps, uint64_t seed, bool replay, double *w_out, double *b_out, long *rss_at, int *kernels,
+                  int *dispatches)
 {
     int64_t s11[2] = {1, 1};
     tt_manual_seed(seed);
@@ -84,7 +85,7 @@ static void train(long steps, uint64_t seed, bool replay, double *w_out, double 
         if (!replay || ii == 0) step(&S);
         else if (!plan) {
             if (!(plan = tg_plan_capture(step, &S))) die("capture");
-            if (kernels) *kernels = tg_plan_num_kernels(plan);
+            if (kernels) *kernels = tg_plan_num_kernels(plan), *dispatches = tg_plan_num_dispatches(plan);
         } else if (tg_plan_run(plan) != TT_OK) die("replay");
         if (rss_at && ii + 1 == 10000) rss_at[0] = rss_kib();
     }
@@ -98,7 +99,7 @@ static void train(long steps, uint64_t seed, bool replay, double *w_out, double 
 int main(int argc, char **argv)
 {
     long steps = 8000;
-    int runs = 5, rss = 0, kernels = 0;
+    int runs = 5, rss = 0, kernels = 0, dispatches = 0;
     bool replay = false;
     uint64_t seed = 1000; /* t.manual_seed(1000) in the seed */
     for (int i = 1; i < argc; i++) {
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
     if (rss) {
         long at[2] = {-1, -1};
         double t0 = now_ms();
-        train(steps, seed, replay, &w, &b, at, NULL);
+        train(steps, seed, replay, &w, &b, at, NULL, NULL);
         double ms = now_ms() - t0;
         printf("tg seed000 loop%s %ld steps: %.0f ms (%.2f us/step), w = %.4f, b = %.4f\n", replay ? " (replayed)" : "",
                steps, ms, ms * 1e3 / (double)steps, w, b);
@@ -128,12 +129,12 @@ int main(int argc, char **argv)
                at[1] - at[0]);
         return at[0] > 0 && at[1] - at[0] < 1024 ? 0 : 1; /* flat: under 1 MiB of growth */
     }
-    train(steps, seed, replay, &w, &b, NULL, &kernels); /* warm-up */
+    train(steps, seed, replay, &w, &b, NULL, &kernels, &dispatches); /* warm-up */
     double *ms = malloc(sizeof *ms * (size_t)runs);
     if (!ms) return 1;
     for (int r = 0; r < runs; r++) {
         double t0 = now_ms();
-        train(steps, seed, replay, &w, &b, NULL, NULL);
+        train(steps, seed, replay, &w, &b, NULL, NULL, NULL);
         ms[r] = now_ms() - t0;
     }
     double med = median(ms, runs);
@@ -141,10 +142,10 @@ int main(int argc, char **argv)
     int ok = fabs(w - 2) < 0.2 && fabs(b - 3) < 0.6;
     if (replay) {
         double we, bew;
-        train(steps, seed, false, &we, &bew, NULL, NULL);
+        train(steps, seed, false, &we, &bew, NULL, NULL, NULL);
         bool same = !memcmp(&we, &w, sizeof w) && !memcmp(&bew, &b, sizeof b);
-        printf("replayed: %d kernel calls a step; w, b %s the eager loop's bit for bit\n", kernels,
-               same ? "equal" : "DIFFER FROM");
+        printf("replayed: %d kernel calls a step in %d dispatches; w, b %s the eager loop's bit for bit\n", kernels,
+               dispatches, same ? "equal" : "DIFFER FROM");
         ok &= same;
     }
     printf("tg%s: %ld steps, median of %d runs %.1f ms (%.2f us/step); w = %.4f, b = %.4f (%s 2 and 3)\n",

@@ -32,6 +32,18 @@
  *  - Tensors the caller kept from the capture (the loss, say) hold the new
  *    values after each replay: read them then, outside the step.
  *
+ * Fusion. On the CPU, each run of consecutive kernels that the backend has a
+ * ready form of (elementwise ops, reductions, small matrix products; a random
+ * draw or a host read ends a run) replays as one dispatch, and the run's
+ * elementwise ops over one length are fused: they go block by block (1024
+ * elements), every op on a block before the next block, so a long chain's
+ * intermediates stay in the cache. Each intermediate is still rounded to its
+ * dtype and written to its buffer, in the eager order, so the bits are the
+ * eager step's; where one op reads at another index what another writes (a
+ * broadcast of an intermediate, a shifted view) the run goes op by op.
+ * tg_plan_num_dispatches counts what a replay dispatches. On Vulkan each
+ * kernel stays a dispatch of its own, all in one command buffer.
+ *
  * Guards. Every value the captured step read back to the host (tt_item,
  * tt_to_host, the bounds check of an index: anything on which a branch inside
  * tg or in the step may have hung) is read again at the same point of each
@@ -99,8 +111,10 @@ tt_status tg_plan_run(tg_plan *plan);
  * tg_plan_capture only); off by default. */
 void tg_plan_set_recapture(tg_plan *plan, bool on);
 /* Kernel calls one replay makes (after dropping the constant and the dead ones);
+ * the dispatches they take (fewer where runs of calls were fused: see above);
  * and how many times the plan was captured (1 + re-captures). */
 int tg_plan_num_kernels(const tg_plan *plan);
+int tg_plan_num_dispatches(const tg_plan *plan);
 int tg_plan_num_captures(const tg_plan *plan);
 /* Frees the plan and releases the buffers it kept (NULL is fine). */
 void tg_plan_free(tg_plan *plan);

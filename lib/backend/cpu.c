@@ -1434,6 +1434,7 @@ static void *cpu_prepare(const tt_kcall *k)
         return NULL;
     }
     p->fn = fn;
+    p->dt = v[k->nv - 1]->dtype; /* an input's (a fill's out) */
     iter_init(&p->it, k->nv, v);
     p->n = p->it.ndim == 0 ? 1 : p->it.ndim == 1 && p->it.shape[0] < PAR_MIN ? p->it.shape[0] : 0;
     for (int i = 0; i < p->it.nops; i++) {
@@ -1443,9 +1444,13 @@ static void *cpu_prepare(const tt_kcall *k)
     return p;
 }
 
+#define CPU_CHAIN ((tt_kcall_kind)(TT_KCALL_MATMUL + 100)) /* a chain's kind (below): not a call's */
+static tt_status chain_run(const void *chain);
+
 static tt_status cpu_run_prepared(const void *prepared)
 {
     const cpu_prepared *p = prepared;
+    if (p->kind == CPU_CHAIN) return chain_run(prepared);
     if (p->kind == TT_KCALL_REDUCE) return reduce_run(p->rop, &p->rp, p->dt, p->in, p->out, p->idx);
     if (p->kind == TT_KCALL_MATMUL)
         return tt__gemm(p->dt, p->ta, p->tb, p->m, p->nn, p->k, p->in, p->lda, p->b, p->ldb, p->out, p->nn);
@@ -1455,6 +1460,209 @@ static tt_status cpu_run_prepared(const void *prepared)
         p->fn(&p->ctx, p->n, ptr, p->s);
     } else run_iter(&p->it, p->fn, &p->ctx);
     return TT_OK;
+}
+
+/* ---- replay: consecutive ready calls merged, elementwise chains fused ------------- *
+ * A chain runs its members in their order without a trip through the tape and
+ * the entry points for each. Consecutive elementwise members of one row of the
+ * same length form a fused segment: they run block by block (every member on
+ * elements [0, 1024), then every member on the next block), so a long chain's
+ * intermediates are reused from the L1 cache, each still rounded to its dtype
+ * and written where the separate calls wrote it. A block of one element sees
+ * each member's inputs exactly as the separate calls did, unless a member
+ * reads at another index what an other member writes (a broadcast of an
+ * intermediate, an offset view): such a segment runs each member whole. The
+ * plain arithmetic (+ - * / and a scalar power of float32 and float64 rows)
+ * runs in loops with the operands' layout worked out once. */
+#define FUSE_BLOCK 1024
+
+/* The arithmetic of BINARY_FLOAT_ROW on rows whose layout is known: each
+ * input a row (v) or one element broadcast (s). Leaf functions, one per op,
+ * dtype and layout, so that a call on 8 elements costs about its loop. */
+typedef void (*fast_fn)(int64_t n, char *const *p);
+/* A broadcast input is read once, before the loop, as LOOP2 reads it: the
+ * out may be that very element (in place). */
+#define FAST_FN(NAME, T, EXPR, BEFORE, INSIDE)                \
+    VECTOR_CLONES static void NAME(int64_t n, char *const *p) \
+    {                                                         \
+        T *o_ = (T *)p[0];                                    \
+        const T *a_ = (const T *)p[1], *b_ = (const T *)p[2]; \
+        BEFORE;                                               \
+        SIMD for (int64_t i = 0; i < n; i++)                  \
+        {                                                     \
+            INSIDE;                                           \
+            o_[i] = (EXPR);                                   \
+        }                                                     \
+    }
+#define FAST_FNS(T, OP, EXPR)                                               \
+    FAST_FN(fast_##OP##_vv_##T, T, EXPR, (void)0, T x = a_[i]; T y = b_[i]) \
+    FAST_FN(fast_##OP##_vs_##T, T, EXPR, const T y = b_[0], T x = a_[i])    \
+    FAST_FN(fast_##OP##_sv_##T, T, EXPR, const T x = a_[0], T y = b_[i])
+/* pow by a broadcast exponent, as BINARY_FLOAT_ROW: x^2 as x * x and x^1 as
+ * x, the exponent read at each run (it may be a buffer the step writes) */
+#define FAST_POW(T)                                                   \
+    VECTOR_CLONES static void fast_sq_##T(int64_t n, char *const *p)  \
+    {                                                                 \
+        T *o_ = (T *)p[0];                                            \
+        const T *a_ = (const T *)p[1];                                \
+        SIMD for (int64_t i = 0; i < n; i++) o_[i] = a_[i] * a_[i];   \
+    }                                                                 \
+    static void fast_pow_vs_##T(int64_t n, char *const *p)            \
+    {                                                                 \
+        T *o_ = (T *)p[0];                                            \
+        const T *a_ = (const T *)p[1], y = *(const T *)p[2];          \
+        if (y == 2) fast_sq_##T(n, p);                                \
+        else if (y == 1) memmove(o_, a_, sizeof(T) * (size_t)n);      \
+        else                                                          \
+            for (int64_t i = 0; i < n; i++) o_[i] = (T)pow(a_[i], y); \
+    }
+#define FAST_TYPE(T)        \
+    FAST_FNS(T, add, x + y) \
+    FAST_FNS(T, sub, x - y) \
+    FAST_FNS(T, mul, x *y)  \
+    FAST_FNS(T, div, x / y) \
+    FAST_POW(T)
+typedef float f32;
+typedef double f64;
+FAST_TYPE(f32)
+FAST_TYPE(f64)
+#define FAST_OPS(T)                                                                                               \
+    {                                                                                                             \
+        [TT_ADD] = {fast_add_vv_##T, fast_add_vs_##T, fast_add_sv_##T},                                           \
+        [TT_SUB] = {fast_sub_vv_##T, fast_sub_vs_##T, fast_sub_sv_##T},                                           \
+        [TT_MUL] = {fast_mul_vv_##T, fast_mul_vs_##T, fast_mul_sv_##T},                                           \
+        [TT_DIV] = {fast_div_vv_##T, fast_div_vs_##T, fast_div_sv_##T}, [TT_POW] = {NULL, fast_pow_vs_##T, NULL}, \
+    }
+
+typedef struct {
+    const cpu_prepared *call;
+    bool elementwise; /* one serial row of n elements */
+    fast_fn fast;     /* NULL: the row function */
+    row_fn fn;
+    const void *ctx;
+    int64_t n;
+    char *p[MAX_OPS];
+    int64_t s[MAX_OPS];
+    int nops;
+    int seg;       /* at a fused segment's first member: members in the segment */
+    int64_t block; /* and the elements of a block */
+} chain_member;
+
+typedef struct {
+    tt_kcall_kind kind; /* CPU_CHAIN */
+    int n;
+    chain_member m[];
+} cpu_chain;
+
+static void chain_member_init(chain_member *m, const cpu_prepared *p)
+{
+    static const fast_fn fast[2][TT_POW + 1][3] = {FAST_OPS(f32), FAST_OPS(f64)};
+    *m = (chain_member){.call = p};
+    m->elementwise = p->kind != TT_KCALL_REDUCE && p->kind != TT_KCALL_MATMUL && p->n > 0;
+    if (!m->elementwise) return;
+    m->fn = p->fn, m->ctx = &p->ctx, m->n = p->n, m->nops = p->it.nops;
+    for (int k = 0; k < m->nops; k++) m->p[k] = p->p[k], m->s[k] = p->s[k];
+    int op = (int)p->ctx.binary;
+    int64_t es = p->dt == TT_F32 ? 4 : p->dt == TT_F64 ? 8 : 0;
+    if (p->kind != TT_KCALL_BINARY || !es || op > TT_POW) return;
+    int pattern;
+    if (p->n == 1) pattern = op == TT_POW ? 1 : 0; /* every stride 0: index 0 only */
+    else if (p->s[0] != es) return;
+    else if (p->s[1] == es && p->s[2] == es) pattern = 0;
+    else if (p->s[1] == es && p->s[2] == 0) pattern = 1;
+    else if (p->s[1] == 0 && p->s[2] == es) pattern = 2;
+    else return;
+    m->fast = fast[es == 8][op][pattern];
+}
+
+/* Whether any view of member a and the out of member b share bytes without
+ * being the same elements at each index (a member's out against its own
+ * inputs too: a loop that reads what it wrote is left whole). */
+static bool cross_index(const chain_member *a, const chain_member *b)
+{
+    const char *w = b->p[0], *wend = w + (b->s[0] ? b->n * b->s[0] : 8);
+    for (int k = a == b; k < a->nops; k++) { /* a member's own out: only against its inputs */
+        const char *v = a->p[k], *vend = v + (a->s[k] ? a->n * a->s[k] : 8); /* a broadcast: at most 8 bytes */
+        bool overlap = v < wend && w < vend;
+        if (overlap && !(v == w && a->s[k] == b->s[0] && b->s[0] != 0)) return true;
+    }
+    return false;
+}
+
+static void *cpu_fuse(void *const *prepared, int n, int *taken)
+{
+    *taken = 0;
+    if (n < 2) return NULL;
+    cpu_chain *c = malloc(sizeof *c + sizeof(chain_member) * (size_t)n);
+    if (!c) return NULL;
+    c->kind = CPU_CHAIN;
+    c->n = n;
+    for (int i = 0; i < n; i++) chain_member_init(&c->m[i], prepared[i]);
+    for (int i = 0; i < n;) {
+        chain_member *m = &c->m[i];
+        int end = i + 1;
+        if (m->elementwise)
+            while (end < n && c->m[end].elementwise && c->m[end].n == m->n) end++;
+        m->seg = end - i;
+        m->block = m->n > FUSE_BLOCK ? FUSE_BLOCK : m->n;
+        if (m->elementwise && m->n > FUSE_BLOCK)
+            for (int a = i; a < end && m->block < m->n; a++)
+                for (int b = i; b < end; b++)
+                    if (cross_index(&c->m[a], &c->m[b])) {
+                        m->block = m->n; /* each member whole */
+                        break;
+                    }
+        i = end;
+    }
+    *taken = n;
+    return c;
+}
+
+static void chain_run_member(const chain_member *m, int64_t off, int64_t len)
+{
+    char *ptr[MAX_OPS];
+    for (int k = 0; k < m->nops; k++) ptr[k] = m->p[k] + off * m->s[k];
+    if (m->fast) m->fast(len, ptr);
+    else m->fn(m->ctx, len, ptr, m->s);
+}
+
+static tt_status chain_run(const void *chain)
+{
+    const cpu_chain *c = chain;
+    for (int i = 0; i < c->n;) {
+        const chain_member *m = &c->m[i];
+        if (!m->elementwise) {
+            tt_status st = cpu_run_prepared(m->call);
+            if (st != TT_OK) return st;
+            i++;
+            continue;
+        }
+        int end = i + m->seg;
+        if (m->block == m->n) /* one block: each member whole, in order */
+            for (int j = i; j < end; j++) {
+                const chain_member *e = &c->m[j];
+                if (e->fast) e->fast(e->n, e->p);
+                else {
+                    char *ptr[MAX_OPS];
+                    memcpy(ptr, e->p, sizeof ptr);
+                    e->fn(e->ctx, e->n, ptr, e->s);
+                }
+            }
+        else
+            for (int64_t off = 0; off < m->n; off += m->block)
+                for (int j = i; j < end; j++)
+                    chain_run_member(&c->m[j], off, m->n - off < m->block ? m->n - off : m->block);
+        i = end;
+    }
+    return TT_OK;
+}
+
+static void cpu_free_prepared(void *prepared)
+{
+    cpu_chain *c = prepared;
+    if (c && c->kind == CPU_CHAIN)
+        for (int i = 0; i < c->n; i++) free((void *)c->m[i].call);
+    free(prepared);
 }
 
 const tt_backend tt_cpu_backend = {
@@ -1481,5 +1689,6 @@ const tt_backend tt_cpu_backend = {
     .line_sums = cpu_line_sums,
     .prepare = cpu_prepare,
     .run_prepared = cpu_run_prepared,
-    .free_prepared = free,
+    .free_prepared = cpu_free_prepared,
+    .fuse = cpu_fuse,
 };

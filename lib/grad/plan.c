@@ -175,6 +175,7 @@ tt_status tg_plan_run(tg_plan *p)
 
 void tg_plan_set_recapture(tg_plan *p, bool on) { p->recapture = on; }
 int tg_plan_num_kernels(const tg_plan *p) { return tt__tape_kernels(p->tape); }
+int tg_plan_num_dispatches(const tg_plan *p) { return tt__tape_dispatches(p->tape); }
 int tg_plan_num_captures(const tg_plan *p) { return p->captures; }
 
 void tg_plan_free(tg_plan *p)

@@ -108,6 +108,12 @@ struct tt_backend {
     void *(*prepare)(const tt_kcall *call);
     tt_status (*run_prepared)(const void *prepared);
     void (*free_prepared)(void *prepared);
+    /* Optional: merges ready forms of consecutive calls prepared[0..n) into
+     * one that runs the first *taken (at least 2) of them, elementwise chains
+     * fused, with exactly their bits (each result rounded to its dtype and
+     * written as the separate calls write it, in their order); it then owns
+     * them. NULL when it merges nothing. */
+    void *(*fuse)(void *const *prepared, int n, int *taken);
 };
 
 /* Bytes per element; tt_dtype_size is this, inline for the kernels' loops. */

@@ -56,6 +56,7 @@ typedef struct {
     tt_dtype read_dtype;
     bool external_written_before; /* to_host: a buffer from outside was written before this read */
     void *prepared;               /* the backend's ready form of the call, or NULL */
+    int covers;                   /* the later calls that ready form runs too (fused) */
 } rec;
 
 typedef struct {
@@ -392,8 +393,9 @@ PROXY_FNS(1)
 _Static_assert(TT_DEVICE_CPU == 0 && TT_DEVICE_VULKAN == 1, "one proxy per device type, by index");
 /* A backend entry added to the table must be recorded here too (a wrapper in
  * PROXY_FNS, a kind, a replay case), or a captured step would call it unseen:
- * the table holds 20 functions from alloc on. */
-_Static_assert(offsetof(tt_backend, alloc) + 20 * sizeof(void (*)(void)) == sizeof(tt_backend),
+ * the table holds 21 functions from alloc on (the last four, prepare to
+ * fuse, are the replay's own). */
+_Static_assert(offsetof(tt_backend, alloc) + 21 * sizeof(void (*)(void)) == sizeof(tt_backend),
                "a new tt_backend entry needs recording in lib/tensor/capture.c");
 
 const tt_backend *tt__capture_backend(tt_storage *s)
@@ -551,6 +553,30 @@ static void prepare(tt__tape *t)
     }
 }
 
+/* Runs of consecutive ready calls of one backend, merged (and elementwise
+ * chains fused) where the backend can: one dispatch each in a replay. */
+static void fuse(tt__tape *t)
+{
+    void **run = malloc(sizeof *run * (size_t)(t->nrecs + 1));
+    if (!run) return; /* unfused replays are as correct */
+    for (int i = 0; i < t->nrecs;) {
+        rec *r = &t->recs[i];
+        int n = 0;
+        while (i + n < t->nrecs && t->recs[i + n].prepared && t->recs[i + n].be == r->be && r->be->fuse)
+            run[n] = t->recs[i + n].prepared, n++;
+        int taken = 0;
+        void *fused = n > 1 ? r->be->fuse(run, n, &taken) : NULL;
+        if (!fused) {
+            i += n ? n : 1;
+            continue;
+        }
+        r->prepared = fused, r->covers = taken - 1;
+        for (int k = 1; k < taken; k++) t->recs[i + k].prepared = NULL; /* owned by the fused form */
+        i += taken;
+    }
+    free(run);
+}
+
 tt__tape *tt__capture_end(tt_status step_status)
 {
     tt__tape *t = tt__recording;
@@ -582,6 +608,7 @@ tt__tape *tt__capture_end(tt_status step_status)
         for (int k = rec_writes(r, w); k--;) external |= !t->sto[w[k]].own;
     }
     prepare(t);
+    fuse(t);
     t->scratch = malloc(most ? most : 1);
     t->scratch_len = most;
     if (!t->scratch) {
@@ -610,6 +637,13 @@ void tt__tape_free(tt__tape *t)
 }
 
 int tt__tape_kernels(const tt__tape *t) { return t->nrecs; }
+
+int tt__tape_dispatches(const tt__tape *t)
+{
+    int n = 0;
+    for (int i = 0; i < t->nrecs; i += 1 + t->recs[i].covers) n++;
+    return n;
+}
 
 static const char *rec_name(const rec *r, char *buf, size_t len)
 {
@@ -684,6 +718,7 @@ tt_status tt__tape_run(tt__tape *t, bool *restartable)
                 if (restartable) *restartable = false;
                 return st;
             }
+            i += r->covers;
             continue;
         }
         switch (r->kind) {

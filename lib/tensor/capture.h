@@ -38,7 +38,8 @@ tt_status tt__capture_refuse(const char *what);
  * run again eagerly in its place. */
 tt_status tt__tape_run(tt__tape *t, bool *restartable);
 void tt__tape_free(tt__tape *t);
-int tt__tape_kernels(const tt__tape *t); /* calls per replay */
+int tt__tape_kernels(const tt__tape *t);    /* backend calls per replay */
+int tt__tape_dispatches(const tt__tape *t); /* and dispatches, a fused run counting once */
 /* Whether the tape used tensor x's storage; when it did and some replayed
  * call writes it, *writer gets that call's description ("binary mul"), else
  * NULL. */

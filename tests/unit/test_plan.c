@@ -309,13 +309,18 @@ static void init_chain(loop *L)
     add_param(L, a);
     add_param(L, b);
     L->nop = 6 + (int)(next_rand() % 8);
-    for (int i = 0; i < L->nop; i++) L->op[i] = (int)(next_rand() % 12);
+    bool uses_param = false;
+    for (int i = 0; i < L->nop; i++) {
+        L->op[i] = (int)(next_rand() % 14);
+        uses_param |= L->op[i] == 0 || L->op[i] == 1 || L->op[i] == 6 || L->op[i] == 8;
+    }
+    if (!uses_param) L->op[L->nop - 1] = 1; /* a loss that depends on a parameter */
     L->lr = 0.01;
 }
 static tt_status step_chain(void *ctx)
 {
     loop *L = ctx;
-    tt_tensor *h = tt_retain(L->in[0]);
+    tt_tensor *h = tt_retain(L->in[0]), *first = NULL; /* the first intermediate, read again by op 12 */
     for (int i = 0; i < L->nop && h; i++) {
         tt_tensor *n = NULL;
         switch (L->op[i]) {
@@ -337,12 +342,21 @@ static tt_status step_chain(void *ctx)
             break;
         }
         case 11: n = tg_clamp(h, -1, 1); break;
+        case 12: n = tg_mul(h, first ? first : h); break; /* an earlier intermediate, read later */
+        case 13: {                                        /* one column of an intermediate, broadcast */
+            tt_tensor *col = tg_slice(h, 1, 2, 3, 1);
+            n = col ? tg_sub(h, col) : NULL;
+            tt_release(col);
+            break;
         }
+        }
+        if (!first && n) first = tt_retain(n);
         tt_release(h);
         h = n;
     }
     tt_tensor *loss = h ? tg_mean(h) : NULL;
     tt_release(h);
+    tt_release(first);
     tt_status st = loss ? tg_backward(loss, NULL, false, false) : tt_last_status();
     for (int i = 0; i < 2 && !st; i++) {
         tt_tensor *g = tg_get_grad(L->p[i]);
@@ -362,6 +376,86 @@ TEST(random_op_chains)
         check_replay_equals_eager(init_chain, step_chain, RUNNING_ON_VALGRIND ? 8 : 40, 0, 3);
         if (check_failed_here) printf("#   chain seed %d\n", chain_seed);
     }
+}
+
+/* ---- fusion ------------------------------------------------------------------------ */
+/* On the CPU, runs of consecutive elementwise calls replay fused (fewer
+ * dispatches than calls); on Vulkan every call stays a dispatch of its own. */
+TEST(fusion_happens)
+{
+    loop L = {0};
+    tt_manual_seed(5);
+    init000(&L);
+    CHECK(step000(&L) == TT_OK);
+    tg_plan *p = tg_plan_capture(step000, &L);
+    CHECK(p != NULL);
+    if (!p) return loop_free(&L);
+    int k = tg_plan_num_kernels(p), d = tg_plan_num_dispatches(p);
+    if (DEV.type == TT_DEVICE_CPU && !(d < k / 2)) FAILF("%d dispatches for %d kernel calls: not fused", d, k);
+    if (DEV.type != TT_DEVICE_CPU && d != k) FAILF("%d dispatches for %d kernel calls on %s", d, k, "vulkan");
+    tg_plan_free(p);
+    loop_free(&L);
+}
+
+/* Long elementwise chains (3000 elements: fused block by block on the CPU)
+ * over a fresh input each step: intermediates read again later, an in-place
+ * update, a broadcast of one element of an intermediate and shifted views
+ * (which a block-by-block run would read before they are written). Every
+ * result is compared bit for bit with the eager step's, after every step. */
+typedef struct {
+    tt_tensor *x, *out[4];
+} long_chain;
+static tt_status step_long_chain(void *ctx)
+{
+    long_chain *C = ctx;
+    int64_t n = tt_numel(C->x);
+    tt_tensor *a = tt_mul_scalar(C->x, 2), *b = a ? tt_add_scalar(a, 1) : NULL, *c = b ? tt_mul(b, a) : NULL;
+    tt_status st = c ? tt_sub_(c, C->x) : tt_last_status(); /* in place */
+    tt_tensor *first = st ? NULL : tt_slice(c, 0, 0, 1, 1); /* in place, minus its own first element */
+    if (!st) st = first ? tt_sub_(c, first) : tt_last_status();
+    tt_tensor *last = st ? NULL : tt_slice(c, 0, n - 1, n, 1), *e = last ? tt_div(c, last) : NULL;
+    tt_tensor *lo = e ? tt_slice(e, 0, 0, n - 1, 1) : NULL, *hi = e ? tt_slice(e, 0, 1, n, 1) : NULL;
+    tt_tensor *f = lo && hi ? tt_sub(hi, lo) : NULL, *f0 = f ? tt_slice(f, 0, n - 2, n - 1, 1) : NULL;
+    tt_tensor *g = f0 ? tt_mul(f, f0) : NULL, *g2 = g ? tt_pow_scalar(g, 2) : NULL;
+    tt_tensor *h = g2 ? tt_tanh(g2) : NULL;
+    if (!st && !h) st = tt_last_status();
+    tt_tensor *keep[4] = {a, c, e, h ? tt_sub(h, g) : NULL};
+    for (int i = 0; i < 4; i++) {
+        tt_release(C->out[i]);
+        C->out[i] = tt_retain(keep[i]);
+    }
+    if (!st && !keep[3]) st = tt_last_status();
+    RELEASE(a, b, c, first, last, e, lo, hi, f, f0, g, g2, h, keep[3]);
+    return st;
+}
+TEST(long_chains_fused)
+{
+    int64_t n = 3000;
+    long_chain E = {tt_zeros(1, &n, TT_F32, DEV), {0}}, R = {tt_zeros(1, &n, TT_F32, DEV), {0}};
+    float host[3000];
+    tg_plan *p = NULL;
+    for (int step = 0; step < 6 && !check_failed_here; step++) {
+        for (int j = 0; j < n; j++) host[j] = (float)sin((double)(step * n + j) * 0.013) * 0.9f;
+        tt_tensor *v = tt_from_data(1, &n, TT_F32, host, DEV);
+        CHECK(v && tt_copy_(E.x, v) == TT_OK);
+        if (!p) CHECK(tt_copy_(R.x, v) == TT_OK);
+        else CHECK(tg_plan_bind_data(p, "x", host, sizeof host) == TT_OK);
+        tt_release(v);
+        CHECK(step_long_chain(&E) == TT_OK);
+        if (step == 0) CHECK(step_long_chain(&R) == TT_OK);
+        else if (!p) {
+            p = tg_plan_capture(step_long_chain, &R);
+            CHECK(p && tg_plan_input(p, "x", R.x) == TT_OK);
+            if (!p) break;
+            if (DEV.type == TT_DEVICE_CPU && tg_plan_num_dispatches(p) >= tg_plan_num_kernels(p))
+                FAILF("%d dispatches for %d kernel calls: not fused", tg_plan_num_dispatches(p),
+                      tg_plan_num_kernels(p));
+        } else CHECK(tg_plan_run(p) == TT_OK);
+        for (int i = 0; i < 4; i++)
+            if (!same_bits(E.out[i], R.out[i])) FAILF("step %d: result %d differs from the eager step's", step, i);
+    }
+    tg_plan_free(p);
+    RELEASE(E.x, R.x, E.out[0], E.out[1], E.out[2], E.out[3], R.out[0], R.out[1], R.out[2], R.out[3]);
 }
 
 /* ---- guards ------------------------------------------------------------------------ */
@@ -602,6 +696,8 @@ static void run_all(void)
     RUN(seed002_loop);
     RUN(seed003_loop_with_stop);
     RUN(random_op_chains);
+    RUN(fusion_happens);
+    RUN(long_chains_fused);
     RUN(guard_shape_dtype_device);
     RUN(guard_branch_read_back);
     RUN(guard_index_bounds_inside_tg);
