@@ -7,12 +7,18 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tensor/capture.h"
 #include "tg/gradcheck.h"
 
 void tg_gradcheck_defaults(tg_gradcheck_options *o)
 {
-    *o = (tg_gradcheck_options){
-        .eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .nondet_tol = 0.0, .check_grad_dtypes = false, .seed = 0};
+    *o = (tg_gradcheck_options){.eps = 1e-6,
+                                .atol = 1e-5,
+                                .rtol = 1e-3,
+                                .nondet_tol = 0.0,
+                                .check_grad_dtypes = false,
+                                .seed = 0,
+                                .replay = false};
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -189,12 +195,85 @@ static int call_and_read(const checked *c, tt_tensor **outs, double **vals)
     return k;
 }
 
+/* The numerical Jacobian's evaluations of f. With opts->replay, the first is
+ * captured (tensor/capture.h) and the rest replay its kernels: the inputs are
+ * perturbed in place, so the replayed kernels read the new values and write
+ * the captured outputs, the same arithmetic as a call, so the same bits.
+ * Replay is given up for eager calls when the capture is refused (an op whose
+ * size depends on the data), when the step draws random numbers or writes a
+ * tensor made outside it, or when a guard (a value read to the host) differs. */
+typedef struct {
+    const checked *c;
+    bool replay; /* still trying to */
+    tt__tape *tape;
+    int nout;
+    tt_tensor *outs[TG_GRADCHECK_MAX_OUTPUTS]; /* the captured call's: each replay rewrites them */
+} evaluator;
+
+static void evaluator_stop(evaluator *ev)
+{
+    ev->replay = false;
+    tt__tape_free(ev->tape);
+    ev->tape = NULL;
+    release_all(ev->nout, ev->outs);
+    ev->nout = 0;
+}
+
+/* The captured call's outputs (new references) and their values. */
+static int read_captured(evaluator *ev, tt_tensor **outs, double **vals)
+{
+    for (int o = 0; o < ev->nout; o++) {
+        outs[o] = tt_retain(ev->outs[o]);
+        if (read_host(outs[o], &vals[o]) != TT_OK) {
+            release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+            return -1;
+        }
+    }
+    return ev->nout;
+}
+
+static int evaluate(evaluator *ev, tt_tensor **outs, double **vals)
+{
+    if (!ev->replay) return call_and_read(ev->c, outs, vals);
+    if (ev->tape) {
+        if (tt__tape_run(ev->tape, NULL) == TT_OK) return read_captured(ev, outs, vals);
+        /* self-contained: only the step's own buffers were written, so this call can be made eagerly */
+        evaluator_stop(ev);
+        return call_and_read(ev->c, outs, vals);
+    }
+    if (tt__capture_begin() != TT_OK) { /* gradcheck inside a captured step: it records these calls */
+        tt_clear_error();
+        evaluator_stop(ev);
+        return call_and_read(ev->c, outs, vals);
+    }
+    int k = call(ev->c, outs);
+    tt__tape *tape = tt__capture_end(k >= 0 ? TT_OK : tt_last_status());
+    if (tape && tt__tape_self_contained(tape)) {
+        ev->tape = tape;
+        ev->nout = k;
+        for (int o = 0; o < k; o++) ev->outs[o] = outs[o]; /* the references move to the evaluator */
+        return read_captured(ev, outs, vals);
+    }
+    evaluator_stop(ev);
+    if (tape) { /* the capture ran the call eagerly to its end: its outputs are a call's */
+        tt__tape_free(tape);
+        for (int o = 0; o < k; o++)
+            if (read_host(outs[o], &vals[o]) != TT_OK) {
+                release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+                return -1;
+            }
+        return k;
+    }
+    /* refused, or failed: the call again, eagerly, for its true result or error */
+    release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+    return call_and_read(ev->c, outs, vals);
+}
+
 /* Perturbs element k of input `in` to orig -/+ eps (in the input's dtype, as
  * `orig - v` on a 0-d tensor does), runs f at both points and writes row k
  * of each output's Jacobian: (f(x+eps) - f(x-eps)) / (2 eps) in the output's
  * dtype. The element is restored bit for bit. */
-static tt_status perturb_row(const checked *c, tt_tensor *in, int64_t k, double eps, tt_tensor *const *ref,
-                             double **jac)
+static tt_status perturb_row(evaluator *ev, tt_tensor *in, int64_t k, double eps, tt_tensor *const *ref, double **jac)
 {
     tt_tensor *elem = element_view(in, k);
     if (!elem) return tt_last_status();
@@ -210,8 +289,8 @@ static tt_status perturb_row(const checked *c, tt_tensor *in, int64_t k, double 
     double *va[TG_GRADCHECK_MAX_OUTPUTS] = {0}, *vb[TG_GRADCHECK_MAX_OUTPUTS] = {0};
     int na = -1, nb = -1;
     if ((st = tt_fill_(elem, lo)) == TT_OK) {
-        na = call_and_read(c, outa, va);
-        if ((st = tt_fill_(elem, hi)) == TT_OK && na >= 0) nb = call_and_read(c, outb, vb);
+        na = evaluate(ev, outa, va);
+        if ((st = tt_fill_(elem, hi)) == TT_OK && na >= 0) nb = evaluate(ev, outb, vb);
     }
     /* Always restore, keeping the first error. */
     tt_status rs = tt_fill_(elem, orig);
@@ -271,7 +350,7 @@ static void numerical_free(numerical *nm, int ndiff)
 }
 
 static tt_status numerical_jacobians(const checked *c, int ndiff, tt_tensor *const *diff, tt_tensor *const *outs,
-                                     int nout, double eps, numerical *nm)
+                                     int nout, const tg_gradcheck_options *o, numerical *nm)
 {
     nm->nout = nout;
     nm->num = calloc((size_t)(ndiff * nout) + 1, sizeof *nm->num);
@@ -282,19 +361,20 @@ static tt_status numerical_jacobians(const checked *c, int ndiff, tt_tensor *con
         nm->numel_out[o] = tt_numel(outs[o]);
         nm->dtype_out[o] = outs[o]->dtype;
     }
-    for (int j = 0; j < ndiff; j++) {
+    evaluator ev = {.c = c, .replay = o->replay};
+    tt_status st = TT_OK;
+    for (int j = 0; st == TT_OK && j < ndiff; j++) {
         int64_t rows = tt_numel(diff[j]);
-        for (int o = 0; o < nout; o++) {
-            size_t n = (size_t)(rows * nm->numel_out[o]);
-            if (!(nm->num[j * nout + o] = calloc(n + 1, sizeof(double))))
-                return tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
+        for (int k = 0; st == TT_OK && k < nout; k++) {
+            size_t n = (size_t)(rows * nm->numel_out[k]);
+            if (!(nm->num[j * nout + k] = calloc(n + 1, sizeof(double))))
+                st = tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
         }
-        for (int64_t k = 0; k < rows; k++) {
-            tt_status st = perturb_row(c, diff[j], k, eps, ref, &nm->num[j * nout]);
-            if (st != TT_OK) return st;
-        }
+        for (int64_t k = 0; st == TT_OK && k < rows; k++)
+            st = perturb_row(&ev, diff[j], k, o->eps, ref, &nm->num[j * nout]);
     }
-    return TT_OK;
+    evaluator_stop(&ev);
+    return st;
 }
 
 /* ---- the analytical Jacobian -------------------------------------------- */
@@ -548,7 +628,7 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
         }
     r->noutputs = nd;
 
-    if ((st = numerical_jacobians(c, ndiff, diff, outs, nall, o.eps, &nm)) != TT_OK) goto done;
+    if ((st = numerical_jacobians(c, ndiff, diff, outs, nall, &o, &nm)) != TT_OK) goto done;
 
     if (nd == 0) {
         /* _check_no_differentiable_outputs: then the function must be constant. */

@@ -645,6 +645,16 @@ bool tt__tape_uses(const tt__tape *t, const tt_tensor *x, const char **writer)
     return true;
 }
 
+bool tt__tape_self_contained(const tt__tape *t)
+{
+    if (t->ngens) return false;
+    int w[2];
+    for (int i = 0; i < t->nrecs; i++)
+        for (int k = rec_writes(&t->recs[i], w); k--;)
+            if (!t->sto[w[k]].own) return false;
+    return true;
+}
+
 /* ---- replay ------------------------------------------------------------------------- */
 
 /* The values of a host read, as the step saw them ("3.5" or "[1, 2, ...]"). */
