@@ -195,85 +195,109 @@ static int call_and_read(const checked *c, tt_tensor **outs, double **vals)
     return k;
 }
 
-/* The numerical Jacobian's evaluations of f. With opts->replay, the first is
- * captured (tensor/capture.h) and the rest replay its kernels: the inputs are
- * perturbed in place, so the replayed kernels read the new values and write
- * the captured outputs, the same arithmetic as a call, so the same bits.
- * Replay is given up for eager calls when the capture is refused (an op whose
- * size depends on the data), when the step draws random numbers or writes a
- * tensor made outside it, or when a guard (a value read to the host) differs. */
+/* Replay (opts->replay): the first of a run of like calls (f at perturbed
+ * inputs; the backward at one-hot grad_outputs) is captured
+ * (tensor/capture.h), and the rest replay its kernels. The call's inputs are
+ * changed in place, so the replayed kernels read the new values and rewrite
+ * the captured call's results: the same arithmetic as a call, so the same
+ * bits. Replay stops, and calls are made, when the capture is refused (an op
+ * whose size depends on the data: that call is made again), when the call
+ * draws random numbers or writes a tensor made outside it, and from the first
+ * replay whose host reads (guards) give other values than the capture's. */
 typedef struct {
-    const checked *c;
-    bool replay; /* still trying to */
+    bool on; /* still replaying, or about to capture */
     tt__tape *tape;
-    int nout;
-    tt_tensor *outs[TG_GRADCHECK_MAX_OUTPUTS]; /* the captured call's: each replay rewrites them */
-} evaluator;
+    int n;
+    tt_tensor **kept; /* the captured call's results (entries may be NULL), rewritten by each replay */
+} replayer;
 
-static void evaluator_stop(evaluator *ev)
+static void replayer_stop(replayer *rp)
 {
-    ev->replay = false;
-    tt__tape_free(ev->tape);
-    ev->tape = NULL;
-    release_all(ev->nout, ev->outs);
-    ev->nout = 0;
+    rp->on = false;
+    tt__tape_free(rp->tape);
+    rp->tape = NULL;
+    if (rp->kept) release_all(rp->n, rp->kept);
+    free(rp->kept);
+    rp->kept = NULL;
+    rp->n = 0;
 }
 
-/* The captured call's outputs (new references) and their values. */
-static int read_captured(evaluator *ev, tt_tensor **outs, double **vals)
+/* Whether the call about to be made is to be captured (capture started). */
+static bool replayer_capture_begin(replayer *rp)
 {
-    for (int o = 0; o < ev->nout; o++) {
-        outs[o] = tt_retain(ev->outs[o]);
-        if (read_host(outs[o], &vals[o]) != TT_OK) {
-            release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
-            return -1;
-        }
-    }
-    return ev->nout;
+    if (!rp->on || rp->tape) return false;
+    if (tt__capture_begin() == TT_OK) return true;
+    tt_clear_error(); /* gradcheck inside a captured step: that capture records the calls */
+    replayer_stop(rp);
+    return false;
 }
 
-static int evaluate(evaluator *ev, tt_tensor **outs, double **vals)
+/* Ends the capture of a call that returned st with results res[0..n): true
+ * when the call ran to its end as a call does (res are its results); false
+ * when it must be made again, eagerly, for its true results or error. */
+static bool replayer_capture_end(replayer *rp, tt_status st, int n, tt_tensor *const *res)
 {
-    if (!ev->replay) return call_and_read(ev->c, outs, vals);
-    if (ev->tape) {
-        if (tt__tape_run(ev->tape, NULL) == TT_OK) return read_captured(ev, outs, vals);
-        /* self-contained: only the step's own buffers were written, so this call can be made eagerly */
-        evaluator_stop(ev);
-        return call_and_read(ev->c, outs, vals);
-    }
-    if (tt__capture_begin() != TT_OK) { /* gradcheck inside a captured step: it records these calls */
+    tt__tape *tape = tt__capture_end(st);
+    if (!tape) {
         tt_clear_error();
-        evaluator_stop(ev);
-        return call_and_read(ev->c, outs, vals);
+        replayer_stop(rp);
+        return false;
     }
-    int k = call(ev->c, outs);
-    tt__tape *tape = tt__capture_end(k >= 0 ? TT_OK : tt_last_status());
-    if (tape && tt__tape_self_contained(tape)) {
-        ev->tape = tape;
-        ev->nout = k;
-        for (int o = 0; o < k; o++) ev->outs[o] = outs[o]; /* the references move to the evaluator */
-        return read_captured(ev, outs, vals);
-    }
-    evaluator_stop(ev);
-    if (tape) { /* the capture ran the call eagerly to its end: its outputs are a call's */
+    if (!tt__tape_self_contained(tape) || !(rp->kept = calloc((size_t)n + 1, sizeof *rp->kept))) {
         tt__tape_free(tape);
-        for (int o = 0; o < k; o++)
+        replayer_stop(rp);
+        return true;
+    }
+    rp->tape = tape;
+    rp->n = n;
+    for (int i = 0; i < n; i++) rp->kept[i] = res[i] ? tt_retain(res[i]) : NULL;
+    return true;
+}
+
+/* One replay: true when it ran (rp->kept hold the results); false when the
+ * call is to be made. */
+static bool replayer_run(replayer *rp)
+{
+    if (!rp->tape) return false;
+    if (tt__tape_run(rp->tape, NULL) == TT_OK) return true;
+    tt_clear_error(); /* self-contained: only the call's own buffers were written */
+    replayer_stop(rp);
+    return false;
+}
+
+/* f at the current inputs (replayed or called), its outputs' values read. */
+static int evaluate(const checked *c, replayer *rp, tt_tensor **outs, double **vals)
+{
+    if (replayer_run(rp)) {
+        for (int o = 0; o < rp->n; o++) {
+            outs[o] = tt_retain(rp->kept[o]);
             if (read_host(outs[o], &vals[o]) != TT_OK) {
                 release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
                 return -1;
             }
-        return k;
+        }
+        return rp->n;
     }
-    /* refused, or failed: the call again, eagerly, for its true result or error */
-    release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
-    return call_and_read(ev->c, outs, vals);
+    if (replayer_capture_begin(rp)) {
+        int k = call(c, outs);
+        bool ran = replayer_capture_end(rp, k >= 0 ? TT_OK : tt_last_status(), k, outs);
+        for (int o = 0; ran && o < k; o++)
+            if (read_host(outs[o], &vals[o]) != TT_OK) {
+                release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+                return -1;
+            }
+        if (ran) return k;
+        release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+    }
+    return call_and_read(c, outs, vals);
 }
 
 /* Perturbs element k of input `in` to orig -/+ eps (in the input's dtype, as
  * `orig - v` on a 0-d tensor does), runs f at both points and writes row k
  * of each output's Jacobian: (f(x+eps) - f(x-eps)) / (2 eps) in the output's
  * dtype. The element is restored bit for bit. */
-static tt_status perturb_row(evaluator *ev, tt_tensor *in, int64_t k, double eps, tt_tensor *const *ref, double **jac)
+static tt_status perturb_row(const checked *c, replayer *rp, tt_tensor *in, int64_t k, double eps,
+                             tt_tensor *const *ref, double **jac)
 {
     tt_tensor *elem = element_view(in, k);
     if (!elem) return tt_last_status();
@@ -289,8 +313,8 @@ static tt_status perturb_row(evaluator *ev, tt_tensor *in, int64_t k, double eps
     double *va[TG_GRADCHECK_MAX_OUTPUTS] = {0}, *vb[TG_GRADCHECK_MAX_OUTPUTS] = {0};
     int na = -1, nb = -1;
     if ((st = tt_fill_(elem, lo)) == TT_OK) {
-        na = evaluate(ev, outa, va);
-        if ((st = tt_fill_(elem, hi)) == TT_OK && na >= 0) nb = evaluate(ev, outb, vb);
+        na = evaluate(c, rp, outa, va);
+        if ((st = tt_fill_(elem, hi)) == TT_OK && na >= 0) nb = evaluate(c, rp, outb, vb);
     }
     /* Always restore, keeping the first error. */
     tt_status rs = tt_fill_(elem, orig);
@@ -361,7 +385,7 @@ static tt_status numerical_jacobians(const checked *c, int ndiff, tt_tensor *con
         nm->numel_out[o] = tt_numel(outs[o]);
         nm->dtype_out[o] = outs[o]->dtype;
     }
-    evaluator ev = {.c = c, .replay = o->replay};
+    replayer rp = {.on = o->replay};
     tt_status st = TT_OK;
     for (int j = 0; st == TT_OK && j < ndiff; j++) {
         int64_t rows = tt_numel(diff[j]);
@@ -371,9 +395,9 @@ static tt_status numerical_jacobians(const checked *c, int ndiff, tt_tensor *con
                 st = tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
         }
         for (int64_t k = 0; st == TT_OK && k < rows; k++)
-            st = perturb_row(&ev, diff[j], k, o->eps, ref, &nm->num[j * nout]);
+            st = perturb_row(c, &rp, diff[j], k, o->eps, ref, &nm->num[j * nout]);
     }
-    evaluator_stop(&ev);
+    replayer_stop(&rp);
     return st;
 }
 
@@ -383,21 +407,40 @@ typedef struct {
     bool sizes_ok, types_ok;
 } grad_attrs;
 
+/* Sets element c of the one-hot grad_output go to value. */
+static tt_status set_element(tt_tensor *go, int64_t c, double value)
+{
+    tt_tensor *e = element_view(go, c);
+    tt_status st = e ? tt_fill_(e, value) : tt_last_status();
+    tt_release(e);
+    return st;
+}
+
 /* One backward per output element with a one-hot grad_output (PyTorch's
  * _compute_analytical_jacobian_rows): column c of jac[j] is d out[c] / d
- * diff[j], in the input's dtype; an unused input gives a zero column. */
-static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const *diff, double **jac, grad_attrs *attrs)
+ * diff[j], in the input's dtype; an unused input gives a zero column. The
+ * one grad_output is moved from element to element, so that the backwards
+ * can be replayed (opts->replay). */
+static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const *diff, double **jac, grad_attrs *attrs,
+                                     bool replay)
 {
     int64_t cols = tt_numel(out);
-    tt_tensor **grads = calloc((size_t)ndiff + 1, sizeof *grads);
-    if (!grads) return tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
-    tt_status st = TT_OK;
+    tt_tensor **grads = calloc((size_t)ndiff + 1, sizeof *grads), *go = tt_zeros_like(out);
+    replayer rp = {.on = replay};
+    tt_status st = !grads ? tt_set_error(TT_ENOMEM, "out of memory in gradcheck") : go ? TT_OK : tt_last_status();
     for (int64_t c = 0; st == TT_OK && c < cols; c++) {
-        tt_tensor *go = tt_zeros_like(out), *e = go ? element_view(go, c) : NULL;
-        if (!e || (st = tt_fill_(e, 1.0)) != TT_OK) st = tt_last_status();
-        tt_release(e);
-        if (st == TT_OK) st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
-        tt_release(go);
+        if (c > 0 && (st = set_element(go, c - 1, 0.0)) != TT_OK) break;
+        if ((st = set_element(go, c, 1.0)) != TT_OK) break;
+        if (replayer_run(&rp)) {
+            for (int j = 0; j < ndiff; j++) grads[j] = rp.kept[j] ? tt_retain(rp.kept[j]) : NULL;
+        } else {
+            bool capturing = replayer_capture_begin(&rp);
+            st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
+            if (capturing && !replayer_capture_end(&rp, st, ndiff, grads)) {
+                release_all(ndiff, grads);
+                st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
+            }
+        }
         for (int j = 0; st == TT_OK && j < ndiff; j++) {
             int64_t rows = tt_numel(diff[j]);
             tt_tensor *g = grads[j];
@@ -414,6 +457,8 @@ static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const
         }
         release_all(ndiff, grads);
     }
+    replayer_stop(&rp);
+    tt_release(go);
     free(grads);
     return st;
 }
@@ -667,8 +712,8 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
         }
         /* Everything twice, to catch nondeterminism ("reentrancy"). */
         grad_attrs attrs = {true, true};
-        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana1, &attrs)) != TT_OK) goto done;
-        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana2, &attrs)) != TT_OK) goto done;
+        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana1, &attrs, o.replay)) != TT_OK) goto done;
+        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana2, &attrs, o.replay)) != TT_OK) goto done;
         bool reentrant = true;
         for (int j = 0; j < ndiff; j++) {
             /* (j1 - j2).abs().max() > nondet_tol: a NaN maximum compares false */

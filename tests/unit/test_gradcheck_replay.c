@@ -14,6 +14,7 @@
 typedef struct {
     int calls;
     tt_tensor *shared; /* f_writes_outside: a tensor made outside the function */
+    int backwards;     /* custom ops: calls of the backward */
 } counter;
 
 static tt_tensor *input(int ndim, const int64_t *shape, uint64_t seed, tt_dtype dt)
@@ -126,6 +127,7 @@ static tt_tensor *ma_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
 static int ma_backward(tg_ctx *ctx, const tt_tensor *g, tt_tensor **gi, int max_grads)
 {
     (void)max_grads;
+    ((counter *)tg_ctx_user_data(ctx))->backwards++;
     gi[0] = tg_mul(g, tg_ctx_saved(ctx, 1));
     gi[1] = tg_mul(g, tg_ctx_saved(ctx, 0));
     gi[2] = tt_retain((tt_tensor *)g);
@@ -135,7 +137,33 @@ static const tg_function MultiplyAdd = {"MultiplyAdd", ma_forward, ma_backward, 
 static tt_tensor *f_custom(int n, tt_tensor *const *x, void *ctx)
 {
     ((counter *)ctx)->calls++;
-    return tg_function_apply(&MultiplyAdd, n, x, NULL);
+    return tg_function_apply(&MultiplyAdd, n, x, ctx);
+}
+
+/* A custom op: Double, 2 x, whose backward branches on grad_output[0] (read
+ * to the host: a guard), computing 2 g either way. */
+static tt_tensor *double_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
+{
+    (void)ctx;
+    (void)n;
+    return tg_mul_scalar(in[0], 2);
+}
+static int double_backward(tg_ctx *ctx, const tt_tensor *g, tt_tensor **gi, int max_grads)
+{
+    (void)max_grads;
+    ((counter *)tg_ctx_user_data(ctx))->backwards++;
+    double first = 0;
+    tt_tensor *e = tt_select(g, 0, 0);
+    if (!e || tt_item(e, &first) != TT_OK) return tt_release(e), -1;
+    tt_release(e);
+    gi[0] = first > 0.5 ? tg_mul_scalar(g, 2) : tg_add(g, g);
+    return gi[0] ? 1 : -1;
+}
+static const tg_function Double = {"Double", double_forward, double_backward, false};
+static tt_tensor *f_double(int n, tt_tensor *const *x, void *ctx)
+{
+    ((counter *)ctx)->calls++;
+    return tg_function_apply(&Double, n, x, ctx);
 }
 
 /* Three outputs: exp(x), argmax (int64, no grad), sin(x) * x. */
@@ -199,7 +227,7 @@ static bool same_report(const tg_gradcheck_report *a, const tg_gradcheck_report 
  * made (c counts them: f's ctx, or the ctx of f inside as_n). */
 typedef struct {
     bool same, passed;
-    int calls[2];
+    int calls[2], backwards[2];
 } both;
 
 static both run_both(tg_checked_fn_n f, void *ctx, counter *c, int n, tt_tensor *const *in, bool second)
@@ -208,19 +236,20 @@ static both run_both(tg_checked_fn_n f, void *ctx, counter *c, int n, tt_tensor 
     tg_gradcheck_defaults(&o);
     if (in[0]->dtype == TT_F32) o.eps = 1e-3, o.atol = 1e-2, o.rtol = 1e-2;
     tg_gradcheck_report *r[2] = {NULL, NULL};
-    both res = {false, false, {0, 0}};
+    both res = {false, false, {0, 0}, {0, 0}};
     double shared0 = 0;
     if (c->shared) tt_item(c->shared, &shared0);
     bool ran = true;
     for (int replay = 0; replay < 2; replay++) {
         o.replay = replay;
-        c->calls = 0;
+        c->calls = c->backwards = 0;
         if (c->shared) tt_fill_(c->shared, shared0); /* both runs start from the same state */
         tt_status st = second ? tg_gradgradcheck_n(f, ctx, n, in, NULL, &o, &r[replay])
                               : tg_gradcheck_n(f, ctx, n, in, &o, &r[replay]);
         if (st != TT_OK) printf("# replay=%d: %s\n", replay, tt_last_error());
         ran &= st == TT_OK;
         res.calls[replay] = c->calls;
+        res.backwards[replay] = c->backwards;
     }
     res.same = ran && same_report(r[0], r[1]);
     res.passed = ran && r[0]->passed;
@@ -305,6 +334,36 @@ TEST(several_outputs_replayed)
     tt_release(x);
 }
 
+/* The backwards of the analytical Jacobian (one per output element, twice)
+ * are replayed too: the custom op's backward runs once per capture. */
+TEST(backwards_replayed)
+{
+    tt_tensor *in[3] = {NULL, NULL, NULL};
+    make_inputs(3, TT_F64, in);
+    counter c = {0};
+    both r = run_both1(f_custom, &c, 3, in, false);
+    CHECK(r.same);
+    CHECK(r.passed);
+    /* 4 output elements: 2 x 4 one-hot backwards and the zero grad_output's */
+    CHECK(r.backwards[0] == 9);
+    CHECK(r.backwards[1] == 3);
+    for (int i = 0; i < 3; i++) tt_release(in[i]);
+}
+
+/* A backward whose guard changes (it reads grad_output[0]): calls from the
+ * first replay on, the same bits. */
+TEST(backward_guard_falls_back)
+{
+    tt_tensor *x = input(1, (int64_t[]){3}, 4, TT_F64);
+    counter c = {0};
+    both r = run_both1(f_double, &c, 1, &x, false);
+    CHECK(r.same);
+    CHECK(r.passed);
+    CHECK(r.calls[0] == 7 && r.calls[1] == 2);
+    CHECK(r.backwards[0] == 7 && r.backwards[1] == 7);
+    tt_release(x);
+}
+
 /* A guard that changes: the first replay fails and every evaluation from it
  * is a call; the Jacobian is the calls' (2 on the diagonal: x[0] stays > 0). */
 TEST(changed_guard_falls_back)
@@ -344,7 +403,7 @@ TEST(draws_and_outside_writes_fall_back)
     CHECK(r.passed);
     CHECK(r.calls[0] == 13 && r.calls[1] == 13);
 
-    counter w = {0, tt_zeros(0, NULL, TT_F64, TT_CPU)};
+    counter w = {.shared = tt_zeros(0, NULL, TT_F64, TT_CPU)};
     r = run_both1(f_writes_outside, &w, 1, &x, false);
     CHECK(r.same);
     CHECK(!r.passed); /* the function changes with every call: its numerical Jacobian is not its gradient */
@@ -365,6 +424,8 @@ int main(void)
     RUN(replayed_ops_same_bits);
     RUN(gradgradcheck_replayed_same_bits);
     RUN(several_outputs_replayed);
+    RUN(backwards_replayed);
+    RUN(backward_guard_falls_back);
     RUN(changed_guard_falls_back);
     RUN(refused_capture_falls_back);
     RUN(draws_and_outside_writes_fall_back);
