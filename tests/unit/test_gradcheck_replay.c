@@ -112,32 +112,41 @@ static tt_tensor *f_writes_outside(int n, tt_tensor *const *x, void *ctx)
     return y;
 }
 
-/* A custom op: MultiplyAdd, w * x + b. */
-static tt_tensor *ma_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
+/* A custom op: w * tanh(x) + b; its backward (g tanh(x), g w (1 - tanh(x)^2),
+ * g) recomputes tanh(x) with tg ops, so that it is differentiable. */
+static tt_tensor *wtb_forward(tg_ctx *ctx, int n, tt_tensor *const *in)
 {
     (void)n;
-    tt_tensor *wx = tg_mul(in[0], in[1]), *out = wx ? tg_add(wx, in[2]) : NULL;
-    tt_release(wx);
+    tt_tensor *t = tg_tanh(in[1]), *wt = t ? tg_mul(in[0], t) : NULL, *out = wt ? tg_add(wt, in[2]) : NULL;
     if (out && tg_ctx_save_for_backward(ctx, 2, in) != TT_OK) {
         tt_release(out);
-        return NULL;
+        out = NULL;
     }
+    tt_release(t);
+    tt_release(wt);
     return out;
 }
-static int ma_backward(tg_ctx *ctx, const tt_tensor *g, tt_tensor **gi, int max_grads)
+static int wtb_backward(tg_ctx *ctx, const tt_tensor *g, tt_tensor **gi, int max_grads)
 {
     (void)max_grads;
     ((counter *)tg_ctx_user_data(ctx))->backwards++;
-    gi[0] = tg_mul(g, tg_ctx_saved(ctx, 1));
-    gi[1] = tg_mul(g, tg_ctx_saved(ctx, 0));
+    tt_tensor *t = tg_tanh(tg_ctx_saved(ctx, 1)), *t2 = t ? tg_mul(t, t) : NULL;
+    tt_tensor *slope = t2 ? tg_scalar_binary(TT_SUB, 1, t2) : NULL,
+              *gw = slope ? tg_mul(g, tg_ctx_saved(ctx, 0)) : NULL;
+    gi[0] = t ? tg_mul(g, t) : NULL;
+    gi[1] = gw ? tg_mul(gw, slope) : NULL;
     gi[2] = tt_retain((tt_tensor *)g);
+    tt_release(t);
+    tt_release(t2);
+    tt_release(slope);
+    tt_release(gw);
     return gi[0] && gi[1] ? 3 : -1;
 }
-static const tg_function MultiplyAdd = {"MultiplyAdd", ma_forward, ma_backward, false};
+static const tg_function WTanhB = {"WTanhB", wtb_forward, wtb_backward, false};
 static tt_tensor *f_custom(int n, tt_tensor *const *x, void *ctx)
 {
     ((counter *)ctx)->calls++;
-    return tg_function_apply(&MultiplyAdd, n, x, ctx);
+    return tg_function_apply(&WTanhB, n, x, ctx);
 }
 
 /* A custom op: Double, 2 x, whose backward branches on grad_output[0] (read
@@ -275,7 +284,7 @@ static const struct {
     {"tanh(x*y)+exp(x)", f_mix, 2, {2, 2}, {{3, 4}, {3, 4}}},
     {"log_softmax(x@w)", f_matmul_softmax, 2, {2, 2}, {{2, 3}, {3, 4}}},
     {"x.t()", f_view, 1, {2}, {{2, 3}}},
-    {"MultiplyAdd (custom)", f_custom, 3, {1, 1, 1}, {{4}, {4}, {4}}},
+    {"w*tanh(x)+b (custom)", f_custom, 3, {1, 1, 1}, {{4}, {4}, {4}}},
 };
 
 /* Makes case k's inputs of dtype dt; their element count. */
