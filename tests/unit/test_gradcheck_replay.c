@@ -85,14 +85,18 @@ static tt_tensor *f_nonzero(int n, tt_tensor *const *x, void *ctx)
     return y;
 }
 
-/* x * noise, the noise drawn from a generator on the stack: a replay would
- * draw from it after it is gone, so the function is called instead. */
+/* x * noise, the noise drawn from a generator the function makes and frees
+ * (as an expression's environment does): the capture must not read it once
+ * gone, and a replay would draw from it, so the function is called instead. */
 static tt_tensor *f_random(int n, tt_tensor *const *x, void *ctx)
 {
     (void)n;
     ((counter *)ctx)->calls++;
-    tt_generator g = {7, 0};
-    tt_tensor *r = tt_rand(x[0]->ndim, x[0]->shape, x[0]->dtype, TT_CPU, &g), *y = r ? tg_mul(x[0], r) : NULL;
+    tt_generator *g = malloc(sizeof *g);
+    if (!g) return NULL;
+    *g = (tt_generator){7, 0};
+    tt_tensor *r = tt_rand(x[0]->ndim, x[0]->shape, x[0]->dtype, TT_CPU, g), *y = r ? tg_mul(x[0], r) : NULL;
+    free(g);
     tt_release(r);
     return y;
 }
