@@ -60,17 +60,21 @@ LIBS        := $(HDF5_LIBS) -ldl -lm -lpthread
 PROG_LIBS   := $(if $(HDF5_STATIC),$(HDF5_STATIC) -lsz -lz,$(HDF5_LIBS)) -ldl -lm -lpthread
 
 LIB_SRC  := $(filter-out %_mpi.c,$(wildcard lib/*/*.c)) $(filter lib/%,$(MPI_SRC))
+# tg-fit's modules (options, data, report, outputs): linked into it alone.
+FIT_SRC  := $(wildcard cmd/fit/*.c)
 CMD_COMMON := $(filter-out cmd/tg-%.c %_mpi.c,$(wildcard cmd/*.c)) $(filter cmd/%,$(MPI_SRC))
 ifeq ($(MPI),1)
 # Only the files that use HDF5 or MPI are compiled again; the rest (the
 # kernels among them: the same code, so the same sums) are the plain build's.
-MPI_OWN  := $(MPI_SRC) $(shell grep -l -e 'hdf5\.h' -e 'TG_MPI' $(LIB_SRC) $(CMD_COMMON) cmd/tg-fit.c cmd/tg-gen.c)
+MPI_OWN  := $(MPI_SRC) $(shell grep -l -e 'hdf5\.h' -e 'TG_MPI' $(LIB_SRC) $(CMD_COMMON) $(FIT_SRC) cmd/tg-fit.c cmd/tg-gen.c)
 obj = $(if $(filter $(1),$(MPI_OWN)),$(B)/$(1:.c=.o),$(SERIAL_B)/$(1:.c=.o))
 LIB_OBJ  := $(foreach f,$(LIB_SRC),$(call obj,$(f)))
 CMD_OBJ  := $(foreach f,$(CMD_COMMON),$(call obj,$(f)))
+FIT_OBJ  := $(foreach f,$(FIT_SRC),$(call obj,$(f)))
 else
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 CMD_OBJ  := $(CMD_COMMON:%.c=$(B)/%.o)
+FIT_OBJ  := $(FIT_SRC:%.c=$(B)/%.o)
 endif
 PROGS    := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/tg-*.c))
 MPI_PROGS := bin/mpi/tg-fit bin/mpi/tg-gen
@@ -90,7 +94,7 @@ PACKAGES += $(VULKAN_PACKAGES)
 all: $(B)/libtg.a $(B)/libtg.so $(B)/tg.pc $(PROGS) mpi
 
 # The MPI programs and library (MPI=1 above), in their own build tree.
-mpi: $(LIB_OBJ) $(CMD_OBJ) $(PROGS:bin/%=$(B)/cmd/%.o)
+mpi: $(LIB_OBJ) $(CMD_OBJ) $(FIT_OBJ) $(PROGS:bin/%=$(B)/cmd/%.o)
 	@$(MAKE) --no-print-directory B=$(B)/mpi SERIAL_B=$(B) MPI=1 $(MPI_PROGS) $(B)/mpi/libtg-mpi.a
 $(B)/libtg-mpi.a: $(LIB_OBJ)
 	@rm -f $@
@@ -159,6 +163,10 @@ $(B)/tg.pc: Makefile $(CONFIG)
 $(BIN)/%: $(B)/cmd/%.o $(CMD_OBJ) $(LIBTG_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CMD_OBJ) $(LIBTG_A) $(PROG_LIBS)
+
+$(BIN)/tg-fit: $(B)/cmd/tg-fit.o $(FIT_OBJ) $(CMD_OBJ) $(LIBTG_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(FIT_OBJ) $(CMD_OBJ) $(LIBTG_A) $(PROG_LIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(wildcard tests/fixtures/*.h) $(B)/libtg.a
 	@mkdir -p $(@D)

@@ -259,17 +259,33 @@ static void run_part(void *c, int64_t lo, int64_t hi)
  * each input either contiguous like it or one element broadcast everywhere,
  * so the whole op is one row. False when the operands are laid out otherwise,
  * or when the op is big enough to be split over threads. */
-static bool run_one_row(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+/* (Inline in each kernel, where nops is a constant: the loops over operands unroll.) */
+static inline __attribute__((always_inline)) bool run_one_row(int nops, const tt_kview *const *v, row_fn fn,
+                                                              const void *ctx)
 {
     const tt_kview *o = v[0];
+    char *p[MAX_OPS];
+    int64_t s[MAX_OPS];
+    /* The op layer's flat views (1-D, out dense, inputs dense or one element) first, without the loops over dims. */
+    if (o->ndim == 1 && o->strides[0] == 1 && o->shape[0] < PAR_MIN) {
+        bool flat = true;
+        for (int k = 0; k < nops; k++) {
+            int64_t st = v[k]->strides[0];
+            flat &= st == 0 || st == 1;
+            p[k] = element_base(v[k]);
+            s[k] = st * (int64_t)tt__dtype_size(v[k]->dtype);
+        }
+        if (flat) {
+            fn(ctx, o->shape[0], p, s);
+            return true;
+        }
+    }
     int64_t count = 1;
     for (int d = o->ndim - 1; d >= 0; d--) {
         if (o->shape[d] != 1 && o->strides[d] != count) return false;
         count *= o->shape[d];
     }
     if (count >= PAR_MIN) return false;
-    char *p[MAX_OPS];
-    int64_t s[MAX_OPS];
     for (int k = 0; k < nops; k++) {
         bool dense = true, broadcast = true;
         for (int d = 0; d < o->ndim; d++)
@@ -299,12 +315,16 @@ static void run_iter(const nd_iter *it, row_fn fn, const void *ctx)
     parallel_for(it->shape[0], total, it->ndim == 1 ? 16 : 1, run_part, &j);
 }
 
-static void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+static void run_strided(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
 {
-    if (run_one_row(nops, v, fn, ctx)) return;
     nd_iter it;
     iter_init(&it, nops, v);
     run_iter(&it, fn, ctx);
+}
+
+static inline void run(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)
+{
+    if (!run_one_row(nops, v, fn, ctx)) run_strided(nops, v, fn, ctx);
 }
 
 static void run_serial(int nops, const tt_kview *const *v, row_fn fn, const void *ctx)

@@ -269,6 +269,39 @@ static double lm_parameter(int np, const double *R, int q, const double *qtr, co
     return par;
 }
 
+/* Where the tests above stop, the sum of squares changes by its own rounding
+ * from one candidate to the next and no longer ranks them: in an ill-
+ * conditioned valley (Bennett5) the parameters may still be off in their 7th
+ * digit there, while the Gauss-Newton step, solved from R by QR, still points
+ * at the minimum. So full Gauss-Newton steps are taken while each is at most
+ * half the last (Newton's contraction near a minimum) and the sum of squares
+ * stays within its rounding: each residual pred - y carries eps (|pred| +
+ * |y|), so the sum 2 eps (|pred| + |y|) . |r|, at most about 4 eps |y| |r|
+ * (ynorm: |sqrt(W) y|). A few steps at most, each counted as an iteration. */
+static tt_status polish(tgf_fit *F, double *theta, const double *D, double ynorm, int64_t maxsteps, double *sse)
+{
+    int np = F->model->np, q = np + 1;
+    double R[Q * Q], R1[Q * Q], qtr[MAX_PARAMS], p[MAX_PARAMS], S[MAX_PARAMS * MAX_PARAMS], trial[MAX_PARAMS];
+    double Dp[MAX_PARAMS], s0, s1, last = INFINITY;
+    tt_status st = lm_pass(F, theta, R, &s0);
+    if (st) return st;
+    for (int k = 0; k < 8 && F->steps < maxsteps; k++) {
+        for (int i = 0; i < np; i++) qtr[i] = R[i * q + np];
+        if (!solve_damped(np, R, q, qtr, D, 0, p, S)) break;
+        for (int j = 0; j < np; j++) trial[j] = theta[j] + p[j], Dp[j] = D[j] * p[j];
+        double pn = enorm(np, Dp);
+        if (!(pn <= 0.5 * last)) break;
+        if ((st = lm_pass(F, trial, R1, &s1))) return st;
+        if (!(s1 <= s0 + 4 * DBL_EPSILON * ynorm * sqrt(s0))) break;
+        memcpy(theta, trial, sizeof *theta * (size_t)np);
+        memcpy(R, R1, sizeof R);
+        s0 = s1, last = pn;
+        F->steps++;
+    }
+    *sse = s0;
+    return TT_OK;
+}
+
 /* ---- the iteration ------------------------------------------------------------------ */
 
 /* |sqrt(W) y|, from the first pass's moments. */
@@ -386,6 +419,7 @@ static tt_status lm_attempt(tgf_fit *F, double *theta, int64_t first, int64_t ma
                 F->lm_stalled = !small_f && !small_x && gnorm > 1e-6;
                 F->steps = step;
                 F->lm_end_sse = accepted ? sse1 : sse;
+                if (!F->lm_stalled && !exact && (st = polish(F, theta, D, ynorm, maxsteps, &F->lm_end_sse))) return st;
                 vanished_columns(np, theta, cn, cmax, ynorm + sqrt(F->lm_end_sse), vanished);
                 return TT_OK;
             }

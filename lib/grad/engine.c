@@ -9,9 +9,13 @@
 
 const tg_fn_def tg_accumulate_grad_def = {"AccumulateGrad", NULL}; /* the engine accumulates itself */
 
+/* A run's lists start in arrays of their own (on the stack, in the run):
+ * a small graph's backward allocates nothing for them. */
+#define LOCAL_NODES 32
 typedef struct {
     tg_node **v;
     size_t n, cap;
+    tg_node *local[LOCAL_NODES];
 } node_list;
 
 /* The engine's work arrays come from the size-class pool, so a training
@@ -30,12 +34,23 @@ static void *grow(void *old, size_t used, size_t *cap, size_t want, size_t size)
     return p;
 }
 
-static void list_free(node_list *l) { tt__pool_free(l->v, l->cap * sizeof *l->v); }
+static void list_init(node_list *l)
+{
+    l->v = l->local;
+    l->n = 0;
+    l->cap = LOCAL_NODES;
+}
+
+static void list_free(node_list *l)
+{
+    if (l->v != l->local) tt__pool_free(l->v, l->cap * sizeof *l->v);
+}
 
 static bool push(node_list *l, tg_node *n)
 {
     if (l->n == l->cap) {
-        tg_node **grown = grow(l->v, l->n, &l->cap, l->n + 1, sizeof *grown);
+        tg_node **grown = grow(l->v == l->local ? NULL : l->v, l->n, &l->cap, l->n + 1, sizeof *grown);
+        if (grown && l->v == l->local) memcpy(grown, l->local, l->n * sizeof *grown);
         if (!grown) {
             tt_set_error(TT_ENOMEM, "out of memory in backward");
             return false;
@@ -89,6 +104,7 @@ typedef struct {
     node_list visited, stack, ready;
     int *edge_pos; /* DFS: next edge to look at, per stack entry */
     size_t edge_cap;
+    int edge_local[LOCAL_NODES];
 } run;
 
 static void init_node(run *r, tg_node *n)
@@ -113,8 +129,11 @@ static tt_status enter(run *r, tg_node *n)
     init_node(r, n);
     if (!push(&r->visited, n) || !push(&r->stack, n)) return tt_last_status();
     if (r->stack.n > r->edge_cap) {
-        int *grown = grow(r->edge_pos, r->edge_cap, &r->edge_cap, r->stack.n, sizeof *grown);
+        bool local = r->edge_pos == r->edge_local;
+        size_t used = r->edge_cap;
+        int *grown = grow(local ? NULL : r->edge_pos, used, &r->edge_cap, r->stack.n, sizeof *grown);
         if (!grown) return tt_set_error(TT_ENOMEM, "out of memory in backward");
+        if (local) memcpy(grown, r->edge_local, used * sizeof *grown);
         r->edge_pos = grown;
     }
     r->edge_pos[r->stack.n - 1] = 0;
@@ -150,7 +169,10 @@ static tt_status discover(run *r, int nroots, tg_node *const *roots)
 
 static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b)
 {
-    return na == nb && !memcmp(a, b, sizeof(int64_t) * (size_t)na);
+    if (na != nb) return false;
+    for (int i = 0; i < na; i++) /* (a loop: a few dims, cheaper than a call to memcmp) */
+        if (a[i] != b[i]) return false;
+    return true;
 }
 
 /* Can `from` be summed down to `to` (to broadcasts to from)? */
@@ -328,13 +350,19 @@ static tt_status execute(run *r, tg_node *n)
 static tt_status run_engine(int nroots, tg_node *const *roots, tt_tensor *const *root_grads, bool keep_graph,
                             bool create_graph, int ncap, tg_node *const *cap_nodes, tt_tensor **captured)
 {
-    run r = {.epoch = ++engine_epoch,
-             .create_graph = create_graph,
-             .keep_graph = keep_graph,
-             .accumulate = ncap == 0,
-             .ncap = ncap,
-             .cap_nodes = cap_nodes,
-             .captured = captured};
+    run r; /* field by field: the local arrays need no clearing */
+    r.epoch = ++engine_epoch;
+    r.create_graph = create_graph;
+    r.keep_graph = keep_graph;
+    r.accumulate = ncap == 0;
+    r.ncap = ncap;
+    r.cap_nodes = cap_nodes;
+    r.captured = captured;
+    r.edge_cap = LOCAL_NODES;
+    r.edge_pos = r.edge_local;
+    list_init(&r.visited);
+    list_init(&r.stack);
+    list_init(&r.ready);
     bool prev_mode = tg_set_grad_enabled(create_graph);
     tt_status st = discover(&r, nroots, roots);
     for (int i = 0; st == TT_OK && i < nroots; i++) st = add_to_buffer(roots[i], tt_retain(root_grads[i]));
@@ -353,7 +381,7 @@ static tt_status run_engine(int nroots, tg_node *const *roots, tt_tensor *const 
     list_free(&r.visited);
     list_free(&r.stack);
     list_free(&r.ready);
-    tt__pool_free(r.edge_pos, r.edge_cap * sizeof *r.edge_pos);
+    if (r.edge_pos != r.edge_local) tt__pool_free(r.edge_pos, r.edge_cap * sizeof *r.edge_pos);
     return st;
 }
 

@@ -162,7 +162,7 @@ tt_tensor *tg_node_saved(tg_node *n, int i, const char **name)
 }
 
 /* ---- tensor metadata ---------------------------------------------------------- */
-static void meta_free(void *p)
+void tg__meta_free(void *p)
 {
     tg_meta *m = p;
     if (!m) return;
@@ -173,8 +173,6 @@ static void meta_free(void *p)
     free(m->name);
     tt__pool_free(m, sizeof *m);
 }
-
-tg_meta *tg__meta(const tt_tensor *t) { return t->ext_free == meta_free ? t->ext : NULL; }
 
 tg_meta *tg__meta_get(tt_tensor *t)
 {
@@ -188,7 +186,7 @@ tg_meta *tg__meta_get(tt_tensor *t)
     memset(m, 0, sizeof *m);
     m->next_hook_id = 1;
     t->ext = m;
-    t->ext_free = meta_free;
+    t->ext_free = tg__meta_free;
     return m;
 }
 
@@ -387,7 +385,7 @@ tg_node *tg__record(const tg_fn_def *def, tt_tensor *out, int n, const tt_tensor
         const tt_tensor *in = inputs[i];
         if (!in) continue;
         node->inputs[i].ndim = in->ndim;
-        memcpy(node->inputs[i].shape, in->shape, sizeof(int64_t) * (size_t)in->ndim);
+        for (int d = 0; d < in->ndim; d++) node->inputs[i].shape[d] = in->shape[d];
         node->inputs[i].dtype = in->dtype;
         if (!tg_requires_grad(in)) continue;
         tg_meta *m = tg__meta(in);
@@ -492,7 +490,7 @@ void tg__tmp_release_to(size_t mark)
 tt_tensor *tg__saved_named(tg_node *n, const char *name)
 {
     for (int i = 0; i < n->nsaved; i++)
-        if (!strcmp(n->saved[i].name, name)) return tg__tmp(tg__saved(n, i));
+        if (n->saved[i].name == name || !strcmp(n->saved[i].name, name)) return tg__tmp(tg__saved(n, i));
     tt_set_error(TT_ERUNTIME, "%s saved no tensor '%s'", n->def->name, name);
     return NULL;
 }

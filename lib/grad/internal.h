@@ -90,8 +90,10 @@ struct tg_node {
 
 extern const tg_fn_def tg_accumulate_grad_def;
 
-tg_meta *tg__meta(const tt_tensor *t); /* NULL when t has no autograd state */
-tg_meta *tg__meta_get(tt_tensor *t);   /* creates it; NULL on out of memory */
+void tg__meta_free(void *m); /* a tensor's ext_free when its ext is its tg_meta */
+/* NULL when t has no autograd state (inline: every op asks it of its inputs). */
+static inline tg_meta *tg__meta(const tt_tensor *t) { return t->ext_free == tg__meta_free ? t->ext : NULL; }
+tg_meta *tg__meta_get(tt_tensor *t); /* creates it; NULL on out of memory */
 bool tg__grad_mode(void);
 /* True when grad mode is on and some input requires grad. */
 bool tg__should_record(int n, const tt_tensor *const *inputs);

@@ -140,6 +140,8 @@ static tt_status pow_scalar_bw(tg_node *n, const tt_tensor *g, tt_tensor **gi)
 {
     double e = n->attrs.s0;
     if (e == 0) GRAD(0, tt_zeros_like(SAVED("self")));
+    /* x^1 is x itself (the kernel copies it): with no graph to record, no copy */
+    else if (e == 2 && !tg__grad_mode()) GRAD(0, tg_mul(g, T(tg_mul_scalar(SAVED("self"), e))));
     else GRAD(0, tg_mul(g, T(tg_mul_scalar(T(tg_pow_scalar(SAVED("self"), e - 1)), e))));
     return TT_OK;
 }
@@ -362,6 +364,10 @@ static tt_tensor *unsqueeze_reduced(const tg_node *n, const tt_tensor *g)
 
 static tt_tensor *expand_back(const tg_node *n, const tt_tensor *g)
 {
+    /* A full reduction's gradient is 0-d, which expands as it is (the same
+     * view as after unsqueezing it): with no graph to record, no steps between. */
+    if (g && g->ndim == 0 && !n->attrs.keepdim && !tg__grad_mode())
+        return tg_expand(g, n->inputs[0].ndim, n->inputs[0].shape);
     tt_tensor *k = T(unsqueeze_reduced(n, g));
     return k ? tg_expand(k, n->inputs[0].ndim, n->inputs[0].shape) : NULL;
 }

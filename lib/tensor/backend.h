@@ -16,6 +16,7 @@ struct tt_storage {
     size_t nbytes;
     uint64_t version; /* bumped by every in-place op */
     uint32_t capture; /* the capture (tensor/capture.h) that made it, 0 for none */
+    bool inline_data; /* buf is in the block of the tensor that made it (lib/tensor/tensor.c), not the backend's */
 };
 
 /* What a kernel sees of a tensor: a strided view of a buffer. */
@@ -110,7 +111,9 @@ struct tt_backend {
 };
 
 /* Bytes per element; tt_dtype_size is this, inline for the kernels' loops. */
-static inline size_t tt__dtype_size(tt_dtype dt) { return dt == TT_BOOL ? 1 : dt == TT_F32 ? 4 : 8; }
+/* (One byte per dtype in a constant, without branches: f32 4, f64 8, i64 8, bool 1.) */
+static inline size_t tt__dtype_size(tt_dtype dt) { return (0x01080804u >> (8 * (unsigned)dt)) & 0xffu; }
+_Static_assert(TT_F32 == 0 && TT_F64 == 1 && TT_I64 == 2 && TT_BOOL == 3, "tt__dtype_size's byte order");
 
 /* Host loops built for AVX2 and AVX-512 too, picked at load time. No FMA:
  * without contraction (-std=c11) every build rounds identically. */

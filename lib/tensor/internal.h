@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "tensor/backend.h"
+#include "tensor/capture.h"
 
 /* A new tensor header over `storage` (retained). */
 tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
@@ -16,10 +17,79 @@ tt_tensor *tt__restride(const tt_tensor *t, int ndim, const int64_t *shape, cons
  * "OP: a tensor of shape [...] would have more than ... elements" (no "OP: " when op is NULL). */
 bool tt__numel_fits(int ndim, const int64_t *shape, const char *op);
 void tt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
-void tt__kview(const tt_tensor *t, tt_kview *v);
+static inline bool tt__is_floating(tt_dtype dt) { return dt == TT_F32 || dt == TT_F64; }
+/* tt_numel, inline for the ops' hot paths. */
+static inline int64_t tt__numel(const tt_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+/* tt_is_contiguous and tt_device_of, inline for the ops' hot paths. */
+static inline bool tt__is_contiguous(const tt_tensor *t)
+{
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] == 0) return true;
+        if (t->shape[i] != 1 && t->strides[i] != s) return false;
+        s *= t->shape[i];
+    }
+    return true;
+}
+static inline tt_device tt__device_of(const tt_tensor *t)
+{
+    return (tt_device){t->storage->backend->type, t->storage->device_index};
+}
+
+/* The views and backend an op hands a kernel (inline: every op makes a few).
+ * While this thread captures, the storage is noted and the backend is the
+ * capture's proxy. */
+static inline void tt__kview(const tt_tensor *t, tt_kview *v)
+{
+    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
+    v->buf = t->storage->buf;
+    v->dtype = t->dtype;
+    v->ndim = t->ndim;
+    v->offset = t->offset;
+    for (int i = 0; i < t->ndim; i++) {
+        v->shape[i] = t->shape[i];
+        v->strides[i] = t->strides[i];
+    }
+}
+
 /* t's view broadcast to (ndim, shape) with stride 0 on expanded dims; t must broadcast. */
-void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v);
-const tt_backend *tt__backend(const tt_tensor *t);
+static inline void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
+{
+    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
+    v->buf = t->storage->buf;
+    v->dtype = t->dtype;
+    v->ndim = ndim;
+    v->offset = t->offset;
+    for (int i = 0; i < ndim; i++) {
+        int j = i - (ndim - t->ndim);
+        v->shape[i] = shape[i];
+        v->strides[i] = (j < 0 || t->shape[j] == 1) ? 0 : t->strides[j];
+    }
+}
+
+/* t's elements as a 1-D view of n elements with this stride (t contiguous, or stride 0 for one element). */
+static inline void tt__kview_flat(const tt_tensor *t, int64_t n, int64_t stride, tt_kview *v)
+{
+    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
+    v->buf = t->storage->buf;
+    v->dtype = t->dtype;
+    v->ndim = 1;
+    v->offset = t->offset;
+    v->shape[0] = n;
+    v->strides[0] = stride;
+}
+
+static inline const tt_backend *tt__backend(const tt_tensor *t)
+{
+    if (__builtin_expect(tt__recording != NULL, 0)) return tt__capture_backend(t->storage);
+    return t->storage->backend;
+}
 void tt__storage_release(tt_storage *s);
 /* Wraps a possibly negative dim into [0, ndim); sets PyTorch's error and returns -1 if out of range. */
 int tt__wrap_dim(int dim, int ndim);

@@ -42,7 +42,7 @@ bool tt__binary_int64_kernel(tt_binary_op op)
 {
     return binary_ops[op].kind != KIND_TRUEDIV && binary_ops[op].kind != KIND_NOINT;
 }
-static bool is_comparison(tt_binary_op op) { return tt_is_comparison(op); }
+static bool is_comparison(tt_binary_op op) { return binary_ops[op].kind == KIND_COMPARE; }
 
 /* PyTorch's type promotion: dimensioned tensors outrank 0-d tensors, which
  * outrank Python-style scalars, unless the lower class is of a higher
@@ -168,40 +168,73 @@ static tt_status binary_dtypes(tt_binary_op op, tt_dtype common, tt_dtype *compu
 
 static bool same_shape_as(const tt_tensor *a, const tt_tensor *b)
 {
-    return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++) /* (a loop: a few dims, cheaper than a call to memcmp) */
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+/* Views of a fresh out and of the inputs a and b (each of out's shape, or 0-d)
+ * for an elementwise kernel. When each input is contiguous or one element,
+ * all three go as 1-D views of n elements (the same elements in the same
+ * order, an input of one element with stride 0): the common case of small
+ * loops, without the per-dim work here and in the kernel. */
+static void elementwise_views(const tt_tensor *out, int64_t n, const tt_tensor *a, const tt_tensor *b, tt_kview *vo,
+                              tt_kview *va, tt_kview *vb)
+{
+    bool a_one = a->ndim == 0, b_one = b->ndim == 0;
+    if ((a_one || tt__is_contiguous(a)) && (b_one || tt__is_contiguous(b))) {
+        tt__kview_flat(out, n, 1, vo);
+        tt__kview_flat(a, n, a_one ? 0 : 1, va);
+        tt__kview_flat(b, n, b_one ? 0 : 1, vb);
+        return;
+    }
+    tt__kview(out, vo);
+    tt__kview_expanded(a, out->ndim, out->shape, va);
+    tt__kview_expanded(b, out->ndim, out->shape, vb);
+}
+
+static bool same_device(const tt_tensor *a, const tt_tensor *b)
+{
+    return a->storage->backend == b->storage->backend && a->storage->device_index == b->storage->device_index;
 }
 
 static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tensor *b, tt_dtype common)
 {
-    tt_dtype compute, result;
-    if (tt__check_same_device(a, b, binary_ops[op].name) != TT_OK) return NULL;
-    if (binary_dtypes(op, common, &compute, &result) != TT_OK) return NULL;
+    tt_dtype compute = common, result = common;
+    if (!same_device(a, b) && tt__check_same_device(a, b, binary_ops[op].name) != TT_OK) return NULL;
+    /* floating arithmetic computes and returns its common dtype: the rest is binary_dtypes' */
+    if ((!tt__is_floating(common) || is_comparison(op)) && binary_dtypes(op, common, &compute, &result) != TT_OK)
+        return NULL;
     /* the shape of one operand when the other has it too or is 0-d (no broadcasting to work out) */
     const tt_tensor *like = same_shape_as(a, b) || b->ndim == 0 ? a : a->ndim == 0 ? b : NULL;
     int ndim;
-    int64_t shape[TT_MAX_DIMS];
-    if (like) {
-        ndim = like->ndim;
-        memcpy(shape, like->shape, sizeof(int64_t) * (size_t)ndim);
-    } else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape) != TT_OK) {
-        return NULL;
-    }
-    tt_tensor *ca = tt_cast(a, compute), *cb = ca ? tt_cast(b, compute) : NULL;
+    int64_t broadcast[TT_MAX_DIMS];
+    const int64_t *shape = like ? like->shape : broadcast;
+    if (like) ndim = like->ndim;
+    else if (tt_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &ndim, broadcast) != TT_OK) return NULL;
+    /* (no new reference when the dtype is already right) */
+    const tt_tensor *ca = a->dtype == compute ? a : tt_cast(a, compute);
+    const tt_tensor *cb = !ca ? NULL : b->dtype == compute ? b : tt_cast(b, compute);
     tt_dtype out_dt = (is_comparison(op) || compute == result) ? result : compute;
-    tt_tensor *out = cb ? tt_empty(ndim, shape, out_dt, tt_device_of(a)) : NULL;
-    if (out && tt_numel(out)) {
+    tt_tensor *out = cb ? tt_empty(ndim, shape, out_dt, tt__device_of(a)) : NULL;
+    int64_t n = out ? tt__numel(out) : 0;
+    if (n) {
         tt_kview o, va, vb;
-        tt__kview(out, &o);
-        tt__kview_expanded(ca, ndim, shape, &va);
-        tt__kview_expanded(cb, ndim, shape, &vb);
+        if (like) elementwise_views(out, n, ca, cb, &o, &va, &vb);
+        else {
+            tt__kview(out, &o);
+            tt__kview_expanded(ca, ndim, shape, &va);
+            tt__kview_expanded(cb, ndim, shape, &vb);
+        }
         const tt_backend *be = tt__backend(a);
         if (TT__KERNEL(be, binary, binary_ops[op].name) || be->binary(op, &o, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
         }
     }
-    tt_release(ca);
-    tt_release(cb);
+    if (ca != a) tt_release((tt_tensor *)ca);
+    if (cb != b) tt_release((tt_tensor *)cb);
     if (out && out->dtype != result) { /* bool arithmetic, computed in int64 */
         tt_tensor *r = tt_cast(out, result);
         tt_release(out);
@@ -249,20 +282,28 @@ static tt_tensor *stack_scalar_init(stack_scalar *h, double s, tt_dtype dt, cons
                               .device_index = like->storage->device_index,
                               .buf = &h->value,
                               .nbytes = tt__dtype_size(dt)};
-    memset(&h->tensor, 0, sizeof h->tensor);
+    /* a 0-d header: no shape or strides to clear */
     h->tensor.refcount = 1;
     h->tensor.dtype = dt;
+    h->tensor.ndim = 0;
+    h->tensor.offset = 0;
     h->tensor.storage = &h->storage;
+    h->tensor.flags = 0;
+    h->tensor.ext = NULL;
+    h->tensor.ext_free = NULL;
     return &h->tensor;
 }
 
 /* x OP s (or s OP x when scalar_first): the scalar is a wrapped number. */
 static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double s, bool scalar_first)
 {
-    tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
-    operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
     /* a number never raises a floating tensor's dtype */
-    tt_dtype common = tt_dtype_is_floating(x->dtype) ? x->dtype : result_type(dts, cls, 2);
+    tt_dtype common = x->dtype;
+    if (!tt__is_floating(common)) {
+        tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
+        operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
+        common = result_type(dts, cls, 2);
+    }
     stack_scalar on_stack;
     bool host = tt__backend(x)->host_memory;
     tt_tensor *st = host ? stack_scalar_init(&on_stack, s, common, x) : tt_scalar(s, common, tt_device_of(x));
@@ -368,7 +409,16 @@ static bool reduced_dims(const tt_tensor *x, const int *dims, int ndims, bool *m
     return true;
 }
 
-/* Runs the kernel with out in keepdim form, then drops the reduced dims unless keepdim. */
+/* A kernel's view of a fresh contiguous result t as the contiguous (ndim, shape), which has its elements. */
+static void keepdim_view(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
+{
+    tt__kview(t, v);
+    v->ndim = ndim;
+    memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    tt__contiguous_strides(ndim, shape, v->strides);
+}
+
+/* Runs the kernel with out in keepdim form (a view of out in its final shape, without the reduced dims unless keepdim). */
 static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *mask, bool keepdim, tt_dtype out_dt,
                               tt_tensor **indices)
 {
@@ -378,29 +428,20 @@ static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *m
         kshape[i] = mask[i] ? 1 : x->shape[i];
         if (!mask[i] || keepdim) shape[n++] = kshape[i];
     }
+    /* out (and idx) made in their final shape; the kernel sees them in keepdim form, the same contiguous elements */
     tt_tensor *in = tt_cast(x, out_dt);
-    tt_tensor *out = in ? tt_empty(x->ndim, kshape, out_dt, tt_device_of(x)) : NULL;
-    tt_tensor *idx = (out && indices) ? tt_empty(x->ndim, kshape, TT_I64, tt_device_of(x)) : NULL;
+    tt_tensor *out = in ? tt_empty(n, shape, out_dt, tt__device_of(x)) : NULL;
+    tt_tensor *idx = (out && indices) ? tt_empty(n, shape, TT_I64, tt__device_of(x)) : NULL;
     if (!out || (indices && !idx)) goto fail;
-    if (tt_numel(out)) {
+    if (tt__numel(out)) {
         tt_kview o, i, ix;
-        tt__kview(out, &o);
+        keepdim_view(out, x->ndim, kshape, &o);
         tt__kview(in, &i);
-        if (idx) tt__kview(idx, &ix);
+        if (idx) keepdim_view(idx, x->ndim, kshape, &ix);
         const tt_backend *be = tt__backend(x);
         if (TT__KERNEL(be, reduce, reduce_names[op]) || be->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
     }
     tt_release(in);
-    if (!keepdim) {
-        tt_tensor *v = tt_view(out, n, shape);
-        tt_release(out);
-        out = v;
-        if (idx) {
-            tt_tensor *vi = tt_view(idx, n, shape);
-            tt_release(idx);
-            idx = vi;
-        }
-    }
     if (indices) *indices = idx;
     return out;
 fail:
@@ -884,7 +925,8 @@ static tt_status check_inplace_target(const tt_tensor *x, int ndim, const int64_
     int64_t out[TT_MAX_DIMS];
     char b1[200], b2[200];
     /* y 0-d or of x's shape: nothing to broadcast */
-    bool same = ndim == 0 || (ndim == x->ndim && !memcmp(shape, x->shape, sizeof(int64_t) * (size_t)ndim));
+    bool same = ndim == 0 || ndim == x->ndim;
+    for (int i = 0; same && i < ndim; i++) same = shape[i] == x->shape[i];
     if (!same) {
         if (tt_broadcast_shapes(x->ndim, x->shape, ndim, shape, &n, out) != TT_OK) return tt_last_status();
         same = n == x->ndim;
@@ -930,8 +972,9 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
     if (st != TT_OK) return st;
     tt_dtype dts[2] = {x->dtype, y->dtype};
     operand_class cls[2] = {class_of(x), class_of(y)};
-    tt_dtype compute, result;
-    if ((st = binary_dtypes(op, result_type(dts, cls, 2), &compute, &result)) != TT_OK) return st;
+    tt_dtype common = x->dtype == y->dtype ? x->dtype : result_type(dts, cls, 2), compute = common, result = common;
+    if ((!tt__is_floating(common) || is_comparison(op)) && (st = binary_dtypes(op, common, &compute, &result)) != TT_OK)
+        return st;
     /* PyTorch's can_cast: no writing floats into integers, or numbers into bools. */
     if ((tt_dtype_is_floating(result) && !tt_dtype_is_floating(x->dtype)) || (result != TT_BOOL && x->dtype == TT_BOOL))
         return tt_set_error(TT_EDTYPE, "result type %s can't be cast to the desired output type %s",
@@ -949,15 +992,22 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
     const tt_backend *be = tt__backend(x);
     if (compute == x->dtype && result == x->dtype && be->inplace && be->binary && tt__backend(y) == be &&
         y->storage != x->storage) {
-        tt_tensor *cy = tt_cast(y, compute);
+        const tt_tensor *cy = y->dtype == compute ? y : tt_cast(y, compute);
         if (!cy) return tt_last_status();
-        if (tt_numel(x)) {
+        int64_t n = tt__numel(x);
+        if (n) {
             tt_kview o, vb;
-            tt__kview(x, &o);
-            tt__kview_expanded(cy, x->ndim, x->shape, &vb);
+            bool one = cy->ndim == 0;
+            if (tt__is_contiguous(x) && (one || (same_shape_as(cy, x) && tt__is_contiguous(cy)))) {
+                tt__kview_flat(x, n, 1, &o); /* as elementwise_views */
+                tt__kview_flat(cy, n, one ? 0 : 1, &vb);
+            } else {
+                tt__kview(x, &o);
+                tt__kview_expanded(cy, x->ndim, x->shape, &vb);
+            }
             st = be->binary(op, &o, &o, &vb);
         }
-        tt_release(cy);
+        if (cy != y) tt_release((tt_tensor *)cy);
         if (st == TT_OK) tt_bump_version(x);
         return st;
     }

@@ -130,48 +130,69 @@ tt_status tt__no_kernel(const tt_backend *be, const char *what)
     return tt_set_error(TT_EDEVICE, "the %s backend has no kernel for %s yet", be->name, what);
 }
 
-const tt_backend *tt__backend(const tt_tensor *t)
+/* A tensor that tt_empty makes and its storage share one block, the storage
+ * after the header: one allocation and one free for both. The block goes
+ * with the storage's last reference (views may outlive the header). */
+typedef struct {
+    tt_tensor tensor;
+    tt_storage storage;
+} tensor_block;
+
+/* On a backend whose buffers are host memory, a small tensor's elements come
+ * in the block too (64-byte aligned, as the CPU backend's buffers are), so
+ * that it costs one allocation in all. Not under AddressSanitizer, where
+ * separate buffers keep overruns visible. */
+#define INLINE_BYTES 64
+typedef struct {
+    tensor_block b;
+    _Alignas(64) unsigned char data[INLINE_BYTES];
+} tensor_block_inline;
+#if defined(__SANITIZE_ADDRESS__)
+#define INLINE_DATA 0
+#else
+#define INLINE_DATA 1
+#endif
+
+/* Whether t is the header its storage's block was made with. */
+static bool owns_block(const tt_tensor *t)
 {
-    if (__builtin_expect(tt__recording != NULL, 0)) return tt__capture_backend(t->storage);
-    return t->storage->backend;
+    return (const char *)t->storage == (const char *)t + offsetof(tensor_block, storage);
 }
 
-static tt_storage *storage_new(tt_device dev, size_t nbytes)
-{
-    const tt_backend *be = tt_backend_for(dev.type);
-    if (!be) {
-        tt_set_error(TT_EDEVICE, "no backend for device type %d is built into this tg (devices: %s)", (int)dev.type,
-                     tt_device_syntax());
-        return NULL;
-    }
-    tt_storage *s = tt__pool_alloc(sizeof *s);
-    if (!s) {
-        tt_set_error(TT_ENOMEM, "out of memory");
-        return NULL;
-    }
-    s->buf = be->alloc(dev.index, nbytes ? nbytes : 1);
-    if (!s->buf) {
-        tt__pool_free(s, sizeof *s);
-        /* The CPU backend sets no message of its own (an older error may be pending). */
-        if (dev.type == TT_DEVICE_CPU || !tt_last_status())
-            tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
-        return NULL;
-    }
-    s->refcount = 1;
-    s->backend = be;
-    s->device_index = dev.index;
-    s->nbytes = nbytes;
-    s->version = 0;
-    s->capture = tt__recording ? tt__capture_id() : 0;
-    return s;
-}
-
-void tt__storage_release(tt_storage *s)
+static inline void storage_release(tt_storage *s)
 {
     if (s && --s->refcount == 0) {
+        char *blk = (char *)s - offsetof(tensor_block, storage);
+        if (s->inline_data) {
+            tt__pool_free(blk, sizeof(tensor_block_inline));
+            return;
+        }
         s->backend->free(s->device_index, s->buf);
-        tt__pool_free(s, sizeof *s);
+        tt__pool_free(blk, sizeof(tensor_block));
     }
+}
+
+void tt__storage_release(tt_storage *s) { storage_release(s); }
+
+/* Sets a header's fields (memory of sizeof(tt_tensor)) over storage, which it
+ * then holds a reference to. */
+static void header_init(tt_tensor *t, tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape,
+                        const int64_t *strides, int64_t offset)
+{
+    /* field by field (no clearing of the dims past ndim, which nothing reads) */
+    t->refcount = 1;
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        t->shape[i] = shape[i];
+        t->strides[i] = strides[i];
+    }
+    t->offset = offset;
+    t->storage = storage;
+    t->flags = 0;
+    t->ext = NULL;
+    t->ext_free = NULL;
+    storage->refcount++;
 }
 
 /* A header over storage for a shape already checked to fit. */
@@ -183,18 +204,44 @@ static tt_tensor *new_header(tt_storage *storage, tt_dtype dt, int ndim, const i
         tt_set_error(TT_ENOMEM, "out of memory");
         return NULL;
     }
-    memset(t, 0, sizeof *t);
-    t->refcount = 1;
-    t->dtype = dt;
-    t->ndim = ndim;
-    for (int i = 0; i < ndim; i++) {
-        t->shape[i] = shape[i];
-        t->strides[i] = strides[i];
-    }
-    t->offset = offset;
-    t->storage = storage;
-    storage->refcount++;
+    header_init(t, storage, dt, ndim, shape, strides, offset);
     return t;
+}
+
+/* A new tensor with a new storage of nbytes on dev, in one block. */
+static tt_tensor *new_tensor(tt_device dev, size_t nbytes, tt_dtype dt, int ndim, const int64_t *shape,
+                             const int64_t *strides)
+{
+    const tt_backend *be = backends[0]->type == dev.type ? backends[0] : tt_backend_for(dev.type);
+    if (!be) {
+        tt_set_error(TT_EDEVICE, "no backend for device type %d is built into this tg (devices: %s)", (int)dev.type,
+                     tt_device_syntax());
+        return NULL;
+    }
+    bool inline_data = INLINE_DATA && be->host_memory && nbytes <= INLINE_BYTES;
+    tensor_block *blk = tt__pool_alloc(inline_data ? sizeof(tensor_block_inline) : sizeof(tensor_block));
+    if (!blk) {
+        tt_set_error(TT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    tt_storage *s = &blk->storage;
+    s->inline_data = inline_data;
+    s->buf = inline_data ? ((tensor_block_inline *)blk)->data : be->alloc(dev.index, nbytes ? nbytes : 1);
+    if (!s->buf) {
+        tt__pool_free(blk, sizeof *blk);
+        /* The CPU backend sets no message of its own (an older error may be pending). */
+        if (dev.type == TT_DEVICE_CPU || !tt_last_status())
+            tt_set_error(TT_ENOMEM, "out of memory allocating %zu bytes on %s", nbytes, tt_device_name(dev));
+        return NULL;
+    }
+    s->refcount = 0; /* the header's reference is the one */
+    s->backend = be;
+    s->device_index = dev.index;
+    s->nbytes = nbytes;
+    s->version = 0;
+    s->capture = tt__recording ? tt__capture_id() : 0;
+    header_init(&blk->tensor, s, dt, ndim, shape, strides, 0);
+    return &blk->tensor;
 }
 
 tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_t *shape, const int64_t *strides,
@@ -202,7 +249,10 @@ tt_tensor *tt__new_view(tt_storage *storage, tt_dtype dt, int ndim, const int64_
 {
     /* Every view passes here: none may count more elements than int64 holds
      * (expand and restriding make no storage that would catch it). */
-    if (!tt__numel_fits(ndim, shape, NULL)) return NULL;
+    int64_t n = 1;
+    bool fits = true;
+    for (int i = 0; i < ndim; i++) fits &= shape[i] >= 0 && !__builtin_mul_overflow(n, shape[i], &n);
+    if (!fits && !tt__numel_fits(ndim, shape, NULL)) return NULL;
     return new_header(storage, dt, ndim, shape, strides, offset);
 }
 
@@ -223,8 +273,9 @@ void tt_release(tt_tensor *t)
 {
     if (!t || --t->refcount > 0) return;
     if (t->ext_free) t->ext_free(t->ext);
-    tt__storage_release(t->storage);
-    tt__pool_free(t, sizeof *t);
+    tt_storage *s = t->storage;
+    if (!owns_block(t)) tt__pool_free(t, sizeof *t); /* else it goes with its storage's block */
+    storage_release(s);
 }
 
 /* A tensor's shape was checked when it was made (no negative size, a count
@@ -236,50 +287,14 @@ int64_t tt_numel(const tt_tensor *t)
     return n;
 }
 
-bool tt_is_contiguous(const tt_tensor *t)
-{
-    int64_t s = 1;
-    for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] == 0) return true;
-        if (t->shape[i] != 1 && t->strides[i] != s) return false;
-        s *= t->shape[i];
-    }
-    return true;
-}
+bool tt_is_contiguous(const tt_tensor *t) { return tt__is_contiguous(t); }
 
-tt_device tt_device_of(const tt_tensor *t) { return (tt_device){t->storage->backend->type, t->storage->device_index}; }
+tt_device tt_device_of(const tt_tensor *t) { return tt__device_of(t); }
 
 uint64_t tt_version(const tt_tensor *t) { return t->storage->version; }
 void tt_bump_version(tt_tensor *t)
 {
     if (!(t->flags & TT_FLAG_UNTRACKED_VERSION)) t->storage->version++;
-}
-
-void tt__kview(const tt_tensor *t, tt_kview *v)
-{
-    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
-    v->buf = t->storage->buf;
-    v->dtype = t->dtype;
-    v->ndim = t->ndim;
-    v->offset = t->offset;
-    for (int i = 0; i < t->ndim; i++) {
-        v->shape[i] = t->shape[i];
-        v->strides[i] = t->strides[i];
-    }
-}
-
-void tt__kview_expanded(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
-{
-    if (__builtin_expect(tt__recording != NULL, 0)) tt__capture_storage(t->storage);
-    v->buf = t->storage->buf;
-    v->dtype = t->dtype;
-    v->ndim = ndim;
-    v->offset = t->offset;
-    for (int i = 0; i < ndim; i++) {
-        int j = i - (ndim - t->ndim);
-        v->shape[i] = shape[i];
-        v->strides[i] = (j < 0 || t->shape[j] == 1) ? 0 : t->strides[j];
-    }
 }
 
 tt_status tt__check_same_device(const tt_tensor *a, const tt_tensor *b, const char *op)
@@ -369,15 +384,26 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
         tt_set_error(TT_EINVAL, "a tensor has at most %d dimensions, got %d", TT_MAX_DIMS, ndim);
         return NULL;
     }
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] < 0) {
-            char buf[160];
-            tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s", (long long)shape[i],
-                         tt_shape_str(ndim, shape, buf, sizeof buf));
-            return NULL;
-        }
-    int64_t n = tt_shape_numel(ndim, shape);
-    if (n < 0 && !tt__numel_fits(ndim, shape, NULL)) return NULL; /* the error */
+    /* One pass for the common case: sizes all positive, the count and the
+     * strides (which are then the same products) without overflow. */
+    int64_t strides[TT_MAX_DIMS], n = 1;
+    bool plain = true;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = n;
+        plain &= shape[i] > 0 && !__builtin_mul_overflow(n, shape[i], &n);
+    }
+    if (!plain) {
+        for (int i = 0; i < ndim; i++)
+            if (shape[i] < 0) {
+                char buf[160];
+                tt_set_error(TT_EINVAL, "Trying to create tensor with negative dimension %lld: %s", (long long)shape[i],
+                             tt_shape_str(ndim, shape, buf, sizeof buf));
+                return NULL;
+            }
+        n = tt_shape_numel(ndim, shape);
+        if (n < 0 && !tt__numel_fits(ndim, shape, NULL)) return NULL; /* the error */
+        tt__contiguous_strides(ndim, shape, strides);
+    }
     size_t bytes;
     if (__builtin_mul_overflow((size_t)n, tt__dtype_size(dt), &bytes)) {
         char buf[160];
@@ -385,13 +411,7 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
                      tt_shape_str(ndim, shape, buf, sizeof buf));
         return NULL;
     }
-    tt_storage *s = storage_new(dev, bytes);
-    if (!s) return NULL;
-    int64_t strides[TT_MAX_DIMS];
-    tt__contiguous_strides(ndim, shape, strides);
-    tt_tensor *t = new_header(s, dt, ndim, shape, strides, 0);
-    tt__storage_release(s); /* the tensor holds it now (or nobody does) */
-    return t;
+    return new_tensor(dev, bytes, dt, ndim, shape, strides);
 }
 
 tt_tensor *tt_full(int ndim, const int64_t *shape, double value, tt_dtype dt, tt_device dev)

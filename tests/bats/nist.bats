@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # tg-fit's default method (Levenberg-Marquardt) on NIST's StRD nonlinear
 # regression problems of lower difficulty, from both of NIST's starting
-# points: every parameter to 6 significant digits of NIST's certified value,
-# every standard error to 4, converged=1. The data and certified values are
+# points: every parameter to 9 significant digits of NIST's certified value,
+# every standard error to 7, converged=1 (issue 18 asks 6 and 4; the method
+# polishes its end with Gauss-Newton steps, and without them Chwirut2 and
+# Lanczos3 stop at 6.4-7.5 digits). The data and certified values are
 # bench/nist/ (problems.tsv; sources in bench/nist/README.md). The problems
 # of average and higher difficulty are left to bench/nist (make bench-nist):
 # they judge the method and are not what it was tuned on.
@@ -28,7 +30,7 @@ within() {
 
 # nist PROBLEM: fits it from both starts and checks the answers.
 nist() {
-  local p=$1 data model params cert sds start init out name i
+  local p=$1 pdigits=9 sdigits=7 data model params cert sds start init out name i
   data="$NIST/$(field "$p" data)" model=$(field "$p" model) params=$(field "$p" params)
   IFS=, read -ra names <<<"$params"
   IFS=, read -ra cert <<<"$(field "$p" certified)"
@@ -44,8 +46,8 @@ nist() {
     echo "$out" | grep -qx "converged=1" || { echo "$p $start: not converged"; return 1; }
     for i in "${!names[@]}"; do
       name=${names[$i]}
-      within "$(echo "$out" | sed -n "s/^$name=//p")" "${cert[$i]}" 6 "$p $start $name" || return 1
-      within "$(echo "$out" | sed -n "s/^${name}_stderr=//p")" "${sds[$i]}" 4 "$p $start ${name}_stderr" || return 1
+      within "$(echo "$out" | sed -n "s/^$name=//p")" "${cert[$i]}" $pdigits "$p $start $name" || return 1
+      within "$(echo "$out" | sed -n "s/^${name}_stderr=//p")" "${sds[$i]}" $sdigits "$p $start ${name}_stderr" || return 1
     done
   done
 }
