@@ -49,6 +49,21 @@ typedef struct {
     double nondet_tol;      /* allowed |J1 - J2| between two backward runs (0.0) */
     bool check_grad_dtypes; /* a gradient's dtype must equal its input's (false) */
     uint64_t seed;          /* gradgradcheck's random grad_outputs (0) */
+    /* Capture one evaluation of the function and replay its kernels for the
+     * others of the numerical Jacobian, and one backward for the others of
+     * each analytical Jacobian (tg/plan.h) (false). A replay makes the same
+     * kernel calls on the perturbed inputs (the moved one-hot grad_output),
+     * so the report has the same bits as with calls, at the cost of the
+     * arithmetic alone. It assumes what gradcheck does: the function and its
+     * backward compute from their inputs' values with tg/tt calls (no counter,
+     * global or clock changes what they do; a backward that is not
+     * deterministic then shows only where the two analytical Jacobians'
+     * captured backwards differ). Calls are made instead when the
+     * capture is refused (an op whose result's size depends on the data: that
+     * call is then made again), when the call draws random numbers or writes a
+     * tensor made outside it, and from the first replay whose host reads
+     * (tt_item, tt_to_host, an index's bounds check) differ from the capture's. */
+    bool replay;
 } tg_gradcheck_options;
 
 /* PyTorch's defaults, listed above. */

@@ -7,12 +7,18 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tensor/capture.h"
 #include "tg/gradcheck.h"
 
 void tg_gradcheck_defaults(tg_gradcheck_options *o)
 {
-    *o = (tg_gradcheck_options){
-        .eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .nondet_tol = 0.0, .check_grad_dtypes = false, .seed = 0};
+    *o = (tg_gradcheck_options){.eps = 1e-6,
+                                .atol = 1e-5,
+                                .rtol = 1e-3,
+                                .nondet_tol = 0.0,
+                                .check_grad_dtypes = false,
+                                .seed = 0,
+                                .replay = false};
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -189,12 +195,109 @@ static int call_and_read(const checked *c, tt_tensor **outs, double **vals)
     return k;
 }
 
+/* Replay (opts->replay): the first of a run of like calls (f at perturbed
+ * inputs; the backward at one-hot grad_outputs) is captured
+ * (tensor/capture.h), and the rest replay its kernels. The call's inputs are
+ * changed in place, so the replayed kernels read the new values and rewrite
+ * the captured call's results: the same arithmetic as a call, so the same
+ * bits. Replay stops, and calls are made, when the capture is refused (an op
+ * whose size depends on the data: that call is made again), when the call
+ * draws random numbers or writes a tensor made outside it, and from the first
+ * replay whose host reads (guards) give other values than the capture's. */
+typedef struct {
+    bool on; /* still replaying, or about to capture */
+    tt__tape *tape;
+    int n;
+    tt_tensor **kept; /* the captured call's results (entries may be NULL), rewritten by each replay */
+} replayer;
+
+static void replayer_stop(replayer *rp)
+{
+    rp->on = false;
+    tt__tape_free(rp->tape);
+    rp->tape = NULL;
+    if (rp->kept) release_all(rp->n, rp->kept);
+    free(rp->kept);
+    rp->kept = NULL;
+    rp->n = 0;
+}
+
+/* Whether the call about to be made is to be captured (capture started). */
+static bool replayer_capture_begin(replayer *rp)
+{
+    if (!rp->on || rp->tape) return false;
+    if (tt__capture_begin() == TT_OK) return true;
+    tt_clear_error(); /* gradcheck inside a captured step: that capture records the calls */
+    replayer_stop(rp);
+    return false;
+}
+
+/* Ends the capture of a call that returned st with results res[0..n): true
+ * when the call ran to its end as a call does (res are its results); false
+ * when it must be made again, eagerly, for its true results or error. */
+static bool replayer_capture_end(replayer *rp, tt_status st, int n, tt_tensor *const *res)
+{
+    tt__tape *tape = tt__capture_end(st);
+    if (!tape) {
+        tt_clear_error();
+        replayer_stop(rp);
+        return false;
+    }
+    if (!tt__tape_self_contained(tape) || !(rp->kept = calloc((size_t)n + 1, sizeof *rp->kept))) {
+        tt__tape_free(tape);
+        replayer_stop(rp);
+        return true;
+    }
+    rp->tape = tape;
+    rp->n = n;
+    for (int i = 0; i < n; i++) rp->kept[i] = res[i] ? tt_retain(res[i]) : NULL;
+    return true;
+}
+
+/* One replay: true when it ran (rp->kept hold the results); false when the
+ * call is to be made. */
+static bool replayer_run(replayer *rp)
+{
+    if (!rp->tape) return false;
+    if (tt__tape_run(rp->tape, NULL) == TT_OK) return true;
+    tt_clear_error(); /* self-contained: only the call's own buffers were written */
+    replayer_stop(rp);
+    return false;
+}
+
+/* f at the current inputs (replayed or called), its outputs' values read. */
+static int evaluate(const checked *c, replayer *rp, tt_tensor **outs, double **vals)
+{
+    if (replayer_run(rp)) {
+        for (int o = 0; o < rp->n; o++) {
+            outs[o] = tt_retain(rp->kept[o]);
+            if (read_host(outs[o], &vals[o]) != TT_OK) {
+                release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+                return -1;
+            }
+        }
+        return rp->n;
+    }
+    if (replayer_capture_begin(rp)) {
+        int k = call(c, outs);
+        bool ran = replayer_capture_end(rp, k >= 0 ? TT_OK : tt_last_status(), k, outs);
+        for (int o = 0; ran && o < k; o++)
+            if (read_host(outs[o], &vals[o]) != TT_OK) {
+                release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+                return -1;
+            }
+        if (ran) return k;
+        release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+    }
+    return call_and_read(c, outs, vals);
+}
+
 /* Perturbs element k of input `in` to orig -/+ eps (in the input's dtype, as
  * `orig - v` on a 0-d tensor does), runs f at both points and writes row k
  * of each output's Jacobian: (f(x+eps) - f(x-eps)) / (2 eps) in the output's
  * dtype. The element is restored bit for bit. */
-static tt_status perturb_row(const checked *c, tt_tensor *in, int64_t k, double eps, tt_tensor *const *ref,
-                             double **jac)
+static tt_status perturb_row(const checked *c, replayer *rp, tt_tensor *in, int64_t k, double eps,
+                             tt_tensor *const *ref, double **jac)
 {
     tt_tensor *elem = element_view(in, k);
     if (!elem) return tt_last_status();
@@ -210,8 +313,8 @@ static tt_status perturb_row(const checked *c, tt_tensor *in, int64_t k, double 
     double *va[TG_GRADCHECK_MAX_OUTPUTS] = {0}, *vb[TG_GRADCHECK_MAX_OUTPUTS] = {0};
     int na = -1, nb = -1;
     if ((st = tt_fill_(elem, lo)) == TT_OK) {
-        na = call_and_read(c, outa, va);
-        if ((st = tt_fill_(elem, hi)) == TT_OK && na >= 0) nb = call_and_read(c, outb, vb);
+        na = evaluate(c, rp, outa, va);
+        if ((st = tt_fill_(elem, hi)) == TT_OK && na >= 0) nb = evaluate(c, rp, outb, vb);
     }
     /* Always restore, keeping the first error. */
     tt_status rs = tt_fill_(elem, orig);
@@ -271,7 +374,7 @@ static void numerical_free(numerical *nm, int ndiff)
 }
 
 static tt_status numerical_jacobians(const checked *c, int ndiff, tt_tensor *const *diff, tt_tensor *const *outs,
-                                     int nout, double eps, numerical *nm)
+                                     int nout, const tg_gradcheck_options *o, numerical *nm)
 {
     nm->nout = nout;
     nm->num = calloc((size_t)(ndiff * nout) + 1, sizeof *nm->num);
@@ -282,19 +385,20 @@ static tt_status numerical_jacobians(const checked *c, int ndiff, tt_tensor *con
         nm->numel_out[o] = tt_numel(outs[o]);
         nm->dtype_out[o] = outs[o]->dtype;
     }
-    for (int j = 0; j < ndiff; j++) {
+    replayer rp = {.on = o->replay};
+    tt_status st = TT_OK;
+    for (int j = 0; st == TT_OK && j < ndiff; j++) {
         int64_t rows = tt_numel(diff[j]);
-        for (int o = 0; o < nout; o++) {
-            size_t n = (size_t)(rows * nm->numel_out[o]);
-            if (!(nm->num[j * nout + o] = calloc(n + 1, sizeof(double))))
-                return tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
+        for (int k = 0; st == TT_OK && k < nout; k++) {
+            size_t n = (size_t)(rows * nm->numel_out[k]);
+            if (!(nm->num[j * nout + k] = calloc(n + 1, sizeof(double))))
+                st = tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
         }
-        for (int64_t k = 0; k < rows; k++) {
-            tt_status st = perturb_row(c, diff[j], k, eps, ref, &nm->num[j * nout]);
-            if (st != TT_OK) return st;
-        }
+        for (int64_t k = 0; st == TT_OK && k < rows; k++)
+            st = perturb_row(c, &rp, diff[j], k, o->eps, ref, &nm->num[j * nout]);
     }
-    return TT_OK;
+    replayer_stop(&rp);
+    return st;
 }
 
 /* ---- the analytical Jacobian -------------------------------------------- */
@@ -303,21 +407,40 @@ typedef struct {
     bool sizes_ok, types_ok;
 } grad_attrs;
 
+/* Sets element c of the one-hot grad_output go to value. */
+static tt_status set_element(tt_tensor *go, int64_t c, double value)
+{
+    tt_tensor *e = element_view(go, c);
+    tt_status st = e ? tt_fill_(e, value) : tt_last_status();
+    tt_release(e);
+    return st;
+}
+
 /* One backward per output element with a one-hot grad_output (PyTorch's
  * _compute_analytical_jacobian_rows): column c of jac[j] is d out[c] / d
- * diff[j], in the input's dtype; an unused input gives a zero column. */
-static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const *diff, double **jac, grad_attrs *attrs)
+ * diff[j], in the input's dtype; an unused input gives a zero column. The
+ * one grad_output is moved from element to element, so that the backwards
+ * can be replayed (opts->replay). */
+static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const *diff, double **jac, grad_attrs *attrs,
+                                     bool replay)
 {
     int64_t cols = tt_numel(out);
-    tt_tensor **grads = calloc((size_t)ndiff + 1, sizeof *grads);
-    if (!grads) return tt_set_error(TT_ENOMEM, "out of memory in gradcheck");
-    tt_status st = TT_OK;
+    tt_tensor **grads = calloc((size_t)ndiff + 1, sizeof *grads), *go = tt_zeros_like(out);
+    replayer rp = {.on = replay};
+    tt_status st = !grads ? tt_set_error(TT_ENOMEM, "out of memory in gradcheck") : go ? TT_OK : tt_last_status();
     for (int64_t c = 0; st == TT_OK && c < cols; c++) {
-        tt_tensor *go = tt_zeros_like(out), *e = go ? element_view(go, c) : NULL;
-        if (!e || (st = tt_fill_(e, 1.0)) != TT_OK) st = tt_last_status();
-        tt_release(e);
-        if (st == TT_OK) st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
-        tt_release(go);
+        if (c > 0 && (st = set_element(go, c - 1, 0.0)) != TT_OK) break;
+        if ((st = set_element(go, c, 1.0)) != TT_OK) break;
+        if (replayer_run(&rp)) {
+            for (int j = 0; j < ndiff; j++) grads[j] = rp.kept[j] ? tt_retain(rp.kept[j]) : NULL;
+        } else {
+            bool capturing = replayer_capture_begin(&rp);
+            st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
+            if (capturing && !replayer_capture_end(&rp, st, ndiff, grads)) {
+                release_all(ndiff, grads);
+                st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
+            }
+        }
         for (int j = 0; st == TT_OK && j < ndiff; j++) {
             int64_t rows = tt_numel(diff[j]);
             tt_tensor *g = grads[j];
@@ -334,6 +457,8 @@ static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const
         }
         release_all(ndiff, grads);
     }
+    replayer_stop(&rp);
+    tt_release(go);
     free(grads);
     return st;
 }
@@ -548,7 +673,7 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
         }
     r->noutputs = nd;
 
-    if ((st = numerical_jacobians(c, ndiff, diff, outs, nall, o.eps, &nm)) != TT_OK) goto done;
+    if ((st = numerical_jacobians(c, ndiff, diff, outs, nall, &o, &nm)) != TT_OK) goto done;
 
     if (nd == 0) {
         /* _check_no_differentiable_outputs: then the function must be constant. */
@@ -587,8 +712,8 @@ static tt_status run_gradcheck(const checked *c, const tg_gradcheck_options *opt
         }
         /* Everything twice, to catch nondeterminism ("reentrancy"). */
         grad_attrs attrs = {true, true};
-        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana1, &attrs)) != TT_OK) goto done;
-        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana2, &attrs)) != TT_OK) goto done;
+        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana1, &attrs, o.replay)) != TT_OK) goto done;
+        if ((st = analytical_jacobian(douts[oi], ndiff, diff, ana2, &attrs, o.replay)) != TT_OK) goto done;
         bool reentrant = true;
         for (int j = 0; j < ndiff; j++) {
             /* (j1 - j2).abs().max() > nondet_tol: a NaN maximum compares false */

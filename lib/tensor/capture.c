@@ -223,6 +223,11 @@ static tt_status rec_rng(int dev, const tt_kview *o, tt_rng_dist dist, uint64_t 
             }
             r->gen = g;
             r->delta = offset - t->gen_base[g];
+            /* the step's advance of the generator, from its draws: the
+             * generator itself may be gone when the capture ends (a step's own) */
+            uint64_t n = 1;
+            for (int d = 0; d < o->ndim; d++) n *= (uint64_t)o->shape[d];
+            if (r->delta + n > t->gen_used[g]) t->gen_used[g] = r->delta + n;
         }
         t->pending_gen_set = false;
     }
@@ -590,10 +595,6 @@ tt__tape *tt__capture_end(tt_status step_status)
         tt__tape_free(t);
         return NULL;
     }
-    for (int g = 0; g < t->ngens; g++) {
-        tt_generator *gen = t->gens[g] ? t->gens[g] : tt_default_generator();
-        t->gen_used[g] = gen->offset - t->gen_base[g];
-    }
     optimize(t);
     /* whether a read may be redone eagerly: nothing from outside written before it */
     bool external = false;
@@ -676,6 +677,16 @@ bool tt__tape_uses(const tt__tape *t, const tt_tensor *x, const char **writer)
     for (int i = 0; i < t->nrecs && !*writer; i++)
         for (int k = rec_writes(&t->recs[i], w); k--;)
             if (w[k] == s) *writer = rec_name(&t->recs[i], name, sizeof name);
+    return true;
+}
+
+bool tt__tape_self_contained(const tt__tape *t)
+{
+    if (t->ngens) return false;
+    int w[2];
+    for (int i = 0; i < t->nrecs; i++)
+        for (int k = rec_writes(&t->recs[i], w); k--;)
+            if (!t->sto[w[k]].own) return false;
     return true;
 }
 

@@ -44,5 +44,9 @@ int tt__tape_dispatches(const tt__tape *t); /* and dispatches, a fused run count
  * call writes it, *writer gets that call's description ("binary mul"), else
  * NULL. */
 bool tt__tape_uses(const tt__tape *t, const tt_tensor *x, const char **writer);
+/* Whether replaying t writes only buffers made during its step and draws no
+ * random numbers (whose generator the step may have freed): then a replay can
+ * stop at a guard and the step run eagerly in its place, at no cost in bits. */
+bool tt__tape_self_contained(const tt__tape *t);
 
 #endif
