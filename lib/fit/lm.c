@@ -277,14 +277,18 @@ static double lm_parameter(int np, const double *R, int q, const double *qtr, co
  * half the last (Newton's contraction near a minimum) and the sum of squares
  * stays within its rounding: each residual pred - y carries eps (|pred| +
  * |y|), so the sum 2 eps (|pred| + |y|) . |r|, at most about 4 eps |y| |r|
- * (ynorm: |sqrt(W) y|). A few steps at most, each counted as an iteration. */
-static tt_status polish(tgf_fit *F, double *theta, const double *D, double ynorm, int64_t maxsteps, double *sse)
+ * (ynorm: |sqrt(W) y|). A few steps at most, each counted as an iteration.
+ * R_end: R at theta with its sum of squares *sse when the caller has them
+ * (the last trial was refused), else NULL and a pass makes them. */
+static tt_status polish(tgf_fit *F, double *theta, const double *R_end, const double *D, double ynorm, int64_t maxsteps,
+                        double *sse)
 {
     int np = F->model->np, q = np + 1;
     double R[Q * Q], R1[Q * Q], qtr[MAX_PARAMS], p[MAX_PARAMS], S[MAX_PARAMS * MAX_PARAMS], trial[MAX_PARAMS];
-    double Dp[MAX_PARAMS], s0, s1, last = INFINITY;
-    tt_status st = lm_pass(F, theta, R, &s0);
-    if (st) return st;
+    double Dp[MAX_PARAMS], s0 = *sse, s1, last = INFINITY;
+    tt_status st;
+    if (R_end) memcpy(R, R_end, sizeof R);
+    else if ((st = lm_pass(F, theta, R, &s0))) return st;
     for (int k = 0; k < 8 && F->steps < maxsteps; k++) {
         for (int i = 0; i < np; i++) qtr[i] = R[i * q + np];
         if (!solve_damped(np, R, q, qtr, D, 0, p, S)) break;
@@ -419,7 +423,9 @@ static tt_status lm_attempt(tgf_fit *F, double *theta, int64_t first, int64_t ma
                 F->lm_stalled = !small_f && !small_x && gnorm > 1e-6;
                 F->steps = step;
                 F->lm_end_sse = accepted ? sse1 : sse;
-                if (!F->lm_stalled && !exact && (st = polish(F, theta, D, ynorm, maxsteps, &F->lm_end_sse))) return st;
+                if (!F->lm_stalled && !exact &&
+                    (st = polish(F, theta, accepted ? NULL : R, D, ynorm, maxsteps, &F->lm_end_sse)))
+                    return st;
                 vanished_columns(np, theta, cn, cmax, ynorm + sqrt(F->lm_end_sse), vanished);
                 return TT_OK;
             }
