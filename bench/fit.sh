@@ -27,7 +27,7 @@ if /usr/bin/python3 -c 'import torch, h5py' 2>/dev/null; then have_torch=1; else
   echo "PyTorch is absent (/usr/bin/python3 cannot import torch and h5py): tg only"
 fi
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. bench/lib.sh
 
 # tg_time RUNS WARMUP CMD...: runs CMD (after WARMUP warm-ups), sets tg_ms (the
 # median wall time), tg_rss (the largest peak RSS, KiB), and leaves the last

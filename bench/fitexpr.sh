@@ -18,7 +18,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 bin/tg-gen line --slope 2 --intercept 1 --noise 0.1 -n "$n" --x-range 0,1 --seed 3 --dtype f32 -o "$out/d.h5"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. bench/lib.sh
 # wall RUNS CMD...: the median wall time in ms of RUNS runs after one warm-up; the last output in $out/o
 wall() {
   local k=$1 i t0

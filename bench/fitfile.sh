@@ -22,7 +22,7 @@ make -s --no-print-directory B="$B" bin/tg-fit bin/tg-gen "$B/bench/fitfile" "$B
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. bench/lib.sh
 # wall CMD...: the median wall time of CMD in ms over $runs runs after a warm-up
 wall() {
   local i t0
