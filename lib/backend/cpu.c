@@ -766,6 +766,33 @@ static tt_status cpu_binary(tt_binary_op op, const tt_kview *out, const tt_kview
     return TT_OK;
 }
 
+/* The op layer's flat layout: the row function straight away, without views
+ * or the checks of run_one_row (which takes the same layout to the same
+ * call). Work big enough for threads goes through the views. */
+static tt_status cpu_binary_flat(tt_binary_op op, tt_dtype dt, int64_t n, const tt_flat *out, const tt_flat *a,
+                                 const tt_flat *b)
+{
+    if (n >= PAR_MIN) {
+        tt_kview v[3];
+        const tt_flat *f[3] = {out, a, b};
+        for (int k = 0; k < 3; k++)
+            v[k] = (tt_kview){.buf = f[k]->buf,
+                              .dtype = dt,
+                              .ndim = 1,
+                              .offset = f[k]->offset,
+                              .shape = {n},
+                              .strides = {f[k]->step}};
+        return cpu_binary(op, &v[0], &v[1], &v[2]);
+    }
+    int64_t es = (int64_t)tt__dtype_size(dt);
+    char *p[3] = {(char *)out->buf + out->offset * es, (char *)a->buf + a->offset * es,
+                  (char *)b->buf + b->offset * es};
+    int64_t s[3] = {es, a->step * es, b->step * es};
+    if (dt == TT_F32) binary_f32(&op, n, p, s);
+    else binary_f64(&op, n, p, s);
+    return TT_OK;
+}
+
 /* ---- where, clamp -------------------------------------------------------------- */
 #define WHERE_LOOP(T)               \
     for (int64_t i = 0; i < n; i++) \
@@ -1096,7 +1123,7 @@ static void reduce_part(void *c, int64_t lo, int64_t hi)
 /* The reduction's plan: kept dims (index the output) and reduced ones. */
 static void reduce_plan_make(const tt_kview *out, const tt_kview *in, const tt_kview *idx, reduce_plan *pl)
 {
-    memset(pl, 0, sizeof *pl);
+    pl->nkeep = pl->nred = 0; /* (every read of the arrays stays below these counts) */
     for (int d = 0; d < in->ndim; d++) {
         if (in->shape[d] == 1) continue;
         if (out->shape[d] == 1) {
@@ -1679,6 +1706,7 @@ const tt_backend tt_cpu_backend = {
     .rng = cpu_rng,
     .unary = cpu_unary,
     .binary = cpu_binary,
+    .binary_flat = cpu_binary_flat,
     .where = cpu_where,
     .clamp = cpu_clamp,
     .reduce = cpu_reduce,

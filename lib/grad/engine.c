@@ -46,19 +46,28 @@ static void list_free(node_list *l)
     if (l->v != l->local) tt__pool_free(l->v, l->cap * sizeof *l->v);
 }
 
-static bool push(node_list *l, tg_node *n)
+/* A full list's push: it grows first. */
+static __attribute__((noinline)) bool push_grown(node_list *l, tg_node *n)
 {
-    if (l->n == l->cap) {
-        tg_node **grown = grow(l->v == l->local ? NULL : l->v, l->n, &l->cap, l->n + 1, sizeof *grown);
-        if (grown && l->v == l->local) memcpy(grown, l->local, l->n * sizeof *grown);
-        if (!grown) {
-            tt_set_error(TT_ENOMEM, "out of memory in backward");
-            return false;
-        }
-        l->v = grown;
+    tg_node **grown = grow(l->v == l->local ? NULL : l->v, l->n, &l->cap, l->n + 1, sizeof *grown);
+    if (grown && l->v == l->local) memcpy(grown, l->local, l->n * sizeof *grown);
+    if (!grown) {
+        tt_set_error(TT_ENOMEM, "out of memory in backward");
+        return false;
     }
+    l->v = grown;
     l->v[l->n++] = n;
     return true;
+}
+
+/* (Inline: the engine pushes a few times per node; growing is the rare case.) */
+static inline bool push(node_list *l, tg_node *n)
+{
+    if (__builtin_expect(l->n < l->cap, 1)) {
+        l->v[l->n++] = n;
+        return true;
+    }
+    return push_grown(l, n);
 }
 
 /* A max-heap on sequence numbers: the ready queue. */
@@ -112,8 +121,10 @@ static void init_node(run *r, tg_node *n)
     n->epoch = r->epoch;
     n->deps = 0;
     n->needed = r->accumulate;
-    tt_release(n->buffer);
-    n->buffer = NULL;
+    if (n->buffer) { /* (a run leaves none behind, unless it stopped on an error) */
+        tt_release(n->buffer);
+        n->buffer = NULL;
+    }
 }
 
 static int capture_index(const run *r, const tg_node *n)
@@ -290,9 +301,11 @@ static tt_status execute(run *r, tg_node *n)
     tt_status st = TT_OK;
     if (grad && n->needed) {
         const tg_hook *hooks = n->variable ? (tg__meta(n->variable) ? tg__meta(n->variable)->hooks : NULL) : n->hooks;
-        tt_clear_error();
-        grad = run_hooks(hooks, grad);
-        if (!grad) return tt_last_status();
+        if (hooks) {
+            tt_clear_error();
+            grad = run_hooks(hooks, grad);
+            if (!grad) return tt_last_status();
+        }
         if (n->retain_grad_target) {
             tg_meta *m = n->retain_grad_target;
             tt_tensor *kept = r->create_graph ? tt_retain(grad) : tt_clone(grad);
@@ -373,10 +386,11 @@ static tt_status run_engine(int nroots, tg_node *const *roots, tt_tensor *const 
             if (!queued && !heap_push(&r.ready, roots[i])) st = tt_last_status();
         }
     while (st == TT_OK && r.ready.n) st = execute(&r, heap_pop(&r.ready));
-    for (size_t i = 0; i < r.visited.n; i++) { /* nothing of this run stays behind */
-        tt_release(r.visited.v[i]->buffer);
-        r.visited.v[i]->buffer = NULL;
-    }
+    for (size_t i = 0; i < r.visited.n; i++) /* nothing of this run stays behind */
+        if (r.visited.v[i]->buffer) {
+            tt_release(r.visited.v[i]->buffer);
+            r.visited.v[i]->buffer = NULL;
+        }
     tg_set_grad_enabled(prev_mode);
     list_free(&r.visited);
     list_free(&r.stack);

@@ -29,6 +29,12 @@ typedef struct {
     int64_t strides[TT_MAX_DIMS];
 } tt_kview;
 
+/* An operand of binary_flat: elements from buf's element `offset` on, `step` (0 or 1) apart. */
+typedef struct {
+    void *buf;
+    int64_t offset, step;
+} tt_flat;
+
 typedef enum { TT_RNG_UNIFORM, TT_RNG_NORMAL } tt_rng_dist;
 
 /* A kernel call as a replay (tensor/capture.h) makes it again and again: the
@@ -75,6 +81,12 @@ struct tt_backend {
     tt_status (*unary)(tt_unary_op op, const tt_kview *out, const tt_kview *in);
     /* comparisons: out is bool, a and b share a dtype */
     tt_status (*binary)(tt_binary_op op, const tt_kview *out, const tt_kview *a, const tt_kview *b);
+    /* Optional (NULL: the op layer calls binary): binary in the layout of
+     * most small ops, without views: out dense, each input dense (step 1) or
+     * one element (step 0), n elements of one floating dtype from each
+     * operand's element offset; the same bits as binary on those views. */
+    tt_status (*binary_flat)(tt_binary_op op, tt_dtype dt, int64_t n, const tt_flat *out, const tt_flat *a,
+                             const tt_flat *b);
     tt_status (*where)(const tt_kview *out, const tt_kview *cond, const tt_kview *a, const tt_kview *b);
     tt_status (*clamp)(const tt_kview *out, const tt_kview *in, double lo, double hi); /* NAN = no bound */
     /* Reduce `in` over the dims where out's shape is 1 and in's is not

@@ -385,6 +385,7 @@ static tt_status rec_from_host(int dev, void *buf, size_t byte_offset, const voi
         p->rng = real->rng ? rng_##D : NULL;                                                               \
         p->unary = real->unary ? unary_##D : NULL;                                                         \
         p->binary = real->binary ? binary_##D : NULL;                                                      \
+        p->binary_flat = NULL; /* the op layer then calls binary, which records */                         \
         p->where = real->where ? where_##D : NULL;                                                         \
         p->clamp = real->clamp ? clamp_##D : NULL;                                                         \
         p->reduce = real->reduce ? reduce_##D : NULL;                                                      \
@@ -398,9 +399,9 @@ PROXY_FNS(1)
 _Static_assert(TT_DEVICE_CPU == 0 && TT_DEVICE_VULKAN == 1, "one proxy per device type, by index");
 /* A backend entry added to the table must be recorded here too (a wrapper in
  * PROXY_FNS, a kind, a replay case), or a captured step would call it unseen:
- * the table holds 21 functions from alloc on (the last four, prepare to
+ * the table holds 22 functions from alloc on (the last four, prepare to
  * fuse, are the replay's own). */
-_Static_assert(offsetof(tt_backend, alloc) + 21 * sizeof(void (*)(void)) == sizeof(tt_backend),
+_Static_assert(offsetof(tt_backend, alloc) + 22 * sizeof(void (*)(void)) == sizeof(tt_backend),
                "a new tt_backend entry needs recording in lib/tensor/capture.c");
 
 const tt_backend *tt__capture_backend(tt_storage *s)

@@ -199,6 +199,45 @@ static bool same_device(const tt_tensor *a, const tt_tensor *b)
     return a->storage->backend == b->storage->backend && a->storage->device_index == b->storage->device_index;
 }
 
+/* The step an operand of the result's shape (or 0-d) goes to binary_flat
+ * with: 1 contiguous, 0 one element (0-d, or broadcast: stride 0 wherever
+ * its size is not 1), -1 neither. */
+static inline int flat_step(const tt_tensor *t)
+{
+    if (t->ndim == 0) return 0;
+    int64_t s = 1;
+    bool dense = true, broadcast = true;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        int64_t n = t->shape[i];
+        if (n == 0) return 1; /* no elements: nothing is read */
+        if (n != 1) {
+            dense &= t->strides[i] == s;
+            broadcast &= t->strides[i] == 0;
+        }
+        s *= n;
+    }
+    return dense ? 1 : broadcast ? 0 : -1;
+}
+static inline tt_flat flat_of(const tt_tensor *t, int step) { return (tt_flat){t->storage->buf, t->offset, step}; }
+
+/* a OP b of like's shape through the backend's binary_flat: floating a and b
+ * of the result's dtype, each of like's shape or 0-d, going with the steps
+ * flat_step gave (binary_into's common case). */
+static tt_tensor *binary_flat_into(const tt_backend *be, tt_binary_op op, const tt_tensor *like, const tt_tensor *a,
+                                   int a_step, const tt_tensor *b, int b_step)
+{
+    tt_tensor *out = tt_empty(like->ndim, like->shape, like->dtype, tt__device_of(like));
+    int64_t n = out ? tt__numel(out) : 0;
+    if (n) {
+        tt_flat fo = flat_of(out, 1), fa = flat_of(a, a_step), fb = flat_of(b, b_step);
+        if (be->binary_flat(op, out->dtype, n, &fo, &fa, &fb) != TT_OK) {
+            tt_release(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tensor *b, tt_dtype common)
 {
     tt_dtype compute = common, result = common;
@@ -208,6 +247,11 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
         return NULL;
     /* the shape of one operand when the other has it too or is 0-d (no broadcasting to work out) */
     const tt_tensor *like = same_shape_as(a, b) || b->ndim == 0 ? a : a->ndim == 0 ? b : NULL;
+    const tt_backend *be = tt__backend(a);
+    int a_step, b_step;
+    if (like && be->binary_flat && tt__is_floating(compute) && compute == result && a->dtype == compute &&
+        b->dtype == compute && (a_step = flat_step(a)) >= 0 && (b_step = flat_step(b)) >= 0)
+        return binary_flat_into(be, op, like, a, a_step, b, b_step);
     int ndim;
     int64_t broadcast[TT_MAX_DIMS];
     const int64_t *shape = like ? like->shape : broadcast;
@@ -227,7 +271,6 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
             tt__kview_expanded(ca, ndim, shape, &va);
             tt__kview_expanded(cb, ndim, shape, &vb);
         }
-        const tt_backend *be = tt__backend(a);
         if (TT__KERNEL(be, binary, binary_ops[op].name) || be->binary(op, &o, &va, &vb) != TT_OK) {
             tt_release(out);
             out = NULL;
@@ -996,16 +1039,23 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
         if (!cy) return tt_last_status();
         int64_t n = tt__numel(x);
         if (n) {
-            tt_kview o, vb;
             bool one = cy->ndim == 0;
-            if (tt__is_contiguous(x) && (one || (same_shape_as(cy, x) && tt__is_contiguous(cy)))) {
-                tt__kview_flat(x, n, 1, &o); /* as elementwise_views */
-                tt__kview_flat(cy, n, one ? 0 : 1, &vb);
+            int y_step;
+            if (be->binary_flat && tt__is_floating(compute) && tt__is_contiguous(x) && (one || same_shape_as(cy, x)) &&
+                (y_step = flat_step(cy)) >= 0) {
+                tt_flat fo = flat_of(x, 1), fb = flat_of(cy, y_step);
+                st = be->binary_flat(op, compute, n, &fo, &fo, &fb);
             } else {
-                tt__kview(x, &o);
-                tt__kview_expanded(cy, x->ndim, x->shape, &vb);
+                tt_kview o, vb;
+                if (tt__is_contiguous(x) && (one || (same_shape_as(cy, x) && tt__is_contiguous(cy)))) {
+                    tt__kview_flat(x, n, 1, &o); /* as elementwise_views */
+                    tt__kview_flat(cy, n, one ? 0 : 1, &vb);
+                } else {
+                    tt__kview(x, &o);
+                    tt__kview_expanded(cy, x->ndim, x->shape, &vb);
+                }
+                st = be->binary(op, &o, &o, &vb);
             }
-            st = be->binary(op, &o, &o, &vb);
         }
         if (cy != y) tt_release((tt_tensor *)cy);
         if (st == TT_OK) tt_bump_version(x);

@@ -219,7 +219,9 @@ static tt_tensor *new_tensor(tt_device dev, size_t nbytes, tt_dtype dt, int ndim
         return NULL;
     }
     bool inline_data = INLINE_DATA && be->host_memory && nbytes <= INLINE_BYTES;
-    tensor_block *blk = tt__pool_alloc(inline_data ? sizeof(tensor_block_inline) : sizeof(tensor_block));
+    /* (two calls: each size's class folds to a constant) */
+    tensor_block *blk =
+        inline_data ? tt__pool_alloc(sizeof(tensor_block_inline)) : tt__pool_alloc(sizeof(tensor_block));
     if (!blk) {
         tt_set_error(TT_ENOMEM, "out of memory");
         return NULL;
