@@ -220,17 +220,17 @@ static inline int flat_step(const tt_tensor *t)
 }
 static inline tt_flat flat_of(const tt_tensor *t, int step) { return (tt_flat){t->storage->buf, t->offset, step}; }
 
-/* a OP b of like's shape through the backend's binary_flat: floating a and b
- * of the result's dtype, each of like's shape or 0-d, going with the steps
- * flat_step gave (binary_into's common case). */
-static tt_tensor *binary_flat_into(const tt_backend *be, tt_binary_op op, const tt_tensor *like, const tt_tensor *a,
-                                   int a_step, const tt_tensor *b, int b_step)
+/* a OP b of like's shape and floating dtype through the backend's
+ * binary_flat, a and b in that dtype, each like's elements in order or one
+ * element (the common case of binary_into and binary_with_scalar). */
+static tt_tensor *binary_flat_into(const tt_backend *be, tt_binary_op op, const tt_tensor *like, const tt_flat *fa,
+                                   const tt_flat *fb)
 {
     tt_tensor *out = tt_empty(like->ndim, like->shape, like->dtype, tt__device_of(like));
     int64_t n = out ? tt__numel(out) : 0;
     if (n) {
-        tt_flat fo = flat_of(out, 1), fa = flat_of(a, a_step), fb = flat_of(b, b_step);
-        if (be->binary_flat(op, out->dtype, n, &fo, &fa, &fb) != TT_OK) {
+        tt_flat fo = flat_of(out, 1);
+        if (be->binary_flat(op, out->dtype, n, &fo, fa, fb) != TT_OK) {
             tt_release(out);
             return NULL;
         }
@@ -250,8 +250,10 @@ static tt_tensor *binary_into(tt_binary_op op, const tt_tensor *a, const tt_tens
     const tt_backend *be = tt__backend(a);
     int a_step, b_step;
     if (like && be->binary_flat && tt__is_floating(compute) && compute == result && a->dtype == compute &&
-        b->dtype == compute && (a_step = flat_step(a)) >= 0 && (b_step = flat_step(b)) >= 0)
-        return binary_flat_into(be, op, like, a, a_step, b, b_step);
+        b->dtype == compute && (a_step = flat_step(a)) >= 0 && (b_step = flat_step(b)) >= 0) {
+        tt_flat fa = flat_of(a, a_step), fb = flat_of(b, b_step);
+        return binary_flat_into(be, op, like, &fa, &fb);
+    }
     int ndim;
     int64_t broadcast[TT_MAX_DIMS];
     const int64_t *shape = like ? like->shape : broadcast;
@@ -342,13 +344,26 @@ static tt_tensor *binary_with_scalar(tt_binary_op op, const tt_tensor *x, double
 {
     /* a number never raises a floating tensor's dtype */
     tt_dtype common = x->dtype;
+    const tt_backend *be = tt__backend(x);
+    int x_step;
+    if (tt__is_floating(common) && !is_comparison(op) && be->binary_flat && be->host_memory &&
+        (x_step = flat_step(x)) >= 0) { /* the number straight from here, rounded as the fill kernel would */
+        union {
+            float f;
+            double d;
+        } value;
+        if (common == TT_F32) value.f = (float)s;
+        else value.d = s;
+        tt_flat fx = flat_of(x, x_step), fs = {&value, 0, 0};
+        return scalar_first ? binary_flat_into(be, op, x, &fs, &fx) : binary_flat_into(be, op, x, &fx, &fs);
+    }
     if (!tt__is_floating(common)) {
         tt_dtype dts[2] = {x->dtype, scalar_dtype(s)};
         operand_class cls[2] = {class_of(x), OPERAND_SCALAR};
         common = result_type(dts, cls, 2);
     }
     stack_scalar on_stack;
-    bool host = tt__backend(x)->host_memory;
+    bool host = be->host_memory;
     tt_tensor *st = host ? stack_scalar_init(&on_stack, s, common, x) : tt_scalar(s, common, tt_device_of(x));
     if (!st) return NULL;
     tt_tensor *out = scalar_first ? binary_into(op, st, x, common) : binary_into(op, x, st, common);
@@ -1009,8 +1024,30 @@ tt_status tt_copy_(tt_tensor *dst, const tt_tensor *src)
     return st;
 }
 
+/* x OP= y straight into x through binary_flat: x contiguous, y of x's
+ * floating dtype and shape (or 0-d) in its own storage, each element of x
+ * read before it is written. */
+static tt_status binary_flat_inplace(const tt_backend *be, tt_binary_op op, tt_tensor *x, int64_t n, const tt_tensor *y,
+                                     int y_step)
+{
+    tt_flat fx = flat_of(x, 1), fy = flat_of(y, y_step);
+    tt_status st = be->binary_flat(op, x->dtype, n, &fx, &fx, &fy);
+    if (st == TT_OK) tt_bump_version(x);
+    return st;
+}
+
 tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
 {
+    /* The common case first, where every check below passes: floating
+     * arithmetic of one dtype, y of x's shape or 0-d, x contiguous and not
+     * empty (no element written twice), y flat and in its own storage. */
+    const tt_backend *be = tt__backend(x);
+    int64_t n;
+    int y_step;
+    if (x->dtype == y->dtype && tt__is_floating(x->dtype) && !is_comparison(op) && be->binary_flat && be->inplace &&
+        y->storage != x->storage && tt__backend(y) == be && (y->ndim == 0 || same_shape_as(x, y)) &&
+        (n = tt__numel(x)) > 0 && tt__is_contiguous(x) && (y_step = flat_step(y)) >= 0)
+        return binary_flat_inplace(be, op, x, n, y, y_step);
     tt_status st = check_inplace_target(x, y->ndim, y->shape, binary_ops[op].name);
     if (st != TT_OK) return st;
     tt_dtype dts[2] = {x->dtype, y->dtype};
@@ -1032,30 +1069,22 @@ tt_status tt_binary_(tt_binary_op op, tt_tensor *x, const tt_tensor *y)
      * storage: each output element is then read only as the same element of
      * x, before it is written. Otherwise y may alias x (or the backend may not
      * allow out = a), so it is computed out of place and written back. */
-    const tt_backend *be = tt__backend(x);
     if (compute == x->dtype && result == x->dtype && be->inplace && be->binary && tt__backend(y) == be &&
         y->storage != x->storage) {
         const tt_tensor *cy = y->dtype == compute ? y : tt_cast(y, compute);
         if (!cy) return tt_last_status();
         int64_t n = tt__numel(x);
         if (n) {
+            tt_kview o, vb;
             bool one = cy->ndim == 0;
-            int y_step;
-            if (be->binary_flat && tt__is_floating(compute) && tt__is_contiguous(x) && (one || same_shape_as(cy, x)) &&
-                (y_step = flat_step(cy)) >= 0) {
-                tt_flat fo = flat_of(x, 1), fb = flat_of(cy, y_step);
-                st = be->binary_flat(op, compute, n, &fo, &fo, &fb);
+            if (tt__is_contiguous(x) && (one || (same_shape_as(cy, x) && tt__is_contiguous(cy)))) {
+                tt__kview_flat(x, n, 1, &o); /* as elementwise_views */
+                tt__kview_flat(cy, n, one ? 0 : 1, &vb);
             } else {
-                tt_kview o, vb;
-                if (tt__is_contiguous(x) && (one || (same_shape_as(cy, x) && tt__is_contiguous(cy)))) {
-                    tt__kview_flat(x, n, 1, &o); /* as elementwise_views */
-                    tt__kview_flat(cy, n, one ? 0 : 1, &vb);
-                } else {
-                    tt__kview(x, &o);
-                    tt__kview_expanded(cy, x->ndim, x->shape, &vb);
-                }
-                st = be->binary(op, &o, &o, &vb);
+                tt__kview(x, &o);
+                tt__kview_expanded(cy, x->ndim, x->shape, &vb);
             }
+            st = be->binary(op, &o, &o, &vb);
         }
         if (cy != y) tt_release((tt_tensor *)cy);
         if (st == TT_OK) tt_bump_version(x);
