@@ -392,7 +392,7 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
     bool plain = true;
     for (int i = ndim - 1; i >= 0; i--) {
         strides[i] = n;
-        plain &= shape[i] > 0 && !__builtin_mul_overflow(n, shape[i], &n);
+        plain &= (shape[i] > 0) & !__builtin_mul_overflow(n, shape[i], &n); /* (no branch: & not &&) */
     }
     if (!plain) {
         for (int i = 0; i < ndim; i++)
