@@ -801,7 +801,7 @@ static tt_tensor *as_batched3d(const tt_tensor *t, int nbatch, const int64_t *ba
  * kernel view of one batch: no tensor is made for it. */
 static void matrix_kview(const tt_tensor *t, bool row, int64_t rows, int64_t cols, tt_kview *v)
 {
-    tt__kview(t, v);
+    tt__kview_flat(t, 1, 1, v); /* the buffer, dtype and offset; the rest is set here */
     int64_t rs, cs;
     if (t->ndim == 2) rs = t->strides[0], cs = t->strides[1];
     else if (row) rs = cols * t->strides[0], cs = t->strides[0];
@@ -824,10 +824,10 @@ static tt_tensor *matmul_2d(const tt_tensor *a, const tt_tensor *b, int64_t ar, 
     int n = 0;
     if (a->ndim > 1) shape[n++] = ar;
     if (b->ndim > 1) shape[n++] = bc;
-    tt_tensor *out = tt_empty(n, shape, a->dtype, tt_device_of(a));
-    if (!out || !tt_numel(out)) return out;
+    tt_tensor *out = tt_empty(n, shape, a->dtype, tt__device_of(a));
+    if (!out || !tt__numel(out)) return out;
     tt_kview o, va, vb;
-    tt__kview(out, &o);
+    tt__kview_flat(out, 1, 1, &o); /* the buffer, dtype and offset; the rest is set here */
     o.ndim = 3;
     o.shape[0] = 1, o.shape[1] = ar, o.shape[2] = bc;
     o.strides[0] = 0, o.strides[1] = bc, o.strides[2] = 1;
@@ -843,7 +843,7 @@ static tt_tensor *matmul_2d(const tt_tensor *a, const tt_tensor *b, int64_t ar, 
 
 static tt_tensor *matmul_checked(const tt_tensor *a, const tt_tensor *b, const char *what)
 {
-    if (tt__check_same_device(a, b, what) != TT_OK) return NULL;
+    if (!same_device(a, b) && tt__check_same_device(a, b, what) != TT_OK) return NULL;
     if (a->dtype != b->dtype) {
         tt_set_error(TT_EDTYPE, "expected scalar type %s but found %s",
                      a->dtype == TT_F32   ? "Float"
@@ -1106,9 +1106,11 @@ tt_status tt_fill_(tt_tensor *x, double value)
 {
     tt_status st = check_inplace_target(x, 0, NULL, "fill_");
     if (st != TT_OK) return st;
-    if (tt_numel(x)) {
+    int64_t n = tt__numel(x);
+    if (n) {
         tt_kview o;
-        tt__kview(x, &o);
+        if (tt__is_contiguous(x)) tt__kview_flat(x, n, 1, &o); /* the same elements in order */
+        else tt__kview(x, &o);
         if ((st = tt__backend(x)->fill(&o, value)) != TT_OK) return st;
     }
     tt_bump_version(x);

@@ -419,9 +419,10 @@ tt_tensor *tt_empty(int ndim, const int64_t *shape, tt_dtype dt, tt_device dev)
 tt_tensor *tt_full(int ndim, const int64_t *shape, double value, tt_dtype dt, tt_device dev)
 {
     tt_tensor *t = tt_empty(ndim, shape, dt, dev);
-    if (t && tt_numel(t)) { /* the kernel directly: creation is not an in-place modification */
+    int64_t n = t ? tt__numel(t) : 0;
+    if (n) { /* the kernel directly: creation is not an in-place modification */
         tt_kview v;
-        tt__kview(t, &v);
+        tt__kview_flat(t, n, 1, &v); /* a fresh tensor: its elements in order */
         if (tt__backend(t)->fill(&v, value) != TT_OK) {
             tt_release(t);
             return NULL;
@@ -791,8 +792,7 @@ tt_tensor *tt_expand(const tt_tensor *t, int ndim, const int64_t *shape)
             return NULL;
         }
     }
-    if (!tt__numel_fits(ndim, sh, NULL)) return NULL;
-    return tt__restride(t, ndim, sh, st, t->offset);
+    return tt__restride(t, ndim, sh, st, t->offset); /* (which refuses a count past int64, as every view) */
 }
 
 tt_tensor *tt_squeeze(const tt_tensor *t, int dim)
