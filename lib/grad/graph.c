@@ -56,9 +56,26 @@ static _Thread_local uint64_t next_sequence_nr;
 
 static size_t node_size(int nnext) { return sizeof(tg_node) + (size_t)nnext * (sizeof(tg_edge) + sizeof(tg_shape)); }
 
+/* A node's block from the pool: the common sizes (0 to 2 inputs) as
+ * constants, whose size classes fold. */
+static void *node_alloc(int nnext)
+{
+    return nnext == 0   ? tt__pool_alloc(node_size(0))
+           : nnext == 1 ? tt__pool_alloc(node_size(1))
+           : nnext == 2 ? tt__pool_alloc(node_size(2))
+                        : tt__pool_alloc(node_size(nnext));
+}
+static void node_free(tg_node *n)
+{
+    if (n->nnext == 0) tt__pool_free(n, node_size(0));
+    else if (n->nnext == 1) tt__pool_free(n, node_size(1));
+    else if (n->nnext == 2) tt__pool_free(n, node_size(2));
+    else tt__pool_free(n, node_size(n->nnext));
+}
+
 tg_node *tg__node_new(const tg_fn_def *def, int nnext)
 {
-    tg_node *n = tt__pool_alloc(node_size(nnext));
+    tg_node *n = node_alloc(nnext);
     if (!n) {
         tt_set_error(TT_ENOMEM, "out of memory recording %s", def->name);
         return NULL;
@@ -117,7 +134,7 @@ static void destroy(tg_node *n)
     free_hooks(n->hooks);
     if (n->payload_free) n->payload_free(n->payload);
     tt_release(n->buffer);
-    tt__pool_free(n, node_size(n->nnext));
+    node_free(n);
 }
 
 void tg_node_release(tg_node *n)

@@ -470,10 +470,14 @@ static bool reduced_dims(const tt_tensor *x, const int *dims, int ndims, bool *m
 /* A kernel's view of a fresh contiguous result t as the contiguous (ndim, shape), which has its elements. */
 static void keepdim_view(const tt_tensor *t, int ndim, const int64_t *shape, tt_kview *v)
 {
-    tt__kview(t, v);
+    tt__kview_flat(t, 1, 1, v); /* the buffer, dtype and offset; the dims are set here */
     v->ndim = ndim;
-    memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
-    tt__contiguous_strides(ndim, shape, v->strides);
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) { /* (t's contiguous strides, as tt__contiguous_strides) */
+        v->shape[i] = shape[i];
+        v->strides[i] = s;
+        s *= shape[i] > 1 ? shape[i] : 1;
+    }
 }
 
 /* Runs the kernel with out in keepdim form (a view of out in its final shape, without the reduced dims unless keepdim). */
@@ -487,7 +491,7 @@ static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *m
         if (!mask[i] || keepdim) shape[n++] = kshape[i];
     }
     /* out (and idx) made in their final shape; the kernel sees them in keepdim form, the same contiguous elements */
-    tt_tensor *in = tt_cast(x, out_dt);
+    const tt_tensor *in = x->dtype == out_dt ? x : tt_cast(x, out_dt); /* (no new reference when already right) */
     tt_tensor *out = in ? tt_empty(n, shape, out_dt, tt__device_of(x)) : NULL;
     tt_tensor *idx = (out && indices) ? tt_empty(n, shape, TT_I64, tt__device_of(x)) : NULL;
     if (!out || (indices && !idx)) goto fail;
@@ -499,11 +503,11 @@ static tt_tensor *reduce_impl(tt_reduce_op op, const tt_tensor *x, const bool *m
         const tt_backend *be = tt__backend(x);
         if (TT__KERNEL(be, reduce, reduce_names[op]) || be->reduce(op, &o, &i, idx ? &ix : NULL) != TT_OK) goto fail;
     }
-    tt_release(in);
+    if (in != x) tt_release((tt_tensor *)in);
     if (indices) *indices = idx;
     return out;
 fail:
-    tt_release(in);
+    if (in != x) tt_release((tt_tensor *)in);
     tt_release(out);
     tt_release(idx);
     return NULL;
