@@ -855,33 +855,40 @@ static double read_f(tt_dtype dt, const char *e)
 }
 
 /* Floating sums: fixed blocks of RBLOCK elements, each summed in double in
- * 8 interleaved accumulators (vectorisable, in an order fixed by this code,
- * not by the vector width), the block sums then added in order. Threads sum
+ * 16 interleaved accumulators (vectorisable, in an order fixed by this code,
+ * not by the vector width; 16 rather than 8 so that two or four vector add
+ * chains run side by side: a chain's latency, not the loads, bounds the
+ * sum), the block sums then added in order. Threads sum
  * whole blocks, so the result depends on neither the thread count nor the
  * machine, and a strided row sums in the same order as a contiguous one. */
 #define RBLOCK ((int64_t)8192)
 
-/* Eight interleaved double accumulators over x[0..n) `stride` apart (the
- * dense case as its own loop, so that it vectorises). */
-#define BLOCK_SUM_LOOPS(T)                                                 \
-    do {                                                                   \
-        const T *x = (const T *)p;                                         \
-        if (stride == 1)                                                   \
-            for (; i < m; i += 8)                                          \
-                for (int j = 0; j < 8; j++) acc[j] += x[i + j];            \
-        else                                                               \
-            for (; i < m; i += 8)                                          \
-                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride]; \
-        for (; i < n; i++) acc[i % 8] += x[i * stride];                    \
+/* SUM_LANES interleaved double accumulators over x[0..n) `stride` apart
+ * (the dense case as its own loop, so that it vectorises). */
+#define SUM_LANES 16
+#define BLOCK_SUM_LOOPS(T)                                                         \
+    do {                                                                           \
+        const T *x = (const T *)p;                                                 \
+        if (stride == 1)                                                           \
+            for (; i < m; i += SUM_LANES)                                          \
+                for (int j = 0; j < SUM_LANES; j++) acc[j] += x[i + j];            \
+        else                                                                       \
+            for (; i < m; i += SUM_LANES)                                          \
+                for (int j = 0; j < SUM_LANES; j++) acc[j] += x[(i + j) * stride]; \
+        for (; i < n; i++) acc[i % SUM_LANES] += x[i * stride];                    \
     } while (0)
+
+/* The lanes added pairwise; with at most 8 elements the upper lanes are
+ * zeros, and the sum is the one 8 lanes gave (tiny sums kept their bits). */
+static double lanes8(const double *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
 
 VECTOR_CLONES static double block_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
 {
-    double acc[8] = {0};
-    int64_t i = 0, m = n - n % 8;
+    double acc[SUM_LANES] = {0};
+    int64_t i = 0, m = n - n % SUM_LANES;
     if (dt == TT_F32) BLOCK_SUM_LOOPS(float);
     else BLOCK_SUM_LOOPS(double);
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    return lanes8(acc) + lanes8(acc + 8);
 }
 
 /* Sum of n elements `stride` elements apart, block by block. */
@@ -951,8 +958,6 @@ static bool row_sum_parallel(tt_dtype dt, const char *p, int64_t n, int64_t stri
             for (int j = 0; j < 8; j++) LINE_SUMS_POINT(T, WEIGHTED, i + j, j); \
         for (int j = 0; i + j < n; j++) LINE_SUMS_POINT(T, WEIGHTED, i + j, j); \
     } while (0)
-
-static double lanes8(const double *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
 
 VECTOR_CLONES static void line_block(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n,
                                      double w, double b, double *out)
