@@ -538,42 +538,56 @@ static tt_status cpu_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, u
 }
 
 /* ---- unary ------------------------------------------------------------------- */
-/* expf without libm and without branches, so that loops over it vectorise
- * (Cephes' expf): x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7
- * polynomial, times 2^n built in the exponent bits in two halves, so that
- * results that overflow give inf and those below FLT_MIN round once into
- * the subnormals as expf's do. Within 1 ulp of e^x (tests/unit/test_cpu_kernels.c). */
-static inline float exp_f32(float x)
+/* expf without libm and without branches, so that loops over it vectorise:
+ * x = n ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2 in two parts), e^r as
+ * 1 + r + r^2 q(r) with q of degree 4 (near-minimax: least squares on
+ * Chebyshev nodes of |r| <= ln2/2, reweighted by the error (Lawson), relative
+ * error 3e-9, one degree below Cephes' expf, whose terms are Taylor's),
+ * q in Estrin's order (two short chains in place of one long one), times 2^n
+ * built in the exponent bits in two halves, so that results that overflow
+ * give inf and those below FLT_MIN round once into the subnormals as expf's
+ * do. Within 1 ulp of e^x (tests/unit/test_cpu_kernels.c; 0.991 ulp at worst
+ * over every float). c is already clamped to [-104, 89]: e^-104 <
+ * FLT_TRUE_MIN / 2 gives 0, e^89 > FLT_MAX gives inf; NaN passes through. */
+static inline float exp_f32_clamped(float c)
 {
-    /* Clamped (as min / max instructions; NaN becomes 89 and is put back at
-     * the end): e^-104 < FLT_TRUE_MIN / 2 gives 0, e^89 > FLT_MAX gives inf. */
-    float c = x < 89.0f ? x : 89.0f;
-    c = c > -104.0f ? c : -104.0f;
-    /* n = round(c / ln2) by the 1.5 * 2^23 trick (round to nearest even) */
-    float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* n = round(c / ln2) by the 1.5 * 2^23 trick (round to nearest even):
+     * t's low mantissa bits hold n, so k is read off its bits (no float to
+     * int conversion, which NaN would make undefined) */
+    union {
+        float f;
+        uint32_t u;
+    } t = {c * 1.44269504088896341f + 12582912.0f};
+    float n = t.f - 12582912.0f;
     /* ln2 in two parts: n * 0.693359375 is exact for |n| <= 151 */
-    float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t k = (int32_t)n, k1 = k >> 1, k2 = k - k1; /* -150 <= k <= 128: each half is a normal power of two */
+    float r = (c - n * 0.693359375f) - n * -2.12194440e-4f, r2 = r * r;
+    float q =
+        (4.999999404e-1f + 1.666652113e-1f * r) + r2 * ((4.166838899e-2f + 8.368716575e-3f * r) + r2 * 1.381459879e-3f);
+    float p = (q * r2 + r) + 1.0f;
+    /* -150 <= k <= 128: each half is a normal power of two */
+    int32_t k = (int32_t)(t.u - 0x4b400000u), k1 = k >> 1, k2 = k - k1;
     union {
         uint32_t u;
         float f;
     } s1 = {(uint32_t)(k1 + 127) << 23}, s2 = {(uint32_t)(k2 + 127) << 23};
-    float y = p * s1.f * s2.f;
-    return x != x ? x : y;
+    return p * s1.f * s2.f;
 }
 
-/* With e = e^-|x| (no overflow): 1 / (1 + e) for x >= 0, e / (1 + e) below,
- * so that sigmoid(-100) is e^-100 and not 1 / (1 + inf) = 0. */
+/* Clamped as min / max instructions whose operand order lets NaN through
+ * (x > 89 is false for NaN, so NaN is kept, and p is NaN at the end). */
+static inline float exp_f32(float x)
+{
+    float c = x > 89.0f ? 89.0f : x;
+    return exp_f32_clamped(c < -104.0f ? -104.0f : c);
+}
+
+/* With e = e^-|x| (no overflow, so only the lower clamp): 1 / (1 + e) for
+ * x >= 0, e / (1 + e) below, so that sigmoid(-100) is e^-100 and not
+ * 1 / (1 + inf) = 0. */
 static inline float sigmoid_f32(float x)
 {
-    float e = exp_f32(x < 0 ? x : -x);
+    float m = x < 0 ? x : -x;
+    float e = exp_f32_clamped(m < -104.0f ? -104.0f : m);
     return (x < 0 ? e : 1.0f) / (1.0f + e); /* one division; NaN: e is NaN */
 }
 
@@ -868,33 +882,40 @@ static double read_f(tt_dtype dt, const char *e)
 }
 
 /* Floating sums: fixed blocks of RBLOCK elements, each summed in double in
- * 8 interleaved accumulators (vectorisable, in an order fixed by this code,
- * not by the vector width), the block sums then added in order. Threads sum
+ * 16 interleaved accumulators (vectorisable, in an order fixed by this code,
+ * not by the vector width; 16 rather than 8 so that two or four vector add
+ * chains run side by side: a chain's latency, not the loads, bounds the
+ * sum), the block sums then added in order. Threads sum
  * whole blocks, so the result depends on neither the thread count nor the
  * machine, and a strided row sums in the same order as a contiguous one. */
 #define RBLOCK ((int64_t)8192)
 
-/* Eight interleaved double accumulators over x[0..n) `stride` apart (the
- * dense case as its own loop, so that it vectorises). */
-#define BLOCK_SUM_LOOPS(T)                                                 \
-    do {                                                                   \
-        const T *x = (const T *)p;                                         \
-        if (stride == 1)                                                   \
-            for (; i < m; i += 8)                                          \
-                for (int j = 0; j < 8; j++) acc[j] += x[i + j];            \
-        else                                                               \
-            for (; i < m; i += 8)                                          \
-                for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride]; \
-        for (; i < n; i++) acc[i % 8] += x[i * stride];                    \
+/* SUM_LANES interleaved double accumulators over x[0..n) `stride` apart
+ * (the dense case as its own loop, so that it vectorises). */
+#define SUM_LANES 16
+#define BLOCK_SUM_LOOPS(T)                                                         \
+    do {                                                                           \
+        const T *x = (const T *)p;                                                 \
+        if (stride == 1)                                                           \
+            for (; i < m; i += SUM_LANES)                                          \
+                for (int j = 0; j < SUM_LANES; j++) acc[j] += x[i + j];            \
+        else                                                                       \
+            for (; i < m; i += SUM_LANES)                                          \
+                for (int j = 0; j < SUM_LANES; j++) acc[j] += x[(i + j) * stride]; \
+        for (; i < n; i++) acc[i % SUM_LANES] += x[i * stride];                    \
     } while (0)
+
+/* The lanes added pairwise; with at most 8 elements the upper lanes are
+ * zeros, and the sum is the one 8 lanes gave (tiny sums kept their bits). */
+static double lanes8(const double *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
 
 VECTOR_CLONES static double block_sum(tt_dtype dt, const char *p, int64_t n, int64_t stride)
 {
-    double acc[8] = {0};
-    int64_t i = 0, m = n - n % 8;
+    double acc[SUM_LANES] = {0};
+    int64_t i = 0, m = n - n % SUM_LANES;
     if (dt == TT_F32) BLOCK_SUM_LOOPS(float);
     else BLOCK_SUM_LOOPS(double);
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    return lanes8(acc) + lanes8(acc + 8);
 }
 
 /* Sum of n elements `stride` elements apart, block by block. */
@@ -964,8 +985,6 @@ static bool row_sum_parallel(tt_dtype dt, const char *p, int64_t n, int64_t stri
             for (int j = 0; j < 8; j++) LINE_SUMS_POINT(T, WEIGHTED, i + j, j); \
         for (int j = 0; i + j < n; j++) LINE_SUMS_POINT(T, WEIGHTED, i + j, j); \
     } while (0)
-
-static double lanes8(const double *a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
 
 VECTOR_CLONES static void line_block(tt_dtype dt, const double *x, const double *y, const double *s, int64_t n,
                                      double w, double b, double *out)

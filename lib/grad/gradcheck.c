@@ -184,17 +184,6 @@ typedef struct {
 
 /* Runs f and copies its outputs' values at once: an output may be a view
  * of the input being perturbed (PyTorch clones each output for this). */
-static int call_and_read(const checked *c, tt_tensor **outs, double **vals)
-{
-    int k = call(c, outs);
-    for (int o = 0; o < k; o++)
-        if (read_host(outs[o], &vals[o]) != TT_OK) {
-            release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
-            return -1;
-        }
-    return k;
-}
-
 /* Replay (opts->replay): the first of a run of like calls (f at perturbed
  * inputs; the backward at one-hot grad_outputs) is captured
  * (tensor/capture.h), and the rest replay its kernels. The call's inputs are
@@ -265,31 +254,39 @@ static bool replayer_run(replayer *rp)
     return false;
 }
 
-/* f at the current inputs (replayed or called), its outputs' values read. */
-static int evaluate(const checked *c, replayer *rp, tt_tensor **outs, double **vals)
+/* A call a replayer stands in for: its results in res, their count
+ * returned, or -1 with the error set. */
+typedef int (*replayable_call)(void *ctx, tt_tensor **res);
+
+/* The call's results in res[0..cap): replayed when a capture of the call is
+ * kept; else the call made, captured when the replayer is about to capture,
+ * and made again when the capture ended without the call's true results. */
+static int replay_or_call(replayer *rp, replayable_call fn, void *ctx, tt_tensor **res, int cap)
 {
     if (replayer_run(rp)) {
-        for (int o = 0; o < rp->n; o++) {
-            outs[o] = tt_retain(rp->kept[o]);
-            if (read_host(outs[o], &vals[o]) != TT_OK) {
-                release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
-                return -1;
-            }
-        }
+        for (int i = 0; i < rp->n; i++) res[i] = rp->kept[i] ? tt_retain(rp->kept[i]) : NULL;
         return rp->n;
     }
     if (replayer_capture_begin(rp)) {
-        int k = call(c, outs);
-        bool ran = replayer_capture_end(rp, k >= 0 ? TT_OK : tt_last_status(), k, outs);
-        for (int o = 0; ran && o < k; o++)
-            if (read_host(outs[o], &vals[o]) != TT_OK) {
-                release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
-                return -1;
-            }
-        if (ran) return k;
-        release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+        int k = fn(ctx, res);
+        if (replayer_capture_end(rp, k >= 0 ? TT_OK : tt_last_status(), k, res)) return k;
+        release_all(cap, res);
     }
-    return call_and_read(c, outs, vals);
+    return fn(ctx, res);
+}
+
+static int call_f(void *c, tt_tensor **outs) { return call(c, outs); }
+
+/* f at the current inputs (replayed or called), its outputs' values read. */
+static int evaluate(const checked *c, replayer *rp, tt_tensor **outs, double **vals)
+{
+    int k = replay_or_call(rp, call_f, (void *)c, outs, TG_GRADCHECK_MAX_OUTPUTS);
+    for (int o = 0; o < k; o++)
+        if (read_host(outs[o], &vals[o]) != TT_OK) {
+            release_all(TG_GRADCHECK_MAX_OUTPUTS, outs);
+            return -1;
+        }
+    return k;
 }
 
 /* Perturbs element k of input `in` to orig -/+ eps (in the input's dtype, as
@@ -416,6 +413,19 @@ static tt_status set_element(tt_tensor *go, int64_t c, double value)
     return st;
 }
 
+/* d out / d diff at grad_output go, for replay_or_call. */
+typedef struct {
+    tt_tensor *out, *go;
+    int ndiff;
+    tt_tensor *const *diff;
+} backward_call;
+
+static int call_backward(void *ctx, tt_tensor **grads)
+{
+    backward_call *b = ctx;
+    return tg_autograd_grad(1, &b->out, &b->go, b->ndiff, b->diff, true, false, true, grads) == TT_OK ? b->ndiff : -1;
+}
+
 /* One backward per output element with a one-hot grad_output (PyTorch's
  * _compute_analytical_jacobian_rows): column c of jac[j] is d out[c] / d
  * diff[j], in the input's dtype; an unused input gives a zero column. The
@@ -426,21 +436,13 @@ static tt_status analytical_jacobian(tt_tensor *out, int ndiff, tt_tensor *const
 {
     int64_t cols = tt_numel(out);
     tt_tensor **grads = calloc((size_t)ndiff + 1, sizeof *grads), *go = tt_zeros_like(out);
+    backward_call bc = {out, go, ndiff, diff};
     replayer rp = {.on = replay};
     tt_status st = !grads ? tt_set_error(TT_ENOMEM, "out of memory in gradcheck") : go ? TT_OK : tt_last_status();
     for (int64_t c = 0; st == TT_OK && c < cols; c++) {
         if (c > 0 && (st = set_element(go, c - 1, 0.0)) != TT_OK) break;
         if ((st = set_element(go, c, 1.0)) != TT_OK) break;
-        if (replayer_run(&rp)) {
-            for (int j = 0; j < ndiff; j++) grads[j] = rp.kept[j] ? tt_retain(rp.kept[j]) : NULL;
-        } else {
-            bool capturing = replayer_capture_begin(&rp);
-            st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
-            if (capturing && !replayer_capture_end(&rp, st, ndiff, grads)) {
-                release_all(ndiff, grads);
-                st = tg_autograd_grad(1, &out, &go, ndiff, diff, true, false, true, grads);
-            }
-        }
+        if (replay_or_call(&rp, call_backward, &bc, grads, ndiff) < 0) st = tt_last_status();
         for (int j = 0; st == TT_OK && j < ndiff; j++) {
             int64_t rows = tt_numel(diff[j]);
             tt_tensor *g = grads[j];

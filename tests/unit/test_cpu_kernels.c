@@ -228,6 +228,43 @@ TEST(sum_large_against_double_reference)
     free(w);
 }
 
+/* The documented order of a floating sum (lib/backend/cpu.c): blocks of
+ * 8192, each in 16 interleaved double accumulators added pairwise, the block
+ * sums in order. Written here element by element, it must give the bits of
+ * whichever vector clone (AVX-512, AVX2, plain) the machine runs. */
+static double sum_in_documented_order(const double *x, int64_t n)
+{
+    double total = 0;
+    for (int64_t b = 0; b < n; b += 8192) {
+        double a[16] = {0};
+        for (int64_t i = b; i < n && i < b + 8192; i++) a[(i - b) % 16] += x[i];
+        double h[2];
+        for (int k = 0; k < 2; k++) {
+            const double *l = a + 8 * k;
+            h[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        }
+        total += h[0] + h[1];
+    }
+    return total;
+}
+
+TEST(sum_order_fixed_by_code_not_vector_width)
+{
+    int64_t lens[] = {1, 7, 8, 9, 15, 16, 17, 1000, 8192, 8193, 20011};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        int64_t n = lens[k], shape[1] = {n};
+        double *v = malloc((size_t)n * sizeof *v);
+        for (int64_t i = 0; v && i < n; i++) v[i] = sin((double)i * 0.7) * pow(10, (double)(i % 13) - 6);
+        tt_tensor *x = v ? tt_from_data(1, shape, TT_F64, v, TT_CPU) : NULL, *s = x ? tt_sum(x) : NULL;
+        double got = 0, want = v ? sum_in_documented_order(v, n) : 1;
+        CHECK(s && tt_item(s, &got) == TT_OK);
+        CHECK(memcmp(&got, &want, sizeof got) == 0);
+        tt_release(x);
+        tt_release(s);
+        free(v);
+    }
+}
+
 /* The bits of a threaded sum and a threaded elementwise op, computed in a
  * child with OMP_NUM_THREADS=threads (read once, at the first big op). */
 static bool bits_with_threads(const char *threads, uint32_t out[2])
@@ -283,5 +320,6 @@ int main(void)
     RUN(exp_sigmoid_tanh_f32_edges);
     RUN(elementwise_threaded_dense_equals_strided);
     RUN(sum_large_against_double_reference);
+    RUN(sum_order_fixed_by_code_not_vector_width);
     return DONE();
 }
