@@ -10,8 +10,8 @@
  * within that distance of one: such an element (about 1 in 65 000), and one
  * whose cosine is near zero, is computed again the libm way. So every float32
  * normal has exactly the bits of (float)tt_philox_box_muller, tested in
- * tests/unit/test_rng.c over both paths. Float64 normals and uniforms are
- * computed as before. */
+ * tests/unit/test_rng.c over both paths. Float64 normals still call libm
+ * per element; uniforms are exact conversions of the words, vectorised. */
 #include <math.h>
 #include <string.h>
 #include "backend/cpu_rng.h"
