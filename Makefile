@@ -115,7 +115,7 @@ deps:
 
 # The CPU kernels (and lib/fit's per-block sums): `omp simd` loops (no OpenMP runtime), and no FP traps, so
 # that float compares and selects in them may be vectorised; no errno, so sqrt may.
-$(B)/lib/backend/cpu.o $(B)/lib/fit/kernels.o: ALL_CFLAGS += -fopenmp-simd -fno-trapping-math -fno-math-errno
+$(B)/lib/backend/cpu.o $(B)/lib/backend/cpu_rng.o $(B)/lib/fit/kernels.o: ALL_CFLAGS += -fopenmp-simd -fno-trapping-math -fno-math-errno
 # The kernels switch over the op table's enums with no default: an op without
 # a kernel is a build error.
 $(B)/lib/backend/cpu.o $(B)/lib/backend/vulkan.o: ALL_CFLAGS += -Wswitch-enum

@@ -33,8 +33,8 @@
  *    values after each replay: read them then, outside the step.
  *
  * Fusion. On the CPU, each run of consecutive kernels that the backend has a
- * ready form of (elementwise ops, reductions, small matrix products; a random
- * draw or a host read ends a run) replays as one dispatch, and the run's
+ * ready form of (elementwise ops, reductions, small matrix products, random
+ * draws; a host read ends a run) replays as one dispatch, and the run's
  * elementwise ops over one length are fused: they go block by block (1024
  * elements), every op on a block before the next block, so a long chain's
  * intermediates stay in the cache. Each intermediate is still rounded to its

@@ -42,13 +42,25 @@ static void load(void)
  * the seeds' regression). Sums in double, rounded once. */
 #define SMALL_GEMM 4096
 
-#define SMALL_LOOP(T)                                                                                   \
-    for (int i = 0; i < m; i++)                                                                         \
-        for (int j = 0; j < n; j++) {                                                                   \
-            double acc = 0;                                                                             \
-            for (int p = 0; p < k; p++) acc += (double)A[i * ai + p * ap] * (double)B[p * bp + j * bj]; \
-            C[(int64_t)i * ldc + j] = (T)acc;                                                           \
-        }
+/* A column times a scalar (k == n == 1) and a dot product (m == n == 1), the
+ * shapes of a batch's matrix-vector products, skip the general loop's set-up
+ * per element, with the same sums: 0 + the products in order of p (the 0
+ * makes a -0 product +0, as the general loop does). */
+#define SMALL_LOOP(T)                                                                                       \
+    if (k == 1 && n == 1) {                                                                                 \
+        const double b0 = (double)B[0];                                                                     \
+        for (int i = 0; i < m; i++) C[(int64_t)i * ldc] = (T)(0.0 + (double)A[i * ai] * b0);                \
+    } else if (m == 1 && n == 1) {                                                                          \
+        double acc = 0;                                                                                     \
+        for (int p = 0; p < k; p++) acc += (double)A[p * ap] * (double)B[p * bp];                           \
+        C[0] = (T)acc;                                                                                      \
+    } else                                                                                                  \
+        for (int i = 0; i < m; i++)                                                                         \
+            for (int j = 0; j < n; j++) {                                                                   \
+                double acc = 0;                                                                             \
+                for (int p = 0; p < k; p++) acc += (double)A[i * ai + p * ap] * (double)B[p * bp + j * bj]; \
+                C[(int64_t)i * ldc + j] = (T)acc;                                                           \
+            }
 
 static void small_gemm(tt_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const void *a, int lda,
                        const void *b, int ldb, void *c, int ldc)

@@ -8,9 +8,9 @@
 #include <tgmath.h>
 #include <unistd.h>
 #include "backend/blas.h"
+#include "backend/cpu_rng.h"
 #include "tensor/backend.h"
 #include "tensor/internal.h"
-#include "tensor/philox.h"
 
 typedef uint8_t tbool; /* storage of TT_BOOL */
 
@@ -480,60 +480,6 @@ static tt_status cpu_fill(const tt_kview *out, double value)
     fill_ctx ctx = {out->dtype, value};
     const tt_kview *v[1] = {out};
     run(1, v, fill_row, &ctx);
-    return TT_OK;
-}
-
-/* Philox for RNG_BLOCK consecutive indices at once: the rounds outside, the
- * elements inside, so that the 32x32->64 multiplies vectorise. The same
- * integer operations as tt_philox4x32_10, so the same words. */
-#define RNG_BLOCK 8
-VECTOR_CLONES static void philox_block(uint64_t seed, uint64_t index, uint32_t w[4][RNG_BLOCK])
-{
-    uint32_t c0[RNG_BLOCK], c1[RNG_BLOCK], c2[RNG_BLOCK], c3[RNG_BLOCK];
-    SIMD for (int i = 0; i < RNG_BLOCK; i++)
-    {
-        uint64_t at = index + (uint64_t)i;
-        c0[i] = (uint32_t)at, c1[i] = (uint32_t)(at >> 32), c2[i] = 0, c3[i] = 0;
-    }
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int round = 0; round < 10; round++) {
-        SIMD for (int i = 0; i < RNG_BLOCK; i++)
-        {
-            uint64_t p0 = (uint64_t)0xD2511F53u * c0[i], p1 = (uint64_t)0xCD9E8D57u * c2[i];
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
-            c1[i] = (uint32_t)p1;
-            c3[i] = (uint32_t)p0;
-            c0[i] = n0;
-            c2[i] = n2;
-        }
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    for (int i = 0; i < RNG_BLOCK; i++) w[0][i] = c0[i], w[1][i] = c1[i], w[2][i] = c2[i], w[3][i] = c3[i];
-}
-
-static tt_status cpu_rng(const tt_kview *out, tt_rng_dist dist, uint64_t seed, uint64_t offset)
-{
-    int64_t n = 1;
-    for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
-    char *base = element_base(out);
-    for (int64_t i0 = 0; i0 < n; i0 += RNG_BLOCK) {
-        uint32_t blk[4][RNG_BLOCK];
-        philox_block(seed, offset + (uint64_t)i0, blk);
-        for (int64_t j = 0; j < RNG_BLOCK && i0 + j < n; j++) {
-            int64_t i = i0 + j;
-            uint32_t w[4] = {blk[0][j], blk[1][j], blk[2][j], blk[3][j]};
-            double u = tt_philox_unit(w[0], w[1]);
-            if (dist == TT_RNG_NORMAL) {
-                double z = tt_philox_box_muller(w);
-                if (out->dtype == TT_F32) ((float *)base)[i] = (float)z;
-                else ((double *)base)[i] = z;
-            } else {
-                if (out->dtype == TT_F32) ((float *)base)[i] = tt_philox_unit_f32(u);
-                else ((double *)base)[i] = u;
-            }
-        }
-    }
     return TT_OK;
 }
 
@@ -1402,6 +1348,13 @@ typedef struct {
     const char *in;
     char *out;
     int64_t *idx;
+    /* a sum or mean of one block (RBLOCK) into one element: its count and stride (else 0) */
+    int64_t block_count, block_stride;
+    /* random numbers: count into out, from gen (NULL: the thread's default) at its offset + delta */
+    int64_t rng_count;
+    tt_rng_dist dist;
+    const tt_generator *gen;
+    uint64_t delta;
     /* a matrix product of one batch whose operands BLAS takes as they are */
     CBLAS_TRANSPOSE ta, tb;
     int m, nn, k, lda, ldb;
@@ -1436,6 +1389,20 @@ static void *cpu_prepare(const tt_kcall *k)
         p->rop = (tt_reduce_op)k->op, p->dt = v[1]->dtype;
         p->in = element_base(v[1]), p->out = element_base(v[0]);
         p->idx = k->nv > 2 ? (int64_t *)element_base(v[2]) : NULL;
+        int64_t nout = 1, count = 1;
+        for (int d = 0; d < p->rp.nkeep; d++) nout *= p->rp.kshape[d];
+        for (int d = 0; d < p->rp.nred; d++) count *= p->rp.rshape[d];
+        bool one_block = nout == 1 && p->rp.nred == 1 && count > 0 && count <= RBLOCK;
+        bool summed = (p->rop == TT_SUM || p->rop == TT_MEAN) && (p->dt == TT_F32 || p->dt == TT_F64);
+        p->block_count = one_block && summed ? count : 0;
+        p->block_stride = p->rp.nred ? p->rp.rin[0] : 0;
+        return p;
+    }
+    if (k->kind == TT_KCALL_RNG) {
+        p->out = element_base(v[0]), p->dt = v[0]->dtype;
+        p->rng_count = 1;
+        for (int d = 0; d < v[0]->ndim; d++) p->rng_count *= v[0]->shape[d];
+        p->dist = (tt_rng_dist)k->op, p->gen = k->gen, p->delta = k->delta;
         return p;
     }
     if (k->kind == TT_KCALL_MATMUL) { /* as cpu_matmul, for one batch that needs no packing */
@@ -1473,7 +1440,8 @@ static void *cpu_prepare(const tt_kcall *k)
         fn = clamp_row;
         break;
     case TT_KCALL_REDUCE:
-    case TT_KCALL_MATMUL: break;
+    case TT_KCALL_MATMUL:
+    case TT_KCALL_RNG: break;
     }
     if (!fn) {
         free(p);
@@ -1490,14 +1458,27 @@ static void *cpu_prepare(const tt_kcall *k)
     return p;
 }
 
-#define CPU_CHAIN ((tt_kcall_kind)(TT_KCALL_MATMUL + 100)) /* a chain's kind (below): not a call's */
+#define CPU_CHAIN ((tt_kcall_kind)(TT_KCALL_RNG + 100)) /* a chain's kind (below): not a call's */
 static tt_status chain_run(const void *chain);
 
 static tt_status cpu_run_prepared(const void *prepared)
 {
     const cpu_prepared *p = prepared;
     if (p->kind == CPU_CHAIN) return chain_run(prepared);
-    if (p->kind == TT_KCALL_REDUCE) return reduce_run(p->rop, &p->rp, p->dt, p->in, p->out, p->idx);
+    if (p->kind == TT_KCALL_REDUCE) {
+        if (!p->block_count) return reduce_run(p->rop, &p->rp, p->dt, p->in, p->out, p->idx);
+        /* reduce_run's sum of one block (row_sum: 0 + the block's sum), without its walk over the plan */
+        double sum = 0.0 + block_sum(p->dt, p->in, p->block_count, p->block_stride);
+        if (p->rop == TT_MEAN) sum /= (double)p->block_count;
+        if (p->dt == TT_F32) *(float *)p->out = (float)sum;
+        else *(double *)p->out = sum;
+        return TT_OK;
+    }
+    if (p->kind == TT_KCALL_RNG) {
+        const tt_generator *g = p->gen ? p->gen : tt_default_generator();
+        tt__cpu_rng_fill(p->out, p->rng_count, p->dt, p->dist, g->seed, g->offset + p->delta);
+        return TT_OK;
+    }
     if (p->kind == TT_KCALL_MATMUL)
         return tt__gemm(p->dt, p->ta, p->tb, p->m, p->nn, p->k, p->in, p->lda, p->b, p->ldb, p->out, p->nn);
     if (p->n) {
@@ -1604,7 +1585,7 @@ static void chain_member_init(chain_member *m, const cpu_prepared *p)
 {
     static const fast_fn fast[2][TT_POW + 1][3] = {FAST_OPS(f32), FAST_OPS(f64)};
     *m = (chain_member){.call = p};
-    m->elementwise = p->kind != TT_KCALL_REDUCE && p->kind != TT_KCALL_MATMUL && p->n > 0;
+    m->elementwise = p->kind != TT_KCALL_REDUCE && p->kind != TT_KCALL_MATMUL && p->kind != TT_KCALL_RNG && p->n > 0;
     if (!m->elementwise) return;
     m->fn = p->fn, m->ctx = &p->ctx, m->n = p->n, m->nops = p->it.nops;
     for (int k = 0; k < m->nops; k++) m->p[k] = p->p[k], m->s[k] = p->s[k];
@@ -1722,7 +1703,7 @@ const tt_backend tt_cpu_backend = {
     .from_host = cpu_from_host,
     .copy = cpu_copy,
     .fill = cpu_fill,
-    .rng = cpu_rng,
+    .rng = tt__cpu_rng,
     .unary = cpu_unary,
     .binary = cpu_binary,
     .binary_flat = cpu_binary_flat,

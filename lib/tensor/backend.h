@@ -48,14 +48,19 @@ typedef enum {
     TT_KCALL_WHERE,
     TT_KCALL_CLAMP,
     TT_KCALL_REDUCE,
-    TT_KCALL_MATMUL
+    TT_KCALL_MATMUL,
+    TT_KCALL_RNG
 } tt_kcall_kind;
 typedef struct {
     tt_kcall_kind kind;
-    int op; /* tt_unary_op, tt_binary_op or tt_reduce_op */
+    int op; /* tt_unary_op, tt_binary_op, tt_reduce_op or tt_rng_dist */
     int nv;
     const tt_kview *v[4];
     double a, b; /* fill: the value; clamp: the bounds */
+    /* rng: the draw starts at gen's offset when it runs, plus delta (gen NULL:
+     * the running thread's default generator), with gen's seed then */
+    const tt_generator *gen;
+    uint64_t delta;
 } tt_kcall;
 
 /* A backend: its device string and capabilities, then its function table.

@@ -546,15 +546,18 @@ static void optimize(tt__tape *t)
 /* The backends' ready forms of the calls (where they have them). */
 static void prepare(tt__tape *t)
 {
-    static const int kinds[] = {
-        [K_COPY] = TT_KCALL_COPY + 1,     [K_FILL] = TT_KCALL_FILL + 1,     [K_UNARY] = TT_KCALL_UNARY + 1,
-        [K_BINARY] = TT_KCALL_BINARY + 1, [K_WHERE] = TT_KCALL_WHERE + 1,   [K_CLAMP] = TT_KCALL_CLAMP + 1,
-        [K_REDUCE] = TT_KCALL_REDUCE + 1, [K_MATMUL] = TT_KCALL_MATMUL + 1, [K_FROM_HOST] = 0};
+    static const int kinds[] = {[K_COPY] = TT_KCALL_COPY + 1,     [K_FILL] = TT_KCALL_FILL + 1,
+                                [K_UNARY] = TT_KCALL_UNARY + 1,   [K_BINARY] = TT_KCALL_BINARY + 1,
+                                [K_WHERE] = TT_KCALL_WHERE + 1,   [K_CLAMP] = TT_KCALL_CLAMP + 1,
+                                [K_REDUCE] = TT_KCALL_REDUCE + 1, [K_MATMUL] = TT_KCALL_MATMUL + 1,
+                                [K_RNG] = TT_KCALL_RNG + 1,       [K_FROM_HOST] = 0};
     for (int i = 0; i < t->nrecs; i++) {
         rec *r = &t->recs[i];
         if (!kinds[r->kind] || !r->be->prepare) continue;
         tt_kcall k = {.kind = (tt_kcall_kind)(kinds[r->kind] - 1), .op = r->op, .nv = r->nv, .a = r->a, .b = r->b};
         for (int j = 0; j < r->nv; j++) k.v[j] = &r->v[j];
+        /* a draw's generator offsets stay those of the step's start until a replay ends (tt__tape_run) */
+        if (r->kind == K_RNG) k.gen = t->gens[r->gen], k.delta = r->delta;
         r->prepared = r->be->prepare(&k);
     }
 }

@@ -284,6 +284,47 @@ static tt_status step003(void *ctx)
 }
 TEST(seed003_loop_with_stop) { check_replay_equals_eager(init003, step003, RUNNING_ON_VALGRIND ? 40 : 5000, 1.2, 8); }
 
+/* ---- draws from two generators, float32 and float64, whole and partial blocks ------------ */
+static tt_generator own_gen; /* besides the thread's default */
+static void init_draws(loop *L)
+{
+    int64_t s34[2] = {3, 4}, s5 = 5;
+    own_gen = (tt_generator){11, 3};
+    add_param(L, tt_rand(2, s34, TT_F32, DEV, NULL));
+    add_param(L, tt_rand(1, &s5, TT_F64, DEV, &own_gen));
+    L->lr = 0.01;
+}
+static tt_status step_draws(void *ctx)
+{
+    loop *L = ctx;
+    int64_t s34[2] = {3, 4}, s5 = 5;
+    /* the second draw of own_gen starts 12 past its offset at the step's start, the default's 5 past */
+    tt_tensor *a = tt_rand(2, s34, TT_F32, DEV, &own_gen), *b = tt_randn(1, &s5, TT_F64, DEV, NULL);
+    tt_tensor *c = tt_randn(2, s34, TT_F32, DEV, &own_gen), *d = tt_randn(2, s34, TT_F32, DEV, NULL);
+    tt_tensor *e = tt_rand(1, &s5, TT_F64, DEV, NULL);
+    tt_tensor *ac = a && c ? tt_mul(a, c) : NULL, *acd = ac && d ? tt_add(ac, d) : NULL;
+    tt_tensor *h = acd ? tg_mul(L->p[0], acd) : NULL, *be = b && e ? tt_sub(b, e) : NULL;
+    tt_tensor *k = be ? tg_mul(L->p[1], be) : NULL;
+    tt_tensor *l0 = h ? tg_mean(h) : NULL, *l1 = k ? tg_sum(k) : NULL, *l0d = l0 ? tg_cast(l0, TT_F64) : NULL;
+    tt_tensor *loss = l0d && l1 ? tg_add(l0d, l1) : NULL;
+    tt_status st = loss ? tg_backward(loss, NULL, false, false) : tt_last_status();
+    for (int i = 0; i < 2 && !st; i++) {
+        tt_tensor *gl = tt_mul_scalar(tg_get_grad(L->p[i]), L->lr);
+        st = gl ? tt_sub_(L->pd[i], gl) : tt_last_status();
+        tt_release(gl);
+        if (!st) st = tg_zero_grad(L->p[i]);
+    }
+    RELEASE(a, b, c, d, e, ac, acd, h, be, k, l0, l1, l0d);
+    keep_loss(L, loss);
+    return st;
+}
+TEST(draws_from_two_generators)
+{
+    check_replay_equals_eager(init_draws, step_draws, STEPS(50), 0, 5);
+    tt_generator after_replay = own_gen;
+    CHECK(after_replay.seed == 11 && after_replay.offset == 3 + 5 + (uint64_t)STEPS(50) * 24);
+}
+
 /* ---- random op chains: a fixed random graph over a fresh input each step --------------- */
 static uint64_t lcg;
 static uint32_t next_rand(void)
@@ -695,6 +736,7 @@ static void run_all(void)
     RUN(seed001_loop);
     RUN(seed002_loop);
     RUN(seed003_loop_with_stop);
+    RUN(draws_from_two_generators);
     RUN(random_op_chains);
     RUN(fusion_happens);
     RUN(long_chains_fused);
