@@ -726,6 +726,38 @@ static tt_status cpu_binary(tt_binary_op op, const tt_kview *out, const tt_kview
     return TT_OK;
 }
 
+/* A few floats (a batch of 8, a scalar): the arithmetic element by element,
+ * without the vector loop's set-up, which costs more than the work here.
+ * The same IEEE operations, so the same bits; a broadcast operand (step 0)
+ * is read once, before out is written, as LOOP2 reads it (out may be an
+ * operand: an in-place op). */
+#define SMALL_FLAT 16
+_Static_assert(TT_ADD == 0 && TT_SUB == 1 && TT_MUL == 2 && TT_DIV == 3, "small_arith_f32 takes the ops up to TT_DIV");
+#define SMALL_OPS(X, Y)                           \
+    do {                                          \
+        if (op == TT_ADD) SMALL_LOOP(X + Y);      \
+        else if (op == TT_SUB) SMALL_LOOP(X - Y); \
+        else if (op == TT_MUL) SMALL_LOOP(X *Y);  \
+        else SMALL_LOOP(X / Y);                   \
+    } while (0)
+#define SMALL_LOOP(EXPR) \
+    for (int64_t i = 0; i < n; i++) o[i] = (EXPR)
+static void small_arith_f32(tt_binary_op op, int64_t n, float *o, const float *a, int64_t sa, const float *b,
+                            int64_t sb)
+{
+    if (sa == 1 && sb == 0) {
+        const float y = b[0];
+        SMALL_OPS(a[i], y);
+    } else if (sa == 0 && sb == 1) {
+        const float x = a[0];
+        SMALL_OPS(x, b[i]);
+    } else {
+        SMALL_OPS(a[i * sa], b[i * sb]);
+    }
+}
+#undef SMALL_LOOP
+#undef SMALL_OPS
+
 /* The op layer's flat layout: the row function straight away, without views
  * or the checks of run_one_row (which takes the same layout to the same
  * call). Work big enough for threads goes through the views. */
@@ -747,6 +779,10 @@ static tt_status cpu_binary_flat(tt_binary_op op, tt_dtype dt, int64_t n, const 
     int64_t es = (int64_t)tt__dtype_size(dt);
     char *p[3] = {(char *)out->buf + out->offset * es, (char *)a->buf + a->offset * es,
                   (char *)b->buf + b->offset * es};
+    if (dt == TT_F32 && n <= SMALL_FLAT && op <= TT_DIV) {
+        small_arith_f32(op, n, (float *)p[0], (const float *)p[1], a->step, (const float *)p[2], b->step);
+        return TT_OK;
+    }
     int64_t s[3] = {es, a->step * es, b->step * es};
     if (dt == TT_F32) binary_f32(&op, n, p, s);
     else binary_f64(&op, n, p, s);
