@@ -227,11 +227,7 @@ VECTOR_CLONES static void normal_f32_block(const uint32_t w[4][RNG_BLOCK], float
 {
     SIMD for (int i = 0; i < RNG_BLOCK; i++)
     {
-        /* tt_philox_unit's values, exactly (each step is exact in double) */
-        double u = ((double)(int32_t)(w[0][i] >> 5) * 67108864.0 + (double)(int32_t)(w[1][i] >> 6)) *
-                   (1.0 / 9007199254740992.0);
-        double v = ((double)(int32_t)(w[2][i] >> 5) * 67108864.0 + (double)(int32_t)(w[3][i] >> 6)) *
-                   (1.0 / 9007199254740992.0);
+        double u = tt_philox_unit(w[0][i], w[1][i]), v = tt_philox_unit(w[2][i], w[3][i]);
         double c = cos_turn(6.283185307179586 * v);
         double z = sqrt(-2.0 * log_unit(1.0 - u)) * c;
         uint64_t low = bits_of(z) & 0x1fffffffull;
@@ -244,18 +240,12 @@ VECTOR_CLONES static void normal_f32_block(const uint32_t w[4][RNG_BLOCK], float
  * rounded as tt_philox_unit_f32 rounds them. */
 VECTOR_CLONES static void uniform_f32_block(const uint32_t w[4][RNG_BLOCK], float *out)
 {
-    SIMD for (int i = 0; i < RNG_BLOCK; i++)
-    {
-        float f = (float)(((double)(int32_t)(w[0][i] >> 5) * 67108864.0 + (double)(int32_t)(w[1][i] >> 6)) *
-                          (1.0 / 9007199254740992.0));
-        out[i] = f < 1.0f ? f : 0x1.fffffep-1f;
-    }
+    SIMD for (int i = 0; i < RNG_BLOCK; i++) out[i] = tt_philox_unit_f32(tt_philox_unit(w[0][i], w[1][i]));
 }
 
 VECTOR_CLONES static void uniform_f64_block(const uint32_t w[4][RNG_BLOCK], double *out)
 {
-    SIMD for (int i = 0; i < RNG_BLOCK; i++) out[i] =
-        ((double)(int32_t)(w[0][i] >> 5) * 67108864.0 + (double)(int32_t)(w[1][i] >> 6)) * (1.0 / 9007199254740992.0);
+    SIMD for (int i = 0; i < RNG_BLOCK; i++) out[i] = tt_philox_unit(w[0][i], w[1][i]);
 }
 
 void tt__cpu_rng_fill(void *out, int64_t n, tt_dtype dt, tt_rng_dist dist, uint64_t seed, uint64_t offset)

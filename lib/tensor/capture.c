@@ -575,8 +575,8 @@ static void fuse(tt__tape *t)
             run[n] = t->recs[i + n].prepared, n++;
         int taken = 0;
         void *fused = n > 1 ? r->be->fuse(run, n, &taken) : NULL;
-        if (!fused) {
-            i += n ? n : 1;
+        if (!fused) { /* the first call merges with nothing: the run may still from the next */
+            i++;
             continue;
         }
         r->prepared = fused, r->covers = taken - 1;

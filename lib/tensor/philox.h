@@ -27,10 +27,11 @@ static inline void tt_philox4x32_10(uint64_t seed, uint64_t index, uint32_t out[
     out[3] = c3;
 }
 
-/* 53 random bits as a double in [0, 1). */
+/* 53 random bits as a double in [0, 1). (The shifted words fit int32: the
+ * same values, and a conversion that vector loops have.) */
 static inline double tt_philox_unit(uint32_t a, uint32_t b)
 {
-    return ((double)(a >> 5) * 67108864.0 + (double)(b >> 6)) * (1.0 / 9007199254740992.0);
+    return ((double)(int32_t)(a >> 5) * 67108864.0 + (double)(int32_t)(b >> 6)) * (1.0 / 9007199254740992.0);
 }
 
 /* Box-Muller, cosine branch: u from words 0-1, v from words 2-3. */

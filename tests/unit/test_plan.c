@@ -419,18 +419,27 @@ TEST(random_op_chains)
     }
 }
 
+/* Seed 000's step captured after one eager step (a steady state); NULL, the
+ * loop freed, when the capture failed. */
+static tg_plan *capture000(loop *L)
+{
+    tt_manual_seed(5);
+    init000(L);
+    CHECK(step000(L) == TT_OK);
+    tg_plan *p = tg_plan_capture(step000, L);
+    CHECK(p != NULL);
+    if (!p) loop_free(L);
+    return p;
+}
+
 /* ---- fusion ------------------------------------------------------------------------ */
 /* On the CPU, runs of consecutive elementwise calls replay fused (fewer
  * dispatches than calls); on Vulkan every call stays a dispatch of its own. */
 TEST(fusion_happens)
 {
     loop L = {0};
-    tt_manual_seed(5);
-    init000(&L);
-    CHECK(step000(&L) == TT_OK);
-    tg_plan *p = tg_plan_capture(step000, &L);
-    CHECK(p != NULL);
-    if (!p) return loop_free(&L);
+    tg_plan *p = capture000(&L);
+    if (!p) return;
     int k = tg_plan_num_kernels(p), d = tg_plan_num_dispatches(p);
     if (DEV.type == TT_DEVICE_CPU && !(d < k / 2)) FAILF("%d dispatches for %d kernel calls: not fused", d, k);
     if (DEV.type != TT_DEVICE_CPU && d != k) FAILF("%d dispatches for %d kernel calls on %s", d, k, "vulkan");
@@ -712,12 +721,8 @@ TEST(plan_outlives_tensors)
 TEST(vulkan_replay_is_one_submission)
 {
     loop L = {0};
-    tt_manual_seed(5);
-    init000(&L);
-    CHECK(step000(&L) == TT_OK);
-    tg_plan *p = tg_plan_capture(step000, &L);
-    CHECK(p != NULL);
-    if (!p) return loop_free(&L);
+    tg_plan *p = capture000(&L);
+    if (!p) return;
     long d0, s0, d1, s1;
     CHECK(tt_vulkan_sync(0) == TT_OK);
     tt_vulkan_counters(&d0, &s0);
